@@ -1,0 +1,3 @@
+from cluster_tools.cli import main
+
+main()

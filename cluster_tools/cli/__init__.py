@@ -1,0 +1,8 @@
+"""The command line: click commands that parse, call one service, and print."""
+
+from cluster_tools.cli.app import cli
+from cluster_tools.cli import cluster_cmds, project_cmds, sandbox_cmds  # noqa: F401  (register commands)
+
+
+def main() -> None:
+    cli(prog_name="clustertools")

@@ -1,0 +1,107 @@
+"""clustertools list | register | forget | ssh"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from cluster_tools.cli.app import App, CliError, cli, note
+from cluster_tools.cli.flags import cluster_option, json_option
+from cluster_tools.cli.output import print_json, print_table
+
+
+@cli.command("list")
+@json_option
+@click.pass_obj
+def list_(app: App, as_json: bool) -> None:
+    """List the clusters clustertools knows."""
+    from cluster_tools.clusters import list_clusters
+
+    records = list_clusters(app.state)
+    if as_json:
+        print_json([r.model_dump(mode="json") for r in records])
+    elif not records:
+        click.echo("no clusters yet: `clustertools sandbox up`, or `clustertools register NAME user@host`")
+    else:
+        print_table(None, ["name", "provider", "head node", "s3 endpoint"],
+                    [(r.name, "sandbox" if r.sandbox else r.provider, r.address, r.s3_endpoint_url or "aws")
+                     for r in records])
+
+
+@cli.command(epilog="""\b
+Examples:
+  clustertools register uni alice@login.hpc.example.edu
+  clustertools register uni hpc            # an alias from ~/.ssh/config
+  clustertools register lab bob@10.1.2.3:2222 -i ~/.ssh/id_lab
+""")
+@click.argument("name")
+@click.argument("destination")
+@click.option("-p", "--port", type=click.IntRange(1, 65535), help="SSH port (default: from ~/.ssh/config, or 22).")
+@click.option("-u", "--user", help="Login user (default: from DESTINATION or ~/.ssh/config, or yours).")
+@click.option("-i", "--identity-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Private key (default: ~/.ssh/config's, else ssh-agent and ~/.ssh keys).")
+@click.option("--s3-endpoint-url", metavar="URL", help="A non-AWS S3 endpoint the cluster uses.")
+@click.option("--region", help="AWS region of the cluster's buckets.")
+@click.option("--force", is_flag=True, help="Replace a cluster of the same name.")
+@click.option("--no-check", is_flag=True, help="Do not connect now (the host key is then pinned at first use).")
+@click.pass_obj
+def register(app: App, name: str, destination: str, port: int | None, user: str | None,
+             identity_file: Path | None, s3_endpoint_url: str | None, region: str | None,
+             force: bool, no_check: bool) -> None:
+    """Add an existing Slurm cluster reached over SSH (its login or head node).
+
+    The first connection pins the server's host key; a later change of that key is refused.
+    """
+    from cluster_tools.services.register import register_cluster, resolve_destination
+
+    ssh_config = Path.home() / ".ssh" / "config"
+    dest = resolve_destination(destination, port=port, user=user, identity_file=identity_file,
+                               ssh_config_text=ssh_config.read_text() if ssh_config.is_file() else None)
+    record = register_cluster(app.state, name, dest, s3_endpoint_url=s3_endpoint_url, region=region,
+                              force=force, check=not no_check, on_new_host_key=_announce_host_key)
+    click.echo(f"registered {record.name}: {record.address}")
+
+
+@cli.command()
+@click.argument("name")
+@click.pass_obj
+def forget(app: App, name: str) -> None:
+    """Forget a cluster and its pinned host key (the cluster itself is untouched)."""
+    from cluster_tools.clusters import forget_cluster
+
+    if not forget_cluster(app.state, name):
+        raise CliError(f"no cluster named {name!r} (hint: `clustertools list`)")
+    click.echo(f"forgot {name}")
+
+
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    epilog="""\b
+Examples:
+  clustertools ssh -c sandbox -- sinfo
+  clustertools ssh -- squeue -u "$USER"
+  clustertools ssh -- sh -c 'sinfo | wc -l'     # shell syntax: wrap it in sh -c
+""",
+)
+@cluster_option
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+@click.pass_obj
+def ssh(app: App, cluster_name: str | None, command: tuple[str, ...]) -> None:
+    """Run COMMAND on the head node and exit with its exit code.
+
+    Each word is passed as it is (quoted for the remote shell), output streams as it comes, and
+    stdin is forwarded when it is not a terminal. The host key is pinned at first contact.
+    """
+    from cluster_tools.services.remote import run_on_head_node
+
+    record = app.cluster(cluster_name)
+    stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer
+    code = run_on_head_node(record, list(command), stdout=sys.stdout.buffer, stderr=sys.stderr.buffer,
+                            stdin=stdin, on_new_host_key=_announce_host_key)
+    click.get_current_context().exit(code)
+
+
+def _announce_host_key(host: str, key: str) -> None:
+    note(f"first contact with {host}: pinned its host key {key} (check it with the cluster's admin)")

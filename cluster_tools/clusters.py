@@ -1,0 +1,118 @@
+"""Known clusters: named records of how to reach a cluster's head node, kept in the state dir.
+
+Every cluster, whatever made it (the sandbox, ``register`` for an existing Slurm cluster, or
+``up`` on AWS), is reached the same way: SSH to a head node whose host key is pinned.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cluster_tools.errors import ClusterNotFound, ConfigError
+from cluster_tools.state import StateDir, write_private_json
+
+# ParallelCluster's own rule for cluster names; we use it for every provider so names carry over.
+CLUSTER_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,59}$")
+
+
+def check_cluster_name(name: str) -> str:
+    if not CLUSTER_NAME_RE.match(name):
+        raise ValueError(
+            f"invalid cluster name {name!r}: start with a letter; letters, digits and '-' only; at most 60"
+        )
+    return name
+
+
+class ClusterRecord(BaseModel):
+    """How to reach one cluster. Holds no secret: the key stays in the file it names."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    provider: Literal["ssh", "parallelcluster"] = "ssh"
+    host: str
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str
+    identity_file: Path | None = None
+    known_hosts: Path
+    sandbox: bool = False
+    s3_endpoint_url: str | None = None
+    region: str | None = None
+    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return check_cluster_name(value)
+
+    @property
+    def address(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+def save_cluster(state: StateDir, record: ClusterRecord) -> None:
+    write_private_json(state.cluster_file(record.name), record.model_dump(mode="json"))
+
+
+def load_cluster(state: StateDir, name: str) -> ClusterRecord:
+    path = state.cluster_file(name)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        known = ", ".join(r.name for r in list_clusters(state)) or "none"
+        raise ClusterNotFound(
+            f"no cluster named {name!r} (known: {known})",
+            "start the local one with `clustertools sandbox up` or add yours with `clustertools register`",
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}", f"remove it with `clustertools forget {name}`") from None
+    try:
+        return ClusterRecord.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path} is not a valid cluster record: {exc.errors()[0]['msg']}") from None
+
+
+def list_clusters(state: StateDir) -> list[ClusterRecord]:
+    if not state.clusters.is_dir():
+        return []
+    records = []
+    for path in sorted(state.clusters.glob("*.json")):
+        try:
+            records.append(ClusterRecord.model_validate_json(path.read_text(encoding="utf-8")))
+        except (ValidationError, OSError):
+            continue  # a broken record must not hide the others; `load_cluster` reports it by name
+    return records
+
+
+def forget_cluster(state: StateDir, name: str) -> bool:
+    """Remove the record and its pinned host keys. Returns whether anything was removed."""
+    removed = False
+    for path in (state.cluster_file(name), state.known_hosts(name)):
+        if path.exists():
+            path.unlink()
+            removed = True
+    return removed
+
+
+def resolve_cluster_name(state: StateDir, explicit: str | None, project_default: str | None) -> str:
+    """-c NAME, else the project's cluster, else the only known cluster; otherwise a clear error."""
+    if explicit:
+        return explicit
+    if project_default:
+        return project_default
+    known = list_clusters(state)
+    if len(known) == 1:
+        return known[0].name
+    if not known:
+        raise ClusterNotFound(
+            "no cluster is known yet",
+            "start the local one with `clustertools sandbox up`, or add yours with `clustertools register`",
+        )
+    names = ", ".join(r.name for r in known)
+    raise ClusterNotFound(f"several clusters are known ({names}) and none was chosen", "pass -c NAME")

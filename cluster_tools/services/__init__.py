@@ -1,0 +1,1 @@
+"""Orchestration: plain functions over config, render, slurm and transport."""

@@ -1,0 +1,63 @@
+"""Where clustertools keeps per-user state: known clusters, pinned host keys, the sandbox.
+
+Never inside a project (a repo): connection facts and keys are the user's, not the project's.
+The location is the XDG state dir from platformdirs, or ``$CLUSTERTOOLS_STATE_DIR`` when set
+(tests and CI use that to stay isolated).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+STATE_DIR_ENV = "CLUSTERTOOLS_STATE_DIR"
+
+
+def default_state_dir(environ: Mapping[str, str]) -> Path:
+    """The state dir for this user: ``$CLUSTERTOOLS_STATE_DIR`` or the platform's user state dir."""
+    override = environ.get(STATE_DIR_ENV)
+    if override:
+        return Path(override).expanduser().resolve()
+    import platformdirs  # light, but only needed here
+
+    return Path(platformdirs.user_state_dir("clustertools", appauthor=False))
+
+
+@dataclass(frozen=True)
+class StateDir:
+    """The layout of the state dir; creating a StateDir touches nothing on disk."""
+
+    root: Path
+
+    @property
+    def clusters(self) -> Path:
+        return self.root / "clusters"
+
+    @property
+    def sandbox(self) -> Path:
+        return self.root / "sandbox"
+
+    def cluster_file(self, name: str) -> Path:
+        return self.clusters / f"{name}.json"
+
+    def known_hosts(self, name: str) -> Path:
+        return self.clusters / f"{name}.known_hosts"
+
+
+def write_private_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temp file + rename) with mode 0600, creating 0700 parents."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,256 @@
+"""SSH to a cluster's head node over paramiko, with pinned host keys.
+
+One ``SSHConnection`` is one TCP connection; run as many commands over it as needed. Host keys live
+in a per-cluster known_hosts file: recorded at first contact (the caller is told the fingerprint),
+checked on every later contact, and a mismatch is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import select
+import shlex
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Callable, Sequence
+
+import paramiko
+
+from cluster_tools.errors import HostKeyMismatch, TransportError
+
+
+@dataclass(frozen=True)
+class SSHTarget:
+    host: str
+    port: int
+    user: str
+    known_hosts: Path
+    identity_file: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class RemoteResult:
+    command: str
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    def check(self) -> "RemoteResult":
+        if self.exit_code != 0:
+            err = self.stderr.decode("utf-8", "replace").strip()
+            raise TransportError(
+                f"remote command failed with exit code {self.exit_code}: {self.command}"
+                + (f": {err.splitlines()[-1]}" if err else ""),
+                command=self.command,
+                exit_code=self.exit_code,
+                stderr=err,
+            )
+        return self
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH's SHA256 fingerprint, as `ssh-keygen -l` prints it."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def command_line(argv: Sequence[str] | str) -> str:
+    """A remote shell line: a string is sent as it is; a list is quoted word by word."""
+    return argv if isinstance(argv, str) else shlex.join(argv)
+
+
+class _PinOnFirstContact(paramiko.MissingHostKeyPolicy):
+    def __init__(self, path: Path, on_new_key: Callable[[str, str], None] | None) -> None:
+        self.path = path
+        self.on_new_key = on_new_key
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        client.save_host_keys(str(self.path))
+        if self.on_new_key:
+            self.on_new_key(hostname, f"{key.get_name()} {fingerprint(key)}")
+
+
+class SSHConnection:
+    """An open SSH connection to a target. Use as a context manager."""
+
+    def __init__(
+        self,
+        target: SSHTarget,
+        *,
+        connect_timeout: float = 15.0,
+        on_new_host_key: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.target = target
+        self._client = paramiko.SSHClient()
+        if target.known_hosts.exists():
+            self._client.load_host_keys(str(target.known_hosts))
+        self._client.set_missing_host_key_policy(_PinOnFirstContact(target.known_hosts, on_new_host_key))
+        self._connect(connect_timeout)
+
+    def _connect(self, timeout: float) -> None:
+        t = self.target
+        try:
+            sock = socket.create_connection((t.host, t.port), timeout=timeout)
+        except OSError as exc:
+            raise TransportError(
+                f"cannot reach {t.label}: {exc.strerror or exc}",
+                "is the cluster up? `clustertools list` shows the known ones",
+            ) from None
+        # paramiko leaves Nagle on: each exec over the connection then waits ~40 ms for nothing.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            self._client.connect(
+                t.host,
+                port=t.port,
+                username=t.user,
+                key_filename=str(t.identity_file) if t.identity_file else None,
+                allow_agent=t.identity_file is None,
+                look_for_keys=t.identity_file is None,
+                sock=sock,
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout,
+            )
+        except paramiko.BadHostKeyException as exc:
+            sock.close()
+            raise HostKeyMismatch(
+                f"host key of {t.label} has changed: pinned {fingerprint(exc.expected_key)}, "
+                f"offered {fingerprint(exc.key)}; connection refused",
+                f"if the server was really rebuilt, check the new key with its admin, then remove its line "
+                f"from {t.known_hosts}",
+            ) from None
+        except paramiko.AuthenticationException:
+            sock.close()
+            raise TransportError(
+                f"authentication to {t.label} failed",
+                f"check the key {t.identity_file}" if t.identity_file else "load your key into ssh-agent",
+            ) from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            sock.close()
+            raise TransportError(f"SSH to {t.label} failed: {exc}", "is sshd running on the head node?") from None
+
+    def __enter__(self) -> "SSHConnection":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _open(self, command: str) -> paramiko.Channel:
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise TransportError(f"the SSH connection to {self.target.label} was closed", command=command)
+        try:
+            channel = transport.open_session()
+            channel.exec_command(command)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise TransportError(f"cannot run a command on {self.target.label}: {exc}", command=command) from None
+        return channel
+
+    def run(self, argv: Sequence[str] | str, *, stdin: bytes | None = None, timeout: float | None = 60.0) -> RemoteResult:
+        """Run a command, capture its output. Exceeding ``timeout`` seconds is a TransportError."""
+        command = command_line(argv)
+        out, err = _Collector(), _Collector()
+        code = self._pump(command, out, err, stdin_bytes=stdin, stdin_stream=None, timeout=timeout)
+        return RemoteResult(command, code, out.data(), err.data())
+
+    def stream(
+        self,
+        argv: Sequence[str] | str,
+        *,
+        stdout: IO[bytes],
+        stderr: IO[bytes],
+        stdin: IO[bytes] | None = None,
+        timeout: float | None = None,
+    ) -> int:
+        """Run a command, copying its output as it comes; returns its exit code (255 if killed)."""
+        return self._pump(command_line(argv), stdout, stderr, stdin_bytes=None, stdin_stream=stdin, timeout=timeout)
+
+    def _pump(
+        self,
+        command: str,
+        stdout: IO[bytes],
+        stderr: IO[bytes],
+        *,
+        stdin_bytes: bytes | None,
+        stdin_stream: IO[bytes] | None,
+        timeout: float | None,
+    ) -> int:
+        channel = self._open(command)
+        try:
+            if stdin_bytes is not None:
+                channel.sendall(stdin_bytes)
+                channel.shutdown_write()
+            elif stdin_stream is not None:
+                threading.Thread(target=_feed, args=(stdin_stream, channel), daemon=True).start()
+            else:
+                channel.shutdown_write()
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                drained = False
+                while channel.recv_ready():
+                    stdout.write(channel.recv(65536))
+                    drained = True
+                while channel.recv_stderr_ready():
+                    stderr.write(channel.recv_stderr(65536))
+                    drained = True
+                if drained:
+                    stdout.flush()
+                    stderr.flush()
+                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TransportError(
+                        f"remote command did not finish within {timeout:g} s: {command}", command=command
+                    )
+                if channel.closed and not channel.exit_status_ready():
+                    raise TransportError(f"the connection to {self.target.label} dropped", command=command)
+                select.select([channel], [], [], 0.5)
+            code = channel.recv_exit_status()
+            return 255 if code < 0 else code
+        finally:
+            channel.close()
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self._parts.append(data)
+
+    def flush(self) -> None:
+        pass
+
+    def data(self) -> bytes:
+        return b"".join(self._parts)
+
+
+def _feed(stream: IO[bytes], channel: paramiko.Channel) -> None:
+    try:
+        while chunk := stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536):
+            channel.sendall(chunk)
+        channel.shutdown_write()
+    except (OSError, EOFError, paramiko.SSHException):
+        pass
+
+
+def default_stdio() -> tuple[IO[bytes], IO[bytes]]:
+    return sys.stdout.buffer, sys.stderr.buffer
