@@ -19,6 +19,8 @@ from cluster_tools.errors import ConfigError
 PROJECT_FILE = "clustertools.yaml"
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# S3 allows more, but these never need quoting anywhere (shell, URLs, Slurm options).
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9._/=+-]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _MEM_RE = re.compile(r"^[1-9][0-9]*[KMGT]?$")
 # Slurm's --time forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S
@@ -40,6 +42,8 @@ class S3Location(BaseModel):
         bucket, _, prefix = url[len("s3://") :].partition("/")
         if not _BUCKET_RE.match(bucket) or ".." in bucket:
             raise ValueError(f"{bucket!r} is not a valid S3 bucket name")
+        if not _PREFIX_RE.match(prefix) or "//" in prefix:
+            raise ValueError(f"the key prefix {prefix!r} may hold only letters, digits and . _ / = + -")
         return cls(bucket=bucket, prefix=prefix.strip("/"))
 
     def __str__(self) -> str:

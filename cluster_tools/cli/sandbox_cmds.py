@@ -45,11 +45,11 @@ def up(app: App, max_array_size: int, max_job_count: int, min_job_age: int, buck
     options = SandboxOptions(max_array_size=max_array_size, max_job_count=max_job_count,
                              min_job_age=min_job_age, buckets=tuple(dict.fromkeys(wanted)))
     status = sandbox_up(app.state, options, environ=app.environ, progress=note)
+    if status.already_running:
+        note("the sandbox is already running (options given now do not apply: `sandbox down` first)")
     if as_json:
         print_json(status.to_json())
         return
-    if status.already_running:
-        note("the sandbox is already running (options given now do not apply: `sandbox down` first)")
     _print_status(status)
     note("try: clustertools ssh -c sandbox -- sinfo")
 

@@ -10,9 +10,15 @@ from cluster_tools.render.templates import render_template
 
 @dataclass(frozen=True)
 class SandboxPaths:
-    """Every file of one sandbox, under one root (the state dir's ``sandbox/``)."""
+    """Every file of one sandbox, under one root (the state dir's ``sandbox/``), but its sockets.
+
+    Sockets live in ``runtime``, a short 0755 dir under /tmp: a unix socket path must fit in 108 bytes
+    (slurmd's spool holds one per job step), and munged insists that every directory above its socket
+    be enterable by all, which a 0700 home or pytest's tmp dirs are not.
+    """
 
     root: Path
+    runtime: Path
 
     @property
     def etc(self) -> Path:
@@ -31,12 +37,8 @@ class SandboxPaths:
         return self.root / "log"
 
     @property
-    def munge_dir(self) -> Path:
-        return self.root / "munge"  # must be 0755: munged refuses a socket dir others cannot enter
-
-    @property
     def munge_socket(self) -> Path:
-        return self.munge_dir / "munge.socket"
+        return self.runtime / "munge.socket"
 
     @property
     def munge_key(self) -> Path:
@@ -48,7 +50,7 @@ class SandboxPaths:
 
     @property
     def slurmd_spool(self) -> Path:
-        return self.root / "slurm" / "spool"
+        return self.runtime / "spool"
 
     @property
     def slurm_conf(self) -> Path:

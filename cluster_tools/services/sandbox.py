@@ -72,6 +72,7 @@ class SandboxStatus:
         return {
             "cluster": self.cluster,
             "running": self.running,
+            "already_running": self.already_running,
             "root": str(self.root),
             "partition": self.partition,
             "ssh": self.ssh,
@@ -84,7 +85,7 @@ class SandboxStatus:
 
 
 def sandbox_status(state: StateDir) -> SandboxStatus:
-    paths = SandboxPaths(state.sandbox)
+    paths = files.sandbox_paths(state.sandbox)
     saved = _load_state(paths)
     if not saved or not saved.get("processes"):
         return SandboxStatus(root=paths.root, running=False)
@@ -116,7 +117,7 @@ def sandbox_status(state: StateDir) -> SandboxStatus:
 
 def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str, str], progress: Progress) -> SandboxStatus:
     """Start the sandbox, or report the running one. Nothing is left half-started on failure."""
-    paths = SandboxPaths(state.sandbox)
+    paths = files.sandbox_paths(state.sandbox)
     current = sandbox_status(state)
     if current.running:
         return SandboxStatus(**{**current.__dict__, "already_running": True})
@@ -196,7 +197,7 @@ def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str
 
 def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) -> list[str]:
     """Stop exactly the sandbox's processes (and what they left behind). Returns what was stopped."""
-    paths = SandboxPaths(state.sandbox)
+    paths = files.sandbox_paths(state.sandbox)
     saved = _load_state(paths)
     stopped: list[str] = []
     if saved and saved.get("processes"):
@@ -222,6 +223,7 @@ def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) ->
     if purge:
         forget_cluster(state, SANDBOX_CLUSTER)
         shutil.rmtree(paths.root, ignore_errors=True)
+        shutil.rmtree(paths.runtime, ignore_errors=True)
     return stopped
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import socket
+import stat
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -26,12 +29,15 @@ REQUIRED_PROGRAMS = {
 }
 # Slurm's and sshd's config files take paths unquoted; a socket path must fit in sun_path (108 bytes).
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._/+-]+$")
-_MAX_SOCKET_PATH = 100
+_MAX_SOCKET_DIR = 60  # slurmd adds "/localhost_<job>.<step>" (up to ~40 bytes) under its spool
 
 
-def find_programs(environ: Mapping[str, str]) -> dict[str, str]:
+SYSTEM_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")  # daemons live in sbin, often not on a user's PATH
+
+
+def find_programs(environ: Mapping[str, str], system_dirs: tuple[str, ...] = SYSTEM_DIRS) -> dict[str, str]:
     """Absolute paths of the programs the sandbox runs; a MissingDependency names the apt-get line."""
-    search = os.pathsep.join([environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+    search = os.pathsep.join([environ.get("PATH", ""), *system_dirs])
     found, missing = {}, []
     for program, package in REQUIRED_PROGRAMS.items():
         path = shutil.which(program, path=search)
@@ -55,27 +61,38 @@ def find_programs(environ: Mapping[str, str]) -> dict[str, str]:
     return found
 
 
+def sandbox_paths(root: Path) -> SandboxPaths:
+    """The sandbox's files under ``root``; its sockets in /tmp, one dir per user and sandbox."""
+    tag = hashlib.sha256(str(root).encode()).hexdigest()[:10]
+    return SandboxPaths(root=root, runtime=Path(tempfile.gettempdir()) / f"clustertools-{os.getuid()}-{tag}")
+
+
 def check_paths(paths: SandboxPaths) -> None:
     if not _SAFE_PATH.match(str(paths.root)):
         raise SandboxError(
             f"the sandbox dir {paths.root} has characters Slurm's and sshd's configs cannot hold",
             "set CLUSTERTOOLS_STATE_DIR to a plain path such as /tmp/clustertools-state",
         )
-    if len(str(paths.munge_socket)) > _MAX_SOCKET_PATH:
+    if len(str(paths.slurmd_spool)) > _MAX_SOCKET_DIR:
         raise SandboxError(
-            f"the sandbox dir {paths.root} is too deep for a unix socket path",
-            "set CLUSTERTOOLS_STATE_DIR to a shorter path",
+            f"the temp dir {paths.runtime.parent} is too deep for the sandbox's unix sockets",
+            "set TMPDIR to a shorter path, e.g. /tmp",
         )
 
 
 def make_dirs(paths: SandboxPaths) -> None:
+    paths.runtime.mkdir(mode=0o755, exist_ok=True)
+    info = os.lstat(paths.runtime)  # lstat: a symlink planted in /tmp must not redirect us
+    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid():
+        raise SandboxError(f"{paths.runtime} exists and is not yours: refusing to put sockets there",
+                           "remove it, or set TMPDIR to a directory of your own")
     for directory, mode in (
         (paths.root, 0o755),
         (paths.etc, 0o755),
         (paths.keys, 0o700),
         (paths.run, 0o755),
         (paths.log, 0o755),
-        (paths.munge_dir, 0o755),
+        (paths.runtime, 0o755),  # munged refuses a socket dir that others cannot enter
         (paths.slurm_state, 0o700),
         (paths.slurmd_spool, 0o755),
     ):

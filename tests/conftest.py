@@ -1,0 +1,63 @@
+"""Fixtures. The sandbox fixture is a REAL Slurm + sshd + S3 endpoint on this machine, started once per
+session through the CLI exactly as a user starts it, and stopped (and checked stopped) at the end."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cluster_tools.clusters import ClusterRecord, load_cluster
+from cluster_tools.state import StateDir
+from tests.helpers import err, out, run_cli
+
+
+@dataclass
+class Sandbox:
+    state: Path
+    record: ClusterRecord
+    status: dict
+
+    def cli(self, *args: str, **kwargs):
+        return run_cli(*args, state=self.state, **kwargs)
+
+
+def start_sandbox(state: Path, *options: str) -> Sandbox:
+    result = run_cli("sandbox", "up", "--json", *options, state=state)
+    assert result.returncode == 0, f"sandbox up failed:\n{err(result)}"
+    return Sandbox(state=state, record=load_cluster(StateDir(state), "sandbox"), status=json.loads(out(result)))
+
+
+def stop_sandbox(sandbox: Sandbox) -> None:
+    from cluster_tools.services.sandbox import MARKER_ENV
+    from cluster_tools.transport.local_processes import find_marked
+
+    result = sandbox.cli("sandbox", "down")
+    assert result.returncode == 0, err(result)
+    still = sandbox.cli("sandbox", "status", "--json")
+    assert still.returncode == 3 and not json.loads(out(still))["running"]
+    assert find_marked((MARKER_ENV, str(sandbox.state / "sandbox"))) == []
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory):
+    """The shared sandbox for integration tests (MaxArraySize 1001, MinJobAge 10 s)."""
+    box = start_sandbox(tmp_path_factory.mktemp("state"))
+    yield box
+    stop_sandbox(box)
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    """An empty per-test state dir (no clusters known)."""
+    path = tmp_path / "state"
+    path.mkdir()
+    return path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "sandbox" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.sandbox)

@@ -1,0 +1,57 @@
+"""A sandbox of its own: options reach slurm.conf, the project's bucket is made, and `down` leaves
+nothing running, jobs included."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from cluster_tools.services.sandbox import MARKER_ENV
+from cluster_tools.transport.local_processes import find_marked, is_running, ProcessRecord
+from tests.conftest import start_sandbox, stop_sandbox
+from tests.helpers import err, out, run_cli
+
+
+def test_up_with_options_then_down_leaves_nothing_running(tmp_path):
+    project = tmp_path / "proj"
+    state = tmp_path / "state"
+    assert run_cli("init", str(project), "--output", "s3://my-out-bucket/x", state=state).returncode == 0
+    box = start_sandbox(state, "--max-array-size", "11", "--min-job-age", "5")
+    try:
+        assert "my-out-bucket" not in box.status["buckets"]  # started outside the project: default only
+        config = out(box.cli("ssh", "--", "scontrol", "show", "config"))
+        assert "MaxArraySize            = 11" in config and "MinJobAge               = 5 sec" in config
+        too_big = box.cli("ssh", "--", "sbatch", "--array=0-11", "--wrap", "true")
+        assert too_big.returncode != 0 and "Invalid job array specification" in err(too_big)
+        for extra in ([], ["--export=NONE"]):
+            job = box.cli("ssh", "--", "sbatch", *extra, "-o", "/dev/null", "--wrap", "sleep 300")
+            assert job.returncode == 0, err(job)
+        assert wait_until(lambda: len(out(box.cli("ssh", "--", "squeue", "-h", "-t", "R", "-o", "%i")).split()) == 2), out(box.cli("ssh", "--", "squeue"))
+        records = [ProcessRecord.from_json(p) for p in
+                   json.loads((state / "sandbox" / "sandbox.json").read_text())["processes"]]
+    finally:
+        stop_sandbox(box)
+    assert not any(is_running(r) for r in records)
+    assert find_marked((MARKER_ENV, str(state / "sandbox"))) == []
+    # Up again from inside the project: its output bucket is made too, and the keys are reused.
+    again = run_cli("sandbox", "up", "--json", state=state, cwd=project)
+    try:
+        assert again.returncode == 0, err(again)
+        assert "my-out-bucket" in json.loads(out(again))["buckets"]
+    finally:
+        assert run_cli("sandbox", "down", "--purge", state=state).returncode == 0
+    assert not (state / "sandbox").exists() and not (state / "clusters" / "sandbox.json").exists()
+
+
+def test_down_without_a_sandbox_is_a_no_op(tmp_path):
+    result = run_cli("sandbox", "down", state=tmp_path / "state")
+    assert result.returncode == 0 and "not running" in out(result)
+
+
+def wait_until(condition, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
