@@ -19,6 +19,7 @@ from cluster_tools.errors import ClusterToolsError
 SECTIONS = (
     ("Start here", ("init", "sandbox")),
     ("Clusters", ("list", "register", "forget", "ssh")),
+    ("Runs", ("submit", "status", "logs", "cancel", "runs", "resubmit")),
 )
 
 

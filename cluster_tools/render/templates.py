@@ -19,6 +19,9 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        # bash's ${#array[@]} would open a Jinja comment: our templates need no comments of Jinja's.
+        comment_start_string="{#jinja#",
+        comment_end_string="#jinja#}",
     )
     env.filters["shquote"] = lambda value: shlex.quote(str(value))
     env.filters["yaml_scalar"] = yaml_scalar

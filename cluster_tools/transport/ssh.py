@@ -12,7 +12,6 @@ import hashlib
 import select
 import shlex
 import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -153,6 +152,28 @@ class SSHConnection:
     def close(self) -> None:
         self._client.close()
 
+    def put_files(self, files: dict[str, tuple[bytes, int]]) -> None:
+        """Write ``{absolute path: (content, mode)}`` over SFTP; each lands whole (temp name + rename).
+
+        Parent directories must exist (make them with one ``mkdir -p`` first: one round trip, not N).
+        """
+        try:
+            sftp = self._client.open_sftp()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise TransportError(f"cannot open SFTP to {self.target.label}: {exc}") from None
+        try:
+            for path, (content, mode) in files.items():
+                tmp = f"{path}.part"
+                with sftp.open(tmp, "wb") as handle:
+                    handle.set_pipelined(True)
+                    handle.write(content)
+                sftp.chmod(tmp, mode)
+                sftp.posix_rename(tmp, path)
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise TransportError(f"uploading to {self.target.label} failed: {exc}", "is the disk full?") from None
+        finally:
+            sftp.close()
+
     def _open(self, command: str) -> paramiko.Channel:
         transport = self._client.get_transport()
         if transport is None or not transport.is_active():
@@ -251,6 +272,3 @@ def _feed(stream: IO[bytes], channel: paramiko.Channel) -> None:
     except (OSError, EOFError, paramiko.SSHException):
         pass
 
-
-def default_stdio() -> tuple[IO[bytes], IO[bytes]]:
-    return sys.stdout.buffer, sys.stderr.buffer

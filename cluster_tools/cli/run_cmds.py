@@ -1,0 +1,234 @@
+"""clustertools submit | status | logs | cancel | runs | resubmit"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from cluster_tools.cli.app import App, cli, note
+from cluster_tools.cli.flags import cluster_option, json_option
+from cluster_tools.cli.output import print_json, print_table
+
+
+def _require_project(app: App):
+    project = app.project()
+    if project is None:
+        from cluster_tools.errors import ConfigError
+
+        raise ConfigError("no clustertools.yaml here or above", "create one with `clustertools init`, or pass --project FILE")
+    return project
+
+
+def _run_and_cluster(app: App, run_id: str | None):
+    from cluster_tools.clusters import load_cluster
+    from cluster_tools.runs import resolve_run
+
+    project = app.project()
+    run = resolve_run(app.state, run_id, project.name if project else None)
+    return run, load_cluster(app.state, run.cluster)
+
+
+def _connect():
+    from cluster_tools.services.remote import connect
+
+    return connect
+
+
+@cli.command(epilog="""\b
+Examples:
+  clustertools submit subjects.txt
+  clustertools submit subjects.txt --command 'run_seg.sh "$SUBJECT"' --throttle 50
+  clustertools submit sweep.csv --name lr-sweep      # one task per row, columns as env vars
+  clustertools submit subjects.txt --dry-run         # print the scripts and manifest, send nothing
+""")
+@click.argument("subjects_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--command", help="Shell command per subject; it sees $SUBJECT, $RUN_ID, $INPUT_DIR, $OUTPUT_DIR.")
+@click.option("--container", help="Image to run the command in (apptainer/singularity or docker on the nodes).")
+@click.option("--throttle", type=click.IntRange(1), help="At most N tasks of each array at once.")
+@click.option("--cpus", type=click.IntRange(1), help="CPUs per task.")
+@click.option("--mem", help="Memory per task, e.g. 4G.")
+@click.option("--time", "time_limit", help="Time limit per task, e.g. 01:00:00.")
+@click.option("--partition", help="Slurm partition (queue).")
+@click.option("--name", help="Run name (default: the project's); the run id adds date and hash.")
+@click.option("--dry-run", is_flag=True, help="Print the array script, wrapper and manifest; send nothing.")
+@cluster_option
+@json_option
+@click.pass_obj
+def submit(app: App, subjects_file: Path, command, container, throttle, cpus, mem, time_limit, partition,
+           name, dry_run: bool, cluster_name, as_json: bool) -> None:
+    """Submit one Slurm array task per subject (arrays split by the cluster's MaxArraySize).
+
+    Running the same submit again after an interruption finishes it: arrays already submitted are
+    kept and no task is ever submitted twice.
+    """
+    from cluster_tools.services.submit import dry_run as render_dry_run, job_spec, prepare_run, submit_attempt
+    from cluster_tools.subjects import read_subject_file
+
+    project = _require_project(app)
+    subjects = read_subject_file(subjects_file)
+    job = job_spec(project, {"command": command, "container": container, "throttle": throttle, "cpus": cpus,
+                             "mem": mem, "time": time_limit, "partition": partition})
+    cluster = app.cluster(cluster_name)
+    run, resumed = prepare_run(app.state, project, cluster, subjects, job, name)
+    if dry_run:
+        for path, text in render_dry_run(run).files.items():
+            click.echo(f"==> {path} <==")
+            click.echo(text.replace("\x1f", "\t"), nl=False)
+        note(f"dry run: nothing was sent (run {run.run_id}, {len(subjects)} subjects; the manifest's fields are "
+             "split by \\x1f, shown as tabs)")
+        return
+    if resumed:
+        note(f"resuming run {run.run_id}: it was interrupted before all its arrays were submitted")
+    result = submit_attempt(app.state, run, cluster, progress=note, resumed=resumed, connect=_connect())
+    if as_json:
+        print_json({"run": result.run.run_id, "attempt": result.attempt, "subjects": len(subjects),
+                    "arrays": [{"chunk": c, "job_id": j, "tasks": n, "new": new} for c, j, n, new in result.arrays]})
+        return
+    new = sum(1 for *_, fresh in result.arrays if fresh)
+    click.echo(f"run {result.run.run_id}: {len(subjects)} subjects in {len(result.arrays)} array(s) "
+               f"({new} submitted now) on {cluster.name}: jobs {', '.join(j for _, j, _, _ in result.arrays)}")
+    click.echo(f"follow it: clustertools status {result.run.run_id} --watch")
+
+
+@cli.command(epilog="""\b
+Examples:
+  clustertools status                 # the project's latest run
+  clustertools status RUN --watch
+  clustertools status RUN --json | jq '.counts'
+""")
+@click.argument("run_id", required=False)
+@click.option("--watch", is_flag=True, help="Refresh with a progress bar until no subject is pending or running.")
+@click.option("--interval", type=click.FloatRange(0.5), default=5.0, show_default=True, help="Seconds between refreshes.")
+@click.option("--all", "show_all", is_flag=True, help="List every subject (default: those not succeeded).")
+@json_option
+@click.pass_obj
+def status(app: App, run_id: str | None, watch: bool, interval: float, show_all: bool, as_json: bool) -> None:
+    """Per-subject state of a run: PENDING, RUNNING, SUCCEEDED, FAILED (exit code), CANCELLED, MISSING.
+
+    It merges the live queue with the durable records each task writes, so it stays right after
+    Slurm forgets finished jobs and without accounting. One SSH round trip per refresh.
+    """
+    from cluster_tools.services import runs as run_service
+
+    run, cluster = _run_and_cluster(app, run_id)
+    if watch:
+        from cluster_tools.cli.progress import RunProgress
+
+        with RunProgress(len(run.subjects), enabled=not as_json) as bar:
+            result = run_service.watch(app.state, run, cluster, _connect(), interval=interval,
+                                       on_status=bar.update, sleep=time.sleep)
+    else:
+        result = run_service.status_once(app.state, run, cluster, _connect())
+    if as_json:
+        print_json(result.to_json())
+        return
+    if not result.queue_readable:
+        note("warning: squeue did not answer; states come from the records alone")
+    rows = [(s.subject, s.state, "" if s.exit_code is None else s.exit_code, s.attempt, s.node, s.end or s.start,
+             s.error) for s in result.subjects if show_all or s.state != "SUCCEEDED"]
+    if rows:
+        print_table(None, ["subject", "state", "exit", "attempt", "node", "time", "note"], rows)
+    counts = ", ".join(f"{k.lower()} {v}" for k, v in result.counts.items() if v)
+    click.echo(f"run {run.run_id}: {len(result.subjects)} subjects: {counts}")
+
+
+@cli.command(epilog="""\b
+Examples:
+  clustertools logs RUN sub-0001
+  clustertools logs RUN sub-0001 --stderr --follow
+""")
+@click.argument("run_id")
+@click.argument("subject")
+@click.option("--stderr", "use_stderr", is_flag=True, help="The command's stderr instead of its stdout.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing as the log grows (Ctrl-C to stop).")
+@click.option("--attempt", type=click.IntRange(1), help="An earlier attempt (default: the latest).")
+@click.pass_obj
+def logs(app: App, run_id: str, subject: str, use_stderr: bool, follow: bool, attempt: int | None) -> None:
+    """Print a subject's output (from the head node)."""
+    from cluster_tools.services.runs import stream_log
+
+    run, cluster = _run_and_cluster(app, run_id)
+    code = stream_log(run, cluster, _connect(), subject=subject, attempt=attempt,
+                      stream="err" if use_stderr else "out", follow=follow,
+                      stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+    click.get_current_context().exit(code)
+
+
+@cli.command(epilog="""\b
+Examples:
+  clustertools cancel RUN                 # every pending and running task of the run
+  clustertools cancel RUN sub-0003 sub-0007
+""")
+@click.argument("run_id")
+@click.argument("subjects", nargs=-1)
+@click.pass_obj
+def cancel(app: App, run_id: str, subjects: tuple[str, ...]) -> None:
+    """Cancel a run, or some of its subjects."""
+    from cluster_tools.services.runs import cancel as cancel_run
+
+    run, cluster = _run_and_cluster(app, run_id)
+    result = cancel_run(app.state, run, cluster, _connect(), subjects)
+    if not result.cancelled:
+        click.echo("nothing to cancel: no subject is pending or running")
+    else:
+        click.echo(f"cancelled {len(result.cancelled)} subject(s) of {run.run_id}")
+
+
+@cli.command(epilog="""\b
+Examples:
+  clustertools runs
+  clustertools runs --json
+""")
+@json_option
+@click.pass_obj
+def runs(app: App, as_json: bool) -> None:
+    """List the project's runs, with the counts last seen by `status`."""
+    from cluster_tools.runs import list_runs
+
+    project = app.project()
+    found = list_runs(app.state, project.name if project else None)
+    if as_json:
+        print_json([{"run": r.run_id, "cluster": r.cluster, "created_at": r.created_at, "subjects": len(r.subjects),
+                     "attempts": len(r.attempts), "counts": r.last_counts, "counts_at": r.last_status_at}
+                    for r in found])
+        return
+    if not found:
+        click.echo("no runs yet: clustertools submit subjects.txt")
+        return
+    print_table(None, ["run", "cluster", "created", "subjects", "attempts", "last seen"],
+                [(r.run_id, r.cluster, r.created_at, len(r.subjects), len(r.attempts),
+                  ", ".join(f"{k.lower()} {v}" for k, v in r.last_counts.items() if v) or "-") for r in found])
+
+
+@cli.command(epilog="""\b
+Examples:
+  clustertools resubmit RUN --failed
+  clustertools resubmit RUN --missing     # no success record, or no output in S3
+""")
+@click.argument("run_id")
+@click.option("--failed", is_flag=True, help="Rerun FAILED and CANCELLED subjects.")
+@click.option("--missing", is_flag=True, help="Rerun subjects with no success record or no output in S3.")
+@click.option("--dry-run", is_flag=True, help="Say which subjects would rerun; send nothing.")
+@json_option
+@click.pass_obj
+def resubmit(app: App, run_id: str, failed: bool, missing: bool, dry_run: bool, as_json: bool) -> None:
+    """Rerun only some subjects of a run, as a new attempt; SUCCEEDED subjects with outputs never rerun."""
+    from cluster_tools.errors import ConfigError
+    from cluster_tools.services.resubmit import resubmit as resubmit_run
+
+    if not (failed or missing):
+        raise ConfigError("say which subjects to rerun", "pass --failed or --missing")
+    run, cluster = _run_and_cluster(app, run_id)
+    result, rerun = resubmit_run(app.state, run, cluster, _connect(), failed=failed, missing=missing,
+                                 dry_run=dry_run, progress=note)
+    if as_json:
+        print_json({"run": run.run_id, "subjects": rerun, "attempt": result.attempt if result else None,
+                    "dry_run": dry_run})
+    elif result is None:
+        click.echo(f"would rerun {len(rerun)} subject(s): {' '.join(rerun[:20])}{' ...' if len(rerun) > 20 else ''}")
+    else:
+        click.echo(f"run {run.run_id}: attempt {result.attempt} reruns {len(rerun)} subject(s) "
+                   f"in {len(result.arrays)} array(s)")

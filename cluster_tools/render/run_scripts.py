@@ -1,0 +1,67 @@
+"""The files a run puts on the head node, rendered from its record: pure text, every value quoted.
+
+array.sbatch (Slurm directives, then the wrapper), wrapper.sh (one subject per task), submit.sh
+(idempotent submission of an attempt's arrays), status.sh (one read of records + queue), and per
+attempt: the manifest (task -> subject and its variables) and the chunk list.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from cluster_tools.render.templates import render_template
+from cluster_tools.runs import META_PREFIX, Attempt, RunRecord
+from cluster_tools.slurm.limits import ChunkPlan
+from cluster_tools.slurm.queue import comment_prefix, job_name
+
+FIELD_SEPARATOR = "\x1f"  # the manifest's: never in a subject ID or a value (refused when parsing)
+
+
+def _values(run: RunRecord) -> dict[str, object]:
+    output = run.output_location
+    run_url = f"s3://{output.bucket}/{run.run_prefix}"
+    return {
+        "run_id": run.run_id,
+        "job_name": job_name(run.run_id),
+        "comment_prefix": comment_prefix(run.run_id),
+        "command": run.job.command or "",
+        "container": run.job.container or "",
+        "input_url": (run.input or "").rstrip("/"),
+        "output_url": run_url,
+        "meta_url": f"{run_url}/{META_PREFIX}",
+        "cpus": run.job.cpus,
+        "mem": run.job.mem,
+        "time": run.job.time,
+        "partition": run.job.partition or "",
+    }
+
+
+def render_array_script(run: RunRecord) -> str:
+    return render_template("run/array.sbatch.j2", **_values(run))
+
+
+def render_wrapper(run: RunRecord) -> str:
+    return render_template("run/wrapper.sh.j2", **_values(run))
+
+
+def render_submit_script(run: RunRecord, *, sbatch_timeout: int = 120) -> str:
+    throttle = f"%{run.job.throttle}" if run.job.throttle else ""
+    return render_template("run/submit.sh.j2", **_values(run), throttle_suffix=throttle, sbatch_timeout=sbatch_timeout)
+
+
+def render_status_script(run: RunRecord) -> str:
+    return render_template("run/status.sh.j2", **_values(run))
+
+
+def render_manifest(columns: Sequence[str], attempt: Attempt) -> str:
+    """Header ``SUBJECT<US>col...``, then one line per task in task order."""
+    lines = [FIELD_SEPARATOR.join(["SUBJECT", *columns])]
+    for i, subject in enumerate(attempt.subjects):
+        values = attempt.rows[i] if attempt.rows else []
+        lines.append(FIELD_SEPARATOR.join([subject, *values]))
+    return "\n".join(lines) + "\n"
+
+
+def render_chunk_list(chunks: Sequence[ChunkPlan]) -> str:
+    """What submit.sh reads: ``CHUNK OFFSET COUNT`` per line."""
+    return "".join(f"{c.index} {c.offset} {c.count}\n" for c in chunks)

@@ -1,0 +1,168 @@
+"""Runs: one subject list + one job spec, submitted as one or more attempts of Slurm arrays.
+
+The local record of a run (in the state dir, never in the repo) holds what is needed to read its
+status and results later without asking the cluster what it was: the subjects of each attempt in
+task order, the arrays submitted, where outputs go.
+
+Layouts (the single source of truth for every module that builds a path):
+- head node: ``<remote_dir>/`` = ``~/.clustertools/runs/<run-id>/`` (home is shared with compute nodes)
+- S3: outputs at ``<output>/<run-id>/<subject>/``, records at ``<output>/<run-id>/.clustertools/records/``
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cluster_tools.config import JobSpec, S3Location
+from cluster_tools.errors import ConfigError
+from cluster_tools.state import StateDir, write_private_json
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
+REMOTE_RUNS_DIR = ".clustertools/runs"  # relative to the login user's home on the head node
+META_PREFIX = ".clustertools"  # under <output>/<run-id>/: cannot clash with a subject (they start alnum)
+
+States = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "MISSING"]
+FINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+
+class Chunk(BaseModel):
+    """One Slurm array: tasks 0..count-1 are the attempt's subjects offset..offset+count-1."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    offset: int
+    count: int
+    job_id: str | None = None
+
+
+class Attempt(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: int = Field(ge=1)
+    subjects: list[str]
+    rows: list[list[str]] = Field(default_factory=list)  # CSV runs: the values of RunRecord.columns
+    chunks: list[Chunk] = Field(default_factory=list)
+    submitted_at: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.chunks) and all(c.job_id for c in self.chunks)
+
+
+class RunRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    project: str
+    cluster: str
+    created_at: str
+    spec_hash: str
+    remote_dir: str
+    output: str  # s3://bucket/prefix
+    region: str | None = None
+    s3_endpoint_url: str | None = None
+    sandbox_s3: bool = False
+    job: JobSpec
+    input: str | None = None
+    columns: list[str] = Field(default_factory=list)
+    attempts: list[Attempt] = Field(default_factory=list)
+    last_counts: dict[str, int] = Field(default_factory=dict)
+    last_status_at: str | None = None
+
+    @property
+    def output_location(self) -> S3Location:
+        return S3Location.parse(self.output)
+
+    @property
+    def run_prefix(self) -> str:
+        """``<prefix>/<run-id>`` inside the output bucket (no trailing slash)."""
+        prefix = self.output_location.prefix
+        return f"{prefix}/{self.run_id}" if prefix else self.run_id
+
+    def subject_prefix(self, subject: str) -> str:
+        return f"{self.run_prefix}/{subject}/"
+
+    @property
+    def records_prefix(self) -> str:
+        return f"{self.run_prefix}/{META_PREFIX}/records/"
+
+    @property
+    def subjects(self) -> list[str]:
+        """Every subject of the run, in first-submitted order."""
+        return self.attempts[0].subjects if self.attempts else []
+
+    def current_attempt_of(self) -> dict[str, int]:
+        """subject -> the latest attempt that includes it."""
+        latest: dict[str, int] = {}
+        for attempt in self.attempts:
+            for subject in attempt.subjects:
+                latest[subject] = attempt.number
+        return latest
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def spec_hash(subjects: list[str], payload: dict) -> str:
+    digest = hashlib.sha256(json.dumps([subjects, payload], sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:6]
+
+
+def new_run_id(name: str, hash6: str, when: datetime | None = None) -> str:
+    """Readable and unique enough: ``name-YYYYmmdd-HHMMSS-hash6``."""
+    when = when or datetime.now(timezone.utc)
+    return f"{name}-{when:%Y%m%d-%H%M%S}-{hash6}"
+
+
+def _run_file(state: StateDir, run_id: str) -> Path:
+    return state.root / "runs" / f"{run_id}.json"
+
+
+def save_run(state: StateDir, run: RunRecord) -> None:
+    write_private_json(_run_file(state, run.run_id), run.model_dump(mode="json"))
+
+
+def load_run(state: StateDir, run_id: str) -> RunRecord:
+    if not RUN_ID_RE.match(run_id):
+        raise ConfigError(f"{run_id!r} is not a run id", "`clustertools runs` lists them")
+    path = _run_file(state, run_id)
+    try:
+        return RunRecord.model_validate_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"no run {run_id!r} is known here", "`clustertools runs` lists them") from None
+    except ValidationError as exc:
+        raise ConfigError(f"the record of run {run_id} is damaged: {exc.errors()[0]['msg']}") from None
+
+
+def list_runs(state: StateDir, project: str | None = None) -> list[RunRecord]:
+    """Known runs, oldest first; only the project's when ``project`` is given."""
+    directory = state.root / "runs"
+    runs = []
+    for path in directory.glob("*.json") if directory.is_dir() else ():
+        try:
+            run = RunRecord.model_validate_json(path.read_text(encoding="utf-8"))
+        except (ValidationError, OSError):
+            continue
+        if project is None or run.project == project:
+            runs.append(run)
+    return sorted(runs, key=lambda r: (r.created_at, r.run_id))
+
+
+def resolve_run(state: StateDir, run_id: str | None, project: str | None) -> RunRecord:
+    """RUN if given, else the project's latest run (or the latest run at all outside a project)."""
+    if run_id:
+        return load_run(state, run_id)
+    runs = list_runs(state, project)
+    if not runs:
+        raise ConfigError("no run yet" + (f" in project {project}" if project else ""),
+                          "submit one: clustertools submit subjects.txt")
+    return runs[-1]

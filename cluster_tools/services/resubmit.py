@@ -1,0 +1,42 @@
+"""`clustertools resubmit`: rerun only the failed or missing subjects, as a new attempt of the run."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from cluster_tools.clusters import ClusterRecord
+from cluster_tools.runs import RunRecord
+from cluster_tools.services import runs as run_service
+from cluster_tools.services.submit import SubmitResult, submit_attempt
+from cluster_tools.state import StateDir
+
+
+def resubmit(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, *, failed: bool, missing: bool,
+             dry_run: bool, progress: Callable[[str], None]) -> tuple[SubmitResult | None, list[str]]:
+    """Pick the subjects from a fresh status (and S3 for ``missing``), then submit them as attempt N+1.
+
+    An unfinished resubmission (interrupted before all its arrays were sent) is finished instead.
+    """
+    last = run.attempts[-1]
+    if len(run.attempts) > 1 and not last.complete:
+        progress(f"finishing attempt {last.number}, which was interrupted before all its arrays were submitted")
+        return (None if dry_run else submit_attempt(state, run, cluster, progress=progress, resumed=True,
+                                                    connect=connect)), list(last.subjects)
+    status = run_service.status_once(state, run, cluster, connect)
+    without_output = subjects_without_output(run) if missing else None
+    rerun = run_service.subjects_to_rerun(status, failed=failed, without_output=without_output)
+    updated = run_service.next_attempt(run, rerun)
+    if dry_run:
+        return None, rerun
+    return submit_attempt(state, updated, cluster, progress=progress, connect=connect), rerun
+
+
+def subjects_without_output(run: RunRecord) -> set[str]:
+    """Subjects of the run with no object under ``<output>/<run-id>/<subject>/`` in S3."""
+    from cluster_tools.services.results import subjects_with_output
+    from cluster_tools.transport.s3 import S3Target, make_s3_client
+
+    client = make_s3_client(S3Target(region=run.region or "us-east-1", endpoint_url=run.s3_endpoint_url,
+                                     sandbox=run.sandbox_s3))
+    present = subjects_with_output(client, run)
+    return {s for s in run.subjects if s not in present}

@@ -1,0 +1,133 @@
+"""Follow and steer a submitted run: status, logs, cancel, resubmit. One SSH round trip per read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import IO, Callable, Iterable
+
+from cluster_tools.clusters import ClusterRecord
+from cluster_tools.errors import ClusterToolsError, ConfigError
+from cluster_tools.run_status import RunStatus, parse_status
+from cluster_tools.runs import Attempt, RunRecord, now_iso, save_run
+from cluster_tools.slurm.queue import job_name
+from cluster_tools.state import StateDir
+
+
+def read_status(conn, run: RunRecord) -> RunStatus:
+    """One round trip: status.sh prints the queue, then every record; merged here."""
+    result = conn.run(["bash", f"{run.remote_dir}/status.sh"], timeout=120)
+    if result.exit_code == 44 or (result.exit_code != 0 and not result.stdout):
+        raise ClusterToolsError(f"run {run.run_id} has no files on {run.cluster} ({run.remote_dir})",
+                                "was it submitted to this cluster? `clustertools runs` shows where each run went")
+    return parse_status(run, result.text)
+
+
+def remember_counts(state: StateDir, run: RunRecord, status: RunStatus) -> None:
+    save_run(state, run.model_copy(update={"last_counts": status.counts, "last_status_at": now_iso()}))
+
+
+def status_once(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect) -> RunStatus:
+    with connect(cluster) as conn:
+        status = read_status(conn, run)
+    remember_counts(state, run, status)
+    return status
+
+
+def watch(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, *, interval: float,
+          on_status: Callable[[RunStatus], None], sleep: Callable[[float], None]) -> RunStatus:
+    """Refresh over one open connection until no subject is pending or running."""
+    with connect(cluster) as conn:
+        while True:
+            status = read_status(conn, run)
+            on_status(status)
+            if status.done:
+                break
+            sleep(interval)
+    remember_counts(state, run, status)
+    return status
+
+
+def log_path(run: RunRecord, subject: str, attempt: int | None, stream: str) -> str:
+    number = attempt or run.current_attempt_of().get(subject)
+    if number is None:
+        raise ConfigError(f"{subject!r} is not a subject of run {run.run_id}", "`clustertools status` lists them")
+    return f"{run.remote_dir}/logs/{subject}.{number}.{stream}"
+
+
+def stream_log(run: RunRecord, cluster: ClusterRecord, connect, *, subject: str, attempt: int | None,
+               stream: str, follow: bool, stdout: IO[bytes], stderr: IO[bytes]) -> int:
+    path = log_path(run, subject, attempt, stream)
+    command = ["tail", "-n", "+1", "-F", path] if follow else ["cat", path]
+    with connect(cluster) as conn:
+        if not follow:
+            result = conn.run(command, timeout=300)
+            if result.exit_code != 0:
+                raise ClusterToolsError(f"no {stream} log yet for {subject} ({path})",
+                                        "has the task started? `clustertools status` tells")
+            stdout.write(result.stdout)
+            return 0
+        return conn.stream(command, stdout=stdout, stderr=stderr)
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    cancelled: tuple[str, ...]  # subjects
+    whole_run: bool
+
+
+def cancel(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, subjects: Iterable[str]) -> CancelResult:
+    """scancel the run (or some subjects); subjects cancelled while pending get a CANCELLED record."""
+    wanted = list(dict.fromkeys(subjects))
+    known = run.current_attempt_of()
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise ConfigError(f"not subjects of run {run.run_id}: {', '.join(unknown[:10])}", "`clustertools status` lists them")
+    with connect(cluster) as conn:
+        status = read_status(conn, run)
+        by_subject = {s.subject: s for s in status.subjects}
+        targets = [by_subject[s] for s in (wanted or known) if by_subject[s].state in ("PENDING", "RUNNING")]
+        if not targets:
+            return CancelResult((), not wanted)
+        if wanted:
+            conn.run(["scancel", *[t.job_id for t in targets]], timeout=60).check()
+        else:
+            conn.run(["scancel", f"--name={job_name(run.run_id)}"], timeout=60).check()
+        pending = [t for t in targets if t.state == "PENDING"]
+        if pending:
+            directory = f"{run.remote_dir}/records/new"
+            conn.put_files({f"{directory}/{t.subject}.{t.attempt}.CANCELLED.json": (_cancel_record(t.subject, t.attempt), 0o644)
+                            for t in pending})
+    return CancelResult(tuple(t.subject for t in targets), not wanted)
+
+
+def _cancel_record(subject: str, attempt: int) -> bytes:
+    stamp = now_iso().replace("+00:00", "Z")
+    return (json.dumps({"subject": subject, "attempt": attempt, "state": "CANCELLED", "exit_code": None,
+                        "error": "cancelled while pending", "start": "", "end": stamp, "node": "", "job_id": ""})
+            + "\n").encode()
+
+
+def subjects_to_rerun(status: RunStatus, *, failed: bool, without_output: set[str] | None) -> list[str]:
+    """``--failed``: FAILED and CANCELLED. ``--missing`` (``without_output`` given): every subject
+    that has no success record or no output in S3. Never one still pending or running."""
+    rerun = []
+    for s in status.subjects:
+        if s.state in ("PENDING", "RUNNING"):
+            continue
+        if failed and s.state in ("FAILED", "CANCELLED"):
+            rerun.append(s.subject)
+        elif without_output is not None and (s.state != "SUCCEEDED" or s.subject in without_output):
+            rerun.append(s.subject)
+    return rerun
+
+
+def next_attempt(run: RunRecord, rerun: list[str]) -> RunRecord:
+    """The run with a new attempt holding only ``rerun`` (CSV values carried over)."""
+    if not rerun:
+        raise ConfigError("nothing to resubmit: no subject matches", "`clustertools status` shows each subject's state")
+    first = run.attempts[0]
+    rows = {s: first.rows[i] for i, s in enumerate(first.subjects)} if first.rows else {}
+    attempt = Attempt(number=run.attempts[-1].number + 1, subjects=rerun, rows=[rows[s] for s in rerun] if rows else [])
+    return run.model_copy(update={"attempts": [*run.attempts, attempt]})
+

@@ -1,0 +1,178 @@
+"""Submit a run (or a new attempt of one) over ONE SSH connection, idempotently.
+
+The local record is written before anything is sent, the chunk plan is fixed once, and the head
+node's submit.sh submits each array at most once: running the same submit again after a dropped
+connection finishes the job and never duplicates a task.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Callable
+
+from pydantic import ValidationError
+
+from cluster_tools.clusters import ClusterRecord
+from cluster_tools.config import JobSpec, Project
+from cluster_tools.errors import ClusterToolsError, ConfigError
+from cluster_tools.render import run_scripts
+from cluster_tools.runs import REMOTE_RUNS_DIR, Attempt, Chunk, RunRecord, list_runs, new_run_id, now_iso, save_run, spec_hash
+from cluster_tools.slurm.limits import ChunkPlan, SlurmLimits, parse_scontrol_config, plan_chunks
+from cluster_tools.state import StateDir
+from cluster_tools.subjects import SubjectList
+
+Progress = Callable[[str], None]
+_SUBMITTED = re.compile(r"^chunk (\d+) (\d+)(?:;\S+)? (submitted|already)$")
+_PROBE_MARK = "@@clustertools-probe"
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    run: RunRecord
+    attempt: int
+    arrays: tuple[tuple[int, str, int, bool], ...]  # (chunk, job id, tasks, newly submitted)
+    resumed: bool
+
+
+@dataclass(frozen=True)
+class DryRun:
+    run: RunRecord
+    files: dict[str, str]
+
+
+def job_spec(project: Project, overrides: dict[str, object]) -> JobSpec:
+    """The project's job spec with the command line's values on top, validated again."""
+    merged = {**project.job.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+    try:
+        job = JobSpec.model_validate(merged)
+    except ValidationError as exc:
+        problems = "; ".join(f"--{e['loc'][0]}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        raise ConfigError(f"invalid job option: {problems}") from None
+    if not job.command:
+        raise ConfigError("no command to run", "pass --command 'CMD' or set job.command in clustertools.yaml")
+    return job
+
+
+def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subjects: SubjectList,
+                job: JobSpec, name: str | None) -> tuple[RunRecord, bool]:
+    """A new run record, or the unfinished one with exactly the same inputs (resumed). Not saved."""
+    payload = {"job": job.model_dump(), "columns": subjects.columns, "rows": subjects.rows,
+               "output": str(project.storage.output), "input": str(project.storage.input or ""),
+               "cluster": cluster.name, "name": name or project.name}
+    digest = spec_hash(list(subjects.ids), payload)
+    for run in reversed(list_runs(state, project.name)):
+        if run.spec_hash == digest and run.cluster == cluster.name and run.attempts and not run.attempts[0].complete:
+            return run, True
+    run_id = new_run_id(name or project.name, digest)
+    run = RunRecord(
+        run_id=run_id, project=project.name, cluster=cluster.name, created_at=now_iso(), spec_hash=digest,
+        remote_dir=f"~/{REMOTE_RUNS_DIR}/{run_id}", output=str(project.storage.output),
+        region=cluster.region, s3_endpoint_url=cluster.s3_endpoint_url, sandbox_s3=cluster.sandbox, job=job,
+        input=str(project.storage.input) if project.storage.input else None, columns=list(subjects.columns),
+        attempts=[Attempt(number=1, subjects=list(subjects.ids), rows=[list(r) for r in subjects.rows])],
+    )
+    return run, False
+
+
+def dry_run(run: RunRecord) -> DryRun:
+    """Exactly the files submit would upload for the run's latest attempt; nothing is sent."""
+    attempt = run.attempts[-1]
+    return DryRun(run, {
+        "array.sbatch": run_scripts.render_array_script(run),
+        "wrapper.sh": run_scripts.render_wrapper(run),
+        f"attempts/{attempt.number}/manifest": run_scripts.render_manifest(run.columns, attempt),
+    })
+
+
+def submit_attempt(state: StateDir, run: RunRecord, cluster: ClusterRecord, *, progress: Progress,
+                   resumed: bool = False, connect=None) -> SubmitResult:
+    """Upload the run's files and submit its latest attempt's arrays that are not submitted yet."""
+    from cluster_tools.services.remote import connect as default_connect
+
+    attempt = run.attempts[-1]
+    save_run(state, run)  # before anything is sent: a retry must find this run
+    with (connect or default_connect)(cluster) as conn:
+        home, limits, queued_now = _probe(conn)
+        run = run.model_copy(update={"remote_dir": f"{home}/{REMOTE_RUNS_DIR}/{run.run_id}"})
+        if not attempt.chunks:
+            pending = len(attempt.subjects)
+            if queued_now + pending > limits.max_job_count:
+                raise ClusterToolsError(
+                    f"the cluster holds {queued_now} jobs and MaxJobCount is {limits.max_job_count}: "
+                    f"{pending} more tasks do not fit, and sbatch would hang instead of failing",
+                    "wait for jobs to finish (and MinJobAge to pass), or raise MaxJobCount in slurm.conf",
+                )
+            plan = plan_chunks(pending, limits.max_array_size)
+            attempt = attempt.model_copy(update={"chunks": [Chunk(index=c.index, offset=c.offset, count=c.count) for c in plan]})
+            run = _with_attempt(run, attempt)
+        save_run(state, run)
+        progress(f"uploading run {run.run_id} ({len(attempt.subjects)} subjects, {len(attempt.chunks)} array(s))")
+        _upload(conn, run, attempt)
+        progress("submitting")
+        result = conn.run(
+            f"cd {shlex.quote(run.remote_dir)} && setsid -w bash submit.sh {attempt.number} "
+            f">attempts/{attempt.number}/submit.log 2>&1 </dev/null; rc=$?; "
+            f"cat attempts/{attempt.number}/submit.log; exit $rc",
+            timeout=600,
+        )
+        job_ids, fresh = _parse_submitted(result.text)
+        attempt = attempt.model_copy(update={
+            "chunks": [c.model_copy(update={"job_id": job_ids.get(c.index, c.job_id)}) for c in attempt.chunks],
+            "submitted_at": attempt.submitted_at or now_iso(),
+        })
+        run = _with_attempt(run, attempt)
+        save_run(state, run)
+        if result.exit_code != 0:
+            tail = " ".join((result.text + result.stderr.decode(errors="replace")).strip().splitlines()[-2:])
+            raise ClusterToolsError(f"submission stopped after {len(job_ids)} of {len(attempt.chunks)} arrays: {tail}",
+                                    "fix the cause, then run the same command again: what was submitted is kept")
+    arrays = tuple((c.index, c.job_id or "", c.count, c.index in fresh) for c in attempt.chunks)
+    return SubmitResult(run=run, attempt=attempt.number, arrays=arrays, resumed=resumed)
+
+
+def _probe(conn) -> tuple[str, SlurmLimits, int]:
+    """One round trip: the login's $HOME, the cluster's limits, and how many jobs it holds now."""
+    result = conn.run(
+        f"echo \"$HOME\"; scontrol show config; echo {_PROBE_MARK}; squeue -h -r -t all -o %i | wc -l",
+        timeout=60,
+    )
+    if result.exit_code != 0 or _PROBE_MARK not in result.text:
+        raise ClusterToolsError(f"cannot read the cluster's Slurm configuration: {result.stderr.decode(errors='replace').strip()}",
+                                "is Slurm running? try `clustertools ssh -- sinfo`")
+    head, _, count = result.text.partition(_PROBE_MARK)
+    home, _, config = head.partition("\n")
+    return home.strip(), parse_scontrol_config(config), int(count.strip() or 0)
+
+
+def _upload(conn, run: RunRecord, attempt: Attempt) -> None:
+    root = run.remote_dir
+    directory = f"{root}/attempts/{attempt.number}"
+    conn.run(["mkdir", "-p", directory, f"{root}/logs", f"{root}/records/new"], timeout=60).check()
+    chunks = [ChunkPlan(c.index, c.offset, c.count) for c in attempt.chunks]
+    conn.put_files({
+        f"{root}/array.sbatch": (run_scripts.render_array_script(run).encode(), 0o644),
+        f"{root}/wrapper.sh": (run_scripts.render_wrapper(run).encode(), 0o755),
+        f"{root}/submit.sh": (run_scripts.render_submit_script(run).encode(), 0o755),
+        f"{root}/status.sh": (run_scripts.render_status_script(run).encode(), 0o755),
+        f"{directory}/manifest": (run_scripts.render_manifest(run.columns, attempt).encode(), 0o644),
+        f"{directory}/chunks": (run_scripts.render_chunk_list(chunks).encode(), 0o644),
+    })
+
+
+def _parse_submitted(text: str) -> tuple[dict[int, str], set[int]]:
+    job_ids, fresh = {}, set()
+    for line in text.splitlines():
+        match = _SUBMITTED.match(line.strip())
+        if match:
+            job_ids[int(match[1])] = match[2]
+            if match[3] == "submitted":
+                fresh.add(int(match[1]))
+    return job_ids, fresh
+
+
+def _with_attempt(run: RunRecord, attempt: Attempt) -> RunRecord:
+    attempts = [attempt if a.number == attempt.number else a for a in run.attempts]
+    return run.model_copy(update={"attempts": attempts})
+

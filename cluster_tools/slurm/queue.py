@@ -1,0 +1,51 @@
+"""The live queue of a run: ``squeue -h -r --name=JOB -o '%F|%K|%T|%k'`` parsed into typed records."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+SQUEUE_FORMAT = "%F|%K|%T|%k"
+_COMMENT = re.compile(r"^ct:(?P<run>[^:]+):a(?P<attempt>\d+):c(?P<chunk>\d+)$")
+
+# Slurm's job states as our subject states; anything not listed counts as still queued.
+_RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT", "RESIZING"}
+
+
+@dataclass(frozen=True)
+class QueuedTask:
+    array_job_id: str
+    task_id: int
+    slurm_state: str
+    run_id: str
+    attempt: int
+    chunk: int
+
+    @property
+    def state(self) -> str:
+        return "RUNNING" if self.slurm_state in _RUNNING else "PENDING"
+
+
+def comment_prefix(run_id: str) -> str:
+    return f"ct:{run_id}:"
+
+
+def job_name(run_id: str) -> str:
+    return f"ct-{run_id}"
+
+
+def parse_squeue(text: str) -> list[QueuedTask]:
+    """Lines of ``%F|%K|%T|%k``; lines of other jobs or without our comment are skipped."""
+    tasks = []
+    for line in text.splitlines():
+        parts = line.strip().split("|", 3)
+        if len(parts) != 4 or not parts[1].isdigit():
+            continue  # e.g. a pending range `[5-9]` never appears with -r; be strict anyway
+        match = _COMMENT.match(parts[3])
+        if not match:
+            continue
+        tasks.append(QueuedTask(
+            array_job_id=parts[0], task_id=int(parts[1]), slurm_state=parts[2],
+            run_id=match["run"], attempt=int(match["attempt"]), chunk=int(match["chunk"]),
+        ))
+    return tasks
