@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from cluster_tools.render.templates import render_template
-from cluster_tools.runs import META_PREFIX, Attempt, RunRecord
+from cluster_tools.runs import Attempt, RunRecord
 from cluster_tools.slurm.limits import ChunkPlan
 from cluster_tools.slurm.queue import comment_prefix, job_name
 
@@ -28,7 +28,6 @@ def _values(run: RunRecord) -> dict[str, object]:
         "container": run.job.container or "",
         "input_url": (run.input or "").rstrip("/"),
         "output_url": run_url,
-        "meta_url": f"{run_url}/{META_PREFIX}",
         "cpus": run.job.cpus,
         "mem": run.job.mem,
         "time": run.job.time,

@@ -1,0 +1,16 @@
+#!/bin/bash
+# One status read of run demo-1: the live queue first, then the records (a task that ends in
+# between is then seen as finished, never as lost). New per-task records (one small file each, which
+# is safe over NFS) are folded into records/all.jsonl under a lock.
+set -uo pipefail
+cd "$(dirname "$0")" || exit 44
+timeout 30 squeue -h -r --name=ct-demo-1 -o '%F|%K|%T|%k'
+echo "@@clustertools-squeue-exit $?"
+mkdir -p records/new records/batch
+{
+  flock 9
+  find records/new -maxdepth 1 -name '*.json' -exec mv -t records/batch/ {} +
+  find records/batch -maxdepth 1 -name '*.json' -exec cat {} + >>records/all.jsonl &&
+    find records/batch -maxdepth 1 -name '*.json' -delete
+} 9>records/.lock
+cat records/all.jsonl 2>/dev/null

@@ -1,0 +1,125 @@
+#!/bin/bash
+# Per-task wrapper of clustertools run demo-1: one subject per Slurm array task.
+# Usage (from array.sbatch): wrapper.sh ATTEMPT OFFSET, with SLURM_ARRAY_TASK_ID set by Slurm.
+# The user's command sees the subject only through environment variables, never in shell text.
+set -uo pipefail
+
+RUN_ID=demo-1
+# shellcheck disable=SC2016,SC2089,SC2090  # the command is data here: bash -c runs it below
+CT_COMMAND='echo "$SUBJECT" > "$OUTPUT_DIR/x"'
+CT_CONTAINER=''
+CT_INPUT_URL=''
+CT_OUTPUT_URL=s3://bucket-1/study/demo-1
+CT_RUN_DIR=${SLURM_SUBMIT_DIR:-$(cd "$(dirname "$0")" && pwd)}
+ATTEMPT=${1:?usage: wrapper.sh ATTEMPT OFFSET}
+CT_OFFSET=${2:?usage: wrapper.sh ATTEMPT OFFSET}
+CT_INDEX=$((CT_OFFSET + ${SLURM_ARRAY_TASK_ID:?not run as a Slurm array task}))
+CT_JOB_ID="${SLURM_ARRAY_JOB_ID:-0}_${SLURM_ARRAY_TASK_ID}"
+CT_NODE=$(hostname -s 2>/dev/null || hostname)
+CT_START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# shellcheck disable=SC2090
+export RUN_ID ATTEMPT CT_COMMAND
+
+log() { printf '%s clustertools[%s]: %s\n' "$(date -u +%H:%M:%S)" "${SUBJECT:-task $CT_INDEX}" "$*" >&2; }
+
+# The manifest: a header line of variable names, then one line per task, fields split by \x1f.
+manifest="$CT_RUN_DIR/attempts/$ATTEMPT/manifest"
+IFS=$'\x1f' read -r -a ct_names < <(sed -n '1{p;q}' "$manifest")
+IFS=$'\x1f' read -r -a ct_values < <(sed -n "$((CT_INDEX + 2)){p;q}" "$manifest")
+if [[ ${#ct_values[@]} -eq 0 || "${ct_names[0]:-}" != SUBJECT ]]; then
+  log "no line $((CT_INDEX + 2)) in $manifest"
+  exit 98
+fi
+for i in "${!ct_names[@]}"; do
+  export "${ct_names[$i]}=${ct_values[$i]:-}"
+done
+
+CT_SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/clustertools.XXXXXX")
+# Everything for S3 is staged as the run's own layout and sent in ONE `aws s3 cp` at the end:
+# outputs in <run>/<subject>/, the record and the logs in <run>/.clustertools/.
+CT_STAGE="$CT_SCRATCH/stage"
+INPUT_DIR="$CT_SCRATCH/input"
+OUTPUT_DIR="$CT_STAGE/$SUBJECT"
+mkdir -p "$INPUT_DIR" "$OUTPUT_DIR" "$CT_STAGE/.clustertools/records" "$CT_STAGE/.clustertools/logs" \
+  "$CT_RUN_DIR/records/new" "$CT_RUN_DIR/logs"
+export SUBJECT INPUT_DIR OUTPUT_DIR
+CT_LOG="$CT_RUN_DIR/logs/$SUBJECT.$ATTEMPT"
+
+# A durable record per subject and attempt, on the head node (read by `status`) and in S3.
+# Written to a temp name and renamed, so a reader never sees half a record (also over NFS).
+record_json() {  # STATE EXIT_CODE ERROR
+  local end=""
+  [[ $1 == RUNNING ]] || end=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  printf '{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s","end":"%s","node":"%s","job_id":"%s"}\n' \
+    "$SUBJECT" "$ATTEMPT" "$1" "${2:-null}" "${3:-}" "$CT_START" "$end" "$CT_NODE" "$CT_JOB_ID"
+}
+
+record() {  # STATE EXIT_CODE ERROR
+  local tmp="$CT_RUN_DIR/records/new/.$SUBJECT.$ATTEMPT.$1.$$.tmp"
+  record_json "$@" >"$tmp" && mv -f "$tmp" "$CT_RUN_DIR/records/new/$SUBJECT.$ATTEMPT.$1.json"
+}
+
+finish() {  # STATE EXIT_CODE ERROR
+  trap - TERM INT
+  local state=$1 code=${2:-} error=${3:-}
+  record_json "$state" "$code" "$error" >"$CT_STAGE/.clustertools/records/$SUBJECT.$ATTEMPT.json"
+  for stream in out err; do
+    [[ -f "$CT_LOG.$stream" ]] && cp "$CT_LOG.$stream" "$CT_STAGE/.clustertools/logs/$SUBJECT.$ATTEMPT.$stream"
+  done
+  if command -v aws >/dev/null 2>&1 && ! aws s3 cp --quiet --recursive "$CT_STAGE/" "$CT_OUTPUT_URL/" >>"$CT_LOG.err" 2>&1; then
+    [[ $state == SUCCEEDED ]] && CT_EXIT=96
+    state=FAILED error="uploading to S3 failed (the command exited ${code:-?})" code=96
+  fi
+  record "$state" "$code" "$error"
+  rm -rf "$CT_SCRATCH"
+  log "$state${code:+ (exit code $code)}${error:+: $error}"
+}
+
+# scancel and the time limit send SIGTERM: the subject is recorded as CANCELLED, not lost.
+trap 'finish CANCELLED 143 "terminated by Slurm (scancel or time limit)"; exit 143' TERM INT
+
+record RUNNING
+log "attempt $ATTEMPT on $CT_NODE, job $CT_JOB_ID"
+
+if ! command -v aws >/dev/null 2>&1; then
+  finish FAILED 127 "the aws CLI is not on this node"
+  exit 127
+fi
+
+if [[ -n "$CT_INPUT_URL" ]]; then
+  if ! aws s3 cp --quiet --recursive "$CT_INPUT_URL/$SUBJECT/" "$INPUT_DIR/" >>"$CT_LOG.err" 2>&1; then
+    finish FAILED 97 "staging the input from S3 failed"
+    exit 97
+  fi
+  if [[ -z "$(ls -A "$INPUT_DIR")" ]]; then
+    finish FAILED 97 "no input under $CT_INPUT_URL/$SUBJECT/"
+    exit 97
+  fi
+fi
+
+run_command() {
+  if [[ -z "$CT_CONTAINER" ]]; then
+    bash -c "$CT_COMMAND"
+  elif command -v apptainer >/dev/null 2>&1 || command -v singularity >/dev/null 2>&1; then
+    "$(command -v apptainer || command -v singularity)" exec --bind "$CT_SCRATCH" "$CT_CONTAINER" bash -c "$CT_COMMAND"
+  elif command -v docker >/dev/null 2>&1; then
+    local envs=() name
+    for name in "${ct_names[@]}" RUN_ID ATTEMPT INPUT_DIR OUTPUT_DIR CT_COMMAND; do envs+=(-e "$name"); done
+    docker run --rm "${envs[@]}" -v "$CT_SCRATCH:$CT_SCRATCH" "${CT_CONTAINER#docker://}" bash -c "$CT_COMMAND"
+  else
+    log "no container runtime (apptainer, singularity or docker) on this node"
+    return 126
+  fi
+}
+
+CT_EXIT=0
+run_command >"$CT_LOG.out" 2>"$CT_LOG.err" </dev/null &
+wait $!
+code=$?
+if [[ $code -eq 0 ]]; then
+  finish SUCCEEDED 0
+else
+  CT_EXIT=$code
+  finish FAILED "$code"
+fi
+exit "$CT_EXIT"

@@ -1,0 +1,95 @@
+"""Status = durable records merged with the live queue; squeue/scontrol text captured from the sandbox."""
+
+from __future__ import annotations
+
+from cluster_tools.run_status import merge_status, parse_records, parse_status
+from cluster_tools.runs import Chunk
+from cluster_tools.slurm.limits import SlurmLimits, parse_scontrol_config
+from cluster_tools.slurm.queue import parse_squeue
+from tests.unit.run_fixtures import make_run
+
+# `squeue -h -r --name=ct-demo-1 -o '%F|%K|%T|%k'` on the sandbox: array 12 (%2 throttle), array 13
+SQUEUE = """12|2|PENDING|ct:demo-1:a1:c0
+12|3|PENDING|ct:demo-1:a1:c0
+12|4|PENDING|ct:demo-1:a1:c0
+12|5|PENDING|ct:demo-1:a1:c0
+12|0|RUNNING|ct:demo-1:a1:c0
+12|1|RUNNING|ct:demo-1:a1:c0
+13|0|RUNNING|ct:demo-1:a2:c1
+13|1|RUNNING|ct:demo-1:a2:c1
+"""
+# the same without -r: the pending range is one line, which we must not misread
+SQUEUE_UNEXPANDED = "12|2-5%2|PENDING|ct:demo-1:a1:c0\n12|0|RUNNING|ct:demo-1:a1:c0\n"
+
+SCONTROL = """Configuration data as of 2026-11-22T05:12:01
+AccountingStorageType   = accounting_storage/none
+ClusterName             = sandbox
+MaxArraySize            = 1001
+MaxJobCount             = 100000
+MinJobAge               = 10 sec
+SLURM_VERSION           = 22.05.8
+"""
+
+
+def record(subject, state, code, attempt=1):
+    return (f'{{"subject":"{subject}","attempt":{attempt},"state":"{state}","exit_code":{code},"error":"",'
+            f'"start":"2026-11-22T05:10:51Z","end":"","node":"vm","job_id":"12_0"}}')
+
+
+def test_scontrol_limits():
+    assert parse_scontrol_config(SCONTROL) == SlurmLimits(max_array_size=1001, max_job_count=100000, min_job_age=10)
+    assert parse_scontrol_config("") == SlurmLimits(1001, 10000, 300)  # Slurm's defaults
+
+
+def test_squeue_parses_tasks_and_skips_ranges_and_strangers():
+    tasks = parse_squeue(SQUEUE + "99|0|RUNNING|someone else's job\n")
+    assert len(tasks) == 8 and {t.state for t in tasks} == {"PENDING", "RUNNING"}
+    assert (tasks[0].array_job_id, tasks[0].task_id, tasks[0].attempt, tasks[0].chunk) == ("12", 2, 1, 0)
+    assert len(parse_squeue(SQUEUE_UNEXPANDED)) == 1
+
+
+def test_records_skip_damaged_lines():
+    text = record("a", "SUCCEEDED", 0) + "\n{\"subject\": \"b\", \"att\n" + "garbage\n" + record("c", "FAILED", 3)
+    assert [r.subject for r in parse_records(text)] == ["a", "c"]
+
+
+def test_merge_final_record_beats_queue_and_lost_tasks_are_failed():
+    run = make_run(("s0", "s1", "s2", "s3", "s4", "s5", "s6"), chunks=[Chunk(index=0, offset=0, count=7, job_id="12")])
+    records = parse_records("\n".join([
+        record("s0", "RUNNING", "null"), record("s0", "SUCCEEDED", 0),   # finished: COMPLETING in squeue still
+        record("s1", "RUNNING", "null"),                                   # running
+        record("s6", "RUNNING", "null"),                                   # gone from the queue, no end: lost
+        record("s5", "FAILED", 3),
+    ]))
+    queued = parse_squeue("12|0|COMPLETING|ct:demo-1:a1:c0\n12|1|RUNNING|ct:demo-1:a1:c0\n12|2|PENDING|ct:demo-1:a1:c0\n")
+    status = merge_status(run, records, queued)
+    states = {s.subject: (s.state, s.exit_code) for s in status.subjects}
+    assert states == {"s0": ("SUCCEEDED", 0), "s1": ("RUNNING", None), "s2": ("PENDING", None),
+                      "s3": ("MISSING", None), "s4": ("MISSING", None), "s5": ("FAILED", 3), "s6": ("FAILED", None)}
+    assert status.counts == {"PENDING": 1, "RUNNING": 1, "SUCCEEDED": 1, "FAILED": 2, "CANCELLED": 0, "MISSING": 2}
+    assert not status.done
+
+
+def test_a_later_attempt_decides_and_unsubmitted_chunks_say_so():
+    run = make_run(("a", "b"), chunks=[Chunk(index=0, offset=0, count=1, job_id="12"), Chunk(index=1, offset=1, count=1)])
+    status = merge_status(run, parse_records(record("a", "FAILED", 3)), [])
+    assert status.subjects[1].state == "MISSING" and "not submitted" in status.subjects[1].error
+    from cluster_tools.runs import Attempt
+    rerun = run.model_copy(update={"attempts": [*run.attempts, Attempt(number=2, subjects=["a"],
+                                                 chunks=[Chunk(index=0, offset=0, count=1, job_id="14")])]})
+    status = merge_status(rerun, parse_records(record("a", "FAILED", 3) + "\n" + record("a", "SUCCEEDED", 0, attempt=2)), [])
+    assert (status.subjects[0].state, status.subjects[0].attempt) == ("SUCCEEDED", 2)
+
+
+def test_status_output_with_an_unreadable_queue_keeps_running_tasks_running():
+    run = make_run(("a", "b"))
+    text = "squeue: error: slurm_load_jobs error: Unable to contact slurm controller\n@@clustertools-squeue-exit 1\n" \
+           + record("a", "RUNNING", "null") + "\n"
+    status = parse_status(run, text)
+    assert [s.state for s in status.subjects] == ["RUNNING", "PENDING"] and not status.queue_readable
+
+
+def test_status_json_shape():
+    data = parse_status(make_run(("a",)), "@@clustertools-squeue-exit 0\n" + record("a", "FAILED", 3)).to_json()
+    assert data["run"] == "demo-1" and data["counts"]["FAILED"] == 1
+    assert data["subjects"][0]["subject"] == "a" and data["subjects"][0]["exit_code"] == 3
