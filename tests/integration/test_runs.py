@@ -1,0 +1,103 @@
+"""Runs on the real sandbox: submit -> status -> logs -> resubmit, surviving MinJobAge; hostile lists."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cluster_tools.transport.s3 import S3Target, make_s3_client
+from tests.helpers import err, out
+from tests.integration.run_helpers import (
+    make_project, states, status, submit, wait_for_run, wait_until_squeue_forgets, write_subjects,
+)
+
+# Subjects whose number is a multiple of 7 fail with exit 3 on their first attempt only.
+COMMAND = ('echo "out $SUBJECT"; echo "$SUBJECT $RUN_ID" > "$OUTPUT_DIR/result.txt"; '
+           'n=${SUBJECT#sub-}; if [ $((10#$n % 7)) -eq 0 ] && [ "$ATTEMPT" = 1 ]; then echo boom >&2; exit 3; fi')
+
+
+def s3_keys(sandbox, prefix: str) -> list[str]:
+    client = make_s3_client(S3Target(region="us-east-1", endpoint_url=sandbox.status["s3_endpoint_url"], sandbox=True))
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket="clustertools-sandbox", Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def test_fifty_subjects_some_fail_status_survives_min_job_age_and_resubmit_reruns_only_those(sandbox, tmp_path):
+    project = make_project(sandbox, tmp_path, "fifty")
+    ids = [f"sub-{n:03d}" for n in range(1, 51)]
+    failing = {i for i in ids if int(i[4:]) % 7 == 0}
+    submitted = submit(sandbox, project, str(write_subjects(project, ids)), "--command", COMMAND)
+    run_id = submitted["run"]
+    assert len(submitted["arrays"]) == 1
+
+    first = wait_for_run(sandbox, project, run_id)
+    expected = {i: (("FAILED", 3, 1) if i in failing else ("SUCCEEDED", 0, 1)) for i in ids}
+    assert states(first) == expected
+    wait_until_squeue_forgets(sandbox, run_id)  # MinJobAge is 10 s in the sandbox
+    assert states(status(sandbox, project, run_id)) == expected
+
+    keys = s3_keys(sandbox, f"fifty/{run_id}/")
+    assert {k.split("/")[2] for k in keys if k.endswith("/result.txt")} == set(ids)
+    assert len([k for k in keys if "/.clustertools/records/" in k]) == 50
+
+    log = sandbox.cli("logs", run_id, "sub-007", "--stderr", cwd=project)
+    assert log.returncode == 0 and out(log) == "boom\n"
+    assert out(sandbox.cli("logs", run_id, "sub-008", cwd=project)) == "out sub-008\n"
+
+    rerun = sandbox.cli("resubmit", run_id, "--failed", "--json", cwd=project)
+    assert rerun.returncode == 0, err(rerun)
+    assert sorted(json.loads(out(rerun))["subjects"]) == sorted(failing)
+    final = wait_for_run(sandbox, project, run_id)
+    assert states(final) == {i: ("SUCCEEDED", 0, 2 if i in failing else 1) for i in ids}
+    nothing = sandbox.cli("resubmit", run_id, "--failed", cwd=project)
+    assert nothing.returncode == 1 and "nothing to resubmit" in err(nothing)
+    runs = json.loads(out(sandbox.cli("runs", "--json", cwd=project)))
+    assert runs[-1]["run"] == run_id and runs[-1]["counts"]["SUCCEEDED"] == 50
+
+
+HOSTILE_LISTS = {
+    "semicolon": "sub-01\na;rm -rf ~\n",
+    "subshell": "sub-01\n$(id)\n",
+    "backticks": "`id`\n",
+    "space": "sub 01\n",
+    "duplicate": "sub-01\nsub-02\nsub-01\n",
+    "empty": "",
+    "only comments": "# nothing\n\n",
+    "quote": "sub-01'\n",
+    "dotdot": "..\n",
+    "option": "-rf\n",
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_LISTS)
+def test_hostile_subject_lists_are_refused_and_nothing_reaches_the_queue(sandbox, tmp_path, name):
+    project = make_project(sandbox, tmp_path, "hostile")
+    path = project / "bad.txt"
+    path.write_text(HOSTILE_LISTS[name])
+    result = sandbox.cli("submit", str(path), cwd=project)
+    lines = err(result).strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("Error: "), err(result)
+    assert "Traceback" not in err(result)
+    assert json.loads(out(sandbox.cli("runs", "--json", cwd=project))) == []
+    queue = sandbox.cli("ssh", "--", "squeue", "-h", "--name=ct-hostile", "-o", "%i")
+    assert out(queue).strip() == ""
+
+
+def test_csv_columns_reach_the_task_as_environment_variables(sandbox, tmp_path):
+    project = make_project(sandbox, tmp_path, "sweep")
+    (project / "sweep.csv").write_text('lr,note\n0.1,"a b; $(id)"\n0.2,plain\n')
+    run_id = submit(sandbox, project, str(project / "sweep.csv"),
+                    "--command", 'printf "%s|%s|%s" "$SUBJECT" "$lr" "$note"')["run"]
+    done = wait_for_run(sandbox, project, run_id)
+    assert [s["state"] for s in done["subjects"]] == ["SUCCEEDED", "SUCCEEDED"]
+    assert out(sandbox.cli("logs", run_id, "task-00001", cwd=project)) == "task-00001|0.1|a b; $(id)"
+
+
+def test_dry_run_prints_the_scripts_and_sends_nothing(sandbox, tmp_path):
+    project = make_project(sandbox, tmp_path, "dry")
+    result = sandbox.cli("submit", str(project / "subjects.txt"), "--dry-run", cwd=project)
+    assert result.returncode == 0
+    for part in ("==> array.sbatch <==", "==> wrapper.sh <==", "==> attempts/1/manifest <==", "sub-0004"):
+        assert part in out(result)
+    assert json.loads(out(sandbox.cli("runs", "--json", cwd=project))) == []
