@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -101,3 +102,24 @@ def test_dry_run_prints_the_scripts_and_sends_nothing(sandbox, tmp_path):
     for part in ("==> array.sbatch <==", "==> wrapper.sh <==", "==> attempts/1/manifest <==", "sub-0004"):
         assert part in out(result)
     assert json.loads(out(sandbox.cli("runs", "--json", cwd=project))) == []
+
+
+def test_cancel_some_subjects_then_the_whole_run(sandbox, tmp_path):
+    project = make_project(sandbox, tmp_path, "cancel")
+    ids = ["c-1", "c-2", "c-3", "c-4"]
+    run_id = submit(sandbox, project, str(write_subjects(project, ids)), "--command", "sleep 120",
+                    "--throttle", "1")["run"]
+    deadline = time.monotonic() + 60
+    while states(status(sandbox, project, run_id))["c-1"][0] != "RUNNING":
+        assert time.monotonic() < deadline, "the first task never started"
+        time.sleep(0.5)
+    one = sandbox.cli("cancel", run_id, "c-3", cwd=project)
+    assert one.returncode == 0 and "cancelled 1" in out(one), err(one)
+    assert states(status(sandbox, project, run_id))["c-3"][0] == "CANCELLED"
+    unknown = sandbox.cli("cancel", run_id, "nope", cwd=project)
+    assert unknown.returncode == 1 and "not subjects of run" in err(unknown)
+    everything = sandbox.cli("cancel", run_id, cwd=project)
+    assert everything.returncode == 0 and "cancelled 3" in out(everything), err(everything)
+    final = wait_for_run(sandbox, project, run_id, timeout=90)
+    assert {s: v[0] for s, v in states(final).items()} == dict.fromkeys(ids, "CANCELLED")
+    assert states(final)["c-1"][1] == 143  # the running one was told by SIGTERM, and said so
