@@ -15,9 +15,9 @@ import pytest
 def test_help_lists_the_command_groups(state_dir):
     result = run_cli("--help", state=state_dir)
     assert result.returncode == 0
-    for heading in ("Start here:", "Clusters:"):
+    for heading in ("Start here:", "Clusters:", "Runs:"):
         assert heading in out(result)
-    for command in ("init", "sandbox", "list", "register", "ssh"):
+    for command in ("init", "sandbox", "list", "register", "ssh", "submit", "status", "logs", "cancel", "runs", "resubmit"):
         assert f"  {command} " in out(result)
 
 
@@ -28,7 +28,8 @@ def test_help_imports_no_heavy_library():
     assert not imported & {"boto3", "botocore", "paramiko", "pcluster", "moto", "rich"}
 
 
-@pytest.mark.parametrize("command", [["sandbox", "--help"], ["ssh", "--help"], ["register", "--help"], ["init", "--help"]])
+@pytest.mark.parametrize("command", [[c, "--help"] for c in (
+    "sandbox", "ssh", "register", "init", "submit", "status", "logs", "cancel", "runs", "resubmit")])
 def test_every_command_has_help_with_examples(state_dir, command):
     result = run_cli(*command, state=state_dir)
     assert result.returncode == 0 and "Examples:" in out(result)
