@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cluster_tools.cluster_spec import ClusterSpec
 from cluster_tools.clusters import check_cluster_name
 from cluster_tools.errors import ConfigError
 
@@ -106,6 +107,7 @@ class Project(BaseModel):
     cluster: str | None = Field(default=None, description="the default cluster for -c")
     storage: Storage
     job: JobSpec = Field(default_factory=JobSpec)
+    parallelcluster: ClusterSpec | None = Field(default=None, description="what `up` builds on AWS (optional)")
 
     @field_validator("name")
     @classmethod

@@ -3,7 +3,6 @@ and a ``shquote`` filter so that every value placed in shell text is quoted."""
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from typing import Any
@@ -11,7 +10,8 @@ from typing import Any
 import jinja2
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The project's Jinja2 environment (packaged templates); `.overlay(loader=...)` roots it elsewhere."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("cluster_tools", "templates"),
         undefined=jinja2.StrictUndefined,
@@ -38,9 +38,30 @@ def yaml_scalar(value: Any) -> str:
     text = str(value)
     if _PLAIN_YAML.match(text) and yaml.safe_load(text) == text:
         return text
-    return json.dumps(text)  # a JSON string is a valid YAML double-quoted scalar
+    return _double_quoted(text)
+
+
+def _double_quoted(text: str) -> str:
+    """A YAML double-quoted scalar in printable ASCII: every other character escaped.
+
+    Not json.dumps: YAML refuses a raw DEL and reads JSON's surrogate pairs (beyond U+FFFF) as halves.
+    """
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 0x20 <= code < 0x7F:
+            out.append(char)
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
 
 
 def render_template(template: str, **values: Any) -> str:
     """Render a packaged template; raises jinja2.UndefinedError on any missing value."""
-    return _environment().get_template(template).render(**values)
+    return environment().get_template(template).render(**values)

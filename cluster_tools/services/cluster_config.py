@@ -1,0 +1,94 @@
+"""The project's ParallelCluster config: rendered from clustertools.yaml (``parallelcluster:``) and checked
+offline. ``up`` sends exactly what ``render_project_cluster`` returns."""
+
+from __future__ import annotations
+
+import getpass
+import re
+from dataclasses import dataclass
+
+from cluster_tools.cluster_spec import ClusterSpec, check_allowed_ips, cluster_name_for, is_open_to_world
+from cluster_tools.config import Project
+from cluster_tools.errors import ConfigError
+from cluster_tools.render.cluster_config import (
+    ALLOWED_IPS_PLACEHOLDER,
+    available_templates,
+    bootstrap_url,
+    render_cluster_config,
+)
+
+
+@dataclass(frozen=True)
+class RenderedCluster:
+    cluster_name: str
+    region: str
+    template: str
+    yaml_text: str
+    allowed_ips: str  # HeadNode.Ssh.AllowedIps as rendered
+    allowed_ips_from: str  # "project", "option" (--allowed-ip) or "placeholder" (unknown offline)
+    open_ssh_ok: bool  # the project or the user asked for 0.0.0.0/0 on purpose
+
+
+def cluster_spec_of(project: Project | None) -> ClusterSpec:
+    if project is None:
+        raise ConfigError("no clustertools.yaml here or above", "create one with `clustertools init`, or pass --project FILE")
+    if project.parallelcluster is None:
+        raise ConfigError("clustertools.yaml has no parallelcluster: section (what `up` builds on AWS)",
+                          "copy one from cluster-config/examples/, or see the one `clustertools init` writes")
+    return project.parallelcluster
+
+
+def render_project_cluster(project: Project | None, *, allowed_ip: str | None = None,
+                           template: str | None = None) -> RenderedCluster:
+    """Render the project's cluster. ``allowed_ip`` (``--allowed-ip``) wins over the project's
+    ``allowed_ips``; with neither, AllowedIps is a placeholder that fails validation."""
+    spec = configured = cluster_spec_of(project)
+    update: dict[str, str] = {}
+    if template is not None:
+        if template not in available_templates():
+            raise ConfigError(f"--template: no template {template!r}", f"choose one of: {', '.join(available_templates())}")
+        update["template"] = template
+    if allowed_ip is not None:
+        try:
+            update["allowed_ips"] = check_allowed_ips(allowed_ip)
+        except ValueError as exc:
+            raise ConfigError(f"--allowed-ip: {exc}", "give your public IPv4 address, e.g. 203.0.113.7/32") from None
+    spec = spec.model_copy(update=update)  # both values were checked above
+    name = cluster_name_for(spec, project.name)
+    output_bucket = project.storage.output.bucket
+    text = render_cluster_config(
+        spec,
+        cluster_name=name,
+        bootstrap_url=bootstrap_url(output_bucket, name),
+        caller_cidr=None,  # unknown offline; `up` will pass the caller's address here
+        output_bucket=output_bucket,
+        project=project.name,
+        owner=_local_user(),
+        extra_input_buckets=[project.storage.input.bucket] if project.storage.input else [],
+    )
+    source = "option" if allowed_ip is not None else ("project" if spec.allowed_ips else "placeholder")
+    # Only the project file can open SSH to the world on purpose: --allowed-ip stands for your address.
+    open_ssh_ok = is_open_to_world(configured.allowed_ips) and is_open_to_world(spec.allowed_ips)
+    return RenderedCluster(cluster_name=name, region=spec.region, template=spec.template, yaml_text=text,
+                           allowed_ips=spec.allowed_ips or ALLOWED_IPS_PLACEHOLDER, allowed_ips_from=source,
+                           open_ssh_ok=open_ssh_ok)
+
+
+def validate_project_cluster(project: Project | None, *, allowed_ip: str | None = None,
+                             template: str | None = None) -> tuple[RenderedCluster, list[str]]:
+    """Render, then check with ParallelCluster's schema and clustertools' own checks (offline)."""
+    from cluster_tools.transport.pcluster_schema import validate_cluster_config
+
+    rendered = render_project_cluster(project, allowed_ip=allowed_ip, template=template)
+    problems = validate_cluster_config(rendered.yaml_text, rendered.cluster_name, rendered.region,
+                                       open_ssh_ok=rendered.open_ssh_ok)
+    return rendered, problems
+
+
+def _local_user() -> str | None:
+    """The owner tag's default; None when the login name cannot be a tag value."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no USER: a container, a CI runner
+        return None
+    return user if re.fullmatch(r"[A-Za-z0-9 +=._:/@-]{1,256}", user) else None
