@@ -50,6 +50,7 @@ class RunStatus:
     run_id: str
     subjects: tuple[SubjectStatus, ...]
     queue_readable: bool = True
+    source: str = "head node"  # or "s3": the records tasks copied there, when the head node is gone
 
     @property
     def counts(self) -> dict[str, int]:
@@ -66,6 +67,7 @@ class RunStatus:
             "counts": self.counts,
             "total": len(self.subjects),
             "queue_readable": self.queue_readable,
+            "source": self.source,
             "subjects": [asdict(s) for s in self.subjects],
         }
 
@@ -95,7 +97,7 @@ def split_status_output(text: str) -> tuple[str, bool, str]:
 
 
 def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedTask], *,
-                 queue_readable: bool = True) -> RunStatus:
+                 queue_readable: bool = True, source: str = "head node") -> RunStatus:
     latest = run.current_attempt_of()
     final: dict[tuple[str, int], TaskRecord] = {}
     started: dict[tuple[str, int], TaskRecord] = {}
@@ -132,7 +134,7 @@ def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedT
                                           error="not submitted: run the same `clustertools submit` again to finish"))
         else:  # submitted, yet neither queued nor recorded: cancelled while pending (or the queue is unreadable)
             statuses.append(SubjectStatus(subject, "MISSING" if queue_readable else "PENDING", None, number))
-    return RunStatus(run.run_id, tuple(statuses), queue_readable)
+    return RunStatus(run.run_id, tuple(statuses), queue_readable, source)
 
 
 def parse_status(run: RunRecord, text: str) -> RunStatus:

@@ -22,13 +22,19 @@ def _require_project(app: App):
     return project
 
 
-def _run_and_cluster(app: App, run_id: str | None):
+def _run_and_cluster(app: App, run_id: str | None, *, cluster_optional: bool = False):
     from cluster_tools.clusters import load_cluster
+    from cluster_tools.errors import ClusterNotFound
     from cluster_tools.runs import resolve_run
 
     project = app.project()
     run = resolve_run(app.state, run_id, project.name if project else None)
-    return run, load_cluster(app.state, run.cluster)
+    try:
+        return run, load_cluster(app.state, run.cluster)
+    except ClusterNotFound:
+        if cluster_optional:
+            return run, None  # status can still read the records the tasks left in S3
+        raise
 
 
 def _connect():
@@ -113,7 +119,7 @@ def status(app: App, run_id: str | None, watch: bool, interval: float, show_all:
     """
     from cluster_tools.services import runs as run_service
 
-    run, cluster = _run_and_cluster(app, run_id)
+    run, cluster = _run_and_cluster(app, run_id, cluster_optional=not watch)
     if watch:
         from cluster_tools.cli.progress import RunProgress
 
@@ -121,12 +127,14 @@ def status(app: App, run_id: str | None, watch: bool, interval: float, show_all:
             result = run_service.watch(app.state, run, cluster, _connect(), interval=interval,
                                        on_status=bar.update, sleep=time.sleep)
     else:
-        result = run_service.status_once(app.state, run, cluster, _connect())
+        result = run_service.status_once(app.state, run, cluster, _connect(), note=note)
     if as_json:
         print_json(result.to_json())
         return
     if not result.queue_readable:
         note("warning: squeue did not answer; states come from the records alone")
+    if result.source == "s3":
+        note("from the records in S3: subjects without a final record show as MISSING")
     rows = [(s.subject, s.state, "" if s.exit_code is None else s.exit_code, s.attempt, s.node, s.end or s.start,
              s.error) for s in result.subjects if show_all or s.state != "SUCCEEDED"]
     if rows:

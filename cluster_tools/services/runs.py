@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Callable, Iterable
 
 from cluster_tools.clusters import ClusterRecord
-from cluster_tools.errors import ClusterToolsError, ConfigError
-from cluster_tools.run_status import RunStatus, parse_status
+from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch, TransportError
+from cluster_tools.run_status import RunStatus, merge_status, parse_records, parse_status
 from cluster_tools.runs import Attempt, RunRecord, now_iso, save_run
 from cluster_tools.slurm.queue import job_name
 from cluster_tools.state import StateDir
+
+
+class RunFilesMissing(ClusterToolsError):
+    """The head node has no files of the run (the cluster was re-created, or the run went elsewhere)."""
 
 
 def read_status(conn, run: RunRecord) -> RunStatus:
     """One round trip: status.sh prints the queue, then every record; merged here."""
     result = conn.run(["bash", f"{run.remote_dir}/status.sh"], timeout=120)
     if result.exit_code == 44 or (result.exit_code != 0 and not result.stdout):
-        raise ClusterToolsError(f"run {run.run_id} has no files on {run.cluster} ({run.remote_dir})",
+        raise RunFilesMissing(f"run {run.run_id} has no files on {run.cluster} ({run.remote_dir})",
                                 "was it submitted to this cluster? `clustertools runs` shows where each run went")
     return parse_status(run, result.text)
 
@@ -27,11 +32,35 @@ def remember_counts(state: StateDir, run: RunRecord, status: RunStatus) -> None:
     save_run(state, run.model_copy(update={"last_counts": status.counts, "last_status_at": now_iso()}))
 
 
-def status_once(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect) -> RunStatus:
-    with connect(cluster) as conn:
-        status = read_status(conn, run)
+def status_once(state: StateDir, run: RunRecord, cluster: ClusterRecord | None, connect,
+                note: Callable[[str], None] = lambda _: None) -> RunStatus:
+    """The head node's view; when the head node is gone or lost the run's files, the records in S3."""
+    try:
+        if cluster is None:
+            raise RunFilesMissing(f"cluster {run.cluster} is not known any more")
+        with connect(cluster) as conn:
+            status = read_status(conn, run)
+    except (RunFilesMissing, TransportError) as exc:
+        if isinstance(exc, HostKeyMismatch):
+            raise  # never paper over a changed host key
+        note(f"{exc.message}: reading the run's records from S3 instead (finished subjects only)")
+        status = status_from_s3(run)
     remember_counts(state, run, status)
     return status
+
+
+def status_from_s3(run: RunRecord) -> RunStatus:
+    """Status from the final records each task copied to S3: what survives the cluster itself."""
+    from cluster_tools.services.results import client_for_run
+    from cluster_tools.transport.s3 import iter_object_pages, read_object
+
+    client = client_for_run(run)
+    bucket = run.output_location.bucket
+    keys = [o["Key"] for page in iter_object_pages(client, bucket, run.records_prefix) for o in page]
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        bodies = pool.map(lambda key: read_object(client, bucket, key) or b"", keys)
+        text = "\n".join(body.decode("utf-8", "replace").strip() for body in bodies)
+    return merge_status(run, parse_records(text), [], queue_readable=True, source="s3")
 
 
 def watch(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, *, interval: float,
