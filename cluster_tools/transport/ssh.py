@@ -174,6 +174,10 @@ class SSHConnection:
         finally:
             sftp.close()
 
+    def _alive(self) -> bool:
+        transport = self._client.get_transport()
+        return transport is not None and transport.is_active()
+
     def _open(self, command: str) -> paramiko.Channel:
         transport = self._client.get_transport()
         if transport is None or not transport.is_active():
@@ -224,6 +228,7 @@ class SSHConnection:
             else:
                 channel.shutdown_write()
             deadline = None if timeout is None else time.monotonic() + timeout
+            # Read to EOF, not to the exit status: OpenSSH may send the status before the last data.
             while True:
                 drained = False
                 while channel.recv_ready():
@@ -235,15 +240,16 @@ class SSHConnection:
                 if drained:
                     stdout.flush()
                     stderr.flush()
-                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                if (channel.eof_received or channel.closed) and not channel.recv_ready() \
+                        and not channel.recv_stderr_ready():
                     break
                 if deadline is not None and time.monotonic() > deadline:
                     raise TransportError(
                         f"remote command did not finish within {timeout:g} s: {command}", command=command
                     )
-                if channel.closed and not channel.exit_status_ready():
-                    raise TransportError(f"the connection to {self.target.label} dropped", command=command)
                 select.select([channel], [], [], 0.5)
+            if not channel.status_event.wait(30) or channel.exit_status < 0 and not self._alive():
+                raise TransportError(f"the connection to {self.target.label} dropped", command=command)
             code = channel.recv_exit_status()
             return 255 if code < 0 else code
         finally:

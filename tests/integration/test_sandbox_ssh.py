@@ -111,3 +111,13 @@ def test_openssh_trusts_the_same_pinned_key(sandbox):
         capture_output=True, timeout=30,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_captured_output_is_read_to_the_end_every_time(sandbox):
+    """OpenSSH may send the exit status before the last data: reading must go on to EOF."""
+    from cluster_tools.services.remote import connect
+
+    with connect(sandbox.record) as conn:
+        sizes = {len(conn.run(["head", "-c", "1500000", "/dev/zero"]).stdout) for _ in range(15)}
+        assert sizes == {1_500_000}
+        assert conn.run(["sh", "-c", "head -c 70000 /dev/zero; exit 4"]).exit_code == 4
