@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from cluster_tools.runs import FINAL_STATES, RunRecord
 from cluster_tools.slurm.queue import QueuedTask, parse_squeue
@@ -19,7 +19,7 @@ SQUEUE_EXIT_MARK = "@@clustertools-squeue-exit"
 STATE_ORDER = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "MISSING")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TaskRecord:
     subject: str
     attempt: int
@@ -32,7 +32,7 @@ class TaskRecord:
     job_id: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SubjectStatus:
     subject: str
     state: str
@@ -43,6 +43,10 @@ class SubjectStatus:
     end: str = ""
     error: str = ""
     job_id: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {"subject": self.subject, "state": self.state, "exit_code": self.exit_code, "attempt": self.attempt,
+                "node": self.node, "start": self.start, "end": self.end, "error": self.error, "job_id": self.job_id}
 
 
 @dataclass(frozen=True)
@@ -68,21 +72,29 @@ class RunStatus:
             "total": len(self.subjects),
             "queue_readable": self.queue_readable,
             "source": self.source,
-            "subjects": [asdict(s) for s in self.subjects],
+            "subjects": [s.to_json() for s in self.subjects],
         }
 
 
 def parse_records(text: str) -> list[TaskRecord]:
     """JSON lines written by the wrapper; a damaged line (a crash mid-write) is skipped."""
+    lines = [line for line in text.splitlines() if line.startswith("{")]
+    try:  # one parse of all lines is ~10x faster than one per line; fall back when one is damaged
+        items = json.loads("[" + ",".join(lines) + "]")
+    except ValueError:
+        items = []
+        for line in lines:
+            try:
+                items.append(json.loads(line))
+            except ValueError:
+                continue
     records = []
-    fields = set(TaskRecord.__dataclass_fields__)
-    for line in text.splitlines():
-        if not line.startswith("{"):
-            continue
+    for data in items:
         try:
-            data = json.loads(line)
-            records.append(TaskRecord(**{k: v for k, v in data.items() if k in fields}))
-        except (ValueError, TypeError):
+            records.append(TaskRecord(data["subject"], data["attempt"], data["state"], data.get("exit_code"),
+                                      data.get("error", ""), data.get("start", ""), data.get("end", ""),
+                                      data.get("node", ""), data.get("job_id", "")))
+        except (KeyError, TypeError):
             continue
     return records
 
@@ -105,13 +117,12 @@ def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedT
         key = (record.subject, record.attempt)
         (final if record.state in FINAL_STATES else started)[key] = record
     in_queue: dict[tuple[str, int], QueuedTask] = {}
-    attempts = {a.number: a for a in run.attempts}
+    chunks = {(a.number, c.index): (c.offset, a.subjects) for a in run.attempts for c in a.chunks}
     for task in queued:
-        attempt = attempts.get(task.attempt)
-        chunk = next((c for c in attempt.chunks if c.index == task.chunk), None) if attempt else None
-        index = chunk.offset + task.task_id if chunk else -1
-        if attempt and 0 <= index < len(attempt.subjects):
-            in_queue[(attempt.subjects[index], task.attempt)] = task
+        offset, subjects = chunks.get((task.attempt, task.chunk), (-1, ()))
+        index = offset + task.task_id
+        if 0 <= offset <= index < len(subjects):
+            in_queue[(subjects[index], task.attempt)] = task
     submitted = _submitted_lookup(run)
     statuses = []
     for subject in run.subjects:
@@ -121,12 +132,13 @@ def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedT
             statuses.append(_from_record(final[key]))
         elif key in in_queue:
             begun = started.get(key)
-            statuses.append(SubjectStatus(subject, in_queue[key].state, None, number,
-                                          node=begun.node if begun else "", start=begun.start if begun else "",
-                                          job_id=f"{in_queue[key].array_job_id}_{in_queue[key].task_id}"))
+            task = in_queue[key]
+            statuses.append(SubjectStatus(subject, task.state, None, number, begun.node if begun else "",
+                                          begun.start if begun else "", "", "", f"{task.array_job_id}_{task.task_id}"))
         elif key in started and queue_readable:
-            statuses.append(SubjectStatus(**{**asdict(_from_record(started[key])), "state": "FAILED",
-                                             "error": "the task ended without a final record (killed, out of memory, or its node was lost)"}))
+            lost = _from_record(started[key])
+            lost.state, lost.error = "FAILED", "the task ended without a final record (killed, out of memory, or its node was lost)"
+            statuses.append(lost)
         elif key in started:
             statuses.append(_from_record(started[key]))
         elif not submitted(number, subject):

@@ -12,7 +12,7 @@ _COMMENT = re.compile(r"^ct:(?P<run>[^:]+):a(?P<attempt>\d+):c(?P<chunk>\d+)$")
 _RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT", "RESIZING"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class QueuedTask:
     array_job_id: str
     task_id: int
@@ -37,15 +37,15 @@ def job_name(run_id: str) -> str:
 def parse_squeue(text: str) -> list[QueuedTask]:
     """Lines of ``%F|%K|%T|%k``; lines of other jobs or without our comment are skipped."""
     tasks = []
+    comments: dict[str, tuple[str, int, int] | None] = {}  # one array's tasks share one comment
     for line in text.splitlines():
         parts = line.strip().split("|", 3)
         if len(parts) != 4 or not parts[1].isdigit():
             continue  # e.g. a pending range `[5-9]` never appears with -r; be strict anyway
-        match = _COMMENT.match(parts[3])
-        if not match:
-            continue
-        tasks.append(QueuedTask(
-            array_job_id=parts[0], task_id=int(parts[1]), slurm_state=parts[2],
-            run_id=match["run"], attempt=int(match["attempt"]), chunk=int(match["chunk"]),
-        ))
+        if parts[3] not in comments:
+            match = _COMMENT.match(parts[3])
+            comments[parts[3]] = (match["run"], int(match["attempt"]), int(match["chunk"])) if match else None
+        parsed = comments[parts[3]]
+        if parsed:
+            tasks.append(QueuedTask(parts[0], int(parts[1]), parts[2], *parsed))
     return tasks

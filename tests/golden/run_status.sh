@@ -6,11 +6,15 @@ set -uo pipefail
 cd "$(dirname "$0")" || exit 44
 timeout 30 squeue -h -r --name=ct-demo-1 -o '%F|%K|%T|%k'
 echo "@@clustertools-squeue-exit $?"
-mkdir -p records/new records/batch
-{
-  flock 9
-  find records/new -maxdepth 1 -name '*.json' -exec mv -t records/batch/ {} +
-  find records/batch -maxdepth 1 -name '*.json' -exec cat {} + >>records/all.jsonl &&
-    find records/batch -maxdepth 1 -name '*.json' -delete
-} 9>records/.lock
+shopt -s nullglob
+new=(records/new/*.json records/batch/*.json)
+if ((${#new[@]})); then  # no process is started when nothing is new: the common refresh
+  mkdir -p records/batch
+  {
+    flock 9
+    find records/new -maxdepth 1 -name '*.json' -exec mv -t records/batch/ {} +
+    find records/batch -maxdepth 1 -name '*.json' -exec cat {} + >>records/all.jsonl &&
+      find records/batch -maxdepth 1 -name '*.json' -delete
+  } 9>records/.lock
+fi
 cat records/all.jsonl 2>/dev/null
