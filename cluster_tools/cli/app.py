@@ -20,6 +20,8 @@ SECTIONS = (
     ("Start here", ("init", "sandbox")),
     ("Clusters", ("list", "register", "forget", "ssh")),
     ("Runs", ("submit", "status", "logs", "cancel", "runs", "resubmit")),
+    ("Results", ("results",)),
+    ("AWS", ("validate", "render")),
 )
 
 

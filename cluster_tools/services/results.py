@@ -1,0 +1,355 @@
+"""A run's results in S3: list, download, sizes, which subjects have output, one table from a file each.
+
+Plain functions over explicit arguments (an S3 client, the bucket, the run's key prefix, subjects) that
+return dataclasses; printing is the CLI's. Outputs of subject S are the keys under ``<run prefix>/S/``;
+``<run prefix>/.clustertools/`` is clustertools' own, never a result: listing starts after
+``<run prefix>//``, skipping it unread (subjects start with a letter or digit: after '.' and '/').
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence, TextIO
+
+from cluster_tools.errors import ConfigError
+from cluster_tools.runs import META_PREFIX, RunRecord
+from cluster_tools.subjects import ID_RE
+
+PER_SUBJECT_LISTING_MAX = 32  # more subjects than this: one listing of the whole run, filtered
+
+
+@dataclass(slots=True)
+class ResultObject:
+    subject: str
+    key: str  # relative to the run prefix: "<subject>/<path>"
+    size: int
+    last_modified: str  # ISO 8601, as S3 sent it
+
+    @property
+    def path(self) -> str:  # the key below the subject's prefix
+        return self.key[len(self.subject) + 1:]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subject": self.subject, "key": self.key, "size": self.size, "last_modified": self.last_modified}
+
+
+@dataclass
+class Listing:
+    objects: list[ResultObject]
+    ignored: int = 0  # keys under the run outside any subject's prefix (not results)
+
+
+def client_for_run(run: RunRecord, *, max_pool_connections: int = 32) -> Any:
+    """The S3 client for a run's outputs (its region, endpoint, sandbox credentials)."""
+    from cluster_tools.transport.s3 import S3Target, make_s3_client
+
+    target = S3Target(region=run.region or "us-east-1", endpoint_url=run.s3_endpoint_url, sandbox=run.sandbox_s3)
+    return make_s3_client(target, max_pool_connections=max_pool_connections, raw_timestamps=True)
+
+
+def check_subject_names(subjects: Iterable[str]) -> list[str]:
+    """The subjects, each checked to be a subject ID (so a prefix built from it stays inside the run)."""
+    subjects = list(subjects)
+    bad = [s for s in subjects if not ID_RE.fullmatch(s)]
+    if bad:
+        raise ConfigError(f"not a subject name: {', '.join(repr(s) for s in bad[:5])}",
+                          "subjects are letters, digits, '.', '_' and '-', starting with a letter or digit")
+    return subjects
+
+
+def list_results(client: Any, bucket: str, run_prefix: str, subjects: Sequence[str] | None = None) -> Listing:
+    """Every result object of the run (or of ``subjects`` only), in key order, from ListObjectsV2 pages.
+
+    A few subjects are listed each under its own prefix, concurrently; more, by one listing of the run.
+    """
+    from cluster_tools.transport.s3 import iter_object_pages
+
+    base = f"{run_prefix}/"
+    wanted = set(check_subject_names(subjects)) if subjects is not None else None
+    if wanted is not None and len(wanted) <= PER_SUBJECT_LISTING_MAX:
+        def one(subject: str) -> Listing:
+            pages = iter_object_pages(client, bucket, f"{base}{subject}/")
+            return _collect(pages, len(base), {subject})
+
+        with ThreadPoolExecutor(max(1, min(len(wanted), 16))) as pool:
+            parts = list(pool.map(one, sorted(wanted)))
+        objects = sorted((o for part in parts for o in part.objects), key=lambda o: o.key)
+        return Listing(objects, sum(p.ignored for p in parts))
+    return _collect(iter_object_pages(client, bucket, base, start_after=f"{base}/"), len(base), wanted)
+
+
+def _collect(pages: Iterable[list[dict]], cut: int, wanted: set[str] | None) -> Listing:
+    objects: list[ResultObject] = []
+    append = objects.append
+    valid: dict[str, bool] = {}
+    ignored = 0
+    for page in pages:
+        for entry in page:
+            rel = entry["Key"][cut:]
+            subject, sep, rest = rel.partition("/")
+            ok = valid.get(subject)
+            if ok is None:
+                ok = valid[subject] = subject != META_PREFIX and ID_RE.fullmatch(subject) is not None
+            if not ok or not sep:
+                ignored += subject != META_PREFIX
+                continue
+            if wanted is None or subject in wanted:
+                modified = entry.get("LastModified", "")
+                append(ResultObject(subject, rel, entry.get("Size", 0),
+                                    modified if isinstance(modified, str) else modified.isoformat()))
+    return Listing(objects, ignored)
+
+
+def subjects_present(client: Any, bucket: str, run_prefix: str) -> set[str]:
+    """The subjects with at least one object under their prefix (one request per 1000 subjects)."""
+    from cluster_tools.transport.s3 import list_common_prefixes
+
+    cut = len(run_prefix) + 1
+    names = (p[cut:-1] for p in list_common_prefixes(client, bucket, f"{run_prefix}/"))
+    return {n for n in names if n != META_PREFIX and ID_RE.fullmatch(n)}
+
+
+def subjects_with_output(client: Any, run: RunRecord) -> set[str]:
+    """The run's subjects that have at least one output object."""
+    return subjects_present(client, run.output_location.bucket, run.run_prefix) & set(run.subjects)
+
+
+# --- du and check ---------------------------------------------------------------------------------
+
+@dataclass
+class SubjectUsage:
+    subject: str
+    objects: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class Usage:
+    subjects: list[SubjectUsage]
+    objects: int
+    bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subjects": [vars(s) for s in self.subjects], "objects": self.objects, "bytes": self.bytes}
+
+
+def summarize_usage(objects: Iterable[ResultObject]) -> Usage:
+    by_subject: dict[str, SubjectUsage] = {}
+    for obj in objects:
+        usage = by_subject.get(obj.subject) or by_subject.setdefault(obj.subject, SubjectUsage(obj.subject))
+        usage.objects += 1
+        usage.bytes += obj.size
+    rows = sorted(by_subject.values(), key=lambda u: u.subject)
+    return Usage(rows, sum(u.objects for u in rows), sum(u.bytes for u in rows))
+
+
+def results_usage(client: Any, bucket: str, run_prefix: str) -> Usage:
+    return summarize_usage(list_results(client, bucket, run_prefix).objects)  # per subject with output
+
+
+@dataclass
+class CheckResult:
+    subjects: int
+    missing: list[str]  # in the run's subject order
+
+    @property
+    def with_output(self) -> int:
+        return self.subjects - len(self.missing)
+
+
+def check_outputs(client: Any, bucket: str, run_prefix: str, subjects: Sequence[str]) -> CheckResult:
+    """Which of ``subjects`` have no output object at all."""
+    present = subjects_present(client, bucket, run_prefix)
+    unique = list(dict.fromkeys(subjects))
+    return CheckResult(len(unique), [s for s in unique if s not in present])
+
+
+# --- get ------------------------------------------------------------------------------------------
+
+class UnsafeKey(ValueError):
+    """A key that would land outside the download directory."""
+
+
+def local_path(dest: Path, obj: ResultObject) -> Path:
+    """``dest/<subject>/<path>``; a key with a '..' segment or an absolute path is refused."""
+    parts = obj.path.split("/")
+    if not ID_RE.fullmatch(obj.subject) or parts[0] == "" or ".." in parts or "\x00" in obj.path:
+        raise UnsafeKey(obj.key)
+    target = dest.joinpath(obj.subject, *parts)
+    root = os.path.normpath(dest)
+    if os.path.commonpath([root, os.path.normpath(target)]) != root:
+        raise UnsafeKey(obj.key)
+    return target
+
+
+@dataclass
+class DownloadPlan:
+    todo: list[Any]  # transport.s3.Download
+    skipped: int = 0  # already there with the same size
+    refused: list[str] = field(default_factory=list)  # keys that would escape the directory
+    failed: dict[str, str] = field(default_factory=dict)  # key -> why (e.g. a file where a directory goes)
+
+    @property
+    def bytes(self) -> int:
+        return sum(d.size for d in self.todo)
+
+
+def plan_download(objects: Iterable[ResultObject], dest: Path) -> DownloadPlan:
+    """What to fetch: every file object not already present with the same size; creates directories."""
+    from cluster_tools.transport.s3 import Download
+
+    plan = DownloadPlan([])
+    made: set[Path] = set()
+    for obj in objects:
+        if obj.key.endswith("/"):
+            continue  # a "directory" marker, not a file
+        try:
+            path = local_path(dest, obj)
+        except UnsafeKey:
+            plan.refused.append(obj.key)
+            continue
+        if _has_size(path, obj.size):
+            plan.skipped += 1
+            continue
+        try:
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+        except OSError as exc:
+            plan.failed[obj.key] = f"cannot create {path.parent}: {exc.strerror or exc}"
+            continue
+        plan.todo.append(Download(key=obj.key, path=str(path), size=obj.size))
+    return plan
+
+
+def _has_size(path: Path, size: int) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size == size
+    except OSError:
+        return False
+
+
+@dataclass
+class DownloadReport:
+    dest: Path
+    downloaded: int
+    bytes: int
+    skipped: int
+    refused: list[str]
+    failed: dict[str, str]  # relative key -> one-line error
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused and not self.failed
+
+
+def download_results(client: Any, bucket: str, run_prefix: str, dest: Path, subjects: Sequence[str] | None = None,
+                     *, jobs: int = 32, on_plan: Callable[[int, int], None] | None = None,
+                     on_bytes: Callable[[int], None] | None = None,
+                     on_file: Callable[[], None] | None = None) -> DownloadReport:
+    """Download the run's results into ``dest/<subject>/<path>``, ``jobs`` at a time. ``on_plan(files,
+    bytes)`` is called once the work is known, then ``on_bytes(n)`` and ``on_file()`` from worker threads."""
+    from cluster_tools.transport.s3 import Download, download_files
+
+    plan = plan_download(list_results(client, bucket, run_prefix, subjects).objects, dest)
+    if on_plan:
+        on_plan(len(plan.todo), plan.bytes)
+    base = f"{run_prefix}/"
+    remote = [Download(key=base + d.key, path=d.path, size=d.size) for d in plan.todo]
+    failed = download_files(client, bucket, remote, max_concurrency=jobs, on_bytes=on_bytes,
+                            on_file=(lambda item, error: on_file()) if on_file else None)
+    failed_rel = {**plan.failed, **{key[len(base):]: why for key, why in failed.items()}}
+    done = [d for d in plan.todo if d.key not in failed_rel]
+    return DownloadReport(dest, len(done), sum(d.size for d in done), plan.skipped, plan.refused, failed_rel)
+
+
+# --- collect --------------------------------------------------------------------------------------
+
+@dataclass
+class Table:
+    columns: list[str]  # "subject" first, then the files' columns in first-seen order
+    rows: list[dict[str, Any]]
+    read: int = 0  # subjects whose file was read
+    missing: list[str] = field(default_factory=list)  # subjects without the file
+    unreadable: dict[str, str] = field(default_factory=dict)  # subject -> why
+
+
+def check_file_name(name: str) -> str:
+    parts = name.split("/")
+    if not name or name.startswith("/") or name.endswith("/") or ".." in parts or "" in parts:
+        raise ConfigError(f"{name!r} is not a file name under a subject's output", "e.g. --file metrics.json")
+    return name
+
+
+def parse_rows(name: str, data: bytes) -> list[dict[str, Any]]:
+    """A JSON object, a JSON list of objects, JSON lines, or a CSV/TSV with a header -> rows. Pure."""
+    text = data.decode("utf-8-sig")
+    lower = name.lower()
+    if lower.endswith((".jsonl", ".ndjson")):
+        items = [json.loads(line) for line in text.splitlines() if line.strip()]
+    elif lower.endswith(".json") or (not lower.endswith((".csv", ".tsv")) and text.lstrip()[:1] in ("{", "[")):
+        loaded = json.loads(text)
+        items = loaded if isinstance(loaded, list) else [loaded]
+    else:
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if lower.endswith(".tsv") else ",",
+                                restkey="_extra")
+        return [dict(row) for row in reader]
+    if not all(isinstance(item, dict) for item in items):
+        raise ValueError("expected a JSON object or a list of objects")
+    return items
+
+
+def collect_table(client: Any, bucket: str, run_prefix: str, subjects: Sequence[str], name: str,
+                  *, jobs: int = 32) -> Table:
+    """Read ``<run prefix>/<subject>/<name>`` of each subject (concurrently) into one table."""
+    from cluster_tools.transport.s3 import read_object
+
+    check_file_name(name)
+    subjects = list(dict.fromkeys(subjects))
+    with ThreadPoolExecutor(max(1, min(jobs, len(subjects) or 1))) as pool:
+        contents = list(pool.map(lambda s: read_object(client, bucket, f"{run_prefix}/{s}/{name}"), subjects))
+    table = Table(columns=["subject"], rows=[])
+    seen = {"subject"}
+    for subject, data in zip(subjects, contents):
+        if data is None:
+            table.missing.append(subject)
+            continue
+        try:
+            rows = parse_rows(name, data)
+        except (ValueError, UnicodeDecodeError, csv.Error) as exc:
+            table.unreadable[subject] = " ".join(str(exc).split())[:200]
+            continue
+        table.read += 1
+        for row in rows:
+            if "subject" in row and row["subject"] != subject:
+                row["subject_in_file"] = row.pop("subject")
+            row.pop("subject", None)
+            for column in row:
+                if column not in seen:
+                    seen.add(column)
+                    table.columns.append(column)
+            table.rows.append({"subject": subject, **row})
+    return table
+
+
+def write_csv(table: Table, handle: TextIO) -> None:
+    writer = csv.DictWriter(handle, fieldnames=table.columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    for row in table.rows:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return value
