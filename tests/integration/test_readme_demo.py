@@ -19,4 +19,5 @@ def test_dev_demo_runs_end_to_end():
     result = subprocess.run([str(ROOT / "dev" / "demo")], capture_output=True, text=True, timeout=300,
                             stdin=subprocess.DEVNULL, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "hello from" in result.stdout and "demo finished" in result.stdout
+    assert "hello from sub-0001" in result.stdout and "demo finished" in result.stdout
+    assert "succeeded 4" in result.stdout
