@@ -1,0 +1,101 @@
+"""Runs on the sandbox for the benchmark: a project, a real submit, synthetic task records."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.harness import Sandbox, say
+
+# Runs ONCE on the head node (one SSH exec): writes one final record per subject, exactly as the
+# wrapper's record_json() prints it, to records/new/<subject>.<attempt>.SUCCEEDED.json.
+_WRITE_RECORDS = r"""
+import json, os, sys
+spec = json.loads(sys.stdin.readline())
+directory = os.path.join(spec["remote_dir"], "records", "new")
+os.makedirs(directory, exist_ok=True)
+line = ('{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s",'
+        '"end":"%s","node":"%s","job_id":"%s"}\n')
+for subject, job_id in spec["records"]:
+    text = line % (subject, 1, "SUCCEEDED", "0", "", "2024-05-01T10:00:00Z", "2024-05-01T10:08:00Z",
+                   "localhost", job_id)
+    tmp = os.path.join(directory, ".%s.1.SUCCEEDED.tmp" % subject)
+    with open(tmp, "w") as handle:
+        handle.write(text)
+    os.rename(tmp, os.path.join(directory, "%s.1.SUCCEEDED.json" % subject))
+print(len(spec["records"]))
+"""
+
+
+@dataclass
+class SubmittedRun:
+    project_dir: Path
+    run: object  # cluster_tools.runs.RunRecord, as saved after the submit
+    arrays: int
+    tasks: int
+    seconds: float  # prepare_run + submit_attempt, connection included
+
+
+def make_project(box: Sandbox, name: str) -> Path:
+    directory = box.work / name
+    result = box.cli("init", str(directory), "--name", name)
+    if result.returncode != 0:
+        raise RuntimeError(f"clustertools init failed: {result.stderr.strip()}")
+    return directory
+
+
+def subject_ids(count: int, prefix: str = "sub") -> tuple[str, ...]:
+    return tuple(f"{prefix}-{i:06d}" for i in range(count))
+
+
+def partition_down(box: Sandbox) -> None:
+    """Nothing may run: 10,000 tiny tasks on 2 cores would take hours. Pending tasks stay PENDING."""
+    with box.connect() as conn:
+        conn.run(["scontrol", "update", "PartitionName=compute", "State=DOWN"], timeout=60).check()
+        state = conn.run(["sinfo", "-h", "-p", "compute", "-o", "%a"], timeout=60).check().text.strip()
+    if state != "down":
+        raise RuntimeError(f"the partition is {state!r}, not down")
+
+
+def submit_run(box: Sandbox, name: str, count: int) -> SubmittedRun:
+    """``count`` subjects through the real service (prepare_run + submit_attempt), timed."""
+    from cluster_tools.config import load_project
+    from cluster_tools.services.submit import job_spec, prepare_run, submit_attempt
+    from cluster_tools.state import StateDir
+    from cluster_tools.subjects import SubjectList
+
+    project_dir = make_project(box, name)
+    state = StateDir(box.state)
+    subjects = SubjectList(ids=subject_ids(count))
+    start = time.perf_counter()
+    project = load_project(project_dir / "clustertools.yaml")
+    run, _ = prepare_run(state, project, box.record, subjects, job_spec(project, {"command": "true"}), None)
+    result = submit_attempt(state, run, box.record, progress=lambda _: None)
+    seconds = time.perf_counter() - start
+    box.remote_dirs.append(result.run.remote_dir)
+    tasks = sum(a[2] for a in result.arrays)
+    if tasks != count or not all(a[1] for a in result.arrays):
+        raise RuntimeError(f"submit of {count} subjects gave {tasks} tasks in {len(result.arrays)} arrays")
+    say(f"  submitted {count} subjects as {len(result.arrays)} arrays in {seconds:.2f} s (run {result.run.run_id})")
+    return SubmittedRun(project_dir, result.run, len(result.arrays), tasks, seconds)
+
+
+def write_final_records(box: Sandbox, submitted: SubmittedRun, every: int = 2) -> int:
+    """A SUCCEEDED record for every ``every``-th subject, written on the head node by ONE command."""
+    run = submitted.run
+    attempt = run.attempts[-1]
+    records = []
+    for chunk in attempt.chunks:
+        for task in range(chunk.count):
+            index = chunk.offset + task
+            if index % every == 0:
+                records.append((attempt.subjects[index], f"{chunk.job_id}_{task}"))
+    spec = json.dumps({"remote_dir": run.remote_dir, "records": records}) + "\n"
+    start = time.perf_counter()
+    with box.connect() as conn:
+        result = conn.run(["python3", "-c", _WRITE_RECORDS], stdin=spec.encode(), timeout=600).check()
+    written = int(result.text.strip())
+    say(f"  wrote {written} task records on the head node in {time.perf_counter() - start:.2f} s (one command)")
+    return written

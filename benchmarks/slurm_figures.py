@@ -1,0 +1,251 @@
+"""Figures over the Slurm side of the sandbox: status (in-process and whole process), submit, memory."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from benchmarks.harness import CLUSTERTOOLS, Report, Row, Sandbox, Sizes, clean_env, ms, paired, run_measured, say
+from benchmarks.runs import SubmittedRun, partition_down, submit_run, write_final_records
+
+SQUEUE = ["squeue", "-h", "-r", "-o", "%i|%T|%j"]
+
+
+@dataclass
+class Context:
+    box: Sandbox
+    sizes: Sizes
+    report: Report
+    _partition_down: bool = False
+    _status_run: SubmittedRun | None = None
+    _with_records: set[str] = field(default_factory=set)
+    checks: list[str] = field(default_factory=list)  # "" when a status answer was right, else what was wrong
+
+    def check_counts(self, counts: dict[str, int], submitted: SubmittedRun, where: str) -> None:
+        """Is the status answer right? (A wrong one is reported, not fatal: the timings still count.)"""
+        wanted = _expected_counts(submitted)
+        got = {k: v for k, v in counts.items() if v}
+        self.checks.append("" if got == wanted else f"{where}: counts {got}, expected {wanted}")
+        if got != wanted:
+            say(f"  WRONG STATUS {self.checks[-1]}")
+
+    def correctness_row(self) -> Row | None:
+        if not self.checks:
+            return None
+        wrong = [c for c in self.checks if c]
+        return Row("status answers right (counts)", f"{len(self.checks) - len(wrong)}/{len(self.checks)}", "-", "-",
+                   "all", not wrong, note="; ".join(wrong[:4]))
+
+    def ready(self) -> None:
+        if not self._partition_down:
+            partition_down(self.box)
+            self._partition_down = True
+
+    def status_run(self) -> SubmittedRun:
+        """The run of ``status_tasks`` subjects (submitted once, timed: figure 3 reuses the time)."""
+        self.ready()
+        if self._status_run is None:
+            self._status_run = submit_run(self.box, "bench-status", self.sizes.status_tasks)
+        return self._status_run
+
+    def with_records(self, submitted: SubmittedRun) -> SubmittedRun:
+        if submitted.run.run_id not in self._with_records:
+            write_final_records(self.box, submitted)
+            self._with_records.add(submitted.run.run_id)
+        return submitted
+
+
+def _expected_counts(submitted: SubmittedRun) -> dict[str, int]:
+    done = (submitted.tasks + 1) // 2
+    return {"SUCCEEDED": done, "PENDING": submitted.tasks - done}
+
+
+def figure_status(ctx: Context) -> None:
+    """1. read_status of the run over one open connection vs one raw squeue round trip over it."""
+    from cluster_tools.run_status import parse_status
+    from cluster_tools.services.runs import read_status
+
+    submitted = ctx.with_records(ctx.status_run())
+    run, n = submitted.run, submitted.tasks
+    say(f"figure 1: status of a {n}-task run vs one squeue round trip")
+    link = _Link(ctx.box)
+    with link:
+        ctx.check_counts(link.call(lambda c: read_status(c, run)).counts, submitted, "read_status warm-up")  # folds
+        link.call(lambda c: c.run(SQUEUE, timeout=60).check())
+        ours_s, base_s, floor_s = [], [], []
+        for _ in range(ctx.sizes.reps):  # interleaved, so load from elsewhere hits all three alike
+            status, seconds = link.timed(lambda c: read_status(c, run))
+            ctx.check_counts(status.counts, submitted, "read_status")
+            ours_s.append(seconds)
+            base_s.append(link.timed(lambda c: c.run(SQUEUE, timeout=60).check())[1])
+            floor_s.append(link.timed(lambda c: c.run(["true"]).check())[1])
+        ours, base, floor = (statistics.median(x) for x in (ours_s, base_s, floor_s))
+        # Where the time of ours goes: the remote script (round trip included), then parsing here.
+        script = ["bash", f"{run.remote_dir}/status.sh"]
+        raw = link.call(lambda c: c.run(script, timeout=120))
+        remote, _ = _median(lambda: link.call(lambda c: c.run(script, timeout=120)), ctx.sizes.reps)
+        on_server, _ = _median(lambda: link.call(lambda c: c.run(["sh", "-c", f"bash {run.remote_dir}/status.sh >/dev/null"])),
+                               ctx.sizes.reps)
+        squeue_server, _ = _median(lambda: link.call(lambda c: c.run(["sh", "-c", "squeue -h -r -o '%i|%T|%j' >/dev/null"])),
+                                   ctx.sizes.reps)
+    parse, _ = _median(lambda: parse_status(run, raw.text), ctx.sizes.reps)
+    ratio = ours / base
+    if link.drops:
+        ctx.checks.append(f"the SSH connection dropped {link.drops} time(s) while reading status over it: {link.why}")
+    ctx.report.note(f"an `exec true` round trip over the same connection (interleaved): {ms(floor)}; net of it, "
+                    f"status {ms(ours - floor)} vs squeue {ms(base - floor)}"
+                    + (f" = {(ours - floor) / (base - floor):.2f}x" if base > floor else ""))
+    ctx.report.add(Row(f"status {n:,} tasks (open conn)", ms(ours), ms(base) + " squeue", f"{ratio:.2f}x", "<= 1.2x",
+                       ratio <= 1.2))
+    ctx.report.note(f"status breakdown ({n:,} tasks): status.sh round trip {ms(remote)} ({len(raw.stdout) / 1e6:.1f} MB), "
+                    f"status.sh alone on the server (output discarded, incl. one exec) {ms(on_server)}, "
+                    f"squeue alone likewise {ms(squeue_server)}, parse_status here {ms(parse)}")
+
+
+class _Link:
+    """One open connection; a sample that loses it is reopened and retried (and counted, not timed)."""
+
+    def __init__(self, box: Sandbox) -> None:
+        self.box, self.conn, self.drops, self.why = box, box.connect(), 0, ""
+
+    def __enter__(self) -> "_Link":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.conn.close()
+
+    def timed(self, fn):
+        from cluster_tools.errors import TransportError
+
+        for _ in range(3):
+            try:
+                start = time.perf_counter()
+                result = fn(self.conn)
+                return result, time.perf_counter() - start
+            except TransportError as exc:
+                self.drops += 1
+                self.why = self.why or str(exc)
+                say(f"  connection lost: {exc}; reconnecting")
+                self.conn.close()
+                self.conn = self.box.connect()
+        raise RuntimeError(f"the SSH connection kept dropping: {self.why}")
+
+    def call(self, fn):
+        return self.timed(fn)[0]
+
+
+def _median(fn, reps):
+    samples = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples), samples
+
+
+def ssh_baseline_argv(box: Sandbox) -> list[str]:
+    record = box.record
+    return ["ssh", "-p", str(record.port), "-i", str(record.identity_file), "-o", f"UserKnownHostsFile={record.known_hosts}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", f"{record.user}@127.0.0.1",
+            "squeue -h -r -o '%i|%T|%j'"]
+
+
+def figure_cli(ctx: Context) -> None:
+    """2. the whole `clustertools status RUN --json` process vs a whole OpenSSH `ssh ... squeue` process."""
+    submitted = ctx.with_records(ctx.status_run())
+    n = submitted.tasks
+    say(f"figure 2: `clustertools status RUN --json` process ({n} tasks) vs an `ssh host squeue` process")
+    env = clean_env(ctx.box.state)
+    ours_argv = [str(CLUSTERTOOLS), "status", submitted.run.run_id, "--json"]
+    base_argv = ssh_baseline_argv(ctx.box)
+    check = ctx.box.work / "status.json"
+    first = run_measured(ours_argv, env=env, cwd=submitted.project_dir, stdout_path=check)
+    if first.returncode != 0:
+        raise RuntimeError("clustertools status failed")
+    ctx.check_counts(json.loads(check.read_text())["counts"], submitted, "status CLI")
+    if run_measured(base_argv, env=env).returncode != 0:
+        raise RuntimeError("the ssh baseline failed")
+
+    def ours():
+        if run_measured(ours_argv, env=env, cwd=submitted.project_dir).returncode != 0:
+            raise RuntimeError("clustertools status failed")
+
+    def base():
+        if run_measured(base_argv, env=env).returncode != 0:
+            raise RuntimeError("ssh failed")
+
+    ours_s, base_s = paired(ours, base, ctx.sizes.reps)
+    ratio = ours_s / base_s
+    ctx.report.add(Row(f"`clustertools status --json` process, {n:,} tasks", ms(ours_s), ms(base_s) + " ssh squeue",
+                       f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5))
+    startup, _ = _median(lambda: run_measured([str(CLUSTERTOOLS), "--version"], env=env), ctx.sizes.reps)
+    ctx.report.note(f"`clustertools --version` process alone (start-up floor): {ms(startup)}")
+
+
+def figure_submit(ctx: Context) -> None:
+    """3. submit of N subjects vs a per-subject sbatch loop over one open connection (sampled, extrapolated)."""
+    from cluster_tools.slurm.limits import parse_scontrol_config
+
+    fresh = ctx._status_run is None
+    submitted = ctx.status_run()
+    n = submitted.tasks
+    say(f"figure 3: submit of {n} subjects vs a per-subject sbatch loop")
+    if not fresh:
+        ctx.report.note("submit was timed when the status run was first submitted")
+    sample = ctx.sizes.sbatch_sample
+    with ctx.box.connect() as conn:
+        limits = parse_scontrol_config(conn.run(["scontrol", "show", "config"], timeout=60).check().text)
+        job_ids, floor_s, loop = [], [], 0.0
+        for _ in range(sample):
+            start = time.perf_counter()
+            out = conn.run(["sbatch", "--parsable", "--hold", "--wrap", "true"], timeout=60).check()
+            loop += time.perf_counter() - start
+            job_ids.append(out.text.strip().split(";")[0])
+            start = time.perf_counter()
+            conn.run(["true"], timeout=60).check()  # interleaved: what any exec costs here right now
+            floor_s.append(time.perf_counter() - start)
+        conn.run(["scancel", *job_ids], timeout=60).check()
+    extrapolated = loop / sample * n
+    floor = statistics.median(floor_s)
+    ctx.report.note(f"sbatch loop: {loop / sample * 1000:.1f} ms per sbatch exec; an interleaved `exec true` took "
+                    f"{ms(floor)} (median)")
+    speedup = extrapolated / submitted.seconds
+    ctx.report.add(Row(f"submit {n:,} subjects", ms(submitted.seconds), f"{ms(extrapolated)} sbatch loop",
+                       f"{speedup:.0f}x faster", ">= 100x faster", speedup >= 100,
+                       note=f"loop sampled: {sample} single-task sbatch execs over one open connection took "
+                            f"{ms(loop)} ({loop / sample * 1000:.1f} ms each), extrapolated to {n:,}; ours includes "
+                            f"connecting, uploading the manifest and saving the run record"))
+    bound = math.ceil(n / (limits.max_array_size - 1))
+    ctx.report.add(Row(f"sbatch calls for {n:,} subjects", f"{submitted.arrays} arrays",
+                       f"ceil(N/(MaxArraySize-1)) = {bound}", "-", "<= bound", submitted.arrays <= bound))
+
+
+def figure_memory(ctx: Context) -> None:
+    """5. peak RSS of the `clustertools status` process for a run of ``memory_tasks`` pending tasks."""
+    ctx.ready()
+    n = ctx.sizes.memory_tasks
+    say(f"figure 5: peak memory of `clustertools status` for a {n}-task run")
+    try:
+        submitted = submit_run(ctx.box, "bench-memory", n)
+    except Exception as exc:
+        ctx.report.add(Row(f"status peak RSS, {n:,} tasks", "n/a", "-", "-", "< 300 MB", False,
+                           note=f"could not submit {n:,} subjects: {exc}"))
+        return
+    ctx.report.note(f"submitting {n:,} subjects (held by the DOWN partition) took {submitted.seconds:.1f} s "
+                    f"({submitted.arrays} arrays)")
+    ctx.with_records(submitted)
+    env = clean_env(ctx.box.state)
+    out = ctx.box.work / "memory.json"
+    for label, extra, path in (("--json", ["--json"], out), ("table", [], None)):
+        argv = [str(CLUSTERTOOLS), "status", submitted.run.run_id, *extra]
+        measured = run_measured(argv, env=env, cwd=submitted.project_dir, stdout_path=path)
+        peak_mb = measured.max_rss_kb / 1024
+        ok = measured.returncode == 0 and peak_mb < 300
+        if path is not None and measured.returncode == 0:
+            ctx.check_counts(json.loads(path.read_text())["counts"], submitted, f"status CLI, {n:,} tasks")
+        ctx.report.add(Row(f"status {label} peak RSS, {n:,} tasks", f"{peak_mb:.0f} MB", "-", "-", "< 300 MB", ok,
+                           note=f"the process took {measured.seconds:.1f} s" +
+                                ("" if measured.returncode == 0 else f", and FAILED (exit {measured.returncode})")))
