@@ -129,3 +129,22 @@ def test_cancel_some_subjects_then_the_whole_run(sandbox, tmp_path):
     final = wait_for_run(sandbox, project, run_id, timeout=90)
     assert {s: v[0] for s, v in states(final).items()} == dict.fromkeys(ids, "CANCELLED")
     assert states(final)["c-1"][1] == 143  # the running one was told by SIGTERM, and said so
+
+
+def test_resubmit_missing_reruns_subjects_without_success_or_output(sandbox, tmp_path):
+    project = make_project(sandbox, tmp_path, "missing")
+    ids = ["m1", "m2", "m3", "m4", "m5"]
+    command = ('case "$SUBJECT" in m3) ;; m5) exit 2 ;; *) echo ok > "$OUTPUT_DIR/out.txt" ;; esac')
+    run_id = submit(sandbox, project, str(write_subjects(project, ids)), "--command", command)["run"]
+    first = wait_for_run(sandbox, project, run_id)
+    assert {s: v[0] for s, v in states(first).items()} == {
+        "m1": "SUCCEEDED", "m2": "SUCCEEDED", "m3": "SUCCEEDED", "m4": "SUCCEEDED", "m5": "FAILED"}
+    client = make_s3_client(S3Target(region="us-east-1", endpoint_url=sandbox.status["s3_endpoint_url"], sandbox=True))
+    client.delete_object(Bucket="clustertools-sandbox", Key=f"missing/{run_id}/m1/out.txt")  # an output lost
+    check = sandbox.cli("results", "check", run_id, "--json", cwd=project)
+    assert check.returncode == 1 and sorted(json.loads(out(check))["missing"]) == ["m1", "m3", "m5"]
+    plan = sandbox.cli("resubmit", run_id, "--missing", "--dry-run", "--json", cwd=project)
+    assert plan.returncode == 0, err(plan)
+    assert sorted(json.loads(out(plan))["subjects"]) == ["m1", "m3", "m5"]
+    failed_only = sandbox.cli("resubmit", run_id, "--failed", "--dry-run", "--json", cwd=project)
+    assert json.loads(out(failed_only))["subjects"] == ["m5"]
