@@ -33,10 +33,7 @@ def resubmit(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, *
 
 def subjects_without_output(run: RunRecord) -> set[str]:
     """Subjects of the run with no object under ``<output>/<run-id>/<subject>/`` in S3."""
-    from cluster_tools.services.results import subjects_with_output
-    from cluster_tools.transport.s3 import S3Target, make_s3_client
+    from cluster_tools.services.results import client_for_run, subjects_with_output
 
-    client = make_s3_client(S3Target(region=run.region or "us-east-1", endpoint_url=run.s3_endpoint_url,
-                                     sandbox=run.sandbox_s3))
-    present = subjects_with_output(client, run)
+    present = subjects_with_output(client_for_run(run), run)
     return {s for s in run.subjects if s not in present}
