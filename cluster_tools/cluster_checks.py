@@ -17,7 +17,7 @@ _ONDEMAND_STRATEGIES = {"lowest-price", "prioritized"}
 _ACCOUNTING_NAME_MAX = 40  # ParallelCluster's limit on cluster names when Slurm accounting is on
 
 # Shapes of secrets that must never sit in a config (it is stored by CloudFormation and in S3).
-_SECRET_SHAPES = (
+SECRET_SHAPES = (
     (re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"), "an AWS access key id"),
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
     (re.compile(r"\b(ghp|gho|github_pat|glpat|xox[abp])[-_][A-Za-z0-9_-]{10,}"), "an access token"),
@@ -178,7 +178,7 @@ def _secret_problems(config: dict[str, Any]) -> list[str]:
     problems = []
     for path, key, value in _walk(config):
         text = str(value)
-        shape = next((label for pattern, label in _SECRET_SHAPES if pattern.search(text)), None)
+        shape = next((label for pattern, label in SECRET_SHAPES if pattern.search(text)), None)
         if shape is None and isinstance(key, str) and _SECRET_KEY_NAMES.search(key) and value is not None \
                 and not isinstance(value, bool) and not text.startswith("arn:"):
             shape = "a secret (its key names one, and it is not an ARN)"

@@ -17,7 +17,8 @@ import yaml
 
 from cluster_tools.cluster_checks import ALLOWED_IPS_PLACEHOLDER, find_problems
 
-_ENV_LOCK = threading.Lock()
+# pcluster reads (and sets) the region through os.environ: every call that touches it holds this lock.
+ENV_LOCK = threading.Lock()
 
 
 def validate_cluster_config(yaml_text: str, cluster_name: str, region: str, *, open_ssh_ok: bool = False,
@@ -96,7 +97,7 @@ def _region_for_pcluster(region: str) -> Iterator[None]:
     # The lock keeps two of our threads from interleaving their changes.
     setting = {"AWS_DEFAULT_REGION": region, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
     hidden = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION")
-    with _ENV_LOCK:
+    with ENV_LOCK:
         saved = {name: os.environ.get(name) for name in (*setting, *hidden)}
         try:
             os.environ.update(setting)

@@ -1,0 +1,361 @@
+"""AWS ParallelCluster through ``pcluster.lib``: typed calls in, frozen records out, one error family.
+
+The only module that imports ``pcluster.lib`` (offline schema checks live in pcluster_schema.py). Its
+functions are generated at import time from ParallelCluster's API model and cost ~650 ms to import, so
+the import happens inside each call. Credentials come from the boto3 chain (AWS_PROFILE included); the
+region is passed explicitly, else the chain's region applies. Every pcluster exception becomes a
+``PclusterError`` (a TransportError) with one line and a hint; no pcluster traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Literal, Sequence
+
+from cluster_tools.errors import TransportError
+# The same lock as the offline schema check: both change AWS_DEFAULT_REGION around pcluster's calls.
+from cluster_tools.transport.pcluster_schema import ENV_LOCK
+
+FleetStatus = Literal["START_REQUESTED", "STOP_REQUESTED"]
+NodeType = Literal["HeadNode", "ComputeNode", "LoginNode"]
+
+
+class PclusterError(TransportError):
+    """ParallelCluster refused or failed a call; ``status`` is its HTTP-like code (400, 404, ...)."""
+
+    def __init__(self, message: str, hint: str | None = None, *, command: str | None = None, status: int | None = None,
+                 validation_messages: Sequence["ValidationMessage"] = ()) -> None:
+        super().__init__(message, hint, command=command)
+        self.status = status
+        self.validation_messages = tuple(validation_messages)
+
+
+class PclusterNotFound(PclusterError):
+    """No such cluster in that region (``down`` of a deleted cluster can treat it as done)."""
+
+
+class PclusterClusterExists(PclusterError):
+    """Create of a name that already has a stack (``up`` can report the existing cluster instead)."""
+
+
+class PclusterConfigRejected(PclusterError):
+    """ParallelCluster's validators refused the config; ``validation_messages`` holds each finding."""
+
+
+@dataclass(frozen=True)
+class ValidationMessage:
+    level: str  # INFO, WARNING or ERROR
+    type: str  # the validator, e.g. KeyPairValidator
+    message: str
+
+
+@dataclass(frozen=True)
+class ClusterSummary:
+    name: str
+    region: str
+    version: str  # ParallelCluster's version that made it
+    status: str  # CREATE_IN_PROGRESS, CREATE_COMPLETE, DELETE_IN_PROGRESS, ...
+    stack_status: str  # CloudFormation's status of the cluster's stack
+    stack_arn: str
+    scheduler: str | None
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    name: str
+    dry_run: bool
+    cluster: ClusterSummary | None  # None on a dry run: nothing was created
+    validation_messages: tuple[ValidationMessage, ...] = ()
+
+
+@dataclass(frozen=True)
+class Instance:
+    instance_id: str
+    instance_type: str
+    state: str  # pending, running, stopping, stopped, shutting-down, terminated
+    private_ip: str | None
+    public_ip: str | None = None
+    node_type: str | None = None  # HeadNode, ComputeNode, LoginNode (absent in describe's head node)
+    queue_name: str | None = None
+    launch_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ClusterDescription:
+    name: str
+    region: str
+    version: str
+    status: str
+    stack_status: str
+    stack_arn: str
+    scheduler: str | None
+    compute_fleet_status: str | None
+    creation_time: datetime | None
+    last_updated_time: datetime | None
+    head_node: Instance | None  # None while it is not running yet, or being deleted
+    failures: tuple[tuple[str, str], ...] = ()  # (code, reason), set when the stack failed
+    tags: dict[str, str] = field(default_factory=dict)
+    config_url: str | None = None
+
+    @property
+    def failure_reason(self) -> str | None:
+        return "; ".join(reason or code for code, reason in self.failures) or None
+
+    @property
+    def head_node_public_ip(self) -> str | None:
+        return self.head_node.public_ip if self.head_node else None
+
+    @property
+    def head_node_private_ip(self) -> str | None:
+        return self.head_node.private_ip if self.head_node else None
+
+    @property
+    def head_node_instance_id(self) -> str | None:
+        return self.head_node.instance_id if self.head_node else None
+
+
+@dataclass(frozen=True)
+class ComputeFleet:
+    status: str  # START_REQUESTED, STOP_REQUESTED, RUNNING, STOPPED, ...
+    last_status_updated_time: datetime | None
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    timestamp: datetime | None
+    message: str
+
+
+def create_cluster(name: str, config_yaml: str, *, region: str | None = None, dry_run: bool = False,
+                   suppress_validators: Sequence[str] = (), rollback_on_failure: bool = True) -> CreateResult:
+    """Create the cluster (its stack starts CREATE_IN_PROGRESS; this does not wait), or with ``dry_run``
+    run ParallelCluster's full validation only. ``suppress_validators``: validator types such as
+    ``KeyPairValidator`` (or ``ALL``). Raises PclusterConfigRejected, PclusterClusterExists, PclusterError."""
+    suppress = [v if v == "ALL" or v.startswith("type:") else f"type:{v}" for v in suppress_validators]
+    # pcluster.lib reads a str cluster_configuration as a PATH; a file keeps our exact text (comments
+    # included) as the config ParallelCluster stores, where yaml.dump of a dict would not.
+    fd, path = tempfile.mkstemp(prefix="clustertools-", suffix=".yaml")  # 0600: readable by us alone
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(config_yaml)
+        kwargs: dict[str, Any] = {"cluster_name": name, "cluster_configuration": path, "region": region,
+                                  "dryrun": dry_run, "rollback_on_failure": rollback_on_failure}
+        if suppress:
+            kwargs["suppress_validators"] = suppress
+        data = _call("create_cluster", f"create cluster {name}", kwargs)
+    except PclusterError as exc:
+        if dry_run and exc.status == 412:  # DryrunOperationException: validation passed, nothing created
+            return CreateResult(name=name, dry_run=True, cluster=None, validation_messages=exc.validation_messages)
+        raise
+    finally:
+        os.unlink(path)
+    return CreateResult(name=name, dry_run=dry_run, cluster=_summary(data["cluster"]),
+                        validation_messages=_messages(data.get("validationMessages")))
+
+
+def describe_cluster(name: str, *, region: str | None = None) -> ClusterDescription:
+    """Status, stack status, head node and failures of one cluster. Raises PclusterNotFound."""
+    data = _call("describe_cluster", f"describe cluster {name}", {"cluster_name": name, "region": region})
+    head = data.get("headNode")
+    return ClusterDescription(
+        name=data["clusterName"], region=data.get("region", region or ""), version=data.get("version", ""),
+        status=data["clusterStatus"], stack_status=data["cloudFormationStackStatus"],
+        stack_arn=data.get("cloudformationStackArn", ""), scheduler=(data.get("scheduler") or {}).get("type"),
+        compute_fleet_status=data.get("computeFleetStatus"), creation_time=_time(data.get("creationTime")),
+        last_updated_time=_time(data.get("lastUpdatedTime")), head_node=_instance(head) if head else None,
+        failures=tuple((f.get("failureCode", ""), f.get("failureReason", "")) for f in data.get("failures") or ()),
+        tags={t["key"]: t.get("value", "") for t in data.get("tags") or () if "key" in t},
+        config_url=(data.get("clusterConfiguration") or {}).get("url"),
+    )
+
+
+def delete_cluster(name: str, *, region: str | None = None) -> ClusterSummary:
+    """Start deleting the cluster (DELETE_IN_PROGRESS; this does not wait). Raises PclusterNotFound."""
+    data = _call("delete_cluster", f"delete cluster {name}", {"cluster_name": name, "region": region})
+    return _summary(data["cluster"])
+
+
+def list_clusters(*, region: str | None = None) -> list[ClusterSummary]:
+    """Every cluster of the region (deleted ones excluded by ParallelCluster), all pages."""
+    return [_summary(c) for c in _all_pages("list_clusters", "list clusters", {"region": region}, "clusters")]
+
+
+def update_compute_fleet(name: str, status: FleetStatus, *, region: str | None = None) -> ComputeFleet:
+    """Start or stop the compute nodes. STOP_REQUESTED leaves the head node running (and billing)."""
+    if status not in ("START_REQUESTED", "STOP_REQUESTED"):
+        raise ValueError(f"status must be START_REQUESTED or STOP_REQUESTED, not {status!r}")
+    data = _call("update_compute_fleet", f"update compute fleet of {name}",
+                 {"cluster_name": name, "status": status, "region": region})
+    return ComputeFleet(status=data["status"], last_status_updated_time=_time(data.get("lastStatusUpdatedTime")))
+
+
+def describe_cluster_instances(name: str, *, region: str | None = None, node_type: NodeType | None = None,
+                               queue_name: str | None = None) -> list[Instance]:
+    """The cluster's EC2 instances (head, compute, login), all pages."""
+    kwargs = {"cluster_name": name, "region": region, "node_type": node_type, "queue_name": queue_name}
+    return [_instance(i) for i in _all_pages("describe_cluster_instances", f"list instances of {name}", kwargs, "instances")]
+
+
+def get_cluster_log_events(name: str, log_stream: str, *, region: str | None = None, limit: int = 100,
+                           start_from_head: bool = False) -> list[LogEvent]:
+    """Up to ``limit`` events of one CloudWatch log stream of the cluster: the latest ones, or the first
+    ones with ``start_from_head``."""
+    data = _call("get_cluster_log_events", f"read log {log_stream} of {name}",
+                 {"cluster_name": name, "log_stream_name": log_stream, "region": region, "limit": limit,
+                  "start_from_head": start_from_head})
+    return [LogEvent(timestamp=_time(e.get("timestamp")), message=e.get("message", "")) for e in data.get("events") or ()]
+
+
+def _all_pages(function: str, what: str, kwargs: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    token = None
+    while True:
+        data = _call(function, what, {**kwargs, "next_token": token})
+        items += data.get(key) or []
+        token = data.get("nextToken")
+        if not token:
+            return items
+
+
+def _call(function: str, what: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One pcluster.lib call: the response as pcluster's API sends it (camelCase JSON), or our error."""
+    import pcluster.lib
+    from pcluster.api.errors import ParallelClusterApiException
+    from pcluster.aws.aws_api import AWSApi
+    from pcluster.aws.common import Cache
+    from pcluster.cli.exceptions import CLIException
+
+    call: Callable[..., Any] = getattr(pcluster.lib, function)
+    # pcluster logs the errors it raises; with no handler of its own Python would print them on stderr
+    # beside our one-line error. The message reaches the user through the exception; --debug can add a handler.
+    quiet = logging.getLogger("pcluster")
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
+    # When one validator fails early pcluster drops its async validators unawaited; Python then warns on
+    # stderr whenever they are collected, even at exit. The warning names pcluster's class: ignore just it.
+    warnings.filterwarnings("ignore", message="coroutine 'AsyncValidator.execute_async' was never awaited",
+                            category=RuntimeWarning)
+    args = {key: value for key, value in kwargs.items() if value is not None}
+    with ENV_LOCK:
+        # pcluster sets AWS_DEFAULT_REGION for its clients and leaves it set: put back what was there.
+        saved = os.environ.get("AWS_DEFAULT_REGION")
+        # Like ParallelCluster's own API server before each request (api/flask_app.py): its caches and
+        # AWSApi singleton would otherwise serve a long-lived process stale stack status on the next poll.
+        Cache.clear_all()
+        AWSApi.reset()
+        try:
+            result = call(**args)
+        except Exception as exc:
+            if isinstance(exc, ParallelClusterApiException):
+                error, cause = _api_error(exc, what), None
+            elif isinstance(exc, CLIException):  # ParameterException (a bad argument), APIOperationException
+                error, cause = _cli_error(exc, what), None
+            else:  # botocore (no credentials, unreachable endpoint) and the unforeseen: keep it for --debug
+                error, cause = _other_error(exc, what), exc
+            error.command = f"pcluster.lib.{function}"
+            raise error from cause
+        finally:
+            if saved is None:
+                os.environ.pop("AWS_DEFAULT_REGION", None)
+            else:
+                os.environ["AWS_DEFAULT_REGION"] = saved
+    return result if isinstance(result, dict) else {}
+
+
+def _api_error(exc: Any, what: str) -> PclusterError:
+    from pcluster.api import encoder
+
+    code = getattr(exc, "code", None)
+    content = json.loads(encoder.JSONEncoder().encode(exc.content)) if exc.content is not None else {}
+    message = _one_line(content.get("message") or type(exc).__name__)
+    messages = _messages(content.get("configurationValidationErrors") or content.get("validationMessages"))
+    if code == 412:  # a dry run that passed; create_cluster turns it into a result
+        return PclusterError(f"{what}: {message}", status=code, validation_messages=messages)
+    if code == 404:
+        return PclusterNotFound(f"{what}: {message}", "check the name and the region (clustertools list)", status=code)
+    if code == 400 and re.search(r"Cluster \S+ already exists", message):
+        return PclusterClusterExists(f"{what}: {message}", "describe it, or delete it first", status=code)
+    if messages or type(exc).__name__ == "CreateClusterBadRequestException":
+        errors = [m for m in messages if m.level == "ERROR"] or list(messages)
+        detail = "; ".join(f"{m.type}: {_one_line(m.message)}" for m in errors)
+        return PclusterConfigRejected(f"{what}: {message.rstrip('.')}" + (f": {detail}" if detail else ""),
+                                      "fix the config (clustertools validate), or see ParallelCluster's validators",
+                                      status=code, validation_messages=messages)
+    if code == 429:
+        return PclusterError(f"{what}: {message}", "AWS throttled the request: wait a minute and retry", status=code)
+    if code == 409:
+        return PclusterError(f"{what}: {message}", "wait for the cluster's current operation to finish", status=code)
+    return PclusterError(f"{what}: {message}", _hint_for(message), status=code)
+
+
+def _cli_error(exc: Any, what: str) -> PclusterError:
+    data = exc.data if isinstance(getattr(exc, "data", None), dict) else {}
+    message = _one_line(str(data.get("message") or exc))
+    return PclusterError(f"{what}: {message}", _hint_for(message), status=400 if "Bad Request" in message else None)
+
+
+def _other_error(exc: Exception, what: str) -> PclusterError:
+    from botocore import exceptions as bx
+
+    if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError, bx.ProfileNotFound)):
+        return PclusterError(f"{what}: {exc}", "configure AWS credentials: `aws configure`, or set AWS_PROFILE")
+    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError)):
+        return PclusterError(f"{what}: cannot reach AWS ({exc})", "check your network (and AWS_ENDPOINT_URL if set)")
+    return PclusterError(f"{what}: unexpected {type(exc).__name__} from ParallelCluster: {_one_line(str(exc))}",
+                         "rerun with --debug for the traceback")
+
+
+def _hint_for(message: str) -> str | None:
+    # pcluster folds botocore errors into InternalServiceException text: recognise the usual ones.
+    lowered = message.lower()
+    if "credentials" in lowered or "security token" in lowered or "expiredtoken" in lowered:
+        return "configure AWS credentials: `aws configure`, or set AWS_PROFILE"
+    if "could not connect" in lowered or "endpoint" in lowered:
+        return "check your network (and AWS_ENDPOINT_URL if set)"
+    if "node.js" in lowered or ("node" in lowered and "executable" in lowered):
+        return "ParallelCluster needs Node.js to create clusters: install nodejs"
+    if "region" in lowered:
+        return "pass --region, or set AWS_DEFAULT_REGION or the profile's region"
+    if "accessdenied" in lowered or "not authorized" in lowered or "unauthorized" in lowered:
+        return "your AWS identity lacks a permission ParallelCluster needs (see its IAM policies)"
+    return None
+
+
+def _summary(data: dict[str, Any]) -> ClusterSummary:
+    return ClusterSummary(name=data["clusterName"], region=data.get("region", ""), version=data.get("version", ""),
+                          status=data["clusterStatus"], stack_status=data["cloudformationStackStatus"],
+                          stack_arn=data.get("cloudformationStackArn", ""),
+                          scheduler=(data.get("scheduler") or {}).get("type"))
+
+
+def _instance(data: dict[str, Any]) -> Instance:
+    return Instance(instance_id=data["instanceId"], instance_type=data.get("instanceType", ""),
+                    state=data.get("state", ""), private_ip=data.get("privateIpAddress"),
+                    public_ip=data.get("publicIpAddress"), node_type=data.get("nodeType"),
+                    queue_name=data.get("queueName"), launch_time=_time(data.get("launchTime")))
+
+
+def _messages(items: Any) -> tuple[ValidationMessage, ...]:
+    return tuple(ValidationMessage(level=str(m.get("level", "")), type=str(m.get("type", "")),
+                                   message=_one_line(str(m.get("message", "")))) for m in items or () if isinstance(m, dict))
+
+
+def _time(value: Any) -> datetime | None:
+    """pcluster's ISO 8601 text (``2024-05-01T12:00:00.000Z``) as an aware datetime; None when absent or odd."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
