@@ -105,3 +105,32 @@ def ssh(app: App, cluster_name: str | None, command: tuple[str, ...]) -> None:
 
 def _announce_host_key(host: str, key: str) -> None:
     note(f"first contact with {host}: pinned its host key {key} (check it with the cluster's admin)")
+
+
+@cli.command(epilog="""\b
+Examples:
+  clustertools down -c sandbox
+  clustertools down -c my-study --force     # even with subjects still pending or running
+""")
+@cluster_option
+@click.option("--force", is_flag=True, help="Take it down even while runs have pending or running subjects.")
+@click.pass_obj
+def down(app: App, cluster_name: str | None, force: bool) -> None:
+    """Take a cluster down without losing data: refuses while runs on it are unfinished.
+
+    The sandbox stops its daemons; a ParallelCluster cluster is deleted (retained storage is listed);
+    a cluster reached over SSH that clustertools did not create is never deleted.
+    """
+    from cluster_tools.services.lifecycle_down import describe_unfinished, take_down
+    from cluster_tools.services.remote import connect
+
+    record = app.cluster(cluster_name)
+    project = app.project()
+    report = take_down(app.state, record, connect, force=force, progress=note,
+                       project_spec=project.parallelcluster if project else None)
+    if report.unfinished_overridden:
+        note(f"--force: left unfinished: {describe_unfinished(report.unfinished_overridden)}")
+    for item in report.retained:
+        click.echo(f"retained: {item}")
+    click.echo(f"{record.name} is down" + (" (its files and keys are kept: `sandbox up` brings it back)"
+                                          if report.provider == "sandbox" else ""))

@@ -55,3 +55,35 @@ def wait_until(condition, timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def test_down_refuses_while_subjects_run_and_names_them_then_force(tmp_path):
+    state = tmp_path / "state"
+    box = start_sandbox(state)
+    try:
+        project = tmp_path / "busy"
+        assert box.cli("init", str(project), "--name", "busy").returncode == 0
+        (project / "s.txt").write_text("busy-1\nbusy-2\nbusy-3\n")
+        submitted = box.cli("submit", str(project / "s.txt"), "--command", "sleep 120", "--json", cwd=project)
+        assert submitted.returncode == 0, err(submitted)
+        refused = box.cli("down", "-c", "sandbox", cwd=project)
+        assert refused.returncode == 1
+        line = err(refused).strip()
+        assert line.startswith("Error: sandbox still has work") and "busy-1, busy-2, busy-3" in line
+        assert json.loads(out(box.cli("sandbox", "status", "--json")))["running"]
+        forced = box.cli("down", "-c", "sandbox", "--force", cwd=project)
+        assert forced.returncode == 0, err(forced)
+        assert "--force: left unfinished" in err(forced)
+        assert not json.loads(out(box.cli("sandbox", "status", "--json")))["running"]
+    finally:
+        stop_sandbox(box)
+
+
+def test_down_never_deletes_a_cluster_it_did_not_create(tmp_path):
+    from cluster_tools.clusters import ClusterRecord, save_cluster
+    from cluster_tools.state import StateDir
+
+    state = StateDir(tmp_path / "state")
+    save_cluster(state, ClusterRecord(name="uni", host="login.example.edu", user="u", known_hosts=state.known_hosts("uni")))
+    result = run_cli("down", "-c", "uni", state=state.root)
+    assert result.returncode == 1 and "never deletes it" in err(result) and "forget uni" in err(result)

@@ -1,0 +1,129 @@
+"""`clustertools down`: tear a cluster down without losing data.
+
+It refuses while any run on the cluster has subjects pending or running (their outputs are not in S3
+yet), naming them; `force` overrides. The sandbox stops its daemons (its files stay); a ParallelCluster
+cluster is deleted through pcluster.lib, with its retained storage listed; a cluster reached over SSH
+that clustertools did not create is never deleted (forget it instead).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from cluster_tools.clusters import ClusterRecord, forget_cluster
+from cluster_tools.errors import ClusterToolsError
+from cluster_tools.runs import list_runs
+from cluster_tools.state import StateDir
+
+Progress = Callable[[str], None]
+_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    run_id: str
+    subjects: tuple[str, ...]
+
+
+@dataclass
+class DownReport:
+    cluster: str
+    provider: str
+    stopped: list[str] = field(default_factory=list)
+    unfinished_overridden: list[Unfinished] = field(default_factory=list)
+    retained: list[str] = field(default_factory=list)
+
+
+def unfinished_subjects(state: StateDir, record: ClusterRecord, connect) -> list[Unfinished]:
+    """Subjects still pending or running in the cluster's runs: one SSH connection for all runs."""
+    from cluster_tools.services.runs import RunFilesMissing, read_status
+
+    runs = [r for r in list_runs(state) if r.cluster == record.name and r.attempts]
+    if not runs:
+        return []
+    found = []
+    with connect(record) as conn:
+        for run in runs:
+            try:
+                status = read_status(conn, run)
+            except RunFilesMissing:
+                continue  # the head node holds nothing of it: nothing of it can still run there
+            busy = tuple(s.subject for s in status.subjects if s.state in ("PENDING", "RUNNING"))
+            if busy:
+                found.append(Unfinished(run.run_id, busy))
+    return found
+
+
+def describe_unfinished(unfinished: list[Unfinished]) -> str:
+    parts = []
+    for item in unfinished:
+        names = ", ".join(item.subjects[:_SHOWN]) + (f" and {len(item.subjects) - _SHOWN} more"
+                                                    if len(item.subjects) > _SHOWN else "")
+        parts.append(f"run {item.run_id}: {len(item.subjects)} pending or running ({names})")
+    return "; ".join(parts)
+
+
+def take_down(state: StateDir, record: ClusterRecord, connect, *, force: bool, progress: Progress,
+              project_spec=None) -> DownReport:
+    if record.provider == "ssh" and not record.sandbox:
+        raise ClusterToolsError(f"clustertools did not create {record.name} ({record.address}): it never deletes it",
+                                f"`clustertools forget {record.name}` forgets it here")
+    report = DownReport(cluster=record.name, provider="sandbox" if record.sandbox else record.provider)
+    try:
+        unfinished = unfinished_subjects(state, record, connect)
+    except ClusterToolsError as exc:
+        if not force:
+            raise ClusterToolsError(f"cannot check {record.name} for unfinished runs: {exc.message}",
+                                    "pass --force to take it down anyway") from None
+        unfinished = []
+    if unfinished and not force:
+        raise ClusterToolsError(
+            f"{record.name} still has work whose outputs are not in S3 yet: {describe_unfinished(unfinished)}",
+            "wait for it (`clustertools status RUN --watch`), cancel it, or pass --force",
+        )
+    report.unfinished_overridden = unfinished
+    if record.sandbox:
+        from cluster_tools.services.sandbox import sandbox_down
+
+        report.stopped = sandbox_down(state, progress=progress)
+        return report
+    report.retained = _retained_storage(project_spec)
+    _delete_parallelcluster(record, progress)
+    forget_cluster(state, record.name)
+    return report
+
+
+def _delete_parallelcluster(record: ClusterRecord, progress: Progress, *, poll: float = 15.0,
+                            timeout: float = 3600.0) -> None:
+    from cluster_tools.transport import pcluster
+
+    try:
+        pcluster.delete_cluster(record.name, region=record.region)
+    except pcluster.PclusterNotFound:
+        progress(f"{record.name} is already gone")
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            described = pcluster.describe_cluster(record.name, region=record.region)
+        except pcluster.PclusterNotFound:
+            return
+        progress(f"deleting {record.name}: {described.status}")
+        if described.status.endswith("FAILED"):
+            raise ClusterToolsError(f"deleting {record.name} failed: {described.status}",
+                                    "see the CloudFormation stack events in the AWS console")
+        time.sleep(poll)
+    raise ClusterToolsError(f"{record.name} was not deleted within {timeout / 60:.0f} minutes",
+                            "`clustertools describe` shows where it stands")
+
+
+def _retained_storage(spec) -> list[str]:
+    """What `Retain` keeps after the stack is gone: it bills until deleted by hand (a volume mounted by
+    id was never ours to delete)."""
+    storage = spec.shared_storage if spec is not None else None
+    if storage is None or storage.existing_id:
+        return []
+    size = f", {storage.size_gb} GB" if storage.size_gb else ""
+    return [f"{storage.type} file system '{storage.name}' ({storage.mount_dir}{size}): kept, and billed until you delete it"]

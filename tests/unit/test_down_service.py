@@ -1,0 +1,67 @@
+"""`down` of a ParallelCluster cluster, tested at our pcluster module's boundary (recorded results)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cluster_tools.cluster_spec import SharedStorageSpec
+from cluster_tools.clusters import ClusterRecord, list_clusters, save_cluster
+from cluster_tools.errors import ClusterToolsError
+from cluster_tools.services import lifecycle_down
+from cluster_tools.state import StateDir
+from cluster_tools.transport import pcluster
+
+
+def pc_record(state: StateDir) -> ClusterRecord:
+    return ClusterRecord(name="study", provider="parallelcluster", host="203.0.113.9", user="ec2-user",
+                         known_hosts=state.known_hosts("study"), region="us-east-1")
+
+
+def described(status: str) -> pcluster.ClusterDescription:
+    return pcluster.ClusterDescription(name="study", region="us-east-1", version="3.16.1", status=status,
+                                       stack_status=status, stack_arn="arn:aws:cloudformation:us-east-1:1:stack/study/x",
+                                       scheduler="slurm", compute_fleet_status="STOPPED", creation_time=None,
+                                       last_updated_time=None, head_node=None)
+
+
+def test_delete_waits_until_gone_forgets_the_cluster_and_lists_retained_storage(state_dir, monkeypatch):
+    state = StateDir(state_dir)
+    record = pc_record(state)
+    save_cluster(state, record)
+    calls, answers = [], iter([described("DELETE_IN_PROGRESS"), None])
+
+    def fake_describe(name, *, region=None):
+        answer = next(answers)
+        if answer is None:
+            raise pcluster.PclusterNotFound("Cluster 'study' does not exist", status=404)
+        return answer
+
+    monkeypatch.setattr(pcluster, "delete_cluster", lambda name, *, region=None: calls.append((name, region)))
+    monkeypatch.setattr(pcluster, "describe_cluster", fake_describe)
+    monkeypatch.setattr(lifecycle_down.time, "sleep", lambda _: None)
+    spec = type("Spec", (), {"shared_storage": SharedStorageSpec(type="efs", name="data")})()
+    notes = []
+    report = lifecycle_down.take_down(state, record, connect=None, force=False, progress=notes.append, project_spec=spec)
+    assert calls == [("study", "us-east-1")] and "deleting study: DELETE_IN_PROGRESS" in notes
+    assert report.retained and "efs file system 'data'" in report.retained[0] and list_clusters(state) == []
+
+
+def test_an_already_deleted_cluster_is_done(state_dir, monkeypatch):
+    state = StateDir(state_dir)
+    record = pc_record(state)
+
+    def gone(name, *, region=None):
+        raise pcluster.PclusterNotFound("Cluster 'study' does not exist", status=404)
+
+    monkeypatch.setattr(pcluster, "delete_cluster", gone)
+    notes = []
+    lifecycle_down.take_down(state, record, connect=None, force=False, progress=notes.append)
+    assert notes == ["study is already gone"]
+
+
+def test_a_failed_delete_is_one_clear_error(state_dir, monkeypatch):
+    state = StateDir(state_dir)
+    monkeypatch.setattr(pcluster, "delete_cluster", lambda name, *, region=None: None)
+    monkeypatch.setattr(pcluster, "describe_cluster", lambda name, *, region=None: described("DELETE_FAILED"))
+    with pytest.raises(ClusterToolsError, match="deleting study failed: DELETE_FAILED"):
+        lifecycle_down.take_down(state, pc_record(state), connect=None, force=False, progress=lambda _: None)
