@@ -21,7 +21,7 @@ SECTIONS = (
     ("Clusters", ("list", "register", "forget", "ssh", "down")),
     ("Runs", ("submit", "status", "logs", "cancel", "runs", "resubmit")),
     ("Results", ("results",)),
-    ("AWS", ("validate", "render")),
+    ("AWS", ("validate", "render", "up", "describe")),
 )
 
 

@@ -1,0 +1,162 @@
+"""clustertools up | describe  (AWS ParallelCluster; describe also covers ssh and sandbox clusters)"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from cluster_tools.cli.app import App, cli, note
+from cluster_tools.cli.flags import cluster_option, json_option
+from cluster_tools.cli.output import print_json, print_table
+
+# Only the test suite sets this: validators a local AWS stand-in (moto) cannot serve, comma-separated.
+# It applies to `up --dry-run` alone; a real create is never weakened.
+SUPPRESS_ENV = "CLUSTERTOOLS_TEST_SUPPRESS_VALIDATORS"
+
+
+def _finding_line(finding) -> str:
+    return f"{finding.level:<7} {finding.check}: {finding.message}" + (f" (hint: {finding.hint})" if finding.hint else "")
+
+
+@cli.command(epilog="""\b
+Examples:
+  clustertools up --allowed-ip 203.0.113.7/32 --dry-run     # everything but the create; prints the config
+  clustertools up --allowed-ip "$(curl -s https://checkip.amazonaws.com)"
+  clustertools up --profile study --region us-west-2 --allowed-ip 203.0.113.7
+""")
+@cluster_option
+@click.option("--profile", metavar="P", help="AWS profile (like awscli's --profile; default: AWS_PROFILE).")
+@click.option("--region", metavar="R", help="AWS region (default: the project's parallelcluster.region).")
+@click.option("--allowed-ip", metavar="CIDR",
+              help="Your public IPv4 address: the only one allowed to SSH to the head node. Wins over the "
+                   "project's allowed_ips. clustertools never looks it up over the network.")
+@click.option("--identity-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Private key for the head node (default: ~/.ssh/<key pair name>.pem when it exists).")
+@click.option("--dry-run", is_flag=True, help="Render, validate, pre-flight and run ParallelCluster's dry run; "
+                                               "upload and create nothing, print the config.")
+@json_option
+@click.pass_obj
+def up(app: App, cluster_name: str | None, profile: str | None, region: str | None, allowed_ip: str | None,
+       identity_file: Path | None, dry_run: bool, as_json: bool) -> None:
+    """Create the project's AWS ParallelCluster (its parallelcluster: section): validate offline,
+    pre-flight, upload bootstrap/ (checksummed), create, wait, record the head node and pin its SSH
+    host key. Idempotent: a cluster that already exists is reported, not created again.
+    """
+    from cluster_tools.errors import ConfigError
+    from cluster_tools.services.lifecycle_up import UpBlocked, up as bring_up
+
+    project = app.project()
+    if cluster_name and project and project.parallelcluster:
+        from cluster_tools.cluster_spec import cluster_name_for
+
+        if cluster_name != cluster_name_for(project.parallelcluster, project.name):
+            raise ConfigError(f"-c {cluster_name}: the project's cluster is "
+                              f"{cluster_name_for(project.parallelcluster, project.name)}",
+                              "set parallelcluster.name in clustertools.yaml to create it under another name")
+    suppress = [v.strip() for v in app.environ.get(SUPPRESS_ENV, "").split(",") if v.strip()]
+    text = app.project_file.read_text(encoding="utf-8") if app.project_file else None
+    try:
+        with _StatusDisplay(enabled=not as_json) as display:
+            result = bring_up(project, app.state, allowed_ip=allowed_ip, region=region, profile=profile,
+                              dry_run=dry_run, identity_file=identity_file, project_text=text,
+                              endpoint_url=app.environ.get("AWS_ENDPOINT_URL"),
+                              suppress_validators=suppress if dry_run else (), on_status=display.update,
+                              on_new_host_key=lambda host, key: note(f"pinned host key of {host} on first use: {key}"))
+    except UpBlocked as blocked:
+        for finding in blocked.findings:
+            click.echo(_finding_line(finding))
+        raise
+    if as_json:
+        print_json({**asdict(result), "findings": [asdict(f) for f in result.findings],
+                    "record": result.record.model_dump(mode="json") if result.record else None})
+        return
+    for finding in result.findings:
+        click.echo(_finding_line(finding))
+    for item in result.bootstrap:
+        verb = ("would upload" if dry_run else "uploaded") if item.action == "upload" else "unchanged"
+        click.echo(f"bootstrap: {verb} {item.key} (sha256 {item.sha256[:12]})")
+    for line in result.notes:
+        note(f"note: {line}")
+    if result.outcome == "dry-run":
+        click.echo(result.config_yaml, nl=False)
+        click.echo(f"ok: dry run of {result.cluster_name} ({result.region}) passed; nothing was uploaded or created")
+    elif result.outcome == "exists":
+        cluster = result.cluster
+        click.echo(f"cluster {result.cluster_name} already exists ({cluster.status if cluster else '?'}); nothing created")
+    else:
+        click.echo(f"created {result.cluster_name} in {result.region}"
+                   + (f": head node {result.record.address}" if result.record else ""))
+        if result.host_key:
+            click.echo(f"host key (trusted on first use, now pinned): {result.host_key}")
+
+
+class _StatusDisplay:
+    """A rich status line on stderr while `up` waits for the stack."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled, self._status, self._started = enabled, None, 0.0
+
+    def __enter__(self) -> "_StatusDisplay":
+        import time
+
+        self._started = time.monotonic()
+        return self
+
+    def update(self, described) -> None:
+        if not self.enabled:
+            return
+        import time
+
+        minutes = int((time.monotonic() - self._started) // 60)
+        text = f"{described.name}: {described.status} (stack {described.stack_status}, {minutes} min)"
+        if self._status is None:
+            from rich.console import Console
+
+            self._status = Console(stderr=True).status(text)
+            self._status.start()
+        else:
+            self._status.update(text)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+
+@cli.command(epilog="""\b
+Examples:
+  clustertools describe
+  clustertools describe -c study --json
+""")
+@cluster_option
+@json_option
+@click.pass_obj
+def describe(app: App, cluster_name: str | None, as_json: bool) -> None:
+    """Show a cluster: for AWS ParallelCluster its status, head node, queues and their nodes; for an
+    SSH or sandbox cluster its address and Slurm partitions."""
+    from cluster_tools.services.lifecycle_up import describe as describe_cluster
+
+    info = describe_cluster(app.state, cluster_name, app.project())
+    if as_json:
+        print_json(asdict(info))
+        return
+    click.echo(f"{info.name} ({info.provider}" + (f", {info.region}" if info.region else "") + f"): {info.status}")
+    if info.failure_reason:
+        click.echo(f"failure: {info.failure_reason} (hint: `clustertools triage -c {info.name}`)")
+    if info.address:
+        click.echo(f"address: {info.address}")
+    head = info.head_node
+    if head:
+        click.echo(f"head node: {head.instance_id} {head.instance_type} {head.state} "
+                   f"public {head.public_ip or '-'} private {head.private_ip or '-'}")
+    if info.provider == "parallelcluster":
+        rows = [(q, i.instance_id, i.instance_type, i.state, i.private_ip) for q, nodes in sorted(info.queues.items())
+                for i in nodes]
+        if rows:
+            print_table("compute nodes", ("queue", "instance", "type", "state", "private ip"), rows)
+        else:
+            click.echo("compute nodes: none running (queues scale from 0)")
+    elif info.partitions:
+        print_table("partitions", ("partition", "avail", "nodes", "state"),
+                    [(p["name"], p["avail"], p["nodes"], p["state"]) for p in info.partitions])

@@ -1,0 +1,337 @@
+"""``up`` and ``describe`` for AWS ParallelCluster: render, validate offline, pre-flight, upload bootstrap/,
+create through our pcluster transport, wait, record the head node and pin its host key.
+
+Every AWS call of ParallelCluster goes through cluster_tools.transport.pcluster (called as ``pc.<name>``
+so a test can replace that module's functions, the only boundary with fakes). Pre-flight and the
+bootstrap upload use plain boto3 clients from ``make_clients``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from cluster_tools.clusters import ClusterRecord, forget_cluster, save_cluster
+from cluster_tools.config import Project
+from cluster_tools.errors import ClusterToolsError, ConfigError
+from cluster_tools.services.preflight import Finding
+from cluster_tools.state import StateDir
+from cluster_tools.transport import pcluster as pc
+
+BOOTSTRAP_DIR = Path(__file__).resolve().parents[2] / "bootstrap"
+BOOTSTRAP_SCRIPT = "on-node-configured.sh"
+IN_PROGRESS = "CREATE_IN_PROGRESS"
+
+
+class UpBlocked(ClusterToolsError):
+    """Offline validation or pre-flight found errors: nothing was uploaded or created. ``findings`` holds all."""
+
+    def __init__(self, message: str, hint: str | None, findings: Sequence[Finding]) -> None:
+        super().__init__(message, hint)
+        self.findings = list(findings)
+
+
+@dataclass(frozen=True)
+class BootstrapFile:
+    key: str  # the object's key in the output bucket
+    sha256: str
+    action: str  # "upload" (new or changed), "unchanged"; a dry run only plans
+
+
+@dataclass
+class UpResult:
+    cluster_name: str
+    region: str
+    outcome: str  # "dry-run", "exists", "created"
+    findings: list[Finding]
+    config_yaml: str
+    bootstrap: list[BootstrapFile] = field(default_factory=list)
+    cluster: pc.ClusterDescription | None = None
+    record: ClusterRecord | None = None
+    host_key: str | None = None  # "ssh-ed25519 SHA256:..." pinned now, by trust on first use
+    notes: list[str] = field(default_factory=list)
+
+
+def ssh_user_for(os_name: str) -> str:
+    """The login user of ParallelCluster's official AMIs."""
+    return "ubuntu" if os_name.startswith("ubuntu") else "ec2-user"
+
+
+def default_identity_file(key_name: str | None, home: Path) -> Path | None:
+    path = home / ".ssh" / f"{key_name}.pem" if key_name else None
+    return path if path is not None and path.is_file() else None
+
+
+def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = None, region: str | None = None,
+       profile: str | None = None, dry_run: bool = False, identity_file: Path | None = None,
+       project_text: str | None = None, endpoint_url: str | None = None, suppress_validators: Sequence[str] = (),
+       bootstrap_dir: Path = BOOTSTRAP_DIR, home: Path | None = None, poll_seconds: float = 30.0,
+       timeout_seconds: float = 3600.0, on_status: Callable[[pc.ClusterDescription], None] | None = None,
+       on_new_host_key: Callable[[str, str], None] | None = None,
+       sleep: Callable[[float], None] = time.sleep) -> UpResult:
+    """Bring the project's cluster up (or, with ``dry_run``, check everything up to ParallelCluster's own
+    dry-run validation). ``suppress_validators`` applies to dry runs only: a real create is never weakened.
+    Raises UpBlocked (findings with errors), ConfigError, PclusterError, ClusterToolsError (create failed)."""
+    from cluster_tools.services.cluster_config import cluster_spec_of, validate_project_cluster
+    from cluster_tools.services.preflight import make_clients, preflight_project
+
+    project = _with_region(project, region)
+    spec = cluster_spec_of(project)
+    if allowed_ip is None and spec.allowed_ips is None:
+        raise ConfigError("your public address cannot be learned here: clustertools does not look it up over the "
+                          "network, and never opens SSH to the world (0.0.0.0/0) instead",
+                          "pass --allowed-ip YOUR.IP/32 (e.g. from https://checkip.amazonaws.com), or set "
+                          "parallelcluster.allowed_ips")
+    rendered, problems = validate_project_cluster(project, allowed_ip=allowed_ip)
+    findings = [Finding("error", "validate", line) for line in problems]
+    if not findings:
+        findings.append(Finding("ok", "validate", "ParallelCluster's schema and clustertools' checks pass"))
+    files = sorted(p for p in bootstrap_dir.rglob("*") if p.is_file()) if bootstrap_dir.is_dir() else []
+    if not any(p.relative_to(bootstrap_dir).as_posix() == BOOTSTRAP_SCRIPT for p in files):
+        findings.append(Finding("warning" if dry_run else "error", "bootstrap",
+                                f"{bootstrap_dir} has no {BOOTSTRAP_SCRIPT}: every node would fail OnNodeConfigured",
+                                "add the node bootstrap (issue 5) before a real `up`"))
+    if problems:
+        raise UpBlocked(f"{len(problems)} problem(s) in the ParallelCluster config of {rendered.cluster_name}",
+                        "fix them in clustertools.yaml (parallelcluster:)", findings)
+    with _aws_profile(profile):
+        clients = make_clients(rendered.region, profile=profile, endpoint_url=endpoint_url)
+        findings += preflight_project(clients, project, rendered, project_text=project_text)
+        errors = [f for f in findings if f.level == "error"]
+        if errors:
+            raise UpBlocked(f"pre-flight: {len(errors)} error(s); nothing was uploaded or created",
+                            "fix each `error` line above, then run `clustertools up` again", findings)
+        result = UpResult(rendered.cluster_name, rendered.region, "dry-run", findings, rendered.yaml_text)
+        bucket = project.storage.output.bucket
+        from cluster_tools.render.cluster_config import bootstrap_prefix
+
+        prefix = bootstrap_prefix(bucket, rendered.cluster_name).removeprefix(f"s3://{bucket}/")
+        if dry_run:
+            result.bootstrap = sync_bootstrap(clients.s3, bucket, prefix, bootstrap_dir, files, upload=False)
+            try:
+                created = pc.create_cluster(rendered.cluster_name, rendered.yaml_text, region=rendered.region,
+                                            dry_run=True, suppress_validators=suppress_validators)
+            except pc.PclusterClusterExists:
+                result.notes.append(f"cluster {rendered.cluster_name} already exists: `up` would report it")
+                return result
+            result.findings += _validation_findings(created.validation_messages)
+            return result
+        existing = _existing(rendered.cluster_name, rendered.region)
+        if existing is None:
+            result.bootstrap = sync_bootstrap(clients.s3, bucket, prefix, bootstrap_dir, files, upload=True)
+            try:
+                created = pc.create_cluster(rendered.cluster_name, rendered.yaml_text, region=rendered.region)
+                result.findings += _validation_findings(created.validation_messages)
+            except pc.PclusterClusterExists:  # made between our describe and our create
+                existing = _existing(rendered.cluster_name, rendered.region)
+        if existing is not None:
+            result.outcome, result.cluster = "exists", existing
+            if existing.status == "CREATE_COMPLETE" and not state.cluster_file(existing.name).exists():
+                _record(result, state, spec, identity_file, home, on_new_host_key, fresh=False)
+            return result
+        result.outcome = "created"
+        result.cluster = wait_for_create(rendered.cluster_name, rendered.region, poll_seconds=poll_seconds,
+                                         timeout_seconds=timeout_seconds, on_status=on_status, sleep=sleep)
+        _record(result, state, spec, identity_file, home, on_new_host_key, fresh=True)
+        return result
+
+
+def sync_bootstrap(s3: Any, bucket: str, prefix: str, root: Path, files: Sequence[Path], *,
+                   upload: bool) -> list[BootstrapFile]:
+    """Each file of ``root`` under ``prefix`` with its sha256 as object metadata; a file whose object already
+    carries the same sha256 is skipped. ``upload=False`` only plans (reads the metadata, writes nothing)."""
+    from botocore.exceptions import ClientError
+
+    from cluster_tools.transport.s3 import translate_s3_error
+
+    planned = []
+    for path in files:
+        data = path.read_bytes()
+        digest, key = hashlib.sha256(data).hexdigest(), prefix + path.relative_to(root).as_posix()
+        try:
+            stored = s3.head_object(Bucket=bucket, Key=key).get("Metadata", {}).get("sha256")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise translate_s3_error(exc, f"check s3://{bucket}/{key}", bucket=bucket) from None
+            stored = None
+        except Exception as exc:
+            raise translate_s3_error(exc, f"check s3://{bucket}/{key}", bucket=bucket) from None
+        action = "unchanged" if stored == digest else "upload"
+        if upload and action == "upload":
+            try:
+                s3.put_object(Bucket=bucket, Key=key, Body=data, Metadata={"sha256": digest})
+            except Exception as exc:
+                raise translate_s3_error(exc, f"upload s3://{bucket}/{key}", bucket=bucket) from None
+        planned.append(BootstrapFile(key, digest, action))
+    return planned
+
+
+def wait_for_create(name: str, region: str, *, poll_seconds: float, timeout_seconds: float,
+                    on_status: Callable[[pc.ClusterDescription], None] | None = None,
+                    sleep: Callable[[float], None] = time.sleep) -> pc.ClusterDescription:
+    """Poll until the cluster leaves CREATE_IN_PROGRESS; CREATE_COMPLETE is returned, anything else raised."""
+    waited = 0.0
+    while True:
+        described = pc.describe_cluster(name, region=region)
+        if on_status:
+            on_status(described)
+        if described.status != IN_PROGRESS:
+            break
+        if waited >= timeout_seconds:
+            raise ClusterToolsError(f"cluster {name} is still {IN_PROGRESS} after {int(waited // 60)} minutes",
+                                    f"it goes on in AWS: `clustertools describe -c {name}`, then `clustertools up` "
+                                    "again to record it")
+        sleep(poll_seconds)
+        waited += poll_seconds
+    if described.status != "CREATE_COMPLETE":
+        reason = described.failure_reason or f"stack {described.stack_status}"
+        raise ClusterToolsError(f"cluster {name} failed: {described.status}: {reason}",
+                                f"`clustertools triage -c {name}` shows why (the head node's logs); "
+                                f"then delete it with `clustertools down -c {name}`")
+    return described
+
+
+def _record(result: UpResult, state: StateDir, spec: Any, identity_file: Path | None, home: Path | None,
+            on_new_host_key: Callable[[str, str], None] | None, *, fresh: bool) -> None:
+    from cluster_tools.services.remote import connect
+
+    described = result.cluster
+    assert described is not None
+    host = described.head_node_public_ip or described.head_node_private_ip
+    if host is None:
+        result.notes.append("the head node has no address yet: run `clustertools up` again to record it")
+        return
+    if fresh:  # a new cluster under an old name has a new host key: the old pin must not be trusted
+        forget_cluster(state, described.name)
+    record = ClusterRecord(name=described.name, provider="parallelcluster", host=host, user=ssh_user_for(spec.os),
+                           identity_file=identity_file or default_identity_file(spec.key_name, home or Path.home()),
+                           known_hosts=state.known_hosts(described.name), region=described.region or result.region)
+    save_cluster(state, record)
+    result.record = record
+
+    def pinned(hostname: str, key: str) -> None:
+        result.host_key = key
+        if on_new_host_key:
+            on_new_host_key(hostname, key)
+
+    try:
+        with connect(record, on_new_host_key=pinned):
+            pass
+    except ClusterToolsError as exc:  # the key is pinned at key exchange, before authentication can fail
+        if result.host_key is None:
+            result.notes.append(f"host key not pinned yet ({exc.message}); the first `clustertools ssh` pins it")
+        else:
+            result.notes.append(f"host key pinned, but login failed: {exc.one_line()}")
+
+
+def _existing(name: str, region: str) -> pc.ClusterDescription | None:
+    try:
+        return pc.describe_cluster(name, region=region)
+    except pc.PclusterNotFound:
+        return None
+
+
+def _validation_findings(messages: Sequence[pc.ValidationMessage]) -> list[Finding]:
+    level = {"ERROR": "error", "WARNING": "warning"}
+    return [Finding(level.get(m.level, "ok"), f"pcluster:{m.type}", " ".join(m.message.split())) for m in messages]  # type: ignore[misc]
+
+
+def _with_region(project: Project | None, region: str | None) -> Project | None:
+    if project is None or region is None or project.parallelcluster is None or region == project.parallelcluster.region:
+        return project
+    from pydantic import ValidationError
+
+    from cluster_tools.cluster_spec import ClusterSpec
+
+    try:
+        spec = ClusterSpec.model_validate({**project.parallelcluster.model_dump(), "region": region})
+    except ValidationError:
+        raise ConfigError(f"--region {region!r} is not an AWS region", "e.g. us-east-1") from None
+    return project.model_copy(update={"parallelcluster": spec})
+
+
+@contextmanager
+def _aws_profile(profile: str | None) -> Iterator[None]:
+    """pcluster.lib builds its clients from the boto3 chain: --profile reaches it as AWS_PROFILE."""
+    if profile is None:
+        yield
+        return
+    saved = os.environ.get("AWS_PROFILE")
+    os.environ["AWS_PROFILE"] = profile
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("AWS_PROFILE", None)
+        else:
+            os.environ["AWS_PROFILE"] = saved
+
+
+@dataclass
+class Description:
+    """What ``describe`` shows: from ParallelCluster for an AWS cluster, else from the record and sinfo."""
+
+    name: str
+    provider: str
+    address: str | None
+    status: str | None = None
+    region: str | None = None
+    head_node: pc.Instance | None = None
+    queues: dict[str, list[pc.Instance]] = field(default_factory=dict)
+    partitions: list[dict[str, str]] = field(default_factory=list)  # sinfo: name, avail, nodes, state
+    failure_reason: str | None = None
+
+
+def describe(state: StateDir, explicit: str | None, project: Project | None) -> Description:
+    """-c NAME, else the project's cluster, else the only one known. A ParallelCluster cluster of the project
+    that is not recorded locally (still creating, or recorded elsewhere) is described from AWS all the same."""
+    from cluster_tools.clusters import load_cluster, resolve_cluster_name
+    from cluster_tools.errors import ClusterNotFound
+
+    spec = project.parallelcluster if project else None
+    ours = None
+    if spec is not None:
+        from cluster_tools.cluster_spec import cluster_name_for
+
+        ours = cluster_name_for(spec, project.name)  # type: ignore[union-attr]
+    try:
+        record: ClusterRecord | None = load_cluster(state, resolve_cluster_name(
+            state, explicit, project.cluster if project else None))
+    except ClusterNotFound:
+        if ours is None or explicit not in (None, ours):
+            raise
+        record = None
+    if record is None or record.provider == "parallelcluster":
+        name = record.name if record else ours
+        region = (record.region if record else None) or (spec.region if spec else None)
+        return describe_parallelcluster(name, region, record)  # type: ignore[arg-type]
+    return _describe_over_ssh(record)
+
+
+def describe_parallelcluster(name: str, region: str | None, record: ClusterRecord | None = None) -> Description:
+    described = pc.describe_cluster(name, region=region)
+    queues: dict[str, list[pc.Instance]] = {}
+    for instance in pc.describe_cluster_instances(name, region=region, node_type="ComputeNode"):
+        queues.setdefault(instance.queue_name or "?", []).append(instance)
+    return Description(name=name, provider="parallelcluster", address=record.address if record else None,
+                       status=described.status, region=described.region or region, head_node=described.head_node,
+                       queues=queues, failure_reason=described.failure_reason)
+
+
+def _describe_over_ssh(record: ClusterRecord) -> Description:
+    from cluster_tools.services.remote import connect
+
+    with connect(record) as conn:
+        text = conn.run(["sinfo", "-h", "-o", "%P|%a|%D|%T"], timeout=30).check().text
+    partitions = []
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) == 4:
+            partitions.append(dict(zip(("name", "avail", "nodes", "state"), parts)))
+    return Description(name=record.name, provider="sandbox" if record.sandbox else record.provider,
+                       address=record.address, status="reachable", region=record.region, partitions=partitions)

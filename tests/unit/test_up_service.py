@@ -1,0 +1,241 @@
+"""`up` and `describe` (services/lifecycle_up.py) with ParallelCluster replaced at OUR transport's boundary.
+
+cluster_tools.transport.pcluster's functions are replaced by fakes answering with recorded records: the
+dataclasses the transport builds from the recorded pcluster.lib responses of test_transport_pcluster.py
+(DESCRIBE_COMPLETE, DESCRIBE_FAILED, INSTANCES_PAGE_*), with the head node's public address set to
+127.0.0.1 so the host-key step meets a closed port at once instead of the internet. That boundary is the
+only fake: pre-flight and the bootstrap upload talk to a real moto server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import datetime, timezone
+
+import pytest
+
+from cluster_tools.clusters import load_cluster
+from cluster_tools.config import parse_project
+from cluster_tools.errors import ClusterToolsError, ConfigError
+from cluster_tools.services import lifecycle_up as lu
+from cluster_tools.services.project import render_project_file
+from cluster_tools.state import StateDir
+from cluster_tools.transport import pcluster as pc
+
+REGION = "us-east-1"
+ARN = "arn:aws:cloudformation:us-east-1:123456789012:stack/study/5e3a1c40-07b1-11ef-9a0c-0e2f1b1c7a31"
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+HEAD = pc.Instance(instance_id="i-0a1b2c3d4e5f60718", instance_type="t3.medium", state="running",
+                   private_ip="10.0.1.25", public_ip="127.0.0.1", launch_time=T0)
+
+
+def described(status: str, stack: str, *, head=HEAD, failures=()) -> pc.ClusterDescription:
+    return pc.ClusterDescription(name="study", region=REGION, version="3.16.1", status=status, stack_status=stack,
+                                 stack_arn=ARN, scheduler="slurm", compute_fleet_status="RUNNING", creation_time=T0,
+                                 last_updated_time=T0, head_node=head, failures=tuple(failures))
+
+
+IN_PROGRESS = described("CREATE_IN_PROGRESS", "CREATE_IN_PROGRESS", head=None)
+COMPLETE = described("CREATE_COMPLETE", "CREATE_COMPLETE")
+FAILED = described("CREATE_FAILED", "ROLLBACK_IN_PROGRESS", head=None, failures=[
+    ("OnNodeConfiguredExecutionFailure", "Failed to execute OnNodeConfigured script.")])
+NOT_FOUND = pc.PclusterNotFound("describe cluster study: Cluster 'study' does not exist", status=404)
+CREATED = pc.CreateResult(name="study", dry_run=False, cluster=pc.ClusterSummary(
+    name="study", region=REGION, version="3.16.1", status="CREATE_IN_PROGRESS", stack_status="CREATE_IN_PROGRESS",
+    stack_arn=ARN, scheduler="slurm"))
+
+
+class Fake:
+    """One function of our pcluster transport: records its calls, answers in turn (the last one repeats)."""
+
+    def __init__(self, *answers):
+        self.answers, self.calls = list(answers), []
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append((args, kwargs))
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+@pytest.fixture
+def transport(monkeypatch):
+    def install(name: str, *answers) -> Fake:
+        fake = Fake(*answers)
+        monkeypatch.setattr(pc, name, fake)
+        return fake
+    return install
+
+
+@pytest.fixture(scope="module")
+def aws():
+    """A moto server as every boto3 client's endpoint, with the subnet, key pair and output bucket."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+        env.setenv("AWS_ACCESS_KEY_ID", "placeholder")  # moto accepts any key; not a secret
+        env.setenv("AWS_SECRET_ACCESS_KEY", "placeholder")
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+            env.delenv(name, raising=False)
+        env.setenv("AWS_CONFIG_FILE", os.devnull)
+        env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+        ec2 = boto3.client("ec2", region_name=REGION)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+        ec2.create_key_pair(KeyName="up-key")
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="up-out")
+        yield {"subnet": subnet, "s3": s3}
+    server.stop()
+
+
+def project(aws, *, bucket="up-out", extra=""):
+    text = render_project_file("study", "sandbox", f"s3://{bucket}/study")
+    text = text.replace("subnet-0123456789abcdef0", aws["subnet"]).replace("# key_name: my-key-pair", "key_name: up-key")
+    return parse_project(text.replace("  template: spot-cpu", "  template: spot-cpu" + extra))
+
+
+@pytest.fixture
+def bootstrap(tmp_path):
+    root = tmp_path / "bootstrap"
+    root.mkdir()
+    (root / "on-node-configured.sh").write_text("#!/bin/sh\nexit 0\n")
+    (root / "README.md").write_text("node bootstrap\n")
+    return root
+
+
+def bring_up(aws, state, bootstrap, project_=None, **kwargs):
+    args = {"allowed_ip": "203.0.113.7/32", "bootstrap_dir": bootstrap, "poll_seconds": 0, "sleep": lambda s: None,
+            "home": state.root, **kwargs}
+    return lu.up(project_ or project(aws), state, **args)
+
+
+def test_up_uploads_creates_waits_and_records(aws, transport, tmp_path, bootstrap):
+    describe = transport("describe_cluster", NOT_FOUND, IN_PROGRESS, IN_PROGRESS, COMPLETE)
+    create = transport("create_cluster", CREATED)
+    state, seen = StateDir(tmp_path / "state"), []
+    result = bring_up(aws, state, bootstrap, on_status=lambda d: seen.append(d.status))
+    assert result.outcome == "created" and result.cluster == COMPLETE
+    assert [s for s in seen] == ["CREATE_IN_PROGRESS", "CREATE_IN_PROGRESS", "CREATE_COMPLETE"]
+    assert len(describe.calls) == 4 and describe.calls[0] == (("study",), {"region": REGION})
+    (args, kwargs), = create.calls
+    assert args[0] == "study" and "AllowedIps: 203.0.113.7/32" in args[1] and kwargs == {"region": REGION}
+    # bootstrap/ is in S3 with each file's sha256 as metadata
+    head = aws["s3"].head_object(Bucket="up-out", Key="clustertools/study/bootstrap/on-node-configured.sh")
+    assert head["Metadata"]["sha256"] == hashlib.sha256(b"#!/bin/sh\nexit 0\n").hexdigest()
+    assert sorted(b.key for b in result.bootstrap) == ["clustertools/study/bootstrap/README.md",
+                                                       "clustertools/study/bootstrap/on-node-configured.sh"]
+    record = load_cluster(state, "study")
+    assert (record.provider, record.host, record.user, record.region) == ("parallelcluster", "127.0.0.1", "ec2-user", REGION)
+    assert record.known_hosts == state.known_hosts("study") and record.identity_file is None
+    assert result.host_key is None and "host key not pinned yet" in result.notes[0]  # nothing listens on :22
+
+
+def test_unchanged_bootstrap_files_are_not_uploaded_again(aws, bootstrap):
+    files = sorted(p for p in bootstrap.rglob("*") if p.is_file())
+    first = lu.sync_bootstrap(aws["s3"], "up-out", "sync/", bootstrap, files, upload=True)
+    (bootstrap / "README.md").write_text("changed\n")
+    second = lu.sync_bootstrap(aws["s3"], "up-out", "sync/", bootstrap, files, upload=True)
+    assert [b.action for b in first] == ["upload", "upload"]
+    assert [(b.key, b.action) for b in second] == [("sync/README.md", "upload"), ("sync/on-node-configured.sh", "unchanged")]
+
+
+def test_an_existing_cluster_is_reported_not_created(aws, transport, tmp_path, bootstrap):
+    transport("describe_cluster", COMPLETE)
+    create = transport("create_cluster", AssertionError("must not create"))
+    state = StateDir(tmp_path / "state")
+    (tmp_path / "home" / ".ssh").mkdir(parents=True)
+    (tmp_path / "home" / ".ssh" / "up-key.pem").write_text("not a real key")
+    result = bring_up(aws, state, bootstrap, home=tmp_path / "home")
+    assert result.outcome == "exists" and create.calls == [] and result.bootstrap == []
+    # not known here yet: recorded (and the default identity file found)
+    assert load_cluster(state, "study").identity_file == tmp_path / "home" / ".ssh" / "up-key.pem"
+
+
+def test_a_name_taken_between_describe_and_create_is_reported(aws, transport, tmp_path, bootstrap):
+    transport("describe_cluster", NOT_FOUND, IN_PROGRESS)
+    transport("create_cluster", pc.PclusterClusterExists("create cluster study: Cluster study already exists", status=400))
+    result = bring_up(aws, StateDir(tmp_path / "state"), bootstrap)
+    assert result.outcome == "exists" and result.cluster == IN_PROGRESS and result.record is None
+
+
+def test_a_failed_create_names_the_reason_and_triage(aws, transport, tmp_path, bootstrap):
+    transport("describe_cluster", NOT_FOUND, IN_PROGRESS, FAILED)
+    transport("create_cluster", CREATED)
+    state = StateDir(tmp_path / "state")
+    with pytest.raises(ClusterToolsError) as caught:
+        bring_up(aws, state, bootstrap)
+    assert caught.value.one_line() == (
+        "cluster study failed: CREATE_FAILED: Failed to execute OnNodeConfigured script. (hint: `clustertools triage "
+        "-c study` shows why (the head node's logs); then delete it with `clustertools down -c study`)")
+    assert not state.cluster_file("study").exists()
+
+
+def test_dry_run_uploads_and_creates_nothing(aws, transport, tmp_path, bootstrap):
+    create = transport("create_cluster", pc.CreateResult(name="study", dry_run=True, cluster=None, validation_messages=(
+        pc.ValidationMessage("WARNING", "AsyncTimedUrlValidator", "Unable to access the url\n s3://x"),)))
+    describe = transport("describe_cluster", AssertionError("a dry run needs no describe"))
+    aws["s3"].create_bucket(Bucket="up-dry")  # a bucket of its own: the other tests upload to up-out
+    result = bring_up(aws, StateDir(tmp_path / "state"), bootstrap, project(aws, bucket="up-dry"), dry_run=True,
+                      suppress_validators=["KeyPairValidator"])
+    assert create.calls[0][1] == {"region": REGION, "dry_run": True, "suppress_validators": ["KeyPairValidator"]}
+    assert describe.calls == [] and result.outcome == "dry-run"
+    assert {b.action for b in result.bootstrap} == {"upload"}  # planned only
+    with pytest.raises(Exception):
+        aws["s3"].head_object(Bucket="up-dry", Key="clustertools/study/bootstrap/README.md")
+    assert result.findings[-1] == lu.Finding("warning", "pcluster:AsyncTimedUrlValidator", "Unable to access the url s3://x")
+
+
+def test_preflight_errors_stop_before_any_create(aws, transport, tmp_path, bootstrap):
+    create = transport("create_cluster", AssertionError("must not create"))
+    with pytest.raises(lu.UpBlocked) as caught:
+        bring_up(aws, StateDir(tmp_path / "state"), bootstrap, project_=project(aws, bucket="up-missing"))
+    assert create.calls == [] and caught.value.message.startswith("pre-flight: 1 error(s)")
+    assert ("error", "output bucket up-missing does not exist") in [(f.level, f.message) for f in caught.value.findings]
+
+
+def test_a_missing_bootstrap_script_blocks_a_real_create(aws, transport, tmp_path):
+    transport("create_cluster", AssertionError("must not create"))
+    with pytest.raises(lu.UpBlocked) as caught:
+        bring_up(aws, StateDir(tmp_path / "state"), tmp_path)  # no on-node-configured.sh there
+    assert [f.check for f in caught.value.findings if f.level == "error"] == ["bootstrap"]
+
+
+def test_without_an_address_up_stops_and_never_opens_ssh_to_the_world(aws, transport, tmp_path, bootstrap):
+    transport("create_cluster", AssertionError("must not create"))
+    with pytest.raises(ConfigError, match="your public address cannot be learned here") as caught:
+        bring_up(aws, StateDir(tmp_path / "state"), bootstrap, allowed_ip=None)
+    assert "--allowed-ip YOUR.IP/32" in caught.value.hint
+
+
+def test_ssh_user_follows_the_os():
+    assert [lu.ssh_user_for(o) for o in ("alinux2023", "rhel9", "rocky9", "ubuntu2204")] == [
+        "ec2-user", "ec2-user", "ec2-user", "ubuntu"]
+
+
+def test_describe_a_parallelcluster_cluster(transport, tmp_path):
+    transport("describe_cluster", COMPLETE)
+    instances = transport("describe_cluster_instances", [
+        pc.Instance("i-0fedcba9876543210", "c6i.xlarge", "pending", "10.0.1.77", node_type="ComputeNode",
+                    queue_name="spot", launch_time=T0),
+        pc.Instance("i-0fedcba9876543211", "c6i.xlarge", "running", "10.0.1.78", node_type="ComputeNode",
+                    queue_name="spot", launch_time=T0)])
+    info = lu.describe(StateDir(tmp_path / "state"), None, parse_project(render_project_file("study", "sandbox", "s3://up-out/study")))
+    assert (info.name, info.provider, info.status, info.region, info.head_node) == (
+        "study", "parallelcluster", "CREATE_COMPLETE", REGION, HEAD)
+    assert [i.instance_id for i in info.queues["spot"]] == ["i-0fedcba9876543210", "i-0fedcba9876543211"]
+    assert instances.calls == [(("study",), {"region": REGION, "node_type": "ComputeNode"})]
+
+
+def test_describe_a_failed_cluster_gives_the_reason(transport, tmp_path):
+    transport("describe_cluster", FAILED)
+    transport("describe_cluster_instances", [])
+    info = lu.describe_parallelcluster("study", REGION)
+    assert info.failure_reason == "Failed to execute OnNodeConfigured script." and info.queues == {}
