@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from cluster_tools.runs import FINAL_STATES, RunRecord
 from cluster_tools.slurm.queue import QueuedTask, parse_squeue
@@ -19,8 +20,7 @@ SQUEUE_EXIT_MARK = "@@clustertools-squeue-exit"
 STATE_ORDER = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "MISSING")
 
 
-@dataclass(slots=True)
-class TaskRecord:
+class TaskRecord(NamedTuple):
     subject: str
     attempt: int
     state: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 SQUEUE_FORMAT = "%F|%K|%T|%k"
 _COMMENT = re.compile(r"^ct:(?P<run>[^:]+):a(?P<attempt>\d+):c(?P<chunk>\d+)$")
@@ -12,8 +12,7 @@ _COMMENT = re.compile(r"^ct:(?P<run>[^:]+):a(?P<attempt>\d+):c(?P<chunk>\d+)$")
 _RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT", "RESIZING"}
 
 
-@dataclass(frozen=True, slots=True)
-class QueuedTask:
+class QueuedTask(NamedTuple):  # a NamedTuple: 10,000 of them per refresh, built at C speed
     array_job_id: str
     task_id: int
     slurm_state: str
@@ -39,7 +38,7 @@ def parse_squeue(text: str) -> list[QueuedTask]:
     tasks = []
     comments: dict[str, tuple[str, int, int] | None] = {}  # one array's tasks share one comment
     for line in text.splitlines():
-        parts = line.strip().split("|", 3)
+        parts = line.split("|", 3)
         if len(parts) != 4 or not parts[1].isdigit():
             continue  # e.g. a pending range `[5-9]` never appears with -r; be strict anyway
         if parts[3] not in comments:
