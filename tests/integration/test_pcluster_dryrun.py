@@ -21,14 +21,14 @@ import shutil
 
 import pytest
 
+from tests.moto_aws import MOTO_CANNOT_SERVE, REGION, moto_aws
+
 from cluster_tools.config import parse_project
 from cluster_tools.render.cluster_config import bootstrap_url
 from cluster_tools.services.cluster_config import render_project_cluster
 from cluster_tools.services.project import render_project_file
 from cluster_tools.transport import pcluster as pc
 
-REGION = "us-east-1"
-MOTO_CANNOT_SERVE = ("HeadNodeLaunchTemplateValidator", "ComputeResourceLaunchTemplateValidator", "KeyPairValidator")
 _names = itertools.count()
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None,
@@ -37,39 +37,8 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None,
 
 @pytest.fixture(scope="module")
 def aws():
-    """A moto server as the AWS endpoint of every boto3 client pcluster makes, with a VPC, a subnet, a key
-    pair, an output bucket and an official-looking ParallelCluster AMI."""
-    import boto3
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.ec2.models import ec2_backends
-    from moto.server import ThreadedMotoServer
-    from pcluster.utils import get_installed_version
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    with pytest.MonkeyPatch.context() as env:
-        # pcluster builds its clients from the boto3 chain: the environment is the only way in.
-        env.setenv("AWS_ENDPOINT_URL", endpoint)
-        env.setenv("AWS_ACCESS_KEY_ID", "placeholder")  # moto accepts any key
-        env.setenv("AWS_SECRET_ACCESS_KEY", "placeholder")
-        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_CONFIG_FILE", os.devnull)
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-        ec2 = boto3.client("ec2", region_name=REGION)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
-        ec2.create_key_pair(KeyName="ct-key")
-        image = ec2.register_image(Name=f"aws-parallelcluster-{get_installed_version()}-amzn2023-hvm-x86_64-202501010000",
-                                   RootDeviceName="/dev/xvda")["ImageId"]
-        ami = ec2_backends[DEFAULT_ACCOUNT_ID][REGION].amis[image]
-        ami.owner_alias, ami.architecture = "amazon", "x86_64"
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket="ct-out")
-        yield {"subnet": subnet, "s3": s3}
-    server.stop()
+    with moto_aws(key_name="ct-key", bucket="ct-out", official_ami=True) as stack:
+        yield stack
 
 
 def rendered(subnet: str, *, instance_type: str = "c5.xlarge"):

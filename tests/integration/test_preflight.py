@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.moto_aws import moto_server
+
 from cluster_tools.cluster_spec import ClusterSpec
 from cluster_tools.cluster_checks import ALLOWED_IPS_PLACEHOLDER
 from cluster_tools.config import parse_project
@@ -22,13 +24,8 @@ PLACEHOLDER = ("placeholder", "placeholder")  # moto accepts any key; not secret
 
 @pytest.fixture(scope="module")
 def endpoint():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 def clients_for(endpoint: str, region: str = "us-east-1") -> pf.AwsClients:

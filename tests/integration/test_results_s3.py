@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.moto_aws import moto_server
+
 from cluster_tools.config import JobSpec
 from cluster_tools.runs import Attempt, RunRecord, save_run
 from cluster_tools.services import results as svc
@@ -24,13 +26,8 @@ _names = itertools.count()
 
 @pytest.fixture(scope="module")
 def endpoint():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -209,6 +206,7 @@ def test_collect_json_files_into_one_table(client, endpoint, state_dir, tmp_path
 
     target = tmp_path / "all.json"
     as_json = cli(run, state_dir, "collect", run.run_id, "--file", "metrics.json", "--format", "json", "-o", str(target))
+    assert as_json.returncode == 1  # s3's file is still unreadable
     assert json.loads(target.read_text())[0] == {"subject": "s1", "dice": 0.9, "volume": 12}
 
 

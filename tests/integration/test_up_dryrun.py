@@ -8,16 +8,15 @@ through CLUSTERTOOLS_TEST_SUPPRESS_VALIDATORS, which only tests set and which `u
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
 
+from tests.moto_aws import MOTO_CANNOT_SERVE, moto_aws
+
 from cluster_tools.services.project import render_project_file
 from tests.helpers import err, out, run_cli
 
-REGION = "us-east-1"
-MOTO_CANNOT_SERVE = "HeadNodeLaunchTemplateValidator,ComputeResourceLaunchTemplateValidator,KeyPairValidator"
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None,
                                 reason="ParallelCluster's create (dry run included) needs Node.js: apt-get install nodejs")
@@ -25,36 +24,8 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None,
 
 @pytest.fixture(scope="module")
 def aws():
-    import boto3
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.ec2.models import ec2_backends
-    from moto.server import ThreadedMotoServer
-    from pcluster.utils import get_installed_version
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    with pytest.MonkeyPatch.context() as env:
-        # The CLI subprocess inherits these: the endpoint and placeholder credentials (moto accepts any key).
-        env.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-        env.setenv("AWS_ACCESS_KEY_ID", "placeholder")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "placeholder")
-        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_DEFAULT_REGION"):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_CONFIG_FILE", os.devnull)
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-        ec2 = boto3.client("ec2", region_name=REGION)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
-        ec2.create_key_pair(KeyName="updry-key")
-        image = ec2.register_image(Name=f"aws-parallelcluster-{get_installed_version()}-amzn2023-hvm-x86_64-202501010000",
-                                   RootDeviceName="/dev/xvda")["ImageId"]
-        ami = ec2_backends[DEFAULT_ACCOUNT_ID][REGION].amis[image]
-        ami.owner_alias, ami.architecture = "amazon", "x86_64"  # the only state EC2's API cannot set
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket="updry-out")
-        yield {"subnet": subnet, "s3": s3}
-    server.stop()
+    with moto_aws(key_name="updry-key", bucket="updry-out", official_ami=True) as stack:
+        yield stack
 
 
 def study(tmp_path, aws, name: str, *, bucket: str = "updry-out"):
@@ -68,7 +39,7 @@ def study(tmp_path, aws, name: str, *, bucket: str = "updry-out"):
 
 def up(tmp_path, project, *args):
     return run_cli("up", *args, state=tmp_path / "state", cwd=project, timeout=300,
-                   env={"CLUSTERTOOLS_TEST_SUPPRESS_VALIDATORS": MOTO_CANNOT_SERVE})
+                   env={"CLUSTERTOOLS_TEST_SUPPRESS_VALIDATORS": ",".join(MOTO_CANNOT_SERVE)})
 
 
 def test_dry_run_of_the_init_project_passes_and_prints_findings_and_config(aws, tmp_path):

@@ -10,10 +10,11 @@ only fake: pre-flight and the bootstrap upload talk to a real moto server on 127
 from __future__ import annotations
 
 import hashlib
-import os
 from datetime import datetime, timezone
 
 import pytest
+
+from tests.moto_aws import moto_aws
 
 from cluster_tools.clusters import load_cluster
 from cluster_tools.config import parse_project
@@ -71,29 +72,8 @@ def transport(monkeypatch):
 
 @pytest.fixture(scope="module")
 def aws():
-    """A moto server as every boto3 client's endpoint, with the subnet, key pair and output bucket."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-        env.setenv("AWS_ACCESS_KEY_ID", "placeholder")  # moto accepts any key; not a secret
-        env.setenv("AWS_SECRET_ACCESS_KEY", "placeholder")
-        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_CONFIG_FILE", os.devnull)
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-        ec2 = boto3.client("ec2", region_name=REGION)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-        ec2.create_key_pair(KeyName="up-key")
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket="up-out")
-        yield {"subnet": subnet, "s3": s3}
-    server.stop()
+    with moto_aws(key_name="up-key", bucket="up-out", official_ami=False) as stack:
+        yield stack
 
 
 def project(aws, *, bucket="up-out", extra=""):
