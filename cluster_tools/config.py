@@ -122,6 +122,15 @@ class Project(BaseModel):
         return None if value is None else check_cluster_name(value)
 
 
+class _ProjectLoader(yaml.SafeLoader):
+    """SafeLoader with constructors of its own: pcluster's yaml_load patches SafeLoader's mapping
+    constructor process-wide, which would change how a project file loads once pcluster ran."""
+
+
+_ProjectLoader.yaml_constructors = dict(yaml.SafeLoader.yaml_constructors)
+_ProjectLoader.add_constructor("tag:yaml.org,2002:map", yaml.constructor.SafeConstructor.construct_yaml_map)
+
+
 def find_project_file(start: Path) -> Path | None:
     """The nearest clustertools.yaml in ``start`` or its parents, like git finds its repo."""
     start = start.resolve()
@@ -143,8 +152,8 @@ def load_project(path: Path) -> Project:
 
 def parse_project(text: str, source: str = PROJECT_FILE) -> Project:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_ProjectLoader)
+        data = yaml.load(text, Loader=_ProjectLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source

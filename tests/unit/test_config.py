@@ -97,3 +97,12 @@ def test_no_text_crashes_the_loader(text: str):
         parse_project(text)
     except ConfigError:
         pass
+
+
+def test_loading_does_not_change_once_pcluster_patched_yaml():
+    """pcluster's yaml_load patches SafeLoader process-wide; the project file must load the same after."""
+    from pcluster.utils import yaml_load
+
+    yaml_load("a: 1")
+    assert "name: key given twice" in error_of("name: a\nname: b\nstorage: {output: s3://b-1}\n")
+    assert parse_project(GOOD).name == "study"
