@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import select
 import shlex
 import socket
@@ -95,6 +96,11 @@ class SSHConnection:
         on_new_host_key: Callable[[str, str], None] | None = None,
     ) -> None:
         self.target = target
+        # paramiko's transport thread logs socket errors (e.g. while a refused connection is torn down);
+        # with no handler Python would print them beside our one-line error. --debug can add one.
+        paramiko_log = logging.getLogger("paramiko")
+        if not paramiko_log.handlers:
+            paramiko_log.addHandler(logging.NullHandler())
         self._client = paramiko.SSHClient()
         if target.known_hosts.exists():
             self._client.load_host_keys(str(target.known_hosts))
@@ -126,7 +132,7 @@ class SSHConnection:
                 auth_timeout=timeout,
             )
         except paramiko.BadHostKeyException as exc:
-            sock.close()
+            self._client.close()  # stops paramiko's transport thread before the socket goes
             raise HostKeyMismatch(
                 f"host key of {t.label} has changed: pinned {fingerprint(exc.expected_key)}, "
                 f"offered {fingerprint(exc.key)}; connection refused",
@@ -134,12 +140,13 @@ class SSHConnection:
                 f"from {t.known_hosts}",
             ) from None
         except paramiko.AuthenticationException:
-            sock.close()
+            self._client.close()
             raise TransportError(
                 f"authentication to {t.label} failed",
                 f"check the key {t.identity_file}" if t.identity_file else "load your key into ssh-agent",
             ) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
+            self._client.close()
             sock.close()
             raise TransportError(f"SSH to {t.label} failed: {exc}", "is sshd running on the head node?") from None
 
