@@ -58,6 +58,7 @@ def render_cluster_config(
     project: str,
     owner: str | None = None,
     extra_input_buckets: Sequence[str] = (),
+    container_runtime: str = "none",
     templates_dir: Path = TEMPLATES_DIR,
 ) -> str:
     """The ParallelCluster config ``up`` would send, as YAML text.
@@ -87,7 +88,8 @@ def render_cluster_config(
         "output_bucket": output_bucket,
         "bootstrap_url": bootstrap_url,
         # What the bootstrap script needs to find the rest of bootstrap/ and to label its logs.
-        "bootstrap_args": ["--project", project, "--cluster", cluster_name,
+        # The runtime is said explicitly: a node never installs one the project does not use.
+        "bootstrap_args": ["--project", project, "--cluster", cluster_name, "--runtime", container_runtime,
                            "--bootstrap-prefix", bootstrap_url.rsplit("/", 1)[0] + "/"],
         "compute_subnet_ids": spec.compute_subnet_ids or [spec.subnet_id],
         "tag_pairs": tag_pairs,

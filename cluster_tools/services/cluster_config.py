@@ -65,6 +65,7 @@ def render_project_cluster(project: Project | None, *, allowed_ip: str | None = 
         project=project.name,
         owner=_local_user(),
         extra_input_buckets=[project.storage.input.bucket] if project.storage.input else [],
+        container_runtime="apptainer" if project.job.container else "none",
     )
     source = "option" if allowed_ip is not None else ("project" if spec.allowed_ips else "placeholder")
     # Only the project file can open SSH to the world on purpose: --allowed-ip stands for your address.

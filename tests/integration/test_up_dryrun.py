@@ -47,12 +47,12 @@ def test_dry_run_of_the_init_project_passes_and_prints_findings_and_config(aws, 
     assert result.returncode == 0, err(result)
     lines = out(result).splitlines()
     checks = [line.split()[1].rstrip(":") for line in lines if line.startswith(("ok ", "warning ", "error "))]
-    assert checks[:9] == ["validate", "bootstrap", "credentials", "region", "buckets", "key-pair", "subnets",
+    assert checks[:8] == ["validate", "credentials", "region", "buckets", "key-pair", "subnets",
                           "instance-types", "allowed-ips"]
     assert "ok      allowed-ips: SSH to the head node from 203.0.113.7/32 only" in lines
     # ParallelCluster's dry run ran: it looked for the bootstrap script `up` would upload (nothing was)
     assert any(line.startswith("warning pcluster:AsyncTimedUrlValidator") for line in lines)
-    assert "bootstrap: would upload clustertools/drystudy/bootstrap/README.md" in out(result)
+    assert "bootstrap: would upload clustertools/drystudy/bootstrap/on-node-configured.sh" in out(result)
     assert "    AllowedIps: 203.0.113.7/32" in lines  # the rendered config follows the findings
     assert lines[-1] == "ok: dry run of drystudy (us-east-1) passed; nothing was uploaded or created"
     assert aws["s3"].list_objects_v2(Bucket="updry-out").get("KeyCount") == 0

@@ -1,0 +1,482 @@
+#!/usr/bin/env bash
+# clustertools node bootstrap: the ParallelCluster OnNodeConfigured action. It runs as root on the
+# head node and on every compute node. `clustertools up` uploads it as
+# s3://<bucket>/clustertools/<cluster>/bootstrap/on-node-configured.sh and passes its Args.
+#
+# Head node: container runtime (per node), Miniforge into shared storage, the project's conda
+# environment solved once into shared storage, the container image pulled once into shared storage,
+# and <shared>/clustertools/bootstrap.env that tells the run wrapper where everything is.
+# Compute nodes: container runtime (a node-local package, so per node when the AMI lacks it); for the
+# rest they only CHECK that the head node's work is there (no conda solve, no pull per node).
+#
+# Every step logs with a UTC timestamp to the log file and to syslog (tag clustertools-bootstrap);
+# a failure names the step ("step NAME failed (exit N)") and exits non-zero. Each step leaves a marker
+# keyed by its inputs under the state dir: a second run with the same inputs says "already done".
+#
+# No credentials are written anywhere: downloads use the node's role (aws) or plain https; URL query
+# strings (e.g. pre-signed URLs) are redacted from the log, and markers hold only hashes.
+#
+# Test hooks (environment): CT_OS_RELEASE (default /etc/os-release), CT_CFNCONFIG (default
+# /etc/parallelcluster/cfnconfig), CT_STATE_DIR (default /var/lib/clustertools/bootstrap).
+# Every system command (dnf, apt-get, curl, aws, apptainer, docker, ...) is called through PATH.
+set -euo pipefail
+umask 022
+
+readonly SYSLOG_TAG=clustertools-bootstrap
+
+PROJECT="" CLUSTER="" BOOTSTRAP_PREFIX="" RUNTIME=apptainer SHARED_DIR="" MINIFORGE_URL="" MINIFORGE_SHA256=""
+ENV_FILE="" IMAGE="" LOG_FILE=/var/log/clustertools-bootstrap.log DRY_RUN=0
+STATE_DIR=${CT_STATE_DIR:-/var/lib/clustertools/bootstrap}
+OS_RELEASE=${CT_OS_RELEASE:-/etc/os-release}
+CFNCONFIG=${CT_CFNCONFIG:-/etc/parallelcluster/cfnconfig}
+OS_ID="" OS_VERSION="" OS_FAMILY="" NODE_ROLE="" LOG_READY=0 WORK_TMP="" CT_ROOT=""
+
+usage() {
+    cat <<'EOF'
+usage: on-node-configured.sh --project P --cluster C --bootstrap-prefix s3://BUCKET/clustertools/C/bootstrap/
+         [--runtime apptainer|docker|enroot|none] [--shared-dir DIR] [--miniforge-url https://...|s3://...]
+         [--miniforge-sha256 HEX] [--env-file NAME] [--image REF] [--log FILE] [--dry-run]
+EOF
+}
+
+usage_error() {
+    printf 'on-node-configured.sh: %s\n' "$1" >&2
+    usage >&2
+    exit 2
+}
+
+# Pre-signed URLs carry signatures in their query string: never write those to the log.
+redact() {
+    printf '%s' "$*" | sed -E 's#((https?|s3)://[^ ?]*)\?[^ ]*#\1?<redacted>#g'
+}
+
+log() {
+    local line
+    line="$(date -u +%Y-%m-%dT%H:%M:%SZ) ${SYSLOG_TAG}[${CLUSTER:-?}/${NODE_ROLE:-?}]: $(redact "$*")"
+    printf '%s\n' "$line"
+    if ((LOG_READY)); then
+        printf '%s\n' "$line" >>"$LOG_FILE"
+        if command -v logger >/dev/null 2>&1; then
+            logger -t "$SYSLOG_TAG" -- "$(redact "$*")" 2>/dev/null || true
+        fi
+    fi
+}
+
+die() {
+    log "error: $*"
+    exit 1
+}
+
+on_exit() {
+    local rc=$?
+    if ((LOG_READY)); then
+        if ((rc == 0)); then log "bootstrap finished OK"; else log "bootstrap FAILED (exit $rc)"; fi
+    fi
+    return "$rc"
+}
+
+marker_path() { printf '%s/steps/%s.done' "$STATE_DIR" "$1"; }
+
+# step NAME [--key TEXT] [--creates PATH] CMD ARGS...
+# Runs CMD once per distinct key (default: the command line itself). With the same key and, when
+# given, PATH still present, it only says "already done". A failure names the step and exits.
+step() {
+    local name=$1 key="" creates=""
+    shift
+    while (($#)); do
+        case $1 in
+            --key) key=$2; shift 2 ;;
+            --creates) creates=$2; shift 2 ;;
+            *) break ;;
+        esac
+    done
+    [[ -n $key ]] || key=$(printf '%q ' "$@")
+    local digest marker
+    digest=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
+    marker=$(marker_path "$name")
+    if [[ -f $marker && "$(<"$marker")" == "$digest" ]] && [[ -z $creates || -e $creates ]]; then
+        log "step $name: already done (inputs unchanged)"
+        return 0
+    fi
+    if ((DRY_RUN)); then
+        log "step $name: would run: $(printf '%q ' "$@")"
+        return 0
+    fi
+    log "step $name: start"
+    local rc
+    set +e
+    (set -e; "$@") 2>&1 | tee -a "$LOG_FILE"
+    rc=${PIPESTATUS[0]}
+    set -e
+    if ((rc != 0)); then
+        log "step $name failed (exit $rc)"
+        exit "$rc"
+    fi
+    mkdir -p "$STATE_DIR/steps"
+    printf '%s\n' "$digest" >"$marker.tmp"
+    mv -f "$marker.tmp" "$marker"
+    log "step $name: done"
+}
+
+# check NAME CMD ARGS...: a read-only check, run every time (no marker); failure is named like a step.
+check() {
+    local name=$1
+    shift
+    if ((DRY_RUN)); then
+        log "check $name: would run: $(printf '%q ' "$@")"
+        return 0
+    fi
+    local rc
+    set +e
+    (set -e; "$@") 2>&1 | tee -a "$LOG_FILE"
+    rc=${PIPESTATUS[0]}
+    set -e
+    if ((rc != 0)); then
+        log "step $name failed (exit $rc)"
+        exit "$rc"
+    fi
+    log "check $name: ok"
+}
+
+parse_args() {
+    while (($#)); do
+        local opt=$1 val=""
+        if [[ $opt == --*=* ]]; then
+            val=${opt#*=}
+            opt=${opt%%=*}
+            set -- "$opt" "$val" "${@:2}"
+        fi
+        case $opt in
+            --dry-run) DRY_RUN=1; shift; continue ;;
+            -h | --help) usage; exit 0 ;;
+            --project | --cluster | --bootstrap-prefix | --runtime | --shared-dir | --miniforge-url | \
+                --miniforge-sha256 | --env-file | --image | --log)
+                (($# >= 2)) || usage_error "$opt needs a value"
+                val=$2
+                shift 2
+                ;;
+            *) usage_error "unknown argument: $(redact "$opt")" ;;
+        esac
+        case $opt in
+            --project) PROJECT=$val ;;
+            --cluster) CLUSTER=$val ;;
+            --bootstrap-prefix) BOOTSTRAP_PREFIX=$val ;;
+            --runtime) RUNTIME=$val ;;
+            --shared-dir) SHARED_DIR=$val ;;
+            --miniforge-url) MINIFORGE_URL=$val ;;
+            --miniforge-sha256) MINIFORGE_SHA256=$val ;;
+            --env-file) ENV_FILE=$val ;;
+            --image) IMAGE=$val ;;
+            --log) LOG_FILE=$val ;;
+        esac
+    done
+    [[ -n $PROJECT ]] || usage_error "--project is required"
+    [[ -n $CLUSTER ]] || usage_error "--cluster is required"
+    [[ -n $BOOTSTRAP_PREFIX ]] || usage_error "--bootstrap-prefix is required"
+    case $RUNTIME in apptainer | docker | enroot | none) ;; *) usage_error "--runtime must be apptainer, docker, enroot or none, not '$RUNTIME'" ;; esac
+    if [[ -n $MINIFORGE_SHA256 ]]; then
+        MINIFORGE_SHA256=${MINIFORGE_SHA256,,}
+        [[ $MINIFORGE_SHA256 =~ ^[0-9a-f]{64}$ ]] || usage_error "--miniforge-sha256 must be 64 hex digits"
+    fi
+    if [[ -n $MINIFORGE_URL ]]; then
+        case $MINIFORGE_URL in https://* | s3://* | file://*) ;; *) usage_error "--miniforge-url must be https:// or s3://" ;; esac
+        # An installer that runs as root on every cluster is never taken on trust.
+        [[ -n $MINIFORGE_SHA256 ]] || usage_error "--miniforge-url needs --miniforge-sha256"
+    fi
+    if [[ -n $ENV_FILE ]]; then
+        [[ $ENV_FILE != /* && $ENV_FILE != *..* ]] || usage_error "--env-file is a name under the bootstrap prefix, not '$ENV_FILE'"
+    fi
+    if [[ -n $ENV_FILE && -z $MINIFORGE_URL ]]; then
+        usage_error "--env-file needs --miniforge-url and --miniforge-sha256 (an installer verified by its checksum)"
+    fi
+    if [[ -z $SHARED_DIR ]]; then
+        if [[ -d /shared ]]; then SHARED_DIR=/shared; else SHARED_DIR=/home; fi
+    fi
+    BOOTSTRAP_PREFIX=${BOOTSTRAP_PREFIX%/}/
+}
+
+os_release_value() {
+    # Read KEY=value without sourcing the file (it is data, not code).
+    sed -nE "s/^$1=[\"']?([^\"']*)[\"']?\$/\\1/p" "$OS_RELEASE" | head -n 1
+}
+
+detect_os() {
+    [[ -r $OS_RELEASE ]] || die "cannot read $OS_RELEASE: unknown operating system"
+    OS_ID=$(os_release_value ID)
+    OS_VERSION=$(os_release_value VERSION_ID)
+    case "$OS_ID:$OS_VERSION" in
+        amzn:2023*) OS_FAMILY=dnf ;;
+        ubuntu:22.04 | ubuntu:24.04) OS_FAMILY=apt ;;
+        rhel:9 | rhel:9.* | rocky:9 | rocky:9.*) OS_FAMILY=dnf ;;
+        # Not a ParallelCluster OS: Debian 12 is the sandbox node this script is tested on.
+        debian:12 | debian:12.*) OS_FAMILY=apt ;;
+        *) die "unsupported operating system: ID=${OS_ID:-?} VERSION_ID=${OS_VERSION:-?} (from $OS_RELEASE); supported: Amazon Linux 2023, Ubuntu 22.04/24.04, RHEL/Rocky 9 (and Debian 12 for tests)" ;;
+    esac
+}
+
+detect_role() {
+    [[ -r $CFNCONFIG ]] || die "cannot tell the node role: $CFNCONFIG is missing (not a ParallelCluster node?)"
+    local type
+    type=$(sed -nE 's/^cfn_node_type=["]?([A-Za-z]+)["]?$/\1/p' "$CFNCONFIG" | head -n 1)
+    case $type in
+        HeadNode) NODE_ROLE="head" ;;
+        ComputeFleet) NODE_ROLE=compute ;;
+        *) die "cannot tell the node role: cfn_node_type='${type}' in $CFNCONFIG (expected HeadNode or ComputeFleet)" ;;
+    esac
+}
+
+# fetch URL DEST: https:// (curl), s3:// (aws, with the node's role), file:// or a path (tests).
+fetch() {
+    local url=$1 dest=$2
+    case $url in
+        https://*) curl -fsSL --retry 3 --retry-delay 2 -o "$dest" "$url" ;;
+        s3://*) aws s3 cp --only-show-errors "$url" "$dest" ;;
+        file://*) cp -- "${url#file://}" "$dest" ;;
+        /*) cp -- "$url" "$dest" ;;
+        *) echo "unsupported URL: $(redact "$url") (use https:// or s3://)" >&2; return 1 ;;
+    esac
+}
+
+# Called inside a step (a subshell): the subshell's own EXIT trap removes the directory.
+new_tmp() {
+    mkdir -p "$STATE_DIR"
+    WORK_TMP=$(mktemp -d "$STATE_DIR/tmp.XXXXXX")
+    trap 'rm -rf -- "$WORK_TMP"' EXIT
+}
+
+pkg_install() {
+    case $OS_FAMILY in
+        dnf) dnf install -y "$@" ;;
+        apt) DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" ;;
+    esac
+}
+
+install_apptainer() {
+    if command -v apptainer >/dev/null 2>&1; then
+        echo "apptainer already installed: $(command -v apptainer)"
+        return 0
+    fi
+    case $OS_ID in
+        rocky) dnf install -y epel-release ;;
+        rhel) dnf install -y https://dl.fedoraproject.org/pub/epel/epel-release-latest-9.noarch.rpm ;;
+        ubuntu)
+            apt-get update -q
+            if command -v add-apt-repository >/dev/null 2>&1; then add-apt-repository -y ppa:apptainer/ap; fi
+            ;;
+        debian) apt-get update -q ;;
+    esac
+    pkg_install apptainer
+    command -v apptainer >/dev/null 2>&1 || { echo "apptainer is still not on PATH after the install" >&2; return 1; }
+}
+
+install_docker() {
+    if ! command -v docker >/dev/null 2>&1; then
+        case $OS_ID in
+            amzn) dnf install -y docker ;;
+            rhel | rocky)
+                dnf config-manager --add-repo https://download.docker.com/linux/centos/docker-ce.repo
+                dnf install -y docker-ce docker-ce-cli containerd.io
+                ;;
+            ubuntu | debian) apt-get update -q && pkg_install docker.io ;;
+        esac
+    else
+        echo "docker already installed: $(command -v docker)"
+    fi
+    if command -v systemctl >/dev/null 2>&1; then systemctl enable --now docker; fi
+    command -v docker >/dev/null 2>&1 || { echo "docker is still not on PATH after the install" >&2; return 1; }
+}
+
+need_command() {
+    command -v "$1" >/dev/null 2>&1 || { echo "$1 is not on PATH: $2" >&2; return 1; }
+    echo "$1: $(command -v "$1")"
+}
+
+install_miniforge() {
+    local url=$1 sha=$2 prefix=$3 actual
+    new_tmp
+    fetch "$url" "$WORK_TMP/installer.sh"
+    if [[ -n $sha ]]; then
+        actual=$(sha256sum "$WORK_TMP/installer.sh" | cut -d' ' -f1)
+        if [[ $actual != "$sha" ]]; then
+            echo "sha256 mismatch for $(redact "$url"): expected $sha, got $actual; nothing installed" >&2
+            return 1
+        fi
+        echo "sha256 verified: $actual"
+    else
+        echo "warning: no --miniforge-sha256 given: the installer is not verified"
+    fi
+    mkdir -p "$(dirname "$prefix")"
+    local update=()
+    [[ -d $prefix ]] && update=(-u)
+    bash "$WORK_TMP/installer.sh" -b "${update[@]}" -p "$prefix"
+    [[ -x $prefix/bin/conda ]] || { echo "the installer finished but $prefix/bin/conda is missing" >&2; return 1; }
+}
+
+solve_env() {
+    local conda=$1 file=$2 envdir=$3
+    mkdir -p "$(dirname "$envdir")"
+    if [[ -d $envdir/conda-meta ]]; then
+        "$conda" env update -p "$envdir" -f "$file" --prune
+    else
+        "$conda" env create -p "$envdir" -f "$file"
+    fi
+    [[ -d $envdir ]] || { echo "conda finished but $envdir is missing" >&2; return 1; }
+}
+
+pull_apptainer() {
+    local ref=$1 sif=$2 src=$1
+    [[ $src == *://* ]] || src="docker://$src"
+    mkdir -p "$(dirname "$sif")"
+    local part
+    part="$(dirname "$sif")/.partial-$(basename "$sif")"
+    rm -f -- "$part"
+    apptainer pull --force "$part" "$src"
+    mv -f -- "$part" "$sif"
+    echo "pulled $ref into $sif"
+}
+
+pull_docker() {
+    local ref=$1 tar=$2
+    mkdir -p "$(dirname "$tar")"
+    docker pull "$ref"
+    docker save -o "$tar.partial" "$ref"
+    mv -f -- "$tar.partial" "$tar"
+}
+
+pull_enroot() {
+    local ref=$1 sqsh=$2 src=$1
+    [[ $src == *://* ]] || src="docker://$src"
+    mkdir -p "$(dirname "$sqsh")"
+    rm -f -- "$sqsh.partial"
+    enroot import -o "$sqsh.partial" "$src"
+    mv -f -- "$sqsh.partial" "$sqsh"
+}
+
+need_file() {
+    [[ -e $1 ]] || { echo "missing $1: $2" >&2; return 1; }
+    echo "found $1"
+}
+
+write_node_env() {
+    local dest=$1
+    shift
+    mkdir -p "$(dirname "$dest")"
+    : >"$dest.partial"
+    local pair
+    for pair in "$@"; do
+        printf '%s=%q\n' "${pair%%=*}" "${pair#*=}" >>"$dest.partial"
+    done
+    mv -f -- "$dest.partial" "$dest"
+    cat -- "$dest"
+}
+
+# A readable, unique file name per image reference: <sanitised ref>-<8 hex of its sha256>.<ext>
+image_file() {
+    local ref=${1#*://} ext=$2 hash
+    hash=$(printf '%s' "$1" | sha256sum | cut -c1-8)
+    printf '%s/images/%s-%s.%s' "$CT_ROOT" "${ref//[^A-Za-z0-9._-]/_}" "$hash" "$ext"
+}
+
+main() {
+    parse_args "$@"
+    trap on_exit EXIT
+    if ((!DRY_RUN)); then
+        mkdir -p "$(dirname "$LOG_FILE")" "$STATE_DIR"
+        touch "$LOG_FILE"
+        chmod 0644 "$LOG_FILE"
+        LOG_READY=1
+    fi
+    detect_os
+    detect_role
+    CT_ROOT="$SHARED_DIR/clustertools"
+    log "bootstrap start: project=$PROJECT cluster=$CLUSTER role=$NODE_ROLE os=$OS_ID $OS_VERSION runtime=$RUNTIME shared=$SHARED_DIR$( ((DRY_RUN)) && echo ' (dry run: nothing is changed)')"
+
+    if ((!DRY_RUN)) && command -v flock >/dev/null 2>&1; then
+        exec 9>"$STATE_DIR/.lock"
+        flock -w 600 9 || die "another bootstrap holds $STATE_DIR/.lock"
+    fi
+
+    # 1. Container runtime: a node-local package, so on every node (skipped when already installed).
+    case $RUNTIME in
+        apptainer) step runtime-apptainer --key "apptainer $OS_ID $OS_VERSION" install_apptainer ;;
+        docker) step runtime-docker --key "docker $OS_ID $OS_VERSION" install_docker ;;
+        enroot) check runtime-enroot need_command enroot "use a ParallelCluster AMI that ships enroot/pyxis" ;;
+        none) log "runtime none: no container runtime installed" ;;
+    esac
+
+    # 2. Conda: Miniforge and the project's environment, on the head node into shared storage, once.
+    local mf="$CT_ROOT/miniforge3" envdir="$CT_ROOT/envs/$PROJECT"
+    if [[ -n $MINIFORGE_URL ]]; then
+        if [[ $NODE_ROLE == head ]]; then
+            step miniforge --key "$MINIFORGE_URL $MINIFORGE_SHA256 $mf" --creates "$mf/bin/conda" \
+                install_miniforge "$MINIFORGE_URL" "$MINIFORGE_SHA256" "$mf"
+        else
+            check miniforge need_file "$mf/bin/conda" "the head node installs Miniforge into shared storage"
+        fi
+    else
+        log "conda: not requested (no --miniforge-url, no --env-file)"
+    fi
+    if [[ -n $ENV_FILE ]]; then
+        if [[ $NODE_ROLE == head ]]; then
+            local env_local
+            env_local="$STATE_DIR/env/$(basename "$ENV_FILE")"
+            if ((DRY_RUN)); then
+                log "step conda-env: would fetch ${BOOTSTRAP_PREFIX}${ENV_FILE} and solve it into $envdir"
+            else
+                mkdir -p "$(dirname "$env_local")"
+                check env-file fetch "${BOOTSTRAP_PREFIX}${ENV_FILE}" "$env_local"
+                local env_sha
+                env_sha=$(sha256sum "$env_local" | cut -d' ' -f1)
+                step conda-env --key "$env_sha $mf $envdir" --creates "$envdir" solve_env "$mf/bin/conda" "$env_local" "$envdir"
+            fi
+        else
+            check conda-env need_file "$envdir" "the head node solves the environment into shared storage"
+        fi
+    fi
+
+    # 3. Image: pulled once per cluster by the head node; compute nodes check (docker: load the saved image).
+    local image_path=""
+    if [[ -n $IMAGE ]]; then
+        case $RUNTIME in
+            apptainer)
+                image_path=$(image_file "$IMAGE" sif)
+                if [[ $NODE_ROLE == head ]]; then
+                    step image --key "apptainer $IMAGE" --creates "$image_path" pull_apptainer "$IMAGE" "$image_path"
+                else
+                    check image need_file "$image_path" "the head node pulls the image into shared storage"
+                fi
+                ;;
+            enroot)
+                image_path=$(image_file "$IMAGE" sqsh)
+                if [[ $NODE_ROLE == head ]]; then
+                    step image --key "enroot $IMAGE" --creates "$image_path" pull_enroot "$IMAGE" "$image_path"
+                else
+                    check image need_file "$image_path" "the head node imports the image into shared storage"
+                fi
+                ;;
+            docker)
+                image_path=$(image_file "$IMAGE" tar)
+                if [[ $NODE_ROLE == head ]]; then
+                    step image --key "docker $IMAGE" --creates "$image_path" pull_docker "$IMAGE" "$image_path"
+                else
+                    check image need_file "$image_path" "the head node saves the image into shared storage"
+                    step image-load --key "docker $IMAGE" docker load -i "$image_path"
+                fi
+                ;;
+            none) die "--image $IMAGE needs a container runtime, not --runtime none" ;;
+        esac
+    fi
+
+    # 4. What the run wrapper reads: where the runtime, image and environment are (no secrets in it).
+    if [[ $NODE_ROLE == head ]]; then
+        local -a node_env=("CT_PROJECT=$PROJECT" "CT_CLUSTER=$CLUSTER" "CT_RUNTIME=$RUNTIME" "CT_IMAGE=$IMAGE"
+            "CT_IMAGE_FILE=$image_path" "CT_CONDA=$([[ -n $MINIFORGE_URL ]] && echo "$mf")"
+            "CT_CONDA_ENV=$([[ -n $ENV_FILE ]] && echo "$envdir")")
+        step node-env --key "$(printf '%s\n' "${node_env[@]}")" --creates "$CT_ROOT/bootstrap.env" \
+            write_node_env "$CT_ROOT/bootstrap.env" "${node_env[@]}"
+    else
+        check node-env need_file "$CT_ROOT/bootstrap.env" "the head node writes it"
+    fi
+}
+
+main "$@"
