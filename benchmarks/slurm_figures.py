@@ -8,7 +8,9 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-from benchmarks.harness import CLUSTERTOOLS, Report, Row, Sandbox, Sizes, clean_env, ms, paired, run_measured, say
+from benchmarks.harness import (
+    CLUSTERTOOLS, Report, Row, Sandbox, Sizes, clean_env, median_time, ms, paired, run_measured, say,
+)
 from benchmarks.runs import SubmittedRun, partition_down, submit_run, write_final_records
 
 SQUEUE = ["squeue", "-h", "-r", "-o", "%i|%T|%j"]
@@ -86,12 +88,12 @@ def figure_status(ctx: Context) -> None:
         # Where the time of ours goes: the remote script (round trip included), then parsing here.
         script = ["bash", f"{run.remote_dir}/status.sh"]
         raw = link.call(lambda c: c.run(script, timeout=120))
-        remote, _ = _median(lambda: link.call(lambda c: c.run(script, timeout=120)), ctx.sizes.reps)
-        on_server, _ = _median(lambda: link.call(lambda c: c.run(["sh", "-c", f"bash {run.remote_dir}/status.sh >/dev/null"])),
+        remote, _ = median_time(lambda: link.call(lambda c: c.run(script, timeout=120)), ctx.sizes.reps)
+        on_server, _ = median_time(lambda: link.call(lambda c: c.run(["sh", "-c", f"bash {run.remote_dir}/status.sh >/dev/null"])),
                                ctx.sizes.reps)
-        squeue_server, _ = _median(lambda: link.call(lambda c: c.run(["sh", "-c", "squeue -h -r -o '%i|%T|%j' >/dev/null"])),
+        squeue_server, _ = median_time(lambda: link.call(lambda c: c.run(["sh", "-c", "squeue -h -r -o '%i|%T|%j' >/dev/null"])),
                                    ctx.sizes.reps)
-    parse, _ = _median(lambda: parse_status(run, raw.text), ctx.sizes.reps)
+    parse, _ = median_time(lambda: parse_status(run, raw.text), ctx.sizes.reps)
     ratio = ours / base
     if link.drops:
         ctx.checks.append(f"the SSH connection dropped {link.drops} time(s) while reading status over it: {link.why}")
@@ -137,15 +139,6 @@ class _Link:
         return self.timed(fn)[0]
 
 
-def _median(fn, reps):
-    samples = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples), samples
-
-
 def ssh_baseline_argv(box: Sandbox) -> list[str]:
     record = box.record
     return ["ssh", "-p", str(record.port), "-i", str(record.identity_file), "-o", f"UserKnownHostsFile={record.known_hosts}",
@@ -181,7 +174,7 @@ def figure_cli(ctx: Context) -> None:
     ratio = ours_s / base_s
     ctx.report.add(Row(f"`clustertools status --json` process, {n:,} tasks", ms(ours_s), ms(base_s) + " ssh squeue",
                        f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5))
-    startup, _ = _median(lambda: run_measured([str(CLUSTERTOOLS), "--version"], env=env), ctx.sizes.reps)
+    startup, _ = median_time(lambda: run_measured([str(CLUSTERTOOLS), "--version"], env=env), ctx.sizes.reps)
     ctx.report.note(f"`clustertools --version` process alone (start-up floor): {ms(startup)}")
 
 
