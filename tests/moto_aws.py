@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from typing import Iterator
 
 import pytest
 
 REGION = "us-east-1"
+# ParallelCluster runs Node.js even for a dry-run validation.
+needs_node = pytest.mark.skipif(shutil.which("node") is None,
+                                reason="ParallelCluster's create (dry run included) needs Node.js: apt-get install nodejs")
 # ParallelCluster validators that moto cannot serve (its launch-template and key-pair answers lack fields).
 MOTO_CANNOT_SERVE = ("HeadNodeLaunchTemplateValidator", "ComputeResourceLaunchTemplateValidator", "KeyPairValidator")
 

@@ -9,12 +9,10 @@ bootstrap upload use plain boto3 clients from ``make_clients``.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from cluster_tools.clusters import ClusterRecord, forget_cluster, save_cluster
 from cluster_tools.config import Project
@@ -99,7 +97,7 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
     if problems:
         raise UpBlocked(f"{len(problems)} problem(s) in the ParallelCluster config of {rendered.cluster_name}",
                         "fix them in clustertools.yaml (parallelcluster:)", findings)
-    with _aws_profile(profile):
+    with pc.profile_environment(profile):
         clients = make_clients(rendered.region, profile=profile, endpoint_url=endpoint_url)
         findings += preflight_project(clients, project, rendered, project_text=project_text)
         errors = [f for f in findings if f.level == "error"]
@@ -253,23 +251,6 @@ def _with_region(project: Project | None, region: str | None) -> Project | None:
     except ValidationError:
         raise ConfigError(f"--region {region!r} is not an AWS region", "e.g. us-east-1") from None
     return project.model_copy(update={"parallelcluster": spec})
-
-
-@contextmanager
-def _aws_profile(profile: str | None) -> Iterator[None]:
-    """pcluster.lib builds its clients from the boto3 chain: --profile reaches it as AWS_PROFILE."""
-    if profile is None:
-        yield
-        return
-    saved = os.environ.get("AWS_PROFILE")
-    os.environ["AWS_PROFILE"] = profile
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("AWS_PROFILE", None)
-        else:
-            os.environ["AWS_PROFILE"] = saved
 
 
 @dataclass

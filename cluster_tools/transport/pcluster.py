@@ -15,9 +15,10 @@ import os
 import re
 import tempfile
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
 
 from cluster_tools.errors import TransportError
 # The same lock as the offline schema check: both change AWS_DEFAULT_REGION around pcluster's calls.
@@ -359,3 +360,21 @@ def _time(value: Any) -> datetime | None:
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+@contextmanager
+def profile_environment(profile: str | None) -> Iterator[None]:
+    """pcluster.lib builds its clients from the boto3 chain only: a profile reaches it as AWS_PROFILE,
+    set for the block and put back after (like the region in each call)."""
+    if profile is None:
+        yield
+        return
+    saved = os.environ.get("AWS_PROFILE")
+    os.environ["AWS_PROFILE"] = profile
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("AWS_PROFILE", None)
+        else:
+            os.environ["AWS_PROFILE"] = saved

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 
 import pytest
 
-from tests.moto_aws import MOTO_CANNOT_SERVE, REGION, moto_aws
+from tests.moto_aws import MOTO_CANNOT_SERVE, REGION, moto_aws, needs_node
 
 from cluster_tools.config import parse_project
 from cluster_tools.render.cluster_config import bootstrap_url
@@ -31,8 +30,7 @@ from cluster_tools.transport import pcluster as pc
 
 _names = itertools.count()
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None,
-                                reason="ParallelCluster's create (dry run included) needs Node.js: apt-get install nodejs")
+pytestmark = needs_node
 
 
 @pytest.fixture(scope="module")

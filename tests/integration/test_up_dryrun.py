@@ -8,18 +8,16 @@ through CLUSTERTOOLS_TEST_SUPPRESS_VALIDATORS, which only tests set and which `u
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
-from tests.moto_aws import MOTO_CANNOT_SERVE, moto_aws
+from tests.moto_aws import MOTO_CANNOT_SERVE, moto_aws, needs_node
 
 from cluster_tools.services.project import render_project_file
 from tests.helpers import err, out, run_cli
 
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None,
-                                reason="ParallelCluster's create (dry run included) needs Node.js: apt-get install nodejs")
+pytestmark = needs_node
 
 
 @pytest.fixture(scope="module")
