@@ -437,34 +437,23 @@ main() {
     # 3. Image: pulled once per cluster by the head node; compute nodes check (docker: load the saved image).
     local image_path=""
     if [[ -n $IMAGE ]]; then
+        # Per runtime: the file kept in shared storage, and what the head node does to make it.
+        local ext verb
         case $RUNTIME in
-            apptainer)
-                image_path=$(image_file "$IMAGE" sif)
-                if [[ $NODE_ROLE == head ]]; then
-                    step image --key "apptainer $IMAGE" --creates "$image_path" pull_apptainer "$IMAGE" "$image_path"
-                else
-                    check image need_file "$image_path" "the head node pulls the image into shared storage"
-                fi
-                ;;
-            enroot)
-                image_path=$(image_file "$IMAGE" sqsh)
-                if [[ $NODE_ROLE == head ]]; then
-                    step image --key "enroot $IMAGE" --creates "$image_path" pull_enroot "$IMAGE" "$image_path"
-                else
-                    check image need_file "$image_path" "the head node imports the image into shared storage"
-                fi
-                ;;
-            docker)
-                image_path=$(image_file "$IMAGE" tar)
-                if [[ $NODE_ROLE == head ]]; then
-                    step image --key "docker $IMAGE" --creates "$image_path" pull_docker "$IMAGE" "$image_path"
-                else
-                    check image need_file "$image_path" "the head node saves the image into shared storage"
-                    step image-load --key "docker $IMAGE" docker load -i "$image_path"
-                fi
-                ;;
+            apptainer) ext=sif verb=pulls ;;
+            enroot) ext=sqsh verb=imports ;;
+            docker) ext=tar verb=saves ;;
             none) die "--image $IMAGE needs a container runtime, not --runtime none" ;;
         esac
+        image_path=$(image_file "$IMAGE" "$ext")
+        if [[ $NODE_ROLE == head ]]; then
+            step image --key "$RUNTIME $IMAGE" --creates "$image_path" "pull_$RUNTIME" "$IMAGE" "$image_path"
+        else
+            check image need_file "$image_path" "the head node $verb the image into shared storage"
+            if [[ $RUNTIME == docker ]]; then
+                step image-load --key "docker $IMAGE" docker load -i "$image_path"
+            fi
+        fi
     fi
 
     # 4. What the run wrapper reads: where the runtime, image and environment are (no secrets in it).
