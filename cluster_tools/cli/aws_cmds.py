@@ -63,6 +63,7 @@ def up(app: App, cluster_name: str | None, profile: str | None, region: str | No
                               dry_run=dry_run, identity_file=identity_file, project_text=text,
                               endpoint_url=app.environ.get("AWS_ENDPOINT_URL"),
                               suppress_validators=suppress if dry_run else (), on_status=display.update,
+                              on_event=display.event,
                               on_new_host_key=lambda host, key: note(f"pinned host key of {host} on first use: {key}"))
     except UpBlocked as blocked:
         for finding in blocked.findings:
@@ -93,10 +94,24 @@ def up(app: App, cluster_name: str | None, profile: str | None, region: str | No
 
 
 class _StatusDisplay:
-    """A rich status line on stderr while `up` waits for the stack."""
+    """While `up` waits for the stack: each CloudFormation event as a line on stderr, under a rich status
+    line with the cluster's status and the minutes waited. Nothing with --json (stdout stays JSON)."""
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled, self._status, self._started = enabled, None, 0.0
+        self._console = None
+
+    def event(self, event) -> None:
+        if not self.enabled:
+            return
+        from cluster_tools.services.stack_progress import describe_event
+
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False)
+        self._console.print(describe_event(event), markup=False,
+                            style="red" if event.status.endswith("FAILED") else None)
 
     def __enter__(self) -> "_StatusDisplay":
         import time
@@ -114,7 +129,9 @@ class _StatusDisplay:
         if self._status is None:
             from rich.console import Console
 
-            self._status = Console(stderr=True).status(text)
+            if self._console is None:
+                self._console = Console(stderr=True, highlight=False)
+            self._status = self._console.status(text)
             self._status.start()
         else:
             self._status.update(text)
@@ -135,7 +152,7 @@ Examples:
 def describe(app: App, cluster_name: str | None, as_json: bool) -> None:
     """Show a cluster: for AWS ParallelCluster its status, head node, queues and their nodes; for an
     SSH or sandbox cluster its address and Slurm partitions."""
-    from cluster_tools.services.lifecycle_up import describe as describe_cluster
+    from cluster_tools.services.describe import describe as describe_cluster
 
     info = describe_cluster(app.state, cluster_name, app.project())
     if as_json:

@@ -96,27 +96,21 @@ def take_down(state: StateDir, record: ClusterRecord, connect, *, force: bool, p
 
 
 def _delete_parallelcluster(record: ClusterRecord, progress: Progress, *, poll: float = 15.0,
-                            timeout: float = 3600.0) -> None:
+                            timeout: float = 3600.0, sleep: Callable[[float], None] | None = None) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from cluster_tools.services.stack_progress import wait_for_delete
     from cluster_tools.transport import pcluster
 
+    # a little slack for clock skew between this machine and CloudFormation's timestamps
+    since = datetime.now(timezone.utc) - timedelta(minutes=2)
     try:
         pcluster.delete_cluster(record.name, region=record.region)
     except pcluster.PclusterNotFound:
         progress(f"{record.name} is already gone")
         return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            described = pcluster.describe_cluster(record.name, region=record.region)
-        except pcluster.PclusterNotFound:
-            return
-        progress(f"deleting {record.name}: {described.status}")
-        if described.status.endswith("FAILED"):
-            raise ClusterToolsError(f"deleting {record.name} failed: {described.status}",
-                                    "see the CloudFormation stack events in the AWS console")
-        time.sleep(poll)
-    raise ClusterToolsError(f"{record.name} was not deleted within {timeout / 60:.0f} minutes",
-                            "`clustertools describe` shows where it stands")
+    wait_for_delete(record.name, record.region, since=since, poll_seconds=poll, timeout_seconds=timeout,
+                    on_progress=progress, sleep=sleep or time.sleep)
 
 
 def _retained_storage(spec) -> list[str]:

@@ -18,12 +18,12 @@ from cluster_tools.clusters import ClusterRecord, forget_cluster, save_cluster
 from cluster_tools.config import Project
 from cluster_tools.errors import ClusterToolsError, ConfigError
 from cluster_tools.services.preflight import Finding
+from cluster_tools.services.stack_progress import wait_for_create
 from cluster_tools.state import StateDir
 from cluster_tools.transport import pcluster as pc
 
 BOOTSTRAP_DIR = Path(__file__).resolve().parents[2] / "bootstrap"
 BOOTSTRAP_SCRIPT = "on-node-configured.sh"
-IN_PROGRESS = "CREATE_IN_PROGRESS"
 
 
 class UpBlocked(ClusterToolsError):
@@ -70,6 +70,7 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
        project_text: str | None = None, endpoint_url: str | None = None, suppress_validators: Sequence[str] = (),
        bootstrap_dir: Path = BOOTSTRAP_DIR, home: Path | None = None, poll_seconds: float = 30.0,
        timeout_seconds: float = 3600.0, on_status: Callable[[pc.ClusterDescription], None] | None = None,
+       on_event: Callable[[pc.StackEvent], None] | None = None,
        on_new_host_key: Callable[[str, str], None] | None = None,
        sleep: Callable[[float], None] = time.sleep) -> UpResult:
     """Bring the project's cluster up (or, with ``dry_run``, check everything up to ParallelCluster's own
@@ -134,7 +135,8 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
             return result
         result.outcome = "created"
         result.cluster = wait_for_create(rendered.cluster_name, rendered.region, poll_seconds=poll_seconds,
-                                         timeout_seconds=timeout_seconds, on_status=on_status, sleep=sleep)
+                                         timeout_seconds=timeout_seconds, on_status=on_status, on_event=on_event,
+                                         sleep=sleep)
         _record(result, state, spec, identity_file, home, on_new_host_key, fresh=True)
         return result
 
@@ -167,31 +169,6 @@ def sync_bootstrap(s3: Any, bucket: str, prefix: str, root: Path, files: Sequenc
                 raise translate_s3_error(exc, f"upload s3://{bucket}/{key}", bucket=bucket) from None
         planned.append(BootstrapFile(key, digest, action))
     return planned
-
-
-def wait_for_create(name: str, region: str, *, poll_seconds: float, timeout_seconds: float,
-                    on_status: Callable[[pc.ClusterDescription], None] | None = None,
-                    sleep: Callable[[float], None] = time.sleep) -> pc.ClusterDescription:
-    """Poll until the cluster leaves CREATE_IN_PROGRESS; CREATE_COMPLETE is returned, anything else raised."""
-    waited = 0.0
-    while True:
-        described = pc.describe_cluster(name, region=region)
-        if on_status:
-            on_status(described)
-        if described.status != IN_PROGRESS:
-            break
-        if waited >= timeout_seconds:
-            raise ClusterToolsError(f"cluster {name} is still {IN_PROGRESS} after {int(waited // 60)} minutes",
-                                    f"it goes on in AWS: `clustertools describe -c {name}`, then `clustertools up` "
-                                    "again to record it")
-        sleep(poll_seconds)
-        waited += poll_seconds
-    if described.status != "CREATE_COMPLETE":
-        reason = described.failure_reason or f"stack {described.stack_status}"
-        raise ClusterToolsError(f"cluster {name} failed: {described.status}: {reason}",
-                                f"`clustertools triage -c {name}` shows why (the head node's logs); "
-                                f"then delete it with `clustertools down -c {name}`")
-    return described
 
 
 def _record(result: UpResult, state: StateDir, spec: Any, identity_file: Path | None, home: Path | None,
@@ -251,68 +228,3 @@ def _with_region(project: Project | None, region: str | None) -> Project | None:
     except ValidationError:
         raise ConfigError(f"--region {region!r} is not an AWS region", "e.g. us-east-1") from None
     return project.model_copy(update={"parallelcluster": spec})
-
-
-@dataclass
-class Description:
-    """What ``describe`` shows: from ParallelCluster for an AWS cluster, else from the record and sinfo."""
-
-    name: str
-    provider: str
-    address: str | None
-    status: str | None = None
-    region: str | None = None
-    head_node: pc.Instance | None = None
-    queues: dict[str, list[pc.Instance]] = field(default_factory=dict)
-    partitions: list[dict[str, str]] = field(default_factory=list)  # sinfo: name, avail, nodes, state
-    failure_reason: str | None = None
-
-
-def describe(state: StateDir, explicit: str | None, project: Project | None) -> Description:
-    """-c NAME, else the project's cluster, else the only one known. A ParallelCluster cluster of the project
-    that is not recorded locally (still creating, or recorded elsewhere) is described from AWS all the same."""
-    from cluster_tools.clusters import load_cluster, resolve_cluster_name
-    from cluster_tools.errors import ClusterNotFound
-
-    spec = project.parallelcluster if project else None
-    ours = None
-    if spec is not None:
-        from cluster_tools.cluster_spec import cluster_name_for
-
-        ours = cluster_name_for(spec, project.name)  # type: ignore[union-attr]
-    try:
-        record: ClusterRecord | None = load_cluster(state, resolve_cluster_name(
-            state, explicit, project.cluster if project else None))
-    except ClusterNotFound:
-        if ours is None or explicit not in (None, ours):
-            raise
-        record = None
-    if record is None or record.provider == "parallelcluster":
-        name = record.name if record else ours
-        region = (record.region if record else None) or (spec.region if spec else None)
-        return describe_parallelcluster(name, region, record)  # type: ignore[arg-type]
-    return _describe_over_ssh(record)
-
-
-def describe_parallelcluster(name: str, region: str | None, record: ClusterRecord | None = None) -> Description:
-    described = pc.describe_cluster(name, region=region)
-    queues: dict[str, list[pc.Instance]] = {}
-    for instance in pc.describe_cluster_instances(name, region=region, node_type="ComputeNode"):
-        queues.setdefault(instance.queue_name or "?", []).append(instance)
-    return Description(name=name, provider="parallelcluster", address=record.address if record else None,
-                       status=described.status, region=described.region or region, head_node=described.head_node,
-                       queues=queues, failure_reason=described.failure_reason)
-
-
-def _describe_over_ssh(record: ClusterRecord) -> Description:
-    from cluster_tools.services.remote import connect
-
-    with connect(record) as conn:
-        text = conn.run(["sinfo", "-h", "-o", "%P|%a|%D|%T"], timeout=30).check().text
-    partitions = []
-    for line in text.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) == 4:
-            partitions.append(dict(zip(("name", "avail", "nodes", "state"), parts)))
-    return Description(name=record.name, provider="sandbox" if record.sandbox else record.provider,
-                       address=record.address, status="reachable", region=record.region, partitions=partitions)

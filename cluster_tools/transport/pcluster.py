@@ -134,6 +134,18 @@ class LogEvent:
     message: str
 
 
+@dataclass(frozen=True)
+class StackEvent:
+    """One CloudFormation event of the cluster's stack (``logical_id`` names the resource, e.g. HeadNode)."""
+
+    event_id: str
+    timestamp: datetime | None
+    logical_id: str
+    resource_type: str
+    status: str
+    reason: str
+
+
 def create_cluster(name: str, config_yaml: str, *, region: str | None = None, dry_run: bool = False,
                    suppress_validators: Sequence[str] = (), rollback_on_failure: bool = True) -> CreateResult:
     """Create the cluster (its stack starts CREATE_IN_PROGRESS; this does not wait), or with ``dry_run``
@@ -212,6 +224,19 @@ def get_cluster_log_events(name: str, log_stream: str, *, region: str | None = N
                  {"cluster_name": name, "log_stream_name": log_stream, "region": region, "limit": limit,
                   "start_from_head": start_from_head})
     return [LogEvent(timestamp=_time(e.get("timestamp")), message=e.get("message", "")) for e in data.get("events") or ()]
+
+
+def get_cluster_stack_events(name: str, *, region: str | None = None,
+                             next_token: str | None = None) -> tuple[list[StackEvent], str | None]:
+    """One page of the cluster stack's events, NEWEST first as CloudFormation sends them, and the token of
+    the next (older) page. Raises PclusterNotFound."""
+    data = _call("get_cluster_stack_events", f"read stack events of {name}",
+                 {"cluster_name": name, "region": region, "next_token": next_token})
+    events = [StackEvent(event_id=e.get("eventId", ""), timestamp=_time(e.get("timestamp")),
+                         logical_id=e.get("logicalResourceId", ""), resource_type=e.get("resourceType", ""),
+                         status=e.get("resourceStatus", ""), reason=_one_line(e.get("resourceStatusReason") or ""))
+              for e in data.get("events") or ()]
+    return events, data.get("nextToken")
 
 
 def _all_pages(function: str, what: str, kwargs: dict[str, Any], key: str) -> list[dict[str, Any]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 from cluster_tools.cluster_spec import SharedStorageSpec
@@ -24,6 +26,11 @@ def described(status: str) -> pcluster.ClusterDescription:
                                        last_updated_time=None, head_node=None)
 
 
+DELETING = pcluster.StackEvent(event_id="e1", timestamp=datetime(2099, 1, 1, 12, 30, 5, tzinfo=timezone.utc),
+                               logical_id="SharedEfs", resource_type="AWS::EFS::FileSystem", status="DELETE_SKIPPED",
+                               reason="")
+
+
 def test_delete_waits_until_gone_forgets_the_cluster_and_lists_retained_storage(state_dir, monkeypatch):
     state = StateDir(state_dir)
     record = pc_record(state)
@@ -39,10 +46,12 @@ def test_delete_waits_until_gone_forgets_the_cluster_and_lists_retained_storage(
     monkeypatch.setattr(pcluster, "delete_cluster", lambda name, *, region=None: calls.append((name, region)))
     monkeypatch.setattr(pcluster, "describe_cluster", fake_describe)
     monkeypatch.setattr(lifecycle_down.time, "sleep", lambda _: None)
+    monkeypatch.setattr(pcluster, "get_cluster_stack_events", lambda name, **kw: ([DELETING], None))
     spec = type("Spec", (), {"shared_storage": SharedStorageSpec(type="efs", name="data")})()
     notes = []
     report = lifecycle_down.take_down(state, record, connect=None, force=False, progress=notes.append, project_spec=spec)
-    assert calls == [("study", "us-east-1")] and "deleting study: DELETE_IN_PROGRESS" in notes
+    assert calls == [("study", "us-east-1")] and "deleting study: DELETE_IN_PROGRESS (0 min)" in notes
+    assert "12:30:05 SharedEfs (AWS::EFS::FileSystem) DELETE_SKIPPED" in notes  # the stack's events as progress
     assert report.retained and "efs file system 'data'" in report.retained[0] and list_clusters(state) == []
 
 
@@ -63,5 +72,10 @@ def test_a_failed_delete_is_one_clear_error(state_dir, monkeypatch):
     state = StateDir(state_dir)
     monkeypatch.setattr(pcluster, "delete_cluster", lambda name, *, region=None: None)
     monkeypatch.setattr(pcluster, "describe_cluster", lambda name, *, region=None: described("DELETE_FAILED"))
-    with pytest.raises(ClusterToolsError, match="deleting study failed: DELETE_FAILED"):
+    failed = pcluster.StackEvent(event_id="e2", timestamp=datetime(2099, 1, 1, 12, 31, tzinfo=timezone.utc),
+                                 logical_id="SharedEbs", resource_type="AWS::EC2::Volume", status="DELETE_FAILED",
+                                 reason="Volume vol-0abc is in use")
+    monkeypatch.setattr(pcluster, "get_cluster_stack_events", lambda name, **kw: ([failed], None))
+    with pytest.raises(ClusterToolsError, match="deleting study failed: SharedEbs .AWS::EC2::Volume. DELETE_FAILED: "
+                                                 "Volume vol-0abc is in use"):
         lifecycle_down.take_down(state, pc_record(state), connect=None, force=False, progress=lambda _: None)

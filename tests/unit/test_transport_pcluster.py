@@ -101,6 +101,22 @@ LOG_RESPONSE = {
     "nextToken": "f/38237411",
     "prevToken": "b/38237410",
 }
+# controllers/cluster_logs_controller.py get_cluster_stack_events -> GetClusterStackEventsResponseContent
+# (newest first, as CloudFormation sends them)
+STACK_EVENTS_PAGE = {
+    "events": [
+        {"eventId": "HeadNode-CREATE_FAILED-2024-05-01T12:09:40.000Z", "logicalResourceId": "HeadNode",
+         "physicalResourceId": "i-0a1b2c3d4e5f60718", "resourceStatus": "CREATE_FAILED",
+         "resourceStatusReason": "Failed to receive 1 resource signal(s)\nwithin the specified duration",
+         "resourceType": "AWS::EC2::Instance", "stackId": ARN, "stackName": "study",
+         "timestamp": "2024-05-01T12:09:40.000Z"},
+        {"eventId": "HeadNode-CREATE_IN_PROGRESS-2024-05-01T12:02:11.000Z", "logicalResourceId": "HeadNode",
+         "physicalResourceId": "", "resourceStatus": "CREATE_IN_PROGRESS",
+         "resourceType": "AWS::EC2::Instance", "stackId": ARN, "stackName": "study",
+         "timestamp": "2024-05-01T12:02:11.000Z"},
+    ],
+    "nextToken": "eyJwYWdlIjogMn0=",
+}
 # The error a missing cluster gets (controllers/common.py validate_cluster)
 NOT_FOUND = "Cluster 'study' does not exist or belongs to an incompatible ParallelCluster major version."
 
@@ -295,6 +311,16 @@ def test_log_events(lib):
     assert events[0].message.endswith("Performing node maintenance") and events[0].timestamp.minute == 14
 
 
+def test_stack_events_one_page_newest_first(lib):
+    fake = lib("get_cluster_stack_events", STACK_EVENTS_PAGE)
+    events, token = pc.get_cluster_stack_events("study", region="us-east-1")
+    assert fake.calls == [{"cluster_name": "study", "region": "us-east-1"}]  # None arguments are left out
+    assert token == "eyJwYWdlIjogMn0="
+    assert [(e.logical_id, e.status) for e in events] == [("HeadNode", "CREATE_FAILED"), ("HeadNode", "CREATE_IN_PROGRESS")]
+    assert events[0].reason == "Failed to receive 1 resource signal(s) within the specified duration"
+    assert events[0].resource_type == "AWS::EC2::Instance" and events[0].timestamp.minute == 9 and events[1].reason == ""
+
+
 @pytest.mark.parametrize("exc, expected, hint", [
     (pc_errors.LimitExceededException("Rate exceeded"), "list clusters: Rate exceeded", "AWS throttled"),
     # controllers/common.py convert_errors folds any other exception into InternalServiceException(str(e))
@@ -402,3 +428,15 @@ def test_recorded_responses_match_pcluster_models():
     assert encoded(DescribeClusterInstancesResponseContent(instances=[compute])) == INSTANCES_PAGE_2
     assert encoded(UpdateComputeFleetResponseContent(status="STOP_REQUESTED", last_status_updated_time=later)) == \
         FLEET_RESPONSE
+    from pcluster.api.models import GetClusterStackEventsResponseContent, StackEvent
+
+    def event(status, at, reason=None, physical=""):
+        return StackEvent(event_id=f"HeadNode-{status}-{at.isoformat()[:19]}.000Z", logical_resource_id="HeadNode",
+                          physical_resource_id=physical, resource_status=status, resource_status_reason=reason,
+                          resource_type="AWS::EC2::Instance", stack_id=ARN, stack_name="study", timestamp=at)
+
+    page = GetClusterStackEventsResponseContent(next_token="eyJwYWdlIjogMn0=", events=[
+        event("CREATE_FAILED", T0.replace(minute=9, second=40),
+              "Failed to receive 1 resource signal(s)\nwithin the specified duration", "i-0a1b2c3d4e5f60718"),
+        event("CREATE_IN_PROGRESS", T0.replace(minute=2, second=11))])
+    assert encoded(page) == STACK_EVENTS_PAGE

@@ -19,6 +19,7 @@ from tests.moto_aws import moto_aws
 from cluster_tools.clusters import load_cluster
 from cluster_tools.config import parse_project
 from cluster_tools.errors import ClusterToolsError, ConfigError
+from cluster_tools.services import describe as describe_service
 from cluster_tools.services import lifecycle_up as lu
 from cluster_tools.services.project import render_project_file
 from cluster_tools.state import StateDir
@@ -67,7 +68,14 @@ def transport(monkeypatch):
         fake = Fake(*answers)
         monkeypatch.setattr(pc, name, fake)
         return fake
+    install("get_cluster_stack_events", ([], None))  # no events unless a test gives some
     return install
+
+
+def event(logical, status, minute, reason="", kind="AWS::EC2::Instance"):
+    at = T0.replace(minute=minute)
+    return pc.StackEvent(event_id=f"{logical}-{status}-{minute}", timestamp=at, logical_id=logical,
+                         resource_type=kind, status=status, reason=reason)
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +124,43 @@ def test_up_uploads_creates_waits_and_records(aws, transport, tmp_path, bootstra
     assert (record.provider, record.host, record.user, record.region) == ("parallelcluster", "127.0.0.1", "ec2-user", REGION)
     assert record.known_hosts == state.known_hosts("study") and record.identity_file is None
     assert result.host_key is None and "host key not pinned yet" in result.notes[0]  # nothing listens on :22
+
+
+def test_up_shows_each_stack_event_once_oldest_first(aws, transport, tmp_path, bootstrap):
+    stack = event("study", "CREATE_IN_PROGRESS", 1, "User Initiated", "AWS::CloudFormation::Stack")
+    head = event("HeadNode", "CREATE_IN_PROGRESS", 2)
+    done = event("HeadNode", "CREATE_COMPLETE", 9)
+    # pages come newest first; the second poll repeats what the first showed
+    transport("get_cluster_stack_events", ([head, stack], None), ([done, head, stack], None))
+    transport("describe_cluster", NOT_FOUND, IN_PROGRESS, COMPLETE)
+    transport("create_cluster", CREATED)
+    shown = []
+    bring_up(aws, StateDir(tmp_path / "state"), bootstrap, on_event=shown.append)
+    assert shown == [stack, head, done]
+
+
+def test_a_failed_create_names_the_first_failed_resource(aws, transport, tmp_path, bootstrap):
+    cause = event("HeadNode", "CREATE_FAILED", 9, "Failed to receive 1 resource signal(s) within the specified duration")
+    cascade = event("ComputeFleet", "CREATE_FAILED", 10, "Resource creation cancelled", "AWS::CloudFormation::Stack")
+    transport("get_cluster_stack_events", ([cause], None), ([cascade, cause], None))
+    transport("describe_cluster", NOT_FOUND, IN_PROGRESS, FAILED)
+    transport("create_cluster", CREATED)
+    shown = []
+    with pytest.raises(ClusterToolsError) as caught:
+        bring_up(aws, StateDir(tmp_path / "state"), bootstrap, on_event=shown.append)
+    assert caught.value.message == (
+        "cluster study failed: CREATE_FAILED: HeadNode (AWS::EC2::Instance) CREATE_FAILED: Failed to receive 1 "
+        "resource signal(s) within the specified duration; Failed to execute OnNodeConfigured script.")
+    assert shown == [cause, cascade]
+
+
+def test_stack_events_that_cannot_be_read_leave_the_status_display(aws, transport, tmp_path, bootstrap):
+    transport("get_cluster_stack_events", pc.PclusterError("read stack events of study: AccessDenied", status=403))
+    transport("describe_cluster", NOT_FOUND, IN_PROGRESS, IN_PROGRESS, COMPLETE)
+    transport("create_cluster", CREATED)
+    seen = []
+    result = bring_up(aws, StateDir(tmp_path / "state"), bootstrap, on_status=lambda d: seen.append(d.status))
+    assert result.outcome == "created" and seen[-1] == "CREATE_COMPLETE"
 
 
 def test_unchanged_bootstrap_files_are_not_uploaded_again(aws, bootstrap):
@@ -207,7 +252,7 @@ def test_describe_a_parallelcluster_cluster(transport, tmp_path):
                     queue_name="spot", launch_time=T0),
         pc.Instance("i-0fedcba9876543211", "c6i.xlarge", "running", "10.0.1.78", node_type="ComputeNode",
                     queue_name="spot", launch_time=T0)])
-    info = lu.describe(StateDir(tmp_path / "state"), None, parse_project(render_project_file("study", "sandbox", "s3://up-out/study")))
+    info = describe_service.describe(StateDir(tmp_path / "state"), None, parse_project(render_project_file("study", "sandbox", "s3://up-out/study")))
     assert (info.name, info.provider, info.status, info.region, info.head_node) == (
         "study", "parallelcluster", "CREATE_COMPLETE", REGION, HEAD)
     assert [i.instance_id for i in info.queues["spot"]] == ["i-0fedcba9876543210", "i-0fedcba9876543211"]
@@ -217,5 +262,5 @@ def test_describe_a_parallelcluster_cluster(transport, tmp_path):
 def test_describe_a_failed_cluster_gives_the_reason(transport, tmp_path):
     transport("describe_cluster", FAILED)
     transport("describe_cluster_instances", [])
-    info = lu.describe_parallelcluster("study", REGION)
+    info = describe_service.describe_parallelcluster("study", REGION)
     assert info.failure_reason == "Failed to execute OnNodeConfigured script." and info.queues == {}
