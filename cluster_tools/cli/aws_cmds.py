@@ -90,7 +90,10 @@ def up(app: App, cluster_name: str | None, profile: str | None, region: str | No
         click.echo(f"created {result.cluster_name} in {result.region}"
                    + (f": head node {result.record.address}" if result.record else ""))
         if result.host_key:
-            click.echo(f"host key (trusted on first use, now pinned): {result.host_key}")
+            how = {"console output": "from the instance's console output, pinned before connecting",
+                   "console fingerprints": "matches the console output's fingerprints, now pinned"}
+            click.echo(f"host key ({how.get(result.host_key_source or '', 'trusted on first use, now pinned')}): "
+                       f"{result.host_key}")
 
 
 class _StatusDisplay:

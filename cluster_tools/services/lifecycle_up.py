@@ -16,7 +16,8 @@ from typing import Any, Callable, Sequence
 
 from cluster_tools.clusters import ClusterRecord, forget_cluster, save_cluster
 from cluster_tools.config import Project
-from cluster_tools.errors import ClusterToolsError, ConfigError
+from cluster_tools.console_host_keys import ConsoleHostKeys, parse_console_host_keys
+from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch
 from cluster_tools.services.preflight import Finding
 from cluster_tools.services.stack_progress import wait_for_create
 from cluster_tools.state import StateDir
@@ -51,7 +52,8 @@ class UpResult:
     bootstrap: list[BootstrapFile] = field(default_factory=list)
     cluster: pc.ClusterDescription | None = None
     record: ClusterRecord | None = None
-    host_key: str | None = None  # "ssh-ed25519 SHA256:..." pinned now, by trust on first use
+    host_key: str | None = None  # "ssh-ed25519 SHA256:..." pinned now
+    host_key_source: str | None = None  # "console output", "console fingerprints" or "first use"
     notes: list[str] = field(default_factory=list)
 
 
@@ -131,13 +133,13 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
         if existing is not None:
             result.outcome, result.cluster = "exists", existing
             if existing.status == "CREATE_COMPLETE" and not state.cluster_file(existing.name).exists():
-                _record(result, state, spec, identity_file, home, on_new_host_key, fresh=False)
+                _record(result, state, spec, identity_file, home, on_new_host_key, fresh=False, ec2=clients.ec2)
             return result
         result.outcome = "created"
         result.cluster = wait_for_create(rendered.cluster_name, rendered.region, poll_seconds=poll_seconds,
                                          timeout_seconds=timeout_seconds, on_status=on_status, on_event=on_event,
                                          sleep=sleep)
-        _record(result, state, spec, identity_file, home, on_new_host_key, fresh=True)
+        _record(result, state, spec, identity_file, home, on_new_host_key, fresh=True, ec2=clients.ec2)
         return result
 
 
@@ -172,8 +174,14 @@ def sync_bootstrap(s3: Any, bucket: str, prefix: str, root: Path, files: Sequenc
 
 
 def _record(result: UpResult, state: StateDir, spec: Any, identity_file: Path | None, home: Path | None,
-            on_new_host_key: Callable[[str, str], None] | None, *, fresh: bool) -> None:
-    from cluster_tools.services.remote import connect
+            on_new_host_key: Callable[[str, str], None] | None, *, fresh: bool, ec2: Any = None) -> None:
+    """Record the head node and pin its host key: from the keys its console printed at boot when there are
+    any (no trust needed), else checked against the console's fingerprints, else trusted on first use."""
+    from dataclasses import replace
+
+    from cluster_tools.services.remote import ssh_target
+    from cluster_tools.transport.known_hosts import pin_host_keys
+    from cluster_tools.transport.ssh import SSHConnection
 
     described = result.cluster
     assert described is not None
@@ -188,20 +196,62 @@ def _record(result: UpResult, state: StateDir, spec: Any, identity_file: Path | 
                            known_hosts=state.known_hosts(described.name), region=described.region or result.region)
     save_cluster(state, record)
     result.record = record
+    console = _console_host_keys(ec2, described.head_node_instance_id, result.notes)
+    target = ssh_target(record)
+    if console.keys:
+        pin_host_keys(record.known_hosts, record.host, record.port, console.keys)
+        result.host_key = ", ".join(f"{k.key_type} {k.fingerprint}" for k in console.keys)
+        result.host_key_source = "console output"
+    elif console.fingerprints:
+        target = replace(target, expected_fingerprints=console.fingerprints)
 
     def pinned(hostname: str, key: str) -> None:
         result.host_key = key
-        if on_new_host_key:
+        result.host_key_source = "console fingerprints" if console.fingerprints else "first use"
+        if on_new_host_key and not console.fingerprints:
             on_new_host_key(hostname, key)
 
     try:
-        with connect(record, on_new_host_key=pinned):
+        with SSHConnection(target, on_new_host_key=pinned):
             pass
+    except HostKeyMismatch:
+        raise  # the console's keys and the address disagree: never connect, never pin
     except ClusterToolsError as exc:  # the key is pinned at key exchange, before authentication can fail
         if result.host_key is None:
             result.notes.append(f"host key not pinned yet ({exc.message}); the first `clustertools ssh` pins it")
-        else:
+        elif result.host_key_source != "console output":
             result.notes.append(f"host key pinned, but login failed: {exc.one_line()}")
+        else:
+            result.notes.append(f"login failed for now: {exc.one_line()}")
+
+
+def _console_host_keys(ec2: Any, instance_id: str | None, notes: list[str]) -> ConsoleHostKeys:
+    """The head node's host keys from its EC2 console output; none (with a note) when unreadable."""
+    if ec2 is None or instance_id is None:
+        return ConsoleHostKeys()
+    try:
+        text = ec2.get_console_output(InstanceId=instance_id).get("Output") or ""
+    except Exception as exc:  # botocore ClientError/EndpointConnectionError: fall back to first use
+        notes.append(f"cannot read the console output of {instance_id} ({type(exc).__name__}): host key trusted on "
+                     "first use")
+        return ConsoleHostKeys()
+    keys = parse_console_host_keys(_console_text(text))
+    if not keys.found:
+        notes.append(f"the console output of {instance_id} lists no SSH host keys (yet): host key trusted on first use")
+    return keys
+
+
+def _console_text(output: str) -> str:
+    """boto3 hands the console output decoded from base64 already; an older or raw client may not."""
+    if "-----BEGIN SSH HOST KEY" in output:
+        return output
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(output, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return output
 
 
 def _existing(name: str, region: str) -> pc.ClusterDescription | None:

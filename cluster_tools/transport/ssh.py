@@ -31,6 +31,9 @@ class SSHTarget:
     user: str
     known_hosts: Path
     identity_file: Path | None = None
+    # When the host's key is not pinned yet: accept it at first contact only if its SHA256 fingerprint is
+    # one of these (e.g. printed on the EC2 console); empty = trust on first use.
+    expected_fingerprints: frozenset[str] = frozenset()
 
     @property
     def label(self) -> str:
@@ -72,12 +75,22 @@ def command_line(argv: Sequence[str] | str) -> str:
     return argv if isinstance(argv, str) else shlex.join(argv)
 
 
+class _UnexpectedHostKey(paramiko.SSHException):
+    def __init__(self, offered: str) -> None:
+        super().__init__(offered)
+        self.offered = offered
+
+
 class _PinOnFirstContact(paramiko.MissingHostKeyPolicy):
-    def __init__(self, path: Path, on_new_key: Callable[[str, str], None] | None) -> None:
+    def __init__(self, path: Path, on_new_key: Callable[[str, str], None] | None,
+                 expected: frozenset[str] = frozenset()) -> None:
         self.path = path
         self.on_new_key = on_new_key
+        self.expected = expected
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        if self.expected and fingerprint(key) not in self.expected:
+            raise _UnexpectedHostKey(f"{key.get_name()} {fingerprint(key)}")  # before anything is saved
         client.get_host_keys().add(hostname, key.get_name(), key)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         client.save_host_keys(str(self.path))
@@ -104,7 +117,8 @@ class SSHConnection:
         self._client = paramiko.SSHClient()
         if target.known_hosts.exists():
             self._client.load_host_keys(str(target.known_hosts))
-        self._client.set_missing_host_key_policy(_PinOnFirstContact(target.known_hosts, on_new_host_key))
+        self._client.set_missing_host_key_policy(_PinOnFirstContact(target.known_hosts, on_new_host_key,
+                                                                   target.expected_fingerprints))
         self._connect(connect_timeout)
 
     def _connect(self, timeout: float) -> None:
@@ -138,6 +152,13 @@ class SSHConnection:
                 f"offered {fingerprint(exc.key)}; connection refused",
                 f"if the server was really rebuilt, check the new key with its admin, then remove its line "
                 f"from {t.known_hosts}",
+            ) from None
+        except _UnexpectedHostKey as exc:
+            self._client.close()
+            raise HostKeyMismatch(
+                f"host key of {t.label} is not one its console output lists: offered {exc.offered}; "
+                "connection refused",
+                "something else answers at that address, or the instance was replaced: check it in the EC2 console",
             ) from None
         except paramiko.AuthenticationException:
             self._client.close()

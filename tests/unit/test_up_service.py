@@ -123,7 +123,48 @@ def test_up_uploads_creates_waits_and_records(aws, transport, tmp_path, bootstra
     record = load_cluster(state, "study")
     assert (record.provider, record.host, record.user, record.region) == ("parallelcluster", "127.0.0.1", "ec2-user", REGION)
     assert record.known_hosts == state.known_hosts("study") and record.identity_file is None
-    assert result.host_key is None and "host key not pinned yet" in result.notes[0]  # nothing listens on :22
+    # moto knows no instance of that id: its console cannot be read, so trust on first use (with a note)
+    assert "cannot read the console output of i-0a1b2c3d4e5f60718 (ClientError)" in result.notes[0]
+    assert result.host_key is None and "host key not pinned yet" in result.notes[1]  # nothing listens on :22
+
+
+def test_a_console_without_host_keys_falls_back_to_first_use(aws, transport, tmp_path, bootstrap):
+    """A real moto instance: moto's console output is a fixed kernel log without cloud-init's key blocks."""
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    head = pc.Instance(instance_id=instance, instance_type="t3.medium", state="running", private_ip="10.0.1.25",
+                       public_ip="127.0.0.1", launch_time=T0)
+    transport("describe_cluster", NOT_FOUND, described("CREATE_COMPLETE", "CREATE_COMPLETE", head=head))
+    transport("create_cluster", CREATED)
+    result = bring_up(aws, StateDir(tmp_path / "state"), bootstrap)
+    assert result.notes[0] == f"the console output of {instance} lists no SSH host keys (yet): host key trusted on first use"
+
+
+def test_host_keys_on_the_console_are_pinned_without_trust(aws, transport, tmp_path, bootstrap):
+    """moto cannot print cloud-init's key blocks: the console text is handed over by a stand-in of the EC2
+    client's one call (the recorded Amazon Linux console in tests/golden/console/)."""
+    from pathlib import Path
+
+    console = (Path(__file__).parents[1] / "golden" / "console" / "al2023.txt").read_text()
+
+    class ConsoleOnly:
+        def get_console_output(self, InstanceId):
+            assert InstanceId == HEAD.instance_id
+            return {"InstanceId": InstanceId, "Output": console}
+
+    state = StateDir(tmp_path / "state")
+    result = lu.UpResult("study", REGION, "created", [], "", cluster=COMPLETE)
+    spec = project(aws).parallelcluster
+    lu._record(result, state, spec, None, tmp_path, None, fresh=True, ec2=ConsoleOnly())
+    assert result.host_key_source == "console output"
+    assert result.host_key == ("ecdsa-sha2-nistp256 SHA256:PWfctBL2M74AuTzt73+9N8gXRfcrlMvvGeWaSyUx7W0, "
+                               "ssh-ed25519 SHA256:SYgp49+NizLgAKsy0GXJihpcjuTW2/Ed9EDBSpb/K9A")
+    pinned = sorted(line.split()[1] for line in state.known_hosts("study").read_text().splitlines())
+    assert pinned == ["ecdsa-sha2-nistp256", "ssh-ed25519"]
+    assert result.notes[-1].startswith("login failed for now")  # nothing listens on 127.0.0.1:22
 
 
 def test_up_shows_each_stack_event_once_oldest_first(aws, transport, tmp_path, bootstrap):
