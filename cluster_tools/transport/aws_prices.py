@@ -1,0 +1,110 @@
+"""Live AWS prices: the Pricing API (on-demand) and EC2 spot price history, with the price table as fallback.
+
+boto3 lives only here, imported inside the functions so that importing this module stays cheap (the CLI's
+``--help`` imports no heavy library). Clients are built from an explicit boto3 Session and passed in; the
+answers are parsed by pure functions of ``cluster_tools.pricing``. Short timeouts and two attempts at most:
+a price is a nicety, and the table answers when AWS does not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from cluster_tools.pricing import (
+    Capacity, LivePriceUnavailable, PriceQuote, PriceTable, instance_price, median_spot_price,
+    ondemand_hourly_from_products,
+)
+
+PRICING_API = "AWS Pricing API"
+SPOT_HISTORY = "EC2 spot price history"
+
+PRICING_REGION = "us-east-1"  # the Pricing API answers for every region from here
+TIMEOUT_SECONDS = 3
+_MAX_PRODUCT_PAGES = 5  # the filters leave one product or a handful; never page through the catalog
+
+
+@dataclass(frozen=True)
+class PriceClients:
+    region: str  # the region being priced (the EC2 client's)
+    pricing: Any
+    ec2: Any
+
+
+def make_price_clients(session: Any, region: str, *, endpoint_url: str | None = None) -> PriceClients:
+    """A Pricing API client (in us-east-1) and an EC2 client in ``region`` from ``session`` (a
+    ``boto3.session.Session``), with ~3 s connect/read timeouts and at most two attempts each."""
+    from botocore.config import Config
+
+    def client(service: str, client_region: str) -> Any:
+        config = Config(region_name=client_region, connect_timeout=TIMEOUT_SECONDS, read_timeout=TIMEOUT_SECONDS,
+                        retries={"mode": "standard", "total_max_attempts": 2})  # max_attempts counts retries only
+        return session.client(service, region_name=client_region, endpoint_url=endpoint_url, config=config)
+
+    return PriceClients(region=region, pricing=client("pricing", PRICING_REGION), ec2=client("ec2", region))
+
+
+def get_products_filters(region: str, instance_type: str) -> list[dict[str, str]]:
+    """GetProducts filters for the Linux, shared-tenancy, no-software, in-use on-demand price of one type."""
+    wanted = {"instanceType": instance_type, "regionCode": region, "operatingSystem": "Linux",
+              "tenancy": "Shared", "preInstalledSw": "NA", "capacitystatus": "Used"}
+    return [{"Type": "TERM_MATCH", "Field": field, "Value": value} for field, value in wanted.items()]
+
+
+def live_ondemand_price(pricing_client: Any, region: str, instance_type: str) -> PriceQuote:
+    """The on-demand hourly price from the AWS Pricing API (GetProducts, service AmazonEC2)."""
+    price_list: list[str] = []
+    pages = pricing_client.get_paginator("get_products").paginate(
+        ServiceCode="AmazonEC2", FormatVersion="aws_v1", Filters=get_products_filters(region, instance_type))
+    for number, page in enumerate(pages, start=1):
+        price_list.extend(page.get("PriceList", []))
+        if number >= _MAX_PRODUCT_PAGES:
+            break
+    hourly = ondemand_hourly_from_products(price_list, region, instance_type)
+    return PriceQuote(region=region, instance_type=instance_type, capacity="ondemand", hourly_usd=hourly,
+                      source=PRICING_API)
+
+
+def live_spot_price(ec2_client: Any, region: str, instance_type: str, *, now: dt.datetime | None = None) -> PriceQuote:
+    """The current Linux spot price: the median over availability zones of each zone's latest price
+    (see ``pricing.median_spot_price`` for why the median). A StartTime of now asks for the price in
+    effect now in each zone."""
+    when = now or dt.datetime.now(dt.timezone.utc)
+    answer = ec2_client.describe_spot_price_history(
+        InstanceTypes=[instance_type], ProductDescriptions=["Linux/UNIX"], StartTime=when)
+    price, zones = median_spot_price(answer.get("SpotPriceHistory", []), instance_type)
+    return PriceQuote(region=region, instance_type=instance_type, capacity="spot", hourly_usd=price,
+                      source=f"{SPOT_HISTORY} (median of {zones} zone{'s' if zones != 1 else ''})")
+
+
+def live_or_table(table: PriceTable, region: str, instance_type: str, capacity: Capacity,
+                  clients: PriceClients) -> PriceQuote:
+    """The live price when AWS answers, else the table's, with ``note`` saying why; ``source`` names
+    which one answered. Unreachable endpoints, missing credentials, AWS errors (AccessDenied, throttling)
+    and answers without a usable price fall back; anything else is a bug and raises."""
+    from botocore import exceptions as bx
+
+    fallback = (bx.ConnectionError, bx.HTTPClientError, bx.NoCredentialsError, bx.PartialCredentialsError,
+                bx.CredentialRetrievalError, bx.TokenRetrievalError, bx.ClientError, LivePriceUnavailable)
+    live = PRICING_API if capacity == "ondemand" else SPOT_HISTORY
+    try:
+        if capacity == "spot":
+            return live_spot_price(clients.ec2, region, instance_type)
+        return live_ondemand_price(clients.pricing, region, instance_type)
+    except fallback as exc:
+        reason = exc.message if isinstance(exc, LivePriceUnavailable) else _why(exc)
+        quote = instance_price(table, region, instance_type, capacity)
+        return quote.model_copy(update={"note": f"no live price from {live} ({reason}); used the {table.label}"})
+
+
+def _why(exc: Exception) -> str:
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        text = f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+    else:
+        text = str(exc)
+    text = " ".join(text.split())  # one line, whatever the server sent (an HTML error page, say)
+    return text if len(text) <= 160 else text[:157] + "..."
