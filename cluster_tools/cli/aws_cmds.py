@@ -180,3 +180,9 @@ def describe(app: App, cluster_name: str | None, as_json: bool) -> None:
     elif info.partitions:
         print_table("partitions", ("partition", "avail", "nodes", "state"),
                     [(p["name"], p["avail"], p["nodes"], p["state"]) for p in info.partitions])
+    if info.cost:
+        click.echo(f"cost per hour now ({info.cost['source']}; storage not included):")
+        for line in info.cost["lines"]:
+            click.echo(f"  {line}")
+    if info.cost_note:
+        click.echo(f"cost: {info.cost_note}")

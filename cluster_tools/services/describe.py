@@ -25,6 +25,10 @@ class Description:
     queues: dict[str, list[pc.Instance]] = field(default_factory=dict)
     partitions: list[dict[str, str]] = field(default_factory=list)  # sinfo: name, avail, nodes, state
     failure_reason: str | None = None
+    # ParallelCluster: head node + running compute per hour: {"hourly_usd", "monthly_usd", "estimate",
+    # "source", "lines"}; the sandbox costs nothing; a cluster reached over SSH is not ours to price.
+    cost: dict | None = None
+    cost_note: str | None = None
 
 
 def describe(state: StateDir, explicit: str | None, project: Project | None) -> Description:
@@ -49,7 +53,9 @@ def describe(state: StateDir, explicit: str | None, project: Project | None) -> 
     if record is None or record.provider == "parallelcluster":
         name = record.name if record else ours
         region = (record.region if record else None) or (spec.region if spec else None)
-        return describe_parallelcluster(name, region, record)  # type: ignore[arg-type]
+        info = describe_parallelcluster(name, region, record)  # type: ignore[arg-type]
+        info.cost, info.cost_note = hourly_cost(info, _queue_capacities(project) if name == ours else {})
+        return info
     return _describe_over_ssh(record)
 
 
@@ -63,6 +69,51 @@ def describe_parallelcluster(name: str, region: str | None, record: ClusterRecor
                        queues=queues, failure_reason=described.failure_reason)
 
 
+def hourly_cost(info: Description, capacities: dict[str, str]) -> tuple[dict | None, str | None]:
+    """What the cluster costs per hour now: its head node (on-demand) and its running compute nodes, priced
+    from the shipped price table (its date is shown). ``capacities``: queue -> "spot"/"ondemand"; a queue
+    not known (no project here) is priced on-demand, and the note says so."""
+    from cluster_tools.pricing import HOURS_PER_MONTH, PriceNotFound, hourly_cluster_cost, load_price_table
+
+    if info.head_node is None or not info.region:
+        return None, "no head node running: nothing bills per hour but storage"
+    counts: dict[tuple[str, str], int] = {}
+    unknown = set()
+    for queue, nodes in info.queues.items():
+        for node in nodes:
+            if node.state in ("pending", "running"):
+                capacity = capacities.get(queue)
+                if capacity is None:
+                    unknown.add(queue)
+                counts[node.instance_type, capacity or "ondemand"] = counts.get((node.instance_type, capacity or "ondemand"), 0) + 1
+    table = load_price_table()
+    try:
+        breakdown = hourly_cluster_cost(table, info.region, (info.head_node.instance_type, "ondemand"),
+                                        [(t, c, n) for (t, c), n in sorted(counts.items())])  # type: ignore[misc]
+    except PriceNotFound as exc:
+        return None, f"no price: {exc.message}"
+    note = (f"queue(s) {', '.join(sorted(unknown))} priced on-demand: their capacity type is in the project's "
+            "clustertools.yaml, not found here") if unknown else None
+    return {"hourly_usd": round(breakdown.total_hourly_usd, 4),
+            "monthly_usd": round(breakdown.total_hourly_usd * HOURS_PER_MONTH, 2), "estimate": breakdown.estimate,
+            "source": table.label, "lines": breakdown.text_lines()}, note
+
+
+def _queue_capacities(project: Project | None) -> dict[str, str]:
+    """queue -> "spot" | "ondemand", as the project's config renders them (a queue's own capacity_type, else
+    its template's). Offline and pure: no AWS call."""
+    import yaml
+
+    from cluster_tools.services.cluster_config import render_project_cluster
+
+    try:
+        rendered = yaml.safe_load(render_project_cluster(project, allowed_ip="192.0.2.1/32").yaml_text)
+    except Exception:  # a project that does not render is reported by `validate`; the cost is then unknown
+        return {}
+    return {q["Name"]: "spot" if q.get("CapacityType") == "SPOT" else "ondemand"
+            for q in rendered.get("Scheduling", {}).get("SlurmQueues", [])}
+
+
 def _describe_over_ssh(record: ClusterRecord) -> Description:
     from cluster_tools.services.remote import connect
 
@@ -74,4 +125,5 @@ def _describe_over_ssh(record: ClusterRecord) -> Description:
         if len(parts) == 4:
             partitions.append(dict(zip(("name", "avail", "nodes", "state"), parts)))
     return Description(name=record.name, provider="sandbox" if record.sandbox else record.provider,
-                       address=record.address, status="reachable", region=record.region, partitions=partitions)
+                       address=record.address, status="reachable", region=record.region, partitions=partitions,
+                       cost_note="runs on this machine: no cloud cost" if record.sandbox else None)

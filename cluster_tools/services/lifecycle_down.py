@@ -113,11 +113,28 @@ def _delete_parallelcluster(record: ClusterRecord, progress: Progress, *, poll: 
                     on_progress=progress, sleep=sleep or time.sleep)
 
 
+# What the templates in cluster-config/ create (sizes are their defaults when the project gives none).
+_STORAGE_PRICE = {"ebs": ("ebs_gp3", 100), "efs": ("efs_standard", None), "fsx-lustre": ("fsx_lustre_scratch_2", 1200)}
+
+
 def _retained_storage(spec) -> list[str]:
-    """What `Retain` keeps after the stack is gone: it bills until deleted by hand (a volume mounted by
-    id was never ours to delete)."""
+    """What `Retain` keeps after the stack is gone, and what it costs a month: it bills until deleted by
+    hand (a volume mounted by id was never ours to delete)."""
+    from cluster_tools.pricing import PriceNotFound, format_usd, load_price_table, storage_monthly_price
+
     storage = spec.shared_storage if spec is not None else None
     if storage is None or storage.existing_id:
         return []
-    size = f", {storage.size_gb} GB" if storage.size_gb else ""
-    return [f"{storage.type} file system '{storage.name}' ({storage.mount_dir}{size}): kept, and billed until you delete it"]
+    kind, default_size = _STORAGE_PRICE[storage.type]
+    size = storage.size_gb or default_size
+    what = f"{storage.type} file system '{storage.name}' ({storage.mount_dir}" + (f", {size} GB)" if size else ")")
+    table = load_price_table()
+    try:
+        if size is None:  # EFS bills what is stored, which only AWS knows
+            per_gb = storage_monthly_price(table, spec.region, kind, 1)
+            cost = f"{format_usd(per_gb.gb_month_usd)} per GB stored a month ({per_gb.source})"
+        else:
+            cost = storage_monthly_price(table, spec.region, kind, size).describe()
+    except PriceNotFound:
+        cost = "billed by AWS (no price for it in clustertools' table)"
+    return [f"{what}: kept, and billed until you delete it: {cost}"]

@@ -47,12 +47,25 @@ def test_delete_waits_until_gone_forgets_the_cluster_and_lists_retained_storage(
     monkeypatch.setattr(pcluster, "describe_cluster", fake_describe)
     monkeypatch.setattr(lifecycle_down.time, "sleep", lambda _: None)
     monkeypatch.setattr(pcluster, "get_cluster_stack_events", lambda name, **kw: ([DELETING], None))
-    spec = type("Spec", (), {"shared_storage": SharedStorageSpec(type="efs", name="data")})()
+    spec = type("Spec", (), {"shared_storage": SharedStorageSpec(type="efs", name="data"), "region": "us-east-1"})()
     notes = []
     report = lifecycle_down.take_down(state, record, connect=None, force=False, progress=notes.append, project_spec=spec)
     assert calls == [("study", "us-east-1")] and "deleting study: DELETE_IN_PROGRESS (0 min)" in notes
     assert "12:30:05 SharedEfs (AWS::EFS::FileSystem) DELETE_SKIPPED" in notes  # the stack's events as progress
     assert report.retained and "efs file system 'data'" in report.retained[0] and list_clusters(state) == []
+    assert "per GB stored a month (price table of" in report.retained[0]
+
+
+@pytest.mark.parametrize("storage, expected", [
+    (SharedStorageSpec(type="ebs", name="data", size_gb=500), "ebs file system 'data' (/shared, 500 GB): kept, and "
+                                                              "billed until you delete it: $40.00/month (500 GB ebs_gp3"),
+    (SharedStorageSpec(type="fsx-lustre"), "fsx-lustre file system 'shared' (/shared, 1200 GB): kept"),
+    (SharedStorageSpec(type="ebs", existing_id="vol-0123456789abcdef0"), None),  # never ours: nothing to say
+])
+def test_retained_storage_says_what_it_costs_a_month(storage, expected):
+    spec = type("Spec", (), {"shared_storage": storage, "region": "us-east-1"})()
+    retained = lifecycle_down._retained_storage(spec)
+    assert retained == [] if expected is None else retained[0].startswith(expected)
 
 
 def test_an_already_deleted_cluster_is_done(state_dir, monkeypatch):

@@ -298,6 +298,28 @@ def test_describe_a_parallelcluster_cluster(transport, tmp_path):
         "study", "parallelcluster", "CREATE_COMPLETE", REGION, HEAD)
     assert [i.instance_id for i in info.queues["spot"]] == ["i-0fedcba9876543210", "i-0fedcba9876543211"]
     assert instances.calls == [(("study",), {"region": REGION, "node_type": "ComputeNode"})]
+    # the head node on-demand and both compute nodes as spot (the init project's queue), from the price table
+    from cluster_tools.pricing import instance_price, load_price_table
+
+    table = load_price_table()
+    expected = (instance_price(table, REGION, "t3.medium").hourly_usd
+                + 2 * instance_price(table, REGION, "c6i.xlarge", "spot").hourly_usd)
+    assert info.cost["hourly_usd"] == pytest.approx(expected, abs=1e-4) and info.cost["estimate"] is True
+    assert info.cost["source"] == table.label and info.cost_note is None
+    assert "2 x c6i.xlarge" in info.cost["lines"][1] and "spot ~ estimate" in info.cost["lines"][1]
+
+
+def test_describe_without_the_project_prices_compute_on_demand_and_says_so(transport, tmp_path):
+    from cluster_tools.clusters import ClusterRecord, save_cluster
+
+    state = StateDir(tmp_path / "state")
+    save_cluster(state, ClusterRecord(name="study", provider="parallelcluster", host="127.0.0.1", user="ec2-user",
+                                      known_hosts=state.known_hosts("study"), region=REGION))
+    transport("describe_cluster", COMPLETE)
+    transport("describe_cluster_instances", [pc.Instance("i-1", "c6i.xlarge", "running", "10.0.1.77",
+                                                         node_type="ComputeNode", queue_name="spot")])
+    info = describe_service.describe(state, "study", None)
+    assert "on-demand" in info.cost["lines"][1] and info.cost_note.startswith("queue(s) spot priced on-demand")
 
 
 def test_describe_a_failed_cluster_gives_the_reason(transport, tmp_path):
