@@ -23,7 +23,6 @@ from cluster_tools.services.stack_progress import wait_for_create
 from cluster_tools.state import StateDir
 from cluster_tools.transport import pcluster as pc
 
-BOOTSTRAP_DIR = Path(__file__).resolve().parents[2] / "bootstrap"
 BOOTSTRAP_SCRIPT = "on-node-configured.sh"
 
 
@@ -70,7 +69,7 @@ def default_identity_file(key_name: str | None, home: Path) -> Path | None:
 def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = None, region: str | None = None,
        profile: str | None = None, dry_run: bool = False, identity_file: Path | None = None,
        project_text: str | None = None, endpoint_url: str | None = None, suppress_validators: Sequence[str] = (),
-       bootstrap_dir: Path = BOOTSTRAP_DIR, home: Path | None = None, poll_seconds: float = 30.0,
+       bootstrap_dir: Path | None = None, home: Path | None = None, poll_seconds: float = 30.0,
        timeout_seconds: float = 3600.0, on_status: Callable[[pc.ClusterDescription], None] | None = None,
        on_event: Callable[[pc.StackEvent], None] | None = None,
        on_new_host_key: Callable[[str, str], None] | None = None,
@@ -92,6 +91,10 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
     findings = [Finding("error", "validate", line) for line in problems]
     if not findings:
         findings.append(Finding("ok", "validate", "ParallelCluster's schema and clustertools' checks pass"))
+    if bootstrap_dir is None:
+        from cluster_tools.resources import bootstrap_dir as shipped_bootstrap
+
+        bootstrap_dir = shipped_bootstrap()
     files = sorted(p for p in bootstrap_dir.rglob("*") if p.is_file()) if bootstrap_dir.is_dir() else []
     if not any(p.relative_to(bootstrap_dir).as_posix() == BOOTSTRAP_SCRIPT for p in files):
         findings.append(Finding("warning" if dry_run else "error", "bootstrap",
