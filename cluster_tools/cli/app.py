@@ -21,6 +21,7 @@ SECTIONS = (
     ("Clusters", ("list", "register", "forget", "ssh", "down")),
     ("Runs", ("submit", "status", "logs", "cancel", "runs", "resubmit")),
     ("Results", ("results",)),
+    ("Cost", ("cost",)),
     ("AWS", ("validate", "render", "up", "describe")),
 )
 

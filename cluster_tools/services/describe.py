@@ -54,7 +54,7 @@ def describe(state: StateDir, explicit: str | None, project: Project | None) -> 
         name = record.name if record else ours
         region = (record.region if record else None) or (spec.region if spec else None)
         info = describe_parallelcluster(name, region, record)  # type: ignore[arg-type]
-        info.cost, info.cost_note = hourly_cost(info, _queue_capacities(project) if name == ours else {})
+        info.cost, info.cost_note = hourly_cost(info, queue_capacities(project) if name == ours else {})
         return info
     return _describe_over_ssh(record)
 
@@ -99,7 +99,7 @@ def hourly_cost(info: Description, capacities: dict[str, str]) -> tuple[dict | N
             "source": table.label, "lines": breakdown.text_lines()}, note
 
 
-def _queue_capacities(project: Project | None) -> dict[str, str]:
+def queue_capacities(project: Project | None) -> dict[str, str]:
     """queue -> "spot" | "ondemand", as the project's config renders them (a queue's own capacity_type, else
     its template's). Offline and pure: no AWS call."""
     import yaml

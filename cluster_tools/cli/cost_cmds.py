@@ -1,0 +1,132 @@
+"""clustertools cost estimate | cost RUN"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cluster_tools.cli.app import App, cli, note
+from cluster_tools.cli.flags import json_option
+from cluster_tools.cli.output import print_json, print_table
+
+
+class _CostGroup(click.Group):
+    """``cost RUN`` reads as ``cost run RUN``: a run id is not a subcommand."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "run", self.commands["run"], args
+        return super().resolve_command(ctx, args)
+
+
+@cli.group(cls=_CostGroup, epilog="""\b
+Examples:
+  clustertools cost estimate subjects.txt --minutes-per-subject 8
+  clustertools cost estimate --subjects 1000 --minutes-per-subject 8 --json
+  clustertools cost RUN                 # what a finished run cost, per subject and in total
+""")
+def cost() -> None:
+    """What a run costs on the project's AWS cluster: an estimate before you submit, and the cost of a
+    run from its records. Prices: the price table shipped with clustertools (its date is shown; spot
+    figures there are estimates)."""
+
+
+def _money(amount: float) -> str:
+    from cluster_tools.pricing import format_usd
+
+    return format_usd(amount)
+
+
+@cost.command(epilog="""\b
+Examples:
+  clustertools cost estimate subjects.txt --minutes-per-subject 8
+  clustertools cost estimate --subjects 1000 --minutes-per-subject 8
+""")
+@click.argument("subjects_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--subjects", "count", type=click.IntRange(0), help="How many subjects (instead of a file).")
+@click.option("--minutes-per-subject", type=click.FloatRange(min=0, min_open=True), metavar="M",
+              help="Minutes one subject takes, staging and upload included (default: job.time, an upper bound).")
+@json_option
+@click.pass_obj
+def estimate(app: App, subjects_file: Path | None, count: int | None, minutes_per_subject: float | None,
+             as_json: bool) -> None:
+    """Estimate wall time and dollars of a run, head node included, spot and on-demand side by side."""
+    from cluster_tools.errors import ConfigError
+    from cluster_tools.services.cost import estimate as estimate_cost
+
+    if (subjects_file is None) == (count is None):
+        raise ConfigError("give a subjects file or --subjects N", "e.g. clustertools cost estimate subjects.txt")
+    if subjects_file is not None:
+        from cluster_tools.subjects import read_subject_file
+
+        count = len(read_subject_file(subjects_file))
+    result = estimate_cost(app.project(), count or 0, minutes_per_subject)
+    run, priced = result.run, result.priced
+    if as_json:
+        print_json({"subjects": run.subjects, "queue": priced.queue, "instance_type": priced.node.instance_type,
+                    "capacity": run.capacity, "tasks_per_node": run.tasks_per_node, "nodes": run.nodes,
+                    "waves": run.waves, "wall_minutes": round(run.wall_minutes, 1),
+                    "compute_node_hours": round(run.compute_node_hours, 2), "head_hours": round(run.head_hours, 2),
+                    "dollars": {k: round(v, 2) for k, v in run.dollars.items()}, "minutes_from": result.minutes_from,
+                    "prices": priced.prices.source, "spot_is_estimate": priced.prices.spot_is_estimate,
+                    "notes": result.notes})
+        return
+    node = priced.node
+    click.echo(f"{run.subjects} subjects on queue {priced.queue}: {node.instance_type} ({node.capacity}, "
+               f"{node.vcpus} vCPUs, {node.memory_gib:g} GiB), {run.tasks_per_node} tasks per node, up to "
+               f"{node.max_nodes} nodes")
+    hours, minutes = divmod(round(run.wall_minutes), 60)
+    click.echo(f"wall time ~{hours} h {minutes:02d} min: {run.waves} wave(s) on {run.nodes} node(s), "
+               f"{node.boot_minutes:g} min boot; minutes per subject from {result.minutes_from}")
+    click.echo(f"compute {run.compute_node_hours:.1f} node-hours; head node {priced.head_instance_type} "
+               f"{run.head_hours:.1f} h ({_money(run.head_dollars)})")
+    spot_mark = "~" if priced.prices.spot_is_estimate else ""
+    rows = [(("spot" + (" (this queue)" if run.capacity == "spot" else "")), f"{spot_mark}{_money(run.dollars['spot'])}",
+             f"{spot_mark}{_money(run.per_subject('spot'))}"),
+            (("on-demand" + (" (this queue)" if run.capacity == "ondemand" else "")), _money(run.dollars["ondemand"]),
+             _money(run.per_subject("ondemand")))]
+    print_table(None, ["capacity", "total", "per subject"], rows)
+    for line in result.notes:
+        note(f"note: {line}")
+    click.echo(f"prices: {priced.prices.source} ({priced.region}" + ("; spot ~ estimate)" if spot_mark else ")"))
+
+
+@cost.command("run", epilog="""\b
+Examples:
+  clustertools cost RUN
+  clustertools cost RUN --json | jq '.per_subject'
+""")
+@click.argument("run_id", required=False)
+@json_option
+@click.pass_obj
+def run_cost(app: App, run_id: str | None, as_json: bool) -> None:
+    """What a run cost, from its durable records: each node from boot to scale-down, the head node, and
+    each subject's share (its runtime on its share of a node)."""
+    from cluster_tools.cli.run_cmds import _connect, _run_and_cluster
+    from cluster_tools.services import runs as run_service
+    from cluster_tools.services.cost import cost_of_run
+
+    run, cluster = _run_and_cluster(app, run_id, cluster_optional=True)
+    status = run_service.status_once(app.state, run, cluster, _connect(), note=note)
+    result = cost_of_run(app.project(), run.job, status.subjects)
+    c, priced = result.cost, result.priced
+    if as_json:
+        print_json({"run": run.run_id, "queue": priced.queue, "instance_type": priced.node.instance_type,
+                    "capacity": priced.node.capacity, "total": round(c.total, 4), "compute": round(c.compute_dollars, 4),
+                    "head": round(c.head_dollars, 4), "overhead": round(c.overhead_dollars, 4),
+                    "node_hours": round(c.node_hours, 3), "head_hours": round(c.head_hours, 3),
+                    "per_subject": {s: round(v, 6) for s, v in c.per_subject.items()},
+                    "subjects_without_records": result.subjects_without, "prices": priced.prices.source})
+        return
+    if cluster is None or cluster.provider != "parallelcluster":
+        note(f"run {run.run_id} ran on {run.cluster}: priced as it would cost on the project's AWS cluster")
+    top = sorted(c.per_subject.items(), key=lambda item: -item[1])[:10]
+    if top:
+        print_table("most expensive subjects", ["subject", "cost"], [(s, _money(v)) for s, v in top])
+    click.echo(f"run {run.run_id}: {_money(c.total)} = compute {_money(c.compute_dollars)} "
+               f"({c.node_hours:.2f} node-hours of {priced.node.instance_type} {priced.node.capacity}) + head node "
+               f"{_money(c.head_dollars)} ({c.head_hours:.2f} h); boot, idle and head overhead {_money(c.overhead_dollars)}")
+    if result.subjects_without:
+        note(f"note: {result.subjects_without} subject(s) have no finished record yet and are not counted")
+    click.echo(f"prices: {priced.prices.source}")

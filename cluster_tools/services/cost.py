@@ -1,0 +1,116 @@
+"""Cost of a run on the project's AWS cluster: estimated before it is sent (``cost estimate``, and
+``submit`` before it sends), and computed from the run's durable records after (``cost RUN``).
+
+Both price the run as the project's ``parallelcluster:`` cluster runs it: the queue the job goes to
+(``job.partition``, else the first queue), its first instance type, its capacity type as the config
+renders it, the head node on-demand; prices from the shipped price table (spot figures there are
+estimates). A run on the sandbox or another SSH cluster is priced the same way: "what it would cost on
+AWS", and said so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cluster_tools.config import JobSpec, Project
+from cluster_tools.cost_model import (
+    NodeShape, Prices, RunCost, RunEstimate, TaskShape, TaskSpan, cost_from_records, estimate_run, slurm_mem_gib,
+    slurm_minutes,
+)
+from cluster_tools.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PricedQueue:
+    queue: str
+    node: NodeShape
+    prices: Prices
+    head_instance_type: str
+    region: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class Estimate:
+    priced: PricedQueue
+    run: RunEstimate
+    minutes_from: str  # "option" or "job.time (an upper bound)"
+    notes: list[str] = field(default_factory=list)
+
+
+def priced_queue(project: Project | None, job: JobSpec | None = None) -> PricedQueue:
+    """The queue a run of ``job`` (default: the project's) goes to, with its node shape and prices."""
+    from cluster_tools.pricing import instance_price, instance_shape, load_price_table
+    from cluster_tools.services.describe import queue_capacities
+
+    if project is None or project.parallelcluster is None:
+        raise ConfigError("cost figures need the project's parallelcluster: section (the cluster a run is priced on)",
+                          "see the one `clustertools init` writes, or cluster-config/examples/")
+    spec, job = project.parallelcluster, job or project.job
+    queues = {q.name: q for q in spec.queues}
+    if job.partition and job.partition not in queues:
+        raise ConfigError(f"job.partition {job.partition!r} is not a queue of the project's cluster",
+                          f"queues: {', '.join(queues)}")
+    queue = queues[job.partition] if job.partition else spec.queues[0]
+    notes = []
+    if len(queue.instance_types) > 1:
+        notes.append(f"queue {queue.name} lists {len(queue.instance_types)} instance types: priced as the first, "
+                     f"{queue.instance_types[0]}")
+    table = load_price_table()
+    capacity = queue_capacities(project).get(queue.name, "ondemand")
+    itype = queue.instance_types[0]
+    vcpus, memory = instance_shape(table, itype)
+    node = NodeShape(itype, vcpus, memory, queue.max_count, capacity,  # type: ignore[arg-type]
+                     scaledown_idle_minutes=float(spec.scaledown_idletime))
+    ondemand = instance_price(table, spec.region, itype, "ondemand")
+    spot = instance_price(table, spec.region, itype, "spot")
+    head = instance_price(table, spec.region, spec.head_node_instance_type, "ondemand")
+    prices = Prices(ondemand.hourly_usd, spot.hourly_usd, head.hourly_usd, table.label, spot.estimate)
+    return PricedQueue(queue.name, node, prices, spec.head_node_instance_type, spec.region, tuple(notes))
+
+
+def task_shape(job: JobSpec, minutes: float) -> TaskShape:
+    return TaskShape(cpus=job.cpus, mem_gib=slurm_mem_gib(job.mem), minutes=minutes, throttle=job.throttle)
+
+
+def estimate(project: Project | None, subjects: int, minutes_per_subject: float | None,
+             job: JobSpec | None = None) -> Estimate:
+    job = job or (project.job if project else None)
+    priced = priced_queue(project, job)
+    assert job is not None
+    if minutes_per_subject is None:
+        minutes, source = slurm_minutes(job.time), f"job.time {job.time} (an upper bound: pass --minutes-per-subject)"
+    else:
+        minutes, source = minutes_per_subject, "option"
+    run = estimate_run(subjects, task_shape(job, minutes), priced.node, priced.prices)
+    return Estimate(priced, run, source, [*priced.notes, *run.notes])
+
+
+@dataclass
+class RecordedCost:
+    priced: PricedQueue
+    cost: RunCost
+    subjects_with_records: int
+    subjects_without: int
+
+
+def cost_of_run(project: Project | None, job: JobSpec, records) -> RecordedCost:
+    """``records``: the run's SubjectStatus list (status_once); subjects without start and end are left out."""
+    priced = priced_queue(project, job)
+    spans = []
+    for item in records:
+        start, end = _time(item.start), _time(item.end)
+        if start is not None and end is not None:
+            spans.append(TaskSpan(item.subject, item.node or "?", start, end))
+    cost = cost_from_records(spans, priced.node, task_shape(job, slurm_minutes(job.time)),
+                             compute_hourly=priced.prices.compute_spot if priced.node.capacity == "spot"
+                             else priced.prices.compute_ondemand, head_hourly=priced.prices.head_ondemand)
+    return RecordedCost(priced, cost, len(spans), len(list(records)) - len(spans))
+
+
+def _time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
