@@ -29,7 +29,7 @@ ENV_FILE="" IMAGE="" LOG_FILE=/var/log/clustertools-bootstrap.log DRY_RUN=0
 STATE_DIR=${CT_STATE_DIR:-/var/lib/clustertools/bootstrap}
 OS_RELEASE=${CT_OS_RELEASE:-/etc/os-release}
 CFNCONFIG=${CT_CFNCONFIG:-/etc/parallelcluster/cfnconfig}
-OS_ID="" OS_VERSION="" OS_FAMILY="" NODE_ROLE="" LOG_READY=0 WORK_TMP="" CT_ROOT=""
+OS_ID="" OS_VERSION="" OS_FAMILY="" NODE_ROLE="" LOG_READY=0 WORK_TMP="" CT_ROOT="" STEPS_RUN=0
 
 usage() {
     cat <<'EOF'
@@ -70,7 +70,13 @@ die() {
 on_exit() {
     local rc=$?
     if ((LOG_READY)); then
-        if ((rc == 0)); then log "bootstrap finished OK"; else log "bootstrap FAILED (exit $rc)"; fi
+        if ((rc != 0)); then
+            log "bootstrap FAILED (exit $rc)"
+        elif ((STEPS_RUN == 0)); then
+            log "bootstrap finished OK: nothing to do (every step already done)"
+        else
+            log "bootstrap finished OK ($STEPS_RUN step(s) run)"
+        fi
     fi
     return "$rc"
 }
@@ -103,6 +109,7 @@ step() {
         return 0
     fi
     log "step $name: start"
+    STEPS_RUN=$((STEPS_RUN + 1))
     local rc
     set +e
     (set -e; "$@") 2>&1 | tee -a "$LOG_FILE"

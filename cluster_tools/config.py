@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cluster_tools.cluster_spec import ClusterSpec
 from cluster_tools.clusters import check_cluster_name
@@ -26,6 +26,15 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _MEM_RE = re.compile(r"^[1-9][0-9]*[KMGT]?$")
 # Slurm's --time forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S
 _TIME_RE = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
+# An image reference (docker://ghcr.io/org/img@sha256:..., library/alpine:3.19) or a path to an image file.
+# It becomes a word of the node bootstrap's arguments and of apptainer's command line: no spaces, quotes or
+# shell syntax, whatever quotes it later.
+_IMAGE_RE = re.compile(r"^[A-Za-z0-9/][A-Za-z0-9._/:@+=-]{0,511}$")
+_SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+# https:// or s3:// with the characters of a plain URL path: no query string (a pre-signed URL would be
+# stored in the cluster's config), no spaces, quotes or shell syntax.
+_INSTALLER_URL_RE = re.compile(r"^(https|s3)://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?/[A-Za-z0-9._~/+=-]*$")
+_ENV_FILE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,254}$")
 
 
 class S3Location(BaseModel):
@@ -97,6 +106,90 @@ class JobSpec(BaseModel):
             raise ValueError("letters, digits, '.', '_' and '-' only")
         return value
 
+    @field_validator("container")
+    @classmethod
+    def _container(cls, value: str | None) -> str | None:
+        if value is not None and not _IMAGE_RE.match(value):
+            raise ValueError("an image reference like docker://ghcr.io/org/image:1.0 (or a path to an image file): "
+                             "letters, digits and . _ / : @ + = - only, no spaces, quotes or ';'")
+        return value
+
+    @property
+    def image_to_pull(self) -> str | None:
+        """The image the node bootstrap pulls once into shared storage: a reference, not a file already there."""
+        return self.container if self.container and not self.container.startswith("/") else None
+
+
+# Where the environment file lands under the bootstrap prefix: bootstrap/ itself has no env/ folder.
+ENV_SUBDIR = "env/"
+
+
+class BootstrapSettings(BaseModel):
+    """What the node bootstrap (bootstrap/on-node-configured.sh) installs on the cluster: Miniforge, verified
+    by its sha256, and the project's conda environment, solved once into shared storage. The container
+    image is ``job.container``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    miniforge_url: str | None = Field(default=None, description="the Miniforge installer: https:// or an s3:// mirror")
+    miniforge_sha256: str | None = Field(default=None, description="its sha256 (64 hex digits); required with the URL")
+    env_file: str | None = Field(default=None, description="a conda environment file, relative to the project dir")
+
+    @field_validator("miniforge_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.startswith(("https://", "s3://")):
+            raise ValueError("must be an https:// or s3:// URL of the Miniforge installer")
+        if "?" in value or "#" in value:
+            raise ValueError("no query string: a pre-signed URL would be stored in the cluster's config; "
+                             "use an s3:// mirror (read with the node's role) or a plain https:// URL")
+        if not _INSTALLER_URL_RE.match(value):
+            raise ValueError("letters, digits and . _ ~ / + = - only after the host: no spaces, quotes or ';'")
+        return value
+
+    @field_validator("miniforge_sha256")
+    @classmethod
+    def _sha(cls, value: str | None) -> str | None:
+        if value is not None and not _SHA256_RE.match(value):
+            raise ValueError("must be the installer's sha256: 64 hex digits (sha256sum prints it)")
+        return None if value is None else value.lower()
+
+    @field_validator("env_file")
+    @classmethod
+    def _env_file(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = value.split("/")
+        if not _ENV_FILE_RE.match(value) or ".." in parts or "" in parts or "." in parts:
+            raise ValueError("a path inside the project dir like environment.yml or envs/study.yml: "
+                             "letters, digits and . _ / - only, no '..'")
+        return value
+
+    @model_validator(mode="after")
+    def _together(self) -> "BootstrapSettings":
+        if self.miniforge_url and not self.miniforge_sha256:
+            # An installer that runs as root on every cluster is never taken on trust.
+            raise ValueError("miniforge_url needs miniforge_sha256 (the installer is verified before it runs)")
+        if self.miniforge_sha256 and not self.miniforge_url:
+            raise ValueError("miniforge_sha256 is given without miniforge_url")
+        if self.env_file and not self.miniforge_url:
+            raise ValueError("env_file needs miniforge_url and miniforge_sha256 (conda comes from Miniforge)")
+        return self
+
+    @property
+    def env_file_key(self) -> str | None:
+        """The environment file's name under the bootstrap prefix (what ``--env-file`` says to the script)."""
+        return ENV_SUBDIR + self.env_file.rsplit("/", 1)[-1] if self.env_file else None
+
+    @property
+    def installer_bucket(self) -> str | None:
+        """The bucket of an s3:// installer: every node needs read access to it."""
+        if self.miniforge_url and self.miniforge_url.startswith("s3://"):
+            return self.miniforge_url[len("s3://"):].split("/", 1)[0]
+        return None
+
 
 class Project(BaseModel):
     """The whole project file."""
@@ -107,6 +200,8 @@ class Project(BaseModel):
     cluster: str | None = Field(default=None, description="the default cluster for -c")
     storage: Storage
     job: JobSpec = Field(default_factory=JobSpec)
+    bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings,
+                                         description="what the node bootstrap installs (Miniforge, conda environment)")
     parallelcluster: ClusterSpec | None = Field(default=None, description="what `up` builds on AWS (optional)")
 
     @field_validator("name")

@@ -18,7 +18,7 @@ from cluster_tools.errors import ClusterToolsError
 
 SECTIONS = (
     ("Start here", ("init", "sandbox")),
-    ("Clusters", ("list", "register", "forget", "ssh", "down")),
+    ("Clusters", ("list", "register", "forget", "ssh", "triage", "down")),
     ("Runs", ("submit", "status", "logs", "cancel", "runs", "resubmit")),
     ("Results", ("results",)),
     ("Cost", ("cost",)),

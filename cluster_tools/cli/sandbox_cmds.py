@@ -1,10 +1,12 @@
-"""clustertools sandbox up|down|status"""
+"""clustertools sandbox up|down|status|bootstrap"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from cluster_tools.cli.app import App, cli, note
+from cluster_tools.cli.app import App, CliError, cli, note
 from cluster_tools.cli.flags import json_option
 from cluster_tools.cli.output import print_json, print_table
 
@@ -14,6 +16,7 @@ Examples:
   clustertools sandbox up
   clustertools ssh -c sandbox -- sinfo
   clustertools sandbox status
+  clustertools sandbox bootstrap
   clustertools sandbox down
 """)
 def sandbox() -> None:
@@ -92,3 +95,54 @@ def _print_status(status) -> None:
     if opts:
         click.echo(f"MaxArraySize={opts.get('max_array_size')} MaxJobCount={opts.get('max_job_count')} "
                    f"MinJobAge={opts.get('min_job_age')}s   files: {status.root}")
+
+
+@sandbox.command(epilog="""\b
+Examples:
+  clustertools sandbox bootstrap                       # the project's bootstrap: section
+  clustertools sandbox bootstrap --miniforge-url s3://clustertools-sandbox/mirror/Miniforge3.sh \\
+      --miniforge-sha256 HEX --env-file environment.yml
+  clustertools sandbox bootstrap --dry-run             # what would be uploaded and run
+  clustertools triage -c sandbox                       # why it failed
+""")
+@click.option("--miniforge-url", metavar="URL", help="The Miniforge installer (https:// or s3://; default: the project's).")
+@click.option("--miniforge-sha256", metavar="HEX", help="Its sha256 (default: the project's).")
+@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A conda environment file to solve (default: the project's bootstrap.env_file).")
+@click.option("--image", metavar="REF", help="An image to pull (default: the project's job.container, unless --runtime none).")
+@click.option("--runtime", type=click.Choice(["none", "apptainer", "docker", "enroot"]), default="none",
+              show_default=True, help="Container runtime; anything but none installs a package on THIS machine when missing.")
+@click.option("--dry-run", is_flag=True, help="Print what would be uploaded and run; change nothing.")
+@click.pass_obj
+def bootstrap(app: App, miniforge_url: str | None, miniforge_sha256: str | None, env_file: Path | None,
+              image: str | None, runtime: str, dry_run: bool) -> None:
+    """Run the node bootstrap script on the sandbox's node.
+
+    bootstrap/ (and the environment file) go to the sandbox's S3 endpoint as `up` sends them to AWS; the
+    node fetches the script from there and runs it with the Args a rendered cluster config gives it. Its
+    files stay in the sandbox's directory (shared dir, logs, step markers). A second run with the same
+    inputs does nothing and says so.
+    """
+    import sys
+
+    from cluster_tools.services.sandbox_bootstrap import sandbox_bootstrap
+
+    result = sandbox_bootstrap(app.state, app.project(), project_dir=app.project_file.parent if app.project_file else None,
+                               miniforge_url=miniforge_url, miniforge_sha256=miniforge_sha256, env_file=env_file,
+                               image=image, runtime=runtime, dry_run=dry_run, stdout=sys.stdout.buffer, progress=note)
+    for line in result.notes:
+        note(f"note: {line}")
+    if dry_run:
+        click.echo(f"would run on the sandbox's node: {result.command}")
+        return
+    outcome = result.outcome
+    if result.exit_code != 0:
+        if outcome is not None and outcome.failed_step:
+            what = f"at step {outcome.failed_step} (exit {outcome.exit_code if outcome.exit_code is not None else result.exit_code})"
+        else:
+            what = f"(exit {result.exit_code})" + (f": {outcome.error}" if outcome is not None and outcome.error else "")
+        raise CliError(f"node bootstrap failed {what} (hint: clustertools triage -c sandbox)")
+    if outcome is not None and outcome.nothing_to_do:
+        note("node bootstrap: nothing to do, every step was already done (no-op)")
+    else:
+        note("node bootstrap finished OK" + (f": ran {', '.join(outcome.steps_run)}" if outcome and outcome.steps_run else ""))

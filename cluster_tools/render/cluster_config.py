@@ -14,6 +14,7 @@ from cluster_tools.cluster_checks import ALLOWED_IPS_PLACEHOLDER
 from cluster_tools.cluster_spec import ClusterSpec, check_allowed_ips
 from cluster_tools.clusters import check_cluster_name
 from cluster_tools.errors import ConfigError
+from cluster_tools.render.node_bootstrap import NodeBootstrap
 from cluster_tools.render.templates import environment, yaml_scalar
 
 # The templates sit at the top of the repository, next to bootstrap/, where users look for them.
@@ -59,6 +60,7 @@ def render_cluster_config(
     owner: str | None = None,
     extra_input_buckets: Sequence[str] = (),
     container_runtime: str = "none",
+    bootstrap: NodeBootstrap | None = None,
     templates_dir: Path = TEMPLATES_DIR,
 ) -> str:
     """The ParallelCluster config ``up`` would send, as YAML text.
@@ -67,6 +69,8 @@ def render_cluster_config(
     ``caller_cidr`` (the caller's public address), else from a placeholder that fails validation:
     never 0.0.0.0/0 unless the project asks for it. ``extra_input_buckets`` (e.g. the bucket of the
     project's storage.input) get read-only access like ``spec.input_buckets``; ``output_bucket`` gets write.
+    ``bootstrap`` gives every node's OnNodeConfigured Args (the project's Miniforge, environment and image);
+    without it the nodes get only the project, the cluster, ``container_runtime`` and the bootstrap prefix.
     """
     check_cluster_name(cluster_name)
     try:
@@ -89,8 +93,8 @@ def render_cluster_config(
         "bootstrap_url": bootstrap_url,
         # What the bootstrap script needs to find the rest of bootstrap/ and to label its logs.
         # The runtime is said explicitly: a node never installs one the project does not use.
-        "bootstrap_args": ["--project", project, "--cluster", cluster_name, "--runtime", container_runtime,
-                           "--bootstrap-prefix", bootstrap_url.rsplit("/", 1)[0] + "/"],
+        "bootstrap_args": (bootstrap or NodeBootstrap(project=project, cluster=cluster_name, runtime=container_runtime,
+                                                      prefix=bootstrap_url.rsplit("/", 1)[0] + "/")).args(),
         "compute_subnet_ids": spec.compute_subnet_ids or [spec.subnet_id],
         "tag_pairs": tag_pairs,
     }

@@ -13,9 +13,11 @@ from cluster_tools.errors import ConfigError
 from cluster_tools.render.cluster_config import (
     ALLOWED_IPS_PLACEHOLDER,
     available_templates,
+    bootstrap_prefix,
     bootstrap_url,
     render_cluster_config,
 )
+from cluster_tools.render.node_bootstrap import node_bootstrap_for
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ def render_project_cluster(project: Project | None, *, allowed_ip: str | None = 
     spec = spec.model_copy(update=update)  # both values were checked above
     name = cluster_name_for(spec, project.name)
     output_bucket = project.storage.output.bucket
+    # Every node reads the input bucket and, when the Miniforge installer sits in S3, its bucket.
+    read_buckets = [b.bucket for b in (project.storage.input,) if b] + \
+        [b for b in (project.bootstrap.installer_bucket,) if b]
     text = render_cluster_config(
         spec,
         cluster_name=name,
@@ -64,8 +69,8 @@ def render_project_cluster(project: Project | None, *, allowed_ip: str | None = 
         output_bucket=output_bucket,
         project=project.name,
         owner=_local_user(),
-        extra_input_buckets=[project.storage.input.bucket] if project.storage.input else [],
-        container_runtime="apptainer" if project.job.container else "none",
+        extra_input_buckets=read_buckets,
+        bootstrap=node_bootstrap_for(project, name, bootstrap_prefix(output_bucket, name)),
     )
     source = "option" if allowed_ip is not None else ("project" if spec.allowed_ips else "placeholder")
     # Only the project file can open SSH to the world on purpose: --allowed-ip stands for your address.

@@ -283,13 +283,14 @@ def test_full_head_node_run_then_second_run_is_a_no_op(node: Node):
     # Every log line carries a UTC timestamp; syslog gets the same messages.
     lines = [line for line in node.log_file.read_text().splitlines() if "clustertools-bootstrap[" in line]
     assert lines and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", line) for line in lines)
-    assert "bootstrap finished OK" in (node.tmp / "syslog.log").read_text()
+    assert "bootstrap finished OK (5 step(s) run)" in (node.tmp / "syslog.log").read_text()
 
     node.clear_calls()
     out = ok(node.run(*FULL))
     for name in ("runtime-apptainer", "miniforge", "conda-env", "image", "node-env"):
         assert f"step {name}: already done" in out
     assert not re.search(r"step \S+: start", out)
+    assert "bootstrap finished OK: nothing to do (every step already done)" in out
     # Only the (read-only) fetch of the environment file to compare it: no install, solve or pull.
     assert node.calls() == [f"aws s3 cp --only-show-errors {PREFIX}env.yml {node.tmp}/state/env/env.yml"]
 

@@ -296,3 +296,54 @@ def test_cluster_names_come_from_the_project_when_not_given():
     assert cluster_name_for(spec, "my_study.v2") == "my-study-v2"
     assert cluster_name_for(spec, "2024-abcd") == "ct-2024-abcd"
     assert cluster_name_for(spec.model_copy(update={"name": "given"}), "x") == "given"
+
+
+BOOTSTRAP_SHA = "0f" * 32
+WITH_BOOTSTRAP = HEADER + f"""\
+job:
+  container: docker://ghcr.io/acme/seg@sha256:{"e" * 64}
+bootstrap:
+  miniforge_url: s3://mirror-bucket/installers/Miniforge3-24.11.3-0-Linux-x86_64.sh
+  miniforge_sha256: {BOOTSTRAP_SHA}
+  env_file: envs/study.yml
+""" + MINIMAL[len(HEADER):] + "  shared_storage: {type: efs}\n"
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_the_projects_bootstrap_settings_reach_every_nodes_args(template, monkeypatch):
+    from cluster_tools.services import cluster_config as service
+
+    monkeypatch.setattr(service, "_local_user", lambda: "alice")  # the owner tag: the same on every machine
+    project = parse_project(WITH_BOOTSTRAP + f"  template: {template}\n")
+    rendered = service.render_project_cluster(project, allowed_ip="203.0.113.7/32")
+    assert_golden(f"cluster_{template}_with-bootstrap.yaml", rendered.yaml_text)
+    assert problems_of(rendered.yaml_text) == []
+    config = yaml.safe_load(rendered.yaml_text)
+    expected = ["--project", "study", "--cluster", "study", "--runtime", "apptainer",
+                "--bootstrap-prefix", "s3://study-outputs/clustertools/study/bootstrap/",
+                "--miniforge-url", "s3://mirror-bucket/installers/Miniforge3-24.11.3-0-Linux-x86_64.sh",
+                "--miniforge-sha256", BOOTSTRAP_SHA, "--env-file", "env/study.yml",
+                "--image", "docker://ghcr.io/acme/seg@sha256:" + "e" * 64]
+    nodes = [config["HeadNode"], *config["Scheduling"]["SlurmQueues"]]
+    assert all(node["CustomActions"]["OnNodeConfigured"]["Args"] == expected for node in nodes)
+    # The installer's bucket is readable from every node, never writable.
+    for node in nodes:
+        assert {"BucketName": "mirror-bucket", "EnableWriteAccess": False} in node["Iam"]["S3Access"]
+
+
+def test_without_a_bootstrap_section_the_args_stay_as_they_were():
+    from cluster_tools.services.cluster_config import render_project_cluster
+
+    config = yaml.safe_load(render_project_cluster(parse_project(MINIMAL), allowed_ip="203.0.113.7/32").yaml_text)
+    assert config["HeadNode"]["CustomActions"]["OnNodeConfigured"]["Args"] == [
+        "--project", "study", "--cluster", "study", "--runtime", "none",
+        "--bootstrap-prefix", "s3://study-outputs/clustertools/study/bootstrap/"]
+
+
+def test_an_image_file_on_the_nodes_is_not_pulled():
+    from cluster_tools.services.cluster_config import render_project_cluster
+
+    project = parse_project(MINIMAL.replace(HEADER, HEADER + "job:\n  container: /shared/images/seg.sif\n"))
+    args = yaml.safe_load(render_project_cluster(project, allowed_ip="203.0.113.7/32").yaml_text)[
+        "HeadNode"]["CustomActions"]["OnNodeConfigured"]["Args"]
+    assert args[args.index("--runtime") + 1] == "apptainer" and "--image" not in args

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, strategies as st
 
@@ -106,3 +108,70 @@ def test_loading_does_not_change_once_pcluster_patched_yaml():
     yaml_load("a: 1")
     assert "name: key given twice" in error_of("name: a\nname: b\nstorage: {output: s3://b-1}\n")
     assert parse_project(GOOD).name == "study"
+
+
+SHA = "ab" * 32
+BOOTSTRAP = GOOD + f"""\
+bootstrap:
+  miniforge_url: s3://mirror-bucket/installers/Miniforge3-24.11.3-0-Linux-x86_64.sh
+  miniforge_sha256: {SHA.upper()}
+  env_file: envs/study.yml
+"""
+
+
+def test_the_bootstrap_section_loads_typed_and_normalised():
+    project = parse_project(BOOTSTRAP)
+    settings = project.bootstrap
+    assert settings.miniforge_sha256 == SHA  # lower case, as sha256sum prints it
+    assert settings.env_file_key == "env/study.yml" and settings.installer_bucket == "mirror-bucket"
+    assert parse_project(GOOD).bootstrap.miniforge_url is None  # the section is optional
+
+
+@pytest.mark.parametrize("container, pulled", [
+    ("docker://ghcr.io/acme/seg@sha256:" + "c" * 64, "docker://ghcr.io/acme/seg@sha256:" + "c" * 64),
+    ("library/alpine:3.19", "library/alpine:3.19"),
+    ("/shared/images/seg.sif", None),  # a file already on the nodes: nothing to pull
+])
+def test_the_image_comes_from_job_container(container, pulled):
+    project = parse_project(GOOD + f"  container: {container}\n")
+    assert project.job.container == container and project.job.image_to_pull == pulled
+
+
+@pytest.mark.parametrize("line, key, message", [
+    ("  miniforge_url: http://example.com/Miniforge3.sh", "bootstrap.miniforge_url", "https:// or s3://"),
+    ("  miniforge_url: 'https://example.com/Miniforge3.sh; rm -rf /'", "bootstrap.miniforge_url", "no spaces"),
+    ("  miniforge_url: \"https://example.com/a'b.sh\"", "bootstrap.miniforge_url", "no spaces, quotes"),
+    ("  miniforge_url: \"https://example.com/a\\nb.sh\"", "bootstrap.miniforge_url", "no spaces"),
+    ("  miniforge_url: 'https://example.com/M.sh?X-Amz-Signature=abc'", "bootstrap.miniforge_url", "no query string"),
+    ("  miniforge_sha256: xyz", "bootstrap.miniforge_sha256", "64 hex digits"),
+    ("  miniforge_sha256: '" + "g" * 64 + "'", "bootstrap.miniforge_sha256", "64 hex digits"),
+    ("  miniforge_sha256: '" + "a" * 63 + "'", "bootstrap.miniforge_sha256", "64 hex digits"),
+    ("  env_file: ../secrets.yml", "bootstrap.env_file", "no '..'"),
+    ("  env_file: /etc/passwd", "bootstrap.env_file", "inside the project dir"),
+    ("  env_file: 'env file.yml'", "bootstrap.env_file", "inside the project dir"),
+    ("  env_file: 'env.yml;id'", "bootstrap.env_file", "inside the project dir"),
+    ("  env_file: \"env.yml\\n--image x\"", "bootstrap.env_file", "inside the project dir"),
+    ("  envfile: env.yml", "bootstrap.envfile", "unknown key"),
+])
+def test_hostile_bootstrap_values_are_refused_with_one_line(line, key, message):
+    field = line.split(":")[0]
+    text = "\n".join(line if existing.startswith(field + ":") else existing for existing in BOOTSTRAP.splitlines())
+    if line not in text:
+        text += "\n" + line
+    error = error_of(text + "\n")
+    assert f": {key}: " in error and message in error and "\n" not in error, error
+
+
+@pytest.mark.parametrize("section, message", [
+    ("  miniforge_url: s3://mirror-bucket/Miniforge3.sh\n", "miniforge_url needs miniforge_sha256"),
+    (f"  miniforge_sha256: '{SHA}'\n", "miniforge_sha256 is given without miniforge_url"),
+    ("  env_file: environment.yml\n", "env_file needs miniforge_url"),
+])
+def test_bootstrap_settings_that_only_make_sense_together(section, message):
+    error = error_of(GOOD + "bootstrap:\n" + section)
+    assert error.startswith("clustertools.yaml:10: bootstrap: ") and message in error
+
+
+@pytest.mark.parametrize("container", ["docker://x/y:1 --privileged", "a'b", "x;id", "$(id)", "img\nx", ""])
+def test_hostile_container_references_are_refused(container):
+    assert "job.container" in error_of(GOOD + f"  container: {json.dumps(container)}\n")

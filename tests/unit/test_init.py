@@ -48,3 +48,20 @@ def test_hostile_values_never_reach_the_file(tmp_path, name, output):
 @pytest.mark.parametrize("dirname, expected", [("My Study!", "My-Study"), ("...", "project"), ("abc", "abc")])
 def test_project_names_are_made_safe_from_dir_names(tmp_path, dirname, expected):
     assert project_name_for(tmp_path / dirname) == expected
+
+
+def test_the_commented_bootstrap_example_validates_once_uncommented():
+    text = render_project_file("my-study", "sandbox", "s3://clustertools-sandbox/my-study")
+    lines = text.splitlines()
+    start = lines.index("# bootstrap:")
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("#"):
+            break
+        block.append(line[2:])
+    uncommented = "\n".join(lines[:start] + block + lines[start + len(block):]) + "\n"
+    from cluster_tools.config import parse_project
+
+    settings = parse_project(uncommented).bootstrap
+    assert settings.miniforge_url.startswith("s3://") and len(settings.miniforge_sha256) == 64
+    assert settings.env_file == "environment.yml" and settings.env_file_key == "env/environment.yml"

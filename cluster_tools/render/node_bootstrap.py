@@ -1,0 +1,60 @@
+"""Pure: the arguments of the node bootstrap (bootstrap/on-node-configured.sh), from the project.
+
+The same list goes into every ``OnNodeConfigured.Args`` of a rendered ParallelCluster config and onto the
+command line of ``clustertools sandbox bootstrap``, so the sandbox runs the script as a real node would.
+Each value is one word: ParallelCluster hands Args to the script as separate arguments, and the project
+model refuses spaces, quotes and shell syntax in every one of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from cluster_tools.config import Project
+
+Runtime = Literal["apptainer", "docker", "enroot", "none"]
+RUNTIMES: tuple[str, ...] = ("apptainer", "docker", "enroot", "none")
+
+
+@dataclass(frozen=True)
+class NodeBootstrap:
+    """What one cluster's nodes are told to set up."""
+
+    project: str
+    cluster: str
+    prefix: str  # s3://BUCKET/clustertools/CLUSTER/bootstrap/ (ends with /)
+    runtime: str = "none"
+    miniforge_url: str | None = None
+    miniforge_sha256: str | None = None
+    env_file_key: str | None = None  # a name under ``prefix``, e.g. env/environment.yml
+    image: str | None = None
+
+    def args(self) -> list[str]:
+        """The script's arguments, in a fixed order (golden files depend on it)."""
+        args = ["--project", self.project, "--cluster", self.cluster, "--runtime", self.runtime,
+                "--bootstrap-prefix", self.prefix]
+        if self.miniforge_url:
+            args += ["--miniforge-url", self.miniforge_url, "--miniforge-sha256", self.miniforge_sha256 or ""]
+        if self.env_file_key:
+            args += ["--env-file", self.env_file_key]
+        if self.image:
+            args += ["--image", self.image]
+        return args
+
+
+def default_runtime(project: Project) -> str:
+    """A node installs a container runtime only when the job runs in a container."""
+    return "apptainer" if project.job.container else "none"
+
+
+def node_bootstrap_for(project: Project, cluster_name: str, prefix: str, *, runtime: str | None = None) -> NodeBootstrap:
+    """The project's bootstrap settings for one cluster. With runtime ``none`` no image is pulled."""
+    runtime = runtime or default_runtime(project)
+    settings = project.bootstrap
+    return NodeBootstrap(
+        project=project.name, cluster=cluster_name, prefix=prefix, runtime=runtime,
+        miniforge_url=settings.miniforge_url, miniforge_sha256=settings.miniforge_sha256,
+        env_file_key=settings.env_file_key,
+        image=project.job.image_to_pull if runtime != "none" else None,
+    )

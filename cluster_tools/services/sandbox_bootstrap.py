@@ -1,0 +1,223 @@
+"""``clustertools sandbox bootstrap``: the real node bootstrap, run on the sandbox's node as ParallelCluster
+runs it on a head node.
+
+bootstrap/ (and the environment file) go to the sandbox's S3 endpoint exactly as ``up`` sends them to AWS
+(``s3://<output bucket>/clustertools/sandbox/bootstrap/``, sha256 as object metadata). Then, over one SSH
+connection, the node fetches ``on-node-configured.sh`` from there with ``aws s3 cp`` and runs it with the
+Args a rendered ParallelCluster config would give it, plus what keeps it inside the sandbox's directory:
+``--shared-dir``, ``--log``, ``CT_STATE_DIR`` (its step markers) and ``CT_CFNCONFIG`` (the node role).
+Nothing is written to /var or /etc. Its output is streamed and kept, as cloud-init keeps a real node's,
+in the sandbox's ``log/cloud-init-output.log``; ``clustertools triage -c sandbox`` reads both logs.
+
+It runs as the sandbox's user (root when the sandbox was started as root). ``--runtime none`` (the
+default here) installs no package on this machine.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Callable
+
+from pydantic import ValidationError
+
+from cluster_tools.config import ENV_SUBDIR, BootstrapSettings, JobSpec, Project
+from cluster_tools.errors import ConfigError, SandboxError
+from cluster_tools.render.cluster_config import bootstrap_prefix
+from cluster_tools.render.node_bootstrap import RUNTIMES, NodeBootstrap
+from cluster_tools.render.sandbox import SandboxPaths
+from cluster_tools.state import StateDir
+from cluster_tools.triage import Bootstrap, parse_bootstrap
+
+SCRIPT = "on-node-configured.sh"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SandboxNodeFiles:
+    """Where the sandbox's node keeps what a real node keeps in /var, /etc and shared storage."""
+
+    paths: SandboxPaths
+
+    @property
+    def root(self) -> Path:
+        return self.paths.root / "bootstrap"
+
+    @property
+    def script(self) -> Path:
+        return self.root / "script" / SCRIPT
+
+    @property
+    def state(self) -> Path:  # CT_STATE_DIR: step markers, downloads in progress
+        return self.root / "state"
+
+    @property
+    def cfnconfig(self) -> Path:  # CT_CFNCONFIG: says "HeadNode", as /etc/parallelcluster/cfnconfig would
+        return self.root / "cfnconfig"
+
+    @property
+    def shared(self) -> Path:  # --shared-dir: Miniforge, environments, images, bootstrap.env
+        return self.paths.root / "shared"
+
+    @property
+    def log(self) -> Path:  # --log (a real node: /var/log/clustertools-bootstrap.log)
+        return self.paths.log / "clustertools-bootstrap.log"
+
+    @property
+    def output(self) -> Path:  # what cloud-init would keep: the script's whole stdout and stderr
+        return self.paths.log / "cloud-init-output.log"
+
+
+@dataclass
+class SandboxBootstrapResult:
+    bootstrap: NodeBootstrap
+    bucket: str
+    uploads: list = field(default_factory=list)  # lifecycle_up.BootstrapFile
+    command: str = ""
+    exit_code: int | None = None  # None on a dry run
+    outcome: Bootstrap | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def settings_for(project: Project | None, *, miniforge_url: str | None, miniforge_sha256: str | None,
+                 env_file: Path | None, project_dir: Path | None) -> tuple[BootstrapSettings, Path | None]:
+    """The project's bootstrap section with the command line's values over it, checked by the same model;
+    and the local environment file to upload."""
+    base = project.bootstrap if project else BootstrapSettings()
+    local_env = env_file
+    if local_env is None and base.env_file and project_dir is not None:
+        local_env = project_dir / base.env_file
+    values = {
+        "miniforge_url": miniforge_url if miniforge_url is not None else base.miniforge_url,
+        "miniforge_sha256": miniforge_sha256 if miniforge_sha256 is not None else base.miniforge_sha256,
+        "env_file": local_env.name if local_env is not None else None,
+    }
+    try:
+        settings = BootstrapSettings.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "the bootstrap settings"
+        raise ConfigError(f"{where}: {err['msg'].removeprefix('Value error, ')}",
+                          "see `clustertools sandbox bootstrap --help`") from None
+    if local_env is not None and not local_env.is_file():
+        raise ConfigError(f"the environment file {local_env} does not exist",
+                          "bootstrap.env_file is relative to the project dir")
+    return settings, local_env
+
+
+def image_for(project: Project | None, image: str | None, runtime: str, notes: list[str]) -> str | None:
+    if image is not None:
+        try:
+            JobSpec(container=image)
+        except ValidationError as exc:
+            raise ConfigError(f"--image: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        if runtime == "none":
+            raise ConfigError(f"--image {image} needs a container runtime", "pass --runtime apptainer (or docker, enroot)")
+        return image
+    wanted = project.job.image_to_pull if project else None
+    if wanted and runtime == "none":
+        notes.append(f"job.container {wanted} is not pulled with --runtime none (pass --runtime apptainer to pull it; "
+                     "it installs apptainer on this machine when missing)")
+        return None
+    return wanted
+
+
+def remote_command(files: SandboxNodeFiles, script_url: str, endpoint_url: str, args: list[str]) -> str:
+    """The one shell line the sandbox's node runs: fetch the script from S3, run it, keep its output."""
+    script = (
+        'set -o pipefail; url=$1 script=$2 cfn=$3 state=$4 out=$5 endpoint=$6; shift 6; '
+        'mkdir -p "$(dirname "$script")" "$state" "$(dirname "$out")" || exit 1; '
+        "printf 'cfn_node_type=HeadNode\\n' > \"$cfn\" || exit 1; "
+        'if ! AWS_ENDPOINT_URL="$endpoint" aws s3 cp --only-show-errors "$url" "$script" 2>&1 | tee -a "$out"; then '
+        'echo "cannot fetch $url" | tee -a "$out"; exit 1; fi; '
+        'AWS_ENDPOINT_URL="$endpoint" CT_STATE_DIR="$state" CT_CFNCONFIG="$cfn" bash "$script" "$@" 2>&1 | tee -a "$out"'
+    )
+    argv = ["bash", "-c", script, "sandbox-bootstrap", script_url, str(files.script),
+            str(files.cfnconfig), str(files.state), str(files.output), endpoint_url, *args]
+    return shlex.join(argv)
+
+
+def sandbox_bootstrap(state: StateDir, project: Project | None, *, project_dir: Path | None = None,
+                      miniforge_url: str | None = None, miniforge_sha256: str | None = None,
+                      env_file: Path | None = None, image: str | None = None, runtime: str = "none",
+                      dry_run: bool = False, stdout: IO[bytes] | None = None, progress: Progress = lambda _: None,
+                      bootstrap_dir: Path | None = None) -> SandboxBootstrapResult:
+    """Upload bootstrap/ to the sandbox's S3 endpoint and run the script on its node, streaming the output to
+    ``stdout``. A failed run is returned (exit code and parsed outcome), not raised: the caller words it."""
+    from cluster_tools.clusters import load_cluster
+    from cluster_tools.services import sandbox_files
+    from cluster_tools.services.lifecycle_up import sync_bootstrap
+    from cluster_tools.services.remote import connect
+    from cluster_tools.services.sandbox import DEFAULT_BUCKET, SANDBOX_CLUSTER, SANDBOX_REGION, sandbox_status
+    from cluster_tools.transport.s3 import S3Target, ensure_bucket, make_s3_client
+
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    status = sandbox_status(state)
+    if not status.running:
+        raise SandboxError("the sandbox is not running", "start it: clustertools sandbox up")
+    notes: list[str] = []
+    settings, local_env = settings_for(project, miniforge_url=miniforge_url, miniforge_sha256=miniforge_sha256,
+                                       env_file=env_file, project_dir=project_dir)
+    files = SandboxNodeFiles(sandbox_files.sandbox_paths(state.sandbox))
+    bucket = project.storage.output.bucket if project else DEFAULT_BUCKET
+    prefix = bootstrap_prefix(bucket, SANDBOX_CLUSTER)
+    node = NodeBootstrap(project=project.name if project else "sandbox", cluster=SANDBOX_CLUSTER, prefix=prefix,
+                         runtime=runtime, miniforge_url=settings.miniforge_url,
+                         miniforge_sha256=settings.miniforge_sha256, env_file_key=settings.env_file_key,
+                         image=image_for(project, image, runtime, notes))
+    args = [*node.args(), "--shared-dir", str(files.shared), "--log", str(files.log)]
+    result = SandboxBootstrapResult(bootstrap=node, bucket=bucket, notes=notes,
+                                    command=remote_command(files, prefix + SCRIPT, status.s3_endpoint_url, args))
+
+    if bootstrap_dir is None:  # the checkout's bootstrap/, or the copy an installed clustertools ships
+        from cluster_tools.resources import bootstrap_dir as shipped_bootstrap
+
+        bootstrap_dir = shipped_bootstrap()
+    scripts = sorted(p for p in bootstrap_dir.rglob("*") if p.is_file()) if bootstrap_dir.is_dir() else []
+    if not any(p.name == SCRIPT and p.parent == bootstrap_dir for p in scripts):
+        raise ConfigError(f"{bootstrap_dir} has no {SCRIPT}")
+    s3 = make_s3_client(S3Target(region=SANDBOX_REGION, endpoint_url=status.s3_endpoint_url, sandbox=True))
+    if not dry_run:
+        ensure_bucket(s3, bucket, SANDBOX_REGION)
+    key_prefix = prefix.removeprefix(f"s3://{bucket}/")
+    # The same upload as `up`'s: a file whose object already carries its sha256 is not sent again.
+    result.uploads = sync_bootstrap(s3, bucket, key_prefix, bootstrap_dir, scripts, upload=not dry_run)
+    if local_env is not None:
+        result.uploads += sync_bootstrap(s3, bucket, key_prefix + ENV_SUBDIR, local_env.parent, [local_env],
+                                         upload=not dry_run)
+    for upload in result.uploads:
+        verb = ("would upload" if dry_run else "uploaded") if upload.action == "upload" else "unchanged"
+        progress(f"{verb} s3://{bucket}/{upload.key}")
+    if dry_run:
+        return result
+
+    progress(f"running {SCRIPT} on the sandbox's node (log: {files.log})")
+    record = load_cluster(state, SANDBOX_CLUSTER)
+    tee = _Tee(stdout)
+    with connect(record) as conn:
+        result.exit_code = conn.stream(result.command, stdout=tee, stderr=tee, timeout=3600)
+    result.outcome = parse_bootstrap(tee.text(), "output")
+    return result
+
+
+class _Tee:
+    """Copies the streamed output to ``out`` and keeps it for parsing."""
+
+    def __init__(self, out: IO[bytes] | None) -> None:
+        self.out = out
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.parts.append(data)
+        if self.out is not None:
+            self.out.write(data)
+
+    def flush(self) -> None:
+        if self.out is not None:
+            self.out.flush()
+
+    def text(self) -> str:
+        return b"".join(self.parts).decode("utf-8", "replace")
