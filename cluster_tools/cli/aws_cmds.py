@@ -61,6 +61,7 @@ def up(app: App, cluster_name: str | None, profile: str | None, region: str | No
         with _StatusDisplay(enabled=not as_json) as display:
             result = bring_up(project, app.state, allowed_ip=allowed_ip, region=region, profile=profile,
                               dry_run=dry_run, identity_file=identity_file, project_text=text,
+                              project_dir=app.project_file.parent if app.project_file else None,
                               endpoint_url=app.environ.get("AWS_ENDPOINT_URL"),
                               suppress_validators=suppress if dry_run else (), on_status=display.update,
                               on_event=display.event,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from cluster_tools.clusters import ClusterRecord, forget_cluster, save_cluster
-from cluster_tools.config import Project
+from cluster_tools.config import ENV_SUBDIR, Project
 from cluster_tools.console_host_keys import ConsoleHostKeys, parse_console_host_keys
 from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch
 from cluster_tools.services.preflight import Finding
@@ -68,7 +68,7 @@ def default_identity_file(key_name: str | None, home: Path) -> Path | None:
 
 def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = None, region: str | None = None,
        profile: str | None = None, dry_run: bool = False, identity_file: Path | None = None,
-       project_text: str | None = None, endpoint_url: str | None = None, suppress_validators: Sequence[str] = (),
+       project_text: str | None = None, project_dir: Path | None = None, endpoint_url: str | None = None, suppress_validators: Sequence[str] = (),
        bootstrap_dir: Path | None = None, home: Path | None = None, poll_seconds: float = 30.0,
        timeout_seconds: float = 3600.0, on_status: Callable[[pc.ClusterDescription], None] | None = None,
        on_event: Callable[[pc.StackEvent], None] | None = None,
@@ -96,6 +96,7 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
 
         bootstrap_dir = shipped_bootstrap()
     files = sorted(p for p in bootstrap_dir.rglob("*") if p.is_file()) if bootstrap_dir.is_dir() else []
+    env_path = _env_file(project, project_dir, findings)
     if not any(p.relative_to(bootstrap_dir).as_posix() == BOOTSTRAP_SCRIPT for p in files):
         findings.append(Finding("warning" if dry_run else "error", "bootstrap",
                                 f"{bootstrap_dir} has no {BOOTSTRAP_SCRIPT}: every node would fail OnNodeConfigured",
@@ -117,6 +118,9 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
         prefix = bootstrap_prefix(bucket, rendered.cluster_name).removeprefix(f"s3://{bucket}/")
         if dry_run:
             result.bootstrap = sync_bootstrap(clients.s3, bucket, prefix, bootstrap_dir, files, upload=False)
+            if env_path is not None:
+                result.bootstrap += sync_bootstrap(clients.s3, bucket, prefix + ENV_SUBDIR, env_path.parent, [env_path],
+                                                   upload=False)
             try:
                 created = pc.create_cluster(rendered.cluster_name, rendered.yaml_text, region=rendered.region,
                                             dry_run=True, suppress_validators=suppress_validators)
@@ -128,6 +132,9 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
         existing = _existing(rendered.cluster_name, rendered.region)
         if existing is None:
             result.bootstrap = sync_bootstrap(clients.s3, bucket, prefix, bootstrap_dir, files, upload=True)
+            if env_path is not None:
+                result.bootstrap += sync_bootstrap(clients.s3, bucket, prefix + ENV_SUBDIR, env_path.parent, [env_path],
+                                                   upload=True)
             try:
                 created = pc.create_cluster(rendered.cluster_name, rendered.yaml_text, region=rendered.region)
                 result.findings += _validation_findings(created.validation_messages)
@@ -144,6 +151,20 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
                                          sleep=sleep)
         _record(result, state, spec, identity_file, home, on_new_host_key, fresh=True, ec2=clients.ec2)
         return result
+
+
+def _env_file(project: Project | None, project_dir: Path | None, findings: list[Finding]) -> Path | None:
+    """The project's conda environment file (bootstrap.env_file), uploaded beside bootstrap/ as env/NAME:
+    the head node solves it once into shared storage."""
+    settings = project.bootstrap if project is not None else None
+    if settings is None or settings.env_file is None:
+        return None
+    path = (project_dir or Path.cwd()) / settings.env_file
+    if not path.is_file():
+        findings.append(Finding("error", "bootstrap", f"bootstrap.env_file {path} does not exist",
+                                "write the conda environment file there, or drop bootstrap.env_file"))
+        return None
+    return path
 
 
 def sync_bootstrap(s3: Any, bucket: str, prefix: str, root: Path, files: Sequence[Path], *,

@@ -204,6 +204,39 @@ def test_stack_events_that_cannot_be_read_leave_the_status_display(aws, transpor
     assert result.outcome == "created" and seen[-1] == "CREATE_COMPLETE"
 
 
+BOOTSTRAP_SECTION = """bootstrap:
+  miniforge_url: https://github.com/conda-forge/miniforge/releases/download/24.3.0-0/Miniforge3-Linux-x86_64.sh
+  miniforge_sha256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+  env_file: envs/study.yml
+"""
+
+
+def project_with_env_file(aws):
+    text = render_project_file("study", "sandbox", "s3://up-out/study")
+    text = text.replace("subnet-0123456789abcdef0", aws["subnet"]).replace("# key_name: my-key-pair", "key_name: up-key")
+    return parse_project(text + BOOTSTRAP_SECTION)
+
+
+def test_the_environment_file_goes_up_beside_bootstrap(aws, transport, tmp_path, bootstrap):
+    transport("describe_cluster", NOT_FOUND, COMPLETE)
+    transport("create_cluster", CREATED)
+    (tmp_path / "envs").mkdir()
+    (tmp_path / "envs" / "study.yml").write_text("name: study\ndependencies: [python=3.11]\n")
+    result = bring_up(aws, StateDir(tmp_path / "state"), bootstrap, project_with_env_file(aws), project_dir=tmp_path)
+    assert "clustertools/study/bootstrap/env/study.yml" in [b.key for b in result.bootstrap]
+    body = aws["s3"].get_object(Bucket="up-out", Key="clustertools/study/bootstrap/env/study.yml")["Body"].read()
+    assert body == b"name: study\ndependencies: [python=3.11]\n"
+    assert '- "--env-file"\n        - env/study.yml' in result.config_yaml  # what the head node is told to fetch
+
+
+def test_a_missing_environment_file_blocks_up(aws, transport, tmp_path, bootstrap):
+    transport("create_cluster", AssertionError("must not create"))
+    with pytest.raises(lu.UpBlocked) as caught:
+        bring_up(aws, StateDir(tmp_path / "state"), bootstrap, project_with_env_file(aws), project_dir=tmp_path)
+    assert [f.message for f in caught.value.findings if f.level == "error"] == [
+        f"bootstrap.env_file {tmp_path}/envs/study.yml does not exist"]
+
+
 def test_unchanged_bootstrap_files_are_not_uploaded_again(aws, bootstrap):
     files = sorted(p for p in bootstrap.rglob("*") if p.is_file())
     first = lu.sync_bootstrap(aws["s3"], "up-out", "sync/", bootstrap, files, upload=True)
