@@ -18,8 +18,8 @@ from cluster_tools.errors import ClusterToolsError
 
 SECTIONS = (
     ("Start here", ("init", "sandbox")),
-    ("Clusters", ("list", "register", "forget", "ssh", "triage", "down")),
-    ("Runs", ("submit", "status", "logs", "cancel", "runs", "resubmit")),
+    ("Clusters", ("list", "register", "forget", "ssh", "ssh-config", "put", "get", "triage", "down")),
+    ("Runs", ("submit", "status", "logs", "cancel", "runs", "resubmit", "debug")),
     ("Results", ("results",)),
     ("Cost", ("cost",)),
     ("AWS", ("validate", "render", "up", "describe")),

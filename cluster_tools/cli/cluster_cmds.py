@@ -80,27 +80,56 @@ def forget(app: App, name: str) -> None:
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
     epilog="""\b
 Examples:
+  clustertools ssh                              # an interactive shell on the head node
+  clustertools ssh --node compute-dy-c5-1       # ... on a compute node, through the head node
   clustertools ssh -c sandbox -- sinfo
   clustertools ssh -- squeue -u "$USER"
   clustertools ssh -- sh -c 'sinfo | wc -l'     # shell syntax: wrap it in sh -c
+  clustertools ssh -t -- htop                   # a full-screen program needs a pty
 """,
 )
 @cluster_option
-@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+@click.option("--node", metavar="NODE", help="A compute node (as Slurm names it), reached through the head node.")
+@click.option("-t", "--tty", "force_tty", flag_value=True, default=None,
+              help="Give COMMAND a pty (as ssh -t); a shell gets one whenever stdin is a terminal.")
+@click.option("-T", "--no-tty", "force_tty", flag_value=False, help="Never a pty (as ssh -T).")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
-def ssh(app: App, cluster_name: str | None, command: tuple[str, ...]) -> None:
-    """Run COMMAND on the head node and exit with its exit code.
+def ssh(app: App, cluster_name: str | None, node: str | None, force_tty: bool | None, command: tuple[str, ...]) -> None:
+    """Open a shell, or run COMMAND, on the head node or a compute node; exit with its status.
 
-    Each word is passed as it is (quoted for the remote shell), output streams as it comes, and
-    stdin is forwarded when it is not a terminal. The host key is pinned at first contact.
+    Without COMMAND: an interactive shell with a real terminal (raw mode, window size followed).
+    With COMMAND: each word is passed as it is (quoted for the remote shell), output streams as it
+    comes, stdin is forwarded when it is not a terminal. Host keys are pinned at first contact, the
+    compute node's too.
     """
-    from cluster_tools.services.remote import run_on_head_node
+    from cluster_tools.services.remote import interactive_shell, run_on_head_node
 
     record = app.cluster(cluster_name)
-    stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer
-    code = run_on_head_node(record, list(command), stdout=sys.stdout.buffer, stderr=sys.stderr.buffer,
-                            stdin=stdin, on_new_host_key=_announce_host_key)
+    if command and node is None and not force_tty:
+        stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer
+        code = run_on_head_node(record, list(command), stdout=sys.stdout.buffer, stderr=sys.stderr.buffer,
+                                stdin=stdin, on_new_host_key=_announce_host_key)
+    else:
+        code = interactive_shell(
+            record, list(command) if command else None, _terminal(app),
+            node=node, force_pty=force_tty if force_tty is not None else (False if command else None),
+            on_new_host_key=_announce_host_key,
+            on_no_pty=None if command else _say_no_pty,
+        )
     click.get_current_context().exit(code)
+
+
+def _say_no_pty() -> None:
+    note("stdin is not a terminal: no pty (as ssh -T); the shell reads its commands from stdin")
+
+
+def _terminal(app: App):
+    from cluster_tools.transport.ssh_session import LocalTerminal
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return LocalTerminal(term=app.environ.get("TERM") or "xterm-256color")
 
 
 def _announce_host_key(host: str, key: str) -> None:

@@ -1,11 +1,16 @@
-"""Run commands on a cluster's head node."""
+"""Run commands and interactive shells on a cluster's head node, or on a compute node through it."""
 
 from __future__ import annotations
 
-from typing import IO, Callable, Sequence
+import re
+from typing import IO, TYPE_CHECKING, Callable, Sequence
 
 from cluster_tools.clusters import ClusterRecord
+from cluster_tools.errors import ConfigError
 from cluster_tools.transport.ssh import SSHConnection, SSHTarget
+
+if TYPE_CHECKING:
+    from cluster_tools.transport.ssh_session import LocalTerminal
 
 
 def ssh_target(record: ClusterRecord) -> SSHTarget:
@@ -35,3 +40,45 @@ def run_on_head_node(
     """Run ``argv`` (each word quoted) on the head node, streaming its output; returns its exit code."""
     with connect(record, on_new_host_key=on_new_host_key) as conn:
         return conn.stream(argv, stdout=stdout, stderr=stderr, stdin=stdin)
+
+
+NODE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+
+
+def node_target(record: ClusterRecord, node: str) -> SSHTarget:
+    """How the head node reaches a compute node's sshd: the same user, key and pinned-keys file.
+
+    Port 22, but in the sandbox, whose one node is this machine and whose sshd listens on the
+    sandbox's own port. The node's key is pinned under its own name (``[node]:port``).
+    """
+    if not NODE_NAME_RE.match(node):
+        raise ConfigError(f"{node!r} is not a node name", "`clustertools ssh -- sinfo -N` lists the nodes")
+    return SSHTarget(host=node, port=record.port if record.sandbox else 22, user=record.user,
+                     known_hosts=record.known_hosts, identity_file=record.identity_file)
+
+
+def interactive_shell(
+    record: ClusterRecord,
+    command: Sequence[str] | str | None,
+    terminal: "LocalTerminal",
+    *,
+    node: str | None = None,
+    force_pty: bool | None = None,
+    on_new_host_key: Callable[[str, str], None] | None = None,
+    on_no_pty: Callable[[], None] | None = None,
+) -> int:
+    """A shell (or ``command``) on the head node, or on ``node`` through it; returns its exit status.
+
+    A pty when stdin is a terminal (or ``force_pty``); ``on_no_pty`` is called when a shell gets none.
+    """
+    from cluster_tools.transport.ssh import command_line
+    from cluster_tools.transport.ssh_session import run_session, wants_pty
+
+    pty = wants_pty(terminal, force_pty)
+    line = None if command is None else command_line(command)
+    hop_target = node_target(record, node) if node is not None else None  # checked before connecting
+    with connect(record, on_new_host_key=on_new_host_key) as head:
+        if hop_target is None:
+            return run_session(head, line, terminal, pty=pty, on_start=None if pty else on_no_pty)
+        with head.jump(hop_target, on_new_host_key=on_new_host_key) as hop:
+            return run_session(hop, line, terminal, pty=pty, on_start=None if pty else on_no_pty)

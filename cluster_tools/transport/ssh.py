@@ -107,7 +107,9 @@ class SSHConnection:
         *,
         connect_timeout: float = 15.0,
         on_new_host_key: Callable[[str, str], None] | None = None,
+        sock: paramiko.Channel | None = None,
     ) -> None:
+        """``sock``: an open channel to run this connection over (a hop through another connection)."""
         self.target = target
         # paramiko's transport thread logs socket errors (e.g. while a refused connection is torn down);
         # with no handler Python would print them beside our one-line error. --debug can add one.
@@ -119,19 +121,22 @@ class SSHConnection:
             self._client.load_host_keys(str(target.known_hosts))
         self._client.set_missing_host_key_policy(_PinOnFirstContact(target.known_hosts, on_new_host_key,
                                                                    target.expected_fingerprints))
-        self._connect(connect_timeout)
+        self._connect(connect_timeout, sock)
 
-    def _connect(self, timeout: float) -> None:
+    def _connect(self, timeout: float, tunnel: paramiko.Channel | None) -> None:
         t = self.target
-        try:
-            sock = socket.create_connection((t.host, t.port), timeout=timeout)
-        except OSError as exc:
-            raise TransportError(
-                f"cannot reach {t.label}: {exc.strerror or exc}",
-                "is the cluster up? `clustertools list` shows the known ones",
-            ) from None
-        # paramiko leaves Nagle on: each exec over the connection then waits ~40 ms for nothing.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tunnel is not None:
+            sock = tunnel
+        else:
+            try:
+                sock = socket.create_connection((t.host, t.port), timeout=timeout)
+            except OSError as exc:
+                raise TransportError(
+                    f"cannot reach {t.label}: {exc.strerror or exc}",
+                    "is the cluster up? `clustertools list` shows the known ones",
+                ) from None
+            # paramiko leaves Nagle on: each exec over the connection then waits ~40 ms for nothing.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self._client.connect(
                 t.host,
@@ -201,6 +206,62 @@ class SSHConnection:
             raise TransportError(f"uploading to {self.target.label} failed: {exc}", "is the disk full?") from None
         finally:
             sftp.close()
+
+    def jump(self, target: SSHTarget, *, on_new_host_key: Callable[[str, str], None] | None = None,
+             connect_timeout: float = 15.0) -> "SSHConnection":
+        """A connection to ``target`` (e.g. a compute node) tunnelled through this one, like ProxyJump.
+
+        Its host key is checked against ``target.known_hosts`` (pinned there at first contact) under
+        its own name as this host resolves it, never taken from this connection's key.
+        """
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise TransportError(f"the SSH connection to {self.target.label} was closed")
+        try:
+            channel = transport.open_channel("direct-tcpip", (target.host, target.port), ("127.0.0.1", 0),
+                                             timeout=connect_timeout)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            reason = exc.text if isinstance(exc, paramiko.ChannelException) else exc
+            raise TransportError(
+                f"{self.target.label} cannot open a connection to {target.host}:{target.port}: {reason}",
+                "is the node up and its name right? `clustertools ssh -- sinfo -N` lists the nodes",
+            ) from None
+        try:
+            return SSHConnection(target, connect_timeout=connect_timeout, on_new_host_key=on_new_host_key, sock=channel)
+        except HostKeyMismatch as exc:
+            name = target.host if target.port == 22 else f"[{target.host}]:{target.port}"
+            raise HostKeyMismatch(
+                exc.message,
+                f"a compute node gets a new key when it is replaced (ParallelCluster scales nodes down and up); "
+                f"if {target.host} was, forget its old key: ssh-keygen -R '{name}' -f {target.known_hosts}",
+            ) from None
+
+    def open_shell(self, command: str | None, *, pty: tuple[str, int, int] | None) -> paramiko.Channel:
+        """A session channel running ``command`` (None: the login shell), with a pty of
+        ``(term, columns, rows)`` when ``pty`` is given. The caller pumps and closes it."""
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise TransportError(f"the SSH connection to {self.target.label} was closed", command=command)
+        try:
+            channel = transport.open_session()
+            if pty is not None:
+                term, columns, rows = pty
+                channel.get_pty(term=term, width=columns, height=rows)
+            if command is None:
+                channel.invoke_shell()
+            else:
+                channel.exec_command(command)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise TransportError(f"cannot start a session on {self.target.label}: {exc}", command=command) from None
+        return channel
+
+    def sftp(self) -> paramiko.SFTPClient:
+        """An SFTP session over this connection; the caller closes it."""
+        try:
+            return self._client.open_sftp()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise TransportError(f"cannot open SFTP to {self.target.label}: {exc}",
+                                 "does the server run an sftp subsystem?") from None
 
     def _alive(self) -> bool:
         transport = self._client.get_transport()

@@ -1,6 +1,9 @@
 #!/bin/bash
 # Per-task wrapper of clustertools run demo-1: one subject per Slurm array task.
 # Usage (from array.sbatch): wrapper.sh ATTEMPT OFFSET, with SLURM_ARRAY_TASK_ID set by Slurm.
+# `clustertools debug` runs it as: wrapper.sh --debug ATTEMPT INDEX (in `srun --pty`): the same
+# subject, environment, staged input and container as task INDEX, then an interactive shell instead
+# of the command; nothing is recorded or uploaded.
 # The user's command sees the subject only through environment variables, never in shell text.
 set -uo pipefail
 
@@ -11,10 +14,18 @@ CT_CONTAINER=''
 CT_INPUT_URL=''
 CT_OUTPUT_URL=s3://bucket-1/study/demo-1
 CT_RUN_DIR=${SLURM_SUBMIT_DIR:-$(cd "$(dirname "$0")" && pwd)}
-ATTEMPT=${1:?usage: wrapper.sh ATTEMPT OFFSET}
-CT_OFFSET=${2:?usage: wrapper.sh ATTEMPT OFFSET}
-CT_INDEX=$((CT_OFFSET + ${SLURM_ARRAY_TASK_ID:?not run as a Slurm array task}))
-CT_JOB_ID="${SLURM_ARRAY_JOB_ID:-0}_${SLURM_ARRAY_TASK_ID}"
+CT_DEBUG=""
+if [[ ${1:-} == --debug ]]; then
+  CT_DEBUG=1
+  ATTEMPT=${2:?usage: wrapper.sh --debug ATTEMPT INDEX}
+  CT_INDEX=${3:?usage: wrapper.sh --debug ATTEMPT INDEX}
+  CT_JOB_ID="${SLURM_JOB_ID:-0}"
+else
+  ATTEMPT=${1:?usage: wrapper.sh ATTEMPT OFFSET}
+  CT_OFFSET=${2:?usage: wrapper.sh ATTEMPT OFFSET}
+  CT_INDEX=$((CT_OFFSET + ${SLURM_ARRAY_TASK_ID:?not run as a Slurm array task}))
+  CT_JOB_ID="${SLURM_ARRAY_JOB_ID:-0}_${SLURM_ARRAY_TASK_ID}"
+fi
 CT_NODE=$(hostname -s 2>/dev/null || hostname)
 CT_START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 # shellcheck disable=SC2090
@@ -44,6 +55,7 @@ mkdir -p "$INPUT_DIR" "$OUTPUT_DIR" "$CT_STAGE/.clustertools/records" "$CT_STAGE
   "$CT_RUN_DIR/records/new" "$CT_RUN_DIR/logs"
 export SUBJECT INPUT_DIR OUTPUT_DIR
 CT_LOG="$CT_RUN_DIR/logs/$SUBJECT.$ATTEMPT"
+[[ -z $CT_DEBUG ]] || CT_LOG="$CT_SCRATCH/debug"  # the task's own logs stay as they were
 
 # A durable record per subject and attempt, on the head node (read by `status`) and in S3.
 # Written to a temp name and renamed, so a reader never sees half a record (also over NFS).
@@ -75,6 +87,63 @@ finish() {  # STATE EXIT_CODE ERROR
   log "$state${code:+ (exit code $code)}${error:+: $error}"
 }
 
+stage_input() {  # prints why on failure
+  [[ -n "$CT_INPUT_URL" ]] || return 0
+  if ! aws s3 cp --quiet --recursive "$CT_INPUT_URL/$SUBJECT/" "$INPUT_DIR/" >>"$CT_LOG.err" 2>&1; then
+    echo "staging the input from S3 failed"
+    return 97
+  fi
+  if [[ -z "$(ls -A "$INPUT_DIR")" ]]; then
+    echo "no input under $CT_INPUT_URL/$SUBJECT/"
+    return 97
+  fi
+}
+
+in_runtime() {  # ARGV...: run plainly, or in the run's container, with the task's environment and scratch
+  if [[ -z "$CT_CONTAINER" ]]; then
+    "$@"
+  elif command -v apptainer >/dev/null 2>&1 || command -v singularity >/dev/null 2>&1; then
+    "$(command -v apptainer || command -v singularity)" exec --bind "$CT_SCRATCH" "$CT_CONTAINER" "$@"
+  elif command -v docker >/dev/null 2>&1; then
+    local envs=() name
+    for name in "${ct_names[@]}" RUN_ID ATTEMPT INPUT_DIR OUTPUT_DIR CT_COMMAND; do envs+=(-e "$name"); done
+    docker run --rm ${CT_DEBUG:+-it} "${envs[@]}" -v "$CT_SCRATCH:$CT_SCRATCH" "${CT_CONTAINER#docker://}" "$@"
+  else
+    log "no container runtime (apptainer, singularity or docker) on this node"
+    return 126
+  fi
+}
+
+run_command() {
+  in_runtime bash -c "$CT_COMMAND"
+}
+
+if [[ -n $CT_DEBUG ]]; then
+  # The command comes first, and is the shell's last history line: arrow-up runs it again.
+  printf 'clustertools debug: the command the task ran: %s\n' "$CT_COMMAND"
+  printf 'clustertools debug: %s of run %s, attempt %s, on %s (job %s)\n' "$SUBJECT" "$RUN_ID" "$ATTEMPT" "$CT_NODE" "$CT_JOB_ID"
+  trap 'rm -rf "$CT_SCRATCH"' EXIT
+  trap 'exit 129' HUP
+  trap 'exit 143' TERM
+  if [[ -n "$CT_INPUT_URL" ]]; then
+    if ! command -v aws >/dev/null 2>&1; then
+      echo "clustertools debug: the aws CLI is not on this node: no input staged" >&2
+    elif ! why=$(stage_input); then
+      echo "clustertools debug: $why: the shell opens anyway" >&2
+      cat "$CT_LOG.err" >&2 2>/dev/null
+    fi
+  fi
+  printf '%s\n' "$CT_COMMAND" >"$CT_SCRATCH/.bash_history"
+  {
+    echo '[[ -f ~/.bashrc ]] && . ~/.bashrc'
+    printf 'HISTFILE=%q\n' "$CT_SCRATCH/.bash_history"
+    echo "PS1='(debug \${SUBJECT}) '\"\$PS1\""
+  } >"$CT_SCRATCH/.bashrc"
+  echo "clustertools debug: SUBJECT=$SUBJECT INPUT_DIR=$INPUT_DIR OUTPUT_DIR=$OUTPUT_DIR; exit releases the node"
+  in_runtime bash --rcfile "$CT_SCRATCH/.bashrc" -i
+  exit $?
+fi
+
 # scancel and the time limit send SIGTERM: the subject is recorded as CANCELLED, not lost.
 trap 'finish CANCELLED 143 "terminated by Slurm (scancel or time limit)"; exit 143' TERM INT
 
@@ -86,31 +155,10 @@ if ! command -v aws >/dev/null 2>&1; then
   exit 127
 fi
 
-if [[ -n "$CT_INPUT_URL" ]]; then
-  if ! aws s3 cp --quiet --recursive "$CT_INPUT_URL/$SUBJECT/" "$INPUT_DIR/" >>"$CT_LOG.err" 2>&1; then
-    finish FAILED 97 "staging the input from S3 failed"
-    exit 97
-  fi
-  if [[ -z "$(ls -A "$INPUT_DIR")" ]]; then
-    finish FAILED 97 "no input under $CT_INPUT_URL/$SUBJECT/"
-    exit 97
-  fi
+if ! why=$(stage_input); then
+  finish FAILED 97 "$why"
+  exit 97
 fi
-
-run_command() {
-  if [[ -z "$CT_CONTAINER" ]]; then
-    bash -c "$CT_COMMAND"
-  elif command -v apptainer >/dev/null 2>&1 || command -v singularity >/dev/null 2>&1; then
-    "$(command -v apptainer || command -v singularity)" exec --bind "$CT_SCRATCH" "$CT_CONTAINER" bash -c "$CT_COMMAND"
-  elif command -v docker >/dev/null 2>&1; then
-    local envs=() name
-    for name in "${ct_names[@]}" RUN_ID ATTEMPT INPUT_DIR OUTPUT_DIR CT_COMMAND; do envs+=(-e "$name"); done
-    docker run --rm "${envs[@]}" -v "$CT_SCRATCH:$CT_SCRATCH" "${CT_CONTAINER#docker://}" bash -c "$CT_COMMAND"
-  else
-    log "no container runtime (apptainer, singularity or docker) on this node"
-    return 126
-  fi
-}
 
 CT_EXIT=0
 run_command >"$CT_LOG.out" 2>"$CT_LOG.err" </dev/null &
