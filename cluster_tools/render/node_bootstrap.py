@@ -29,6 +29,7 @@ class NodeBootstrap:
     miniforge_sha256: str | None = None
     env_file_key: str | None = None  # a name under ``prefix``, e.g. env/environment.yml
     image: str | None = None
+    shared_dir: str | None = None  # the shared storage's mount dir; the script's default: /shared, else /home
 
     def args(self) -> list[str]:
         """The script's arguments, in a fixed order (golden files depend on it)."""
@@ -40,6 +41,8 @@ class NodeBootstrap:
             args += ["--env-file", self.env_file_key]
         if self.image:
             args += ["--image", self.image]
+        if self.shared_dir:
+            args += ["--shared-dir", self.shared_dir]
         return args
 
 
@@ -57,4 +60,12 @@ def node_bootstrap_for(project: Project, cluster_name: str, prefix: str, *, runt
         miniforge_url=settings.miniforge_url, miniforge_sha256=settings.miniforge_sha256,
         env_file_key=settings.env_file_key,
         image=project.job.image_to_pull if runtime != "none" else None,
+        shared_dir=shared_dir_of(project),
     )
+
+
+def shared_dir_of(project: Project) -> str | None:
+    """Where the cluster's shared storage is mounted (Miniforge, environments and images go there, and
+    bootstrap.env that the run wrapper reads); None: the script's default."""
+    spec = project.parallelcluster
+    return spec.shared_storage.mount_dir if spec is not None and spec.shared_storage is not None else None

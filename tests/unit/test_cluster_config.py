@@ -323,7 +323,8 @@ def test_the_projects_bootstrap_settings_reach_every_nodes_args(template, monkey
                 "--bootstrap-prefix", "s3://study-outputs/clustertools/study/bootstrap/",
                 "--miniforge-url", "s3://mirror-bucket/installers/Miniforge3-24.11.3-0-Linux-x86_64.sh",
                 "--miniforge-sha256", BOOTSTRAP_SHA, "--env-file", "env/study.yml",
-                "--image", "docker://ghcr.io/acme/seg@sha256:" + "e" * 64]
+                "--image", "docker://ghcr.io/acme/seg@sha256:" + "e" * 64,
+                "--shared-dir", "/shared"]  # the shared storage's mount: images and environments land there
     nodes = [config["HeadNode"], *config["Scheduling"]["SlurmQueues"]]
     assert all(node["CustomActions"]["OnNodeConfigured"]["Args"] == expected for node in nodes)
     # The installer's bucket is readable from every node, never writable.
