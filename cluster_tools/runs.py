@@ -73,6 +73,9 @@ class RunRecord(BaseModel):
     job: JobSpec
     input: str | None = None
     columns: list[str] = Field(default_factory=list)
+    # Where the node bootstrap may have left bootstrap.env (runtime, image file, conda env): the wrapper
+    # reads the first it finds. Empty for clusters clustertools did not bootstrap.
+    shared_dirs: list[str] = Field(default_factory=list)
     attempts: list[Attempt] = Field(default_factory=list)
     last_counts: dict[str, int] = Field(default_factory=dict)
     last_status_at: str | None = None

@@ -32,6 +32,7 @@ def _values(run: RunRecord) -> dict[str, object]:
         "mem": run.job.mem,
         "time": run.job.time,
         "partition": run.job.partition or "",
+        "shared_dirs": run.shared_dirs,
     }
 
 

@@ -71,9 +71,26 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
         remote_dir=f"~/{REMOTE_RUNS_DIR}/{run_id}", output=str(project.storage.output),
         region=cluster.region, s3_endpoint_url=cluster.s3_endpoint_url, sandbox_s3=cluster.sandbox, job=job,
         input=str(project.storage.input) if project.storage.input else None, columns=list(subjects.columns),
+        shared_dirs=bootstrap_shared_dirs(state, project, cluster),
         attempts=[Attempt(number=1, subjects=list(subjects.ids), rows=[list(r) for r in subjects.rows])],
     )
     return run, False
+
+
+def bootstrap_shared_dirs(state: StateDir, project: Project, cluster: ClusterRecord) -> list[str]:
+    """Where the node bootstrap puts bootstrap.env on this cluster: the sandbox's own shared dir; on a
+    ParallelCluster cluster the project's shared storage, else the script's defaults (/shared, /home)."""
+    if cluster.sandbox:
+        from cluster_tools.services.sandbox_bootstrap import SandboxNodeFiles
+        from cluster_tools.services.sandbox_files import sandbox_paths
+
+        return [str(SandboxNodeFiles(sandbox_paths(state.sandbox)).shared)]
+    if cluster.provider != "parallelcluster":
+        return []
+    from cluster_tools.render.node_bootstrap import shared_dir_of
+
+    configured = shared_dir_of(project)
+    return list(dict.fromkeys([*([configured] if configured else []), "/shared", "/home"]))
 
 
 def dry_run(run: RunRecord) -> DryRun:

@@ -13,6 +13,9 @@ CT_COMMAND='echo "$SUBJECT" > "$OUTPUT_DIR/x"'
 CT_CONTAINER=''
 CT_INPUT_URL=''
 CT_OUTPUT_URL=s3://bucket-1/study/demo-1
+# Where the node bootstrap may have left bootstrap.env (container runtime, the image it pulled once,
+# the conda environment it solved once), in order.
+CT_SHARED_DIRS=()
 CT_RUN_DIR=${SLURM_SUBMIT_DIR:-$(cd "$(dirname "$0")" && pwd)}
 CT_DEBUG=""
 if [[ ${1:-} == --debug ]]; then
@@ -32,6 +35,28 @@ CT_START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 export RUN_ID ATTEMPT CT_COMMAND
 
 log() { printf '%s clustertools[%s]: %s\n' "$(date -u +%H:%M:%S)" "${SUBJECT:-task $CT_INDEX}" "$*" >&2; }
+
+# bootstrap.env: KEY=VALUE lines (printf %q) the bootstrap wrote as root. One that is not root's, or
+# that others may write, is not trusted: it would run as this task.
+load_bootstrap_env() {
+  local dir file meta
+  for dir in "${CT_SHARED_DIRS[@]}"; do
+    file="$dir/clustertools/bootstrap.env"
+    [[ -r $file ]] || continue
+    meta=$(stat -c '%u %a' "$file" 2>/dev/null) || continue
+    if [[ ${meta%% *} != 0 ]] || (( 8#${meta##* } & 8#022 )); then
+      log "ignoring $file: not root's, or writable by others"
+      continue
+    fi
+    # shellcheck source=/dev/null
+    . "$file"
+    if [[ -n ${CT_CONDA_ENV:-} && -d $CT_CONDA_ENV ]]; then
+      export PATH="$CT_CONDA_ENV/bin:$PATH" CONDA_PREFIX="$CT_CONDA_ENV"
+    fi
+    return 0
+  done
+}
+load_bootstrap_env
 
 # The manifest: a header line of variable names, then one line per task, fields split by \x1f.
 manifest="$CT_RUN_DIR/attempts/$ATTEMPT/manifest"
@@ -100,10 +125,15 @@ stage_input() {  # prints why on failure
 }
 
 in_runtime() {  # ARGV...: run plainly, or in the run's container, with the task's environment and scratch
+  # The image the bootstrap pulled once into shared storage, when it is this run's: no pull per task.
+  local image=$CT_CONTAINER
+  if [[ -n ${CT_IMAGE_FILE:-} && ${CT_IMAGE:-} == "$CT_CONTAINER" && -r $CT_IMAGE_FILE && ${CT_RUNTIME:-} == apptainer ]]; then
+    image=$CT_IMAGE_FILE
+  fi
   if [[ -z "$CT_CONTAINER" ]]; then
     "$@"
-  elif command -v apptainer >/dev/null 2>&1 || command -v singularity >/dev/null 2>&1; then
-    "$(command -v apptainer || command -v singularity)" exec --bind "$CT_SCRATCH" "$CT_CONTAINER" "$@"
+  elif [[ ${CT_RUNTIME:-} != docker ]] && { command -v apptainer >/dev/null 2>&1 || command -v singularity >/dev/null 2>&1; }; then
+    "$(command -v apptainer || command -v singularity)" exec --bind "$CT_SCRATCH" "$image" "$@"
   elif command -v docker >/dev/null 2>&1; then
     local envs=() name
     for name in "${ct_names[@]}" RUN_ID ATTEMPT INPUT_DIR OUTPUT_DIR CT_COMMAND; do envs+=(-e "$name"); done
