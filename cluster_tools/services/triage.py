@@ -155,17 +155,25 @@ def _parallelcluster(name: str, record: ClusterRecord | None, node: str | None, 
     sources = list(head)
     bootstrap_from: tuple[str, ...] = ("cloud-init-output", "bootstrap_error_msg")
     launch = choice.launch
+    found: tuple[str, list[SourceText]] | None = None
     if launch is not None and launch.private_ip:
         sources += _compute_streams(name, launch, region)
-    elif launch is not None:  # only an instance id was given: its hostname is unknown
-        notes.append(f"instance {launch.instance_id} is not in the head node's recent slurm_resume lines: "
-                     "its CloudWatch streams cannot be named (pass its Slurm node name)")
+    elif launch is not None:  # only an instance id was given: its streams are found by listing them
+        found = _listed_compute_streams(name, region, notes, instance_id=launch.instance_id)
+        if found is None:
+            notes.append(f"instance {launch.instance_id} has no CloudWatch streams of its own (yet)")
     elif choice.name is not None:
         notes.append(f"node {choice.name} is not in the head node's recent slurm_resume lines: its CloudWatch "
                      "streams cannot be named")
     else:
-        notes.append("no compute node was launched in the lines read: showing the head node's own bootstrap")
-        bootstrap_from = ("bootstrap", "system-messages", "syslog", "chef-client")
+        found = _listed_compute_streams(name, region, notes)
+        if found is None:
+            notes.append("no compute node has logged anything: showing the head node's own bootstrap")
+            bootstrap_from = ("bootstrap", "system-messages", "syslog", "chef-client")
+        else:
+            notes.append(f"no compute node was launched in the lines read: the one that logged last, {found[0]}")
+    if found is not None:
+        sources += found[1]
     node_names = tuple(x for x in (choice.name, launch.instance_id if launch else None,
                                    launch.private_ip if launch else None) if x)
     why = choice.why + (f"; instance {launch.instance_id}, {launch.private_ip}" if launch and launch.private_ip else "")
@@ -173,6 +181,31 @@ def _parallelcluster(name: str, record: ClusterRecord | None, node: str | None, 
                         node_why=why, bootstrap_from=bootstrap_from, node_names=node_names,
                         fleet=described.compute_fleet_status, cluster_status=described.status, failures=failures,
                         notes=notes, lines=lines)
+
+
+def _listed_compute_streams(name: str, region: str | None, notes: list[str], *,
+                            instance_id: str | None = None) -> tuple[str, list[SourceText]] | None:
+    """The compute streams of ``instance_id``, else of the compute node that logged last: (its
+    "hostname.instance" prefix, its streams), or None when there are none."""
+    try:
+        streams = pc.list_cluster_log_streams(name, region=region, node_type="ComputeNode")
+    except pc.PclusterError as exc:
+        notes.append(f"cannot list the cluster's CloudWatch streams: {exc.message}")
+        return None
+    latest: dict[str, str] = {}  # "hostname.instance" -> its latest event time (ISO text sorts)
+    for stream in streams:
+        host, _, rest = stream.name.partition(".")
+        instance, _, _ = rest.partition(".")
+        if not instance.startswith("i-") or (instance_id and instance != instance_id):
+            continue
+        when = stream.last_event.isoformat() if stream.last_event else ""
+        prefix = f"{host}.{instance}"
+        latest[prefix] = max(latest.get(prefix, ""), when)
+    if not latest:
+        return None
+    prefix = max(latest, key=lambda key: latest[key])
+    return prefix, [_stream(name, f"{prefix}.{stream}", stream, region, node=prefix.split(".")[1])
+                    for stream in COMPUTE_STREAMS]
 
 
 def _compute_streams(name: str, launch: Launch, region: str | None) -> list[SourceText]:

@@ -135,6 +135,12 @@ class LogEvent:
 
 
 @dataclass(frozen=True)
+class LogStream:
+    name: str  # "{hostname}.{instance_id}.{log}", e.g. ip-10-0-1-77.i-0fedcba9876543210.cloud-init-output
+    last_event: datetime | None
+
+
+@dataclass(frozen=True)
 class StackEvent:
     """One CloudFormation event of the cluster's stack (``logical_id`` names the resource, e.g. HeadNode)."""
 
@@ -224,6 +230,19 @@ def get_cluster_log_events(name: str, log_stream: str, *, region: str | None = N
                  {"cluster_name": name, "log_stream_name": log_stream, "region": region, "limit": limit,
                   "start_from_head": start_from_head})
     return [LogEvent(timestamp=_time(e.get("timestamp")), message=e.get("message", "")) for e in data.get("events") or ()]
+
+
+def list_cluster_log_streams(name: str, *, region: str | None = None, private_dns_name: str | None = None,
+                             node_type: NodeType | None = None) -> list[LogStream]:
+    """The cluster's CloudWatch log streams (all pages), optionally of one host (``ip-10-0-1-77``) or node
+    type. Raises PclusterNotFound."""
+    filters = [f"Name={key},Values={value}" for key, value in (("private-dns-name", private_dns_name),
+                                                                ("node-type", node_type)) if value]
+    kwargs: dict[str, Any] = {"cluster_name": name, "region": region}
+    if filters:
+        kwargs["filters"] = filters
+    return [LogStream(name=item.get("logStreamName", ""), last_event=_time(item.get("lastEventTimestamp")))
+            for item in _all_pages("list_cluster_log_streams", f"list log streams of {name}", kwargs, "logStreams")]
 
 
 def get_cluster_stack_events(name: str, *, region: str | None = None,

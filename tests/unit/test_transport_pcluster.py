@@ -117,6 +117,15 @@ STACK_EVENTS_PAGE = {
     ],
     "nextToken": "eyJwYWdlIjogMn0=",
 }
+# controllers/cluster_logs_controller.py list_cluster_log_streams -> ListClusterLogStreamsResponseContent
+LOG_STREAMS_PAGE = {
+    "logStreams": [{"creationTime": "2024-05-01T12:14:31.000Z", "firstEventTimestamp": "2024-05-01T12:14:31.000Z",
+                    "lastEventTimestamp": "2024-05-01T12:19:02.000Z", "lastIngestionTime": "2024-05-01T12:19:02.000Z",
+                    "logStreamArn": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/parallelcluster/study-202405011200:"
+                                    "log-stream:ip-10-0-1-77.i-0fedcba9876543210.cloud-init-output",
+                    "logStreamName": "ip-10-0-1-77.i-0fedcba9876543210.cloud-init-output",
+                    "uploadSequenceToken": "49039859"}],
+}
 # The error a missing cluster gets (controllers/common.py validate_cluster)
 NOT_FOUND = "Cluster 'study' does not exist or belongs to an incompatible ParallelCluster major version."
 
@@ -311,6 +320,15 @@ def test_log_events(lib):
     assert events[0].message.endswith("Performing node maintenance") and events[0].timestamp.minute == 14
 
 
+def test_log_streams_of_one_host(lib):
+    fake = lib("list_cluster_log_streams", LOG_STREAMS_PAGE)
+    streams = pc.list_cluster_log_streams("study", region="us-east-1", private_dns_name="ip-10-0-1-77")
+    assert fake.calls == [{"cluster_name": "study", "region": "us-east-1",
+                           "filters": ["Name=private-dns-name,Values=ip-10-0-1-77"]}]
+    assert streams == [pc.LogStream("ip-10-0-1-77.i-0fedcba9876543210.cloud-init-output",
+                                    datetime.datetime(2024, 5, 1, 12, 19, 2, tzinfo=datetime.timezone.utc))]
+
+
 def test_stack_events_one_page_newest_first(lib):
     fake = lib("get_cluster_stack_events", STACK_EVENTS_PAGE)
     events, token = pc.get_cluster_stack_events("study", region="us-east-1")
@@ -440,3 +458,10 @@ def test_recorded_responses_match_pcluster_models():
               "Failed to receive 1 resource signal(s)\nwithin the specified duration", "i-0a1b2c3d4e5f60718"),
         event("CREATE_IN_PROGRESS", T0.replace(minute=2, second=11))])
     assert encoded(page) == STACK_EVENTS_PAGE
+    from pcluster.api.models import ListClusterLogStreamsResponseContent, LogStream
+
+    stream = LogStream(creation_time=later, first_event_timestamp=later, last_event_timestamp=T0.replace(minute=19, second=2),
+                       last_ingestion_time=T0.replace(minute=19, second=2),
+                       log_stream_arn=LOG_STREAMS_PAGE["logStreams"][0]["logStreamArn"],
+                       log_stream_name="ip-10-0-1-77.i-0fedcba9876543210.cloud-init-output", upload_sequence_token="49039859")
+    assert encoded(ListClusterLogStreamsResponseContent(log_streams=[stream])) == LOG_STREAMS_PAGE

@@ -363,8 +363,14 @@ def aws(monkeypatch):
             raise answer
         return answer
 
+    def log_streams(name, *, region=None, private_dns_name=None, node_type=None):
+        calls.append(("list_cluster_log_streams", name, region, node_type))
+        return [pc.LogStream(stream, T0) for stream in streams if not stream.startswith("__")
+                and not stream.startswith("ip-10-0-1-25.")]  # the head node's are not listed as ComputeNode
+
     monkeypatch.setattr(pc, "describe_cluster", describe)
     monkeypatch.setattr(pc, "get_cluster_log_events", log_events)
+    monkeypatch.setattr(pc, "list_cluster_log_streams", log_streams)
     return streams, calls
 
 
@@ -420,8 +426,22 @@ May  1 11:31:02 ip-10-0-1-25 clustertools-bootstrap[812]: bootstrap FAILED (exit
     assert report.cluster_status == "CREATE_FAILED" and not report.protected
     names = [s.name for s in report.sources]
     assert "syslog" not in names, "the OS's other syslog stream is absent by design, not news"
-    assert "no compute node was launched" in " ".join(report.notes)
+    assert "no compute node has logged anything" in " ".join(report.notes)
     assert [c for c in calls if c[0] == "describe_cluster"] == [("describe_cluster", "abcd-seg", "us-east-1")]
+
+
+def test_without_launch_lines_the_compute_node_that_logged_last_is_read(aws):
+    """The head node's slurm_resume lines have rotated away: the streams are found by listing them."""
+    streams, calls = aws
+    streams["__describe__"] = described(fleet="RUNNING")
+    streams["ip-10-0-1-25.i-0a1b2c3d4e5f60718.slurm_resume"] = events("")
+    prefix = "ip-10-0-1-57.i-0a1b2c3d4e5f60057"
+    streams[f"{prefix}.cloud-init-output"] = events(COMPUTE_CLOUD_INIT)
+    report = service.triage(None, None, None, cluster_name="abcd-seg", region="us-east-1",
+                            gather=lambda *a: pytest.fail("no SSH without a record"))
+    assert ("list_cluster_log_streams", "abcd-seg", "us-east-1", "ComputeNode") in calls
+    assert report.bootstrap.failed_step == "image" and report.bootstrap.source == "cloud-init-output"
+    assert f"the one that logged last, {prefix}" in " ".join(report.notes)
 
 
 def test_an_unreachable_head_node_falls_back_to_cloudwatch(aws):
