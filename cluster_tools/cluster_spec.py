@@ -36,6 +36,7 @@ _STORAGE_ID_RE = {
     "efs": re.compile(r"^fs-([0-9a-f]{8}|[0-9a-f]{17})$"),
     "fsx-lustre": re.compile(r"^fs-[0-9a-f]{17}$"),
 }
+_POLICY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/[A-Za-z0-9+=,.@_/-]{1,512}$")
 _SECRET_ARN_RE = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 _DB_URI_RE = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
 _DB_USER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -227,6 +228,10 @@ class ClusterSpec(BaseModel):
     scaledown_idletime: int = Field(default=10, ge=1, le=1440, description="minutes before an idle node stops")
     queues: list[QueueSpec] = Field(min_length=1, max_length=50)
     input_buckets: list[str] = Field(default_factory=list, description="read-only S3 access from every node")
+    additional_iam_policies: list[str] = Field(
+        default_factory=list, max_length=10,
+        description="IAM policy ARNs every node gets, e.g. one allowing secretsmanager:GetSecretValue on "
+                    "storage.input_credentials")
     shared_storage: SharedStorageSpec | None = None
     database: DatabaseSpec | None = None
     slurm: SlurmLimits = Field(default_factory=SlurmLimits)
@@ -293,6 +298,16 @@ class ClusterSpec(BaseModel):
     def _allowed_ips(cls, value: str | None) -> str | None:
         return None if value is None else check_allowed_ips(value)
 
+    @field_validator("additional_iam_policies")
+    @classmethod
+    def _policies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not isinstance(item, str) or not _POLICY_ARN_RE.match(item):
+                raise ValueError(f"{item!r} is not an IAM policy ARN like arn:aws:iam::123456789012:policy/NAME")
+        if len(set(value)) != len(value):
+            raise ValueError("a policy is listed twice")
+        return value
+
     @field_validator("input_buckets")
     @classmethod
     def _buckets(cls, value: list[str]) -> list[str]:
@@ -335,3 +350,10 @@ def cluster_name_for(spec: ClusterSpec, project_name: str) -> str:
     if not name[:1].isalpha():
         name = f"ct-{name}"
     return check_cluster_name(name[:60].rstrip("-"))
+
+
+def check_secret_arn(value: str) -> str:
+    """A Secrets Manager secret's ARN (the value itself never goes into a project file or a config)."""
+    if not isinstance(value, str) or not _SECRET_ARN_RE.match(value):
+        raise ValueError("the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")
+    return value

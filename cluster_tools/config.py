@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cluster_tools.cluster_spec import ClusterSpec
+from cluster_tools.cluster_spec import ClusterSpec, check_secret_arn
 from cluster_tools.clusters import check_cluster_name
 from cluster_tools.errors import ConfigError
 
@@ -65,11 +65,26 @@ class Storage(BaseModel):
 
     output: S3Location = Field(description="where each run's outputs go: <output>/<run-id>/<subject>/")
     input: S3Location | None = Field(default=None, description="where subjects' inputs are read from")
+    input_credentials: str | None = Field(
+        default=None, description="the ARN of a Secrets Manager secret holding the input bucket's own credentials "
+                                  "(e.g. HCP's key pair): each task reads it through its node's role when it stages "
+                                  "the input; the value is never written to a file, a config or a log")
 
     @field_validator("output", "input", mode="before")
     @classmethod
     def _parse(cls, value: Any) -> Any:
         return S3Location.parse(value) if isinstance(value, str) else value
+
+    @field_validator("input_credentials")
+    @classmethod
+    def _credentials(cls, value: str | None) -> str | None:
+        return None if value is None else check_secret_arn(value)
+
+    @model_validator(mode="after")
+    def _credentials_need_input(self) -> "Storage":
+        if self.input_credentials and self.input is None:
+            raise ValueError("input_credentials is for storage.input: set input too")
+        return self
 
 
 class JobSpec(BaseModel):

@@ -72,6 +72,7 @@ class RunRecord(BaseModel):
     sandbox_s3: bool = False
     job: JobSpec
     input: str | None = None
+    input_credentials: str | None = None  # a Secrets Manager ARN; the value is never stored anywhere
     columns: list[str] = Field(default_factory=list)
     # Where the node bootstrap may have left bootstrap.env (runtime, image file, conda env): the wrapper
     # reads the first it finds. Empty for clusters clustertools did not bootstrap.

@@ -27,6 +27,7 @@ def _values(run: RunRecord) -> dict[str, object]:
         "command": run.job.command or "",
         "container": run.job.container or "",
         "input_url": (run.input or "").rstrip("/"),
+        "input_secret": run.input_credentials or "",
         "output_url": run_url,
         "cpus": run.job.cpus,
         "mem": run.job.mem,

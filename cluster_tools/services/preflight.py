@@ -2,7 +2,7 @@
 
 Pure orchestration over boto3 clients passed in (``make_clients`` builds them from region, profile and
 endpoint). Read-only calls only: STS GetCallerIdentity, S3 GetBucketLocation, EC2 Describe*, Secrets
-Manager DescribeSecret. A secret's value is never read, and a value that looks like a secret is never echoed.
+Manager DescribeSecret, IAM GetPolicy/GetPolicyVersion. A secret's value is never read, and a value that looks like a secret is never echoed.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class AwsClients:
     s3: Any
     ec2: Any
     secretsmanager: Any
+    iam: Any = None
     endpoint_url: str | None = None
 
 
@@ -70,7 +71,7 @@ def make_clients(region: str, *, profile: str | None = None, endpoint_url: str |
         return session.client(service, endpoint_url=endpoint_url, config=config)
 
     return AwsClients(region=region, sts=client("sts"), s3=client("s3"), ec2=client("ec2"),
-                      secretsmanager=client("secretsmanager"), endpoint_url=endpoint_url)
+                      secretsmanager=client("secretsmanager"), iam=client("iam"), endpoint_url=endpoint_url)
 
 
 def run_preflight(clients: AwsClients, spec: ClusterSpec, *, output_bucket: str, input_buckets: Sequence[str] = (),
@@ -86,6 +87,7 @@ def run_preflight(clients: AwsClients, spec: ClusterSpec, *, output_bucket: str,
     if identity.level == "error":
         return [identity, ssh, *values]
     secrets = [*secret_ids, *([spec.database.password_secret_arn] if spec.database else [])]
+    from cluster_tools.services.preflight_secrets import check_secret_access, check_secrets
     types = [spec.head_node_instance_type, *(t for q in spec.queues for t in q.instance_types)]
     return [
         identity,
@@ -96,6 +98,7 @@ def run_preflight(clients: AwsClients, spec: ClusterSpec, *, output_bucket: str,
         *check_instance_types(clients, types),
         ssh,
         *check_secrets(clients, list(dict.fromkeys(secrets))),
+        *check_secret_access(clients, list(dict.fromkeys(secret_ids)), spec.additional_iam_policies),
         *values,
     ]
 
@@ -105,8 +108,10 @@ def preflight_project(clients: AwsClients, project: Project, rendered: RenderedC
     """``run_preflight`` for a loaded project and the config rendered from it (what ``up`` would send)."""
     from cluster_tools.services.cluster_config import cluster_spec_of
 
-    return run_preflight(clients, cluster_spec_of(project), output_bucket=project.storage.output.bucket,
-                         input_buckets=[project.storage.input.bucket] if project.storage.input else [],
+    storage = project.storage
+    secret_ids = [*secret_ids, *([storage.input_credentials] if storage.input_credentials else [])]
+    return run_preflight(clients, cluster_spec_of(project), output_bucket=storage.output.bucket,
+                         input_buckets=[storage.input.bucket] if storage.input else [],
                          allowed_ips=rendered.allowed_ips, open_ssh_ok=rendered.open_ssh_ok, secret_ids=secret_ids,
                          project_text=project_text)
 
@@ -115,7 +120,7 @@ def check_credentials(clients: AwsClients) -> Finding:
     try:
         me = clients.sts.get_caller_identity()
     except Exception as exc:
-        return _aws_failure("credentials", "cannot check your AWS identity", exc, clients, fatal=True)
+        return aws_failure("credentials", "cannot check your AWS identity", exc, clients, fatal=True)
     return Finding("ok", "credentials", f"AWS account {me.get('Account')} as {me.get('Arn')}")
 
 
@@ -124,7 +129,7 @@ def check_region(clients: AwsClients) -> Finding:
     try:
         listed = {r["RegionName"]: r.get("OptInStatus") for r in clients.ec2.describe_regions(AllRegions=True)["Regions"]}
     except Exception as exc:
-        return _aws_failure("region", f"cannot list the regions from {region}", exc, clients)
+        return aws_failure("region", f"cannot list the regions from {region}", exc, clients)
     if region not in listed:
         return Finding("error", "region", f"{region} is not an AWS region", "set parallelcluster.region, e.g. us-east-1")
     if listed[region] == "not-opted-in":
@@ -157,7 +162,7 @@ def _check_bucket(clients: AwsClients, bucket: str, role: str) -> Finding:
             return Finding("warning", "buckets", f"cannot tell where {what} is ({code})",
                            "make sure it is in " + region + ": a cross-region read is billed per GB")
     except Exception as exc:
-        return _aws_failure("buckets", f"cannot check {what}", exc, clients)
+        return aws_failure("buckets", f"cannot check {what}", exc, clients)
     # GetBucketLocation says None for us-east-1 and EU for the oldest eu-west-1 buckets.
     location = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
     if location == region:
@@ -191,7 +196,7 @@ def check_key_pair(clients: AwsClients, key_name: str | None) -> Finding:
     try:
         found = clients.ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [key_name]}])["KeyPairs"]
     except Exception as exc:
-        return _aws_failure("key-pair", f"cannot check key pair {key_name}", exc, clients)
+        return aws_failure("key-pair", f"cannot check key pair {key_name}", exc, clients)
     if not found:
         return Finding("error", "key-pair", f"key pair {key_name} does not exist in {clients.region}",
                        f"import your public key: aws ec2 import-key-pair --region {clients.region} "
@@ -204,7 +209,7 @@ def check_subnets(clients: AwsClients, subnet_ids: Sequence[str]) -> Finding:
     try:
         found = clients.ec2.describe_subnets(Filters=[{"Name": "subnet-id", "Values": wanted}])["Subnets"]
     except Exception as exc:
-        return _aws_failure("subnets", "cannot check the subnets", exc, clients)
+        return aws_failure("subnets", "cannot check the subnets", exc, clients)
     vpcs = {s["SubnetId"]: s.get("VpcId") for s in found}
     missing = [s for s in wanted if s not in vpcs]
     if missing:
@@ -227,7 +232,7 @@ def check_instance_types(clients: AwsClients, instance_types: Sequence[str]) -> 
         for page in pages:
             offered.update(o["InstanceType"] for o in page["InstanceTypeOfferings"])
     except Exception as exc:
-        return [_aws_failure("instance-types", "cannot list the instance types", exc, clients)]
+        return [aws_failure("instance-types", "cannot list the instance types", exc, clients)]
     findings = [_missing_type(clients, t) for t in wanted if t not in offered]
     if not findings:
         findings.append(Finding("ok", "instance-types", f"{', '.join(wanted)} offered in {clients.region}"))
@@ -270,41 +275,6 @@ def check_allowed_ips(allowed_ips: str, open_ssh_ok: bool = False) -> Finding:
     return Finding("ok", "allowed-ips", f"SSH to the head node from {allowed_ips} only")
 
 
-def check_secrets(clients: AwsClients, secret_ids: Sequence[str]) -> list[Finding]:
-    """Each referenced secret exists and is not scheduled for deletion; its value is never read."""
-    from botocore.exceptions import ClientError
-
-    if not secret_ids:
-        return [Finding("ok", "secrets", "no third-party credentials referenced")]
-    findings = []
-    for secret in secret_ids:
-        arn_region = secret.split(":")[3] if secret.startswith("arn:") and secret.count(":") >= 6 else None
-        if arn_region and arn_region != clients.region:
-            findings.append(Finding("warning", "secrets", f"secret {secret} is in {arn_region}, the cluster in "
-                                    f"{clients.region}: not checked here", "keep the secret in the cluster's region"))
-            continue
-        try:
-            described = clients.secretsmanager.describe_secret(SecretId=secret)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code == "ResourceNotFoundException":
-                findings.append(Finding("error", "secrets", f"no secret {secret} in {clients.region}",
-                                        "store the credentials there: aws secretsmanager create-secret --name NAME "
-                                        "--secret-string file://creds.json (never in clustertools.yaml)"))
-                continue
-            findings.append(_aws_failure("secrets", f"cannot check secret {secret}", exc, clients))
-            continue
-        except Exception as exc:
-            findings.append(_aws_failure("secrets", f"cannot check secret {secret}", exc, clients))
-            continue
-        if described.get("DeletedDate"):
-            findings.append(Finding("error", "secrets", f"secret {secret} is scheduled for deletion",
-                                    f"restore it: aws secretsmanager restore-secret --secret-id {described.get('Name', secret)}"))
-        else:
-            findings.append(Finding("ok", "secrets", f"secret {described.get('Name', secret)} exists (its value was not read)"))
-    return findings
-
-
 def check_secret_values(text: str, source: str = "clustertools.yaml") -> list[Finding]:
     """Lines of the project file (comments included: they end up in git too) that look like a secret.
     Each finding names the line, never the value."""
@@ -324,7 +294,7 @@ def check_secret_values(text: str, source: str = "clustertools.yaml") -> list[Fi
     return findings or [Finding("ok", "secret-values", f"nothing in {source} looks like a secret")]
 
 
-def _aws_failure(check: str, what: str, exc: Exception, clients: AwsClients, *, fatal: bool = False) -> Finding:
+def aws_failure(check: str, what: str, exc: Exception, clients: AwsClients, *, fatal: bool = False) -> Finding:
     """An AWS call that failed for a reason other than the answer checked for: one line and a hint."""
     from botocore import exceptions as bx
 

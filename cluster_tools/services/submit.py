@@ -61,6 +61,8 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
     payload = {"job": job.model_dump(), "columns": subjects.columns, "rows": subjects.rows,
                "output": str(project.storage.output), "input": str(project.storage.input or ""),
                "cluster": cluster.name, "name": name or project.name}
+    if project.storage.input_credentials:  # only when set: the hashes of runs without one stay as they were
+        payload["input_credentials"] = project.storage.input_credentials
     digest = spec_hash(list(subjects.ids), payload)
     for run in reversed(list_runs(state, project.name)):
         if run.spec_hash == digest and run.cluster == cluster.name and run.attempts and not run.attempts[0].complete:
@@ -71,6 +73,7 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
         remote_dir=f"~/{REMOTE_RUNS_DIR}/{run_id}", output=str(project.storage.output),
         region=cluster.region, s3_endpoint_url=cluster.s3_endpoint_url, sandbox_s3=cluster.sandbox, job=job,
         input=str(project.storage.input) if project.storage.input else None, columns=list(subjects.columns),
+        input_credentials=project.storage.input_credentials,
         shared_dirs=bootstrap_shared_dirs(state, project, cluster),
         attempts=[Attempt(number=1, subjects=list(subjects.ids), rows=[list(r) for r in subjects.rows])],
     )

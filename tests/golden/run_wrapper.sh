@@ -12,6 +12,8 @@ RUN_ID=demo-1
 CT_COMMAND='echo "$SUBJECT" > "$OUTPUT_DIR/x"'
 CT_CONTAINER=''
 CT_INPUT_URL=''
+# A Secrets Manager ARN: the input bucket's own credentials, read through the node's role when staging.
+CT_INPUT_SECRET=''
 CT_OUTPUT_URL=s3://bucket-1/study/demo-1
 # Where the node bootstrap may have left bootstrap.env (container runtime, the image it pulled once,
 # the conda environment it solved once), in order.
@@ -112,9 +114,39 @@ finish() {  # STATE EXIT_CODE ERROR
   log "$state${code:+ (exit code $code)}${error:+: $error}"
 }
 
+# The input's credentials: from Secrets Manager into this shell's unexported variables, through a pipe:
+# never on disk, never in a command line (where other users could read them), never in a log.
+read_input_credentials() {
+  local json
+  json=$(aws secretsmanager get-secret-value --secret-id "$CT_INPUT_SECRET" --query SecretString --output text \
+    2>>"$CT_LOG.err") || return 1
+  { IFS= read -r CT_IN_KEY; IFS= read -r CT_IN_SECRET; IFS= read -r CT_IN_TOKEN; } < <(printf '%s' "$json" | python3 -c '
+import json, sys
+data = json.loads(sys.stdin.read())
+def pick(*names):
+    return next((str(data[n]) for n in names if data.get(n)), "")
+print(pick("AccessKeyId", "aws_access_key_id", "AWS_ACCESS_KEY_ID"))
+print(pick("SecretAccessKey", "aws_secret_access_key", "AWS_SECRET_ACCESS_KEY"))
+print(pick("SessionToken", "aws_session_token", "AWS_SESSION_TOKEN"))' 2>/dev/null)
+  [[ -n ${CT_IN_KEY:-} && -n ${CT_IN_SECRET:-} ]]
+}
+
 stage_input() {  # prints why on failure
   [[ -n "$CT_INPUT_URL" ]] || return 0
-  if ! aws s3 cp --quiet --recursive "$CT_INPUT_URL/$SUBJECT/" "$INPUT_DIR/" >>"$CT_LOG.err" 2>&1; then
+  local CT_IN_KEY="" CT_IN_SECRET="" CT_IN_TOKEN=""
+  if [[ -n "$CT_INPUT_SECRET" ]] && ! read_input_credentials; then
+    echo "reading the input's credentials (secret $CT_INPUT_SECRET) failed"
+    return 97
+  fi
+  # A subshell: the credentials reach this one aws call alone, not the outputs' upload nor the command.
+  if ! (
+    if [[ -n $CT_IN_KEY ]]; then
+      export AWS_ACCESS_KEY_ID=$CT_IN_KEY AWS_SECRET_ACCESS_KEY=$CT_IN_SECRET
+      unset AWS_PROFILE AWS_SESSION_TOKEN
+      [[ -z $CT_IN_TOKEN ]] || export AWS_SESSION_TOKEN=$CT_IN_TOKEN
+    fi
+    aws s3 cp --quiet --recursive "$CT_INPUT_URL/$SUBJECT/" "$INPUT_DIR/"
+  ) >>"$CT_LOG.err" 2>&1; then
     echo "staging the input from S3 failed"
     return 97
   fi

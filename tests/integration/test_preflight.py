@@ -3,6 +3,7 @@ a VPC with subnets, a key pair and secrets. Each check both ways: passing, and f
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -17,6 +18,7 @@ from cluster_tools.config import parse_project
 from cluster_tools.errors import TransportError
 from cluster_tools.services import preflight as pf
 from cluster_tools.services.cluster_config import render_project_cluster
+from cluster_tools.services.preflight_secrets import check_secret_access, check_secrets
 from cluster_tools.services.project import render_project_file
 
 PLACEHOLDER = ("placeholder", "placeholder")  # moto accepts any key; not secrets
@@ -48,7 +50,20 @@ def world(endpoint):
     token = aws.secretsmanager.create_secret(Name="nda/token", SecretString='{"token": "x"}')["ARN"]
     aws.secretsmanager.create_secret(Name="hcp/old", SecretString="x")
     aws.secretsmanager.delete_secret(SecretId="hcp/old", RecoveryWindowInDays=7)
-    return {"clients": aws, "vpc": vpc, "subnets": subnets, "elsewhere": elsewhere, "token_arn": token}
+    policies = {name: aws.iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": statements}))["Policy"]["Arn"] for name, statements in POLICIES.items()}
+    return {"clients": aws, "vpc": vpc, "subnets": subnets, "elsewhere": elsewhere, "token_arn": token,
+            "policies": policies}
+
+
+POLICIES = {
+    "read-nda": [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+                  "Resource": "arn:aws:secretsmanager:us-east-1:*:secret:nda/*"}],
+    "unrelated": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    "deny-all-secrets": [{"Effect": "Deny", "Action": "secretsmanager:*", "Resource": "*"}],
+    "conditional": [{"Effect": "Allow", "Action": "secretsmanager:Get*", "Resource": "*",
+                     "Condition": {"StringEquals": {"aws:PrincipalTag/team": "imaging"}}}],
+}
 
 
 def spec(world, **changes) -> ClusterSpec:
@@ -68,10 +83,12 @@ def only(findings: list[pf.Finding], check: str) -> list[pf.Finding]:
 
 
 def test_a_good_setup_passes_every_check(world):
-    findings = run(world, spec(world), secret_ids=["nda/token"], project_text="name: study\n")
+    findings = run(world, spec(world, additional_iam_policies=[world["policies"]["read-nda"]]),
+                   secret_ids=[world["token_arn"]], project_text="name: study\n")
     assert [(f.level, f.check) for f in findings] == [
         ("ok", "credentials"), ("ok", "region"), ("ok", "buckets"), ("ok", "buckets"), ("ok", "key-pair"),
-        ("ok", "subnets"), ("ok", "instance-types"), ("ok", "allowed-ips"), ("ok", "secrets"), ("ok", "secret-values")]
+        ("ok", "subnets"), ("ok", "instance-types"), ("ok", "allowed-ips"), ("ok", "secrets"), ("ok", "secret-access"),
+        ("ok", "secret-values")]
     by_check = {f.check: f.message for f in findings}
     assert by_check["credentials"] == "AWS account 123456789012 as arn:aws:sts::123456789012:user/moto"
     assert [f.message for f in only(findings, "buckets")] == ["input bucket pf-in is in us-east-1, like the cluster",
@@ -147,7 +164,7 @@ def test_allowed_ips(world, allowed, open_ok, level, words):
 
 
 def test_secrets_exist_without_reading_them(world):
-    findings = pf.check_secrets(world["clients"], [world["token_arn"], "nda/nope", "hcp/old",
+    findings = check_secrets(world["clients"], [world["token_arn"], "nda/nope", "hcp/old",
                                                    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf"])
     assert [(f.level, f.message) for f in findings] == [
         ("ok", "secret nda/token exists (its value was not read)"),
@@ -162,6 +179,40 @@ def test_secrets_exist_without_reading_them(world):
           "password_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"}
     assert [f.message for f in only(run(world, spec(world, database=db)), "secrets")] == [
         "no secret arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf in us-east-1"]
+
+
+def test_the_nodes_must_be_allowed_to_read_an_input_secret(world):
+    token, p = world["token_arn"], world["policies"]
+    cases = [
+        ([], "error", f"the nodes cannot read {token}: they get no policy allowing secretsmanager:GetSecretValue on it"),
+        ([p["unrelated"], p["read-nda"]], "ok", f"the nodes may read {token}"),
+        ([p["unrelated"]], "error", f"the nodes' policies do not allow secretsmanager:GetSecretValue on {token}"),
+        ([p["read-nda"], p["deny-all-secrets"]], "error",
+         f"the nodes' policies do not allow secretsmanager:GetSecretValue on {token} (a Deny matches)"),
+        ([p["conditional"]], "warning", f"secretsmanager:GetSecretValue on {token} is allowed under a condition "
+                                        "clustertools does not evaluate"),
+        (["arn:aws:iam::123456789012:policy/nope"], "error", "no IAM policy arn:aws:iam::123456789012:policy/nope"),
+    ]
+    for policies, level, message in cases:
+        findings = check_secret_access(world["clients"], [token], policies)
+        assert (findings[0].level, findings[0].message) == (level, message), policies
+
+
+def test_the_projects_input_credentials_are_checked_and_never_read(world):
+    token = world["token_arn"]
+    text = render_project_file("study", "sandbox", "s3://pf-out/study").replace(
+        "subnet-0123456789abcdef0", world["subnets"][0])
+    text = text.replace("  output: s3://pf-out/study", f"  output: s3://pf-out/study\n  input: s3://pf-in/hcp\n"
+                        f"  input_credentials: {token}")
+    text = text.replace("  template: spot-cpu", f"  template: spot-cpu\n  additional_iam_policies: [{world['policies']['read-nda']}]")
+    project = parse_project(text)
+    assert project.storage.input_credentials == token
+    rendered = render_project_cluster(project, allowed_ip="203.0.113.7/32")
+    assert world["policies"]["read-nda"] in rendered.yaml_text and "AdditionalIamPolicies" in rendered.yaml_text
+    findings = pf.preflight_project(world["clients"], project, rendered, project_text=text)
+    assert [(f.level, f.message) for f in only(findings, "secrets") + only(findings, "secret-access")] == [
+        ("ok", "secret nda/token exists (its value was not read)"), ("ok", f"the nodes may read {token}")]
+    assert not any('"token": "x"' in str(f) for f in findings)
 
 
 def test_values_that_look_like_secrets_are_flagged_but_never_echoed():
@@ -189,7 +240,7 @@ def test_preflight_of_an_init_project(world):
                                                                                  world["subnets"][0])
     project = parse_project(text)
     rendered = render_project_cluster(project, allowed_ip="203.0.113.7/32")
-    findings = pf.preflight_project(world["clients"], project, rendered, secret_ids=["nda/token"], project_text=text)
+    findings = pf.preflight_project(world["clients"], project, rendered, project_text=text)
     assert [f for f in findings if f.level == "error"] == []
     assert [f.check for f in findings if f.level == "warning"] == ["key-pair"]  # init leaves key_name commented out
     assert only(findings, "secrets")[0].level == "ok"

@@ -84,3 +84,72 @@ def test_a_bootstrap_env_others_may_write_is_ignored(tmp_path):
     assert out.startswith("prefix=\n")  # nothing of it was used
     record = json.loads(next((directory / "records" / "new").glob("sub-1.1.*.json")).read_text())
     assert record["state"] == "FAILED" and record["exit_code"] == 127  # seg-tool is not on PATH
+
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hcp/keys-AbCdEf"
+KEY_ID, SECRET_KEY = "AKIAHCPEXAMPLEKEY123", "hcp/Secret+Value/ThatMustNeverLeak0000000"
+RECORDING_AWS = f"""#!/bin/bash
+# stand-in aws: secretsmanager answers the secret; s3 cp copies local folders; every call is logged with
+# whether it carried credentials (never their values)
+echo "$1 $2 key=${{AWS_ACCESS_KEY_ID:-none}}" | sed "s/{KEY_ID}/FROM-SECRET/" >>"$CALLS"
+if [[ $1 == secretsmanager ]]; then
+  [[ $4 == {SECRET_ARN} ]] || exit 254
+  printf '%s\\n' '{{"AccessKeyId": "{KEY_ID}", "SecretAccessKey": "{SECRET_KEY}"}}'
+  exit 0
+fi
+src=${{@: -2:1}} dst=${{@: -1}}
+src=${{src/s3:\\/\\/in\\//$FAKE_S3/in/}}
+dst=${{dst/s3:\\/\\/bucket-1\\//$FAKE_S3/out/}}
+mkdir -p "$dst" && cp -R "$src/." "$dst/"
+"""
+
+
+def test_input_credentials_reach_the_input_staging_alone_and_are_never_written(tmp_path):
+    """The input's own credentials (a Secrets Manager secret) are used for staging the input only: not for
+    the upload, not in the command's environment, and their value is in no file the task leaves."""
+    run = make_run(("sub-1",), command='env | grep -c "^AWS_ACCESS_KEY_ID=" || true; ls "$INPUT_DIR"')
+    run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "input": "s3://in/hcp",
+                                 "input_credentials": SECRET_ARN})
+    directory = tmp_path / "run"
+    (directory / "attempts" / "1").mkdir(parents=True)
+    (directory / "wrapper.sh").write_text(render_wrapper(run))
+    (directory / "attempts" / "1" / "manifest").write_text(render_manifest(run.columns, run.attempts[0]))
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "aws").write_text(RECORDING_AWS)
+    (tmp_path / "bin" / "aws").chmod(0o755)
+    (tmp_path / "s3" / "in" / "hcp" / "sub-1").mkdir(parents=True)
+    (tmp_path / "s3" / "in" / "hcp" / "sub-1" / "rfMRI.nii").write_text("x")
+    (tmp_path / "scratch").mkdir()
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "FAKE_S3": str(tmp_path / "s3"), "CALLS": str(tmp_path / "calls"),
+           "TMPDIR": str(tmp_path / "scratch"), "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"}
+    result = subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
+                            env=env, cwd=directory, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "calls").read_text().splitlines() == [
+        "secretsmanager get-secret-value key=none", "s3 cp key=FROM-SECRET", "s3 cp key=none"]
+    assert (directory / "logs" / "sub-1.1.out").read_text() == "0\nrfMRI.nii\n"  # not in the command's env
+    for path in [*tmp_path.rglob("*")]:
+        if path.is_file() and path.name != "aws":
+            text = path.read_text(errors="replace")
+            assert SECRET_KEY not in text and KEY_ID not in text, path
+
+
+def test_unreadable_input_credentials_fail_the_subject_with_a_reason(tmp_path):
+    run = make_run(("sub-1",), command="true")
+    run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "input": "s3://in/hcp",
+                                 "input_credentials": SECRET_ARN.replace("keys", "gone")})
+    directory = tmp_path / "run"
+    (directory / "attempts" / "1").mkdir(parents=True)
+    (directory / "wrapper.sh").write_text(render_wrapper(run))
+    (directory / "attempts" / "1" / "manifest").write_text(render_manifest(run.columns, run.attempts[0]))
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "aws").write_text(RECORDING_AWS)
+    (tmp_path / "bin" / "aws").chmod(0o755)
+    (tmp_path / "scratch").mkdir()
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "FAKE_S3": str(tmp_path / "s3"), "CALLS": str(tmp_path / "calls"),
+           "TMPDIR": str(tmp_path / "scratch"), "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"}
+    result = subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
+                            env=env, cwd=directory, timeout=60)
+    assert result.returncode == 97
+    record = json.loads(next((directory / "records" / "new").glob("sub-1.1.FAILED.json")).read_text())
+    assert record["error"].startswith("reading the input's credentials (secret arn:aws:secretsmanager:")
