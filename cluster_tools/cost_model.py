@@ -198,3 +198,14 @@ def slurm_mem_gib(value: str) -> float:
     if text and text[-1] in units:
         return float(text[:-1]) * units[text[-1]]
     return float(text) / 1024
+
+
+def stretched(spans: Iterable[TaskSpan], factor: float) -> list[TaskSpan]:
+    """The spans of a run replayed at compressed time, stretched back by ``factor`` around its first start
+    (a sandbox replay of an 8-minute-per-subject run in seconds)."""
+    spans = list(spans)
+    if not spans:
+        return []
+    origin = min(s.start for s in spans)
+    return [TaskSpan(s.subject, s.node, origin + (s.start - origin) * factor, origin + (s.end - origin) * factor)
+            for s in spans]

@@ -35,7 +35,7 @@ def cost() -> None:
 def _money(amount: float) -> str:
     from cluster_tools.pricing import format_usd
 
-    return format_usd(amount)
+    return "<$0.0001" if 0 < amount < 0.00005 else format_usd(amount)  # a subject of seconds costs next to nothing
 
 
 @cost.command(epilog="""\b

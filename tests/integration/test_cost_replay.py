@@ -1,0 +1,55 @@
+"""The cost estimate against a run that really happened: subjects run in the sandbox's real Slurm, at
+compressed time, and costed from their durable records.
+
+The queue priced is one 16-vCPU spot node (c6i.4xlarge, MaxCount 1: the sandbox has one node), the job
+takes 1 CPU and runs throttled to 16 at a time, so Slurm packs it as that node would. Time is compressed:
+each subject takes seconds here (mostly the wrapper's own work: staging, the aws CLI's upload of its
+record and logs); the run's records are stretched so the mean subject takes 8 minutes, which is what the
+estimate is told. What is compared is everything else the model assumes: waves, packing, Slurm's gaps
+between tasks, stragglers, the head node's hours. The 1,000-subject version of this is
+`dev/benchmark --only cost` (about 10 minutes here); the suite runs a smaller run of the same shape.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects
+
+from cluster_tools.cost_model import (
+    NodeShape, Prices, TaskShape, TaskSpan, cost_from_records, estimate_run, stretched,
+)
+from cluster_tools.pricing import instance_price, load_price_table
+
+SUBJECTS = 64  # 4 waves of 16
+MINUTES = 8.0
+
+
+def test_the_estimate_is_within_20_percent_of_the_replayed_runs_cost(sandbox, tmp_path):
+    project = make_project(sandbox, tmp_path, "replay")
+    text = (project / "clustertools.yaml").read_text()
+    text = text.replace("instance_types: [c6i.xlarge, c5.xlarge]", "instance_types: [c6i.4xlarge]")
+    (project / "clustertools.yaml").write_text(text.replace("max_count: 10 ", "max_count: 1 "))
+    subjects = write_subjects(project, [f"sub-{i:04d}" for i in range(SUBJECTS)])
+    run = submit(sandbox, project, subjects.name, "--command", "sleep 1", "--throttle", "16")["run"]
+    done = wait_for_run(sandbox, project, run, timeout=600)
+    assert done["counts"]["SUCCEEDED"] == SUBJECTS
+
+    spans = [TaskSpan(s["subject"], s["node"], _time(s["start"]), _time(s["end"])) for s in done["subjects"]]
+    mean_seconds = sum((s.end - s.start).total_seconds() for s in spans) / len(spans)
+    factor = MINUTES * 60 / mean_seconds
+    table = load_price_table()
+    node = NodeShape("c6i.4xlarge", 16, 32, max_nodes=1, capacity="spot", scaledown_idle_minutes=10)
+    task = TaskShape(cpus=1, mem_gib=None, minutes=MINUTES, throttle=16)
+    spot = instance_price(table, "us-east-1", "c6i.4xlarge", "spot").hourly_usd
+    head = instance_price(table, "us-east-1", "t3.medium").hourly_usd
+    replayed = cost_from_records(stretched(spans, factor), node, task, compute_hourly=spot, head_hourly=head)
+    estimate = estimate_run(SUBJECTS, task, node, Prices(0.0, spot, head, table.label))
+    print(f"mean subject {mean_seconds:.1f} s -> x{factor:.0f}; estimate ${estimate.total:.3f} "
+          f"(head ${estimate.head_dollars:.3f}), replayed ${replayed.total:.3f} (head ${replayed.head_dollars:.3f})")
+    assert replayed.head_dollars > 0 and estimate.head_dollars > 0  # the head node is part of both
+    assert abs(estimate.total - replayed.total) <= 0.2 * replayed.total
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
