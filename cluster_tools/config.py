@@ -206,6 +206,16 @@ class BootstrapSettings(BaseModel):
         return None
 
 
+class CostSettings(BaseModel):
+    """What `submit` says about money before it sends a run to a ParallelCluster cluster."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    minutes_per_subject: float | None = Field(default=None, gt=0, le=100_000,
+                                              description="a measured figure; default: job.time, an upper bound")
+    confirm_above_usd: float = Field(default=25.0, ge=0, description="ask (or need --yes) above this estimate")
+
+
 class Project(BaseModel):
     """The whole project file."""
 
@@ -218,6 +228,7 @@ class Project(BaseModel):
     bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings,
                                          description="what the node bootstrap installs (Miniforge, conda environment)")
     parallelcluster: ClusterSpec | None = Field(default=None, description="what `up` builds on AWS (optional)")
+    cost: CostSettings = Field(default_factory=CostSettings, description="estimates before submit")
 
     @field_validator("name")
     @classmethod

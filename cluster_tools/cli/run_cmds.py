@@ -60,11 +60,14 @@ Examples:
 @click.option("--partition", help="Slurm partition (queue).")
 @click.option("--name", help="Run name (default: the project's); the run id adds date and hash.")
 @click.option("--dry-run", is_flag=True, help="Print the array script, wrapper and manifest; send nothing.")
+@click.option("--minutes-per-subject", type=click.FloatRange(min=0, min_open=True), metavar="M",
+              help="For the cost estimate on AWS (default: cost.minutes_per_subject, else job.time).")
+@click.option("--yes", "-y", is_flag=True, help="Submit even when the estimate is above cost.confirm_above_usd.")
 @cluster_option
 @json_option
 @click.pass_obj
 def submit(app: App, subjects_file: Path, command, container, throttle, cpus, mem, time_limit, partition,
-           name, dry_run: bool, cluster_name, as_json: bool) -> None:
+           name, dry_run: bool, minutes_per_subject, yes: bool, cluster_name, as_json: bool) -> None:
     """Submit one Slurm array task per subject (arrays split by the cluster's MaxArraySize).
 
     Running the same submit again after an interruption finishes it: arrays already submitted are
@@ -79,6 +82,7 @@ def submit(app: App, subjects_file: Path, command, container, throttle, cpus, me
                              "mem": mem, "time": time_limit, "partition": partition})
     cluster = app.cluster(cluster_name)
     run, resumed = prepare_run(app.state, project, cluster, subjects, job, name)
+    _estimate_and_confirm(project, job, len(subjects), cluster, minutes_per_subject, yes=yes or dry_run or resumed)
     if dry_run:
         for path, text in render_dry_run(run).files.items():
             click.echo(f"==> {path} <==")
@@ -97,6 +101,36 @@ def submit(app: App, subjects_file: Path, command, container, throttle, cpus, me
     click.echo(f"run {result.run.run_id}: {len(subjects)} subjects in {len(result.arrays)} array(s) "
                f"({new} submitted now) on {cluster.name}: jobs {', '.join(j for _, j, _, _ in result.arrays)}")
     click.echo(f"follow it: clustertools status {result.run.run_id} --watch")
+
+
+def _estimate_and_confirm(project, job, count: int, cluster, minutes: float | None, *, yes: bool) -> None:
+    """On a ParallelCluster cluster: the run's estimate on stderr, and above cost.confirm_above_usd a
+    question (a terminal) or a refusal without --yes (a script)."""
+    import sys
+
+    from cluster_tools.errors import ClusterToolsError
+    from cluster_tools.pricing import format_usd
+    from cluster_tools.services.cost import needs_confirmation, submit_estimate
+
+    estimate = submit_estimate(project, job, count, cluster.provider, minutes)
+    if estimate is None:
+        return
+    run = estimate.run
+    approx = "~" if run.capacity == "spot" and estimate.priced.prices.spot_is_estimate else ""
+    hours, mins = divmod(round(run.wall_minutes), 60)
+    note(f"estimate: {approx}{format_usd(run.total)} for {count} subjects ({run.capacity}, head node included), "
+         f"~{hours} h {mins:02d} min on up to {run.nodes} {estimate.priced.node.instance_type}; minutes per subject "
+         f"from {estimate.minutes_from}; details: clustertools cost estimate")
+    threshold = project.cost.confirm_above_usd
+    if yes or not needs_confirmation(estimate, threshold):
+        return
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        click.confirm(f"the estimate is above cost.confirm_above_usd ({format_usd(threshold)}): submit?", abort=True,
+                      err=True)
+        return
+    raise ClusterToolsError(f"the estimate {format_usd(run.total)} is above cost.confirm_above_usd "
+                            f"({format_usd(threshold)}): nothing was submitted",
+                            "pass --yes to submit anyway, or raise cost.confirm_above_usd in clustertools.yaml")
 
 
 @cli.command(epilog="""\b

@@ -87,6 +87,19 @@ def estimate(project: Project | None, subjects: int, minutes_per_subject: float 
     return Estimate(priced, run, source, [*priced.notes, *run.notes])
 
 
+def submit_estimate(project: Project, job: JobSpec, subjects: int, cluster_provider: str,
+                    minutes_per_subject: float | None = None) -> Estimate | None:
+    """The estimate ``submit`` shows before it sends: only where the run spends money on AWS (a
+    ParallelCluster cluster of the project); None elsewhere (the sandbox, a cluster reached over SSH)."""
+    if cluster_provider != "parallelcluster" or project.parallelcluster is None:
+        return None
+    return estimate(project, subjects, minutes_per_subject or project.cost.minutes_per_subject, job)
+
+
+def needs_confirmation(result: Estimate | None, threshold_usd: float) -> bool:
+    return result is not None and result.run.total > threshold_usd
+
+
 @dataclass
 class RecordedCost:
     priced: PricedQueue
