@@ -19,7 +19,7 @@ from cluster_tools.errors import ClusterToolsError
 SECTIONS = (
     ("Start here", ("init", "sandbox")),
     ("Clusters", ("list", "register", "forget", "ssh", "ssh-config", "put", "get", "triage", "down")),
-    ("Runs", ("submit", "status", "logs", "cancel", "runs", "resubmit", "debug")),
+    ("Runs", ("submit", "status", "logs", "cancel", "runs", "resubmit", "debug", "report")),
     ("Results", ("results",)),
     ("Cost", ("cost",)),
     ("AWS", ("validate", "render", "up", "describe")),

@@ -122,6 +122,17 @@ def cost_of_run(project: Project | None, job: JobSpec, records) -> RecordedCost:
     return RecordedCost(priced, cost, len(spans), len(list(records)) - len(spans))
 
 
+def subject_costs(project: Project | None, job: JobSpec):
+    """The report's cost hook: USD per subject from the run's records, or None when the project has no
+    cluster to price it on (no parallelcluster: section)."""
+    def costs(status) -> dict[str, float] | None:
+        try:
+            return cost_of_run(project, job, status.subjects).cost.per_subject
+        except ConfigError:
+            return None
+    return costs
+
+
 def _time(text: str) -> datetime | None:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None

@@ -1,0 +1,104 @@
+"""A run report for the terminal: the HTML page's summary as plain text (no colour), so it reads
+the same on a TTY, in a pipe and in a CI log. Pure."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from cluster_tools.pricing import format_usd
+from cluster_tools.report_stats import format_duration
+from cluster_tools.run_report import RunReport, drawn_end, occupancy
+
+COLUMNS = 48  # of a node's timeline strip
+LEVELS = " ▁▂▃▄▅▆▇█"
+BAR_WIDTH = 30  # of the widest histogram bar
+SUBJECTS_SHOWN = 8
+ERROR_SHOWN = 60
+
+
+def render_report_text(report: RunReport) -> str:
+    lines = [f"run {report.run_id}: as of {_stamp(report.as_of)}, states from "
+             + ("the records in S3" if report.source == "s3" else f"the {report.source}")
+             + ("" if report.queue_readable else " (the queue did not answer)")]
+    counts = ", ".join(f"{state.lower()} {n:,}" for state, n in report.counts.items() if n)
+    lines.append(f"subjects {report.subjects:,} in {report.attempts} attempt(s)" + (f": {counts}" if counts else ""))
+    if report.first_start is not None:
+        lines.append(f"wall time {format_duration(report.wall_seconds)} ({_stamp(report.first_start)} to "
+                     f"{_stamp(report.last_end)}), {len(report.lanes)} node(s), {report.node_hours:.2f} node-hours busy, "
+                     f"{report.task_hours:.2f} task-hours")
+    if report.without_end:
+        lines.append(f"{report.without_end} task(s) started with no end recorded (running, or lost)")
+    lines += ["", *_timeline(report), "", *_runtimes(report), "", *_failures(report), "", *_cost(report)]
+    return "\n".join(lines) + "\n"
+
+
+def _stamp(when: datetime | None) -> str:
+    return "-" if when is None else when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _timeline(report: RunReport) -> list[str]:
+    if not report.lanes or report.first_start is None:
+        return ["timeline: no task has started yet"]
+    t0 = report.first_start
+    t1 = max(drawn_end(t, report.as_of) for lane in report.lanes for t in lane.tasks)
+    span = max(1.0, (t1 - t0).total_seconds())
+    width = max(len(lane.node) for lane in report.lanes)
+    lines = [f"timeline: tasks running per node, one column = {format_duration(span / COLUMNS)} "
+             f"(UTC {t0.astimezone(timezone.utc):%H:%M:%S} to {t1.astimezone(timezone.utc):%H:%M:%S})"]
+    for lane in report.lanes:
+        busy, _ = occupancy(lane, report.as_of, t0, span, COLUMNS)
+        strip = "".join(_level(seconds / (span / COLUMNS) / lane.rows) for seconds in busy)
+        failed = sum(t.state == "FAILED" for t in lane.tasks)
+        lines.append(f"  {lane.node.ljust(width)} |{strip}| {len(lane.tasks)} task(s), {failed} failed, "
+                     f"busy {format_duration(lane.busy_seconds)}, at most {lane.rows} at once")
+    return lines
+
+
+def _level(fraction: float) -> str:
+    if fraction <= 0:
+        return LEVELS[0]
+    return LEVELS[max(1, min(len(LEVELS) - 1, round(fraction * (len(LEVELS) - 1))))]
+
+
+def _runtimes(report: RunReport) -> list[str]:
+    stats = report.runtime
+    if stats is None:
+        return ["task runtimes: no task has finished yet"]
+    lines = [f"task runtimes ({stats.count} finished task(s), every attempt): min {format_duration(stats.min)}, "
+             f"median {format_duration(stats.median)}, p90 {format_duration(stats.p90)}, max {format_duration(stats.max)}"]
+    top = max(b.count for b in report.histogram)
+    labels = [f"{format_duration(b.low)} to {format_duration(b.high)}" for b in report.histogram]
+    width = max(len(label) for label in labels)
+    for label, b in zip(labels, report.histogram):
+        bar = "#" * (round(BAR_WIDTH * b.count / top) if b.count else 0)
+        lines.append(f"  {label.rjust(width)}  {bar.ljust(BAR_WIDTH)} {b.count}"
+                     + (f" ({b.failed} failed)" if b.failed else ""))
+    return lines
+
+
+def _failures(report: RunReport) -> list[str]:
+    if not report.failures:
+        return ["failures: none"]
+    rows = [("exit", "now", "earlier", "subjects", "error")]
+    for f in report.failures:
+        shown = list(f.subjects[:SUBJECTS_SHOWN])
+        more = len(f.subjects) - len(shown) + f.more
+        error = " ".join(f.error.split())
+        rows.append(("none" if f.exit_code is None else str(f.exit_code), str(f.failed_now), str(f.failed_before),
+                     ", ".join(shown) + (f" and {more} more" if more else ""),
+                     error if len(error) <= ERROR_SHOWN else error[:ERROR_SHOWN - 1] + "…"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return ["failures by exit code:"] + [("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths))
+                                          + "  " + row[4]).rstrip() for row in rows]
+
+
+def _cost(report: RunReport) -> list[str]:
+    cost = report.cost
+    if cost is None:
+        return ["cost: not available for this cluster"]
+    lines = [f"cost: {format_usd(cost.total)} over {cost.priced} subject(s): mean {format_usd(cost.mean)}, median "
+             f"{format_usd(cost.median)}, max {format_usd(cost.max)}"
+             + (f"; {cost.unpriced} subject(s) without a figure" if cost.unpriced else "")]
+    if cost.top:
+        lines.append("  dearest: " + ", ".join(f"{subject} {format_usd(usd)}" for subject, usd in cost.top[:5]))
+    return lines

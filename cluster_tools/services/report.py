@@ -1,0 +1,92 @@
+"""A run's report: the status `status` reads (head node, else the records in S3), plus the records of
+earlier attempts, folded by the pure ``run_report.build_report``."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Callable
+
+from cluster_tools.clusters import ClusterRecord
+from cluster_tools.run_report import ReportCosts, RunReport, build_report
+from cluster_tools.run_status import RunStatus, TaskRecord, parse_records, split_status_output
+from cluster_tools.runs import RunRecord
+from cluster_tools.services.runs import status_once
+from cluster_tools.state import StateDir
+
+_RECORD_KEY = re.compile(r"/([^/]+)\.(\d+)\.json$")  # <records prefix><subject>.<attempt>.json
+
+
+def run_report(state: StateDir, run: RunRecord, cluster: ClusterRecord | None, connect, *,
+               costs_from_status: Callable[[RunStatus], ReportCosts | None] | None = None,
+               now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+               note: Callable[[str], None] = lambda _: None) -> RunReport:
+    """The report of ``run`` as of now, from one status read exactly as `clustertools status` does it
+    (one SSH round trip; the records in S3 when the head node is gone or lost the run's files).
+
+    ``costs_from_status``: the cost hook. Given the status just read, it returns USD per subject (a
+    mapping, or a callable ``subject -> USD | None``), or None when the cluster cannot be priced; e.g.
+    ``lambda status: cost_of_run(project, run.job, status.subjects).cost.per_subject``. Without it (or
+    when it returns None) the report says "cost: not available for this cluster".
+    """
+    listener = _StatusText()
+    status = status_once(state, run, cluster, listener.wrap(connect), note=note)
+    as_of = now()
+    if status.source == "s3":
+        records = earlier_records_from_s3(run) if len(run.attempts) > 1 else []
+    else:
+        records = parse_records(split_status_output(listener.text)[2])
+    costs = costs_from_status(status) if costs_from_status else None
+    return build_report(status, records, as_of=as_of, costs=costs)
+
+
+class _StatusText:
+    """Keeps what status.sh printed on its way through ``status_once``: every record, of every attempt,
+    while the status itself holds only each subject's latest. No second round trip for them."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def wrap(self, connect):
+        @contextmanager
+        def listening(cluster):
+            with connect(cluster) as conn:
+                yield _Listening(conn, self)
+        return listening
+
+
+class _Listening:
+    def __init__(self, conn, listener: _StatusText) -> None:
+        self._conn, self._listener = conn, listener
+
+    def run(self, command, *args, **kwargs):
+        result = self._conn.run(command, *args, **kwargs)
+        if command and str(command[-1]).endswith("/status.sh"):
+            self._listener.text = result.text
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+def earlier_records_from_s3(run: RunRecord) -> list[TaskRecord]:
+    """The final records tasks of earlier attempts copied to S3 (``<subject>.<attempt>.json`` below the
+    run's records prefix); the latest attempt's are already in the status."""
+    from cluster_tools.services.results import client_for_run
+    from cluster_tools.transport.s3 import iter_object_pages, read_object
+
+    latest = run.current_attempt_of()
+    client = client_for_run(run)
+    bucket = run.output_location.bucket
+    keys = []
+    for page in iter_object_pages(client, bucket, run.records_prefix):
+        for entry in page:
+            match = _RECORD_KEY.search(entry["Key"])
+            if match and int(match[2]) < latest.get(match[1], 0):
+                keys.append(entry["Key"])
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        bodies = pool.map(lambda key: read_object(client, bucket, key) or b"", keys)
+        text = "\n".join(body.decode("utf-8", "replace").strip() for body in bodies)
+    return parse_records(text)
