@@ -91,11 +91,17 @@ def parse_records(text: str) -> list[TaskRecord]:
     records = []
     for data in items:
         try:
-            records.append(TaskRecord(data["subject"], data["attempt"], data["state"], data.get("exit_code"),
-                                      data.get("error", ""), data.get("start", ""), data.get("end", ""),
-                                      data.get("node", ""), data.get("job_id", "")))
+            subject, attempt, state = data["subject"], data["attempt"], data["state"]
         except (KeyError, TypeError):
             continue
+        # A record is written by the wrapper, but it is a file anyone on the cluster could touch: a wrong
+        # type would break the merge (an unhashable subject), so such a record is skipped like a torn one.
+        if not (isinstance(subject, str) and type(attempt) is int and isinstance(state, str)):
+            continue
+        exit_code = data.get("exit_code")
+        records.append(TaskRecord(subject, attempt, state, exit_code if type(exit_code) is int else None,
+                                  str(data.get("error") or ""), str(data.get("start") or ""),
+                                  str(data.get("end") or ""), str(data.get("node") or ""), str(data.get("job_id") or "")))
     return records
 
 

@@ -48,6 +48,19 @@ def test_squeue_parses_tasks_and_skips_ranges_and_strangers():
     assert len(parse_squeue(SQUEUE_UNEXPANDED)) == 1
 
 
+def test_records_of_the_wrong_shape_are_skipped_not_fatal():
+    text = "\n".join([
+        '{"subject": ["a"], "attempt": 1, "state": "SUCCEEDED"}',  # unhashable: broke the merge
+        '{"subject": "b", "attempt": "1", "state": "FAILED"}',
+        '{"subject": "c", "attempt": true, "state": "FAILED"}',
+        '{"subject": "d", "attempt": 1, "state": "FAILED", "exit_code": "3", "node": null, "error": 7}',
+        '["not", "a", "record"]',
+    ])
+    records = parse_records(text)
+    assert [(r.subject, r.exit_code, r.node, r.error) for r in records] == [("d", None, "", "7")]
+    merge_status(make_run(("a", "b", "c", "d")), records, [])  # and the merge holds
+
+
 def test_records_skip_damaged_lines():
     text = record("a", "SUCCEEDED", 0) + "\n{\"subject\": \"b\", \"att\n" + "garbage\n" + record("c", "FAILED", 3)
     assert [r.subject for r in parse_records(text)] == ["a", "c"]
