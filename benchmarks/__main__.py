@@ -15,14 +15,16 @@ import traceback
 
 from benchmarks.harness import Report, Row, Sandbox, Sizes, print_table, say
 
-# The order matters: the 100,000-task run goes last, so the other figures see only their own queue.
-FIGURES = ("submit", "status", "cli", "results", "memory")
+# The order matters: cost runs first (its tasks really run; the others set the partition down), and the
+# 100,000-task run goes last, so the other figures see only their own queue.
+FIGURES = ("cost", "submit", "status", "cli", "results", "memory")
 
 
 def _figure(name: str):
-    from benchmarks import s3_figures, slurm_figures
+    from benchmarks import cost_figure, s3_figures, slurm_figures
 
     return {
+        "cost": cost_figure.figure_cost,
         "submit": slurm_figures.figure_submit,
         "status": slurm_figures.figure_status,
         "cli": slurm_figures.figure_cli,
@@ -42,7 +44,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="dev/benchmark", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="small sizes for a smoke run: 1,000 tasks, 2,000 keys, 100 files, 10,000 tasks for memory")
+                        help="small sizes for a smoke run: 1,000 tasks, 2,000 keys, 100 files, 10,000 tasks for memory, "
+                             "160 subjects for cost")
     parser.add_argument("--only", choices=FIGURES, action="append", metavar="NAME",
                         help=f"run only this figure (repeatable): {', '.join(FIGURES)}")
     parser.add_argument("--reps", type=int, default=7, help="repetitions per short timing (median); default 7")

@@ -28,14 +28,17 @@ class Sizes:
     memory_tasks: int
     sbatch_sample: int
     reps: int
+    cost_subjects: int = 1_000
 
     @classmethod
     def full(cls, reps: int) -> "Sizes":
-        return cls(status_tasks=10_000, ls_keys=20_000, get_files=1_000, memory_tasks=100_000, sbatch_sample=100, reps=reps)
+        return cls(status_tasks=10_000, ls_keys=20_000, get_files=1_000, memory_tasks=100_000, sbatch_sample=100, reps=reps,
+                   cost_subjects=1_000)
 
     @classmethod
     def quick(cls, reps: int) -> "Sizes":
-        return cls(status_tasks=1_000, ls_keys=2_000, get_files=100, memory_tasks=10_000, sbatch_sample=20, reps=reps)
+        return cls(status_tasks=1_000, ls_keys=2_000, get_files=100, memory_tasks=10_000, sbatch_sample=20, reps=reps,
+                   cost_subjects=160)
 
 
 @dataclass

@@ -209,3 +209,32 @@ def stretched(spans: Iterable[TaskSpan], factor: float) -> list[TaskSpan]:
     origin = min(s.start for s in spans)
     return [TaskSpan(s.subject, s.node, origin + (s.start - origin) * factor, origin + (s.end - origin) * factor)
             for s in spans]
+
+
+@dataclass(frozen=True)
+class ReplayCheck:
+    """An estimate beside the cost of the same run replayed at compressed time (see ``stretched``)."""
+
+    estimate: RunEstimate
+    replayed: RunCost
+    factor: float  # how much the replay's time was stretched
+    mean_seconds: float  # a subject's mean duration in the replay
+
+    @property
+    def ratio(self) -> float:
+        return self.estimate.total / self.replayed.total if self.replayed.total else float("inf")
+
+
+def check_against_replay(spans: Iterable[TaskSpan], minutes: float, node: NodeShape, task: TaskShape,
+                         prices: Prices) -> ReplayCheck:
+    """Stretch a compressed replay so its mean subject takes ``minutes``, cost it from its records, and
+    estimate the same run: what is compared is the model (waves, packing, gaps, the head node), not the
+    minutes a user guesses."""
+    spans = list(spans)
+    mean = sum((s.end - s.start).total_seconds() for s in spans) / len(spans)
+    factor = minutes * 60 / mean
+    hourly = prices.compute_spot if node.capacity == "spot" else prices.compute_ondemand
+    replayed = cost_from_records(stretched(spans, factor), node, task, compute_hourly=hourly,
+                                 head_hourly=prices.head_ondemand)
+    estimate = estimate_run(len({s.subject for s in spans}), task, node, prices)
+    return ReplayCheck(estimate, replayed, factor, mean)

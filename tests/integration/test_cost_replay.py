@@ -16,9 +16,7 @@ from datetime import datetime
 
 from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects
 
-from cluster_tools.cost_model import (
-    NodeShape, Prices, TaskShape, TaskSpan, cost_from_records, estimate_run, stretched,
-)
+from cluster_tools.cost_model import NodeShape, Prices, TaskShape, TaskSpan, check_against_replay
 from cluster_tools.pricing import instance_price, load_price_table
 
 SUBJECTS = 64  # 4 waves of 16
@@ -36,19 +34,18 @@ def test_the_estimate_is_within_20_percent_of_the_replayed_runs_cost(sandbox, tm
     assert done["counts"]["SUCCEEDED"] == SUBJECTS
 
     spans = [TaskSpan(s["subject"], s["node"], _time(s["start"]), _time(s["end"])) for s in done["subjects"]]
-    mean_seconds = sum((s.end - s.start).total_seconds() for s in spans) / len(spans)
-    factor = MINUTES * 60 / mean_seconds
     table = load_price_table()
     node = NodeShape("c6i.4xlarge", 16, 32, max_nodes=1, capacity="spot", scaledown_idle_minutes=10)
     task = TaskShape(cpus=1, mem_gib=None, minutes=MINUTES, throttle=16)
-    spot = instance_price(table, "us-east-1", "c6i.4xlarge", "spot").hourly_usd
-    head = instance_price(table, "us-east-1", "t3.medium").hourly_usd
-    replayed = cost_from_records(stretched(spans, factor), node, task, compute_hourly=spot, head_hourly=head)
-    estimate = estimate_run(SUBJECTS, task, node, Prices(0.0, spot, head, table.label))
-    print(f"mean subject {mean_seconds:.1f} s -> x{factor:.0f}; estimate ${estimate.total:.3f} "
-          f"(head ${estimate.head_dollars:.3f}), replayed ${replayed.total:.3f} (head ${replayed.head_dollars:.3f})")
-    assert replayed.head_dollars > 0 and estimate.head_dollars > 0  # the head node is part of both
-    assert abs(estimate.total - replayed.total) <= 0.2 * replayed.total
+    prices = Prices(instance_price(table, "us-east-1", "c6i.4xlarge").hourly_usd,
+                    instance_price(table, "us-east-1", "c6i.4xlarge", "spot").hourly_usd,
+                    instance_price(table, "us-east-1", "t3.medium").hourly_usd, table.label)
+    check = check_against_replay(spans, MINUTES, node, task, prices)
+    print(f"mean subject {check.mean_seconds:.1f} s -> x{check.factor:.0f}; estimate ${check.estimate.total:.3f} "
+          f"(head ${check.estimate.head_dollars:.3f}), replayed ${check.replayed.total:.3f} "
+          f"(head ${check.replayed.head_dollars:.3f})")
+    assert check.replayed.head_dollars > 0 and check.estimate.head_dollars > 0  # the head node is part of both
+    assert 0.8 <= check.ratio <= 1.2
 
 
 def _time(text: str) -> datetime:
