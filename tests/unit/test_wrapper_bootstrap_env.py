@@ -104,12 +104,11 @@ mkdir -p "$dst" && cp -R "$src/." "$dst/"
 """
 
 
-def test_input_credentials_reach_the_input_staging_alone_and_are_never_written(tmp_path):
-    """The input's own credentials (a Secrets Manager secret) are used for staging the input only: not for
-    the upload, not in the command's environment, and their value is in no file the task leaves."""
-    run = make_run(("sub-1",), command='env | grep -c "^AWS_ACCESS_KEY_ID=" || true; ls "$INPUT_DIR"')
+def run_with_secret(tmp_path: Path, command: str, secret_arn: str) -> tuple[Path, subprocess.CompletedProcess]:
+    """One task of a run whose input needs ``secret_arn``, run by the wrapper with the recording aws."""
+    run = make_run(("sub-1",), command=command)
     run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "input": "s3://in/hcp",
-                                 "input_credentials": SECRET_ARN})
+                                 "input_credentials": secret_arn})
     directory = tmp_path / "run"
     (directory / "attempts" / "1").mkdir(parents=True)
     (directory / "wrapper.sh").write_text(render_wrapper(run))
@@ -117,13 +116,20 @@ def test_input_credentials_reach_the_input_staging_alone_and_are_never_written(t
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "aws").write_text(RECORDING_AWS)
     (tmp_path / "bin" / "aws").chmod(0o755)
-    (tmp_path / "s3" / "in" / "hcp" / "sub-1").mkdir(parents=True)
-    (tmp_path / "s3" / "in" / "hcp" / "sub-1" / "rfMRI.nii").write_text("x")
     (tmp_path / "scratch").mkdir()
     env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "FAKE_S3": str(tmp_path / "s3"), "CALLS": str(tmp_path / "calls"),
            "TMPDIR": str(tmp_path / "scratch"), "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"}
-    result = subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
-                            env=env, cwd=directory, timeout=60)
+    return directory, subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True,
+                                     text=True, env=env, cwd=directory, timeout=60)
+
+
+def test_input_credentials_reach_the_input_staging_alone_and_are_never_written(tmp_path):
+    """The input's own credentials (a Secrets Manager secret) are used for staging the input only: not for
+    the upload, not in the command's environment, and their value is in no file the task leaves."""
+    (tmp_path / "s3" / "in" / "hcp" / "sub-1").mkdir(parents=True)
+    (tmp_path / "s3" / "in" / "hcp" / "sub-1" / "rfMRI.nii").write_text("x")
+    directory, result = run_with_secret(tmp_path, 'env | grep -c "^AWS_ACCESS_KEY_ID=" || true; ls "$INPUT_DIR"',
+                                        SECRET_ARN)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "calls").read_text().splitlines() == [
         "secretsmanager get-secret-value key=none", "s3 cp key=FROM-SECRET", "s3 cp key=none"]
@@ -135,21 +141,7 @@ def test_input_credentials_reach_the_input_staging_alone_and_are_never_written(t
 
 
 def test_unreadable_input_credentials_fail_the_subject_with_a_reason(tmp_path):
-    run = make_run(("sub-1",), command="true")
-    run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "input": "s3://in/hcp",
-                                 "input_credentials": SECRET_ARN.replace("keys", "gone")})
-    directory = tmp_path / "run"
-    (directory / "attempts" / "1").mkdir(parents=True)
-    (directory / "wrapper.sh").write_text(render_wrapper(run))
-    (directory / "attempts" / "1" / "manifest").write_text(render_manifest(run.columns, run.attempts[0]))
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin" / "aws").write_text(RECORDING_AWS)
-    (tmp_path / "bin" / "aws").chmod(0o755)
-    (tmp_path / "scratch").mkdir()
-    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "FAKE_S3": str(tmp_path / "s3"), "CALLS": str(tmp_path / "calls"),
-           "TMPDIR": str(tmp_path / "scratch"), "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"}
-    result = subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
-                            env=env, cwd=directory, timeout=60)
+    directory, result = run_with_secret(tmp_path, "true", SECRET_ARN.replace("keys", "gone"))
     assert result.returncode == 97
     record = json.loads(next((directory / "records" / "new").glob("sub-1.1.FAILED.json")).read_text())
     assert record["error"].startswith("reading the input's credentials (secret arn:aws:secretsmanager:")
