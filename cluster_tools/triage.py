@@ -18,136 +18,9 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Sequence
 
-TAG = "clustertools-bootstrap"
-MAX_LINE = 400  # characters of one shown line
-
-# --- redaction ---------------------------------------------------------------------------------------
-
-_REDACTIONS = (
-    (re.compile(r"((?:https?|s3)://[^\s?]*)\?\S*"), r"\1?<redacted>"),  # as the bootstrap script does
-    (re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"), "<redacted-key-id>"),
-    (re.compile(r"(?i)\b(aws_secret_access_key|aws_session_token|secret|password|token)(\s*[=:]\s*)\S+"),
-     r"\1\2<redacted>"),
+from cluster_tools.bootstrap_log import (
+    BOOT_LINE_RE, TAG, USAGE_RE, Bootstrap, last_run_lines, parse_bootstrap, redact, shown, time_of,
 )
-
-
-def redact(line: str) -> str:
-    """A line with pre-signed URL queries and credential shapes removed."""
-    for pattern, replacement in _REDACTIONS:
-        line = pattern.sub(replacement, line)
-    return line
-
-
-def _shown(line: str) -> str:
-    line = redact(line.rstrip("\r\n"))
-    return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
-
-
-# --- the node bootstrap's log ------------------------------------------------------------------------
-
-# Our own lines: "2024-05-01T12:00:03Z clustertools-bootstrap[study/head]: step miniforge: start";
-# through syslog: "May  1 12:00:03 ip-10-0-1-25 clustertools-bootstrap[812]: step miniforge: start".
-_BOOT_RE = re.compile(r"^(?P<prefix>.*?)\b" + TAG + r"(?:\[[^\]]*\])?: (?P<msg>.*)$")
-_ISO_Z_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)")
-_SYSLOG_TIME_RE = re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d")
-_USAGE_RE = re.compile(r"^on-node-configured\.sh: (?P<msg>.+)$")
-_STEP_START = re.compile(r"^step (?P<name>\S+): start$")
-_STEP_DONE = re.compile(r"^step (?P<name>\S+): done$")
-_STEP_ALREADY = re.compile(r"^step (?P<name>\S+): already done")
-_STEP_FAILED = re.compile(r"^step (?P<name>\S+) failed \(exit (?P<code>\d+)\)$")
-_RUN_FAILED = re.compile(r"^bootstrap FAILED \(exit (?P<code>\d+)\)$")
-
-
-@dataclass(frozen=True)
-class Bootstrap:
-    """The outcome of the LAST run of the node bootstrap found in the given logs."""
-
-    state: str  # "ok", "failed", "running" (no end line yet), "never-ran"
-    source: str | None = None  # the log that told
-    started_at: str | None = None
-    ended_at: str | None = None
-    failed_step: str | None = None  # "arguments" for a refused command line, None for a failure outside steps
-    exit_code: int | None = None
-    error: str | None = None  # the script's own "error: ..." line, or its usage message
-    output: tuple[str, ...] = ()  # the last lines the failed step printed
-    steps_run: tuple[str, ...] = ()
-    steps_already_done: tuple[str, ...] = ()
-    current_step: str | None = None  # still running: the step that started last
-
-    @property
-    def nothing_to_do(self) -> bool:
-        return self.state == "ok" and not self.steps_run and bool(self.steps_already_done)
-
-
-def _time_of(prefix: str) -> str | None:
-    found = _ISO_Z_RE.search(prefix)
-    if found:
-        return found.group(0)
-    found = _SYSLOG_TIME_RE.match(prefix)
-    return found.group(0) if found else None
-
-
-def parse_bootstrap(text: str, source: str | None = None, *, keep: int = 15) -> Bootstrap:
-    """The last run of the bootstrap in ``text`` (its log file, cloud-init-output or syslog)."""
-    lines = text.splitlines()
-    start = None
-    for index, line in enumerate(lines):
-        match = _BOOT_RE.match(line)
-        if (match and match.group("msg").startswith("bootstrap start:")) or _USAGE_RE.match(line):
-            start = index
-    if start is None:
-        return Bootstrap(state="never-ran", source=None)
-    usage = _USAGE_RE.match(lines[start])
-    if usage:  # refused before it could log anything: exit 2, no step ran
-        return Bootstrap(state="failed", source=source, failed_step="arguments", exit_code=2,
-                         error=_shown(usage.group("msg")))
-    state, started_at, ended_at = "running", _time_of(_BOOT_RE.match(lines[start]).group("prefix")), None  # type: ignore[union-attr]
-    failed_step = error = current = None
-    exit_code: int | None = None
-    output: list[str] = []
-    pending: list[str] = []  # untagged lines since the last tagged one: the running command's output
-    run: list[str] = []
-    already: list[str] = []
-    for line in lines[start + 1:]:
-        match = _BOOT_RE.match(line)
-        if not match:
-            if line.strip():
-                pending.append(line)
-            continue
-        msg, at = match.group("msg"), _time_of(match.group("prefix"))
-        if m := _STEP_FAILED.match(msg):
-            failed_step, exit_code, ended_at = m.group("name"), int(m.group("code")), at
-            output = pending[-keep:]
-            state = "failed"
-        elif m := _RUN_FAILED.match(msg):
-            state, ended_at = "failed", ended_at or at
-            exit_code = exit_code if exit_code is not None else int(m.group("code"))
-        elif msg.startswith("bootstrap finished OK"):
-            state, ended_at = "ok", at
-        elif msg.startswith("error: "):
-            error = msg[len("error: "):]
-        elif m := _STEP_START.match(msg):
-            current = m.group("name")
-            run.append(current)
-        elif m := _STEP_DONE.match(msg):
-            current = None
-        elif m := _STEP_ALREADY.match(msg):
-            already.append(m.group("name"))
-        pending = []
-    return Bootstrap(
-        state=state, source=source, started_at=started_at, ended_at=ended_at, failed_step=failed_step,
-        exit_code=exit_code, error=_shown(error) if error else None, output=tuple(_shown(o) for o in output),
-        steps_run=tuple(run), steps_already_done=tuple(already),
-        current_step=current if state == "running" else None,
-    )
-
-
-def last_run_lines(text: str) -> list[str]:
-    """The tagged lines of the last bootstrap run (its start line included)."""
-    lines = [line for line in text.splitlines() if _BOOT_RE.match(line)]
-    starts = [i for i, line in enumerate(lines) if _BOOT_RE.match(line).group("msg").startswith("bootstrap start:")]  # type: ignore[union-attr]
-    return lines[starts[-1]:] if starts else lines
-
 
 # --- the other sources: which lines matter ----------------------------------------------------------
 
@@ -197,10 +70,10 @@ def relevant_lines(source: str, text: str, *, node_names: Sequence[str] = ()) ->
     picked: list[LogLine] = []
     if source in ("bootstrap", "system-messages", "syslog"):
         for line in last_run_lines(text):
-            match = _BOOT_RE.match(line)
+            match = BOOT_LINE_RE.match(line)
             msg = match.group("msg") if match else line
             level = "error" if ("failed" in msg or "FAILED" in msg or msg.startswith("error:")) else "info"
-            picked.append(LogLine(_time_of(match.group("prefix")) if match else None, level, msg))
+            picked.append(LogLine(time_of(match.group("prefix")) if match else None, level, msg))
     elif source == "bootstrap_error_msg":
         picked = [LogLine(None, "error", line) for line in text.splitlines() if line.strip()]
     elif source == "sinfo":
@@ -218,17 +91,17 @@ def relevant_lines(source: str, text: str, *, node_names: Sequence[str] = ()) ->
                     bool(_INTERESTING.get(source, _NEVER).search(msg))
             else:  # cloud-init-output, tracebacks, anything unformatted
                 time, raw, msg = None, None, line
-                tagged = _BOOT_RE.match(line)
+                tagged = BOOT_LINE_RE.match(line)
                 if tagged:
-                    time, msg = _time_of(tagged.group("prefix")), tagged.group("msg")
+                    time, msg = time_of(tagged.group("prefix")), tagged.group("msg")
                     keep = "failed" in msg or "FAILED" in msg or msg.startswith("error:")
                 else:
-                    keep = bool(_WORDS_ERROR.search(line)) or bool(_USAGE_RE.match(line))
+                    keep = bool(_WORDS_ERROR.search(line)) or bool(USAGE_RE.match(line))
             if keep and node_names and source in _NODE_WIDE and _about_other_nodes(msg, node_names):
                 keep = False
             if keep:
                 picked.append(LogLine(time, _level(raw, msg), msg))
-    return _fold([LogLine(p.time, p.level, _shown(p.text)) for p in picked])
+    return _fold([LogLine(p.time, p.level, shown(p.text)) for p in picked])
 
 
 _NEVER = re.compile(r"(?!)")
@@ -396,7 +269,7 @@ def parse_sinfo_reasons(text: str) -> list[NodeDown]:
     for line in text.splitlines():
         parts = line.split("|", 3)
         if len(parts) == 4 and parts[0]:
-            down.append(NodeDown(parts[0], parts[1], parts[2], _shown(parts[3])))
+            down.append(NodeDown(parts[0], parts[1], parts[2], shown(parts[3])))
     return down
 
 
@@ -519,7 +392,7 @@ def build_report(cluster: str, kind: str, sources: Iterable[SourceText], *, node
         kept: list[LogLine] = []
         if source.status == "ok":
             kept = relevant_lines(source.name, source.text, node_names=node_names)
-        detail = "" if source.status == "ok" else " ".join(_shown(source.text).split())
+        detail = "" if source.status == "ok" else " ".join(shown(source.text).split())
         reports.append(SourceReport(source.name, redact(source.where), source.node, source.status,
                                     tuple(kept[-lines:]), max(0, len(kept) - lines), detail))
     down = tuple(parse_sinfo_reasons(texts.get("sinfo", "")))

@@ -28,7 +28,7 @@ from cluster_tools.render.cluster_config import bootstrap_prefix
 from cluster_tools.render.node_bootstrap import RUNTIMES, NodeBootstrap
 from cluster_tools.render.sandbox import SandboxPaths
 from cluster_tools.state import StateDir
-from cluster_tools.triage import Bootstrap, parse_bootstrap
+from cluster_tools.bootstrap_log import Bootstrap, parse_bootstrap
 
 SCRIPT = "on-node-configured.sh"
 

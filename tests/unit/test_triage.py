@@ -18,6 +18,7 @@ import pytest
 from cluster_tools.clusters import ClusterRecord
 from cluster_tools.services import triage as service
 from cluster_tools.transport import pcluster as pc
+from cluster_tools.bootstrap_log import parse_bootstrap, redact
 from cluster_tools.triage import (
     LogFile,
     SourceText,
@@ -26,11 +27,9 @@ from cluster_tools.triage import (
     detail_lines,
     findings_of,
     gather_command,
-    parse_bootstrap,
     parse_bootstrap_failures,
     parse_launches,
     parse_sinfo_reasons,
-    redact,
     relevant_lines,
     split_gathered,
     summary_lines,
