@@ -7,14 +7,16 @@ from pathlib import Path
 import click
 
 from cluster_tools.cli.app import App, cli, note
-from cluster_tools.cli.flags import json_option
+from cluster_tools.cli.flags import cluster_option, json_option
 from cluster_tools.cli.output import print_json, print_table
 
 
 class _CostGroup(click.Group):
-    """``cost RUN`` reads as ``cost run RUN``: a run id is not a subcommand."""
+    """``cost RUN`` reads as ``cost run RUN``: a run id is not a subcommand; ``cost --cluster`` as ``cost cluster``."""
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
+        if args and args[0] == "--cluster":
+            return "cluster", self.commands["cluster"], args[1:]
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             return "run", self.commands["run"], args
         return super().resolve_command(ctx, args)
@@ -25,6 +27,7 @@ Examples:
   clustertools cost estimate subjects.txt --minutes-per-subject 8
   clustertools cost estimate --subjects 1000 --minutes-per-subject 8 --json
   clustertools cost RUN                 # what a finished run cost, per subject and in total
+  clustertools cost --cluster           # what the project's AWS cluster has cost so far
 """)
 def cost() -> None:
     """What a run costs on the project's AWS cluster: an estimate before you submit, and the cost of a
@@ -130,3 +133,39 @@ def run_cost(app: App, run_id: str | None, as_json: bool) -> None:
     if result.subjects_without:
         note(f"note: {result.subjects_without} subject(s) have no finished record yet and are not counted")
     click.echo(f"prices: {priced.prices.source}")
+
+
+@cost.command("cluster", epilog="""\b
+Examples:
+  clustertools cost --cluster
+  clustertools cost cluster -c study --json
+""")
+@cluster_option
+@json_option
+@click.pass_obj
+def cluster_cost(app: App, cluster_name: str | None, as_json: bool) -> None:
+    """What a ParallelCluster cluster has cost so far: its head node since it started, the compute nodes
+    of its runs (from their records), its shared storage; and what it bills per hour now."""
+    from cluster_tools.cli.run_cmds import _connect
+    from cluster_tools.services.cost import cluster_cost as cost_so_far
+
+    result = cost_so_far(app.state, app.cluster(cluster_name), app.project(), _connect(), note=note)
+    if as_json:
+        print_json({"cluster": result.cluster, "since": result.since.isoformat() if result.since else None,
+                    "total": round(result.total, 2), "head": {"type": result.head_type, "hours": round(result.head_hours, 2),
+                                                              "dollars": round(result.head_dollars, 2)},
+                    "runs": [{"run": r, "compute": round(d, 4)} for r, d in result.runs],
+                    "storage": {"what": result.storage, "dollars": round(result.storage_dollars, 2)},
+                    "running_now": [{"instance": i, "type": t} for i, t in result.running_now],
+                    "hourly_now": result.hourly_now, "prices": result.source, "notes": result.notes})
+        return
+    since = result.since.strftime("%Y-%m-%d %H:%M UTC") if result.since else "?"
+    click.echo(f"{result.cluster} since {since}: {_money(result.total)} so far ({result.source})")
+    click.echo(f"  head node {result.head_type}: {result.head_hours:.1f} h = {_money(result.head_dollars)}")
+    for run_id, dollars in result.runs:
+        click.echo(f"  run {run_id}: compute {_money(dollars)}")
+    if result.storage:
+        click.echo(f"  storage {result.storage}: {_money(result.storage_dollars)}")
+    click.echo(f"now: {_money(result.hourly_now)}/h, {len(result.running_now)} compute node(s) running")
+    for line in result.notes:
+        note(f"note: {line}")

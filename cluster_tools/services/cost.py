@@ -138,3 +138,74 @@ def _time(text: str) -> datetime | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
     except ValueError:
         return None
+
+
+@dataclass
+class ClusterCost:
+    """A ParallelCluster cluster's cost since it was created: its head node's uptime, the compute nodes
+    of the runs known here (from their records), its storage; and what bills right now."""
+
+    cluster: str
+    since: datetime | None
+    head_type: str
+    head_hours: float
+    head_dollars: float
+    runs: list[tuple[str, float]]  # (run id, compute dollars from its records)
+    storage: str | None  # what the shared storage is, and its cost so far
+    storage_dollars: float
+    running_now: list[tuple[str, str]]  # (instance id, type) of compute nodes running now
+    hourly_now: float
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return self.head_dollars + sum(d for _, d in self.runs) + self.storage_dollars
+
+
+def cluster_cost(state, record, project: Project | None, connect, *, now: datetime | None = None,
+                 note=lambda _: None) -> ClusterCost:
+    """The cost so far of a ParallelCluster cluster (described through our pcluster transport)."""
+    from datetime import timezone
+
+    from cluster_tools.pricing import HOURS_PER_MONTH, instance_price, load_price_table, storage_monthly_price
+    from cluster_tools.runs import list_runs
+    from cluster_tools.services.describe import describe_parallelcluster, hourly_cost, queue_capacities
+    from cluster_tools.services.runs import status_once
+
+    if record.provider != "parallelcluster":
+        raise ConfigError(f"{record.name} is " + ("the sandbox: it runs on this machine and costs nothing"
+                                                  if record.sandbox else "a cluster clustertools did not create")
+                          + ": there is no AWS bill of it to add up", "`clustertools cost RUN` prices a run on the "
+                          "project's cluster")
+    now = now or datetime.now(timezone.utc)
+    info = describe_parallelcluster(record.name, record.region, record)
+    table = load_price_table()
+    region = info.region or record.region or ""
+    head = info.head_node
+    since = head.launch_time if head is not None else None
+    head_hours = max(0.0, (now - since).total_seconds() / 3600) if since else 0.0
+    head_type = head.instance_type if head is not None else "?"
+    head_dollars = head_hours * instance_price(table, region, head_type).hourly_usd if head is not None else 0.0
+    runs = []
+    for run in [r for r in list_runs(state) if r.cluster == record.name and r.attempts]:
+        status = status_once(state, run, record, connect, note=note)
+        runs.append((run.run_id, cost_of_run(project, run.job, status.subjects).cost.compute_dollars))
+    storage, storage_dollars = None, 0.0
+    spec = project.parallelcluster if project is not None else None
+    if spec is not None and spec.shared_storage is not None and not spec.shared_storage.existing_id and since:
+        from cluster_tools.services.lifecycle_down import STORAGE_PRICE_KIND
+
+        kind, default = STORAGE_PRICE_KIND[spec.shared_storage.type]
+        if default is not None or spec.shared_storage.size_gb:
+            quote = storage_monthly_price(table, region, kind, spec.shared_storage.size_gb or default)
+            storage_dollars = quote.monthly_usd * head_hours / HOURS_PER_MONTH
+            storage = f"{spec.shared_storage.type} '{spec.shared_storage.name}' {quote.size_gb:g} GB"
+    costs, cost_note = hourly_cost(info, queue_capacities(project) if project else {})
+    notes = [cost_note] if cost_note else []
+    if not runs:
+        notes.append("no run of this cluster is known here: compute nodes are not counted")
+    running = [(i.instance_id, i.instance_type) for nodes in info.queues.values() for i in nodes
+               if i.state in ("pending", "running")]
+    return ClusterCost(record.name, since, head_type, head_hours, head_dollars, runs, storage, storage_dollars,
+                       running, costs["hourly_usd"] if costs else 0.0, table.label, notes)

@@ -114,7 +114,7 @@ def _delete_parallelcluster(record: ClusterRecord, progress: Progress, *, poll: 
 
 
 # What the templates in cluster-config/ create (sizes are their defaults when the project gives none).
-_STORAGE_PRICE = {"ebs": ("ebs_gp3", 100), "efs": ("efs_standard", None), "fsx-lustre": ("fsx_lustre_scratch_2", 1200)}
+STORAGE_PRICE_KIND = {"ebs": ("ebs_gp3", 100), "efs": ("efs_standard", None), "fsx-lustre": ("fsx_lustre_scratch_2", 1200)}
 
 
 def _retained_storage(spec) -> list[str]:
@@ -125,7 +125,7 @@ def _retained_storage(spec) -> list[str]:
     storage = spec.shared_storage if spec is not None else None
     if storage is None or storage.existing_id:
         return []
-    kind, default_size = _STORAGE_PRICE[storage.type]
+    kind, default_size = STORAGE_PRICE_KIND[storage.type]
     size = storage.size_gb or default_size
     what = f"{storage.type} file system '{storage.name}' ({storage.mount_dir}" + (f", {size} GB)" if size else ")")
     table = load_price_table()
