@@ -49,5 +49,7 @@ def test_no_estimate_where_no_aws_money_is_spent(sandbox, tmp_path):
     text = (project / "clustertools.yaml").read_text()
     (project / "clustertools.yaml").write_text(text + "cost:\n  confirm_above_usd: 0\n")
     subjects = write_subjects(project, ["sub-a"])
-    result = sandbox.cli("submit", subjects.name, "--command", "true", cwd=project)
-    assert result.returncode == 0, err(result) and "estimate" not in err(result)
+    result = sandbox.cli("submit", subjects.name, "--command", "true", "--json", cwd=project)
+    assert result.returncode == 0 and "estimate" not in err(result), err(result)
+    # finished before the session's sandbox stops: a task killed mid-upload would leave its marker behind
+    assert wait_for_run(sandbox, project, json.loads(out(result))["run"])["counts"]["SUCCEEDED"] == 1
