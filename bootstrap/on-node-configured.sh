@@ -26,6 +26,7 @@ readonly SYSLOG_TAG=clustertools-bootstrap
 
 PROJECT="" CLUSTER="" BOOTSTRAP_PREFIX="" RUNTIME=apptainer SHARED_DIR="" MINIFORGE_URL="" MINIFORGE_SHA256=""
 ENV_FILE="" IMAGE="" LOG_FILE=/var/log/clustertools-bootstrap.log DRY_RUN=0
+AUTOSTOP_MINUTES="" AUTOSTOP_ACTION=stop AUTOSTOP_ROLE="" AUTOSTOP_DIR=${CT_AUTOSTOP_DIR:-/var/lib/clustertools/autostop}
 STATE_DIR=${CT_STATE_DIR:-/var/lib/clustertools/bootstrap}
 OS_RELEASE=${CT_OS_RELEASE:-/etc/os-release}
 CFNCONFIG=${CT_CFNCONFIG:-/etc/parallelcluster/cfnconfig}
@@ -36,6 +37,7 @@ usage() {
 usage: on-node-configured.sh --project P --cluster C --bootstrap-prefix s3://BUCKET/clustertools/C/bootstrap/
          [--runtime apptainer|docker|enroot|none] [--shared-dir DIR] [--miniforge-url https://...|s3://...]
          [--miniforge-sha256 HEX] [--env-file NAME] [--image REF] [--log FILE] [--dry-run]
+         [--autostop-minutes N [--autostop-action stop|down] [--autostop-down-role-arn ARN]]
 EOF
 }
 
@@ -157,7 +159,8 @@ parse_args() {
             --dry-run) DRY_RUN=1; shift; continue ;;
             -h | --help) usage; exit 0 ;;
             --project | --cluster | --bootstrap-prefix | --runtime | --shared-dir | --miniforge-url | \
-                --miniforge-sha256 | --env-file | --image | --log)
+                --miniforge-sha256 | --env-file | --image | --log | --autostop-minutes | --autostop-action | \
+                --autostop-down-role-arn)
                 (($# >= 2)) || usage_error "$opt needs a value"
                 val=$2
                 shift 2
@@ -175,6 +178,9 @@ parse_args() {
             --env-file) ENV_FILE=$val ;;
             --image) IMAGE=$val ;;
             --log) LOG_FILE=$val ;;
+            --autostop-minutes) AUTOSTOP_MINUTES=$val ;;
+            --autostop-action) AUTOSTOP_ACTION=$val ;;
+            --autostop-down-role-arn) AUTOSTOP_ROLE=$val ;;
         esac
     done
     [[ -n $PROJECT ]] || usage_error "--project is required"
@@ -192,6 +198,15 @@ parse_args() {
     fi
     if [[ -n $ENV_FILE ]]; then
         [[ $ENV_FILE != /* && $ENV_FILE != *..* ]] || usage_error "--env-file is a name under the bootstrap prefix, not '$ENV_FILE'"
+    fi
+    if [[ -n $AUTOSTOP_MINUTES ]]; then
+        if [[ ! $AUTOSTOP_MINUTES =~ ^[1-9][0-9]{0,4}$ ]] || ((AUTOSTOP_MINUTES > 10080)); then
+            usage_error "--autostop-minutes must be 1..10080, not '$AUTOSTOP_MINUTES'"
+        fi
+        [[ $AUTOSTOP_ACTION == stop || $AUTOSTOP_ACTION == down ]] || usage_error "--autostop-action must be stop or down"
+        [[ -z $AUTOSTOP_ROLE || $AUTOSTOP_ROLE =~ ^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$ ]] ||
+            usage_error "--autostop-down-role-arn must be an IAM role ARN"
+        [[ $AUTOSTOP_ACTION != down || -n $AUTOSTOP_ROLE ]] || usage_error "--autostop-action down needs --autostop-down-role-arn"
     fi
     if [[ -n $ENV_FILE && -z $MINIFORGE_URL ]]; then
         usage_error "--env-file needs --miniforge-url and --miniforge-sha256 (an installer verified by its checksum)"
@@ -359,6 +374,22 @@ pull_enroot() {
     mv -f -- "$sqsh.partial" "$sqsh"
 }
 
+# The autostop scripts from the bootstrap prefix, then armed: the cluster and region come from cfnconfig.
+install_autostop() {
+    local name
+    mkdir -p "$AUTOSTOP_DIR"
+    for name in autostop.sh autostop-configure.sh; do
+        fetch "${BOOTSTRAP_PREFIX}$name" "$AUTOSTOP_DIR/$name.partial"
+        chmod 0755 "$AUTOSTOP_DIR/$name.partial"
+        mv -f -- "$AUTOSTOP_DIR/$name.partial" "$AUTOSTOP_DIR/$name"
+    done
+    local -a role=()
+    [[ -z $AUTOSTOP_ROLE ]] || role=(--down-role-arn "$AUTOSTOP_ROLE")
+    bash "$AUTOSTOP_DIR/autostop.sh" --configure --state-dir "$AUTOSTOP_DIR" --minutes "$AUTOSTOP_MINUTES" \
+        --action "$AUTOSTOP_ACTION" --cluster "$CLUSTER" --log "$(dirname "$LOG_FILE")/clustertools-autostop.log" \
+        "${role[@]}"
+}
+
 need_file() {
     [[ -e $1 ]] || { echo "missing $1: $2" >&2; return 1; }
     echo "found $1"
@@ -472,6 +503,12 @@ main() {
             write_node_env "$CT_ROOT/bootstrap.env" "${node_env[@]}"
     else
         check node-env need_file "$CT_ROOT/bootstrap.env" "the head node writes it"
+    fi
+
+    # 5. The idle autostop (bootstrap/autostop.sh, a systemd timer): the head node's alone.
+    if [[ -n $AUTOSTOP_MINUTES && $NODE_ROLE == head ]]; then
+        step autostop --key "$AUTOSTOP_MINUTES $AUTOSTOP_ACTION $AUTOSTOP_ROLE $CLUSTER $AUTOSTOP_DIR" \
+            --creates "$AUTOSTOP_DIR/autostop.sh" install_autostop
     fi
 }
 

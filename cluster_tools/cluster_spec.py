@@ -37,6 +37,7 @@ _STORAGE_ID_RE = {
     "fsx-lustre": re.compile(r"^fs-[0-9a-f]{17}$"),
 }
 _POLICY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/[A-Za-z0-9+=,.@_/-]{1,512}$")
+_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
 _SECRET_ARN_RE = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 _DB_URI_RE = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
 _DB_USER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -237,6 +238,19 @@ class ClusterSpec(BaseModel):
     slurm: SlurmLimits = Field(default_factory=SlurmLimits)
     owner: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    autostop_minutes: int | None = Field(
+        default=None, ge=1, le=10080,
+        description="the head node stops the cluster after this many minutes with no job, no interactive SSH "
+                    "session and no output upload (bootstrap/autostop.sh); default: never")
+    autostop_action: Literal["stop", "down"] = Field(
+        default="stop", description="stop: the compute fleet, then the head node (EBS kept); down: the fleet, then "
+                                    "delete the cluster (needs the two ARNs below)")
+    autostop_down_policy_arn: str | None = Field(
+        default=None, description="a managed policy for the head node only: cloudformation:DeleteStack on this "
+                                  "cluster's stack and iam:PassRole on autostop_down_role_arn")
+    autostop_down_role_arn: str | None = Field(
+        default=None, description="the CloudFormation service role that deletes the stack (the head node's own role "
+                                  "cannot: it is deleted with the stack)")
 
     @field_validator("name")
     @classmethod
@@ -332,6 +346,27 @@ class ClusterSpec(BaseModel):
             if not isinstance(item, str) or not _TAG_VALUE_RE.match(item):
                 raise ValueError(f"tag {key!r}: the value takes letters, digits, spaces and + - = . _ : / @")
         return value
+
+    @field_validator("autostop_down_policy_arn")
+    @classmethod
+    def _down_policy(cls, value: str | None) -> str | None:
+        if value is not None and not _POLICY_ARN_RE.match(value):
+            raise ValueError("an IAM policy ARN like arn:aws:iam::123456789012:policy/clustertools-autostop-down")
+        return value
+
+    @field_validator("autostop_down_role_arn")
+    @classmethod
+    def _down_role(cls, value: str | None) -> str | None:
+        if value is not None and not _ROLE_ARN_RE.match(value):
+            raise ValueError("an IAM role ARN like arn:aws:iam::123456789012:role/clustertools-autostop-down")
+        return value
+
+    @model_validator(mode="after")
+    def _autostop_down(self) -> "ClusterSpec":
+        if self.autostop_action == "down" and not (self.autostop_down_policy_arn and self.autostop_down_role_arn):
+            raise ValueError("autostop_action: down deletes the cluster from its head node, whose own role cannot: "
+                             "set autostop_down_policy_arn and autostop_down_role_arn (see bootstrap/README.md)")
+        return self
 
     @model_validator(mode="after")
     def _unique_queues(self) -> "ClusterSpec":

@@ -21,7 +21,7 @@ SECTIONS = (
     ("Clusters", ("list", "register", "forget", "ssh", "ssh-config", "put", "get", "triage", "down")),
     ("Runs", ("submit", "status", "logs", "cancel", "runs", "resubmit", "debug", "report")),
     ("Results", ("results",)),
-    ("Cost", ("cost",)),
+    ("Cost", ("cost", "autostop")),
     ("AWS", ("validate", "render", "up", "describe")),
 )
 

@@ -34,12 +34,15 @@ Examples:
                    "project's allowed_ips. clustertools never looks it up over the network.")
 @click.option("--identity-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Private key for the head node (default: ~/.ssh/<key pair name>.pem when it exists).")
+@click.option("--autostop", "autostop_minutes", type=click.IntRange(1, 10080), metavar="MINUTES",
+              help="Stop the cluster after MINUTES idle (no job, SSH session or upload), from its head node: "
+                   "overrides parallelcluster.autostop_minutes. See `clustertools autostop`.")
 @click.option("--dry-run", is_flag=True, help="Render, validate, pre-flight and run ParallelCluster's dry run; "
                                                "upload and create nothing, print the config.")
 @json_option
 @click.pass_obj
 def up(app: App, cluster_name: str | None, profile: str | None, region: str | None, allowed_ip: str | None,
-       identity_file: Path | None, dry_run: bool, as_json: bool) -> None:
+       identity_file: Path | None, autostop_minutes: int | None, dry_run: bool, as_json: bool) -> None:
     """Create the project's AWS ParallelCluster (its parallelcluster: section): validate offline,
     pre-flight, upload bootstrap/ (checksummed), create, wait, record the head node and pin its SSH
     host key. Idempotent: a cluster that already exists is reported, not created again.
@@ -61,6 +64,7 @@ def up(app: App, cluster_name: str | None, profile: str | None, region: str | No
         with _StatusDisplay(enabled=not as_json) as display:
             result = bring_up(project, app.state, allowed_ip=allowed_ip, region=region, profile=profile,
                               dry_run=dry_run, identity_file=identity_file, project_text=text,
+                              autostop_minutes=autostop_minutes,
                               project_dir=app.project_file.parent if app.project_file else None,
                               endpoint_url=app.environ.get("AWS_ENDPOINT_URL"),
                               suppress_validators=suppress if dry_run else (), on_status=display.update,
@@ -187,3 +191,7 @@ def describe(app: App, cluster_name: str | None, as_json: bool) -> None:
             click.echo(f"  {line}")
     if info.cost_note:
         click.echo(f"cost: {info.cost_note}")
+    if info.autostop:
+        click.echo(f"autostop: {info.autostop['summary']}")
+    elif info.autostop_note:
+        click.echo(f"autostop: unknown ({info.autostop_note})")

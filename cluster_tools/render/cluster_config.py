@@ -14,7 +14,7 @@ from cluster_tools.cluster_checks import ALLOWED_IPS_PLACEHOLDER
 from cluster_tools.cluster_spec import ClusterSpec, check_allowed_ips
 from cluster_tools.clusters import check_cluster_name
 from cluster_tools.errors import ConfigError
-from cluster_tools.render.node_bootstrap import NodeBootstrap
+from cluster_tools.render.node_bootstrap import NodeBootstrap, autostop_of
 from cluster_tools.render.templates import environment, yaml_scalar
 
 # The templates sit at the top of the repository, next to bootstrap/, where users look for them.
@@ -81,6 +81,8 @@ def render_cluster_config(
     owner = spec.owner or owner
     tag_pairs = [("project", project), *([("owner", owner)] if owner else []), ("clustertools", __version__),
                  *sorted(spec.tags.items())]
+    node = bootstrap or NodeBootstrap(project=project, cluster=cluster_name, runtime=container_runtime,
+                                      prefix=bootstrap_url.rsplit("/", 1)[0] + "/", **autostop_of(spec))
     values = {
         "spec": spec,
         "cluster_name": cluster_name,
@@ -93,8 +95,11 @@ def render_cluster_config(
         "bootstrap_url": bootstrap_url,
         # What the bootstrap script needs to find the rest of bootstrap/ and to label its logs.
         # The runtime is said explicitly: a node never installs one the project does not use.
-        "bootstrap_args": (bootstrap or NodeBootstrap(project=project, cluster=cluster_name, runtime=container_runtime,
-                                                      prefix=bootstrap_url.rsplit("/", 1)[0] + "/")).args(),
+        "bootstrap_args": node.args(),
+        "head_bootstrap_args": node.head_args(),  # + the idle autostop, installed on the head node only
+        "node_policies": list(spec.additional_iam_policies),
+        "head_policies": list(dict.fromkeys([*spec.additional_iam_policies,
+                                             *filter(None, [spec.autostop_down_policy_arn])])),
         "compute_subnet_ids": spec.compute_subnet_ids or [spec.subnet_id],
         "tag_pairs": tag_pairs,
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from cluster_tools.cluster_spec import ClusterSpec
 from cluster_tools.config import Project
 
 Runtime = Literal["apptainer", "docker", "enroot", "none"]
@@ -30,6 +31,10 @@ class NodeBootstrap:
     env_file_key: str | None = None  # a name under ``prefix``, e.g. env/environment.yml
     image: str | None = None
     shared_dir: str | None = None  # the shared storage's mount dir; the script's default: /shared, else /home
+    # The head node's idle autostop (bootstrap/autostop.sh); compute nodes never get these.
+    autostop_minutes: int | None = None
+    autostop_action: str = "stop"
+    autostop_down_role_arn: str | None = None
 
     def args(self) -> list[str]:
         """The script's arguments, in a fixed order (golden files depend on it)."""
@@ -43,6 +48,15 @@ class NodeBootstrap:
             args += ["--image", self.image]
         if self.shared_dir:
             args += ["--shared-dir", self.shared_dir]
+        return args
+
+    def head_args(self) -> list[str]:
+        """The head node's arguments: every node's, then the autostop settings when the project sets them."""
+        args = self.args()
+        if self.autostop_minutes is not None:
+            args += ["--autostop-minutes", str(self.autostop_minutes), "--autostop-action", self.autostop_action]
+            if self.autostop_action == "down" and self.autostop_down_role_arn:
+                args += ["--autostop-down-role-arn", self.autostop_down_role_arn]
         return args
 
 
@@ -61,6 +75,7 @@ def node_bootstrap_for(project: Project, cluster_name: str, prefix: str, *, runt
         env_file_key=settings.env_file_key,
         image=project.job.image_to_pull if runtime != "none" else None,
         shared_dir=shared_dir_of(project),
+        **autostop_of(project.parallelcluster),
     )
 
 
@@ -69,3 +84,11 @@ def shared_dir_of(project: Project) -> str | None:
     bootstrap.env that the run wrapper reads); None: the script's default."""
     spec = project.parallelcluster
     return spec.shared_storage.mount_dir if spec is not None and spec.shared_storage is not None else None
+
+
+def autostop_of(spec: ClusterSpec | None) -> dict:
+    """The head node's autostop settings from ``parallelcluster:`` (none: autostop is not installed)."""
+    if spec is None or spec.autostop_minutes is None:
+        return {}
+    return {"autostop_minutes": spec.autostop_minutes, "autostop_action": spec.autostop_action,
+            "autostop_down_role_arn": spec.autostop_down_role_arn}

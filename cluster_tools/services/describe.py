@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from cluster_tools.clusters import ClusterRecord
 from cluster_tools.config import Project
 from cluster_tools.state import StateDir
+from cluster_tools.services.autostop import autostop_armed
 from cluster_tools.transport import pcluster as pc
 
 
@@ -29,6 +30,10 @@ class Description:
     # "source", "lines"}; the sandbox costs nothing; a cluster reached over SSH is not ours to price.
     cost: dict | None = None
     cost_note: str | None = None
+    # The head node's idle autostop (status.json of bootstrap/autostop.sh, read over SSH) with its "summary" line;
+    # None where it is not installed or not readable (autostop_note says why).
+    autostop: dict | None = None
+    autostop_note: str | None = None
 
 
 def describe(state: StateDir, explicit: str | None, project: Project | None) -> Description:
@@ -55,8 +60,11 @@ def describe(state: StateDir, explicit: str | None, project: Project | None) -> 
         region = (record.region if record else None) or (spec.region if spec else None)
         info = describe_parallelcluster(name, region, record)  # type: ignore[arg-type]
         info.cost, info.cost_note = hourly_cost(info, queue_capacities(project) if name == ours else {})
+        armed = (name == ours and spec.autostop_minutes is not None) or (record is not None and autostop_armed(state, name))
+        if record is not None and armed and info.head_node is not None and info.head_node.state == "running":
+            info.autostop, info.autostop_note = _autostop_of(state, record)
         return info
-    return _describe_over_ssh(record)
+    return _describe_over_ssh(state, record)
 
 
 def describe_parallelcluster(name: str, region: str | None, record: ClusterRecord | None = None) -> Description:
@@ -114,11 +122,28 @@ def queue_capacities(project: Project | None) -> dict[str, str]:
             for q in rendered.get("Scheduling", {}).get("SlurmQueues", [])}
 
 
-def _describe_over_ssh(record: ClusterRecord) -> Description:
+def _autostop_of(state: StateDir, record: ClusterRecord) -> tuple[dict | None, str | None]:
+    """A ParallelCluster head node's autostop status: one short SSH connection, bounded."""
+    from cluster_tools.errors import ClusterToolsError
+    from cluster_tools.services.autostop import read_autostop, status_path
+    from cluster_tools.services.remote import ssh_target
+    from cluster_tools.transport.ssh import SSHConnection
+
+    try:
+        with SSHConnection(ssh_target(record), connect_timeout=10) as conn:
+            return read_autostop(conn, status_path(state, record))
+    except ClusterToolsError as exc:
+        return None, f"cannot reach the head node to read it: {exc.message}"
+
+
+def _describe_over_ssh(state: StateDir, record: ClusterRecord) -> Description:
+    from cluster_tools.services.autostop import read_autostop, sandbox_timer_running, status_path
     from cluster_tools.services.remote import connect
 
     with connect(record) as conn:
         text = conn.run(["sinfo", "-h", "-o", "%P|%a|%D|%T"], timeout=30).check().text
+        autostop, autostop_note = read_autostop(conn, status_path(state, record),
+                                                timer_running=sandbox_timer_running(state) if record.sandbox else None)
     partitions = []
     for line in text.splitlines():
         parts = line.strip().split("|")
@@ -126,4 +151,5 @@ def _describe_over_ssh(record: ClusterRecord) -> Description:
             partitions.append(dict(zip(("name", "avail", "nodes", "state"), parts)))
     return Description(name=record.name, provider="sandbox" if record.sandbox else record.provider,
                        address=record.address, status="reachable", region=record.region, partitions=partitions,
-                       cost_note="runs on this machine: no cloud cost" if record.sandbox else None)
+                       cost_note="runs on this machine: no cloud cost" if record.sandbox else None,
+                       autostop=autostop, autostop_note=autostop_note)

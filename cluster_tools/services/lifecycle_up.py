@@ -68,6 +68,7 @@ def default_identity_file(key_name: str | None, home: Path) -> Path | None:
 
 def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = None, region: str | None = None,
        profile: str | None = None, dry_run: bool = False, identity_file: Path | None = None,
+       autostop_minutes: int | None = None,
        project_text: str | None = None, project_dir: Path | None = None, endpoint_url: str | None = None, suppress_validators: Sequence[str] = (),
        bootstrap_dir: Path | None = None, home: Path | None = None, poll_seconds: float = 30.0,
        timeout_seconds: float = 3600.0, on_status: Callable[[pc.ClusterDescription], None] | None = None,
@@ -81,6 +82,7 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
     from cluster_tools.services.preflight import make_clients, preflight_project
 
     project = _with_region(project, region)
+    project = _with_autostop(project, autostop_minutes)
     spec = cluster_spec_of(project)
     if allowed_ip is None and spec.allowed_ips is None:
         raise ConfigError("your public address cannot be learned here: clustertools does not look it up over the "
@@ -288,6 +290,21 @@ def _existing(name: str, region: str) -> pc.ClusterDescription | None:
 def _validation_findings(messages: Sequence[pc.ValidationMessage]) -> list[Finding]:
     level = {"ERROR": "error", "WARNING": "warning"}
     return [Finding(level.get(m.level, "ok"), f"pcluster:{m.type}", " ".join(m.message.split())) for m in messages]  # type: ignore[misc]
+
+
+def _with_autostop(project: Project | None, minutes: int | None) -> Project | None:
+    """``up --autostop MINUTES`` over the project's ``parallelcluster.autostop_minutes`` (checked by the same model)."""
+    if project is None or minutes is None or project.parallelcluster is None:
+        return project
+    from pydantic import ValidationError
+
+    from cluster_tools.cluster_spec import ClusterSpec
+
+    try:
+        spec = ClusterSpec.model_validate({**project.parallelcluster.model_dump(), "autostop_minutes": minutes})
+    except ValidationError as exc:
+        raise ConfigError(f"--autostop {minutes}: {exc.errors()[0]['msg']}", "1 to 10080 minutes") from None
+    return project.model_copy(update={"parallelcluster": spec})
 
 
 def _with_region(project: Project | None, region: str | None) -> Project | None:

@@ -105,9 +105,16 @@ finish() {  # STATE EXIT_CODE ERROR
   for stream in out err; do
     [[ -f "$CT_LOG.$stream" ]] && cp "$CT_LOG.$stream" "$CT_STAGE/.clustertools/logs/$SUBJECT.$ATTEMPT.$stream"
   done
-  if command -v aws >/dev/null 2>&1 && ! aws s3 cp --quiet --recursive "$CT_STAGE/" "$CT_OUTPUT_URL/" >>"$CT_LOG.err" 2>&1; then
-    [[ $state == SUCCEEDED ]] && CT_EXIT=96
-    state=FAILED error="uploading to S3 failed (the command exited ${code:-?})" code=96
+  if command -v aws >/dev/null 2>&1; then
+    # While this marker exists an upload is in flight: the head node's autostop (bootstrap/autostop.sh) waits.
+    # It names the job and its Slurm config: clusters sharing a home (sandboxes) count only their own.
+    local uploading="$CT_RUN_DIR/uploading/$SUBJECT.$ATTEMPT"
+    mkdir -p "$CT_RUN_DIR/uploading" && printf 'job=%s slurm_conf=%s\n' "$CT_JOB_ID" "${SLURM_CONF:-}" >"$uploading"
+    if ! aws s3 cp --quiet --recursive "$CT_STAGE/" "$CT_OUTPUT_URL/" >>"$CT_LOG.err" 2>&1; then
+      [[ $state == SUCCEEDED ]] && CT_EXIT=96
+      state=FAILED error="uploading to S3 failed (the command exited ${code:-?})" code=96
+    fi
+    rm -f -- "$uploading"
   fi
   record "$state" "$code" "$error"
   rm -rf "$CT_SCRATCH"

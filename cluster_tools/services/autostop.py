@@ -1,0 +1,202 @@
+"""``clustertools autostop``: arm, change or switch off the head node's idle autostop (bootstrap/autostop.sh),
+and read its status for ``describe``.
+
+A ParallelCluster head node: over one SSH connection, the scripts go in a tar on stdin of one ``sudo``
+command that unpacks them into /var/lib/clustertools/autostop and runs ``autostop.sh --configure``, which
+(re)installs the systemd timer. The sandbox: its node is this machine, where systemd does not run, so the
+timer is a process of the sandbox (``autostop.sh --loop``), started here with the daemons' environment and
+recorded by PID and start time in sandbox.json beside them: ``sandbox down`` stops it with the rest.
+A cluster reached over SSH that clustertools did not create is never stopped by it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Mapping
+
+from cluster_tools.autostop import (
+    ACTIONS, REMOTE_DIR, SCRIPTS, STATUS_FILE, AutostopStatus, configure_args, describe_command, install_archive,
+    parse_autostop_status, remote_install_command, summary_line,
+)
+from cluster_tools.clusters import ClusterRecord
+from cluster_tools.config import Project
+from cluster_tools.errors import ClusterToolsError, ConfigError, SandboxError
+from cluster_tools.state import StateDir, write_private_json
+
+SANDBOX_INTERVAL = 5
+CLUSTER_INTERVAL = 60
+
+
+@dataclass(frozen=True)
+class AutostopResult:
+    cluster: str
+    minutes: int | None  # None: off
+    action: str
+    interval_seconds: int
+    timer: str  # systemd | loop | none
+    where: str  # the head node's state dir
+    log: str
+    pid: int | None = None  # the sandbox's timer process
+
+    @property
+    def action_text(self) -> str:
+        return ACTIONS.get(self.action, self.action)
+
+
+def set_autostop(state: StateDir, record: ClusterRecord, project: Project | None, minutes: int | None, *,
+                 down: bool = False, interval: int | None = None, environ: Mapping[str, str] | None = None,
+                 bootstrap_dir: Path | None = None) -> AutostopResult:
+    """Arm autostop for ``minutes`` idle (None: off) on ``record``'s head node."""
+    scripts = _scripts(bootstrap_dir)
+    if record.sandbox:
+        if down:
+            raise ConfigError("--down deletes a ParallelCluster stack; the sandbox has none",
+                              "on the sandbox autostop sets its partitions INACTIVE; `sandbox down` stops it")
+        return _sandbox(state, minutes, interval or SANDBOX_INTERVAL, scripts, environ or os.environ)
+    if record.provider != "parallelcluster":
+        raise ConfigError(f"{record.name} is a cluster reached over SSH that clustertools did not create: "
+                          "autostop never stops it", "autostop is for clusters made by `clustertools up`, and the sandbox")
+    return _parallelcluster(state, record, project, minutes, down, interval or CLUSTER_INTERVAL, scripts)
+
+
+def _armed_file(state: StateDir, name: str) -> Path:
+    return state.root / "autostop" / f"{name}.json"
+
+
+def autostop_armed(state: StateDir, name: str) -> bool:
+    """Whether `clustertools autostop` armed it on this cluster (then `describe` reads its status over SSH)."""
+    try:
+        return json.loads(_armed_file(state, name).read_text()).get("minutes") is not None
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _scripts(bootstrap_dir: Path | None) -> dict[str, bytes]:
+    if bootstrap_dir is None:
+        from cluster_tools.resources import bootstrap_dir as shipped
+
+        bootstrap_dir = shipped()
+    return {name: (bootstrap_dir / name).read_bytes() for name in SCRIPTS}
+
+
+def _parallelcluster(state: StateDir, record: ClusterRecord, project: Project | None, minutes: int | None, down: bool, interval: int,
+                     scripts: dict[str, bytes]) -> AutostopResult:
+    from cluster_tools.services.remote import connect
+
+    role = None
+    if down:
+        spec = project.parallelcluster if project else None
+        if spec is None or not (spec.autostop_down_role_arn and spec.autostop_down_policy_arn):
+            raise ConfigError("--down deletes the cluster from its head node, whose own role cannot delete the stack",
+                              "set parallelcluster.autostop_down_policy_arn and autostop_down_role_arn, then create the "
+                              "cluster with them (the policy joins the head node's role only at `up`)")
+        role = spec.autostop_down_role_arn
+    action = "down" if down else "stop"
+    argv = remote_install_command(REMOTE_DIR, configure_args(minutes, action=action, interval=interval, down_role_arn=role))
+    with connect(record) as conn:
+        result = conn.run(argv, stdin=install_archive(scripts), timeout=120)
+    if result.exit_code != 0:
+        why = (result.stderr or result.stdout).decode("utf-8", "replace").strip().splitlines()
+        raise ClusterToolsError(f"autostop on {record.name} failed (exit {result.exit_code})"
+                                + (f": {why[-1]}" if why else ""),
+                                "the login user needs passwordless sudo, as on ParallelCluster's AMIs")
+    write_private_json(_armed_file(state, record.name), {"minutes": minutes, "action": action})
+    return AutostopResult(record.name, minutes, action, interval, "systemd", REMOTE_DIR,
+                          "/var/log/clustertools-autostop.log")
+
+
+def _sandbox(state: StateDir, minutes: int | None, interval: int, scripts: dict[str, bytes],
+             environ: Mapping[str, str]) -> AutostopResult:
+    from cluster_tools.services import sandbox_files as files
+    from cluster_tools.services.sandbox import MARKER_ENV, sandbox_status
+    from cluster_tools.transport import local_processes as procs
+
+    if not sandbox_status(state).running:
+        raise SandboxError("the sandbox is not running", "start it: clustertools sandbox up")
+    paths = files.sandbox_paths(state.sandbox)
+    node_dir = paths.root / "autostop"
+    node_dir.mkdir(parents=True, exist_ok=True)
+    for name, data in scripts.items():
+        (node_dir / f"{name}.tmp").write_bytes(data)
+        (node_dir / f"{name}.tmp").chmod(0o755)
+        (node_dir / f"{name}.tmp").replace(node_dir / name)
+    saved = json.loads(paths.state_file.read_text())
+    records = [procs.ProcessRecord.from_json(p) for p in saved["processes"]]
+    previous = [r for r in records if r.name == "autostop"]
+    procs.stop(previous)
+    records = [r for r in records if r.name != "autostop"]
+    sshd = next(r for r in records if r.name == "sshd")
+    env = files.daemon_env(paths, environ, MARKER_ENV)
+    log = paths.log / "clustertools-autostop.log"
+    runs = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".clustertools" / "runs"  # the sandbox's SSH sessions' home
+    started = int(datetime.fromisoformat(saved["started_at"]).timestamp())
+    # Only this sandbox's sessions (its sshd), and its jobs' upload markers (its slurm.conf): sandboxes of one
+    # user share a home; a marker older than this sandbox was left by a task killed with the previous one.
+    argv = ["bash", str(node_dir / "autostop.sh"), "--configure", "--state-dir", str(node_dir),
+            *configure_args(minutes, action="sandbox", interval=interval), "--no-timer", "--cluster", "sandbox",
+            "--log", str(log), "--sshd-pid", str(sshd.pid), "--runs-dirs", str(runs),
+            "--slurm-conf", str(paths.slurm_conf), "--node-started", str(started)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise SandboxError(f"autostop.sh --configure failed: {(done.stderr or done.stdout).strip()}", f"see {log}")
+    pid = None
+    if minutes is not None:
+        timer = procs.spawn("autostop", ["bash", str(node_dir / "autostop.sh"), "--loop", "--state-dir", str(node_dir)],
+                            env=env, log_path=paths.log / "autostop.out", cwd=paths.root)
+        records.append(timer)
+        pid = timer.pid
+    saved["processes"] = [r.to_json() for r in records]
+    write_private_json(paths.state_file, saved)
+    return AutostopResult("sandbox", minutes, "sandbox", interval, "loop" if pid else "none", str(node_dir), str(log),
+                          pid)
+
+
+def status_path(state: StateDir, record: ClusterRecord) -> str:
+    """Where the head node keeps status.json."""
+    if record.sandbox:
+        from cluster_tools.services.sandbox_files import sandbox_paths
+
+        return str(sandbox_paths(state.sandbox).root / "autostop" / STATUS_FILE)
+    return f"{REMOTE_DIR}/{STATUS_FILE}"
+
+
+def sandbox_timer_running(state: StateDir) -> bool:
+    """Whether the sandbox's autostop timer process (recorded in sandbox.json) still runs."""
+    from cluster_tools.services.sandbox_files import sandbox_paths
+    from cluster_tools.transport import local_processes as procs
+
+    try:
+        saved = json.loads(sandbox_paths(state.sandbox).state_file.read_text())
+    except (OSError, ValueError):
+        return False
+    records = [procs.ProcessRecord.from_json(p) for p in saved.get("processes", ())]
+    return any(r.name == "autostop" and procs.is_running(r) for r in records)
+
+
+def read_autostop(conn, path: str, *, now: float | None = None,
+                  timer_running: bool | None = None) -> tuple[dict | None, str | None]:
+    """The head node's autostop status over an open connection (one exec, bounded): (status with its
+    ``summary`` line, None), (None, None) where autostop was never installed, or (None, why it is unknown).
+    ``timer_running`` False (the sandbox's timer process is gone) makes a live-looking status say so."""
+    try:
+        text = conn.run(describe_command(path), timeout=15).text
+    except ClusterToolsError as exc:
+        return None, f"cannot read it: {exc.message}"
+    if not text.strip():
+        return None, None
+    try:
+        status: AutostopStatus = parse_autostop_status(text)
+    except ValueError as exc:
+        return None, f"unreadable status in {path}: {exc}"
+    summary = summary_line(status, time.time() if now is None else now)
+    if timer_running is False and status.decision in ("armed", "idle", "busy", "firing"):
+        summary = ("not running: its timer process is gone (the sandbox was restarted since it was armed); "
+                   "arm it again: clustertools autostop -c sandbox MINUTES")
+    return {**status.to_json(), "summary": summary, "timer_running": timer_running}, None
