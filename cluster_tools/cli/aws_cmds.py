@@ -153,16 +153,26 @@ class _StatusDisplay:
 Examples:
   clustertools describe
   clustertools describe -c study --json
+  clustertools describe --live-prices
 """)
 @cluster_option
+@click.option("--live-prices", is_flag=True,
+              help="Price the running nodes at AWS's prices of today (the shipped table when AWS cannot answer).")
 @json_option
 @click.pass_obj
-def describe(app: App, cluster_name: str | None, as_json: bool) -> None:
+def describe(app: App, cluster_name: str | None, live_prices: bool, as_json: bool) -> None:
     """Show a cluster: for AWS ParallelCluster its status, head node, queues and their nodes; for an
     SSH or sandbox cluster its address and Slurm partitions."""
     from cluster_tools.services.describe import describe as describe_cluster
 
-    info = describe_cluster(app.state, cluster_name, app.project())
+    project = app.project()
+    quote = None
+    if live_prices:
+        from cluster_tools.services.cost import live_quoter
+
+        region = project.parallelcluster.region if project and project.parallelcluster else None
+        quote = live_quoter(region or "us-east-1", endpoint_url=app.environ.get("AWS_ENDPOINT_URL"))
+    info = describe_cluster(app.state, cluster_name, project, quote=quote)
     if as_json:
         print_json(asdict(info))
         return

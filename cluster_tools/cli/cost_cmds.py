@@ -45,15 +45,19 @@ def _money(amount: float) -> str:
 Examples:
   clustertools cost estimate subjects.txt --minutes-per-subject 8
   clustertools cost estimate --subjects 1000 --minutes-per-subject 8
+  clustertools cost estimate --subjects 1000 --minutes-per-subject 8 --live-prices
 """)
 @click.argument("subjects_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--subjects", "count", type=click.IntRange(0), help="How many subjects (instead of a file).")
 @click.option("--minutes-per-subject", type=click.FloatRange(min=0, min_open=True), metavar="M",
               help="Minutes one subject takes, staging and upload included (default: job.time, an upper bound).")
+@click.option("--live-prices", is_flag=True,
+              help="Ask AWS for today's prices (Pricing API, spot price history); the table when it cannot answer.")
+@click.option("--profile", metavar="P", help="AWS profile for --live-prices (default: AWS_PROFILE).")
 @json_option
 @click.pass_obj
 def estimate(app: App, subjects_file: Path | None, count: int | None, minutes_per_subject: float | None,
-             as_json: bool) -> None:
+             live_prices: bool, profile: str | None, as_json: bool) -> None:
     """Estimate wall time and dollars of a run, head node included, spot and on-demand side by side."""
     from cluster_tools.errors import ConfigError
     from cluster_tools.services.cost import estimate as estimate_cost
@@ -64,7 +68,14 @@ def estimate(app: App, subjects_file: Path | None, count: int | None, minutes_pe
         from cluster_tools.subjects import read_subject_file
 
         count = len(read_subject_file(subjects_file))
-    result = estimate_cost(app.project(), count or 0, minutes_per_subject)
+    project = app.project()
+    quote = None
+    if live_prices and project is not None and project.parallelcluster is not None:
+        from cluster_tools.services.cost import live_quoter
+
+        quote = live_quoter(project.parallelcluster.region, profile=profile,
+                            endpoint_url=app.environ.get("AWS_ENDPOINT_URL"))
+    result = estimate_cost(project, count or 0, minutes_per_subject, quote=quote)
     run, priced = result.run, result.priced
     if as_json:
         print_json({"subjects": run.subjects, "queue": priced.queue, "instance_type": priced.node.instance_type,
@@ -93,6 +104,8 @@ def estimate(app: App, subjects_file: Path | None, count: int | None, minutes_pe
     for line in result.notes:
         note(f"note: {line}")
     click.echo(f"prices: {priced.prices.source} ({priced.region}" + ("; spot ~ estimate)" if spot_mark else ")"))
+    if not live_prices:
+        note("note: today's prices from AWS with --live-prices")
 
 
 @cost.command("run", epilog="""\b

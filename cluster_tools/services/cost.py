@@ -39,8 +39,26 @@ class Estimate:
     notes: list[str] = field(default_factory=list)
 
 
-def priced_queue(project: Project | None, job: JobSpec | None = None) -> PricedQueue:
-    """The queue a run of ``job`` (default: the project's) goes to, with its node shape and prices."""
+def live_quoter(region: str, *, profile: str | None = None, endpoint_url: str | None = None):
+    """A quote function that asks AWS first (the Pricing API for on-demand, the spot price history for
+    spot) and falls back to the shipped table, saying why in the quote's note."""
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    from cluster_tools.pricing import load_price_table
+    from cluster_tools.transport.aws_prices import live_or_table, make_price_clients
+
+    try:
+        session = boto3.session.Session(profile_name=profile, region_name=region)
+    except ProfileNotFound as exc:
+        raise ConfigError(f"--profile: {exc}", "name a profile of ~/.aws/config (aws configure list-profiles)") from None
+    table, clients = load_price_table(), make_price_clients(session, region, endpoint_url=endpoint_url)
+    return lambda where, instance_type, capacity: live_or_table(table, where, instance_type, capacity, clients)
+
+
+def priced_queue(project: Project | None, job: JobSpec | None = None, *, quote=None) -> PricedQueue:
+    """The queue a run of ``job`` (default: the project's) goes to, with its node shape and prices
+    (``quote(region, type, capacity)``, e.g. ``live_quoter``; default: the shipped table)."""
     from cluster_tools.pricing import instance_price, instance_shape, load_price_table
     from cluster_tools.services.describe import queue_capacities
 
@@ -63,10 +81,14 @@ def priced_queue(project: Project | None, job: JobSpec | None = None) -> PricedQ
     vcpus, memory = instance_shape(table, itype)
     node = NodeShape(itype, vcpus, memory, queue.max_count, capacity,  # type: ignore[arg-type]
                      scaledown_idle_minutes=float(spec.scaledown_idletime))
-    ondemand = instance_price(table, spec.region, itype, "ondemand")
-    spot = instance_price(table, spec.region, itype, "spot")
-    head = instance_price(table, spec.region, spec.head_node_instance_type, "ondemand")
-    prices = Prices(ondemand.hourly_usd, spot.hourly_usd, head.hourly_usd, table.label, spot.estimate)
+    ask = quote or (lambda where, instance_type, cap: instance_price(table, where, instance_type, cap))
+    ondemand = ask(spec.region, itype, "ondemand")
+    spot = ask(spec.region, itype, "spot")
+    head = ask(spec.region, spec.head_node_instance_type, "ondemand")
+    quotes = (ondemand, spot, head)
+    notes += list(dict.fromkeys(q.note for q in quotes if q.note))
+    prices = Prices(ondemand.hourly_usd, spot.hourly_usd, head.hourly_usd,
+                    ", ".join(dict.fromkeys(q.source for q in quotes)), spot.estimate)
     return PricedQueue(queue.name, node, prices, spec.head_node_instance_type, spec.region, tuple(notes))
 
 
@@ -75,9 +97,9 @@ def task_shape(job: JobSpec, minutes: float) -> TaskShape:
 
 
 def estimate(project: Project | None, subjects: int, minutes_per_subject: float | None,
-             job: JobSpec | None = None) -> Estimate:
+             job: JobSpec | None = None, *, quote=None) -> Estimate:
     job = job or (project.job if project else None)
-    priced = priced_queue(project, job)
+    priced = priced_queue(project, job, quote=quote)
     assert job is not None
     if minutes_per_subject is None:
         minutes, source = slurm_minutes(job.time), f"job.time {job.time} (an upper bound: pass --minutes-per-subject)"

@@ -36,7 +36,7 @@ class Description:
     autostop_note: str | None = None
 
 
-def describe(state: StateDir, explicit: str | None, project: Project | None) -> Description:
+def describe(state: StateDir, explicit: str | None, project: Project | None, *, quote=None) -> Description:
     """-c NAME, else the project's cluster, else the only one known. A ParallelCluster cluster of the project
     that is not recorded locally (still creating, or recorded elsewhere) is described from AWS all the same."""
     from cluster_tools.clusters import load_cluster, resolve_cluster_name
@@ -59,7 +59,7 @@ def describe(state: StateDir, explicit: str | None, project: Project | None) -> 
         name = record.name if record else ours
         region = (record.region if record else None) or (spec.region if spec else None)
         info = describe_parallelcluster(name, region, record)  # type: ignore[arg-type]
-        info.cost, info.cost_note = hourly_cost(info, queue_capacities(project) if name == ours else {})
+        info.cost, info.cost_note = hourly_cost(info, queue_capacities(project) if name == ours else {}, quote=quote)
         armed = (name == ours and spec.autostop_minutes is not None) or (record is not None and autostop_armed(state, name))
         if record is not None and armed and info.head_node is not None and info.head_node.state == "running":
             info.autostop, info.autostop_note = _autostop_of(state, record)
@@ -77,7 +77,7 @@ def describe_parallelcluster(name: str, region: str | None, record: ClusterRecor
                        queues=queues, failure_reason=described.failure_reason)
 
 
-def hourly_cost(info: Description, capacities: dict[str, str]) -> tuple[dict | None, str | None]:
+def hourly_cost(info: Description, capacities: dict[str, str], *, quote=None) -> tuple[dict | None, str | None]:
     """What the cluster costs per hour now: its head node (on-demand) and its running compute nodes, priced
     from the shipped price table (its date is shown). ``capacities``: queue -> "spot"/"ondemand"; a queue
     not known (no project here) is priced on-demand, and the note says so."""
@@ -97,14 +97,15 @@ def hourly_cost(info: Description, capacities: dict[str, str]) -> tuple[dict | N
     table = load_price_table()
     try:
         breakdown = hourly_cluster_cost(table, info.region, (info.head_node.instance_type, "ondemand"),
-                                        [(t, c, n) for (t, c), n in sorted(counts.items())])  # type: ignore[misc]
+                                        [(t, c, n) for (t, c), n in sorted(counts.items())], quote=quote)  # type: ignore[misc]
     except PriceNotFound as exc:
         return None, f"no price: {exc.message}"
     note = (f"queue(s) {', '.join(sorted(unknown))} priced on-demand: their capacity type is in the project's "
             "clustertools.yaml, not found here") if unknown else None
     return {"hourly_usd": round(breakdown.total_hourly_usd, 4),
             "monthly_usd": round(breakdown.total_hourly_usd * HOURS_PER_MONTH, 2), "estimate": breakdown.estimate,
-            "source": table.label, "lines": breakdown.text_lines()}, note
+            "source": table.label if quote is None else "AWS's prices where it answered, else the "
+                      f"{table.label} (each line says)", "lines": breakdown.text_lines()}, note
 
 
 def queue_capacities(project: Project | None) -> dict[str, str]:

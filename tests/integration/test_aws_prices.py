@@ -123,3 +123,24 @@ def test_pricing_api_cannot_be_served_by_moto_and_falls_back(endpoint, table):
     quote = live_or_table(table, "us-east-1", "r6i.large", "ondemand", clients)
     assert (quote.hourly_usd, quote.source) == (0.126, table.label)
     assert quote.note.startswith("no live price from AWS Pricing API (500") and "\n" not in quote.note
+
+
+def test_cost_estimate_with_live_prices_says_which_source_answered(endpoint, tmp_path):
+    """`cost estimate --live-prices` through the CLI against moto: spot from the spot price history, the
+    on-demand figures from the table (moto has no Pricing API), each said."""
+    import json
+
+    from tests.helpers import err, out, run_cli
+
+    state = tmp_path / "state"
+    assert run_cli("init", str(tmp_path / "study"), state=state).returncode == 0
+    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "placeholder", "AWS_SECRET_ACCESS_KEY": "placeholder",
+           "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+    result = run_cli("cost", "estimate", "--subjects", "100", "--minutes-per-subject", "8", "--live-prices", "--json",
+                     state=state, cwd=tmp_path / "study", env=env, timeout=180)
+    assert result.returncode == 0, err(result)
+    data = json.loads(out(result))
+    assert "EC2 spot price history (median of" in data["prices"] and "price table of" in data["prices"]
+    assert data["spot_is_estimate"] is False  # a live spot price is not the table's estimate
+    assert any(n.startswith("no live price from AWS Pricing API") for n in data["notes"])
+    assert data["dollars"]["spot"] < data["dollars"]["ondemand"]

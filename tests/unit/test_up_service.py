@@ -360,3 +360,25 @@ def test_describe_a_failed_cluster_gives_the_reason(transport, tmp_path):
     transport("describe_cluster_instances", [])
     info = describe_service.describe_parallelcluster("study", REGION)
     assert info.failure_reason == "Failed to execute OnNodeConfigured script." and info.queues == {}
+
+
+def test_describe_prices_with_the_quote_it_is_given(transport, tmp_path):
+    """--live-prices hands describe a quote function (AWS first, the table as fallback): its figures and
+    sources are the ones shown."""
+    from cluster_tools.pricing import PriceQuote
+
+    transport("describe_cluster", COMPLETE)
+    transport("describe_cluster_instances", [pc.Instance("i-1", "c6i.xlarge", "running", "10.0.1.77",
+                                                         node_type="ComputeNode", queue_name="spot")])
+    asked = []
+
+    def quote(region, instance_type, capacity):
+        asked.append((region, instance_type, capacity))
+        return PriceQuote(region=region, instance_type=instance_type, capacity=capacity, hourly_usd=1.0,
+                          source="EC2 spot price history" if capacity == "spot" else "AWS Pricing API")
+
+    project = parse_project(render_project_file("study", "sandbox", "s3://up-out/study"))
+    info = describe_service.describe(StateDir(tmp_path / "state"), None, project, quote=quote)
+    assert asked == [(REGION, "t3.medium", "ondemand"), (REGION, "c6i.xlarge", "spot")]
+    assert info.cost["hourly_usd"] == 2.0 and info.cost["source"].startswith("AWS's prices where it answered")
+    assert "EC2 spot price history" in info.cost["lines"][1]
