@@ -117,7 +117,12 @@ def test_autostop_waits_for_ssh_uploads_and_tasks_then_fires_once(box, tmp_path)
     assert finished["counts"]["SUCCEEDED"] == 1
     task_end = datetime.fromisoformat(finished["subjects"][0]["end"].replace("Z", "+00:00")).timestamp()
 
-    # (d) After the last task ends: idle, then it fires about a minute later, once.
+    # (d) After the last task ends: idle (from the first check that no longer sees the job: it may still be
+    # COMPLETING in squeue for a moment), then it fires about a minute later, once.
+    deadline = time.monotonic() + 20
+    while local_status(box)["idle_since_epoch"] is None:
+        assert time.monotonic() < deadline, f"no idle check after the task ended: {local_status(box)}"
+        time.sleep(0.5)
     line, status = describe(box)
     assert line.startswith("autostop: idle since ") and "(1 min limit), action sandbox" in line, line
     assert status["fires_at_epoch"] == status["idle_since_epoch"] + 60
