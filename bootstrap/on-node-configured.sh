@@ -85,6 +85,20 @@ on_exit() {
 
 marker_path() { printf '%s/steps/%s.done' "$STATE_DIR" "$1"; }
 
+# run_named NAME CMD ARGS...: CMD's output to the log too; its failure is named and ends the script.
+run_named() {
+    local name=$1 rc
+    shift
+    set +e
+    (set -e; "$@") 2>&1 | tee -a "$LOG_FILE"
+    rc=${PIPESTATUS[0]}
+    set -e
+    if ((rc != 0)); then
+        log "step $name failed (exit $rc)"
+        exit "$rc"
+    fi
+}
+
 # step NAME [--key TEXT] [--creates PATH] CMD ARGS...
 # Runs CMD once per distinct key (default: the command line itself). With the same key and, when
 # given, PATH still present, it only says "already done". A failure names the step and exits.
@@ -112,15 +126,7 @@ step() {
     fi
     log "step $name: start"
     STEPS_RUN=$((STEPS_RUN + 1))
-    local rc
-    set +e
-    (set -e; "$@") 2>&1 | tee -a "$LOG_FILE"
-    rc=${PIPESTATUS[0]}
-    set -e
-    if ((rc != 0)); then
-        log "step $name failed (exit $rc)"
-        exit "$rc"
-    fi
+    run_named "$name" "$@"
     mkdir -p "$STATE_DIR/steps"
     printf '%s\n' "$digest" >"$marker.tmp"
     mv -f "$marker.tmp" "$marker"
@@ -135,15 +141,7 @@ check() {
         log "check $name: would run: $(printf '%q ' "$@")"
         return 0
     fi
-    local rc
-    set +e
-    (set -e; "$@") 2>&1 | tee -a "$LOG_FILE"
-    rc=${PIPESTATUS[0]}
-    set -e
-    if ((rc != 0)); then
-        log "step $name failed (exit $rc)"
-        exit "$rc"
-    fi
+    run_named "$name" "$@"
     log "check $name: ok"
 }
 
