@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 
 from benchmarks.harness import Row, say
 from benchmarks.runs import make_project, subject_ids
@@ -40,7 +39,7 @@ def figure_cost(ctx) -> None:
     if done is None:
         raise RuntimeError(f"the run did not finish within an hour: {current['counts']}")
     say(f"  {count} subjects ran in {time.perf_counter() - started:.0f} s")
-    spans = [TaskSpan(s["subject"], s["node"], _time(s["start"]), _time(s["end"])) for s in done["subjects"] if s["end"]]
+    spans = [t for t in (TaskSpan.of_record(s["subject"], s["node"], s["start"], s["end"]) for s in done["subjects"]) if t]
     table = load_price_table()
     prices = Prices(instance_price(table, "us-east-1", "c6i.4xlarge").hourly_usd,
                     instance_price(table, "us-east-1", "c6i.4xlarge", "spot").hourly_usd,
@@ -51,7 +50,3 @@ def figure_cost(ctx) -> None:
                        f"${check.estimate.total:.2f}", f"${check.replayed.total:.2f}", f"{check.ratio:.2f}x",
                        "0.8-1.2x", 0.8 <= check.ratio <= 1.2,
                        note=f"a subject took {check.mean_seconds:.1f} s here, stretched x{check.factor:.0f}"))
-
-
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -135,6 +135,14 @@ class TaskSpan:
     def minutes(self) -> float:
         return max(0.0, (self.end - self.start).total_seconds() / 60)
 
+    @classmethod
+    def of_record(cls, subject: str, node: str, start: str, end: str) -> "TaskSpan | None":
+        """From a durable record's (or status's) text fields; None for a task not finished."""
+        from cluster_tools.run_status import record_time
+
+        began, ended = record_time(start), record_time(end)
+        return cls(subject, node or "?", began, ended) if began and ended else None
+
 
 @dataclass(frozen=True)
 class RunCost:

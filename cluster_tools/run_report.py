@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable, Mapping, Union
 
 from cluster_tools.report_stats import HistogramBin, RuntimeStats, histogram, natural_key, percentile, runtime_stats
-from cluster_tools.run_status import RunStatus, TaskRecord
+from cluster_tools.run_status import RunStatus, TaskRecord, record_time
 
 ReportCosts = Union[Mapping[str, float], Callable[[str], "float | None"]]
 UNKNOWN_NODE = "(no node recorded)"
@@ -152,18 +152,18 @@ def build_report(status: RunStatus, records: Iterable[TaskRecord], *, as_of: dat
     for s in status.subjects:
         if s.state == "FAILED":
             failures.setdefault(_code(s.exit_code), []).append((True, s.subject, s.error))
-        start = _parse_time(s.start)
+        start = record_time(s.start)
         if start is not None:
             bars.append((_node(s.node), TaskBar(s.subject, s.attempt, s.state, _code(s.exit_code), start,
-                                                _parse_time(s.end), True)))
+                                                record_time(s.end), True)))
     for r in _earlier_attempts(records, latest):
         state, error = (r.state, r.error) if r.state != "RUNNING" else ("FAILED", LOST)
         if state == "FAILED":
             failures.setdefault(_code(r.exit_code), []).append((False, r.subject, str(error)))
-        start = _parse_time(r.start)
+        start = record_time(r.start)
         if start is not None:
             bars.append((_node(r.node), TaskBar(r.subject, r.attempt, state, _code(r.exit_code), start,
-                                                _parse_time(r.end), False)))
+                                                record_time(r.end), False)))
     finished = [(b.seconds, b.state) for _, b in bars if b.end is not None]
     ends = [b.end for _, b in bars if b.end is not None]
     return RunReport(
@@ -201,13 +201,6 @@ def _node(name: str) -> str:
 
 def _aware(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
-def _parse_time(text: str) -> datetime | None:
-    try:
-        return _aware(datetime.fromisoformat(str(text).strip())) if text else None
-    except ValueError:
-        return None
 
 
 def _iso(when: datetime | None) -> str | None:

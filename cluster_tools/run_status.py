@@ -9,6 +9,7 @@ else nothing at all (MISSING: never submitted, or cancelled while pending).
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from collections import Counter
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -175,3 +176,12 @@ def _submitted_lookup(run: RunRecord):
         return any(c.offset <= index < c.offset + c.count for c in chunks[number])
 
     return submitted
+
+
+def record_time(text: str) -> datetime | None:
+    """A record's start/end (``2026-11-22T07:43:09Z``) as an aware datetime; None when empty or odd."""
+    try:
+        when = datetime.fromisoformat(str(text).strip()) if text else None
+    except ValueError:
+        return None
+    return when if when is None or when.tzinfo else when.replace(tzinfo=timezone.utc)

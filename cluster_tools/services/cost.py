@@ -10,6 +10,7 @@ AWS", and said so.
 
 from __future__ import annotations
 
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,7 +19,7 @@ from cluster_tools.cost_model import (
     NodeShape, Prices, RunCost, RunEstimate, TaskShape, TaskSpan, cost_from_records, estimate_run, slurm_mem_gib,
     slurm_minutes,
 )
-from cluster_tools.errors import ConfigError
+from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch
 
 
 @dataclass(frozen=True)
@@ -133,15 +134,12 @@ class RecordedCost:
 def cost_of_run(project: Project | None, job: JobSpec, records) -> RecordedCost:
     """``records``: the run's SubjectStatus list (status_once); subjects without start and end are left out."""
     priced = priced_queue(project, job)
-    spans = []
-    for item in records:
-        start, end = _time(item.start), _time(item.end)
-        if start is not None and end is not None:
-            spans.append(TaskSpan(item.subject, item.node or "?", start, end))
+    records = list(records)
+    spans = [s for s in (TaskSpan.of_record(r.subject, r.node, r.start, r.end) for r in records) if s]
     cost = cost_from_records(spans, priced.node, task_shape(job, slurm_minutes(job.time)),
                              compute_hourly=priced.prices.compute_spot if priced.node.capacity == "spot"
                              else priced.prices.compute_ondemand, head_hourly=priced.prices.head_ondemand)
-    return RecordedCost(priced, cost, len(spans), len(list(records)) - len(spans))
+    return RecordedCost(priced, cost, len(spans), len(records) - len(spans))
 
 
 def subject_costs(project: Project | None, job: JobSpec):
@@ -155,11 +153,6 @@ def subject_costs(project: Project | None, job: JobSpec):
     return costs
 
 
-def _time(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-    except ValueError:
-        return None
 
 
 @dataclass
@@ -210,9 +203,20 @@ def cluster_cost(state, record, project: Project | None, connect, *, now: dateti
     head_type = head.instance_type if head is not None else "?"
     head_dollars = head_hours * instance_price(table, region, head_type).hourly_usd if head is not None else 0.0
     runs = []
-    for run in [r for r in list_runs(state) if r.cluster == record.name and r.attempts]:
-        status = status_once(state, run, record, connect, note=note)
-        runs.append((run.run_id, cost_of_run(project, run.job, status.subjects).cost.compute_dollars))
+    known = [r for r in list_runs(state) if r.cluster == record.name and r.attempts]
+    with ExitStack() as stack:
+        reach = connect
+        if known:  # one SSH connection for every run's status (each falls back to S3 if it cannot be had)
+            try:
+                conn = stack.enter_context(connect(record))
+                reach = lambda _record: nullcontext(conn)  # noqa: E731
+            except HostKeyMismatch:
+                raise
+            except ClusterToolsError:
+                pass
+        for run in known:
+            status = status_once(state, run, record, reach, note=note)
+            runs.append((run.run_id, cost_of_run(project, run.job, status.subjects).cost.compute_dollars))
     storage, storage_dollars = None, 0.0
     spec = project.parallelcluster if project is not None else None
     if spec is not None and spec.shared_storage is not None and not spec.shared_storage.existing_id and since:

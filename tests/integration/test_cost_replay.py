@@ -12,8 +12,6 @@ between tasks, stragglers, the head node's hours. The 1,000-subject version of t
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects
 
 from cluster_tools.cost_model import NodeShape, Prices, TaskShape, TaskSpan, check_against_replay
@@ -33,7 +31,7 @@ def test_the_estimate_is_within_20_percent_of_the_replayed_runs_cost(sandbox, tm
     done = wait_for_run(sandbox, project, run, timeout=600)
     assert done["counts"]["SUCCEEDED"] == SUBJECTS
 
-    spans = [TaskSpan(s["subject"], s["node"], _time(s["start"]), _time(s["end"])) for s in done["subjects"]]
+    spans = [TaskSpan.of_record(s["subject"], s["node"], s["start"], s["end"]) for s in done["subjects"]]
     table = load_price_table()
     node = NodeShape("c6i.4xlarge", 16, 32, max_nodes=1, capacity="spot", scaledown_idle_minutes=10)
     task = TaskShape(cpus=1, mem_gib=None, minutes=MINUTES, throttle=16)
@@ -46,7 +44,3 @@ def test_the_estimate_is_within_20_percent_of_the_replayed_runs_cost(sandbox, tm
           f"(head ${check.replayed.head_dollars:.3f})")
     assert check.replayed.head_dollars > 0 and check.estimate.head_dollars > 0  # the head node is part of both
     assert 0.8 <= check.ratio <= 1.2
-
-
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
