@@ -170,8 +170,7 @@ def describe(app: App, cluster_name: str | None, live_prices: bool, as_json: boo
     if live_prices:
         from cluster_tools.services.cost import live_quoter
 
-        region = project.parallelcluster.region if project and project.parallelcluster else None
-        quote = live_quoter(region or "us-east-1", endpoint_url=app.environ.get("AWS_ENDPOINT_URL"))
+        quote = live_quoter(endpoint_url=app.environ.get("AWS_ENDPOINT_URL"))  # each price in its cluster's region
     info = describe_cluster(app.state, cluster_name, project, quote=quote)
     if as_json:
         print_json(asdict(info))

@@ -40,7 +40,7 @@ class Estimate:
     notes: list[str] = field(default_factory=list)
 
 
-def live_quoter(region: str, *, profile: str | None = None, endpoint_url: str | None = None):
+def live_quoter(region: str | None = None, *, profile: str | None = None, endpoint_url: str | None = None):
     """A quote function that asks AWS first (the Pricing API for on-demand, the spot price history for
     spot) and falls back to the shipped table, saying why in the quote's note."""
     import boto3
@@ -53,8 +53,13 @@ def live_quoter(region: str, *, profile: str | None = None, endpoint_url: str | 
         session = boto3.session.Session(profile_name=profile, region_name=region)
     except ProfileNotFound as exc:
         raise ConfigError(f"--profile: {exc}", "name a profile of ~/.aws/config (aws configure list-profiles)") from None
-    table, clients = load_price_table(), make_price_clients(session, region, endpoint_url=endpoint_url)
-    return lambda where, instance_type, capacity: live_or_table(table, where, instance_type, capacity, clients)
+    table, clients = load_price_table(), {}
+
+    def quote(where: str, instance_type: str, capacity: str):
+        if where not in clients:  # spot history is regional: a client in the region asked about
+            clients[where] = make_price_clients(session, where, endpoint_url=endpoint_url)
+        return live_or_table(table, where, instance_type, capacity, clients[where])  # type: ignore[arg-type]
+    return quote
 
 
 def priced_queue(project: Project | None, job: JobSpec | None = None, *, quote=None) -> PricedQueue:
