@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import re
 import select
 import shlex
 import socket
@@ -54,14 +55,25 @@ class RemoteResult:
     def check(self) -> "RemoteResult":
         if self.exit_code != 0:
             err = self.stderr.decode("utf-8", "replace").strip()
+            missing = missing_command(err) if self.exit_code == 127 else None
             raise TransportError(
                 f"remote command failed with exit code {self.exit_code}: {self.command}"
                 + (f": {err.splitlines()[-1]}" if err else ""),
+                f"`{missing}` is not on the PATH of a login shell there: is it installed?" if missing else None,
                 command=self.command,
                 exit_code=self.exit_code,
                 stderr=err,
             )
         return self
+
+
+_NOT_FOUND = re.compile(r"(?:bash: (?:line \d+: )?)?(?P<name>[^\s:]+): command not found")
+
+
+def missing_command(stderr: str) -> str | None:
+    """The program a shell could not find (exit 127's ``NAME: command not found``), if it says so."""
+    found = _NOT_FOUND.search(stderr)
+    return found["name"] if found else None
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -73,6 +85,18 @@ def fingerprint(key: paramiko.PKey) -> str:
 def command_line(argv: Sequence[str] | str) -> str:
     """A remote shell line: a string is sent as it is; a list is quoted word by word."""
     return argv if isinstance(argv, str) else shlex.join(argv)
+
+
+def login_shell(command: str) -> str:
+    """``command`` run by a login shell, as every command clustertools sends is.
+
+    On a ParallelCluster node Slurm is only on the PATH of a shell that reads /etc/profile.d/slurm.sh, and
+    Ubuntu's ~/.bashrc returns at once when not interactive: a plain ``ssh head sbatch`` fails there with
+    "command not found". ParallelCluster's own integration tests send every command the same way
+    (aws-parallelcluster tests/integration-tests/remote_command_executor.py: ``/bin/bash --login -c``);
+    on other Slurm clusters a login shell is also where `module load slurm` and site PATHs live.
+    """
+    return f"/bin/bash --login -c {shlex.quote(command)}"
 
 
 class _UnexpectedHostKey(paramiko.SSHException):
@@ -250,7 +274,7 @@ class SSHConnection:
             if command is None:
                 channel.invoke_shell()
             else:
-                channel.exec_command(command)
+                channel.exec_command(login_shell(command))
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise TransportError(f"cannot start a session on {self.target.label}: {exc}", command=command) from None
         return channel
@@ -273,7 +297,7 @@ class SSHConnection:
             raise TransportError(f"the SSH connection to {self.target.label} was closed", command=command)
         try:
             channel = transport.open_session()
-            channel.exec_command(command)
+            channel.exec_command(login_shell(command))
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise TransportError(f"cannot run a command on {self.target.label}: {exc}", command=command) from None
         return channel
