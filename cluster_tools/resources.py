@@ -27,3 +27,12 @@ def cluster_config_dir() -> Path:
 
 def bootstrap_dir() -> Path:
     return shipped_dir("bootstrap")
+
+
+def template_path(name: str, *, package: Path = _PACKAGE) -> Path:
+    """A file of the package's ``templates/`` run as it is (e.g. the sandbox's namespace scripts)."""
+    path = package / "templates" / name
+    if not path.is_file():
+        raise MissingDependency(f"clustertools' file templates/{name} is missing",
+                                "reinstall clustertools (pip install --force-reinstall clustertools)")
+    return path

@@ -13,12 +13,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def shell_scripts() -> list[Path]:
     # Jinja templates are checked once rendered (tests/unit/test_run_scripts.py), not as templates.
-    candidates = [*ROOT.glob("dev/*"), ROOT / ".ci" / "run", *ROOT.glob("bootstrap/**/*")]
+    candidates = [*ROOT.glob("dev/*"), ROOT / ".ci" / "run", *ROOT.glob("bootstrap/**/*"),
+                  *ROOT.glob("cluster_tools/templates/**/*.sh")]
     return sorted(p for p in candidates if p.is_file() and p.read_bytes()[:64].startswith(b"#!") and b"sh" in p.read_bytes()[:64].split(b"\n")[0])
 
 
 def test_there_are_scripts_to_check():
-    assert {p.name for p in shell_scripts()} >= {"setup", "demo", "run"}
+    assert {p.name for p in shell_scripts()} >= {"setup", "demo", "run", "head-namespace.sh", "node-namespace.sh"}
 
 
 @pytest.mark.parametrize("script", shell_scripts(), ids=lambda p: str(p.relative_to(ROOT)))

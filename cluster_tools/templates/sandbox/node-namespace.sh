@@ -1,0 +1,45 @@
+#!/bin/bash
+# One compute node of the sandbox: run CMD (its slurmd) as a machine of its own, inside the head node's
+# mount namespace (which it was started in) but with its own hostname and its own cgroups.
+#   node-namespace.sh NODE CGROUP -- CMD [ARG...]
+# For each cgroup v1 controller Slurm's plugins use, this process first joins CGROUP (a path relative to
+# its own cgroup, made here if missing); then, in new UTS, mount and cgroup namespaces, the hostname is
+# NODE and /sys/fs/cgroup/<controller> is mounted again, so that Slurm's proctrack/cgroup and task/cgroup
+# see that cgroup as the machine's root: a task's memory and CPU limits hold as on a real node, and
+# `sandbox down` removes every cgroup the node made by removing CGROUP.
+set -euo pipefail
+node=${1:?usage: node-namespace.sh NODE CGROUP -- CMD [ARG...]}
+cgroup=${2:?usage: node-namespace.sh NODE CGROUP -- CMD [ARG...]}
+shift 2
+[[ ${1:-} == -- ]] && shift
+(($#)) || { echo "node-namespace.sh: no command to run" >&2; exit 2; }
+controllers=(memory cpuset freezer devices pids)
+
+for controller in "${controllers[@]}"; do
+  own=$(awk -F: -v c="$controller" '$2 == c {print $3}' /proc/self/cgroup)
+  dir="/sys/fs/cgroup/$controller${own%/}"
+  IFS=/ read -r -a levels <<<"$cgroup"
+  for level in "${levels[@]}"; do
+    parent=$dir
+    dir="$dir/$level"
+    mkdir -p "$dir"
+    if [[ $controller == cpuset ]]; then  # a cpuset takes no process before it has CPUs and memory nodes
+      for knob in cpuset.cpus cpuset.mems; do
+        [[ -n $(<"$dir/$knob") ]] || cat "$parent/$knob" >"$dir/$knob"
+      done
+    fi
+  done
+  echo "$$" >"$dir/cgroup.procs"
+done
+
+# shellcheck disable=SC2016  # expanded by the inner bash
+exec unshare --uts --mount --cgroup --propagation private bash -c '
+  set -euo pipefail
+  node=$1; shift
+  hostname "$node"
+  for controller in memory cpuset freezer devices pids; do
+    umount "/sys/fs/cgroup/$controller"
+    mount -t cgroup -o "$controller" "cgroup-$controller" "/sys/fs/cgroup/$controller"
+  done
+  shift
+  exec "$@"' node-namespace "$node" -- "$@"
