@@ -172,7 +172,7 @@ def render_resume_program(*, marker_env: str, marker: str, boot_delay: float, lo
                           node_script: str, cgroup: str, slurmd: str) -> str:
     from cluster_tools.render.templates import render_template
 
-    return render_template("sandbox/resume.sh.j2", marker_env=marker_env, marker=marker, boot_delay=f"{boot_delay:g}",
+    return render_template("sandbox/resume.sh.j2", marker_env=marker_env, marker=marker, boot_delay=f"{max(boot_delay, 1.0):g}",
                            log_dir=log_dir, scontrol=scontrol, node_script=node_script, cgroup=cgroup, slurmd=slurmd)
 
 

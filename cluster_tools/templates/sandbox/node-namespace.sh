@@ -3,8 +3,8 @@
 # mount namespace (which it was started in) but with its own hostname and its own cgroups.
 #   node-namespace.sh NODE CGROUP -- CMD [ARG...]
 # For each cgroup v1 controller Slurm's plugins use, this process first joins CGROUP (a path relative to
-# its own cgroup, made here if missing); then, in new UTS, mount and cgroup namespaces, the hostname is
-# NODE and /sys/fs/cgroup/<controller> is mounted again, so that Slurm's proctrack/cgroup and task/cgroup
+# its own cgroup, made here if missing); then, in new UTS, mount, cgroup and time namespaces (booted now),
+# the hostname is NODE and /sys/fs/cgroup/<controller> is mounted again, so that Slurm's proctrack/cgroup and task/cgroup
 # see that cgroup as the machine's root: a task's memory and CPU limits hold as on a real node, and
 # `sandbox down` removes every cgroup the node made by removing CGROUP.
 set -euo pipefail
@@ -32,8 +32,11 @@ for controller in "${controllers[@]}"; do
   echo "$$" >"$dir/cgroup.procs"
 done
 
+# A time namespace whose boot time is now (uptime below 1 s): slurmctld takes a powering-up node as booted only when the
+# uptime it reports started after the resume request, as a real instance's does.
+uptime=$(cut -d. -f1 /proc/uptime)
 # shellcheck disable=SC2016  # expanded by the inner bash
-exec unshare --uts --mount --cgroup --propagation private bash -c '
+exec unshare --uts --mount --cgroup --time --boottime "-$uptime" --propagation private bash -c '
   set -euo pipefail
   node=$1; shift
   hostname "$node"
@@ -42,4 +45,9 @@ exec unshare --uts --mount --cgroup --propagation private bash -c '
     mount -t cgroup -o "$controller" "cgroup-$controller" "/sys/fs/cgroup/$controller"
   done
   shift
-  exec "$@"' node-namespace "$node" -- "$@"
+  # A machine boots with no signal blocked or ignored. Started by slurmctld'"'"'s ResumeProgram, this
+  # process inherits slurmscriptd'"'"'s blocked and ignored signals, and a slurmd that inherits them
+  # never registers: reset both (env for the ignored ones, Python for the mask) before it starts.
+  exec env --default-signal python3 -c "import os, signal, sys
+signal.pthread_sigmask(signal.SIG_SETMASK, [])
+os.execvp(sys.argv[1], sys.argv[1:])" "$@"' node-namespace "$node" -- "$@"
