@@ -35,7 +35,7 @@ class NameRule:
     def check(self, value: object) -> str:
         """``value`` itself when it follows the rule; else InvalidName, its text shown escaped on one line."""
         if not self.is_valid(value):
-            raise InvalidName(f"{shown(value)} is not a valid {self.kind}: {self.rule}", self.hint)
+            raise InvalidName(f"{shown(value)} is not a {self.kind}: {self.rule}", self.hint)
         return value  # type: ignore[return-value]
 
 

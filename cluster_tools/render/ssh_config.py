@@ -49,7 +49,7 @@ def config_path(path: Path) -> str:
 
 
 def _checked(kind: str, value: str, pattern: re.Pattern[str]) -> str:
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         raise ConfigError(f"{value!r} is not a {kind} an OpenSSH config can name safely")
     return value
 

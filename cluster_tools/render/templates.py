@@ -36,7 +36,7 @@ def yaml_scalar(value: Any) -> str:
     import yaml
 
     text = str(value)
-    if _PLAIN_YAML.match(text) and yaml.safe_load(text) == text:
+    if _PLAIN_YAML.fullmatch(text) and yaml.safe_load(text) == text:
         return text
     return _double_quoted(text)
 
