@@ -206,6 +206,7 @@ def plan_download(objects: Iterable[ResultObject], dest: Path) -> DownloadPlan:
 
     plan = DownloadPlan([])
     made: set[Path] = set()
+    linkless: set[Path] = set()  # directories under dest already seen not to be symlinks
     for obj in objects:
         if obj.key.endswith("/"):
             continue  # a "directory" marker, not a file
@@ -213,6 +214,9 @@ def plan_download(objects: Iterable[ResultObject], dest: Path) -> DownloadPlan:
             path = local_path(dest, obj)
         except UnsafeKey:
             plan.refused.append(obj.key)
+            continue
+        if _through_link(dest, path, linkless):
+            plan.refused.append(obj.key)  # writing there would follow a link already in the destination
             continue
         if _has_size(path, obj.size):
             plan.skipped += 1
@@ -226,6 +230,23 @@ def plan_download(objects: Iterable[ResultObject], dest: Path) -> DownloadPlan:
             continue
         plan.todo.append(Download(key=obj.key, path=str(path), size=obj.size))
     return plan
+
+
+def _through_link(dest: Path, path: Path, linkless: set[Path]) -> bool:
+    """Whether ``path`` or a directory between ``dest`` and it is a symlink (``dest`` itself is the user's
+    choice). Directories found plain are remembered in ``linkless``: one lstat per directory, not per file."""
+    if path.is_symlink():
+        return True
+    unchecked = []
+    directory = path.parent
+    while directory != dest and directory not in linkless and directory != directory.parent:
+        unchecked.append(directory)
+        directory = directory.parent
+    for directory in reversed(unchecked):  # from the top: a link stops the walk before it is followed
+        if directory.is_symlink():
+            return True
+        linkless.add(directory)
+    return False
 
 
 def _has_size(path: Path, size: int) -> bool:
