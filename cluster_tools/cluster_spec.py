@@ -51,7 +51,7 @@ AllocationStrategy = Literal["price-capacity-optimized", "capacity-optimized", "
 
 def check_allowed_ips(value: str) -> str:
     """One IPv4 CIDR or a managed prefix list, as ParallelCluster's AllowedIps takes; a bare IP is /32."""
-    value = str(value).strip()
+    value = str(value).strip(" ")  # blanks only: a newline must be refused, never silently dropped
     if _PREFIX_LIST_RE.fullmatch(value):
         return value
     try:
