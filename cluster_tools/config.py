@@ -55,6 +55,8 @@ class S3Location(BaseModel):
             raise ValueError(f"{bucket!r} is not a valid S3 bucket name")
         if not _PREFIX_RE.fullmatch(prefix) or "//" in prefix:
             raise ValueError(f"the key prefix {prefix!r} may hold only letters, digits and . _ / = + -")
+        if {".", ".."} & set(prefix.split("/")):  # S3 keeps them literally; a local copy of the keys would not
+            raise ValueError(f"the key prefix {prefix!r} has a '.' or '..' part")
         return cls(bucket=bucket, prefix=prefix.strip("/"))
 
     def __str__(self) -> str:
@@ -123,9 +125,9 @@ class JobSpec(BaseModel):
     @field_validator("container")
     @classmethod
     def _container(cls, value: str | None) -> str | None:
-        if value is not None and not _IMAGE_RE.fullmatch(value):
+        if value is not None and (not _IMAGE_RE.fullmatch(value) or ".." in value.split("/")):
             raise ValueError("an image reference like docker://ghcr.io/org/image:1.0 (or a path to an image file): "
-                             "letters, digits and . _ / : @ + = - only, no spaces, quotes or ';'")
+                             "letters, digits and . _ / : @ + = - only, no spaces, quotes, ';' or '..' parts")
         return value
 
     @property
