@@ -49,7 +49,7 @@ BASE_PROJECT = {"name": "study", "cluster": "lab", "storage": {"output": "s3://o
                 "job": {"command": "true", "mem": "1G", "time": "00:10:00"}}
 RUN = "demo-1"
 
-# (argv with X for the hostile value); {subjects}, {file} are the fixture's files.
+# (argv with X for the hostile value); {subjects}, {file} are the fixture's files, {newdir} a new directory.
 TARGETS = [
     ["submit", "{subjects}", "--name", "X"],
     ["submit", "{subjects}", "--mem", "X"],
@@ -60,6 +60,11 @@ TARGETS = [
     ["status", "X"], ["logs", "X", "sub-01"], ["logs", RUN, "X"], ["cancel", "X"], ["cancel", RUN, "X"],
     ["resubmit", "X", "--failed"],
     ["results", "ls", "X"], ["results", "get", "X"], ["results", "get", RUN, "X"], ["results", "check", "X"],
+    ["results", "du", "X"], ["results", "collect", "X", "--file", "m.json"], ["report", "X"], ["cost", "run", "X"],
+    ["debug", "--run", "X", "sub-01", "--dry-run"], ["debug", "--run", RUN, "X", "--dry-run"],
+    ["debug", "--mem", "X", "--dry-run"], ["debug", "--time", "X", "--dry-run"],
+    ["debug", "--partition", "X", "--dry-run"],
+    ["init", "{newdir}", "--name", "X"], ["init", "{newdir}", "--cluster", "X"],
     ["forget", "X"], ["register", "X", "u@127.0.0.1", "--no-check"],
     ["ssh", "-c", "X", "--", "true"], ["ssh", "--node", "X", "--", "true"], ["down", "-c", "X"],
     ["describe", "-c", "X"], ["ssh-config", "-c", "X"], ["debug", "-c", "X"], ["triage", "-c", "X"],
@@ -89,8 +94,10 @@ def world():
         yield root, state, project
 
 
-def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+def _files(root: Path) -> dict[str, bytes | None]:
+    """Every file (with its bytes) and directory (None) under ``root``."""
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() and not p.is_symlink() else None
+            for p in root.rglob("*")}
 
 
 def invoke(root: Path, state: StateDir, project: Path, argv: list[str]):
@@ -136,7 +143,8 @@ def assert_refused(root: Path, state: StateDir, project: Path, argv: list[str]) 
 def test_a_hostile_value_in_any_option_is_refused(target, value):
     with world() as (root, state, project):
         (project / "in.txt").write_text("data")
-        argv = [a.format(subjects=str(project / "subjects.txt"), file=str(project / "in.txt")) for a in target]
+        argv = [a.format(subjects=str(project / "subjects.txt"), file=str(project / "in.txt"),
+                         newdir=str(root / "new-project")) for a in target]
         argv = [value if a == "X" else a for a in argv]
         assert_refused(root, state, project, argv)
 
