@@ -1,7 +1,8 @@
 """The one rule for each kind of name that becomes a path, a shell word or a Slurm value.
 
-Pure: regexes applied with ``fullmatch`` (``re.match`` with ``$`` lets a trailing newline through),
-and ``confined``, which checks that a path built from a name stays inside its directory. Every module
+Regexes applied with ``fullmatch`` (``re.match`` with ``$`` lets a trailing newline through), and two
+checks that only read the file system: ``confined`` (a path built from a name stays inside its
+directory) and ``through_link`` (a download would not follow a symlink already there). Every module
 that takes such a name from outside (the CLI, the project file, a subject list, a record read back,
 an S3 listing) checks it here, so a rule changes in one place.
 """
@@ -80,3 +81,27 @@ def confined(directory: Path, path: Path) -> Path:
     if os.path.commonpath([root, target]) != root or target == root:
         raise PathEscape(f"{shown(str(path), 120)} would be outside {directory}", "use a plain name")
     return path
+
+
+def safe_relative(path: str) -> bool:
+    """A relative path of plain parts: no '..', '.', empty part (so not absolute), or NUL."""
+    parts = path.split("/")
+    return "\x00" not in path and not {"", ".", ".."} & set(parts)
+
+
+def through_link(root: Path, path: Path, linkless: set[Path]) -> bool:
+    """Whether ``path`` or a directory between ``root`` and it is a symlink (``root`` itself is the user's
+    choice), so that writing there would land elsewhere. Directories found plain are added to ``linkless``:
+    one lstat per directory, not per file."""
+    if path.is_symlink():
+        return True
+    unchecked = []
+    directory = path.parent
+    while directory != root and directory not in linkless and directory != directory.parent:
+        unchecked.append(directory)
+        directory = directory.parent
+    for directory in reversed(unchecked):  # from the top: a link stops the walk before it is followed
+        if directory.is_symlink():
+            return True
+        linkless.add(directory)
+    return False

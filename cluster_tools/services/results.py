@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TextIO
 
 from cluster_tools.errors import ConfigError
+from cluster_tools.names import through_link
 from cluster_tools.runs import META_PREFIX, RunRecord
 from cluster_tools.subjects import ID_RE
 
@@ -215,7 +216,7 @@ def plan_download(objects: Iterable[ResultObject], dest: Path) -> DownloadPlan:
         except UnsafeKey:
             plan.refused.append(obj.key)
             continue
-        if _through_link(dest, path, linkless):
+        if through_link(dest, path, linkless):
             plan.refused.append(obj.key)  # writing there would follow a link already in the destination
             continue
         if _has_size(path, obj.size):
@@ -230,23 +231,6 @@ def plan_download(objects: Iterable[ResultObject], dest: Path) -> DownloadPlan:
             continue
         plan.todo.append(Download(key=obj.key, path=str(path), size=obj.size))
     return plan
-
-
-def _through_link(dest: Path, path: Path, linkless: set[Path]) -> bool:
-    """Whether ``path`` or a directory between ``dest`` and it is a symlink (``dest`` itself is the user's
-    choice). Directories found plain are remembered in ``linkless``: one lstat per directory, not per file."""
-    if path.is_symlink():
-        return True
-    unchecked = []
-    directory = path.parent
-    while directory != dest and directory not in linkless and directory != directory.parent:
-        unchecked.append(directory)
-        directory = directory.parent
-    for directory in reversed(unchecked):  # from the top: a link stops the walk before it is followed
-        if directory.is_symlink():
-            return True
-        linkless.add(directory)
-    return False
 
 
 def _has_size(path: Path, size: int) -> bool:

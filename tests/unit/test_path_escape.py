@@ -111,3 +111,51 @@ def test_an_s3_key_with_dots_never_escapes_the_destination(tmp_path, key):
     plan = plan_download([_obj(key)], tmp_path / "dest")
     assert plan.refused == [key] and not plan.todo
     assert not (tmp_path / "x").exists()
+
+
+# --- `clustertools get` (SFTP): names from the head node are data too -----------------------------
+
+class _Remote:
+    """A head node whose listing is given: what a hostile or broken server could answer."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def stat(self, path):
+        from cluster_tools.transport.sftp_files import RemoteEntry
+
+        return RemoteEntry(path, 0, 0o040755)  # the source: a directory
+
+    def walk(self, root):
+        from cluster_tools.transport.sftp_files import RemoteEntry
+
+        return [RemoteEntry(name, 3, 0o100644) for name in self.names]
+
+
+@pytest.mark.parametrize("name", ["../escaped", "a/../../escaped", "/etc/passwd", "a//b", "./a"])
+def test_get_refuses_remote_names_that_climb_out(tmp_path, name):
+    from cluster_tools.services.transfer import plan_get
+
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(ConfigError, match="refused"):
+        plan_get(_Remote([name]), "data", str(dest), recursive=True, force=True)
+
+
+def test_get_never_writes_through_a_symlink_in_the_destination(tmp_path):
+    """Failed on 5147a17: a link at DEST/data/sub made `get -r data DEST` write wherever it pointed."""
+    from cluster_tools.services.transfer import plan_get
+
+    dest, outside = tmp_path / "dest", tmp_path / "outside"
+    (dest / "data").mkdir(parents=True)
+    outside.mkdir()
+    (dest / "data" / "sub").symlink_to(outside)
+    with pytest.raises(ConfigError, match="symbolic link"):
+        plan_get(_Remote(["sub/x.txt"]), "data", str(dest), recursive=True, force=True)
+    (dest / "data" / "sub").unlink()
+    (dest / "data").rmdir()
+    (dest / "data").symlink_to(outside)  # the copy's own directory, planted as a link
+    with pytest.raises(ConfigError, match="symbolic link"):
+        plan_get(_Remote(["x.txt"]), "data", str(dest), recursive=True, force=True)
+    plan = plan_get(_Remote(["x.txt"]), "data", str(outside), recursive=True, force=True)  # a plain dest
+    assert plan.target == str(outside / "data")
