@@ -121,7 +121,7 @@ def _queue_problems(config: dict[str, Any], known: Collection[str] | None) -> li
 def _name_problems(where: str, name: Any, seen: set[str], what: str) -> list[str]:
     if not isinstance(name, str):
         return []  # the schema reports a missing or non-text name
-    if not _NAME_RE.match(name) or name == "default":
+    if not _NAME_RE.fullmatch(name) or name == "default":
         return [f"{where}: {name!r} is not a valid {what} name: lowercase letters, digits and '-', "
                 "starting with a letter, at most 25, not 'default'"]
     if name in seen:

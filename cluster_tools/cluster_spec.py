@@ -51,8 +51,8 @@ AllocationStrategy = Literal["price-capacity-optimized", "capacity-optimized", "
 
 def check_allowed_ips(value: str) -> str:
     """One IPv4 CIDR or a managed prefix list, as ParallelCluster's AllowedIps takes; a bare IP is /32."""
-    value = str(value).strip()
-    if _PREFIX_LIST_RE.match(value):
+    value = str(value).strip(" ")  # blanks only: a newline must be refused, never silently dropped
+    if _PREFIX_LIST_RE.fullmatch(value):
         return value
     try:
         network = ipaddress.ip_network(value, strict=False)
@@ -68,7 +68,7 @@ def is_open_to_world(allowed_ips: str | None) -> bool:
 
 
 def _check_bucket(name: str) -> str:
-    if not isinstance(name, str) or not _BUCKET_RE.match(name) or ".." in name:
+    if not isinstance(name, str) or not _BUCKET_RE.fullmatch(name) or ".." in name:
         raise ValueError(f"{name!r} is not an S3 bucket name (give the name alone, without s3://)")
     return name
 
@@ -88,7 +88,7 @@ class QueueSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _QUEUE_NAME_RE.match(value) or value == "default":
+        if not _QUEUE_NAME_RE.fullmatch(value) or value == "default":
             raise ValueError("queue names take lowercase letters, digits and '-', start with a letter, "
                              "at most 25, not 'default' (ParallelCluster's rule)")
         return value
@@ -97,7 +97,7 @@ class QueueSpec(BaseModel):
     @classmethod
     def _types(cls, value: list[str]) -> list[str]:
         for item in value:
-            if not isinstance(item, str) or not _INSTANCE_TYPE_RE.match(item):
+            if not isinstance(item, str) or not _INSTANCE_TYPE_RE.fullmatch(item):
                 raise ValueError(f"{item!r} is not an EC2 instance type like c6i.4xlarge")
         if len(set(value)) != len(value):
             raise ValueError("an instance type is listed twice")
@@ -129,21 +129,21 @@ class SharedStorageSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _STORAGE_NAME_RE.match(value):
+        if not _STORAGE_NAME_RE.fullmatch(value):
             raise ValueError("letters, digits and '-', at most 30")
         return value
 
     @field_validator("mount_dir")
     @classmethod
     def _mount_dir(cls, value: str) -> str:
-        if not _MOUNT_DIR_RE.match(value) or "/.." in value or value in ("/home", "/opt/parallelcluster"):
+        if not _MOUNT_DIR_RE.fullmatch(value) or "/.." in value or value in ("/home", "/opt/parallelcluster"):
             raise ValueError("an absolute path like /shared (letters, digits, '.', '_', '-'); not /home")
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "SharedStorageSpec":
         if self.existing_id is not None:
-            if not _STORAGE_ID_RE[self.type].match(self.existing_id):
+            if not _STORAGE_ID_RE[self.type].fullmatch(self.existing_id):
                 raise ValueError(f"existing_id {self.existing_id!r} is not a {self.type} id")
             if self.size_gb is not None:
                 raise ValueError("size_gb applies only to storage clustertools creates; drop it with existing_id")
@@ -167,28 +167,28 @@ class DatabaseSpec(BaseModel):
     @field_validator("uri")
     @classmethod
     def _uri(cls, value: str) -> str:
-        if not _DB_URI_RE.match(value):
+        if not _DB_URI_RE.fullmatch(value):
             raise ValueError("host[:port] of the MySQL-compatible database, e.g. acct.abc.rds.amazonaws.com:3306")
         return value
 
     @field_validator("user_name")
     @classmethod
     def _user(cls, value: str) -> str:
-        if not _DB_USER_RE.match(value):
+        if not _DB_USER_RE.fullmatch(value):
             raise ValueError("letters, digits, '_', '.', '-' only")
         return value
 
     @field_validator("password_secret_arn")
     @classmethod
     def _arn(cls, value: str) -> str:
-        if not _SECRET_ARN_RE.match(value):
+        if not _SECRET_ARN_RE.fullmatch(value):
             raise ValueError("the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")
         return value
 
     @field_validator("database_name")
     @classmethod
     def _db_name(cls, value: str | None) -> str | None:
-        if value is not None and not _DB_NAME_RE.match(value):
+        if value is not None and not _DB_NAME_RE.fullmatch(value):
             raise ValueError("lowercase letters, digits and '_', at most 64")
         return value
 
@@ -260,42 +260,42 @@ class ClusterSpec(BaseModel):
     @field_validator("region")
     @classmethod
     def _region(cls, value: str) -> str:
-        if not _REGION_RE.match(value):
+        if not _REGION_RE.fullmatch(value):
             raise ValueError("an AWS region like us-east-1")
         return value
 
     @field_validator("template")
     @classmethod
     def _template(cls, value: str) -> str:
-        if not re.match(r"^[a-z0-9][a-z0-9-]{0,63}$", value):
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", value):
             raise ValueError("a template name of cluster-config/ like spot-cpu or ondemand-gpu")
         return value
 
     @field_validator("os")
     @classmethod
     def _os(cls, value: str) -> str:
-        if not _OS_RE.match(value):
+        if not _OS_RE.fullmatch(value):
             raise ValueError("a ParallelCluster OS like alinux2023, ubuntu2204 or rocky9")
         return value
 
     @field_validator("head_node_instance_type")
     @classmethod
     def _head_type(cls, value: str) -> str:
-        if not _INSTANCE_TYPE_RE.match(value):
+        if not _INSTANCE_TYPE_RE.fullmatch(value):
             raise ValueError(f"{value!r} is not an EC2 instance type like t3.medium")
         return value
 
     @field_validator("key_name")
     @classmethod
     def _key_name(cls, value: str | None) -> str | None:
-        if value is not None and not _KEY_NAME_RE.match(value):
+        if value is not None and not _KEY_NAME_RE.fullmatch(value):
             raise ValueError("an EC2 key pair name: letters, digits, spaces and . _ + = @ -")
         return value
 
     @field_validator("subnet_id")
     @classmethod
     def _subnet(cls, value: str) -> str:
-        if not _SUBNET_RE.match(value):
+        if not _SUBNET_RE.fullmatch(value):
             raise ValueError("a subnet id like subnet-0123456789abcdef0")
         return value
 
@@ -303,7 +303,7 @@ class ClusterSpec(BaseModel):
     @classmethod
     def _subnets(cls, value: list[str] | None) -> list[str] | None:
         for item in value or ():
-            if not isinstance(item, str) or not _SUBNET_RE.match(item):
+            if not isinstance(item, str) or not _SUBNET_RE.fullmatch(item):
                 raise ValueError(f"{item!r} is not a subnet id like subnet-0123456789abcdef0")
         return value
 
@@ -316,7 +316,7 @@ class ClusterSpec(BaseModel):
     @classmethod
     def _policies(cls, value: list[str]) -> list[str]:
         for item in value:
-            if not isinstance(item, str) or not _POLICY_ARN_RE.match(item):
+            if not isinstance(item, str) or not _POLICY_ARN_RE.fullmatch(item):
                 raise ValueError(f"{item!r} is not an IAM policy ARN like arn:aws:iam::123456789012:policy/NAME")
         if len(set(value)) != len(value):
             raise ValueError("a policy is listed twice")
@@ -330,7 +330,7 @@ class ClusterSpec(BaseModel):
     @field_validator("owner")
     @classmethod
     def _owner(cls, value: str | None) -> str | None:
-        if value is not None and not (_TAG_VALUE_RE.match(value) and value):
+        if value is not None and not (_TAG_VALUE_RE.fullmatch(value) and value):
             raise ValueError("letters, digits, spaces and + - = . _ : / @ only (it becomes a tag)")
         return value
 
@@ -338,26 +338,26 @@ class ClusterSpec(BaseModel):
     @classmethod
     def _tags(cls, value: dict[str, str]) -> dict[str, str]:
         for key, item in value.items():
-            if not _TAG_KEY_RE.match(key) or key.lower().startswith(("aws:", "parallelcluster:")):
+            if not _TAG_KEY_RE.fullmatch(key) or key.lower().startswith(("aws:", "parallelcluster:")):
                 raise ValueError(f"tag key {key!r}: letters, digits, spaces and + - = . _ : / @, "
                                  "not starting with aws: or parallelcluster:")
             if key in _RESERVED_TAGS:
                 raise ValueError(f"tag {key!r} is set by clustertools (use `owner:` for the owner)")
-            if not isinstance(item, str) or not _TAG_VALUE_RE.match(item):
+            if not isinstance(item, str) or not _TAG_VALUE_RE.fullmatch(item):
                 raise ValueError(f"tag {key!r}: the value takes letters, digits, spaces and + - = . _ : / @")
         return value
 
     @field_validator("autostop_down_policy_arn")
     @classmethod
     def _down_policy(cls, value: str | None) -> str | None:
-        if value is not None and not _POLICY_ARN_RE.match(value):
+        if value is not None and not _POLICY_ARN_RE.fullmatch(value):
             raise ValueError("an IAM policy ARN like arn:aws:iam::123456789012:policy/clustertools-autostop-down")
         return value
 
     @field_validator("autostop_down_role_arn")
     @classmethod
     def _down_role(cls, value: str | None) -> str | None:
-        if value is not None and not _ROLE_ARN_RE.match(value):
+        if value is not None and not _ROLE_ARN_RE.fullmatch(value):
             raise ValueError("an IAM role ARN like arn:aws:iam::123456789012:role/clustertools-autostop-down")
         return value
 
@@ -389,6 +389,6 @@ def cluster_name_for(spec: ClusterSpec, project_name: str) -> str:
 
 def check_secret_arn(value: str) -> str:
     """A Secrets Manager secret's ARN (the value itself never goes into a project file or a config)."""
-    if not isinstance(value, str) or not _SECRET_ARN_RE.match(value):
+    if not isinstance(value, str) or not _SECRET_ARN_RE.fullmatch(value):
         raise ValueError("the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")
     return value

@@ -7,7 +7,6 @@ Every cluster, whatever made it (the sandbox, ``register`` for an existing Slurm
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -15,18 +14,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cluster_tools.errors import ClusterNotFound, ConfigError
+from cluster_tools.names import CLUSTER_NAME
 from cluster_tools.state import StateDir, write_private_json
 
-# ParallelCluster's own rule for cluster names; we use it for every provider so names carry over.
-CLUSTER_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,59}$")
+CLUSTER_NAME_RE = CLUSTER_NAME.pattern  # always fullmatched
 
 
 def check_cluster_name(name: str) -> str:
-    if not CLUSTER_NAME_RE.match(name):
-        raise ValueError(
-            f"invalid cluster name {name!r}: start with a letter; letters, digits and '-' only; at most 60"
-        )
-    return name
+    """``name`` when it is a valid cluster name, else InvalidName (a ConfigError and a ValueError)."""
+    return CLUSTER_NAME.check(name)
 
 
 class ClusterRecord(BaseModel):
@@ -102,10 +98,10 @@ def forget_cluster(state: StateDir, name: str) -> bool:
 
 def resolve_cluster_name(state: StateDir, explicit: str | None, project_default: str | None) -> str:
     """-c NAME, else the project's cluster, else the only known cluster; otherwise a clear error."""
-    if explicit:
-        return explicit
+    if explicit is not None:
+        return check_cluster_name(explicit)
     if project_default:
-        return project_default
+        return check_cluster_name(project_default)
     known = list_clusters(state)
     if len(known) == 1:
         return known[0].name

@@ -16,16 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cluster_tools.cluster_spec import ClusterSpec, check_secret_arn
 from cluster_tools.clusters import check_cluster_name
 from cluster_tools.errors import ConfigError
+from cluster_tools.names import PARTITION, PROJECT_NAME
 
 PROJECT_FILE = "clustertools.yaml"
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # S3 allows more, but these never need quoting anywhere (shell, URLs, Slurm options).
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9._/=+-]*$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _MEM_RE = re.compile(r"^[1-9][0-9]*[KMGT]?$")
 # Slurm's --time forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S
 _TIME_RE = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
+# Every pattern here is applied with fullmatch: match with '$' lets a trailing newline through.
 # An image reference (docker://ghcr.io/org/img@sha256:..., library/alpine:3.19) or a path to an image file.
 # It becomes a word of the node bootstrap's arguments and of apptainer's command line: no spaces, quotes or
 # shell syntax, whatever quotes it later.
@@ -50,10 +51,12 @@ class S3Location(BaseModel):
         if not isinstance(url, str) or not url.startswith("s3://"):
             raise ValueError("must be an s3:// URL, e.g. s3://my-bucket/results")
         bucket, _, prefix = url[len("s3://") :].partition("/")
-        if not _BUCKET_RE.match(bucket) or ".." in bucket:
+        if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
             raise ValueError(f"{bucket!r} is not a valid S3 bucket name")
-        if not _PREFIX_RE.match(prefix) or "//" in prefix:
+        if not _PREFIX_RE.fullmatch(prefix) or "//" in prefix:
             raise ValueError(f"the key prefix {prefix!r} may hold only letters, digits and . _ / = + -")
+        if {".", ".."} & set(prefix.split("/")):  # S3 keeps them literally; a local copy of the keys would not
+            raise ValueError(f"the key prefix {prefix!r} has a '.' or '..' part")
         return cls(bucket=bucket, prefix=prefix.strip("/"))
 
     def __str__(self) -> str:
@@ -103,30 +106,28 @@ class JobSpec(BaseModel):
     @field_validator("mem")
     @classmethod
     def _mem(cls, value: str) -> str:
-        if not _MEM_RE.match(str(value)):
+        if not _MEM_RE.fullmatch(str(value)):
             raise ValueError("must be a Slurm memory size like 4G, 512M or 2000")
         return str(value)
 
     @field_validator("time")
     @classmethod
     def _time(cls, value: str) -> str:
-        if not _TIME_RE.match(str(value)):
+        if not _TIME_RE.fullmatch(str(value)):
             raise ValueError("must be a Slurm time like 30, 01:30:00 or 1-00:00:00")
         return str(value)
 
     @field_validator("partition")
     @classmethod
     def _partition(cls, value: str | None) -> str | None:
-        if value is not None and not _NAME_RE.match(value):
-            raise ValueError("letters, digits, '.', '_' and '-' only")
-        return value
+        return None if value is None else PARTITION.check(value)
 
     @field_validator("container")
     @classmethod
     def _container(cls, value: str | None) -> str | None:
-        if value is not None and not _IMAGE_RE.match(value):
+        if value is not None and (not _IMAGE_RE.fullmatch(value) or ".." in value.split("/")):
             raise ValueError("an image reference like docker://ghcr.io/org/image:1.0 (or a path to an image file): "
-                             "letters, digits and . _ / : @ + = - only, no spaces, quotes or ';'")
+                             "letters, digits and . _ / : @ + = - only, no spaces, quotes, ';' or '..' parts")
         return value
 
     @property
@@ -160,14 +161,14 @@ class BootstrapSettings(BaseModel):
         if "?" in value or "#" in value:
             raise ValueError("no query string: a pre-signed URL would be stored in the cluster's config; "
                              "use an s3:// mirror (read with the node's role) or a plain https:// URL")
-        if not _INSTALLER_URL_RE.match(value):
+        if not _INSTALLER_URL_RE.fullmatch(value):
             raise ValueError("letters, digits and . _ ~ / + = - only after the host: no spaces, quotes or ';'")
         return value
 
     @field_validator("miniforge_sha256")
     @classmethod
     def _sha(cls, value: str | None) -> str | None:
-        if value is not None and not _SHA256_RE.match(value):
+        if value is not None and not _SHA256_RE.fullmatch(value):
             raise ValueError("must be the installer's sha256: 64 hex digits (sha256sum prints it)")
         return None if value is None else value.lower()
 
@@ -177,7 +178,7 @@ class BootstrapSettings(BaseModel):
         if value is None:
             return value
         parts = value.split("/")
-        if not _ENV_FILE_RE.match(value) or ".." in parts or "" in parts or "." in parts:
+        if not _ENV_FILE_RE.fullmatch(value) or ".." in parts or "" in parts or "." in parts:
             raise ValueError("a path inside the project dir like environment.yml or envs/study.yml: "
                              "letters, digits and . _ / - only, no '..'")
         return value
@@ -233,9 +234,7 @@ class Project(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME_RE.match(value):
-            raise ValueError("letters, digits, '.', '_' and '-' only, at most 64, starting with a letter or digit")
-        return value
+        return PROJECT_NAME.check(value)
 
     @field_validator("cluster")
     @classmethod

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from cluster_tools.config import JobSpec, S3Location
 from cluster_tools.errors import ConfigError
+from cluster_tools.names import CLUSTER_NAME, PROJECT_NAME, RUN_ID, RUN_NAME
 from cluster_tools.state import StateDir, write_private_json
 
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
+RUN_ID_RE = RUN_ID.pattern  # always fullmatched
 REMOTE_RUNS_DIR = ".clustertools/runs"  # relative to the login user's home on the head node
 META_PREFIX = ".clustertools"  # under <output>/<run-id>/: cannot clash with a subject (they start alnum)
 
@@ -81,6 +81,12 @@ class RunRecord(BaseModel):
     last_counts: dict[str, int] = Field(default_factory=dict)
     last_status_at: str | None = None
 
+    # A record read back is checked as a new one is: its names become paths, shell words and S3 keys.
+    @field_validator("run_id", "project", "cluster")
+    @classmethod
+    def _names(cls, value: str, info: ValidationInfo) -> str:
+        return {"run_id": RUN_ID, "project": PROJECT_NAME, "cluster": CLUSTER_NAME}[info.field_name].check(value)
+
     @property
     def output_location(self) -> S3Location:
         return S3Location.parse(self.output)
@@ -122,13 +128,13 @@ def spec_hash(subjects: list[str], payload: dict) -> str:
 
 
 def new_run_id(name: str, hash6: str, when: datetime | None = None) -> str:
-    """Readable and unique enough: ``name-YYYYmmdd-HHMMSS-hash6``."""
+    """Readable and unique enough: ``name-YYYYmmdd-HHMMSS-hash6``; ``name`` must be a valid run name."""
     when = when or datetime.now(timezone.utc)
-    return f"{name}-{when:%Y%m%d-%H%M%S}-{hash6}"
+    return RUN_ID.check(f"{RUN_NAME.check(name)}-{when:%Y%m%d-%H%M%S}-{hash6}")
 
 
 def _run_file(state: StateDir, run_id: str) -> Path:
-    return state.root / "runs" / f"{run_id}.json"
+    return state.run_file(run_id)
 
 
 def save_run(state: StateDir, run: RunRecord) -> None:
@@ -136,9 +142,7 @@ def save_run(state: StateDir, run: RunRecord) -> None:
 
 
 def load_run(state: StateDir, run_id: str) -> RunRecord:
-    if not RUN_ID_RE.match(run_id):
-        raise ConfigError(f"{run_id!r} is not a run id", "`clustertools runs` lists them")
-    path = _run_file(state, run_id)
+    path = _run_file(state, run_id)  # checks the id: a name, never a path
     try:
         return RunRecord.model_validate_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -149,7 +153,7 @@ def load_run(state: StateDir, run_id: str) -> RunRecord:
 
 def list_runs(state: StateDir, project: str | None = None) -> list[RunRecord]:
     """Known runs, oldest first; only the project's when ``project`` is given."""
-    directory = state.root / "runs"
+    directory = state.runs
     runs = []
     for path in directory.glob("*.json") if directory.is_dir() else ():
         try:

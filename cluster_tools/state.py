@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from cluster_tools.names import CLUSTER_NAME, RUN_ID, confined
+
 STATE_DIR_ENV = "CLUSTERTOOLS_STATE_DIR"
 
 
@@ -41,11 +43,23 @@ class StateDir:
     def sandbox(self) -> Path:
         return self.root / "sandbox"
 
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    # Each path built from a name: the name checked by its rule, the path checked to stay in its directory.
     def cluster_file(self, name: str) -> Path:
-        return self.clusters / f"{name}.json"
+        return confined(self.clusters, self.clusters / f"{CLUSTER_NAME.check(name)}.json")
 
     def known_hosts(self, name: str) -> Path:
-        return self.clusters / f"{name}.known_hosts"
+        return confined(self.clusters, self.clusters / f"{CLUSTER_NAME.check(name)}.known_hosts")
+
+    def run_file(self, run_id: str) -> Path:
+        return confined(self.runs, self.runs / f"{RUN_ID.check(run_id)}.json")
+
+    def autostop_file(self, cluster_name: str) -> Path:
+        directory = self.root / "autostop"
+        return confined(directory, directory / f"{CLUSTER_NAME.check(cluster_name)}.json")
 
 
 def write_private_json(path: Path, data: Any) -> None:

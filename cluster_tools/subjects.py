@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cluster_tools.errors import ConfigError
+from cluster_tools.names import SUBJECT_ID
 
 # Starts with a letter or digit: never '.', '..', a hidden name, or something that looks like an option.
 # Always used with fullmatch: '$' would let a trailing newline through.
-ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+ID_RE = SUBJECT_ID.pattern
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # An env value cannot hold NUL; newlines/CR would break line-based records; the manifest splits on \x1f.
 _BAD_VALUE_RE = re.compile(r"[\x00\n\r\x1f]")

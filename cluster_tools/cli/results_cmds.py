@@ -113,7 +113,7 @@ def get(app: App, run_id: str, subjects: tuple[str, ...], output_dir: Path | Non
     if not report.ok:
         problems = len(report.refused) + len(report.failed)
         raise CliError(f"{problems} of the run's objects were not downloaded (hint: rerun to retry; "
-                       "refused keys hold '..' or an absolute path)")
+                       "refused keys hold '..' or an absolute path, or pass through a symlink)")
 
 
 @results.command(epilog="""\b

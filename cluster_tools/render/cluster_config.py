@@ -104,7 +104,7 @@ def render_cluster_config(
         "tag_pairs": tag_pairs,
     }
     # The one environment (StrictUndefined, shquote, yaml_scalar), rooted at cluster-config/ instead of the package.
-    env = environment().overlay(loader=jinja2.FileSystemLoader(str(templates_dir)))
+    env = environment(line_safe=False).overlay(loader=jinja2.FileSystemLoader(str(templates_dir)))
     env.filters = {**env.filters, "yaml_value": yaml_value}
     try:
         template = env.get_template(f"{spec.template}.yaml.j2")

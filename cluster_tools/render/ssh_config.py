@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cluster_tools.errors import ConfigError
+from cluster_tools.names import NODE_NAME
 from cluster_tools.render.templates import render_template
 
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,59}$")
 _HOST = re.compile(r"^[A-Za-z0-9_.:-]{1,253}$")  # a DNS name or an IPv4/IPv6 address
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}\$?$")
-_NODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+_NODE = NODE_NAME.pattern  # the one rule of node names
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def config_path(path: Path) -> str:
 
 
 def _checked(kind: str, value: str, pattern: re.Pattern[str]) -> str:
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         raise ConfigError(f"{value!r} is not a {kind} an OpenSSH config can name safely")
     return value
 

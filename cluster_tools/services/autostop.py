@@ -67,7 +67,7 @@ def set_autostop(state: StateDir, record: ClusterRecord, project: Project | None
 
 
 def _armed_file(state: StateDir, name: str) -> Path:
-    return state.root / "autostop" / f"{name}.json"
+    return state.autostop_file(name)
 
 
 def autostop_armed(state: StateDir, name: str) -> bool:

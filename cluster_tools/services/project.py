@@ -33,13 +33,13 @@ def render_project_file(name: str, cluster: str, output: str) -> str:
 
 def init_project(directory: Path, *, name: str | None, cluster: str, output: str | None, force: bool) -> InitResult:
     """Write clustertools.yaml and subjects.txt into ``directory``; refuses to overwrite unless ``force``."""
-    directory.mkdir(parents=True, exist_ok=True)
     name = name or project_name_for(directory)
     output = output or f"s3://clustertools-sandbox/{name}"
-    targets = {
+    targets = {  # rendered and checked before anything is made: a refused name leaves nothing behind
         directory / PROJECT_FILE: render_project_file(name, cluster, output),
         directory / SUBJECTS_FILE: render_template("project/subjects.txt"),
     }
+    directory.mkdir(parents=True, exist_ok=True)
     existing = [p for p in targets if p.exists()]
     if existing and not force:
         raise ConfigError(

@@ -36,7 +36,7 @@ def resolve_destination(
     ssh_config_text: str | None,
 ) -> Destination:
     """``[user@]host[:port]`` or an ~/.ssh/config alias -> what to connect to; explicit options win."""
-    match = _DESTINATION.match(destination)
+    match = _DESTINATION.fullmatch(destination)
     if not match:
         raise ConfigError(f"{destination!r} is not [user@]host[:port]", "e.g. alice@login.hpc.example.edu")
     host = match["host"].strip("[]")

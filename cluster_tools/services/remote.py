@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from typing import IO, TYPE_CHECKING, Callable, Sequence
 
 from cluster_tools.clusters import ClusterRecord
-from cluster_tools.errors import ConfigError
+from cluster_tools.names import NODE_NAME
 from cluster_tools.transport.ssh import SSHConnection, SSHTarget
 
 if TYPE_CHECKING:
@@ -42,7 +41,7 @@ def run_on_head_node(
         return conn.stream(argv, stdout=stdout, stderr=stderr, stdin=stdin)
 
 
-NODE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+NODE_NAME_RE = NODE_NAME.pattern  # always fullmatched
 
 
 def node_target(record: ClusterRecord, node: str) -> SSHTarget:
@@ -51,8 +50,7 @@ def node_target(record: ClusterRecord, node: str) -> SSHTarget:
     Port 22, but in the sandbox, whose one node is this machine and whose sshd listens on the
     sandbox's own port. The node's key is pinned under its own name (``[node]:port``).
     """
-    if not NODE_NAME_RE.match(node):
-        raise ConfigError(f"{node!r} is not a node name", "`clustertools ssh -- sinfo -N` lists the nodes")
+    NODE_NAME.check(node)
     return SSHTarget(host=node, port=record.port if record.sandbox else 22, user=record.user,
                      known_hosts=record.known_hosts, identity_file=record.identity_file)
 

@@ -16,7 +16,7 @@ from cluster_tools.runs import RunRecord
 from cluster_tools.services.runs import status_once
 from cluster_tools.state import StateDir
 
-_RECORD_KEY = re.compile(r"/([^/]+)\.(\d+)\.json$")  # <records prefix><subject>.<attempt>.json
+_RECORD_KEY = re.compile(r"/([^/]+)\.(\d+)\.json\Z")  # <records prefix><subject>.<attempt>.json
 
 
 def run_report(state: StateDir, run: RunRecord, cluster: ClusterRecord | None, connect, *,

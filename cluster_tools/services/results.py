@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TextIO
 
 from cluster_tools.errors import ConfigError
+from cluster_tools.names import through_link
 from cluster_tools.runs import META_PREFIX, RunRecord
 from cluster_tools.subjects import ID_RE
 
@@ -206,6 +207,7 @@ def plan_download(objects: Iterable[ResultObject], dest: Path) -> DownloadPlan:
 
     plan = DownloadPlan([])
     made: set[Path] = set()
+    linkless: set[Path] = set()  # directories under dest already seen not to be symlinks
     for obj in objects:
         if obj.key.endswith("/"):
             continue  # a "directory" marker, not a file
@@ -213,6 +215,9 @@ def plan_download(objects: Iterable[ResultObject], dest: Path) -> DownloadPlan:
             path = local_path(dest, obj)
         except UnsafeKey:
             plan.refused.append(obj.key)
+            continue
+        if through_link(dest, path, linkless):
+            plan.refused.append(obj.key)  # writing there would follow a link already in the destination
             continue
         if _has_size(path, obj.size):
             plan.skipped += 1

@@ -68,7 +68,7 @@ def sandbox_paths(root: Path) -> SandboxPaths:
 
 
 def check_paths(paths: SandboxPaths) -> None:
-    if not _SAFE_PATH.match(str(paths.root)):
+    if not _SAFE_PATH.fullmatch(str(paths.root)):
         raise SandboxError(
             f"the sandbox dir {paths.root} has characters Slurm's and sshd's configs cannot hold",
             "set CLUSTERTOOLS_STATE_DIR to a plain path such as /tmp/clustertools-state",

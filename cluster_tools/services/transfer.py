@@ -15,6 +15,7 @@ from typing import Callable, Literal
 
 from cluster_tools.clusters import ClusterRecord
 from cluster_tools.errors import ConfigError
+from cluster_tools.names import safe_relative, shown, through_link
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ def plan_get(remote, source: str, local: str | None, *, recursive: bool, force: 
     if target.exists() and not target.is_dir():
         raise ConfigError(f"{target} is a file, not a directory")
     entries = remote.walk(src)
+    _refuse_escapes(target, entries)
     clash = [str(target / e.path) for e in entries if not e.is_dir and (target / e.path).is_dir()]
     if clash:
         raise ConfigError(f"directories here where files would go: {', '.join(clash[:5])}")
@@ -166,6 +168,17 @@ def plan_get(remote, source: str, local: str | None, *, recursive: bool, force: 
     return CopyPlan("get", str(target), tuple(new_dirs),
                     tuple(FileCopy(f"{src}/{e.path}", str(target / e.path), e.size, e.mode)
                           for e in entries if not e.is_dir))
+
+
+def _refuse_escapes(target: Path, entries) -> None:
+    """Names from the head node are data: none may climb out of ``target`` ('..', '/') or land through a
+    symlink already here (``target``'s parent is the destination the user gave)."""
+    linkless: set[Path] = set()
+    bad = [e.path for e in entries if not safe_relative(e.path) or through_link(target.parent, target / e.path, linkless)]
+    if bad:
+        raise ConfigError(f"refused: {', '.join(shown(p) for p in bad[:5])} would land outside {target} "
+                          "(a '..' or a symbolic link on the way); nothing was copied",
+                          "remove the link, or copy into an empty directory")
 
 
 def execute(remote, plan: CopyPlan, listener: Listener) -> None:

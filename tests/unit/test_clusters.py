@@ -59,7 +59,7 @@ def test_a_corrupt_record_is_a_config_error(state_dir):
 
 @given(st.text(max_size=70))
 def test_cluster_names_follow_parallelclusters_rule(name):
-    valid = bool(CLUSTER_NAME_RE.match(name))
+    valid = bool(CLUSTER_NAME_RE.fullmatch(name))
     try:
         ClusterRecord(name=name, host="h", user="u", known_hosts=Path("/k"))
         assert valid
