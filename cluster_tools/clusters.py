@@ -10,7 +10,7 @@ import json
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -70,23 +70,29 @@ def load_cluster(state: StateDir, name: str) -> ClusterRecord:
             f"no cluster named {name!r} (known: {known})",
             "start the local one with `clustertools sandbox up` or add yours with `clustertools register`",
         ) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}", f"remove it with `clustertools forget {name}`") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        why = f"not UTF-8 text (byte {exc.object[exc.start]:#04x})" if isinstance(exc, UnicodeDecodeError) else (
+            f"not valid JSON: {exc}" if isinstance(exc, json.JSONDecodeError) else "nested too deeply")
+        raise ConfigError(f"{path} is {why}", f"remove it with `clustertools forget {name}`") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
         return ClusterRecord.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{path} is not a valid cluster record: {exc.errors()[0]['msg']}") from None
 
 
-def list_clusters(state: StateDir) -> list[ClusterRecord]:
+def list_clusters(state: StateDir, *, warn: Callable[[str], None] = lambda _: None) -> list[ClusterRecord]:
+    """The valid cluster records; ``warn`` is told of each damaged one, which hides no other."""
     if not state.clusters.is_dir():
         return []
     records = []
     for path in sorted(state.clusters.glob("*.json")):
         try:
             records.append(ClusterRecord.model_validate_json(path.read_text(encoding="utf-8")))
-        except (ValidationError, OSError):
-            continue  # a broken record must not hide the others; `load_cluster` reports it by name
+        except (ValueError, OSError) as exc:  # ValidationError and UnicodeDecodeError are ValueErrors
+            what = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "damaged"
+            warn(f"warning: skipping the cluster record {path}: {what} (`clustertools forget {path.stem}` removes it)")
     return records
 
 
