@@ -44,6 +44,9 @@ class ClusterRecord(BaseModel):
     sandbox: bool = False
     s3_endpoint_url: str | None = None
     region: str | None = None
+    # The head node's key once pinned (``type SHA256:...``): from then on a known_hosts without it is a lost
+    # pin, refused, never a first contact.
+    host_key: str | None = None
     created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @field_validator("name")
@@ -54,6 +57,25 @@ class ClusterRecord(BaseModel):
     @property
     def address(self) -> str:
         return f"{self.user}@{self.host}:{self.port}"
+
+    @property
+    def repin_hint(self) -> str:
+        """How to pin this cluster's host key again, the way it was pinned the first time."""
+        if self.sandbox:
+            return "`clustertools sandbox up` pins the sandbox's own key again"
+        if self.provider == "parallelcluster":
+            return (f"if the head node was really replaced: `clustertools forget {self.name}`, then `clustertools up` "
+                    "pins the key its console output lists")
+        return (f"if the server's key really changed (ask its admin for the new fingerprint): `clustertools register "
+                f"{self.name} {self.address} --force` pins the key it offers then")
+
+
+def remember_pinned_key(state: StateDir, record: ClusterRecord, key: str) -> ClusterRecord:
+    """The record, saved with ``host_key`` set (when it is a saved record of this state dir)."""
+    updated = record.model_copy(update={"host_key": key})
+    if key and record.host_key != key and state.cluster_file(record.name).is_file():
+        save_cluster(state, updated)
+    return updated
 
 
 def save_cluster(state: StateDir, record: ClusterRecord) -> None:

@@ -7,6 +7,7 @@ provider as any existing Slurm cluster reached over SSH.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pwd
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from cluster_tools.clusters import ClusterRecord, forget_cluster, save_cluster
+from cluster_tools.console_host_keys import sha256_fingerprint
 from cluster_tools.errors import SandboxError
 from cluster_tools.render.sandbox import SandboxPaths, SandboxSpec, render_slurm_conf, render_sshd_config
 from cluster_tools.services import sandbox_daemons as daemons
@@ -124,7 +126,9 @@ def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str
     """
     paths = files.sandbox_paths(state.sandbox)
     current = sandbox_status(state)
-    if current.running:
+    if current.running:  # its own key pinned again, in case the cluster's known_hosts lost it
+        saved = _load_state(paths) or {}
+        _register(state, paths, saved["user"], saved["ports"]["ssh"], current.s3_endpoint_url)
         return replace(current, already_running=True)
     saved = _load_state(paths) or {}
     alive = tuple(c.name for c in current.components if c.running)
@@ -272,7 +276,7 @@ def _register(state: StateDir, paths: SandboxPaths, user: str, ssh_port: int, s3
     record = ClusterRecord(
         name=SANDBOX_CLUSTER, provider="ssh", host="127.0.0.1", port=ssh_port, user=user,
         identity_file=paths.user_key, known_hosts=known_hosts, sandbox=True,
-        s3_endpoint_url=s3_url, region=SANDBOX_REGION,
+        s3_endpoint_url=s3_url, region=SANDBOX_REGION, host_key=f"{algo} {sha256_fingerprint(base64.b64decode(blob))}",
     )
     save_cluster(state, record)
     return record
