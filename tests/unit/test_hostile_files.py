@@ -129,13 +129,10 @@ def test_dry_run_into_a_closed_pipe_exits_quietly(tmp_path, state_dir):
     project = tmp_path / "p"
     assert run_cli("init", str(project), "--name", "p", state=state_dir).returncode == 0
     assert run_cli("register", "fake", "u@127.0.0.1:1", "--no-check", state=state_dir).returncode == 0
-    (project / "s.txt").write_text("".join(f"s{i}\n" for i in range(300_000)))
+    (project / "s.txt").write_text("".join(f"s{i}\n" for i in range(2_000)))
     env = {**os.environ, "CLUSTERTOOLS_STATE_DIR": str(state_dir)}
     proc = subprocess.Popen([sys.executable, "-m", "cluster_tools", "submit", "s.txt", "--command", "true", "--dry-run",
                              "-c", "fake"], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout.readline()  # like `| head -1`: read one line, then go away
-    proc.stdout.close()
+    proc.stdout.close()  # like `| head -c0`: the reader goes away before the first write (no race)
     stderr = proc.stderr.read().decode()
-    # 1 (click's exit on EPIPE); rarely 0: the kernel may take the last big write whole as the reader goes
-    assert proc.wait(timeout=60) in (0, 1, 141)
-    assert "Error" not in stderr and "Traceback" not in stderr, stderr
+    assert proc.wait(timeout=60) in (1, 141) and stderr == "", stderr
