@@ -51,11 +51,8 @@ def up(app: App, max_array_size: int, max_job_count: int, min_job_age: int, buck
     if status.already_running:
         note("the sandbox is already running (options given now do not apply: `sandbox down` first)")
     elif status.restarted:
-        kept = ("queued jobs and ports are unchanged; the S3 endpoint had stopped: the objects it held in memory "
-                "are lost, its buckets were made again" if "s3" in status.restarted
-                else "queued jobs, S3 objects and ports are unchanged")
-        note(f"restarted {', '.join(status.restarted)}; the rest kept running: {kept} "
-             "(options given now do not apply: `sandbox down` first)")
+        note(f"restarted {', '.join(status.restarted)}; the rest kept running: queued jobs, S3 objects and ports "
+             "are unchanged (options given now do not apply: `sandbox down` first)")
     if as_json:
         print_json(status.to_json())
         return

@@ -25,6 +25,7 @@ from cluster_tools.errors import SandboxError
 from cluster_tools.render.sandbox import SandboxPaths, SandboxSpec, render_slurm_conf, render_sshd_config
 from cluster_tools.services import sandbox_daemons as daemons
 from cluster_tools.services import sandbox_files as files
+from cluster_tools.services import sandbox_s3
 from cluster_tools.services.sandbox_queue import cancel_all_jobs
 from cluster_tools.slurm.node_info import parse_slurmd_c
 from cluster_tools.state import StateDir, write_private_json
@@ -150,6 +151,9 @@ def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str
                  "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "processes": []}
     saved["ports"] = ports
     ctx = daemons.DaemonContext(paths, programs, env, ports)
+    if not alive:  # a stopped sandbox's S3 starts empty
+        sandbox_s3.forget(ctx.s3_recording)
+    replay_from = sandbox_s3.set_aside(ctx.s3_recording) if "s3" in dead and alive else None
     kept = [p for p in saved.get("processes", []) if p["name"] not in dead]  # an autostop timer stays too
     started: list[procs.ProcessRecord] = []
 
@@ -166,6 +170,13 @@ def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str
                 progress(f"warning: slurmctld had not saved {len(lost)} job(s) before it died, and lost them "
                          f"(job ids {', '.join(lost[:10])}): `clustertools status` shows their subjects MISSING, "
                          "`clustertools resubmit --missing` runs them again")
+        if replay_from is not None:
+            progress("bringing the S3 endpoint's objects back")
+            sent, failed = sandbox_s3.replay(ctx.s3_url, replay_from)
+            if failed:
+                progress(f"warning: {failed} of {sent + failed} recorded S3 requests could not be replayed: "
+                         "some objects may be missing or old")
+            replay_from.unlink()
         _create_buckets(ctx.s3_url, tuple(saved["buckets"]))
         record = _register(state, paths, saved["user"], ports["ssh"], ctx.s3_url)
         progress("checking the head node over SSH")

@@ -21,6 +21,7 @@ from typing import Callable, Mapping
 from cluster_tools.errors import SandboxError
 from cluster_tools.render.sandbox import SandboxPaths
 from cluster_tools.services import sandbox_files as files
+from cluster_tools.services.sandbox_s3 import recording_env
 from cluster_tools.slurm.node_info import parse_sinfo_node_states
 from cluster_tools.transport import local_processes as procs
 
@@ -42,6 +43,11 @@ class DaemonContext:
     @property
     def s3_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['s3']}"
+
+    @property
+    def s3_recording(self) -> Path:
+        """Every request the S3 endpoint answered: what brings its objects back after it died."""
+        return self.paths.root / "s3" / "requests.jsonl"
 
 
 def argv(name: str, ctx: DaemonContext) -> list[str]:
@@ -68,7 +74,8 @@ def start(name: str, ctx: DaemonContext, on_spawned: Callable[[procs.ProcessReco
         ctx.paths.munge_socket.unlink(missing_ok=True)  # a killed munged leaves its socket: not a sign of life
     log, timeout, ready = _readiness(name, ctx)
     seen = log.stat().st_size if log.exists() else 0
-    record = procs.spawn(name, argv(name, ctx), env=ctx.env, log_path=ctx.paths.log / f"{name}.out", cwd=ctx.paths.root)
+    env = {**ctx.env, **recording_env(ctx.s3_recording)} if name == "s3" else ctx.env
+    record = procs.spawn(name, argv(name, ctx), env=env, log_path=ctx.paths.log / f"{name}.out", cwd=ctx.paths.root)
     on_spawned(record)
     _wait(name, record, log, timeout, ready)
     return lost_jobs(log, seen) if name == "slurmctld" else []

@@ -92,3 +92,29 @@ def test_a_fresh_start_reuses_the_last_ports_when_free_and_says_when_not():
         holder.listen()
         other = _ports_for_start({"ports": first}, notes.append)
     assert other != first and "previous ports are taken" in notes[0]
+
+
+def test_upload_ids_of_the_dead_endpoint_map_to_the_new_ones():
+    from cluster_tools.services.sandbox_s3 import _map_upload_id
+
+    new_ids: dict[str, str] = {}
+    started = {"/b/big": "NEW1"}
+    assert _map_upload_id("/b/big", "uploadId=OLD1&partNumber=2", new_ids, started) == "uploadId=NEW1&partNumber=2"
+    assert new_ids == {"OLD1": "NEW1"}
+    assert _map_upload_id("/b/big", "uploadId=OLD1", new_ids, {"/b/big": "NEW2"}) == "uploadId=NEW1"
+    assert _map_upload_id("/b/x", "uploads", new_ids, started) == "uploads"
+
+
+def test_a_recording_set_aside_by_a_failed_restart_is_kept_and_extended(tmp_path):
+    from cluster_tools.services.sandbox_s3 import forget, set_aside
+
+    recording = tmp_path / "s3" / "requests.jsonl"
+    assert set_aside(recording) is None
+    recording.parent.mkdir()
+    recording.write_text("one\n")
+    aside = set_aside(recording)
+    assert aside is not None and aside.read_text() == "one\n" and not recording.exists()
+    recording.write_text("two\n")  # the restart failed after its endpoint took a request
+    assert set_aside(recording) == aside and aside.read_text() == "one\ntwo\n"
+    forget(recording)
+    assert not aside.exists() and not recording.exists()
