@@ -150,7 +150,15 @@ def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str
         saved = {"user": user, "options": _options_json(options), "buckets": list(options.buckets),
                  "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "processes": []}
     saved["ports"] = ports
-    ctx = daemons.DaemonContext(paths, programs, env, ports)
+    _start_daemons(state, daemons.DaemonContext(paths, programs, env, ports), saved, alive, dead, progress)
+    return replace(sandbox_status(state), restarted=dead if alive else ())
+
+
+def _start_daemons(state: StateDir, ctx: daemons.DaemonContext, saved: dict, alive: tuple[str, ...],
+                   dead: tuple[str, ...], progress: Progress) -> None:
+    """Start ``dead`` in order, bring S3's objects back, re-register and check over SSH; on failure
+    stop what was started here (``alive`` daemons keep running) and raise."""
+    paths = ctx.paths
     if not alive:  # a stopped sandbox's S3 starts empty
         sandbox_s3.forget(ctx.s3_recording)
     replay_from = sandbox_s3.set_aside(ctx.s3_recording) if "s3" in dead and alive else None
@@ -171,14 +179,9 @@ def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str
                          f"(job ids {', '.join(lost[:10])}): `clustertools status` shows their subjects MISSING, "
                          "`clustertools resubmit --missing` runs them again")
         if replay_from is not None:
-            progress("bringing the S3 endpoint's objects back")
-            sent, failed = sandbox_s3.replay(ctx.s3_url, replay_from)
-            if failed:
-                progress(f"warning: {failed} of {sent + failed} recorded S3 requests could not be replayed: "
-                         "some objects may be missing or old")
-            replay_from.unlink()
+            _replay_s3(ctx.s3_url, replay_from, progress)
         _create_buckets(ctx.s3_url, tuple(saved["buckets"]))
-        record = _register(state, paths, saved["user"], ports["ssh"], ctx.s3_url)
+        record = _register(state, paths, saved["user"], ctx.ports["ssh"], ctx.s3_url)
         progress("checking the head node over SSH")
         _check_over_ssh(record)
     except BaseException:
@@ -186,7 +189,15 @@ def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str
         saved["processes"] = kept
         write_private_json(paths.state_file, saved)
         raise
-    return replace(sandbox_status(state), restarted=dead if alive else ())
+
+
+def _replay_s3(url: str, recording: Path, progress: Progress) -> None:
+    progress("bringing the S3 endpoint's objects back")
+    sent, failed = sandbox_s3.replay(url, recording)
+    if failed:
+        progress(f"warning: {failed} of {sent + failed} recorded S3 requests could not be replayed: "
+                 "some objects may be missing or old")
+    recording.unlink()
 
 
 def _ports_for_start(saved: dict, progress: Progress) -> dict[str, int]:
