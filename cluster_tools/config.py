@@ -264,11 +264,13 @@ class _ProjectLoader(yaml.SafeLoader):
             event = self.peek_event()
             if not isinstance(self.anchors.get(event.anchor), (yaml.ScalarNode, type(None))):
                 raise _RefusedYAML(None, None, f"alias *{event.anchor} repeats a mapping or list: aliases "
-                                   "(and << merges) of those are not allowed here", event.start_mark)
+                                   "(and << merges) of those are not allowed here", event.start_mark,
+                                   "write the values out in full")
         self._depth = getattr(self, "_depth", 0) + 1
         try:
             if self._depth > MAX_YAML_DEPTH:
-                raise _RefusedYAML(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", self.peek_event().start_mark)
+                raise _RefusedYAML(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", self.peek_event().start_mark,
+                                   "a project file is a few levels deep: `clustertools init` writes an example")
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -321,7 +323,7 @@ def parse_project(text: str, source: str = PROJECT_FILE) -> Project:
         where = f"{source}:{mark.line + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc)
         if isinstance(exc, _RefusedYAML):
-            raise ConfigError(f"{where}: {problem}", "write the values out in full") from None
+            raise ConfigError(f"{where}: {problem}", exc.note) from None
         raise ConfigError(f"{where}: not valid YAML: {problem}", "check indentation and quoting") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of keys (name, cluster, storage, job)",

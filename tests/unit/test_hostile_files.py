@@ -45,7 +45,8 @@ def test_merge_keys_are_aliases_too_but_a_scalar_alias_is_fine():
 
 def test_deep_nesting_is_one_error_not_a_recursion_error():
     assert error_of("name: " + "[" * 5000 + "]" * 5000 + "\n") == \
-        "clustertools.yaml:1: nested deeper than 50 levels (hint: write the values out in full)"
+        ("clustertools.yaml:1: nested deeper than 50 levels (hint: a project file is a few levels "
+         "deep: `clustertools init` writes an example)")
     assert "nested deeper" in error_of("name:\n" + "".join(f"{'  ' * i}- \n" for i in range(60)))
 
 
