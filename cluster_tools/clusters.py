@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -40,6 +40,9 @@ class ClusterRecord(BaseModel):
     sandbox: bool = False
     s3_endpoint_url: str | None = None
     region: str | None = None
+    # The head node's key once pinned (``type SHA256:...``): from then on a known_hosts without it is a lost
+    # pin, refused, never a first contact.
+    host_key: str | None = None
     created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @field_validator("name")
@@ -50,6 +53,25 @@ class ClusterRecord(BaseModel):
     @property
     def address(self) -> str:
         return f"{self.user}@{self.host}:{self.port}"
+
+    @property
+    def repin_hint(self) -> str:
+        """How to pin this cluster's host key again, the way it was pinned the first time."""
+        if self.sandbox:
+            return "`clustertools sandbox up` pins the sandbox's own key again"
+        if self.provider == "parallelcluster":
+            return (f"if the head node was really replaced: `clustertools forget {self.name}`, then `clustertools up` "
+                    "pins the key its console output lists")
+        return (f"if the server's key really changed (ask its admin for the new fingerprint): `clustertools register "
+                f"{self.name} {self.address} --force` pins the key it offers then")
+
+
+def remember_pinned_key(state: StateDir, record: ClusterRecord, key: str) -> ClusterRecord:
+    """The record, saved with ``host_key`` set (when it is a saved record of this state dir)."""
+    updated = record.model_copy(update={"host_key": key})
+    if key and record.host_key != key and state.cluster_file(record.name).is_file():
+        save_cluster(state, updated)
+    return updated
 
 
 def save_cluster(state: StateDir, record: ClusterRecord) -> None:
@@ -66,23 +88,29 @@ def load_cluster(state: StateDir, name: str) -> ClusterRecord:
             f"no cluster named {name!r} (known: {known})",
             "start the local one with `clustertools sandbox up` or add yours with `clustertools register`",
         ) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}", f"remove it with `clustertools forget {name}`") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        why = f"not UTF-8 text (byte {exc.object[exc.start]:#04x})" if isinstance(exc, UnicodeDecodeError) else (
+            f"not valid JSON: {exc}" if isinstance(exc, json.JSONDecodeError) else "nested too deeply")
+        raise ConfigError(f"{path} is {why}", f"remove it with `clustertools forget {name}`") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
         return ClusterRecord.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{path} is not a valid cluster record: {exc.errors()[0]['msg']}") from None
 
 
-def list_clusters(state: StateDir) -> list[ClusterRecord]:
+def list_clusters(state: StateDir, *, warn: Callable[[str], None] = lambda _: None) -> list[ClusterRecord]:
+    """The valid cluster records; ``warn`` is told of each damaged one, which hides no other."""
     if not state.clusters.is_dir():
         return []
     records = []
     for path in sorted(state.clusters.glob("*.json")):
         try:
             records.append(ClusterRecord.model_validate_json(path.read_text(encoding="utf-8")))
-        except (ValidationError, OSError):
-            continue  # a broken record must not hide the others; `load_cluster` reports it by name
+        except (ValueError, OSError) as exc:  # ValidationError and UnicodeDecodeError are ValueErrors
+            what = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "damaged"
+            warn(f"warning: skipping the cluster record {path}: {what} (`clustertools forget {path.stem}` removes it)")
     return records
 
 

@@ -242,9 +242,37 @@ class Project(BaseModel):
         return None if value is None else check_cluster_name(value)
 
 
+MAX_PROJECT_FILE_BYTES = 1 << 20
+MAX_YAML_DEPTH = 50  # the schema is 4 levels deep; Python's recursion limit is near 1,000
+
+
+class _RefusedYAML(yaml.MarkedYAMLError):
+    """Valid YAML that a project file may not use (it would cost time or stack before any check)."""
+
+
 class _ProjectLoader(yaml.SafeLoader):
     """SafeLoader with constructors of its own: pcluster's yaml_load patches SafeLoader's mapping
-    constructor process-wide, which would change how a project file loads once pcluster ran."""
+    constructor process-wide, which would change how a project file loads once pcluster ran.
+
+    It refuses an alias of a mapping or list (a "billion laughs" of nested aliases expands to more
+    nodes than any walk can visit) and nesting deeper than MAX_YAML_DEPTH, while composing.
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            if not isinstance(self.anchors.get(event.anchor), (yaml.ScalarNode, type(None))):
+                raise _RefusedYAML(None, None, f"alias *{event.anchor} repeats a mapping or list: aliases "
+                                   "(and << merges) of those are not allowed here", event.start_mark,
+                                   "write the values out in full")
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _RefusedYAML(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", self.peek_event().start_mark,
+                                   "a project file is a few levels deep: `clustertools init` writes an example")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _ProjectLoader.yaml_constructors = dict(yaml.SafeLoader.yaml_constructors)
@@ -264,10 +292,25 @@ def find_project_file(start: Path) -> Path | None:
 def load_project(path: Path) -> Project:
     """Read and validate a project file; every problem is reported with its line and key."""
     try:
-        text = path.read_text(encoding="utf-8-sig")  # tolerate a BOM
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_PROJECT_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    return parse_project(text, str(path))
+    if len(data) > MAX_PROJECT_FILE_BYTES:
+        raise ConfigError(f"{path} is larger than a project file may be ({MAX_PROJECT_FILE_BYTES >> 20} MiB)",
+                          "is it the right file? `clustertools init` writes a commented example")
+    return parse_project(_decode_project(data, path), str(path))
+
+
+def _decode_project(data: bytes, path: Path) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{path} is UTF-16 text", "save it as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8`)")
+    try:
+        return data.decode("utf-8-sig")  # tolerate a BOM
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x})",
+                          "save it as UTF-8 (e.g. `iconv -f LATIN1 -t UTF-8`)") from None
 
 
 def parse_project(text: str, source: str = PROJECT_FILE) -> Project:
@@ -278,6 +321,8 @@ def parse_project(text: str, source: str = PROJECT_FILE) -> Project:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, _RefusedYAML):
+            raise ConfigError(f"{where}: {problem}", exc.note) from None
         raise ConfigError(f"{where}: not valid YAML: {problem}", "check indentation and quoting") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of keys (name, cluster, storage, job)",
@@ -296,6 +341,8 @@ def parse_project(text: str, source: str = PROJECT_FILE) -> Project:
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"
+            elif err["type"] == "string_type":
+                msg = _unquoted_hint(_node_at(root, loc)) or msg
             problems.append(f"{source}:{line}: {_dotted(loc)}: {msg}")
         raise ConfigError("; ".join(problems), "see the commented example from `clustertools init`") from None
 
@@ -324,6 +371,29 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
             break
         node = child
     return line
+
+
+def _node_at(node: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((value for key, value in node.value if key.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return None
+    return node
+
+
+def _unquoted_hint(node: yaml.Node | None) -> str | None:
+    """Why a value written as text reached a text field as something else (YAML 1.1 reads unquoted
+    ``1:30:00`` as the number 5400, ``yes`` as true): say what it became and how to quote it."""
+    if not isinstance(node, yaml.ScalarNode) or node.style or node.tag == "tag:yaml.org,2002:str":
+        return None
+    value = yaml.load(node.value, Loader=_ProjectLoader)  # noqa: S506 (a SafeLoader subclass)
+    kind = {bool: "the boolean", int: "the number", float: "the number", type(None): "null"}.get(type(value), "a date")
+    base60 = " (h:mm:ss is read in base 60)" if ":" in node.value and isinstance(value, (int, float)) else ""
+    shown = "" if value is None else f" {value}"
+    return f"{node.value} unquoted is {kind}{shown} in YAML{base60}: quote it: \"{node.value}\""
 
 
 def _first_duplicate_key(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], int] | None:

@@ -124,12 +124,11 @@ def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedT
         key = (record.subject, record.attempt)
         (final if record.state in FINAL_STATES else started)[key] = record
     in_queue: dict[tuple[str, int], QueuedTask] = {}
-    chunks = {(a.number, c.index): (c.offset, a.subjects) for a in run.attempts for c in a.chunks}
+    subject_of = task_subjects(run)
     for task in queued:
-        offset, subjects = chunks.get((task.attempt, task.chunk), (-1, ()))
-        index = offset + task.task_id
-        if 0 <= offset <= index < len(subjects):
-            in_queue[(subjects[index], task.attempt)] = task
+        subject = subject_of(task)
+        if subject is not None:
+            in_queue[(subject, task.attempt)] = task
     submitted = _submitted_lookup(run)
     statuses = []
     for subject in run.subjects:
@@ -154,6 +153,18 @@ def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedT
         else:  # submitted, yet neither queued nor recorded: cancelled while pending (or the queue is unreadable)
             statuses.append(SubjectStatus(subject, "MISSING" if queue_readable else "PENDING", None, number))
     return RunStatus(run.run_id, tuple(statuses), queue_readable, source)
+
+
+def task_subjects(run: RunRecord):
+    """A lookup: queued task -> its subject in ``run`` (None when the task is not one of the run's)."""
+    chunks = {(a.number, c.index): (c.offset, a.subjects) for a in run.attempts for c in a.chunks}
+
+    def subject_of(task: QueuedTask) -> str | None:
+        offset, subjects = chunks.get((task.attempt, task.chunk), (-1, ()))
+        index = offset + task.task_id
+        return subjects[index] if task.run_id == run.run_id and 0 <= offset <= index < len(subjects) else None
+
+    return subject_of
 
 
 def parse_status(run: RunRecord, text: str) -> RunStatus:

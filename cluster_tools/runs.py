@@ -15,7 +15,7 @@ import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -149,20 +149,35 @@ def load_run(state: StateDir, run_id: str) -> RunRecord:
         raise ConfigError(f"no run {run_id!r} is known here", "`clustertools runs` lists them") from None
     except ValidationError as exc:
         raise ConfigError(f"the record of run {run_id} is damaged: {exc.errors()[0]['msg']}") from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"the record of run {run_id} ({path}) cannot be read: {_why(exc)}") from None
 
 
-def list_runs(state: StateDir, project: str | None = None) -> list[RunRecord]:
-    """Known runs, oldest first; only the project's when ``project`` is given."""
+def list_runs(state: StateDir, project: str | None = None, *,
+              warn: Callable[[str], None] = lambda _: None) -> list[RunRecord]:
+    """Known runs, oldest first; only the project's when ``project`` is given.
+
+    A damaged record is skipped, and ``warn`` is told which file it is: one bad file hides no other run.
+    """
     directory = state.runs
     runs = []
-    for path in directory.glob("*.json") if directory.is_dir() else ():
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else ():
         try:
             run = RunRecord.model_validate_json(path.read_text(encoding="utf-8"))
-        except (ValidationError, OSError):
+        except (ValueError, OSError) as exc:  # ValidationError and UnicodeDecodeError are ValueErrors
+            warn(f"warning: skipping the damaged run record {path}: {_why(exc)}")
             continue
         if project is None or run.project == project:
             runs.append(run)
     return sorted(runs, key=lambda r: (r.created_at, r.run_id))
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return exc.errors()[0]["msg"]
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 def resolve_run(state: StateDir, run_id: str | None, project: str | None) -> RunRecord:

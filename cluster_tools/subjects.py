@@ -112,12 +112,21 @@ def parse_subject_list(text: str, source: str = "subjects.txt", *, as_csv: bool 
     return result
 
 
+# Far above any real study (ABCD has ~12,000 subjects), far below what would exhaust memory.
+MAX_SUBJECT_FILE_BYTES = 64 << 20
+MAX_SUBJECT_LINES = 1_000_000
+
+
 def read_subject_file(path: Path) -> SubjectList:
     """Read and parse ``path``; a ``.csv`` suffix means CSV, otherwise the content decides."""
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SUBJECT_FILE_BYTES + 1)  # never more: /dev/zero has no end
     except OSError as exc:
         raise ConfigError(f"cannot read subject list {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_SUBJECT_FILE_BYTES or data.count(b"\n") > MAX_SUBJECT_LINES:
+        raise ConfigError(f"{path} is larger than a subject list may be ({MAX_SUBJECT_FILE_BYTES >> 20} MiB, "
+                          f"{MAX_SUBJECT_LINES:,} lines)", "split it into several runs, or check that it is the right file")
     try:
         text = data.decode("utf-8-sig")  # tolerate a BOM
     except UnicodeDecodeError as exc:

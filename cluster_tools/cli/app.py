@@ -6,7 +6,10 @@ pay for boto3, paramiko or pcluster (they are imported inside the services that 
 
 from __future__ import annotations
 
+import errno
 import os
+import select
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,8 +85,8 @@ class RootGroup(click.Group):
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
         except Exception as exc:  # a bug of ours: one line, the traceback with --debug
-            if _debug(ctx):
-                raise
+            if _debug(ctx) or _broken_pipe(exc):
+                raise  # the reader of stdout went away (`| head`): click exits 1 quietly, as CLI tools do
             raise CliError(
                 f"unexpected {type(exc).__name__}: {exc} (hint: rerun with --debug for the traceback, and report it)"
             ) from None
@@ -100,6 +103,18 @@ class RootGroup(click.Group):
         if rest:
             with formatter.section("Other commands"):
                 formatter.write_dl(rest)
+
+
+def _broken_pipe(exc: BaseException) -> bool:
+    """EPIPE on our stdout (its reader closed), not on a socket to a cluster, which is an error to report."""
+    if not (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
+        return False
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poll.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test runner's buffer)
+        return False
 
 
 def _debug(ctx: click.Context) -> bool:

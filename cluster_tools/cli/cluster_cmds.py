@@ -19,7 +19,7 @@ def list_(app: App, as_json: bool) -> None:
     """List the clusters clustertools knows."""
     from cluster_tools.clusters import list_clusters
 
-    records = list_clusters(app.state)
+    records = list_clusters(app.state, warn=note)
     if as_json:
         print_json([r.model_dump(mode="json") for r in records])
     elif not records:

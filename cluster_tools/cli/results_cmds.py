@@ -177,7 +177,11 @@ Examples:
 @jobs_option
 @click.pass_obj
 def collect(app: App, run_id: str, name: str, output: Path | None, fmt: str, jobs: int) -> None:
-    """Gather one file of every subject into one table, with a leading `subject` column."""
+    """Gather one file of every subject into one table, with a leading `subject` column.
+
+    In CSV, a text cell a spreadsheet would run as a formula (starting with = + - @, a tab or CR, and
+    not a number) gets a leading ' (OWASP's CSV-injection rule); JSON keeps every value as it is.
+    """
     import json
 
     from cluster_tools.services.results import client_for_run, collect_table, write_csv

@@ -50,6 +50,9 @@ def up(app: App, max_array_size: int, max_job_count: int, min_job_age: int, buck
     status = sandbox_up(app.state, options, environ=app.environ, progress=note)
     if status.already_running:
         note("the sandbox is already running (options given now do not apply: `sandbox down` first)")
+    elif status.restarted:
+        note(f"restarted {', '.join(status.restarted)}; the rest kept running: queued jobs, S3 objects and ports "
+             "are unchanged (options given now do not apply: `sandbox down` first)")
     if as_json:
         print_json(status.to_json())
         return

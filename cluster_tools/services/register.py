@@ -90,6 +90,7 @@ def register_cluster(
         try:
             with connect(record, on_new_host_key=on_new_host_key) as conn:
                 result = conn.run(["sinfo", "--version"], timeout=30)
+                record = record.model_copy(update={"host_key": conn.server_key or None})
             if result.exit_code != 0:
                 raise ClusterToolsError(
                     f"{record.address} answers over SSH but `sinfo` does not run there",

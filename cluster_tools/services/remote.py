@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING, Callable, Sequence
 
-from cluster_tools.clusters import ClusterRecord
+from cluster_tools.clusters import ClusterRecord, remember_pinned_key
 from cluster_tools.names import NODE_NAME
+from cluster_tools.state import StateDir
 from cluster_tools.transport.ssh import SSHConnection, SSHTarget
 
 if TYPE_CHECKING:
@@ -19,12 +20,26 @@ def ssh_target(record: ClusterRecord) -> SSHTarget:
         user=record.user,
         known_hosts=record.known_hosts,
         identity_file=record.identity_file,
+        pinned_key=record.host_key or "",
+        repin=record.repin_hint,
     )
 
 
 def connect(record: ClusterRecord, *, on_new_host_key: Callable[[str, str], None] | None = None) -> SSHConnection:
-    """Open one SSH connection to the head node; the host key is pinned or checked."""
-    return SSHConnection(ssh_target(record), on_new_host_key=on_new_host_key)
+    """Open one SSH connection to the head node; the host key is pinned or checked.
+
+    The first connection that pins (or checks a key pinned before the record kept one) writes the key
+    into the cluster's record: from then on, a known_hosts file that lost it is refused, not re-learned.
+    """
+    conn = SSHConnection(ssh_target(record), on_new_host_key=on_new_host_key)
+    if record.host_key is None:
+        state = StateDir(record.known_hosts.parent.parent)
+        if state.known_hosts(record.name) == record.known_hosts:  # the record's own state dir
+            try:
+                remember_pinned_key(state, record, conn.server_key)
+            except OSError:
+                pass  # the key stays pinned in known_hosts; only the record's memory of it is missing
+    return conn
 
 
 def run_on_head_node(

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -344,10 +345,23 @@ def collect_table(client: Any, bucket: str, run_prefix: str, subjects: Sequence[
 
 
 def write_csv(table: Table, handle: TextIO) -> None:
-    writer = csv.DictWriter(handle, fieldnames=table.columns, restval="", lineterminator="\n")
-    writer.writeheader()
+    """The table as CSV; a cell (or column name) a spreadsheet would run as a formula is escaped."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow([spreadsheet_safe(c) for c in table.columns])
     for row in table.rows:
-        writer.writerow({k: _cell(v) for k, v in row.items()})
+        writer.writerow([spreadsheet_safe(_cell(row.get(c, ""))) for c in table.columns])
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """OWASP's CSV-injection rule: text starting with = + - @ tab or CR gets a leading ' so a spreadsheet
+    shows it instead of running it (``=HYPERLINK(...)`` in a subject's output). Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def _cell(value: Any) -> Any:

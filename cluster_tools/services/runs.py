@@ -125,12 +125,12 @@ def cancel(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, sub
         pending = [t for t in targets if t.state == "PENDING"]
         if pending:
             directory = f"{run.remote_dir}/records/new"
-            conn.put_files({f"{directory}/{t.subject}.{t.attempt}.CANCELLED.json": (_cancel_record(t.subject, t.attempt), 0o644)
+            conn.put_files({f"{directory}/{t.subject}.{t.attempt}.CANCELLED.json": (cancel_record(t.subject, t.attempt), 0o644)
                             for t in pending})
     return CancelResult(tuple(t.subject for t in targets), not wanted)
 
 
-def _cancel_record(subject: str, attempt: int) -> bytes:
+def cancel_record(subject: str, attempt: int) -> bytes:
     stamp = now_iso().replace("+00:00", "Z")
     return (json.dumps({"subject": subject, "attempt": attempt, "state": "CANCELLED", "exit_code": None,
                         "error": "cancelled while pending", "start": "", "end": stamp, "node": "", "job_id": ""})

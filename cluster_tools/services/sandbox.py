@@ -7,25 +7,27 @@ provider as any existing Slurm cluster reached over SSH.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pwd
 import shutil
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Mapping
 
 from cluster_tools.clusters import ClusterRecord, forget_cluster, save_cluster
+from cluster_tools.console_host_keys import sha256_fingerprint
 from cluster_tools.errors import SandboxError
 from cluster_tools.render.sandbox import SandboxPaths, SandboxSpec, render_slurm_conf, render_sshd_config
+from cluster_tools.services import sandbox_daemons as daemons
 from cluster_tools.services import sandbox_files as files
-from cluster_tools.slurm.node_info import parse_sinfo_node_states, parse_slurmd_c
+from cluster_tools.services import sandbox_s3
+from cluster_tools.services.sandbox_queue import cancel_all_jobs
+from cluster_tools.slurm.node_info import parse_slurmd_c
 from cluster_tools.state import StateDir, write_private_json
 from cluster_tools.transport import local_processes as procs
 
@@ -33,7 +35,7 @@ SANDBOX_CLUSTER = "sandbox"
 SANDBOX_REGION = "us-east-1"
 DEFAULT_BUCKET = "clustertools-sandbox"
 MARKER_ENV = "CLUSTERTOOLS_SANDBOX"
-START_ORDER = ("munged", "slurmctld", "slurmd", "sshd", "s3")
+START_ORDER = daemons.START_ORDER
 
 Progress = Callable[[str], None]
 
@@ -67,6 +69,7 @@ class SandboxStatus:
     buckets: tuple[str, ...] = ()
     options: dict[str, int] = field(default_factory=dict)
     started_at: str = ""
+    restarted: tuple[str, ...] = ()  # the daemons `up` restarted while the others kept running
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -80,6 +83,7 @@ class SandboxStatus:
             "buckets": list(self.buckets),
             "options": self.options,
             "started_at": self.started_at,
+            "restarted": list(self.restarted),
             "components": [c.__dict__ for c in self.components],
         }
 
@@ -116,83 +120,125 @@ def sandbox_status(state: StateDir) -> SandboxStatus:
 
 
 def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str, str], progress: Progress) -> SandboxStatus:
-    """Start the sandbox, or report the running one. Nothing is left half-started on failure."""
+    """Start what of the sandbox is not running, on the ports it had; report the running one.
+
+    A daemon that died is restarted alone: the queue, the S3 objects and the ports stay as they were.
+    Nothing is ever cancelled here. What this call started is stopped again if it fails.
+    """
     paths = files.sandbox_paths(state.sandbox)
     current = sandbox_status(state)
-    if current.running:
-        return SandboxStatus(**{**current.__dict__, "already_running": True})
-    if any(c.running for c in current.components):
-        progress("a previous sandbox is partly running: stopping what is left of it")
-        sandbox_down(state, progress=progress)
-
+    if current.running:  # its own key pinned again, in case the cluster's known_hosts lost it
+        saved = _load_state(paths) or {}
+        _register(state, paths, saved["user"], saved["ports"]["ssh"], current.s3_endpoint_url)
+        return replace(current, already_running=True)
+    saved = _load_state(paths) or {}
+    alive = tuple(c.name for c in current.components if c.running)
+    dead = tuple(name for name in START_ORDER if name not in alive)
     programs = files.find_programs(environ)
     files.check_paths(paths)
     files.make_dirs(paths)
     files.ensure_keys(paths, programs["ssh-keygen"])
     env = files.daemon_env(paths, environ, MARKER_ENV)
-    hardware = parse_slurmd_c(_run([programs["slurmd"], "-C"], env).stdout)
-    slurmctld_port, slurmd_port, ssh_port, s3_port = files.free_ports(4)
     user = pwd.getpwuid(os.getuid()).pw_name
-    s3_url = f"http://127.0.0.1:{s3_port}"
+    if alive:
+        progress(f"{', '.join(alive)} still running: restarting only {', '.join(dead)}, on the same ports")
+        ports = _ports_for_restart(saved, dead)
+        saved["buckets"] = list(dict.fromkeys([*saved.get("buckets", ()), *options.buckets]))
+    else:
+        ports = _ports_for_start(saved, progress)
+        _write_configs(paths, programs, env, user, ports, options)
+        saved = {"user": user, "options": _options_json(options), "buckets": list(options.buckets),
+                 "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "processes": []}
+    saved["ports"] = ports
+    _start_daemons(state, daemons.DaemonContext(paths, programs, env, ports), saved, alive, dead, progress)
+    return replace(sandbox_status(state), restarted=dead if alive else ())
+
+
+def _start_daemons(state: StateDir, ctx: daemons.DaemonContext, saved: dict, alive: tuple[str, ...],
+                   dead: tuple[str, ...], progress: Progress) -> None:
+    """Start ``dead`` in order, bring S3's objects back, re-register and check over SSH; on failure
+    stop what was started here (``alive`` daemons keep running) and raise."""
+    paths = ctx.paths
+    if not alive:  # a stopped sandbox's S3 starts empty
+        sandbox_s3.forget(ctx.s3_recording)
+    replay_from = sandbox_s3.set_aside(ctx.s3_recording) if "s3" in dead and alive else None
+    kept = [p for p in saved.get("processes", []) if p["name"] not in dead]  # an autostop timer stays too
+    started: list[procs.ProcessRecord] = []
+
+    def spawned(record: procs.ProcessRecord) -> None:
+        started.append(record)
+        saved["processes"] = kept + [r.to_json() for r in started]  # so `down` finds it even if up dies now
+        write_private_json(paths.state_file, saved)
+
+    try:
+        for name in dead:
+            progress(f"{'restarting' if alive else 'starting'} {name}")
+            lost = daemons.start(name, ctx, spawned)
+            if lost and alive:
+                progress(f"warning: slurmctld had not saved {len(lost)} job(s) before it died, and lost them "
+                         f"(job ids {', '.join(lost[:10])}): `clustertools status` shows their subjects MISSING, "
+                         "`clustertools resubmit --missing` runs them again")
+        if replay_from is not None:
+            _replay_s3(ctx.s3_url, replay_from, progress)
+        _create_buckets(ctx.s3_url, tuple(saved["buckets"]))
+        record = _register(state, paths, saved["user"], ctx.ports["ssh"], ctx.s3_url)
+        progress("checking the head node over SSH")
+        _check_over_ssh(record)
+    except BaseException:
+        procs.stop(reversed(started))
+        saved["processes"] = kept
+        write_private_json(paths.state_file, saved)
+        raise
+
+
+def _replay_s3(url: str, recording: Path, progress: Progress) -> None:
+    progress("bringing the S3 endpoint's objects back")
+    sent, failed = sandbox_s3.replay(url, recording)
+    if failed:
+        progress(f"warning: {failed} of {sent + failed} recorded S3 requests could not be replayed: "
+                 "some objects may be missing or old")
+    recording.unlink()
+
+
+def _ports_for_start(saved: dict, progress: Progress) -> dict[str, int]:
+    """The ports of the last start when they are all free (runs keep the S3 endpoint URL), else new ones."""
+    old = saved.get("ports") or {}
+    if all(isinstance(old.get(name), int) for name in daemons.PORT_NAMES):
+        if all(daemons.port_free(old[name]) for name in daemons.PORT_NAMES):
+            return {name: old[name] for name in daemons.PORT_NAMES}
+        progress("some of the sandbox's previous ports are taken by other programs: using new ports "
+                 "(runs submitted before reach their S3 outputs at the old endpoint)")
+    return dict(zip(daemons.PORT_NAMES, files.free_ports(len(daemons.PORT_NAMES))))
+
+
+def _ports_for_restart(saved: dict, dead: tuple[str, ...]) -> dict[str, int]:
+    ports = {name: int(saved["ports"][name]) for name in daemons.PORT_NAMES}
+    taken = daemons.ports_taken(ports, dead)
+    if taken:
+        which = ", ".join(f"{name} (127.0.0.1:{ports[daemons.PORT_OF[name]]})" for name in taken)
+        raise SandboxError(f"cannot restart {which}: another program holds the port now",
+                           "stop that program, or `clustertools sandbox down` then `up` (new ports)")
+    return ports
+
+
+def _write_configs(paths: SandboxPaths, programs: Mapping[str, str], env: Mapping[str, str], user: str,
+                   ports: Mapping[str, int], options: SandboxOptions) -> None:
+    hardware = parse_slurmd_c(_run([programs["slurmd"], "-C"], env).stdout)
     spec = SandboxSpec(
         paths=paths, user=user, cpus=hardware.cpus, real_memory_mb=hardware.real_memory_mb,
-        slurmctld_port=slurmctld_port, slurmd_port=slurmd_port, ssh_port=ssh_port,
+        slurmctld_port=ports["slurmctld"], slurmd_port=ports["slurmd"], ssh_port=ports["ssh"],
         max_array_size=options.max_array_size, max_job_count=options.max_job_count,
-        min_job_age=options.min_job_age, node_env=_node_env(paths, s3_url),
+        min_job_age=options.min_job_age, node_name=daemons.NODE_NAME,
+        node_env=_node_env(paths, f"http://127.0.0.1:{ports['s3']}"),
     )
     paths.slurm_conf.write_text(render_slurm_conf(spec))
     paths.sshd_config.write_text(render_sshd_config(spec))
     files.ensure_sshd_privsep_dir()
 
-    started: list[procs.ProcessRecord] = []
-    saved = {
-        "user": user,
-        "ports": {"slurmctld": slurmctld_port, "slurmd": slurmd_port, "ssh": ssh_port, "s3": s3_port},
-        "options": {"max_array_size": options.max_array_size, "max_job_count": options.max_job_count,
-                    "min_job_age": options.min_job_age},
-        "buckets": list(options.buckets),
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "processes": [],
-    }
 
-    def start(name: str, argv: list[str]) -> procs.ProcessRecord:
-        record = procs.spawn(name, argv, env=env, log_path=paths.log / f"{name}.out", cwd=paths.root)
-        started.append(record)
-        saved["processes"] = [r.to_json() for r in started]  # so `down` finds it even if up dies now
-        write_private_json(paths.state_file, saved)
-        return record
-
-    try:
-        progress("starting munged")
-        munged = start("munged", [
-            programs["munged"], "-F", f"--socket={paths.munge_socket}", f"--key-file={paths.munge_key}",
-            f"--pid-file={paths.run}/munged.pid", f"--log-file={paths.log}/munged.log",
-            f"--seed-file={paths.keys}/munge.seed",
-        ])
-        _wait("munged", munged, paths.log / "munged.out", 10, paths.munge_socket.exists)
-        progress("starting slurmctld and slurmd")
-        ctld = start("slurmctld", [programs["slurmctld"], "-D"])
-        slurmd = start("slurmd", [programs["slurmd"], "-D", "-N", spec.node_name])
-        _wait("slurmctld", ctld, paths.log / "slurmctld.log", 30,
-              lambda: _node_state(programs["sinfo"], env, spec.node_name) is not None)
-        _wait("slurmd", slurmd, paths.log / "slurmd.log", 30,
-              lambda: (_node_state(programs["sinfo"], env, spec.node_name) or "").startswith(("idle", "mix", "alloc")))
-        progress("starting sshd")
-        sshd = start("sshd", [programs["sshd"], "-D", "-f", str(paths.sshd_config), "-E", str(paths.log / "sshd.log")])
-        _wait("sshd", sshd, paths.log / "sshd.log", 10, lambda: _port_open(ssh_port))
-        progress("starting the S3 endpoint")
-        s3 = start("s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)])
-        _wait("s3", s3, paths.log / "s3.out", 30, lambda: _http_ok(s3_url))
-        _create_buckets(s3_url, options.buckets)
-        record = _register(state, paths, user, ssh_port, s3_url)
-        progress("checking the head node over SSH")
-        _check_over_ssh(record)
-    except BaseException:
-        procs.stop(reversed(started))
-        saved["processes"] = []
-        write_private_json(paths.state_file, saved)
-        raise
-    return sandbox_status(state)
+def _options_json(options: SandboxOptions) -> dict[str, int]:
+    return {"max_array_size": options.max_array_size, "max_job_count": options.max_job_count,
+            "min_job_age": options.min_job_age}
 
 
 def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) -> list[str]:
@@ -204,8 +250,7 @@ def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) ->
         records = [procs.ProcessRecord.from_json(p) for p in saved["processes"]]
         by_name = {r.name: r for r in records}
         if "slurmctld" in by_name and procs.is_running(by_name["slurmctld"]):
-            progress("cancelling the sandbox's jobs")
-            _cancel_all_jobs(paths, saved["user"])
+            cancel_all_jobs(state, paths, saved["user"], progress)
         alive = [r for r in reversed(records) if procs.is_running(r)]
         progress(f"stopping {', '.join(r.name for r in alive) or 'nothing (already stopped)'}")
         left = procs.stop(alive)
@@ -253,7 +298,7 @@ def _register(state: StateDir, paths: SandboxPaths, user: str, ssh_port: int, s3
     record = ClusterRecord(
         name=SANDBOX_CLUSTER, provider="ssh", host="127.0.0.1", port=ssh_port, user=user,
         identity_file=paths.user_key, known_hosts=known_hosts, sandbox=True,
-        s3_endpoint_url=s3_url, region=SANDBOX_REGION,
+        s3_endpoint_url=s3_url, region=SANDBOX_REGION, host_key=f"{algo} {sha256_fingerprint(base64.b64decode(blob))}",
     )
     save_cluster(state, record)
     return record
@@ -272,58 +317,6 @@ def _create_buckets(s3_url: str, buckets: tuple[str, ...]) -> None:
     client = make_s3_client(S3Target(region=SANDBOX_REGION, endpoint_url=s3_url, sandbox=True))
     for bucket in dict.fromkeys(buckets):
         ensure_bucket(client, bucket, SANDBOX_REGION)
-
-
-def _cancel_all_jobs(paths: SandboxPaths, user: str) -> None:
-    env = {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
-    try:
-        subprocess.run(["scancel", "-u", user], env=env, capture_output=True, timeout=10)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            out = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True, timeout=10)
-            if out.returncode == 0 and not out.stdout.strip():
-                return
-            time.sleep(0.2)
-    except (OSError, subprocess.TimeoutExpired):
-        pass  # stopping the daemons and the sweep below still end every process
-
-
-def _node_state(sinfo: str, env: Mapping[str, str], node: str) -> str | None:
-    try:
-        out = subprocess.run([sinfo, "-h", "-N", "-o", "%N|%T"], env=dict(env), capture_output=True, text=True, timeout=5)
-    except subprocess.TimeoutExpired:
-        return None
-    return parse_sinfo_node_states(out.stdout).get(node) if out.returncode == 0 else None
-
-
-def _wait(name: str, record: procs.ProcessRecord, log: Path, timeout: float, ready: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not procs.is_running(record):
-            raise SandboxError(f"{name} exited while starting: {files.tail(log)}", f"see {log}")
-        if ready():
-            return
-        time.sleep(0.1)
-    raise SandboxError(f"{name} did not become ready within {timeout:g} s: {files.tail(log)}", f"see {log}")
-
-
-def _port_open(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _http_ok(url: str) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
-    try:
-        with opener.open(url, timeout=1):
-            return True
-    except urllib.error.HTTPError:
-        return True  # any HTTP answer means the server is up
-    except OSError:
-        return False
 
 
 def _run(argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:

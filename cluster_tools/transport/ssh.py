@@ -35,6 +35,10 @@ class SSHTarget:
     # When the host's key is not pinned yet: accept it at first contact only if its SHA256 fingerprint is
     # one of these (e.g. printed on the EC2 console); empty = trust on first use.
     expected_fingerprints: frozenset[str] = frozenset()
+    # The key pinned for this host before (``type SHA256:...``): when known_hosts no longer holds it (the file
+    # was emptied or deleted), the connection is refused instead of trusting a new key; ``repin`` says how.
+    pinned_key: str = ""
+    repin: str = ""
 
     @property
     def label(self) -> str:
@@ -105,14 +109,23 @@ class _UnexpectedHostKey(paramiko.SSHException):
         self.offered = offered
 
 
+class _PinLost(paramiko.SSHException):
+    def __init__(self, offered: str) -> None:
+        super().__init__(offered)
+        self.offered = offered
+
+
 class _PinOnFirstContact(paramiko.MissingHostKeyPolicy):
     def __init__(self, path: Path, on_new_key: Callable[[str, str], None] | None,
-                 expected: frozenset[str] = frozenset()) -> None:
+                 expected: frozenset[str] = frozenset(), pinned_before: bool = False) -> None:
         self.path = path
         self.on_new_key = on_new_key
         self.expected = expected
+        self.pinned_before = pinned_before
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        if self.pinned_before:  # not a first contact: the pin was lost, and a lost pin is not re-learned
+            raise _PinLost(f"{key.get_name()} {fingerprint(key)}")
         if self.expected and fingerprint(key) not in self.expected:
             raise _UnexpectedHostKey(f"{key.get_name()} {fingerprint(key)}")  # before anything is saved
         client.get_host_keys().add(hostname, key.get_name(), key)
@@ -144,7 +157,7 @@ class SSHConnection:
         if target.known_hosts.exists():
             self._client.load_host_keys(str(target.known_hosts))
         self._client.set_missing_host_key_policy(_PinOnFirstContact(target.known_hosts, on_new_host_key,
-                                                                   target.expected_fingerprints))
+                                                                   target.expected_fingerprints, bool(target.pinned_key)))
         self._connect(connect_timeout, sock)
 
     def _connect(self, timeout: float, tunnel: paramiko.Channel | None) -> None:
@@ -189,6 +202,13 @@ class SSHConnection:
                 "connection refused",
                 "something else answers at that address, or the instance was replaced: check it in the EC2 console",
             ) from None
+        except _PinLost as exc:
+            self._client.close()
+            raise HostKeyMismatch(
+                f"the host key pinned for {t.label} ({t.pinned_key}) is gone from {t.known_hosts} (emptied or "
+                f"deleted); it offers {exc.offered}: connection refused, no new key trusted",
+                t.repin or f"if the key really changed, check it with the server's admin, then pin it again",
+            ) from None
         except paramiko.AuthenticationException:
             self._client.close()
             raise TransportError(
@@ -208,6 +228,13 @@ class SSHConnection:
 
     def close(self) -> None:
         self._client.close()
+
+    @property
+    def server_key(self) -> str:
+        """The host key this connection was made with: ``type SHA256:...``."""
+        transport = self._client.get_transport()
+        key = transport.get_remote_server_key() if transport is not None else None
+        return f"{key.get_name()} {fingerprint(key)}" if key is not None else ""
 
     def put_files(self, files: dict[str, tuple[bytes, int]]) -> None:
         """Write ``{absolute path: (content, mode)}`` over SFTP; each lands whole (temp name + rename).

@@ -36,7 +36,7 @@ def console_with(public_key_line: str, fingerprint: str | None = None) -> str:
 def head(sandbox, tmp_path):
     """The sandbox's SSH target with an empty known_hosts of its own, and its real public host key."""
     public = sandbox_paths(StateDir(sandbox.state).sandbox).ssh_host_key.with_suffix(".pub").read_text().strip()
-    target = replace(ssh_target(sandbox.record), known_hosts=tmp_path / "pinned" / "known_hosts")
+    target = replace(ssh_target(sandbox.record), known_hosts=tmp_path / "pinned" / "known_hosts", pinned_key="")
     return target, public
 
 

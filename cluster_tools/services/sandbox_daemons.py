@@ -1,0 +1,159 @@
+"""The sandbox's daemons one by one: how each is started, when it counts as ready, which port it keeps.
+
+`sandbox up` starts only the daemons that are not running and keeps the ports saved in sandbox.json,
+so a restart of one daemon leaves the queue, the S3 objects, the cluster record and every run's S3
+endpoint URL as they were.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+from cluster_tools.errors import SandboxError
+from cluster_tools.render.sandbox import SandboxPaths
+from cluster_tools.services import sandbox_files as files
+from cluster_tools.services.sandbox_s3 import recording_env
+from cluster_tools.slurm.node_info import parse_sinfo_node_states
+from cluster_tools.transport import local_processes as procs
+
+START_ORDER = ("munged", "slurmctld", "slurmd", "sshd", "s3")
+PORT_NAMES = ("slurmctld", "slurmd", "ssh", "s3")  # the keys of sandbox.json's "ports"
+PORT_OF = {"slurmctld": "slurmctld", "slurmd": "slurmd", "sshd": "ssh", "s3": "s3"}
+NODE_NAME = "localhost"
+
+
+@dataclass(frozen=True)
+class DaemonContext:
+    """What starting any one daemon needs."""
+
+    paths: SandboxPaths
+    programs: Mapping[str, str]
+    env: Mapping[str, str]
+    ports: Mapping[str, int]
+
+    @property
+    def s3_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['s3']}"
+
+    @property
+    def s3_recording(self) -> Path:
+        """Every request the S3 endpoint answered: what brings its objects back after it died."""
+        return self.paths.root / "s3" / "requests.jsonl"
+
+
+def argv(name: str, ctx: DaemonContext) -> list[str]:
+    paths, programs = ctx.paths, ctx.programs
+    return {
+        "munged": [programs["munged"], "-F", f"--socket={paths.munge_socket}", f"--key-file={paths.munge_key}",
+                   f"--pid-file={paths.run}/munged.pid", f"--log-file={paths.log}/munged.log",
+                   f"--seed-file={paths.keys}/munge.seed"],
+        # No -c: slurmctld recovers its queue from StateSaveLocation, so a restart keeps every job.
+        "slurmctld": [programs["slurmctld"], "-D"],
+        "slurmd": [programs["slurmd"], "-D", "-N", NODE_NAME],
+        "sshd": [programs["sshd"], "-D", "-f", str(paths.sshd_config), "-E", str(paths.log / "sshd.log")],
+        "s3": [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ctx.ports["s3"])],
+    }[name]
+
+
+def start(name: str, ctx: DaemonContext, on_spawned: Callable[[procs.ProcessRecord], None]) -> list[str]:
+    """Spawn one daemon, hand its record to ``on_spawned`` at once (so `down` finds it), wait until ready.
+
+    Returns the ids of jobs a restarted slurmctld found no saved state for (it saves a few seconds
+    after a change, so a slurmctld killed right after a submit forgets those jobs).
+    """
+    if name == "munged":
+        ctx.paths.munge_socket.unlink(missing_ok=True)  # a killed munged leaves its socket: not a sign of life
+    log, timeout, ready = _readiness(name, ctx)
+    seen = log.stat().st_size if log.exists() else 0
+    env = {**ctx.env, **recording_env(ctx.s3_recording)} if name == "s3" else ctx.env
+    record = procs.spawn(name, argv(name, ctx), env=env, log_path=ctx.paths.log / f"{name}.out", cwd=ctx.paths.root)
+    on_spawned(record)
+    _wait(name, record, log, timeout, ready)
+    return lost_jobs(log, seen) if name == "slurmctld" else []
+
+
+def lost_jobs(log: Path, offset: int) -> list[str]:
+    """Job ids slurmctld's log (from ``offset``) says it purged as defunct: submitted, never saved."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return re.findall(r"Purged files for defunct batch JobId=(\d+)", text)
+
+
+def _readiness(name: str, ctx: DaemonContext) -> tuple[Path, float, Callable[[], bool]]:
+    paths, sinfo = ctx.paths, ctx.programs["sinfo"]
+    return {
+        "munged": (paths.log / "munged.out", 10, paths.munge_socket.exists),
+        "slurmctld": (paths.log / "slurmctld.log", 30, lambda: node_state(sinfo, ctx.env) is not None),
+        "slurmd": (paths.log / "slurmd.log", 30, lambda: node_responds(node_state(sinfo, ctx.env))),
+        "sshd": (paths.log / "sshd.log", 10, lambda: port_open(ctx.ports["ssh"])),
+        "s3": (paths.log / "s3.out", 30, lambda: http_ok(ctx.s3_url)),
+    }[name]
+
+
+def ports_taken(ports: Mapping[str, int], names: tuple[str, ...]) -> list[str]:
+    """The daemons among ``names`` whose saved port another program holds now."""
+    return [name for name in names if name in PORT_OF and not port_free(ports[PORT_OF[name]])]
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the daemons bind: TIME_WAIT is free
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def node_responds(state: str | None) -> bool:
+    """slurmd has registered: idle, mixed, allocated, or drained by someone (a drain outlives restarts)."""
+    return bool(state) and not state.endswith("*") and state.startswith(("idle", "mix", "alloc", "drain", "compl"))
+
+
+def node_state(sinfo: str, env: Mapping[str, str], node: str = NODE_NAME) -> str | None:
+    try:
+        out = subprocess.run([sinfo, "-h", "-N", "-o", "%N|%T"], env=dict(env), capture_output=True, text=True, timeout=5)
+    except subprocess.TimeoutExpired:
+        return None
+    return parse_sinfo_node_states(out.stdout).get(node) if out.returncode == 0 else None
+
+
+def _wait(name: str, record: procs.ProcessRecord, log: Path, timeout: float, ready: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not procs.is_running(record):
+            raise SandboxError(f"{name} exited while starting: {files.tail(log)}", f"see {log}")
+        if ready():
+            return
+        time.sleep(0.1)
+    raise SandboxError(f"{name} did not become ready within {timeout:g} s: {files.tail(log)}", f"see {log}")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def http_ok(url: str) -> bool:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+    try:
+        with opener.open(url, timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True  # any HTTP answer means the server is up
+    except OSError:
+        return False

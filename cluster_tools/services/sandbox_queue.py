@@ -1,0 +1,83 @@
+"""`sandbox down` cancels what is still queued, says so, and leaves a CANCELLED record behind.
+
+A task cancelled while pending never runs its wrapper, so nothing would record it and status would
+call it MISSING. Before the scancel, each pending task of a known run gets the same CANCELLED record
+that `clustertools cancel` writes (a running task's wrapper records itself when Slurm stops it).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+from cluster_tools.errors import ClusterToolsError
+from cluster_tools.render.sandbox import SandboxPaths
+from cluster_tools.run_status import task_subjects
+from cluster_tools.runs import load_run
+from cluster_tools.services.runs import cancel_record
+from cluster_tools.slurm.queue import SQUEUE_FORMAT, QueuedTask, parse_squeue
+from cluster_tools.state import StateDir
+
+Progress = Callable[[str], None]
+SANDBOX_CLUSTER = "sandbox"
+
+
+def cancel_all_jobs(state: StateDir, paths: SandboxPaths, user: str, progress: Progress) -> None:
+    """Record, announce and cancel every job in the sandbox's queue; wait (10 s at most) until it is empty."""
+    env = {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+    try:
+        listing = subprocess.run(["squeue", "-h", "-r", "-o", SQUEUE_FORMAT], env=env, capture_output=True,
+                                 text=True, timeout=10)
+        lines = listing.stdout.splitlines() if listing.returncode == 0 else []
+        if not lines:
+            return
+        progress(describe_cancellation(lines, parse_squeue("\n".join(lines))))
+        record_pending_as_cancelled(state, parse_squeue("\n".join(lines)), progress)
+        subprocess.run(["scancel", "-u", user], env=env, capture_output=True, timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            out = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True, timeout=10)
+            if out.returncode == 0 and not out.stdout.strip():
+                return
+            time.sleep(0.2)
+    except (OSError, subprocess.TimeoutExpired):
+        pass  # stopping the daemons and the sweep of leftover processes still end every process
+
+
+def describe_cancellation(lines: list[str], tasks: list[QueuedTask]) -> str:
+    """One line for a person: how many tasks of which runs (and other jobs) are cancelled."""
+    per_run = Counter(task.run_id for task in tasks)
+    runs = ", ".join(f"{count} of run {run_id}" for run_id, count in sorted(per_run.items()))
+    others = len(lines) - len(tasks)
+    parts = [p for p in (runs, f"{others} other job(s)" if others else "") if p]
+    return (f"cancelling {len(lines)} queued or running task(s): {'; '.join(parts)} "
+            "(`clustertools status` shows them CANCELLED)")
+
+
+def record_pending_as_cancelled(state: StateDir, tasks: list[QueuedTask], progress: Progress) -> int:
+    """Write a CANCELLED record for each pending task of a run known here; returns how many."""
+    written = 0
+    for run_id in sorted({t.run_id for t in tasks if t.state == "PENDING"}):
+        try:
+            run = load_run(state, run_id)
+        except ClusterToolsError:
+            continue  # a run of another state dir: its tasks are cancelled all the same
+        if run.cluster != SANDBOX_CLUSTER:
+            continue
+        subject_of = task_subjects(run)
+        directory = Path(run.remote_dir) / "records" / "new"
+        for task in tasks:
+            subject = subject_of(task) if task.state == "PENDING" else None
+            if subject is None:
+                continue
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                (directory / f"{subject}.{task.attempt}.CANCELLED.json").write_bytes(cancel_record(subject, task.attempt))
+            except OSError as exc:
+                progress(f"could not record {subject} of run {run_id} as CANCELLED: {exc.strerror}")
+                break
+            written += 1
+    return written

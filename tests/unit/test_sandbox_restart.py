@@ -1,0 +1,120 @@
+"""`sandbox up` after a daemon died, `sandbox down` with jobs queued: the pure and local parts."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from cluster_tools.errors import SandboxError
+from cluster_tools.run_status import merge_status, parse_records
+from cluster_tools.runs import save_run
+from cluster_tools.services import sandbox_daemons as daemons
+from cluster_tools.services.sandbox import _ports_for_restart, _ports_for_start
+from cluster_tools.services.sandbox_files import free_ports
+from cluster_tools.services.sandbox_queue import describe_cancellation, record_pending_as_cancelled
+from cluster_tools.slurm.queue import parse_squeue
+from cluster_tools.state import StateDir
+from tests.unit.run_fixtures import make_run
+
+# `squeue -h -r -o '%F|%K|%T|%k'` on the sandbox: a run's three tasks (one running) and a job of someone's own
+QUEUE = """12|0|RUNNING|ct:demo-1:a1:c0
+12|1|PENDING|ct:demo-1:a1:c0
+12|2|PENDING|ct:demo-1:a1:c0
+14|0|PENDING|
+"""
+
+
+def test_down_says_how_many_tasks_of_which_runs_it_cancels():
+    lines = QUEUE.splitlines()
+    line = describe_cancellation(lines, parse_squeue(QUEUE))
+    assert line == ("cancelling 4 queued or running task(s): 3 of run demo-1; 1 other job(s) "
+                    "(`clustertools status` shows them CANCELLED)")
+
+
+def test_pending_tasks_get_a_cancelled_record_and_status_says_cancelled(tmp_path):
+    state = StateDir(tmp_path / "state")
+    run = make_run().model_copy(update={"remote_dir": str(tmp_path / "runs" / "demo-1")})
+    save_run(state, run)
+    assert record_pending_as_cancelled(state, parse_squeue(QUEUE), progress=print) == 2
+    new = sorted((tmp_path / "runs" / "demo-1" / "records" / "new").iterdir())
+    assert [p.name for p in new] == ["sub-02.1.CANCELLED.json", "sub-03.1.CANCELLED.json"]
+    records = parse_records("".join(p.read_text() for p in new))
+    status = merge_status(run, records, [])  # the queue is empty after the scancel
+    assert [s.state for s in status.subjects] == ["MISSING", "CANCELLED", "CANCELLED"]  # sub-01 ran: its wrapper records itself
+
+
+def test_cancelled_records_skip_runs_of_other_clusters_and_unknown_runs(tmp_path):
+    state = StateDir(tmp_path / "state")
+    save_run(state, make_run().model_copy(update={"remote_dir": str(tmp_path / "r"), "cluster": "hpc"}))
+    assert record_pending_as_cancelled(state, parse_squeue(QUEUE.replace("demo-1", "other-9") + QUEUE), print) == 0
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("state, responds", [
+    ("idle", True), ("mixed", True), ("allocated", True), ("drained", True), ("draining", True),
+    ("idle*", False), ("down*", False), ("unknown", False), (None, False), ("", False),
+])
+def test_slurmd_is_ready_once_its_node_answers(state, responds):
+    assert daemons.node_responds(state) is responds
+
+
+def test_lost_jobs_are_read_from_the_new_part_of_slurmctlds_log(tmp_path):
+    log = tmp_path / "slurmctld.log"
+    log.write_text("[t] Purged files for defunct batch JobId=1\n")
+    offset = log.stat().st_size
+    with open(log, "a") as handle:
+        handle.write("[t] Recovered state of 1 nodes\n[t] Purged files for defunct batch JobId=7\n"
+                     "[t] Purged files for defunct batch JobId=8\n")
+    assert daemons.lost_jobs(log, offset) == ["7", "8"]
+    assert daemons.lost_jobs(tmp_path / "absent.log", 0) == []
+
+
+def test_a_restart_keeps_the_ports_and_refuses_when_one_is_taken():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        ports = dict(zip(("slurmctld", "slurmd", "ssh"), free_ports(3)), s3=taken)
+        saved = {"ports": ports}
+        assert _ports_for_restart(saved, ("slurmd", "sshd")) == ports
+        with pytest.raises(SandboxError, match=rf"cannot restart s3 \(127.0.0.1:{taken}\): another program holds"):
+            _ports_for_restart(saved, ("s3",))
+
+
+def test_a_fresh_start_reuses_the_last_ports_when_free_and_says_when_not():
+    notes: list[str] = []
+    first = _ports_for_start({}, notes.append)
+    assert sorted(first) == sorted(daemons.PORT_NAMES) and not notes
+    assert _ports_for_start({"ports": first}, notes.append) == first and not notes
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", first["s3"]))
+        holder.listen()
+        other = _ports_for_start({"ports": first}, notes.append)
+    assert other != first and "previous ports are taken" in notes[0]
+
+
+def test_upload_ids_of_the_dead_endpoint_map_to_the_new_ones():
+    from cluster_tools.services.sandbox_s3 import _map_upload_id
+
+    new_ids: dict[str, str] = {}
+    started = {"/b/big": "NEW1"}
+    assert _map_upload_id("/b/big", "uploadId=OLD1&partNumber=2", new_ids, started) == "uploadId=NEW1&partNumber=2"
+    assert new_ids == {"OLD1": "NEW1"}
+    assert _map_upload_id("/b/big", "uploadId=OLD1", new_ids, {"/b/big": "NEW2"}) == "uploadId=NEW1"
+    assert _map_upload_id("/b/x", "uploads", new_ids, started) == "uploads"
+
+
+def test_a_recording_set_aside_by_a_failed_restart_is_kept_and_extended(tmp_path):
+    from cluster_tools.services.sandbox_s3 import forget, set_aside
+
+    recording = tmp_path / "s3" / "requests.jsonl"
+    assert set_aside(recording) is None
+    recording.parent.mkdir()
+    recording.write_text("one\n")
+    aside = set_aside(recording)
+    assert aside is not None and aside.read_text() == "one\n" and not recording.exists()
+    recording.write_text("two\n")  # the restart failed after its endpoint took a request
+    assert set_aside(recording) == aside and aside.read_text() == "one\ntwo\n"
+    forget(recording)
+    assert not aside.exists() and not recording.exists()
