@@ -18,7 +18,7 @@ from cluster_tools.runs import META_PREFIX, RunRecord
 # under .clustertools/ is no result. 127: no aws CLI (the tasks would fail the same way).
 _PROBE_SCRIPT = (
     'command -v aws >/dev/null 2>&1 || exit 127; '
-    'aws s3 cp --quiet --no-progress - "$1" </dev/null || exit 1; '
+    'aws s3 cp --only-show-errors - "$1" </dev/null || exit 1; '
     'aws s3 rm --quiet "$1" >/dev/null 2>&1 || true'
 )
 

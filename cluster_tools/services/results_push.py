@@ -28,7 +28,7 @@ shift 2
 for name in "$@"; do
   dir="$root/unsent/$name" staged="$root/unsent/$name/.clustertools/records/$name.json"
   if [[ ! -f $staged ]]; then echo "MARK $name gone"; continue; fi
-  if ! err=$(aws s3 cp --quiet --recursive "$dir/" "$url/" 2>&1); then
+  if ! err=$(aws s3 cp --only-show-errors --recursive "$dir/" "$url/" 2>&1); then
     echo "MARK $name failed ${err//$'\n'/ }"; continue
   fi
   tmp="$root/records/new/.$name.pushed.$$.tmp"

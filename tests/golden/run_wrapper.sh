@@ -40,7 +40,8 @@ CT_START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 # this script: they reach the user's command alone (in_runtime), whatever they are named.
 CT_AWS=$(command -v aws 2>/dev/null || true)
 CT_PATH="${CT_AWS:+${CT_AWS%/*}:}/usr/local/bin:/usr/bin:/bin"
-CT_ENV_ALLOWED='^(HOME|USER|LOGNAME|LANG|LC_[A-Z]+|TZ|TMPDIR|AWS_[A-Z0-9_]+|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY)$'
+# CLUSTERTOOLS_SANDBOX: how `sandbox down` finds a sandbox's leftover processes.
+CT_ENV_ALLOWED='^(HOME|USER|LOGNAME|LANG|LC_[A-Z]+|TZ|TMPDIR|AWS_[A-Z0-9_]+|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY|CLUSTERTOOLS_SANDBOX)$'
 clean_env() {  # ARGV...: run with that environment. Values stay in the environment, never on a command line.
   local entry drop=()
   while IFS= read -r -d '' entry; do  # every entry a child would get, names bash cannot unset included
@@ -125,7 +126,7 @@ record() {  # STATE EXIT_CODE ERROR [KEPT]
 upload() {  # the staged layout to S3 in one `aws s3 cp`, tried again after each delay
   local delay
   for delay in "${CT_UPLOAD_DELAYS[@]}" last; do
-    clean_env aws s3 cp --quiet --recursive "$CT_STAGE/" "$CT_OUTPUT_URL/" >>"$CT_LOG.err" 2>&1 && return 0
+    clean_env aws s3 cp --only-show-errors --recursive "$CT_STAGE/" "$CT_OUTPUT_URL/" >>"$CT_LOG.err" 2>&1 && return 0
     [[ $delay != last ]] || return 1
     log "uploading to S3 failed; trying again in $delay s"
     sleep "$delay" || return 1

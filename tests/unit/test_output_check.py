@@ -39,7 +39,7 @@ def fake_aws(tmp_path: Path, body: str) -> Path:
 def test_a_writable_location_passes_and_the_probe_is_put_then_deleted(tmp_path):
     check_output_location(LocalHead(fake_aws(tmp_path, "exit 0")), make_run())
     put, rm = (tmp_path / "calls").read_text().splitlines()
-    assert put.startswith("s3 cp --quiet --no-progress - s3://bucket-1/study/demo-1/.clustertools/probe-")
+    assert put.startswith("s3 cp --only-show-errors - s3://bucket-1/study/demo-1/.clustertools/probe-")
     assert rm == "s3 rm --quiet " + put.split()[-1]
 
 
