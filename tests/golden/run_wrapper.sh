@@ -66,8 +66,11 @@ load_bootstrap_env() {
       log "ignoring $file: not root's, or writable by others"
       continue
     fi
+    # Read in a subshell, and only the keys the bootstrap writes are taken: the file cannot change this
+    # script's own steps (clean_env, its PATH, the upload) nor export anything into them.
     # shellcheck source=/dev/null
-    . "$file"
+    eval "$(. "$file" >/dev/null 2>&1
+      for key in CT_RUNTIME CT_IMAGE CT_IMAGE_FILE CT_CONDA_ENV; do [[ -v $key ]] && printf '%s=%q\n' "$key" "${!key}"; done)"
     if [[ -n ${CT_CONDA_ENV:-} && -d $CT_CONDA_ENV ]]; then
       export PATH="$CT_CONDA_ENV/bin:$PATH" CONDA_PREFIX="$CT_CONDA_ENV"
     fi

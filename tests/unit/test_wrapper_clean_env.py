@@ -8,6 +8,7 @@ and the rendered wrapper runs under bash with stand-ins that record the environm
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -45,7 +46,7 @@ COLUMNS = ("PYTHONPATH", "pythonpath", "path", "LD_PRELOAD", "HOME", "AWS_SECRET
 COMMAND = 'printf "%s|%s|%s|%s\\n" "$PYTHONPATH" "$pythonpath" "$path" "$AGE"'
 
 
-def setup(tmp_path: Path, *, container: str | None = None) -> tuple[Path, dict[str, str]]:
+def setup(tmp_path: Path, *, container: str | None = None, shared: list[str] = ()) -> tuple[Path, dict[str, str]]:
     evil = tmp_path / "evil"
     evil.mkdir()
     (evil / "sitecustomize.py").write_text(SITECUSTOMIZE)
@@ -53,7 +54,7 @@ def setup(tmp_path: Path, *, container: str | None = None) -> tuple[Path, dict[s
               str(evil / "rc"), "tcp://attacker:2375", "42")
     run = make_run(("sub-1",), command=COMMAND, columns=COLUMNS, rows=(values,), container=container)
     run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "input": "s3://in/hcp",
-                                 "input_credentials": SECRET_ARN})
+                                 "input_credentials": SECRET_ARN, "shared_dirs": list(shared)})
     directory = tmp_path / "run"
     (directory / "attempts" / "1").mkdir(parents=True)
     (directory / "wrapper.sh").write_text(render_wrapper(run))
@@ -144,3 +145,20 @@ def test_a_manifest_name_that_is_no_variable_name_stops_the_task(tmp_path):
     result = wrapper(directory, env, "1", "0")
     assert result.returncode == 98 and "bad variable name" in result.stderr
     assert not (tmp_path / "aws-envs.jsonl").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="bootstrap.env must be root's; the tests run as root")
+def test_bootstrap_env_gives_only_its_own_keys_and_cannot_steer_clustertools_steps(tmp_path):
+    shared = tmp_path / "shared"
+    conda = shared / "clustertools" / "envs" / "study"
+    (conda / "bin").mkdir(parents=True)
+    evil = tmp_path / "evil"
+    (shared / "clustertools" / "bootstrap.env").write_text(
+        f"CT_CONDA_ENV={conda}\nexport PYTHONPATH={evil}\nCT_PATH={evil}\nCT_ENV_ALLOWED=.\nCT_AWS=\n")
+    directory, env = setup(tmp_path, shared=[str(shared)])
+    result = wrapper(directory, env, "1", "0")
+    assert result.returncode == 0, result.stderr
+    assert len(aws_calls(tmp_path)) == 3
+    assert_no_column_reached_aws(tmp_path)
+    for call in aws_calls(tmp_path):
+        assert "PYTHONPATH" not in call["env"] and str(conda) not in call["env"]["PATH"]
