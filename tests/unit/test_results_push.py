@@ -95,3 +95,21 @@ def test_resubmit_leaves_kept_outputs_to_push(head, tmp_path, monkeypatch):
     _, rerun = resubmit_service.resubmit(StateDir(tmp_path / "state"), run, "head", connect_to(conn), failed=True,
                                          missing=False, dry_run=True, progress=notes.append, recompute_kept=True)
     assert rerun == ["sub-1", "sub-2"]
+
+
+def test_down_refuses_while_outputs_wait_on_the_head_node(head, tmp_path):
+    """Taking the cluster down would delete the head node's home, and with it the only copy of those outputs."""
+    from types import SimpleNamespace
+
+    from cluster_tools.runs import save_run
+    from cluster_tools.services.lifecycle_down import describe_unfinished, unfinished_subjects
+
+    run, conn = head
+    state = StateDir(tmp_path / "state")
+    save_run(state, run)
+    unfinished = unfinished_subjects(state, SimpleNamespace(name=run.cluster), connect_to(conn))
+    assert describe_unfinished(unfinished) == (
+        "run demo-1: 2 with outputs kept on the head node after a failed upload (sub-1, sub-2; "
+        "`clustertools results push demo-1` uploads them)")
+    push_kept_outputs(state, run, None, connect_to(conn))
+    assert unfinished_subjects(state, SimpleNamespace(name=run.cluster), connect_to(conn)) == []
