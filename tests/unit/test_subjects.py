@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from cluster_tools.errors import ConfigError
-from cluster_tools.subjects import ID_RE, SubjectList, parse_subject_list, read_subject_file
+from cluster_tools.subjects import (
+    ID_RE, RESERVED_NAMES, RESERVED_PREFIXES, SubjectList, parse_subject_list, read_subject_file,
+)
 
 
 def error_of(text: str, **kwargs) -> str:
@@ -304,3 +306,15 @@ VALID_IDS = st.lists(st.from_regex(ID_RE, fullmatch=True), min_size=1, max_size=
 def test_valid_id_lists_round_trip(ids):
     assert parse_subject_list("\n".join(ids)).ids == tuple(ids)
     assert parse_subject_list("\r\n".join(ids) + "\r\n").ids == tuple(ids)
+
+
+RESERVED_IN_ANY_CASE = st.one_of(
+    st.sampled_from(sorted(RESERVED_NAMES)),
+    st.tuples(st.sampled_from(RESERVED_PREFIXES), st.from_regex(r"[A-Za-z0-9_]{0,8}", fullmatch=True)).map("".join),
+).flatmap(lambda name: st.lists(st.booleans(), min_size=len(name), max_size=len(name)).map(
+    lambda upper: "".join(c.upper() if u else c.lower() for c, u in zip(name, upper))))
+
+
+@given(RESERVED_IN_ANY_CASE)
+def test_a_reserved_name_in_any_case_is_refused(name):
+    assert f"reserved column name (compared case-insensitively): line 1 {name!r}" in error_of(f"subject,{name}\ns,1\n")
