@@ -126,13 +126,16 @@ record() {  # STATE EXIT_CODE ERROR [KEPT]
   record_json "$@" >"$tmp" && mv -f "$tmp" "$CT_RUN_DIR/records/new/$SUBJECT.$ATTEMPT.$1.json"
 }
 
-upload() {  # the staged layout to S3 in one `aws s3 cp`, tried again after each delay
+upload() {  # the staged layout to S3 in one `aws s3 cp`, tried again after each delay; counts CT_TRIES
   local delay
   for delay in "${CT_UPLOAD_DELAYS[@]}" last; do
+    CT_TRIES=$((${CT_TRIES:-0} + 1))
     clean_env aws s3 cp --only-show-errors --recursive "$CT_STAGE/" "$CT_OUTPUT_URL/" >>"$CT_LOG.err" 2>&1 && return 0
-    [[ $delay != last ]] || return 1
+    # Told to stop (scancel, time limit): no more waiting, Slurm kills the task KillWait seconds later.
+    [[ $delay != last && -z ${CT_STOP:-} ]] || return 1
     log "uploading to S3 failed; trying again in $delay s"
-    sleep "$delay" || return 1
+    sleep "$delay" &
+    wait $! || { kill $! 2>/dev/null; return 1; }  # a signal ends the wait at once
   done
 }
 
@@ -144,7 +147,7 @@ keep_unsent() {
 }
 
 finish() {  # STATE EXIT_CODE ERROR
-  trap - TERM INT
+  trap 'CT_STOP=1' TERM INT  # a signal now stops the retries, and the outputs are kept
   local state=$1 code=${2:-} error=${3:-} kept=""
   record_json "$state" "$code" "$error" >"$CT_STAGE/.clustertools/records/$SUBJECT.$ATTEMPT.json"
   for stream in out err; do
@@ -157,7 +160,7 @@ finish() {  # STATE EXIT_CODE ERROR
     mkdir -p "$CT_RUN_DIR/uploading" && printf 'job=%s slurm_conf=%s\n' "$CT_JOB_ID" "${SLURM_CONF:-}" >"$uploading"
     if ! upload; then
       [[ $state == SUCCEEDED ]] && CT_EXIT=96
-      error="uploading to S3 failed after $((${#CT_UPLOAD_DELAYS[@]} + 1)) tries (the command exited ${code:-?})"
+      error="uploading to S3 failed after $CT_TRIES tr$([[ $CT_TRIES == 1 ]] && echo y || echo ies) (the command exited ${code:-?})"
       if kept=$(keep_unsent); then
         error="$error; outputs kept at $kept: clustertools results push $RUN_ID"
       else
@@ -267,7 +270,7 @@ if [[ -n $CT_DEBUG ]]; then
 fi
 
 # scancel and the time limit send SIGTERM: the subject is recorded as CANCELLED, not lost.
-trap 'finish CANCELLED 143 "terminated by Slurm (scancel or time limit)"; exit 143' TERM INT
+trap 'CT_STOP=1; finish CANCELLED 143 "terminated by Slurm (scancel or time limit)"; exit 143' TERM INT
 
 record RUNNING
 log "attempt $ATTEMPT on $CT_NODE, job $CT_JOB_ID"

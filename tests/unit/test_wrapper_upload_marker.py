@@ -70,3 +70,30 @@ def test_an_upload_that_fails_once_succeeds_on_the_next_try(spied):
     assert result.returncode == 0, result.stderr
     record = json.loads((spied / "records" / "new" / "sub-1.1.SUCCEEDED.json").read_text())
     assert record["kept"] == "" and not (spied / "unsent").exists()
+
+
+def test_a_signal_during_the_retries_stops_them_and_keeps_the_outputs(spied):
+    """scancel or the time limit gives KillWait seconds (30 on ParallelCluster) before SIGKILL: no waiting then."""
+    import signal
+    import subprocess
+    import time
+
+    (spied.parent / "upload-fails").touch()
+    root = spied.parent
+    env = {"PATH": f"{root / 'bin'}:/usr/bin:/bin", "TMPDIR": str(root / "scratch"), "HOME": str(root / "home"),
+           "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS": "30 30 30", "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"}
+    task = subprocess.Popen(["bash", str(spied / "wrapper.sh"), "1", "0"], env=env, cwd=spied,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not (spied / "markers-seen").exists():
+        assert time.monotonic() < deadline, "the upload never started"
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the first 30 s wait
+    started = time.monotonic()
+    task.send_signal(signal.SIGTERM)
+    _, stderr = task.communicate(timeout=10)
+    assert time.monotonic() - started < 5, "the wait ended at once"
+    assert task.returncode == 96, stderr
+    record = json.loads((spied / "records" / "new" / "sub-1.1.FAILED.json").read_text())
+    assert record["kept"] == str(spied / "unsent" / "sub-1.1") and "failed after 1 try (" in record["error"]
+    assert (spied / "unsent" / "sub-1.1" / "sub-1" / "listing").exists()
