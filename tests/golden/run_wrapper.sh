@@ -91,7 +91,7 @@ fi
 CT_TASK_ENV=()
 for i in "${!ct_names[@]}"; do
   if [[ ! ${ct_names[$i]} =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
-    log "bad variable name in $manifest: ${ct_names[$i]@Q}"
+    log "bad variable name in $manifest: $(printf '%q' "${ct_names[$i]}")"  # not @Q: bash 4.2 on alinux2
     exit 98
   fi
   CT_TASK_ENV+=("${ct_names[$i]}=${ct_values[$i]:-}")
