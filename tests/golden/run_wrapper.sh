@@ -47,7 +47,7 @@ clean_env() {  # ARGV...: run with that environment. Values stay in the environm
   while IFS= read -r -d '' entry; do  # every entry a child would get, names bash cannot unset included
     [[ ${entry%%=*} =~ $CT_ENV_ALLOWED ]] || drop+=(-u "${entry%%=*}")
   done < <(/usr/bin/env -0)
-  /usr/bin/env "${drop[@]}" PATH="$CT_PATH" "$@"
+  /usr/bin/env ${drop[@]+"${drop[@]}"} PATH="$CT_PATH" "$@"  # an empty array is "unbound" to bash 4.2's set -u
 }
 # Upload retries: a short S3 outage must not cost the computation. Delays in seconds between tries.
 read -r -a CT_UPLOAD_DELAYS <<<"${CLUSTERTOOLS_UPLOAD_RETRY_DELAYS:-5 15 45}"
@@ -128,7 +128,7 @@ record() {  # STATE EXIT_CODE ERROR [KEPT]
 
 upload() {  # the staged layout to S3 in one `aws s3 cp`, tried again after each delay; counts CT_TRIES
   local delay
-  for delay in "${CT_UPLOAD_DELAYS[@]}" last; do
+  for delay in ${CT_UPLOAD_DELAYS[@]+"${CT_UPLOAD_DELAYS[@]}"} last; do
     CT_TRIES=$((${CT_TRIES:-0} + 1))
     clean_env aws s3 cp --only-show-errors --recursive "$CT_STAGE/" "$CT_OUTPUT_URL/" >>"$CT_LOG.err" 2>&1 && return 0
     # Told to stop (scancel, time limit): no more waiting, Slurm kills the task KillWait seconds later.
