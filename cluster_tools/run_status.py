@@ -31,6 +31,7 @@ class TaskRecord(NamedTuple):
     end: str = ""
     node: str = ""
     job_id: str = ""
+    kept: str = ""  # where the outputs wait on the head node after a failed upload (`results push`)
 
 
 @dataclass(slots=True)
@@ -44,10 +45,12 @@ class SubjectStatus:
     end: str = ""
     error: str = ""
     job_id: str = ""
+    kept: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {"subject": self.subject, "state": self.state, "exit_code": self.exit_code, "attempt": self.attempt,
-                "node": self.node, "start": self.start, "end": self.end, "error": self.error, "job_id": self.job_id}
+                "node": self.node, "start": self.start, "end": self.end, "error": self.error, "job_id": self.job_id,
+                "kept": self.kept}
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,8 @@ def parse_records(text: str) -> list[TaskRecord]:
         exit_code = data.get("exit_code")
         records.append(TaskRecord(subject, attempt, state, exit_code if type(exit_code) is int else None,
                                   str(data.get("error") or ""), str(data.get("start") or ""),
-                                  str(data.get("end") or ""), str(data.get("node") or ""), str(data.get("job_id") or "")))
+                                  str(data.get("end") or ""), str(data.get("node") or ""), str(data.get("job_id") or ""),
+                                  str(data.get("kept") or "")))
     return records
 
 
@@ -174,7 +178,7 @@ def parse_status(run: RunRecord, text: str) -> RunStatus:
 
 def _from_record(record: TaskRecord) -> SubjectStatus:
     return SubjectStatus(record.subject, record.state, record.exit_code, record.attempt, record.node,
-                         record.start, record.end, record.error, record.job_id)
+                         record.start, record.end, record.error, record.job_id, record.kept)
 
 
 def _submitted_lookup(run: RunRecord):

@@ -23,14 +23,20 @@ ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # An env value cannot hold NUL; newlines/CR would break line-based records; the manifest splits on \x1f.
 _BAD_VALUE_RE = re.compile(r"[\x00\n\r\x1f]")
 ID_COLUMNS = ("subject", "subject_id", "participant_id", "id")
-# Compared case-insensitively: a `path` column next to PATH only confuses, and some shells tie them.
+# Columns reach only the user's command (the wrapper runs its own steps in a clean environment), so this
+# deny-list is defence in depth and a clear early error, not the protection. Compared case-insensitively:
+# a `path` column next to PATH only confuses, and some programs read either case (http_proxy).
 RESERVED_NAMES = frozenset({
-    "SUBJECT", "RUN_ID", "INPUT_DIR", "OUTPUT_DIR", "ATTEMPT", "PATH", "HOME", "USER", "SHELL", "IFS",
+    "SUBJECT", "RUN_ID", "INPUT_DIR", "OUTPUT_DIR", "ATTEMPT", "PATH", "HOME", "USER", "LOGNAME", "SHELL", "IFS",
     "PWD", "TMPDIR", "BASH_ENV", "ENV",
     # bash runs or obeys these in any child shell (PS4 is expanded under xtrace, SHELLOPTS sets it).
     "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "CDPATH", "GLOBIGNORE",
+    # where programs send traffic or whom they trust
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE", "CONDA_PREFIX",
 })
-RESERVED_PREFIXES = ("SLURM_", "CT_", "LD_", "BASH_FUNC", "AWS_")
+# PYTHON*: PYTHONPATH/PYTHONSTARTUP/PYTHONHOME make any Python (the aws CLI is one) run other code.
+RESERVED_PREFIXES = ("SLURM_", "CT_", "LD_", "BASH_FUNC", "AWS_", "PYTHON", "DOCKER_", "APPTAINER", "SINGULARITY")
 
 _BLANK = " \t\r\f\v"  # ASCII only: str.strip() would also eat \x1f, NBSP etc., which we'd rather show
 _MAX_EXAMPLES = 10
@@ -85,13 +91,18 @@ def _show(value: str) -> str:
     return repr(value)
 
 
-def _check_id(sid: str, line: int, seen: dict[str, int], problems: _Problems) -> None:
+def _check_id(sid: str, line: int, seen: dict[str, tuple[int, str]], problems: _Problems) -> None:
+    """``seen``: casefolded ID -> (line, ID as written). `Sub-1` and `sub-1` are one directory on a
+    case-insensitive filesystem (macOS, Windows) and collide in S3 sync tools: refused like duplicates."""
     if not ID_RE.fullmatch(sid):
         problems.add(f"invalid subject ID ({_ID_RULE})", f"invalid subject IDs ({_ID_RULE})", line=line, value=sid)
-    elif sid in seen:
-        problems.add("duplicate", "duplicates", f"line {line} {_show(sid)} (first on line {seen[sid]})")
+    elif (first := seen.get(sid.lower())) is None:
+        seen[sid.lower()] = (line, sid)
+    elif first[1] == sid:
+        problems.add("duplicate", "duplicates", f"line {line} {_show(sid)} (first on line {first[0]})")
     else:
-        seen[sid] = line
+        problems.add("ID that differs from another only in case", "IDs that differ from others only in case",
+                     f"line {line} {_show(sid)} (line {first[0]} has {_show(first[1])})")
 
 
 def _is_skipped(line: str) -> bool:
@@ -145,14 +156,15 @@ def _looks_like_csv(text: str) -> bool:
 
 
 def _parse_plain(text: str, source: str) -> SubjectList:
-    problems, seen = _Problems(), {}
+    problems = _Problems()
+    seen: dict[str, tuple[int, str]] = {}
     # Split on \n only: a lone \r inside a line stays in it and is refused, never silently a new line.
     for number, raw in enumerate(text.split("\n"), 1):
         line = raw.strip(_BLANK)
         if line and not line.startswith("#"):
             _check_id(line, number, seen, problems)
     problems.raise_if_any(source)
-    return SubjectList(ids=tuple(seen))  # dicts keep insertion order: file order
+    return SubjectList(ids=tuple(sid for _, sid in seen.values()))  # dicts keep insertion order: file order
 
 
 def _parse_csv(text: str, source: str) -> SubjectList:
@@ -197,7 +209,7 @@ def _parse_csv(text: str, source: str) -> SubjectList:
 
     width = len(header)
     id_width = max(5, len(str(len(records))))
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}
     ids: list[str] = []
     rows: list[tuple[str, ...]] = []
     for number, (line, row) in enumerate(records, 1):
@@ -237,5 +249,6 @@ def _check_header(names: list[str], extra: list[int], line: int, problems: _Prob
             problems.add("bad column name (letters, digits and '_', not starting with a digit, e.g. AGE)",
                          "bad column names (letters, digits and '_', not starting with a digit, e.g. AGE)",
                          line=line, value=name)
-        elif name in RESERVED_NAMES or name.startswith(RESERVED_PREFIXES):  # env names are case-sensitive
-            problems.add("reserved column name", "reserved column names", line=line, value=name)
+        elif name.upper() in RESERVED_NAMES or name.upper().startswith(RESERVED_PREFIXES):
+            problems.add("reserved column name (compared case-insensitively)",
+                         "reserved column names (compared case-insensitively)", line=line, value=name)

@@ -1,4 +1,4 @@
-"""clustertools results ls | get | du | check | collect"""
+"""clustertools results ls | get | du | check | collect | push"""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ Examples:
   clustertools results ls RUN sub-001        # one subject's objects
   clustertools results get RUN -o outputs/   # everything, 32 downloads at a time
   clustertools results collect RUN --file metrics.json -o metrics.csv
+  clustertools results push RUN              # upload what tasks kept after S3 failed them
 """)
 def results() -> None:
     """A run's outputs in S3: list, download, sizes, missing subjects, one table from a file per subject.
@@ -206,6 +207,42 @@ def collect(app: App, run_id: str, name: str, output: Path | None, fmt: str, job
          + (f" -> {output}" if output else ""))
     if table.unreadable:
         raise CliError(f"{len(table.unreadable)} subjects' {name} could not be read (hint: see the lines above)")
+
+
+@results.command(epilog="""\b
+Examples:
+  clustertools results push                  # every kept output of the latest run
+  clustertools results push RUN sub-001
+""")
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.argument("subjects", metavar="[SUBJECT]...", nargs=-1)
+@json_option
+@click.pass_obj
+def push(app: App, run_id: str | None, subjects: tuple[str, ...], as_json: bool) -> None:
+    """Upload outputs that tasks kept on the head node after their upload to S3 failed; no recomputing.
+
+    Each such subject shows as FAILED with "outputs kept at ..."; after the push it has the state its
+    command ended with (a new record), and its outputs are in S3.
+    """
+    from cluster_tools.clusters import load_cluster
+    from cluster_tools.services.remote import connect
+    from cluster_tools.services.results_push import push_kept_outputs
+
+    run = _run(app, run_id)
+    _warn_unknown(run, subjects)
+    result = push_kept_outputs(app.state, run, load_cluster(app.state, run.cluster), connect, subjects)
+    if as_json:
+        print_json(result.to_json())
+    for s in result.pushed if not as_json else ():
+        click.echo(f"{s.subject}: uploaded; {s.state}" + (f" (exit code {s.exit_code})" if s.exit_code else ""))
+    for subject, why in result.failed.items():
+        note(f"{subject}: not pushed: {why}")
+    note(f"pushed {len(result.pushed)} subject(s) of run {run.run_id} to s3://{run.output_location.bucket}/"
+         f"{run.run_prefix}/")
+    if result.failed:
+        raise CliError(f"{len(result.failed)} subject(s) were not pushed (hint: is S3 reachable again? run the same "
+                       "command again; subjects whose kept outputs are gone: `clustertools resubmit RUN --failed "
+                       "--recompute-kept`)")
 
 
 class _Progress:

@@ -175,6 +175,10 @@ def status(app: App, run_id: str | None, watch: bool, interval: float, show_all:
         print_table(None, ["subject", "state", "exit", "attempt", "node", "time", "note"], rows)
     counts = ", ".join(f"{k.lower()} {v}" for k, v in result.counts.items() if v)
     click.echo(f"run {run.run_id}: {len(result.subjects)} subjects: {counts}")
+    kept = sum(1 for s in result.subjects if s.kept and s.state == "FAILED")
+    if kept:
+        note(f"{kept} subject(s) computed but could not upload; their outputs wait on the head node: "
+             f"clustertools results push {run.run_id}")
 
 
 @cli.command(epilog="""\b
@@ -254,9 +258,12 @@ Examples:
 @click.option("--failed", is_flag=True, help="Rerun FAILED and CANCELLED subjects.")
 @click.option("--missing", is_flag=True, help="Rerun subjects with no success record or no output in S3.")
 @click.option("--dry-run", is_flag=True, help="Say which subjects would rerun; send nothing.")
+@click.option("--recompute-kept", is_flag=True,
+              help="Also rerun subjects whose outputs are kept on the head node (default: `results push` them).")
 @json_option
 @click.pass_obj
-def resubmit(app: App, run_id: str, failed: bool, missing: bool, dry_run: bool, as_json: bool) -> None:
+def resubmit(app: App, run_id: str, failed: bool, missing: bool, dry_run: bool, recompute_kept: bool,
+             as_json: bool) -> None:
     """Rerun only some subjects of a run, as a new attempt; SUCCEEDED subjects with outputs never rerun."""
     from cluster_tools.errors import ConfigError
     from cluster_tools.services.resubmit import resubmit as resubmit_run
@@ -265,7 +272,7 @@ def resubmit(app: App, run_id: str, failed: bool, missing: bool, dry_run: bool, 
         raise ConfigError("say which subjects to rerun", "pass --failed or --missing")
     run, cluster = _run_and_cluster(app, run_id)
     result, rerun = resubmit_run(app.state, run, cluster, _connect(), failed=failed, missing=missing,
-                                 dry_run=dry_run, progress=note)
+                                 dry_run=dry_run, progress=note, recompute_kept=recompute_kept)
     if as_json:
         print_json({"run": run.run_id, "subjects": rerun, "attempt": result.attempt if result else None,
                     "dry_run": dry_run})

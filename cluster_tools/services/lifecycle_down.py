@@ -25,6 +25,7 @@ _SHOWN = 10
 class Unfinished:
     run_id: str
     subjects: tuple[str, ...]
+    kept: tuple[str, ...] = ()  # computed, upload failed: outputs only on the head node (`results push`)
 
 
 @dataclass
@@ -51,18 +52,25 @@ def unfinished_subjects(state: StateDir, record: ClusterRecord, connect) -> list
             except RunFilesMissing:
                 continue  # the head node holds nothing of it: nothing of it can still run there
             busy = tuple(s.subject for s in status.subjects if s.state in ("PENDING", "RUNNING"))
-            if busy:
-                found.append(Unfinished(run.run_id, busy))
+            kept = tuple(s.subject for s in status.subjects if s.state == "FAILED" and s.kept)
+            if busy or kept:
+                found.append(Unfinished(run.run_id, busy, kept))
     return found
 
 
 def describe_unfinished(unfinished: list[Unfinished]) -> str:
     parts = []
     for item in unfinished:
-        names = ", ".join(item.subjects[:_SHOWN]) + (f" and {len(item.subjects) - _SHOWN} more"
-                                                    if len(item.subjects) > _SHOWN else "")
-        parts.append(f"run {item.run_id}: {len(item.subjects)} pending or running ({names})")
+        if item.subjects:
+            parts.append(f"run {item.run_id}: {len(item.subjects)} pending or running ({_names(item.subjects)})")
+        if item.kept:
+            parts.append(f"run {item.run_id}: {len(item.kept)} with outputs kept on the head node after a failed "
+                         f"upload ({_names(item.kept)}; `clustertools results push {item.run_id}` uploads them)")
     return "; ".join(parts)
+
+
+def _names(subjects: tuple[str, ...]) -> str:
+    return ", ".join(subjects[:_SHOWN]) + (f" and {len(subjects) - _SHOWN} more" if len(subjects) > _SHOWN else "")
 
 
 def take_down(state: StateDir, record: ClusterRecord, connect, *, force: bool, progress: Progress,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from cluster_tools.clusters import ClusterRecord
+from cluster_tools.errors import ConfigError
 from cluster_tools.runs import RunRecord
 from cluster_tools.services import runs as run_service
 from cluster_tools.services.submit import SubmitResult, submit_attempt
@@ -12,10 +13,13 @@ from cluster_tools.state import StateDir
 
 
 def resubmit(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, *, failed: bool, missing: bool,
-             dry_run: bool, progress: Callable[[str], None]) -> tuple[SubmitResult | None, list[str]]:
+             dry_run: bool, progress: Callable[[str], None],
+             recompute_kept: bool = False) -> tuple[SubmitResult | None, list[str]]:
     """Pick the subjects from a fresh status (and S3 for ``missing``), then submit them as attempt N+1.
 
     An unfinished resubmission (interrupted before all its arrays were sent) is finished instead.
+    Subjects that computed but could not upload keep their outputs on the head node: they are left to
+    `results push` unless ``recompute_kept``.
     """
     last = run.attempts[-1]
     if len(run.attempts) > 1 and not last.complete:
@@ -25,10 +29,27 @@ def resubmit(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, *
     status = run_service.status_once(state, run, cluster, connect)
     without_output = subjects_without_output(run) if missing else None
     rerun = run_service.subjects_to_rerun(status, failed=failed, without_output=without_output)
+    if not recompute_kept:
+        rerun = _leave_kept_outputs_to_push(run, status, rerun, progress)
     updated = run_service.next_attempt(run, rerun)
     if dry_run:
         return None, rerun
     return submit_attempt(state, updated, cluster, progress=progress, connect=connect), rerun
+
+
+def _leave_kept_outputs_to_push(run: RunRecord, status, rerun: list[str], progress: Callable[[str], None]) -> list[str]:
+    from cluster_tools.services.results_push import kept_subjects
+
+    kept = {s.subject for s in kept_subjects(status)} & set(rerun)
+    if not kept:
+        return rerun
+    push = f"clustertools results push {run.run_id}"
+    if kept == set(rerun):
+        raise ConfigError(f"nothing to resubmit: the {len(kept)} subject(s) computed, and keep their outputs on the "
+                          f"head node after their upload failed", f"upload them without recomputing: {push}")
+    progress(f"not rerunning {len(kept)} subject(s) whose outputs are kept on the head node after a failed upload: "
+             f"{push} uploads them (--recompute-kept reruns them instead)")
+    return [s for s in rerun if s not in kept]
 
 
 def subjects_without_output(run: RunRecord) -> set[str]:

@@ -18,6 +18,7 @@ from cluster_tools.clusters import ClusterRecord
 from cluster_tools.config import JobSpec, Project
 from cluster_tools.errors import ClusterToolsError, ConfigError
 from cluster_tools.render import run_scripts
+from cluster_tools.services.output_check import check_output_location
 from cluster_tools.runs import REMOTE_RUNS_DIR, Attempt, Chunk, RunRecord, list_runs, new_run_id, now_iso, save_run, spec_hash
 from cluster_tools.slurm.limits import ChunkPlan, SlurmLimits, parse_scontrol_config, plan_chunks
 from cluster_tools.state import StateDir
@@ -116,6 +117,7 @@ def submit_attempt(state: StateDir, run: RunRecord, cluster: ClusterRecord, *, p
     with (connect or default_connect)(cluster) as conn:
         home, limits, queued_now = _probe(conn)
         run = run.model_copy(update={"remote_dir": f"{home}/{REMOTE_RUNS_DIR}/{run.run_id}"})
+        check_output_location(conn, run)  # a missing bucket found now, not after every task computed
         if not attempt.chunks:
             pending = len(attempt.subjects)
             if queued_now + pending > limits.max_job_count:

@@ -33,8 +33,24 @@ else
 fi
 CT_NODE=$(hostname -s 2>/dev/null || hostname)
 CT_START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-# shellcheck disable=SC2090
-export RUN_ID ATTEMPT CT_COMMAND
+
+# The steps clustertools runs around the user's command (secret read, staging, upload) see only an
+# allow-listed part of this script's environment (the node's: AWS_* config, HOME, locale, proxies) and a
+# PATH fixed here, before bootstrap.env or the task's columns exist. The columns are never exported in
+# this script: they reach the user's command alone (in_runtime), whatever they are named.
+CT_AWS=$(command -v aws 2>/dev/null || true)
+CT_PATH="${CT_AWS:+${CT_AWS%/*}:}/usr/local/bin:/usr/bin:/bin"
+# CLUSTERTOOLS_SANDBOX: how `sandbox down` finds a sandbox's leftover processes.
+CT_ENV_ALLOWED='^(HOME|USER|LOGNAME|LANG|LC_[A-Z]+|TZ|TMPDIR|AWS_[A-Z0-9_]+|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY|CLUSTERTOOLS_SANDBOX)$'
+clean_env() {  # ARGV...: run with that environment. Values stay in the environment, never on a command line.
+  local entry drop=()
+  while IFS= read -r -d '' entry; do  # every entry a child would get, names bash cannot unset included
+    [[ ${entry%%=*} =~ $CT_ENV_ALLOWED ]] || drop+=(-u "${entry%%=*}")
+  done < <(/usr/bin/env -0)
+  /usr/bin/env ${drop[@]+"${drop[@]}"} PATH="$CT_PATH" "$@"  # an empty array is "unbound" to bash 4.2's set -u
+}
+# Upload retries: a short S3 outage must not cost the computation. Delays in seconds between tries.
+read -r -a CT_UPLOAD_DELAYS <<<"${CLUSTERTOOLS_UPLOAD_RETRY_DELAYS:-5 15 45}"
 
 log() { printf '%s clustertools[%s]: %s\n' "$(date -u +%H:%M:%S)" "${SUBJECT:-task $CT_INDEX}" "$*" >&2; }
 
@@ -50,8 +66,11 @@ load_bootstrap_env() {
       log "ignoring $file: not root's, or writable by others"
       continue
     fi
+    # Read in a subshell, and only the keys the bootstrap writes are taken: the file cannot change this
+    # script's own steps (clean_env, its PATH, the upload) nor export anything into them.
     # shellcheck source=/dev/null
-    . "$file"
+    eval "$(. "$file" >/dev/null 2>&1
+      for key in CT_RUNTIME CT_IMAGE CT_IMAGE_FILE CT_CONDA_ENV; do [[ -v $key ]] && printf '%s=%q\n' "$key" "${!key}"; done)"
     if [[ -n ${CT_CONDA_ENV:-} && -d $CT_CONDA_ENV ]]; then
       export PATH="$CT_CONDA_ENV/bin:$PATH" CONDA_PREFIX="$CT_CONDA_ENV"
     fi
@@ -68,9 +87,16 @@ if [[ ${#ct_values[@]} -eq 0 || "${ct_names[0]:-}" != SUBJECT ]]; then
   log "no line $((CT_INDEX + 2)) in $manifest"
   exit 98
 fi
+# NAME=VALUE words for the user's command only (see in_runtime); names checked here too, whatever wrote them.
+CT_TASK_ENV=()
 for i in "${!ct_names[@]}"; do
-  export "${ct_names[$i]}=${ct_values[$i]:-}"
+  if [[ ! ${ct_names[$i]} =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
+    log "bad variable name in $manifest: $(printf '%q' "${ct_names[$i]}")"  # not @Q: bash 4.2 on alinux2
+    exit 98
+  fi
+  CT_TASK_ENV+=("${ct_names[$i]}=${ct_values[$i]:-}")
 done
+SUBJECT=${ct_values[0]}
 
 CT_SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/clustertools.XXXXXX")
 # Everything for S3 is staged as the run's own layout and sent in ONE `aws s3 cp` at the end:
@@ -80,44 +106,73 @@ INPUT_DIR="$CT_SCRATCH/input"
 OUTPUT_DIR="$CT_STAGE/$SUBJECT"
 mkdir -p "$INPUT_DIR" "$OUTPUT_DIR" "$CT_STAGE/.clustertools/records" "$CT_STAGE/.clustertools/logs" \
   "$CT_RUN_DIR/records/new" "$CT_RUN_DIR/logs"
-export SUBJECT INPUT_DIR OUTPUT_DIR
+# clustertools' own variables come last: they win over any column of the same name.
+CT_TASK_ENV+=("SUBJECT=$SUBJECT" "RUN_ID=$RUN_ID" "ATTEMPT=$ATTEMPT" "INPUT_DIR=$INPUT_DIR" "OUTPUT_DIR=$OUTPUT_DIR"
+  "CT_COMMAND=$CT_COMMAND")
 CT_LOG="$CT_RUN_DIR/logs/$SUBJECT.$ATTEMPT"
 [[ -z $CT_DEBUG ]] || CT_LOG="$CT_SCRATCH/debug"  # the task's own logs stay as they were
 
 # A durable record per subject and attempt, on the head node (read by `status`) and in S3.
 # Written to a temp name and renamed, so a reader never sees half a record (also over NFS).
-record_json() {  # STATE EXIT_CODE ERROR
+record_json() {  # STATE EXIT_CODE ERROR [KEPT]: KEPT is where outputs wait after a failed upload
   local end=""
   [[ $1 == RUNNING ]] || end=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  printf '{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s","end":"%s","node":"%s","job_id":"%s"}\n' \
-    "$SUBJECT" "$ATTEMPT" "$1" "${2:-null}" "${3:-}" "$CT_START" "$end" "$CT_NODE" "$CT_JOB_ID"
+  printf '{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s","end":"%s","node":"%s","job_id":"%s","kept":"%s"}\n' \
+    "$SUBJECT" "$ATTEMPT" "$1" "${2:-null}" "${3:-}" "$CT_START" "$end" "$CT_NODE" "$CT_JOB_ID" "${4:-}"
 }
 
-record() {  # STATE EXIT_CODE ERROR
+record() {  # STATE EXIT_CODE ERROR [KEPT]
   local tmp="$CT_RUN_DIR/records/new/.$SUBJECT.$ATTEMPT.$1.$$.tmp"
   record_json "$@" >"$tmp" && mv -f "$tmp" "$CT_RUN_DIR/records/new/$SUBJECT.$ATTEMPT.$1.json"
 }
 
+upload() {  # the staged layout to S3 in one `aws s3 cp`, tried again after each delay; counts CT_TRIES
+  local delay
+  for delay in ${CT_UPLOAD_DELAYS[@]+"${CT_UPLOAD_DELAYS[@]}"} last; do
+    CT_TRIES=$((${CT_TRIES:-0} + 1))
+    clean_env aws s3 cp --only-show-errors --recursive "$CT_STAGE/" "$CT_OUTPUT_URL/" >>"$CT_LOG.err" 2>&1 && return 0
+    # Told to stop (scancel, time limit): no more waiting, Slurm kills the task KillWait seconds later.
+    [[ $delay != last && -z ${CT_STOP:-} ]] || return 1
+    log "uploading to S3 failed; trying again in $delay s"
+    sleep "$delay" &
+    wait $! || { kill $! 2>/dev/null; return 1; }  # a signal ends the wait at once
+  done
+}
+
+# After the last try: the staged outputs go to the run's dir on the head node (home is shared), where
+# `clustertools results push` uploads them later without computing again. Prints where they are.
+keep_unsent() {
+  local kept="$CT_RUN_DIR/unsent/$SUBJECT.$ATTEMPT"
+  mkdir -p "$CT_RUN_DIR/unsent" && rm -rf -- "$kept" && mv -- "$CT_STAGE" "$kept" && printf '%s' "$kept"
+}
+
 finish() {  # STATE EXIT_CODE ERROR
-  trap - TERM INT
-  local state=$1 code=${2:-} error=${3:-}
+  trap 'CT_STOP=1' TERM INT  # a signal now stops the retries, and the outputs are kept
+  local state=$1 code=${2:-} error=${3:-} kept=""
   record_json "$state" "$code" "$error" >"$CT_STAGE/.clustertools/records/$SUBJECT.$ATTEMPT.json"
   for stream in out err; do
     [[ -f "$CT_LOG.$stream" ]] && cp "$CT_LOG.$stream" "$CT_STAGE/.clustertools/logs/$SUBJECT.$ATTEMPT.$stream"
   done
-  if command -v aws >/dev/null 2>&1; then
+  if [[ -n $CT_AWS ]]; then
     # While this marker exists an upload is in flight: the head node's autostop (bootstrap/autostop.sh) waits.
     # It names the job and its Slurm config: clusters sharing a home (sandboxes) count only their own.
     local uploading="$CT_RUN_DIR/uploading/$SUBJECT.$ATTEMPT"
     mkdir -p "$CT_RUN_DIR/uploading" && printf 'job=%s slurm_conf=%s\n' "$CT_JOB_ID" "${SLURM_CONF:-}" >"$uploading"
-    if ! aws s3 cp --quiet --recursive "$CT_STAGE/" "$CT_OUTPUT_URL/" >>"$CT_LOG.err" 2>&1; then
+    if ! upload; then
       [[ $state == SUCCEEDED ]] && CT_EXIT=96
-      state=FAILED error="uploading to S3 failed (the command exited ${code:-?})" code=96
+      error="uploading to S3 failed after $CT_TRIES tr$([[ $CT_TRIES == 1 ]] && echo y || echo ies) (the command exited ${code:-?})"
+      if kept=$(keep_unsent); then
+        error="$error; outputs kept at $kept: clustertools results push $RUN_ID"
+      else
+        kept="" error="$error; keeping the outputs on the head node failed too: they are in $CT_STAGE on $CT_NODE"
+        CT_SCRATCH=""  # never delete the only copy
+      fi
+      state=FAILED code=96
     fi
     rm -f -- "$uploading"
   fi
-  record "$state" "$code" "$error"
-  rm -rf "$CT_SCRATCH"
+  record "$state" "$code" "$error" "$kept"
+  [[ -z $CT_SCRATCH ]] || rm -rf "$CT_SCRATCH"
   log "$state${code:+ (exit code $code)}${error:+: $error}"
 }
 
@@ -125,9 +180,9 @@ finish() {  # STATE EXIT_CODE ERROR
 # never on disk, never in a command line (where other users could read them), never in a log.
 read_input_credentials() {
   local json
-  json=$(aws secretsmanager get-secret-value --secret-id "$CT_INPUT_SECRET" --query SecretString --output text \
+  json=$(clean_env aws secretsmanager get-secret-value --secret-id "$CT_INPUT_SECRET" --query SecretString --output text \
     2>>"$CT_LOG.err") || return 1
-  { IFS= read -r CT_IN_KEY; IFS= read -r CT_IN_SECRET; IFS= read -r CT_IN_TOKEN; } < <(printf '%s' "$json" | python3 -c '
+  { IFS= read -r CT_IN_KEY; IFS= read -r CT_IN_SECRET; IFS= read -r CT_IN_TOKEN; } < <(printf '%s' "$json" | clean_env python3 -c '
 import json, sys
 data = json.loads(sys.stdin.read())
 def pick(*names):
@@ -152,7 +207,7 @@ stage_input() {  # prints why on failure
       unset AWS_PROFILE AWS_SESSION_TOKEN
       [[ -z $CT_IN_TOKEN ]] || export AWS_SESSION_TOKEN=$CT_IN_TOKEN
     fi
-    aws s3 cp --quiet --recursive "$CT_INPUT_URL/$SUBJECT/" "$INPUT_DIR/"
+    clean_env aws s3 cp --quiet --recursive "$CT_INPUT_URL/$SUBJECT/" "$INPUT_DIR/"
   ) >>"$CT_LOG.err" 2>&1; then
     echo "staging the input from S3 failed"
     return 97
@@ -164,19 +219,20 @@ stage_input() {  # prints why on failure
 }
 
 in_runtime() {  # ARGV...: run plainly, or in the run's container, with the task's environment and scratch
+  # The runtime (docker, apptainer) runs in this script's environment; the task's variables are set by
+  # `env` inside it, as the last step before ARGV: no column can steer the runtime or its image pull.
+  local user=(env -- "${CT_TASK_ENV[@]}" "$@")
   # The image the bootstrap pulled once into shared storage, when it is this run's: no pull per task.
   local image=$CT_CONTAINER
   if [[ -n ${CT_IMAGE_FILE:-} && ${CT_IMAGE:-} == "$CT_CONTAINER" && -r $CT_IMAGE_FILE && ${CT_RUNTIME:-} == apptainer ]]; then
     image=$CT_IMAGE_FILE
   fi
   if [[ -z "$CT_CONTAINER" ]]; then
-    "$@"
+    "${user[@]}"
   elif [[ ${CT_RUNTIME:-} != docker ]] && { command -v apptainer >/dev/null 2>&1 || command -v singularity >/dev/null 2>&1; }; then
-    "$(command -v apptainer || command -v singularity)" exec --bind "$CT_SCRATCH" "$image" "$@"
+    "$(command -v apptainer || command -v singularity)" exec --bind "$CT_SCRATCH" "$image" "${user[@]}"
   elif command -v docker >/dev/null 2>&1; then
-    local envs=() name
-    for name in "${ct_names[@]}" RUN_ID ATTEMPT INPUT_DIR OUTPUT_DIR CT_COMMAND; do envs+=(-e "$name"); done
-    docker run --rm ${CT_DEBUG:+-it} "${envs[@]}" -v "$CT_SCRATCH:$CT_SCRATCH" "${CT_CONTAINER#docker://}" "$@"
+    docker run --rm ${CT_DEBUG:+-it} -v "$CT_SCRATCH:$CT_SCRATCH" "${CT_CONTAINER#docker://}" "${user[@]}"
   else
     log "no container runtime (apptainer, singularity or docker) on this node"
     return 126
@@ -195,7 +251,7 @@ if [[ -n $CT_DEBUG ]]; then
   trap 'exit 129' HUP
   trap 'exit 143' TERM
   if [[ -n "$CT_INPUT_URL" ]]; then
-    if ! command -v aws >/dev/null 2>&1; then
+    if [[ -z $CT_AWS ]]; then
       echo "clustertools debug: the aws CLI is not on this node: no input staged" >&2
     elif ! why=$(stage_input); then
       echo "clustertools debug: $why: the shell opens anyway" >&2
@@ -214,12 +270,12 @@ if [[ -n $CT_DEBUG ]]; then
 fi
 
 # scancel and the time limit send SIGTERM: the subject is recorded as CANCELLED, not lost.
-trap 'finish CANCELLED 143 "terminated by Slurm (scancel or time limit)"; exit 143' TERM INT
+trap 'CT_STOP=1; finish CANCELLED 143 "terminated by Slurm (scancel or time limit)"; exit 143' TERM INT
 
 record RUNNING
 log "attempt $ATTEMPT on $CT_NODE, job $CT_JOB_ID"
 
-if ! command -v aws >/dev/null 2>&1; then
+if [[ -z $CT_AWS ]]; then
   finish FAILED 127 "the aws CLI is not on this node"
   exit 127
 fi

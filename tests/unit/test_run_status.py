@@ -106,3 +106,12 @@ def test_status_json_shape():
     data = parse_status(make_run(("a",)), "@@clustertools-squeue-exit 0\n" + record("a", "FAILED", 3)).to_json()
     assert data["run"] == "demo-1" and data["counts"]["FAILED"] == 1
     assert data["subjects"][0]["subject"] == "a" and data["subjects"][0]["exit_code"] == 3
+
+
+def test_a_record_says_where_outputs_wait_after_a_failed_upload():
+    from cluster_tools.run_status import parse_records
+
+    line = ('{"subject":"sub-1","attempt":2,"state":"FAILED","exit_code":96,"error":"uploading to S3 failed","start":"",'
+            '"end":"","node":"vm","job_id":"7_0","kept":"/home/u/.clustertools/runs/r/unsent/sub-1.2"}')
+    assert parse_records(line)[0].kept == "/home/u/.clustertools/runs/r/unsent/sub-1.2"
+    assert parse_records(line.replace(',"kept":"/home/u/.clustertools/runs/r/unsent/sub-1.2"', ""))[0].kept == ""

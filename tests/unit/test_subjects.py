@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from cluster_tools.errors import ConfigError
-from cluster_tools.subjects import ID_RE, SubjectList, parse_subject_list, read_subject_file
+from cluster_tools.subjects import (
+    ID_RE, RESERVED_NAMES, RESERVED_PREFIXES, SubjectList, parse_subject_list, read_subject_file,
+)
 
 
 def error_of(text: str, **kwargs) -> str:
@@ -79,6 +81,18 @@ def test_all_problems_of_a_file_come_in_one_error_line():
 def test_a_duplicate_names_both_lines():
     message = error_of("sub-01\nsub-02\n\nsub-01\n")
     assert message.startswith("subjects.txt: 1 duplicate: line 4 'sub-01' (first on line 1)")
+
+
+@pytest.mark.parametrize("as_csv", [False, True])
+def test_ids_that_differ_only_in_case_are_refused(as_csv):
+    """`Sub-1` and `sub-1` are one directory on a case-insensitive filesystem and in S3 sync tools."""
+    text = "subject,age\nsub-1,3\nSub-1,4\n" if as_csv else "sub-1\nSUB-2\nSub-1\nsub-2\n"
+    message = error_of(text)
+    if as_csv:
+        assert "1 ID that differs from another only in case: line 3 'Sub-1' (line 2 has 'sub-1')" in message
+    else:
+        assert ("2 IDs that differ from others only in case: line 3 'Sub-1' (line 1 has 'sub-1'), "
+                "line 4 'sub-2' (line 2 has 'SUB-2')") in message
 
 
 def test_many_duplicates_are_summarised():
@@ -168,15 +182,24 @@ def test_csv_is_detected_by_the_first_content_line_only():
         ("subject,a b", "line 1 'a b'"),
         ("subject,$(id)", "line 1 '$(id)'"),
         ("subject,age,", "line 1 ''"),
-        ("subject,PATH", "1 reserved column name: line 1 'PATH'"),
-        ("subject,LD_PRELOAD", "reserved column name: line 1 'LD_PRELOAD'"),
+        ("subject,PATH", "1 reserved column name (compared case-insensitively): line 1 'PATH'"),
+        ("subject,LD_PRELOAD", "reserved column name (compared case-insensitively): line 1 'LD_PRELOAD'"),
         ("subject,SLURM_ARRAY_TASK_ID", "line 1 'SLURM_ARRAY_TASK_ID'"),
         ("subject,AWS_SECRET_ACCESS_KEY", "line 1 'AWS_SECRET_ACCESS_KEY'"),
         ("subject,CT_X", "line 1 'CT_X'"),
         ("subject,BASH_ENV", "line 1 'BASH_ENV'"),
         ("subject,IFS", "line 1 'IFS'"),
         ("participant_id,SUBJECT", "line 1 'SUBJECT'"),
-        ("subject,HOME", "reserved column name: line 1 'HOME'"),
+        ("subject,HOME", "reserved column name (compared case-insensitively): line 1 'HOME'"),
+        # compared case-insensitively (issue 11: `path` was accepted), and Python's own variables
+        ("subject,path", "reserved column name (compared case-insensitively): line 1 'path'"),
+        ("subject,pythonpath", "line 1 'pythonpath'"),
+        ("subject,PYTHONPATH", "line 1 'PYTHONPATH'"),
+        ("subject,PythonStartup", "line 1 'PythonStartup'"),
+        ("subject,ld_preload", "line 1 'ld_preload'"),
+        ("subject,aws_access_key_id", "line 1 'aws_access_key_id'"),
+        ("subject,https_proxy", "line 1 'https_proxy'"),
+        ("subject,Home", "line 1 'Home'"),
         ("subject,age,age", "1 duplicate column name: line 1 'age'"),
     ],
 )
@@ -270,16 +293,28 @@ def test_any_text_gives_valid_unique_ids_or_a_config_error(text, as_csv):
     except ConfigError as exc:
         assert "\n" not in exc.one_line()
         return
-    assert len(result) > 0 and len(set(result.ids)) == len(result.ids)
+    assert len(result) > 0 and len({sid.lower() for sid in result.ids}) == len(result.ids)
     assert all(ID_RE.fullmatch(sid) for sid in result.ids)
     for i in range(len(result)):
         assert set(result.env_for(i)) == set(result.columns)
 
 
-VALID_IDS = st.lists(st.from_regex(ID_RE, fullmatch=True), min_size=1, max_size=50, unique=True)
+VALID_IDS = st.lists(st.from_regex(ID_RE, fullmatch=True), min_size=1, max_size=50, unique_by=str.lower)
 
 
 @given(VALID_IDS)
 def test_valid_id_lists_round_trip(ids):
     assert parse_subject_list("\n".join(ids)).ids == tuple(ids)
     assert parse_subject_list("\r\n".join(ids) + "\r\n").ids == tuple(ids)
+
+
+RESERVED_IN_ANY_CASE = st.one_of(
+    st.sampled_from(sorted(RESERVED_NAMES)),
+    st.tuples(st.sampled_from(RESERVED_PREFIXES), st.from_regex(r"[A-Za-z0-9_]{0,8}", fullmatch=True)).map("".join),
+).flatmap(lambda name: st.lists(st.booleans(), min_size=len(name), max_size=len(name)).map(
+    lambda upper: "".join(c.upper() if u else c.lower() for c, u in zip(name, upper))))
+
+
+@given(RESERVED_IN_ANY_CASE)
+def test_a_reserved_name_in_any_case_is_refused(name):
+    assert f"reserved column name (compared case-insensitively): line 1 {name!r}" in error_of(f"subject,{name}\ns,1\n")

@@ -16,7 +16,8 @@ from cluster_tools.render.run_scripts import render_manifest, render_wrapper
 from tests.unit.run_fixtures import make_run
 
 IMAGE = "docker://ghcr.io/acme/seg@sha256:" + "e" * 64
-FAKE_AWS = '#!/bin/bash\nmkdir -p "$FAKE_S3" && cp -R "${@: -2:1}." "$FAKE_S3/"\n'
+# The wrapper runs aws in a clean environment: the stand-ins find their folders from where they lie.
+FAKE_AWS = '#!/bin/bash\nFAKE_S3=$(cd "$(dirname "$0")/.." && pwd)/s3\nmkdir -p "$FAKE_S3" && cp -R "${@: -2:1}." "$FAKE_S3/"\n'
 FAKE_APPTAINER = '#!/bin/bash\n# apptainer exec --bind DIR IMAGE ARGV...\necho "image=$4"\nshift 4\nexec "$@"\n'
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="bootstrap.env must be root's; the tests run as root")
 
@@ -51,7 +52,7 @@ def setup(tmp_path: Path, *, container: str | None, mode: int = 0o644) -> Path:
 
 def run_task(directory: Path) -> tuple[subprocess.CompletedProcess, str]:
     root = directory.parent
-    env = {"PATH": f"{root / 'bin'}:/usr/bin:/bin", "FAKE_S3": str(root / "s3"), "TMPDIR": str(root / "scratch"),
+    env = {"PATH": f"{root / 'bin'}:/usr/bin:/bin", "TMPDIR": str(root / "scratch"),
            "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"}
     result = subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
                             env=env, cwd=directory, timeout=60)
@@ -91,6 +92,7 @@ KEY_ID, SECRET_KEY = "AKIAHCPEXAMPLEKEY123", "hcp/Secret+Value/ThatMustNeverLeak
 RECORDING_AWS = f"""#!/bin/bash
 # stand-in aws: secretsmanager answers the secret; s3 cp copies local folders; every call is logged with
 # whether it carried credentials (never their values)
+FAKE_S3=$(cd "$(dirname "$0")/.." && pwd)/s3 CALLS=$(cd "$(dirname "$0")/.." && pwd)/calls
 echo "$1 $2 key=${{AWS_ACCESS_KEY_ID:-none}}" | sed "s/{KEY_ID}/FROM-SECRET/" >>"$CALLS"
 if [[ $1 == secretsmanager ]]; then
   [[ $4 == {SECRET_ARN} ]] || exit 254
@@ -117,7 +119,7 @@ def run_with_secret(tmp_path: Path, command: str, secret_arn: str) -> tuple[Path
     (tmp_path / "bin" / "aws").write_text(RECORDING_AWS)
     (tmp_path / "bin" / "aws").chmod(0o755)
     (tmp_path / "scratch").mkdir()
-    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "FAKE_S3": str(tmp_path / "s3"), "CALLS": str(tmp_path / "calls"),
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
            "TMPDIR": str(tmp_path / "scratch"), "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"}
     return directory, subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True,
                                      text=True, env=env, cwd=directory, timeout=60)

@@ -16,6 +16,8 @@ from tests.unit.run_fixtures import make_run
 COMMAND = 'ls "$INPUT_DIR" > "$OUTPUT_DIR/listing"; echo "lr=$LR"; [ "$SUBJECT" != "sub 2" ] || exit 5'
 FAKE_AWS = """#!/bin/bash
 # stand-in: aws s3 cp --quiet --recursive SRC DST, with s3://in/ and s3://bucket-1/ as local directories
+# under ../s3 (found from where it lies: the wrapper runs aws in a clean environment, without FAKE_S3)
+FAKE_S3=$(cd "$(dirname "$0")/.." && pwd)/s3
 [[ $1 == s3 && $2 == cp ]] || exit 2
 src=${@: -2:1} dst=${@: -1}
 src=${src/s3:\\/\\/in\\//$FAKE_S3/in/} src=${src/s3:\\/\\/bucket-1\\//$FAKE_S3/out/}
@@ -46,8 +48,8 @@ def run_dir(tmp_path):
 
 def bash(run_dir: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     root = run_dir.parent
-    base = {"PATH": f"{root / 'bin'}:/usr/bin:/bin", "FAKE_S3": str(root / "s3"), "TMPDIR": str(root / "scratch"),
-            "HOME": str(root / "home")}
+    base = {"PATH": f"{root / 'bin'}:/usr/bin:/bin", "TMPDIR": str(root / "scratch"), "HOME": str(root / "home"),
+            "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS": "0 0 0"}
     return subprocess.run(["bash", str(run_dir / "wrapper.sh"), *args], input=stdin, capture_output=True,
                           text=True, env={**base, **(env or {})}, cwd=run_dir, timeout=60)
 
