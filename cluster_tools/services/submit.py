@@ -25,6 +25,7 @@ from cluster_tools.subjects import SubjectList
 
 Progress = Callable[[str], None]
 _SUBMITTED = re.compile(r"^chunk (\d+) (\d+)(?:;\S+)? (submitted|already)$")
+_UNKNOWN = re.compile(r"^chunk (\d+) unknown$")  # sbatch gave no answer and Slurm does not show the array
 _PROBE_MARK = "@@clustertools-probe"
 
 
@@ -131,25 +132,35 @@ def submit_attempt(state: StateDir, run: RunRecord, cluster: ClusterRecord, *, p
         progress(f"uploading run {run.run_id} ({len(attempt.subjects)} subjects, {len(attempt.chunks)} array(s))")
         _upload(conn, run, attempt)
         progress("submitting")
-        result = conn.run(
-            f"cd {shlex.quote(run.remote_dir)} && setsid -w bash submit.sh {attempt.number} "
-            f">attempts/{attempt.number}/submit.log 2>&1 </dev/null; rc=$?; "
-            f"cat attempts/{attempt.number}/submit.log; exit $rc",
-            timeout=600,
-        )
-        job_ids, fresh = _parse_submitted(result.text)
-        attempt = attempt.model_copy(update={
-            "chunks": [c.model_copy(update={"job_id": job_ids.get(c.index, c.job_id)}) for c in attempt.chunks],
-            "submitted_at": attempt.submitted_at or now_iso(),
-        })
-        run = _with_attempt(run, attempt)
-        save_run(state, run)
-        if result.exit_code != 0:
-            tail = " ".join((result.text + result.stderr.decode(errors="replace")).strip().splitlines()[-2:])
-            raise ClusterToolsError(f"submission stopped after {len(job_ids)} of {len(attempt.chunks)} arrays: {tail}",
-                                    "fix the cause, then run the same command again: what was submitted is kept")
+        run, attempt, fresh = _submit_arrays(state, conn, run, attempt)
     arrays = tuple((c.index, c.job_id or "", c.count, c.index in fresh) for c in attempt.chunks)
     return SubmitResult(run=run, attempt=attempt.number, arrays=arrays, resumed=resumed)
+
+
+def _submit_arrays(state: StateDir, conn, run: RunRecord, attempt: Attempt) -> tuple[RunRecord, Attempt, set[int]]:
+    """Run submit.sh; the record keeps every job id it reports. Raises when it stopped half-way."""
+    # From here Slurm may accept arrays: the record says so before the request leaves (see RunRecord.sent).
+    sent_before = attempt.submitted_at
+    attempt = attempt.model_copy(update={"submitted_at": sent_before or now_iso()})
+    run = _with_attempt(run, attempt)
+    save_run(state, run)
+    result = conn.run(
+        f"cd {shlex.quote(run.remote_dir)} && setsid -w bash submit.sh {attempt.number} "
+        f">attempts/{attempt.number}/submit.log 2>&1 </dev/null; rc=$?; "
+        f"cat attempts/{attempt.number}/submit.log; exit $rc",
+        timeout=600,
+    )
+    job_ids, fresh, unknown = _parse_submitted(result.text)
+    chunks = [c.model_copy(update={"job_id": job_ids.get(c.index, c.job_id)}) for c in attempt.chunks]
+    # Refused outright (sbatch said no, squeue did not answer): nothing reached Slurm, the run stays unsent.
+    nothing_sent = result.exit_code != 0 and not unknown and not any(c.job_id for c in chunks)
+    attempt = attempt.model_copy(update={"chunks": chunks, "submitted_at": sent_before if nothing_sent
+                                         else attempt.submitted_at})
+    run = _with_attempt(run, attempt)
+    save_run(state, run)
+    if result.exit_code != 0:
+        raise _stopped(run, attempt, unknown, result)
+    return run, attempt, fresh
 
 
 def _probe(conn) -> tuple[str, SlurmLimits, int]:
@@ -181,15 +192,34 @@ def _upload(conn, run: RunRecord, attempt: Attempt) -> None:
     })
 
 
-def _parse_submitted(text: str) -> tuple[dict[int, str], set[int]]:
-    job_ids, fresh = {}, set()
+def _parse_submitted(text: str) -> tuple[dict[int, str], set[int], list[int]]:
+    """submit.sh's answer: job id per chunk, the chunks submitted now, and those whose fate is unknown."""
+    job_ids, fresh, unknown = {}, set(), []
     for line in text.splitlines():
         match = _SUBMITTED.match(line.strip())
         if match:
             job_ids[int(match[1])] = match[2]
             if match[3] == "submitted":
                 fresh.add(int(match[1]))
-    return job_ids, fresh
+        elif match := _UNKNOWN.match(line.strip()):
+            unknown.append(int(match[1]))
+    return job_ids, fresh, unknown
+
+
+def _stopped(run: RunRecord, attempt: Attempt, unknown: list[int], result) -> ClusterToolsError:
+    """Why submit.sh stopped, saying only what is known: an sbatch without an answer is never "nothing"."""
+    known = sum(1 for c in attempt.chunks if c.job_id)
+    if unknown:
+        return ClusterToolsError(
+            f"{known} of {len(attempt.chunks)} arrays of run {run.run_id} are submitted; whether array "
+            f"{unknown[0]} was accepted is unknown: sbatch did not answer in time and Slurm does not show it (yet)",
+            "running the same command again is safe: it submits that array only if neither squeue (any state) "
+            f"nor the job-id marker its tasks write when they start shows it; `clustertools status {run.run_id}` "
+            "shows its subjects once Slurm answers",
+        )
+    tail = " ".join((result.text + result.stderr.decode(errors="replace")).strip().splitlines()[-2:])
+    return ClusterToolsError(f"submission stopped after {known} of {len(attempt.chunks)} arrays: {tail}",
+                             "fix the cause, then run the same command again: what was submitted is kept")
 
 
 def _with_attempt(run: RunRecord, attempt: Attempt) -> RunRecord:
