@@ -231,7 +231,7 @@ def runs(app: App, as_json: bool) -> None:
     from cluster_tools.runs import list_runs
 
     project = app.project()
-    found = list_runs(app.state, project.name if project else None)
+    found = [r for r in list_runs(app.state, project.name if project else None) if r.sent]  # not refused ones
     if as_json:
         print_json([{"run": r.run_id, "cluster": r.cluster, "created_at": r.created_at, "subjects": len(r.subjects),
                      "attempts": len(r.attempts), "counts": r.last_counts, "counts_at": r.last_status_at}
