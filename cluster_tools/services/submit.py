@@ -57,18 +57,26 @@ def job_spec(project: Project, overrides: dict[str, object]) -> JobSpec:
 
 
 def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subjects: SubjectList,
-                job: JobSpec, name: str | None) -> tuple[RunRecord, bool]:
-    """A new run record, or the unfinished one with exactly the same inputs (resumed). Not saved."""
+                job: JobSpec, name: str | None, *, new_run: bool = False) -> tuple[RunRecord, bool]:
+    """A new run record, or the unfinished one with exactly the same inputs (resumed). Not saved.
+
+    When the latest run with exactly the same inputs was submitted whole, that is an error (submitting
+    it again would run every subject twice) unless ``new_run``.
+    """
     payload = {"job": job.model_dump(), "columns": subjects.columns, "rows": subjects.rows,
                "output": str(project.storage.output), "input": str(project.storage.input or ""),
                "cluster": cluster.name, "name": name or project.name}
     if project.storage.input_credentials:  # only when set: the hashes of runs without one stay as they were
         payload["input_credentials"] = project.storage.input_credentials
     digest = spec_hash(list(subjects.ids), payload)
-    for run in reversed(list_runs(state, project.name)):
-        if run.spec_hash == digest and run.cluster == cluster.name and run.attempts and not run.attempts[0].complete:
-            return run, True
+    same = [r for r in list_runs(state, project.name) if r.spec_hash == digest and r.cluster == cluster.name and r.attempts]
+    if same and not same[-1].attempts[0].complete:
+        return same[-1], True
+    if same and not new_run:
+        raise _already_submitted(same[-1])
     run_id = new_run_id(name or project.name, digest)
+    if any(r.run_id == run_id for r in same):  # --new-run within the same second
+        run_id = new_run_id(name or project.name, f"{digest}-{len(same) + 1}")
     run = RunRecord(
         run_id=run_id, project=project.name, cluster=cluster.name, created_at=now_iso(), spec_hash=digest,
         remote_dir=f"~/{REMOTE_RUNS_DIR}/{run_id}", output=str(project.storage.output),
@@ -79,6 +87,14 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
         attempts=[Attempt(number=1, subjects=list(subjects.ids), rows=[list(r) for r in subjects.rows])],
     )
     return run, False
+
+
+def _already_submitted(run: RunRecord) -> ClusterToolsError:
+    when = run.attempts[0].submitted_at or run.created_at
+    return ClusterToolsError(
+        f"run {run.run_id} with exactly these subjects and this spec was submitted at {when} on {run.cluster}",
+        f"see `clustertools status {run.run_id}`; pass --new-run to start another run of it",
+    )
 
 
 def bootstrap_shared_dirs(state: StateDir, project: Project, cluster: ClusterRecord) -> list[str]:
