@@ -227,7 +227,7 @@ def _stopped(run: RunRecord, attempt: Attempt, unknown: list[int], result) -> Cl
     known = sum(1 for c in attempt.chunks if c.job_id)
     if unknown:
         return ClusterToolsError(
-            f"{known} of {len(attempt.chunks)} arrays of run {run.run_id} are submitted; whether array "
+            f"{known} of {len(attempt.chunks)} arrays of run {run.run_id} are known to be submitted; whether array "
             f"{unknown[0]} was accepted is unknown: sbatch did not answer in time and Slurm does not show it (yet)",
             "running the same command again is safe: it submits that array only if neither squeue (any state) "
             f"nor the job-id marker its tasks write when they start shows it; `clustertools status {run.run_id}` "
