@@ -26,6 +26,7 @@ from cluster_tools.subjects import SubjectList
 Progress = Callable[[str], None]
 _SUBMITTED = re.compile(r"^chunk (\d+) (\d+)(?:;\S+)? (submitted|already)$")
 _UNKNOWN = re.compile(r"^chunk (\d+) unknown$")  # sbatch gave no answer and Slurm does not show the array
+_REFUSED = re.compile(r"^chunk (\d+) refused$")  # sbatch answered no
 _PROBE_MARK = "@@clustertools-probe"
 
 
@@ -233,8 +234,14 @@ def _stopped(run: RunRecord, attempt: Attempt, unknown: list[int], result) -> Cl
             f"nor the job-id marker its tasks write when they start shows it; `clustertools status {run.run_id}` "
             "shows its subjects once Slurm answers",
         )
-    tail = " ".join((result.text + result.stderr.decode(errors="replace")).strip().splitlines()[-2:])
-    return ClusterToolsError(f"submission stopped after {known} of {len(attempt.chunks)} arrays: {tail}",
+    lines = (result.text + result.stderr.decode(errors="replace")).strip().splitlines()
+    refused = [int(m[1]) for m in map(_REFUSED.match, lines) if m]
+    if refused:
+        why = next((line for line in reversed(lines) if "error" in line.lower()), "no reason given")
+        return ClusterToolsError(f"Slurm refused array {refused[0]} of run {run.run_id} ({known} of "
+                                 f"{len(attempt.chunks)} arrays submitted): {why}",
+                                 "fix the cause, then run the same command again: what was submitted is kept")
+    return ClusterToolsError(f"submission stopped after {known} of {len(attempt.chunks)} arrays: {' '.join(lines[-2:])}",
                              "fix the cause, then run the same command again: what was submitted is kept")
 
 
