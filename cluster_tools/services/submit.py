@@ -156,17 +156,26 @@ def submit_attempt(state: StateDir, run: RunRecord, cluster: ClusterRecord, *, p
 
 def _submit_arrays(state: StateDir, conn, run: RunRecord, attempt: Attempt) -> tuple[RunRecord, Attempt, set[int]]:
     """Run submit.sh; the record keeps every job id it reports. Raises when it stopped half-way."""
+    from cluster_tools.errors import TransportError
+
     # From here Slurm may accept arrays: the record says so before the request leaves (see RunRecord.sent).
     sent_before = attempt.submitted_at
     attempt = attempt.model_copy(update={"submitted_at": sent_before or now_iso()})
     run = _with_attempt(run, attempt)
     save_run(state, run)
-    result = conn.run(
-        f"cd {shlex.quote(run.remote_dir)} && setsid -w bash submit.sh {attempt.number} "
-        f">attempts/{attempt.number}/submit.log 2>&1 </dev/null; rc=$?; "
-        f"cat attempts/{attempt.number}/submit.log; exit $rc",
-        timeout=600,
-    )
+    try:
+        result = conn.run(
+            f"cd {shlex.quote(run.remote_dir)} && setsid -w bash submit.sh {attempt.number} "
+            f">attempts/{attempt.number}/submit.log 2>&1 </dev/null; rc=$?; "
+            f"cat attempts/{attempt.number}/submit.log; exit $rc",
+            timeout=600,
+        )
+    except TransportError as exc:  # submit.sh goes on, detached: what it sent is not known here
+        raise TransportError(
+            f"lost sight of the submission of run {run.run_id} ({exc.message}): which of its arrays Slurm "
+            "accepted is unknown", "running the same command again is safe: it waits for a submit still running "
+            "on the head node, then submits only the arrays Slurm does not hold",
+            command=exc.command, exit_code=exc.remote_exit_code, stderr=exc.stderr) from exc
     job_ids, fresh, unknown = _parse_submitted(result.text)
     chunks = [c.model_copy(update={"job_id": job_ids.get(c.index, c.job_id)}) for c in attempt.chunks]
     # Refused outright (sbatch said no, squeue did not answer): nothing reached Slurm, the run stays unsent.

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from cluster_tools.clusters import ClusterRecord
-from cluster_tools.errors import ClusterToolsError
+from cluster_tools.errors import ClusterToolsError, TransportError
 from cluster_tools.runs import list_runs, save_run
 from cluster_tools.services.project import init_project
 from cluster_tools.config import load_project
@@ -23,7 +23,8 @@ CLUSTER = ClusterRecord(name="uni", host="login.example.edu", user="alice", know
 
 
 class ScriptedHeadNode:
-    """Answers the probe with MaxJobCount and the queue's size, and submit.sh with a fixed output."""
+    """Answers the probe with MaxJobCount and the queue's size, and submit.sh with a fixed output (or,
+    with ``submit_exit=None``, a dropped connection)."""
 
     def __init__(self, *, max_job_count=10000, queued=0, submit_output="chunk 0 4242 submitted\n", submit_exit=0):
         self.max_job_count, self.queued = max_job_count, queued
@@ -45,6 +46,8 @@ class ScriptedHeadNode:
         if "scontrol show config" in command:
             text = f"/home/alice\nMaxJobCount = {self.max_job_count}\n@@clustertools-probe\n{self.queued}\n"
             return RemoteResult(command, 0, text.encode(), b"")
+        if "submit.sh" in command and self.submit_exit is None:
+            raise TransportError("the connection dropped")
         if "submit.sh" in command:
             return RemoteResult(command, self.submit_exit, self.submit_output.encode(), b"")
         return RemoteResult(command, 0, b"", b"")
@@ -97,6 +100,17 @@ def test_an_sbatch_without_answer_is_reported_unknown_and_the_run_is_listed(setu
     assert "unknown" in text and "running the same command again is safe" in text
     assert "stopped after 0" not in text and "nothing" not in text
     assert listed_runs(state) == [run.run_id]
+
+
+def test_a_connection_lost_during_submit_sh_says_unknown_and_the_run_is_listed(setup):
+    state, prepare = setup
+    run, _ = prepare()
+    with pytest.raises(TransportError) as caught:
+        submit_attempt(state, run, CLUSTER, progress=lambda _: None, connect=ScriptedHeadNode(submit_exit=None))
+    text = caught.value.one_line()
+    assert "the connection dropped" in text and "unknown" in text and "running the same command again is safe" in text
+    assert listed_runs(state) == [run.run_id]
+    assert prepare() == (list_runs(state)[0], True)
 
 
 def test_a_run_submitted_whole_is_not_started_again_without_new_run(setup):
