@@ -12,6 +12,7 @@ import pytest
 from cluster_tools.render.run_scripts import render_chunk_list, render_submit_script
 from cluster_tools.slurm.limits import plan_chunks
 from tests.unit.run_fixtures import make_run
+from tests.unit.test_wrapper_debug import bash, run_dir  # noqa: F401  (run_dir is a fixture: wrapper.sh, manifest)
 
 FAKE_SQUEUE = """#!/bin/bash
 [[ -e "$FAKE/squeue-fails" ]] && { echo "slurm_load_jobs error: Socket timed out" >&2; exit 1; }
@@ -108,3 +109,15 @@ def test_a_queue_that_does_not_answer_stops_before_any_sbatch(head_node):
     result = submit("ok")
     assert result.returncode == 3 and result.stdout == "" and calls(fake) == 0
     assert "nothing was submitted" in result.stderr
+
+
+def test_a_task_writes_its_chunks_marker_when_it_starts_and_keeps_one_already_there(run_dir):  # noqa: F811
+    directory = run_dir
+    marker = directory / "attempts" / "1" / "chunk-4.jobid"
+    task = {"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"}
+    assert bash(directory, "1", "0", "4", env=task).returncode == 0
+    assert marker.read_text() == "7\n"
+    marker.write_text("6\n")  # submit.sh's answer came first: the task does not rewrite it
+    assert bash(directory, "1", "0", "4", env=task).returncode == 0 and marker.read_text() == "6\n"
+    assert bash(directory, "1", "0", "../x", env=task).returncode == 0  # not a chunk: no marker anywhere
+    assert sorted(p.name for p in (directory / "attempts" / "1").iterdir()) == ["chunk-4.jobid", "manifest"]
