@@ -70,7 +70,8 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
     if project.storage.input_credentials:  # only when set: the hashes of runs without one stay as they were
         payload["input_credentials"] = project.storage.input_credentials
     digest = spec_hash(list(subjects.ids), payload)
-    same = [r for r in list_runs(state, project.name) if r.spec_hash == digest and r.cluster == cluster.name and r.attempts]
+    same = [r for r in list_runs(state, project.name)
+            if r.spec_hash == digest and r.cluster == cluster.name and r.attempts]  # oldest first
     if same and not same[-1].attempts[0].complete:
         return same[-1], True
     if same and not new_run:
@@ -250,7 +251,8 @@ def _stopped(run: RunRecord, attempt: Attempt, unknown: list[int], result) -> Cl
         return ClusterToolsError(f"Slurm refused array {refused[0]} of run {run.run_id} ({known} of "
                                  f"{len(attempt.chunks)} arrays submitted): {why}",
                                  "fix the cause, then run the same command again: what was submitted is kept")
-    return ClusterToolsError(f"submission stopped after {known} of {len(attempt.chunks)} arrays: {' '.join(lines[-2:])}",
+    return ClusterToolsError(f"submission stopped after {known} of {len(attempt.chunks)} arrays: "
+                             f"{' '.join(lines[-2:])}",
                              "fix the cause, then run the same command again: what was submitted is kept")
 
 

@@ -10,7 +10,7 @@ exec 9>submit.lock
 flock 9
 mkdir -p logs records/new "attempts/$attempt"
 # Whether Slurm accepted a chunk is read from, in order: its job-id marker (written here from sbatch's
-# answer, or by the array's first task from SLURM_ARRAY_JOB_ID: it outlives MinJobAge), then squeue in
+# answer, or by its tasks from SLURM_ARRAY_JOB_ID when they start: it outlives MinJobAge), then squeue in
 # every state, by the chunk's comment. A squeue that does not answer stops the script: never guess "none".
 queue() { timeout 30 squeue -h -r -t all --name=ct-demo-1 -o '%F %k'; }
 known_job() {  # MARKER COMMENT QUEUE_TEXT: the chunk's job id, or nothing
@@ -47,7 +47,7 @@ while read -r chunk offset count; do
     --comment="$comment" array.sbatch "$attempt" "$offset" "$chunk" 2>"$errors") || rc=$?
   cat "$errors" >&2
   jobid=${jobid%%;*}
-  if ((rc != 0)); then
+  if ((rc != 0)) && [[ ! $jobid =~ ^[0-9]+$ ]]; then  # a job id printed is Slurm's yes, whatever came after
     # No answer in time, or a lost connection to slurmctld: the array may be queued all the same.
     if ((rc != 124)) && ! grep -qiE 'timed out|zero bytes|temporarily unable|connection reset' "$errors"; then
       echo "chunk $chunk refused"

@@ -20,7 +20,7 @@ cat "$FAKE/queue" 2>/dev/null
 exit 0
 """
 
-# ok: answers at once; late: Slurm takes the array but the answer never comes; lost: nothing, ever;
+# ok: answers at once; slow-ok: answers, then hangs; late: Slurm takes the array but the answer never comes; lost: nothing, ever;
 # refuse: Slurm says no.
 FAKE_SBATCH = """#!/bin/bash
 comment=""
@@ -28,6 +28,7 @@ for arg; do [[ $arg == --comment=* ]] && comment=${arg#--comment=}; done
 echo "$*" >>"$FAKE/calls"
 case $(cat "$FAKE/mode") in
   ok) echo 101 ;;
+  slow-ok) echo 101; sleep 5 ;;
   late) echo "101 $comment" >>"$FAKE/queue"; sleep 5 ;;
   lost) sleep 5 ;;
   refuse) echo "sbatch: error: Batch job submission failed: Invalid partition name specified" >&2; exit 1 ;;
@@ -79,6 +80,12 @@ def test_an_sbatch_without_answer_whose_array_slurm_took_is_found_in_the_queue(h
     assert first.returncode == 0, first.stderr
     assert first.stdout == "chunk 0 101 submitted\n" and marker.read_text() == "101\n"
     assert submit("ok").stdout == "chunk 0 101 already\n" and calls(fake) == 1
+
+
+def test_a_job_id_printed_before_the_timeout_is_slurms_yes(head_node):
+    submit, fake, marker = head_node
+    result = submit("slow-ok")
+    assert result.returncode == 0 and result.stdout == "chunk 0 101 submitted\n" and marker.read_text() == "101\n"
 
 
 def test_an_sbatch_without_answer_and_no_trace_is_unknown_not_unsent(head_node):
