@@ -94,7 +94,7 @@ def submit(app: App, subjects_file: Path, command, container, throttle, cpus, me
              "split by \\x1f, shown as tabs)")
         return
     if resumed:
-        note(f"resuming run {run.run_id}: it was interrupted before all its arrays were submitted")
+        note(f"resuming run {run.run_id}: not all its arrays were submitted yet (interrupted, or refused)")
     result = submit_attempt(app.state, run, cluster, progress=note, resumed=resumed, connect=_connect())
     if as_json:
         print_json({"run": result.run.run_id, "attempt": result.attempt, "subjects": len(subjects),
