@@ -177,7 +177,7 @@ def resolve_run(state: StateDir, run_id: str | None, project: str | None) -> Run
     """RUN if given, else the project's latest run (or the latest run at all outside a project)."""
     if run_id:
         return load_run(state, run_id)
-    runs = [r for r in list_runs(state, project) if r.sent]
+    runs = list_runs(state, project)
     if not runs:
         raise ConfigError("no run yet" + (f" in project {project}" if project else ""),
                           "submit one: clustertools submit subjects.txt")

@@ -45,5 +45,3 @@ def test_a_submit_slurm_refused_is_not_listed_as_a_run(sandbox, tmp_path):
     assert refused.returncode == 1 and lines[-1].startswith("Error: Slurm refused array 0 of run "), err(refused)
     assert "(0 of 1 arrays submitted)" in lines[-1] and "partition" in lines[-1].lower()
     assert json.loads(out(sandbox.cli("runs", "--json", cwd=project))) == []
-    status = sandbox.cli("status", cwd=project)
-    assert status.returncode == 1 and "no run yet" in err(status)

@@ -14,8 +14,6 @@ import time
 import uuid
 from collections import Counter
 
-import pytest
-
 from cluster_tools.clusters import load_cluster
 from cluster_tools.config import load_project
 from cluster_tools.errors import ClusterToolsError
@@ -24,7 +22,7 @@ from cluster_tools.services.submit import job_spec, prepare_run, submit_attempt
 from cluster_tools.state import StateDir
 from cluster_tools.subjects import read_subject_file
 from tests.helpers import err, out
-from tests.integration.run_helpers import make_project, status, wait_for_run, wait_until_squeue_forgets, write_subjects
+from tests.integration.run_helpers import make_project, status, wait_for_run, write_subjects
 
 # The array is queued at once; the answer is lost.
 ANSWER_LOST = '"$REAL" "$@" >/dev/null 2>&1; sleep 30\n'
@@ -106,8 +104,15 @@ def wait_until_all_succeeded(sandbox, project, run_id: str, ids, timeout: float 
     raise AssertionError(f"run {run_id}: not every subject of {ids} succeeded in {timeout} s")
 
 
-def submit_again_after_squeue_forgot(sandbox, project, subjects_file, run_id: str):
-    wait_until_squeue_forgets(sandbox, run_id, timeout=150)  # MinJobAge 10 s, purged once a minute
+def submit_again_after_squeue_forgot(sandbox, project, subjects_file, run_id: str, timeout: float = 300):
+    """MinJobAge is 10 s in the sandbox, but slurmctld purges about once a minute, later when loaded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        queue = sandbox.cli("ssh", "--", "squeue", "-h", "-t", "all", f"--name=ct-{run_id}", "-o", "%i %T")
+        if queue.returncode == 0 and not out(queue).strip():
+            break
+        assert time.monotonic() < deadline, f"squeue still lists the run: {out(queue)}{err(queue)}"
+        time.sleep(2)
     return sandbox.cli("submit", str(subjects_file), "--command", "true", "--json", cwd=project)
 
 
