@@ -153,7 +153,8 @@ def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedT
             statuses.append(_from_record(started[key]))
         elif not submitted(number, subject):
             statuses.append(SubjectStatus(subject, "MISSING", None, number,
-                                          error="not submitted: run the same `clustertools submit` again to finish"))
+                                          error="not known to be submitted (its sbatch was not run, or gave no answer): "
+                                                "run the same `clustertools submit` again to finish"))
         else:  # submitted, yet neither queued nor recorded: cancelled while pending (or the queue is unreadable)
             statuses.append(SubjectStatus(subject, "MISSING" if queue_readable else "PENDING", None, number))
     return RunStatus(run.run_id, tuple(statuses), queue_readable, source)

@@ -50,11 +50,17 @@ class Attempt(BaseModel):
     subjects: list[str]
     rows: list[list[str]] = Field(default_factory=list)  # CSV runs: the values of RunRecord.columns
     chunks: list[Chunk] = Field(default_factory=list)
+    # Set (and saved) just before submit.sh may reach sbatch; cleared again when Slurm refused every array.
     submitted_at: str | None = None
 
     @property
     def complete(self) -> bool:
         return bool(self.chunks) and all(c.job_id for c in self.chunks)
+
+    @property
+    def sent(self) -> bool:
+        """Slurm may hold some of its arrays: a submission was attempted and not refused outright."""
+        return self.submitted_at is not None or any(c.job_id for c in self.chunks)
 
 
 class RunRecord(BaseModel):
@@ -103,6 +109,12 @@ class RunRecord(BaseModel):
     @property
     def records_prefix(self) -> str:
         return f"{self.run_prefix}/{META_PREFIX}/records/"
+
+    @property
+    def sent(self) -> bool:
+        """False for a record saved before a submit that was then refused (a probe, MaxJobCount, sbatch):
+        it is kept so the same submit resumes it, but it is not a run to list."""
+        return any(a.sent for a in self.attempts)
 
     @property
     def subjects(self) -> list[str]:

@@ -63,15 +63,18 @@ Examples:
 @click.option("--minutes-per-subject", type=click.FloatRange(min=0, min_open=True), metavar="M",
               help="For the cost estimate on AWS (default: cost.minutes_per_subject, else job.time).")
 @click.option("--yes", "-y", is_flag=True, help="Submit even when the estimate is above cost.confirm_above_usd.")
+@click.option("--new-run", is_flag=True,
+              help="Start a new run even if one with exactly these subjects and this spec was submitted.")
 @cluster_option
 @json_option
 @click.pass_obj
 def submit(app: App, subjects_file: Path, command, container, throttle, cpus, mem, time_limit, partition,
-           name, dry_run: bool, minutes_per_subject, yes: bool, cluster_name, as_json: bool) -> None:
+           name, dry_run: bool, minutes_per_subject, yes: bool, new_run: bool, cluster_name, as_json: bool) -> None:
     """Submit one Slurm array task per subject (arrays split by the cluster's MaxArraySize).
 
     Running the same submit again after an interruption finishes it: arrays already submitted are
-    kept and no task is ever submitted twice.
+    kept and no task is ever submitted twice. Once every array of it was submitted, the same submit
+    is refused (it names the run) unless --new-run.
     """
     from cluster_tools.services.submit import dry_run as render_dry_run, job_spec, prepare_run, submit_attempt
     from cluster_tools.subjects import read_subject_file
@@ -81,7 +84,7 @@ def submit(app: App, subjects_file: Path, command, container, throttle, cpus, me
     job = job_spec(project, {"command": command, "container": container, "throttle": throttle, "cpus": cpus,
                              "mem": mem, "time": time_limit, "partition": partition})
     cluster = app.cluster(cluster_name)
-    run, resumed = prepare_run(app.state, project, cluster, subjects, job, name)
+    run, resumed = prepare_run(app.state, project, cluster, subjects, job, name, new_run=new_run)
     _estimate_and_confirm(project, job, len(subjects), cluster, minutes_per_subject, yes=yes or dry_run or resumed)
     if dry_run:
         for path, text in render_dry_run(run).files.items():
@@ -91,7 +94,7 @@ def submit(app: App, subjects_file: Path, command, container, throttle, cpus, me
              "split by \\x1f, shown as tabs)")
         return
     if resumed:
-        note(f"resuming run {run.run_id}: it was interrupted before all its arrays were submitted")
+        note(f"resuming run {run.run_id}: not all its arrays were submitted yet (interrupted, or refused)")
     result = submit_attempt(app.state, run, cluster, progress=note, resumed=resumed, connect=_connect())
     if as_json:
         print_json({"run": result.run.run_id, "attempt": result.attempt, "subjects": len(subjects),
@@ -235,7 +238,7 @@ def runs(app: App, as_json: bool) -> None:
     from cluster_tools.runs import list_runs
 
     project = app.project()
-    found = list_runs(app.state, project.name if project else None, warn=note)
+    found = [r for r in list_runs(app.state, project.name if project else None, warn=note) if r.sent]  # not refused ones
     if as_json:
         print_json([{"run": r.run_id, "cluster": r.cluster, "created_at": r.created_at, "subjects": len(r.subjects),
                      "attempts": len(r.attempts), "counts": r.last_counts, "counts_at": r.last_status_at}

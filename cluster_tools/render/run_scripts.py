@@ -45,9 +45,13 @@ def render_wrapper(run: RunRecord) -> str:
     return render_template("run/wrapper.sh.j2", **_values(run))
 
 
-def render_submit_script(run: RunRecord, *, sbatch_timeout: int = 120) -> str:
+def render_submit_script(run: RunRecord, *, sbatch_timeout: int = 120, resolve_tries: int = 5,
+                         resolve_wait: int = 3) -> str:
+    """submit.sh: an sbatch without an answer in ``sbatch_timeout`` s is looked for again in the queue
+    ``resolve_tries`` times, ``resolve_wait`` s apart, before the chunk is reported unknown."""
     throttle = f"%{run.job.throttle}" if run.job.throttle else ""
-    return render_template("run/submit.sh.j2", **_values(run), throttle_suffix=throttle, sbatch_timeout=sbatch_timeout)
+    return render_template("run/submit.sh.j2", **_values(run), throttle_suffix=throttle, sbatch_timeout=sbatch_timeout,
+                           resolve_tries=resolve_tries, resolve_wait=resolve_wait)
 
 
 def render_status_script(run: RunRecord) -> str:

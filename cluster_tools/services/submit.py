@@ -26,6 +26,8 @@ from cluster_tools.subjects import SubjectList
 
 Progress = Callable[[str], None]
 _SUBMITTED = re.compile(r"^chunk (\d+) (\d+)(?:;\S+)? (submitted|already)$")
+_UNKNOWN = re.compile(r"^chunk (\d+) unknown$")  # sbatch gave no answer and Slurm does not show the array
+_REFUSED = re.compile(r"^chunk (\d+) refused$")  # sbatch answered no
 _PROBE_MARK = "@@clustertools-probe"
 
 
@@ -57,18 +59,27 @@ def job_spec(project: Project, overrides: dict[str, object]) -> JobSpec:
 
 
 def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subjects: SubjectList,
-                job: JobSpec, name: str | None) -> tuple[RunRecord, bool]:
-    """A new run record, or the unfinished one with exactly the same inputs (resumed). Not saved."""
+                job: JobSpec, name: str | None, *, new_run: bool = False) -> tuple[RunRecord, bool]:
+    """A new run record, or the unfinished one with exactly the same inputs (resumed). Not saved.
+
+    When the latest run with exactly the same inputs was submitted whole, that is an error (submitting
+    it again would run every subject twice) unless ``new_run``.
+    """
     payload = {"job": job.model_dump(), "columns": subjects.columns, "rows": subjects.rows,
                "output": str(project.storage.output), "input": str(project.storage.input or ""),
                "cluster": cluster.name, "name": name or project.name}
     if project.storage.input_credentials:  # only when set: the hashes of runs without one stay as they were
         payload["input_credentials"] = project.storage.input_credentials
     digest = spec_hash(list(subjects.ids), payload)
-    for run in reversed(list_runs(state, project.name)):
-        if run.spec_hash == digest and run.cluster == cluster.name and run.attempts and not run.attempts[0].complete:
-            return run, True
+    same = [r for r in list_runs(state, project.name)
+            if r.spec_hash == digest and r.cluster == cluster.name and r.attempts]  # oldest first
+    if same and not same[-1].attempts[0].complete:
+        return same[-1], True
+    if same and not new_run:
+        raise _already_submitted(same[-1])
     run_id = new_run_id(name or project.name, digest)
+    if any(r.run_id == run_id for r in same):  # --new-run within the same second
+        run_id = new_run_id(name or project.name, f"{digest}-{len(same) + 1}")
     run = RunRecord(
         run_id=run_id, project=project.name, cluster=cluster.name, created_at=now_iso(), spec_hash=digest,
         remote_dir=f"~/{REMOTE_RUNS_DIR}/{run_id}", output=str(project.storage.output),
@@ -79,6 +90,14 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
         attempts=[Attempt(number=1, subjects=list(subjects.ids), rows=[list(r) for r in subjects.rows])],
     )
     return run, False
+
+
+def _already_submitted(run: RunRecord) -> ClusterToolsError:
+    when = run.attempts[0].submitted_at or run.created_at
+    return ClusterToolsError(
+        f"run {run.run_id} with exactly these subjects and this spec was submitted at {when} on {run.cluster}",
+        f"see `clustertools status {run.run_id}`; pass --new-run to start another run of it",
+    )
 
 
 def bootstrap_shared_dirs(state: StateDir, project: Project, cluster: ClusterRecord) -> list[str]:
@@ -133,25 +152,44 @@ def submit_attempt(state: StateDir, run: RunRecord, cluster: ClusterRecord, *, p
         progress(f"uploading run {run.run_id} ({len(attempt.subjects)} subjects, {len(attempt.chunks)} array(s))")
         _upload(conn, run, attempt)
         progress("submitting")
+        run, attempt, fresh = _submit_arrays(state, conn, run, attempt)
+    arrays = tuple((c.index, c.job_id or "", c.count, c.index in fresh) for c in attempt.chunks)
+    return SubmitResult(run=run, attempt=attempt.number, arrays=arrays, resumed=resumed)
+
+
+def _submit_arrays(state: StateDir, conn, run: RunRecord, attempt: Attempt) -> tuple[RunRecord, Attempt, set[int]]:
+    """Run submit.sh; the record keeps every job id it reports. Raises when it stopped half-way."""
+    from cluster_tools.errors import TransportError
+
+    # From here Slurm may accept arrays: the record says so before the request leaves (see RunRecord.sent).
+    sent_before = attempt.submitted_at
+    attempt = attempt.model_copy(update={"submitted_at": sent_before or now_iso()})
+    run = _with_attempt(run, attempt)
+    save_run(state, run)
+    try:
         result = conn.run(
             f"cd {shlex.quote(run.remote_dir)} && setsid -w bash submit.sh {attempt.number} "
             f">attempts/{attempt.number}/submit.log 2>&1 </dev/null; rc=$?; "
             f"cat attempts/{attempt.number}/submit.log; exit $rc",
             timeout=600,
         )
-        job_ids, fresh = _parse_submitted(result.text)
-        attempt = attempt.model_copy(update={
-            "chunks": [c.model_copy(update={"job_id": job_ids.get(c.index, c.job_id)}) for c in attempt.chunks],
-            "submitted_at": attempt.submitted_at or now_iso(),
-        })
-        run = _with_attempt(run, attempt)
-        save_run(state, run)
-        if result.exit_code != 0:
-            tail = " ".join((result.text + result.stderr.decode(errors="replace")).strip().splitlines()[-2:])
-            raise ClusterToolsError(f"submission stopped after {len(job_ids)} of {len(attempt.chunks)} arrays: {tail}",
-                                    "fix the cause, then run the same command again: what was submitted is kept")
-    arrays = tuple((c.index, c.job_id or "", c.count, c.index in fresh) for c in attempt.chunks)
-    return SubmitResult(run=run, attempt=attempt.number, arrays=arrays, resumed=resumed)
+    except TransportError as exc:  # submit.sh goes on, detached: what it sent is not known here
+        raise TransportError(
+            f"lost sight of the submission of run {run.run_id} ({exc.message}): which of its arrays Slurm "
+            "accepted is unknown", "running the same command again is safe: it waits for a submit still running "
+            "on the head node, then submits only the arrays Slurm does not hold",
+            command=exc.command, exit_code=exc.remote_exit_code, stderr=exc.stderr) from exc
+    job_ids, fresh, unknown = _parse_submitted(result.text)
+    chunks = [c.model_copy(update={"job_id": job_ids.get(c.index, c.job_id)}) for c in attempt.chunks]
+    # Refused outright (sbatch said no, squeue did not answer): nothing reached Slurm, the run stays unsent.
+    nothing_sent = result.exit_code != 0 and not unknown and not any(c.job_id for c in chunks)
+    attempt = attempt.model_copy(update={"chunks": chunks, "submitted_at": sent_before if nothing_sent
+                                         else attempt.submitted_at})
+    run = _with_attempt(run, attempt)
+    save_run(state, run)
+    if result.exit_code != 0:
+        raise _stopped(run, attempt, unknown, result)
+    return run, attempt, fresh
 
 
 def _probe(conn) -> tuple[str, SlurmLimits, int]:
@@ -183,15 +221,41 @@ def _upload(conn, run: RunRecord, attempt: Attempt) -> None:
     })
 
 
-def _parse_submitted(text: str) -> tuple[dict[int, str], set[int]]:
-    job_ids, fresh = {}, set()
+def _parse_submitted(text: str) -> tuple[dict[int, str], set[int], list[int]]:
+    """submit.sh's answer: job id per chunk, the chunks submitted now, and those whose fate is unknown."""
+    job_ids, fresh, unknown = {}, set(), []
     for line in text.splitlines():
         match = _SUBMITTED.match(line.strip())
         if match:
             job_ids[int(match[1])] = match[2]
             if match[3] == "submitted":
                 fresh.add(int(match[1]))
-    return job_ids, fresh
+        elif match := _UNKNOWN.match(line.strip()):
+            unknown.append(int(match[1]))
+    return job_ids, fresh, unknown
+
+
+def _stopped(run: RunRecord, attempt: Attempt, unknown: list[int], result) -> ClusterToolsError:
+    """Why submit.sh stopped, saying only what is known: an sbatch without an answer is never "nothing"."""
+    known = sum(1 for c in attempt.chunks if c.job_id)
+    if unknown:
+        return ClusterToolsError(
+            f"{known} of {len(attempt.chunks)} arrays of run {run.run_id} are known to be submitted; whether array "
+            f"{unknown[0]} was accepted is unknown: sbatch did not answer in time and Slurm does not show it (yet)",
+            "running the same command again is safe: it submits that array only if neither squeue (any state) "
+            f"nor the job-id marker its tasks write when they start shows it; `clustertools status {run.run_id}` "
+            "shows its subjects once Slurm answers",
+        )
+    lines = (result.text + result.stderr.decode(errors="replace")).strip().splitlines()
+    refused = [int(m[1]) for m in map(_REFUSED.match, lines) if m]
+    if refused:
+        why = next((line for line in reversed(lines) if "error" in line.lower()), "no reason given")
+        return ClusterToolsError(f"Slurm refused array {refused[0]} of run {run.run_id} ({known} of "
+                                 f"{len(attempt.chunks)} arrays submitted): {why}",
+                                 "fix the cause, then run the same command again: what was submitted is kept")
+    return ClusterToolsError(f"submission stopped after {known} of {len(attempt.chunks)} arrays: "
+                             f"{' '.join(lines[-2:])}",
+                             "fix the cause, then run the same command again: what was submitted is kept")
 
 
 def _with_attempt(run: RunRecord, attempt: Attempt) -> RunRecord:

@@ -9,24 +9,55 @@ comment_prefix=ct:demo-1:
 exec 9>submit.lock
 flock 9
 mkdir -p logs records/new "attempts/$attempt"
-queued=$(squeue -h -r --name=ct-demo-1 -o '%F %k' 2>/dev/null || true)
+# Whether Slurm accepted a chunk is read from, in order: its job-id marker (written here from sbatch's
+# answer, or by its tasks from SLURM_ARRAY_JOB_ID when they start: it outlives MinJobAge), then squeue in
+# every state, by the chunk's comment. A squeue that does not answer stops the script: never guess "none".
+queue() { timeout 30 squeue -h -r -t all --name=ct-demo-1 -o '%F %k'; }
+known_job() {  # MARKER COMMENT QUEUE_TEXT: the chunk's job id, or nothing
+  if [[ -s $1 ]]; then cat "$1"; else awk -v c="$2" '$2 == c {print $1; exit}' <<<"$3"; fi
+}
+resolve() {  # MARKER COMMENT: sbatch gave no answer; Slurm may still have accepted the array (slurmctld slow)
+  local try queued found
+  for ((try = 1; try <= 5; try++)); do
+    queued=$(queue 2>/dev/null) || queued=""
+    found=$(known_job "$1" "$2" "$queued")
+    [[ -z $found ]] || { echo "$found"; return 0; }
+    ((try == 5)) || sleep 3
+  done
+  return 1
+}
+if ! queued=$(queue); then
+  echo "squeue did not answer: nothing was submitted now" >&2
+  exit 3
+fi
 while read -r chunk offset count; do
   marker="attempts/$attempt/chunk-$chunk.jobid"
   comment="${comment_prefix}a$attempt:c$chunk"
-  if [[ -s "$marker" ]]; then
-    echo "chunk $chunk $(cat "$marker") already"
-    continue
-  fi
-  existing=$(awk -v c="$comment" '$2 == c {print $1; exit}' <<<"$queued")
+  existing=$(known_job "$marker" "$comment" "$queued")
   if [[ -n "$existing" ]]; then
-    echo "$existing" >"$marker"
+    [[ -s "$marker" ]] || echo "$existing" >"$marker"
     echo "chunk $chunk $existing already"
     continue
   fi
-  # sbatch retries forever when MaxJobCount is reached: never wait on it without a limit.
+  # sbatch retries forever when MaxJobCount is reached: never wait on it without a limit. The chunk is
+  # passed on to the tasks, which write its marker when they start.
+  errors="attempts/$attempt/sbatch-$chunk.err"
+  rc=0
   jobid=$(timeout 120 sbatch --parsable --array="0-$((count - 1))%50" \
-    --comment="$comment" array.sbatch "$attempt" "$offset")
+    --comment="$comment" array.sbatch "$attempt" "$offset" "$chunk" 2>"$errors") || rc=$?
+  cat "$errors" >&2
   jobid=${jobid%%;*}
+  if ((rc != 0)) && [[ ! $jobid =~ ^[0-9]+$ ]]; then  # a job id printed is Slurm's yes, whatever came after
+    # No answer in time, or a lost connection to slurmctld: the array may be queued all the same.
+    if ((rc != 124)) && ! grep -qiE 'timed out|zero bytes|temporarily unable|connection reset' "$errors"; then
+      echo "chunk $chunk refused"
+      exit "$rc"
+    fi
+    if ! jobid=$(resolve "$marker" "$comment"); then
+      echo "chunk $chunk unknown"
+      exit 75
+    fi
+  fi
   echo "$jobid" >"$marker.tmp" && mv -f "$marker.tmp" "$marker"
   echo "chunk $chunk $jobid submitted"
 done <"attempts/$attempt/chunks"

@@ -30,6 +30,12 @@ else
   CT_OFFSET=${2:?usage: wrapper.sh ATTEMPT OFFSET}
   CT_INDEX=$((CT_OFFSET + ${SLURM_ARRAY_TASK_ID:?not run as a Slurm array task}))
   CT_JOB_ID="${SLURM_ARRAY_JOB_ID:-0}_${SLURM_ARRAY_TASK_ID}"
+  # ARGV 3, the chunk: its job-id marker, written by the task itself, tells submit.sh this array was
+  # accepted even when sbatch's answer was lost and squeue has forgotten the job (MinJobAge).
+  ct_marker="$CT_RUN_DIR/attempts/$ATTEMPT/chunk-${3:-}.jobid"
+  if [[ ${3:-} =~ ^[0-9]+$ && $ATTEMPT =~ ^[0-9]+$ && -n ${SLURM_ARRAY_JOB_ID:-} && ! -s $ct_marker ]]; then
+    echo "$SLURM_ARRAY_JOB_ID" >"$ct_marker.$$.tmp" && mv -f "$ct_marker.$$.tmp" "$ct_marker"
+  fi
 fi
 CT_NODE=$(hostname -s 2>/dev/null || hostname)
 CT_START=$(date -u +%Y-%m-%dT%H:%M:%SZ)

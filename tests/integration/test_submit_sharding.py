@@ -112,6 +112,11 @@ def test_a_submit_killed_at_any_moment_then_run_again_runs_each_subject_once(sma
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     again = small_arrays.cli("submit", str(subjects_file), "--command", "true", "--json", cwd=project)
-    assert again.returncode == 0, err(again)
-    run_id = json.loads(out(again))["run"]
+    if again.returncode == 0:  # killed before every array was submitted: this finished it
+        run_id = json.loads(out(again))["run"]
+    else:  # killed after: the run is named, not started again
+        runs = json.loads(out(small_arrays.cli("runs", "--json", cwd=project)))
+        assert len(runs) == 1, err(again)
+        run_id = runs[0]["run"]
+        assert f"Error: run {run_id} with exactly these subjects and this spec was submitted at" in err(again)
     assert_each_subject_ran_once(small_arrays, project, run_id, ids)

@@ -86,7 +86,7 @@ def test_merge_final_record_beats_queue_and_lost_tasks_are_failed():
 def test_a_later_attempt_decides_and_unsubmitted_chunks_say_so():
     run = make_run(("a", "b"), chunks=[Chunk(index=0, offset=0, count=1, job_id="12"), Chunk(index=1, offset=1, count=1)])
     status = merge_status(run, parse_records(record("a", "FAILED", 3)), [])
-    assert status.subjects[1].state == "MISSING" and "not submitted" in status.subjects[1].error
+    assert status.subjects[1].state == "MISSING" and "not known to be submitted" in status.subjects[1].error
     from cluster_tools.runs import Attempt
     rerun = run.model_copy(update={"attempts": [*run.attempts, Attempt(number=2, subjects=["a"],
                                                  chunks=[Chunk(index=0, offset=0, count=1, job_id="14")])]})
