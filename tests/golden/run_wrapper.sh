@@ -1,6 +1,6 @@
 #!/bin/bash
 # Per-task wrapper of clustertools run demo-1: one subject per Slurm array task.
-# Usage (from array.sbatch): wrapper.sh ATTEMPT OFFSET, with SLURM_ARRAY_TASK_ID set by Slurm.
+# Usage (from array.sbatch): wrapper.sh ATTEMPT OFFSET CHUNK, with SLURM_ARRAY_TASK_ID set by Slurm.
 # `clustertools debug` runs it as: wrapper.sh --debug ATTEMPT INDEX (in `srun --pty`): the same
 # subject, environment, staged input and container as task INDEX, then an interactive shell instead
 # of the command; nothing is recorded or uploaded.
