@@ -27,7 +27,7 @@ from cluster_tools.services import sandbox_daemons as daemons
 from cluster_tools.services import sandbox_files as files
 from cluster_tools.services import sandbox_s3
 from cluster_tools.services.sandbox_queue import cancel_all_jobs
-from cluster_tools.slurm.node_info import parse_slurmd_c
+from cluster_tools.slurm.node_info import SINFO_NODES_FORMAT, NodeStatus, parse_sinfo_nodes, parse_slurmd_c
 from cluster_tools.state import StateDir, write_private_json
 from cluster_tools.transport import local_processes as procs
 
@@ -70,6 +70,7 @@ class SandboxStatus:
     options: dict[str, int] = field(default_factory=dict)
     started_at: str = ""
     restarted: tuple[str, ...] = ()  # the daemons `up` restarted while the others kept running
+    nodes: tuple[NodeStatus, ...] = ()  # as sinfo shows them, power state included
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -84,6 +85,8 @@ class SandboxStatus:
             "options": self.options,
             "started_at": self.started_at,
             "restarted": list(self.restarted),
+            "nodes": [{"name": n.name, "state": n.state, "flags": list(n.flags), "cpus": n.cpus,
+                       "memory_mb": n.memory_mb, "partition": n.partition, "reason": n.reason} for n in self.nodes],
             "components": [c.__dict__ for c in self.components],
         }
 
@@ -107,9 +110,11 @@ def sandbox_status(state: StateDir) -> SandboxStatus:
                   name in records and procs.is_running(records[name]), where[name])
         for name in START_ORDER
     )
+    ctld = next((c for c in components if c.name == "slurmctld"), None)
     return SandboxStatus(
         root=paths.root,
         running=all(c.running for c in components),
+        nodes=_nodes(paths) if ctld is not None and ctld.running else (),
         components=components,
         ssh=f"{saved['user']}@127.0.0.1:{ports['ssh']}",
         s3_endpoint_url=f"http://127.0.0.1:{ports['s3']}",
@@ -117,6 +122,17 @@ def sandbox_status(state: StateDir) -> SandboxStatus:
         options=saved.get("options", {}),
         started_at=saved.get("started_at", ""),
     )
+
+
+def _nodes(paths: SandboxPaths) -> tuple[NodeStatus, ...]:
+    """The nodes as sinfo shows them (power states included); none when slurmctld does not answer."""
+    env = {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+    try:
+        listing = subprocess.run(["sinfo", "-h", "-N", "-o", SINFO_NODES_FORMAT], env=env, capture_output=True,
+                                 text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return tuple(parse_sinfo_nodes(listing.stdout)) if listing.returncode == 0 else ()
 
 
 def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str, str], progress: Progress) -> SandboxStatus:
