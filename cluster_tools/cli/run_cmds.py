@@ -28,7 +28,7 @@ def _run_and_cluster(app: App, run_id: str | None, *, cluster_optional: bool = F
     from cluster_tools.runs import resolve_run
 
     project = app.project() if run_id is None else None  # a run id needs no project file read
-    run = resolve_run(app.state, run_id, project.name if project else None)
+    run = resolve_run(app.state, run_id, project.name if project else None, warn=note)
     try:
         return run, load_cluster(app.state, run.cluster)
     except ClusterNotFound:
