@@ -36,17 +36,21 @@ def sandbox() -> None:
               help="Seconds a finished job stays in squeue (ParallelCluster: 300).")
 @click.option("--bucket", "buckets", multiple=True, metavar="NAME",
               help="Extra S3 bucket to create (the project's output bucket is always made).")
+@click.option("--memory-scheduling", is_flag=True,
+              help="As ParallelCluster's EnableMemoryBasedScheduling: Slurm packs by --mem (CR_Core_Memory) and a "
+                   "task that uses more than its --mem is killed by its cgroup (ConstrainRAMSpace).")
 @json_option
 @click.pass_obj
 def up(app: App, max_array_size: int, max_job_count: int, min_job_age: int, buckets: tuple[str, ...],
-       as_json: bool) -> None:
+       memory_scheduling: bool, as_json: bool) -> None:
     """Start the sandbox, or report the one already running."""
     from cluster_tools.services.sandbox import DEFAULT_BUCKET, SandboxOptions, sandbox_up
 
     project = app.project()
     wanted = (DEFAULT_BUCKET, *((project.storage.output.bucket,) if project else ()), *buckets)
     options = SandboxOptions(max_array_size=max_array_size, max_job_count=max_job_count,
-                             min_job_age=min_job_age, buckets=tuple(dict.fromkeys(wanted)))
+                             min_job_age=min_job_age, buckets=tuple(dict.fromkeys(wanted)),
+                             memory_scheduling=memory_scheduling)
     status = sandbox_up(app.state, options, environ=app.environ, progress=note)
     if status.already_running:
         note("the sandbox is already running (options given now do not apply: `sandbox down` first)")

@@ -95,6 +95,7 @@ class SandboxSpec:
     node_name: str = "localhost"
     oversubscribe: int = 32
     node_env: dict[str, str] = field(default_factory=dict)
+    memory_scheduling: bool = False
 
 
 def render_slurm_conf(spec: SandboxSpec) -> str:

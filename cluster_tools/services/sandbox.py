@@ -26,6 +26,8 @@ from cluster_tools.render.sandbox import SandboxPaths, SandboxSpec, render_slurm
 from cluster_tools.services import sandbox_daemons as daemons
 from cluster_tools.services import sandbox_files as files
 from cluster_tools.services import sandbox_s3
+from cluster_tools.services.sandbox_namespace import remove_node_cgroups
+from cluster_tools.render.sandbox_cluster import cgroup_conf
 from cluster_tools.services.sandbox_queue import cancel_all_jobs
 from cluster_tools.slurm.node_info import SINFO_NODES_FORMAT, NodeStatus, parse_sinfo_nodes, parse_slurmd_c
 from cluster_tools.state import StateDir, write_private_json
@@ -46,6 +48,9 @@ class SandboxOptions:
     max_job_count: int = 100_000
     min_job_age: int = 10
     buckets: tuple[str, ...] = (DEFAULT_BUCKET,)
+    # ParallelCluster's EnableMemoryBasedScheduling: CR_Core_Memory, and the node's slurmd runs with cgroups
+    # of its own (templates/sandbox/node-namespace.sh) so that ConstrainRAMSpace kills a task over its --mem.
+    memory_scheduling: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,11 @@ def sandbox_status(state: StateDir) -> SandboxStatus:
     )
 
 
+def node_cgroup(paths: SandboxPaths) -> str:
+    """The node's cgroup, below the sandbox's processes' own: ``clustertools-<tag>/localhost``."""
+    return f"clustertools-{paths.runtime.name.rsplit('-', 1)[-1]}/{daemons.NODE_NAME}"
+
+
 def _nodes(paths: SandboxPaths) -> tuple[NodeStatus, ...]:
     """The nodes as sinfo shows them (power states included); none when slurmctld does not answer."""
     env = {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
@@ -166,7 +176,9 @@ def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str
         saved = {"user": user, "options": _options_json(options), "buckets": list(options.buckets),
                  "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "processes": []}
     saved["ports"] = ports
-    _start_daemons(state, daemons.DaemonContext(paths, programs, env, ports), saved, alive, dead, progress)
+    cgroup = node_cgroup(paths) if saved["options"].get("memory_scheduling") else None
+    _start_daemons(state, daemons.DaemonContext(paths, programs, env, ports, node_cgroup=cgroup), saved, alive, dead,
+                   progress)
     return replace(sandbox_status(state), restarted=dead if alive else ())
 
 
@@ -244,17 +256,18 @@ def _write_configs(paths: SandboxPaths, programs: Mapping[str, str], env: Mappin
         paths=paths, user=user, cpus=hardware.cpus, real_memory_mb=hardware.real_memory_mb,
         slurmctld_port=ports["slurmctld"], slurmd_port=ports["slurmd"], ssh_port=ports["ssh"],
         max_array_size=options.max_array_size, max_job_count=options.max_job_count,
-        min_job_age=options.min_job_age, node_name=daemons.NODE_NAME,
+        min_job_age=options.min_job_age, node_name=daemons.NODE_NAME, memory_scheduling=options.memory_scheduling,
         node_env=_node_env(paths, f"http://127.0.0.1:{ports['s3']}"),
     )
     paths.slurm_conf.write_text(render_slurm_conf(spec))
+    (paths.etc / "cgroup.conf").write_text(cgroup_conf(options.memory_scheduling))  # beside slurm.conf: Slurm looks there
     paths.sshd_config.write_text(render_sshd_config(spec))
     files.ensure_sshd_privsep_dir()
 
 
 def _options_json(options: SandboxOptions) -> dict[str, int]:
     return {"max_array_size": options.max_array_size, "max_job_count": options.max_job_count,
-            "min_job_age": options.min_job_age}
+            "min_job_age": options.min_job_age, "memory_scheduling": int(options.memory_scheduling)}
 
 
 def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) -> list[str]:
@@ -281,6 +294,9 @@ def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) ->
         progress(f"stopping {len(strays)} leftover job process(es)")
         procs.kill_pids(strays)
         stopped.append(f"{len(strays)} leftover process(es)")
+    left_cgroups = remove_node_cgroups(node_cgroup(paths).split("/")[0])
+    if left_cgroups:
+        progress(f"warning: cgroups still in use, not removed: {', '.join(left_cgroups[:3])}")
     if purge:
         forget_cluster(state, SANDBOX_CLUSTER)
         shutil.rmtree(paths.root, ignore_errors=True)
