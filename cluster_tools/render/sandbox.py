@@ -96,6 +96,7 @@ class SandboxSpec:
     oversubscribe: int = 32
     node_env: dict[str, str] = field(default_factory=dict)
     memory_scheduling: bool = False
+    requeue_delay: int = 70
 
 
 def render_slurm_conf(spec: SandboxSpec) -> str:

@@ -51,6 +51,7 @@ class SandboxOptions:
     # ParallelCluster's EnableMemoryBasedScheduling: CR_Core_Memory, and the node's slurmd runs with cgroups
     # of its own (templates/sandbox/node-namespace.sh) so that ConstrainRAMSpace kills a task over its --mem.
     memory_scheduling: bool = False
+    requeue_delay: int = 70  # seconds before a requeued job starts again (Slurm's cred_expire)
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,7 @@ def _write_configs(paths: SandboxPaths, programs: Mapping[str, str], env: Mappin
         slurmctld_port=ports["slurmctld"], slurmd_port=ports["slurmd"], ssh_port=ports["ssh"],
         max_array_size=options.max_array_size, max_job_count=options.max_job_count,
         min_job_age=options.min_job_age, node_name=daemons.NODE_NAME, memory_scheduling=options.memory_scheduling,
+        requeue_delay=options.requeue_delay,
         node_env=_node_env(paths, f"http://127.0.0.1:{ports['s3']}"),
     )
     paths.slurm_conf.write_text(render_slurm_conf(spec))
@@ -267,7 +269,8 @@ def _write_configs(paths: SandboxPaths, programs: Mapping[str, str], env: Mappin
 
 def _options_json(options: SandboxOptions) -> dict[str, int]:
     return {"max_array_size": options.max_array_size, "max_job_count": options.max_job_count,
-            "min_job_age": options.min_job_age, "memory_scheduling": int(options.memory_scheduling)}
+            "min_job_age": options.min_job_age, "memory_scheduling": int(options.memory_scheduling),
+            "requeue_delay": options.requeue_delay}
 
 
 def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) -> list[str]:

@@ -123,8 +123,9 @@ CT_LOG="$CT_RUN_DIR/logs/$SUBJECT.$ATTEMPT"
 record_json() {  # STATE EXIT_CODE ERROR [KEPT]: KEPT is where outputs wait after a failed upload
   local end=""
   [[ $1 == RUNNING ]] || end=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  printf '{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s","end":"%s","node":"%s","job_id":"%s","kept":"%s"}\n' \
-    "$SUBJECT" "$ATTEMPT" "$1" "${2:-null}" "${3:-}" "$CT_START" "$end" "$CT_NODE" "$CT_JOB_ID" "${4:-}"
+  printf '{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s","end":"%s","node":"%s","job_id":"%s","kept":"%s","restarts":%d}\n' \
+    "$SUBJECT" "$ATTEMPT" "$1" "${2:-null}" "${3:-}" "$CT_START" "$end" "$CT_NODE" "$CT_JOB_ID" "${4:-}" \
+    "${SLURM_RESTART_COUNT:-0}"
 }
 
 record() {  # STATE EXIT_CODE ERROR [KEPT]
