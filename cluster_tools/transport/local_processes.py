@@ -137,12 +137,18 @@ def find_marked(marker: tuple[str, str]) -> list[int]:
                 marked.add(pid)
                 if int(fields[3]) not in (0, own_session):
                     sessions.add(int(fields[3]))
+    return sorted(marked | set(_session_members(sessions, spared)))
+
+
+def _session_members(sessions: set[int], spared: set[int]) -> list[int]:
+    """Live processes (not in ``spared``) whose session is one of ``sessions``."""
+    members = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) not in spared:
             fields = _stat_fields(int(entry.name))
             if fields and fields[0] not in ("Z", "X") and int(fields[3]) in sessions:
-                marked.add(int(entry.name))
-    return sorted(marked)
+                members.append(int(entry.name))
+    return members
 
 
 def kill_pids(pids: Iterable[int], *, timeout: float = 5.0) -> list[int]:
@@ -184,10 +190,4 @@ def sessions_of(program: str, marker: tuple[str, str]) -> list[int]:
         fields = _stat_fields(int(entry.name))
         if fields and fields[0] not in ("Z", "X"):
             sessions.add(int(fields[3]))
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) not in spared:
-            fields = _stat_fields(int(entry.name))
-            if fields and fields[0] not in ("Z", "X") and int(fields[3]) in sessions:
-                members.append(int(entry.name))
-    return sorted(members)
+    return sorted(_session_members(sessions, spared))
