@@ -32,6 +32,7 @@ class TaskRecord(NamedTuple):
     node: str = ""
     job_id: str = ""
     kept: str = ""  # where the outputs wait on the head node after a failed upload (`results push`)
+    restarts: int = 0  # SLURM_RESTART_COUNT: how often Slurm requeued the task (a node lost, a spot reclaim)
 
 
 @dataclass(slots=True)
@@ -46,11 +47,18 @@ class SubjectStatus:
     error: str = ""
     job_id: str = ""
     kept: str = ""
+    restarts: int = 0
 
     def to_json(self) -> dict[str, object]:
         return {"subject": self.subject, "state": self.state, "exit_code": self.exit_code, "attempt": self.attempt,
                 "node": self.node, "start": self.start, "end": self.end, "error": self.error, "job_id": self.job_id,
-                "kept": self.kept}
+                "kept": self.kept, "restarts": self.restarts}
+
+    @property
+    def note(self) -> str:
+        """The error, and whether Slurm requeued the task (its node was lost) before this outcome."""
+        requeued = f"requeued {self.restarts}x" if self.restarts else ""  # Slurm requeues when a node is lost
+        return "; ".join(part for part in (requeued, self.error) if part)
 
 
 @dataclass(frozen=True)
@@ -102,11 +110,11 @@ def parse_records(text: str) -> list[TaskRecord]:
         # type would break the merge (an unhashable subject), so such a record is skipped like a torn one.
         if not (isinstance(subject, str) and type(attempt) is int and isinstance(state, str)):
             continue
-        exit_code = data.get("exit_code")
+        exit_code, restarts = data.get("exit_code"), data.get("restarts")
         records.append(TaskRecord(subject, attempt, state, exit_code if type(exit_code) is int else None,
                                   str(data.get("error") or ""), str(data.get("start") or ""),
                                   str(data.get("end") or ""), str(data.get("node") or ""), str(data.get("job_id") or ""),
-                                  str(data.get("kept") or "")))
+                                  str(data.get("kept") or ""), restarts if type(restarts) is int and restarts > 0 else 0))
     return records
 
 
@@ -144,7 +152,8 @@ def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedT
             begun = started.get(key)
             task = in_queue[key]
             statuses.append(SubjectStatus(subject, task.state, None, number, begun.node if begun else "",
-                                          begun.start if begun else "", "", "", f"{task.array_job_id}_{task.task_id}"))
+                                          begun.start if begun else "", "", "", f"{task.array_job_id}_{task.task_id}",
+                                          restarts=begun.restarts + (task.state == "PENDING") if begun else 0))
         elif key in started and queue_readable:
             lost = _from_record(started[key])
             lost.state, lost.error = "FAILED", "the task ended without a final record (killed, out of memory, or its node was lost)"
@@ -179,7 +188,7 @@ def parse_status(run: RunRecord, text: str) -> RunStatus:
 
 def _from_record(record: TaskRecord) -> SubjectStatus:
     return SubjectStatus(record.subject, record.state, record.exit_code, record.attempt, record.node,
-                         record.start, record.end, record.error, record.job_id, record.kept)
+                         record.start, record.end, record.error, record.job_id, record.kept, record.restarts)
 
 
 def _submitted_lookup(run: RunRecord):

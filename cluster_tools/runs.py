@@ -192,11 +192,15 @@ def _why(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-def resolve_run(state: StateDir, run_id: str | None, project: str | None) -> RunRecord:
-    """RUN if given, else the project's latest run (or the latest run at all outside a project)."""
+def resolve_run(state: StateDir, run_id: str | None, project: str | None, *,
+                warn: Callable[[str], None] = lambda _: None) -> RunRecord:
+    """RUN if given, else the project's latest run (or the latest run at all outside a project).
+
+    Choosing the latest, a damaged record is skipped and ``warn`` names it: the latest may be that one.
+    """
     if run_id:
         return load_run(state, run_id)
-    runs = list_runs(state, project)
+    runs = list_runs(state, project, warn=warn)
     if not runs:
         raise ConfigError("no run yet" + (f" in project {project}" if project else ""),
                           "submit one: clustertools submit subjects.txt")

@@ -89,7 +89,7 @@ def debug(app: App, subject: str | None, run_id: str | None, partition: str | No
     project = app.project() if run_id is None else None
     run = None
     if subject is not None or run_id is not None:
-        run = resolve_run(app.state, run_id, project.name if project else None)
+        run = resolve_run(app.state, run_id, project.name if project else None, warn=note)
         if cluster_name and cluster_name != run.cluster:
             raise ConfigError(f"run {run.run_id} ran on {run.cluster}, not {cluster_name}", "leave out -c")
         record = load_cluster(app.state, run.cluster)

@@ -35,7 +35,7 @@ def _run(app: App, run_id: str | None):
     from cluster_tools.runs import resolve_run
 
     project = app.project()
-    return resolve_run(app.state, run_id, project.name if project else None)
+    return resolve_run(app.state, run_id, project.name if project else None, warn=note)
 
 
 def _where(run) -> tuple[str, str]:

@@ -28,7 +28,7 @@ def _run_and_cluster(app: App, run_id: str | None, *, cluster_optional: bool = F
     from cluster_tools.runs import resolve_run
 
     project = app.project() if run_id is None else None  # a run id needs no project file read
-    run = resolve_run(app.state, run_id, project.name if project else None)
+    run = resolve_run(app.state, run_id, project.name if project else None, warn=note)
     try:
         return run, load_cluster(app.state, run.cluster)
     except ClusterNotFound:
@@ -173,7 +173,7 @@ def status(app: App, run_id: str | None, watch: bool, interval: float, show_all:
     if result.source == "s3":
         note("from the records in S3: subjects without a final record show as MISSING")
     rows = [(s.subject, s.state, "" if s.exit_code is None else s.exit_code, s.attempt, s.node, s.end or s.start,
-             s.error) for s in result.subjects if show_all or s.state != "SUCCEEDED"]
+             s.note) for s in result.subjects if show_all or s.state != "SUCCEEDED" or s.restarts]
     if rows:
         print_table(None, ["subject", "state", "exit", "attempt", "node", "time", "note"], rows)
     counts = ", ".join(f"{k.lower()} {v}" for k, v in result.counts.items() if v)

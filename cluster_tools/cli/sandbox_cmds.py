@@ -36,17 +36,24 @@ def sandbox() -> None:
               help="Seconds a finished job stays in squeue (ParallelCluster: 300).")
 @click.option("--bucket", "buckets", multiple=True, metavar="NAME",
               help="Extra S3 bucket to create (the project's output bucket is always made).")
+@click.option("--memory-scheduling", is_flag=True,
+              help="As ParallelCluster's EnableMemoryBasedScheduling: Slurm packs by --mem (CR_Core_Memory) and a "
+                   "task that uses more than its --mem is killed by its cgroup (ConstrainRAMSpace).")
+@click.option("--requeue-delay", type=click.IntRange(5, 3600), default=70, show_default=True,
+              help="Seconds a job requeued after its node was lost waits to start again (Slurm's cred_expire; "
+                   "ParallelCluster: 70).")
 @json_option
 @click.pass_obj
 def up(app: App, max_array_size: int, max_job_count: int, min_job_age: int, buckets: tuple[str, ...],
-       as_json: bool) -> None:
+       memory_scheduling: bool, requeue_delay: int, as_json: bool) -> None:
     """Start the sandbox, or report the one already running."""
     from cluster_tools.services.sandbox import DEFAULT_BUCKET, SandboxOptions, sandbox_up
 
     project = app.project()
     wanted = (DEFAULT_BUCKET, *((project.storage.output.bucket,) if project else ()), *buckets)
     options = SandboxOptions(max_array_size=max_array_size, max_job_count=max_job_count,
-                             min_job_age=min_job_age, buckets=tuple(dict.fromkeys(wanted)))
+                             min_job_age=min_job_age, buckets=tuple(dict.fromkeys(wanted)),
+                             memory_scheduling=memory_scheduling, requeue_delay=requeue_delay)
     status = sandbox_up(app.state, options, environ=app.environ, progress=note)
     if status.already_running:
         note("the sandbox is already running (options given now do not apply: `sandbox down` first)")
@@ -94,10 +101,30 @@ def _print_status(status) -> None:
     print_table(f"sandbox {state} (cluster `{status.cluster}`, partition `{status.partition}`)",
                 ["component", "state", "pid", "address"], rows)
     click.echo(f"ssh: {status.ssh}   s3: {status.s3_endpoint_url}   buckets: {', '.join(status.buckets)}")
+    if status.nodes:
+        print_table("nodes", ["node", "partition", "state", "cpus", "memory"],
+                    [(n.name, n.partition, n.label, n.cpus, f"{n.memory_mb} MB") for n in status.nodes])
     opts = status.options
     if opts:
         click.echo(f"MaxArraySize={opts.get('max_array_size')} MaxJobCount={opts.get('max_job_count')} "
                    f"MinJobAge={opts.get('min_job_age')}s   files: {status.root}")
+
+
+@sandbox.command()
+@click.argument("node")
+@json_option
+@click.pass_obj
+def interrupt(app: App, node: str, as_json: bool) -> None:
+    """Take NODE away as a spot reclaim does: its slurmd and tasks killed, the node DOWN, its jobs
+    requeued by Slurm (NODE_FAIL), then a replacement in its place. `sandbox status` lists the nodes."""
+    from cluster_tools.services.sandbox_interrupt import sandbox_interrupt
+
+    result = sandbox_interrupt(app.state, node, environ=app.environ, progress=note)
+    if as_json:
+        print_json(result.to_json())
+        return
+    click.echo(f"{node} interrupted: {len(result.jobs)} job(s) requeued by Slurm"
+               + (f" ({', '.join(result.jobs)})" if result.jobs else "") + "; `clustertools status` shows them")
 
 
 @sandbox.command(epilog="""\b

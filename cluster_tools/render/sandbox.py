@@ -95,6 +95,8 @@ class SandboxSpec:
     node_name: str = "localhost"
     oversubscribe: int = 32
     node_env: dict[str, str] = field(default_factory=dict)
+    memory_scheduling: bool = False
+    requeue_delay: int = 70
 
 
 def render_slurm_conf(spec: SandboxSpec) -> str:

@@ -26,8 +26,10 @@ from cluster_tools.render.sandbox import SandboxPaths, SandboxSpec, render_slurm
 from cluster_tools.services import sandbox_daemons as daemons
 from cluster_tools.services import sandbox_files as files
 from cluster_tools.services import sandbox_s3
+from cluster_tools.services.sandbox_namespace import remove_node_cgroups
+from cluster_tools.render.sandbox_cluster import cgroup_conf
 from cluster_tools.services.sandbox_queue import cancel_all_jobs
-from cluster_tools.slurm.node_info import parse_slurmd_c
+from cluster_tools.slurm.node_info import SINFO_NODES_FORMAT, NodeStatus, parse_sinfo_nodes, parse_slurmd_c
 from cluster_tools.state import StateDir, write_private_json
 from cluster_tools.transport import local_processes as procs
 
@@ -46,6 +48,10 @@ class SandboxOptions:
     max_job_count: int = 100_000
     min_job_age: int = 10
     buckets: tuple[str, ...] = (DEFAULT_BUCKET,)
+    # ParallelCluster's EnableMemoryBasedScheduling: CR_Core_Memory, and the node's slurmd runs with cgroups
+    # of its own (templates/sandbox/node-namespace.sh) so that ConstrainRAMSpace kills a task over its --mem.
+    memory_scheduling: bool = False
+    requeue_delay: int = 70  # seconds before a requeued job starts again (Slurm's cred_expire)
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ class SandboxStatus:
     options: dict[str, int] = field(default_factory=dict)
     started_at: str = ""
     restarted: tuple[str, ...] = ()  # the daemons `up` restarted while the others kept running
+    nodes: tuple[NodeStatus, ...] = ()  # as sinfo shows them, power state included
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -84,6 +91,8 @@ class SandboxStatus:
             "options": self.options,
             "started_at": self.started_at,
             "restarted": list(self.restarted),
+            "nodes": [{"name": n.name, "state": n.state, "flags": list(n.flags), "cpus": n.cpus,
+                       "memory_mb": n.memory_mb, "partition": n.partition, "reason": n.reason} for n in self.nodes],
             "components": [c.__dict__ for c in self.components],
         }
 
@@ -107,9 +116,11 @@ def sandbox_status(state: StateDir) -> SandboxStatus:
                   name in records and procs.is_running(records[name]), where[name])
         for name in START_ORDER
     )
+    ctld = next((c for c in components if c.name == "slurmctld"), None)
     return SandboxStatus(
         root=paths.root,
         running=all(c.running for c in components),
+        nodes=_nodes(paths) if ctld is not None and ctld.running else (),
         components=components,
         ssh=f"{saved['user']}@127.0.0.1:{ports['ssh']}",
         s3_endpoint_url=f"http://127.0.0.1:{ports['s3']}",
@@ -117,6 +128,22 @@ def sandbox_status(state: StateDir) -> SandboxStatus:
         options=saved.get("options", {}),
         started_at=saved.get("started_at", ""),
     )
+
+
+def node_cgroup(paths: SandboxPaths) -> str:
+    """The node's cgroup, below the sandbox's processes' own: ``clustertools-<tag>/localhost``."""
+    return f"clustertools-{paths.runtime.name.rsplit('-', 1)[-1]}/{daemons.NODE_NAME}"
+
+
+def _nodes(paths: SandboxPaths) -> tuple[NodeStatus, ...]:
+    """The nodes as sinfo shows them (power states included); none when slurmctld does not answer."""
+    env = {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+    try:
+        listing = subprocess.run(["sinfo", "-h", "-N", "-o", SINFO_NODES_FORMAT], env=env, capture_output=True,
+                                 text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return tuple(parse_sinfo_nodes(listing.stdout)) if listing.returncode == 0 else ()
 
 
 def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str, str], progress: Progress) -> SandboxStatus:
@@ -150,7 +177,9 @@ def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str
         saved = {"user": user, "options": _options_json(options), "buckets": list(options.buckets),
                  "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "processes": []}
     saved["ports"] = ports
-    _start_daemons(state, daemons.DaemonContext(paths, programs, env, ports), saved, alive, dead, progress)
+    cgroup = node_cgroup(paths) if saved["options"].get("memory_scheduling") else None
+    _start_daemons(state, daemons.DaemonContext(paths, programs, env, ports, node_cgroup=cgroup), saved, alive, dead,
+                   progress)
     return replace(sandbox_status(state), restarted=dead if alive else ())
 
 
@@ -228,17 +257,20 @@ def _write_configs(paths: SandboxPaths, programs: Mapping[str, str], env: Mappin
         paths=paths, user=user, cpus=hardware.cpus, real_memory_mb=hardware.real_memory_mb,
         slurmctld_port=ports["slurmctld"], slurmd_port=ports["slurmd"], ssh_port=ports["ssh"],
         max_array_size=options.max_array_size, max_job_count=options.max_job_count,
-        min_job_age=options.min_job_age, node_name=daemons.NODE_NAME,
+        min_job_age=options.min_job_age, node_name=daemons.NODE_NAME, memory_scheduling=options.memory_scheduling,
+        requeue_delay=options.requeue_delay,
         node_env=_node_env(paths, f"http://127.0.0.1:{ports['s3']}"),
     )
     paths.slurm_conf.write_text(render_slurm_conf(spec))
+    (paths.etc / "cgroup.conf").write_text(cgroup_conf(options.memory_scheduling))  # beside slurm.conf: Slurm looks there
     paths.sshd_config.write_text(render_sshd_config(spec))
     files.ensure_sshd_privsep_dir()
 
 
 def _options_json(options: SandboxOptions) -> dict[str, int]:
     return {"max_array_size": options.max_array_size, "max_job_count": options.max_job_count,
-            "min_job_age": options.min_job_age}
+            "min_job_age": options.min_job_age, "memory_scheduling": int(options.memory_scheduling),
+            "requeue_delay": options.requeue_delay}
 
 
 def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) -> list[str]:
@@ -265,6 +297,9 @@ def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) ->
         progress(f"stopping {len(strays)} leftover job process(es)")
         procs.kill_pids(strays)
         stopped.append(f"{len(strays)} leftover process(es)")
+    left_cgroups = remove_node_cgroups(node_cgroup(paths).split("/")[0])
+    if left_cgroups:
+        progress(f"warning: cgroups still in use, not removed: {', '.join(left_cgroups[:3])}")
     if purge:
         forget_cluster(state, SANDBOX_CLUSTER)
         shutil.rmtree(paths.root, ignore_errors=True)

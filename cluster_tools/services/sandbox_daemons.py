@@ -39,6 +39,7 @@ class DaemonContext:
     programs: Mapping[str, str]
     env: Mapping[str, str]
     ports: Mapping[str, int]
+    node_cgroup: str | None = None  # with memory-based scheduling: the node's slurmd gets cgroups of its own
 
     @property
     def s3_url(self) -> str:
@@ -58,10 +59,19 @@ def argv(name: str, ctx: DaemonContext) -> list[str]:
                    f"--seed-file={paths.keys}/munge.seed"],
         # No -c: slurmctld recovers its queue from StateSaveLocation, so a restart keeps every job.
         "slurmctld": [programs["slurmctld"], "-D"],
-        "slurmd": [programs["slurmd"], "-D", "-N", NODE_NAME],
+        "slurmd": _slurmd_argv(ctx),
         "sshd": [programs["sshd"], "-D", "-f", str(paths.sshd_config), "-E", str(paths.log / "sshd.log")],
         "s3": [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ctx.ports["s3"])],
     }[name]
+
+
+def _slurmd_argv(ctx: DaemonContext) -> list[str]:
+    slurmd = [ctx.programs["slurmd"], "-D", "-N", NODE_NAME]
+    if ctx.node_cgroup is None:
+        return slurmd
+    from cluster_tools.resources import template_path
+
+    return ["bash", str(template_path("sandbox/node-namespace.sh")), NODE_NAME, ctx.node_cgroup, "--", *slurmd]
 
 
 def start(name: str, ctx: DaemonContext, on_spawned: Callable[[procs.ProcessRecord], None]) -> list[str]:

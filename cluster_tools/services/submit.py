@@ -193,17 +193,32 @@ def _submit_arrays(state: StateDir, conn, run: RunRecord, attempt: Attempt) -> t
 
 
 def _probe(conn) -> tuple[str, SlurmLimits, int]:
-    """One round trip: the login's $HOME, the cluster's limits, and how many jobs it holds now."""
+    """One round trip: the login's $HOME, the cluster's limits, and how many jobs it holds now.
+
+    Every Slurm command must answer: a missing or failing scontrol or squeue is an error naming it,
+    never a silent fall back to Slurm's defaults (a plan made for limits the cluster does not have).
+    """
     result = conn.run(
-        f"echo \"$HOME\"; scontrol show config; echo {_PROBE_MARK}; squeue -h -r -t all -o %i | wc -l",
+        f"set -o pipefail; echo \"$HOME\"; scontrol show config || exit $?; echo {_PROBE_MARK}; "
+        "squeue -h -r -t all -o %i | wc -l",
         timeout=60,
     )
+    stderr = result.stderr.decode(errors="replace").strip()
     if result.exit_code != 0 or _PROBE_MARK not in result.text:
-        raise ClusterToolsError(f"cannot read the cluster's Slurm configuration: {result.stderr.decode(errors='replace').strip()}",
-                                "is Slurm running? try `clustertools ssh -- sinfo`")
+        from cluster_tools.transport.ssh import missing_command
+
+        missing = missing_command(stderr) if result.exit_code == 127 else None
+        last = stderr.splitlines()[-1] if stderr else "no output"
+        raise ClusterToolsError(
+            f"cannot read the cluster's Slurm configuration (exit {result.exit_code}): {last}",
+            f"`{missing}` is not on the head node's PATH, even in a login shell: is Slurm installed there?"
+            if missing else "is Slurm running? try `clustertools ssh -- sinfo`")
     head, _, count = result.text.partition(_PROBE_MARK)
     home, _, config = head.partition("\n")
-    return home.strip(), parse_scontrol_config(config), int(count.strip() or 0)
+    if "MaxArraySize" not in config or not count.strip().isdigit():
+        raise ClusterToolsError("scontrol show config or squeue printed something unexpected: the cluster's "
+                                "limits are unknown, so nothing was submitted", "try `clustertools ssh -- scontrol show config`")
+    return home.strip(), parse_scontrol_config(config), int(count.strip())
 
 
 def _upload(conn, run: RunRecord, attempt: Attempt) -> None:

@@ -137,12 +137,18 @@ def find_marked(marker: tuple[str, str]) -> list[int]:
                 marked.add(pid)
                 if int(fields[3]) not in (0, own_session):
                     sessions.add(int(fields[3]))
+    return sorted(marked | set(_session_members(sessions, spared)))
+
+
+def _session_members(sessions: set[int], spared: set[int]) -> list[int]:
+    """Live processes (not in ``spared``) whose session is one of ``sessions``."""
+    members = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) not in spared:
             fields = _stat_fields(int(entry.name))
             if fields and fields[0] not in ("Z", "X") and int(fields[3]) in sessions:
-                marked.add(int(entry.name))
-    return sorted(marked)
+                members.append(int(entry.name))
+    return members
 
 
 def kill_pids(pids: Iterable[int], *, timeout: float = 5.0) -> list[int]:
@@ -165,3 +171,23 @@ def _alive_pid(pid: int) -> bool:
     _reap(pid)
     fields = _stat_fields(pid)
     return bool(fields) and fields[0] not in ("Z", "X")
+
+
+def sessions_of(program: str, marker: tuple[str, str]) -> list[int]:
+    """Every process in the sessions of the marked processes named ``program``: for ``slurmstepd``, the
+    jobs of the sandbox's node (slurmstepd daemonises into a session of its own, which its job shares)."""
+    needle = f"{marker[0]}={marker[1]}".encode()
+    spared = _ancestors(os.getpid())
+    sessions = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in spared:
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != program or needle not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+        except OSError:
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields and fields[0] not in ("Z", "X"):
+            sessions.add(int(fields[3]))
+    return sorted(_session_members(sessions, spared))

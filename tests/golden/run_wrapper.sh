@@ -123,8 +123,9 @@ CT_LOG="$CT_RUN_DIR/logs/$SUBJECT.$ATTEMPT"
 record_json() {  # STATE EXIT_CODE ERROR [KEPT]: KEPT is where outputs wait after a failed upload
   local end=""
   [[ $1 == RUNNING ]] || end=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  printf '{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s","end":"%s","node":"%s","job_id":"%s","kept":"%s"}\n' \
-    "$SUBJECT" "$ATTEMPT" "$1" "${2:-null}" "${3:-}" "$CT_START" "$end" "$CT_NODE" "$CT_JOB_ID" "${4:-}"
+  printf '{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s","end":"%s","node":"%s","job_id":"%s","kept":"%s","restarts":%d}\n' \
+    "$SUBJECT" "$ATTEMPT" "$1" "${2:-null}" "${3:-}" "$CT_START" "$end" "$CT_NODE" "$CT_JOB_ID" "${4:-}" \
+    "${SLURM_RESTART_COUNT:-0}"
 }
 
 record() {  # STATE EXIT_CODE ERROR [KEPT]
@@ -249,6 +250,27 @@ run_command() {
   in_runtime bash -c "$CT_COMMAND"
 }
 
+# How many processes the kernel has killed for memory in this task's job (its cgroups, v1 or v2, up to
+# the job_* level Slurm's task/cgroup makes); 0 when the task has no such cgroup (no memory limit).
+oom_kills() {
+  local path dir file most=0 n
+  path=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3; exit}' /proc/self/cgroup 2>/dev/null)
+  if [[ -n $path ]]; then
+    dir=/sys/fs/cgroup/memory$path file=memory.oom_control
+  else
+    path=$(awk -F: '$1 == 0 {print $3; exit}' /proc/self/cgroup 2>/dev/null)
+    dir=/sys/fs/cgroup$path file=memory.events
+  fi
+  [[ $path == */job_* || $path == */job_*/* ]] || { echo 0; return; }
+  while [[ -n $path && $path != / ]]; do
+    n=$(awk '$1 == "oom_kill" {print $2; exit}' "$dir/$file" 2>/dev/null)
+    ((${n:-0} > most)) && most=$n
+    [[ ${path##*/} == job_* ]] && break
+    path=${path%/*} dir=${dir%/*}
+  done
+  echo "$most"
+}
+
 if [[ -n $CT_DEBUG ]]; then
   # The command comes first, and is the shell's last history line: arrow-up runs it again.
   printf 'clustertools debug: the command the task ran: %s\n' "$CT_COMMAND"
@@ -292,6 +314,7 @@ if ! why=$(stage_input); then
 fi
 
 CT_EXIT=0
+oom_before=$(oom_kills)
 run_command >"$CT_LOG.out" 2>"$CT_LOG.err" </dev/null &
 wait $!
 code=$?
@@ -299,6 +322,10 @@ if [[ $code -eq 0 ]]; then
   finish SUCCEEDED 0
 else
   CT_EXIT=$code
-  finish FAILED "$code"
+  if (($(oom_kills) > oom_before)); then
+    finish FAILED "$code" "out of memory: the command used more than the task's memory (--mem 1G) and was killed"
+  else
+    finish FAILED "$code"
+  fi
 fi
 exit "$CT_EXIT"

@@ -47,7 +47,7 @@ def wait_for_run(sandbox, project: Path, run_id: str, timeout: float = 240) -> d
 def wait_until_squeue_forgets(sandbox, run_id: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        queue = sandbox.cli("ssh", "--", "squeue", "-h", "-t", "all", f"--name=ct-{run_id}")
+        queue = sandbox.cli("ssh", "-c", "sandbox", "--", "squeue", "-h", "-t", "all", f"--name=ct-{run_id}")
         if queue.returncode == 0 and not out(queue).strip():
             return
         time.sleep(1)

@@ -9,24 +9,30 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from tests.helpers import err, out
 from tests.integration.run_helpers import make_project, wait_for_run, write_subjects
 
-from cluster_tools.clusters import save_cluster
+from cluster_tools.clusters import forget_cluster, save_cluster
 from cluster_tools.state import StateDir
 
 
-def aws_like(sandbox) -> str:
+@pytest.fixture
+def aws_like(sandbox):
+    """The sandbox registered a second time, as a ParallelCluster cluster; forgotten again afterwards, so
+    the session's other tests still find one cluster and need no -c."""
     state = StateDir(sandbox.state)
     known = state.known_hosts("aws-like")
     shutil.copy(sandbox.record.known_hosts, known)
     save_cluster(state, sandbox.record.model_copy(update={"name": "aws-like", "provider": "parallelcluster",
                                                           "sandbox": False, "known_hosts": known}))
-    return "aws-like"
+    yield "aws-like"
+    forget_cluster(state, "aws-like")
 
 
-def test_submit_prices_the_run_and_refuses_above_the_threshold_without_yes(sandbox, tmp_path):
-    cluster = aws_like(sandbox)
+def test_submit_prices_the_run_and_refuses_above_the_threshold_without_yes(sandbox, aws_like, tmp_path):
+    cluster = aws_like
     project = make_project(sandbox, tmp_path, "priced")
     text = (project / "clustertools.yaml").read_text()
     (project / "clustertools.yaml").write_text(text + "cost:\n  minutes_per_subject: 8\n  confirm_above_usd: 0.0001\n")

@@ -108,7 +108,7 @@ def submit_again_after_squeue_forgot(sandbox, project, subjects_file, run_id: st
     """MinJobAge is 10 s in the sandbox, but slurmctld purges about once a minute, later when loaded."""
     deadline = time.monotonic() + timeout
     while True:
-        queue = sandbox.cli("ssh", "--", "squeue", "-h", "-t", "all", f"--name=ct-{run_id}", "-o", "%i %T")
+        queue = sandbox.cli("ssh", "-c", "sandbox", "--", "squeue", "-h", "-t", "all", f"--name=ct-{run_id}", "-o", "%i %T")
         if queue.returncode == 0 and not out(queue).strip():
             break
         assert time.monotonic() < deadline, f"squeue still lists the run: {out(queue)}{err(queue)}"

@@ -15,3 +15,18 @@ def make_run(subjects=("sub-01", "sub-02", "sub-03"), *, command="echo \"$SUBJEC
         job=JobSpec(command=command, **job), columns=list(columns),
         attempts=[Attempt(number=1, subjects=list(subjects), rows=[list(r) for r in rows], chunks=chunks)],
     )
+
+
+def lay_out_run_dir(tmp_path, run: RunRecord, fake_aws: str):
+    """The head node's run dir as submit leaves it (wrapper.sh and attempt 1's manifest) under
+    ``tmp_path/run``, and ``fake_aws`` as ``tmp_path/bin/aws``. Returns the run dir."""
+    from cluster_tools.render.run_scripts import render_manifest, render_wrapper
+
+    directory = tmp_path / "run"
+    (directory / "attempts" / "1").mkdir(parents=True)
+    (directory / "wrapper.sh").write_text(render_wrapper(run))
+    (directory / "attempts" / "1" / "manifest").write_text(render_manifest(run.columns, run.attempts[0]))
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "aws").write_text(fake_aws)
+    (tmp_path / "bin" / "aws").chmod(0o755)
+    return directory

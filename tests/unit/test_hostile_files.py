@@ -111,6 +111,16 @@ def test_a_run_record_that_is_not_utf8_is_named_by_runs_and_status(state_dir):
     assert "r1.json) cannot be read: not UTF-8 text" in one_error_line(run_cli("status", "r1", state=state_dir))
 
 
+def test_status_without_a_run_names_a_damaged_record_it_skips(state_dir):
+    """`status` with no RUN takes the latest run: a damaged record (maybe the latest) is named, not skipped silently."""
+    (state_dir / "runs").mkdir()
+    (state_dir / "runs" / "r2.json").write_text("{ torn")
+    result = run_cli("status", state=state_dir)
+    lines = err(result).splitlines()
+    assert lines[0].startswith(f"warning: skipping the damaged run record {state_dir / 'runs' / 'r2.json'}")
+    assert lines[-1].startswith("Error: no run yet") and result.returncode != 0
+
+
 def test_a_subject_file_without_an_end_is_refused(tmp_path, state_dir):
     project = tmp_path / "p"
     assert run_cli("init", str(project), "--name", "p", state=state_dir).returncode == 0

@@ -115,3 +115,16 @@ def test_a_record_says_where_outputs_wait_after_a_failed_upload():
             '"end":"","node":"vm","job_id":"7_0","kept":"/home/u/.clustertools/runs/r/unsent/sub-1.2"}')
     assert parse_records(line)[0].kept == "/home/u/.clustertools/runs/r/unsent/sub-1.2"
     assert parse_records(line.replace(',"kept":"/home/u/.clustertools/runs/r/unsent/sub-1.2"', ""))[0].kept == ""
+
+
+def test_a_requeued_task_is_said_so() -> None:
+    """Records carry SLURM_RESTART_COUNT: a subject whose node was lost says it was requeued."""
+    from cluster_tools.run_status import SubjectStatus, parse_records
+
+    text = ('{"subject":"s-1","attempt":1,"state":"RUNNING","start":"a","restarts":0}\n'
+            '{"subject":"s-1","attempt":1,"state":"SUCCEEDED","exit_code":0,"restarts":1}\n'
+            '{"subject":"s-2","attempt":1,"state":"SUCCEEDED","exit_code":0,"restarts":"x"}\n')
+    records = parse_records(text)
+    assert [r.restarts for r in records] == [0, 1, 0]
+    assert SubjectStatus("s-1", "SUCCEEDED", 0, 1, restarts=1).note == "requeued 1x"
+    assert SubjectStatus("s-1", "FAILED", 3, 1, error="boom", restarts=2).note == "requeued 2x; boom"

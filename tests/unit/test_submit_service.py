@@ -44,7 +44,7 @@ class ScriptedHeadNode:
         command = argv if isinstance(argv, str) else " ".join(argv)
         self.commands.append(command)
         if "scontrol show config" in command:
-            text = f"/home/alice\nMaxJobCount = {self.max_job_count}\n@@clustertools-probe\n{self.queued}\n"
+            text = f"/home/alice\nMaxArraySize = 1001\nMaxJobCount = {self.max_job_count}\n@@clustertools-probe\n{self.queued}\n"
             return RemoteResult(command, 0, text.encode(), b"")
         if "submit.sh" in command and self.submit_exit is None:
             raise TransportError("the connection dropped")

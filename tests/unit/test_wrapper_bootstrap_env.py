@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cluster_tools.render.run_scripts import render_manifest, render_wrapper
-from tests.unit.run_fixtures import make_run
+from tests.unit.run_fixtures import lay_out_run_dir, make_run
 
 IMAGE = "docker://ghcr.io/acme/seg@sha256:" + "e" * 64
 # The wrapper runs aws in a clean environment: the stand-ins find their folders from where they lie.
@@ -111,13 +111,7 @@ def run_with_secret(tmp_path: Path, command: str, secret_arn: str) -> tuple[Path
     run = make_run(("sub-1",), command=command)
     run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "input": "s3://in/hcp",
                                  "input_credentials": secret_arn})
-    directory = tmp_path / "run"
-    (directory / "attempts" / "1").mkdir(parents=True)
-    (directory / "wrapper.sh").write_text(render_wrapper(run))
-    (directory / "attempts" / "1" / "manifest").write_text(render_manifest(run.columns, run.attempts[0]))
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin" / "aws").write_text(RECORDING_AWS)
-    (tmp_path / "bin" / "aws").chmod(0o755)
+    directory = lay_out_run_dir(tmp_path, run, RECORDING_AWS)
     (tmp_path / "scratch").mkdir()
     env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
            "TMPDIR": str(tmp_path / "scratch"), "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"}

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_tools.render.run_scripts import render_manifest, render_wrapper
-from tests.unit.run_fixtures import make_run
+from tests.unit.run_fixtures import lay_out_run_dir, make_run
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hcp/keys-AbCdEf"
 KEY_ID, SECRET_KEY = "AKIAHCPEXAMPLEKEY123", "hcp/Secret+Value/ThatMustNeverLeak0000000"
@@ -55,13 +54,7 @@ def setup(tmp_path: Path, *, container: str | None = None, shared: list[str] = (
     run = make_run(("sub-1",), command=COMMAND, columns=COLUMNS, rows=(values,), container=container)
     run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "input": "s3://in/hcp",
                                  "input_credentials": SECRET_ARN, "shared_dirs": list(shared)})
-    directory = tmp_path / "run"
-    (directory / "attempts" / "1").mkdir(parents=True)
-    (directory / "wrapper.sh").write_text(render_wrapper(run))
-    (directory / "attempts" / "1" / "manifest").write_text(render_manifest(run.columns, run.attempts[0]))
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin" / "aws").write_text(FAKE_AWS)
-    (tmp_path / "bin" / "aws").chmod(0o755)
+    directory = lay_out_run_dir(tmp_path, run, FAKE_AWS)
     (tmp_path / "s3" / "in" / "hcp" / "sub-1").mkdir(parents=True)
     (tmp_path / "s3" / "in" / "hcp" / "sub-1" / "T1.nii").write_text("x")
     (tmp_path / "scratch").mkdir()

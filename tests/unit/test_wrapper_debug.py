@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_tools.render.run_scripts import render_manifest, render_wrapper
-from tests.unit.run_fixtures import make_run
+from tests.unit.run_fixtures import lay_out_run_dir, make_run
 
 COMMAND = 'ls "$INPUT_DIR" > "$OUTPUT_DIR/listing"; echo "lr=$LR"; [ "$SUBJECT" != "sub 2" ] || exit 5'
 FAKE_AWS = """#!/bin/bash
@@ -31,13 +30,7 @@ mkdir -p "$dst" && cp -R "$src/." "$dst/"
 def run_dir(tmp_path):
     run = make_run(("sub-1", "sub 2"), command=COMMAND, columns=("LR",), rows=(("0.1",), ("0.2",)))
     run = run.model_copy(update={"input": "s3://in/derivatives", "remote_dir": str(tmp_path / "run")})
-    directory = tmp_path / "run"
-    (directory / "attempts" / "1").mkdir(parents=True)
-    (directory / "wrapper.sh").write_text(render_wrapper(run))
-    (directory / "attempts" / "1" / "manifest").write_text(render_manifest(run.columns, run.attempts[0]))
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin" / "aws").write_text(FAKE_AWS)
-    (tmp_path / "bin" / "aws").chmod(0o755)
+    directory = lay_out_run_dir(tmp_path, run, FAKE_AWS)
     for subject in ("sub-1", "sub 2"):
         (tmp_path / "s3" / "in" / "derivatives" / subject).mkdir(parents=True)
         (tmp_path / "s3" / "in" / "derivatives" / subject / "T1 w.nii").write_text(subject)
