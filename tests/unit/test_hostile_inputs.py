@@ -35,7 +35,8 @@ HOSTILE = st.one_of(
     st.builds(lambda a, piece, b: a + piece + b, _SAFE, st.sampled_from(PIECES), st.text(max_size=6)),
     st.builds(lambda rest: "-" + rest, _SAFE),  # looks like an option
     st.sampled_from(["..", ".", "../../../../tmp/x", "/etc/passwd", "x\ntouch /tmp/PWNED\n#"]),
-)
+).filter(lambda value: value != "--")  # not a value: every command line reads it as "no more options"
+# (`cancel RUN --` rightly cancels the whole run).
 # In an image path or a key prefix '/' is a separator and '-' no option: there, '..' must be a whole part.
 _PATH_PIECES = [p for p in PIECES if p not in ("/", "../")] + ["/../"]
 HOSTILE_IN_PATH = st.one_of(
