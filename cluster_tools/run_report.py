@@ -93,6 +93,7 @@ class RunReport:
     lanes: tuple[NodeLane, ...]
     without_end: int  # tasks that started but recorded no end (running, or lost)
     cost: CostSummary | None
+    requeued: tuple[tuple[str, int], ...] = ()  # (subject, restarts): Slurm requeued it when its node was lost
 
     @property
     def tasks(self) -> int:
@@ -130,6 +131,7 @@ class RunReport:
                        "tasks": [{"subject": t.subject, "attempt": t.attempt, "state": t.state,
                                   "exit_code": t.exit_code, "start": stamp(t.start), "end": stamp(t.end),
                                   "latest": t.latest} for t in lane.tasks]} for lane in self.lanes],
+            "requeued": [{"subject": subject, "restarts": n} for subject, n in self.requeued],
             "cost": None if self.cost is None else {
                 "total": self.cost.total, "priced": self.cost.priced, "unpriced": self.cost.unpriced,
                 "mean": self.cost.mean, "median": self.cost.median, "max": self.cost.max,
@@ -174,6 +176,7 @@ def build_report(status: RunStatus, records: Iterable[TaskRecord], *, as_of: dat
         histogram=histogram(finished), failures=_failure_groups(failures), lanes=_lanes(bars, as_of),
         without_end=sum(1 for _, b in bars if b.end is None),
         cost=None if costs is None else summarize_costs(list(latest), costs),
+        requeued=tuple((s.subject, s.restarts) for s in status.subjects if s.restarts),
     )
 
 

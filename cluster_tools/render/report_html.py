@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from cluster_tools.pricing import format_usd
+from cluster_tools.render.report_text import requeued_line  # one wording for the page and the terminal
 from cluster_tools.render.templates import environment
 from cluster_tools.report_stats import format_duration, nice_step
 from cluster_tools.run_report import RunReport, drawn_end, occupancy
@@ -57,7 +58,8 @@ def render_report_html(report: RunReport) -> str:
     env.filters["usd"] = format_usd
     return env.get_template("report/report.html.j2").render(
         r=report, timeline=timeline(report), hist=histogram_svg(report), states=STATES,
-        as_of=_stamp(report.as_of), first_start=_stamp(report.first_start), last_end=_stamp(report.last_end))
+        as_of=_stamp(report.as_of), first_start=_stamp(report.first_start), last_end=_stamp(report.last_end),
+        requeued_line=requeued_line(report) if report.requeued else "")
 
 
 def _n(value: float) -> str:

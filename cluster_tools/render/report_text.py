@@ -28,8 +28,17 @@ def render_report_text(report: RunReport) -> str:
                      f"{report.task_hours:.2f} task-hours")
     if report.without_end:
         lines.append(f"{report.without_end} task(s) started with no end recorded (running, or lost)")
+    if report.requeued:
+        lines.append(requeued_line(report))
     lines += ["", *_timeline(report), "", *_runtimes(report), "", *_failures(report), "", *_cost(report)]
     return "\n".join(lines) + "\n"
+
+
+def requeued_line(report: RunReport) -> str:
+    """Interruptions: the subjects Slurm requeued because their node was lost (a spot reclaim)."""
+    shown = ", ".join(f"{subject} ({n}x)" for subject, n in report.requeued[:10])
+    more = f" and {len(report.requeued) - 10} more" if len(report.requeued) > 10 else ""
+    return f"interrupted: {len(report.requeued)} subject(s) requeued after their node was lost: {shown}{more}"
 
 
 def _stamp(when: datetime | None) -> str:

@@ -1,6 +1,6 @@
 """`sandbox interrupt NODE` takes a node away mid-task as a spot reclaim does: Slurm requeues its jobs
-(NODE_FAIL), and every subject still ends SUCCEEDED exactly once, with one set of outputs in S3, and
-status says it was requeued."""
+(NODE_FAIL), and every subject still ends SUCCEEDED exactly once, with one set of outputs in S3; status
+and the report say it was requeued."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def test_an_interrupted_node_s_tasks_are_requeued_and_each_subject_succeeds_once
         assert {s["subject"]: s["restarts"] for s in final["subjects"]} == {"s-1": 1, "s-2": 1, "s-3": 1}
         table = box.cli("status", run, "--all", cwd=project)
         assert out(table).count("requeued 1x") == 3, out(table)
+        report = box.cli("report", run, "--text", cwd=project)
+        assert report.returncode == 0 and "interrupted: 3 subject(s) requeued after their node was lost" in out(report), \
+            out(report) + err(report)
         s3 = make_s3_client(S3Target(region="us-east-1", endpoint_url=box.status["s3_endpoint_url"], sandbox=True))
         listed = s3.list_objects_v2(Bucket="clustertools-sandbox", Prefix="")["Contents"]
         outputs = sorted(o["Key"] for o in listed if o["Key"].endswith("/result.txt") and f"/{run}/" in f"/{o['Key']}")

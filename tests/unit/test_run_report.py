@@ -277,3 +277,20 @@ def test_status_from_s3_with_one_attempt_needs_no_second_read(tmp_path, monkeypa
     report = service.run_report(StateDir(tmp_path), run, None, None, now=lambda: AS_OF)
     assert report.source == "s3" and report.tasks == 1
     assert "the records in S3" in render_report_html(report)
+
+
+def test_the_report_shows_subjects_requeued_after_their_node_was_lost():
+    """A spot reclaim (`sandbox interrupt`): the requeued subjects are named in the text, the page and JSON."""
+    from cluster_tools.render.report_html import render_report_html
+    from cluster_tools.render.report_text import render_report_text
+
+    subjects = (SubjectStatus("s-1", "SUCCEEDED", 0, 1, "node-a", "2026-11-22T07:00:00Z", "2026-11-22T07:01:00Z",
+                              restarts=1),
+                SubjectStatus("s-2", "SUCCEEDED", 0, 1, "node-a", "2026-11-22T07:00:00Z", "2026-11-22T07:01:00Z"))
+    report = build_report(RunStatus("spot-1", subjects), [], as_of=AS_OF)
+    assert report.requeued == (("s-1", 1),) and report.to_json()["requeued"] == [{"subject": "s-1", "restarts": 1}]
+    line = "interrupted: 1 subject(s) requeued after their node was lost: s-1 (1x)"
+    assert line in render_report_text(report)
+    assert f'<p class="note" id="requeued">{line}</p>' in render_report_html(report)
+    quiet = build_report(RunStatus("calm-1", subjects[1:]), [], as_of=AS_OF)
+    assert "requeued" not in render_report_text(quiet) and 'id="requeued"' not in render_report_html(quiet)
