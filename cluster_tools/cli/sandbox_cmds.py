@@ -85,7 +85,7 @@ def status(app: App, as_json: bool) -> None:
     """Say what runs where; exit 0 only when the whole sandbox runs."""
     from cluster_tools.services.sandbox import sandbox_status
 
-    current = sandbox_status(app.state)
+    current = sandbox_status(app.state, with_nodes=True)
     if as_json:
         print_json(current.to_json())
     elif not current.components:

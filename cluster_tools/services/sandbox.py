@@ -97,7 +97,9 @@ class SandboxStatus:
         }
 
 
-def sandbox_status(state: StateDir) -> SandboxStatus:
+def sandbox_status(state: StateDir, *, with_nodes: bool = False) -> SandboxStatus:
+    """The sandbox's daemons (from their PIDs); with ``with_nodes``, also its nodes as sinfo shows them
+    (one sinfo call: only `sandbox status` and `sandbox interrupt` need them)."""
     paths = files.sandbox_paths(state.sandbox)
     saved = _load_state(paths)
     if not saved or not saved.get("processes"):
@@ -120,7 +122,7 @@ def sandbox_status(state: StateDir) -> SandboxStatus:
     return SandboxStatus(
         root=paths.root,
         running=all(c.running for c in components),
-        nodes=_nodes(paths) if ctld is not None and ctld.running else (),
+        nodes=_nodes(paths) if with_nodes and ctld is not None and ctld.running else (),
         components=components,
         ssh=f"{saved['user']}@127.0.0.1:{ports['ssh']}",
         s3_endpoint_url=f"http://127.0.0.1:{ports['s3']}",

@@ -42,7 +42,7 @@ def sandbox_interrupt(state: StateDir, node: str, *, environ: Mapping[str, str],
     from cluster_tools.services.sandbox import MARKER_ENV, SandboxOptions, sandbox_status, sandbox_up
 
     NODE_NAME.check(node)
-    status = sandbox_status(state)
+    status = sandbox_status(state, with_nodes=True)
     if not status.running:
         raise SandboxError("the sandbox is not running", "start it: clustertools sandbox up")
     names = [n.name for n in status.nodes]

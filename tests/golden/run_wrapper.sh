@@ -15,6 +15,7 @@ CT_INPUT_URL=''
 # A Secrets Manager ARN: the input bucket's own credentials, read through the node's role when staging.
 CT_INPUT_SECRET=''
 CT_OUTPUT_URL=s3://bucket-1/study/demo-1
+CT_MEM=1G  # the task's --mem, named when the kernel kills the command for memory
 # Where the node bootstrap may have left bootstrap.env (container runtime, the image it pulled once,
 # the conda environment it solved once), in order.
 CT_SHARED_DIRS=()
@@ -323,7 +324,7 @@ if [[ $code -eq 0 ]]; then
 else
   CT_EXIT=$code
   if (($(oom_kills) > oom_before)); then
-    finish FAILED "$code" "out of memory: the command used more than the task's memory (--mem 1G) and was killed"
+    finish FAILED "$code" "out of memory: the command used more than the task's memory (--mem $CT_MEM) and was killed"
   else
     finish FAILED "$code"
   fi
