@@ -41,10 +41,15 @@ def stop_sandbox(sandbox: Sandbox) -> None:
     assert find_marked((MARKER_ENV, str(sandbox.state / "sandbox"))) == []
 
 
+# Two static nodes (always up, as a queue's MinCount) of 32 CPUs each: tests do not wait for nodes to boot,
+# and hundreds of tiny tasks run at once. The elastic tests start sandboxes of their own.
+SHARED_SANDBOX = ("--nodes", "2", "--static-nodes", "2", "--cpus-per-node", "32")
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory):
-    """The shared sandbox for integration tests (MaxArraySize 1001, MinJobAge 10 s)."""
-    box = start_sandbox(tmp_path_factory.mktemp("state"))
+    """The shared sandbox for integration tests (MaxArraySize 1001, MinJobAge 10 s, two static nodes)."""
+    box = start_sandbox(tmp_path_factory.mktemp("state"), *SHARED_SANDBOX)
     yield box
     stop_sandbox(box)
 

@@ -1,4 +1,4 @@
-"""The sandbox's slurm.conf and sshd_config, rendered from a spec."""
+"""The sandbox's files (one root per sandbox) and its sshd_config, rendered from a spec."""
 
 from __future__ import annotations
 
@@ -53,8 +53,23 @@ class SandboxPaths:
         return self.runtime / "spool"
 
     @property
+    def node_fs(self) -> Path:
+        """The head node's filesystem layers (services/sandbox_namespace.NamespaceLayout's root)."""
+        return self.root / "node"
+
+    @property
+    def slurm_etc(self) -> Path:
+        """/opt/slurm/etc as the sandbox's nodes see it, at a path that is the same inside and outside."""
+        return self.node_fs / "opt" / "slurm" / "etc"
+
+    @property
     def slurm_conf(self) -> Path:
-        return self.etc / "slurm.conf"
+        return self.slurm_etc / "slurm.conf"
+
+    @property
+    def bin(self) -> Path:
+        """The programs slurmctld runs (ResumeProgram, SuspendProgram) and the nodes' cgroup parents."""
+        return self.root / "bin"
 
     @property
     def sshd_config(self) -> Path:
@@ -79,33 +94,13 @@ class SandboxPaths:
 
 @dataclass(frozen=True)
 class SandboxSpec:
-    """What the sandbox's daemons are configured with."""
+    """What the head node's sshd is configured with."""
 
     paths: SandboxPaths
     user: str
-    cpus: int
-    real_memory_mb: int
-    slurmctld_port: int
-    slurmd_port: int
     ssh_port: int
-    max_array_size: int = 1001
-    max_job_count: int = 100_000
-    min_job_age: int = 10
-    partition: str = "compute"
-    node_name: str = "localhost"
-    oversubscribe: int = 32
     node_env: dict[str, str] = field(default_factory=dict)
-    memory_scheduling: bool = False
-    requeue_delay: int = 70
-
-
-def render_slurm_conf(spec: SandboxSpec) -> str:
-    return render_template("sandbox/slurm.conf.j2", **_values(spec))
 
 
 def render_sshd_config(spec: SandboxSpec) -> str:
-    return render_template("sandbox/sshd_config.j2", **_values(spec))
-
-
-def _values(spec: SandboxSpec) -> dict[str, object]:
-    return {name: getattr(spec, name) for name in spec.__dataclass_fields__}
+    return render_template("sandbox/sshd_config.j2", **{name: getattr(spec, name) for name in spec.__dataclass_fields__})

@@ -156,6 +156,7 @@ class ClusterFiles:
     max_array_size: int = 1001
     max_job_count: int = 10_000
     min_job_age: int = 300
+    requeue_delay: int = 70
 
 
 def render_slurm_conf(files: ClusterFiles) -> str:
@@ -169,11 +170,12 @@ def render_slurm_conf(files: ClusterFiles) -> str:
 
 
 def render_resume_program(*, marker_env: str, marker: str, boot_delay: float, log_dir: str, scontrol: str,
-                          node_script: str, cgroup: str, slurmd: str) -> str:
+                          node_script: str, cgroups: str, slurmd: str, slurm_conf: str) -> str:
     from cluster_tools.render.templates import render_template
 
     return render_template("sandbox/resume.sh.j2", marker_env=marker_env, marker=marker, boot_delay=f"{max(boot_delay, 1.0):g}",
-                           log_dir=log_dir, scontrol=scontrol, node_script=node_script, cgroup=cgroup, slurmd=slurmd)
+                           log_dir=log_dir, scontrol=scontrol, node_script=node_script, cgroups=cgroups, slurmd=slurmd,
+                           slurm_conf=slurm_conf)
 
 
 def render_suspend_program(*, log_dir: str, scontrol: str, pids_dir: str, cgroup_dirs: list[str]) -> str:

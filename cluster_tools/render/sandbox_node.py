@@ -15,6 +15,7 @@ What a real node has, read in aws/aws-parallelcluster-cookbook (commit f75d84c):
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Literal
 
@@ -125,4 +126,14 @@ def etc_bashrc() -> str:
         "    unset i\n"
         "  fi\n"
         "fi\n"
+    )
+
+
+def aws_shim(aws: str) -> str:
+    """/usr/local/bin/aws of the sandbox's nodes. A real node's CLI talks to AWS; the sandbox's must talk
+    to its S3 endpoint, and Debian's aws CLI (2.9) predates AWS_ENDPOINT_URL: pass it on as --endpoint-url."""
+    return (
+        "#!/bin/bash\n"
+        "# The clustertools sandbox's aws: the machine's own, pointed at the sandbox's S3 endpoint.\n"
+        f'exec {shlex.quote(aws)} ${{AWS_ENDPOINT_URL:+--endpoint-url "$AWS_ENDPOINT_URL"}} "$@"\n'
     )

@@ -1,8 +1,11 @@
-"""The local sandbox: a real, small Slurm cluster on this machine, reached only over SSH.
+"""The local sandbox: a real, small Slurm cluster on this machine, laid out as ParallelCluster lays one out.
 
-munged + slurmctld + slurmd (Debian's slurm-wlm), an OpenSSH sshd on 127.0.0.1 with its own keys,
-and an S3 endpoint (moto server) on 127.0.0.1. It registers the cluster ``sandbox`` with the same
-provider as any existing Slurm cluster reached over SSH.
+munged, and in the head node's own mount namespace (templates/sandbox/head-namespace.sh) slurmctld and
+an OpenSSH sshd on 127.0.0.1 that lets in only the OS's login user (ec2-user, ubuntu...), not root; Slurm
+under /opt/slurm, on PATH only through /etc/profile.d; several compute nodes, each a slurmd with its own
+hostname and cgroups, booted and stopped by Slurm's power saving (services/sandbox_nodes.py); and an S3
+endpoint (moto server) on 127.0.0.1. It registers the cluster ``sandbox`` with the same provider as any
+existing Slurm cluster reached over SSH. It needs root, as a real node's daemons do.
 """
 
 from __future__ import annotations
@@ -10,10 +13,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import pwd
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,14 +23,16 @@ from typing import Callable, Mapping
 from cluster_tools.clusters import ClusterRecord, forget_cluster, save_cluster
 from cluster_tools.console_host_keys import sha256_fingerprint
 from cluster_tools.errors import SandboxError
-from cluster_tools.render.sandbox import SandboxPaths, SandboxSpec, render_slurm_conf, render_sshd_config
+from cluster_tools.render.sandbox import SandboxPaths, SandboxSpec, render_sshd_config
+from cluster_tools.render.sandbox_cluster import cgroup_conf
+from cluster_tools.render.sandbox_node import DEFAULT_OS, cfnconfig, node_os, supported_oses
 from cluster_tools.services import sandbox_daemons as daemons
 from cluster_tools.services import sandbox_files as files
+from cluster_tools.services import sandbox_nodes as nodes
 from cluster_tools.services import sandbox_s3
-from cluster_tools.services.sandbox_namespace import remove_node_cgroups
-from cluster_tools.render.sandbox_cluster import cgroup_conf
+from cluster_tools.services.sandbox_namespace import NamespaceLayout, free_uid, prepare_layout
 from cluster_tools.services.sandbox_queue import cancel_all_jobs
-from cluster_tools.slurm.node_info import SINFO_NODES_FORMAT, NodeStatus, parse_sinfo_nodes, parse_slurmd_c
+from cluster_tools.slurm.node_info import SINFO_NODES_FORMAT, NodeStatus, parse_sinfo_nodes
 from cluster_tools.state import StateDir, write_private_json
 from cluster_tools.transport import local_processes as procs
 
@@ -48,10 +51,12 @@ class SandboxOptions:
     max_job_count: int = 100_000
     min_job_age: int = 10
     buckets: tuple[str, ...] = (DEFAULT_BUCKET,)
-    # ParallelCluster's EnableMemoryBasedScheduling: CR_Core_Memory, and the node's slurmd runs with cgroups
-    # of its own (templates/sandbox/node-namespace.sh) so that ConstrainRAMSpace kills a task over its --mem.
+    # ParallelCluster's EnableMemoryBasedScheduling: CR_CPU_Memory, and cgroup.conf's ConstrainRAMSpace
+    # kills a task over its --mem (each node's slurmd has cgroups of its own: node-namespace.sh).
     memory_scheduling: bool = False
     requeue_delay: int = 70  # seconds before a requeued job starts again (Slurm's cred_expire)
+    os_name: str = DEFAULT_OS  # the login user and shell start-up files are that OS's
+    nodes: nodes.NodeOptions = nodes.NodeOptions()
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class SandboxStatus:
     components: tuple[Component, ...] = ()
     cluster: str = SANDBOX_CLUSTER
     partition: str = "compute"
+    os_name: str = ""
     ssh: str = ""
     s3_endpoint_url: str = ""
     buckets: tuple[str, ...] = ()
@@ -85,6 +91,7 @@ class SandboxStatus:
             "already_running": self.already_running,
             "root": str(self.root),
             "partition": self.partition,
+            "os": self.os_name,
             "ssh": self.ssh,
             "s3_endpoint_url": self.s3_endpoint_url,
             "buckets": list(self.buckets),
@@ -108,8 +115,8 @@ def sandbox_status(state: StateDir, *, with_nodes: bool = False) -> SandboxStatu
     ports = saved["ports"]
     where = {
         "munged": f"unix:{paths.munge_socket}",
+        "head": f"{paths.node_fs} (mount namespace)",
         "slurmctld": f"127.0.0.1:{ports['slurmctld']}",
-        "slurmd": f"127.0.0.1:{ports['slurmd']} (node localhost)",
         "sshd": f"127.0.0.1:{ports['ssh']}",
         "s3": f"http://127.0.0.1:{ports['s3']}",
     }
@@ -125,6 +132,8 @@ def sandbox_status(state: StateDir, *, with_nodes: bool = False) -> SandboxStatu
         nodes=_nodes(paths) if with_nodes and ctld is not None and ctld.running else (),
         components=components,
         ssh=f"{saved['user']}@127.0.0.1:{ports['ssh']}",
+        os_name=saved.get("os", ""),
+        partition=(saved.get("nodes") or [{"queue": "compute"}])[0]["queue"],
         s3_endpoint_url=f"http://127.0.0.1:{ports['s3']}",
         buckets=tuple(saved.get("buckets", ())),
         options=saved.get("options", {}),
@@ -132,14 +141,9 @@ def sandbox_status(state: StateDir, *, with_nodes: bool = False) -> SandboxStatu
     )
 
 
-def node_cgroup(paths: SandboxPaths) -> str:
-    """The node's cgroup, below the sandbox's processes' own: ``clustertools-<tag>/localhost``."""
-    return f"clustertools-{paths.runtime.name.rsplit('-', 1)[-1]}/{daemons.NODE_NAME}"
-
-
 def _nodes(paths: SandboxPaths) -> tuple[NodeStatus, ...]:
     """The nodes as sinfo shows them (power states included); none when slurmctld does not answer."""
-    env = {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+    env = nodes.admin_env(paths)
     try:
         listing = subprocess.run(["sinfo", "-h", "-N", "-o", SINFO_NODES_FORMAT], env=env, capture_output=True,
                                  text=True, timeout=10)
@@ -151,15 +155,21 @@ def _nodes(paths: SandboxPaths) -> tuple[NodeStatus, ...]:
 def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str, str], progress: Progress) -> SandboxStatus:
     """Start what of the sandbox is not running, on the ports it had; report the running one.
 
-    A daemon that died is restarted alone: the queue, the S3 objects and the ports stay as they were.
-    Nothing is ever cancelled here. What this call started is stopped again if it fails.
+    A daemon that died is restarted alone: the queue, the S3 objects and the ports stay as they were; a
+    static node that is gone boots again (as clustermgtd replaces one). Nothing is ever cancelled here.
+    What this call started is stopped again if it fails.
     """
     paths = files.sandbox_paths(state.sandbox)
     current = sandbox_status(state)
     if current.running:  # its own key pinned again, in case the cluster's known_hosts lost it
         saved = _load_state(paths) or {}
         _register(state, paths, saved["user"], saved["ports"]["ssh"], current.s3_endpoint_url)
+        _boot_static_nodes(paths, saved, progress)
         return replace(current, already_running=True)
+
+    if os.geteuid() != 0:
+        raise SandboxError("the sandbox needs root: its nodes are slurmds with their own hostnames and cgroups, and "
+                           "its login user is not you but the OS's (ec2-user)", "run it as root (e.g. in a VM or container)")
     saved = _load_state(paths) or {}
     alive = tuple(c.name for c in current.components if c.running)
     dead = tuple(name for name in START_ORDER if name not in alive)
@@ -168,21 +178,65 @@ def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str
     files.make_dirs(paths)
     files.ensure_keys(paths, programs["ssh-keygen"])
     env = files.daemon_env(paths, environ, MARKER_ENV)
-    user = pwd.getpwuid(os.getuid()).pw_name
     if alive:
         progress(f"{', '.join(alive)} still running: restarting only {', '.join(dead)}, on the same ports")
         ports = _ports_for_restart(saved, dead)
         saved["buckets"] = list(dict.fromkeys([*saved.get("buckets", ()), *options.buckets]))
     else:
-        ports = _ports_for_start(saved, progress)
-        _write_configs(paths, programs, env, user, ports, options)
-        saved = {"user": user, "options": _options_json(options), "buckets": list(options.buckets),
-                 "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "processes": []}
-    saved["ports"] = ports
-    cgroup = node_cgroup(paths) if saved["options"].get("memory_scheduling") else None
-    _start_daemons(state, daemons.DaemonContext(paths, programs, env, ports, node_cgroup=cgroup), saved, alive, dead,
-                   progress)
+        saved = _lay_out(paths, programs, options, _load_state(paths) or {}, progress)
+        ports = saved["ports"]
+    namespace = daemons.Namespace(_namespace_pid(saved, alive))
+    _start_daemons(state, daemons.DaemonContext(paths, programs, env, ports, namespace), saved, alive, dead, progress)
     return replace(sandbox_status(state), restarted=dead if alive else ())
+
+
+def _lay_out(paths: SandboxPaths, programs: Mapping[str, str], options: SandboxOptions, previous: dict,
+             progress: Progress) -> dict:
+    """A fresh start: plan the nodes, pick ports, write every file; returns what sandbox.json starts with."""
+    os_ = node_os(options.os_name, supported_oses())
+    planned, notes = nodes.plan(options.nodes)
+    for note in notes:
+        progress(note)
+    ports = _ports_for_start(previous, len(planned), progress)
+    planned = nodes.with_ports(planned, ports.pop("nodes"))
+    uid = free_uid(Path("/etc/passwd").read_text(), os_.user)
+    cgroups = nodes.cgroup_parents(paths)
+    files_ = nodes.cluster_files(paths, planned, ports, idle_time=options.nodes.idle_time,
+                                 memory_scheduling=options.memory_scheduling, max_array_size=options.max_array_size,
+                                 max_job_count=options.max_job_count, min_job_age=options.min_job_age,
+                                 requeue_delay=options.requeue_delay)
+    slurm_files = nodes.write_cluster_files(paths, programs, (MARKER_ENV, str(paths.root)), planned, cgroups, files_,
+                                            options.nodes.boot_delay)
+    slurm_files["cgroup.conf"] = cgroup_conf(options.memory_scheduling)  # beside slurm.conf: Slurm looks there
+    prepare_layout(NamespaceLayout(paths.node_fs), os_, uid, authorized_key=Path(f"{paths.user_key}.pub").read_text(),
+                   slurm_files=slurm_files, aws=programs["node-aws"],
+                   cfnconfig=cfnconfig(node_type="HeadNode", stack_name=SANDBOX_CLUSTER, region=SANDBOX_REGION,
+                                       user=os_.user))
+    spec = SandboxSpec(paths=paths, user=os_.user, ssh_port=ports["ssh"],
+                       node_env=_node_env(paths, f"http://127.0.0.1:{ports['s3']}"))
+    paths.sshd_config.write_text(render_sshd_config(spec))
+    files.ensure_sshd_privsep_dir()
+    return {"user": os_.user, "uid": uid, "os": os_.name, "options": _options_json(options),
+            "buckets": list(options.buckets), "ports": ports, "nodes": nodes.nodes_json(planned), "cgroups": cgroups,
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "processes": []}
+
+
+def _namespace_pid(saved: dict, alive: tuple[str, ...]) -> int | None:
+    """A live process in the head node's namespace (new daemons join it), or None: a new namespace."""
+    for entry in saved.get("processes", []):
+        if entry["name"] in ("head", *daemons.IN_NAMESPACE) and entry["name"] in alive:
+            return int(entry["pid"])
+    return None
+
+
+def _boot_static_nodes(paths: SandboxPaths, saved: dict, progress: Progress) -> None:
+    """Static nodes are always up: boot those that are not (at start, or after they were lost)."""
+    env = nodes.admin_env(paths)
+    states = nodes.node_states(env)
+    down = [n["name"] for n in saved.get("nodes", []) if not n["dynamic"] and not nodes.responds(states.get(n["name"]))]
+    if down:
+        progress(f"booting static node(s) {', '.join(down)}")
+        nodes.power_up(env, down)
 
 
 def _start_daemons(state: StateDir, ctx: daemons.DaemonContext, saved: dict, alive: tuple[str, ...],
@@ -215,7 +269,10 @@ def _start_daemons(state: StateDir, ctx: daemons.DaemonContext, saved: dict, ali
         record = _register(state, paths, saved["user"], ctx.ports["ssh"], ctx.s3_url)
         progress("checking the head node over SSH")
         _check_over_ssh(record)
+        _boot_static_nodes(paths, saved, progress)
     except BaseException:
+        if not alive:  # the nodes this call booted go with it
+            nodes.stop_all(paths, [n["name"] for n in saved.get("nodes", [])])
         procs.stop(reversed(started))
         saved["processes"] = kept
         write_private_json(paths.state_file, saved)
@@ -231,15 +288,17 @@ def _replay_s3(url: str, recording: Path, progress: Progress) -> None:
     recording.unlink()
 
 
-def _ports_for_start(saved: dict, progress: Progress) -> dict[str, int]:
-    """The ports of the last start when they are all free (runs keep the S3 endpoint URL), else new ones."""
+def _ports_for_start(saved: dict, node_count: int, progress: Progress) -> dict:
+    """The ports of the last start when they are all free (runs keep the S3 endpoint URL), else new ones;
+    ``nodes``: one per node (each slurmd listens on its own)."""
     old = saved.get("ports") or {}
     if all(isinstance(old.get(name), int) for name in daemons.PORT_NAMES):
         if all(daemons.port_free(old[name]) for name in daemons.PORT_NAMES):
-            return {name: old[name] for name in daemons.PORT_NAMES}
+            return {**{name: old[name] for name in daemons.PORT_NAMES}, "nodes": files.free_ports(node_count)}
         progress("some of the sandbox's previous ports are taken by other programs: using new ports "
                  "(runs submitted before reach their S3 outputs at the old endpoint)")
-    return dict(zip(daemons.PORT_NAMES, files.free_ports(len(daemons.PORT_NAMES))))
+    fresh = files.free_ports(len(daemons.PORT_NAMES) + node_count)
+    return {**dict(zip(daemons.PORT_NAMES, fresh)), "nodes": fresh[len(daemons.PORT_NAMES):]}
 
 
 def _ports_for_restart(saved: dict, dead: tuple[str, ...]) -> dict[str, int]:
@@ -252,27 +311,11 @@ def _ports_for_restart(saved: dict, dead: tuple[str, ...]) -> dict[str, int]:
     return ports
 
 
-def _write_configs(paths: SandboxPaths, programs: Mapping[str, str], env: Mapping[str, str], user: str,
-                   ports: Mapping[str, int], options: SandboxOptions) -> None:
-    hardware = parse_slurmd_c(_run([programs["slurmd"], "-C"], env).stdout)
-    spec = SandboxSpec(
-        paths=paths, user=user, cpus=hardware.cpus, real_memory_mb=hardware.real_memory_mb,
-        slurmctld_port=ports["slurmctld"], slurmd_port=ports["slurmd"], ssh_port=ports["ssh"],
-        max_array_size=options.max_array_size, max_job_count=options.max_job_count,
-        min_job_age=options.min_job_age, node_name=daemons.NODE_NAME, memory_scheduling=options.memory_scheduling,
-        requeue_delay=options.requeue_delay,
-        node_env=_node_env(paths, f"http://127.0.0.1:{ports['s3']}"),
-    )
-    paths.slurm_conf.write_text(render_slurm_conf(spec))
-    (paths.etc / "cgroup.conf").write_text(cgroup_conf(options.memory_scheduling))  # beside slurm.conf: Slurm looks there
-    paths.sshd_config.write_text(render_sshd_config(spec))
-    files.ensure_sshd_privsep_dir()
-
-
 def _options_json(options: SandboxOptions) -> dict[str, int]:
     return {"max_array_size": options.max_array_size, "max_job_count": options.max_job_count,
             "min_job_age": options.min_job_age, "memory_scheduling": int(options.memory_scheduling),
-            "requeue_delay": options.requeue_delay}
+            "requeue_delay": options.requeue_delay, "boot_delay": options.nodes.boot_delay,
+            "idle_time": options.nodes.idle_time}
 
 
 def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) -> list[str]:
@@ -285,6 +328,7 @@ def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) ->
         by_name = {r.name: r for r in records}
         if "slurmctld" in by_name and procs.is_running(by_name["slurmctld"]):
             cancel_all_jobs(state, paths, saved["user"], progress)
+        nodes.stop_all(paths, [n["name"] for n in saved.get("nodes", [])])  # as their instances are terminated
         alive = [r for r in reversed(records) if procs.is_running(r)]
         progress(f"stopping {', '.join(r.name for r in alive) or 'nothing (already stopped)'}")
         left = procs.stop(alive)
@@ -299,7 +343,7 @@ def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) ->
         progress(f"stopping {len(strays)} leftover job process(es)")
         procs.kill_pids(strays)
         stopped.append(f"{len(strays)} leftover process(es)")
-    left_cgroups = remove_node_cgroups(node_cgroup(paths).split("/")[0])
+    left_cgroups = nodes.remove_cgroups((saved or {}).get("cgroups", {}))
     if left_cgroups:
         progress(f"warning: cgroups still in use, not removed: {', '.join(left_cgroups[:3])}")
     if purge:
@@ -310,19 +354,17 @@ def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) ->
 
 
 def _node_env(paths: SandboxPaths, s3_url: str) -> dict[str, str]:
-    """The environment a sandbox node gives every SSH session and job (like an AMI + IAM role would)."""
+    """What a sandbox node adds to every SSH session and job (an IAM role would give the credentials).
+    Not PATH nor SLURM_CONF: a session finds Slurm as on a real node, through a login shell's profile.d."""
     from cluster_tools.transport.s3 import SANDBOX_CREDENTIALS
 
     key, secret = SANDBOX_CREDENTIALS
     return {
-        "SLURM_CONF": str(paths.slurm_conf),
         MARKER_ENV: str(paths.root),
         "AWS_ENDPOINT_URL": s3_url,
         "AWS_ACCESS_KEY_ID": key,
         "AWS_SECRET_ACCESS_KEY": secret,
         "AWS_DEFAULT_REGION": SANDBOX_REGION,
-        # The node has the same Python as the tool, as a bootstrap would install one on a real node.
-        "PATH": f"{Path(sys.executable).parent}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     }
 
 

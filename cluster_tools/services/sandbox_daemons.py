@@ -25,10 +25,24 @@ from cluster_tools.services.sandbox_s3 import recording_env
 from cluster_tools.slurm.node_info import parse_sinfo_node_states
 from cluster_tools.transport import local_processes as procs
 
-START_ORDER = ("munged", "slurmctld", "slurmd", "sshd", "s3")
-PORT_NAMES = ("slurmctld", "slurmd", "ssh", "s3")  # the keys of sandbox.json's "ports"
-PORT_OF = {"slurmctld": "slurmctld", "slurmd": "slurmd", "sshd": "ssh", "s3": "s3"}
-NODE_NAME = "localhost"
+# "head" holds the head node's mount namespace (templates/sandbox/head-namespace.sh): slurmctld and sshd
+# run in it, and so does every node's slurmd (started by the ResumeProgram). munged and S3 run outside.
+START_ORDER = ("munged", "head", "slurmctld", "sshd", "s3")
+IN_NAMESPACE = ("slurmctld", "sshd")
+PORT_NAMES = ("slurmctld", "ssh", "s3")  # the keys of sandbox.json's "ports" (each node has its own too)
+PORT_OF = {"slurmctld": "slurmctld", "sshd": "ssh", "s3": "s3"}
+
+
+@dataclass
+class Namespace:
+    """The head node's mount namespace: a process in it (set once "head" started, or found alive)."""
+
+    pid: int | None = None
+
+    def enter(self) -> list[str]:
+        if self.pid is None:
+            raise SandboxError("the sandbox's head node namespace is gone", "clustertools sandbox down, then up")
+        return ["nsenter", f"--target={self.pid}", "--mount", "--"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +53,7 @@ class DaemonContext:
     programs: Mapping[str, str]
     env: Mapping[str, str]
     ports: Mapping[str, int]
-    node_cgroup: str | None = None  # with memory-based scheduling: the node's slurmd gets cgroups of its own
+    namespace: Namespace
 
     @property
     def s3_url(self) -> str:
@@ -53,25 +67,29 @@ class DaemonContext:
 
 def argv(name: str, ctx: DaemonContext) -> list[str]:
     paths, programs = ctx.paths, ctx.programs
-    return {
-        "munged": [programs["munged"], "-F", f"--socket={paths.munge_socket}", f"--key-file={paths.munge_key}",
-                   f"--pid-file={paths.run}/munged.pid", f"--log-file={paths.log}/munged.log",
-                   f"--seed-file={paths.keys}/munge.seed"],
-        # No -c: slurmctld recovers its queue from StateSaveLocation, so a restart keeps every job.
-        "slurmctld": [programs["slurmctld"], "-D"],
-        "slurmd": _slurmd_argv(ctx),
-        "sshd": [programs["sshd"], "-D", "-f", str(paths.sshd_config), "-E", str(paths.log / "sshd.log")],
-        "s3": [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ctx.ports["s3"])],
-    }[name]
+    if name == "munged":
+        return [programs["munged"], "-F", f"--socket={paths.munge_socket}", f"--key-file={paths.munge_key}",
+                f"--pid-file={paths.run}/munged.pid", f"--log-file={paths.log}/munged.log",
+                f"--seed-file={paths.keys}/munge.seed"]
+    if name == "head":
+        return _head_argv(ctx)
+    if name == "slurmctld":  # no -c: slurmctld recovers its queue from StateSaveLocation, so a restart keeps every job
+        return [*ctx.namespace.enter(), programs["slurmctld"], "-D"]
+    if name == "sshd":
+        return [*ctx.namespace.enter(), programs["sshd"], "-D", "-f", str(paths.sshd_config), "-E",
+                str(paths.log / "sshd.log")]
+    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ctx.ports["s3"])]
 
 
-def _slurmd_argv(ctx: DaemonContext) -> list[str]:
-    slurmd = [ctx.programs["slurmd"], "-D", "-N", NODE_NAME]
-    if ctx.node_cgroup is None:
-        return slurmd
+def _head_argv(ctx: DaemonContext) -> list[str]:
+    """A process that holds the head node's namespace: a new one laid out by head-namespace.sh, or (when
+    slurmctld or sshd still runs in the old one) a new holder in theirs."""
+    if ctx.namespace.pid is not None:
+        return [*ctx.namespace.enter(), "sleep", "infinity"]
     from cluster_tools.resources import template_path
 
-    return ["bash", str(template_path("sandbox/node-namespace.sh")), NODE_NAME, ctx.node_cgroup, "--", *slurmd]
+    return ["unshare", "--mount", "--propagation", "private", "bash", str(template_path("sandbox/head-namespace.sh")),
+            str(ctx.paths.node_fs), "--", "sleep", "infinity"]
 
 
 def start(name: str, ctx: DaemonContext, on_spawned: Callable[[procs.ProcessRecord], None]) -> list[str]:
@@ -87,6 +105,8 @@ def start(name: str, ctx: DaemonContext, on_spawned: Callable[[procs.ProcessReco
     env = {**ctx.env, **recording_env(ctx.s3_recording)} if name == "s3" else ctx.env
     record = procs.spawn(name, argv(name, ctx), env=env, log_path=ctx.paths.log / f"{name}.out", cwd=ctx.paths.root)
     on_spawned(record)
+    if name == "head":
+        ctx.namespace.pid = record.pid
     _wait(name, record, log, timeout, ready)
     return lost_jobs(log, seen) if name == "slurmctld" else []
 
@@ -106,8 +126,8 @@ def _readiness(name: str, ctx: DaemonContext) -> tuple[Path, float, Callable[[],
     paths, sinfo = ctx.paths, ctx.programs["sinfo"]
     return {
         "munged": (paths.log / "munged.out", 10, paths.munge_socket.exists),
-        "slurmctld": (paths.log / "slurmctld.log", 30, lambda: node_state(sinfo, ctx.env) is not None),
-        "slurmd": (paths.log / "slurmd.log", 30, lambda: node_responds(node_state(sinfo, ctx.env))),
+        "head": (paths.log / "head.out", 10, lambda: _namespace_ready(ctx)),
+        "slurmctld": (paths.log / "slurmctld.log", 30, lambda: node_states(sinfo, ctx.env) is not None),
         "sshd": (paths.log / "sshd.log", 10, lambda: port_open(ctx.ports["ssh"])),
         "s3": (paths.log / "s3.out", 30, lambda: http_ok(ctx.s3_url)),
     }[name]
@@ -133,12 +153,18 @@ def node_responds(state: str | None) -> bool:
     return bool(state) and not state.endswith("*") and state.startswith(("idle", "mix", "alloc", "drain", "compl"))
 
 
-def node_state(sinfo: str, env: Mapping[str, str], node: str = NODE_NAME) -> str | None:
+def node_states(sinfo: str, env: Mapping[str, str]) -> dict[str, str] | None:
+    """Each node's state as sinfo says it (``idle~``, ``idle``, ``down*``...); None when slurmctld does not answer."""
     try:
         out = subprocess.run([sinfo, "-h", "-N", "-o", "%N|%T"], env=dict(env), capture_output=True, text=True, timeout=5)
     except subprocess.TimeoutExpired:
         return None
-    return parse_sinfo_node_states(out.stdout).get(node) if out.returncode == 0 else None
+    return parse_sinfo_node_states(out.stdout) if out.returncode == 0 else None
+
+
+def _namespace_ready(ctx: DaemonContext) -> bool:
+    """The holder sees the node's filesystem: /proc/PID/root resolves paths in that process's mounts."""
+    return Path(f"/proc/{ctx.namespace.pid}/root/opt/slurm/etc/slurm.conf").exists()
 
 
 def _wait(name: str, record: procs.ProcessRecord, log: Path, timeout: float, ready: Callable[[], bool]) -> None:

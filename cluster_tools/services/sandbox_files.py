@@ -16,7 +16,7 @@ from typing import Mapping
 from cluster_tools.errors import MissingDependency, SandboxError
 from cluster_tools.render.sandbox import SandboxPaths
 
-APT_PACKAGES = "slurm-wlm munge openssh-server"
+APT_PACKAGES = "slurm-wlm munge openssh-server awscli"
 # program -> the Debian package that ships it
 REQUIRED_PROGRAMS = {
     "munged": "munge",
@@ -24,6 +24,7 @@ REQUIRED_PROGRAMS = {
     "slurmd": "slurmd",
     "sinfo": "slurm-client",
     "scancel": "slurm-client",
+    "scontrol": "slurm-client",
     "sshd": "openssh-server",
     "ssh-keygen": "openssh-client",
 }
@@ -33,6 +34,10 @@ _MAX_SOCKET_DIR = 60  # slurmd adds "/localhost_<job>.<step>" (up to ~40 bytes) 
 
 
 SYSTEM_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")  # daemons live in sbin, often not on a user's PATH
+# The nodes' aws CLI: one every user can run (a pyenv's under /root is not), as a real node's /usr/bin/aws.
+NODE_AWS = ("/usr/bin/aws", "/usr/local/bin/aws")
+# Paths the head node's namespace lays its own files over: the sandbox's own files cannot live there.
+OVERLAID = ("/etc", "/opt", "/usr/bin", "/usr/local", "/home")
 
 
 def find_programs(environ: Mapping[str, str], system_dirs: tuple[str, ...] = SYSTEM_DIRS) -> dict[str, str]:
@@ -45,6 +50,11 @@ def find_programs(environ: Mapping[str, str], system_dirs: tuple[str, ...] = SYS
             found[program] = path
         else:
             missing.append(f"{program} ({package})")
+    node_aws = next((path for path in NODE_AWS if os.access(path, os.X_OK)), None)
+    if node_aws:
+        found["node-aws"] = node_aws
+    else:
+        missing.append("aws (awscli, for the nodes' non-root user)")
     if missing:
         sudo = "" if os.geteuid() == 0 else "sudo "
         raise MissingDependency(
@@ -73,6 +83,10 @@ def check_paths(paths: SandboxPaths) -> None:
             f"the sandbox dir {paths.root} has characters Slurm's and sshd's configs cannot hold",
             "set CLUSTERTOOLS_STATE_DIR to a plain path such as /tmp/clustertools-state",
         )
+    hidden = next((top for top in OVERLAID if paths.root.is_relative_to(top)), None)
+    if hidden:
+        raise SandboxError(f"the sandbox dir {paths.root} is under {hidden}, which the sandbox's nodes see as their own",
+                           "set CLUSTERTOOLS_STATE_DIR to a path outside /etc, /opt, /usr and /home, e.g. /var/tmp/clustertools")
     if len(str(paths.slurmd_spool)) > _MAX_SOCKET_DIR:
         raise SandboxError(
             f"the temp dir {paths.runtime.parent} is too deep for the sandbox's unix sockets",
@@ -89,6 +103,8 @@ def make_dirs(paths: SandboxPaths) -> None:
     for directory, mode in (
         (paths.root, 0o755),
         (paths.etc, 0o755),
+        (paths.bin, 0o755),
+        (paths.node_fs, 0o755),
         (paths.keys, 0o700),
         (paths.run, 0o755),
         (paths.log, 0o755),

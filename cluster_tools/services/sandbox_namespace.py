@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cluster_tools.errors import SandboxError
 from cluster_tools.render.sandbox_node import (
-    SLURM_COMMANDS, NodeOS, etc_bashrc, group_line, passwd_line, slurm_profile, user_dotfiles,
+    SLURM_COMMANDS, NodeOS, aws_shim, etc_bashrc, group_line, passwd_line, slurm_profile, user_dotfiles,
 )
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -42,6 +42,10 @@ class NamespaceLayout:
     @property
     def usr_bin(self) -> Path:
         return self.root / "usr-bin"
+
+    @property
+    def usr_local(self) -> Path:
+        return self.root / "usr-local"
 
     @property
     def home(self) -> Path:
@@ -83,12 +87,16 @@ def with_entry(table: str, name: str, line: str) -> str:
 
 
 def prepare_layout(layout: NamespaceLayout, os_: NodeOS, uid: int, *, authorized_key: str, slurm_files: dict[str, str],
-                   cfnconfig: str, host_etc: Path = Path("/etc"), slurm_bin: Path = Path("/usr/bin")) -> None:
+                   cfnconfig: str, host_etc: Path = Path("/etc"), slurm_bin: Path = Path("/usr/bin"),
+                   aws: str = "/usr/bin/aws") -> None:
     """Write the namespace's layers anew (the home and the shared storage are kept across restarts)."""
-    for layer in (layout.etc, layout.usr_bin, layout.root / "work", layout.opt / "slurm"):
+    for layer in (layout.etc, layout.usr_bin, layout.usr_local, layout.root / "work", layout.opt / "slurm"):
         shutil.rmtree(layer, ignore_errors=True)
     _write_etc(layout, os_, uid, cfnconfig, host_etc)
     _write_slurm(layout, slurm_files, slurm_bin)
+    (layout.usr_local / "bin").mkdir(parents=True)
+    (layout.usr_local / "bin" / "aws").write_text(aws_shim(aws))
+    (layout.usr_local / "bin" / "aws").chmod(0o755)
     layout.shared.mkdir(parents=True, exist_ok=True)
     layout.shared.chmod(0o755)
     _write_home(layout, os_, uid, authorized_key)

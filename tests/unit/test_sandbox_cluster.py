@@ -49,7 +49,7 @@ def test_memory_scheduling_switches_select_type_and_the_ram_limit() -> None:
 def test_power_programs_pass_shellcheck(script: str, tmp_path) -> None:
     text = (render_resume_program(marker_env="CLUSTERTOOLS_SANDBOX", marker="/s b/'x", boot_delay=1.5, log_dir="/s b/log",
                                   scontrol="/opt/slurm/bin/scontrol", node_script="/p/node-namespace.sh",
-                                  cgroup="clustertools-abc", slurmd="/usr/sbin/slurmd")
+                                  cgroups="/s b/bin/cgroups", slurmd="/usr/sbin/slurmd", slurm_conf="/s b/slurm.conf")
             if script == "resume" else
             render_suspend_program(log_dir="/s b/log", scontrol="/opt/slurm/bin/scontrol",
                                    pids_dir="/sys/fs/cgroup/pids/clustertools-abc",

@@ -8,6 +8,7 @@
 #   /opt      overlaid with NSDIR/opt: slurm/{bin,etc} and parallelcluster/shared, as ParallelCluster has them
 #   /usr/bin  overlaid with NSDIR/usr-bin, whose whiteouts hide Slurm's commands: as on a real node, they
 #             are only in /opt/slurm/bin, on the PATH of a shell that reads /etc/profile.d
+#   /usr/local  overlaid with NSDIR/usr-local: bin/aws, the machine's aws CLI pointed at the sandbox's S3
 #   /home     NSDIR/home, shared by the head node and every compute node
 # Nothing outside the namespace changes; the mounts end with the namespace's last process.
 set -euo pipefail
@@ -24,5 +25,6 @@ overlay() {  # TARGET NAME: TARGET shows NSDIR/NAME over the machine's own
 overlay /etc etc
 overlay /opt opt
 overlay /usr/bin usr-bin
+overlay /usr/local usr-local
 mount --bind "$ns/home" /home
 exec "$@"

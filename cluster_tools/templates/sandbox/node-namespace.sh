@@ -1,36 +1,37 @@
 #!/bin/bash
 # One compute node of the sandbox: run CMD (its slurmd) as a machine of its own, inside the head node's
 # mount namespace (which it was started in) but with its own hostname and its own cgroups.
-#   node-namespace.sh NODE CGROUP -- CMD [ARG...]
-# For each cgroup v1 controller Slurm's plugins use, this process first joins CGROUP (a path relative to
-# its own cgroup, made here if missing); then, in new UTS, mount, cgroup and time namespaces (booted now),
-# the hostname is NODE and /sys/fs/cgroup/<controller> is mounted again, so that Slurm's proctrack/cgroup and task/cgroup
-# see that cgroup as the machine's root: a task's memory and CPU limits hold as on a real node, and
-# `sandbox down` removes every cgroup the node made by removing CGROUP.
+#   node-namespace.sh NODE CGROUPS -- CMD [ARG...]
+# CGROUPS is a file of lines "<controller> <dir>": for each cgroup v1 controller Slurm's plugins use, the
+# directory under which every node of this sandbox gets its cgroup (written by `clustertools sandbox up`).
+# This process first joins <dir>/NODE of each (made here if missing); then, in new UTS, mount, cgroup and
+# time namespaces (booted now), the hostname is NODE and /sys/fs/cgroup/<controller> is mounted again, so
+# that Slurm's proctrack/cgroup and task/cgroup see that cgroup as the machine's root: a task's memory and
+# CPU limits hold as on a real node, and `sandbox down` removes every cgroup the node made.
 set -euo pipefail
-node=${1:?usage: node-namespace.sh NODE CGROUP -- CMD [ARG...]}
-cgroup=${2:?usage: node-namespace.sh NODE CGROUP -- CMD [ARG...]}
+node=${1:?usage: node-namespace.sh NODE CGROUPS -- CMD [ARG...]}
+cgroups=${2:?usage: node-namespace.sh NODE CGROUPS -- CMD [ARG...]}
 shift 2
 [[ ${1:-} == -- ]] && shift
 (($#)) || { echo "node-namespace.sh: no command to run" >&2; exit 2; }
-controllers=(memory cpuset freezer devices pids)
 
-for controller in "${controllers[@]}"; do
-  own=$(awk -F: -v c="$controller" '$2 == c {print $3}' /proc/self/cgroup)
-  dir="/sys/fs/cgroup/$controller${own%/}"
-  IFS=/ read -r -a levels <<<"$cgroup"
-  for level in "${levels[@]}"; do
-    parent=$dir
-    dir="$dir/$level"
-    mkdir -p "$dir"
-    if [[ $controller == cpuset ]]; then  # a cpuset takes no process before it has CPUs and memory nodes
-      for knob in cpuset.cpus cpuset.mems; do
-        [[ -n $(<"$dir/$knob") ]] || cat "$parent/$knob" >"$dir/$knob"
-      done
-    fi
-  done
-  echo "$$" >"$dir/cgroup.procs"
-done
+make_cgroup() {  # DIR: made with its missing parents; a cpuset takes no process before it has CPUs and memory nodes
+  local dir=$1 knob
+  [[ -d $dir ]] && return 0
+  make_cgroup "${dir%/*}"
+  mkdir "$dir" 2>/dev/null || [[ -d $dir ]]
+  if [[ -e $dir/cpuset.cpus ]]; then
+    for knob in cpuset.cpus cpuset.mems; do
+      [[ -n $(<"$dir/$knob") ]] || cat "${dir%/*}/$knob" >"$dir/$knob"
+    done
+  fi
+}
+
+while read -r controller parent; do
+  [[ -n $controller ]] || continue
+  make_cgroup "$parent/$node"
+  echo "$$" >"$parent/$node/cgroup.procs"
+done <"$cgroups"
 
 # A time namespace whose boot time is now (uptime below 1 s): slurmctld takes a powering-up node as booted only when the
 # uptime it reports started after the resume request, as a real instance's does.

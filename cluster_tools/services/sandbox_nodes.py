@@ -1,0 +1,177 @@
+"""The sandbox's compute nodes: planned like ParallelCluster's queues, booted and stopped like its instances.
+
+Every node is a slurmd of this machine in its own UTS, mount, cgroup and time namespaces
+(templates/sandbox/node-namespace.sh), under a cgroup of its own below the sandbox's parent cgroups. Slurm's
+power saving starts them: ResumeProgram (bin/resume.sh) "boots" a node after the boot delay and
+SuspendProgram (bin/suspend.sh) kills everything in its cgroups, as ParallelCluster's slurm_resume and
+slurm_suspend launch and terminate instances. Static nodes (``-st-``) are powered up by `sandbox up`, as
+clustermgtd launches them, and never suspended.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from cluster_tools.errors import SandboxError
+from cluster_tools.render.sandbox import SandboxPaths
+from cluster_tools.render.sandbox_cluster import (
+    DEFAULT_NODE_CPUS, DEFAULT_NODE_MEMORY_MB, DEFAULT_QUEUE, ClusterFiles, PowerSaving, QueueShape, SandboxNode,
+    plan_nodes, render_resume_program, render_slurm_conf, render_suspend_program, with_ports,
+)
+from cluster_tools.services.sandbox_namespace import NODE_CONTROLLERS, node_cgroup_dirs
+
+# Nodes are processes of a small machine: a short boot, so that tests and demos do not wait for long.
+DEFAULT_BOOT_DELAY = 2.0
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    """The shape of the sandbox's cluster: its queues (default: one queue ``compute``) and power saving."""
+
+    queues: tuple[QueueShape, ...] = ()
+    nodes: int = 4  # of the default queue
+    static_nodes: int = 0  # of the default queue: always up (MinCount)
+    cpus_per_node: int = DEFAULT_NODE_CPUS
+    memory_per_node_mb: int = DEFAULT_NODE_MEMORY_MB
+    boot_delay: float = DEFAULT_BOOT_DELAY
+    idle_time: int = 600  # seconds an idle dynamic node stays up (ScaledownIdletime; Slurm's SuspendTime)
+
+    def shapes(self) -> list[QueueShape]:
+        if self.queues:
+            return list(self.queues)
+        return [QueueShape(DEFAULT_QUEUE, "sandbox.2xlarge", self.cpus_per_node, self.memory_per_node_mb,
+                           min(self.static_nodes, self.nodes), self.nodes)]
+
+
+def plan(options: NodeOptions) -> tuple[list[SandboxNode], list[str]]:
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    return plan_nodes(options.shapes(), memory_mb)
+
+
+def nodes_json(nodes: list[SandboxNode]) -> list[dict[str, object]]:
+    return [dict(node.__dict__) for node in nodes]
+
+
+def nodes_from_json(saved: list[dict]) -> list[SandboxNode]:
+    return [SandboxNode(**entry) for entry in saved]
+
+
+def cgroup_parents(paths: SandboxPaths) -> dict[str, str]:
+    """Per cgroup v1 controller, the directory under which each node gets its cgroup: below this process's
+    own (the sandbox stays inside whatever limits this machine sets for it). Saved: `down` may run elsewhere."""
+    proc = Path("/proc/self/cgroup").read_text()
+    name = f"clustertools-{paths.runtime.name.rsplit('-', 1)[-1]}"
+    return {controller: str(path) for controller, path in node_cgroup_dirs(name, proc).items()}
+
+
+def write_cluster_files(paths: SandboxPaths, programs: Mapping[str, str], marker: tuple[str, str],
+                        nodes: list[SandboxNode], cgroups: Mapping[str, str], files: ClusterFiles,
+                        boot_delay: float) -> dict[str, str]:
+    """bin/resume.sh, bin/suspend.sh and bin/cgroups; returns slurm.conf's text (it lives in the node layout)."""
+    from cluster_tools.resources import template_path
+
+    paths.bin.mkdir(parents=True, exist_ok=True)
+    cgroups_file = paths.bin / "cgroups"
+    cgroups_file.write_text("".join(f"{controller} {cgroups[controller]}\n" for controller in NODE_CONTROLLERS))
+    scontrol = "/opt/slurm/bin/scontrol"  # where the head node's namespace has it (not /usr/bin)
+    resume = render_resume_program(
+        marker_env=marker[0], marker=marker[1], boot_delay=boot_delay, log_dir=str(paths.log), scontrol=scontrol,
+        node_script=str(template_path("sandbox/node-namespace.sh")), cgroups=str(cgroups_file),
+        slurmd=programs["slurmd"], slurm_conf=str(paths.slurm_conf))
+    suspend = render_suspend_program(log_dir=str(paths.log), scontrol=scontrol, pids_dir=cgroups["pids"],
+                                     cgroup_dirs=[cgroups[c] for c in NODE_CONTROLLERS])
+    for name, text in (("resume.sh", resume), ("suspend.sh", suspend)):
+        (paths.bin / name).write_text(text)
+        (paths.bin / name).chmod(0o755)
+    return {"slurm.conf": render_slurm_conf(files)}
+
+
+def cluster_files(paths: SandboxPaths, nodes: list[SandboxNode], ports: Mapping[str, int], *, idle_time: int,
+                  memory_scheduling: bool, max_array_size: int, max_job_count: int, min_job_age: int,
+                  requeue_delay: int) -> ClusterFiles:
+    return ClusterFiles(
+        nodes=tuple(nodes), slurmctld_port=ports["slurmctld"], munge_socket=str(paths.munge_socket),
+        state_dir=str(paths.slurm_state), spool_dir=str(paths.slurmd_spool), run_dir=str(paths.run),
+        log_dir=str(paths.log), resume_program=str(paths.bin / "resume.sh"),
+        suspend_program=str(paths.bin / "suspend.sh"), power=PowerSaving(suspend_time_s=idle_time),
+        memory_scheduling=memory_scheduling, max_array_size=max_array_size, max_job_count=max_job_count,
+        min_job_age=min_job_age, requeue_delay=requeue_delay,
+    )
+
+
+def responds(state: str | None) -> bool:
+    """slurmd has registered: idle, mixed, allocated, or drained by someone (a drain outlives restarts)."""
+    return bool(state) and not state.endswith(("*", "~", "#", "%")) and state.startswith(
+        ("idle", "mix", "alloc", "drain", "compl"))
+
+
+def power_up(env: Mapping[str, str], names: list[str], timeout: float = 60.0) -> None:
+    """Boot ``names`` (as clustermgtd launches static nodes) and wait until each slurmd registers."""
+    if not names:
+        return
+    run_admin(["scontrol", "update", f"nodename={','.join(names)}", "state=POWER_UP"], env)
+    deadline = time.monotonic() + timeout
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        states = node_states(env)
+        if all(responds(states.get(name)) for name in names):
+            return
+        time.sleep(0.2)
+    waiting = ", ".join(f"{name} ({states.get(name, '?')})" for name in names if not responds(states.get(name)))
+    raise SandboxError(f"nodes did not boot within {timeout:g} s: {waiting}", "see the sandbox's log/node-*.out")
+
+
+def stop_all(paths: SandboxPaths, names: list[str]) -> None:
+    """Kill every process of ``names`` and remove their cgroups, as the SuspendProgram does."""
+    if names and (paths.bin / "suspend.sh").exists():
+        env = {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+        subprocess.run(["bash", str(paths.bin / "suspend.sh"), ",".join(names)], env=env, capture_output=True,
+                       timeout=60)
+
+
+def remove_cgroups(parents: Mapping[str, str]) -> list[str]:
+    """Remove the sandbox's parent cgroups and all below them, deepest first; what stays is busy."""
+    left: list[str] = []
+    for parent in map(Path, parents.values()):
+        if not parent.is_dir():
+            continue
+        for path in sorted((p for p in parent.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            _rmdir(path, left)
+        _rmdir(parent, left)
+    return left
+
+
+def _rmdir(path: Path, left: list[str]) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        left.append(str(path))
+
+
+def node_states(env: Mapping[str, str]) -> dict[str, str]:
+    from cluster_tools.slurm.node_info import parse_sinfo_node_states
+
+    done = subprocess.run(["sinfo", "-h", "-N", "-o", "%N|%T"], env=dict(env), capture_output=True, text=True,
+                          timeout=10)
+    return parse_sinfo_node_states(done.stdout) if done.returncode == 0 else {}
+
+
+def run_admin(argv: list[str], env: Mapping[str, str]) -> str:
+    """A Slurm admin command (scontrol update...) run on this machine as root, as an operator would."""
+    try:
+        done = subprocess.run(argv, env=dict(env), capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxError(f"{' '.join(argv)} failed: {exc}") from None
+    if done.returncode != 0:
+        raise SandboxError(f"{' '.join(argv)} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def admin_env(paths: SandboxPaths) -> dict[str, str]:
+    return {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+
