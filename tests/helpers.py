@@ -37,3 +37,13 @@ def assert_golden(name: str, text: str) -> None:
         path.write_text(text)
     expected = path.read_text()
     assert text.splitlines() == expected.splitlines(), f"differs from golden file {path}"
+
+
+def sandbox_admin(state: Path, *argv: str) -> subprocess.CompletedProcess:
+    """A Slurm admin command (scontrol update...) on the sandbox, run on this machine as root: the sandbox's
+    login user may not, as on ParallelCluster (where it would take sudo on the head node)."""
+    from cluster_tools.services.sandbox_files import sandbox_paths
+
+    conf = sandbox_paths(state / "sandbox").slurm_conf
+    return subprocess.run(list(argv), env={"SLURM_CONF": str(conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
+                          capture_output=True, text=True, timeout=30)

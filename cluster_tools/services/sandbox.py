@@ -24,7 +24,7 @@ from cluster_tools.clusters import ClusterRecord, forget_cluster, save_cluster
 from cluster_tools.console_host_keys import sha256_fingerprint
 from cluster_tools.errors import SandboxError
 from cluster_tools.render.sandbox import SandboxPaths, SandboxSpec, render_sshd_config
-from cluster_tools.render.sandbox_cluster import cgroup_conf
+from cluster_tools.render.sandbox_cluster import cgroup_conf, with_ports
 from cluster_tools.render.sandbox_node import DEFAULT_OS, cfnconfig, node_os, supported_oses
 from cluster_tools.services import sandbox_daemons as daemons
 from cluster_tools.services import sandbox_files as files
@@ -198,7 +198,7 @@ def _lay_out(paths: SandboxPaths, programs: Mapping[str, str], options: SandboxO
     for note in notes:
         progress(note)
     ports = _ports_for_start(previous, len(planned), progress)
-    planned = nodes.with_ports(planned, ports.pop("nodes"))
+    planned = with_ports(planned, ports.pop("nodes"))
     uid = free_uid(Path("/etc/passwd").read_text(), os_.user)
     cgroups = nodes.cgroup_parents(paths)
     files_ = nodes.cluster_files(paths, planned, ports, idle_time=options.nodes.idle_time,
@@ -230,13 +230,21 @@ def _namespace_pid(saved: dict, alive: tuple[str, ...]) -> int | None:
 
 
 def _boot_static_nodes(paths: SandboxPaths, saved: dict, progress: Progress) -> None:
-    """Static nodes are always up: boot those that are not (at start, or after they were lost)."""
+    """Static nodes are always up: power up those that are powered down (at start), and replace those whose
+    slurmd is gone (as clustermgtd replaces an unhealthy static node)."""
     env = nodes.admin_env(paths)
     states = nodes.node_states(env)
-    down = [n["name"] for n in saved.get("nodes", []) if not n["dynamic"] and not nodes.responds(states.get(n["name"]))]
-    if down:
-        progress(f"booting static node(s) {', '.join(down)}")
-        nodes.power_up(env, down)
+    static = [n["name"] for n in saved.get("nodes", []) if not n["dynamic"]]
+    powered_down = [name for name in static if states.get(name, "").endswith("~")]
+    lost = [name for name in static if name not in powered_down and not nodes.slurmd_alive(paths, name)]
+    if powered_down:
+        progress(f"booting static node(s) {', '.join(powered_down)}")
+        nodes.power_up(env, powered_down)
+    if lost:
+        progress(f"static node(s) {', '.join(lost)} lost: booting replacements")
+        holder = _namespace_pid(saved, ("head", *daemons.IN_NAMESPACE))
+        if holder is not None:
+            nodes.boot_again(paths, holder, lost)
 
 
 def _start_daemons(state: StateDir, ctx: daemons.DaemonContext, saved: dict, alive: tuple[str, ...],

@@ -148,11 +148,6 @@ def port_free(port: int) -> bool:
     return True
 
 
-def node_responds(state: str | None) -> bool:
-    """slurmd has registered: idle, mixed, allocated, or drained by someone (a drain outlives restarts)."""
-    return bool(state) and not state.endswith("*") and state.startswith(("idle", "mix", "alloc", "drain", "compl"))
-
-
 def node_states(sinfo: str, env: Mapping[str, str]) -> dict[str, str] | None:
     """Each node's state as sinfo says it (``idle~``, ``idle``, ``down*``...); None when slurmctld does not answer."""
     try:

@@ -167,3 +167,12 @@ def tail(path: Path, lines: int = 5) -> str:
         return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
     except OSError:
         return ""
+
+
+def node_path(paths: SandboxPaths, remote: str) -> Path:
+    """Where a path of the sandbox's nodes (/home/ec2-user/...) is on this machine: /home and /opt are the
+    head node's own layers (templates/sandbox/head-namespace.sh); other paths are the machine's."""
+    for top in ("/home", "/opt"):
+        if remote == top or remote.startswith(f"{top}/"):
+            return paths.node_fs / remote.lstrip("/")
+    return Path(remote)

@@ -2,26 +2,27 @@
 
 On ParallelCluster a reclaimed spot instance is gone at once: its slurmd and every task on it die
 unannounced, clustermgtd sets the node DOWN, Slurm ends its jobs as NODE_FAIL and requeues them (unless
---no-requeue), and a new instance takes the node's place. Here the same happens to a sandbox node: its
-slurmd and every job process (slurmstepd's sessions) are killed with SIGKILL, the node is set DOWN with
-a reason saying so, then its slurmd is started again (`sandbox up` restarts exactly what died) and the
-node is resumed. Requeued jobs start again after the sandbox's requeue delay (cred_expire).
+--no-requeue). A static node is then replaced by a new instance of the same name; a dynamic one is
+powered down (ParallelCluster's clustermgtd, _handle_unhealthy_dynamic_nodes: POWER_DOWN_FORCE) and boots
+again when work asks for it. Here the same happens to a sandbox node: every process in its cgroups (its
+slurmd and its tasks) is killed with SIGKILL by the SuspendProgram, the node is set DOWN with a reason
+saying so, then replaced or powered down. Requeued jobs start after the requeue delay (cred_expire).
 """
 
 from __future__ import annotations
 
-import os
-import signal
+import json
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Mapping
 
 from cluster_tools.errors import SandboxError
 from cluster_tools.names import NODE_NAME
 from cluster_tools.services import sandbox_files as files
+from cluster_tools.services import sandbox_nodes as nodes
 from cluster_tools.state import StateDir
-from cluster_tools.transport import local_processes as procs
 
 Progress = Callable[[str], None]
 REASON = "spot interruption (clustertools sandbox interrupt)"
@@ -38,8 +39,8 @@ class Interruption:
 
 
 def sandbox_interrupt(state: StateDir, node: str, *, environ: Mapping[str, str], progress: Progress) -> Interruption:
-    """Take ``node`` away as a spot reclaim does, then let a replacement boot in its place."""
-    from cluster_tools.services.sandbox import MARKER_ENV, SandboxOptions, sandbox_status, sandbox_up
+    """Take ``node`` away as a spot reclaim does, then replace it (static) or power it down (dynamic)."""
+    from cluster_tools.services.sandbox import sandbox_status
 
     NODE_NAME.check(node)
     status = sandbox_status(state, with_nodes=True)
@@ -50,28 +51,36 @@ def sandbox_interrupt(state: StateDir, node: str, *, environ: Mapping[str, str],
         raise SandboxError(f"the sandbox has no node {node!r} (nodes: {', '.join(names) or 'none'})",
                            "`clustertools sandbox status` lists them")
     paths = files.sandbox_paths(state.sandbox)
-    env = {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+    saved = json.loads(paths.state_file.read_text())
+    dynamic = next((n["dynamic"] for n in saved["nodes"] if n["name"] == node), True)
+    env = nodes.admin_env(paths)
     jobs = tuple(job for job, _ in _jobs_on(node, env))
-    slurmd = next(c for c in status.components if c.name == "slurmd")
     progress(f"interrupting {node}: its slurmd and {len(jobs)} job(s) on it are killed, as a reclaimed instance's")
-    victims = [slurmd.pid, *procs.sessions_of("slurmstepd", (MARKER_ENV, str(paths.root)))]
-    for pid in victims:
-        _kill(pid)
+    victims = _processes_of(saved["cgroups"]["pids"], node)
+    nodes.stop_all(paths, [node])
     _run(["scontrol", "update", f"nodename={node}", "state=DOWN", f"reason={REASON}"], env)
     progress(f"{node} is DOWN: Slurm ends its jobs as NODE_FAIL and requeues them")
     _wait(lambda: not [job for job, state in _jobs_on(node, env) if state in ("RUNNING", "COMPLETING")])
-    _run(["scontrol", "update", f"nodename={node}", "state=RESUME"], env)
-    progress(f"a new instance takes {node}'s place")
-    sandbox_up(state, SandboxOptions(), environ=environ, progress=progress)  # restarts exactly what died: slurmd
+    if dynamic:
+        _run(["scontrol", "update", f"nodename={node}", "state=POWER_DOWN_FORCE", f"reason={REASON}"], env)
+        progress(f"{node} powers down; it boots again when work asks for it")
+    else:
+        progress(f"a new instance takes {node}'s place")
+        holder = next(c.pid for c in status.components if c.name == "head")
+        nodes.boot_again(paths, holder, [node])
+        _run(["scontrol", "update", f"nodename={node}", "state=RESUME"], env)
+        nodes.wait_responding(env, [node], 60)
     return Interruption(node=node, jobs=jobs, killed=len(victims))
 
 
-def _kill(pid: int | None) -> None:
-    if pid:
+def _processes_of(pids_parent: str, node: str) -> list[str]:
+    found = []
+    for procs_file in Path(pids_parent, node).rglob("cgroup.procs"):
         try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+            found += procs_file.read_text().split()
+        except OSError:
+            continue
+    return sorted(set(found))
 
 
 def _run(argv: list[str], env: Mapping[str, str]) -> str:
@@ -85,7 +94,7 @@ def _run(argv: list[str], env: Mapping[str, str]) -> str:
 
 
 def _jobs_on(node: str, env: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(job id, state) of every task on ``node`` (squeue's -w takes hostnames, and "localhost" is not one)."""
+    """(job id, state) of every task on ``node``."""
     lines = _run(["squeue", "-h", "-r", "-o", "%i|%N|%T"], env).splitlines()
     return [(job, state) for job, nodes, state in (line.split("|", 2) for line in lines if line.count("|") == 2)
             if nodes == node]

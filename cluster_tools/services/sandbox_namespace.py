@@ -2,8 +2,8 @@
 
 ``prepare_layout`` writes the directories that templates/sandbox/head-namespace.sh lays over /etc, /opt,
 /usr/bin and /home inside the sandbox's own mount namespace (so nothing outside it changes), and
-node-namespace.sh makes each compute node's cgroups under the process's own (``remove_node_cgroups``
-removes them). The pure text of those files is render/sandbox_node.py's.
+node-namespace.sh makes each compute node's cgroups under the parents ``node_cgroup_dirs`` names
+(services/sandbox_nodes.remove_cgroups removes them). The pure text of those files is render/sandbox_node.py's.
 """
 
 from __future__ import annotations
@@ -161,23 +161,3 @@ def own_cgroup(controller: str, proc_cgroup: str) -> str:
 
 def node_cgroup_dirs(name: str, proc_cgroup: str, root: Path = CGROUP_ROOT) -> dict[str, Path]:
     return {c: root / c / own_cgroup(c, proc_cgroup).lstrip("/") / name for c in NODE_CONTROLLERS}
-
-
-def remove_node_cgroups(name: str, *, root: Path = CGROUP_ROOT) -> list[str]:
-    """Remove cgroup ``name`` and all below it, deepest first; returns what could not be removed (busy)."""
-    proc = Path("/proc/self/cgroup").read_text()
-    left = []
-    for directory in node_cgroup_dirs(name, proc, root).values():
-        if not directory.is_dir():
-            continue
-        for path in sorted((p for p in directory.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-            _rmdir(path, left)
-        _rmdir(directory, left)
-    return left
-
-
-def _rmdir(path: Path, left: list[str]) -> None:
-    try:
-        path.rmdir()
-    except OSError:
-        left.append(str(path))

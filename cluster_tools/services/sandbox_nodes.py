@@ -21,7 +21,7 @@ from cluster_tools.errors import SandboxError
 from cluster_tools.render.sandbox import SandboxPaths
 from cluster_tools.render.sandbox_cluster import (
     DEFAULT_NODE_CPUS, DEFAULT_NODE_MEMORY_MB, DEFAULT_QUEUE, ClusterFiles, PowerSaving, QueueShape, SandboxNode,
-    plan_nodes, render_resume_program, render_slurm_conf, render_suspend_program, with_ports,
+    plan_nodes, render_resume_program, render_slurm_conf, render_suspend_program,
 )
 from cluster_tools.services.sandbox_namespace import NODE_CONTROLLERS, node_cgroup_dirs
 
@@ -110,11 +110,25 @@ def responds(state: str | None) -> bool:
         ("idle", "mix", "alloc", "drain", "compl"))
 
 
+def slurmd_alive(paths: SandboxPaths, name: str) -> bool:
+    """Whether node ``name``'s slurmd runs (its pid file, SlurmdPidFile's %n, names a live slurmd): what
+    clustermgtd learns from EC2's instance status before Slurm notices (SlurmdTimeout)."""
+    try:
+        pid = int((paths.run / f"slurmd-{name}.pid").read_text().strip())
+        return b"slurmd" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return False
+
+
 def power_up(env: Mapping[str, str], names: list[str], timeout: float = 60.0) -> None:
     """Boot ``names`` (as clustermgtd launches static nodes) and wait until each slurmd registers."""
     if not names:
         return
     run_admin(["scontrol", "update", f"nodename={','.join(names)}", "state=POWER_UP"], env)
+    wait_responding(env, names, timeout)
+
+
+def wait_responding(env: Mapping[str, str], names: list[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     states: dict[str, str] = {}
     while time.monotonic() < deadline:
@@ -124,6 +138,22 @@ def power_up(env: Mapping[str, str], names: list[str], timeout: float = 60.0) ->
         time.sleep(0.2)
     waiting = ", ".join(f"{name} ({states.get(name, '?')})" for name in names if not responds(states.get(name)))
     raise SandboxError(f"nodes did not boot within {timeout:g} s: {waiting}", "see the sandbox's log/node-*.out")
+
+
+def boot_again(paths: SandboxPaths, namespace_pid: int, names: list[str], timeout: float = 60.0) -> None:
+    """Start ``names``' slurmds again in the head node's namespace (a replacement instance of the same name),
+    and wait until they run: for nodes Slurm takes as powered up, whose slurmd is gone."""
+    env = {**admin_env(paths), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    done = subprocess.run(["nsenter", f"--target={namespace_pid}", "--mount", "--", "bash", str(paths.bin / "resume.sh"),
+                           ",".join(names)], env=env, capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        raise SandboxError(f"could not boot {', '.join(names)} again: {done.stderr.strip()}")
+    deadline = time.monotonic() + timeout
+    while not all(slurmd_alive(paths, name) for name in names):
+        if time.monotonic() > deadline:
+            raise SandboxError(f"{', '.join(names)} did not boot again within {timeout:g} s",
+                               "see the sandbox's log/node-*.out")
+        time.sleep(0.2)
 
 
 def stop_all(paths: SandboxPaths, names: list[str]) -> None:

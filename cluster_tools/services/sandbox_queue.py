@@ -7,6 +7,7 @@ that `clustertools cancel` writes (a running task's wrapper records itself when 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections import Counter
@@ -18,6 +19,7 @@ from cluster_tools.render.sandbox import SandboxPaths
 from cluster_tools.run_status import task_subjects
 from cluster_tools.runs import load_run
 from cluster_tools.services.runs import cancel_record
+from cluster_tools.services.sandbox_files import node_path
 from cluster_tools.slurm.queue import SQUEUE_FORMAT, QueuedTask, parse_squeue
 from cluster_tools.state import StateDir
 
@@ -35,7 +37,8 @@ def cancel_all_jobs(state: StateDir, paths: SandboxPaths, user: str, progress: P
         if not lines:
             return
         progress(describe_cancellation(lines, parse_squeue("\n".join(lines))))
-        record_pending_as_cancelled(state, parse_squeue("\n".join(lines)), progress)
+        record_pending_as_cancelled(state, parse_squeue("\n".join(lines)), progress,
+                                    host_path=lambda remote: node_path(paths, remote))
         subprocess.run(["scancel", "-u", user], env=env, capture_output=True, timeout=10)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -57,8 +60,10 @@ def describe_cancellation(lines: list[str], tasks: list[QueuedTask]) -> str:
             "(`clustertools status` shows them CANCELLED)")
 
 
-def record_pending_as_cancelled(state: StateDir, tasks: list[QueuedTask], progress: Progress) -> int:
-    """Write a CANCELLED record for each pending task of a run known here; returns how many."""
+def record_pending_as_cancelled(state: StateDir, tasks: list[QueuedTask], progress: Progress,
+                                host_path: Callable[[str], Path] = Path) -> int:
+    """Write a CANCELLED record for each pending task of a run known here; returns how many. ``host_path``
+    says where a run's directory on the head node is on this machine; records belong to the dir's owner."""
     written = 0
     for run_id in sorted({t.run_id for t in tasks if t.state == "PENDING"}):
         try:
@@ -68,14 +73,21 @@ def record_pending_as_cancelled(state: StateDir, tasks: list[QueuedTask], progre
         if run.cluster != SANDBOX_CLUSTER:
             continue
         subject_of = task_subjects(run)
-        directory = Path(run.remote_dir) / "records" / "new"
+        run_dir = host_path(run.remote_dir)
+        if not run_dir.is_dir():
+            continue  # not this sandbox's run (or its directory is gone)
+        directory = run_dir / "records" / "new"
+        owner = run_dir.stat()
         for task in tasks:
             subject = subject_of(task) if task.state == "PENDING" else None
             if subject is None:
                 continue
             try:
                 directory.mkdir(parents=True, exist_ok=True)
-                (directory / f"{subject}.{task.attempt}.CANCELLED.json").write_bytes(cancel_record(subject, task.attempt))
+                record = directory / f"{subject}.{task.attempt}.CANCELLED.json"
+                record.write_bytes(cancel_record(subject, task.attempt))
+                record.chmod(0o644)
+                os.chown(record, owner.st_uid, owner.st_gid)
             except OSError as exc:
                 progress(f"could not record {subject} of run {run_id} as CANCELLED: {exc.strerror}")
                 break

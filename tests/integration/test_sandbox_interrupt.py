@@ -17,16 +17,18 @@ COMMAND = 'sleep 6; echo "$SUBJECT $SLURM_RESTART_COUNT" > "$OUTPUT_DIR/result.t
 
 
 def test_an_interrupted_node_s_tasks_are_requeued_and_each_subject_succeeds_once(tmp_path: Path) -> None:
-    box = start_sandbox(tmp_path / "state", "--requeue-delay", "5")
+    # One static node of 4 CPUs takes the three tasks; a dynamic node stands by for the requeued ones.
+    box = start_sandbox(tmp_path / "state", "--requeue-delay", "5", "--nodes", "2", "--static-nodes", "1",
+                        "--cpus-per-node", "4")
     try:
         project = make_project(box, tmp_path, "spot")
         run = submit(box, project, str(write_subjects(project, ["s-1", "s-2", "s-3"])), "--command", COMMAND)["run"]
         _wait_all_running(box, project, run)
-        node = json.loads(out(box.cli("sandbox", "status", "--json")))["nodes"][0]["name"]
+        node = "compute-st-compute-1"
         interrupted = box.cli("sandbox", "interrupt", node, "--json")
         assert interrupted.returncode == 0, err(interrupted)
         assert len(json.loads(out(interrupted))["jobs"]) == 3
-        assert f"{node} is DOWN" in err(interrupted)
+        assert f"{node} is DOWN" in err(interrupted) and f"a new instance takes {node}'s place" in err(interrupted)
         final = wait_for_run(box, project, run, timeout=180)
         assert final["counts"]["SUCCEEDED"] == 3, final["counts"]
         assert {s["subject"]: s["restarts"] for s in final["subjects"]} == {"s-1": 1, "s-2": 1, "s-3": 1}

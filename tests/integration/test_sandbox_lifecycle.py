@@ -16,7 +16,7 @@ def test_up_with_options_then_down_leaves_nothing_running(tmp_path):
     project = tmp_path / "proj"
     state = tmp_path / "state"
     assert run_cli("init", str(project), "--output", "s3://my-out-bucket/x", state=state).returncode == 0
-    box = start_sandbox(state, "--max-array-size", "11", "--min-job-age", "5")
+    box = start_sandbox(state, "--max-array-size", "11", "--min-job-age", "5", "--static-nodes", "1")
     try:
         assert "my-out-bucket" not in box.status["buckets"]  # started outside the project: default only
         config = out(box.cli("ssh", "--", "scontrol", "show", "config"))

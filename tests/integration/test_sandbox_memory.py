@@ -1,6 +1,6 @@
 """Memory-based scheduling on the sandbox, as ParallelCluster renders it: a task that uses more than its
 --mem is killed by its cgroup and recorded FAILED as out of memory; a task that fits succeeds. The
-sandbox's node has cgroups of its own, removed by `sandbox down`."""
+sandbox's nodes have cgroups of their own, removed by `sandbox down`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from cluster_tools.services.sandbox import node_cgroup
+import json
+
 from cluster_tools.services.sandbox_files import sandbox_paths
-from cluster_tools.services.sandbox_namespace import node_cgroup_dirs
 from tests.conftest import start_sandbox, stop_sandbox
-from tests.helpers import err, out
+from tests.helpers import out
 from tests.integration.run_helpers import make_project, states, submit, wait_for_run
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the node's own cgroups need root, as the sandbox does")
@@ -22,10 +22,10 @@ COMMAND = 'python3 -c "import time; x = bytearray($MB * 1024 * 1024); time.sleep
 
 def test_a_task_over_its_memory_is_killed_and_recorded_out_of_memory(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    box = start_sandbox(state, "--memory-scheduling")
+    box = start_sandbox(state, "--memory-scheduling", "--nodes", "1", "--static-nodes", "1")
     try:
         conf = out(box.cli("ssh", "--", "scontrol", "show", "config"))
-        assert "SelectTypeParameters    = CR_CORE_MEMORY" in conf and "TaskPlugin              = task/cgroup" in conf
+        assert "SelectTypeParameters    = CR_CPU_MEMORY" in conf and "task/cgroup" in conf
         project = make_project(box, tmp_path, "mem")
         (project / "subjects.csv").write_text("subject,MB\nfits,40\ngreedy,400\n")
         run = submit(box, project, str(project / "subjects.csv"), "--command", COMMAND, "--mem", "200M")
@@ -33,11 +33,10 @@ def test_a_task_over_its_memory_is_killed_and_recorded_out_of_memory(tmp_path: P
         assert final["fits"] == ("SUCCEEDED", 0, 1)
         assert final["greedy"][0] == "FAILED" and final["greedy"][1] != 0
         shown = box.cli("status", run["run"], "--json", cwd=project)
-        greedy = next(s for s in __import__("json").loads(out(shown))["subjects"] if s["subject"] == "greedy")
+        greedy = next(s for s in json.loads(out(shown))["subjects"] if s["subject"] == "greedy")
         assert "out of memory" in greedy["error"] and "--mem 200M" in greedy["error"], greedy
     finally:
         stop_sandbox(box)
-    paths = sandbox_paths(state / "sandbox")
-    left = [d for d in node_cgroup_dirs(node_cgroup(paths).split("/")[0], Path("/proc/self/cgroup").read_text()).values()
-            if d.exists()]
+    saved = json.loads(sandbox_paths(state / "sandbox").state_file.read_text())
+    left = [d for d in saved["cgroups"].values() if Path(d).exists()]
     assert left == [], "sandbox down leaves no cgroup behind"

@@ -13,7 +13,8 @@ import pytest
 
 from cluster_tools.render.sandbox_node import cfnconfig, node_os, supported_oses
 from cluster_tools.resources import template_path
-from cluster_tools.services.sandbox_namespace import NamespaceLayout, free_uid, prepare_layout, remove_node_cgroups
+from cluster_tools.services.sandbox_namespace import NamespaceLayout, free_uid, node_cgroup_dirs, prepare_layout
+from cluster_tools.services.sandbox_nodes import remove_cgroups
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mount namespaces need root, as the sandbox does")
 HEAD = template_path("sandbox/head-namespace.sh")
@@ -68,11 +69,13 @@ def test_nothing_changes_outside_the_namespace(tmp_path: Path) -> None:
 def test_a_node_has_its_own_hostname_and_cgroup_root(tmp_path: Path) -> None:
     layout, _, _ = _layout(tmp_path, "alinux2023")
     cgroup = f"clustertools-test-{uuid.uuid4().hex[:8]}"
+    parents = node_cgroup_dirs(cgroup, Path("/proc/self/cgroup").read_text())
+    (tmp_path / "cgroups").write_text("".join(f"{c} {d}\n" for c, d in parents.items()))
     script = "hostname; grep -E ':memory:' /proc/self/cgroup; cat /sys/fs/cgroup/memory/cgroup.procs | wc -l"
     try:
         result = subprocess.run(
             ["unshare", "--mount", "--propagation", "private", "bash", str(HEAD), str(layout.root), "--",
-             "bash", str(NODE), "queue1-dy-c5-1", f"{cgroup}/queue1-dy-c5-1", "--", "bash", "-c", script],
+             "bash", str(NODE), "queue1-dy-c5-1", str(tmp_path / "cgroups"), "--", "bash", "-c", script],
             capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, result
         name, own, procs = result.stdout.split()
@@ -80,4 +83,4 @@ def test_a_node_has_its_own_hostname_and_cgroup_root(tmp_path: Path) -> None:
         assert int(procs) >= 1  # this node's processes alone, not the machine's
         assert os.uname().nodename != "queue1-dy-c5-1"
     finally:
-        assert remove_node_cgroups(cgroup) == []
+        assert remove_cgroups({c: str(d) for c, d in parents.items()}) == []

@@ -1,6 +1,6 @@
 """A sandbox of its own, one daemon killed at a time: `sandbox up` restarts only that one, on the same
-ports, with the queue and the S3 objects kept; `sandbox down` says what it cancels, and status then
-shows the run's pending subjects CANCELLED, not MISSING."""
+ports, with the queue and the S3 objects kept (a lost static node is replaced, as clustermgtd does);
+`sandbox down` says what it cancels, and status then shows the run's pending subjects CANCELLED, not MISSING."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import time
 
 from cluster_tools.transport.s3 import S3Target, make_s3_client
 from tests.conftest import start_sandbox, stop_sandbox
-from tests.helpers import err, out, run_cli
+from tests.helpers import err, out, sandbox_admin
 
 QUEUED = 2000
 
 
 def test_up_restarts_only_the_dead_daemon_and_down_says_what_it_cancels(tmp_path):
     state = tmp_path / "state"
-    box = start_sandbox(state)
+    box = start_sandbox(state, "--nodes", "1", "--static-nodes", "1")
     try:
         _drain(box)  # nothing may start: every task stays pending through the restarts
         run_id = _submit_run(box, tmp_path)
@@ -30,7 +30,12 @@ def test_up_restarts_only_the_dead_daemon_and_down_says_what_it_cancels(tmp_path
         before = _status(box)
         _wait_until_saved(state / "sandbox" / "slurm" / "state" / "job_state")
 
-        for victim in ("slurmd", "slurmctld", "munged", "sshd"):
+        _kill_node_slurmd(state)
+        again = box.cli("sandbox", "up", "--json")
+        assert again.returncode == 0 and "static node(s) compute-st-compute-1 lost: booting replacements" in err(again)
+        assert _queued(box) == QUEUED + 3
+
+        for victim in ("slurmctld", "munged", "sshd", "head"):
             _kill(before, victim)
             again = box.cli("sandbox", "up", "--json")
             assert again.returncode == 0, err(again)
@@ -68,8 +73,18 @@ def test_up_restarts_only_the_dead_daemon_and_down_says_what_it_cancels(tmp_path
 
 
 def _drain(box) -> None:
-    drained = box.cli("ssh", "--", "scontrol", "update", "nodename=localhost", "state=drain", "reason=restart-test")
-    assert drained.returncode == 0, err(drained)
+    drained = sandbox_admin(box.state, "scontrol", "update", "nodename=compute-st-compute-1", "state=drain",
+                            "reason=restart-test")
+    assert drained.returncode == 0, drained.stderr
+
+
+def _kill_node_slurmd(state) -> None:
+    """The static node's slurmd dies, as when its instance is lost."""
+    pid = int((state / "sandbox" / "run" / "slurmd-compute-st-compute-1.pid").read_text().strip())
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.1)
 
 
 def _submit_run(box, tmp_path) -> str:
@@ -115,8 +130,9 @@ def status_root(status: dict):
 
 def _wait_until_saved(job_state) -> None:
     """slurmctld saves its queue a few seconds after a change: killed before, it would forget the jobs."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (job_state.exists() and job_state.stat().st_size > 500):
+    submitted = time.time()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (job_state.exists() and job_state.stat().st_mtime > submitted + 0.5):
         time.sleep(0.2)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import socket
 
 import pytest
@@ -10,6 +12,7 @@ from cluster_tools.errors import SandboxError
 from cluster_tools.run_status import merge_status, parse_records
 from cluster_tools.runs import save_run
 from cluster_tools.services import sandbox_daemons as daemons
+from cluster_tools.services import sandbox_nodes
 from cluster_tools.services.sandbox import _ports_for_restart, _ports_for_start
 from cluster_tools.services.sandbox_files import free_ports
 from cluster_tools.services.sandbox_queue import describe_cancellation, record_pending_as_cancelled
@@ -36,6 +39,7 @@ def test_pending_tasks_get_a_cancelled_record_and_status_says_cancelled(tmp_path
     state = StateDir(tmp_path / "state")
     run = make_run().model_copy(update={"remote_dir": str(tmp_path / "runs" / "demo-1")})
     save_run(state, run)
+    (tmp_path / "runs" / "demo-1").mkdir(parents=True)
     assert record_pending_as_cancelled(state, parse_squeue(QUEUE), progress=print) == 2
     new = sorted((tmp_path / "runs" / "demo-1" / "records" / "new").iterdir())
     assert [p.name for p in new] == ["sub-02.1.CANCELLED.json", "sub-03.1.CANCELLED.json"]
@@ -54,9 +58,10 @@ def test_cancelled_records_skip_runs_of_other_clusters_and_unknown_runs(tmp_path
 @pytest.mark.parametrize("state, responds", [
     ("idle", True), ("mixed", True), ("allocated", True), ("drained", True), ("draining", True),
     ("idle*", False), ("down*", False), ("unknown", False), (None, False), ("", False),
+    ("idle~", False), ("idle#", False), ("idle%", False),  # powered down, powering up, powering down
 ])
-def test_slurmd_is_ready_once_its_node_answers(state, responds):
-    assert daemons.node_responds(state) is responds
+def test_a_node_is_up_once_its_slurmd_answers(state, responds):
+    assert sandbox_nodes.responds(state) is responds
 
 
 def test_lost_jobs_are_read_from_the_new_part_of_slurmctlds_log(tmp_path):
@@ -75,23 +80,25 @@ def test_a_restart_keeps_the_ports_and_refuses_when_one_is_taken():
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         taken = holder.getsockname()[1]
-        ports = dict(zip(("slurmctld", "slurmd", "ssh"), free_ports(3)), s3=taken)
+        ports = dict(zip(("slurmctld", "ssh"), free_ports(2)), s3=taken)
         saved = {"ports": ports}
-        assert _ports_for_restart(saved, ("slurmd", "sshd")) == ports
+        assert _ports_for_restart(saved, ("slurmctld", "sshd")) == ports
         with pytest.raises(SandboxError, match=rf"cannot restart s3 \(127.0.0.1:{taken}\): another program holds"):
             _ports_for_restart(saved, ("s3",))
 
 
 def test_a_fresh_start_reuses_the_last_ports_when_free_and_says_when_not():
     notes: list[str] = []
-    first = _ports_for_start({}, notes.append)
-    assert sorted(first) == sorted(daemons.PORT_NAMES) and not notes
-    assert _ports_for_start({"ports": first}, notes.append) == first and not notes
+    first = _ports_for_start({}, 2, notes.append)
+    assert sorted(first) == sorted([*daemons.PORT_NAMES, "nodes"]) and len(first["nodes"]) == 2 and not notes
+    daemon_ports = {name: first[name] for name in daemons.PORT_NAMES}
+    again = _ports_for_start({"ports": daemon_ports}, 2, notes.append)
+    assert {name: again[name] for name in daemons.PORT_NAMES} == daemon_ports and not notes
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", first["s3"]))
         holder.listen()
-        other = _ports_for_start({"ports": first}, notes.append)
-    assert other != first and "previous ports are taken" in notes[0]
+        other = _ports_for_start({"ports": daemon_ports}, 2, notes.append)
+    assert other["s3"] != first["s3"] and "previous ports are taken" in notes[0]
 
 
 def test_upload_ids_of_the_dead_endpoint_map_to_the_new_ones():
@@ -118,3 +125,13 @@ def test_a_recording_set_aside_by_a_failed_restart_is_kept_and_extended(tmp_path
     assert set_aside(recording) == aside and aside.read_text() == "one\ntwo\n"
     forget(recording)
     assert not aside.exists() and not recording.exists()
+
+
+def test_a_run_dir_on_the_nodes_is_found_in_the_head_node_s_layers(tmp_path):
+    from cluster_tools.render.sandbox import SandboxPaths
+    from cluster_tools.services.sandbox_files import node_path
+
+    paths = SandboxPaths(tmp_path / "sb", runtime=tmp_path / "rt")
+    assert node_path(paths, "/home/ec2-user/.clustertools/runs/r") == tmp_path / "sb/node/home/ec2-user/.clustertools/runs/r"
+    assert node_path(paths, "/opt/parallelcluster/shared") == tmp_path / "sb/node/opt/parallelcluster/shared"
+    assert node_path(paths, "/homeless/x") == Path("/homeless/x") and node_path(paths, "/tmp/x") == Path("/tmp/x")
