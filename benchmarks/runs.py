@@ -20,7 +20,7 @@ line = ('{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","
         '"end":"%s","node":"%s","job_id":"%s"}\n')
 for subject, job_id in spec["records"]:
     text = line % (subject, 1, "SUCCEEDED", "0", "", "2024-05-01T10:00:00Z", "2024-05-01T10:08:00Z",
-                   "localhost", job_id)
+                   "compute-dy-compute-1", job_id)
     tmp = os.path.join(directory, ".%s.1.SUCCEEDED.tmp" % subject)
     with open(tmp, "w") as handle:
         handle.write(text)
@@ -51,9 +51,15 @@ def subject_ids(count: int, prefix: str = "sub") -> tuple[str, ...]:
 
 
 def partition_down(box: Sandbox) -> None:
-    """Nothing may run: 10,000 tiny tasks on 2 cores would take hours. Pending tasks stay PENDING."""
+    """Nothing may run: 10,000 tiny tasks on 2 cores would take hours. Pending tasks stay PENDING.
+    An admin command: run on this machine as root, as the sandbox's login user (ec2-user) may not."""
+    import subprocess
+
+    from cluster_tools.services.sandbox_files import sandbox_paths
+
+    env = {"SLURM_CONF": str(sandbox_paths(box.state / "sandbox").slurm_conf), "PATH": "/usr/bin:/bin"}
+    subprocess.run(["scontrol", "update", "PartitionName=compute", "State=DOWN"], env=env, check=True, timeout=60)
     with box.connect() as conn:
-        conn.run(["scontrol", "update", "PartitionName=compute", "State=DOWN"], timeout=60).check()
         state = conn.run(["sinfo", "-h", "-p", "compute", "-o", "%a"], timeout=60).check().text.strip()
     if state != "down":
         raise RuntimeError(f"the partition is {state!r}, not down")

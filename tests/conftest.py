@@ -4,6 +4,7 @@ session through the CLI exactly as a user starts it, and stopped (and checked st
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,19 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory):
     box = start_sandbox(tmp_path_factory.mktemp("state"), *SHARED_SANDBOX)
     yield box
     stop_sandbox(box)
+
+
+@pytest.fixture
+def tmp_path(tmp_path: Path) -> Path:
+    """pytest's tmp_path, open to the sandbox's login user (ec2-user, not root): tasks read and write test
+    files there, as a user's jobs read and write a shared filesystem. pytest makes its dirs 0700."""
+    tmp_path.chmod(0o777)
+    for parent in tmp_path.parents:
+        if not parent.name or parent == Path("/tmp"):
+            break
+        if parent.stat().st_uid == os.getuid():
+            parent.chmod(parent.stat().st_mode | 0o055)
+    return tmp_path
 
 
 @pytest.fixture
