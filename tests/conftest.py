@@ -59,7 +59,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory):
 def tmp_path(tmp_path: Path) -> Path:
     """pytest's tmp_path, open to the sandbox's login user (ec2-user, not root): tasks read and write test
     files there, as a user's jobs read and write a shared filesystem. pytest makes its dirs 0700."""
-    tmp_path.chmod(0o777)
+    tmp_path.chmod(0o1777)  # sticky, as /tmp: munged refuses a world-writable dir above its seed file otherwise
     for parent in tmp_path.parents:
         if not parent.name or parent == Path("/tmp"):
             break

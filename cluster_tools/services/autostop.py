@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import subprocess
 import time
 from dataclasses import dataclass
@@ -135,10 +134,10 @@ def _sandbox(state: StateDir, minutes: int | None, interval: int, scripts: dict[
     sshd = next(r for r in records if r.name == "sshd")
     env = files.daemon_env(paths, environ, MARKER_ENV)
     log = paths.log / "clustertools-autostop.log"
-    runs = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".clustertools" / "runs"  # the sandbox's SSH sessions' home
+    runs = files.node_path(paths, f"/home/{saved['user']}/.clustertools/runs")  # the login user's, in the node's /home
     started = int(datetime.fromisoformat(saved["started_at"]).timestamp())
-    # Only this sandbox's sessions (its sshd), and its jobs' upload markers (its slurm.conf): sandboxes of one
-    # user share a home; a marker older than this sandbox was left by a task killed with the previous one.
+    # Only this sandbox's sessions (its sshd), and its jobs' upload markers (its slurm.conf); a marker older
+    # than this sandbox was left by a task killed with the previous one.
     argv = ["bash", str(node_dir / "autostop.sh"), "--configure", "--state-dir", str(node_dir),
             *configure_args(minutes, action="sandbox", interval=interval), "--no-timer", "--cluster", "sandbox",
             "--log", str(log), "--sshd-pid", str(sshd.pid), "--runs-dirs", str(runs),

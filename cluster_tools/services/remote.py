@@ -62,8 +62,8 @@ NODE_NAME_RE = NODE_NAME.pattern  # always fullmatched
 def node_target(record: ClusterRecord, node: str) -> SSHTarget:
     """How the head node reaches a compute node's sshd: the same user, key and pinned-keys file.
 
-    Port 22, but in the sandbox, whose one node is this machine and whose sshd listens on the
-    sandbox's own port. The node's key is pinned under its own name (``[node]:port``).
+    Port 22, but in the sandbox, whose nodes are on this machine and are reached at the head node's sshd
+    (the sandbox's own port). The node's key is pinned under its own name (``[node]:port``).
     """
     NODE_NAME.check(node)
     return SSHTarget(host=node, port=record.port if record.sandbox else 22, user=record.user,

@@ -209,7 +209,7 @@ def _lay_out(paths: SandboxPaths, programs: Mapping[str, str], options: SandboxO
                                             options.nodes.boot_delay)
     slurm_files["cgroup.conf"] = cgroup_conf(options.memory_scheduling)  # beside slurm.conf: Slurm looks there
     prepare_layout(NamespaceLayout(paths.node_fs), os_, uid, authorized_key=Path(f"{paths.user_key}.pub").read_text(),
-                   slurm_files=slurm_files, aws=programs["node-aws"],
+                   slurm_files=slurm_files, aws=programs["node-aws"], node_names=tuple(n.name for n in planned),
                    cfnconfig=cfnconfig(node_type="HeadNode", stack_name=SANDBOX_CLUSTER, region=SANDBOX_REGION,
                                        user=os_.user))
     spec = SandboxSpec(paths=paths, user=os_.user, ssh_port=ports["ssh"],

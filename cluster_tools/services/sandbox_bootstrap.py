@@ -2,15 +2,17 @@
 runs it on a head node.
 
 bootstrap/ (and the environment file) go to the sandbox's S3 endpoint exactly as ``up`` sends them to AWS
-(``s3://<output bucket>/clustertools/sandbox/bootstrap/``, sha256 as object metadata). Then, over one SSH
-connection, the node fetches ``on-node-configured.sh`` from there with ``aws s3 cp`` and runs it with the
-Args a rendered ParallelCluster config would give it, plus what keeps it inside the sandbox's directory:
-``--shared-dir``, ``--log``, ``CT_STATE_DIR`` (its step markers) and ``CT_CFNCONFIG`` (the node role).
+(``s3://<output bucket>/clustertools/sandbox/bootstrap/``, sha256 as object metadata). Then the head node
+(entered from this machine with nsenter, as root: cloud-init is not an SSH session) fetches
+``on-node-configured.sh`` from there with ``aws s3 cp`` and runs it with the Args a rendered
+ParallelCluster config would give it, plus what keeps it inside the sandbox's directory: ``--shared-dir``,
+``--log``, ``CT_STATE_DIR`` (its step markers) and ``CT_CFNCONFIG`` (the node role).
 Nothing is written to /var or /etc. Its output is streamed and kept, as cloud-init keeps a real node's,
 in the sandbox's ``log/cloud-init-output.log``; ``clustertools triage -c sandbox`` reads both logs.
 
-It runs as the sandbox's user (root when the sandbox was started as root). ``--runtime none`` (the
-default here) installs no package on this machine.
+It runs as root in the head node's namespace, as cloud-init runs it on a real node (the login user,
+ec2-user, could not install anything). ``--runtime none`` (the default here) installs no package on
+this machine.
 """
 
 from __future__ import annotations
@@ -146,10 +148,8 @@ def sandbox_bootstrap(state: StateDir, project: Project | None, *, project_dir: 
                       bootstrap_dir: Path | None = None) -> SandboxBootstrapResult:
     """Upload bootstrap/ to the sandbox's S3 endpoint and run the script on its node, streaming the output to
     ``stdout``. A failed run is returned (exit code and parsed outcome), not raised: the caller words it."""
-    from cluster_tools.clusters import load_cluster
     from cluster_tools.services import sandbox_files
     from cluster_tools.services.lifecycle_up import sync_bootstrap
-    from cluster_tools.services.remote import connect
     from cluster_tools.services.sandbox import DEFAULT_BUCKET, SANDBOX_CLUSTER, SANDBOX_REGION, sandbox_status
     from cluster_tools.transport.s3 import S3Target, ensure_bucket, make_s3_client
 
@@ -194,13 +194,33 @@ def sandbox_bootstrap(state: StateDir, project: Project | None, *, project_dir: 
     if dry_run:
         return result
 
-    progress(f"running {SCRIPT} on the sandbox's node (log: {files.log})")
-    record = load_cluster(state, SANDBOX_CLUSTER)
+    progress(f"running {SCRIPT} on the sandbox's head node as root (log: {files.log})")
+    holder = next(c.pid for c in status.components if c.name == "head")
     tee = _Tee(stdout)
-    with connect(record) as conn:
-        result.exit_code = conn.stream(result.command, stdout=tee, stderr=tee, timeout=3600)
+    result.exit_code = run_as_node_root(holder, result.command, tee)
     result.outcome = parse_bootstrap(tee.text(), "output")
     return result
+
+
+def run_as_node_root(namespace_pid: int | None, command: str, out: "_Tee", timeout: float = 3600) -> int:
+    """``command`` as root in the head node's namespace, as ParallelCluster runs OnNodeConfigured (cloud-init,
+    root, the instance role's credentials: here the sandbox's S3 endpoint's), its output streamed to ``out``."""
+    import subprocess
+
+    from cluster_tools.transport.s3 import SANDBOX_CREDENTIALS
+
+    if namespace_pid is None:
+        raise SandboxError("the sandbox's head node is not running", "clustertools sandbox up")
+    key, secret = SANDBOX_CREDENTIALS
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8",
+           "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_DEFAULT_REGION": "us-east-1"}
+    argv = ["nsenter", f"--target={namespace_pid}", "--mount", "--", "bash", "-c", command]
+    with subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT) as proc:
+        assert proc.stdout is not None
+        for chunk in iter(lambda: proc.stdout.read1(65536), b""):
+            out.write(chunk)
+        return proc.wait(timeout=timeout)
 
 
 class _Tee:

@@ -88,11 +88,15 @@ def with_entry(table: str, name: str, line: str) -> str:
 
 def prepare_layout(layout: NamespaceLayout, os_: NodeOS, uid: int, *, authorized_key: str, slurm_files: dict[str, str],
                    cfnconfig: str, host_etc: Path = Path("/etc"), slurm_bin: Path = Path("/usr/bin"),
-                   aws: str = "/usr/bin/aws") -> None:
+                   aws: str = "/usr/bin/aws", node_names: tuple[str, ...] = ()) -> None:
     """Write the namespace's layers anew (the home and the shared storage are kept across restarts)."""
     for layer in (layout.etc, layout.usr_bin, layout.usr_local, layout.root / "work", layout.opt / "slurm"):
         shutil.rmtree(layer, ignore_errors=True)
     _write_etc(layout, os_, uid, cfnconfig, host_etc)
+    # The nodes' names resolve on the head node, as in a VPC's DNS: to this machine, where their slurmds listen.
+    hosts = (host_etc / "hosts").read_text() if (host_etc / "hosts").exists() else ""
+    (layout.etc / "hosts").write_text(hosts + "".join(f"127.0.0.1\t{name}\n" for name in node_names))
+    (layout.etc / "hosts").chmod(0o644)
     _write_slurm(layout, slurm_files, slurm_bin)
     (layout.usr_local / "bin").mkdir(parents=True)
     (layout.usr_local / "bin" / "aws").write_text(aws_shim(aws))

@@ -106,19 +106,35 @@ def _sandbox(state: StateDir, record: ClusterRecord, node: str | None, lines: in
 
     paths = sandbox_files.sandbox_paths(state.sandbox)
     node_files = SandboxNodeFiles(paths)
+    slurmd_logs = sorted(paths.log.glob("slurmd-*.log"), key=lambda p: p.stat().st_mtime, reverse=True)
+    compute = next((log for log in slurmd_logs if log.name == f"slurmd-{node}.log"), slurmd_logs[0] if slurmd_logs else None)
     files = (
         LogFile("bootstrap", (str(node_files.log),), 3000),
         LogFile("cloud-init-output", (str(node_files.output),), 3000),
-        LogFile("slurmd", (str(paths.log / "slurmd.log"),)),
+        *((LogFile("slurmd", (str(compute),)),) if compute else ()),
         LogFile("slurmctld", (str(paths.log / "slurmctld.log"),)),
     )
-    sources = gather(record, files, True)
+    # The sandbox's logs are files of this machine (root's, where the login user may not read): read here.
+    sources = (gather_on_this_machine(paths) if gather is gather_over_ssh else gather)(record, files, True)
     notes = []
-    if node not in (None, "localhost"):
-        notes.append(f"the sandbox has one node, localhost (its head node too), not {node}")
-    return build_report(record.name, "sandbox", sources, node="localhost",
-                        node_why="the sandbox's one node, also its head node",
+    if node not in (None, "head"):
+        notes.append(f"the sandbox's bootstrap runs on its head node; slurmd's log is {compute.stem if compute else 'absent'}'s")
+    return build_report(record.name, "sandbox", sources, node="head",
+                        node_why="the sandbox's head node, where `sandbox bootstrap` runs",
                         bootstrap_from=("bootstrap", "cloud-init-output"), notes=notes, lines=lines)
+
+
+def gather_on_this_machine(paths) -> Gather:
+    """The sandbox's gather: the same command as over SSH, run here as root with the sandbox's slurm.conf."""
+    import subprocess
+
+    def gather(record: ClusterRecord, files: Sequence[LogFile], sinfo: bool) -> list[SourceText]:
+        command, marker = gather_command(files, sinfo=sinfo)
+        env = {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+        done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=60)
+        return split_gathered(done.stdout, marker)
+
+    return gather
 
 
 def _ssh(record: ClusterRecord, node: str | None, lines: int, gather: Gather) -> TriageReport:

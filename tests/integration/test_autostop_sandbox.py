@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster_tools.services.sandbox_files import node_path, sandbox_paths
 from tests.conftest import start_sandbox, stop_sandbox
 from tests.helpers import err, out
 from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects
@@ -98,10 +99,11 @@ def test_autostop_waits_for_ssh_uploads_and_tasks_then_fires_once(box, tmp_path)
 
     # (c) An output upload in flight, as the wrapper marks it (under the user's home, named by its job and
     # this sandbox's slurm.conf), keeps it up.
-    run_dir = Path.home() / ".clustertools" / "runs" / f"autostop-test-{uuid.uuid4().hex[:8]}"
+    paths = sandbox_paths(box.state / "sandbox")
+    run_dir = node_path(paths, f"/home/{box.record.user}/.clustertools/runs/autostop-test-{uuid.uuid4().hex[:8]}")
     marker = run_dir / "uploading" / "sub-01.1"
     marker.parent.mkdir(parents=True)
-    marker.write_text(f"job=1 slurm_conf={box.state / 'sandbox' / 'etc' / 'slurm.conf'}\n")
+    marker.write_text(f"job=1 slurm_conf={paths.slurm_conf}\n")
     try:
         hold(box, "1 upload pending")
     finally:

@@ -47,7 +47,7 @@ MIRROR = "s3://clustertools-sandbox/mirror/Miniforge3-Linux-x86_64.sh"
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory):
-    box = start_sandbox(tmp_path_factory.mktemp("state-bootstrap"))
+    box = start_sandbox(tmp_path_factory.mktemp("state-bootstrap"), "--static-nodes", "1")
     s3 = make_s3_client(S3Target(region="us-east-1", endpoint_url=box.status["s3_endpoint_url"], sandbox=True))
     s3.put_object(Bucket="clustertools-sandbox", Key=MIRROR.split("/", 3)[3], Body=INSTALLER.encode())
     yield box
@@ -152,8 +152,8 @@ def test_5_triage_names_the_failed_step(box, project):
     stdout = out(result)
     assert result.returncode == 0, err(result)
     lines = stdout.splitlines()
-    assert lines[0] == "cluster sandbox (sandbox): node localhost (the sandbox's one node, also its head node)"
-    assert re.fullmatch(r"node localhost: bootstrap FAILED at step miniforge \(exit 1\) at "
+    assert lines[0] == "cluster sandbox (sandbox): node head (the sandbox's head node, where `sandbox bootstrap` runs)"
+    assert re.fullmatch(r"node head: bootstrap FAILED at step miniforge \(exit 1\) at "
                         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", lines[1]), lines[1]
     assert lines[2].startswith("  | sha256 mismatch for ")
     assert "fleet: not a ParallelCluster cluster (sandbox): no protected mode" in lines
@@ -173,4 +173,4 @@ def test_6_back_to_the_right_checksum_the_install_is_intact_and_triage_says_ok(b
     assert result.returncode == 0, out(result) + err(result)
     assert "bootstrap finished OK: nothing to do" in out(result)
     triage = out(box.cli("triage", cwd=project))
-    assert "node localhost: bootstrap OK at " in triage
+    assert "node head: bootstrap OK at " in triage

@@ -1,7 +1,7 @@
 """The cost estimate against a run that really happened: subjects run in the sandbox's real Slurm, at
 compressed time, and costed from their durable records.
 
-The queue priced is one 16-vCPU spot node (c6i.4xlarge, MaxCount 1: the sandbox has one node), the job
+The queue priced is one 16-vCPU spot node (c6i.4xlarge, MaxCount 1: a sandbox of one static 16-CPU node), the job
 takes 1 CPU and runs throttled to 16 at a time, so Slurm packs it as that node would. Time is compressed:
 each subject takes seconds here (mostly the wrapper's own work: staging, the aws CLI's upload of its
 record and logs); the run's records are stretched so the mean subject takes 8 minutes, which is what the
@@ -12,6 +12,9 @@ between tasks, stragglers, the head node's hours. The 1,000-subject version of t
 
 from __future__ import annotations
 
+import pytest
+
+from tests.conftest import start_sandbox, stop_sandbox
 from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects
 
 from cluster_tools.cost_model import NodeShape, Prices, TaskShape, TaskSpan, check_against_replay
@@ -21,6 +24,15 @@ SUBJECTS = 64  # 4 waves of 16
 MINUTES = 8.0
 
 
+@pytest.fixture
+def sandbox(tmp_path):
+    """One static node of 16 CPUs: the queue the estimate prices."""
+    box = start_sandbox(tmp_path / "state", "--nodes", "1", "--static-nodes", "1", "--cpus-per-node", "16")
+    yield box
+    stop_sandbox(box)
+
+
+@pytest.mark.sandbox
 def test_the_estimate_is_within_20_percent_of_the_replayed_runs_cost(sandbox, tmp_path):
     project = make_project(sandbox, tmp_path, "replay")
     text = (project / "clustertools.yaml").read_text()

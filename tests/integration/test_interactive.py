@@ -103,24 +103,24 @@ def test_t_gives_a_command_a_pty(sandbox):
 
 def test_a_node_is_reached_through_the_head_node_and_its_key_pinned(sandbox, tmp_path):
     state = private_copy(sandbox, tmp_path)
-    with Terminal("ssh", "--node", "localhost", state=state) as term:  # the sandbox's one node
-        term.expect(r"first contact with \[localhost\]:\d+: pinned its host key ssh-ed25519 SHA256:")
+    with Terminal("ssh", "--node", "compute-st-compute-1", state=state) as term:  # a node of the sandbox
+        term.expect(r"first contact with \[compute-st-compute-1\]:\d+: pinned its host key ssh-ed25519 SHA256:")
         term.send('echo "on $SLURM_CONF"; tty; exit 6\r')
         term.expect(r"on /.*slurm\.conf")
         term.expect(r"/dev/pts/\d+")
         assert term.wait() == 6
     known = (state / "sandbox.known_hosts").read_text()
-    assert f"[localhost]:{sandbox.record.port} ssh-ed25519" in known
+    assert f"[compute-st-compute-1]:{sandbox.record.port} ssh-ed25519" in known
 
-    again = run_cli("ssh", "--node", "localhost", "--", "hostname", state=state)
+    again = run_cli("ssh", "--node", "compute-st-compute-1", "--", "hostname", state=state)
     assert again.returncode == 0 and "first contact" not in err(again)
 
-    lines = [line for line in known.splitlines() if not line.startswith("[localhost]")]
-    (state / "sandbox.known_hosts").write_text("\n".join([*lines, f"[localhost]:{sandbox.record.port} "
+    lines = [line for line in known.splitlines() if not line.startswith("[compute-st-compute-1]")]
+    (state / "sandbox.known_hosts").write_text("\n".join([*lines, f"[compute-st-compute-1]:{sandbox.record.port} "
                                                           f"{another_key(tmp_path)}"]) + "\n")
-    refused = run_cli("ssh", "--node", "localhost", "--", "touch", str(tmp_path / "must-not-exist"), state=state)
+    refused = run_cli("ssh", "--node", "compute-st-compute-1", "--", "touch", str(tmp_path / "must-not-exist"), state=state)
     assert refused.returncode == 1 and err(refused).startswith("Error: host key of") and "changed" in err(refused)
-    assert f"ssh-keygen -R '[localhost]:{sandbox.record.port}'" in err(refused)
+    assert f"ssh-keygen -R '[compute-st-compute-1]:{sandbox.record.port}'" in err(refused)
     assert not (tmp_path / "must-not-exist").exists()
 
 
@@ -164,16 +164,16 @@ def test_openssh_with_the_block_reaches_a_node_and_refuses_a_changed_key(sandbox
     config = tmp_path / "ssh_config"
     config.write_bytes(printed.stdout)
     text = out(printed)
-    assert "StrictHostKeyChecking yes" in text and "ProxyJump sandbox" in text and "Host localhost.sandbox" in text
+    assert "StrictHostKeyChecking yes" in text and "ProxyJump sandbox" in text and "Host compute-st-compute-1.sandbox" in text
 
     def openssh(host: str, *command: str) -> subprocess.CompletedProcess:
         return subprocess.run(["ssh", "-F", str(config), "-o", "BatchMode=yes", host, *command],
                               capture_output=True, timeout=60)
 
     assert openssh("sandbox", "true").returncode == 0
-    node = openssh("localhost.sandbox", "echo", "node-ok")
+    node = openssh("compute-st-compute-1.sandbox", "echo", "node-ok")
     assert node.returncode == 0 and node.stdout == b"node-ok\n", node.stderr
-    assert f"[localhost]:{sandbox.record.port}" in (state / "sandbox.known_hosts").read_text()
+    assert f"[compute-st-compute-1]:{sandbox.record.port}" in (state / "sandbox.known_hosts").read_text()
 
     head_line = next(line for line in (state / "sandbox.known_hosts").read_text().splitlines()
                      if line.startswith(f"[{sandbox.record.host}]"))
