@@ -115,6 +115,7 @@ def _sandbox(state: StateDir, minutes: int | None, interval: int, scripts: dict[
              environ: Mapping[str, str]) -> AutostopResult:
     from cluster_tools.services import sandbox_files as files
     from cluster_tools.services.sandbox import MARKER_ENV, sandbox_status
+    from cluster_tools.services.sandbox_nodes import NODE_SLURM_CONF
     from cluster_tools.transport import local_processes as procs
 
     if not sandbox_status(state).running:
@@ -136,12 +137,12 @@ def _sandbox(state: StateDir, minutes: int | None, interval: int, scripts: dict[
     log = paths.log / "clustertools-autostop.log"
     runs = files.node_path(paths, f"/home/{saved['user']}/.clustertools/runs")  # the login user's, in the node's /home
     started = int(datetime.fromisoformat(saved["started_at"]).timestamp())
-    # Only this sandbox's sessions (its sshd), and its jobs' upload markers (its slurm.conf); a marker older
-    # than this sandbox was left by a task killed with the previous one.
+    # Only this sandbox's sessions (its sshd), and its jobs' upload markers (slurm.conf as its jobs see it);
+    # a marker older than this sandbox was left by a task killed with the previous one.
     argv = ["bash", str(node_dir / "autostop.sh"), "--configure", "--state-dir", str(node_dir),
             *configure_args(minutes, action="sandbox", interval=interval), "--no-timer", "--cluster", "sandbox",
             "--log", str(log), "--sshd-pid", str(sshd.pid), "--runs-dirs", str(runs),
-            "--slurm-conf", str(paths.slurm_conf), "--node-started", str(started)]
+            "--slurm-conf", NODE_SLURM_CONF, "--node-started", str(started)]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         raise SandboxError(f"autostop.sh --configure failed: {(done.stderr or done.stdout).strip()}", f"see {log}")

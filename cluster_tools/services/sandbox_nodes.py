@@ -25,6 +25,9 @@ from cluster_tools.render.sandbox_cluster import (
 )
 from cluster_tools.services.sandbox_namespace import NODE_CONTROLLERS, node_cgroup_dirs
 
+# slurm.conf as the nodes see it: slurmd hands it to every job (SLURM_CONF), and the login user can read it
+# there (the sandbox's own path may be under a 0700 home).
+NODE_SLURM_CONF = "/opt/slurm/etc/slurm.conf"
 # Nodes are processes of a small machine: a short boot, so that tests and demos do not wait for long.
 DEFAULT_BOOT_DELAY = 2.0
 
@@ -82,7 +85,7 @@ def write_cluster_files(paths: SandboxPaths, programs: Mapping[str, str], marker
     resume = render_resume_program(
         marker_env=marker[0], marker=marker[1], boot_delay=boot_delay, log_dir=str(paths.log), scontrol=scontrol,
         node_script=str(template_path("sandbox/node-namespace.sh")), cgroups=str(cgroups_file),
-        slurmd=programs["slurmd"], slurm_conf=str(paths.slurm_conf))
+        slurmd=programs["slurmd"], slurm_conf=NODE_SLURM_CONF)
     suspend = render_suspend_program(log_dir=str(paths.log), scontrol=scontrol, pids_dir=cgroups["pids"],
                                      cgroup_dirs=[cgroups[c] for c in NODE_CONTROLLERS])
     for name, text in (("resume.sh", resume), ("suspend.sh", suspend)):

@@ -103,7 +103,7 @@ def test_autostop_waits_for_ssh_uploads_and_tasks_then_fires_once(box, tmp_path)
     run_dir = node_path(paths, f"/home/{box.record.user}/.clustertools/runs/autostop-test-{uuid.uuid4().hex[:8]}")
     marker = run_dir / "uploading" / "sub-01.1"
     marker.parent.mkdir(parents=True)
-    marker.write_text(f"job=1 slurm_conf={paths.slurm_conf}\n")
+    marker.write_text("job=1 slurm_conf=/opt/slurm/etc/slurm.conf\n")  # SLURM_CONF in a job's environment
     try:
         hold(box, "1 upload pending")
     finally:
