@@ -48,6 +48,8 @@ class AutostopResult:
     def action_text(self) -> str:
         return ACTIONS.get(self.action, self.action)
 
+# The sandbox's autostop files, as its head node sees them (a layer of its own; /var is this machine's).
+SANDBOX_AUTOSTOP_DIR = "/opt/clustertools/autostop"
 
 def set_autostop(state: StateDir, record: ClusterRecord, project: Project | None, minutes: int | None, *,
                  down: bool = False, interval: int | None = None, environ: Mapping[str, str] | None = None,
@@ -121,7 +123,7 @@ def _sandbox(state: StateDir, minutes: int | None, interval: int, scripts: dict[
     if not sandbox_status(state).running:
         raise SandboxError("the sandbox is not running", "start it: clustertools sandbox up")
     paths = files.sandbox_paths(state.sandbox)
-    node_dir = paths.root / "autostop"
+    node_dir = files.node_path(paths, SANDBOX_AUTOSTOP_DIR)  # on the head node, where its login user reads status
     node_dir.mkdir(parents=True, exist_ok=True)
     for name, data in scripts.items():
         (node_dir / f"{name}.tmp").write_bytes(data)
@@ -160,11 +162,7 @@ def _sandbox(state: StateDir, minutes: int | None, interval: int, scripts: dict[
 
 def status_path(state: StateDir, record: ClusterRecord) -> str:
     """Where the head node keeps status.json."""
-    if record.sandbox:
-        from cluster_tools.services.sandbox_files import sandbox_paths
-
-        return str(sandbox_paths(state.sandbox).root / "autostop" / STATUS_FILE)
-    return f"{REMOTE_DIR}/{STATUS_FILE}"
+    return f"{SANDBOX_AUTOSTOP_DIR if record.sandbox else REMOTE_DIR}/{STATUS_FILE}"
 
 
 def sandbox_timer_running(state: StateDir) -> bool:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from cluster_tools.services.sandbox_files import node_path, sandbox_paths
 from tests.conftest import start_sandbox, stop_sandbox
 from tests.helpers import err, out
 from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects
@@ -33,7 +32,7 @@ HOLD = 12  # seconds each busy condition is held: several checks, each seen busy
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory):
-    box = start_sandbox(tmp_path_factory.mktemp("state-autostop"), "--min-job-age", "2")
+    box = start_sandbox(tmp_path_factory.mktemp("state-autostop"), "--min-job-age", "2", "--static-nodes", "1")
     yield box
     stop_sandbox(box)  # asserts that no process of the sandbox is left, the autostop timer included
 
@@ -43,7 +42,7 @@ def log_path(box) -> Path:
 
 
 def local_status(box) -> dict:
-    return json.loads((box.state / "sandbox" / "autostop" / "status.json").read_text())
+    return json.loads((box.state / "sandbox" / "node" / "opt" / "clustertools" / "autostop" / "status.json").read_text())
 
 
 def describe(box) -> tuple[str, dict]:
@@ -99,17 +98,14 @@ def test_autostop_waits_for_ssh_uploads_and_tasks_then_fires_once(box, tmp_path)
 
     # (c) An output upload in flight, as the wrapper marks it (under the user's home, named by its job and
     # this sandbox's slurm.conf), keeps it up.
-    paths = sandbox_paths(box.state / "sandbox")
-    run_dir = node_path(paths, f"/home/{box.record.user}/.clustertools/runs/autostop-test-{uuid.uuid4().hex[:8]}")
-    marker = run_dir / "uploading" / "sub-01.1"
-    marker.parent.mkdir(parents=True)
-    marker.write_text("job=1 slurm_conf=/opt/slurm/etc/slurm.conf\n")  # SLURM_CONF in a job's environment
+    run_dir = f"/home/{box.record.user}/.clustertools/runs/autostop-test-{uuid.uuid4().hex[:8]}"
+    marked = box.cli("ssh", "--", "sh", "-c", f"mkdir -p {run_dir}/uploading && "
+                     f"echo job=1 slurm_conf=/opt/slurm/etc/slurm.conf > {run_dir}/uploading/sub-01.1")
+    assert marked.returncode == 0, err(marked)  # as the login user writes it (SLURM_CONF as a job sees it)
     try:
         hold(box, "1 upload pending")
     finally:
-        marker.unlink()
-        marker.parent.rmdir()
-        run_dir.rmdir()
+        assert box.cli("ssh", "--", "rm", "-r", run_dir).returncode == 0
 
     # (a) A running task keeps it up.
     project = make_project(box, tmp_path, "idle")
@@ -144,4 +140,4 @@ def test_autostop_waits_for_ssh_uploads_and_tasks_then_fires_once(box, tmp_path)
     assert status["decision"] == "fired" and status["action_exit"] == 0
     partitions = box.cli("ssh", "--", "sinfo", "-h", "-o", "%P %a")
     assert out(partitions).split() == ["compute*", "inactive"], out(partitions)
-    assert os.path.exists(box.state / "sandbox" / "autostop" / "autostop.sh")
+    assert os.path.exists(box.state / "sandbox" / "node" / "opt" / "clustertools" / "autostop" / "autostop.sh")
