@@ -12,7 +12,6 @@ saying so, then replaced or powered down. Requeued jobs start after the requeue 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,17 +57,17 @@ def sandbox_interrupt(state: StateDir, node: str, *, environ: Mapping[str, str],
     progress(f"interrupting {node}: its slurmd and {len(jobs)} job(s) on it are killed, as a reclaimed instance's")
     victims = _processes_of(saved["cgroups"]["pids"], node)
     nodes.stop_all(paths, [node])
-    _run(["scontrol", "update", f"nodename={node}", "state=DOWN", f"reason={REASON}"], env)
+    nodes.run_admin(["scontrol", "update", f"nodename={node}", "state=DOWN", f"reason={REASON}"], env)
     progress(f"{node} is DOWN: Slurm ends its jobs as NODE_FAIL and requeues them")
     _wait(lambda: not [job for job, state in _jobs_on(node, env) if state in ("RUNNING", "COMPLETING")])
     if dynamic:
-        _run(["scontrol", "update", f"nodename={node}", "state=POWER_DOWN_FORCE", f"reason={REASON}"], env)
+        nodes.run_admin(["scontrol", "update", f"nodename={node}", "state=POWER_DOWN_FORCE", f"reason={REASON}"], env)
         progress(f"{node} powers down; it boots again when work asks for it")
     else:
         progress(f"a new instance takes {node}'s place")
         holder = next(c.pid for c in status.components if c.name == "head")
         nodes.boot_again(paths, holder, [node])
-        _run(["scontrol", "update", f"nodename={node}", "state=RESUME"], env)
+        nodes.run_admin(["scontrol", "update", f"nodename={node}", "state=RESUME"], env)
         nodes.wait_responding(env, [node], 60)
     return Interruption(node=node, jobs=jobs, killed=len(victims))
 
@@ -83,19 +82,9 @@ def _processes_of(pids_parent: str, node: str) -> list[str]:
     return sorted(set(found))
 
 
-def _run(argv: list[str], env: Mapping[str, str]) -> str:
-    try:
-        done = subprocess.run(argv, env=dict(env), capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SandboxError(f"{' '.join(argv)} failed: {exc}") from None
-    if done.returncode != 0:
-        raise SandboxError(f"{' '.join(argv)} failed: {done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout
-
-
 def _jobs_on(node: str, env: Mapping[str, str]) -> list[tuple[str, str]]:
     """(job id, state) of every task on ``node``."""
-    lines = _run(["squeue", "-h", "-r", "-o", "%i|%N|%T"], env).splitlines()
+    lines = nodes.run_admin(["squeue", "-h", "-r", "-o", "%i|%N|%T"], env).splitlines()
     return [(job, state) for job, nodes, state in (line.split("|", 2) for line in lines if line.count("|") == 2)
             if nodes == node]
 
