@@ -193,7 +193,10 @@ def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str
 def _lay_out(paths: SandboxPaths, programs: Mapping[str, str], options: SandboxOptions, previous: dict,
              progress: Progress) -> dict:
     """A fresh start: plan the nodes, pick ports, write every file; returns what sandbox.json starts with."""
-    os_ = node_os(options.os_name, supported_oses())
+    try:
+        os_ = node_os(options.os_name, supported_oses())
+    except ValueError as exc:
+        raise SandboxError(f"--os: {exc}", "clustertools sandbox up --os alinux2023") from None
     planned, notes = nodes.plan(options.nodes)
     for note in notes:
         progress(note)
