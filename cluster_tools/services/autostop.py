@@ -115,49 +115,66 @@ def _parallelcluster(state: StateDir, record: ClusterRecord, project: Project | 
 
 def _sandbox(state: StateDir, minutes: int | None, interval: int, scripts: dict[str, bytes],
              environ: Mapping[str, str]) -> AutostopResult:
+    """Autostop on the sandbox's head node: installed, configured and timed as root inside its namespace (its
+    /opt is an overlay: a status.json replaced from outside may never be seen by the login user's `describe`)."""
+    from cluster_tools.services import sandbox_daemons as daemons
     from cluster_tools.services import sandbox_files as files
-    from cluster_tools.services.sandbox import MARKER_ENV, sandbox_status
+    from cluster_tools.services.sandbox import sandbox_status
     from cluster_tools.services.sandbox_nodes import NODE_SLURM_CONF
     from cluster_tools.transport import local_processes as procs
 
     if not sandbox_status(state).running:
         raise SandboxError("the sandbox is not running", "start it: clustertools sandbox up")
     paths = files.sandbox_paths(state.sandbox)
-    node_dir = files.node_path(paths, SANDBOX_AUTOSTOP_DIR)  # on the head node, where its login user reads status
-    node_dir.mkdir(parents=True, exist_ok=True)
-    for name, data in scripts.items():
-        (node_dir / f"{name}.tmp").write_bytes(data)
-        (node_dir / f"{name}.tmp").chmod(0o755)
-        (node_dir / f"{name}.tmp").replace(node_dir / name)
     saved = json.loads(paths.state_file.read_text())
+    on_head = daemons.running_namespace(saved).enter()
+    staged = paths.bin / "autostop"
+    staged.mkdir(parents=True, exist_ok=True)
+    for name, data in scripts.items():
+        (staged / name).write_bytes(data)
     records = [procs.ProcessRecord.from_json(p) for p in saved["processes"]]
-    previous = [r for r in records if r.name == "autostop"]
-    procs.stop(previous)
+    procs.stop([r for r in records if r.name == "autostop"])
     records = [r for r in records if r.name != "autostop"]
     sshd = next(r for r in records if r.name == "sshd")
-    env = files.daemon_env(paths, environ, MARKER_ENV)
+    env = _sandbox_root_env(paths, environ)
     log = paths.log / "clustertools-autostop.log"
-    runs = files.node_path(paths, f"/home/{saved['user']}/.clustertools/runs")  # the login user's, in the node's /home
+    script = f"{SANDBOX_AUTOSTOP_DIR}/autostop.sh"
     started = int(datetime.fromisoformat(saved["started_at"]).timestamp())
     # Only this sandbox's sessions (its sshd), and its jobs' upload markers (slurm.conf as its jobs see it);
     # a marker older than this sandbox was left by a task killed with the previous one.
-    argv = ["bash", str(node_dir / "autostop.sh"), "--configure", "--state-dir", str(node_dir),
-            *configure_args(minutes, action="sandbox", interval=interval), "--no-timer", "--cluster", "sandbox",
-            "--log", str(log), "--sshd-pid", str(sshd.pid), "--runs-dirs", str(runs),
-            "--slurm-conf", NODE_SLURM_CONF, "--node-started", str(started)]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        raise SandboxError(f"autostop.sh --configure failed: {(done.stderr or done.stdout).strip()}", f"see {log}")
+    _run_on_head([*on_head, "install", "-D", "-m", "0755", "-t", SANDBOX_AUTOSTOP_DIR,
+                  *(str(staged / name) for name in scripts)], env, log)
+    _run_on_head([*on_head, "bash", script, "--configure", "--state-dir", SANDBOX_AUTOSTOP_DIR,
+                  *configure_args(minutes, action="sandbox", interval=interval), "--no-timer", "--cluster", "sandbox",
+                  "--log", str(log), "--sshd-pid", str(sshd.pid),
+                  "--runs-dirs", f"/home/{saved['user']}/.clustertools/runs", "--slurm-conf", NODE_SLURM_CONF,
+                  "--node-started", str(started)], env, log)
     pid = None
     if minutes is not None:
-        timer = procs.spawn("autostop", ["bash", str(node_dir / "autostop.sh"), "--loop", "--state-dir", str(node_dir)],
+        timer = procs.spawn("autostop", [*on_head, "bash", script, "--loop", "--state-dir", SANDBOX_AUTOSTOP_DIR],
                             env=env, log_path=paths.log / "autostop.out", cwd=paths.root)
         records.append(timer)
         pid = timer.pid
     saved["processes"] = [r.to_json() for r in records]
     write_private_json(paths.state_file, saved)
-    return AutostopResult("sandbox", minutes, "sandbox", interval, "loop" if pid else "none", str(node_dir), str(log),
-                          pid)
+    return AutostopResult("sandbox", minutes, "sandbox", interval, "loop" if pid else "none", SANDBOX_AUTOSTOP_DIR,
+                          str(log), pid)
+
+
+def _sandbox_root_env(paths, environ: Mapping[str, str]) -> dict[str, str]:
+    """What ParallelCluster's head node gives a root systemd unit (bootstrap/autostop-configure.sh's PATH),
+    and the sandbox's marker, by which `sandbox down` finds every process of this sandbox."""
+    from cluster_tools.services.sandbox import MARKER_ENV
+
+    return {"PATH": "/opt/slurm/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+            "LANG": environ.get("LANG", "C.UTF-8"), MARKER_ENV: str(paths.root)}
+
+
+def _run_on_head(argv: list[str], env: Mapping[str, str], log) -> None:
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        why = (done.stderr or done.stdout).strip().splitlines() or [f"exit {done.returncode}"]
+        raise SandboxError(f"autostop on the sandbox's head node failed: {why[-1]}", f"see {log}")
 
 
 def status_path(state: StateDir, record: ClusterRecord) -> str:

@@ -245,7 +245,7 @@ def _boot_static_nodes(paths: SandboxPaths, saved: dict, progress: Progress) -> 
         nodes.power_up(env, powered_down)
     if lost:
         progress(f"static node(s) {', '.join(lost)} lost: booting replacements")
-        holder = _namespace_pid(saved, ("head", *daemons.IN_NAMESPACE))
+        holder = daemons.running_namespace(saved).pid
         if holder is not None:
             nodes.boot_again(paths, holder, lost)
 

@@ -45,6 +45,17 @@ class Namespace:
         return ["nsenter", f"--target={self.pid}", "--mount", "--"]
 
 
+def running_namespace(saved: Mapping) -> Namespace:
+    """The head node's namespace as sandbox.json records it: a live process in it, or none (enter() then
+    raises). Anything that writes the node's /etc or /opt once the sandbox runs must go through it: those
+    are overlays, and a file changed in an overlay's upper layer behind its back may never be seen in it."""
+    for entry in saved.get("processes", ()):
+        record = procs.ProcessRecord.from_json(entry)
+        if record.name in ("head", *IN_NAMESPACE) and procs.is_running(record):
+            return Namespace(record.pid)
+    return Namespace(None)
+
+
 @dataclass(frozen=True)
 class DaemonContext:
     """What starting any one daemon needs."""

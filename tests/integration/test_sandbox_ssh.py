@@ -41,9 +41,12 @@ def test_large_output_streams_whole(sandbox):
 
 
 def test_the_node_has_slurm_and_the_s3_endpoint(sandbox):
-    result = sandbox.cli("ssh", "--", "sh", "-c", 'echo "$SLURM_CONF|$AWS_ENDPOINT_URL"; scontrol show config')
+    # As on ParallelCluster: Slurm is found in /opt/slurm/bin through the login shell's profile.d, and no
+    # SLURM_CONF is set: Slurm reads /opt/slurm/etc as it was built to (here /etc/slurm points there).
+    result = sandbox.cli("ssh", "--", "sh", "-c",
+                         'echo "$(command -v scontrol)|${SLURM_CONF-unset}|$AWS_ENDPOINT_URL"; scontrol show config')
     first, _, config = out(result).partition("\n")
-    assert first == f"{sandbox.state}/sandbox/etc/slurm.conf|{sandbox.status['s3_endpoint_url']}"
+    assert first == f"/opt/slurm/bin/scontrol|unset|{sandbox.status['s3_endpoint_url']}"
     assert "MinJobAge               = 10 sec" in config and "MaxArraySize            = 1001" in config
 
 
@@ -58,7 +61,7 @@ def test_status_says_what_runs_where(sandbox):
     result = sandbox.cli("sandbox", "status", "--json")
     status = json.loads(out(result))
     assert result.returncode == 0 and status["running"]
-    assert [c["name"] for c in status["components"]] == ["munged", "slurmctld", "slurmd", "sshd", "s3"]
+    assert [c["name"] for c in status["components"]] == ["munged", "head", "slurmctld", "sshd", "s3"]
     assert all(c["running"] and c["address"] for c in status["components"])
     table = sandbox.cli("sandbox", "status")
     assert "slurmctld" in out(table) and "running" in out(table)
