@@ -146,7 +146,7 @@ class ClusterFiles:
     slurmctld_port: int
     munge_socket: str
     state_dir: str
-    spool_dir: str
+    spool_dir: str  # slurmd's, as each node sees it (node-namespace.sh mounts the node's own there)
     run_dir: str
     log_dir: str
     resume_program: str
@@ -170,11 +170,11 @@ def render_slurm_conf(files: ClusterFiles) -> str:
 
 
 def render_resume_program(*, marker_env: str, marker: str, boot_delay: float, log_dir: str, scontrol: str,
-                          node_script: str, cgroups: str, slurmd: str, slurm_conf: str) -> str:
+                          node_script: str, cgroups: str, spools: str, slurmd: str, slurm_conf: str) -> str:
     from cluster_tools.render.templates import render_template
 
     return render_template("sandbox/resume.sh.j2", marker_env=marker_env, marker=marker, boot_delay=f"{max(boot_delay, 1.0):g}",
-                           log_dir=log_dir, scontrol=scontrol, node_script=node_script, cgroups=cgroups, slurmd=slurmd,
+                           log_dir=log_dir, scontrol=scontrol, node_script=node_script, cgroups=cgroups, spools=spools, slurmd=slurmd,
                            slurm_conf=slurm_conf)
 
 

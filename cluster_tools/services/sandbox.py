@@ -357,10 +357,10 @@ def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) ->
     left_cgroups = nodes.remove_cgroups((saved or {}).get("cgroups", {}))
     if left_cgroups:
         progress(f"warning: cgroups still in use, not removed: {', '.join(left_cgroups[:3])}")
+    shutil.rmtree(paths.runtime, ignore_errors=True)  # sockets and the nodes' spools: gone with the nodes
     if purge:
         forget_cluster(state, SANDBOX_CLUSTER)
         shutil.rmtree(paths.root, ignore_errors=True)
-        shutil.rmtree(paths.runtime, ignore_errors=True)
     return stopped
 
 

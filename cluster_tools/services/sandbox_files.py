@@ -30,7 +30,7 @@ REQUIRED_PROGRAMS = {
 }
 # Slurm's and sshd's config files take paths unquoted; a socket path must fit in sun_path (108 bytes).
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._/+-]+$")
-_MAX_SOCKET_DIR = 60  # slurmd adds "/localhost_<job>.<step>" (up to ~40 bytes) under its spool
+_MAX_SOCKET_DIR = 80  # munged's socket, "<runtime>/munge.socket" (slurmd's are under each node's /var/spool)
 
 
 SYSTEM_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")  # daemons live in sbin, often not on a user's PATH
@@ -87,7 +87,7 @@ def check_paths(paths: SandboxPaths) -> None:
     if hidden:
         raise SandboxError(f"the sandbox dir {paths.root} is under {hidden}, which the sandbox's nodes see as their own",
                            "set CLUSTERTOOLS_STATE_DIR to a path outside /etc, /opt, /usr and /home, e.g. /var/tmp/clustertools")
-    if len(str(paths.slurmd_spool)) > _MAX_SOCKET_DIR:
+    if len(str(paths.munge_socket)) > _MAX_SOCKET_DIR:
         raise SandboxError(
             f"the temp dir {paths.runtime.parent} is too deep for the sandbox's unix sockets",
             "set TMPDIR to a shorter path, e.g. /tmp",

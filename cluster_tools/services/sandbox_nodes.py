@@ -28,6 +28,7 @@ from cluster_tools.services.sandbox_namespace import NODE_CONTROLLERS, node_cgro
 # slurm.conf as the nodes see it: slurmd hands it to every job (SLURM_CONF), and the login user can read it
 # there (the sandbox's own path may be under a 0700 home).
 NODE_SLURM_CONF = "/opt/slurm/etc/slurm.conf"
+NODE_SLURMD_SPOOL = "/var/spool/slurmd"  # every node's own (templates/sandbox/node-namespace.sh), as on ParallelCluster
 # Nodes are processes of a small machine: a short boot, so that tests and demos do not wait for long.
 DEFAULT_BOOT_DELAY = 2.0
 
@@ -85,6 +86,7 @@ def write_cluster_files(paths: SandboxPaths, programs: Mapping[str, str], marker
     resume = render_resume_program(
         marker_env=marker[0], marker=marker[1], boot_delay=boot_delay, log_dir=str(paths.log), scontrol=scontrol,
         node_script=str(template_path("sandbox/node-namespace.sh")), cgroups=str(cgroups_file),
+        spools=str(paths.slurmd_spool),
         slurmd=programs["slurmd"], slurm_conf=NODE_SLURM_CONF)
     suspend = render_suspend_program(log_dir=str(paths.log), scontrol=scontrol, pids_dir=cgroups["pids"],
                                      cgroup_dirs=[cgroups[c] for c in NODE_CONTROLLERS])
@@ -99,7 +101,7 @@ def cluster_files(paths: SandboxPaths, nodes: list[SandboxNode], ports: Mapping[
                   requeue_delay: int) -> ClusterFiles:
     return ClusterFiles(
         nodes=tuple(nodes), slurmctld_port=ports["slurmctld"], munge_socket=str(paths.munge_socket),
-        state_dir=str(paths.slurm_state), spool_dir=str(paths.slurmd_spool), run_dir=str(paths.run),
+        state_dir=str(paths.slurm_state), spool_dir=NODE_SLURMD_SPOOL, run_dir=str(paths.run),
         log_dir=str(paths.log), resume_program=str(paths.bin / "resume.sh"),
         suspend_program=str(paths.bin / "suspend.sh"), power=PowerSaving(suspend_time_s=idle_time),
         memory_scheduling=memory_scheduling, max_array_size=max_array_size, max_job_count=max_job_count,

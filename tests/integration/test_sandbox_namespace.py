@@ -71,16 +71,21 @@ def test_a_node_has_its_own_hostname_and_cgroup_root(tmp_path: Path) -> None:
     cgroup = f"clustertools-test-{uuid.uuid4().hex[:8]}"
     parents = node_cgroup_dirs(cgroup, Path("/proc/self/cgroup").read_text())
     (tmp_path / "cgroups").write_text("".join(f"{c} {d}\n" for c, d in parents.items()))
-    script = "hostname; grep -E ':memory:' /proc/self/cgroup; cat /sys/fs/cgroup/memory/cgroup.procs | wc -l"
+    script = ("hostname; grep -E ':memory:' /proc/self/cgroup; cat /sys/fs/cgroup/memory/cgroup.procs | wc -l; "
+              "touch /var/spool/slurmd/mine")
     try:
         result = subprocess.run(
             ["unshare", "--mount", "--propagation", "private", "bash", str(HEAD), str(layout.root), "--",
-             "bash", str(NODE), "queue1-dy-c5-1", str(tmp_path / "cgroups"), "--", "bash", "-c", script],
+             "bash", str(NODE), "queue1-dy-c5-1", str(tmp_path / "cgroups"), str(tmp_path / "spools"), "--",
+             "bash", "-c", script],
             capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, result
         name, own, procs = result.stdout.split()
         assert name == "queue1-dy-c5-1" and own.endswith(":memory:/")
         assert int(procs) >= 1  # this node's processes alone, not the machine's
         assert os.uname().nodename != "queue1-dy-c5-1"
+        # Its own /var/spool (slurmd's spool), this machine's untouched.
+        assert (tmp_path / "spools" / "queue1-dy-c5-1" / "slurmd" / "mine").exists()
+        assert not Path("/var/spool/slurmd/mine").exists()
     finally:
         assert remove_cgroups({c: str(d) for c, d in parents.items()}) == []

@@ -30,7 +30,7 @@ def test_counts_and_memory_are_capped_to_this_machine_and_said() -> None:
 def _files(memory_scheduling: bool) -> ClusterFiles:
     nodes, _ = plan_nodes([QueueShape("q1", "c6i.xlarge", 4, 8192, 1, 3), *default_queues()], 64_000)
     return ClusterFiles(tuple(with_ports(nodes, list(range(7001, 7001 + len(nodes))))), 6817, "/run/ct/munge.socket",
-                        "/sb/state", "/run/ct/spool", "/run/ct", "/sb/log", "/opt/slurm/etc/resume.sh",
+                        "/sb/state", "/var/spool/slurmd", "/run/ct", "/sb/log", "/opt/slurm/etc/resume.sh",
                         "/opt/slurm/etc/suspend.sh", memory_scheduling=memory_scheduling)
 
 
@@ -49,7 +49,7 @@ def test_memory_scheduling_switches_select_type_and_the_ram_limit() -> None:
 def test_power_programs_pass_shellcheck(script: str, tmp_path) -> None:
     text = (render_resume_program(marker_env="CLUSTERTOOLS_SANDBOX", marker="/s b/'x", boot_delay=1.5, log_dir="/s b/log",
                                   scontrol="/opt/slurm/bin/scontrol", node_script="/p/node-namespace.sh",
-                                  cgroups="/s b/bin/cgroups", slurmd="/usr/sbin/slurmd", slurm_conf="/s b/slurm.conf")
+                                  cgroups="/s b/bin/cgroups", spools="/t/ct-0 x/spool", slurmd="/usr/sbin/slurmd", slurm_conf="/s b/slurm.conf")
             if script == "resume" else
             render_suspend_program(log_dir="/s b/log", scontrol="/opt/slurm/bin/scontrol",
                                    pids_dir="/sys/fs/cgroup/pids/clustertools-abc",
