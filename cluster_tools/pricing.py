@@ -228,9 +228,9 @@ class CostBreakdown(_Frozen):
 Quoter = Callable[[str, str, Capacity], PriceQuote]
 
 
-def hourly_cluster_cost(table: PriceTable, region: str, head: tuple[str, Capacity],
+def hourly_cluster_cost(table: PriceTable, region: str, head: tuple[str, Capacity] | None,
                         compute: Sequence[tuple[str, Capacity, int]], *, quote: Quoter | None = None) -> CostBreakdown:
-    """Head node plus compute nodes per hour. ``quote(region, type, capacity)`` defaults to the table; pass a
+    """Head node (when given) plus compute nodes per hour. ``quote(region, type, capacity)`` defaults to the table; pass a
     live one (``transport.aws_prices.live_or_table``) to prefer live prices. Each type is asked once."""
     ask = quote or functools.partial(instance_price, table)
     cache: dict[tuple[str, Capacity], PriceQuote] = {}
@@ -240,7 +240,7 @@ def hourly_cluster_cost(table: PriceTable, region: str, head: tuple[str, Capacit
             cache[instance_type, capacity] = ask(region, instance_type, capacity)
         return cache[instance_type, capacity]
 
-    lines = [CostLine(role="head", count=1, unit=unit(*head))]
+    lines = [CostLine(role="head", count=1, unit=unit(*head))] if head else []
     lines += [CostLine(role="compute", count=count, unit=unit(t, capacity)) for t, capacity, count in compute]
     return CostBreakdown(region=region, lines=tuple(lines))
 

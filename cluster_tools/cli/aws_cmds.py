@@ -162,7 +162,8 @@ Examples:
 @click.pass_obj
 def describe(app: App, cluster_name: str | None, live_prices: bool, as_json: bool) -> None:
     """Show a cluster: for AWS ParallelCluster its status, head node, queues and their nodes; for an
-    SSH or sandbox cluster its address and Slurm partitions."""
+    SSH or sandbox cluster its address, Slurm partitions and nodes (powered down, booting, up); for the
+    sandbox also what its nodes that are up would cost on AWS."""
     from cluster_tools.services.describe import describe as describe_cluster
 
     project = app.project()
@@ -194,6 +195,9 @@ def describe(app: App, cluster_name: str | None, live_prices: bool, as_json: boo
     elif info.partitions:
         print_table("partitions", ("partition", "avail", "nodes", "state"),
                     [(p["name"], p["avail"], p["nodes"], p["state"]) for p in info.partitions])
+    if info.nodes:
+        print_table("compute nodes", ("node", "partition", "state", "cpus", "memory"),
+                    [(n["name"], n["partition"], n["state"], n["cpus"], f"{n['memory_mb']} MB") for n in info.nodes])
     if info.cost:
         click.echo(f"cost per hour now ({info.cost['source']}; storage not included):")
         for line in info.cost["lines"]:

@@ -158,7 +158,8 @@ Examples:
 @click.pass_obj
 def cluster_cost(app: App, cluster_name: str | None, as_json: bool) -> None:
     """What a ParallelCluster cluster has cost so far: its head node since it started, the compute nodes
-    of its runs (from their records), its shared storage; and what it bills per hour now."""
+    of its runs (from their records), its shared storage; and what it bills per hour now. For the sandbox:
+    what it would have cost on AWS, each node from its boot to its power-down."""
     from cluster_tools.cli.run_cmds import _connect
     from cluster_tools.services.cost import cluster_cost as cost_so_far
 
@@ -170,6 +171,8 @@ def cluster_cost(app: App, cluster_name: str | None, as_json: bool) -> None:
                     "runs": [{"run": r, "compute": round(d, 4)} for r, d in result.runs],
                     "storage": {"what": result.storage, "dollars": round(result.storage_dollars, 2)},
                     "running_now": [{"instance": i, "type": t} for i, t in result.running_now],
+                    "nodes": [{"node": n, "type": t, "hours": round(h, 4), "dollars": round(d, 4)}
+                              for n, t, h, d in result.nodes],
                     "hourly_now": result.hourly_now, "prices": result.source, "notes": result.notes})
         return
     since = result.since.strftime("%Y-%m-%d %H:%M UTC") if result.since else "?"
@@ -177,6 +180,8 @@ def cluster_cost(app: App, cluster_name: str | None, as_json: bool) -> None:
     click.echo(f"  head node {result.head_type}: {result.head_hours:.1f} h = {_money(result.head_dollars)}")
     for run_id, dollars in result.runs:
         click.echo(f"  run {run_id}: compute {_money(dollars)}")
+    for node, instance_type, hours, dollars in result.nodes:
+        click.echo(f"  node {node} {instance_type}: {hours:.2f} h = {_money(dollars)}")
     if result.storage:
         click.echo(f"  storage {result.storage}: {_money(result.storage_dollars)}")
     click.echo(f"now: {_money(result.hourly_now)}/h, {len(result.running_now)} compute node(s) running")

@@ -45,32 +45,38 @@ def sandbox() -> None:
 @click.option("--os", "os_name", default="alinux2023", show_default=True, metavar="OS",
               help="The ParallelCluster OS the nodes play: its login user (ec2-user, ubuntu, rocky) and shell "
                    "start-up files (on ubuntu*, Slurm is on PATH only in a login shell).")
-@click.option("--nodes", type=click.IntRange(1, 8), default=4, show_default=True,
-              help="Compute nodes of the queue `compute` (MaxCount).")
-@click.option("--static-nodes", type=click.IntRange(0, 8), default=0, show_default=True,
-              help="How many of them are static (MinCount): always up, never powered down.")
-@click.option("--cpus-per-node", type=click.IntRange(1, 64), default=8, show_default=True, help="CPUs of each node.")
+@click.option("--nodes", type=click.IntRange(1, 8), default=None,
+              help="Nodes (MaxCount) of one queue `compute` [default: the project's parallelcluster: queues, "
+                   "else 4].")
+@click.option("--static-nodes", type=click.IntRange(0, 8), default=None,
+              help="How many of them are static (MinCount): always up, never powered down [default: 0].")
+@click.option("--cpus-per-node", type=click.IntRange(1, 64), default=None, help="CPUs of each node [default: 8].")
 @click.option("--boot-delay", type=click.FloatRange(1, 600), default=2.0, show_default=True,
               help="Seconds a powered-down node takes to boot when work arrives.")
-@click.option("--idle-time", type=click.IntRange(5, 86_400), default=600, show_default=True,
-              help="Seconds an idle dynamic node stays up before it powers down (ScaledownIdletime).")
+@click.option("--idle-time", type=click.IntRange(5, 86_400), default=None,
+              help="Seconds an idle dynamic node stays up before it powers down [default: the project's "
+                   "scaledown_idletime, else 600].")
 @json_option
 @click.pass_obj
 def up(app: App, max_array_size: int, max_job_count: int, min_job_age: int, buckets: tuple[str, ...],
-       memory_scheduling: bool, requeue_delay: int, os_name: str, nodes: int, static_nodes: int, cpus_per_node: int,
-       boot_delay: float, idle_time: int, as_json: bool) -> None:
-    """Start the sandbox, or report the one already running."""
+       memory_scheduling: bool, requeue_delay: int, os_name: str, nodes: int | None, static_nodes: int | None,
+       cpus_per_node: int | None, boot_delay: float, idle_time: int | None, as_json: bool) -> None:
+    """Start the sandbox, or report the one already running.
+
+    Its queues are the project's `parallelcluster:` queues (names, MaxCount, MinCount, each instance type's
+    CPUs and memory), scaled to what this machine holds; or, with --nodes/--static-nodes/--cpus-per-node or
+    without a project, one queue `compute`."""
     from cluster_tools.services.sandbox import DEFAULT_BUCKET, SandboxOptions, sandbox_up
-    from cluster_tools.services.sandbox_nodes import NodeOptions
+    from cluster_tools.services.sandbox_nodes import node_options
 
     project = app.project()
     wanted = (DEFAULT_BUCKET, *((project.storage.output.bucket,) if project else ()), *buckets)
-    node_options = NodeOptions(nodes=nodes, static_nodes=min(static_nodes, nodes), cpus_per_node=cpus_per_node,
-                               boot_delay=boot_delay, idle_time=idle_time)
+    shape = node_options(project.parallelcluster if project else None, nodes=nodes, static_nodes=static_nodes,
+                         cpus_per_node=cpus_per_node, boot_delay=boot_delay, idle_time=idle_time)
     options = SandboxOptions(max_array_size=max_array_size, max_job_count=max_job_count,
                              min_job_age=min_job_age, buckets=tuple(dict.fromkeys(wanted)),
                              memory_scheduling=memory_scheduling, requeue_delay=requeue_delay, os_name=os_name,
-                             nodes=node_options)
+                             nodes=shape)
     status = sandbox_up(app.state, options, environ=app.environ, progress=note)
     if status.already_running:
         note("the sandbox is already running (options given now do not apply: `sandbox down` first)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 # What one sandbox queue may hold: every node is a slurmd of this machine (a few MB each, but a busy
 # node runs real tasks), so more than this only slows the machine down.
@@ -56,6 +57,24 @@ class PowerSaving:
     suspend_time_s: int = 600  # ScaledownIdletime 10 minutes
     resume_timeout_s: int = 120
     suspend_timeout_s: int = 120
+
+
+def project_queue_shapes(queues, shape_of: Callable[[str], tuple[int, float] | None]) -> tuple[list[QueueShape], list[str]]:
+    """The project's ``parallelcluster:`` queues (QueueSpec) as the sandbox plays them, and a note for each
+    queue whose instance types' sizes ``shape_of`` (vCPUs, memory GiB) does not know. A compute resource of
+    several instance types gets the smallest vCPUs and memory among them, as ParallelCluster sizes its nodes."""
+    shapes, notes = [], []
+    for queue in queues:
+        known = [shape for shape in map(shape_of, queue.instance_types) if shape is not None]
+        if known:
+            cpus, memory_mb = min(c for c, _ in known), min(math.floor(m * 1024) for _, m in known)
+        else:
+            cpus, memory_mb = DEFAULT_NODE_CPUS, DEFAULT_NODE_MEMORY_MB
+            notes.append(f"queue {queue.name}: the size of {', '.join(queue.instance_types)} is not known here: "
+                         f"{cpus} CPUs and {memory_mb} MB per node")
+        shapes.append(QueueShape(queue.name, queue.instance_types[0], cpus, memory_mb, queue.min_count,
+                                 queue.max_count))
+    return shapes, notes
 
 
 def default_queues() -> list[QueueShape]:

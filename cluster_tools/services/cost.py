@@ -177,10 +177,12 @@ class ClusterCost:
     hourly_now: float
     source: str
     notes: list[str] = field(default_factory=list)
+    nodes: list[tuple[str, str, float, float]] = field(default_factory=list)  # the sandbox's: (node, type, hours, $)
 
     @property
     def total(self) -> float:
-        return self.head_dollars + sum(d for _, d in self.runs) + self.storage_dollars
+        return (self.head_dollars + sum(d for _, d in self.runs) + self.storage_dollars
+                + sum(d for *_, d in self.nodes))
 
 
 def cluster_cost(state, record, project: Project | None, connect, *, now: datetime | None = None,
@@ -193,11 +195,11 @@ def cluster_cost(state, record, project: Project | None, connect, *, now: dateti
     from cluster_tools.services.describe import describe_parallelcluster, hourly_cost, queue_capacities
     from cluster_tools.services.runs import status_once
 
+    if record.sandbox:
+        return sandbox_cluster_cost(state, project, now=now)
     if record.provider != "parallelcluster":
-        raise ConfigError(f"{record.name} is " + ("the sandbox: it runs on this machine and costs nothing"
-                                                  if record.sandbox else "a cluster clustertools did not create")
-                          + ": there is no AWS bill of it to add up", "`clustertools cost RUN` prices a run on the "
-                          "project's cluster")
+        raise ConfigError(f"{record.name} is a cluster clustertools did not create: there is no AWS bill of it to "
+                          "add up", "`clustertools cost RUN` prices a run on the project's cluster")
     now = now or datetime.now(timezone.utc)
     info = describe_parallelcluster(record.name, record.region, record)
     table = load_price_table()
@@ -240,3 +242,49 @@ def cluster_cost(state, record, project: Project | None, connect, *, now: dateti
                if i.state in ("pending", "running")]
     return ClusterCost(record.name, since, head_type, head_hours, head_dollars, runs, storage, storage_dollars,
                        running, costs["hourly_usd"] if costs else 0.0, table.label, notes)
+
+
+def sandbox_cluster_cost(state, project: Project | None, *, now: datetime | None = None) -> ClusterCost:
+    """What the sandbox would have cost on AWS since it started: a head node all along, and each compute node
+    from its boot to its power-down (as an instance bills from launch to termination; from power.log), at the
+    project's region, head node type and queues' capacity types. It runs on this machine: it costs nothing."""
+    import json
+    from datetime import timezone
+
+    from cluster_tools.errors import SandboxError
+    from cluster_tools.pricing import PriceNotFound, instance_price, load_price_table
+    from cluster_tools.services.describe import queue_capacities
+    from cluster_tools.services.sandbox_files import sandbox_paths
+    from cluster_tools.services.sandbox_nodes import node_uptimes, saved_nodes
+
+    paths = sandbox_paths(state.sandbox)
+    try:
+        since = datetime.fromisoformat(json.loads(paths.state_file.read_text())["started_at"])
+    except (OSError, ValueError, KeyError):
+        raise SandboxError("the sandbox was never started here", "clustertools sandbox up") from None
+    now = now or datetime.now(timezone.utc)
+    spec = project.parallelcluster if project else None
+    region, head_type = (spec.region, spec.head_node_instance_type) if spec else ("us-east-1", "t3.medium")
+    capacities = queue_capacities(project) if spec else {}
+    table = load_price_table()
+    notes = ["the sandbox runs on this machine and costs nothing: this is what it would have cost on AWS"
+             + ("" if spec else " (us-east-1, a t3.medium head node: no project's parallelcluster: section here)")]
+    head_hourly = instance_price(table, region, head_type).hourly_usd
+    head_hours = (now - since).total_seconds() / 3600
+    log = paths.log / "power.log"
+    spans = node_uptimes(log.read_text() if log.exists() else "", since, now)
+    nodes, running, hourly_now = [], [], head_hourly
+    for node in saved_nodes(state):
+        hours = sum(((end or now) - start).total_seconds() for start, end in spans.get(node.name, ())) / 3600
+        try:
+            hourly = instance_price(table, region, node.instance_type, capacities.get(node.queue, "ondemand")).hourly_usd
+        except PriceNotFound:
+            hourly = 0.0
+            notes.append(f"{node.name}: {node.instance_type} has no price (a project's queues give nodes EC2 types)")
+        if spans.get(node.name) and spans[node.name][-1][1] is None:
+            running.append((node.name, node.instance_type))
+            hourly_now += hourly
+        if hours:
+            nodes.append((node.name, node.instance_type, hours, hours * hourly))
+    return ClusterCost("sandbox", since, head_type, head_hours, head_hours * head_hourly, [], None, 0.0, running,
+                       hourly_now, table.label, notes, nodes)

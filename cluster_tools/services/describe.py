@@ -25,6 +25,9 @@ class Description:
     head_node: pc.Instance | None = None
     queues: dict[str, list[pc.Instance]] = field(default_factory=dict)
     partitions: list[dict[str, str]] = field(default_factory=list)  # sinfo: name, avail, nodes, state
+    # An SSH or sandbox cluster's nodes as sinfo shows them: name, partition, state (with its power state:
+    # "idle (powered down)"), cpus, memory_mb; and on the sandbox the EC2 type its queue plays.
+    nodes: list[dict] = field(default_factory=list)
     failure_reason: str | None = None
     # ParallelCluster: head node + running compute per hour: {"hourly_usd", "monthly_usd", "estimate",
     # "source", "lines"}; the sandbox costs nothing; a cluster reached over SSH is not ours to price.
@@ -64,7 +67,10 @@ def describe(state: StateDir, explicit: str | None, project: Project | None, *, 
         if record is not None and armed and info.head_node is not None and info.head_node.state == "running":
             info.autostop, info.autostop_note = _autostop_of(state, record)
         return info
-    return _describe_over_ssh(state, record)
+    info = _describe_over_ssh(state, record)
+    if record.sandbox:
+        info.cost, info.cost_note = _sandbox_cost(state, info, project, quote=quote)
+    return info
 
 
 def describe_parallelcluster(name: str, region: str | None, record: ClusterRecord | None = None) -> Description:
@@ -140,9 +146,11 @@ def _autostop_of(state: StateDir, record: ClusterRecord) -> tuple[dict | None, s
 def _describe_over_ssh(state: StateDir, record: ClusterRecord) -> Description:
     from cluster_tools.services.autostop import read_autostop, sandbox_timer_running, status_path
     from cluster_tools.services.remote import connect
+    from cluster_tools.slurm.node_info import SINFO_NODES_FORMAT, parse_sinfo_nodes
 
     with connect(record) as conn:
         text = conn.run(["sinfo", "-h", "-o", "%P|%a|%D|%T"], timeout=30).check().text
+        listed = parse_sinfo_nodes(conn.run(["sinfo", "-h", "-N", "-o", SINFO_NODES_FORMAT], timeout=30).check().text)
         autostop, autostop_note = read_autostop(conn, status_path(state, record),
                                                 timer_running=sandbox_timer_running(state) if record.sandbox else None)
     partitions = []
@@ -153,4 +161,37 @@ def _describe_over_ssh(state: StateDir, record: ClusterRecord) -> Description:
     return Description(name=record.name, provider="sandbox" if record.sandbox else record.provider,
                        address=record.address, status="reachable", region=record.region, partitions=partitions,
                        cost_note="runs on this machine: no cloud cost" if record.sandbox else None,
-                       autostop=autostop, autostop_note=autostop_note)
+                       autostop=autostop, autostop_note=autostop_note,
+                       nodes=[{"name": n.name, "partition": n.partition, "state": n.label, "cpus": n.cpus,
+                               "memory_mb": n.memory_mb, "up": not {"powered down", "powering down"} & set(n.flags)}
+                              for n in listed])  # powering down: its instance is already being terminated
+
+
+def _sandbox_cost(state: StateDir, info: Description, project: Project | None, *,
+                  quote=None) -> tuple[dict | None, str]:
+    """What the sandbox's nodes that are up (booting, running, idle before their scale-down) would cost on
+    AWS per hour: each as the EC2 type its queue plays, at the project's region and capacity type, with the
+    project's head node. The sandbox itself runs on this machine and costs nothing."""
+    from cluster_tools.pricing import PriceNotFound, hourly_cluster_cost, load_price_table
+    from cluster_tools.services.sandbox_nodes import saved_nodes
+
+    free = "runs on this machine: no cloud cost"
+    types = {n.name: n.instance_type for n in saved_nodes(state)}
+    spec = project.parallelcluster if project else None
+    capacities = queue_capacities(project) if spec else {}
+    counts: dict[tuple[str, str], int] = {}
+    for node in info.nodes:
+        if node["up"]:
+            key = (types.get(node["name"], "?"), capacities.get(node["partition"].rstrip("*"), "ondemand"))
+            counts[key] = counts.get(key, 0) + 1
+    region = spec.region if spec else "us-east-1"
+    table = load_price_table()
+    try:
+        breakdown = hourly_cluster_cost(table, region, (spec.head_node_instance_type, "ondemand") if spec else None,
+                                        [(t, c, n) for (t, c), n in sorted(counts.items())], quote=quote)  # type: ignore[misc]
+    except PriceNotFound as exc:
+        return None, f"{free} (on AWS: no price, {exc.message}; a project's parallelcluster: queues give it EC2 types)"
+    up = sum(counts.values())
+    return ({"hourly_usd": round(breakdown.total_hourly_usd, 4), "estimate": breakdown.estimate,
+             "source": f"what it would cost on AWS, {table.label}", "lines": breakdown.text_lines()},
+            f"{free}; on AWS, {'its head node and ' if spec else ''}{up} compute node(s) up now would bill as above")

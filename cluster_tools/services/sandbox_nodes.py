@@ -14,6 +14,7 @@ import os
 import subprocess
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Mapping
 
@@ -21,7 +22,7 @@ from cluster_tools.errors import SandboxError
 from cluster_tools.render.sandbox import SandboxPaths
 from cluster_tools.render.sandbox_cluster import (
     DEFAULT_NODE_CPUS, DEFAULT_NODE_MEMORY_MB, DEFAULT_QUEUE, ClusterFiles, PowerSaving, QueueShape, SandboxNode,
-    plan_nodes, render_resume_program, render_slurm_conf, render_suspend_program,
+    plan_nodes, project_queue_shapes, render_resume_program, render_slurm_conf, render_suspend_program,
 )
 from cluster_tools.services.sandbox_namespace import NODE_CONTROLLERS, node_cgroup_dirs
 
@@ -35,9 +36,10 @@ DEFAULT_BOOT_DELAY = 2.0
 
 @dataclass(frozen=True)
 class NodeOptions:
-    """The shape of the sandbox's cluster: its queues (default: one queue ``compute``) and power saving."""
+    """The shape of the sandbox's cluster: its queues (the project's, or one queue ``compute``) and power saving."""
 
     queues: tuple[QueueShape, ...] = ()
+    project_queues: tuple = ()  # the project's parallelcluster.queues (QueueSpec), when ``queues`` is empty
     nodes: int = 4  # of the default queue
     static_nodes: int = 0  # of the default queue: always up (MinCount)
     cpus_per_node: int = DEFAULT_NODE_CPUS
@@ -45,16 +47,40 @@ class NodeOptions:
     boot_delay: float = DEFAULT_BOOT_DELAY
     idle_time: int = 600  # seconds an idle dynamic node stays up (ScaledownIdletime; Slurm's SuspendTime)
 
-    def shapes(self) -> list[QueueShape]:
+    def shapes(self) -> tuple[list[QueueShape], list[str]]:
         if self.queues:
-            return list(self.queues)
+            return list(self.queues), []
+        if self.project_queues:
+            return project_queue_shapes(self.project_queues, _instance_shape)
         return [QueueShape(DEFAULT_QUEUE, "sandbox.2xlarge", self.cpus_per_node, self.memory_per_node_mb,
-                           min(self.static_nodes, self.nodes), self.nodes)]
+                           min(self.static_nodes, self.nodes), self.nodes)], []
+
+
+def node_options(spec, *, nodes: int | None, static_nodes: int | None, cpus_per_node: int | None,
+                 boot_delay: float, idle_time: int | None) -> NodeOptions:
+    """The project's queues (``spec``: its ``parallelcluster:`` section, or None) and ScaledownIdletime, unless
+    the queue's shape is given (``nodes``, ``static_nodes``, ``cpus_per_node``): then one queue ``compute``."""
+    if spec is not None and nodes is None and static_nodes is None and cpus_per_node is None:
+        return NodeOptions(project_queues=tuple(spec.queues), boot_delay=boot_delay,
+                           idle_time=spec.scaledown_idletime * 60 if idle_time is None else idle_time)
+    nodes = 4 if nodes is None else nodes
+    return NodeOptions(nodes=nodes, static_nodes=min(static_nodes or 0, nodes),
+                       cpus_per_node=cpus_per_node or DEFAULT_NODE_CPUS, boot_delay=boot_delay,
+                       idle_time=600 if idle_time is None else idle_time)
+
+
+def _instance_shape(instance_type: str) -> tuple[int, float] | None:
+    from cluster_tools.pricing import load_price_table
+
+    shape = load_price_table().instances.get(instance_type)
+    return None if shape is None else (shape.vcpus, shape.memory_gib)
 
 
 def plan(options: NodeOptions) -> tuple[list[SandboxNode], list[str]]:
     memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
-    return plan_nodes(options.shapes(), memory_mb)
+    shapes, notes = options.shapes()
+    planned, more = plan_nodes(shapes, memory_mb)
+    return planned, [*notes, *more]
 
 
 def nodes_json(nodes: list[SandboxNode]) -> list[dict[str, object]]:
@@ -63,6 +89,41 @@ def nodes_json(nodes: list[SandboxNode]) -> list[dict[str, object]]:
 
 def nodes_from_json(saved: list[dict]) -> list[SandboxNode]:
     return [SandboxNode(**entry) for entry in saved]
+
+
+def node_uptimes(power_log: str, since: datetime, now: datetime) -> dict[str, list[tuple[datetime, datetime | None]]]:
+    """Each node's up intervals since ``since`` from bin/resume.sh's and bin/suspend.sh's lines in power.log
+    (``<ISO time> resume|suspend NODE ...``): from a resume to the node's next suspend, or None while it is
+    still up. As an instance bills from its launch to its termination."""
+    spans: dict[str, list[tuple[datetime, datetime | None]]] = {}
+    for line in power_log.splitlines():
+        parts = line.split()
+        if len(parts) < 3 or parts[1] not in ("resume", "suspend"):
+            continue
+        try:
+            when = datetime.fromisoformat(parts[0].replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if when < since or when > now:
+            continue
+        node, open_span = parts[2], spans.get(parts[2], [])
+        if parts[1] == "resume" and not (open_span and open_span[-1][1] is None):
+            spans.setdefault(node, []).append((when, None))
+        elif parts[1] == "suspend" and open_span and open_span[-1][1] is None:
+            open_span[-1] = (open_span[-1][0], when)
+    return spans
+
+
+def saved_nodes(state) -> list[SandboxNode]:
+    """The nodes the sandbox was laid out with (sandbox.json), none when it was never started."""
+    import json
+
+    from cluster_tools.services.sandbox_files import sandbox_paths
+
+    try:
+        return nodes_from_json(json.loads(sandbox_paths(state.sandbox).state_file.read_text()).get("nodes", []))
+    except (OSError, ValueError):
+        return []
 
 
 def cgroup_parents(paths: SandboxPaths) -> dict[str, str]:

@@ -9,8 +9,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.conftest import start_sandbox, stop_sandbox
-from tests.helpers import err, out
+from cluster_tools.clusters import load_cluster
+from cluster_tools.state import StateDir
+from tests.conftest import Sandbox, start_sandbox, stop_sandbox
+from tests.helpers import err, out, run_cli, sandbox_admin
 from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects
 
 
@@ -55,6 +57,12 @@ def test_dynamic_nodes_boot_for_work_spread_it_and_power_down_when_idle(tmp_path
         stop_sandbox(box)
 
 
+def _describe(box, project: Path) -> dict:
+    result = box.cli("describe", "-c", "sandbox", "--json", cwd=project)
+    assert result.returncode == 0, err(result)
+    return json.loads(out(result))
+
+
 def _nodes(box) -> list[dict]:
     return json.loads(out(box.cli("sandbox", "status", "--json")))["nodes"]
 
@@ -66,3 +74,56 @@ def _wait(condition, timeout: float) -> bool:
             return True
         time.sleep(2)
     return False
+
+
+def test_queues_come_from_the_projects_parallelcluster_section(tmp_path: Path) -> None:
+    """`sandbox up` in a project plays its queues: names, MinCount (static) and MaxCount (capped), each
+    instance type's CPUs (the smallest of a compute resource's types), as ParallelCluster names its nodes;
+    a long queue name still fits (each node's slurmd spool is its own /var/spool/slurmd)."""
+    import yaml
+
+    state = tmp_path / "state"
+    project = tmp_path / "study"
+    assert run_cli("init", str(project), state=state).returncode == 0
+    config = yaml.safe_load((project / "clustertools.yaml").read_text())
+    long = "analysis-long-queue-name"  # 24 characters, ParallelCluster allows 25
+    config["parallelcluster"]["queues"] = [
+        {"name": long, "instance_types": ["c6i.2xlarge", "c5.xlarge"], "min_count": 1, "max_count": 2},
+        {"name": "gpu", "instance_types": ["g4dn.xlarge"], "max_count": 12},
+    ]
+    (project / "clustertools.yaml").write_text(yaml.safe_dump(config))
+    started = run_cli("sandbox", "up", "--json", "--idle-time", "10", "--boot-delay", "1", state=state, cwd=project,
+                      timeout=180)
+    assert started.returncode == 0, err(started)
+    box = Sandbox(state=state, record=load_cluster(StateDir(state), "sandbox"), status=json.loads(out(started)))
+    try:
+        assert "queue gpu: 8 of MaxCount 12 nodes" in err(started)
+        names = sorted(n["name"] for n in _nodes(box))
+        assert names == sorted([f"{long}-st-{long}-1", f"{long}-dy-{long}-1", *(f"gpu-dy-gpu-{i}" for i in range(1, 9))])
+        partitions = out(box.cli("ssh", "--", "sinfo", "-h", "-o", "%P %D")).split()
+        assert partitions == [f"{long}*", "2", "gpu", "8"], partitions
+        shown = sandbox_admin(state, "scontrol", "show", "node", f"{long}-st-{long}-1").stdout
+        assert "CPUTot=4 " in shown and f"AvailableFeatures=static,c6i.2xlarge,{long}" in shown, shown
+        run = submit(box, project, str(write_subjects(project, ["sub-01"])), "--command", "hostname > \"$OUTPUT_DIR/h\"",
+                     "--partition", "gpu")
+        final = wait_for_run(box, project, run["run"], timeout=120)
+        assert final["counts"]["SUCCEEDED"] == 1 and final["subjects"][0]["node"] == "gpu-dy-gpu-1", final
+
+        # describe sees the gpu node that booted for the run, and what it would bill on AWS; then sees it go.
+        info = _describe(box, project)
+        assert {n["name"] for n in info["nodes"] if n["up"]} == {f"{long}-st-{long}-1", "gpu-dy-gpu-1"}, info["nodes"]
+        lines = "\n".join(info["cost"]["lines"])
+        assert "t3.medium" in lines and "c6i.2xlarge" in lines and "g4dn.xlarge" in lines, lines
+        assert "2 compute node(s) up now" in info["cost_note"] and "no cloud cost" in info["cost_note"]
+        assert _wait(lambda: "g4dn.xlarge" not in "\n".join(_describe(box, project)["cost"]["lines"]), 90)
+        text = out(box.cli("describe", "-c", "sandbox", cwd=project))
+        assert "compute nodes" in text and "idle (powered down)" in text and "cost per hour now" in text, text
+        # cost adds up what each node would have billed on AWS, from its boot to its power-down.
+        cost = box.cli("cost", "cluster", "-c", "sandbox", "--json", cwd=project)
+        assert cost.returncode == 0, err(cost)
+        so_far = json.loads(out(cost))
+        billed = {n["node"]: n for n in so_far["nodes"]}
+        assert set(billed) == {f"{long}-st-{long}-1", "gpu-dy-gpu-1"} and billed["gpu-dy-gpu-1"]["dollars"] > 0, billed
+        assert so_far["running_now"] == [{"instance": f"{long}-st-{long}-1", "type": "c6i.2xlarge"}], so_far
+    finally:
+        stop_sandbox(box)

@@ -9,7 +9,6 @@ import pytest
 
 from cluster_tools.clusters import ClusterRecord
 from cluster_tools.config import parse_project
-from cluster_tools.errors import ConfigError
 from cluster_tools.pricing import instance_price, load_price_table, storage_monthly_price
 from cluster_tools.services.cost import cluster_cost
 from cluster_tools.services.project import render_project_file
@@ -49,9 +48,36 @@ def test_head_node_uptime_storage_and_what_bills_now(aws, tmp_path):
     assert "no run of this cluster is known here" in result.notes[-1]
 
 
-def test_the_sandbox_costs_nothing_and_says_why(tmp_path):
+def test_the_sandbox_says_what_it_would_have_cost_on_aws_node_by_node(tmp_path):
+    """From sandbox.json (its nodes, when it started) and power.log (as bin/resume.sh and bin/suspend.sh write
+    it): each node bills from its boot to its power-down; one still up bills until now."""
+    import json
+
+    from cluster_tools.services.sandbox_files import sandbox_paths
+
     state = StateDir(tmp_path / "state")
-    record = ClusterRecord(name="sandbox", host="127.0.0.1", port=2222, user="root", known_hosts=state.known_hosts("x"),
-                           sandbox=True)
-    with pytest.raises(ConfigError, match="the sandbox: it runs on this machine and costs nothing"):
-        cluster_cost(state, record, None, connect=None)
+    paths = sandbox_paths(state.sandbox)
+    paths.log.mkdir(parents=True)
+    node = {"queue": "spot", "compute_resource": "spot", "instance_type": "c5.xlarge", "cpus": 4,
+            "real_memory_mb": 7782, "port": 0}
+    paths.state_file.write_text(json.dumps({"started_at": T0.isoformat(), "nodes": [
+        {**node, "name": "spot-st-spot-1", "dynamic": False}, {**node, "name": "spot-dy-spot-1", "dynamic": True},
+        {**node, "name": "spot-dy-spot-2", "dynamic": True}]}))
+    (paths.log / "power.log").write_text(
+        "2026-11-20T07:00:00Z resume spot-dy-spot-2 (boot in 2s)\n"  # before this sandbox started: not counted
+        "2026-11-20T08:00:00Z resume spot-st-spot-1 (boot in 2s)\n"
+        "2026-11-20T09:00:00Z resume spot-dy-spot-1 (boot in 2s)\n"
+        "2026-11-20T09:30:00Z suspend spot-dy-spot-1 (round 1)\n"
+        "garbage line\n")
+    text = render_project_file("study", "sandbox", "s3://out/study")
+    record = ClusterRecord(name="sandbox", host="127.0.0.1", port=2222, user="ec2-user",
+                           known_hosts=state.known_hosts("x"), sandbox=True)
+    result = cluster_cost(state, record, parse_project(text), connect=None, now=T0 + timedelta(hours=2))
+    table = load_price_table()
+    spot = instance_price(table, "us-east-1", "c5.xlarge", "spot").hourly_usd
+    assert [(n, h) for n, _, h, _ in result.nodes] == [("spot-st-spot-1", 2.0), ("spot-dy-spot-1", 0.5)]
+    assert result.nodes[1][3] == pytest.approx(0.5 * spot)
+    assert result.running_now == [("spot-st-spot-1", "c5.xlarge")] and result.head_hours == 2.0
+    assert result.hourly_now == pytest.approx(instance_price(table, "us-east-1", "t3.medium").hourly_usd + spot)
+    assert result.total == pytest.approx(result.head_dollars + 2.5 * spot)
+    assert "costs nothing" in result.notes[0]

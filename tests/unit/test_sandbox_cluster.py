@@ -8,8 +8,8 @@ import subprocess
 import pytest
 
 from cluster_tools.render.sandbox_cluster import (
-    ClusterFiles, QueueShape, cgroup_conf, default_queues, plan_nodes, render_resume_program, render_slurm_conf,
-    render_suspend_program, with_ports,
+    ClusterFiles, QueueShape, cgroup_conf, default_queues, plan_nodes, project_queue_shapes, render_resume_program,
+    render_slurm_conf, render_suspend_program, with_ports,
 )
 from tests.helpers import assert_golden
 
@@ -60,3 +60,32 @@ def test_power_programs_pass_shellcheck(script: str, tmp_path) -> None:
     result = subprocess.run(["shellcheck", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
     assert "'/s b/log'" in text
+
+
+def test_project_queues_take_the_smallest_type_of_a_compute_resource_and_note_unknown_types() -> None:
+    from cluster_tools.cluster_spec import QueueSpec
+
+    sizes = {"c6i.2xlarge": (8, 16.0), "c5.xlarge": (4, 8.0)}
+    shapes, notes = project_queue_shapes(
+        [QueueSpec(name="cpu", instance_types=["c6i.2xlarge", "c5.xlarge"], min_count=1, max_count=3),
+         QueueSpec(name="odd", instance_types=["x9z.huge"])], sizes.get)
+    assert shapes[0] == QueueShape("cpu", "c6i.2xlarge", 4, 8192, 1, 3)
+    assert shapes[1].cpus == 8 and shapes[1].max_count == 10
+    assert notes == ["queue odd: the size of x9z.huge is not known here: 8 CPUs and 4096 MB per node"]
+
+
+def test_the_project_shapes_the_sandbox_unless_its_queue_is_given() -> None:
+    from cluster_tools.cluster_spec import ClusterSpec
+    from cluster_tools.services.sandbox_nodes import node_options
+
+    spec = ClusterSpec.model_validate({"region": "us-east-1", "subnet_id": "subnet-0123456789abcdef0",
+                                       "scaledown_idletime": 3,
+                                       "queues": [{"name": "spot", "instance_types": ["c5.xlarge"], "max_count": 2}]})
+    from_project = node_options(spec, nodes=None, static_nodes=None, cpus_per_node=None, boot_delay=2, idle_time=None)
+    shapes, _ = from_project.shapes()
+    assert [s.name for s in shapes] == ["spot"] and shapes[0].cpus == 4 and from_project.idle_time == 180
+    given = node_options(spec, nodes=None, static_nodes=1, cpus_per_node=None, boot_delay=2, idle_time=30)
+    shapes, _ = given.shapes()
+    assert shapes == [QueueShape("compute", "sandbox.2xlarge", 8, 4096, 1, 4)] and given.idle_time == 30
+    alone = node_options(None, nodes=2, static_nodes=5, cpus_per_node=3, boot_delay=2, idle_time=None)
+    assert alone.shapes()[0][0].max_count == 2 and alone.shapes()[0][0].min_count == 2 and alone.idle_time == 600
