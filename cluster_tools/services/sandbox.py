@@ -180,7 +180,7 @@ def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str
     env = files.daemon_env(paths, environ, MARKER_ENV)
     if alive:
         progress(f"{', '.join(alive)} still running: restarting only {', '.join(dead)}, on the same ports")
-        ports = _ports_for_restart(saved, dead)
+        ports = daemons.ports_for_restart(saved, dead)
         saved["buckets"] = list(dict.fromkeys([*saved.get("buckets", ()), *options.buckets]))
     else:
         saved = _lay_out(paths, programs, options, _load_state(paths) or {}, progress)
@@ -200,7 +200,7 @@ def _lay_out(paths: SandboxPaths, programs: Mapping[str, str], options: SandboxO
     planned, notes = nodes.plan(options.nodes)
     for note in notes:
         progress(note)
-    ports = _ports_for_start(previous, len(planned), progress)
+    ports = daemons.ports_for_start(previous, len(planned), progress)
     planned = with_ports(planned, ports.pop("nodes"))
     uid = free_uid(Path("/etc/passwd").read_text(), os_.user)
     cgroups = nodes.cgroup_parents(paths)
@@ -299,29 +299,6 @@ def _replay_s3(url: str, recording: Path, progress: Progress) -> None:
     recording.unlink()
 
 
-def _ports_for_start(saved: dict, node_count: int, progress: Progress) -> dict:
-    """The ports of the last start when they are all free (runs keep the S3 endpoint URL), else new ones;
-    ``nodes``: one per node (each slurmd listens on its own)."""
-    old = saved.get("ports") or {}
-    if all(isinstance(old.get(name), int) for name in daemons.PORT_NAMES):
-        if all(daemons.port_free(old[name]) for name in daemons.PORT_NAMES):
-            return {**{name: old[name] for name in daemons.PORT_NAMES}, "nodes": files.free_ports(node_count)}
-        progress("some of the sandbox's previous ports are taken by other programs: using new ports "
-                 "(runs submitted before reach their S3 outputs at the old endpoint)")
-    fresh = files.free_ports(len(daemons.PORT_NAMES) + node_count)
-    return {**dict(zip(daemons.PORT_NAMES, fresh)), "nodes": fresh[len(daemons.PORT_NAMES):]}
-
-
-def _ports_for_restart(saved: dict, dead: tuple[str, ...]) -> dict[str, int]:
-    ports = {name: int(saved["ports"][name]) for name in daemons.PORT_NAMES}
-    taken = daemons.ports_taken(ports, dead)
-    if taken:
-        which = ", ".join(f"{name} (127.0.0.1:{ports[daemons.PORT_OF[name]]})" for name in taken)
-        raise SandboxError(f"cannot restart {which}: another program holds the port now",
-                           "stop that program, or `clustertools sandbox down` then `up` (new ports)")
-    return ports
-
-
 def _options_json(options: SandboxOptions) -> dict[str, int]:
     return {"max_array_size": options.max_array_size, "max_job_count": options.max_job_count,
             "min_job_age": options.min_job_age, "memory_scheduling": int(options.memory_scheduling),
@@ -407,15 +384,6 @@ def _create_buckets(s3_url: str, buckets: tuple[str, ...]) -> None:
     client = make_s3_client(S3Target(region=SANDBOX_REGION, endpoint_url=s3_url, sandbox=True))
     for bucket in dict.fromkeys(buckets):
         ensure_bucket(client, bucket, SANDBOX_REGION)
-
-
-def _run(argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(argv, env=dict(env), capture_output=True, text=True, timeout=30, check=True)
-    except subprocess.CalledProcessError as exc:
-        raise SandboxError(f"{' '.join(argv)} failed: {exc.stderr.strip()}") from None
-    except subprocess.TimeoutExpired:
-        raise SandboxError(f"{' '.join(argv)} did not finish within 30 s") from None
 
 
 def _load_state(paths: SandboxPaths) -> dict | None:

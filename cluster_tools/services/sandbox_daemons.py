@@ -199,3 +199,26 @@ def http_ok(url: str) -> bool:
         return True  # any HTTP answer means the server is up
     except OSError:
         return False
+
+
+def ports_for_start(saved: dict, node_count: int, progress: Callable[[str], None]) -> dict:
+    """The ports of the last start when they are all free (runs keep the S3 endpoint URL), else new ones;
+    ``nodes``: one per node (each slurmd listens on its own)."""
+    old = saved.get("ports") or {}
+    if all(isinstance(old.get(name), int) for name in PORT_NAMES):
+        if all(port_free(old[name]) for name in PORT_NAMES):
+            return {**{name: old[name] for name in PORT_NAMES}, "nodes": files.free_ports(node_count)}
+        progress("some of the sandbox's previous ports are taken by other programs: using new ports "
+                 "(runs submitted before reach their S3 outputs at the old endpoint)")
+    fresh = files.free_ports(len(PORT_NAMES) + node_count)
+    return {**dict(zip(PORT_NAMES, fresh)), "nodes": fresh[len(PORT_NAMES):]}
+
+
+def ports_for_restart(saved: dict, dead: tuple[str, ...]) -> dict[str, int]:
+    ports = {name: int(saved["ports"][name]) for name in PORT_NAMES}
+    taken = ports_taken(ports, dead)
+    if taken:
+        which = ", ".join(f"{name} (127.0.0.1:{ports[PORT_OF[name]]})" for name in taken)
+        raise SandboxError(f"cannot restart {which}: another program holds the port now",
+                           "stop that program, or `clustertools sandbox down` then `up` (new ports)")
+    return ports

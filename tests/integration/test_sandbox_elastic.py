@@ -127,3 +127,13 @@ def test_queues_come_from_the_projects_parallelcluster_section(tmp_path: Path) -
         assert so_far["running_now"] == [{"instance": f"{long}-st-{long}-1", "type": "c6i.2xlarge"}], so_far
     finally:
         stop_sandbox(box)
+
+
+def test_an_unknown_or_hostile_os_is_one_error_line_and_starts_nothing(tmp_path: Path) -> None:
+    for name in ("windows", "ubuntu2204\n; touch /tmp/pwned", "../alinux2023"):
+        result = run_cli("sandbox", "up", "--os", name, state=tmp_path / "state")
+        assert result.returncode == 1, err(result)
+        lines = err(result).strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: --os: ") and "alinux2023" in lines[0], lines
+        status = run_cli("sandbox", "status", "--json", state=tmp_path / "state")
+        assert status.returncode == 3 and not json.loads(out(status))["running"]

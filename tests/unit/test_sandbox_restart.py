@@ -13,7 +13,7 @@ from cluster_tools.run_status import merge_status, parse_records
 from cluster_tools.runs import save_run
 from cluster_tools.services import sandbox_daemons as daemons
 from cluster_tools.services import sandbox_nodes
-from cluster_tools.services.sandbox import _ports_for_restart, _ports_for_start
+from cluster_tools.services.sandbox_daemons import ports_for_restart, ports_for_start
 from cluster_tools.services.sandbox_files import free_ports
 from cluster_tools.services.sandbox_queue import describe_cancellation, record_pending_as_cancelled
 from cluster_tools.slurm.queue import parse_squeue
@@ -82,22 +82,22 @@ def test_a_restart_keeps_the_ports_and_refuses_when_one_is_taken():
         taken = holder.getsockname()[1]
         ports = dict(zip(("slurmctld", "ssh"), free_ports(2)), s3=taken)
         saved = {"ports": ports}
-        assert _ports_for_restart(saved, ("slurmctld", "sshd")) == ports
+        assert ports_for_restart(saved, ("slurmctld", "sshd")) == ports
         with pytest.raises(SandboxError, match=rf"cannot restart s3 \(127.0.0.1:{taken}\): another program holds"):
-            _ports_for_restart(saved, ("s3",))
+            ports_for_restart(saved, ("s3",))
 
 
 def test_a_fresh_start_reuses_the_last_ports_when_free_and_says_when_not():
     notes: list[str] = []
-    first = _ports_for_start({}, 2, notes.append)
+    first = ports_for_start({}, 2, notes.append)
     assert sorted(first) == sorted([*daemons.PORT_NAMES, "nodes"]) and len(first["nodes"]) == 2 and not notes
     daemon_ports = {name: first[name] for name in daemons.PORT_NAMES}
-    again = _ports_for_start({"ports": daemon_ports}, 2, notes.append)
+    again = ports_for_start({"ports": daemon_ports}, 2, notes.append)
     assert {name: again[name] for name in daemons.PORT_NAMES} == daemon_ports and not notes
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", first["s3"]))
         holder.listen()
-        other = _ports_for_start({"ports": daemon_ports}, 2, notes.append)
+        other = ports_for_start({"ports": daemon_ports}, 2, notes.append)
     assert other["s3"] != first["s3"] and "previous ports are taken" in notes[0]
 
 
