@@ -164,7 +164,7 @@ class Sandbox:
         start = time.perf_counter()
         # One static node of 16 CPUs: the c6i.4xlarge the cost figure prices, up before any figure starts.
         result = self.cli("sandbox", "up", "--json", "--max-job-count", str(self.max_job_count), "--nodes", "1",
-                          "--static-nodes", "1", "--cpus-per-node", "16")
+                          "--static-nodes", "1", "--cpus-per-node", "16", "--min-job-age", "10")
         if result.returncode != 0:
             raise RuntimeError(f"sandbox up failed: {result.stderr.strip()}")
         self.status = json.loads(result.stdout)

@@ -26,7 +26,9 @@ class Sandbox:
 
 
 def start_sandbox(state: Path, *options: str) -> Sandbox:
-    result = run_cli("sandbox", "up", "--json", *options, state=state)
+    """A sandbox of its own; finished jobs leave squeue after 10 s (ParallelCluster keeps them 300 s), unless
+    ``options`` say otherwise (the last --min-job-age wins)."""
+    result = run_cli("sandbox", "up", "--json", "--min-job-age", "10", *options, state=state)
     assert result.returncode == 0, f"sandbox up failed:\n{err(result)}"
     return Sandbox(state=state, record=load_cluster(StateDir(state), "sandbox"), status=json.loads(out(result)))
 

@@ -28,12 +28,12 @@ def sandbox() -> None:
 
 
 @sandbox.command()
-@click.option("--max-array-size", type=click.IntRange(2, 4_000_000), default=1001, show_default=True,
-              help="Slurm's MaxArraySize (ParallelCluster's default is 1001).")
-@click.option("--max-job-count", type=click.IntRange(100, 10_000_000), default=100_000, show_default=True,
-              help="Slurm's MaxJobCount.")
-@click.option("--min-job-age", type=click.IntRange(2, 86_400), default=10, show_default=True,
-              help="Seconds a finished job stays in squeue (ParallelCluster: 300).")
+@click.option("--max-array-size", type=click.IntRange(2, 4_000_000), default=None,
+              help="Slurm's MaxArraySize [default: the project's parallelcluster.slurm, else ParallelCluster's 1001].")
+@click.option("--max-job-count", type=click.IntRange(100, 10_000_000), default=None,
+              help="Slurm's MaxJobCount [default: the project's, else 100000].")
+@click.option("--min-job-age", type=click.IntRange(2, 86_400), default=None,
+              help="Seconds a finished job stays in squeue [default: the project's, else ParallelCluster's 300].")
 @click.option("--bucket", "buckets", multiple=True, metavar="NAME",
               help="Extra S3 bucket to create (the project's output bucket is always made).")
 @click.option("--memory-scheduling", is_flag=True,
@@ -42,9 +42,10 @@ def sandbox() -> None:
 @click.option("--requeue-delay", type=click.IntRange(5, 3600), default=70, show_default=True,
               help="Seconds a job requeued after its node was lost waits to start again (Slurm's cred_expire; "
                    "ParallelCluster: 70).")
-@click.option("--os", "os_name", default="alinux2023", show_default=True, metavar="OS",
+@click.option("--os", "os_name", default=None, metavar="OS",
               help="The ParallelCluster OS the nodes play: its login user (ec2-user, ubuntu, rocky) and shell "
-                   "start-up files (on ubuntu*, Slurm is on PATH only in a login shell).")
+                   "start-up files (on ubuntu*, Slurm is on PATH only in a login shell) [default: the project's "
+                   "parallelcluster.os, else alinux2023].")
 @click.option("--nodes", type=click.IntRange(1, 8), default=None,
               help="Nodes (MaxCount) of one queue `compute` [default: the project's parallelcluster: queues, "
                    "else 4].")
@@ -58,25 +59,23 @@ def sandbox() -> None:
                    "scaledown_idletime, else 600].")
 @json_option
 @click.pass_obj
-def up(app: App, max_array_size: int, max_job_count: int, min_job_age: int, buckets: tuple[str, ...],
-       memory_scheduling: bool, requeue_delay: int, os_name: str, nodes: int | None, static_nodes: int | None,
-       cpus_per_node: int | None, boot_delay: float, idle_time: int | None, as_json: bool) -> None:
+def up(app: App, max_array_size: int | None, max_job_count: int | None, min_job_age: int | None,
+       buckets: tuple[str, ...], memory_scheduling: bool, requeue_delay: int, os_name: str | None, nodes: int | None,
+       static_nodes: int | None, cpus_per_node: int | None, boot_delay: float, idle_time: int | None,
+       as_json: bool) -> None:
     """Start the sandbox, or report the one already running.
 
-    Its queues are the project's `parallelcluster:` queues (names, MaxCount, MinCount, each instance type's
-    CPUs and memory), scaled to what this machine holds; or, with --nodes/--static-nodes/--cpus-per-node or
-    without a project, one queue `compute`."""
-    from cluster_tools.services.sandbox import DEFAULT_BUCKET, SandboxOptions, sandbox_up
-    from cluster_tools.services.sandbox_nodes import node_options
+    In a project it plays the project's `parallelcluster:` cluster: its queues (names, MaxCount, MinCount, each
+    instance type's CPUs and memory, scaled to what this machine holds), OS, Slurm limits and scaledown
+    idle time. With --nodes/--static-nodes/--cpus-per-node, or outside a project, one queue `compute`."""
+    from cluster_tools.services.sandbox import sandbox_up
+    from cluster_tools.services.sandbox_options import sandbox_options
 
-    project = app.project()
-    wanted = (DEFAULT_BUCKET, *((project.storage.output.bucket,) if project else ()), *buckets)
-    shape = node_options(project.parallelcluster if project else None, nodes=nodes, static_nodes=static_nodes,
-                         cpus_per_node=cpus_per_node, boot_delay=boot_delay, idle_time=idle_time)
-    options = SandboxOptions(max_array_size=max_array_size, max_job_count=max_job_count,
-                             min_job_age=min_job_age, buckets=tuple(dict.fromkeys(wanted)),
-                             memory_scheduling=memory_scheduling, requeue_delay=requeue_delay, os_name=os_name,
-                             nodes=shape)
+    options = sandbox_options(app.project(), buckets=buckets, max_array_size=max_array_size,
+                              max_job_count=max_job_count, min_job_age=min_job_age, memory_scheduling=memory_scheduling,
+                              requeue_delay=requeue_delay, os_name=os_name, node_count=nodes,
+                              static_nodes=static_nodes, cpus_per_node=cpus_per_node, boot_delay=boot_delay,
+                              idle_time=idle_time)
     status = sandbox_up(app.state, options, environ=app.environ, progress=note)
     if status.already_running:
         note("the sandbox is already running (options given now do not apply: `sandbox down` first)")

@@ -25,11 +25,12 @@ from cluster_tools.console_host_keys import sha256_fingerprint
 from cluster_tools.errors import SandboxError
 from cluster_tools.render.sandbox import SandboxPaths, SandboxSpec, render_sshd_config
 from cluster_tools.render.sandbox_cluster import cgroup_conf, with_ports
-from cluster_tools.render.sandbox_node import DEFAULT_OS, cfnconfig, node_os, supported_oses
+from cluster_tools.render.sandbox_node import cfnconfig, node_os, supported_oses
 from cluster_tools.services import sandbox_daemons as daemons
 from cluster_tools.services import sandbox_files as files
 from cluster_tools.services import sandbox_nodes as nodes
 from cluster_tools.services import sandbox_s3
+from cluster_tools.services.sandbox_options import SandboxOptions
 from cluster_tools.services.sandbox_namespace import NamespaceLayout, free_uid, prepare_layout
 from cluster_tools.services.sandbox_queue import cancel_all_jobs
 from cluster_tools.slurm.node_info import SINFO_NODES_FORMAT, NodeStatus, parse_sinfo_nodes
@@ -38,25 +39,10 @@ from cluster_tools.transport import local_processes as procs
 
 SANDBOX_CLUSTER = "sandbox"
 SANDBOX_REGION = "us-east-1"
-DEFAULT_BUCKET = "clustertools-sandbox"
 MARKER_ENV = "CLUSTERTOOLS_SANDBOX"
 START_ORDER = daemons.START_ORDER
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class SandboxOptions:
-    max_array_size: int = 1001
-    max_job_count: int = 100_000
-    min_job_age: int = 10
-    buckets: tuple[str, ...] = (DEFAULT_BUCKET,)
-    # ParallelCluster's EnableMemoryBasedScheduling: CR_CPU_Memory, and cgroup.conf's ConstrainRAMSpace
-    # kills a task over its --mem (each node's slurmd has cgroups of its own: node-namespace.sh).
-    memory_scheduling: bool = False
-    requeue_delay: int = 70  # seconds before a requeued job starts again (Slurm's cred_expire)
-    os_name: str = DEFAULT_OS  # the login user and shell start-up files are that OS's
-    nodes: nodes.NodeOptions = nodes.NodeOptions()
 
 
 @dataclass(frozen=True)

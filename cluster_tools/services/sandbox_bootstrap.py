@@ -150,7 +150,8 @@ def sandbox_bootstrap(state: StateDir, project: Project | None, *, project_dir: 
     ``stdout``. A failed run is returned (exit code and parsed outcome), not raised: the caller words it."""
     from cluster_tools.services import sandbox_files
     from cluster_tools.services.lifecycle_up import sync_bootstrap
-    from cluster_tools.services.sandbox import DEFAULT_BUCKET, SANDBOX_CLUSTER, SANDBOX_REGION, sandbox_status
+    from cluster_tools.services.sandbox import SANDBOX_CLUSTER, SANDBOX_REGION, sandbox_status
+    from cluster_tools.services.sandbox_options import DEFAULT_BUCKET
     from cluster_tools.transport.s3 import S3Target, ensure_bucket, make_s3_client
 
     if runtime not in RUNTIMES:

@@ -89,3 +89,21 @@ def test_the_project_shapes_the_sandbox_unless_its_queue_is_given() -> None:
     assert shapes == [QueueShape("compute", "sandbox.2xlarge", 8, 4096, 1, 4)] and given.idle_time == 30
     alone = node_options(None, nodes=2, static_nodes=5, cpus_per_node=3, boot_delay=2, idle_time=None)
     assert alone.shapes()[0][0].max_count == 2 and alone.shapes()[0][0].min_count == 2 and alone.idle_time == 600
+
+
+def test_sandbox_up_plays_the_projects_cluster_and_options_given_win() -> None:
+    from cluster_tools.config import parse_project
+    from cluster_tools.services.project import render_project_file
+    from cluster_tools.services.sandbox_options import sandbox_options
+
+    text = render_project_file("study", "sandbox", "s3://study-out/runs").replace(
+        "  template: spot-cpu", "  template: spot-cpu\n  os: ubuntu2204\n  slurm: {min_job_age: 120}")
+    project = parse_project(text)
+    played = sandbox_options(project)
+    assert (played.os_name, played.min_job_age, played.max_array_size) == ("ubuntu2204", 120, 10001)
+    assert played.buckets == ("clustertools-sandbox", "study-out") and played.nodes.project_queues
+    given = sandbox_options(project, os_name="rocky9", min_job_age=5, node_count=2, buckets=("extra",))
+    assert (given.os_name, given.min_job_age, given.nodes.nodes) == ("rocky9", 5, 2) and not given.nodes.project_queues
+    assert given.buckets == ("clustertools-sandbox", "study-out", "extra")
+    alone = sandbox_options(None)
+    assert (alone.os_name, alone.min_job_age, alone.max_array_size, alone.nodes.nodes) == ("alinux2023", 300, 1001, 4)
