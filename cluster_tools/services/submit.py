@@ -21,6 +21,7 @@ from cluster_tools.render import run_scripts
 from cluster_tools.services.output_check import check_output_location
 from cluster_tools.runs import REMOTE_RUNS_DIR, Attempt, Chunk, RunRecord, list_runs, new_run_id, now_iso, save_run, spec_hash
 from cluster_tools.slurm.limits import ChunkPlan, SlurmLimits, parse_scontrol_config, plan_chunks
+from cluster_tools.slurm.partition_fit import SINFO_FIT_FORMAT, Partitions, parse_partitions, request_problem
 from cluster_tools.state import StateDir
 from cluster_tools.subjects import SubjectList
 
@@ -134,7 +135,8 @@ def submit_attempt(state: StateDir, run: RunRecord, cluster: ClusterRecord, *, p
     attempt = run.attempts[-1]
     save_run(state, run)  # before anything is sent: a retry must find this run
     with (connect or default_connect)(cluster) as conn:
-        home, limits, queued_now = _probe(conn)
+        home, limits, queued_now, partitions = _probe(conn)
+        _check_request_fits(run, partitions)
         run = run.model_copy(update={"remote_dir": f"{home}/{REMOTE_RUNS_DIR}/{run.run_id}"})
         check_output_location(conn, run)  # a missing bucket found now, not after every task computed
         if not attempt.chunks:
@@ -192,15 +194,26 @@ def _submit_arrays(state: StateDir, conn, run: RunRecord, attempt: Attempt) -> t
     return run, attempt, fresh
 
 
-def _probe(conn) -> tuple[str, SlurmLimits, int]:
-    """One round trip: the login's $HOME, the cluster's limits, and how many jobs it holds now.
+def _check_request_fits(run: RunRecord, partitions: Partitions) -> None:
+    """A task no node of its partition can hold would wait for ever with a blank reason: refuse it now."""
+    job = run.job
+    problem = request_problem(partitions, job.partition, cpus=job.cpus, mem=job.mem)
+    if problem:
+        raise ClusterToolsError(f"nothing was submitted: {problem}",
+                                "ask for less (--cpus/--mem, or job: in clustertools.yaml), or use a partition with "
+                                "larger nodes (--partition)")
+
+
+def _probe(conn) -> tuple[str, SlurmLimits, int, Partitions]:
+    """One round trip: the login's $HOME, the cluster's limits, how many jobs it holds now, and what
+    each partition's nodes have.
 
     Every Slurm command must answer: a missing or failing scontrol or squeue is an error naming it,
     never a silent fall back to Slurm's defaults (a plan made for limits the cluster does not have).
     """
     result = conn.run(
         f"set -o pipefail; echo \"$HOME\"; scontrol show config || exit $?; echo {_PROBE_MARK}; "
-        "squeue -h -r -t all -o %i | wc -l",
+        f"squeue -h -r -t all -o %i | wc -l || exit $?; echo {_PROBE_MARK}; sinfo -h -e -o '{SINFO_FIT_FORMAT}'",
         timeout=60,
     )
     stderr = result.stderr.decode(errors="replace").strip()
@@ -213,12 +226,13 @@ def _probe(conn) -> tuple[str, SlurmLimits, int]:
             f"cannot read the cluster's Slurm configuration (exit {result.exit_code}): {last}",
             f"`{missing}` is not on the head node's PATH, even in a login shell: is Slurm installed there?"
             if missing else "is Slurm running? try `clustertools ssh -- sinfo`")
-    head, _, count = result.text.partition(_PROBE_MARK)
+    head, _, rest = result.text.partition(_PROBE_MARK)
+    count, _, nodes = rest.partition(_PROBE_MARK)
     home, _, config = head.partition("\n")
     if "MaxArraySize" not in config or not count.strip().isdigit():
         raise ClusterToolsError("scontrol show config or squeue printed something unexpected: the cluster's "
                                 "limits are unknown, so nothing was submitted", "try `clustertools ssh -- scontrol show config`")
-    return home.strip(), parse_scontrol_config(config), int(count.strip())
+    return home.strip(), parse_scontrol_config(config), int(count.strip()), parse_partitions(nodes)
 
 
 def _upload(conn, run: RunRecord, attempt: Attempt) -> None:

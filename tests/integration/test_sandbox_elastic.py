@@ -104,8 +104,16 @@ def test_queues_come_from_the_projects_parallelcluster_section(tmp_path: Path) -
         assert partitions == [f"{long}*", "2", "gpu", "8"], partitions
         shown = sandbox_admin(state, "scontrol", "show", "node", f"{long}-st-{long}-1").stdout
         assert "CPUTot=4 " in shown and f"AvailableFeatures=static,c6i.2xlarge,{long}" in shown, shown
-        run = submit(box, project, str(write_subjects(project, ["sub-01"])), "--command", "hostname > \"$OUTPUT_DIR/h\"",
-                     "--partition", "gpu")
+        # A task no node can hold is refused in one line naming what fits; nothing is sent or recorded.
+        subjects = str(write_subjects(project, ["sub-01"]))
+        for ask, named in ((("--cpus", "16"), "16 CPUs"), (("--mem", "62G"), "--mem 62G (63488 MB)")):
+            refused = box.cli("submit", subjects, *ask, cwd=project)
+            lines = err(refused).strip().splitlines()
+            assert refused.returncode == 1 and len(lines) == 1, err(refused)
+            assert f"no node of partition {long} can hold a task asking {named}" in lines[0], lines
+            assert "the most a task can ask there is --cpus 4 --mem " in lines[0], lines
+        assert "no runs yet" in out(box.cli("runs", cwd=project)) + err(box.cli("runs", cwd=project))
+        run = submit(box, project, subjects, "--command", "hostname > \"$OUTPUT_DIR/h\"", "--partition", "gpu")
         final = wait_for_run(box, project, run["run"], timeout=120)
         assert final["counts"]["SUCCEEDED"] == 1 and final["subjects"][0]["node"] == "gpu-dy-gpu-1", final
 

@@ -41,8 +41,18 @@ def bin_dir(tmp_path):
 def test_the_probe_reads_home_limits_and_queue(bin_dir) -> None:
     _fake(bin_dir, "scontrol", "printf 'MaxArraySize            = 11\\nMaxJobCount             = 500\\n'\n")
     _fake(bin_dir, "squeue", "printf '1\\n2\\n3\\n'\n")
-    home, limits, queued = _probe(LocalShell(bin_dir))
+    _fake(bin_dir, "sinfo", "printf 'cpu*|4|3214|(null)\\ngpu|4|6428|(null)\\n'\n")
+    home, limits, queued, partitions = _probe(LocalShell(bin_dir))
     assert (home, limits.max_array_size, limits.max_job_count, queued) == ("/home/ec2-user", 11, 500, 3)
+    assert partitions.default == "cpu" and set(partitions.nodes) == {"cpu", "gpu"}
+
+
+def test_a_failing_sinfo_is_an_error_not_a_cluster_without_nodes(bin_dir) -> None:
+    _fake(bin_dir, "scontrol", "echo 'MaxArraySize = 1001'\n")
+    _fake(bin_dir, "squeue", "true\n")
+    _fake(bin_dir, "sinfo", "echo 'sinfo: error: Unable to contact slurm controller' >&2; exit 1\n")
+    with pytest.raises(ClusterToolsError, match="exit 1.*Unable to contact slurm controller"):
+        _probe(LocalShell(bin_dir))
 
 
 def test_a_missing_scontrol_is_named(bin_dir) -> None:
@@ -63,5 +73,6 @@ def test_a_failing_squeue_is_an_error_not_an_empty_queue(bin_dir) -> None:
 def test_a_config_without_limits_is_refused(bin_dir) -> None:
     _fake(bin_dir, "scontrol", "echo 'nothing useful'\n")
     _fake(bin_dir, "squeue", "true\n")
+    _fake(bin_dir, "sinfo", "true\n")
     with pytest.raises(ClusterToolsError, match="limits are unknown"):
         _probe(LocalShell(bin_dir))
