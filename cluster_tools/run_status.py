@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from cluster_tools.runs import FINAL_STATES, RunRecord
-from cluster_tools.slurm.queue import QueuedTask, parse_squeue
+from cluster_tools.slurm.queue import NEVER_STARTS, QueuedTask, parse_squeue
 
 SQUEUE_EXIT_MARK = "@@clustertools-squeue-exit"
 STATE_ORDER = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "MISSING")
@@ -48,17 +48,19 @@ class SubjectStatus:
     job_id: str = ""
     kept: str = ""
     restarts: int = 0
+    reason: str = ""  # Slurm's, while it is pending: Resources, Priority, JobArrayTaskLimit, PartitionConfig...
 
     def to_json(self) -> dict[str, object]:
         return {"subject": self.subject, "state": self.state, "exit_code": self.exit_code, "attempt": self.attempt,
                 "node": self.node, "start": self.start, "end": self.end, "error": self.error, "job_id": self.job_id,
-                "kept": self.kept, "restarts": self.restarts}
+                "kept": self.kept, "restarts": self.restarts, "reason": self.reason}
 
     @property
     def note(self) -> str:
-        """The error, and whether Slurm requeued the task (its node was lost) before this outcome."""
+        """Why it waits, the error, and whether Slurm requeued the task (its node was lost) before this outcome."""
+        waiting = f"pending ({self.reason})" if self.reason and self.state == "PENDING" else ""
         requeued = f"requeued {self.restarts}x" if self.restarts else ""  # Slurm requeues when a node is lost
-        return "; ".join(part for part in (requeued, self.error) if part)
+        return "; ".join(part for part in (waiting, requeued, self.error) if part)
 
 
 @dataclass(frozen=True)
@@ -77,11 +79,29 @@ class RunStatus:
     def done(self) -> bool:
         return not any(s.state in ("PENDING", "RUNNING") for s in self.subjects)
 
+    @property
+    def waiting(self) -> dict[str, int]:
+        """Pending subjects by Slurm's reason (Resources, Priority, JobArrayTaskLimit...), most first."""
+        return dict(Counter(s.reason for s in self.subjects if s.state == "PENDING" and s.reason).most_common())
+
+    @property
+    def blocked(self) -> list[str]:
+        """A line per reason that no waiting ends (the request or the partition must change)."""
+        return [f"{count} subject(s) cannot start: Slurm says {reason}: {NEVER_STARTS[reason]}"
+                for reason, count in self.waiting.items() if reason in NEVER_STARTS]
+
+    def counts_text(self) -> str:
+        """``pending 30 (Resources 28, JobArrayTaskLimit 2), running 10``."""
+        waiting = ", ".join(f"{reason} {count}" for reason, count in self.waiting.items())
+        return ", ".join(f"{state.lower()} {count}" + (f" ({waiting})" if state == "PENDING" and waiting else "")
+                         for state, count in self.counts.items() if count)
+
     def to_json(self) -> dict[str, object]:
         return {
             "run": self.run_id,
             "counts": self.counts,
             "total": len(self.subjects),
+            "waiting": self.waiting,
             "queue_readable": self.queue_readable,
             "source": self.source,
             "subjects": [s.to_json() for s in self.subjects],
@@ -153,7 +173,8 @@ def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedT
             task = in_queue[key]
             statuses.append(SubjectStatus(subject, task.state, None, number, begun.node if begun else "",
                                           begun.start if begun else "", "", "", f"{task.array_job_id}_{task.task_id}",
-                                          restarts=begun.restarts + (task.state == "PENDING") if begun else 0))
+                                          restarts=begun.restarts + (task.state == "PENDING") if begun else 0,
+                                          reason=task.reason))
         elif key in started and queue_readable:
             lost = _from_record(started[key])
             lost.state, lost.error = "FAILED", "the task ended without a final record (killed, out of memory, or its node was lost)"

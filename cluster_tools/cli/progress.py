@@ -13,6 +13,7 @@ class RunProgress:
         self.enabled = enabled
         self._progress = None
         self._task = None
+        self._said: set[str] = set()
 
     def __enter__(self) -> "RunProgress":
         if self.enabled:
@@ -32,8 +33,11 @@ class RunProgress:
             return
         counts = status.counts
         done = counts["SUCCEEDED"] + counts["FAILED"] + counts["CANCELLED"] + counts["MISSING"]
-        text = " ".join(f"{k.lower()} {v}" for k, v in counts.items() if v)
-        self._progress.update(self._task, completed=done, description=text)
+        self._progress.update(self._task, completed=done, description=status.counts_text())
+        for line in status.blocked:  # said once, above the bar: waiting will not end it
+            if line not in self._said:
+                self._said.add(line)
+                self._progress.console.print(f"warning: {line}", markup=False, highlight=False)
 
     def __exit__(self, *exc: object) -> None:
         if self._progress:

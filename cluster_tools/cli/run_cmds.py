@@ -176,8 +176,9 @@ def status(app: App, run_id: str | None, watch: bool, interval: float, show_all:
              s.note) for s in result.subjects if show_all or s.state != "SUCCEEDED" or s.restarts]
     if rows:
         print_table(None, ["subject", "state", "exit", "attempt", "node", "time", "note"], rows)
-    counts = ", ".join(f"{k.lower()} {v}" for k, v in result.counts.items() if v)
-    click.echo(f"run {run.run_id}: {len(result.subjects)} subjects: {counts}")
+    click.echo(f"run {run.run_id}: {len(result.subjects)} subjects: {result.counts_text()}")
+    for line in result.blocked:
+        note(f"warning: {line}")
     kept = sum(1 for s in result.subjects if s.kept and s.state == "FAILED")
     if kept:
         note(f"{kept} subject(s) computed but could not upload; their outputs wait on the head node: "

@@ -12,7 +12,7 @@ from typing import Sequence
 from cluster_tools.render.templates import render_template
 from cluster_tools.runs import Attempt, RunRecord
 from cluster_tools.slurm.limits import ChunkPlan
-from cluster_tools.slurm.queue import comment_prefix, job_name
+from cluster_tools.slurm.queue import SQUEUE_FORMAT, comment_prefix, job_name
 
 FIELD_SEPARATOR = "\x1f"  # the manifest's: never in a subject ID or a value (refused when parsing)
 
@@ -23,6 +23,7 @@ def _values(run: RunRecord) -> dict[str, object]:
     return {
         "run_id": run.run_id,
         "job_name": job_name(run.run_id),
+        "squeue_format": SQUEUE_FORMAT,
         "comment_prefix": comment_prefix(run.run_id),
         "command": run.job.command or "",
         "container": run.job.container or "",

@@ -4,7 +4,7 @@
 # is safe over NFS) are folded into records/all.jsonl under a lock.
 set -uo pipefail
 cd "$(dirname "$0")" || exit 44
-timeout 30 squeue -h -r --name=ct-demo-1 -o '%F|%K|%T|%k'
+timeout 30 squeue -h -r --name=ct-demo-1 -o '%F|%K|%T|%r|%k'
 echo "@@clustertools-squeue-exit $?"
 shopt -s nullglob
 new=(records/new/*.json records/batch/*.json)

@@ -148,3 +148,26 @@ def test_resubmit_missing_reruns_subjects_without_success_or_output(sandbox, tmp
     assert sorted(json.loads(out(plan))["subjects"]) == ["m1", "m3", "m5"]
     failed_only = sandbox.cli("resubmit", run_id, "--failed", "--dry-run", "--json", cwd=project)
     assert json.loads(out(failed_only))["subjects"] == ["m5"]
+
+
+def test_a_run_blocked_by_busy_nodes_says_pending_resources(sandbox, tmp_path):
+    """Both nodes taken whole by one run: the next run's task waits, and status says why, as Slurm does."""
+    project = make_project(sandbox, tmp_path, "busy")
+    filler = submit(sandbox, project, str(write_subjects(project, ["f-1", "f-2"], "fill.txt")),
+                    "--command", "sleep 60", "--cpus", "32")["run"]
+    blocked = submit(sandbox, project, str(write_subjects(project, ["b-1"], "blocked.txt")),
+                     "--command", "true", "--cpus", "32")["run"]
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            current = status(sandbox, project, blocked)
+            if current["subjects"][0]["reason"] == "Resources":
+                break
+            assert time.monotonic() < deadline, current
+            time.sleep(1)
+        assert current["waiting"] == {"Resources": 1} and current["counts"]["PENDING"] == 1
+        text = sandbox.cli("status", blocked, cwd=project)
+        assert "pending (Resources)" in out(text) and "pending 1 (Resources 1)" in out(text), out(text)
+    finally:
+        for run in (filler, blocked):
+            assert sandbox.cli("cancel", run, cwd=project).returncode == 0

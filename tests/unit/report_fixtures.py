@@ -32,7 +32,7 @@ RECORDS = [
     rec("sub-03", "SUCCEEDED", 0, "12:05:30", "12:07:30", node="node-2", attempt=2),
 ]
 # squeue as status.sh prints it: sub-05 (task 4) runs, sub-06 (task 5) waits.
-QUEUE = "12|4|RUNNING|ct:demo-1:a1:c0\n12|5|PENDING|ct:demo-1:a1:c0\n@@clustertools-squeue-exit 0\n"
+QUEUE = "12|4|RUNNING|None|ct:demo-1:a1:c0\n12|5|PENDING|Priority|ct:demo-1:a1:c0\n@@clustertools-squeue-exit 0\n"
 
 
 def small_run() -> RunRecord:

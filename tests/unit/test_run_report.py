@@ -56,7 +56,7 @@ def test_an_empty_run_and_an_all_pending_run_render_without_a_task():
     assert (empty.subjects, empty.tasks, empty.runtime, empty.histogram, empty.failures) == (0, 0, None, (), ())
     assert empty.wall_seconds is None and empty.node_hours == 0
     run = make_run(("a", "b"))
-    pending = build_report(merge_status(run, [], parse_squeue("12|0|PENDING|ct:demo-1:a1:c0\n12|1|PENDING|ct:demo-1:a1:c0\n")),
+    pending = build_report(merge_status(run, [], parse_squeue("12|0|PENDING|Priority|ct:demo-1:a1:c0\n12|1|PENDING|Priority|ct:demo-1:a1:c0\n")),
                            [], as_of=AS_OF)
     assert pending.counts["PENDING"] == 2 and pending.lanes == ()
     for report in (empty, pending):
@@ -70,7 +70,7 @@ def test_a_subject_with_no_end_runs_until_the_report_or_is_lost():
     run = make_run(("run", "lost"))
     records = parse_records("\n".join([rec("run", "RUNNING", None, "12:00:00"),
                                        rec("lost", "RUNNING", None, "12:01:00", node="node-2")]))
-    report = build_report(merge_status(run, records, parse_squeue("12|0|RUNNING|ct:demo-1:a1:c0\n")), records,
+    report = build_report(merge_status(run, records, parse_squeue("12|0|RUNNING|None|ct:demo-1:a1:c0\n")), records,
                           as_of=at("12:10:00"))
     assert report.without_end == 2 and report.runtime is None and report.last_end is None
     lanes = {lane.node: lane for lane in report.lanes}

@@ -8,18 +8,19 @@ from cluster_tools.slurm.limits import SlurmLimits, parse_scontrol_config
 from cluster_tools.slurm.queue import parse_squeue
 from tests.unit.run_fixtures import make_run
 
-# `squeue -h -r --name=ct-demo-1 -o '%F|%K|%T|%k'` on the sandbox: array 12 (%2 throttle), array 13
-SQUEUE = """12|2|PENDING|ct:demo-1:a1:c0
-12|3|PENDING|ct:demo-1:a1:c0
-12|4|PENDING|ct:demo-1:a1:c0
-12|5|PENDING|ct:demo-1:a1:c0
-12|0|RUNNING|ct:demo-1:a1:c0
-12|1|RUNNING|ct:demo-1:a1:c0
-13|0|RUNNING|ct:demo-1:a2:c1
-13|1|RUNNING|ct:demo-1:a2:c1
+# `squeue -h -r --name=ct-demo-1 -o '%F|%K|%T|%k'` on the sandbox: array 12 (%2 throttle), array 13; Slurm's
+# reason added in the place %r takes (None while running)
+SQUEUE = """12|2|PENDING|Priority|ct:demo-1:a1:c0
+12|3|PENDING|Priority|ct:demo-1:a1:c0
+12|4|PENDING|Priority|ct:demo-1:a1:c0
+12|5|PENDING|Priority|ct:demo-1:a1:c0
+12|0|RUNNING|None|ct:demo-1:a1:c0
+12|1|RUNNING|None|ct:demo-1:a1:c0
+13|0|RUNNING|None|ct:demo-1:a2:c1
+13|1|RUNNING|None|ct:demo-1:a2:c1
 """
 # the same without -r: the pending range is one line, which we must not misread
-SQUEUE_UNEXPANDED = "12|2-5%2|PENDING|ct:demo-1:a1:c0\n12|0|RUNNING|ct:demo-1:a1:c0\n"
+SQUEUE_UNEXPANDED = "12|2-5%2|PENDING|Priority|ct:demo-1:a1:c0\n12|0|RUNNING|None|ct:demo-1:a1:c0\n"
 
 SCONTROL = """Configuration data as of 2026-11-22T05:12:01
 AccountingStorageType   = accounting_storage/none
@@ -74,7 +75,7 @@ def test_merge_final_record_beats_queue_and_lost_tasks_are_failed():
         record("s6", "RUNNING", "null"),                                   # gone from the queue, no end: lost
         record("s5", "FAILED", 3),
     ]))
-    queued = parse_squeue("12|0|COMPLETING|ct:demo-1:a1:c0\n12|1|RUNNING|ct:demo-1:a1:c0\n12|2|PENDING|ct:demo-1:a1:c0\n")
+    queued = parse_squeue("12|0|COMPLETING|None|ct:demo-1:a1:c0\n12|1|RUNNING|None|ct:demo-1:a1:c0\n12|2|PENDING|Priority|ct:demo-1:a1:c0\n")
     status = merge_status(run, records, queued)
     states = {s.subject: (s.state, s.exit_code) for s in status.subjects}
     assert states == {"s0": ("SUCCEEDED", 0), "s1": ("RUNNING", None), "s2": ("PENDING", None),
@@ -128,3 +129,39 @@ def test_a_requeued_task_is_said_so() -> None:
     assert [r.restarts for r in records] == [0, 1, 0]
     assert SubjectStatus("s-1", "SUCCEEDED", 0, 1, restarts=1).note == "requeued 1x"
     assert SubjectStatus("s-1", "FAILED", 3, 1, error="boom", restarts=2).note == "requeued 2x; boom"
+
+
+# `squeue -h -r --name=ct-demo-1 -o '%F|%K|%T|%r|%k'` on the sandbox (queue cpu: one static and one dynamic
+# 4-CPU node): array 10 (-c 1, %2 throttle), 11 (-c 3: one task waits for a node), 15 (-c 4: behind it).
+SQUEUE_REASONS = """10|2|PENDING|JobArrayTaskLimit|ct:demo-1:a1:c0
+10|3|PENDING|JobArrayTaskLimit|ct:demo-1:a1:c0
+10|4|PENDING|JobArrayTaskLimit|ct:demo-1:a1:c0
+10|5|PENDING|JobArrayTaskLimit|ct:demo-1:a1:c0
+11|1|PENDING|Resources|ct:demo-1:a2:c1
+15|0|PENDING|Priority|ct:demo-1:a2:c2
+15|1|PENDING|Priority|ct:demo-1:a2:c2
+10|0|RUNNING|None|ct:demo-1:a1:c0
+10|1|RUNNING|None|ct:demo-1:a1:c0
+11|0|RUNNING|None|ct:demo-1:a2:c1
+"""
+
+
+def test_pending_subjects_say_why_they_wait_as_slurm_says_it():
+    tasks = parse_squeue(SQUEUE_REASONS)
+    assert [t.reason for t in tasks] == ["JobArrayTaskLimit"] * 4 + ["Resources", "Priority", "Priority", "", "", ""]
+    run = make_run(tuple(f"s{i}" for i in range(6)), chunks=[Chunk(index=0, offset=0, count=6, job_id="10")])
+    status = merge_status(run, [], tasks)
+    assert [s.note for s in status.subjects] == ["", "", *["pending (JobArrayTaskLimit)"] * 4]
+    assert status.waiting == {"JobArrayTaskLimit": 4} and status.blocked == []
+    assert status.counts_text() == "pending 4 (JobArrayTaskLimit 4), running 2"
+    assert status.to_json()["subjects"][2]["reason"] == "JobArrayTaskLimit"
+
+
+def test_a_reason_no_waiting_ends_is_said():
+    run = make_run(("a", "b"), chunks=[Chunk(index=0, offset=0, count=2, job_id="12")])
+    status = merge_status(run, [], parse_squeue("12|0|PENDING|PartitionTimeLimit|ct:demo-1:a1:c0\n"
+                                               "12|1|PENDING|launch failed requeued held|ct:demo-1:a1:c0\n"))
+    assert status.blocked == [
+        "1 subject(s) cannot start: Slurm says PartitionTimeLimit: the time limit is above the partition's MaxTime",
+        "1 subject(s) cannot start: Slurm says launch failed requeued held: its launch failed and Slurm held it "
+        "(scontrol release, or cancel)"]

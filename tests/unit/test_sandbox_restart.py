@@ -21,9 +21,9 @@ from cluster_tools.state import StateDir
 from tests.unit.run_fixtures import make_run
 
 # `squeue -h -r -o '%F|%K|%T|%k'` on the sandbox: a run's three tasks (one running) and a job of someone's own
-QUEUE = """12|0|RUNNING|ct:demo-1:a1:c0
-12|1|PENDING|ct:demo-1:a1:c0
-12|2|PENDING|ct:demo-1:a1:c0
+QUEUE = """12|0|RUNNING|None|ct:demo-1:a1:c0
+12|1|PENDING|Priority|ct:demo-1:a1:c0
+12|2|PENDING|Priority|ct:demo-1:a1:c0
 14|0|PENDING|
 """
 
