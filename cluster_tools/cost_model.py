@@ -21,6 +21,7 @@ from cluster_tools.errors import ConfigError
 
 Capacity = Literal["ondemand", "spot"]
 DEFAULT_BOOT_MINUTES = 6.0  # EC2 launch + ParallelCluster's node setup + a short bootstrap: typically 5-7
+REAL_MEMORY_RATIO = 0.95  # Slurm's RealMemory on a ParallelCluster node: this much of the instance's memory
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class RunEstimate:
     capacity: Capacity  # what the queue uses
     source: str
     notes: list[str] = field(default_factory=list)
+    packing: str = ""  # why that many tasks per node: which of CPUs and memory runs out first
 
     @property
     def total(self) -> float:
@@ -79,16 +81,27 @@ class RunEstimate:
 
 
 def tasks_per_node(node: NodeShape, task: TaskShape) -> int:
-    """How many tasks Slurm packs on one node: by CPUs, and by memory when the task names it (Slurm's
-    RealMemory on ParallelCluster is ~95% of the instance's memory)."""
+    """How many tasks Slurm packs on one node: by CPUs, and by memory when the task names it (the rendered
+    config turns EnableMemoryBasedScheduling on: CR_CPU_Memory against RealMemory, 0.95 of the instance's
+    memory; aws-parallelcluster-cookbook attributes/slurm_attributes.rb, realmemory_to_ec2memory_ratio)."""
+    return packing(node, task)[0]
+
+
+def packing(node: NodeShape, task: TaskShape) -> tuple[int, str]:
+    """Tasks per node, and which resource runs out first, said for the user."""
     by_cpu = node.vcpus // task.cpus
-    by_mem = math.floor(node.memory_gib * 0.95 / task.mem_gib) if task.mem_gib else by_cpu
+    schedulable = node.memory_gib * REAL_MEMORY_RATIO
+    by_mem = math.floor(schedulable / task.mem_gib) if task.mem_gib else by_cpu
     fit = min(by_cpu, by_mem)
     if fit < 1:
         raise ConfigError(f"one task ({task.cpus} CPUs" + (f", {task.mem_gib:g} GiB" if task.mem_gib else "")
-                          + f") does not fit on a {node.instance_type} ({node.vcpus} vCPUs, {node.memory_gib:g} GiB)",
+                          + f") does not fit on a {node.instance_type} ({node.vcpus} vCPUs, {node.memory_gib:g} GiB, "
+                          f"{schedulable:.1f} GiB of it for Slurm's tasks)",
                           "lower job.cpus / job.mem, or choose a larger instance type for the queue")
-    return fit
+    if by_mem < by_cpu:
+        return fit, (f"by memory: {task.mem_gib:g} GiB each of the {schedulable:.1f} GiB Slurm schedules on a node; "
+                     f"its {node.vcpus} vCPUs would take {by_cpu}")
+    return fit, f"by CPUs: {task.cpus} each of {node.vcpus}"
 
 
 def estimate_run(subjects: int, task: TaskShape, node: NodeShape, prices: Prices) -> RunEstimate:
@@ -96,7 +109,7 @@ def estimate_run(subjects: int, task: TaskShape, node: NodeShape, prices: Prices
     if subjects < 0 or task.minutes <= 0:
         raise ConfigError("the estimate needs a subject count >= 0 and minutes per subject > 0",
                           "pass --minutes-per-subject M (a measured figure, e.g. from a small first run)")
-    per_node = tasks_per_node(node, task)
+    per_node, packed = packing(node, task)
     slots = node.max_nodes * per_node
     notes = []
     if task.throttle and task.throttle < slots:
@@ -104,7 +117,7 @@ def estimate_run(subjects: int, task: TaskShape, node: NodeShape, prices: Prices
         notes.append(f"throttled to {task.throttle} tasks at a time")
     if subjects == 0:
         return RunEstimate(0, per_node, 0, 0, 0.0, 0.0, 0.0, {"spot": 0.0, "ondemand": 0.0}, 0.0, node.capacity,
-                           prices.source, notes)
+                           prices.source, notes, packed)
     waves = math.ceil(subjects / slots)
     nodes = math.ceil(min(subjects, slots) / per_node)
     last_wave = subjects - (waves - 1) * slots
@@ -119,7 +132,7 @@ def estimate_run(subjects: int, task: TaskShape, node: NodeShape, prices: Prices
     dollars = {"spot": compute_hours * prices.compute_spot + head_dollars,
                "ondemand": compute_hours * prices.compute_ondemand + head_dollars}
     return RunEstimate(subjects, per_node, nodes, waves, wall, compute_hours, head_hours, dollars, head_dollars,
-                       node.capacity, prices.source, notes)
+                       node.capacity, prices.source, notes, packed)
 
 
 @dataclass(frozen=True)

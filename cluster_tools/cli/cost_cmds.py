@@ -79,7 +79,8 @@ def estimate(app: App, subjects_file: Path | None, count: int | None, minutes_pe
     run, priced = result.run, result.priced
     if as_json:
         print_json({"subjects": run.subjects, "queue": priced.queue, "instance_type": priced.node.instance_type,
-                    "capacity": run.capacity, "tasks_per_node": run.tasks_per_node, "nodes": run.nodes,
+                    "capacity": run.capacity, "tasks_per_node": run.tasks_per_node, "packing": run.packing,
+                    "nodes": run.nodes,
                     "waves": run.waves, "wall_minutes": round(run.wall_minutes, 1),
                     "compute_node_hours": round(run.compute_node_hours, 2), "head_hours": round(run.head_hours, 2),
                     "dollars": {k: round(v, 2) for k, v in run.dollars.items()}, "minutes_from": result.minutes_from,
@@ -88,7 +89,7 @@ def estimate(app: App, subjects_file: Path | None, count: int | None, minutes_pe
         return
     node = priced.node
     click.echo(f"{run.subjects} subjects on queue {priced.queue}: {node.instance_type} ({node.capacity}, "
-               f"{node.vcpus} vCPUs, {node.memory_gib:g} GiB), {run.tasks_per_node} tasks per node, up to "
+               f"{node.vcpus} vCPUs, {node.memory_gib:g} GiB), {run.tasks_per_node} tasks per node ({run.packing}), up to "
                f"{node.max_nodes} nodes")
     hours, minutes = divmod(round(run.wall_minutes), 60)
     click.echo(f"wall time ~{hours} h {minutes:02d} min: {run.waves} wave(s) on {run.nodes} node(s), "

@@ -36,9 +36,10 @@ def sandbox() -> None:
               help="Seconds a finished job stays in squeue [default: the project's, else ParallelCluster's 300].")
 @click.option("--bucket", "buckets", multiple=True, metavar="NAME",
               help="Extra S3 bucket to create (the project's output bucket is always made).")
-@click.option("--memory-scheduling", is_flag=True,
-              help="As ParallelCluster's EnableMemoryBasedScheduling: Slurm packs by --mem (CR_Core_Memory) and a "
-                   "task that uses more than its --mem is killed by its cgroup (ConstrainRAMSpace).")
+@click.option("--memory-scheduling/--no-memory-scheduling", default=None,
+              help="As ParallelCluster's EnableMemoryBasedScheduling: Slurm packs by --mem (CR_CPU_Memory) and a "
+                   "task that uses more than its --mem is killed by its cgroup (ConstrainRAMSpace) [default: on in "
+                   "a project, whose cluster clustertools renders with it; off outside one, as ParallelCluster].")
 @click.option("--requeue-delay", type=click.IntRange(5, 3600), default=70, show_default=True,
               help="Seconds a job requeued after its node was lost waits to start again (Slurm's cred_expire; "
                    "ParallelCluster: 70).")
@@ -60,7 +61,7 @@ def sandbox() -> None:
 @json_option
 @click.pass_obj
 def up(app: App, max_array_size: int | None, max_job_count: int | None, min_job_age: int | None,
-       buckets: tuple[str, ...], memory_scheduling: bool, requeue_delay: int, os_name: str | None, nodes: int | None,
+       buckets: tuple[str, ...], memory_scheduling: bool | None, requeue_delay: int, os_name: str | None, nodes: int | None,
        static_nodes: int | None, cpus_per_node: int | None, boot_delay: float, idle_time: int | None,
        as_json: bool) -> None:
     """Start the sandbox, or report the one already running.

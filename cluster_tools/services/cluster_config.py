@@ -17,6 +17,8 @@ from cluster_tools.render.cluster_config import (
     bootstrap_url,
     render_cluster_config,
 )
+from cluster_tools.job_fit import job_fit_problems
+from cluster_tools.pricing import shipped_instance_shape
 from cluster_tools.render.node_bootstrap import node_bootstrap_for
 
 
@@ -88,6 +90,8 @@ def validate_project_cluster(project: Project | None, *, allowed_ip: str | None 
     rendered = render_project_cluster(project, allowed_ip=allowed_ip, template=template)
     problems = validate_cluster_config(rendered.yaml_text, rendered.cluster_name, rendered.region,
                                        open_ssh_ok=rendered.open_ssh_ok)
+    if project is not None and project.parallelcluster is not None:
+        problems += job_fit_problems(project.job, project.parallelcluster, shipped_instance_shape)
     return rendered, problems
 
 

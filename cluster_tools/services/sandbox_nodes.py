@@ -51,7 +51,9 @@ class NodeOptions:
         if self.queues:
             return list(self.queues), []
         if self.project_queues:
-            return project_queue_shapes(self.project_queues, _instance_shape)
+            from cluster_tools.pricing import shipped_instance_shape
+
+            return project_queue_shapes(self.project_queues, shipped_instance_shape)
         return [QueueShape(DEFAULT_QUEUE, "sandbox.2xlarge", self.cpus_per_node, self.memory_per_node_mb,
                            min(self.static_nodes, self.nodes), self.nodes)], []
 
@@ -67,13 +69,6 @@ def node_options(spec, *, nodes: int | None, static_nodes: int | None, cpus_per_
     return NodeOptions(nodes=nodes, static_nodes=min(static_nodes or 0, nodes),
                        cpus_per_node=cpus_per_node or DEFAULT_NODE_CPUS, boot_delay=boot_delay,
                        idle_time=600 if idle_time is None else idle_time)
-
-
-def _instance_shape(instance_type: str) -> tuple[int, float] | None:
-    from cluster_tools.pricing import load_price_table
-
-    shape = load_price_table().instances.get(instance_type)
-    return None if shape is None else (shape.vcpus, shape.memory_gib)
 
 
 def plan(options: NodeOptions) -> tuple[list[SandboxNode], list[str]]:

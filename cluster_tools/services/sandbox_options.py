@@ -1,5 +1,5 @@
-"""What `sandbox up` builds: the project's cluster when there is one (its queues, OS, Slurm limits and
-ScaledownIdletime, as `up` would render them for ParallelCluster), ParallelCluster's defaults otherwise;
+"""What `sandbox up` builds: the project's cluster when there is one (its queues, OS, Slurm limits, memory
+scheduling and ScaledownIdletime, as `up` would render them for ParallelCluster), ParallelCluster's defaults otherwise;
 every option given on the command line wins."""
 
 from __future__ import annotations
@@ -29,19 +29,21 @@ class SandboxOptions:
 
 
 def sandbox_options(project, *, buckets: tuple[str, ...] = (), max_array_size: int | None = None,
-                    max_job_count: int | None = None, min_job_age: int | None = None, memory_scheduling: bool = False,
+                    max_job_count: int | None = None, min_job_age: int | None = None, memory_scheduling: bool | None = None,
                     requeue_delay: int = 70, os_name: str | None = None, node_count: int | None = None,
                     static_nodes: int | None = None, cpus_per_node: int | None = None,
                     boot_delay: float = nodes.DEFAULT_BOOT_DELAY, idle_time: int | None = None) -> SandboxOptions:
     """The options of `sandbox up` for ``project`` (None outside one); a None option is the project's or
-    the default. The project's output bucket is always made."""
+    the default. The project's output bucket is always made. A project's cluster schedules by memory
+    (clustertools renders EnableMemoryBasedScheduling: true); ParallelCluster's default does not."""
     spec = project.parallelcluster if project is not None else None
     limits = spec.slurm.model_dump() if spec is not None else DEFAULT_LIMITS
     given = {"max_array_size": max_array_size, "max_job_count": max_job_count, "min_job_age": min_job_age}
     wanted = (DEFAULT_BUCKET, *((project.storage.output.bucket,) if project is not None else ()), *buckets)
     return SandboxOptions(
         **{name: limits[name] if value is None else value for name, value in given.items()},
-        buckets=tuple(dict.fromkeys(wanted)), memory_scheduling=memory_scheduling, requeue_delay=requeue_delay,
+        buckets=tuple(dict.fromkeys(wanted)), requeue_delay=requeue_delay,
+        memory_scheduling=spec is not None if memory_scheduling is None else memory_scheduling,
         os_name=os_name or (spec.os if spec is not None else DEFAULT_OS),
         nodes=nodes.node_options(spec, nodes=node_count, static_nodes=static_nodes, cpus_per_node=cpus_per_node,
                                  boot_delay=boot_delay, idle_time=idle_time))

@@ -24,6 +24,15 @@ def test_tasks_are_packed_by_cpus_and_by_memory():
         tasks_per_node(C6I_4XL, TaskShape(cpus=32, mem_gib=None, minutes=8))
 
 
+def test_thirty_gib_tasks_on_an_eight_vcpu_sixty_four_gib_type_pack_two_and_say_why():
+    """As the rendered Slurm packs them (EnableMemoryBasedScheduling: CR_CPU_Memory, RealMemory 0.95 x 64 GiB)."""
+    r6i = NodeShape("r6i.2xlarge", vcpus=8, memory_gib=64, max_nodes=10, capacity="spot")
+    est = estimate_run(100, TaskShape(cpus=1, mem_gib=slurm_mem_gib("30G"), minutes=10), r6i, PRICES)
+    assert est.tasks_per_node == 2
+    assert est.packing == "by memory: 30 GiB each of the 60.8 GiB Slurm schedules on a node; its 8 vCPUs would take 8"
+    assert estimate_run(10, TaskShape(cpus=2, mem_gib=1, minutes=10), r6i, PRICES).packing == "by CPUs: 2 each of 8"
+
+
 def test_a_thousand_subjects_of_eight_minutes_on_ten_spot_nodes():
     est = estimate_run(1000, TaskShape(cpus=1, mem_gib=None, minutes=8), C6I_4XL, PRICES)
     # 160 slots: 7 waves (6 full, the last of 40 tasks on 3 nodes); every node boots 6 and idles 10 minutes

@@ -102,8 +102,10 @@ def test_sandbox_up_plays_the_projects_cluster_and_options_given_win() -> None:
     played = sandbox_options(project)
     assert (played.os_name, played.min_job_age, played.max_array_size) == ("ubuntu2204", 120, 10001)
     assert played.buckets == ("clustertools-sandbox", "study-out") and played.nodes.project_queues
+    assert played.memory_scheduling and not sandbox_options(project, memory_scheduling=False).memory_scheduling
     given = sandbox_options(project, os_name="rocky9", min_job_age=5, node_count=2, buckets=("extra",))
     assert (given.os_name, given.min_job_age, given.nodes.nodes) == ("rocky9", 5, 2) and not given.nodes.project_queues
     assert given.buckets == ("clustertools-sandbox", "study-out", "extra")
     alone = sandbox_options(None)
+    assert not alone.memory_scheduling
     assert (alone.os_name, alone.min_job_age, alone.max_array_size, alone.nodes.nodes) == ("alinux2023", 300, 1001, 4)

@@ -1,0 +1,36 @@
+"""validate: the project's task must fit one node of its queue, sized as ParallelCluster sizes it."""
+
+from __future__ import annotations
+
+from cluster_tools.cluster_spec import ClusterSpec
+from cluster_tools.config import JobSpec
+from cluster_tools.job_fit import job_fit_problems
+
+SIZES = {"c5.xlarge": (4, 8.0), "c6i.xlarge": (4, 8.0), "r6i.2xlarge": (8, 64.0), "c6i.2xlarge": (8, 16.0)}.get
+
+
+def spec(*queues: dict) -> ClusterSpec:
+    return ClusterSpec.model_validate({"region": "us-east-1", "subnet_id": "subnet-0123456789abcdef0", "queues": list(queues)})
+
+
+def test_a_task_over_a_node_is_named_with_the_most_that_fits() -> None:
+    cluster = spec({"name": "spot", "instance_types": ["c6i.xlarge", "c5.xlarge"]})
+    assert job_fit_problems(JobSpec(cpus=4, mem="7782M"), cluster, SIZES) == []
+    assert job_fit_problems(JobSpec(cpus=16, mem="8G"), cluster, SIZES) == [
+        "job.cpus: 16 is more than one node of queue spot has (c6i.xlarge: 4 vCPUs); the most that fits is cpus: 4",
+        "job.mem: 8G is more than one node of queue spot holds (c6i.xlarge: 8 GiB, 7782 MB of it for Slurm's tasks); "
+        "the most that fits is mem: 7782M"]
+
+
+def test_the_smallest_type_of_a_queue_decides_and_the_partition_picks_the_queue() -> None:
+    cluster = spec({"name": "cpu", "instance_types": ["c5.xlarge"]}, {"name": "big", "instance_types": ["r6i.2xlarge", "c6i.2xlarge"]})
+    assert job_fit_problems(JobSpec(cpus=8, mem="20G", partition="big"), cluster, SIZES) == [
+        "job.mem: 20G is more than one node of queue big holds (c6i.2xlarge: 16 GiB, 15564 MB of it for Slurm's tasks); "
+        "the most that fits is mem: 15564M"]
+    assert job_fit_problems(JobSpec(cpus=8, mem="1G"), cluster, SIZES)[0].startswith("job.cpus: 8 is more than one node of queue cpu")
+    assert job_fit_problems(JobSpec(partition="gpu"), cluster, SIZES) == [
+        "job.partition: gpu is not a queue of parallelcluster.queues (cpu, big)"]
+
+
+def test_unknown_sizes_are_left_to_submit() -> None:
+    assert job_fit_problems(JobSpec(cpus=512), spec({"name": "x", "instance_types": ["zz9.huge"]}), SIZES) == []
