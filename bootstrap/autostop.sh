@@ -65,22 +65,27 @@ plural() { (($1 == 1)) && printf '%s %s' "$1" "$2" || printf '%s %ss' "$1" "$2";
 
 # --- what keeps the cluster busy -------------------------------------------------------------------------
 JOBS_JSON="" SSH_SESSIONS=0 UPLOADS=0 STALE=0 REASONS=()
+JOBS_LISTED=0  # squeue answered: NOT_DONE holds every job not finished
+declare -A NOT_DONE=()  # job id as squeue prints it (an array task as 123_4) -> 1
+# Finished jobs stay listed for MinJobAge: any other state is a job not done.
+readonly DONE_STATES='^(COMPLETED|CANCELLED|FAILED|TIMEOUT|PREEMPTED|BOOT_FAIL|NODE_FAIL|OUT_OF_MEMORY|DEADLINE|REVOKED|SPECIAL_EXIT)$'
 
-check_jobs() {
-    local out state count
-    if ! out=$(squeue -h -a -r -t all -o '%T' 2>&1); then
+check_jobs() {  # the one squeue call of a check: its states count as busy, its ids judge the upload markers
+    local out state count id
+    if ! out=$(squeue -h -a -r -t all -o '%T %i' 2>&1); then
         out=${out//[^[:print:]]/ } && out=${out//[\\\"]/\'}
         REASONS+=("squeue failed ($out): cannot tell, so busy")
         JOBS_JSON='"unknown":1'
         return
     fi
-    # Finished jobs stay listed for MinJobAge: any other state is a job not done.
     while read -r state count; do
         [[ -n $state ]] || continue
         REASONS+=("$(plural "$count" job) $state")
         JOBS_JSON+="${JOBS_JSON:+,}\"$state\":$count"
-    done < <(awk -v done='^(COMPLETED|CANCELLED|FAILED|TIMEOUT|PREEMPTED|BOOT_FAIL|NODE_FAIL|OUT_OF_MEMORY|DEADLINE|REVOKED|SPECIAL_EXIT)$' \
-        'NF && $1 !~ done {n[tolower($1)]++} END {for (s in n) print s, n[s]}' <<<"$out" | sort)
+    done < <(awk -v done="$DONE_STATES" 'NF && $1 !~ done {n[tolower($1)]++} END {for (s in n) print s, n[s]}' \
+        <<<"$out" | sort)
+    while read -r id; do NOT_DONE[$id]=1; done < <(awk -v done="$DONE_STATES" 'NF >= 2 && $1 !~ done {print $2}' <<<"$out")
+    JOBS_LISTED=1
 }
 
 # A process with a terminal whose parent is sshd (or sshd-session) is an interactive session; counted once
@@ -100,11 +105,20 @@ check_ssh() {
     ((SSH_SESSIONS == 0)) || REASONS+=("$(plural "$SSH_SESSIONS" "SSH session") open")
 }
 
+# Whether the job a marker names ("job=ID ...") is one squeue lists as not finished; the id, written by a
+# task, is data: only the shape the wrapper writes (ARRAY_TASK, or a plain job id) is looked up, as is.
+job_not_done() {  # MARKER_LINE
+    local job=""
+    [[ $1 =~ ^job=([0-9]+(_[0-9]+)?)( |$) ]] && job=${BASH_REMATCH[1]}
+    [[ -n $job && -n ${NOT_DONE[$job]:-} ]]
+}
+
 # A marker reads "job=ID slurm_conf=PATH". With SLURM_CONF set (the sandbox: sandboxes of one user share a
 # home) only markers of that Slurm's jobs count. One older than the node's start (its job ended with the
-# node) or than STALE_HOURS (a task killed mid-upload) is not pending: ignored, and logged.
+# node) or than STALE_HOURS, or whose job squeue does not list as unfinished (its task died mid-upload), is
+# not pending: ignored, and logged. When squeue failed, a marker cannot be judged by its job: it counts.
 check_uploads() {
-    local root marker line mtime first=""
+    local root marker line mtime old=0 gone=0 first_old="" first_gone=""
     shopt -s nullglob
     # shellcheck disable=SC2086  # RUNS_DIRS holds globs such as /home/*/.clustertools/runs
     for root in ${C[RUNS_DIRS]}; do
@@ -113,18 +127,23 @@ check_uploads() {
             read -r line <"$marker" 2>/dev/null || true
             [[ -z ${C[SLURM_CONF]:-} || $line == *" slurm_conf=${C[SLURM_CONF]}" ]] || continue
             mtime=$(stat -c %Y -- "$marker" 2>/dev/null) || continue  # gone meanwhile: that upload is over
-            if ((mtime >= STARTED && NOW - mtime <= C[STALE_HOURS] * 3600)); then
-                UPLOADS=$((UPLOADS + 1))
+            if ((mtime < STARTED || NOW - mtime > C[STALE_HOURS] * 3600)); then
+                old=$((old + 1)) && first_old=${first_old:-$marker}
+            elif ((JOBS_LISTED)) && ! job_not_done "$line"; then
+                gone=$((gone + 1)) && first_gone=${first_gone:-$marker}
             else
-                STALE=$((STALE + 1)) && first=${first:-$marker}
+                UPLOADS=$((UPLOADS + 1))
             fi
         done
     done
     shopt -u nullglob
-    if ((STALE > 0)); then
-        log "$(plural "$STALE" "upload marker") ignored (older than the node's start, $(iso "$STARTED"), or ${C[STALE_HOURS]} h): $first$( ((STALE == 1)) || echo " and $((STALE - 1)) more")"
-    fi
+    STALE=$((old + gone))
+    ((old == 0)) || log_ignored "$old" "older than the node's start, $(iso "$STARTED"), or ${C[STALE_HOURS]} h" "$first_old"
+    ((gone == 0)) || log_ignored "$gone" "job finished or not in squeue" "$first_gone"
     ((UPLOADS == 0)) || REASONS+=("$(plural "$UPLOADS" upload) pending")
+}
+log_ignored() {  # COUNT WHY FIRST_MARKER
+    log "$(plural "$1" "upload marker") ignored ($2): $3$( (($1 == 1)) || echo " and $(($1 - 1)) more")"
 }
 
 # --- actions: action_X runs before the status says fired; final_X (stop the node, delete it) after --------

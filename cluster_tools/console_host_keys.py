@@ -73,6 +73,13 @@ def parse_console_host_keys(text: str) -> ConsoleHostKeys:
     return ConsoleHostKeys(keys=tuple(keys), fingerprints=fingerprints)
 
 
+def keys_block_unfinished(text: str) -> bool:
+    """cloud-init has begun printing its keys block but the console does not hold its end yet."""
+    lines = [line.strip() for line in text.replace("\r", "").split("\n")]
+    starts = [i for i, line in enumerate(lines) if line.endswith(_KEYS[0])]
+    return bool(starts) and not any(line.endswith(_KEYS[1]) for line in lines[starts[-1] + 1:])
+
+
 def _last_block(lines: list[str], begin: str, end: str) -> list[str]:
     starts = [i for i, line in enumerate(lines) if line.endswith(begin)]
     if not starts:

@@ -68,7 +68,7 @@ def up(app: App, cluster_name: str | None, profile: str | None, region: str | No
                               project_dir=app.project_file.parent if app.project_file else None,
                               endpoint_url=app.environ.get("AWS_ENDPOINT_URL"),
                               suppress_validators=suppress if dry_run else (), on_status=display.update,
-                              on_event=display.event,
+                              on_event=display.event, on_progress=display.progress,
                               on_new_host_key=lambda host, key: note(f"pinned host key of {host} on first use: {key}"))
     except UpBlocked as blocked:
         for finding in blocked.findings:
@@ -110,16 +110,21 @@ class _StatusDisplay:
         self._console = None
 
     def event(self, event) -> None:
-        if not self.enabled:
-            return
         from cluster_tools.services.stack_progress import describe_event
 
+        self._line(describe_event(event), style="red" if event.status.endswith("FAILED") else None)
+
+    def progress(self, line: str) -> None:
+        self._line(line)
+
+    def _line(self, text: str, style: str | None = None) -> None:
+        if not self.enabled:
+            return
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(stderr=True, highlight=False)
-        self._console.print(describe_event(event), markup=False,
-                            style="red" if event.status.endswith("FAILED") else None)
+        self._console.print(text, markup=False, style=style)
 
     def __enter__(self) -> "_StatusDisplay":
         import time

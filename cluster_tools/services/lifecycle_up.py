@@ -16,8 +16,8 @@ from typing import Any, Callable, Sequence
 
 from cluster_tools.clusters import ClusterRecord, forget_cluster, save_cluster
 from cluster_tools.config import ENV_SUBDIR, Project
-from cluster_tools.console_host_keys import ConsoleHostKeys, parse_console_host_keys
 from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch
+from cluster_tools.services.head_console import ConsoleWait, read_console_host_keys
 from cluster_tools.services.preflight import Finding
 from cluster_tools.services.stack_progress import wait_for_create
 from cluster_tools.state import StateDir
@@ -74,9 +74,11 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
        timeout_seconds: float = 3600.0, on_status: Callable[[pc.ClusterDescription], None] | None = None,
        on_event: Callable[[pc.StackEvent], None] | None = None,
        on_new_host_key: Callable[[str, str], None] | None = None,
+       on_progress: Callable[[str], None] | None = None,
        sleep: Callable[[float], None] = time.sleep) -> UpResult:
     """Bring the project's cluster up (or, with ``dry_run``, check everything up to ParallelCluster's own
     dry-run validation). ``suppress_validators`` applies to dry runs only: a real create is never weakened.
+    ``on_progress`` gets a line when ``up`` waits for the head node's console to show its host keys.
     Raises UpBlocked (findings with errors), ConfigError, PclusterError, ClusterToolsError (create failed)."""
     from cluster_tools.services.cluster_config import cluster_spec_of, validate_project_cluster
     from cluster_tools.services.preflight import make_clients, preflight_project
@@ -145,13 +147,15 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
         if existing is not None:
             result.outcome, result.cluster = "exists", existing
             if existing.status == "CREATE_COMPLETE" and not state.cluster_file(existing.name).exists():
-                _record(result, state, spec, identity_file, home, on_new_host_key, fresh=False, ec2=clients.ec2)
+                _record(result, state, spec, identity_file, home, on_new_host_key, fresh=False, ec2=clients.ec2,
+                        console_wait=ConsoleWait(sleep=sleep, on_progress=on_progress))
             return result
         result.outcome = "created"
         result.cluster = wait_for_create(rendered.cluster_name, rendered.region, poll_seconds=poll_seconds,
                                          timeout_seconds=timeout_seconds, on_status=on_status, on_event=on_event,
                                          sleep=sleep)
-        _record(result, state, spec, identity_file, home, on_new_host_key, fresh=True, ec2=clients.ec2)
+        _record(result, state, spec, identity_file, home, on_new_host_key, fresh=True, ec2=clients.ec2,
+                console_wait=ConsoleWait(sleep=sleep, on_progress=on_progress))
         return result
 
 
@@ -200,7 +204,8 @@ def sync_bootstrap(s3: Any, bucket: str, prefix: str, root: Path, files: Sequenc
 
 
 def _record(result: UpResult, state: StateDir, spec: Any, identity_file: Path | None, home: Path | None,
-            on_new_host_key: Callable[[str, str], None] | None, *, fresh: bool, ec2: Any = None) -> None:
+            on_new_host_key: Callable[[str, str], None] | None, *, fresh: bool, ec2: Any = None,
+            console_wait: ConsoleWait = ConsoleWait()) -> None:
     """Record the head node and pin its host key: from the keys its console printed at boot when there are
     any (no trust needed), else checked against the console's fingerprints, else trusted on first use."""
     from dataclasses import replace
@@ -222,7 +227,7 @@ def _record(result: UpResult, state: StateDir, spec: Any, identity_file: Path | 
                            known_hosts=state.known_hosts(described.name), region=described.region or result.region)
     save_cluster(state, record)
     result.record = record
-    console = _console_host_keys(ec2, described.head_node_instance_id, result.notes)
+    console = read_console_host_keys(ec2, described.head_node_instance_id, result.notes, console_wait)
     target = ssh_target(record)
     if console.keys:
         pin_host_keys(record.known_hosts, record.host, record.port, console.keys)
@@ -249,35 +254,6 @@ def _record(result: UpResult, state: StateDir, spec: Any, identity_file: Path | 
             result.notes.append(f"host key pinned, but login failed: {exc.one_line()}")
         else:
             result.notes.append(f"login failed for now: {exc.one_line()}")
-
-
-def _console_host_keys(ec2: Any, instance_id: str | None, notes: list[str]) -> ConsoleHostKeys:
-    """The head node's host keys from its EC2 console output; none (with a note) when unreadable."""
-    if ec2 is None or instance_id is None:
-        return ConsoleHostKeys()
-    try:
-        text = ec2.get_console_output(InstanceId=instance_id).get("Output") or ""
-    except Exception as exc:  # botocore ClientError/EndpointConnectionError: fall back to first use
-        notes.append(f"cannot read the console output of {instance_id} ({type(exc).__name__}): host key trusted on "
-                     "first use")
-        return ConsoleHostKeys()
-    keys = parse_console_host_keys(_console_text(text))
-    if not keys.found:
-        notes.append(f"the console output of {instance_id} lists no SSH host keys (yet): host key trusted on first use")
-    return keys
-
-
-def _console_text(output: str) -> str:
-    """boto3 hands the console output decoded from base64 already; an older or raw client may not."""
-    if "-----BEGIN SSH HOST KEY" in output:
-        return output
-    import base64
-    import binascii
-
-    try:
-        return base64.b64decode(output, validate=True).decode("utf-8", "replace")
-    except (binascii.Error, ValueError):
-        return output
 
 
 def _existing(name: str, region: str) -> pc.ClusterDescription | None:

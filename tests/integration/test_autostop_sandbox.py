@@ -1,20 +1,22 @@
 """Idle autostop on a real sandbox of its own (Slurm + sshd + S3, MinJobAge 2 s), with the real 1-minute limit
 and a check every 2 s by the sandbox's timer process: it does not fire while an interactive SSH session is
-open, while an upload marker is present, or while a task runs; after the last task ends it fires about a
-minute later, exactly once, logged; `sandbox down` leaves nothing running (the timer process included).
+open or while a task runs (an upload marker of that task is said too, and one whose job is not in squeue
+is ignored); after the last task ends it fires about a minute later, exactly once, logged; `sandbox down`
+leaves nothing running (the timer process included).
 
 The conditions are held one after another. During each, every check logs "busy" for it and the idle
 clock is not running (status.json's idle_since is null), so the limit cannot be reached however long the
 condition lasts; the last step shows the clock: it fires 60-66 s after it started, once. About two minutes
 in all (each condition held for the whole limit instead would take five). The sandbox's action sets its partitions INACTIVE (its head node is
-this machine and is not stopped). The upload marker of step (c) is written by the test, as the run wrapper
-writes one (tests/unit/test_wrapper_upload_marker.py proves the wrapper does).
+this machine and is not stopped). The upload markers of step (c) are written by the test, as the run wrapper
+writes one (tests/unit/test_wrapper_upload_marker.py proves the wrapper does), with the job id squeue prints.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
 from datetime import datetime, timezone
@@ -96,21 +98,36 @@ def test_autostop_waits_for_ssh_uploads_and_tasks_then_fires_once(box, tmp_path)
         assert status["ssh_sessions"] == 1 and status["decision"] == "busy" and status["timer_running"] is True
         shell.close()
 
-    # (c) An output upload in flight, as the wrapper marks it (under the user's home, named by its job and
-    # this sandbox's slurm.conf), keeps it up.
+    # (c) An upload marker (under the user's home, named by its job and this sandbox's slurm.conf, as the
+    # login user writes it) whose job is not in squeue: its task's node died mid-upload. Ignored, and logged.
     run_dir = f"/home/{box.record.user}/.clustertools/runs/autostop-test-{uuid.uuid4().hex[:8]}"
-    marked = box.cli("ssh", "--", "sh", "-c", f"mkdir -p {run_dir}/uploading && "
-                     f"echo job=1 slurm_conf=/opt/slurm/etc/slurm.conf > {run_dir}/uploading/sub-01.1")
-    assert marked.returncode == 0, err(marked)  # as the login user writes it (SLURM_CONF as a job sees it)
+
+    def mark(job: str) -> None:
+        marked = box.cli("ssh", "--", "sh", "-c", f"mkdir -p {run_dir}/uploading && "
+                         f"echo job={job} slurm_conf=/opt/slurm/etc/slurm.conf > {run_dir}/uploading/sub-01.1")
+        assert marked.returncode == 0, err(marked)
+
+    mark("999999_0")
+    deadline = time.monotonic() + 15
+    while local_status(box)["busy"]["stale_uploads"] != 1:
+        assert time.monotonic() < deadline, f"autostop did not judge the marker: {local_status(box)}"
+        time.sleep(0.5)
+    assert local_status(box)["busy"]["uploads"] == 0 and "upload" not in " ".join(local_status(box)["reasons"])
+    assert "1 upload marker ignored (job finished or not in squeue)" in log_path(box).read_text()
+
+    # (a) A running task keeps it up; while an upload marker of its job is there, that is said too.
+    project = make_project(box, tmp_path, "idle")
+    run_id = submit(box, project, str(write_subjects(project, ["sub-01"])), "--command", f"sleep {3 * HOLD}")["run"]
+    hold(box, "1 job running", seconds=HOLD)
+    listed = box.cli("ssh", "--", "squeue", "-h", "-r", "-t", "RUNNING", "-o", "%i")
+    job = out(listed).strip()
+    assert re.fullmatch(r"[0-9]+_[0-9]+", job), out(listed)  # as the wrapper writes it: ARRAY_JOB_ID_ARRAY_TASK_ID
+    mark(job)
     try:
-        hold(box, "1 upload pending")
+        hold(box, "1 upload pending", seconds=HOLD / 2)
     finally:
         assert box.cli("ssh", "--", "rm", "-r", run_dir).returncode == 0
 
-    # (a) A running task keeps it up.
-    project = make_project(box, tmp_path, "idle")
-    run_id = submit(box, project, str(write_subjects(project, ["sub-01"])), "--command", f"sleep {HOLD + 4}")["run"]
-    hold(box, "1 job running", seconds=HOLD)
     finished = wait_for_run(box, project, run_id, timeout=60)
     assert finished["counts"]["SUCCEEDED"] == 1
     task_end = datetime.fromisoformat(finished["subjects"][0]["end"].replace("Z", "+00:00")).timestamp()

@@ -193,19 +193,81 @@ def test_with_the_sandboxs_sshd_only_its_sessions_count(node: Node):
     assert node.check(T0 + 1)["busy"]["ssh_sessions"] == 1
 
 
-def test_a_pending_upload_keeps_it_from_firing_a_stale_marker_does_not(node: Node):
+def test_a_pending_upload_counts_while_its_job_runs_a_marker_older_than_stale_hours_does_not(node: Node):
     node.configure("--minutes", "1", "--stale-hours", "6")
+    (node.tmp / "squeue.out").write_text("RUNNING 7_1\n")
     marker = node.marker()
     status = node.check(T0 + 600)
     node.check(T0 + 1200)
-    assert node.status()["decision"] == "busy" and status["reasons"] == ["1 upload pending"]
+    assert node.status()["decision"] == "busy" and status["reasons"] == ["1 job running", "1 upload pending"]
     marker.unlink()
-    stale = node.marker("sub-02.1", mtime=T0 + 1300 - 7 * 3600)
+    stale = node.marker("sub-02.1", mtime=T0 + 1300 - 7 * 3600)  # its job still runs: the 6 h backstop says stale
     status = node.check(T0 + 1300)
-    assert status["decision"] == "idle" and status["busy"]["stale_uploads"] == 1
+    assert status["reasons"] == ["1 job running"] and status["busy"]["uploads"] == 0
+    assert status["busy"]["stale_uploads"] == 1
     assert f"1 upload marker ignored (older than the node's start, 2023-11-13T22:13:20Z, or 6 h): {stale}" in \
         node.log_file.read_text()
-    assert node.check(T0 + 1360)["decision"] == "fired"
+    (node.tmp / "squeue.out").write_text("COMPLETED 7_1\n")
+    assert node.check(T0 + 1360)["decision"] == "idle"
+    assert node.check(T0 + 1420)["decision"] == "fired"
+
+
+def test_a_marker_whose_job_is_not_in_squeue_does_not_keep_it_busy(node: Node):
+    """The task's node died mid-upload: the marker stays behind, its job is gone (or finished, still listed
+    for MinJobAge). It must not hold the cluster up for STALE_HOURS."""
+    node.configure("--minutes", "1")
+    (node.tmp / "squeue.out").write_text("COMPLETED 8_1\n")
+    gone = node.marker("sub-01.1", text="job=7_1 slurm_conf=\n")
+    node.marker("sub-02.1", text="job=8_1 slurm_conf=\n")
+    status = node.check(T0)
+    assert status["decision"] == "idle" and status["busy"]["uploads"] == 0 and status["busy"]["stale_uploads"] == 2
+    assert f"2 upload markers ignored (job finished or not in squeue): {gone} and 1 more" in node.log_file.read_text()
+    assert node.check(T0 + 60)["decision"] == "fired"
+
+
+@pytest.mark.parametrize("queue, job, counted", [
+    ("RUNNING 7_1\n", "7_1", True),
+    ("PENDING 7_1\n", "7_1", True),  # requeued after its node failed: it uploads again when it runs
+    ("RUNNING 5\n", "5", True),  # a job that is not an array task
+    ("RUNNING 7_10\nRUNNING 17_1\nRUNNING 7\n", "7_1", False),  # ids compared whole, as strings
+    ("RUNNING 7_1\n", "7_1x", False),
+    ("RUNNING 7_1\n", "", False),
+])
+def test_a_marker_counts_exactly_when_squeue_lists_its_job_unfinished(node: Node, queue: str, job: str, counted: bool):
+    node.configure("--minutes", "1")
+    (node.tmp / "squeue.out").write_text(queue)
+    node.marker(text=f"job={job} slurm_conf=\n")
+    status = node.check(T0)
+    assert (status["busy"]["uploads"], status["busy"]["stale_uploads"]) == ((1, 0) if counted else (0, 1))
+    assert ("1 upload pending" in status["reasons"]) is counted
+
+
+def test_job_ids_in_markers_are_data(node: Node):
+    node.configure("--minutes", "1")
+    (node.tmp / "squeue.out").write_text("RUNNING 7_1\n")
+    pwned = node.tmp / "pwned"
+    for i, job in enumerate([f"$(touch {pwned})", f"`touch {pwned}`", f"7_1[$(touch {pwned})]", "7_1]", "x[0]"]):
+        node.marker(f"sub-{i}.1", text=f"job={job} slurm_conf=\n")
+    status = node.check(T0)
+    assert status["busy"]["uploads"] == 0 and status["busy"]["stale_uploads"] == 5 and not pwned.exists()
+
+
+def test_one_squeue_call_per_check_judges_jobs_and_markers(node: Node):
+    node.configure("--minutes", "1")
+    (node.tmp / "squeue.out").write_text("RUNNING 7_1\n")
+    node.marker()
+    node.check(T0)
+    calls = [c for c in (node.tmp / "calls.log").read_text().splitlines() if c.startswith("squeue")]
+    assert calls == ["squeue -h -a -r -t all -o %T %i"]
+
+
+def test_when_squeue_fails_a_marker_counts(node: Node):
+    """Its job cannot be looked up: as before, the marker counts (the check is busy anyway)."""
+    node.configure("--minutes", "1")
+    (node.tmp / "squeue.fail").touch()
+    node.marker()
+    status = node.check(T0)
+    assert status["busy"]["uploads"] == 1 and status["reasons"][-1] == "1 upload pending"
 
 
 def test_a_marker_older_than_the_nodes_start_is_an_orphan(node: Node):
@@ -214,8 +276,9 @@ def test_a_marker_older_than_the_nodes_start_is_an_orphan(node: Node):
     node.marker(mtime=T0 - 200)
     status = node.check(T0, boot=T0 - 100)
     assert status["decision"] == "idle" and status["busy"]["stale_uploads"] == 1
+    (node.tmp / "squeue.out").write_text("RUNNING 7_1\n")
     node.marker("sub-02.1", mtime=T0 - 50)
-    assert node.check(T0 + 1, boot=T0 - 100)["reasons"] == ["1 upload pending"]
+    assert node.check(T0 + 1, boot=T0 - 100)["reasons"] == ["1 job running", "1 upload pending"]
 
 
 def test_with_a_slurm_conf_only_that_slurms_markers_count(node: Node):
@@ -225,16 +288,17 @@ def test_with_a_slurm_conf_only_that_slurms_markers_count(node: Node):
     node.marker("orphan.1", mtime=T0 - 200, text="job=4 slurm_conf=/sandbox-a/etc/slurm.conf\n")
     status = node.check(T0, boot=0)
     assert status["decision"] == "idle" and status["busy"]["uploads"] == 0 and status["busy"]["stale_uploads"] == 1
+    (node.tmp / "squeue.out").write_text("RUNNING 5\n")
     node.marker("mine.1", text="job=5 slurm_conf=/sandbox-a/etc/slurm.conf\n")
-    assert node.check(T0 + 1, boot=0)["reasons"] == ["1 upload pending"]
+    assert node.check(T0 + 1, boot=0)["reasons"] == ["1 job running", "1 upload pending"]
 
 
 def test_all_reasons_at_once_are_listed(node: Node):
     node.configure("--minutes", "1")
-    (node.tmp / "squeue.out").write_text("RUNNING\nRUNNING\nPENDING\n")
+    (node.tmp / "squeue.out").write_text("RUNNING 7_1\nRUNNING 7_2\nPENDING 7_3\n")
     (node.tmp / "ps.out").write_text(PS_BASE + PTY_SESSION)
     node.marker("a.1")
-    node.marker("b.1")
+    node.marker("b.1", text="job=7_2 slurm_conf=\n")
     status = node.check(T0)
     assert status["reasons"] == ["1 job pending", "2 jobs running", "1 SSH session open", "2 uploads pending"]
     assert status["busy"] == {"jobs": {"pending": 1, "running": 2}, "ssh_sessions": 1, "uploads": 2, "stale_uploads": 0}

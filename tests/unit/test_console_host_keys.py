@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_tools.console_host_keys import HostKey, parse_console_host_keys
+from cluster_tools.console_host_keys import HostKey, keys_block_unfinished, parse_console_host_keys
 
 CONSOLE = Path(__file__).parents[1] / "golden" / "console"
 ED25519 = "AAAAC3NzaC1lZDI1NTE5AAAAIOPD4Yk9kH6ZenE3ylg+DnSxQa/uY6K1Kn2lM/2ZoZU+"
@@ -57,3 +57,15 @@ def test_a_key_the_fingerprint_block_does_not_list_is_dropped():
             f"-----BEGIN SSH HOST KEY KEYS-----\nssh-ed25519 {ED25519} root@x\n-----END SSH HOST KEY KEYS-----\n")
     found = parse_console_host_keys(text)
     assert found.keys == () and found.fingerprints == {ECDSA_FP}
+
+
+@pytest.mark.parametrize("text, unfinished", [
+    ("", False),  # nothing printed yet
+    ((CONSOLE / "al2023.txt").read_text(), False),
+    ((CONSOLE / "ubuntu-fingerprints-only.txt").read_text(), False),  # no keys block at all
+    (f"-----BEGIN SSH HOST KEY KEYS-----\r\nssh-ed25519 {ED25519} root@x\r\n", True),  # still printing
+    # an earlier boot's block is complete, the latest one is not
+    (f"-----BEGIN SSH HOST KEY KEYS-----\n-----END SSH HOST KEY KEYS-----\n-----BEGIN SSH HOST KEY KEYS-----\n", True),
+])
+def test_a_keys_block_begun_but_not_ended_is_unfinished(text, unfinished):
+    assert keys_block_unfinished(text) is unfinished

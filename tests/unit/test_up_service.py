@@ -124,7 +124,7 @@ def test_up_uploads_creates_waits_and_records(aws, transport, tmp_path, bootstra
     assert (record.provider, record.host, record.user, record.region) == ("parallelcluster", "127.0.0.1", "ec2-user", REGION)
     assert record.known_hosts == state.known_hosts("study") and record.identity_file is None
     # moto knows no instance of that id: its console cannot be read, so trust on first use (with a note)
-    assert "cannot read the console output of i-0a1b2c3d4e5f60718 (ClientError)" in result.notes[0]
+    assert "cannot read the console output of i-0a1b2c3d4e5f60718 (ClientError InvalidInstanceID.NotFound)" in result.notes[0]
     assert result.host_key is None and "host key not pinned yet" in result.notes[1]  # nothing listens on :22
 
 
@@ -139,8 +139,12 @@ def test_a_console_without_host_keys_falls_back_to_first_use(aws, transport, tmp
                        public_ip="127.0.0.1", launch_time=T0)
     transport("describe_cluster", NOT_FOUND, described("CREATE_COMPLETE", "CREATE_COMPLETE", head=head))
     transport("create_cluster", CREATED)
-    result = bring_up(aws, StateDir(tmp_path / "state"), bootstrap)
-    assert result.notes[0] == f"the console output of {instance} lists no SSH host keys (yet): host key trusted on first use"
+    slept, progress = [], []
+    result = bring_up(aws, StateDir(tmp_path / "state"), bootstrap, sleep=slept.append, on_progress=progress.append)
+    # asked again every 15 s for 5 minutes (cloud-init prints the keys at the end of the bootstrap), then said
+    assert slept == [15.0] * 20 and progress[0].startswith(f"waiting up to 5 min for the console output of {instance}")
+    assert result.notes[0] == (f"the console output of {instance} showed no SSH host keys in 5 min: host key trusted "
+                               "on first use, and pinned then")
 
 
 def test_host_keys_on_the_console_are_pinned_without_trust(aws, transport, tmp_path, bootstrap):
