@@ -114,6 +114,7 @@ def test_autostop_waits_for_ssh_uploads_and_tasks_then_fires_once(box, tmp_path)
         time.sleep(0.5)
     assert local_status(box)["busy"]["uploads"] == 0 and "upload" not in " ".join(local_status(box)["reasons"])
     assert "1 upload marker ignored (job finished or not in squeue)" in log_path(box).read_text()
+    assert box.cli("ssh", "--", "rm", "-r", run_dir).returncode == 0  # (each check would log it again)
 
     # (a) A running task keeps it up; while an upload marker of its job is there, that is said too.
     project = make_project(box, tmp_path, "idle")
