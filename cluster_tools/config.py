@@ -98,6 +98,7 @@ class JobSpec(BaseModel):
     command: str | None = None
     container: str | None = None
     cpus: int = Field(default=1, ge=1, le=1024)
+    gpus: int = Field(default=0, ge=0, le=16, description="GPUs per task (Slurm --gres=gpu:N); 0: none")
     mem: str = "1G"
     time: str = "01:00:00"
     partition: str | None = None

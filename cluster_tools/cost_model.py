@@ -35,6 +35,7 @@ class NodeShape:
     capacity: Capacity
     boot_minutes: float = DEFAULT_BOOT_MINUTES
     scaledown_idle_minutes: float = 10.0
+    gpus: int = 0
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class TaskShape:
     mem_gib: float | None
     minutes: float  # per subject, overhead included
     throttle: int | None = None
+    gpus: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,12 +94,16 @@ def packing(node: NodeShape, task: TaskShape) -> tuple[int, str]:
     by_cpu = node.vcpus // task.cpus
     schedulable = node.memory_gib * REAL_MEMORY_RATIO
     by_mem = math.floor(schedulable / task.mem_gib) if task.mem_gib else by_cpu
-    fit = min(by_cpu, by_mem)
+    by_gpu = node.gpus // task.gpus if task.gpus else by_cpu
+    fit = min(by_cpu, by_mem, by_gpu)
     if fit < 1:
         raise ConfigError(f"one task ({task.cpus} CPUs" + (f", {task.mem_gib:g} GiB" if task.mem_gib else "")
+                          + (f", {task.gpus} GPU(s)" if task.gpus else "")
                           + f") does not fit on a {node.instance_type} ({node.vcpus} vCPUs, {node.memory_gib:g} GiB, "
-                          f"{schedulable:.1f} GiB of it for Slurm's tasks)",
-                          "lower job.cpus / job.mem, or choose a larger instance type for the queue")
+                          f"{schedulable:.1f} GiB of it for Slurm's tasks" + (f", {node.gpus} GPU(s)" if task.gpus else "")
+                          + ")", "lower job.cpus / job.mem / job.gpus, or choose a larger instance type for the queue")
+    if by_gpu == fit and by_gpu < min(by_cpu, by_mem):
+        return fit, f"by GPUs: {task.gpus} each of {node.gpus}; its CPUs and memory would take {min(by_cpu, by_mem)}"
     if by_mem < by_cpu:
         return fit, (f"by memory: {task.mem_gib:g} GiB each of the {schedulable:.1f} GiB Slurm schedules on a node; "
                      f"its {node.vcpus} vCPUs would take {by_cpu}")

@@ -179,6 +179,12 @@ def shipped_instance_shape(instance_type: str) -> tuple[int, float] | None:
     return None if shape is None else (shape.vcpus, shape.memory_gib)
 
 
+def shipped_instance_gpus(instance_type: str) -> int | None:
+    """GPUs of a type in the shipped table, None when it is not there."""
+    shape = load_price_table().instances.get(instance_type)
+    return None if shape is None else shape.gpus
+
+
 def storage_monthly_price(table: PriceTable, region: str, kind: StorageKind, size_gb: float) -> StorageQuote:
     """What ``size_gb`` of a storage kind costs per month (storage only: no IOPS, throughput or requests)."""
     prices = _region(table, region).storage_gb_month

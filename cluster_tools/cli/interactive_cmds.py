@@ -68,13 +68,14 @@ Inside: $SUBJECT, $RUN_ID, $INPUT_DIR (staged), $OUTPUT_DIR; arrow-up recalls th
 @click.option("--run", "run_id", metavar="RUN", help="The run (default with SUBJECT: the project's latest).")
 @click.option("--partition", help="Slurm partition (default: the run's or project's).")
 @click.option("--cpus", type=click.IntRange(1), help="CPUs (default: the run's or project's).")
+@click.option("--gpus", type=click.IntRange(0, 16), help="GPUs (default: the run's or project's).")
 @click.option("--mem", help="Memory, e.g. 4G (default: the run's or project's).")
 @click.option("--time", "time_limit", help="Time limit, e.g. 01:00:00 (default: the run's or project's).")
 @click.option("--dry-run", is_flag=True, help="Print the command that would start the job; start nothing.")
 @cluster_option
 @click.pass_obj
 def debug(app: App, subject: str | None, run_id: str | None, partition: str | None, cpus: int | None,
-          mem: str | None, time_limit: str | None, dry_run: bool, cluster_name: str | None) -> None:
+          gpus: int | None, mem: str | None, time_limit: str | None, dry_run: bool, cluster_name: str | None) -> None:
     """Open an interactive shell on a compute node (srun --pty) with a run's resources.
 
     With SUBJECT: inside the same container and environment as that subject's task, with its input
@@ -96,7 +97,8 @@ def debug(app: App, subject: str | None, run_id: str | None, partition: str | No
     else:
         record = app.cluster(cluster_name)
     base = run.job if run else (project.job if project else None)
-    resources = debug_resources(base, {"partition": partition, "cpus": cpus, "mem": mem, "time": time_limit})
+    resources = debug_resources(base, {"partition": partition, "cpus": cpus, "gpus": gpus, "mem": mem,
+                                      "time": time_limit})
     terminal = _terminal(app)
     pty = wants_pty(terminal, None)
     plan = plan_debug(run, subject, resources, pty=pty)

@@ -55,6 +55,7 @@ Examples:
 @click.option("--container", help="Image to run the command in (apptainer/singularity or docker on the nodes).")
 @click.option("--throttle", type=click.IntRange(1), help="At most N tasks of each array at once.")
 @click.option("--cpus", type=click.IntRange(1), help="CPUs per task.")
+@click.option("--gpus", type=click.IntRange(0, 16), help="GPUs per task (Slurm --gres=gpu:N; the container sees them).")
 @click.option("--mem", help="Memory per task, e.g. 4G.")
 @click.option("--time", "time_limit", help="Time limit per task, e.g. 01:00:00.")
 @click.option("--partition", help="Slurm partition (queue).")
@@ -68,7 +69,7 @@ Examples:
 @cluster_option
 @json_option
 @click.pass_obj
-def submit(app: App, subjects_file: Path, command, container, throttle, cpus, mem, time_limit, partition,
+def submit(app: App, subjects_file: Path, command, container, throttle, cpus, gpus, mem, time_limit, partition,
            name, dry_run: bool, minutes_per_subject, yes: bool, new_run: bool, cluster_name, as_json: bool) -> None:
     """Submit one Slurm array task per subject (arrays split by the cluster's MaxArraySize).
 
@@ -82,7 +83,7 @@ def submit(app: App, subjects_file: Path, command, container, throttle, cpus, me
     project = _require_project(app)
     subjects = read_subject_file(subjects_file)
     job = job_spec(project, {"command": command, "container": container, "throttle": throttle, "cpus": cpus,
-                             "mem": mem, "time": time_limit, "partition": partition})
+                             "gpus": gpus, "mem": mem, "time": time_limit, "partition": partition})
     cluster = app.cluster(cluster_name)
     run, resumed = prepare_run(app.state, project, cluster, subjects, job, name, new_run=new_run)
     _estimate_and_confirm(project, job, len(subjects), cluster, minutes_per_subject, yes=yes or dry_run or resumed)

@@ -31,6 +31,7 @@ def _values(run: RunRecord) -> dict[str, object]:
         "input_secret": run.input_credentials or "",
         "output_url": run_url,
         "cpus": run.job.cpus,
+        "gpus": run.job.gpus,
         "mem": run.job.mem,
         "time": run.job.time,
         "partition": run.job.partition or "",

@@ -18,7 +18,7 @@ from cluster_tools.render.cluster_config import (
     render_cluster_config,
 )
 from cluster_tools.job_fit import job_fit_problems
-from cluster_tools.pricing import shipped_instance_shape
+from cluster_tools.pricing import shipped_instance_gpus, shipped_instance_shape
 from cluster_tools.render.node_bootstrap import node_bootstrap_for
 
 
@@ -91,7 +91,8 @@ def validate_project_cluster(project: Project | None, *, allowed_ip: str | None 
     problems = validate_cluster_config(rendered.yaml_text, rendered.cluster_name, rendered.region,
                                        open_ssh_ok=rendered.open_ssh_ok)
     if project is not None and project.parallelcluster is not None:
-        problems += job_fit_problems(project.job, project.parallelcluster, shipped_instance_shape)
+        problems += job_fit_problems(project.job, project.parallelcluster, shipped_instance_shape,
+                                     shipped_instance_gpus)
     return rendered, problems
 
 

@@ -65,7 +65,7 @@ def live_quoter(region: str | None = None, *, profile: str | None = None, endpoi
 def priced_queue(project: Project | None, job: JobSpec | None = None, *, quote=None) -> PricedQueue:
     """The queue a run of ``job`` (default: the project's) goes to, with its node shape and prices
     (``quote(region, type, capacity)``, e.g. ``live_quoter``; default: the shipped table)."""
-    from cluster_tools.pricing import instance_price, instance_shape, load_price_table
+    from cluster_tools.pricing import instance_price, instance_shape, load_price_table, shipped_instance_gpus
     from cluster_tools.services.describe import queue_capacities
 
     if project is None or project.parallelcluster is None:
@@ -86,7 +86,7 @@ def priced_queue(project: Project | None, job: JobSpec | None = None, *, quote=N
     itype = queue.instance_types[0]
     vcpus, memory = instance_shape(table, itype)
     node = NodeShape(itype, vcpus, memory, queue.max_count, capacity,  # type: ignore[arg-type]
-                     scaledown_idle_minutes=float(spec.scaledown_idletime))
+                     scaledown_idle_minutes=float(spec.scaledown_idletime), gpus=shipped_instance_gpus(itype) or 0)
     ask = quote or (lambda where, instance_type, cap: instance_price(table, where, instance_type, cap))
     ondemand = ask(spec.region, itype, "ondemand")
     spot = ask(spec.region, itype, "spot")
@@ -99,7 +99,8 @@ def priced_queue(project: Project | None, job: JobSpec | None = None, *, quote=N
 
 
 def task_shape(job: JobSpec, minutes: float) -> TaskShape:
-    return TaskShape(cpus=job.cpus, mem_gib=slurm_mem_gib(job.mem), minutes=minutes, throttle=job.throttle)
+    return TaskShape(cpus=job.cpus, mem_gib=slurm_mem_gib(job.mem), minutes=minutes, throttle=job.throttle,
+                     gpus=job.gpus)
 
 
 def estimate(project: Project | None, subjects: int, minutes_per_subject: float | None,

@@ -55,7 +55,8 @@ def plan_debug(run: RunRecord | None, subject: str | None, resources: JobSpec, *
     """The remote command (and files) for a shell with ``resources``; with ``subject``, as its task had it."""
     from cluster_tools.render.run_scripts import render_wrapper
 
-    slurm = {"partition": resources.partition, "cpus": resources.cpus, "mem": resources.mem, "time": resources.time}
+    slurm = {"partition": resources.partition, "cpus": resources.cpus, "mem": resources.mem, "time": resources.time,
+             "gpus": resources.gpus}
     if subject is None:
         name = f"ctdebug-{run.run_id}" if run else "ctdebug"
         return DebugPlan(command="exec " + shlex.join(srun_argv(["bash", "-i"], job_name=name, pty=pty, **slurm)),

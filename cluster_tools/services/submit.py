@@ -66,7 +66,10 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
     When the latest run with exactly the same inputs was submitted whole, that is an error (submitting
     it again would run every subject twice) unless ``new_run``.
     """
-    payload = {"job": job.model_dump(), "columns": subjects.columns, "rows": subjects.rows,
+    job_fields = job.model_dump()
+    if not job_fields["gpus"]:  # runs from before job.gpus keep their hashes: a rerun of one is still found
+        del job_fields["gpus"]
+    payload = {"job": job_fields, "columns": subjects.columns, "rows": subjects.rows,
                "output": str(project.storage.output), "input": str(project.storage.input or ""),
                "cluster": cluster.name, "name": name or project.name}
     if project.storage.input_credentials:  # only when set: the hashes of runs without one stay as they were
@@ -197,7 +200,7 @@ def _submit_arrays(state: StateDir, conn, run: RunRecord, attempt: Attempt) -> t
 def _check_request_fits(run: RunRecord, partitions: Partitions) -> None:
     """A task no node of its partition can hold would wait for ever with a blank reason: refuse it now."""
     job = run.job
-    problem = request_problem(partitions, job.partition, cpus=job.cpus, mem=job.mem)
+    problem = request_problem(partitions, job.partition, cpus=job.cpus, mem=job.mem, gpus=job.gpus)
     if problem:
         raise ClusterToolsError(f"nothing was submitted: {problem}",
                                 "ask for less (--cpus/--mem, or job: in clustertools.yaml), or use a partition with "

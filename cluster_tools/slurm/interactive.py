@@ -6,7 +6,8 @@ from typing import Sequence
 
 
 def srun_argv(argv: Sequence[str], *, job_name: str, pty: bool, partition: str | None = None,
-              cpus: int | None = None, mem: str | None = None, time: str | None = None) -> list[str]:
+              cpus: int | None = None, mem: str | None = None, time: str | None = None,
+              gpus: int | None = None) -> list[str]:
     """``srun`` that allocates a node and runs ``argv`` there; the job ends (and its node is freed)
     when ``argv`` exits. The values are words of an argv: quote the whole for a shell, never paste."""
     words = ["srun"]
@@ -19,6 +20,8 @@ def srun_argv(argv: Sequence[str], *, job_name: str, pty: bool, partition: str |
         words.append(f"--cpus-per-task={cpus}")
     if mem:
         words.append(f"--mem={mem}")
+    if gpus:
+        words.append(f"--gres=gpu:{gpus}")
     if time:
         words.append(f"--time={time}")
     return [*words, *argv]

@@ -16,6 +16,7 @@ CT_INPUT_URL=''
 CT_INPUT_SECRET=''
 CT_OUTPUT_URL=s3://bucket-1/study/demo-1
 CT_MEM=1G  # the task's --mem, named when the kernel kills the command for memory
+CT_GPUS=0  # GPUs per task (--gres=gpu:N): the container is given them
 # Where the node bootstrap may have left bootstrap.env (container runtime, the image it pulled once,
 # the conda environment it solved once), in order.
 CT_SHARED_DIRS=()
@@ -235,12 +236,19 @@ in_runtime() {  # ARGV...: run plainly, or in the run's container, with the task
   if [[ -n ${CT_IMAGE_FILE:-} && ${CT_IMAGE:-} == "$CT_CONTAINER" && -r $CT_IMAGE_FILE && ${CT_RUNTIME:-} == apptainer ]]; then
     image=$CT_IMAGE_FILE
   fi
+  # GPUs: apptainer binds the driver (--nv; Slurm's CUDA_VISIBLE_DEVICES passes through); docker, outside the
+  # job's device cgroup, is given exactly the job's GPUs (SLURM_JOB_GPUS: their indices on the node).
+  local nv=() gpus=() devices=${SLURM_JOB_GPUS:-${CUDA_VISIBLE_DEVICES:-}}
+  if ((CT_GPUS > 0)); then
+    nv=(--nv)
+    if [[ -n $devices ]]; then gpus=(--gpus "\"device=$devices\""); else gpus=(--gpus all); fi
+  fi
   if [[ -z "$CT_CONTAINER" ]]; then
     "${user[@]}"
   elif [[ ${CT_RUNTIME:-} != docker ]] && { command -v apptainer >/dev/null 2>&1 || command -v singularity >/dev/null 2>&1; }; then
-    "$(command -v apptainer || command -v singularity)" exec --bind "$CT_SCRATCH" "$image" "${user[@]}"
+    "$(command -v apptainer || command -v singularity)" exec "${nv[@]}" --bind "$CT_SCRATCH" "$image" "${user[@]}"
   elif command -v docker >/dev/null 2>&1; then
-    docker run --rm ${CT_DEBUG:+-it} -v "$CT_SCRATCH:$CT_SCRATCH" "${CT_CONTAINER#docker://}" "${user[@]}"
+    docker run --rm ${CT_DEBUG:+-it} "${gpus[@]}" -v "$CT_SCRATCH:$CT_SCRATCH" "${CT_CONTAINER#docker://}" "${user[@]}"
   else
     log "no container runtime (apptainer, singularity or docker) on this node"
     return 126

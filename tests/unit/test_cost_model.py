@@ -80,3 +80,11 @@ def test_slurm_times(text, minutes):
 @pytest.mark.parametrize("text, gib", [("4G", 4), ("512M", 0.5), ("2048", 2), ("1T", 1024), ("1048576K", 1)])
 def test_slurm_memory(text, gib):
     assert slurm_mem_gib(text) == pytest.approx(gib)
+
+
+def test_gpu_tasks_pack_by_gpus():
+    p3 = NodeShape("p3.8xlarge", vcpus=32, memory_gib=244, max_nodes=4, capacity="ondemand", gpus=4)
+    est = estimate_run(16, TaskShape(cpus=4, mem_gib=16, minutes=30, gpus=1), p3, PRICES)
+    assert est.tasks_per_node == 4 and est.packing.startswith("by GPUs: 1 each of 4")
+    with pytest.raises(ConfigError, match="2 GPU"):
+        tasks_per_node(NodeShape("c5.xlarge", 4, 8, 1, "spot"), TaskShape(cpus=1, mem_gib=1, minutes=1, gpus=2))

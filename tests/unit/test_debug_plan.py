@@ -19,6 +19,7 @@ def test_srun_has_a_pty_and_the_resources_given():
                      time="02:00:00") == ["srun", "--pty", "--job-name=ctdebug", "--partition=gpu",
                                           "--cpus-per-task=8", "--mem=32G", "--time=02:00:00", "bash", "-i"]
     assert srun_argv(["x"], job_name="n", pty=False) == ["srun", "--job-name=n", "x"]
+    assert srun_argv(["x"], job_name="n", pty=False, gpus=2) == ["srun", "--job-name=n", "--gres=gpu:2", "x"]
 
 
 def test_resources_come_from_the_run_and_the_command_line_wins():

@@ -34,3 +34,14 @@ def test_the_smallest_type_of_a_queue_decides_and_the_partition_picks_the_queue(
 
 def test_unknown_sizes_are_left_to_submit() -> None:
     assert job_fit_problems(JobSpec(cpus=512), spec({"name": "x", "instance_types": ["zz9.huge"]}), SIZES) == []
+
+
+def test_gpus_need_a_queue_of_gpu_instances() -> None:
+    gpus = {"g5.xlarge": 1, "g6.xlarge": 1, "p3.8xlarge": 4, "c5.xlarge": 0}.get
+    sizes = {"g5.xlarge": (4, 16.0), "g6.xlarge": (4, 16.0), "p3.8xlarge": (32, 244.0), "c5.xlarge": (4, 8.0)}.get
+    cluster = spec({"name": "cpu", "instance_types": ["c5.xlarge"]}, {"name": "gpu", "instance_types": ["g5.xlarge", "g6.xlarge"]})
+    assert job_fit_problems(JobSpec(gpus=1, partition="gpu"), cluster, sizes, gpus) == []
+    assert job_fit_problems(JobSpec(gpus=1), cluster, sizes, gpus) == [
+        "job.gpus: 1 asked, but queue cpu has no GPU (c5.xlarge): name a queue of GPU instances in job.partition"]
+    assert job_fit_problems(JobSpec(gpus=2, partition="gpu"), cluster, sizes, gpus) == [
+        "job.gpus: 2 is more than one node of queue gpu has (g5.xlarge: 1 GPU(s)); the most that fits is gpus: 1"]

@@ -44,7 +44,8 @@ class ScriptedHeadNode:
         command = argv if isinstance(argv, str) else " ".join(argv)
         self.commands.append(command)
         if "scontrol show config" in command:
-            text = f"/home/alice\nMaxArraySize = 1001\nMaxJobCount = {self.max_job_count}\n@@clustertools-probe\n{self.queued}\n"
+            text = (f"/home/alice\nMaxArraySize = 1001\nMaxJobCount = {self.max_job_count}\n@@clustertools-probe\n"
+                    f"{self.queued}\n@@clustertools-probe\ncompute*|8|15000|(null)\n")
             return RemoteResult(command, 0, text.encode(), b"")
         if "submit.sh" in command and self.submit_exit is None:
             raise TransportError("the connection dropped")
@@ -126,3 +127,16 @@ def test_a_run_submitted_whole_is_not_started_again_without_new_run(setup):
     assert other.run_id != run.run_id and not resumed
     save_run(state, other)  # an unfinished new run is resumed, even with --new-run: a retry never duplicates
     assert prepare(new_run=True) == (other, True)
+
+
+def test_a_run_from_before_job_gpus_keeps_its_hash_so_its_rerun_is_still_found(setup):
+    """job.gpus is new: a job without GPUs hashes as it did before it existed (else a rerun of an old run
+    would silently run every subject twice); one with GPUs is another run."""
+    from cluster_tools.runs import spec_hash
+
+    state, prepare = setup
+    run, _ = prepare()
+    before = {k: v for k, v in run.job.model_dump().items() if k != "gpus"}
+    payload = {"job": before, "columns": [], "rows": [], "output": run.output, "input": "", "cluster": "uni",
+               "name": "p"}
+    assert run.spec_hash == spec_hash(["sub-01", "sub-02"], payload)
