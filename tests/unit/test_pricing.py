@@ -19,9 +19,10 @@ from pydantic import ValidationError
 
 from cluster_tools.errors import ClusterToolsError
 from cluster_tools.pricing import (
-    HOURS_PER_MONTH, STORAGE_KINDS, LivePriceUnavailable, PriceNotFound, PriceQuote, format_usd,
+    HOURS_PER_MONTH, STORAGE_KINDS, InstanceShape, LivePriceUnavailable, PriceNotFound, PriceQuote, format_usd,
     hourly_cluster_cost, instance_price, instance_shape, load_price_table, median_spot_price,
-    ondemand_hourly_from_products, parse_get_products, parse_price_table, storage_monthly_price,
+    ondemand_hourly_from_products, parse_get_products, parse_price_table, shape_from_instance_types,
+    storage_monthly_price,
 )
 
 REGIONS = ["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1"]
@@ -299,3 +300,16 @@ def test_spot_history_takes_each_zones_latest_price_and_the_median():
     assert median_spot_price(history[:4], "c6i.xlarge") == (pytest.approx(0.071), 3)
     with pytest.raises(LivePriceUnavailable, match="no Linux spot price for g5.xlarge"):
         median_spot_price(history, "g5.xlarge")
+
+
+def test_describe_instance_types_answer_parses_to_a_shape():
+    answer = [{"InstanceType": "g6.xlarge", "VCpuInfo": {"DefaultVCpus": 4, "DefaultCores": 2},
+               "MemoryInfo": {"SizeInMiB": 16384},
+               "GpuInfo": {"Gpus": [{"Name": "L4", "Manufacturer": "NVIDIA", "Count": 1}]}},
+              {"InstanceType": "c6i.xlarge", "VCpuInfo": {"DefaultVCpus": 4}, "MemoryInfo": {"SizeInMiB": 8192}}]
+    assert shape_from_instance_types(answer, "g6.xlarge") == InstanceShape(vcpus=4, memory_gib=16, gpus=1)
+    assert shape_from_instance_types(answer, "c6i.xlarge") == InstanceShape(vcpus=4, memory_gib=8, gpus=0)
+    with pytest.raises(LivePriceUnavailable, match="no vCPU and memory figures for c8g.xlarge"):
+        shape_from_instance_types(answer, "c8g.xlarge")
+    with pytest.raises(LivePriceUnavailable):
+        shape_from_instance_types([{"InstanceType": "x.y", "VCpuInfo": {}}], "x.y")
