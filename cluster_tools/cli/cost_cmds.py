@@ -121,7 +121,7 @@ Examples:
 @click.pass_obj
 def run_cost(app: App, run_id: str | None, as_json: bool) -> None:
     """What a run cost, from its durable records: each node from boot to scale-down, the head node, and
-    each subject's share (its runtime on its share of a node)."""
+    each subject's share (its runtime on its share of a node). `clustertools report` shows the same total."""
     from cluster_tools.cli.run_cmds import _connect, _run_and_cluster
     from cluster_tools.services import runs as run_service
     from cluster_tools.services.cost import cost_of_run

@@ -180,17 +180,16 @@ def cost_of_run(project: Project | None, job: JobSpec, records, *, aws=None) -> 
     return RecordedCost(priced, cost, len(spans), len(records) - len(spans), lacking)
 
 
-def subject_costs(project: Project | None, job: JobSpec):
-    """The report's cost hook: USD per subject from the run's records, or None when the project has no
-    cluster to price it on (no parallelcluster: section)."""
-    def costs(status) -> dict[str, float] | None:
+def run_costs(project: Project | None, job: JobSpec, *, aws=None):
+    """The report's cost hook: the run's RunCost from ``cost_of_run`` (the figure ``cost RUN`` shows), or None
+    when the project has no cluster to price it on (no parallelcluster: section). Raises PriceNotFound
+    when neither the table nor AWS can price it: the report then says "cost unknown" and why."""
+    def costs(status) -> RunCost | None:
         try:
-            return cost_of_run(project, job, status.subjects).cost.per_subject
+            return cost_of_run(project, job, status.subjects, aws=aws).cost
         except ConfigError:
             return None
     return costs
-
-
 
 
 @dataclass
