@@ -35,7 +35,8 @@ class PriceNotFound(ClusterToolsError):
 
 
 class LivePriceUnavailable(ClusterToolsError):
-    """A live price source answered, but not with a usable price (no product, or several)."""
+    """AWS gave no usable price or instance shape: unreachable, refused, or an answer without one (no product,
+    or several)."""
 
 
 class _Frozen(BaseModel):
@@ -311,6 +312,20 @@ def ondemand_hourly_from_products(price_list: Iterable[str | Mapping[str, Any]],
         found = "no Linux on-demand price" if not prices else f"{len(prices)} different Linux on-demand prices"
         raise LivePriceUnavailable(f"{found} for {instance_type} in {region}")
     return prices[0]
+
+
+def shape_from_instance_types(items: Iterable[Mapping[str, Any]], instance_type: str) -> InstanceShape:
+    """vCPUs, memory (GiB) and GPUs of one type from a DescribeInstanceTypes ``InstanceTypes`` answer."""
+    for item in items:
+        if item.get("InstanceType") != instance_type:
+            continue
+        try:
+            gpus = sum(int(g.get("Count", 0)) for g in item.get("GpuInfo", {}).get("Gpus", []))
+            return InstanceShape(vcpus=int(item["VCpuInfo"]["DefaultVCpus"]),
+                                 memory_gib=item["MemoryInfo"]["SizeInMiB"] / 1024, gpus=gpus)
+        except (KeyError, TypeError, ValueError):
+            break
+    raise LivePriceUnavailable(f"no vCPU and memory figures for {instance_type} in EC2's answer")
 
 
 def median_spot_price(history: Iterable[Mapping[str, Any]], instance_type: str) -> tuple[float, int]:

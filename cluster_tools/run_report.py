@@ -4,9 +4,12 @@ Built from what ``status`` already has: the merged status (each subject's latest
 node, start, end, state and exit code) and the raw task records (for the attempts before the latest:
 they ran on nodes and may have failed, so they belong on the timeline and in the failure counts).
 
-Cost is not computed here: the caller may pass ``costs``, a mapping subject -> USD or a callable
-``subject -> USD | None`` (e.g. ``cost_model.cost_from_records(...).per_subject``). Without it the
-report carries ``cost=None`` and the renderers say "cost: not available for this cluster".
+Cost is not computed here: the caller may pass ``costs``, the run's ``cost_model.RunCost`` (what
+``services.cost.cost_of_run`` computes, so the report's total is the one ``cost RUN`` shows: nodes' boot
+and scale-down idle time and the head node included), or per-subject figures only (a mapping subject -> USD
+or a callable ``subject -> USD | None``), whose total then counts the subjects' own runtime and says so.
+Without it the report carries ``cost=None`` and the renderers say "cost: not available for this cluster",
+or "cost unknown: <why>" when the caller passes ``cost_unknown``.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Mapping, Union
 
+from cluster_tools.cost_model import RunCost
 from cluster_tools.report_stats import HistogramBin, RuntimeStats, histogram, natural_key, percentile, runtime_stats
 from cluster_tools.run_status import RunStatus, TaskRecord, record_time
 
-ReportCosts = Union[Mapping[str, float], Callable[[str], "float | None"]]
+ReportCosts = Union[RunCost, Mapping[str, float], Callable[[str], "float | None"]]
 UNKNOWN_NODE = "(no node recorded)"
 SUBJECTS_PER_FAILURE = 50  # each exit code lists at most this many subjects (and says how many more)
 ERROR_CHARS = 300
@@ -67,13 +71,15 @@ class FailureGroup:
 
 @dataclass(frozen=True, slots=True)
 class CostSummary:
-    total: float  # USD over the priced subjects
+    total: float  # USD: the run's bill as `cost RUN` computes it (overhead known), else the subjects' shares
     priced: int
     unpriced: int
     mean: float
     median: float
     max: float
     top: tuple[tuple[str, float], ...]  # the most expensive subjects, dearest first
+    subjects_total: float = 0.0  # the priced subjects' own shares: each one's runtime on its share of a node
+    overhead: float | None = None  # node boot, scale-down idle and the head node (in ``total``); None: not known
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class RunReport:
     without_end: int  # tasks that started but recorded no end (running, or lost)
     cost: CostSummary | None
     requeued: tuple[tuple[str, int], ...] = ()  # (subject, restarts): Slurm requeued it when its node was lost
+    cost_unknown: str | None = None  # why the run could not be priced, when it could not
 
     @property
     def tasks(self) -> int:
@@ -133,19 +140,22 @@ class RunReport:
                                   "latest": t.latest} for t in lane.tasks]} for lane in self.lanes],
             "requeued": [{"subject": subject, "restarts": n} for subject, n in self.requeued],
             "cost": None if self.cost is None else {
-                "total": self.cost.total, "priced": self.cost.priced, "unpriced": self.cost.unpriced,
+                "total": self.cost.total, "subjects_total": self.cost.subjects_total, "overhead": self.cost.overhead,
+                "priced": self.cost.priced, "unpriced": self.cost.unpriced,
                 "mean": self.cost.mean, "median": self.cost.median, "max": self.cost.max,
                 "top": [{"subject": s, "usd": usd} for s, usd in self.cost.top]},
+            "cost_unknown": self.cost_unknown,
         }
 
 
 def build_report(status: RunStatus, records: Iterable[TaskRecord], *, as_of: datetime,
-                 costs: ReportCosts | None = None) -> RunReport:
+                 costs: ReportCosts | None = None, cost_unknown: str | None = None) -> RunReport:
     """The report of a run from its merged ``status`` and its raw ``records`` (any attempts, any order,
     duplicates allowed: a final record wins over a RUNNING one, a later line over an earlier).
 
     ``as_of`` is when the status was read (injected, so a report is reproducible). ``costs`` is the
     optional cost hook (module docstring); subjects it has no figure for count as ``unpriced``.
+    ``cost_unknown``: why the run could not be priced (with ``costs`` None).
     """
     as_of = _aware(as_of)
     latest = {s.subject: s for s in status.subjects}
@@ -177,6 +187,7 @@ def build_report(status: RunStatus, records: Iterable[TaskRecord], *, as_of: dat
         without_end=sum(1 for _, b in bars if b.end is None),
         cost=None if costs is None else summarize_costs(list(latest), costs),
         requeued=tuple((s.subject, s.restarts) for s in status.subjects if s.restarts),
+        cost_unknown=cost_unknown if costs is None else None,
     )
 
 
@@ -295,8 +306,10 @@ def _failure_groups(failures: dict[int | None, list]) -> tuple[FailureGroup, ...
 
 
 def summarize_costs(subjects: list[str], costs: ReportCosts) -> CostSummary:
-    """Per-subject USD from the caller's mapping or callable; a missing or non-finite figure is unpriced."""
-    lookup = costs.get if isinstance(costs, Mapping) else costs
+    """Per-subject USD from the caller's RunCost, mapping or callable; a missing or non-finite figure is
+    unpriced. With a RunCost the total is the run's (its overhead included), else the subjects' sum."""
+    run = costs if isinstance(costs, RunCost) else None
+    lookup = run.per_subject.get if run else costs.get if isinstance(costs, Mapping) else costs
     priced: list[tuple[str, float]] = []
     for subject in subjects:
         value = lookup(subject)
@@ -304,7 +317,9 @@ def summarize_costs(subjects: list[str], costs: ReportCosts) -> CostSummary:
             priced.append((subject, float(value)))
     figures = sorted(usd for _, usd in priced)
     top = tuple(sorted(priced, key=lambda p: (-p[1], p[0]))[:TOP_COSTS])
+    shares = sum(figures)
+    total, overhead = (run.total, run.overhead_dollars) if run else (shares, None)
     if not figures:
-        return CostSummary(0.0, 0, len(subjects), 0.0, 0.0, 0.0, ())
-    return CostSummary(sum(figures), len(figures), len(subjects) - len(figures), sum(figures) / len(figures),
-                       percentile(figures, 0.5), figures[-1], top)
+        return CostSummary(total, 0, len(subjects), 0.0, 0.0, 0.0, (), 0.0, overhead)
+    return CostSummary(total, len(figures), len(subjects) - len(figures), shares / len(figures),
+                       percentile(figures, 0.5), figures[-1], top, shares, overhead)

@@ -174,7 +174,7 @@ def describe(app: App, cluster_name: str | None, live_prices: bool, as_json: boo
     project = app.project()
     quote = None
     if live_prices:
-        from cluster_tools.services.cost import live_quoter
+        from cluster_tools.services.price_lookup import live_quoter
 
         quote = live_quoter(endpoint_url=app.environ.get("AWS_ENDPOINT_URL"))  # each price in its cluster's region
     info = describe_cluster(app.state, cluster_name, project, quote=quote)

@@ -69,13 +69,16 @@ def estimate(app: App, subjects_file: Path | None, count: int | None, minutes_pe
 
         count = len(read_subject_file(subjects_file))
     project = app.project()
-    quote = None
+    quote = shape = None
     if live_prices and project is not None and project.parallelcluster is not None:
-        from cluster_tools.services.cost import live_quoter
+        from cluster_tools.pricing import load_price_table
+        from cluster_tools.services.price_lookup import aws_lookups, live_quoter, table_then_aws
 
-        quote = live_quoter(project.parallelcluster.region, profile=profile,
-                            endpoint_url=app.environ.get("AWS_ENDPOINT_URL"))
-    result = estimate_cost(project, count or 0, minutes_per_subject, quote=quote)
+        endpoint = app.environ.get("AWS_ENDPOINT_URL")
+        quote = live_quoter(project.parallelcluster.region, profile=profile, endpoint_url=endpoint)
+        # vCPUs and memory from the table, or from AWS for a type it lacks
+        shape = table_then_aws(load_price_table(), aws_lookups(profile=profile, endpoint_url=endpoint)).shape
+    result = estimate_cost(project, count or 0, minutes_per_subject, quote=quote, shape=shape)
     run, priced = result.run, result.priced
     if as_json:
         print_json({"subjects": run.subjects, "queue": priced.queue, "instance_type": priced.node.instance_type,
@@ -119,14 +122,15 @@ Examples:
 @click.pass_obj
 def run_cost(app: App, run_id: str | None, as_json: bool) -> None:
     """What a run cost, from its durable records: each node from boot to scale-down, the head node, and
-    each subject's share (its runtime on its share of a node)."""
+    each subject's share (its runtime on its share of a node). `clustertools report` shows the same total."""
     from cluster_tools.cli.run_cmds import _connect, _run_and_cluster
     from cluster_tools.services import runs as run_service
     from cluster_tools.services.cost import cost_of_run
+    from cluster_tools.services.price_lookup import aws_for
 
     run, cluster = _run_and_cluster(app, run_id, cluster_optional=True)
     status = run_service.status_once(app.state, run, cluster, _connect(), note=note)
-    result = cost_of_run(app.project(), run.job, status.subjects)
+    result = cost_of_run(app.project(), run.job, status.subjects, aws=aws_for(app.environ))
     c, priced = result.cost, result.priced
     if as_json:
         print_json({"run": run.run_id, "queue": priced.queue, "instance_type": priced.node.instance_type,
@@ -146,6 +150,8 @@ def run_cost(app: App, run_id: str | None, as_json: bool) -> None:
                f"{_money(c.head_dollars)} ({c.head_hours:.2f} h); boot, idle and head overhead {_money(c.overhead_dollars)}")
     if result.subjects_without:
         note(f"note: {result.subjects_without} subject(s) have no finished record yet and are not counted")
+    if result.asked_aws:
+        note(f"note: {result.asked_aws}: priced with AWS's figures ({priced.prices.source})")
     click.echo(f"prices: {priced.prices.source}")
 
 

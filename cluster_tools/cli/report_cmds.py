@@ -32,7 +32,8 @@ def report(app: App, run_id: str | None, output: Path | None, as_text: bool, as_
     """A report page of a run: timeline per node, runtimes, failures, cost.
 
     One self-contained HTML page: a timeline of tasks per node (who ran when), a histogram of task
-    runtimes, failures by exit code, and cost per subject when the cluster can be priced. The page
+    runtimes, failures by exit code, and the run's cost (the figure `clustertools cost RUN` shows) with each
+    subject's share when the cluster can be priced. The page
     needs no network to view (no script, font or image is fetched). States are read as `clustertools
     status` reads them: one SSH round trip to the head node, or the records in S3 when the head node
     is gone. An earlier report at the same path is replaced; any other file only with
@@ -46,10 +47,11 @@ def report(app: App, run_id: str | None, output: Path | None, as_text: bool, as_
     page = output if output is not None else (None if as_text or as_json else Path(f"report-{run.run_id}.html"))
     if page is not None:
         _check_writable(page, force)
-    from cluster_tools.services.cost import subject_costs
+    from cluster_tools.services.cost import run_costs
+    from cluster_tools.services.price_lookup import aws_for
 
     result = run_report(app.state, run, cluster, _connect(), note=note,
-                        costs_from_status=subject_costs(app.project(), run.job))
+                        costs_from_status=run_costs(app.project(), run.job, aws=aws_for(app.environ)))
     if as_json:
         print_json(result.to_json())
     elif as_text:

@@ -86,7 +86,8 @@ def submit(app: App, subjects_file: Path, command, container, throttle, cpus, gp
                              "gpus": gpus, "mem": mem, "time": time_limit, "partition": partition})
     cluster = app.cluster(cluster_name)
     run, resumed = prepare_run(app.state, project, cluster, subjects, job, name, new_run=new_run)
-    _estimate_and_confirm(project, job, len(subjects), cluster, minutes_per_subject, yes=yes or dry_run or resumed)
+    _estimate_and_confirm(project, job, len(subjects), cluster, minutes_per_subject, yes=yes or dry_run or resumed,
+                          environ=app.environ)
     if dry_run:
         for path, text in render_dry_run(run).files.items():
             click.echo(f"==> {path} <==")
@@ -107,34 +108,39 @@ def submit(app: App, subjects_file: Path, command, container, throttle, cpus, gp
     click.echo(f"follow it: clustertools status {result.run.run_id} --watch")
 
 
-def _estimate_and_confirm(project, job, count: int, cluster, minutes: float | None, *, yes: bool) -> None:
-    """On a ParallelCluster cluster: the run's estimate on stderr, and above cost.confirm_above_usd a
-    question (a terminal) or a refusal without --yes (a script)."""
-    import sys
-
+def _estimate_and_confirm(project, job, count: int, cluster, minutes: float | None, *, yes: bool, environ) -> None:
+    """On a ParallelCluster cluster: the run's estimate on stderr (or "cost unknown" and why), and above
+    cost.confirm_above_usd, or with an unknown cost, a question (a terminal) or a refusal without --yes (a script)."""
     from cluster_tools.errors import ClusterToolsError
     from cluster_tools.pricing import format_usd
-    from cluster_tools.services.cost import needs_confirmation, submit_estimate
+    from cluster_tools.services.cost import CostUnknown, needs_confirmation, submit_estimate
+    from cluster_tools.services.price_lookup import aws_for
 
-    estimate = submit_estimate(project, job, count, cluster.provider, minutes)
+    estimate = submit_estimate(project, job, count, cluster.provider, minutes, aws=aws_for(environ))
     if estimate is None:
         return
-    run = estimate.run
-    approx = "~" if run.capacity == "spot" and estimate.priced.prices.spot_is_estimate else ""
-    hours, mins = divmod(round(run.wall_minutes), 60)
-    note(f"estimate: {approx}{format_usd(run.total)} for {count} subjects ({run.capacity}, head node included), "
-         f"~{hours} h {mins:02d} min on up to {run.nodes} {estimate.priced.node.instance_type}; minutes per subject "
-         f"from {estimate.minutes_from}; details: clustertools cost estimate")
     threshold = project.cost.confirm_above_usd
+    if isinstance(estimate, CostUnknown):
+        note(f"cost unknown: {estimate.reason}")
+        why = f"the cost is unknown, so it cannot be shown to be under cost.confirm_above_usd ({format_usd(threshold)})"
+        hint = "pass --yes to submit anyway (the note above says why no price was found)"
+    else:
+        run = estimate.run
+        approx = "~" if run.capacity == "spot" and estimate.priced.prices.spot_is_estimate else ""
+        hours, mins = divmod(round(run.wall_minutes), 60)
+        if estimate.asked_aws:
+            note(f"note: {estimate.asked_aws}: priced with AWS's figures ({estimate.priced.prices.source})")
+        note(f"estimate: {approx}{format_usd(run.total)} for {count} subjects ({run.capacity}, head node included), "
+             f"~{hours} h {mins:02d} min on up to {run.nodes} {estimate.priced.node.instance_type}; minutes per subject "
+             f"from {estimate.minutes_from}; details: clustertools cost estimate")
+        why = f"the estimate {format_usd(run.total)} is above cost.confirm_above_usd ({format_usd(threshold)})"
+        hint = "pass --yes to submit anyway, or raise cost.confirm_above_usd in clustertools.yaml"
     if yes or not needs_confirmation(estimate, threshold):
         return
     if sys.stdin.isatty() and sys.stderr.isatty():
-        click.confirm(f"the estimate is above cost.confirm_above_usd ({format_usd(threshold)}): submit?", abort=True,
-                      err=True)
+        click.confirm(f"{why}: submit?", abort=True, err=True)
         return
-    raise ClusterToolsError(f"the estimate {format_usd(run.total)} is above cost.confirm_above_usd "
-                            f"({format_usd(threshold)}): nothing was submitted",
-                            "pass --yes to submit anyway, or raise cost.confirm_above_usd in clustertools.yaml")
+    raise ClusterToolsError(f"{why}: nothing was submitted", hint)
 
 
 @cli.command(epilog="""\b

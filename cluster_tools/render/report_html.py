@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from cluster_tools.pricing import format_usd
-from cluster_tools.render.report_text import requeued_line  # one wording for the page and the terminal
+from cluster_tools.render.report_text import cost_sentence, requeued_line  # one wording, page and terminal
 from cluster_tools.render.templates import environment
 from cluster_tools.report_stats import format_duration, nice_step
 from cluster_tools.run_report import RunReport, drawn_end, occupancy
@@ -56,6 +56,7 @@ def render_report_html(report: RunReport) -> str:
     env = environment().overlay(autoescape=True)
     env.filters["duration"] = format_duration
     env.filters["usd"] = format_usd
+    env.globals["cost_sentence"] = cost_sentence  # the terminal's words, so page and text say the same
     return env.get_template("report/report.html.j2").render(
         r=report, timeline=timeline(report), hist=histogram_svg(report), states=STATES,
         as_of=_stamp(report.as_of), first_start=_stamp(report.first_start), last_end=_stamp(report.last_end),

@@ -102,12 +102,25 @@ def _failures(report: RunReport) -> list[str]:
 
 
 def _cost(report: RunReport) -> list[str]:
-    cost = report.cost
-    if cost is None:
-        return ["cost: not available for this cluster"]
-    lines = [f"cost: {format_usd(cost.total)} over {cost.priced} subject(s): mean {format_usd(cost.mean)}, median "
-             f"{format_usd(cost.median)}, max {format_usd(cost.max)}"
-             + (f"; {cost.unpriced} subject(s) without a figure" if cost.unpriced else "")]
-    if cost.top:
-        lines.append("  dearest: " + ", ".join(f"{subject} {format_usd(usd)}" for subject, usd in cost.top[:5]))
+    lines = [cost_sentence(report) if report.cost is None else f"cost: {cost_sentence(report)}"]
+    if report.cost and report.cost.top:
+        lines.append("  dearest: " + ", ".join(f"{subject} {format_usd(usd)}" for subject, usd in report.cost.top[:5]))
     return lines
+
+
+def cost_sentence(report: RunReport) -> str:
+    """The report's cost in one sentence, the page's and the terminal's alike (the terminal puts "cost: "
+    before a figure). With the run's own cost (that of `clustertools cost RUN`), its total and how it splits;
+    with per-subject figures only, their sum, said to leave out what no subject runs on (node boot,
+    scale-down idle, the head node)."""
+    cost, usd = report.cost, format_usd
+    if cost is None:
+        return f"cost unknown: {report.cost_unknown}" if report.cost_unknown else "cost: not available for this cluster"
+    per_subject = (f"mean {usd(cost.mean)}, median {usd(cost.median)}, max {usd(cost.max)}"
+                   + (f"; {cost.unpriced} subject(s) without a figure" if cost.unpriced else ""))
+    if cost.overhead is None:
+        return (f"{usd(cost.total)} over {cost.priced} subject(s): {per_subject} (the subjects' runtime only: node "
+                "boot, scale-down idle and the head node are not counted)")
+    return (f"{usd(cost.total)} for the run, as `clustertools cost RUN` counts it: {usd(cost.subjects_total)} over "
+            f"{cost.priced} subject(s) + {usd(cost.overhead)} node boot, scale-down idle and head node; per subject "
+            f"{per_subject}")

@@ -4,8 +4,8 @@
 Both price the run as the project's ``parallelcluster:`` cluster runs it: the queue the job goes to
 (``job.partition``, else the first queue), its first instance type, its capacity type as the config
 renders it, the head node on-demand; prices from the shipped price table (spot figures there are
-estimates). A run on the sandbox or another SSH cluster is priced the same way: "what it would cost on
-AWS", and said so.
+estimates), or where ``services.price_lookup`` says. A run on the sandbox or another SSH cluster is priced
+the same way: "what it would cost on AWS", and said so.
 """
 
 from __future__ import annotations
@@ -38,35 +38,24 @@ class Estimate:
     run: RunEstimate
     minutes_from: str  # "option" or "job.time (an upper bound)"
     notes: list[str] = field(default_factory=list)
+    asked_aws: str | None = None  # what the table lacked (a type or region), when AWS priced it
 
 
-def live_quoter(region: str | None = None, *, profile: str | None = None, endpoint_url: str | None = None):
-    """A quote function that asks AWS first (the Pricing API for on-demand, the spot price history for
-    spot) and falls back to the shipped table, saying why in the quote's note."""
-    import boto3
-    from botocore.exceptions import ProfileNotFound
+@dataclass(frozen=True)
+class CostUnknown:
+    """``submit`` could not price the run: the table lacks a type or region and AWS did not answer either.
+    ``reason`` is one line naming both."""
 
-    from cluster_tools.pricing import load_price_table
-    from cluster_tools.transport.aws_prices import live_or_table, make_price_clients
-
-    try:
-        session = boto3.session.Session(profile_name=profile, region_name=region)
-    except ProfileNotFound as exc:
-        raise ConfigError(f"--profile: {exc}", "name a profile of ~/.aws/config (aws configure list-profiles)") from None
-    table, clients = load_price_table(), {}
-
-    def quote(where: str, instance_type: str, capacity: str):
-        if where not in clients:  # spot history is regional: a client in the region asked about
-            clients[where] = make_price_clients(session, where, endpoint_url=endpoint_url)
-        return live_or_table(table, where, instance_type, capacity, clients[where])  # type: ignore[arg-type]
-    return quote
+    reason: str
 
 
-def priced_queue(project: Project | None, job: JobSpec | None = None, *, quote=None) -> PricedQueue:
+def priced_queue(project: Project | None, job: JobSpec | None = None, *, quote=None, shape=None) -> PricedQueue:
     """The queue a run of ``job`` (default: the project's) goes to, with its node shape and prices
-    (``quote(region, type, capacity)``, e.g. ``live_quoter``; default: the shipped table)."""
-    from cluster_tools.pricing import instance_price, instance_shape, load_price_table, shipped_instance_gpus
+    (``quote(region, type, capacity)``, e.g. ``price_lookup.live_quoter``, and ``shape(region, type)``;
+    default: the shipped table)."""
+    from cluster_tools.pricing import load_price_table, shipped_instance_gpus
     from cluster_tools.services.describe import queue_capacities
+    from cluster_tools.services.price_lookup import table_lookups
 
     if project is None or project.parallelcluster is None:
         raise ConfigError("cost figures need the project's parallelcluster: section (the cluster a run is priced on)",
@@ -81,13 +70,13 @@ def priced_queue(project: Project | None, job: JobSpec | None = None, *, quote=N
     if len(queue.instance_types) > 1:
         notes.append(f"queue {queue.name} lists {len(queue.instance_types)} instance types: priced as the first, "
                      f"{queue.instance_types[0]}")
-    table = load_price_table()
+    table = table_lookups(load_price_table())
     capacity = queue_capacities(project).get(queue.name, "ondemand")
     itype = queue.instance_types[0]
-    vcpus, memory = instance_shape(table, itype)
+    vcpus, memory = (shape or table.shape)(spec.region, itype)
     node = NodeShape(itype, vcpus, memory, queue.max_count, capacity,  # type: ignore[arg-type]
                      scaledown_idle_minutes=float(spec.scaledown_idletime), gpus=shipped_instance_gpus(itype) or 0)
-    ask = quote or (lambda where, instance_type, cap: instance_price(table, where, instance_type, cap))
+    ask = quote or table.quote
     ondemand = ask(spec.region, itype, "ondemand")
     spot = ask(spec.region, itype, "spot")
     head = ask(spec.region, spec.head_node_instance_type, "ondemand")
@@ -104,9 +93,9 @@ def task_shape(job: JobSpec, minutes: float) -> TaskShape:
 
 
 def estimate(project: Project | None, subjects: int, minutes_per_subject: float | None,
-             job: JobSpec | None = None, *, quote=None) -> Estimate:
+             job: JobSpec | None = None, *, quote=None, shape=None) -> Estimate:
     job = job or (project.job if project else None)
-    priced = priced_queue(project, job, quote=quote)
+    priced = priced_queue(project, job, quote=quote, shape=shape)
     assert job is not None
     if minutes_per_subject is None:
         minutes, source = slurm_minutes(job.time), f"job.time {job.time} (an upper bound: pass --minutes-per-subject)"
@@ -116,16 +105,56 @@ def estimate(project: Project | None, subjects: int, minutes_per_subject: float 
     return Estimate(priced, run, source, [*priced.notes, *run.notes])
 
 
+def table_else_aws(work, aws=None):
+    """``work(lookups)`` priced from the shipped table (``lookups`` None: no network); when the table lacks a
+    type or region, once more with AWS asked for what it lacks (``aws()`` -> ``price_lookup.Lookups``, default
+    ``aws_lookups()``). Returns (result, what the table lacked or None); raises PriceNotFound naming both
+    reasons when AWS cannot answer either."""
+    from cluster_tools.pricing import LivePriceUnavailable, PriceNotFound, load_price_table
+    from cluster_tools.services.price_lookup import aws_lookups, table_then_aws
+    from cluster_tools.transport.aws_prices import LIVE_HINT
+
+    try:
+        return work(None), None
+    except PriceNotFound as exc:
+        lacking = exc.message
+    try:
+        return work(table_then_aws(load_price_table(), (aws or aws_lookups)())), lacking
+    except (PriceNotFound, LivePriceUnavailable) as exc:
+        raise PriceNotFound(f"{lacking}, and {exc.message}", LIVE_HINT) from None
+
+
+def _priced_from(lookups):
+    return {"quote": lookups.quote, "shape": lookups.shape} if lookups else {}
+
+
 def submit_estimate(project: Project, job: JobSpec, subjects: int, cluster_provider: str,
-                    minutes_per_subject: float | None = None) -> Estimate | None:
+                    minutes_per_subject: float | None = None, *, aws=None) -> Estimate | CostUnknown | None:
     """The estimate ``submit`` shows before it sends: only where the run spends money on AWS (a
-    ParallelCluster cluster of the project); None elsewhere (the sandbox, a cluster reached over SSH)."""
+    ParallelCluster cluster of the project); None elsewhere (the sandbox, a cluster reached over SSH).
+
+    A type or region the table lacks never stops a submit: it is asked of AWS (``table_else_aws``), and
+    when AWS cannot answer either the result is CostUnknown, with both reasons (see ``needs_confirmation``)."""
+    from cluster_tools.pricing import PriceNotFound
+
     if cluster_provider != "parallelcluster" or project.parallelcluster is None:
         return None
-    return estimate(project, subjects, minutes_per_subject or project.cost.minutes_per_subject, job)
+    minutes = minutes_per_subject or project.cost.minutes_per_subject
+    try:
+        result, lacking = table_else_aws(lambda lookups: estimate(project, subjects, minutes, job,
+                                                                  **_priced_from(lookups)), aws)
+    except PriceNotFound as exc:
+        return CostUnknown(exc.message)
+    result.asked_aws = lacking
+    return result
 
 
-def needs_confirmation(result: Estimate | None, threshold_usd: float) -> bool:
+def needs_confirmation(result: Estimate | CostUnknown | None, threshold_usd: float) -> bool:
+    """Above ``cost.confirm_above_usd`` submit asks (a terminal) or needs --yes (a script). An unknown cost
+    cannot be shown to be under the threshold, so it needs the same confirmation: the threshold guards
+    against a bill nobody looked at, and a run nobody could price is exactly that."""
+    if isinstance(result, CostUnknown):
+        return True
     return result is not None and result.run.total > threshold_usd
 
 
@@ -135,30 +164,33 @@ class RecordedCost:
     cost: RunCost
     subjects_with_records: int
     subjects_without: int
+    asked_aws: str | None = None  # what the table lacked, when AWS priced it
 
 
-def cost_of_run(project: Project | None, job: JobSpec, records) -> RecordedCost:
-    """``records``: the run's SubjectStatus list (status_once); subjects without start and end are left out."""
-    priced = priced_queue(project, job)
+def cost_of_run(project: Project | None, job: JobSpec, records, *, aws=None) -> RecordedCost:
+    """The one computation of what a run cost, for ``cost RUN`` and ``report`` alike (``cost_model.
+    cost_from_records``: each node from its boot to the end of its scale-down idle time, the head node
+    throughout, each subject's share of its node). ``records``: the run's SubjectStatus list (status_once);
+    subjects without start and end are left out. Prices as ``table_else_aws``."""
+    priced, lacking = table_else_aws(lambda lookups: priced_queue(project, job, **_priced_from(lookups)), aws)
     records = list(records)
     spans = [s for s in (TaskSpan.of_record(r.subject, r.node, r.start, r.end) for r in records) if s]
     cost = cost_from_records(spans, priced.node, task_shape(job, slurm_minutes(job.time)),
                              compute_hourly=priced.prices.compute_spot if priced.node.capacity == "spot"
                              else priced.prices.compute_ondemand, head_hourly=priced.prices.head_ondemand)
-    return RecordedCost(priced, cost, len(spans), len(records) - len(spans))
+    return RecordedCost(priced, cost, len(spans), len(records) - len(spans), lacking)
 
 
-def subject_costs(project: Project | None, job: JobSpec):
-    """The report's cost hook: USD per subject from the run's records, or None when the project has no
-    cluster to price it on (no parallelcluster: section)."""
-    def costs(status) -> dict[str, float] | None:
+def run_costs(project: Project | None, job: JobSpec, *, aws=None):
+    """The report's cost hook: the run's RunCost from ``cost_of_run`` (the figure ``cost RUN`` shows), or None
+    when the project has no cluster to price it on (no parallelcluster: section). Raises PriceNotFound
+    when neither the table nor AWS can price it: the report then says "cost unknown" and why."""
+    def costs(status) -> RunCost | None:
         try:
-            return cost_of_run(project, job, status.subjects).cost.per_subject
+            return cost_of_run(project, job, status.subjects, aws=aws).cost
         except ConfigError:
             return None
     return costs
-
-
 
 
 @dataclass

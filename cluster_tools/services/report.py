@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from cluster_tools.clusters import ClusterRecord
+from cluster_tools.pricing import PriceNotFound
 from cluster_tools.run_report import ReportCosts, RunReport, build_report
 from cluster_tools.run_status import RunStatus, TaskRecord, parse_records, split_status_output
 from cluster_tools.runs import RunRecord
@@ -26,10 +27,11 @@ def run_report(state: StateDir, run: RunRecord, cluster: ClusterRecord | None, c
     """The report of ``run`` as of now, from one status read exactly as `clustertools status` does it
     (one SSH round trip; the records in S3 when the head node is gone or lost the run's files).
 
-    ``costs_from_status``: the cost hook. Given the status just read, it returns USD per subject (a
-    mapping, or a callable ``subject -> USD | None``), or None when the cluster cannot be priced; e.g.
-    ``lambda status: cost_of_run(project, run.job, status.subjects).cost.per_subject``. Without it (or
-    when it returns None) the report says "cost: not available for this cluster".
+    ``costs_from_status``: the cost hook. Given the status just read, it returns the run's RunCost
+    (``services.cost.run_costs``: the computation ``cost RUN`` uses, so both show one figure), or USD per
+    subject (a mapping, or a callable ``subject -> USD | None``), or None when the cluster cannot be priced.
+    Without it (or when it returns None) the report says "cost: not available for this cluster"; when it
+    raises PriceNotFound (no price in the table nor from AWS), "cost unknown" and why.
     """
     listener = _StatusText()
     status = status_once(state, run, cluster, listener.wrap(connect), note=note)
@@ -38,8 +40,12 @@ def run_report(state: StateDir, run: RunRecord, cluster: ClusterRecord | None, c
         records = earlier_records_from_s3(run) if len(run.attempts) > 1 else []
     else:
         records = parse_records(split_status_output(listener.text)[2])
-    costs = costs_from_status(status) if costs_from_status else None
-    return build_report(status, records, as_of=as_of, costs=costs)
+    costs, unknown = None, None
+    try:
+        costs = costs_from_status(status) if costs_from_status else None
+    except PriceNotFound as exc:  # the report is still worth reading without a price
+        unknown = exc.message
+    return build_report(status, records, as_of=as_of, costs=costs, cost_unknown=unknown)
 
 
 class _StatusText:

@@ -1,4 +1,5 @@
-"""Live AWS prices: the Pricing API (on-demand) and EC2 spot price history, with the price table as fallback.
+"""Live AWS prices: the Pricing API (on-demand) and EC2 spot price history, with the price table as fallback;
+and an instance type's vCPUs, memory and GPUs (EC2 DescribeInstanceTypes) for a type the table lacks.
 
 boto3 lives only here, imported inside the functions so that importing this module stays cheap (the CLI's
 ``--help`` imports no heavy library). Clients are built from an explicit boto3 Session and passed in; the
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster_tools.pricing import (
-    Capacity, LivePriceUnavailable, PriceQuote, PriceTable, instance_price, median_spot_price,
-    ondemand_hourly_from_products,
+    Capacity, InstanceShape, LivePriceUnavailable, PriceNotFound, PriceQuote, PriceTable, instance_price, median_spot_price,
+    ondemand_hourly_from_products, shape_from_instance_types,
 )
 
 PRICING_API = "AWS Pricing API"
@@ -22,6 +23,8 @@ SPOT_HISTORY = "EC2 spot price history"
 
 PRICING_REGION = "us-east-1"  # the Pricing API answers for every region from here
 TIMEOUT_SECONDS = 3
+LIVE_HINT = ("live prices need AWS credentials allowed pricing:GetProducts, ec2:DescribeSpotPriceHistory and "
+             "ec2:DescribeInstanceTypes")
 _MAX_PRODUCT_PAGES = 5  # the filters leave one product or a handful; never page through the catalog
 
 
@@ -78,24 +81,51 @@ def live_spot_price(ec2_client: Any, region: str, instance_type: str, *, now: dt
                       source=f"{SPOT_HISTORY} (median of {zones} zone{'s' if zones != 1 else ''})")
 
 
-def live_or_table(table: PriceTable, region: str, instance_type: str, capacity: Capacity,
-                  clients: PriceClients) -> PriceQuote:
-    """The live price when AWS answers, else the table's, with ``note`` saying why; ``source`` names
-    which one answered. Unreachable endpoints, missing credentials, AWS errors (AccessDenied, throttling)
-    and answers without a usable price fall back; anything else is a bug and raises."""
-    from botocore import exceptions as bx
-
-    fallback = (bx.ConnectionError, bx.HTTPClientError, bx.NoCredentialsError, bx.PartialCredentialsError,
-                bx.CredentialRetrievalError, bx.TokenRetrievalError, bx.ClientError, LivePriceUnavailable)
+def live_price(region: str, instance_type: str, capacity: Capacity, clients: PriceClients) -> PriceQuote:
+    """The live price, or LivePriceUnavailable saying which source failed and why: unreachable endpoints,
+    missing credentials, AWS errors (AccessDenied, throttling) and answers without a usable price. Anything
+    else is a bug and raises as it is."""
     live = PRICING_API if capacity == "ondemand" else SPOT_HISTORY
     try:
         if capacity == "spot":
             return live_spot_price(clients.ec2, region, instance_type)
         return live_ondemand_price(clients.pricing, region, instance_type)
-    except fallback as exc:
+    except _unavailable() as exc:
         reason = exc.message if isinstance(exc, LivePriceUnavailable) else _why(exc)
-        quote = instance_price(table, region, instance_type, capacity)
-        return quote.model_copy(update={"note": f"no live price from {live} ({reason}); used the {table.label}"})
+        raise LivePriceUnavailable(f"no live price from {live} ({reason})") from None
+
+
+def live_or_table(table: PriceTable, region: str, instance_type: str, capacity: Capacity,
+                  clients: PriceClients) -> PriceQuote:
+    """The live price when AWS answers, else the table's, with ``note`` saying why; ``source`` names
+    which one answered (see ``live_price`` for what falls back)."""
+    try:
+        return live_price(region, instance_type, capacity, clients)
+    except LivePriceUnavailable as exc:
+        try:
+            quote = instance_price(table, region, instance_type, capacity)
+        except PriceNotFound as missing:  # neither answers: say both
+            known = region in table.regions and instance_type in table.instances  # else its hint is "ask AWS"
+            raise PriceNotFound(f"{exc.message}, and {missing.message}", missing.hint if known else LIVE_HINT) from None
+        return quote.model_copy(update={"note": f"{exc.message}; used the {table.label}"})
+
+
+def live_instance_shape(ec2_client: Any, instance_type: str) -> InstanceShape:
+    """vCPUs, memory and GPUs from EC2 DescribeInstanceTypes (in the client's region), or LivePriceUnavailable."""
+    try:
+        answer = ec2_client.describe_instance_types(InstanceTypes=[instance_type])
+        return shape_from_instance_types(answer.get("InstanceTypes", []), instance_type)
+    except _unavailable() as exc:
+        reason = exc.message if isinstance(exc, LivePriceUnavailable) else _why(exc)
+        raise LivePriceUnavailable(f"no shape of {instance_type} from EC2 DescribeInstanceTypes ({reason})") from None
+
+
+def _unavailable() -> tuple[type[Exception], ...]:
+    """What "AWS cannot answer" looks like; imported here so that importing this module stays cheap."""
+    from botocore import exceptions as bx
+
+    return (bx.ConnectionError, bx.HTTPClientError, bx.NoCredentialsError, bx.PartialCredentialsError,
+            bx.CredentialRetrievalError, bx.TokenRetrievalError, bx.ClientError, LivePriceUnavailable)
 
 
 def _why(exc: Exception) -> str:

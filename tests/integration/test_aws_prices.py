@@ -16,8 +16,8 @@ import time
 import boto3
 import pytest
 
-from cluster_tools.pricing import PriceNotFound, hourly_cluster_cost, load_price_table
-from cluster_tools.transport.aws_prices import live_or_table, live_spot_price, make_price_clients
+from cluster_tools.pricing import LivePriceUnavailable, PriceNotFound, hourly_cluster_cost, load_price_table
+from cluster_tools.transport.aws_prices import live_instance_shape, live_or_table, live_spot_price, make_price_clients
 from tests.moto_aws import moto_server
 
 PLACEHOLDER = {"aws_access_key_id": "placeholder", "aws_secret_access_key": "placeholder"}  # moto takes any key
@@ -144,3 +144,20 @@ def test_cost_estimate_with_live_prices_says_which_source_answered(endpoint, tmp
     assert data["spot_is_estimate"] is False  # a live spot price is not the table's estimate
     assert any(n.startswith("no live price from AWS Pricing API") for n in data["notes"])
     assert data["dollars"]["spot"] < data["dollars"]["ondemand"]
+
+
+def test_describe_instance_types_gives_the_shape_of_a_type_the_table_lacks(endpoint):
+    clients = make_price_clients(session(), "us-east-1", endpoint_url=endpoint)
+    shape = live_instance_shape(clients.ec2, "c8g.xlarge")  # not in the table; in moto's copy of EC2's list
+    assert (shape.vcpus, shape.memory_gib) == (4, 8)
+    with pytest.raises(LivePriceUnavailable, match="no shape of c9z.huge from EC2 DescribeInstanceTypes"):
+        live_instance_shape(clients.ec2, "c9z.huge")
+
+
+def test_neither_aws_nor_the_table_says_both(table, closed_port):
+    clients = make_price_clients(session(), "us-east-1", endpoint_url=f"http://127.0.0.1:{closed_port}")
+    with pytest.raises(PriceNotFound) as caught:
+        live_or_table(table, "us-east-1", "c8g.xlarge", "ondemand", clients)
+    assert caught.value.message.startswith("no live price from AWS Pricing API (Could not connect")
+    assert caught.value.message.endswith(f", and no price for c8g.xlarge in the {table.label}")
+    assert "pricing:GetProducts" in caught.value.hint

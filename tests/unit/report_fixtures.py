@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from cluster_tools.cost_model import RunCost
 from cluster_tools.run_status import RunStatus, parse_status
 from cluster_tools.runs import Attempt, Chunk, RunRecord
 from tests.unit.run_fixtures import make_run
@@ -12,6 +13,9 @@ from tests.unit.run_fixtures import make_run
 SUBJECTS = ("sub-01", "sub-02", "sub-03", "sub-04", "sub-05", "sub-06")
 AS_OF = datetime(2026, 11, 22, 12, 8, 0, tzinfo=timezone.utc)
 COSTS = {"sub-01": 0.0123, "sub-02": 0.05, "sub-03": 0.07, "sub-04": 0.031}  # USD; sub-05/06 have none yet
+# The run's own cost as cost_model.cost_from_records gives it: those shares plus boot, idle and the head node.
+RUN_COST = RunCost(node_hours=0.5, head_hours=0.15, compute_dollars=0.2, head_dollars=0.0062, per_subject=COSTS,
+                   overhead_dollars=0.2 + 0.0062 - sum(COSTS.values()))
 
 
 def rec(subject: str, state: str, code, start: str, end: str = "", node: str = "node-1", attempt: int = 1,

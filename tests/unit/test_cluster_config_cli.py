@@ -54,8 +54,8 @@ def test_the_world_given_on_the_command_line_is_a_problem(project, state_dir):
 
 
 @pytest.mark.parametrize("old, new, expected", [
-    ("    - name: spot\n", "    - name: spot!\n", "clustertools.yaml:48: parallelcluster.queues[0].name: queue names"),
-    ("      max_count: 10 ", "      max_count: ten ", "clustertools.yaml:50: parallelcluster.queues[0].max_count: Input should"),
+    ("    - name: spot\n", "    - name: spot!\n", "clustertools.yaml:49: parallelcluster.queues[0].name: queue names"),
+    ("      max_count: 10 ", "      max_count: ten ", "clustertools.yaml:51: parallelcluster.queues[0].max_count: Input should"),
 ])
 def test_a_hostile_project_value_is_one_line_naming_its_line(project, state_dir, old, new, expected):
     path = project / "clustertools.yaml"

@@ -19,7 +19,7 @@ from cluster_tools.run_status import RunStatus, SubjectStatus, merge_status, par
 from cluster_tools.runs import Chunk
 from cluster_tools.slurm.queue import parse_squeue
 from tests.helpers import assert_golden
-from tests.unit.report_fixtures import AS_OF, COSTS, QUEUE, rec, small_run, small_status, status_text
+from tests.unit.report_fixtures import AS_OF, COSTS, QUEUE, RUN_COST, rec, small_run, small_status, status_text
 from tests.unit.run_fixtures import make_run
 
 UTC = timezone.utc
@@ -150,10 +150,25 @@ def test_costs_from_a_mapping_a_callable_or_nothing():
 
 
 def test_golden_page_and_text_of_the_small_run():
-    report = build_report(small_status(), parse_records(status_text()), as_of=AS_OF, costs=COSTS)
+    report = build_report(small_status(), parse_records(status_text()), as_of=AS_OF, costs=RUN_COST)
     assert_golden("report_run.html", render_report_html(report))
-    assert_golden("report_run.txt", render_report_text(build_report(small_status(), parse_records(status_text()),
-                                                                    as_of=AS_OF)))
+    assert_golden("report_run.txt", render_report_text(report))
+
+
+def test_the_runs_own_cost_is_the_total_and_per_subject_figures_alone_say_what_they_leave_out():
+    status, records = small_status(), parse_records(status_text())
+    run = build_report(status, records, as_of=AS_OF, costs=RUN_COST).cost
+    assert math.isclose(run.total, 0.2062) and math.isclose(run.subjects_total, 0.1633)
+    assert math.isclose(run.overhead, 0.2062 - 0.1633) and (run.priced, run.unpriced) == (4, 2)
+    shares = build_report(status, records, as_of=AS_OF, costs=COSTS)
+    assert shares.cost.overhead is None and math.isclose(shares.cost.total, 0.1633)
+    assert "(the subjects' runtime only: node boot, scale-down idle and the head node are not counted)" in (
+        render_report_text(shares))
+    unknown = build_report(status, records, as_of=AS_OF, cost_unknown="no price for c8g.xlarge in the table")
+    assert unknown.to_json()["cost_unknown"] == "no price for c8g.xlarge in the table"
+    assert "cost unknown: no price for c8g.xlarge in the table" in render_report_text(unknown)
+    assert '<p class="note" id="cost">cost unknown: no price for c8g.xlarge in the table</p>' in (
+        render_report_html(unknown))
 
 
 class Tags(HTMLParser):
@@ -294,3 +309,36 @@ def test_the_report_shows_subjects_requeued_after_their_node_was_lost():
     assert f'<p class="note" id="requeued">{line}</p>' in render_report_html(report)
     quiet = build_report(RunStatus("calm-1", subjects[1:]), [], as_of=AS_OF)
     assert "requeued" not in render_report_text(quiet) and 'id="requeued"' not in render_report_html(quiet)
+
+
+def test_report_and_cost_run_give_the_same_figure_for_the_same_records(tmp_path, monkeypatch):
+    """`clustertools report` and `clustertools cost RUN` on one run, through the CLI, reading the same status
+    (the head node's read is replaced by the small run's literal records): one total, in JSON and in text."""
+    from click.testing import CliRunner
+
+    import cluster_tools.services.report as report_service
+    import cluster_tools.services.runs as runs_service
+    from cluster_tools.cli.app import cli
+    from cluster_tools.pricing import format_usd
+    from cluster_tools.runs import save_run
+    from cluster_tools.services.project import render_project_file
+    from cluster_tools.state import StateDir
+
+    state = tmp_path / "state"
+    save_run(StateDir(state), small_run())
+    (tmp_path / "clustertools.yaml").write_text(render_project_file("demo", "sandbox", "s3://bucket-1/study"))
+    monkeypatch.chdir(tmp_path)
+    for module in (report_service, runs_service):
+        monkeypatch.setattr(module, "status_once", lambda *a, **k: small_status())
+
+    def run(*args: str):
+        result = CliRunner().invoke(cli, list(args), env={"CLUSTERTOOLS_STATE_DIR": str(state)})
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    cost_json, report_json = json.loads(run("cost", "demo-1", "--json")), json.loads(run("report", "demo-1", "--json"))
+    assert cost_json["total"] > 0 and report_json["cost"]["total"] == pytest.approx(cost_json["total"], abs=1e-4)
+    assert report_json["cost"]["overhead"] == pytest.approx(cost_json["overhead"], abs=1e-4)
+    shown = format_usd(report_json["cost"]["total"])
+    assert f"run demo-1: {shown} = compute " in run("cost", "demo-1")
+    assert f"cost: {shown} for the run, as `clustertools cost RUN` counts it: " in run("report", "demo-1", "--text")
