@@ -19,6 +19,7 @@ HOSTILE_COMMAND = "echo 'it'\"s\" $(id) `id` ; rm -rf ~ \n second line"
 
 def test_array_script_matches_golden():
     assert_golden("run_array.sbatch", render_array_script(make_run(partition="compute", cpus=4, mem="8G")))
+    assert_golden("run_array_gpu.sbatch", render_array_script(make_run(partition="gpu", cpus=4, mem="16G", gpus=1)))
 
 
 def test_wrapper_matches_golden():
