@@ -150,13 +150,19 @@ Examples:
   clustertools status RUN --json | jq '.counts'
 """)
 @click.argument("run_id", required=False)
-@click.option("--watch", is_flag=True, help="Refresh with a progress bar until no subject is pending or running.")
+@click.option("--watch", is_flag=True, help="Refresh with a progress bar until no subject is pending or running; "
+              "then exit 1 unless every subject succeeded.")
+@click.option("--no-fail", is_flag=True, help="With --watch: exit 0 however the subjects ended.")
 @click.option("--interval", type=click.FloatRange(0.5), default=5.0, show_default=True, help="Seconds between refreshes.")
 @click.option("--all", "show_all", is_flag=True, help="List every subject (default: those not succeeded).")
 @json_option
 @click.pass_obj
-def status(app: App, run_id: str | None, watch: bool, interval: float, show_all: bool, as_json: bool) -> None:
+def status(app: App, run_id: str | None, watch: bool, no_fail: bool, interval: float, show_all: bool,
+           as_json: bool) -> None:
     """Per-subject state of a run: PENDING, RUNNING, SUCCEEDED, FAILED (exit code), CANCELLED, MISSING.
+
+    With --watch it waits for the run to end and exits 0 only when every subject succeeded (1 otherwise,
+    for scripts: `clustertools status RUN --watch && next-step`), unless --no-fail.
 
     It merges the live queue with the durable records each task writes, so it stays right after
     Slurm forgets finished jobs and without accounting. One SSH round trip per refresh.
@@ -172,9 +178,10 @@ def status(app: App, run_id: str | None, watch: bool, interval: float, show_all:
                                        on_status=bar.update, sleep=time.sleep)
     else:
         result = run_service.status_once(app.state, run, cluster, _connect(), note=note)
+    failed_run = watch and not no_fail and result.counts["SUCCEEDED"] != len(result.subjects)
     if as_json:
         print_json(result.to_json())
-        return
+        sys.exit(1 if failed_run else 0)
     if not result.queue_readable:
         note("warning: squeue did not answer; states come from the records alone")
     if result.source == "s3":
@@ -190,6 +197,8 @@ def status(app: App, run_id: str | None, watch: bool, interval: float, show_all:
     if kept:
         note(f"{kept} subject(s) computed but could not upload; their outputs wait on the head node: "
              f"clustertools results push {run.run_id}")
+    if failed_run:  # the run ended and not every subject succeeded: a script must not go on
+        sys.exit(1)
 
 
 @cli.command(epilog="""\b

@@ -171,3 +171,18 @@ def test_a_run_blocked_by_busy_nodes_says_pending_resources(sandbox, tmp_path):
     finally:
         for run in (filler, blocked):
             assert sandbox.cli("cancel", run, cwd=project).returncode == 0
+
+
+def test_status_watch_exit_code_says_whether_every_subject_succeeded(sandbox, tmp_path):
+    """A script may chain on `status --watch`: 0 only when all succeeded; --no-fail for the old behaviour."""
+    project = make_project(sandbox, tmp_path, "exits")
+    failing = submit(sandbox, project, str(write_subjects(project, ["ok-1", "bad-1"], "mixed.txt")),
+                     "--command", 'case "$SUBJECT" in bad-*) exit 3;; esac')["run"]
+    watched = sandbox.cli("status", failing, "--watch", "--interval", "0.5", cwd=project, timeout=180)
+    assert watched.returncode == 1 and "failed 1" in out(watched), out(watched) + err(watched)
+    as_json = sandbox.cli("status", failing, "--watch", "--json", cwd=project)
+    assert as_json.returncode == 1 and json.loads(out(as_json))["counts"]["FAILED"] == 1
+    assert sandbox.cli("status", failing, "--watch", "--no-fail", cwd=project).returncode == 0
+    assert sandbox.cli("status", failing, cwd=project).returncode == 0  # a snapshot is not a verdict
+    fine = submit(sandbox, project, str(write_subjects(project, ["ok-2"], "fine.txt")), "--command", "true")["run"]
+    assert sandbox.cli("status", fine, "--watch", "--interval", "0.5", cwd=project, timeout=180).returncode == 0
