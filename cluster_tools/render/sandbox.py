@@ -100,6 +100,7 @@ class SandboxSpec:
     user: str
     ssh_port: int
     node_env: dict[str, str] = field(default_factory=dict)
+    node: bool = False  # a compute node's: address, port, host key and pid file are given as it boots
 
 
 def render_sshd_config(spec: SandboxSpec) -> str:

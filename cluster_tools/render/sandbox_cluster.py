@@ -118,6 +118,14 @@ def _real_memory(instance_memory_mb: int) -> int:
     return math.floor(instance_memory_mb * 0.95)
 
 
+def node_address(index: int) -> str:
+    """The loopback address of the sandbox's node number ``index`` (0-based): its own, as an instance has its
+    own private IP; the head node keeps 127.0.0.1. Linux routes all of 127.0.0.0/8 to the loopback device."""
+    if not 0 <= index < 250:
+        raise ValueError(f"no loopback address for node {index}")
+    return f"127.0.1.{index + 1}"
+
+
 def with_ports(nodes: list[SandboxNode], ports: list[int]) -> list[SandboxNode]:
     if len(ports) != len(nodes):
         raise ValueError(f"{len(nodes)} nodes need as many ports, got {len(ports)}")
@@ -189,11 +197,12 @@ def render_slurm_conf(files: ClusterFiles) -> str:
 
 
 def render_resume_program(*, marker_env: str, marker: str, boot_delay: float, log_dir: str, scontrol: str,
-                          node_script: str, cgroups: str, spools: str, slurmd: str, slurm_conf: str) -> str:
+                          node_script: str, cgroups: str, spools: str, slurmd: str, slurm_conf: str,
+                          sshd_spec: str = "-") -> str:
     from cluster_tools.render.templates import render_template
 
     return render_template("sandbox/resume.sh.j2", marker_env=marker_env, marker=marker, boot_delay=f"{max(boot_delay, 1.0):g}",
-                           log_dir=log_dir, scontrol=scontrol, node_script=node_script, cgroups=cgroups, spools=spools, slurmd=slurmd,
+                           log_dir=log_dir, scontrol=scontrol, node_script=node_script, cgroups=cgroups, spools=spools, sshd_spec=sshd_spec, slurmd=slurmd,
                            slurm_conf=slurm_conf)
 
 

@@ -201,10 +201,8 @@ def _lay_out(paths: SandboxPaths, programs: Mapping[str, str], options: SandboxO
                    slurm_files=slurm_files, aws=programs["node-aws"], node_names=tuple(n.name for n in planned),
                    cfnconfig=cfnconfig(node_type="HeadNode", stack_name=SANDBOX_CLUSTER, region=SANDBOX_REGION,
                                        user=os_.user))
-    spec = SandboxSpec(paths=paths, user=os_.user, ssh_port=ports["ssh"],
-                       node_env=_node_env(paths, f"http://127.0.0.1:{ports['s3']}"))
-    paths.sshd_config.write_text(render_sshd_config(spec))
-    files.ensure_sshd_privsep_dir()
+    _write_sshd_configs(paths, programs["sshd"], SandboxSpec(
+        paths=paths, user=os_.user, ssh_port=ports["ssh"], node_env=_node_env(paths, f"http://127.0.0.1:{ports['s3']}")))
     return {"user": os_.user, "uid": uid, "os": os_.name, "options": _options_json(options),
             "buckets": list(options.buckets), "ports": ports, "nodes": nodes.nodes_json(planned), "cgroups": cgroups,
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "processes": []}
@@ -325,6 +323,16 @@ def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) ->
         forget_cluster(state, SANDBOX_CLUSTER)
         shutil.rmtree(paths.root, ignore_errors=True)
     return stopped
+
+
+def _write_sshd_configs(paths: SandboxPaths, sshd: str, spec: SandboxSpec) -> None:
+    """The head node's sshd_config, and the compute nodes' (bin/node-sshd tells node-namespace.sh how each
+    node's sshd starts: on the head node's port, at the address the node's name has)."""
+    paths.sshd_config.write_text(render_sshd_config(spec))
+    node_config = paths.sshd_config.with_name("sshd_config.node")
+    node_config.write_text(render_sshd_config(replace(spec, node=True)))
+    (paths.bin / "node-sshd").write_text(f"{sshd} {node_config} {spec.ssh_port} {paths.log}\n")
+    files.ensure_sshd_privsep_dir()
 
 
 def _node_env(paths: SandboxPaths, s3_url: str) -> dict[str, str]:

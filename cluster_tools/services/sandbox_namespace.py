@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cluster_tools.errors import SandboxError
+from cluster_tools.render.sandbox_cluster import node_address
 from cluster_tools.render.sandbox_node import (
     SLURM_COMMANDS, NodeOS, aws_shim, etc_bashrc, group_line, passwd_line, slurm_profile, user_dotfiles,
 )
@@ -93,9 +94,10 @@ def prepare_layout(layout: NamespaceLayout, os_: NodeOS, uid: int, *, authorized
     for layer in (layout.etc, layout.usr_bin, layout.usr_local, layout.root / "work", layout.opt / "slurm"):
         shutil.rmtree(layer, ignore_errors=True)
     _write_etc(layout, os_, uid, cfnconfig, host_etc)
-    # The nodes' names resolve on the head node, as in a VPC's DNS: to this machine, where their slurmds listen.
+    # The nodes' names resolve on the head node, as in a VPC's DNS: each to an address of its own on this
+    # machine's loopback (its sshd listens there; its slurmd on a port of its own).
     hosts = (host_etc / "hosts").read_text() if (host_etc / "hosts").exists() else ""
-    (layout.etc / "hosts").write_text(hosts + "".join(f"127.0.0.1\t{name}\n" for name in node_names))
+    (layout.etc / "hosts").write_text(hosts + "".join(f"{node_address(i)}\t{name}\n" for i, name in enumerate(node_names)))
     (layout.etc / "hosts").chmod(0o644)
     _write_slurm(layout, slurm_files, slurm_bin)
     (layout.usr_local / "bin").mkdir(parents=True)

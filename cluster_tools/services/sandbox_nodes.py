@@ -142,7 +142,7 @@ def write_cluster_files(paths: SandboxPaths, programs: Mapping[str, str], marker
     resume = render_resume_program(
         marker_env=marker[0], marker=marker[1], boot_delay=boot_delay, log_dir=str(paths.log), scontrol=scontrol,
         node_script=str(template_path("sandbox/node-namespace.sh")), cgroups=str(cgroups_file),
-        spools=str(paths.slurmd_spool),
+        spools=str(paths.slurmd_spool), sshd_spec=str(paths.bin / "node-sshd"),
         slurmd=programs["slurmd"], slurm_conf=NODE_SLURM_CONF)
     suspend = render_suspend_program(log_dir=str(paths.log), scontrol=scontrol, pids_dir=cgroups["pids"],
                                      cgroup_dirs=[cgroups[c] for c in NODE_CONTROLLERS])

@@ -105,8 +105,8 @@ def test_a_node_is_reached_through_the_head_node_and_its_key_pinned(sandbox, tmp
     state = private_copy(sandbox, tmp_path)
     with Terminal("ssh", "--node", "compute-st-compute-1", state=state) as term:  # a node of the sandbox
         term.expect(r"first contact with \[compute-st-compute-1\]:\d+: pinned its host key ssh-ed25519 SHA256:")
-        term.send('echo "on $(command -v sinfo)"; tty; exit 6\r')  # a login shell: Slurm on PATH
-        term.expect(r"on /opt/slurm/bin/sinfo")
+        term.send('echo "on $(hostname) $(command -v sinfo)"; tty; exit 6\r')  # the node's own sshd, a login shell
+        term.expect(r"on compute-st-compute-1 /opt/slurm/bin/sinfo")
         term.expect(r"/dev/pts/\d+")
         assert term.wait() == 6
     known = (state / "sandbox.known_hosts").read_text()

@@ -56,3 +56,23 @@ def _wait_all_running(box, project: Path, run: str, timeout: float = 60) -> None
             return
         time.sleep(0.3)
     raise AssertionError("the three tasks did not all start")
+
+
+def test_a_replaced_node_is_a_new_machine_with_a_new_host_key(tmp_path: Path) -> None:
+    """Each node runs its own sshd at its own address, with a host key made at boot: `ssh --node` lands on
+    that node, and after the node is replaced its new key is refused, with the hint, as on ParallelCluster."""
+    box = start_sandbox(tmp_path / "state", "--nodes", "1", "--static-nodes", "1")
+    node = "compute-st-compute-1"
+    try:
+        first = box.cli("ssh", "--node", node, "--", "hostname")
+        assert first.returncode == 0 and out(first).strip() == node, err(first)
+        assert f"first contact with [{node}]:{box.record.port}" in err(first)
+        again = box.cli("ssh", "--node", node, "--", "hostname")
+        assert again.returncode == 0 and "first contact" not in err(again)
+        assert box.cli("sandbox", "interrupt", node).returncode == 0
+        refused = box.cli("ssh", "--node", node, "--", "hostname")
+        lines = err(refused).strip().splitlines()
+        assert refused.returncode == 1 and len(lines) == 1 and "has changed" in lines[0], lines
+        assert "a compute node gets a new key when it is replaced" in lines[0] and "ssh-keygen -R" in lines[0]
+    finally:
+        stop_sandbox(box)

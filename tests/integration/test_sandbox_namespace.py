@@ -76,7 +76,7 @@ def test_a_node_has_its_own_hostname_and_cgroup_root(tmp_path: Path) -> None:
     try:
         result = subprocess.run(
             ["unshare", "--mount", "--propagation", "private", "bash", str(HEAD), str(layout.root), "--",
-             "bash", str(NODE), "queue1-dy-c5-1", str(tmp_path / "cgroups"), str(tmp_path / "spools"), "--",
+             "bash", str(NODE), "queue1-dy-c5-1", str(tmp_path / "cgroups"), str(tmp_path / "spools"), "-", "--",
              "bash", "-c", script],
             capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, result
