@@ -57,8 +57,14 @@ class UpResult:
 
 
 def ssh_user_for(os_name: str) -> str:
-    """The login user of ParallelCluster's official AMIs."""
-    return "ubuntu" if os_name.startswith("ubuntu") else "ec2-user"
+    """The login user ParallelCluster gives ``os_name`` (its OS_MAPPING: ec2-user, ubuntu, rocky), the one the
+    cluster record keeps for ssh, submit and status."""
+    from cluster_tools.pcluster_support import login_user
+
+    try:
+        return login_user(os_name)
+    except ValueError as exc:
+        raise ConfigError(f"parallelcluster.os: {exc}", "`clustertools validate` lists the OSes that work") from None
 
 
 def default_identity_file(key_name: str | None, home: Path) -> Path | None:
