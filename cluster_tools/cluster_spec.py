@@ -24,7 +24,7 @@ _PREFIX_LIST_RE = re.compile(r"^pl-([0-9a-f]{8}|[0-9a-f]{17})$")
 _INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _KEY_NAME_RE = re.compile(r"^[A-Za-z0-9 ._+=@-]{1,255}$")
-_OS_RE = re.compile(r"^[a-z0-9]{1,20}$")
+_AMI_RE = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
 # AWS tag rules (letters, digits, spaces and + - = . _ : / @), minus what we render ourselves.
 _TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 +=._:/@-]{1,128}$")
 _TAG_VALUE_RE = re.compile(r"^[A-Za-z0-9 +=._:/@-]{0,256}$")
@@ -218,7 +218,10 @@ class ClusterSpec(BaseModel):
     name: str | None = Field(default=None, description="the cluster's name; default: from the project's name")
     region: str
     template: str = Field(default="spot-cpu", description="a template of cluster-config/, without .yaml.j2")
-    os: str = "alinux2023"
+    os: str = Field(default="alinux2023", description="a ParallelCluster OS; `validate` checks it against the "
+                                                       "installed ParallelCluster and the node bootstrap")
+    custom_ami: str | None = Field(default=None, description="Image.CustomAmi: an AMI built with `pcluster build-image`; "
+                                                             "required for OSes ParallelCluster has no AMI for (rocky)")
     head_node_instance_type: str = "t3.medium"
     head_node_root_volume_gb: int = Field(default=50, ge=40, le=16384)  # ParallelCluster's AMIs need ~40 GB
     key_name: str | None = None
@@ -271,11 +274,11 @@ class ClusterSpec(BaseModel):
             raise ValueError("a template name of cluster-config/ like spot-cpu or ondemand-gpu")
         return value
 
-    @field_validator("os")
+    @field_validator("custom_ami")
     @classmethod
-    def _os(cls, value: str) -> str:
-        if not _OS_RE.fullmatch(value):
-            raise ValueError("a ParallelCluster OS like alinux2023, ubuntu2204 or rocky9")
+    def _custom_ami(cls, value: str | None) -> str | None:
+        if value is not None and not _AMI_RE.fullmatch(value):
+            raise ValueError("an AMI id like ami-0123456789abcdef0 (built with `pcluster build-image`)")
         return value
 
     @field_validator("head_node_instance_type")

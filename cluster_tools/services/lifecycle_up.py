@@ -101,6 +101,7 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
     findings = [Finding("error", "validate", line) for line in problems]
     if not findings:
         findings.append(Finding("ok", "validate", "ParallelCluster's schema and clustertools' checks pass"))
+    findings += [Finding("warning", "validate", line) for line in rendered.notes]  # checks that could not be made
     if bootstrap_dir is None:
         from cluster_tools.resources import bootstrap_dir as shipped_bootstrap
 

@@ -71,7 +71,7 @@ def test_every_template_and_example_renders_and_passes_parallelclusters_schema(t
     "  database: {uri: acct.example.us-east-1.rds.amazonaws.com:3306, user_name: slurm,"
     " password_secret_arn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:slurmdb-AbCdEf',"
     " database_name: study_acct}\n",
-    "  key_name: my-key\n  allowed_ips: pl-0123456789abcdef0\n  os: rocky9\n",
+    "  key_name: my-key\n  allowed_ips: pl-0123456789abcdef0\n  os: rocky9\n  custom_ami: ami-0123456789abcdef0\n",
     "  compute_subnet_ids: [subnet-0123456789abcdef1, subnet-0123456789abcdef2]\n",
 ])
 def test_optional_sections_render_and_pass(extra):
