@@ -43,10 +43,9 @@ _DB_URI_RE = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
 _DB_USER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _DB_NAME_RE = re.compile(r"^[0-9a-z_]{1,64}$")
 
-SPOT_STRATEGIES = ("price-capacity-optimized", "capacity-optimized", "lowest-price", "capacity-optimized-prioritized")
-ONDEMAND_STRATEGIES = ("lowest-price", "prioritized")
-AllocationStrategy = Literal["price-capacity-optimized", "capacity-optimized", "lowest-price",
-                             "capacity-optimized-prioritized", "prioritized"]
+# The shape of a strategy's name; which ones exist, and for which capacity, `validate` asks the installed
+# ParallelCluster (cluster_tools.pcluster_support), whose list changes between releases.
+_STRATEGY_RE = re.compile(r"^[a-z][a-z-]{0,63}$")
 
 
 def check_allowed_ips(value: str) -> str:
@@ -80,7 +79,8 @@ class QueueSpec(BaseModel):
 
     name: str
     capacity_type: Literal["SPOT", "ONDEMAND"] | None = Field(default=None, description="default: the template's")
-    allocation_strategy: AllocationStrategy | None = None
+    allocation_strategy: str | None = Field(default=None, description="default: price-capacity-optimized on SPOT, "
+                                                                       "lowest-price on ONDEMAND")
     instance_types: list[str] = Field(min_length=1, max_length=50)
     min_count: int = Field(default=0, ge=0)
     max_count: int = Field(default=10, ge=1, le=10000)
@@ -91,6 +91,13 @@ class QueueSpec(BaseModel):
         if not _QUEUE_NAME_RE.fullmatch(value) or value == "default":
             raise ValueError("queue names take lowercase letters, digits and '-', start with a letter, "
                              "at most 25, not 'default' (ParallelCluster's rule)")
+        return value
+
+    @field_validator("allocation_strategy")
+    @classmethod
+    def _strategy(cls, value: str | None) -> str | None:
+        if value is not None and not _STRATEGY_RE.fullmatch(value):
+            raise ValueError("an allocation strategy like price-capacity-optimized or lowest-price")
         return value
 
     @field_validator("instance_types")
@@ -107,11 +114,6 @@ class QueueSpec(BaseModel):
     def _counts(self) -> "QueueSpec":
         if self.min_count > self.max_count:
             raise ValueError(f"min_count {self.min_count} is above max_count {self.max_count}")
-        if self.allocation_strategy and self.capacity_type:
-            allowed = SPOT_STRATEGIES if self.capacity_type == "SPOT" else ONDEMAND_STRATEGIES
-            if self.allocation_strategy not in allowed:
-                raise ValueError(f"allocation_strategy {self.allocation_strategy} does not apply to "
-                                 f"{self.capacity_type} queues; use one of {', '.join(allowed)}")
         return self
 
 

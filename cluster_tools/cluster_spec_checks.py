@@ -1,17 +1,19 @@
 """Checks of the ``parallelcluster:`` section against what is installed and shipped: the ParallelCluster
-release (its OSes and the ones it has no AMI for) and clustertools' node bootstrap (the OSes it can set up).
+release (its OSes, the ones it has no AMI for, its allocation strategies), clustertools' node bootstrap
+(the OSes it can set up) and the price table (each instance type's vCPUs).
 
 ``validate`` and ``up`` run them, before anything is rendered or sent; loading a project does not, so
 ``status`` or ``results`` keep working on a project whose OS a newer ParallelCluster dropped. Pure: the
-release's matrix comes in as a ``PclusterSupport`` (cluster_tools.pcluster_support reads the installed one).
+release's matrix comes in as a ``PclusterSupport`` (cluster_tools.pcluster_support reads the installed one),
+the vCPUs as a mapping (cluster_tools.pricing's table).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Mapping
 
-from cluster_tools.cluster_spec import ClusterSpec
+from cluster_tools.cluster_spec import ClusterSpec, QueueSpec
 from cluster_tools.pcluster_support import PclusterSupport
 
 # The OSes bootstrap/on-node-configured.sh sets up (its detect_os); every node runs it as OnNodeConfigured,
@@ -29,9 +31,13 @@ class SpecFinding:
     hint: str | None = None
 
 
-def check_cluster_spec(spec: ClusterSpec, support: PclusterSupport) -> list[SpecFinding]:
-    """Every finding, in the section's order."""
-    return _os_findings(spec, support)
+def check_cluster_spec(spec: ClusterSpec, support: PclusterSupport, vcpus: Mapping[str, int]) -> list[SpecFinding]:
+    """Every finding, in the section's order. ``vcpus``: instance type -> vCPUs, for the types it knows."""
+    findings = _os_findings(spec, support)
+    for index, queue in enumerate(spec.queues):
+        findings += _strategy_findings(index, queue, support)
+        findings += _vcpu_findings(index, queue, vcpus)
+    return findings
 
 
 def usable_oses(support: PclusterSupport) -> list[str]:
@@ -54,4 +60,45 @@ def _os_findings(spec: ClusterSpec, support: PclusterSupport) -> list[SpecFindin
                             "set parallelcluster.custom_ami to one built for it, or use one of "
                             f"{', '.join(o for o in usable_oses(support) if '(' not in o)}",
                             f"build it with `pcluster build-image`; its nodes log in as {support.oses[name]}")]
+    return []
+
+
+_STRATEGY_HINT = "or drop allocation_strategy: the template then picks one for the queue's capacity type"
+
+
+def _strategy_findings(index: int, queue: QueueSpec, support: PclusterSupport) -> list[SpecFinding]:
+    strategy, capacity = queue.allocation_strategy, queue.capacity_type
+    if strategy is None:
+        return []
+    known = list(dict.fromkeys(s for names in support.allocation_strategies.values() for s in names))
+    loc = ("queues", index, "allocation_strategy")
+    if strategy not in known:
+        return [SpecFinding("error", loc, f"{strategy!r} is not an allocation strategy of ParallelCluster "
+                            f"{support.version}; use one of {', '.join(known)}", _STRATEGY_HINT)]
+    allowed = support.allocation_strategies.get(capacity or "", ())
+    if capacity and strategy not in allowed:
+        return [SpecFinding("error", loc, f"{strategy} does not apply to {capacity} queues (ParallelCluster "
+                            f"{support.version}); use one of {', '.join(allowed)}", _STRATEGY_HINT)]
+    return []  # without capacity_type the template chooses it; the rendered config is checked as well
+
+
+def _vcpu_findings(index: int, queue: QueueSpec, vcpus: Mapping[str, int]) -> list[SpecFinding]:
+    """ParallelCluster's InstancesCPUValidator refuses types of different vCPUs in one compute resource,
+    but only at create time, after asking EC2; the price table knows most types' vCPUs offline."""
+    if len(queue.instance_types) < 2:
+        return []
+    loc = ("queues", index, "instance_types")
+    by_count: dict[int, list[str]] = {}
+    for name in queue.instance_types:
+        if name in vcpus:
+            by_count.setdefault(vcpus[name], []).append(name)
+    if len(by_count) > 1:
+        groups = "; ".join(f"{count} vCPUs: {', '.join(names)}" for count, names in by_count.items())
+        return [SpecFinding("error", loc, f"the instance types of one queue must have the same vCPUs ({groups})",
+                            "ParallelCluster refuses the cluster otherwise: split them into queues of one size")]
+    unknown = [name for name in queue.instance_types if name not in vcpus]
+    if unknown:
+        return [SpecFinding("note", loc, f"equal vCPUs could not be checked: {', '.join(unknown)} not in "
+                            "clustertools' price table (cluster_tools/data/prices.json); ParallelCluster checks it "
+                            "when `up` creates the cluster")]
     return []

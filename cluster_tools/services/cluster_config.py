@@ -102,12 +102,14 @@ def validate_project_cluster(project: Project | None, *, allowed_ip: str | None 
 
 def check_project_spec(project: Project | None) -> list[str]:
     """Raise one ConfigError for every error of cluster_spec_checks, each as ``clustertools.yaml:7:
-    parallelcluster.os: ...``; return its notes in the same form."""
+    parallelcluster.os: ...``; return its notes (checks that could not be made) in the same form."""
     from cluster_tools.cluster_spec_checks import check_cluster_spec
     from cluster_tools.pcluster_support import installed_support
+    from cluster_tools.pricing import load_price_table
 
     spec = cluster_spec_of(project)
-    findings = check_cluster_spec(spec, installed_support())
+    vcpus = {name: shape.vcpus for name, shape in load_price_table().instances.items()}
+    findings = check_cluster_spec(spec, installed_support(), vcpus)
     lines = {f: f"{project.where('parallelcluster', *f.loc)}: {f.message}" for f in findings}
     errors = [f for f in findings if f.level == "error"]
     if errors:

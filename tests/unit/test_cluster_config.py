@@ -136,8 +136,8 @@ def test_the_world_is_allowed_only_when_the_project_says_so():
     ("  region: us-east-1", "  region: 'us-east-1\\nHeadNode: {}'", "clustertools.yaml:5: parallelcluster.region:"),
     ("  subnet_id: subnet-0123456789abcdef0", "  subnet_id: subnet-xyz", "clustertools.yaml:6: parallelcluster.subnet_id:"),
     ("      max_count: 10", "      max_count: 10\n      min_count: 11", "clustertools.yaml:8: parallelcluster.queues[0]: min_count 11 is above"),
-    ("      max_count: 10", "      max_count: 10\n      capacity_type: ONDEMAND\n      allocation_strategy: capacity-optimized",
-     "parallelcluster.queues[0]: allocation_strategy capacity-optimized does not apply"),
+    ("      max_count: 10", "      max_count: 10\n      allocation_strategy: 'lowest price'",
+     "clustertools.yaml:11: parallelcluster.queues[0].allocation_strategy: an allocation strategy like"),
 ])
 def test_hostile_values_in_the_project_give_one_line_with_the_yaml_line(line, value, expected):
     with pytest.raises(ConfigError) as info:

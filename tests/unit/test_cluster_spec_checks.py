@@ -106,8 +106,87 @@ def test_an_older_releases_matrix_is_read_not_assumed():
     spec = parse_project(MINIMAL).parallelcluster
     assert usable_oses(PCLUSTER_3_10) == ["alinux2023", "ubuntu2204", "rhel9", "rocky9 (with custom_ami)"]
     for name in ("alinux2", "ubuntu2004", "rhel8", "rocky8"):
-        [finding] = check_cluster_spec(spec.model_copy(update={"os": name, "custom_ami": AMI}), PCLUSTER_3_10)
+        [finding] = check_cluster_spec(spec.model_copy(update={"os": name, "custom_ami": AMI}), PCLUSTER_3_10, {})
         assert finding.loc == ("os",) and "node bootstrap" in finding.message
-    [finding] = check_cluster_spec(spec.model_copy(update={"os": "ubuntu2404"}), PCLUSTER_3_10)
+    [finding] = check_cluster_spec(spec.model_copy(update={"os": "ubuntu2404"}), PCLUSTER_3_10, {})
     assert finding.message.startswith("'ubuntu2404' is not an OS of ParallelCluster 3.10.0")
-    assert check_cluster_spec(spec, PCLUSTER_3_10) == []
+    assert check_cluster_spec(spec, PCLUSTER_3_10, {}) == []
+    # 3.10 knew no capacity-optimized-prioritized: refused with that release, taken with the installed one
+    queue = spec.queues[0].model_copy(update={"allocation_strategy": "capacity-optimized-prioritized"})
+    [finding] = check_cluster_spec(spec.model_copy(update={"queues": [queue]}), PCLUSTER_3_10, {})
+    assert finding.loc == ("queues", 0, "allocation_strategy") and "not an allocation strategy of" in finding.message
+
+
+QUEUE = "    - name: spot\n      instance_types: [c5.4xlarge]\n"
+STRATEGY_LINE = 9  # "      allocation_strategy: ..." right after the queue's name
+
+
+def with_queue(lines: str) -> str:
+    assert QUEUE in MINIMAL
+    return MINIMAL.replace(QUEUE, "    - name: spot\n" + lines)
+
+
+@pytest.mark.parametrize("capacity, strategy, expected", [
+    ("ONDEMAND", "capacity-optimized", "capacity-optimized does not apply to ONDEMAND queues (ParallelCluster {v}); "
+                                       "use one of lowest-price, prioritized"),
+    ("SPOT", "prioritized", "prioritized does not apply to SPOT queues (ParallelCluster {v}); use one of lowest-price, "
+                            "capacity-optimized, price-capacity-optimized, capacity-optimized-prioritized"),
+    (None, "cheapest-first", "'cheapest-first' is not an allocation strategy of ParallelCluster {v}; use one of "
+                             "lowest-price, capacity-optimized, price-capacity-optimized, "
+                             "capacity-optimized-prioritized, prioritized"),
+])
+def test_allocation_strategies_are_the_installed_parallelclusters(capacity, strategy, expected):
+    lines = f"      allocation_strategy: {strategy}\n      instance_types: [c5.4xlarge]\n"
+    lines += f"      capacity_type: {capacity}\n" if capacity else ""
+    message = refusal(with_queue(lines))
+    assert message.startswith(f"clustertools.yaml:{STRATEGY_LINE}: parallelcluster.queues[0].allocation_strategy: "
+                              + expected.format(v=pcluster_version())), message
+
+
+def test_the_strategies_are_read_from_parallelcluster_not_from_a_list_of_ours():
+    from pcluster.config.cluster_config import AllocationStrategy
+
+    table = installed_support().allocation_strategies
+    assert set(table) == {"SPOT", "ONDEMAND"}
+    assert set(table["SPOT"]) | set(table["ONDEMAND"]) == {s.value for s in AllocationStrategy}
+    assert "prioritized" not in table["SPOT"] and "capacity-optimized" not in table["ONDEMAND"]
+
+
+@pytest.mark.parametrize("template", available_templates())
+def test_a_strategy_that_misses_the_templates_capacity_is_caught_in_the_rendered_config(template):
+    # No capacity_type: the template chooses it (SPOT for spot-cpu, ONDEMAND for ondemand-gpu).
+    strategy = "prioritized" if template == "spot-cpu" else "capacity-optimized"
+    project = parse_project(with_queue(f"      allocation_strategy: {strategy}\n      instance_types: [c5.4xlarge]\n")
+                            + f"  template: {template}\n")
+    _, problems = validate_project_cluster(project, allowed_ip="203.0.113.7/32")
+    assert problems == [f"Scheduling.SlurmQueues[0].AllocationStrategy: {strategy} does not apply to "
+                        f"{'SPOT' if template == 'spot-cpu' else 'ONDEMAND'} queues; use one of "
+                        + ", ".join(installed_support().allocation_strategies[
+                            "SPOT" if template == "spot-cpu" else "ONDEMAND"])]
+
+
+def test_a_queue_whose_types_differ_in_vcpus_is_refused_naming_them():
+    message = refusal(with_queue("      instance_types: [c6i.4xlarge, c5.4xlarge, c5.2xlarge, m5.2xlarge]\n"))
+    assert message == (
+        "clustertools.yaml:9: parallelcluster.queues[0].instance_types: the instance types of one queue must have "
+        "the same vCPUs (16 vCPUs: c6i.4xlarge, c5.4xlarge; 8 vCPUs: c5.2xlarge, m5.2xlarge) (hint: ParallelCluster "
+        "refuses the cluster otherwise: split them into queues of one size)")
+
+
+def test_a_type_missing_from_the_price_table_is_a_note_not_a_refusal():
+    rendered, problems = validate_project_cluster(
+        parse_project(with_queue("      instance_types: [c6i.4xlarge, c6in.4xlarge]\n")), allowed_ip="203.0.113.7/32")
+    assert problems == []
+    assert rendered.notes == (
+        "clustertools.yaml:9: parallelcluster.queues[0].instance_types: equal vCPUs could not be checked: "
+        "c6in.4xlarge not in clustertools' price table (cluster_tools/data/prices.json); ParallelCluster checks it "
+        "when `up` creates the cluster",)
+    # ... but types the table knows to differ are refused whatever else the queue lists
+    assert "must have the same vCPUs" in refusal(with_queue("      instance_types: [c6in.4xlarge, c6i.4xlarge, c6i.xlarge]\n"))
+
+
+def test_every_error_of_the_section_is_on_the_one_line():
+    message = refusal(with_queue("      instance_types: [c6i.4xlarge, c6i.xlarge]\n") + "  os: rhel8\n")
+    assert "parallelcluster.os: rhel8 is not one" in message and "queues[0].instance_types: the instance" in message
+    assert message.endswith("(hint: fix them in clustertools.yaml (parallelcluster:))") and "\n" not in message
+
