@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from cluster_tools.cluster_spec import ClusterSpec, check_secret_arn
+from cluster_tools.cluster_spec import ClusterSpec
+from cluster_tools.cluster_storage_spec import check_secret_arn
 from cluster_tools.clusters import check_cluster_name
 from cluster_tools.errors import ConfigError
 from cluster_tools.names import PARTITION, PROJECT_NAME
