@@ -138,6 +138,12 @@ class ClusterSpec(BaseModel):
                                                              "required for OSes ParallelCluster has no AMI for (rocky)")
     head_node_instance_type: str = "t3.medium"
     head_node_root_volume_gb: int = Field(default=50, ge=40, le=16384)  # ParallelCluster's AMIs need ~40 GB
+    # At most CloudFormation's 12 h for a wait condition; under 10 minutes even a bare head node rolls back.
+    head_node_bootstrap_timeout: int | None = Field(
+        default=None, ge=600, le=43200,
+        description="seconds the head node's bootstrap (image pull, conda environment) may take before "
+                    "ParallelCluster rolls the cluster back (DevSettings.Timeouts.HeadNodeBootstrapTimeout); "
+                    "default: ParallelCluster's, plus time for the project's image and environment")
     key_name: str | None = None
     subnet_id: str
     compute_subnet_ids: list[str] | None = Field(default=None, min_length=1, description="default: [subnet_id]")
