@@ -33,8 +33,10 @@ _RESERVED_TAGS = ("project", "owner", "clustertools")
 _POLICY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/[A-Za-z0-9+=,.@_/-]{1,512}$")
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
 
-# The shape of a strategy's name; which ones exist, and for which capacity, `validate` asks the installed
-# ParallelCluster (cluster_tools.pcluster_support), whose list changes between releases.
+# The shapes of an OS's and a strategy's name, so no hostile text gets further; which ones exist (and which
+# strategy fits which capacity) `validate` asks the installed ParallelCluster (cluster_tools.pcluster_support),
+# whose lists change between releases.
+_OS_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,31}$")
 _STRATEGY_RE = re.compile(r"^[a-z][a-z-]{0,63}$")
 
 
@@ -192,6 +194,13 @@ class ClusterSpec(BaseModel):
     def _template(cls, value: str) -> str:
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", value):
             raise ValueError("a template name of cluster-config/ like spot-cpu or ondemand-gpu")
+        return value
+
+    @field_validator("os")
+    @classmethod
+    def _os(cls, value: str) -> str:
+        if not _OS_NAME_RE.fullmatch(value):
+            raise ValueError("a ParallelCluster OS like alinux2023 or ubuntu2404 (`validate` lists those that work)")
         return value
 
     @field_validator("custom_ami")
