@@ -5,15 +5,16 @@ release (its OSes, the ones it has no AMI for, its allocation strategies), clust
 ``validate`` and ``up`` run them, before anything is rendered or sent; loading a project does not, so
 ``status`` or ``results`` keep working on a project whose OS a newer ParallelCluster dropped. Pure: the
 release's matrix comes in as a ``PclusterSupport`` (cluster_tools.pcluster_support reads the installed one),
-the vCPUs as a mapping (cluster_tools.pricing's table).
+instance sizes as a function (cluster_tools.pricing's table).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from typing import Literal
 
 from cluster_tools.cluster_spec import ClusterSpec, QueueSpec
+from cluster_tools.job_fit import ShapeOf
 from cluster_tools.pcluster_support import PclusterSupport
 
 # The OSes bootstrap/on-node-configured.sh sets up (its detect_os); every node runs it as OnNodeConfigured,
@@ -31,12 +32,13 @@ class SpecFinding:
     hint: str | None = None
 
 
-def check_cluster_spec(spec: ClusterSpec, support: PclusterSupport, vcpus: Mapping[str, int]) -> list[SpecFinding]:
-    """Every finding, in the section's order. ``vcpus``: instance type -> vCPUs, for the types it knows."""
+def check_cluster_spec(spec: ClusterSpec, support: PclusterSupport, shape_of: ShapeOf) -> list[SpecFinding]:
+    """Every finding, in the section's order. ``shape_of``: an instance type's (vCPUs, memory GiB), None when
+    unknown (cluster_tools.pricing.shipped_instance_shape, as job_fit uses it)."""
     findings = _os_findings(spec, support)
     for index, queue in enumerate(spec.queues):
         findings += _strategy_findings(index, queue, support)
-        findings += _vcpu_findings(index, queue, vcpus)
+        findings += _vcpu_findings(index, queue, shape_of)
     return findings
 
 
@@ -82,21 +84,22 @@ def _strategy_findings(index: int, queue: QueueSpec, support: PclusterSupport) -
     return []  # without capacity_type the template chooses it; the rendered config is checked as well
 
 
-def _vcpu_findings(index: int, queue: QueueSpec, vcpus: Mapping[str, int]) -> list[SpecFinding]:
+def _vcpu_findings(index: int, queue: QueueSpec, shape_of: ShapeOf) -> list[SpecFinding]:
     """ParallelCluster's InstancesCPUValidator refuses types of different vCPUs in one compute resource,
     but only at create time, after asking EC2; the price table knows most types' vCPUs offline."""
     if len(queue.instance_types) < 2:
         return []
     loc = ("queues", index, "instance_types")
+    shapes = {name: shape_of(name) for name in queue.instance_types}
     by_count: dict[int, list[str]] = {}
-    for name in queue.instance_types:
-        if name in vcpus:
-            by_count.setdefault(vcpus[name], []).append(name)
+    for name, shape in shapes.items():
+        if shape is not None:
+            by_count.setdefault(shape[0], []).append(name)
     if len(by_count) > 1:
         groups = "; ".join(f"{count} vCPUs: {', '.join(names)}" for count, names in by_count.items())
         return [SpecFinding("error", loc, f"the instance types of one queue must have the same vCPUs ({groups})",
                             "ParallelCluster refuses the cluster otherwise: split them into queues of one size")]
-    unknown = [name for name in queue.instance_types if name not in vcpus]
+    unknown = [name for name, shape in shapes.items() if shape is None]
     if unknown:
         return [SpecFinding("note", loc, f"equal vCPUs could not be checked: {', '.join(unknown)} not in "
                             "clustertools' price table (cluster_tools/data/prices.json); ParallelCluster checks it "

@@ -105,16 +105,15 @@ def check_project_spec(project: Project | None) -> list[str]:
     parallelcluster.os: ...``; return its notes (checks that could not be made) in the same form."""
     from cluster_tools.cluster_spec_checks import check_cluster_spec
     from cluster_tools.pcluster_support import installed_support
-    from cluster_tools.pricing import load_price_table
 
     spec = cluster_spec_of(project)
-    vcpus = {name: shape.vcpus for name, shape in load_price_table().instances.items()}
-    findings = check_cluster_spec(spec, installed_support(), vcpus)
+    findings = check_cluster_spec(spec, installed_support(), shipped_instance_shape)
     lines = {f: f"{project.where('parallelcluster', *f.loc)}: {f.message}" for f in findings}
     errors = [f for f in findings if f.level == "error"]
     if errors:
         hint = errors[0].hint if len(errors) == 1 else None
-        raise ConfigError("; ".join(lines[f] for f in errors), hint or "fix them in clustertools.yaml (parallelcluster:)")
+        raise ConfigError("; ".join(lines[f] for f in errors),
+                          hint or "fix them in clustertools.yaml (parallelcluster:)")
     return [lines[f] for f in findings]
 
 

@@ -204,7 +204,8 @@ def test_the_script_sets_up_exactly_the_oses_validate_allows(node: Node, os_name
     from cluster_tools.cluster_spec_checks import BOOTSTRAP_OSES
     from cluster_tools.pcluster_support import supported_oses
 
-    assert set(supported_oses()) <= set(PCLUSTER_OS_RELEASES), "a new ParallelCluster OS: decide whether the script sets it up"
+    new_oses = set(supported_oses()) - set(PCLUSTER_OS_RELEASES)
+    assert not new_oses, f"a new ParallelCluster OS {new_oses}: decide whether the script sets it up"
     node.set_os(PCLUSTER_OS_RELEASES[os_name])
     result = node.run("--runtime", "none")
     assert (result.returncode == 0) == (os_name in BOOTSTRAP_OSES), result.stdout

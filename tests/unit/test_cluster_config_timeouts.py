@@ -58,7 +58,8 @@ def test_the_project_sets_its_own_budget(value):
 def test_a_budget_out_of_range_names_its_line(value, message):
     with pytest.raises(ConfigError) as info:
         parse_project(HEADER + SECTION + f"  head_node_bootstrap_timeout: {value}\n")
-    assert info.value.one_line().startswith(f"clustertools.yaml:11: parallelcluster.head_node_bootstrap_timeout: {message}")
+    assert info.value.one_line().startswith(
+        f"clustertools.yaml:11: parallelcluster.head_node_bootstrap_timeout: {message}")
 
 
 @pytest.mark.parametrize("template", available_templates())

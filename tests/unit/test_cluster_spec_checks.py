@@ -38,6 +38,11 @@ PCLUSTER_3_10 = PclusterSupport(
 )
 
 
+def no_sizes(instance_type: str) -> None:
+    """No instance sizes: the vCPU check has nothing to compare."""
+    return None
+
+
 def refusal(text: str) -> str:
     with pytest.raises(ConfigError) as info:
         validate_project_cluster(parse_project(text), allowed_ip="203.0.113.7/32")
@@ -85,7 +90,8 @@ def test_an_os_the_installed_parallelcluster_lacks_is_refused(os_name):
 def test_a_hostile_os_is_refused_when_the_project_loads():
     with pytest.raises(ConfigError) as info:
         parse_project(MINIMAL + "  os: \"alinux2023\\nHeadNode: {}\"\n")
-    assert info.value.one_line().startswith(f"clustertools.yaml:{OS_LINE}: parallelcluster.os: a ParallelCluster OS like")
+    assert info.value.one_line().startswith(
+        f"clustertools.yaml:{OS_LINE}: parallelcluster.os: a ParallelCluster OS like")
 
 
 @pytest.mark.parametrize("template", available_templates())
@@ -107,14 +113,15 @@ def test_an_older_releases_matrix_is_read_not_assumed():
     spec = parse_project(MINIMAL).parallelcluster
     assert usable_oses(PCLUSTER_3_10) == ["alinux2023", "ubuntu2204", "rhel9", "rocky9 (with custom_ami)"]
     for name in ("alinux2", "ubuntu2004", "rhel8", "rocky8"):
-        [finding] = check_cluster_spec(spec.model_copy(update={"os": name, "custom_ami": AMI}), PCLUSTER_3_10, {})
+        with_os = spec.model_copy(update={"os": name, "custom_ami": AMI})
+        [finding] = check_cluster_spec(with_os, PCLUSTER_3_10, no_sizes)
         assert finding.loc == ("os",) and "node bootstrap" in finding.message
-    [finding] = check_cluster_spec(spec.model_copy(update={"os": "ubuntu2404"}), PCLUSTER_3_10, {})
+    [finding] = check_cluster_spec(spec.model_copy(update={"os": "ubuntu2404"}), PCLUSTER_3_10, no_sizes)
     assert finding.message.startswith("'ubuntu2404' is not an OS of ParallelCluster 3.10.0")
-    assert check_cluster_spec(spec, PCLUSTER_3_10, {}) == []
+    assert check_cluster_spec(spec, PCLUSTER_3_10, no_sizes) == []
     # 3.10 knew no capacity-optimized-prioritized: refused with that release, taken with the installed one
     queue = spec.queues[0].model_copy(update={"allocation_strategy": "capacity-optimized-prioritized"})
-    [finding] = check_cluster_spec(spec.model_copy(update={"queues": [queue]}), PCLUSTER_3_10, {})
+    [finding] = check_cluster_spec(spec.model_copy(update={"queues": [queue]}), PCLUSTER_3_10, no_sizes)
     assert finding.loc == ("queues", 0, "allocation_strategy") and "not an allocation strategy of" in finding.message
 
 
@@ -183,7 +190,8 @@ def test_a_type_missing_from_the_price_table_is_a_note_not_a_refusal():
         "c6in.4xlarge not in clustertools' price table (cluster_tools/data/prices.json); ParallelCluster checks it "
         "when `up` creates the cluster",)
     # ... but types the table knows to differ are refused whatever else the queue lists
-    assert "must have the same vCPUs" in refusal(with_queue("      instance_types: [c6in.4xlarge, c6i.4xlarge, c6i.xlarge]\n"))
+    mixed = with_queue("      instance_types: [c6in.4xlarge, c6i.4xlarge, c6i.xlarge]\n")
+    assert "must have the same vCPUs" in refusal(mixed)
 
 
 def test_every_error_of_the_section_is_on_the_one_line():
