@@ -58,9 +58,9 @@ def _os_findings(spec: ClusterSpec, support: PclusterSupport) -> list[SpecFindin
                             f"(bootstrap/on-node-configured.sh runs on every node and would fail there); use one of "
                             f"{usable}", "the bootstrap installs conda and the container runtime per OS family")]
     if name in support.custom_ami_oses and spec.custom_ami is None:
+        public_ami = [o for o in support.oses if o in BOOTSTRAP_OSES and o not in support.custom_ami_oses]
         return [SpecFinding("error", ("os",), f"ParallelCluster {support.version} publishes no AMI for {name}: "
-                            "set parallelcluster.custom_ami to one built for it, or use one of "
-                            f"{', '.join(o for o in usable_oses(support) if '(' not in o)}",
+                            f"set parallelcluster.custom_ami to one built for it, or use one of {', '.join(public_ami)}",
                             f"build it with `pcluster build-image`; its nodes log in as {support.oses[name]}")]
     return []
 
