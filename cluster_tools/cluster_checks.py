@@ -6,14 +6,12 @@ named by its path like ParallelCluster's schema errors (``HeadNode.Ssh.AllowedIp
 from __future__ import annotations
 
 import re
-from typing import Any, Collection, Iterator
+from typing import Any, Collection, Iterator, Mapping
 
 # Stands in for the caller's address when it is unknown offline (render uses it). It is not a CIDR, so
 # ParallelCluster refuses it: a config carrying it can never be created, and it opens SSH to no one.
 ALLOWED_IPS_PLACEHOLDER = "YOUR-PUBLIC-IP/32"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,24}$")  # ParallelCluster's NameValidator
-_SPOT_STRATEGIES = {"price-capacity-optimized", "capacity-optimized", "lowest-price", "capacity-optimized-prioritized"}
-_ONDEMAND_STRATEGIES = {"lowest-price", "prioritized"}
 _ACCOUNTING_NAME_MAX = 40  # ParallelCluster's limit on cluster names when Slurm accounting is on
 
 # Shapes of secrets that must never sit in a config (it is stored by CloudFormation and in S3).
@@ -29,14 +27,17 @@ _SECRET_KEY_NAMES = re.compile(r"(password|passwd|secret|token|credential|apikey
 
 
 def find_problems(config: dict[str, Any], cluster_name: str, *, open_ssh_ok: bool = False,
-                  known_instance_types: Collection[str] | None = None) -> list[str]:
+                  known_instance_types: Collection[str] | None = None,
+                  allocation_strategies: Mapping[str, Collection[str]] | None = None) -> list[str]:
     """Every problem found, in config order. ``open_ssh_ok``: the project itself asked for 0.0.0.0/0.
-    ``known_instance_types``: EC2's list of types, to catch a made-up one (None skips that check)."""
+    ``known_instance_types``: EC2's list of types, to catch a made-up one (None skips that check).
+    ``allocation_strategies``: capacity type -> the strategies ParallelCluster takes for it, which its schema
+    does not check offline (cluster_tools.pcluster_support; None skips that check)."""
     problems: list[str] = []
     problems += _ssh_problems(config, open_ssh_ok)
     problems += _imds_problems(config)
     problems += _volume_problems(config)
-    problems += _queue_problems(config, known_instance_types)
+    problems += _queue_problems(config, known_instance_types, allocation_strategies)
     problems += _storage_problems(config)
     problems += _secret_problems(config)
     if _get(config, "Scheduling", "SlurmSettings", "Database") and len(cluster_name) > _ACCOUNTING_NAME_MAX:
@@ -92,7 +93,8 @@ def _volume_problems(config: dict[str, Any]) -> list[str]:
             for where, volume in volumes if _get(volume, "Encrypted") is not True]
 
 
-def _queue_problems(config: dict[str, Any], known: Collection[str] | None) -> list[str]:
+def _queue_problems(config: dict[str, Any], known: Collection[str] | None,
+                    strategies: Mapping[str, Collection[str]] | None) -> list[str]:
     problems = []
     head_type = _get(config, "HeadNode", "InstanceType")
     if known is not None and isinstance(head_type, str) and head_type not in known:
@@ -102,10 +104,10 @@ def _queue_problems(config: dict[str, Any], known: Collection[str] | None) -> li
         where = f"Scheduling.SlurmQueues[{i}]"
         problems += _name_problems(f"{where}.Name", _get(queue, "Name"), seen_queues, "queue")
         capacity, strategy = _get(queue, "CapacityType") or "ONDEMAND", _get(queue, "AllocationStrategy")
-        allowed = _SPOT_STRATEGIES if capacity == "SPOT" else _ONDEMAND_STRATEGIES
-        if strategy is not None and strategy not in allowed:
+        allowed = (strategies or {}).get(capacity)
+        if allowed is not None and strategy in _all_strategies(strategies) and strategy not in allowed:
             problems.append(f"{where}.AllocationStrategy: {strategy} does not apply to {capacity} queues; "
-                            f"use one of {', '.join(sorted(allowed))}")
+                            f"use one of {', '.join(allowed)}")
         seen_resources: set[str] = set()
         for j, resource in _items(_get(queue, "ComputeResources")):
             at = f"{where}.ComputeResources[{j}]"
@@ -116,6 +118,11 @@ def _queue_problems(config: dict[str, Any], known: Collection[str] | None) -> li
             problems += [_unknown_type(path, value) for path, value in types
                          if known is not None and isinstance(value, str) and value not in known]
     return problems
+
+
+def _all_strategies(strategies: Mapping[str, Collection[str]] | None) -> set[str]:
+    """Every strategy ParallelCluster knows; its schema already names any other one."""
+    return {name for names in (strategies or {}).values() for name in names}
 
 
 def _name_problems(where: str, name: Any, seen: set[str], what: str) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cluster_tools.cluster_storage_spec import DatabaseSpec, SharedStorageSpec
 from cluster_tools.clusters import check_cluster_name
 
 # ParallelCluster's NameValidator (queues and compute resources); "default" is refused by it too.
@@ -24,29 +25,19 @@ _PREFIX_LIST_RE = re.compile(r"^pl-([0-9a-f]{8}|[0-9a-f]{17})$")
 _INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _KEY_NAME_RE = re.compile(r"^[A-Za-z0-9 ._+=@-]{1,255}$")
-_OS_RE = re.compile(r"^[a-z0-9]{1,20}$")
+_AMI_RE = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
 # AWS tag rules (letters, digits, spaces and + - = . _ : / @), minus what we render ourselves.
 _TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 +=._:/@-]{1,128}$")
 _TAG_VALUE_RE = re.compile(r"^[A-Za-z0-9 +=._:/@-]{0,256}$")
 _RESERVED_TAGS = ("project", "owner", "clustertools")
-_MOUNT_DIR_RE = re.compile(r"^/[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
-_STORAGE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,29}$")
-_STORAGE_ID_RE = {
-    "ebs": re.compile(r"^vol-([0-9a-f]{8}|[0-9a-f]{17})$"),
-    "efs": re.compile(r"^fs-([0-9a-f]{8}|[0-9a-f]{17})$"),
-    "fsx-lustre": re.compile(r"^fs-[0-9a-f]{17}$"),
-}
 _POLICY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/[A-Za-z0-9+=,.@_/-]{1,512}$")
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
-_SECRET_ARN_RE = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$")
-_DB_URI_RE = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
-_DB_USER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_DB_NAME_RE = re.compile(r"^[0-9a-z_]{1,64}$")
 
-SPOT_STRATEGIES = ("price-capacity-optimized", "capacity-optimized", "lowest-price", "capacity-optimized-prioritized")
-ONDEMAND_STRATEGIES = ("lowest-price", "prioritized")
-AllocationStrategy = Literal["price-capacity-optimized", "capacity-optimized", "lowest-price",
-                             "capacity-optimized-prioritized", "prioritized"]
+# The shapes of an OS's and a strategy's name, so no hostile text gets further; which ones exist (and which
+# strategy fits which capacity) `validate` asks the installed ParallelCluster (cluster_tools.pcluster_support),
+# whose lists change between releases.
+_OS_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,31}$")
+_STRATEGY_RE = re.compile(r"^[a-z][a-z-]{0,63}$")
 
 
 def check_allowed_ips(value: str) -> str:
@@ -80,7 +71,8 @@ class QueueSpec(BaseModel):
 
     name: str
     capacity_type: Literal["SPOT", "ONDEMAND"] | None = Field(default=None, description="default: the template's")
-    allocation_strategy: AllocationStrategy | None = None
+    allocation_strategy: str | None = Field(default=None, description="default: price-capacity-optimized on SPOT, "
+                                                                       "lowest-price on ONDEMAND")
     instance_types: list[str] = Field(min_length=1, max_length=50)
     min_count: int = Field(default=0, ge=0)
     max_count: int = Field(default=10, ge=1, le=10000)
@@ -91,6 +83,13 @@ class QueueSpec(BaseModel):
         if not _QUEUE_NAME_RE.fullmatch(value) or value == "default":
             raise ValueError("queue names take lowercase letters, digits and '-', start with a letter, "
                              "at most 25, not 'default' (ParallelCluster's rule)")
+        return value
+
+    @field_validator("allocation_strategy")
+    @classmethod
+    def _strategy(cls, value: str | None) -> str | None:
+        if value is not None and not _STRATEGY_RE.fullmatch(value):
+            raise ValueError("an allocation strategy like price-capacity-optimized or lowest-price")
         return value
 
     @field_validator("instance_types")
@@ -107,90 +106,7 @@ class QueueSpec(BaseModel):
     def _counts(self) -> "QueueSpec":
         if self.min_count > self.max_count:
             raise ValueError(f"min_count {self.min_count} is above max_count {self.max_count}")
-        if self.allocation_strategy and self.capacity_type:
-            allowed = SPOT_STRATEGIES if self.capacity_type == "SPOT" else ONDEMAND_STRATEGIES
-            if self.allocation_strategy not in allowed:
-                raise ValueError(f"allocation_strategy {self.allocation_strategy} does not apply to "
-                                 f"{self.capacity_type} queues; use one of {', '.join(allowed)}")
         return self
-
-
-class SharedStorageSpec(BaseModel):
-    """One shared file system mounted on every node; kept when the cluster is deleted (DeletionPolicy Retain)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["ebs", "efs", "fsx-lustre"]
-    name: str = "shared"
-    mount_dir: str = "/shared"
-    size_gb: int | None = Field(default=None, ge=1, le=524288, description="EBS GiB or FSx capacity; not for EFS")
-    existing_id: str | None = Field(default=None, description="mount this volume or file system instead of creating one")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _STORAGE_NAME_RE.fullmatch(value):
-            raise ValueError("letters, digits and '-', at most 30")
-        return value
-
-    @field_validator("mount_dir")
-    @classmethod
-    def _mount_dir(cls, value: str) -> str:
-        if not _MOUNT_DIR_RE.fullmatch(value) or "/.." in value or value in ("/home", "/opt/parallelcluster"):
-            raise ValueError("an absolute path like /shared (letters, digits, '.', '_', '-'); not /home")
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "SharedStorageSpec":
-        if self.existing_id is not None:
-            if not _STORAGE_ID_RE[self.type].fullmatch(self.existing_id):
-                raise ValueError(f"existing_id {self.existing_id!r} is not a {self.type} id")
-            if self.size_gb is not None:
-                raise ValueError("size_gb applies only to storage clustertools creates; drop it with existing_id")
-        elif self.type == "efs" and self.size_gb is not None:
-            raise ValueError("EFS grows by itself: drop size_gb")
-        elif self.type == "fsx-lustre" and self.size_gb is not None and self.size_gb != 1200 and self.size_gb % 2400:
-            raise ValueError("FSx for Lustre (SCRATCH_2) takes 1200 or a multiple of 2400 GiB")
-        return self
-
-
-class DatabaseSpec(BaseModel):
-    """Slurm accounting (sacct); the password stays in Secrets Manager and only its ARN is written here."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    uri: str
-    user_name: str
-    password_secret_arn: str
-    database_name: str | None = None
-
-    @field_validator("uri")
-    @classmethod
-    def _uri(cls, value: str) -> str:
-        if not _DB_URI_RE.fullmatch(value):
-            raise ValueError("host[:port] of the MySQL-compatible database, e.g. acct.abc.rds.amazonaws.com:3306")
-        return value
-
-    @field_validator("user_name")
-    @classmethod
-    def _user(cls, value: str) -> str:
-        if not _DB_USER_RE.fullmatch(value):
-            raise ValueError("letters, digits, '_', '.', '-' only")
-        return value
-
-    @field_validator("password_secret_arn")
-    @classmethod
-    def _arn(cls, value: str) -> str:
-        if not _SECRET_ARN_RE.fullmatch(value):
-            raise ValueError("the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")
-        return value
-
-    @field_validator("database_name")
-    @classmethod
-    def _db_name(cls, value: str | None) -> str | None:
-        if value is not None and not _DB_NAME_RE.fullmatch(value):
-            raise ValueError("lowercase letters, digits and '_', at most 64")
-        return value
 
 
 class SlurmLimits(BaseModel):
@@ -218,9 +134,18 @@ class ClusterSpec(BaseModel):
     name: str | None = Field(default=None, description="the cluster's name; default: from the project's name")
     region: str
     template: str = Field(default="spot-cpu", description="a template of cluster-config/, without .yaml.j2")
-    os: str = "alinux2023"
+    os: str = Field(default="alinux2023", description="a ParallelCluster OS; `validate` checks it against the "
+                                                       "installed ParallelCluster and the node bootstrap")
+    custom_ami: str | None = Field(default=None, description="Image.CustomAmi: an AMI built with `pcluster build-image`; "
+                                                             "required for OSes ParallelCluster has no AMI for (rocky)")
     head_node_instance_type: str = "t3.medium"
     head_node_root_volume_gb: int = Field(default=50, ge=40, le=16384)  # ParallelCluster's AMIs need ~40 GB
+    # At most CloudFormation's 12 h for a wait condition; under 10 minutes even a bare head node rolls back.
+    head_node_bootstrap_timeout: int | None = Field(
+        default=None, ge=600, le=43200,
+        description="seconds the head node's bootstrap (image pull, conda environment) may take before "
+                    "ParallelCluster rolls the cluster back (DevSettings.Timeouts.HeadNodeBootstrapTimeout); "
+                    "default: ParallelCluster's, plus time for the project's image and environment")
     key_name: str | None = None
     subnet_id: str
     compute_subnet_ids: list[str] | None = Field(default=None, min_length=1, description="default: [subnet_id]")
@@ -274,8 +199,15 @@ class ClusterSpec(BaseModel):
     @field_validator("os")
     @classmethod
     def _os(cls, value: str) -> str:
-        if not _OS_RE.fullmatch(value):
-            raise ValueError("a ParallelCluster OS like alinux2023, ubuntu2204 or rocky9")
+        if not _OS_NAME_RE.fullmatch(value):
+            raise ValueError("a ParallelCluster OS like alinux2023 or ubuntu2404 (`validate` lists those that work)")
+        return value
+
+    @field_validator("custom_ami")
+    @classmethod
+    def _custom_ami(cls, value: str | None) -> str | None:
+        if value is not None and not _AMI_RE.fullmatch(value):
+            raise ValueError("an AMI id like ami-0123456789abcdef0 (built with `pcluster build-image`)")
         return value
 
     @field_validator("head_node_instance_type")
@@ -385,10 +317,3 @@ def cluster_name_for(spec: ClusterSpec, project_name: str) -> str:
     if not name[:1].isalpha():
         name = f"ct-{name}"
     return check_cluster_name(name[:60].rstrip("-"))
-
-
-def check_secret_arn(value: str) -> str:
-    """A Secrets Manager secret's ARN (the value itself never goes into a project file or a config)."""
-    if not isinstance(value, str) or not _SECRET_ARN_RE.fullmatch(value):
-        raise ValueError("the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")
-    return value

@@ -11,12 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from cluster_tools.cluster_spec import ClusterSpec, check_secret_arn
+from cluster_tools.cluster_spec import ClusterSpec
+from cluster_tools.cluster_storage_spec import check_secret_arn
 from cluster_tools.clusters import check_cluster_name
 from cluster_tools.errors import ConfigError
 from cluster_tools.names import PARTITION, PROJECT_NAME
+from cluster_tools.project_yaml import (
+    ProjectLoader, ProjectSource, RefusedYAML, dotted, first_duplicate_key, line_of, node_at, unquoted_hint,
+)
 
 PROJECT_FILE = "clustertools.yaml"
 
@@ -231,6 +235,7 @@ class Project(BaseModel):
                                          description="what the node bootstrap installs (Miniforge, conda environment)")
     parallelcluster: ClusterSpec | None = Field(default=None, description="what `up` builds on AWS (optional)")
     cost: CostSettings = Field(default_factory=CostSettings, description="estimates before submit")
+    _source: ProjectSource = PrivateAttr(default_factory=lambda: ProjectSource(PROJECT_FILE))
 
     @field_validator("name")
     @classmethod
@@ -242,42 +247,12 @@ class Project(BaseModel):
     def _cluster(cls, value: str | None) -> str | None:
         return None if value is None else check_cluster_name(value)
 
+    def where(self, *loc: str | int) -> str:
+        """A key named as every project message names it: ``clustertools.yaml:7: parallelcluster.os``."""
+        return self._source.where(loc)
+
 
 MAX_PROJECT_FILE_BYTES = 1 << 20
-MAX_YAML_DEPTH = 50  # the schema is 4 levels deep; Python's recursion limit is near 1,000
-
-
-class _RefusedYAML(yaml.MarkedYAMLError):
-    """Valid YAML that a project file may not use (it would cost time or stack before any check)."""
-
-
-class _ProjectLoader(yaml.SafeLoader):
-    """SafeLoader with constructors of its own: pcluster's yaml_load patches SafeLoader's mapping
-    constructor process-wide, which would change how a project file loads once pcluster ran.
-
-    It refuses an alias of a mapping or list (a "billion laughs" of nested aliases expands to more
-    nodes than any walk can visit) and nesting deeper than MAX_YAML_DEPTH, while composing.
-    """
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            if not isinstance(self.anchors.get(event.anchor), (yaml.ScalarNode, type(None))):
-                raise _RefusedYAML(None, None, f"alias *{event.anchor} repeats a mapping or list: aliases "
-                                   "(and << merges) of those are not allowed here", event.start_mark,
-                                   "write the values out in full")
-        self._depth = getattr(self, "_depth", 0) + 1
-        try:
-            if self._depth > MAX_YAML_DEPTH:
-                raise _RefusedYAML(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", self.peek_event().start_mark,
-                                   "a project file is a few levels deep: `clustertools init` writes an example")
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-_ProjectLoader.yaml_constructors = dict(yaml.SafeLoader.yaml_constructors)
-_ProjectLoader.add_constructor("tag:yaml.org,2002:map", yaml.constructor.SafeConstructor.construct_yaml_map)
 
 
 def find_project_file(start: Path) -> Path | None:
@@ -316,100 +291,35 @@ def _decode_project(data: bytes, path: Path) -> str:
 
 def parse_project(text: str, source: str = PROJECT_FILE) -> Project:
     try:
-        root = yaml.compose(text, Loader=_ProjectLoader)
-        data = yaml.load(text, Loader=_ProjectLoader)  # noqa: S506 (a SafeLoader subclass)
+        root = yaml.compose(text, Loader=ProjectLoader)
+        data = yaml.load(text, Loader=ProjectLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc)
-        if isinstance(exc, _RefusedYAML):
+        if isinstance(exc, RefusedYAML):
             raise ConfigError(f"{where}: {problem}", exc.note) from None
         raise ConfigError(f"{where}: not valid YAML: {problem}", "check indentation and quoting") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of keys (name, cluster, storage, job)",
                           "run `clustertools init` for a commented example")
-    duplicate = _first_duplicate_key(root, ())
+    duplicate = first_duplicate_key(root, ())
     if duplicate:
         loc, line = duplicate
-        raise ConfigError(f"{source}:{line}: {_dotted(loc)}: key given twice", "keep one of them")
+        raise ConfigError(f"{source}:{line}: {dotted(loc)}: key given twice", "keep one of them")
     try:
-        return Project.model_validate(data)
+        project = Project.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            line = _line_of(root, loc)
+            line = line_of(root, loc)
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"
             elif err["type"] == "string_type":
-                msg = _unquoted_hint(_node_at(root, loc)) or msg
-            problems.append(f"{source}:{line}: {_dotted(loc)}: {msg}")
+                msg = unquoted_hint(node_at(root, loc)) or msg
+            problems.append(f"{source}:{line}: {dotted(loc)}: {msg}")
         raise ConfigError("; ".join(problems), "see the commented example from `clustertools init`") from None
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
-    """1-based line of the deepest node along ``loc`` (the parent's line for a missing key)."""
-    line = node.start_mark.line + 1 if node is not None else 1
-    for part in loc:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == part:
-                    child, line = value, key.start_mark.line + 1
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            child = node.value[part]
-            line = child.start_mark.line + 1
-        if child is None:
-            break
-        node = child
-    return line
-
-
-def _node_at(node: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            node = next((value for key, value in node.value if key.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            return None
-    return node
-
-
-def _unquoted_hint(node: yaml.Node | None) -> str | None:
-    """Why a value written as text reached a text field as something else (YAML 1.1 reads unquoted
-    ``1:30:00`` as the number 5400, ``yes`` as true): say what it became and how to quote it."""
-    if not isinstance(node, yaml.ScalarNode) or node.style or node.tag == "tag:yaml.org,2002:str":
-        return None
-    value = yaml.load(node.value, Loader=_ProjectLoader)  # noqa: S506 (a SafeLoader subclass)
-    kind = {bool: "the boolean", int: "the number", float: "the number", type(None): "null"}.get(type(value), "a date")
-    base60 = " (h:mm:ss is read in base 60)" if ":" in node.value and isinstance(value, (int, float)) else ""
-    shown = "" if value is None else f" {value}"
-    return f"{node.value} unquoted is {kind}{shown} in YAML{base60}: quote it: \"{node.value}\""
-
-
-def _first_duplicate_key(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], int] | None:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            if key.value in seen:
-                return loc + (key.value,), key.start_mark.line + 1
-            seen.add(key.value)
-            found = _first_duplicate_key(value, loc + (key.value,))
-            if found:
-                return found
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            found = _first_duplicate_key(item, loc + (index,))
-            if found:
-                return found
-    return None
+    project._source = ProjectSource(source, root)
+    return project

@@ -34,6 +34,8 @@ def validate(app: App, allowed_ip: str | None, template: str | None) -> None:
     from cluster_tools.services.cluster_config import validate_project_cluster
 
     rendered, problems = validate_project_cluster(app.project(), allowed_ip=allowed_ip, template=template)
+    for line in rendered.notes:
+        note(f"note: {line}")
     if problems:
         for line in problems:
             click.echo(line)

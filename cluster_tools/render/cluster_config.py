@@ -19,7 +19,13 @@ from cluster_tools.render.templates import environment, yaml_scalar
 
 # The templates sit at the top of the repository, next to bootstrap/, where users look for them.
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "cluster-config"
-
+# ParallelCluster's HeadNodeBootstrapTimeout (pcluster.constants.NODE_BOOTSTRAP_TIMEOUT: 2100 s in 3.16, 1800 s
+# before), written here so a rendered config does not change with the installed release.
+PCLUSTER_HEAD_NODE_BOOTSTRAP_S = 2100
+# What the head node's OnNodeConfigured adds inside that budget, before it signals CloudFormation: pulling
+# (and for apptainer, building a SIF from) a multi-GB image on a small head node, and solving a conda environment.
+IMAGE_PULL_ALLOWANCE_S = 3600
+CONDA_ENV_ALLOWANCE_S = 1800
 
 
 def bootstrap_prefix(output_bucket: str, cluster_name: str) -> str:
@@ -30,6 +36,15 @@ def bootstrap_prefix(output_bucket: str, cluster_name: str) -> str:
 def bootstrap_url(output_bucket: str, cluster_name: str) -> str:
     """The OnNodeConfigured script every node runs (head node and each queue)."""
     return bootstrap_prefix(output_bucket, cluster_name) + "on-node-configured.sh"
+
+
+def head_node_bootstrap_timeout(spec: ClusterSpec, node: NodeBootstrap) -> int | None:
+    """DevSettings.Timeouts.HeadNodeBootstrapTimeout: the project's, else ParallelCluster's default plus an
+    allowance for each slow step the head node runs (image pull, conda environment); None when it runs none."""
+    if spec.head_node_bootstrap_timeout is not None:
+        return spec.head_node_bootstrap_timeout
+    extra = (IMAGE_PULL_ALLOWANCE_S if node.image else 0) + (CONDA_ENV_ALLOWANCE_S if node.env_file_key else 0)
+    return PCLUSTER_HEAD_NODE_BOOTSTRAP_S + extra if extra else None
 
 
 def available_templates(templates_dir: Path = TEMPLATES_DIR) -> list[str]:
@@ -102,6 +117,7 @@ def render_cluster_config(
                                              *filter(None, [spec.autostop_down_policy_arn])])),
         "compute_subnet_ids": spec.compute_subnet_ids or [spec.subnet_id],
         "tag_pairs": tag_pairs,
+        "head_node_bootstrap_timeout": head_node_bootstrap_timeout(spec, node),
     }
     # The one environment (StrictUndefined, shquote, yaml_scalar), rooted at cluster-config/ instead of the package.
     env = environment(line_safe=False).overlay(loader=jinja2.FileSystemLoader(str(templates_dir)))

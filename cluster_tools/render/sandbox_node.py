@@ -44,15 +44,8 @@ class NodeOS:
         return f"/home/{self.user}"
 
 
-def supported_oses() -> dict[str, str]:
-    """OS name -> default user, from the installed ParallelCluster (the list changes between releases)."""
-    from pcluster.constants import OS_MAPPING, SUPPORTED_OSES
-
-    return {name: OS_MAPPING[name]["user"] for name in SUPPORTED_OSES}
-
-
 def node_os(name: str, oses: dict[str, str]) -> NodeOS:
-    """The OS ``name`` of ``oses`` (see ``supported_oses``); ValueError names the choices."""
+    """The OS ``name`` of ``oses`` (cluster_tools.pcluster_support.supported_oses); ValueError names the choices."""
     if name not in oses:
         raise ValueError(f"{name!r} is not a ParallelCluster OS; choose one of {', '.join(sorted(oses))}")
     return NodeOS(name=name, user=oses[name], family="ubuntu" if name.startswith("ubuntu") else "rhel")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import getpass
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cluster_tools.cluster_spec import ClusterSpec, check_allowed_ips, cluster_name_for, is_open_to_world
 from cluster_tools.config import Project
@@ -31,6 +31,7 @@ class RenderedCluster:
     allowed_ips: str  # HeadNode.Ssh.AllowedIps as rendered
     allowed_ips_from: str  # "project", "option" (--allowed-ip) or "placeholder" (unknown offline)
     open_ssh_ok: bool  # the project or the user asked for 0.0.0.0/0 on purpose
+    notes: tuple[str, ...] = ()  # from validate: checks that could not be made, and why
 
 
 def cluster_spec_of(project: Project | None) -> ClusterSpec:
@@ -84,16 +85,36 @@ def render_project_cluster(project: Project | None, *, allowed_ip: str | None = 
 
 def validate_project_cluster(project: Project | None, *, allowed_ip: str | None = None,
                              template: str | None = None) -> tuple[RenderedCluster, list[str]]:
-    """Render, then check with ParallelCluster's schema and clustertools' own checks (offline)."""
+    """Check the section against the installed ParallelCluster and the node bootstrap (ConfigError naming
+    each key's line), render, then check with ParallelCluster's schema and clustertools' own checks (offline).
+    ``rendered.notes`` says which checks could not be made."""
     from cluster_tools.transport.pcluster_schema import validate_cluster_config
 
+    notes = check_project_spec(project)
     rendered = render_project_cluster(project, allowed_ip=allowed_ip, template=template)
     problems = validate_cluster_config(rendered.yaml_text, rendered.cluster_name, rendered.region,
                                        open_ssh_ok=rendered.open_ssh_ok)
     if project is not None and project.parallelcluster is not None:
         problems += job_fit_problems(project.job, project.parallelcluster, shipped_instance_shape,
                                      shipped_instance_gpus)
-    return rendered, problems
+    return replace(rendered, notes=tuple(notes)), problems
+
+
+def check_project_spec(project: Project | None) -> list[str]:
+    """Raise one ConfigError for every error of cluster_spec_checks, each as ``clustertools.yaml:7:
+    parallelcluster.os: ...``; return its notes (checks that could not be made) in the same form."""
+    from cluster_tools.cluster_spec_checks import check_cluster_spec
+    from cluster_tools.pcluster_support import installed_support
+
+    spec = cluster_spec_of(project)
+    findings = check_cluster_spec(spec, installed_support(), shipped_instance_shape)
+    lines = {f: f"{project.where('parallelcluster', *f.loc)}: {f.message}" for f in findings}
+    errors = [f for f in findings if f.level == "error"]
+    if errors:
+        hint = errors[0].hint if len(errors) == 1 else None
+        raise ConfigError("; ".join(lines[f] for f in errors),
+                          hint or "fix them in clustertools.yaml (parallelcluster:)")
+    return [lines[f] for f in findings]
 
 
 def _local_user() -> str | None:

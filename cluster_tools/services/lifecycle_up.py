@@ -57,8 +57,14 @@ class UpResult:
 
 
 def ssh_user_for(os_name: str) -> str:
-    """The login user of ParallelCluster's official AMIs."""
-    return "ubuntu" if os_name.startswith("ubuntu") else "ec2-user"
+    """The login user ParallelCluster gives ``os_name`` (its OS_MAPPING: ec2-user, ubuntu, rocky), the one the
+    cluster record keeps for ssh, submit and status."""
+    from cluster_tools.pcluster_support import login_user
+
+    try:
+        return login_user(os_name)
+    except ValueError as exc:
+        raise ConfigError(f"parallelcluster.os: {exc}", "`clustertools validate` lists the OSes that work") from None
 
 
 def default_identity_file(key_name: str | None, home: Path) -> Path | None:
@@ -95,6 +101,7 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
     findings = [Finding("error", "validate", line) for line in problems]
     if not findings:
         findings.append(Finding("ok", "validate", "ParallelCluster's schema and clustertools' checks pass"))
+    findings += [Finding("warning", "validate", line) for line in rendered.notes]  # checks that could not be made
     if bootstrap_dir is None:
         from cluster_tools.resources import bootstrap_dir as shipped_bootstrap
 

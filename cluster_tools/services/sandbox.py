@@ -23,9 +23,10 @@ from typing import Callable, Mapping
 from cluster_tools.clusters import ClusterRecord, forget_cluster, save_cluster
 from cluster_tools.console_host_keys import sha256_fingerprint
 from cluster_tools.errors import SandboxError
+from cluster_tools.pcluster_support import supported_oses
 from cluster_tools.render.sandbox import SandboxPaths, SandboxSpec, render_sshd_config
 from cluster_tools.render.sandbox_cluster import cgroup_conf, with_ports
-from cluster_tools.render.sandbox_node import cfnconfig, node_os, supported_oses
+from cluster_tools.render.sandbox_node import cfnconfig, node_os
 from cluster_tools.services import sandbox_daemons as daemons
 from cluster_tools.services import sandbox_files as files
 from cluster_tools.services import sandbox_nodes as nodes

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import yaml
 
 from cluster_tools.cluster_checks import ALLOWED_IPS_PLACEHOLDER, find_problems
+from cluster_tools.pcluster_support import allocation_strategies
 
 # pcluster reads (and sets) the region through os.environ: every call that touches it holds this lock.
 ENV_LOCK = threading.Lock()
@@ -33,7 +34,8 @@ def validate_cluster_config(yaml_text: str, cluster_name: str, region: str, *, o
     if not isinstance(config, dict):
         return ["(top level): a ParallelCluster config is a mapping (Region, Image, HeadNode, Scheduling, ...)"]
     ours = find_problems(config, cluster_name, open_ssh_ok=open_ssh_ok,
-                         known_instance_types=known_instance_types() if check_instance_types else None)
+                         known_instance_types=known_instance_types() if check_instance_types else None,
+                         allocation_strategies=allocation_strategies())
     schema = schema_problems(config, cluster_name, region)
     if _get_allowed_ips(config) == ALLOWED_IPS_PLACEHOLDER:
         # ours says what to do about the placeholder; the schema's "not a valid CIDR" would repeat it

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster_tools.render.sandbox_node import cfnconfig, node_os, supported_oses
+from cluster_tools.pcluster_support import supported_oses
+from cluster_tools.render.sandbox_node import cfnconfig, node_os
 from cluster_tools.resources import template_path
 from cluster_tools.services.sandbox_namespace import NamespaceLayout, free_uid, node_cgroup_dirs, prepare_layout
 from cluster_tools.services.sandbox_nodes import remove_cgroups

@@ -189,6 +189,28 @@ def test_supported_os_is_detected(node: Node, os_name: str):
     assert f"os={OS_RELEASES[os_name][1]} " in out
 
 
+# Every OS a ParallelCluster of the pinned range (>=3.10) offers, as its /etc/os-release says.
+PCLUSTER_OS_RELEASES = {
+    "alinux2": 'ID="amzn"\nVERSION_ID="2"\n', "alinux2023": 'ID="amzn"\nVERSION_ID="2023"\n',
+    "centos7": 'ID="centos"\nVERSION_ID="7"\n', "ubuntu2004": 'ID=ubuntu\nVERSION_ID="20.04"\n',
+    "ubuntu2204": 'ID=ubuntu\nVERSION_ID="22.04"\n', "ubuntu2404": 'ID=ubuntu\nVERSION_ID="24.04"\n',
+    "rhel8": 'ID="rhel"\nVERSION_ID="8.10"\n', "rocky8": 'ID="rocky"\nVERSION_ID="8.10"\n',
+    "rhel9": 'ID="rhel"\nVERSION_ID="9.4"\n', "rocky9": 'ID="rocky"\nVERSION_ID="9.3"\n',
+}
+
+
+@pytest.mark.parametrize("os_name", sorted(PCLUSTER_OS_RELEASES))
+def test_the_script_sets_up_exactly_the_oses_validate_allows(node: Node, os_name: str):
+    from cluster_tools.cluster_spec_checks import BOOTSTRAP_OSES
+    from cluster_tools.pcluster_support import supported_oses
+
+    new_oses = set(supported_oses()) - set(PCLUSTER_OS_RELEASES)
+    assert not new_oses, f"a new ParallelCluster OS {new_oses}: decide whether the script sets it up"
+    node.set_os(PCLUSTER_OS_RELEASES[os_name])
+    result = node.run("--runtime", "none")
+    assert (result.returncode == 0) == (os_name in BOOTSTRAP_OSES), result.stdout
+
+
 @pytest.mark.parametrize("text, shown", [
     ('ID=centos\nVERSION_ID="7"\n', "ID=centos VERSION_ID=7"),
     ('ID=ubuntu\nVERSION_ID="20.04"\n', "ID=ubuntu VERSION_ID=20.04"),

@@ -71,7 +71,7 @@ def test_every_template_and_example_renders_and_passes_parallelclusters_schema(t
     "  database: {uri: acct.example.us-east-1.rds.amazonaws.com:3306, user_name: slurm,"
     " password_secret_arn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:slurmdb-AbCdEf',"
     " database_name: study_acct}\n",
-    "  key_name: my-key\n  allowed_ips: pl-0123456789abcdef0\n  os: rocky9\n",
+    "  key_name: my-key\n  allowed_ips: pl-0123456789abcdef0\n  os: rocky9\n  custom_ami: ami-0123456789abcdef0\n",
     "  compute_subnet_ids: [subnet-0123456789abcdef1, subnet-0123456789abcdef2]\n",
 ])
 def test_optional_sections_render_and_pass(extra):
@@ -136,8 +136,8 @@ def test_the_world_is_allowed_only_when_the_project_says_so():
     ("  region: us-east-1", "  region: 'us-east-1\\nHeadNode: {}'", "clustertools.yaml:5: parallelcluster.region:"),
     ("  subnet_id: subnet-0123456789abcdef0", "  subnet_id: subnet-xyz", "clustertools.yaml:6: parallelcluster.subnet_id:"),
     ("      max_count: 10", "      max_count: 10\n      min_count: 11", "clustertools.yaml:8: parallelcluster.queues[0]: min_count 11 is above"),
-    ("      max_count: 10", "      max_count: 10\n      capacity_type: ONDEMAND\n      allocation_strategy: capacity-optimized",
-     "parallelcluster.queues[0]: allocation_strategy capacity-optimized does not apply"),
+    ("      max_count: 10", "      max_count: 10\n      allocation_strategy: 'lowest price'",
+     "clustertools.yaml:11: parallelcluster.queues[0].allocation_strategy: an allocation strategy like"),
 ])
 def test_hostile_values_in_the_project_give_one_line_with_the_yaml_line(line, value, expected):
     with pytest.raises(ConfigError) as info:

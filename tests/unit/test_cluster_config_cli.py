@@ -69,6 +69,33 @@ def test_a_hostile_project_value_is_one_line_naming_its_line(project, state_dir,
         assert len(lines) == 1 and expected in lines[0], lines
 
 
+@pytest.mark.parametrize("old, new, expected", [
+    ("  subnet_id: subnet-0123456789abcdef0", "  subnet_id: subnet-0123456789abcdef0\n  os: rocky9",
+     "clustertools.yaml:45: parallelcluster.os: ParallelCluster 3."),
+    ("[c6i.xlarge, c5.xlarge]", "[c6i.xlarge, c5.2xlarge]",
+     "clustertools.yaml:50: parallelcluster.queues[0].instance_types: the instance types of one queue must "
+     "have the same vCPUs (4 vCPUs: c6i.xlarge; 8 vCPUs: c5.2xlarge) (hint: "),
+])
+def test_validate_refuses_what_the_installed_parallelcluster_would_with_one_line(project, state_dir, old, new, expected):
+    path = project / "clustertools.yaml"
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    result = run_cli("validate", "--allowed-ip", "203.0.113.7", state=state_dir, cwd=project)
+    assert result.returncode == 1 and out(result) == ""
+    [line] = err(result).strip().splitlines()
+    assert line.startswith(f"Error: {path}:") and expected in line, line
+
+
+def test_a_vcpu_check_that_cannot_be_made_is_a_note_and_validate_passes(project, state_dir):
+    path = project / "clustertools.yaml"
+    path.write_text(path.read_text().replace("[c6i.xlarge, c5.xlarge]", "[c6i.xlarge, c6in.xlarge]", 1))
+    result = run_cli("validate", "--allowed-ip", "203.0.113.7", state=state_dir, cwd=project)
+    assert result.returncode == 0 and out(result).startswith("ok: study")
+    assert err(result) == (f"note: {path}:50: parallelcluster.queues[0].instance_types: equal vCPUs could "
+                           "not be checked: c6in.xlarge not in clustertools' price table (cluster_tools/data/prices.json); "
+                           "ParallelCluster checks it when `up` creates the cluster\n")
+
+
 @pytest.mark.parametrize("args, expected", [
     (("--allowed-ip", "2001:db8::1"), "Error: --allowed-ip: ParallelCluster's AllowedIps takes IPv4 only"),
     (("--allowed-ip", "me"), "Error: --allowed-ip: 'me' is neither an IPv4 CIDR"),

@@ -53,6 +53,16 @@ def test_every_problem_is_reported_on_one_line():
     assert "job.cpus" in message and "job.mem" in message and "\n" not in message
 
 
+def test_a_loaded_project_names_its_keys_by_line_for_later_checks():
+    project = parse_project(GOOD, "study/clustertools.yaml")
+    assert project.where("job", "mem") == "study/clustertools.yaml:8: job.mem"
+    assert project.where("job", "gpus") == "study/clustertools.yaml:5: job.gpus"  # missing: the parent's line
+    copied = project.model_copy(update={"cluster": None})
+    assert copied.where("storage", "output") == "study/clustertools.yaml:4: storage.output"
+    built = type(project).model_validate({"name": "x", "storage": {"output": "s3://bucket/p"}})
+    assert built.where("storage") == "clustertools.yaml: storage"  # no YAML: the file without a line
+
+
 def test_a_duplicate_key_is_refused():
     assert "clustertools.yaml:2: name: key given twice" in error_of("name: a\nname: b\nstorage: {output: s3://b-1}\n")
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from cluster_tools.cluster_spec import SharedStorageSpec
+from cluster_tools.cluster_storage_spec import SharedStorageSpec
 from cluster_tools.clusters import ClusterRecord, list_clusters, save_cluster
 from cluster_tools.errors import ClusterToolsError
 from cluster_tools.services import lifecycle_down

@@ -33,6 +33,7 @@ SAMPLE = {
                   "miniforge_sha256": "0" * 64, "env_file": "envs/environment.yml"},
     "parallelcluster": {
         "name": "study-cluster", "region": "us-east-1", "template": "spot-cpu", "os": "alinux2023",
+        "custom_ami": "ami-0123456789abcdef0",
         "head_node_instance_type": "t3.medium", "key_name": "my-key", "subnet_id": "subnet-0123456789abcdef0",
         "compute_subnet_ids": ["subnet-0123456789abcdef1"], "allowed_ips": "203.0.113.7/32",
         "queues": [{"name": "spot", "capacity_type": "SPOT", "allocation_strategy": "price-capacity-optimized",

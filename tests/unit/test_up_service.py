@@ -319,8 +319,11 @@ def test_without_an_address_up_stops_and_never_opens_ssh_to_the_world(aws, trans
 
 
 def test_ssh_user_follows_the_os():
-    assert [lu.ssh_user_for(o) for o in ("alinux2023", "rhel9", "rocky9", "ubuntu2204")] == [
-        "ec2-user", "ec2-user", "ec2-user", "ubuntu"]
+    # ParallelCluster's OS_MAPPING: Rocky logs in as rocky, not ec2-user
+    assert [lu.ssh_user_for(o) for o in ("alinux2023", "rhel9", "rocky9", "ubuntu2204", "ubuntu2404")] == [
+        "ec2-user", "ec2-user", "rocky", "ubuntu", "ubuntu"]
+    with pytest.raises(ConfigError, match="'centos7' is not an OS of ParallelCluster 3"):
+        lu.ssh_user_for("centos7")
 
 
 def test_describe_a_parallelcluster_cluster(transport, tmp_path):
