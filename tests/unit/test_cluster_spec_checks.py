@@ -13,17 +13,8 @@ from cluster_tools.errors import ConfigError
 from cluster_tools.pcluster_support import PclusterSupport, installed_support, pcluster_version, supported_oses
 from cluster_tools.render.cluster_config import available_templates
 from cluster_tools.services.cluster_config import validate_project_cluster
+from tests.unit.test_cluster_config import MINIMAL  # one minimal project for both files
 
-HEADER = "name: study\nstorage:\n  output: s3://study-outputs/results\n"
-MINIMAL = HEADER + """\
-parallelcluster:
-  region: us-east-1
-  subnet_id: subnet-0123456789abcdef0
-  queues:
-    - name: spot
-      instance_types: [c5.4xlarge]
-      max_count: 10
-"""
 OS_LINE = 11  # "  os: ..." appended to MINIMAL
 AMI = "ami-0123456789abcdef0"
 # ParallelCluster 3.10's matrix (aws-parallelcluster v3.10.0, cli/src/pcluster/constants.py): the pinned range
