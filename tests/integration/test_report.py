@@ -59,7 +59,7 @@ def test_report_writes_the_page_and_prints_text_and_json(sandbox, finished_run, 
     text = sandbox.cli("report", run_id, "--text", cwd=project)
     assert text.returncode == 0, err(text)
     for part in ("subjects 200 in 1 attempt(s)", "timeline: tasks running per node", "failures by exit code:",
-                 f"  2     {len(EXIT_2)}    0        {', '.join(EXIT_2)}", "over 200 subject(s): mean $"):
+                 f"  2     {len(EXIT_2)}    0        {', '.join(EXIT_2)}", "over 200 subject(s) + ", "per subject mean $"):
         assert part in out(text)
 
 
