@@ -231,7 +231,8 @@ stage_input() {  # prints why on failure
 # of its own), started with the scratch dir mounted, then removed. Its dirs are in the scratch dir: the node's
 # enroot.conf may name dirs this user cannot write (ParallelCluster installs only an example one), and `enroot start
 # IMAGE` would need squashfuse, which the alinux2023 AMI lacks (cookbook: resources/enroot/enroot_alinux2023.rb).
-# The rc script runs ARGV itself, as apptainer exec does, not the image's entrypoint. enroot's nvidia hook reads
+# The rc script runs ARGV itself, as apptainer exec does, not the image's entrypoint; the root filesystem stays
+# read-only like a SIF (no --rw: outputs go to the mounted scratch dir, /tmp is enroot's tmpfs). The nvidia hook reads
 # NVIDIA_VISIBLE_DEVICES: the job's GPUs, or void (a CUDA image would otherwise ask for every GPU of the node).
 in_enroot() {  # IMAGE ARGV...
   local image=$1 name="clustertools-${CT_JOB_ID}-$$" dir="$CT_SCRATCH/.enroot" code
