@@ -8,6 +8,8 @@
 # and <shared>/clustertools/bootstrap.env that tells the run wrapper where everything is.
 # Compute nodes: container runtime (a node-local package, so per node when the AMI lacks it); for the
 # rest they only CHECK that the head node's work is there (no conda solve, no pull per node).
+# The runtime is chosen per OS (runtimes_of_os, the same table as cluster_tools/runtimes.py): enroot where
+# ParallelCluster's AMIs ship it, apptainer only from its release package checked against a pinned sha256.
 #
 # Every step logs with a UTC timestamp to the log file and to syslog (tag clustertools-bootstrap);
 # a failure names the step ("step NAME failed (exit N)") and exits non-zero. Each step leaves a marker
@@ -24,7 +26,8 @@ umask 022
 
 readonly SYSLOG_TAG=clustertools-bootstrap
 
-PROJECT="" CLUSTER="" BOOTSTRAP_PREFIX="" RUNTIME=apptainer SHARED_DIR="" MINIFORGE_URL="" MINIFORGE_SHA256=""
+PROJECT="" CLUSTER="" BOOTSTRAP_PREFIX="" RUNTIME=auto SHARED_DIR="" MINIFORGE_URL="" MINIFORGE_SHA256=""
+APPTAINER_VERSION="" APPTAINER_SHA256=""
 ENV_FILE="" IMAGE="" LOG_FILE=/var/log/clustertools-bootstrap.log DRY_RUN=0
 AUTOSTOP_MINUTES="" AUTOSTOP_ACTION=stop AUTOSTOP_ROLE="" AUTOSTOP_DIR=${CT_AUTOSTOP_DIR:-/var/lib/clustertools/autostop}
 STATE_DIR=${CT_STATE_DIR:-/var/lib/clustertools/bootstrap}
@@ -35,7 +38,8 @@ OS_ID="" OS_VERSION="" OS_FAMILY="" NODE_ROLE="" LOG_READY=0 WORK_TMP="" CT_ROOT
 usage() {
     cat <<'EOF'
 usage: on-node-configured.sh --project P --cluster C --bootstrap-prefix s3://BUCKET/clustertools/C/bootstrap/
-         [--runtime apptainer|docker|enroot|none] [--shared-dir DIR] [--miniforge-url https://...|s3://...]
+         [--runtime auto|enroot|docker|apptainer|none] [--apptainer-version X.Y.Z --apptainer-sha256 HEX]
+         [--shared-dir DIR] [--miniforge-url https://...|s3://...]
          [--miniforge-sha256 HEX] [--env-file NAME] [--image REF] [--log FILE] [--dry-run]
          [--autostop-minutes N [--autostop-action stop|down] [--autostop-down-role-arn ARN]]
 EOF
@@ -158,7 +162,7 @@ parse_args() {
             -h | --help) usage; exit 0 ;;
             --project | --cluster | --bootstrap-prefix | --runtime | --shared-dir | --miniforge-url | \
                 --miniforge-sha256 | --env-file | --image | --log | --autostop-minutes | --autostop-action | \
-                --autostop-down-role-arn)
+                --autostop-down-role-arn | --apptainer-version | --apptainer-sha256)
                 (($# >= 2)) || usage_error "$opt needs a value"
                 val=$2
                 shift 2
@@ -179,12 +183,19 @@ parse_args() {
             --autostop-minutes) AUTOSTOP_MINUTES=$val ;;
             --autostop-action) AUTOSTOP_ACTION=$val ;;
             --autostop-down-role-arn) AUTOSTOP_ROLE=$val ;;
+            --apptainer-version) APPTAINER_VERSION=$val ;;
+            --apptainer-sha256) APPTAINER_SHA256=${val,,} ;;
         esac
     done
     [[ -n $PROJECT ]] || usage_error "--project is required"
     [[ -n $CLUSTER ]] || usage_error "--cluster is required"
     [[ -n $BOOTSTRAP_PREFIX ]] || usage_error "--bootstrap-prefix is required"
-    case $RUNTIME in apptainer | docker | enroot | none) ;; *) usage_error "--runtime must be apptainer, docker, enroot or none, not '$RUNTIME'" ;; esac
+    case $RUNTIME in auto | apptainer | docker | enroot | none) ;; *) usage_error "--runtime must be auto, enroot, docker, apptainer or none, not '$RUNTIME'" ;; esac
+    if [[ -n $APPTAINER_VERSION$APPTAINER_SHA256 ]]; then
+        # Both become part of a download URL and of the check that the download is the package pinned.
+        [[ $APPTAINER_VERSION =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || usage_error "--apptainer-version must be a release like 1.4.5"
+        [[ $APPTAINER_SHA256 =~ ^[0-9a-f]{64}$ ]] || usage_error "--apptainer-sha256 must be 64 hex digits"
+    fi
     if [[ -n $MINIFORGE_SHA256 ]]; then
         MINIFORGE_SHA256=${MINIFORGE_SHA256,,}
         [[ $MINIFORGE_SHA256 =~ ^[0-9a-f]{64}$ ]] || usage_error "--miniforge-sha256 must be 64 hex digits"
@@ -227,11 +238,32 @@ detect_os() {
     case "$OS_ID:$OS_VERSION" in
         amzn:2023*) OS_FAMILY=dnf ;;
         ubuntu:22.04 | ubuntu:24.04) OS_FAMILY=apt ;;
-        rhel:9 | rhel:9.* | rocky:9 | rocky:9.*) OS_FAMILY=dnf ;;
+        rhel:8 | rhel:8.* | rocky:8 | rocky:8.* | rhel:9 | rhel:9.* | rocky:9 | rocky:9.*) OS_FAMILY=dnf ;;
         # Not a ParallelCluster OS: Debian 12 is the sandbox node this script is tested on.
         debian:12 | debian:12.*) OS_FAMILY=apt ;;
-        *) die "unsupported operating system: ID=${OS_ID:-?} VERSION_ID=${OS_VERSION:-?} (from $OS_RELEASE); supported: Amazon Linux 2023, Ubuntu 22.04/24.04, RHEL/Rocky 9 (and Debian 12 for tests)" ;;
+        *) die "unsupported operating system: ID=${OS_ID:-?} VERSION_ID=${OS_VERSION:-?} (from $OS_RELEASE); supported: Amazon Linux 2023, Ubuntu 22.04/24.04, RHEL/Rocky 8/9 (and Debian 12 for tests)" ;;
     esac
+}
+
+# The runtimes this OS can have, its default first (cluster_tools/runtimes.py says why, with its sources):
+# enroot where ParallelCluster's AMIs ship it (aws-parallelcluster-cookbook,
+# cookbooks/aws-parallelcluster-platform/resources/enroot/: no official Rocky AMI has it); apptainer where its
+# release package's dependencies come from signed repositories (Ubuntu's; Rocky's with EPEL).
+runtimes_of_os() {
+    case $OS_ID in
+        amzn | rhel) echo "enroot docker" ;;
+        ubuntu) echo "enroot docker apptainer" ;;
+        rocky) echo "docker apptainer" ;;
+        debian) echo "docker apptainer enroot" ;;
+    esac
+}
+
+choose_runtime() {
+    local allowed
+    allowed=$(runtimes_of_os)
+    [[ $RUNTIME != auto ]] || RUNTIME=${allowed%% *}
+    [[ $RUNTIME == none || " $allowed " == *" $RUNTIME "* ]] ||
+        die "runtime $RUNTIME cannot run on $OS_ID $OS_VERSION: use ${allowed// / or } (see cluster_tools/runtimes.py)"
 }
 
 detect_role() {
@@ -271,21 +303,30 @@ pkg_install() {
     esac
 }
 
+# Apptainer's release package (x86_64 only), pinned: the OS's package manager installs it with its dependencies.
 install_apptainer() {
     if command -v apptainer >/dev/null 2>&1; then
         echo "apptainer already installed: $(command -v apptainer)"
         return 0
     fi
+    [[ -n $APPTAINER_VERSION ]] || { echo "apptainer is missing and no --apptainer-version/--apptainer-sha256 pin its release package: nothing is downloaded unverified" >&2; return 1; }
+    local arch file
+    arch=$(uname -m)
+    [[ $arch == x86_64 ]] || { echo "apptainer has release packages for x86_64 only, not $arch: use enroot or docker" >&2; return 1; }
+    case $OS_FAMILY in
+        apt) file="apptainer_${APPTAINER_VERSION}_amd64.deb" ;;
+        dnf) file="apptainer-${APPTAINER_VERSION}-1.x86_64.rpm" ;;
+    esac
+    local url="https://github.com/apptainer/apptainer/releases/download/v${APPTAINER_VERSION}/$file"
+    new_tmp
+    fetch "$url" "$WORK_TMP/$file"
+    verify_sha256 "$WORK_TMP/$file" "$APPTAINER_SHA256" "$url"
+    # Its dependencies (fakeroot, uidmap) from the OS's signed repositories; Rocky's extras carry epel-release.
     case $OS_ID in
         rocky) dnf install -y epel-release ;;
-        rhel) dnf install -y https://dl.fedoraproject.org/pub/epel/epel-release-latest-9.noarch.rpm ;;
-        ubuntu)
-            apt-get update -q
-            if command -v add-apt-repository >/dev/null 2>&1; then add-apt-repository -y ppa:apptainer/ap; fi
-            ;;
-        debian) apt-get update -q ;;
+        ubuntu | debian) apt-get update -q ;;
     esac
-    pkg_install apptainer
+    pkg_install "$WORK_TMP/$file"
     command -v apptainer >/dev/null 2>&1 || { echo "apptainer is still not on PATH after the install" >&2; return 1; }
 }
 
@@ -304,6 +345,21 @@ install_docker() {
     fi
     if command -v systemctl >/dev/null 2>&1; then systemctl enable --now docker; fi
     command -v docker >/dev/null 2>&1 || { echo "docker is still not on PATH after the install" >&2; return 1; }
+    # Tasks run as the login user, who talks to dockerd through its socket: the docker group's.
+    local user
+    user=$(login_user)
+    if id -u "$user" >/dev/null 2>&1; then usermod -aG docker "$user"; else echo "no user $user here: not added to the docker group"; fi
+}
+
+# The cluster's login user: cfnconfig's cfn_cluster_user, else the OS's default (ec2-user, ubuntu, rocky).
+login_user() {
+    local user
+    user=$(sed -nE 's/^cfn_cluster_user=["]?([a-z_][a-z0-9_-]{0,31})["]?$/\1/p' "$CFNCONFIG" | head -n 1)
+    case $user:$OS_ID in
+        :ubuntu | :rocky) echo "$OS_ID" ;;
+        :*) echo ec2-user ;;
+        *) echo "$user" ;;
+    esac
 }
 
 need_command() {
@@ -311,20 +367,22 @@ need_command() {
     echo "$1: $(command -v "$1")"
 }
 
+# verify_sha256 FILE HEX URL: nothing downloaded is installed unless it is the file pinned.
+verify_sha256() {
+    local actual
+    actual=$(sha256sum "$1" | cut -d' ' -f1)
+    if [[ $actual != "$2" ]]; then
+        echo "sha256 mismatch for $(redact "$3"): expected $2, got $actual; nothing installed" >&2
+        return 1
+    fi
+    echo "sha256 verified: $actual"
+}
+
 install_miniforge() {
-    local url=$1 sha=$2 prefix=$3 actual
+    local url=$1 sha=$2 prefix=$3
     new_tmp
     fetch "$url" "$WORK_TMP/installer.sh"
-    if [[ -n $sha ]]; then
-        actual=$(sha256sum "$WORK_TMP/installer.sh" | cut -d' ' -f1)
-        if [[ $actual != "$sha" ]]; then
-            echo "sha256 mismatch for $(redact "$url"): expected $sha, got $actual; nothing installed" >&2
-            return 1
-        fi
-        echo "sha256 verified: $actual"
-    else
-        echo "warning: no --miniforge-sha256 given: the installer is not verified"
-    fi
+    verify_sha256 "$WORK_TMP/installer.sh" "$sha" "$url"
     mkdir -p "$(dirname "$prefix")"
     local update=()
     [[ -d $prefix ]] && update=(-u)
@@ -363,9 +421,23 @@ pull_docker() {
     mv -f -- "$tar.partial" "$tar"
 }
 
+# enroot 3.4 (ParallelCluster's) takes docker://[REGISTRY#]IMAGE[:TAG], not docker://REGISTRY/IMAGE[@DIGEST]:
+# the registry (a first part with '.' or ':', or localhost) goes before '#', a digest where a tag goes.
+enroot_uri() {
+    local ref=${1#docker://} first
+    if [[ $ref == *@sha256:* ]]; then  # NAME[:TAG]@sha256:HEX -> NAME:sha256:HEX (enroot asks for it as a tag)
+        first=${ref%%@*}
+        [[ ${first##*/} != *:* ]] || first=${first%:*}
+        ref="$first:${ref#*@}"
+    fi
+    first=${ref%%/*}
+    if [[ $ref == */* && ($first == *.* || $first == *:* || $first == localhost) ]]; then ref="$first#${ref#*/}"; fi
+    printf 'docker://%s' "$ref"
+}
+
 pull_enroot() {
     local ref=$1 sqsh=$2 src=$1
-    [[ $src == *://* ]] || src="docker://$src"
+    [[ $src == *://* && $src != docker://* ]] || src=$(enroot_uri "$src")
     mkdir -p "$(dirname "$sqsh")"
     rm -f -- "$sqsh.partial"
     enroot import -o "$sqsh.partial" "$src"
@@ -423,6 +495,7 @@ main() {
         LOG_READY=1
     fi
     detect_os
+    choose_runtime
     detect_role
     CT_ROOT="$SHARED_DIR/clustertools"
     log "bootstrap start: project=$PROJECT cluster=$CLUSTER role=$NODE_ROLE os=$OS_ID $OS_VERSION runtime=$RUNTIME shared=$SHARED_DIR$( ((DRY_RUN)) && echo ' (dry run: nothing is changed)')"
@@ -434,8 +507,8 @@ main() {
 
     # 1. Container runtime: a node-local package, so on every node (skipped when already installed).
     case $RUNTIME in
-        apptainer) step runtime-apptainer --key "apptainer $OS_ID $OS_VERSION" install_apptainer ;;
-        docker) step runtime-docker --key "docker $OS_ID $OS_VERSION" install_docker ;;
+        apptainer) step runtime-apptainer --key "apptainer $APPTAINER_VERSION $APPTAINER_SHA256 $OS_ID $OS_VERSION" install_apptainer ;;
+        docker) step runtime-docker --key "docker $OS_ID $OS_VERSION $(login_user)" install_docker ;;
         enroot) check runtime-enroot need_command enroot "use a ParallelCluster AMI that ships enroot/pyxis" ;;
         none) log "runtime none: no container runtime installed" ;;
     esac

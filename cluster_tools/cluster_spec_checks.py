@@ -19,7 +19,7 @@ from cluster_tools.pcluster_support import PclusterSupport
 
 # The OSes bootstrap/on-node-configured.sh sets up (its detect_os); every node runs it as OnNodeConfigured,
 # so on any other OS it exits non-zero and ParallelCluster rolls the cluster back. A test keeps the two in step.
-BOOTSTRAP_OSES = ("alinux2023", "ubuntu2204", "ubuntu2404", "rhel9", "rocky9")
+BOOTSTRAP_OSES = ("alinux2023", "ubuntu2204", "ubuntu2404", "rhel8", "rhel9", "rocky8", "rocky9")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from cluster_tools.bootstrap_settings import BootstrapSettings
 from cluster_tools.cluster_spec import ClusterSpec
 from cluster_tools.cluster_storage_spec import check_secret_arn
 from cluster_tools.clusters import check_cluster_name
@@ -21,6 +22,7 @@ from cluster_tools.names import PARTITION, PROJECT_NAME
 from cluster_tools.project_yaml import (
     ProjectLoader, ProjectSource, RefusedYAML, dotted, first_duplicate_key, line_of, node_at, unquoted_hint,
 )
+from cluster_tools.runtimes import resolve_runtime
 
 PROJECT_FILE = "clustertools.yaml"
 
@@ -35,11 +37,6 @@ _TIME_RE = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
 # It becomes a word of the node bootstrap's arguments and of apptainer's command line: no spaces, quotes or
 # shell syntax, whatever quotes it later.
 _IMAGE_RE = re.compile(r"^[A-Za-z0-9/][A-Za-z0-9._/:@+=-]{0,511}$")
-_SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
-# https:// or s3:// with the characters of a plain URL path: no query string (a pre-signed URL would be
-# stored in the cluster's config), no spaces, quotes or shell syntax.
-_INSTALLER_URL_RE = re.compile(r"^(https|s3)://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?/[A-Za-z0-9._~/+=-]*$")
-_ENV_FILE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,254}$")
 
 
 class S3Location(BaseModel):
@@ -139,77 +136,6 @@ class JobSpec(BaseModel):
     def image_to_pull(self) -> str | None:
         """The image the node bootstrap pulls once into shared storage: a reference, not a file already there."""
         return self.container if self.container and not self.container.startswith("/") else None
-
-
-# Where the environment file lands under the bootstrap prefix: bootstrap/ itself has no env/ folder.
-ENV_SUBDIR = "env/"
-
-
-class BootstrapSettings(BaseModel):
-    """What the node bootstrap (bootstrap/on-node-configured.sh) installs on the cluster: Miniforge, verified
-    by its sha256, and the project's conda environment, solved once into shared storage. The container
-    image is ``job.container``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    miniforge_url: str | None = Field(default=None, description="the Miniforge installer: https:// or an s3:// mirror")
-    miniforge_sha256: str | None = Field(default=None, description="its sha256 (64 hex digits); required with the URL")
-    env_file: str | None = Field(default=None, description="a conda environment file, relative to the project dir")
-
-    @field_validator("miniforge_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        if not value.startswith(("https://", "s3://")):
-            raise ValueError("must be an https:// or s3:// URL of the Miniforge installer")
-        if "?" in value or "#" in value:
-            raise ValueError("no query string: a pre-signed URL would be stored in the cluster's config; "
-                             "use an s3:// mirror (read with the node's role) or a plain https:// URL")
-        if not _INSTALLER_URL_RE.fullmatch(value):
-            raise ValueError("letters, digits and . _ ~ / + = - only after the host: no spaces, quotes or ';'")
-        return value
-
-    @field_validator("miniforge_sha256")
-    @classmethod
-    def _sha(cls, value: str | None) -> str | None:
-        if value is not None and not _SHA256_RE.fullmatch(value):
-            raise ValueError("must be the installer's sha256: 64 hex digits (sha256sum prints it)")
-        return None if value is None else value.lower()
-
-    @field_validator("env_file")
-    @classmethod
-    def _env_file(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        parts = value.split("/")
-        if not _ENV_FILE_RE.fullmatch(value) or ".." in parts or "" in parts or "." in parts:
-            raise ValueError("a path inside the project dir like environment.yml or envs/study.yml: "
-                             "letters, digits and . _ / - only, no '..'")
-        return value
-
-    @model_validator(mode="after")
-    def _together(self) -> "BootstrapSettings":
-        if self.miniforge_url and not self.miniforge_sha256:
-            # An installer that runs as root on every cluster is never taken on trust.
-            raise ValueError("miniforge_url needs miniforge_sha256 (the installer is verified before it runs)")
-        if self.miniforge_sha256 and not self.miniforge_url:
-            raise ValueError("miniforge_sha256 is given without miniforge_url")
-        if self.env_file and not self.miniforge_url:
-            raise ValueError("env_file needs miniforge_url and miniforge_sha256 (conda comes from Miniforge)")
-        return self
-
-    @property
-    def env_file_key(self) -> str | None:
-        """The environment file's name under the bootstrap prefix (what ``--env-file`` says to the script)."""
-        return ENV_SUBDIR + self.env_file.rsplit("/", 1)[-1] if self.env_file else None
-
-    @property
-    def installer_bucket(self) -> str | None:
-        """The bucket of an s3:// installer: every node needs read access to it."""
-        if self.miniforge_url and self.miniforge_url.startswith("s3://"):
-            return self.miniforge_url[len("s3://"):].split("/", 1)[0]
-        return None
 
 
 class CostSettings(BaseModel):
@@ -322,4 +248,21 @@ def parse_project(text: str, source: str = PROJECT_FILE) -> Project:
             problems.append(f"{source}:{line}: {dotted(loc)}: {msg}")
         raise ConfigError("; ".join(problems), "see the commented example from `clustertools init`") from None
     project._source = ProjectSource(source, root)
+    runtime = _runtime_problem(project)
+    if runtime:
+        loc, message = runtime
+        raise ConfigError(f"{source}:{line_of(root, loc)}: {dotted(loc)}: {message}",
+                          "README.md, 'Containers on a cluster', tells which runtime each OS can have")
     return project
+
+
+def _runtime_problem(project: Project) -> tuple[tuple[str, ...], str] | None:
+    """A container runtime the cluster's OS cannot have (cluster_tools.runtimes): where it is asked, and why."""
+    spec, asked = project.parallelcluster, project.bootstrap.container_runtime
+    if spec is None or not (project.job.container or asked):
+        return None
+    try:
+        resolve_runtime(spec.os, asked)
+    except ValueError as exc:
+        return (("bootstrap", "container_runtime") if asked else ("parallelcluster", "os")), str(exc)
+    return None

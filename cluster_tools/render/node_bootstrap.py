@@ -13,6 +13,7 @@ from typing import Literal
 
 from cluster_tools.cluster_spec import ClusterSpec
 from cluster_tools.config import Project
+from cluster_tools.runtimes import default_runtime as runtime_default_of
 
 Runtime = Literal["apptainer", "docker", "enroot", "none"]
 RUNTIMES: tuple[str, ...] = ("apptainer", "docker", "enroot", "none")
@@ -30,6 +31,9 @@ class NodeBootstrap:
     miniforge_sha256: str | None = None
     env_file_key: str | None = None  # a name under ``prefix``, e.g. env/environment.yml
     image: str | None = None
+    # With runtime apptainer: its release package, checked against this sha256 before it is installed.
+    apptainer_version: str | None = None
+    apptainer_sha256: str | None = None
     shared_dir: str | None = None  # the shared storage's mount dir; the script's default: /shared, else /home
     # The head node's idle autostop (bootstrap/autostop.sh); compute nodes never get these.
     autostop_minutes: int | None = None
@@ -46,6 +50,8 @@ class NodeBootstrap:
             args += ["--env-file", self.env_file_key]
         if self.image:
             args += ["--image", self.image]
+        if self.runtime == "apptainer" and self.apptainer_version:
+            args += ["--apptainer-version", self.apptainer_version, "--apptainer-sha256", self.apptainer_sha256 or ""]
         if self.shared_dir:
             args += ["--shared-dir", self.shared_dir]
         return args
@@ -61,8 +67,13 @@ class NodeBootstrap:
 
 
 def default_runtime(project: Project) -> str:
-    """A node installs a container runtime only when the job runs in a container."""
-    return "apptainer" if project.job.container else "none"
+    """A node installs a container runtime only when the job runs in a container: the one the project asks for,
+    else its OS's (cluster_tools.runtimes; the project was checked at load, so this one can run there)."""
+    if not project.job.container:
+        return "none"
+    spec = project.parallelcluster
+    os_name = spec.os if spec is not None else ClusterSpec.model_fields["os"].default
+    return project.bootstrap.container_runtime or runtime_default_of(os_name) or "none"
 
 
 def node_bootstrap_for(project: Project, cluster_name: str, prefix: str, *, runtime: str | None = None) -> NodeBootstrap:
@@ -74,6 +85,7 @@ def node_bootstrap_for(project: Project, cluster_name: str, prefix: str, *, runt
         miniforge_url=settings.miniforge_url, miniforge_sha256=settings.miniforge_sha256,
         env_file_key=settings.env_file_key,
         image=project.job.image_to_pull if runtime != "none" else None,
+        apptainer_version=settings.apptainer_version, apptainer_sha256=settings.apptainer_sha256,
         shared_dir=shared_dir_of(project),
         **autostop_of(project.parallelcluster),
     )

@@ -19,7 +19,8 @@ from cluster_tools.render.cluster_config import (
 )
 from cluster_tools.job_fit import job_fit_problems
 from cluster_tools.pricing import shipped_instance_gpus, shipped_instance_shape
-from cluster_tools.render.node_bootstrap import node_bootstrap_for
+from cluster_tools.render.node_bootstrap import default_runtime, node_bootstrap_for
+from cluster_tools.runtimes import apptainer_arch_problem
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ def validate_project_cluster(project: Project | None, *, allowed_ip: str | None 
     if project is not None and project.parallelcluster is not None:
         problems += job_fit_problems(project.job, project.parallelcluster, shipped_instance_shape,
                                      shipped_instance_gpus)
+        problems += _runtime_problems(project, project.parallelcluster)
     return replace(rendered, notes=tuple(notes)), problems
 
 
@@ -115,6 +117,15 @@ def check_project_spec(project: Project | None) -> list[str]:
         raise ConfigError("; ".join(lines[f] for f in errors),
                           hint or "fix them in clustertools.yaml (parallelcluster:)")
     return [lines[f] for f in findings]
+
+
+def _runtime_problems(project: Project, spec: ClusterSpec) -> list[str]:
+    """The container runtime's fit beyond the OS (checked at load): apptainer's packages are x86_64 only."""
+    if default_runtime(project) != "apptainer":
+        return []
+    types = [spec.head_node_instance_type, *(t for queue in spec.queues for t in queue.instance_types)]
+    problem = apptainer_arch_problem(list(dict.fromkeys(types)))
+    return [problem] if problem else []
 
 
 def _local_user() -> str | None:

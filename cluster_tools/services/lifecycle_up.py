@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from cluster_tools.bootstrap_settings import ENV_SUBDIR
 from cluster_tools.clusters import ClusterRecord, forget_cluster, save_cluster
-from cluster_tools.config import ENV_SUBDIR, Project
+from cluster_tools.config import Project
 from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch
 from cluster_tools.services.head_console import ConsoleWait, read_console_host_keys
 from cluster_tools.services.preflight import Finding

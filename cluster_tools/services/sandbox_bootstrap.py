@@ -24,7 +24,8 @@ from typing import IO, Callable
 
 from pydantic import ValidationError
 
-from cluster_tools.config import ENV_SUBDIR, BootstrapSettings, JobSpec, Project
+from cluster_tools.bootstrap_settings import ENV_SUBDIR, BootstrapSettings
+from cluster_tools.config import JobSpec, Project
 from cluster_tools.errors import ConfigError, SandboxError
 from cluster_tools.render.cluster_config import bootstrap_prefix
 from cluster_tools.render.node_bootstrap import RUNTIMES, NodeBootstrap
@@ -120,8 +121,8 @@ def image_for(project: Project | None, image: str | None, runtime: str, notes: l
         return image
     wanted = project.job.image_to_pull if project else None
     if wanted and runtime == "none":
-        notes.append(f"job.container {wanted} is not pulled with --runtime none (pass --runtime apptainer to pull it; "
-                     "it installs apptainer on this machine when missing)")
+        notes.append(f"job.container {wanted} is not pulled with --runtime none (pass --runtime docker, apptainer or "
+                     "enroot to pull it; docker and apptainer are installed on this machine when missing)")
         return None
     return wanted
 
@@ -168,7 +169,9 @@ def sandbox_bootstrap(state: StateDir, project: Project | None, *, project_dir: 
     node = NodeBootstrap(project=project.name if project else "sandbox", cluster=SANDBOX_CLUSTER, prefix=prefix,
                          runtime=runtime, miniforge_url=settings.miniforge_url,
                          miniforge_sha256=settings.miniforge_sha256, env_file_key=settings.env_file_key,
-                         image=image_for(project, image, runtime, notes))
+                         image=image_for(project, image, runtime, notes),
+                         apptainer_version=project.bootstrap.apptainer_version if project else None,
+                         apptainer_sha256=project.bootstrap.apptainer_sha256 if project else None)
     args = [*node.args(), "--shared-dir", str(files.shared), "--log", str(files.log)]
     result = SandboxBootstrapResult(bootstrap=node, bucket=bucket, notes=notes,
                                     command=remote_command(files, prefix + SCRIPT, status.s3_endpoint_url, args))

@@ -227,13 +227,38 @@ stage_input() {  # prints why on failure
   fi
 }
 
+# enroot: the .sqsh the node bootstrap imported once is unpacked for this task alone (`enroot create`, under a name
+# of its own), started with the scratch dir mounted, then removed. Its dirs are in the scratch dir: the node's
+# enroot.conf may name dirs this user cannot write (ParallelCluster installs only an example one), and `enroot start
+# IMAGE` would need squashfuse, which the alinux2023 AMI lacks (cookbook: resources/enroot/enroot_alinux2023.rb).
+# The rc script runs ARGV itself, as apptainer exec does, not the image's entrypoint; the root filesystem stays
+# read-only like a SIF (no --rw: outputs go to the mounted scratch dir, /tmp is enroot's tmpfs). The nvidia hook reads
+# NVIDIA_VISIBLE_DEVICES: the job's GPUs, or void (a CUDA image would otherwise ask for every GPU of the node).
+in_enroot() {  # IMAGE ARGV...
+  local image=$1 name="clustertools-${CT_JOB_ID}-$$" dir="$CT_SCRATCH/.enroot" code
+  shift
+  if [[ $image != /* || ! -r $image ]]; then
+    log "enroot runs the image the node bootstrap imported (${CT_IMAGE:-none}), not $CT_CONTAINER: bootstrap the nodes again"
+    return 126
+  fi
+  local -x ENROOT_DATA_PATH="$dir/data" ENROOT_RUNTIME_PATH="$dir/run" ENROOT_CACHE_PATH="$dir/cache" \
+    NVIDIA_VISIBLE_DEVICES=void
+  ((CT_GPUS > 0)) && NVIDIA_VISIBLE_DEVICES=${SLURM_JOB_GPUS:-${CUDA_VISIBLE_DEVICES:-all}}
+  # shellcheck disable=SC2016  # the rc script's own "$@"
+  mkdir -p "$dir" && printf 'exec "$@"\n' >"$dir/rc" && enroot create --name "$name" "$image" >&2 || return 126
+  enroot start --rc "$dir/rc" --mount "$CT_SCRATCH:$CT_SCRATCH:none:x-create=dir,bind" "$name" "$@"
+  code=$?
+  enroot remove --force "$name" >/dev/null 2>&1
+  return "$code"
+}
+
 in_runtime() {  # ARGV...: run plainly, or in the run's container, with the task's environment and scratch
-  # The runtime (docker, apptainer) runs in this script's environment; the task's variables are set by
+  # The runtime (docker, apptainer, enroot) runs in this script's environment; the task's variables are set by
   # `env` inside it, as the last step before ARGV: no column can steer the runtime or its image pull.
   local user=(env -- "${CT_TASK_ENV[@]}" "$@")
   # The image the bootstrap pulled once into shared storage, when it is this run's: no pull per task.
   local image=$CT_CONTAINER
-  if [[ -n ${CT_IMAGE_FILE:-} && ${CT_IMAGE:-} == "$CT_CONTAINER" && -r $CT_IMAGE_FILE && ${CT_RUNTIME:-} == apptainer ]]; then
+  if [[ -n ${CT_IMAGE_FILE:-} && ${CT_IMAGE:-} == "$CT_CONTAINER" && -r $CT_IMAGE_FILE && ${CT_RUNTIME:-} =~ ^(apptainer|enroot)$ ]]; then
     image=$CT_IMAGE_FILE
   fi
   # GPUs: apptainer binds the driver (--nv; Slurm's CUDA_VISIBLE_DEVICES passes through); docker, outside the
@@ -245,12 +270,14 @@ in_runtime() {  # ARGV...: run plainly, or in the run's container, with the task
   fi
   if [[ -z "$CT_CONTAINER" ]]; then
     "${user[@]}"
+  elif [[ ${CT_RUNTIME:-} == enroot ]] && command -v enroot >/dev/null 2>&1; then
+    in_enroot "$image" "${user[@]}"
   elif [[ ${CT_RUNTIME:-} != docker ]] && { command -v apptainer >/dev/null 2>&1 || command -v singularity >/dev/null 2>&1; }; then
     "$(command -v apptainer || command -v singularity)" exec "${nv[@]}" --bind "$CT_SCRATCH" "$image" "${user[@]}"
   elif command -v docker >/dev/null 2>&1; then
     docker run --rm ${CT_DEBUG:+-it} "${gpus[@]}" -v "$CT_SCRATCH:$CT_SCRATCH" "${CT_CONTAINER#docker://}" "${user[@]}"
   else
-    log "no container runtime (apptainer, singularity or docker) on this node"
+    log "no container runtime (enroot, apptainer, singularity or docker) on this node"
     return 126
   fi
 }

@@ -319,7 +319,7 @@ def test_the_projects_bootstrap_settings_reach_every_nodes_args(template, monkey
     assert_golden(f"cluster_{template}_with-bootstrap.yaml", rendered.yaml_text)
     assert problems_of(rendered.yaml_text) == []
     config = yaml.safe_load(rendered.yaml_text)
-    expected = ["--project", "study", "--cluster", "study", "--runtime", "apptainer",
+    expected = ["--project", "study", "--cluster", "study", "--runtime", "enroot",  # alinux2023's AMI ships it
                 "--bootstrap-prefix", "s3://study-outputs/clustertools/study/bootstrap/",
                 "--miniforge-url", "s3://mirror-bucket/installers/Miniforge3-24.11.3-0-Linux-x86_64.sh",
                 "--miniforge-sha256", BOOTSTRAP_SHA, "--env-file", "env/study.yml",
@@ -347,4 +347,43 @@ def test_an_image_file_on_the_nodes_is_not_pulled():
     project = parse_project(MINIMAL.replace(HEADER, HEADER + "job:\n  container: /shared/images/seg.sif\n"))
     args = yaml.safe_load(render_project_cluster(project, allowed_ip="203.0.113.7/32").yaml_text)[
         "HeadNode"]["CustomActions"]["OnNodeConfigured"]["Args"]
-    assert args[args.index("--runtime") + 1] == "apptainer" and "--image" not in args
+    assert args[args.index("--runtime") + 1] == "enroot" and "--image" not in args
+
+
+APPTAINER_PIN = f'  container_runtime: apptainer\n  apptainer_version: "1.4.5"\n  apptainer_sha256: {"ab" * 32}\n'
+
+
+@pytest.mark.parametrize("os_name, bootstrap, runtime", [
+    ("alinux2023", "", "enroot"), ("ubuntu2204", "", "enroot"), ("ubuntu2404", "", "enroot"),
+    ("rhel8", "", "enroot"), ("rhel9", "", "enroot"), ("rocky8", "", "docker"), ("rocky9", "", "docker"),
+    ("alinux2023", "  container_runtime: docker\n", "docker"), ("ubuntu2404", APPTAINER_PIN, "apptainer"),
+    ("rocky9", APPTAINER_PIN, "apptainer"),
+])
+def test_every_node_is_told_the_runtime_of_its_os(os_name, bootstrap, runtime, monkeypatch):
+    """The runtime is said explicitly in the Args, chosen per OS; apptainer comes with its pinned package."""
+    from cluster_tools.services import cluster_config as service
+
+    monkeypatch.setattr(service, "_local_user", lambda: "alice")
+    text = WITH_BOOTSTRAP.replace("bootstrap:\n", "bootstrap:\n" + bootstrap) + f"  os: {os_name}\n"
+    rendered = service.render_project_cluster(parse_project(text), allowed_ip="203.0.113.7/32")
+    assert problems_of(rendered.yaml_text) == []
+    config = yaml.safe_load(rendered.yaml_text)
+    pins = ["--apptainer-version", "1.4.5", "--apptainer-sha256", "ab" * 32]
+    for node in [config["HeadNode"], *config["Scheduling"]["SlurmQueues"]]:
+        args = node["CustomActions"]["OnNodeConfigured"]["Args"]
+        assert args[args.index("--runtime") + 1] == runtime
+        assert (args[-6:-2] == pins) == (runtime == "apptainer")  # before --shared-dir DIR
+    if (os_name, runtime) in (("ubuntu2404", "apptainer"), ("rocky9", "docker")):
+        assert_golden(f"cluster_spot-cpu_runtime-{os_name}-{runtime}.yaml", rendered.yaml_text)
+
+
+def test_apptainer_on_graviton_is_a_validate_problem():
+    from cluster_tools.services.cluster_config import validate_project_cluster
+
+    text = WITH_BOOTSTRAP.replace("bootstrap:\n", "bootstrap:\n" + APPTAINER_PIN) + "  os: ubuntu2404\n"
+    project = parse_project(text.replace("[c5.4xlarge]", "[c7g.4xlarge, c6gn.4xlarge]"))
+    _, problems = validate_project_cluster(project, allowed_ip="203.0.113.7/32")
+    assert problems == ["apptainer has release packages for x86_64 only, and c7g.4xlarge, c6gn.4xlarge are Graviton "
+                        "(arm64): use enroot or docker, or x86_64 instance types"]
+    _, problems = validate_project_cluster(parse_project(text), allowed_ip="203.0.113.7/32")
+    assert problems == []

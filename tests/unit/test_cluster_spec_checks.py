@@ -63,12 +63,11 @@ def test_a_custom_ami_is_an_ami_id():
 
 
 @pytest.mark.parametrize("os_name", ["rhel8", "rocky8"])
-def test_an_os_the_node_bootstrap_cannot_set_up_is_refused_naming_those_that_work(os_name):
+def test_the_8_releases_are_taken_now_that_the_node_bootstrap_sets_them_up(os_name):
     extra = f"  os: {os_name}\n" + (f"  custom_ami: {AMI}\n" if os_name.startswith("rocky") else "")
-    message = refusal(MINIMAL + extra)
-    assert message.startswith(f"clustertools.yaml:{OS_LINE}: parallelcluster.os: {os_name} is not one clustertools' "
-                              "node bootstrap sets up")
-    assert "use one of alinux2023, ubuntu2204, ubuntu2404, rhel9, rocky9 (with custom_ami)" in message
+    project = parse_project(MINIMAL + extra)
+    rendered, problems = validate_project_cluster(project, allowed_ip="203.0.113.7/32")
+    assert problems == [] and yaml.safe_load(rendered.yaml_text)["Image"]["Os"] == os_name
 
 
 @pytest.mark.parametrize("os_name", ["alinux2", "centos7", "ubuntu2004", "windows"])
@@ -102,8 +101,9 @@ def test_an_older_releases_matrix_is_read_not_assumed():
     # With ParallelCluster 3.10 installed, its extra OSes are refused by the bootstrap rule, and 3.16's
     # ubuntu2404 is not offered at all.
     spec = parse_project(MINIMAL).parallelcluster
-    assert usable_oses(PCLUSTER_3_10) == ["alinux2023", "ubuntu2204", "rhel9", "rocky9 (with custom_ami)"]
-    for name in ("alinux2", "ubuntu2004", "rhel8", "rocky8"):
+    assert usable_oses(PCLUSTER_3_10) == ["alinux2023", "ubuntu2204", "rhel8", "rocky8 (with custom_ami)", "rhel9",
+                                          "rocky9 (with custom_ami)"]
+    for name in ("alinux2", "ubuntu2004"):
         with_os = spec.model_copy(update={"os": name, "custom_ami": AMI})
         [finding] = check_cluster_spec(with_os, PCLUSTER_3_10, no_sizes)
         assert finding.loc == ("os",) and "node bootstrap" in finding.message
@@ -186,7 +186,7 @@ def test_a_type_missing_from_the_price_table_is_a_note_not_a_refusal():
 
 
 def test_every_error_of_the_section_is_on_the_one_line():
-    message = refusal(with_queue("      instance_types: [c6i.4xlarge, c6i.xlarge]\n") + "  os: rhel8\n")
-    assert "parallelcluster.os: rhel8 is not one" in message and "queues[0].instance_types: the instance" in message
+    message = refusal(with_queue("      instance_types: [c6i.4xlarge, c6i.xlarge]\n") + "  os: rocky9\n")
+    assert "parallelcluster.os: ParallelCluster" in message and "queues[0].instance_types: the instance" in message
     assert message.endswith("(hint: fix them in clustertools.yaml (parallelcluster:))") and "\n" not in message
 

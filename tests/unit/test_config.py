@@ -185,3 +185,45 @@ def test_bootstrap_settings_that_only_make_sense_together(section, message):
 @pytest.mark.parametrize("container", ["docker://x/y:1 --privileged", "a'b", "x;id", "$(id)", "img\nx", ""])
 def test_hostile_container_references_are_refused(container):
     assert "job.container" in error_of(GOOD + f"  container: {json.dumps(container)}\n")
+
+
+CLUSTER = """\
+parallelcluster:
+  region: us-east-1
+  subnet_id: subnet-0123456789abcdef0
+  queues: [{name: q, instance_types: [c5.large]}]
+"""
+WITH_CONTAINER = GOOD + "  container: docker://ghcr.io/acme/seg:1.0\n"
+PINNED = f'  apptainer_version: "1.4.5"\n  apptainer_sha256: {"ab" * 32}\n'
+
+
+@pytest.mark.parametrize("bootstrap, os_line, expected", [
+    ("  container_runtime: apptainer\n" + PINNED, "", "clustertools.yaml:12: bootstrap.container_runtime: apptainer "
+     "cannot run on alinux2023 (no apptainer package, no EPEL, and apptainer's release RPM is built for EL8/EL9): "
+     "use enroot or docker"),
+    ("  container_runtime: apptainer\n" + PINNED, "  os: rhel9\n", "apptainer cannot run on rhel9 (RHEL has "
+     "fakeroot, which apptainer's release RPM needs, only in EPEL): use enroot or docker"),
+    ("  container_runtime: enroot\n", "  os: rocky9\n", "clustertools.yaml:12: bootstrap.container_runtime: enroot "
+     "cannot run on rocky9 (ParallelCluster has no Rocky AMI that ships enroot): use docker or apptainer"),
+    ("", "  os: freebsd14\n", "clustertools.yaml:15: parallelcluster.os: clustertools does not know which container "
+     "runtime freebsd14 can have; a container runs on alinux2023, rhel8, rhel9, rocky8, rocky9, ubuntu2204, ubuntu2404"),
+    ("  container_runtime: apptainer\n", "  os: ubuntu2404\n", "bootstrap: container_runtime apptainer is installed "
+     "from its release package, verified before install: set apptainer_version and apptainer_sha256"),
+    (PINNED, "", "bootstrap: apptainer_version and apptainer_sha256 go together, with container_runtime: apptainer"),
+    ('  container_runtime: apptainer\n  apptainer_version: "1.4.5;id"\n', "", "bootstrap.apptainer_version: a release "
+     "of github.com/apptainer/apptainer like 1.4.5"),
+    ("  container_runtime: podman\n", "", "bootstrap.container_runtime: Input should be 'enroot', 'docker' or 'apptainer'"),
+])
+def test_a_container_runtime_the_os_cannot_have_is_refused_at_load_naming_what_works(bootstrap, os_line, expected):
+    text = WITH_CONTAINER + ("bootstrap:\n" + bootstrap if bootstrap else "") + CLUSTER + os_line
+    assert expected in error_of(text)
+
+
+@pytest.mark.parametrize("bootstrap, cluster", [
+    ("", CLUSTER),  # alinux2023: enroot
+    ("  container_runtime: apptainer\n" + PINNED, CLUSTER + "  os: ubuntu2404\n"),
+    ("  container_runtime: docker\n", CLUSTER + "  os: rocky9\n"),
+    ("  container_runtime: apptainer\n" + PINNED, ""),  # no cluster of clustertools': nothing to check against
+])
+def test_a_runtime_the_os_can_have_loads(bootstrap, cluster):
+    parse_project(WITH_CONTAINER + ("bootstrap:\n" + bootstrap if bootstrap else "") + cluster)

@@ -30,9 +30,10 @@ SAMPLE = {
     "job": {"command": "echo hi", "container": "docker://ghcr.io/org/img:1.0", "mem": "4G", "time": "01:00:00",
             "partition": "compute"},
     "bootstrap": {"miniforge_url": "https://github.com/conda-forge/miniforge/releases/download/24.1/Miniforge3.sh",
-                  "miniforge_sha256": "0" * 64, "env_file": "envs/environment.yml"},
+                  "miniforge_sha256": "0" * 64, "env_file": "envs/environment.yml",
+                  "container_runtime": "apptainer", "apptainer_version": "1.4.5", "apptainer_sha256": "1" * 64},
     "parallelcluster": {
-        "name": "study-cluster", "region": "us-east-1", "template": "spot-cpu", "os": "alinux2023",
+        "name": "study-cluster", "region": "us-east-1", "template": "spot-cpu", "os": "ubuntu2204",
         "custom_ami": "ami-0123456789abcdef0",
         "head_node_instance_type": "t3.medium", "key_name": "my-key", "subnet_id": "subnet-0123456789abcdef0",
         "compute_subnet_ids": ["subnet-0123456789abcdef1"], "allowed_ips": "203.0.113.7/32",
