@@ -21,7 +21,9 @@ from cluster_tools.render import run_scripts
 from cluster_tools.services.output_check import check_output_location
 from cluster_tools.runs import REMOTE_RUNS_DIR, Attempt, Chunk, RunRecord, list_runs, new_run_id, now_iso, save_run, spec_hash
 from cluster_tools.slurm.limits import ChunkPlan, SlurmLimits, parse_scontrol_config, plan_chunks
-from cluster_tools.slurm.partition_fit import SINFO_FIT_FORMAT, Partitions, parse_partitions, request_problem
+from cluster_tools.slurm.partition_fit import (
+    SINFO_FIT_FORMAT, Partitions, parse_partitions, partition_problem, request_problem,
+)
 from cluster_tools.state import StateDir
 from cluster_tools.subjects import SubjectList
 
@@ -200,6 +202,10 @@ def _submit_arrays(state: StateDir, conn, run: RunRecord, attempt: Attempt) -> t
 def _check_request_fits(run: RunRecord, partitions: Partitions) -> None:
     """A task no node of its partition can hold would wait for ever with a blank reason: refuse it now."""
     job = run.job
+    missing = partition_problem(partitions, job.partition)
+    if missing:
+        raise ClusterToolsError(f"nothing was submitted: {missing}",
+                                "name one of them with --partition (or job.partition in clustertools.yaml)")
     problem = request_problem(partitions, job.partition, cpus=job.cpus, mem=job.mem, gpus=job.gpus)
     if problem:
         raise ClusterToolsError(f"nothing was submitted: {problem}",

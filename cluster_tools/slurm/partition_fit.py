@@ -58,14 +58,24 @@ def memory_mb(value: str) -> int:
     return int(-(-mb // 1))
 
 
-def request_problem(partitions: Partitions, partition: str | None, *, cpus: int, mem: str, gpus: int = 0) -> str | None:
-    """Why no node of the partition could ever run one task of this shape (naming the largest request that
-    fits), or None when one can. ``partition`` None is the cluster's default partition."""
+def partition_problem(partitions: Partitions, partition: str | None) -> str | None:
+    """Why the partition cannot take the task at all (it does not exist, or none is named and there is no
+    default), or None. ``partition`` None is the cluster's default partition."""
     name = partition or partitions.default
     if name is None or name not in partitions.nodes:
         known = ", ".join(sorted(partitions.nodes)) or "none"
         return (f"partition {name} does not exist on this cluster (its partitions: {known})" if name
                 else f"the cluster has no default partition: name one (its partitions: {known})")
+    return None
+
+
+def request_problem(partitions: Partitions, partition: str | None, *, cpus: int, mem: str, gpus: int = 0) -> str | None:
+    """Why no node of the partition could ever run one task of this shape (naming the largest request that
+    fits), or None when one can. ``partition`` None is the cluster's default partition."""
+    missing = partition_problem(partitions, partition)
+    if missing:
+        return missing
+    name = partition or partitions.default
     configs = partitions.nodes[name]
     wanted = NodeConfig(cpus, memory_mb(mem), gpus)
     if any(_fits(wanted, node) for node in configs):

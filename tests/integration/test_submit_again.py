@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import err, out
+from tests.helpers import sandbox_admin, err, out
 from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects
 
 
@@ -38,10 +38,25 @@ def test_a_submitted_run_is_not_started_again_unless_new_run(sandbox, tmp_path):
 
 
 def test_a_submit_slurm_refused_is_not_listed_as_a_run(sandbox, tmp_path):
+    """sbatch itself says no (a partition closed to new jobs: State=DRAIN), past every check of ours."""
     project = make_project(sandbox, tmp_path, "refused")
     subjects = str(write_subjects(project, ["rf-1"]))
-    refused = sandbox.cli("submit", subjects, "--command", "true", "--partition", "nosuch", cwd=project)
+    assert sandbox_admin(sandbox.state, "scontrol", "update", "PartitionName=compute", "State=DRAIN").returncode == 0
+    try:
+        refused = sandbox.cli("submit", subjects, "--command", "true", cwd=project)
+    finally:
+        assert sandbox_admin(sandbox.state, "scontrol", "update", "PartitionName=compute", "State=UP").returncode == 0
     lines = err(refused).strip().splitlines()
     assert refused.returncode == 1 and lines[-1].startswith("Error: Slurm refused array 0 of run "), err(refused)
     assert "(0 of 1 arrays submitted)" in lines[-1] and "partition" in lines[-1].lower()
+    assert json.loads(out(sandbox.cli("runs", "--json", cwd=project))) == []
+
+
+def test_a_partition_that_does_not_exist_is_refused_before_anything_is_sent(sandbox, tmp_path):
+    project = make_project(sandbox, tmp_path, "nopart")
+    subjects = str(write_subjects(project, ["np-1"]))
+    refused = sandbox.cli("submit", subjects, "--command", "true", "--partition", "nosuch", cwd=project)
+    assert refused.returncode == 1 and err(refused).strip().splitlines() == [
+        "Error: nothing was submitted: partition nosuch does not exist on this cluster (its partitions: compute) "
+        "(hint: name one of them with --partition (or job.partition in clustertools.yaml))"]
     assert json.loads(out(sandbox.cli("runs", "--json", cwd=project))) == []
