@@ -77,27 +77,27 @@ def submit(app: App, subjects_file: Path, command, container, throttle, cpus, gp
     kept and no task is ever submitted twice. Once every array of it was submitted, the same submit
     is refused (it names the run) unless --new-run.
     """
-    from cluster_tools.services.submit import dry_run as render_dry_run, job_spec, prepare_run, submit_attempt
+    from cluster_tools.services.submit_run import submit_run
     from cluster_tools.subjects import read_subject_file
 
     project = _require_project(app)
     subjects = read_subject_file(subjects_file)
-    job = job_spec(project, {"command": command, "container": container, "throttle": throttle, "cpus": cpus,
-                             "gpus": gpus, "mem": mem, "time": time_limit, "partition": partition})
     cluster = app.cluster(cluster_name)
-    run, resumed = prepare_run(app.state, project, cluster, subjects, job, name, new_run=new_run)
-    _estimate_and_confirm(project, job, len(subjects), cluster, minutes_per_subject, yes=yes or dry_run or resumed,
-                          environ=app.environ)
-    if dry_run:
-        for path, text in render_dry_run(run).files.items():
+    asks = sys.stdin.isatty() and sys.stderr.isatty()
+    done = submit_run(app.state, project, cluster, subjects,
+                      {"command": command, "container": container, "throttle": throttle, "cpus": cpus, "gpus": gpus,
+                       "mem": mem, "time": time_limit, "partition": partition},
+                      name=name, new_run=new_run, minutes_per_subject=minutes_per_subject, yes=yes,
+                      approve=(lambda why: click.confirm(f"{why}: submit?", err=True)) if asks else None,
+                      dry_run=dry_run, progress=note, environ=app.environ, connect=_connect())
+    if done.files is not None:
+        for path, text in done.files.items():
             click.echo(f"==> {path} <==")
             click.echo(text.replace("\x1f", "\t"), nl=False)
-        note(f"dry run: nothing was sent (run {run.run_id}, {len(subjects)} subjects; the manifest's fields are "
+        note(f"dry run: nothing was sent (run {done.run.run_id}, {len(subjects)} subjects; the manifest's fields are "
              "split by \\x1f, shown as tabs)")
         return
-    if resumed:
-        note(f"resuming run {run.run_id}: not all its arrays were submitted yet (interrupted, or refused)")
-    result = submit_attempt(app.state, run, cluster, progress=note, resumed=resumed, connect=_connect())
+    result = done.result
     if as_json:
         print_json({"run": result.run.run_id, "attempt": result.attempt, "subjects": len(subjects),
                     "arrays": [{"chunk": c, "job_id": j, "tasks": n, "new": new} for c, j, n, new in result.arrays]})
@@ -106,41 +106,6 @@ def submit(app: App, subjects_file: Path, command, container, throttle, cpus, gp
     click.echo(f"run {result.run.run_id}: {len(subjects)} subjects in {len(result.arrays)} array(s) "
                f"({new} submitted now) on {cluster.name}: jobs {', '.join(j for _, j, _, _ in result.arrays)}")
     click.echo(f"follow it: clustertools status {result.run.run_id} --watch")
-
-
-def _estimate_and_confirm(project, job, count: int, cluster, minutes: float | None, *, yes: bool, environ) -> None:
-    """On a ParallelCluster cluster: the run's estimate on stderr (or "cost unknown" and why), and above
-    cost.confirm_above_usd, or with an unknown cost, a question (a terminal) or a refusal without --yes (a script)."""
-    from cluster_tools.errors import ClusterToolsError
-    from cluster_tools.pricing import format_usd
-    from cluster_tools.services.cost import CostUnknown, needs_confirmation, submit_estimate
-    from cluster_tools.services.price_lookup import aws_for
-
-    estimate = submit_estimate(project, job, count, cluster.provider, minutes, aws=aws_for(environ))
-    if estimate is None:
-        return
-    threshold = project.cost.confirm_above_usd
-    if isinstance(estimate, CostUnknown):
-        note(f"cost unknown: {estimate.reason}")
-        why = f"the cost is unknown, so it cannot be shown to be under cost.confirm_above_usd ({format_usd(threshold)})"
-        hint = "pass --yes to submit anyway (the note above says why no price was found)"
-    else:
-        run = estimate.run
-        approx = "~" if run.capacity == "spot" and estimate.priced.prices.spot_is_estimate else ""
-        hours, mins = divmod(round(run.wall_minutes), 60)
-        if estimate.asked_aws:
-            note(f"note: {estimate.asked_aws}: priced with AWS's figures ({estimate.priced.prices.source})")
-        note(f"estimate: {approx}{format_usd(run.total)} for {count} subjects ({run.capacity}, head node included), "
-             f"~{hours} h {mins:02d} min on up to {run.nodes} {estimate.priced.node.instance_type}; minutes per subject "
-             f"from {estimate.minutes_from}; details: clustertools cost estimate")
-        why = f"the estimate {format_usd(run.total)} is above cost.confirm_above_usd ({format_usd(threshold)})"
-        hint = "pass --yes to submit anyway, or raise cost.confirm_above_usd in clustertools.yaml"
-    if yes or not needs_confirmation(estimate, threshold):
-        return
-    if sys.stdin.isatty() and sys.stderr.isatty():
-        click.confirm(f"{why}: submit?", abort=True, err=True)
-        return
-    raise ClusterToolsError(f"{why}: nothing was submitted", hint)
 
 
 @cli.command(epilog="""\b

@@ -1,0 +1,216 @@
+"""The Python API of clustertools: the same services the CLI calls, as objects a script can hold.
+
+    from cluster_tools import Project
+
+    project = Project.load()                         # the nearest clustertools.yaml
+    run = project.cluster().submit(["sub-01", "sub-02"], command='my-tool "$SUBJECT"', mem="4G")
+    status = run.wait()                              # raises RunFailed unless every subject succeeded
+    print(status.counts, run.logs("sub-01"))
+
+Shaped like submitit's Executor/Job: a cluster submits, a run is waited on; every result is a typed object
+(``RunStatus``, ``SubjectStatus``) whose ``to_json()`` is what the CLI's ``--json`` prints, and every error is
+a ``ClusterToolsError``. The cost guard is part of ``submit``: above ``cost.confirm_above_usd`` (or with a
+cost nobody could find) nothing is sent unless ``yes=True`` or ``approve(question)`` returns True.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence, Union
+
+from cluster_tools.clusters import ClusterRecord
+from cluster_tools.config import Project as ProjectModel
+from cluster_tools.errors import ClusterToolsError, ConfigError
+from cluster_tools.run_status import RunStatus
+from cluster_tools.runs import RunRecord
+from cluster_tools.state import StateDir, default_state_dir
+from cluster_tools.subjects import SubjectList
+
+Progress = Callable[[str], None]
+Subjects = Union[Sequence[str], Sequence[Mapping[str, str]], str, "os.PathLike[str]"]
+
+
+class RunFailed(ClusterToolsError):
+    """The run ended and not every subject succeeded; ``status`` says which and how."""
+
+    def __init__(self, status: RunStatus) -> None:
+        counts = ", ".join(f"{state.lower()} {n}" for state, n in status.counts.items() if n)
+        super().__init__(f"run {status.run_id} ended with subjects not succeeded: {counts}",
+                         f"clustertools status {status.run_id} lists them; resubmit reruns them")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project (clustertools.yaml) and the state dir its runs and clusters are recorded in."""
+
+    model: ProjectModel
+    state: StateDir
+    environ: Mapping[str, str]
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None, *, state_dir: str | os.PathLike[str] | None = None,
+             environ: Mapping[str, str] | None = None) -> "Project":
+        """``path``: a clustertools.yaml (default: the nearest one from the working directory up);
+        ``state_dir``: where runs are recorded (default: as the CLI, $CLUSTERTOOLS_STATE_DIR or the user's)."""
+        from cluster_tools.config import find_project_file, load_project
+
+        env = dict(os.environ if environ is None else environ)
+        file = Path(path) if path is not None else find_project_file(Path.cwd())
+        if file is None or not file.is_file():
+            raise ConfigError(f"no project file {file or 'clustertools.yaml here or above'}",
+                              "create one with `clustertools init`")
+        root = Path(state_dir) if state_dir is not None else default_state_dir(env)
+        return cls(load_project(file), StateDir(root), env)
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def cluster(self, name: str | None = None) -> "Cluster":
+        """``name``, else the project's cluster, else the only one known (as the CLI's ``-c``)."""
+        from cluster_tools.clusters import load_cluster, resolve_cluster_name
+
+        record = load_cluster(self.state, resolve_cluster_name(self.state, name, self.model.cluster))
+        return Cluster(self, record)
+
+    def runs(self) -> list["Run"]:
+        """The project's runs recorded here, oldest first."""
+        from cluster_tools.runs import list_runs
+
+        return [Run(self, record) for record in list_runs(self.state, self.name)]
+
+    def run(self, run_id: str | None = None) -> "Run":
+        """A run by id (default: the project's latest)."""
+        from cluster_tools.runs import resolve_run
+
+        return Run(self, resolve_run(self.state, run_id, self.name))
+
+
+@dataclass(frozen=True)
+class Cluster:
+    project: Project
+    record: ClusterRecord
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    def submit(self, subjects: Subjects, *, command: str | None = None, container: str | None = None,
+               cpus: int | None = None, gpus: int | None = None, mem: str | None = None, time: str | None = None,
+               partition: str | None = None, throttle: int | None = None, name: str | None = None,
+               new_run: bool = False, minutes_per_subject: float | None = None, yes: bool = False,
+               approve: Callable[[str], bool] | None = None, progress: Progress | None = None) -> "Run":
+        """One Slurm array task per subject: ids, rows (dicts: their keys become each task's environment
+        variables, with a ``subject`` key), or a subjects file. Keyword arguments override the project's job.
+        Submitting the same again finishes an interrupted submit; a run submitted whole is refused unless
+        ``new_run``. The cost guard (see the module) runs first."""
+        from cluster_tools.services.remote import connect
+        from cluster_tools.services.submit_run import submit_run
+
+        done = submit_run(self.project.state, self.project.model, self.record, subject_list(subjects),
+                          {"command": command, "container": container, "cpus": cpus, "gpus": gpus, "mem": mem,
+                           "time": time, "partition": partition, "throttle": throttle},
+                          name=name, new_run=new_run, minutes_per_subject=minutes_per_subject, yes=yes, approve=approve,
+                          progress=progress or (lambda _: None), environ=self.project.environ, connect=connect)
+        return Run(self.project, done.run)
+
+
+@dataclass(frozen=True)
+class Run:
+    project: Project
+    record: RunRecord
+
+    @property
+    def id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def subjects(self) -> list[str]:
+        return list(self.record.subjects)
+
+    def _cluster(self) -> ClusterRecord | None:
+        from cluster_tools.clusters import load_cluster
+        from cluster_tools.errors import ClusterNotFound
+
+        try:
+            return load_cluster(self.project.state, self.record.cluster)
+        except ClusterNotFound:
+            return None  # status still reads the records the tasks left in S3
+
+    def status(self, progress: Progress | None = None) -> RunStatus:
+        """Every subject's state now (one SSH round trip; the records in S3 when the cluster is gone)."""
+        from cluster_tools.services.remote import connect
+        from cluster_tools.services.runs import status_once
+
+        return status_once(self.project.state, self.record, self._cluster(), connect, note=progress or (lambda _: None))
+
+    def wait(self, *, interval: float = 5.0, timeout: float | None = None, check: bool = True,
+             on_status: Callable[[RunStatus], None] | None = None) -> RunStatus:
+        """Refresh until no subject is pending or running (over one connection); then, with ``check``,
+        raise RunFailed unless every subject succeeded. ``timeout`` seconds: a TimeoutError after it."""
+        from cluster_tools.services.remote import connect
+        from cluster_tools.services.runs import watch
+
+        cluster = self._cluster()
+        if cluster is None:
+            raise ConfigError(f"cluster {self.record.cluster} of run {self.id} is not known here",
+                              "status() reads its records from S3")
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def sleep(seconds: float) -> None:
+            if deadline is not None and time.monotonic() + seconds > deadline:
+                raise TimeoutError(f"run {self.id} still had subjects pending or running after {timeout:g} s")
+            time.sleep(seconds)
+
+        status = watch(self.project.state, self.record, cluster, connect, interval=interval,
+                       on_status=on_status or (lambda _: None), sleep=sleep)
+        if check and status.counts["SUCCEEDED"] != len(status.subjects):
+            raise RunFailed(status)
+        return status
+
+    def logs(self, subject: str, *, stderr: bool = False, attempt: int | None = None) -> str:
+        """A subject's stdout (its stderr with ``stderr=True``) from the head node; ``attempt``: an earlier one."""
+        import io
+
+        from cluster_tools.services.remote import connect
+        from cluster_tools.services.runs import stream_log
+
+        cluster = self._cluster()
+        if cluster is None:
+            raise ConfigError(f"cluster {self.record.cluster} of run {self.id} is not known here")
+        out = io.BytesIO()
+        stream_log(self.record, cluster, connect, subject=subject, attempt=attempt, stream="err" if stderr else "out",
+                   follow=False, stdout=out, stderr=io.BytesIO())
+        return out.getvalue().decode("utf-8", "replace")
+
+
+def subject_list(subjects: Subjects) -> SubjectList:
+    """Ids, rows (dicts with a ``subject`` key; every key becomes an environment variable of its task, checked
+    as a CSV column is) or a path to a subjects file, as one SubjectList."""
+    from cluster_tools.subjects import parse_subject_list, read_subject_file
+
+    if isinstance(subjects, (str, os.PathLike)):
+        return read_subject_file(Path(subjects))
+    items = list(subjects)
+    if items and all(isinstance(item, Mapping) for item in items):
+        return parse_subject_list(_rows_as_csv(items), "rows", as_csv=True)
+    if all(isinstance(item, str) for item in items):
+        return parse_subject_list("".join(f"{item}\n" for item in items), "subjects", as_csv=False)
+    raise ConfigError("subjects: give ids (strings), rows (dicts with a 'subject' key) or a subjects file")
+
+
+def _rows_as_csv(rows: Iterable[Mapping[str, str]]) -> str:
+    import csv
+    import io
+
+    rows = list(rows)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({key: str(value) for key, value in row.items()} for row in rows)
+    return buffer.getvalue()

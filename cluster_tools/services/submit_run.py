@@ -1,0 +1,45 @@
+"""One submit, whole: the job spec with its overrides, the run record (or the unfinished one it resumes),
+the cost guard, then the upload and sbatch; or, as a dry run, the files it would send. The CLI's `submit`
+and the API's ``Cluster.submit`` are this function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from cluster_tools.clusters import ClusterRecord
+from cluster_tools.config import Project
+from cluster_tools.runs import RunRecord
+from cluster_tools.services.submit import SubmitResult
+from cluster_tools.state import StateDir
+from cluster_tools.subjects import SubjectList
+
+
+@dataclass(frozen=True)
+class Submitted:
+    run: RunRecord
+    resumed: bool  # an interrupted submit of the same inputs was finished
+    result: SubmitResult | None = None  # None for a dry run: nothing was sent
+    files: dict[str, str] | None = None  # a dry run's scripts and manifest, by remote path
+
+
+def submit_run(state: StateDir, project: Project, cluster: ClusterRecord, subjects: SubjectList,
+               overrides: Mapping[str, object], *, name: str | None = None, new_run: bool = False,
+               minutes_per_subject: float | None = None, yes: bool = False,
+               approve: Callable[[str], bool] | None = None, dry_run: bool = False,
+               progress: Callable[[str], None] = lambda _: None, environ: Mapping[str, str], connect=None) -> Submitted:
+    from cluster_tools.services.cost_guard import check_cost, enforce
+    from cluster_tools.services.submit import dry_run as render_dry_run, job_spec, prepare_run, submit_attempt
+
+    job = job_spec(project, dict(overrides))
+    run, resumed = prepare_run(state, project, cluster, subjects, job, name, new_run=new_run)
+    check = check_cost(project, job, len(subjects.ids), cluster, minutes_per_subject, environ)
+    for line in check.lines:
+        progress(line)
+    enforce(check, yes=yes or dry_run or resumed, approve=approve)
+    if dry_run:
+        return Submitted(run, resumed, files=render_dry_run(run).files)
+    if resumed:
+        progress(f"resuming run {run.run_id}: not all its arrays were submitted yet (interrupted, or refused)")
+    result = submit_attempt(state, run, cluster, progress=progress, resumed=resumed, connect=connect)
+    return Submitted(result.run, resumed, result=result)
