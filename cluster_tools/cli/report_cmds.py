@@ -22,8 +22,8 @@ Examples:
   clustertools report RUN --json | jq '.failures'
 """)
 @click.argument("run_id", metavar="[RUN]", required=False)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the page here (default: report-RUN.html in the current directory).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Write the page here (default: report-RUN.html in the current directory; -: stdout).")
 @click.option("--text", "as_text", is_flag=True, help="Print the summary for the terminal (no page unless -o).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON for scripts (no page unless -o).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file that is not an earlier clustertools report.")
@@ -45,7 +45,10 @@ def report(app: App, run_id: str | None, output: Path | None, as_text: bool, as_
         raise click.UsageError("--text and --json exclude each other")
     run, cluster = _run_and_cluster(app, run_id, cluster_optional=True)
     page = output if output is not None else (None if as_text or as_json else Path(f"report-{run.run_id}.html"))
-    if page is not None:
+    to_stdout = page is not None and str(page) == "-"
+    if to_stdout and (as_text or as_json):
+        raise click.UsageError("-o - writes the page to stdout: it cannot go with --text or --json")
+    if page is not None and not to_stdout:
         _check_writable(page, force)
     from cluster_tools.services.cost import run_costs
     from cluster_tools.services.price_lookup import aws_for
@@ -62,6 +65,9 @@ def report(app: App, run_id: str | None, output: Path | None, as_text: bool, as_
         return
     from cluster_tools.render.report_html import render_report_html
 
+    if to_stdout:
+        click.echo(render_report_html(result), nl=False)
+        return
     size = _write(page, render_report_html(result))
     message = (f"wrote {page} ({size / 1024:,.0f} KiB): run {run.run_id}, {result.subjects:,} subjects, "
                f"{result.tasks:,} tasks on {len(result.lanes)} node(s); open it in a browser")

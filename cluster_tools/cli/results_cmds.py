@@ -173,7 +173,8 @@ Examples:
 @click.argument("run_id", metavar="RUN")
 @click.option("--file", "name", required=True, metavar="NAME",
               help="The file under each subject's output: JSON object or list of objects, JSON lines, CSV or TSV.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here (default: stdout).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Write here (default, or -: stdout).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @jobs_option
 @click.pass_obj
@@ -189,14 +190,15 @@ def collect(app: App, run_id: str, name: str, output: Path | None, fmt: str, job
 
     run = _run(app, run_id)
     table = collect_table(client_for_run(run, max_pool_connections=jobs), *_where(run), run.subjects, name, jobs=jobs)
-    handle = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    to_file = output is not None and str(output) != "-"
+    handle = output.open("w", encoding="utf-8", newline="") if to_file else sys.stdout
     try:
         if fmt == "csv":
             write_csv(table, handle)
         else:
             handle.write(json.dumps(table.rows, indent=2, default=str) + "\n")
     finally:
-        if output:
+        if to_file:
             handle.close()
     if table.missing:
         shown = ", ".join(table.missing[:20]) + (" ..." if len(table.missing) > 20 else "")

@@ -47,6 +47,8 @@ def test_report_writes_the_page_and_prints_text_and_json(sandbox, finished_run, 
     # the init project has a parallelcluster: section: each subject is priced as it would cost there
     assert html.count('<rect class="task ') == 200 and '<p id="cost">$' in html and "over 200 subject(s)" in html
 
+    dashed = sandbox.cli("report", run_id, "-o", "-", cwd=project)  # the page on stdout, no file
+    assert dashed.returncode == 0 and out(dashed).startswith("<!DOCTYPE html>") and not (project / "-").exists()
     default = sandbox.cli("report", run_id, cwd=project)  # report-RUN.html here; again replaces it
     assert default.returncode == 0 and (project / f"report-{run_id}.html").is_file(), err(default)
     assert sandbox.cli("report", run_id, cwd=project).returncode == 0

@@ -208,6 +208,8 @@ def test_collect_json_files_into_one_table(client, endpoint, state_dir, tmp_path
     as_json = cli(run, state_dir, "collect", run.run_id, "--file", "metrics.json", "--format", "json", "-o", str(target))
     assert as_json.returncode == 1  # s3's file is still unreadable
     assert json.loads(target.read_text())[0] == {"subject": "s1", "dice": 0.9, "volume": 12}
+    dashed = cli(run, state_dir, "collect", run.run_id, "--file", "metrics.json", "--format", "json", "-o", "-")
+    assert json.loads(out(dashed)) == json.loads(target.read_text()) and not (tmp_path / "-").exists()
 
 
 def test_collect_csv_files_with_differing_columns(client, endpoint, state_dir, tmp_path):
