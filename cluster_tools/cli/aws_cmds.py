@@ -20,7 +20,7 @@ def _finding_line(finding) -> str:
     return f"{finding.level:<7} {finding.check}: {finding.message}" + (f" (hint: {finding.hint})" if finding.hint else "")
 
 
-@cli.command(epilog="""\b
+@cli.command(short_help="Create the project's AWS ParallelCluster, wait for it, and record and pin its head node.", epilog="""\b
 Examples:
   clustertools up --allowed-ip 203.0.113.7/32 --dry-run     # everything but the create; prints the config
   clustertools up --allowed-ip "$(curl -s https://checkip.amazonaws.com)"
@@ -154,7 +154,7 @@ class _StatusDisplay:
             self._status.stop()
 
 
-@cli.command(epilog="""\b
+@cli.command(short_help="Show a cluster: its status, queues and nodes, and what they cost per hour now.", epilog="""\b
 Examples:
   clustertools describe
   clustertools describe -c study --json

@@ -16,7 +16,7 @@ template_option = click.option(
 )
 
 
-@cli.command(epilog="""\b
+@cli.command(short_help="Check the project's ParallelCluster config offline: ParallelCluster's schema and our checks.", epilog="""\b
 Examples:
   clustertools validate --allowed-ip 203.0.113.7/32
   clustertools validate --allowed-ip "$(curl -s https://checkip.amazonaws.com)"
