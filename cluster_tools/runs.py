@@ -194,12 +194,23 @@ def _why(exc: Exception) -> str:
 
 def resolve_run(state: StateDir, run_id: str | None, project: str | None, *,
                 warn: Callable[[str], None] = lambda _: None) -> RunRecord:
-    """RUN if given, else the project's latest run (or the latest run at all outside a project).
+    """RUN if given (its whole id, or any prefix of it that names one run alone), else the project's latest
+    run (or the latest run at all outside a project).
 
     Choosing the latest, a damaged record is skipped and ``warn`` names it: the latest may be that one.
     """
     if run_id:
-        return load_run(state, run_id)
+        _run_file(state, run_id)  # checks the id: a name, never a path
+        if state.run_file(run_id).exists():
+            return load_run(state, run_id)
+        found = sorted(path.stem for path in state.runs.glob("*.json") if path.stem.startswith(run_id)) \
+            if state.runs.is_dir() else []
+        if len(found) == 1:
+            return load_run(state, found[0])
+        if found:
+            shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            raise ConfigError(f"{run_id!r} is the start of {len(found)} runs: {shown}", "give more of the run id")
+        return load_run(state, run_id)  # not found: its own error
     runs = list_runs(state, project, warn=warn)
     if not runs:
         raise ConfigError("no run yet" + (f" in project {project}" if project else ""),

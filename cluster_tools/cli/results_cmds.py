@@ -170,7 +170,7 @@ Examples:
   clustertools results collect RUN --file qc/summary.csv -o qc.csv
   clustertools results collect RUN --file metrics.json --format json -o all.json
 """)
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="[RUN]", required=False)
 @click.option("--file", "name", required=True, metavar="NAME",
               help="The file under each subject's output: JSON object or list of objects, JSON lines, CSV or TSV.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
@@ -178,7 +178,7 @@ Examples:
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @jobs_option
 @click.pass_obj
-def collect(app: App, run_id: str, name: str, output: Path | None, fmt: str, jobs: int) -> None:
+def collect(app: App, run_id: str | None, name: str, output: Path | None, fmt: str, jobs: int) -> None:
     """Gather one file of every subject into one table, with a leading `subject` column.
 
     In CSV, a text cell a spreadsheet would run as a formula (starting with = + - @, a tab or CR, and

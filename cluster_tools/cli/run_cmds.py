@@ -236,10 +236,10 @@ def runs(app: App, as_json: bool) -> None:
 
 @cli.command(epilog="""\b
 Examples:
-  clustertools resubmit RUN --failed
+  clustertools resubmit --failed         # the project's latest run
   clustertools resubmit RUN --missing     # no success record, or no output in S3
 """)
-@click.argument("run_id")
+@click.argument("run_id", metavar="[RUN]", required=False)
 @click.option("--failed", is_flag=True, help="Rerun FAILED and CANCELLED subjects.")
 @click.option("--missing", is_flag=True, help="Rerun subjects with no success record or no output in S3.")
 @click.option("--dry-run", is_flag=True, help="Say which subjects would rerun; send nothing.")
@@ -247,9 +247,11 @@ Examples:
               help="Also rerun subjects whose outputs are kept on the head node (default: `results push` them).")
 @json_option
 @click.pass_obj
-def resubmit(app: App, run_id: str, failed: bool, missing: bool, dry_run: bool, recompute_kept: bool,
+def resubmit(app: App, run_id: str | None, failed: bool, missing: bool, dry_run: bool, recompute_kept: bool,
              as_json: bool) -> None:
-    """Rerun only some subjects of a run, as a new attempt; SUCCEEDED subjects with outputs never rerun."""
+    """Rerun only some subjects of a run, as a new attempt; SUCCEEDED subjects with outputs never rerun.
+
+    RUN is any unique start of its id; default: the project's latest run."""
     from cluster_tools.errors import ConfigError
     from cluster_tools.services.resubmit import resubmit as resubmit_run
 
