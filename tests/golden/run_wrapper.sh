@@ -130,6 +130,16 @@ record_json() {  # STATE EXIT_CODE ERROR [KEPT]: KEPT is where outputs wait afte
     "${SLURM_RESTART_COUNT:-0}"
 }
 
+last_stderr_line() {  # the command's last non-blank line on stderr, as a failed subject's note
+  local line
+  line=$(tail -n 20 -- "$CT_LOG.err" 2>/dev/null | LC_ALL=C grep -v '^[[:space:]]*$' | tail -n 1) || true
+  # It is the command's text, not ours: printable ASCII only, at most 200 characters, escaped for JSON.
+  line=$(LC_ALL=C tr -c '[:print:]' ' ' <<<"$line" | cut -c 1-200)
+  line=${line%"${line##*[![:space:]]}"}
+  line=${line//\\/\\\\} && line=${line//\"/\\\"}
+  [[ -z $line ]] || printf 'last line on stderr: %s' "$line"
+}
+
 record() {  # STATE EXIT_CODE ERROR [KEPT]
   local tmp="$CT_RUN_DIR/records/new/.$SUBJECT.$ATTEMPT.$1.$$.tmp"
   record_json "$@" >"$tmp" && mv -f "$tmp" "$CT_RUN_DIR/records/new/$SUBJECT.$ATTEMPT.$1.json"
@@ -361,7 +371,7 @@ else
   if (($(oom_kills) > oom_before)); then
     finish FAILED "$code" "out of memory: the command used more than the task's memory (--mem $CT_MEM) and was killed"
   else
-    finish FAILED "$code"
+    finish FAILED "$code" "$(last_stderr_line)"
   fi
 fi
 exit "$CT_EXIT"
