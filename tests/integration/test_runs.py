@@ -35,6 +35,7 @@ def test_fifty_subjects_some_fail_status_survives_min_job_age_and_resubmit_rerun
     first = wait_for_run(sandbox, project, run_id)
     expected = {i: (("FAILED", 3, 1) if i in failing else ("SUCCEEDED", 0, 1)) for i in ids}
     assert states(first) == expected
+    assert {s["error"] for s in first["subjects"] if s["subject"] in failing} == {"last line on stderr: boom"}
     wait_until_squeue_forgets(sandbox, run_id)  # MinJobAge is 10 s in the sandbox
     assert states(status(sandbox, project, run_id)) == expected
 
