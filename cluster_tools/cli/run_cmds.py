@@ -173,18 +173,19 @@ Examples:
 """)
 @click.argument("run_id")
 @click.argument("subject")
-@click.option("--stderr", "use_stderr", is_flag=True, help="The command's stderr instead of its stdout.")
+@click.option("--stderr", "use_stderr", is_flag=True,
+              help="The command's stderr alone (by default stdout, then stderr when it has any, on stderr).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing as the log grows (Ctrl-C to stop).")
 @click.option("--attempt", type=click.IntRange(1), help="An earlier attempt (default: the latest).")
 @click.pass_obj
 def logs(app: App, run_id: str, subject: str, use_stderr: bool, follow: bool, attempt: int | None) -> None:
-    """Print a subject's output (from the head node)."""
+    """Print a subject's output (from the head node): its stdout, then its stderr (when it has any) on stderr."""
     from cluster_tools.services.runs import stream_log
 
     run, cluster = _run_and_cluster(app, run_id)
     code = stream_log(run, cluster, _connect(), subject=subject, attempt=attempt,
                       stream="err" if use_stderr else "out", follow=follow,
-                      stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+                      stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, with_stderr=True)
     click.get_current_context().exit(code)
 
 

@@ -85,7 +85,9 @@ def log_path(run: RunRecord, subject: str, attempt: int | None, stream: str) -> 
 
 
 def stream_log(run: RunRecord, cluster: ClusterRecord, connect, *, subject: str, attempt: int | None,
-               stream: str, follow: bool, stdout: IO[bytes], stderr: IO[bytes]) -> int:
+               stream: str, follow: bool, stdout: IO[bytes], stderr: IO[bytes], with_stderr: bool = False) -> int:
+    """The log to ``stdout``; with ``with_stderr`` (stdout's log, not followed), the command's stderr too,
+    when it has any, to ``stderr`` under a header: a person sees both, a pipe gets stdout alone."""
     path = log_path(run, subject, attempt, stream)
     command = ["tail", "-n", "+1", "-F", path] if follow else ["cat", path]
     with connect(cluster) as conn:
@@ -95,6 +97,11 @@ def stream_log(run: RunRecord, cluster: ClusterRecord, connect, *, subject: str,
                 raise ClusterToolsError(f"no {stream} log yet for {subject} ({path})",
                                         "has the task started? `clustertools status` tells")
             stdout.write(result.stdout)
+            errors = conn.run(["cat", log_path(run, subject, attempt, "err")], timeout=300) \
+                if with_stderr and stream == "out" else None
+            if errors is not None and errors.exit_code == 0 and errors.stdout.strip():
+                stdout.flush()
+                stderr.write(f"==> stderr of {subject} <==\n".encode() + errors.stdout)
             return 0
         return conn.stream(command, stdout=stdout, stderr=stderr)
 
