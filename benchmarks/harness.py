@@ -169,7 +169,10 @@ class Sandbox:
             raise RuntimeError(f"sandbox up failed: {result.stderr.strip()}")
         self.status = json.loads(result.stdout)
         self.record = load_cluster(StateDir(self.state), "sandbox")
-        say(f"sandbox up in {time.perf_counter() - start:.1f} s (state {self.state})")
+        if self.record.user == "root":  # users meet a login user on ParallelCluster: so must the figures
+            raise RuntimeError("the sandbox's SSH user is root: the figures would not be what users get")
+        say(f"sandbox up in {time.perf_counter() - start:.1f} s as {self.record.user}@{self.record.host} "
+            f"(state {self.state})")
 
     def connect(self):
         from cluster_tools.services.remote import connect
