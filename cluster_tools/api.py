@@ -188,6 +188,46 @@ class Run:
         return out.getvalue().decode("utf-8", "replace")
 
 
+    def resubmit(self, *, failed: bool = True, missing: bool = False, progress: Progress | None = None) -> "Run":
+        """Rerun the FAILED and CANCELLED subjects (``failed``) and/or those without a success record or
+        output in S3 (``missing``), as the run's next attempt; SUCCEEDED subjects with outputs never rerun."""
+        from cluster_tools.services.remote import connect
+        from cluster_tools.services.resubmit import resubmit
+
+        if not (failed or missing):
+            raise ConfigError("say which subjects to rerun", "failed=True and/or missing=True")
+        cluster = self._cluster()
+        if cluster is None:
+            raise ConfigError(f"cluster {self.record.cluster} of run {self.id} is not known here")
+        result, _ = resubmit(self.project.state, self.record, cluster, connect, failed=failed, missing=missing,
+                             dry_run=False, progress=progress or (lambda _: None))
+        return Run(self.project, result.run if result is not None else self.record)
+
+    def results(self, subjects: Sequence[str] | None = None) -> list:
+        """The run's output objects in S3 (``ResultObject``: subject, key relative to the run, size, time)."""
+        from cluster_tools.services.results import client_for_run, list_results
+
+        return list_results(client_for_run(self.record), self.record.output_location.bucket, self.record.run_prefix,
+                            subjects).objects
+
+    def download(self, dest: str | os.PathLike[str], subjects: Sequence[str] | None = None, *, jobs: int = 32):
+        """Download the outputs into ``dest/<subject>/<path>`` (files already there with their size are
+        skipped); a ``DownloadReport`` (``.ok``, ``.failed``)."""
+        from cluster_tools.services.results import client_for_run, download_results
+
+        return download_results(client_for_run(self.record, max_pool_connections=jobs),
+                                self.record.output_location.bucket, self.record.run_prefix, Path(dest), subjects,
+                                jobs=jobs)
+
+    def collect(self, name: str, *, jobs: int = 32) -> list[dict]:
+        """One file of every subject (JSON, JSON lines, CSV or TSV) as rows, each with its ``subject``."""
+        from cluster_tools.services.results import client_for_run, collect_table
+
+        table = collect_table(client_for_run(self.record, max_pool_connections=jobs),
+                              self.record.output_location.bucket, self.record.run_prefix, self.subjects, name, jobs=jobs)
+        return table.rows
+
+
 def subject_list(subjects: Subjects) -> SubjectList:
     """Ids, rows (dicts with a ``subject`` key; every key becomes an environment variable of its task, checked
     as a CSV column is) or a path to a subjects file, as one SubjectList."""

@@ -48,3 +48,20 @@ def test_a_wait_that_outlasts_its_timeout_says_so(sandbox, tmp_path):
             run.wait(interval=1, timeout=2)
     finally:
         assert sandbox.cli("cancel", run.id).returncode == 0
+
+
+def test_failed_subjects_rerun_and_outputs_come_back_as_objects(sandbox, tmp_path):
+    """Seed 004's shape: each task writes metrics.json; a failed one is rerun; the outputs are listed,
+    downloaded and gathered into one list of rows."""
+    project = Project.load(make_project(sandbox, tmp_path, "gather") / "clustertools.yaml", state_dir=sandbox.state)
+    command = ('[ "$SUBJECT" = s-2 ] && [ "$ATTEMPT" = 1 ] && exit 5; '
+               'printf \'{"subject_score": %s}\' "${SUBJECT#s-}" > "$OUTPUT_DIR/metrics.json"')
+    run = project.cluster("sandbox").submit(["s-1", "s-2"], command=command)
+    assert run.wait(interval=0.5, timeout=120, check=False).counts["FAILED"] == 1
+    again = run.resubmit(failed=True)
+    assert again.id == run.id and len(again.record.attempts) == 2
+    assert again.wait(interval=0.5, timeout=120).counts["SUCCEEDED"] == 2
+    assert sorted(o.key for o in again.results()) == ["s-1/metrics.json", "s-2/metrics.json"]
+    report = again.download(tmp_path / "out")
+    assert report.ok and (tmp_path / "out" / "s-2" / "metrics.json").read_text() == '{"subject_score": 2}'
+    assert again.collect("metrics.json") == [{"subject": "s-1", "subject_score": 1}, {"subject": "s-2", "subject_score": 2}]
