@@ -42,8 +42,8 @@ while read -r controller parent; do
 done <"$cgroups"
 mkdir -p "$spools/$node/slurmd"
 
-# A time namespace whose boot time is now (uptime below 1 s), as a fresh instance's: `uptime` on the node starts
-# at its boot. (The ResumeProgram also starts slurmd with -b, so the boot slurmctld sees is never a second early.)
+# A time namespace whose boot time is now (uptime below 1 s): slurmctld takes a powering-up node as booted only when the
+# uptime it reports started after the resume request, as a real instance's does.
 uptime=$(cut -d. -f1 /proc/uptime)
 # shellcheck disable=SC2016  # expanded by the inner bash
 exec unshare --uts --mount --cgroup --time --boottime "-$uptime" --propagation private bash -c '
