@@ -53,7 +53,7 @@ def sandbox() -> None:
 @click.option("--static-nodes", type=click.IntRange(0, 8), default=None,
               help="How many of them are static (MinCount): always up, never powered down [default: 0].")
 @click.option("--cpus-per-node", type=click.IntRange(1, 64), default=None, help="CPUs of each node [default: 8].")
-@click.option("--boot-delay", type=click.FloatRange(1, 600), default=2.0, show_default=True,
+@click.option("--boot-delay", type=click.FloatRange(2, 600), default=2.0, show_default=True,
               help="Seconds a powered-down node takes to boot when work arrives.")
 @click.option("--idle-time", type=click.IntRange(5, 86_400), default=None,
               help="Seconds an idle dynamic node stays up before it powers down [default: the project's "

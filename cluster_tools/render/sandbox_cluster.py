@@ -196,12 +196,19 @@ def render_slurm_conf(files: ClusterFiles) -> str:
                            partition_lines=partition_lines(nodes, default_queue), static_nodes=static_nodes(nodes))
 
 
+# A node boots at least this long after its resume request. slurmctld ignores a powering-up node's registration
+# if the boot time it derives (its clock minus the node's uptime, whole seconds rounded up) is before the
+# request (Slurm's waiting_for_node_boot); with the node's uptime starting below 1 s (node-namespace.sh), that
+# derived time can be up to 2 s early, so a boot 2 s after the request always counts.
+MIN_BOOT_DELAY_S = 2.0
+
+
 def render_resume_program(*, marker_env: str, marker: str, boot_delay: float, log_dir: str, scontrol: str,
                           node_script: str, cgroups: str, spools: str, slurmd: str, slurm_conf: str,
                           sshd_spec: str = "-") -> str:
     from cluster_tools.render.templates import render_template
 
-    return render_template("sandbox/resume.sh.j2", marker_env=marker_env, marker=marker, boot_delay=f"{max(boot_delay, 1.0):g}",
+    return render_template("sandbox/resume.sh.j2", marker_env=marker_env, marker=marker, boot_delay=f"{max(boot_delay, MIN_BOOT_DELAY_S):g}",
                            log_dir=log_dir, scontrol=scontrol, node_script=node_script, cgroups=cgroups, spools=spools, sshd_spec=sshd_spec, slurmd=slurmd,
                            slurm_conf=slurm_conf)
 

@@ -38,7 +38,7 @@ def test_ubuntu_head_node_finds_slurm_only_in_a_login_shell(tmp_path: Path) -> N
 
 def test_dynamic_nodes_boot_for_work_spread_it_and_power_down_when_idle(tmp_path: Path) -> None:
     box = start_sandbox(tmp_path / "state", "--nodes", "4", "--cpus-per-node", "2", "--idle-time", "10",
-                        "--boot-delay", "1")
+                        "--boot-delay", "2")
     try:
         assert [n["flags"] for n in _nodes(box)] == [["powered down"]] * 4
         project = make_project(box, tmp_path, "elastic")
@@ -92,7 +92,7 @@ def test_queues_come_from_the_projects_parallelcluster_section(tmp_path: Path) -
         {"name": "gpu", "instance_types": ["g4dn.xlarge"], "max_count": 12},
     ]
     (project / "clustertools.yaml").write_text(yaml.safe_dump(config))
-    started = run_cli("sandbox", "up", "--json", "--idle-time", "10", "--boot-delay", "1", state=state, cwd=project,
+    started = run_cli("sandbox", "up", "--json", "--idle-time", "10", "--boot-delay", "2", state=state, cwd=project,
                       timeout=180)
     assert started.returncode == 0, err(started)
     box = Sandbox(state=state, record=load_cluster(StateDir(state), "sandbox"), status=json.loads(out(started)))

@@ -60,6 +60,8 @@ def test_power_programs_pass_shellcheck(script: str, tmp_path) -> None:
     result = subprocess.run(["shellcheck", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
     assert "'/s b/log'" in text
+    if script == "resume":  # a boot 1.5 s after the request could be taken as before it: 2 s at least
+        assert "boot_delay=2\n" in text, text
 
 
 def test_project_queues_take_the_smallest_type_of_a_compute_resource_and_note_unknown_types() -> None:
