@@ -9,7 +9,8 @@
 # Compute nodes: container runtime (a node-local package, so per node when the AMI lacks it); for the
 # rest they only CHECK that the head node's work is there (no conda solve, no pull per node).
 # The runtime is chosen per OS (runtimes_of_os, the same table as cluster_tools/runtimes.py): enroot where
-# ParallelCluster's AMIs ship it, apptainer only from its release package checked against a pinned sha256.
+# ParallelCluster's AMIs ship it, apptainer only from its release package checked against a pinned sha256,
+# podman (rootless, as the login user) from the OS's own package.
 #
 # Every step logs with a UTC timestamp to the log file and to syslog (tag clustertools-bootstrap);
 # a failure names the step ("step NAME failed (exit N)") and exits non-zero. Each step leaves a marker
@@ -190,7 +191,7 @@ parse_args() {
     [[ -n $PROJECT ]] || usage_error "--project is required"
     [[ -n $CLUSTER ]] || usage_error "--cluster is required"
     [[ -n $BOOTSTRAP_PREFIX ]] || usage_error "--bootstrap-prefix is required"
-    case $RUNTIME in auto | apptainer | docker | enroot | none) ;; *) usage_error "--runtime must be auto, enroot, docker, apptainer or none, not '$RUNTIME'" ;; esac
+    case $RUNTIME in auto | apptainer | docker | enroot | podman | none) ;; *) usage_error "--runtime must be auto, enroot, docker, apptainer, podman or none, not '$RUNTIME'" ;; esac
     if [[ -n $APPTAINER_VERSION$APPTAINER_SHA256 ]]; then
         # Both become part of a download URL and of the check that the download is the package pinned.
         [[ $APPTAINER_VERSION =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || usage_error "--apptainer-version must be a release like 1.4.5"
@@ -251,10 +252,11 @@ detect_os() {
 # release package's dependencies come from signed repositories (Ubuntu's; Rocky's with EPEL).
 runtimes_of_os() {
     case $OS_ID in
-        amzn | rhel) echo "enroot docker" ;;
-        ubuntu) echo "enroot docker apptainer" ;;
-        rocky) echo "docker apptainer" ;;
-        debian) echo "docker apptainer enroot" ;;
+        amzn) echo "enroot docker" ;;
+        rhel) echo "enroot docker podman" ;;
+        ubuntu) echo "enroot docker apptainer podman" ;;
+        rocky) echo "docker apptainer podman" ;;
+        debian) echo "docker apptainer enroot podman" ;;
     esac
 }
 
@@ -351,6 +353,38 @@ install_docker() {
     if id -u "$user" >/dev/null 2>&1; then usermod -aG docker "$user"; else echo "no user $user here: not added to the docker group"; fi
 }
 
+# podman: the OS's package, run rootless by the login user (no daemon; a task's container stays in the task's
+# cgroups). Rootless podman maps the container's users onto the login user's subordinate ids, which useradd
+# gives where login.defs asks for them: the user is given a range here when it has none.
+install_podman() {
+    if ! command -v podman >/dev/null 2>&1; then
+        case $OS_FAMILY in
+            apt) apt-get update -q && pkg_install podman uidmap ;;
+            dnf) pkg_install podman ;;
+        esac
+    else
+        echo "podman already installed: $(command -v podman)"
+    fi
+    command -v podman >/dev/null 2>&1 || { echo "podman is still not on PATH after the install" >&2; return 1; }
+    local user
+    user=$(login_user)
+    if id -u "$user" >/dev/null 2>&1; then ensure_subids "$user"; else echo "no user $user here: no subordinate ids given"; fi
+}
+
+ensure_subids() {  # USER: 65536 subordinate uids and gids after every range already given, unless it has some
+    local user=$1 file start
+    for file in /etc/subuid /etc/subgid; do
+        touch "$file"
+        if grep -q "^$user:" "$file"; then
+            echo "$user has subordinate ids in $file"
+            continue
+        fi
+        start=$(awk -F: 'BEGIN { top = 100000 } $3 ~ /^[0-9]+$/ && $2 + $3 > top { top = $2 + $3 } END { print top }' "$file")
+        printf '%s:%s:65536\n' "$user" "$start" >>"$file"
+        echo "gave $user subordinate ids $start-$((start + 65535)) in $file"
+    done
+}
+
 # The cluster's login user: cfnconfig's cfn_cluster_user, else the OS's default (ec2-user, ubuntu, rocky).
 login_user() {
     local user
@@ -419,6 +453,29 @@ pull_docker() {
     docker pull "$ref"
     docker save -o "$tar.partial" "$ref"
     mv -f -- "$tar.partial" "$tar"
+}
+
+# podman: the head node pulls once (as root) and keeps an OCI archive in shared storage, its digest beside it;
+# each node's first task loads it into the login user's node-local store (the run wrapper): no pull per task.
+pull_podman() {
+    local ref=${1#docker://} archive=$2
+    mkdir -p "$(dirname "$archive")"
+    podman pull "$ref"
+    rm -f -- "$archive.partial"
+    podman save --format oci-archive -o "$archive.partial" "$ref"
+    podman image inspect --format '{{.Digest}}' "$ref" >"$archive.digest"
+    mv -f -- "$archive.partial" "$archive"
+    echo "pulled $ref ($(<"$archive.digest")) into $archive"
+}
+
+# The digest of what a node runs for IMAGE: the registry's manifest digest where the runtime keeps it (podman,
+# docker), else the sha256 of the image file itself (apptainer's SIF, enroot's squashfs).
+image_digest() {  # RUNTIME REF FILE
+    case $1 in
+        podman) cat -- "$3.digest" 2>/dev/null ;;
+        docker) docker image inspect --format '{{index .RepoDigests 0}}' "${2#docker://}" 2>/dev/null | sed 's/^.*@//' ;;
+        *) [[ ! -f $3 ]] || printf 'file-sha256:%s' "$(sha256sum "$3" | cut -d' ' -f1)" ;;
+    esac
 }
 
 # enroot 3.4 (ParallelCluster's) takes docker://[REGISTRY#]IMAGE[:TAG], not docker://REGISTRY/IMAGE[@DIGEST]:
@@ -509,6 +566,7 @@ main() {
     case $RUNTIME in
         apptainer) step runtime-apptainer --key "apptainer $APPTAINER_VERSION $APPTAINER_SHA256 $OS_ID $OS_VERSION" install_apptainer ;;
         docker) step runtime-docker --key "docker $OS_ID $OS_VERSION $(login_user)" install_docker ;;
+        podman) step runtime-podman --key "podman $OS_ID $OS_VERSION $(login_user)" install_podman ;;
         enroot) check runtime-enroot need_command enroot "use a ParallelCluster AMI that ships enroot/pyxis" ;;
         none) log "runtime none: no container runtime installed" ;;
     esac
@@ -552,6 +610,7 @@ main() {
             apptainer) ext=sif verb=pulls ;;
             enroot) ext=sqsh verb=imports ;;
             docker) ext=tar verb=saves ;;
+            podman) ext=oci.tar verb=saves ;;
             none) die "--image $IMAGE needs a container runtime, not --runtime none" ;;
         esac
         image_path=$(image_file "$IMAGE" "$ext")
@@ -567,8 +626,10 @@ main() {
 
     # 4. What the run wrapper reads: where the runtime, image and environment are (no secrets in it).
     if [[ $NODE_ROLE == head ]]; then
+        local digest=""
+        [[ -z $IMAGE ]] || ((DRY_RUN)) || digest=$(image_digest "$RUNTIME" "$IMAGE" "$image_path")
         local -a node_env=("CT_PROJECT=$PROJECT" "CT_CLUSTER=$CLUSTER" "CT_RUNTIME=$RUNTIME" "CT_IMAGE=$IMAGE"
-            "CT_IMAGE_FILE=$image_path" "CT_CONDA=$([[ -n $MINIFORGE_URL ]] && echo "$mf")"
+            "CT_IMAGE_FILE=$image_path" "CT_IMAGE_DIGEST=$digest" "CT_CONDA=$([[ -n $MINIFORGE_URL ]] && echo "$mf")"
             "CT_CONDA_ENV=$([[ -n $ENV_FILE ]] && echo "$envdir")")
         step node-env --key "$(printf '%s\n' "${node_env[@]}")" --creates "$CT_ROOT/bootstrap.env" \
             write_node_env "$CT_ROOT/bootstrap.env" "${node_env[@]}"

@@ -34,7 +34,7 @@ class BootstrapSettings(BaseModel):
     miniforge_url: str | None = Field(default=None, description="the Miniforge installer: https:// or an s3:// mirror")
     miniforge_sha256: str | None = Field(default=None, description="its sha256 (64 hex digits); required with the URL")
     env_file: str | None = Field(default=None, description="a conda environment file, relative to the project dir")
-    container_runtime: Literal["enroot", "docker", "apptainer"] | None = Field(
+    container_runtime: Literal["enroot", "docker", "apptainer", "podman"] | None = Field(
         default=None, description="what runs job.container; default: the OS's (enroot, which ParallelCluster's AMIs "
                                   "ship; docker on Rocky)")
     apptainer_version: str | None = Field(default=None, description="apptainer's release to install, e.g. 1.4.5")

@@ -33,6 +33,7 @@ class TaskRecord(NamedTuple):
     job_id: str = ""
     kept: str = ""  # where the outputs wait on the head node after a failed upload (`results push`)
     restarts: int = 0  # SLURM_RESTART_COUNT: how often Slurm requeued the task (a node lost, a spot reclaim)
+    image: str = ""  # the container image it ran, with its digest (REF@sha256:...)
 
 
 @dataclass(slots=True)
@@ -49,11 +50,12 @@ class SubjectStatus:
     kept: str = ""
     restarts: int = 0
     reason: str = ""  # Slurm's, while it is pending: Resources, Priority, JobArrayTaskLimit, PartitionConfig...
+    image: str = ""  # the container image the attempt ran, with its digest
 
     def to_json(self) -> dict[str, object]:
         return {"subject": self.subject, "state": self.state, "exit_code": self.exit_code, "attempt": self.attempt,
                 "node": self.node, "start": self.start, "end": self.end, "error": self.error, "job_id": self.job_id,
-                "kept": self.kept, "restarts": self.restarts, "reason": self.reason}
+                "kept": self.kept, "restarts": self.restarts, "reason": self.reason, "image": self.image}
 
     @property
     def note(self) -> str:
@@ -134,7 +136,8 @@ def parse_records(text: str) -> list[TaskRecord]:
         records.append(TaskRecord(subject, attempt, state, exit_code if type(exit_code) is int else None,
                                   str(data.get("error") or ""), str(data.get("start") or ""),
                                   str(data.get("end") or ""), str(data.get("node") or ""), str(data.get("job_id") or ""),
-                                  str(data.get("kept") or ""), restarts if type(restarts) is int and restarts > 0 else 0))
+                                  str(data.get("kept") or ""), restarts if type(restarts) is int and restarts > 0 else 0,
+                                  str(data.get("image") or "")))
     return records
 
 
@@ -209,7 +212,8 @@ def parse_status(run: RunRecord, text: str) -> RunStatus:
 
 def _from_record(record: TaskRecord) -> SubjectStatus:
     return SubjectStatus(record.subject, record.state, record.exit_code, record.attempt, record.node,
-                         record.start, record.end, record.error, record.job_id, record.kept, record.restarts)
+                         record.start, record.end, record.error, record.job_id, record.kept, record.restarts,
+                         image=record.image)
 
 
 def _submitted_lookup(run: RunRecord):

@@ -16,6 +16,10 @@ refuses what ``validate`` refuses; tests/unit/test_bootstrap_runtime.py checks t
   downloading epel-release unverified).
 - docker: the OS's package (docker on Amazon Linux 2023, docker.io on Ubuntu, docker-ce from Docker's signed
   repository on RHEL and Rocky).
+- podman: the OS's own package (Ubuntu's universe; RHEL's and Rocky's AppStream), run rootless by the login user:
+  no daemon, and a task's container stays in the task's cgroups, so Slurm's memory and CPU limits hold for it
+  (docker's containers run under dockerd, outside them). Amazon Linux 2023's repositories have no podman.
+  It is what the sandbox runs containers with (Debian's podman).
 """
 
 from __future__ import annotations
@@ -25,18 +29,19 @@ import re
 # The first one is the OS's default.
 RUNTIMES_BY_OS: dict[str, tuple[str, ...]] = {
     "alinux2023": ("enroot", "docker"),
-    "ubuntu2204": ("enroot", "docker", "apptainer"),
-    "ubuntu2404": ("enroot", "docker", "apptainer"),
-    "rhel8": ("enroot", "docker"),
-    "rhel9": ("enroot", "docker"),
-    "rocky8": ("docker", "apptainer"),
-    "rocky9": ("docker", "apptainer"),
+    "ubuntu2204": ("enroot", "docker", "apptainer", "podman"),
+    "ubuntu2404": ("enroot", "docker", "apptainer", "podman"),
+    "rhel8": ("enroot", "docker", "podman"),
+    "rhel9": ("enroot", "docker", "podman"),
+    "rocky8": ("docker", "apptainer", "podman"),
+    "rocky9": ("docker", "apptainer", "podman"),
 }
 
 _WHY_NOT = {
     ("enroot", "rocky"): "ParallelCluster has no Rocky AMI that ships enroot",
     ("apptainer", "alinux"): "no apptainer package, no EPEL, and apptainer's release RPM is built for EL8/EL9",
     ("apptainer", "rhel"): "RHEL has fakeroot, which apptainer's release RPM needs, only in EPEL",
+    ("podman", "alinux"): "Amazon Linux 2023's repositories have no podman package",
 }
 
 # Graviton families (m7g, c6gn, r8gd, g5g, hpc7g, im4gn, is4gen, a1): the letter g right after the generation.
@@ -61,7 +66,8 @@ def resolve_runtime(os_name: str, asked: str | None) -> str:
     if runtime not in allowed:
         why = next((text for (name, family), text in _WHY_NOT.items() if name == runtime and os_name.startswith(family)),
                    f"{runtime} is not available there")
-        raise ValueError(f"{runtime} cannot run on {os_name} ({why}): use {' or '.join(allowed)}")
+        choices = f"{', '.join(allowed[:-1])} or {allowed[-1]}" if len(allowed) > 1 else allowed[0]
+        raise ValueError(f"{runtime} cannot run on {os_name} ({why}): use {choices}")
     return runtime
 
 

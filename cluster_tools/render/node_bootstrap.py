@@ -15,8 +15,8 @@ from cluster_tools.cluster_spec import ClusterSpec
 from cluster_tools.config import Project
 from cluster_tools.runtimes import default_runtime as runtime_default_of
 
-Runtime = Literal["apptainer", "docker", "enroot", "none"]
-RUNTIMES: tuple[str, ...] = ("apptainer", "docker", "enroot", "none")
+Runtime = Literal["apptainer", "docker", "enroot", "podman", "none"]
+RUNTIMES: tuple[str, ...] = ("apptainer", "docker", "enroot", "podman", "none")
 
 
 @dataclass(frozen=True)

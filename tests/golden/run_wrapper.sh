@@ -78,7 +78,7 @@ load_bootstrap_env() {
     # script's own steps (clean_env, its PATH, the upload) nor export anything into them.
     # shellcheck source=/dev/null
     eval "$(. "$file" >/dev/null 2>&1
-      for key in CT_RUNTIME CT_IMAGE CT_IMAGE_FILE CT_CONDA_ENV; do [[ -v $key ]] && printf '%s=%q\n' "$key" "${!key}"; done)"
+      for key in CT_RUNTIME CT_IMAGE CT_IMAGE_FILE CT_IMAGE_DIGEST CT_CONDA_ENV; do [[ -v $key ]] && printf '%s=%q\n' "$key" "${!key}"; done)"
     if [[ -n ${CT_CONDA_ENV:-} && -d $CT_CONDA_ENV ]]; then
       export PATH="$CT_CONDA_ENV/bin:$PATH" CONDA_PREFIX="$CT_CONDA_ENV"
     fi
@@ -125,9 +125,9 @@ CT_LOG="$CT_RUN_DIR/logs/$SUBJECT.$ATTEMPT"
 record_json() {  # STATE EXIT_CODE ERROR [KEPT]: KEPT is where outputs wait after a failed upload
   local end=""
   [[ $1 == RUNNING ]] || end=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  printf '{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s","end":"%s","node":"%s","job_id":"%s","kept":"%s","restarts":%d}\n' \
+  printf '{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s","end":"%s","node":"%s","job_id":"%s","kept":"%s","restarts":%d,"image":"%s"}\n' \
     "$SUBJECT" "$ATTEMPT" "$1" "${2:-null}" "${3:-}" "$CT_START" "$end" "$CT_NODE" "$CT_JOB_ID" "${4:-}" \
-    "${SLURM_RESTART_COUNT:-0}"
+    "${SLURM_RESTART_COUNT:-0}" "${CT_IMAGE_RAN:-}"
 }
 
 last_stderr_line() {  # the command's last non-blank line on stderr, as a failed subject's note
@@ -237,6 +237,114 @@ stage_input() {  # prints why on failure
   fi
 }
 
+# --- The run's container (included in wrapper.sh): which runtime, which image, and the task run in it. ---
+# The image is pulled once per cluster, never per task: the node bootstrap pulls job.container into shared storage
+# (CT_IMAGE_FILE); an image it did not pull (job.container changed since `up`) is pulled by the first task that
+# needs it, under a lock, into the login user's shared ~/.clustertools/images (podman). CT_IMAGE_RAN, the image
+# and its digest, goes into every record of the task.
+CT_IMAGE_RAN=""
+
+# The runtime that runs the container: the bootstrap's (CT_RUNTIME), else the first this node has.
+container_runtime() {
+  local name
+  case ${CT_RUNTIME:-} in
+    enroot | podman | docker) command -v "$CT_RUNTIME" >/dev/null 2>&1 && { echo "$CT_RUNTIME"; return 0; } ;;
+  esac
+  for name in apptainer singularity docker podman; do
+    [[ $name == docker || ${CT_RUNTIME:-} != docker ]] || continue
+    command -v "$name" >/dev/null 2>&1 && { echo "$name"; return 0; }
+  done
+  return 1
+}
+
+# podman runs rootless, as this task's user, with a store of its own on this node (never the shared home: podman's
+# store on NFS is not supported), shared by the user's tasks here. No cgroup of its own (--cgroups=disabled): the
+# container stays in the task's cgroups, so Slurm's memory and CPU limits hold for it.
+CT_PODMAN_BASE="${TMPDIR:-/tmp}/clustertools-podman-$(id -u)"
+ct_podman() {
+  podman --root "$CT_PODMAN_BASE/storage" --runroot "$CT_PODMAN_BASE/run" --tmpdir "$CT_PODMAN_BASE/tmp" \
+    --cgroup-manager cgroupfs --events-backend file "$@"
+}
+
+# The cluster's archive of REF when the bootstrap did not pull it: the first task pulls and saves it under a lock
+# (flock works on ParallelCluster's NFSv4 home); every later task on every node finds it. Prints its path.
+podman_pulled_once() {  # REF
+  local ref=$1 dir="${HOME:-$(cd ~ && pwd)}/.clustertools/images" name archive
+  name="${ref//[^A-Za-z0-9._-]/_}-$(printf '%s' "$ref" | sha256sum | cut -c1-8)"
+  archive="$dir/$name.oci.tar"
+  mkdir -p "$dir" || return 1
+  (
+    flock -w 3600 9 || exit 1
+    [[ -s $archive && -s $archive.digest ]] && exit 0
+    log "pulling $ref once for the cluster (into $archive)"
+    rm -f -- "$archive.partial"
+    ct_podman pull -q "$ref" >/dev/null && ct_podman save -q --format oci-archive -o "$archive.partial" "$ref" &&
+      ct_podman image inspect --format '{{.Digest}}' "$ref" >"$archive.digest" &&
+      mv -f -- "$archive.partial" "$archive"
+  ) 9>"$dir/$name.lock" || return 1
+  printf '%s' "$archive"
+}
+
+# The image loaded into this node's store once: again only when the archive changed (a new tag or digest).
+podman_prepare() {
+  local ref=${CT_CONTAINER#docker://} archive digest marker
+  if [[ -n ${CT_IMAGE_FILE:-} && ${CT_IMAGE:-} == "$CT_CONTAINER" && -r $CT_IMAGE_FILE ]]; then
+    archive=$CT_IMAGE_FILE digest=${CT_IMAGE_DIGEST:-}
+  else
+    archive=$(podman_pulled_once "$ref") || { CT_WHY="pulling $ref failed"; return 1; }
+    digest=$(<"$archive.digest")
+  fi
+  [[ -d $CT_PODMAN_BASE ]] || mkdir -m 0700 "$CT_PODMAN_BASE"
+  if [[ ! -O $CT_PODMAN_BASE || -L $CT_PODMAN_BASE ]]; then
+    CT_WHY="$CT_PODMAN_BASE is not this user's own directory"
+    return 1
+  fi
+  marker="$CT_PODMAN_BASE/loaded-$(printf '%s' "$ref" | sha256sum | cut -c1-16)"
+  if ! (
+    flock -w 1800 9 || exit 1
+    [[ -f $marker && $(<"$marker") == "$archive $digest" ]] && ct_podman image exists "$ref" && exit 0
+    ct_podman load -q -i "$archive" >/dev/null && printf '%s %s' "$archive" "$digest" >"$marker"
+  ) 9>"$CT_PODMAN_BASE/load.lock"; then
+    CT_WHY="loading $archive into this node's podman store failed"
+    return 1
+  fi
+  CT_IMAGE_RAN="$ref${digest:+@$digest}"
+}
+
+# Ready the container before the task starts: a failure is the task's (exit 125, as a runtime's own), with why.
+prepare_container() {
+  CT_WHY=""
+  [[ -n $CT_CONTAINER ]] || return 0
+  CT_RUNTIME_USED=$(container_runtime) || {
+    CT_WHY="no container runtime (enroot, apptainer, singularity, podman or docker) on this node"
+    return 1
+  }
+  if [[ $CT_RUNTIME_USED == podman ]]; then
+    podman_prepare || return 1
+  else
+    CT_IMAGE_RAN=$CT_CONTAINER
+    [[ ${CT_IMAGE:-} != "$CT_CONTAINER" || -z ${CT_IMAGE_DIGEST:-} ]] || CT_IMAGE_RAN="${CT_CONTAINER#docker://}@$CT_IMAGE_DIGEST"
+  fi
+  CT_IMAGE_RAN=${CT_IMAGE_RAN//[^A-Za-z0-9._\/:@+=-]/}  # it goes into the JSON record as it is
+}
+
+# In the container, the command runs in bash when the image has it, else in its sh (alpine and busybox images).
+# shellcheck disable=SC2016  # expanded by the container's sh
+CT_SHELL_LAUNCH='if command -v bash >/dev/null 2>&1; then exec bash "$@"; fi; [ "${1:-}" != --rcfile ] || shift 2; exec sh "$@"'
+
+in_podman() {  # SHELL_ARGS...: the task's variables from a file (no column reaches podman's own environment)
+  local envfile="$CT_SCRATCH/.task.env" cdi=() gpu
+  (umask 077 && printf '%s\n' "${CT_TASK_ENV[@]}" >"$envfile")
+  if ((CT_GPUS > 0)); then  # CDI names (nvidia-ctk cdi generate): exactly the job's GPUs
+    local jobs_gpus=${SLURM_JOB_GPUS:-}
+    for gpu in ${jobs_gpus//,/ }; do cdi+=(--device "nvidia.com/gpu=$gpu"); done
+    ((${#cdi[@]})) || cdi=(--device nvidia.com/gpu=all)
+  fi
+  ct_podman run --rm --pull=never --cgroups=disabled --network=host --env-file "$envfile" ${CT_DEBUG:+-it} \
+    ${cdi[@]+"${cdi[@]}"} -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" \
+    --entrypoint /bin/sh "${CT_CONTAINER#docker://}" -c "$CT_SHELL_LAUNCH" sh "$@"
+}
+
 # enroot: the .sqsh the node bootstrap imported once is unpacked for this task alone (`enroot create`, under a name
 # of its own), started with the scratch dir mounted, then removed. Its dirs are in the scratch dir: the node's
 # enroot.conf may name dirs this user cannot write (ParallelCluster installs only an example one), and `enroot start
@@ -262,10 +370,10 @@ in_enroot() {  # IMAGE ARGV...
   return "$code"
 }
 
-in_runtime() {  # ARGV...: run plainly, or in the run's container, with the task's environment and scratch
-  # The runtime (docker, apptainer, enroot) runs in this script's environment; the task's variables are set by
-  # `env` inside it, as the last step before ARGV: no column can steer the runtime or its image pull.
-  local user=(env -- "${CT_TASK_ENV[@]}" "$@")
+in_runtime() {  # SHELL_ARGS...: bash with these arguments, plainly or in the run's container
+  # The runtime runs in this script's environment; the task's variables are set inside it (podman: --env-file;
+  # the others: `env` as the last step before the shell): no column can steer the runtime or its image pull.
+  local user=(env -- "${CT_TASK_ENV[@]}" bash "$@")
   # The image the bootstrap pulled once into shared storage, when it is this run's: no pull per task.
   local image=$CT_CONTAINER
   if [[ -n ${CT_IMAGE_FILE:-} && ${CT_IMAGE:-} == "$CT_CONTAINER" && -r $CT_IMAGE_FILE && ${CT_RUNTIME:-} =~ ^(apptainer|enroot)$ ]]; then
@@ -278,22 +386,20 @@ in_runtime() {  # ARGV...: run plainly, or in the run's container, with the task
     nv=(--nv)
     if [[ -n $devices ]]; then gpus=(--gpus "\"device=$devices\""); else gpus=(--gpus all); fi
   fi
-  if [[ -z "$CT_CONTAINER" ]]; then
-    "${user[@]}"
-  elif [[ ${CT_RUNTIME:-} == enroot ]] && command -v enroot >/dev/null 2>&1; then
-    in_enroot "$image" "${user[@]}"
-  elif [[ ${CT_RUNTIME:-} != docker ]] && { command -v apptainer >/dev/null 2>&1 || command -v singularity >/dev/null 2>&1; }; then
-    "$(command -v apptainer || command -v singularity)" exec "${nv[@]}" --bind "$CT_SCRATCH" "$image" "${user[@]}"
-  elif command -v docker >/dev/null 2>&1; then
-    docker run --rm ${CT_DEBUG:+-it} "${gpus[@]}" -v "$CT_SCRATCH:$CT_SCRATCH" "${CT_CONTAINER#docker://}" "${user[@]}"
-  else
-    log "no container runtime (enroot, apptainer, singularity or docker) on this node"
-    return 126
-  fi
+  case ${CT_CONTAINER:+${CT_RUNTIME_USED:-}} in
+    "") "${user[@]}" ;;
+    podman) in_podman "$@" ;;
+    enroot) in_enroot "$image" "${user[@]}" ;;
+    apptainer | singularity)
+      "$CT_RUNTIME_USED" exec "${nv[@]}" --bind "$CT_SCRATCH" --bind "$INPUT_DIR:$INPUT_DIR:ro" "$image" "${user[@]}" ;;
+    docker)
+      docker run --rm ${CT_DEBUG:+-it} "${gpus[@]}" -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" \
+        "${CT_CONTAINER#docker://}" "${user[@]}" ;;
+  esac
 }
 
 run_command() {
-  in_runtime bash -c "$CT_COMMAND"
+  in_runtime -c "$CT_COMMAND"
 }
 
 # How many processes the kernel has killed for memory in this task's job (its cgroups, v1 or v2, up to
@@ -338,8 +444,12 @@ if [[ -n $CT_DEBUG ]]; then
     printf 'HISTFILE=%q\n' "$CT_SCRATCH/.bash_history"
     echo "PS1='(debug \${SUBJECT}) '\"\$PS1\""
   } >"$CT_SCRATCH/.bashrc"
-  echo "clustertools debug: SUBJECT=$SUBJECT INPUT_DIR=$INPUT_DIR OUTPUT_DIR=$OUTPUT_DIR; exit releases the node"
-  in_runtime bash --rcfile "$CT_SCRATCH/.bashrc" -i
+  if ! prepare_container; then
+    echo "clustertools debug: $CT_WHY" >&2
+    exit 125
+  fi
+  echo "clustertools debug: SUBJECT=$SUBJECT INPUT_DIR=$INPUT_DIR OUTPUT_DIR=$OUTPUT_DIR${CT_IMAGE_RAN:+ in $CT_IMAGE_RAN}; exit releases the node"
+  in_runtime --rcfile "$CT_SCRATCH/.bashrc" -i
   exit $?
 fi
 
@@ -357,6 +467,11 @@ fi
 if ! why=$(stage_input); then
   finish FAILED 97 "$why"
   exit 97
+fi
+
+if ! prepare_container 2>>"$CT_LOG.err"; then
+  finish FAILED 125 "$CT_WHY"
+  exit 125
 fi
 
 CT_EXIT=0

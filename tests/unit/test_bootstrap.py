@@ -373,7 +373,7 @@ def test_unknown_role_is_an_error(node: Node):
 
 @pytest.mark.parametrize("args, message", [
     (["--bogus"], "unknown argument: --bogus"),
-    (["--runtime", "podman"], "--runtime must be"),
+    (["--runtime", "singularity"], "--runtime must be"),
     (["--miniforge-sha256", "xyz"], "64 hex digits"),
     (["--miniforge-url", "http://example.com/x.sh"], "https:// or s3://"),
     (["--env-file", "../secrets"], "--env-file is a name"),

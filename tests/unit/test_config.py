@@ -202,9 +202,9 @@ PINNED = f'  apptainer_version: "1.4.5"\n  apptainer_sha256: {"ab" * 32}\n'
      "cannot run on alinux2023 (no apptainer package, no EPEL, and apptainer's release RPM is built for EL8/EL9): "
      "use enroot or docker"),
     ("  container_runtime: apptainer\n" + PINNED, "  os: rhel9\n", "apptainer cannot run on rhel9 (RHEL has "
-     "fakeroot, which apptainer's release RPM needs, only in EPEL): use enroot or docker"),
+     "fakeroot, which apptainer's release RPM needs, only in EPEL): use enroot, docker or podman"),
     ("  container_runtime: enroot\n", "  os: rocky9\n", "clustertools.yaml:12: bootstrap.container_runtime: enroot "
-     "cannot run on rocky9 (ParallelCluster has no Rocky AMI that ships enroot): use docker or apptainer"),
+     "cannot run on rocky9 (ParallelCluster has no Rocky AMI that ships enroot): use docker, apptainer or podman"),
     ("", "  os: freebsd14\n", "clustertools.yaml:15: parallelcluster.os: clustertools does not know which container "
      "runtime freebsd14 can have; a container runs on alinux2023, rhel8, rhel9, rocky8, rocky9, ubuntu2204, ubuntu2404"),
     ("  container_runtime: apptainer\n", "  os: ubuntu2404\n", "bootstrap: container_runtime apptainer is installed "
@@ -212,7 +212,10 @@ PINNED = f'  apptainer_version: "1.4.5"\n  apptainer_sha256: {"ab" * 32}\n'
     (PINNED, "", "bootstrap: apptainer_version and apptainer_sha256 go together, with container_runtime: apptainer"),
     ('  container_runtime: apptainer\n  apptainer_version: "1.4.5;id"\n', "", "bootstrap.apptainer_version: a release "
      "of github.com/apptainer/apptainer like 1.4.5"),
-    ("  container_runtime: podman\n", "", "bootstrap.container_runtime: Input should be 'enroot', 'docker' or 'apptainer'"),
+    ("  container_runtime: podman\n", "", "clustertools.yaml:12: bootstrap.container_runtime: podman cannot run on "
+     "alinux2023 (Amazon Linux 2023's repositories have no podman package): use enroot or docker"),
+    ("  container_runtime: singularity\n", "", "bootstrap.container_runtime: Input should be 'enroot', 'docker', "
+     "'apptainer' or 'podman'"),
 ])
 def test_a_container_runtime_the_os_cannot_have_is_refused_at_load_naming_what_works(bootstrap, os_line, expected):
     text = WITH_CONTAINER + ("bootstrap:\n" + bootstrap if bootstrap else "") + CLUSTER + os_line
