@@ -124,6 +124,8 @@ def _print_status(status) -> None:
     print_table(f"sandbox {state} (cluster `{status.cluster}`, partition `{status.partition}`)",
                 ["component", "state", "pid", "address"], rows)
     click.echo(f"ssh: {status.ssh}   s3: {status.s3_endpoint_url}   buckets: {', '.join(status.buckets)}")
+    if status.images:
+        click.echo(f"images (job.container): {', '.join(i['reference'] for i in status.images)}")
     if status.nodes:
         print_table("nodes", ["node", "partition", "state", "cpus", "memory"],
                     [(n.name, n.partition, n.label, n.cpus, f"{n.memory_mb} MB") for n in status.nodes])

@@ -30,7 +30,7 @@ from cluster_tools.render.sandbox_node import cfnconfig, node_os
 from cluster_tools.services import sandbox_daemons as daemons
 from cluster_tools.services import sandbox_files as files
 from cluster_tools.services import sandbox_nodes as nodes
-from cluster_tools.services import sandbox_s3
+from cluster_tools.services import sandbox_images, sandbox_s3
 from cluster_tools.services.sandbox_options import SandboxOptions
 from cluster_tools.services.sandbox_namespace import NamespaceLayout, free_uid, prepare_layout
 from cluster_tools.services.sandbox_queue import cancel_all_jobs
@@ -65,6 +65,8 @@ class SandboxStatus:
     os_name: str = ""
     ssh: str = ""
     s3_endpoint_url: str = ""
+    registry: str = ""  # 127.0.0.1:PORT: job.container names its images docker://127.0.0.1:PORT/sandbox/tools:1.0
+    images: tuple[dict, ...] = ()  # {"reference", "digest"} of each image it serves
     buckets: tuple[str, ...] = ()
     options: dict[str, int] = field(default_factory=dict)
     started_at: str = ""
@@ -81,6 +83,8 @@ class SandboxStatus:
             "os": self.os_name,
             "ssh": self.ssh,
             "s3_endpoint_url": self.s3_endpoint_url,
+            "registry": self.registry,
+            "images": list(self.images),
             "buckets": list(self.buckets),
             "options": self.options,
             "started_at": self.started_at,
@@ -106,6 +110,7 @@ def sandbox_status(state: StateDir, *, with_nodes: bool = False) -> SandboxStatu
         "slurmctld": f"127.0.0.1:{ports['slurmctld']}",
         "sshd": f"127.0.0.1:{ports['ssh']}",
         "s3": f"http://127.0.0.1:{ports['s3']}",
+        "registry": f"127.0.0.1:{ports.get('registry', '?')}",
     }
     components = tuple(
         Component(name, records[name].pid if name in records else None,
@@ -122,6 +127,8 @@ def sandbox_status(state: StateDir, *, with_nodes: bool = False) -> SandboxStatu
         os_name=saved.get("os", ""),
         partition=(saved.get("nodes") or [{"queue": "compute"}])[0]["queue"],
         s3_endpoint_url=f"http://127.0.0.1:{ports['s3']}",
+        registry=f"127.0.0.1:{ports['registry']}" if "registry" in ports else "",
+        images=tuple(saved.get("images", ())),
         buckets=tuple(saved.get("buckets", ())),
         options=saved.get("options", {}),
         started_at=saved.get("started_at", ""),
@@ -201,7 +208,8 @@ def _lay_out(paths: SandboxPaths, programs: Mapping[str, str], options: SandboxO
     prepare_layout(NamespaceLayout(paths.node_fs), os_, uid, authorized_key=Path(f"{paths.user_key}.pub").read_text(),
                    slurm_files=slurm_files, aws=programs["node-aws"], node_names=tuple(n.name for n in planned),
                    cfnconfig=cfnconfig(node_type="HeadNode", stack_name=SANDBOX_CLUSTER, region=SANDBOX_REGION,
-                                       user=os_.user))
+                                       user=os_.user),
+                   etc_files=sandbox_images.node_container_config(paths, ports["registry"]))
     _write_sshd_configs(paths, programs["sshd"], SandboxSpec(
         paths=paths, user=os_.user, ssh_port=ports["ssh"], node_env=_node_env(paths, f"http://127.0.0.1:{ports['s3']}")))
     return {"user": os_.user, "uid": uid, "os": os_.name, "options": _options_json(options),
@@ -262,6 +270,8 @@ def _start_daemons(state: StateDir, ctx: daemons.DaemonContext, saved: dict, ali
         if replay_from is not None:
             _replay_s3(ctx.s3_url, replay_from, progress)
         _create_buckets(ctx.s3_url, tuple(saved["buckets"]))
+        saved["images"] = [image.__dict__ for image in sandbox_images.publish(ctx.registry_url, Path(ctx.programs["busybox"]))]
+        write_private_json(paths.state_file, saved)
         record = _register(state, paths, saved["user"], ctx.ports["ssh"], ctx.s3_url)
         progress("checking the head node over SSH")
         _check_over_ssh(record)

@@ -26,11 +26,12 @@ from cluster_tools.slurm.node_info import parse_sinfo_node_states
 from cluster_tools.transport import local_processes as procs
 
 # "head" holds the head node's mount namespace (templates/sandbox/head-namespace.sh): slurmctld and sshd
-# run in it, and so does every node's slurmd (started by the ResumeProgram). munged and S3 run outside.
-START_ORDER = ("munged", "head", "slurmctld", "sshd", "s3")
+# run in it, and so does every node's slurmd (started by the ResumeProgram). munged, S3 and the image
+# registry (services/sandbox_images.py) run outside.
+START_ORDER = ("munged", "head", "slurmctld", "sshd", "s3", "registry")
 IN_NAMESPACE = ("slurmctld", "sshd")
-PORT_NAMES = ("slurmctld", "ssh", "s3")  # the keys of sandbox.json's "ports" (each node has its own too)
-PORT_OF = {"slurmctld": "slurmctld", "sshd": "ssh", "s3": "s3"}
+PORT_NAMES = ("slurmctld", "ssh", "s3", "registry")  # the keys of sandbox.json's "ports" (each node has its own too)
+PORT_OF = {"slurmctld": "slurmctld", "sshd": "ssh", "s3": "s3", "registry": "registry"}
 
 
 @dataclass
@@ -71,6 +72,14 @@ class DaemonContext:
         return f"http://127.0.0.1:{self.ports['s3']}"
 
     @property
+    def registry_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['registry']}"
+
+    @property
+    def registry_config(self) -> Path:
+        return self.paths.etc / "registry.yml"
+
+    @property
     def s3_recording(self) -> Path:
         """Every request the S3 endpoint answered: what brings its objects back after it died."""
         return self.paths.root / "s3" / "requests.jsonl"
@@ -89,6 +98,8 @@ def argv(name: str, ctx: DaemonContext) -> list[str]:
     if name == "sshd":
         return [*ctx.namespace.enter(), programs["sshd"], "-D", "-f", str(paths.sshd_config), "-E",
                 str(paths.log / "sshd.log")]
+    if name == "registry":
+        return [programs["docker-registry"], "serve", str(ctx.registry_config)]
     return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ctx.ports["s3"])]
 
 
@@ -111,6 +122,10 @@ def start(name: str, ctx: DaemonContext, on_spawned: Callable[[procs.ProcessReco
     """
     if name == "munged":
         ctx.paths.munge_socket.unlink(missing_ok=True)  # a killed munged leaves its socket: not a sign of life
+    if name == "registry":  # its images stay in the sandbox's directory across restarts, at the same port
+        from cluster_tools.services.sandbox_images import registry_config
+
+        ctx.registry_config.write_text(registry_config(port=ctx.ports["registry"], storage=ctx.paths.root / "registry"))
     log, timeout, ready = _readiness(name, ctx)
     seen = log.stat().st_size if log.exists() else 0
     env = {**ctx.env, **recording_env(ctx.s3_recording)} if name == "s3" else ctx.env
@@ -141,6 +156,7 @@ def _readiness(name: str, ctx: DaemonContext) -> tuple[Path, float, Callable[[],
         "slurmctld": (paths.log / "slurmctld.log", 30, lambda: node_states(sinfo, ctx.env) is not None),
         "sshd": (paths.log / "sshd.log", 10, lambda: port_open(ctx.ports["ssh"])),
         "s3": (paths.log / "s3.out", 30, lambda: http_ok(ctx.s3_url)),
+        "registry": (paths.log / "registry.out", 30, lambda: http_ok(ctx.registry_url + "/v2/")),
     }[name]
 
 
@@ -215,6 +231,10 @@ def ports_for_start(saved: dict, node_count: int, progress: Callable[[str], None
 
 
 def ports_for_restart(saved: dict, dead: tuple[str, ...]) -> dict[str, int]:
+    """The ports the running sandbox has; a free one for a daemon it never had (a sandbox started by an older
+    clustertools has no registry)."""
+    missing = [name for name in PORT_NAMES if not isinstance(saved["ports"].get(name), int)]
+    saved["ports"].update(zip(missing, files.free_ports(len(missing))))
     ports = {name: int(saved["ports"][name]) for name in PORT_NAMES}
     taken = ports_taken(ports, dead)
     if taken:

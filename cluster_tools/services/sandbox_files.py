@@ -16,7 +16,7 @@ from typing import Mapping
 from cluster_tools.errors import MissingDependency, SandboxError
 from cluster_tools.render.sandbox import SandboxPaths
 
-APT_PACKAGES = "slurm-wlm munge openssh-server awscli"
+APT_PACKAGES = "slurm-wlm munge openssh-server awscli podman uidmap runc docker-registry busybox-static"
 # program -> the Debian package that ships it
 REQUIRED_PROGRAMS = {
     "munged": "munge",
@@ -27,6 +27,10 @@ REQUIRED_PROGRAMS = {
     "scontrol": "slurm-client",
     "sshd": "openssh-server",
     "ssh-keygen": "openssh-client",
+    # Containers: rootless podman on the nodes (newuidmap maps a container's users), and the image registry.
+    "podman": "podman",
+    "newuidmap": "uidmap",
+    "docker-registry": "docker-registry",
 }
 # Slurm's and sshd's config files take paths unquoted; a socket path must fit in sun_path (108 bytes).
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._/+-]+$")
@@ -55,6 +59,12 @@ def find_programs(environ: Mapping[str, str], system_dirs: tuple[str, ...] = SYS
         found["node-aws"] = node_aws
     else:
         missing.append("aws (awscli, for the nodes' non-root user)")
+    from cluster_tools.services.sandbox_images import find_busybox
+
+    try:
+        found["busybox"] = str(find_busybox())
+    except MissingDependency:
+        missing.append("a static busybox (busybox-static, for the registry's images)")
     if missing:
         sudo = "" if os.geteuid() == 0 else "sudo "
         raise MissingDependency(

@@ -13,6 +13,7 @@ import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from cluster_tools.errors import SandboxError
 from cluster_tools.render.sandbox_cluster import node_address
@@ -87,13 +88,30 @@ def with_entry(table: str, name: str, line: str) -> str:
     return "".join(kept) + line
 
 
+def with_subids(table: str, name: str, count: int = 65536) -> str:
+    """/etc/subuid or /etc/subgid text in which ``name`` has ``count`` ids after every range there (as useradd
+    gives them), unless it has some already."""
+    ranges = [line.split(":") for line in table.splitlines() if line.count(":") == 2]
+    if any(fields[0] == name for fields in ranges):
+        return table
+    top = max([100000, *(int(start) + int(n) for _, start, n in ranges if start.isdigit() and n.isdigit())])
+    return table + ("\n" if table and not table.endswith("\n") else "") + f"{name}:{top}:{count}\n"
+
+
 def prepare_layout(layout: NamespaceLayout, os_: NodeOS, uid: int, *, authorized_key: str, slurm_files: dict[str, str],
                    cfnconfig: str, host_etc: Path = Path("/etc"), slurm_bin: Path = Path("/usr/bin"),
-                   aws: str = "/usr/bin/aws", node_names: tuple[str, ...] = ()) -> None:
-    """Write the namespace's layers anew (the home and the shared storage are kept across restarts)."""
+                   aws: str = "/usr/bin/aws", node_names: tuple[str, ...] = (),
+                   etc_files: Mapping[str, str] | None = None) -> None:
+    """Write the namespace's layers anew (the home and the shared storage are kept across restarts);
+    ``etc_files``: more files of the node's /etc (relative paths), e.g. its container configuration."""
     for layer in (layout.etc, layout.usr_bin, layout.usr_local, layout.root / "work", layout.opt / "slurm"):
         shutil.rmtree(layer, ignore_errors=True)
     _write_etc(layout, os_, uid, cfnconfig, host_etc)
+    for relative, text in (etc_files or {}).items():
+        target = layout.etc / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        target.chmod(0o644)
     # The nodes' names resolve on the head node, as in a VPC's DNS: each to an address of its own on this
     # machine's loopback (its sshd listens there; its slurmd on a port of its own).
     hosts = (host_etc / "hosts").read_text() if (host_etc / "hosts").exists() else ""
@@ -114,7 +132,11 @@ def _write_etc(layout: NamespaceLayout, os_: NodeOS, uid: int, cfnconfig: str, h
     (etc / "parallelcluster").mkdir()
     (etc / "passwd").write_text(with_entry((host_etc / "passwd").read_text(), os_.user, passwd_line(os_, uid)))
     (etc / "group").write_text(with_entry((host_etc / "group").read_text(), os_.user, group_line(os_, uid)))
-    for name in ("passwd", "group"):
+    # Rootless podman maps a container's users onto the login user's subordinate ids, which useradd gives it.
+    for name in ("subuid", "subgid"):
+        host = host_etc / name
+        (etc / name).write_text(with_subids(host.read_text() if host.exists() else "", os_.user))
+    for name in ("passwd", "group", "subuid", "subgid"):
         (etc / name).chmod(0o644)
     (etc / "profile.d" / "slurm.sh").symlink_to("/opt/slurm/etc/slurm.sh")  # as recipes/config.rb links it
     (etc / "slurm").symlink_to("/opt/slurm/etc")  # where Debian's Slurm looks: no SLURM_CONF needed

@@ -244,13 +244,14 @@ stage_input() {  # prints why on failure
 # and its digest, goes into every record of the task.
 CT_IMAGE_RAN=""
 
-# The runtime that runs the container: the bootstrap's (CT_RUNTIME), else the first this node has.
+# The runtime that runs the container: the bootstrap's (CT_RUNTIME), else the first this node has (podman before
+# docker: a docker client is often there without a daemon it may use).
 container_runtime() {
   local name
   case ${CT_RUNTIME:-} in
     enroot | podman | docker) command -v "$CT_RUNTIME" >/dev/null 2>&1 && { echo "$CT_RUNTIME"; return 0; } ;;
   esac
-  for name in apptainer singularity docker podman; do
+  for name in apptainer singularity podman docker; do
     [[ $name == docker || ${CT_RUNTIME:-} != docker ]] || continue
     command -v "$name" >/dev/null 2>&1 && { echo "$name"; return 0; }
   done
@@ -258,8 +259,9 @@ container_runtime() {
 }
 
 # podman runs rootless, as this task's user, with a store of its own on this node (never the shared home: podman's
-# store on NFS is not supported), shared by the user's tasks here. No cgroup of its own (--cgroups=disabled): the
-# container stays in the task's cgroups, so Slurm's memory and CPU limits hold for it.
+# store on NFS is not supported), shared by the user's tasks here. A Slurm task has no systemd user session, so
+# podman (cgroupfs) makes no cgroup of its own: the container stays in the task's cgroups, and Slurm's memory and
+# CPU limits hold for it. (Not --cgroups=disabled: runc, the sandbox's runtime, refuses it.)
 CT_PODMAN_BASE="${TMPDIR:-/tmp}/clustertools-podman-$(id -u)"
 ct_podman() {
   podman --root "$CT_PODMAN_BASE/storage" --runroot "$CT_PODMAN_BASE/run" --tmpdir "$CT_PODMAN_BASE/tmp" \
@@ -340,7 +342,7 @@ in_podman() {  # SHELL_ARGS...: the task's variables from a file (no column reac
     for gpu in ${jobs_gpus//,/ }; do cdi+=(--device "nvidia.com/gpu=$gpu"); done
     ((${#cdi[@]})) || cdi=(--device nvidia.com/gpu=all)
   fi
-  ct_podman run --rm --pull=never --cgroups=disabled --network=host --env-file "$envfile" ${CT_DEBUG:+-it} \
+  ct_podman run --rm --pull=never --network=host --env-file "$envfile" ${CT_DEBUG:+-it} \
     ${cdi[@]+"${cdi[@]}"} -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" \
     --entrypoint /bin/sh "${CT_CONTAINER#docker://}" -c "$CT_SHELL_LAUNCH" sh "$@"
 }

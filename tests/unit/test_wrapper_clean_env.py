@@ -115,12 +115,35 @@ exec "$@"
 """
 
 
-@pytest.mark.parametrize("runtime", ["docker", "apptainer"])
+# stand-in podman: records its environment for `run`, then runs the shell after the image with the env file's
+# variables, as the container would; `image exists` says no, `load`, `pull`, `save` and `inspect` succeed.
+RECORDING_PODMAN = """#!/bin/bash
+root=$(cd "$(dirname "$0")/.." && pwd)
+while [[ $1 == --* ]]; do shift 2; done
+case $1 in
+  image) [[ $2 == inspect ]] && echo sha256:feed; [[ $2 == inspect ]]; exit ;;
+  save) while [[ $1 != -o ]]; do shift; done; echo archive > "$2"; exit 0 ;;
+  pull | load) exit 0 ;;
+esac
+env -0 >"$root/podman-env"
+echo "$*" >"$root/podman-args"
+while [[ $1 != {image} ]]; do [[ $1 == --env-file ]] && envfile=$2; shift; done
+shift
+mapfile -t vars <"$envfile"
+exec env -i PATH=/usr/bin:/bin "${{vars[@]}}" /bin/sh "$@"
+"""
+
+
+@pytest.mark.parametrize("runtime", ["docker", "apptainer", "podman"])
 def test_the_container_runtime_never_sees_the_columns_and_the_command_in_it_does(tmp_path, runtime):
     image = "docker://ghcr.io/acme/seg:1.0"
-    directory, env = setup(tmp_path, container=image)
-    shown = image.removeprefix("docker://") if runtime == "docker" else image
-    (tmp_path / "bin" / runtime).write_text(RECORDING_RUNTIME.format(name=runtime, image=shown))
+    shared = tmp_path / "shared"
+    (shared / "clustertools").mkdir(parents=True)
+    (shared / "clustertools" / "bootstrap.env").write_text(f"CT_RUNTIME={runtime}\n")  # the tests run as root
+    directory, env = setup(tmp_path, container=image, shared=[str(shared)])
+    shown = image.removeprefix("docker://") if runtime in ("docker", "podman") else image
+    script = RECORDING_PODMAN if runtime == "podman" else RECORDING_RUNTIME
+    (tmp_path / "bin" / runtime).write_text(script.format(name=runtime, image=shown))
     (tmp_path / "bin" / runtime).chmod(0o755)
     result = wrapper(directory, env, "1", "0")
     assert result.returncode == 0, result.stderr
@@ -129,6 +152,12 @@ def test_the_container_runtime_never_sees_the_columns_and_the_command_in_it_does
     evil = tmp_path / "evil"
     assert (directory / "logs" / "sub-1.1.out").read_text() == f"{evil}|{evil}|{evil}:/usr/bin:/bin|42\n"
     assert_no_column_reached_aws(tmp_path)
+    if runtime == "podman":  # rootless in the task's cgroups, the input read-only, the image never pulled per task
+        args = (tmp_path / "podman-args").read_text()
+        assert "run --rm --pull=never --network=host --env-file " in args, args
+        assert ":ro " in args and "--entrypoint /bin/sh ghcr.io/acme/seg:1.0 -c " in args, args
+        record = json.loads(next((directory / "records" / "new").glob("sub-1.1.SUCCEEDED.json")).read_text())
+        assert record["image"] == "ghcr.io/acme/seg:1.0@sha256:feed", record
 
 
 def test_a_manifest_name_that_is_no_variable_name_stops_the_task(tmp_path):
