@@ -165,12 +165,13 @@ Examples:
 @click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path),
               help="A conda environment file to solve (default: the project's bootstrap.env_file).")
 @click.option("--image", metavar="REF", help="An image to pull (default: the project's job.container, unless --runtime none).")
-@click.option("--runtime", type=click.Choice(["none", "apptainer", "docker", "enroot"]), default="none",
-              show_default=True, help="Container runtime; anything but none installs a package on THIS machine when missing.")
+@click.option("--runtime", type=click.Choice(["none", "podman", "apptainer", "docker", "enroot"]), default=None,
+              help="Container runtime [default: podman, the sandbox's, when there is an image to pull, else none]; "
+                   "apptainer, docker and enroot install a package on THIS machine when missing.")
 @click.option("--dry-run", is_flag=True, help="Print what would be uploaded and run; change nothing.")
 @click.pass_obj
 def bootstrap(app: App, miniforge_url: str | None, miniforge_sha256: str | None, env_file: Path | None,
-              image: str | None, runtime: str, dry_run: bool) -> None:
+              image: str | None, runtime: str | None, dry_run: bool) -> None:
     """Run the node bootstrap script on the sandbox's node.
 
     bootstrap/ (and the environment file) go to the sandbox's S3 endpoint as `up` sends them to AWS; the

@@ -11,8 +11,8 @@ Nothing is written to /var or /etc. Its output is streamed and kept, as cloud-in
 in the sandbox's ``log/cloud-init-output.log``; ``clustertools triage -c sandbox`` reads both logs.
 
 It runs as root in the head node's namespace, as cloud-init runs it on a real node (the login user,
-ec2-user, could not install anything). ``--runtime none`` (the default here) installs no package on
-this machine.
+ec2-user, could not install anything). The runtime is podman, which the sandbox's nodes have, when there is an
+image to pull (the project's job.container, or --image), else none: neither installs a package on this machine.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ from cluster_tools.state import StateDir
 from cluster_tools.bootstrap_log import Bootstrap, parse_bootstrap
 
 SCRIPT = "on-node-configured.sh"
+# --shared-dir: Miniforge, environments, images, bootstrap.env. /home, which every node mounts (ParallelCluster
+# exports it from the head node), as the script's own default on a cluster without /shared. A node path: the
+# login user's tasks read it there, whatever the permissions of the sandbox's directory on this machine.
+SHARED_ON_NODE = "/home"
 
 Progress = Callable[[str], None]
 
@@ -61,8 +65,9 @@ class SandboxNodeFiles:
         return self.root / "cfnconfig"
 
     @property
-    def shared(self) -> Path:  # --shared-dir: Miniforge, environments, images, bootstrap.env
-        return self.paths.root / "shared"
+    def shared(self) -> Path:
+        """Where SHARED_ON_NODE is on this machine: the head node's /home layer (services/sandbox_namespace)."""
+        return self.paths.node_fs / "home"
 
     @property
     def log(self) -> Path:  # --log (a real node: /var/log/clustertools-bootstrap.log)
@@ -117,34 +122,36 @@ def image_for(project: Project | None, image: str | None, runtime: str, notes: l
         except ValidationError as exc:
             raise ConfigError(f"--image: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
         if runtime == "none":
-            raise ConfigError(f"--image {image} needs a container runtime", "pass --runtime apptainer (or docker, enroot)")
+            raise ConfigError(f"--image {image} needs a container runtime", "leave --runtime out (podman), or pass one")
         return image
     wanted = project.job.image_to_pull if project else None
     if wanted and runtime == "none":
-        notes.append(f"job.container {wanted} is not pulled with --runtime none (pass --runtime docker, apptainer or "
-                     "enroot to pull it; docker and apptainer are installed on this machine when missing)")
+        notes.append(f"job.container {wanted} is not pulled with --runtime none (leave --runtime out to pull it with "
+                     "podman, the sandbox's runtime)")
         return None
     return wanted
 
 
-def remote_command(files: SandboxNodeFiles, script_url: str, endpoint_url: str, args: list[str]) -> str:
-    """The one shell line the sandbox's node runs: fetch the script from S3, run it, keep its output."""
+def remote_command(files: SandboxNodeFiles, script_url: str, endpoint_url: str, args: list[str], *,
+                   user: str = "ec2-user") -> str:
+    """The one shell line the sandbox's node runs: fetch the script from S3, run it, keep its output.
+    Its cfnconfig says what a head node's says: the node type, and the cluster's login user."""
     script = (
-        'set -o pipefail; url=$1 script=$2 cfn=$3 state=$4 out=$5 endpoint=$6; shift 6; '
+        'set -o pipefail; url=$1 script=$2 cfn=$3 state=$4 out=$5 endpoint=$6 user=$7; shift 7; '
         'mkdir -p "$(dirname "$script")" "$state" "$(dirname "$out")" || exit 1; '
-        "printf 'cfn_node_type=HeadNode\\n' > \"$cfn\" || exit 1; "
+        "printf 'cfn_node_type=HeadNode\\ncfn_cluster_user=%s\\n' \"$user\" > \"$cfn\" || exit 1; "
         'if ! AWS_ENDPOINT_URL="$endpoint" aws s3 cp --only-show-errors "$url" "$script" 2>&1 | tee -a "$out"; then '
         'echo "cannot fetch $url" | tee -a "$out"; exit 1; fi; '
         'AWS_ENDPOINT_URL="$endpoint" CT_STATE_DIR="$state" CT_CFNCONFIG="$cfn" bash "$script" "$@" 2>&1 | tee -a "$out"'
     )
     argv = ["bash", "-c", script, "sandbox-bootstrap", script_url, str(files.script),
-            str(files.cfnconfig), str(files.state), str(files.output), endpoint_url, *args]
+            str(files.cfnconfig), str(files.state), str(files.output), endpoint_url, user, *args]
     return shlex.join(argv)
 
 
 def sandbox_bootstrap(state: StateDir, project: Project | None, *, project_dir: Path | None = None,
                       miniforge_url: str | None = None, miniforge_sha256: str | None = None,
-                      env_file: Path | None = None, image: str | None = None, runtime: str = "none",
+                      env_file: Path | None = None, image: str | None = None, runtime: str | None = None,
                       dry_run: bool = False, stdout: IO[bytes] | None = None, progress: Progress = lambda _: None,
                       bootstrap_dir: Path | None = None) -> SandboxBootstrapResult:
     """Upload bootstrap/ to the sandbox's S3 endpoint and run the script on its node, streaming the output to
@@ -155,6 +162,8 @@ def sandbox_bootstrap(state: StateDir, project: Project | None, *, project_dir: 
     from cluster_tools.services.sandbox_options import DEFAULT_BUCKET
     from cluster_tools.transport.s3 import S3Target, ensure_bucket, make_s3_client
 
+    if runtime is None:
+        runtime = "podman" if image or (project and project.job.image_to_pull) else "none"
     if runtime not in RUNTIMES:
         raise ConfigError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     status = sandbox_status(state)
@@ -172,9 +181,10 @@ def sandbox_bootstrap(state: StateDir, project: Project | None, *, project_dir: 
                          image=image_for(project, image, runtime, notes),
                          apptainer_version=project.bootstrap.apptainer_version if project else None,
                          apptainer_sha256=project.bootstrap.apptainer_sha256 if project else None)
-    args = [*node.args(), "--shared-dir", str(files.shared), "--log", str(files.log)]
+    args = [*node.args(), "--shared-dir", SHARED_ON_NODE, "--log", str(files.log)]
     result = SandboxBootstrapResult(bootstrap=node, bucket=bucket, notes=notes,
-                                    command=remote_command(files, prefix + SCRIPT, status.s3_endpoint_url, args))
+                                    command=remote_command(files, prefix + SCRIPT, status.s3_endpoint_url, args,
+                                                           user=status.ssh.split("@", 1)[0]))
 
     if bootstrap_dir is None:  # the checkout's bootstrap/, or the copy an installed clustertools ships
         from cluster_tools.resources import bootstrap_dir as shipped_bootstrap

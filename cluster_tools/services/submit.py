@@ -110,10 +110,9 @@ def bootstrap_shared_dirs(state: StateDir, project: Project, cluster: ClusterRec
     """Where the node bootstrap puts bootstrap.env on this cluster: the sandbox's own shared dir; on a
     ParallelCluster cluster the project's shared storage, else the script's defaults (/shared, /home)."""
     if cluster.sandbox:
-        from cluster_tools.services.sandbox_bootstrap import SandboxNodeFiles
-        from cluster_tools.services.sandbox_files import sandbox_paths
+        from cluster_tools.services.sandbox_bootstrap import SHARED_ON_NODE
 
-        return [str(SandboxNodeFiles(sandbox_paths(state.sandbox)).shared)]
+        return [SHARED_ON_NODE]
     if cluster.provider != "parallelcluster":
         return []
     from cluster_tools.render.node_bootstrap import shared_dir_of

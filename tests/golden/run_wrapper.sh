@@ -330,6 +330,10 @@ prepare_container() {
   CT_IMAGE_RAN=${CT_IMAGE_RAN//[^A-Za-z0-9._\/:@+=-]/}  # it goes into the JSON record as it is
 }
 
+# debug: the shell's input is passed on (-i), and a terminal only when there is one (debug < commands.txt).
+CT_DEBUG_TTY=(-i)
+[[ ! -t 0 ]] || CT_DEBUG_TTY+=(-t)
+
 # In the container, the command runs in bash when the image has it, else in its sh (alpine and busybox images).
 # shellcheck disable=SC2016  # expanded by the container's sh
 CT_SHELL_LAUNCH='if command -v bash >/dev/null 2>&1; then exec bash "$@"; fi; [ "${1:-}" != --rcfile ] || shift 2; exec sh "$@"'
@@ -342,7 +346,7 @@ in_podman() {  # SHELL_ARGS...: the task's variables from a file (no column reac
     for gpu in ${jobs_gpus//,/ }; do cdi+=(--device "nvidia.com/gpu=$gpu"); done
     ((${#cdi[@]})) || cdi=(--device nvidia.com/gpu=all)
   fi
-  ct_podman run --rm --pull=never --network=host --env-file "$envfile" ${CT_DEBUG:+-it} \
+  ct_podman run --rm --pull=never --network=host --env-file "$envfile" ${CT_DEBUG:+"${CT_DEBUG_TTY[@]}"} \
     ${cdi[@]+"${cdi[@]}"} -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" \
     --entrypoint /bin/sh "${CT_CONTAINER#docker://}" -c "$CT_SHELL_LAUNCH" sh "$@"
 }
@@ -395,7 +399,7 @@ in_runtime() {  # SHELL_ARGS...: bash with these arguments, plainly or in the ru
     apptainer | singularity)
       "$CT_RUNTIME_USED" exec "${nv[@]}" --bind "$CT_SCRATCH" --bind "$INPUT_DIR:$INPUT_DIR:ro" "$image" "${user[@]}" ;;
     docker)
-      docker run --rm ${CT_DEBUG:+-it} "${gpus[@]}" -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" \
+      docker run --rm ${CT_DEBUG:+"${CT_DEBUG_TTY[@]}"} "${gpus[@]}" -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" \
         "${CT_CONTAINER#docker://}" "${user[@]}" ;;
   esac
 }

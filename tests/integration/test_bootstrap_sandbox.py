@@ -73,7 +73,7 @@ bootstrap:
 
 
 def shared(box) -> Path:
-    return box.state / "sandbox" / "shared" / "clustertools"
+    return box.state / "sandbox" / "node" / "home" / "clustertools"
 
 
 def test_1_the_real_script_runs_on_the_sandbox_node_with_the_projects_settings(box, project):
@@ -92,9 +92,9 @@ def test_1_the_real_script_runs_on_the_sandbox_node_with_the_projects_settings(b
     assert (shared(box) / "miniforge3" / "bin" / "conda").is_file()
     assert (shared(box) / "envs" / "study" / "conda-meta").is_dir()
     calls = (shared(box) / "miniforge3" / "calls.log").read_text().splitlines()
-    assert len(calls) == 1 and calls[0].startswith(f"conda env create -p {shared(box)}/envs/study -f ")
+    assert len(calls) == 1 and calls[0].startswith("conda env create -p /home/clustertools/envs/study -f ")
     env = (shared(box) / "bootstrap.env").read_text()
-    assert f"CT_CONDA_ENV={shared(box)}/envs/study" in env and "CT_RUNTIME=none" in env
+    assert "CT_CONDA_ENV=/home/clustertools/envs/study" in env and "CT_RUNTIME=none" in env
     markers = box.state / "sandbox" / "bootstrap" / "state" / "steps"
     assert sorted(p.name for p in markers.iterdir()) == ["conda-env.done", "miniforge.done", "node-env.done"]
     log = (box.state / "sandbox" / "log" / "clustertools-bootstrap.log").read_text()
@@ -128,7 +128,7 @@ def test_3_a_dry_run_prints_what_would_run_and_runs_nothing(box, project):
 @pytest.mark.parametrize("args, message", [
     (["--miniforge-url", "https://example.com/Miniforge3.sh; rm -rf ~"], "--miniforge-url: "),
     (["--miniforge-sha256", "not-hex"], "--miniforge-sha256: must be the installer's sha256"),
-    (["--image", "alpine:3.19"], "--image alpine:3.19 needs a container runtime"),
+    (["--image", "alpine:3.19", "--runtime", "none"], "--image alpine:3.19 needs a container runtime"),
     (["--env-file", "no-such-file.yml"], "does not exist"),
 ])
 def test_hostile_or_impossible_options_are_refused_before_anything_runs(box, project, args, message):

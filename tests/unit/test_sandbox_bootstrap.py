@@ -58,10 +58,10 @@ def test_the_remote_command_keeps_every_value_one_word(tmp_path):
     command = remote_command(files, "s3://b/clustertools/sandbox/bootstrap/on-node-configured.sh",
                              "http://127.0.0.1:5000", ["--project", "study", "--image", "x:1"])
     words = shlex.split(command)
-    assert words[:2] == ["bash", "-c"] and words[3:10] == [
+    assert words[:2] == ["bash", "-c"] and words[3:11] == [
         "sandbox-bootstrap", "s3://b/clustertools/sandbox/bootstrap/on-node-configured.sh", str(files.script),
-        str(files.cfnconfig), str(files.state), str(files.output), "http://127.0.0.1:5000"]
-    assert words[10:] == ["--project", "study", "--image", "x:1"]
+        str(files.cfnconfig), str(files.state), str(files.output), "http://127.0.0.1:5000", "ec2-user"]
+    assert words[11:] == ["--project", "study", "--image", "x:1"]
     assert all(str(p).startswith(str(tmp_path)) for p in (files.script, files.state, files.shared, files.log))
 
 
