@@ -98,6 +98,11 @@ class JobSpec(BaseModel):
 
     command: str | None = None
     container: str | None = None
+    container_args: list[str] | None = Field(
+        default=None, max_length=256,
+        description="run the image's own entrypoint (and working dir) with these arguments instead of a command; "
+                    "${SUBJECT}, ${INPUT_DIR}, ${OUTPUT_DIR}, ${RUN_ID}, ${ATTEMPT} and the subjects file's columns "
+                    "(${NAME}) are replaced in each, nothing else is expanded")
     cpus: int = Field(default=1, ge=1, le=1024)
     gpus: int = Field(default=0, ge=0, le=16, description="GPUs per task (Slurm --gres=gpu:N); 0: none")
     mem: str = "1G"
@@ -131,6 +136,20 @@ class JobSpec(BaseModel):
             raise ValueError("an image reference like docker://ghcr.io/org/image:1.0 (or a path to an image file): "
                              "letters, digits and . _ / : @ + = - only, no spaces, quotes, ';' or '..' parts")
         return value
+
+    @field_validator("container_args")
+    @classmethod
+    def _container_args(cls, value: list[str] | None) -> list[str] | None:
+        for arg in value or ():
+            if len(arg) > 4096 or any(ord(c) < 32 or ord(c) == 127 for c in arg):
+                raise ValueError("each argument: at most 4096 characters, no control characters (no newlines)")
+        return value
+
+    @model_validator(mode="after")
+    def _entrypoint_needs_an_image(self) -> "JobSpec":
+        if self.container_args is not None and not self.container:
+            raise ValueError("container_args are the arguments of job.container's entrypoint: set container too")
+        return self
 
     @property
     def image_to_pull(self) -> str | None:
@@ -262,7 +281,10 @@ def _runtime_problem(project: Project) -> tuple[tuple[str, ...], str] | None:
     if spec is None or not (project.job.container or asked):
         return None
     try:
-        resolve_runtime(spec.os, asked)
+        runtime = resolve_runtime(spec.os, asked)
     except ValueError as exc:
         return (("bootstrap", "container_runtime") if asked else ("parallelcluster", "os")), str(exc)
+    if runtime == "enroot" and project.job.container_args is not None:
+        return ("job", "container_args"), ("enroot (the runtime here) runs job.command in the image, not the image's "
+                                           "entrypoint: use job.command, or container_runtime docker or podman")
     return None

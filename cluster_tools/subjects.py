@@ -36,7 +36,17 @@ RESERVED_NAMES = frozenset({
     "CURL_CA_BUNDLE", "CONDA_PREFIX",
 })
 # PYTHON*: PYTHONPATH/PYTHONSTARTUP/PYTHONHOME make any Python (the aws CLI is one) run other code.
-RESERVED_PREFIXES = ("SLURM_", "CT_", "LD_", "BASH_FUNC", "AWS_", "PYTHON", "DOCKER_", "APPTAINER", "SINGULARITY")
+RESERVED_PREFIXES = ("SLURM_", "CT_", "LD_", "BASH_FUNC", "AWS_", "PYTHON", "DOCKER_", "APPTAINER", "SINGULARITY",
+                     "CONTAINERS_", "ENROOT_")
+# What every task's command (and job.container_args, as ${NAME}) sees besides the columns.
+TASK_VARIABLES = ("SUBJECT", "RUN_ID", "ATTEMPT", "INPUT_DIR", "OUTPUT_DIR")
+_ARG_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def unknown_variables(args: list[str], columns: list[str] | tuple[str, ...]) -> list[str]:
+    """The ${NAME}s in ``args`` that are neither a task variable nor a column, in order, once each."""
+    known = {*TASK_VARIABLES, *columns}
+    return list(dict.fromkeys(name for arg in args for name in _ARG_VARIABLE.findall(arg) if name not in known))
 
 _BLANK = " \t\r\f\v"  # ASCII only: str.strip() would also eat \x1f, NBSP etc., which we'd rather show
 _MAX_EXAMPLES = 10

@@ -27,6 +27,7 @@ def _values(run: RunRecord) -> dict[str, object]:
         "comment_prefix": comment_prefix(run.run_id),
         "command": run.job.command or "",
         "container": run.job.container or "",
+        "container_args": run.job.container_args,
         "input_url": (run.input or "").rstrip("/"),
         "input_secret": run.input_credentials or "",
         "output_url": run_url,

@@ -25,6 +25,7 @@ from cluster_tools.slurm.partition_fit import (
     SINFO_FIT_FORMAT, Partitions, parse_partitions, partition_problem, request_problem,
 )
 from cluster_tools.state import StateDir
+from cluster_tools.subjects import TASK_VARIABLES, unknown_variables
 from cluster_tools.subjects import SubjectList
 
 Progress = Callable[[str], None]
@@ -51,13 +52,20 @@ class DryRun:
 def job_spec(project: Project, overrides: dict[str, object]) -> JobSpec:
     """The project's job spec with the command line's values on top, validated again."""
     merged = {**project.job.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+    if overrides.get("command") is not None:  # a command given now runs instead of the image's entrypoint
+        merged["container_args"] = None
     try:
         job = JobSpec.model_validate(merged)
     except ValidationError as exc:
-        problems = "; ".join(f"--{e['loc'][0]}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        problems = "; ".join(f"--{e['loc'][0] if e['loc'] else 'job'}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors())
         raise ConfigError(f"invalid job option: {problems}") from None
-    if not job.command:
-        raise ConfigError("no command to run", "pass --command 'CMD' or set job.command in clustertools.yaml")
+    if job.command and job.container_args is not None:
+        raise ConfigError("job.command and job.container_args are both set: a task runs one of them",
+                          "keep command (run in the image's shell) or container_args (the image's entrypoint)")
+    if not job.command and job.container_args is None:
+        raise ConfigError("no command to run", "pass --command 'CMD' or set job.command (or job.container_args) "
+                                               "in clustertools.yaml")
     return job
 
 
@@ -71,6 +79,12 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
     job_fields = job.model_dump()
     if not job_fields["gpus"]:  # runs from before job.gpus keep their hashes: a rerun of one is still found
         del job_fields["gpus"]
+    if job_fields["container_args"] is None:  # the same for runs from before job.container_args
+        del job_fields["container_args"]
+    unknown = unknown_variables(job.container_args or [], subjects.columns)
+    if unknown:
+        raise ConfigError(f"job.container_args name {', '.join('${' + n + '}' for n in unknown)}, which this run does "
+                          f"not have", f"the variables: {', '.join(TASK_VARIABLES + tuple(subjects.columns))}")
     payload = {"job": job_fields, "columns": subjects.columns, "rows": subjects.rows,
                "output": str(project.storage.output), "input": str(project.storage.input or ""),
                "cluster": cluster.name, "name": name or project.name}

@@ -11,6 +11,10 @@ RUN_ID=demo-1
 # shellcheck disable=SC2016,SC2089,SC2090  # the command is data here: bash -c runs it below
 CT_COMMAND='echo "$SUBJECT" > "$OUTPUT_DIR/x"'
 CT_CONTAINER=''
+# job.container_args: the image's own entrypoint runs with these (each ${NAME} replaced per task), not the command.
+CT_ENTRYPOINT=""
+# shellcheck disable=SC2016  # data: expand_arg replaces each ${NAME}, nothing else
+CT_CONTAINER_ARGS=()
 CT_INPUT_URL=''
 # A Secrets Manager ARN: the input bucket's own credentials, read through the node's role when staging.
 CT_INPUT_SECRET=''
@@ -321,6 +325,10 @@ prepare_container() {
     CT_WHY="no container runtime (enroot, apptainer, singularity, podman or docker) on this node"
     return 1
   }
+  if [[ -n $CT_ENTRYPOINT && $CT_RUNTIME_USED == enroot ]]; then
+    CT_WHY="enroot runs job.command in the image, not the image's entrypoint (job.container_args)"
+    return 1
+  fi
   if [[ $CT_RUNTIME_USED == podman ]]; then
     podman_prepare || return 1
   else
@@ -328,6 +336,47 @@ prepare_container() {
     [[ ${CT_IMAGE:-} != "$CT_CONTAINER" || -z ${CT_IMAGE_DIGEST:-} ]] || CT_IMAGE_RAN="${CT_CONTAINER#docker://}@$CT_IMAGE_DIGEST"
   fi
   CT_IMAGE_RAN=${CT_IMAGE_RAN//[^A-Za-z0-9._\/:@+=-]/}  # it goes into the JSON record as it is
+}
+
+# job.container_args: each ${NAME} is the task's variable NAME (clustertools' own win over a column of that name),
+# replaced once, left to right. Nothing else is expanded ($NAME, $(...), globs stay as they are), and an unknown
+# name is kept as written (submit refuses one).
+task_var() {  # NAME: its value in CT_TASK_ENV
+  local i
+  for ((i = ${#CT_TASK_ENV[@]} - 1; i >= 0; i--)); do
+    [[ ${CT_TASK_ENV[i]%%=*} == "$1" ]] && { printf '%s' "${CT_TASK_ENV[i]#*=}"; return 0; }
+  done
+  return 1
+}
+
+# shellcheck disable=SC2016  # '${' is the text looked for
+expand_arg() {  # ARG
+  local rest=$1 out="" name value
+  while [[ $rest == *'${'* ]]; do
+    out+=${rest%%'${'*}
+    rest=${rest#*'${'}
+    name=${rest%%\}*}
+    if [[ $rest == *\}* && $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] && value=$(task_var "$name"); then
+      out+=$value
+      rest=${rest#*\}}
+    else
+      out+='${'
+    fi
+  done
+  printf '%s' "$out$rest"
+}
+
+CT_ARGS=()
+entrypoint_args() {  # CT_ARGS: job.container_args for this task
+  local arg
+  CT_ARGS=()
+  for arg in ${CT_CONTAINER_ARGS[@]+"${CT_CONTAINER_ARGS[@]}"}; do CT_ARGS+=("$(expand_arg "$arg")"); done
+}
+
+# podman and docker read the task's variables from a file: none reaches the runtime's own environment.
+task_env_file() {
+  (umask 077 && printf '%s\n' "${CT_TASK_ENV[@]}" >"$CT_SCRATCH/.task.env")
+  printf '%s' "$CT_SCRATCH/.task.env"
 }
 
 # debug: the shell's input is passed on (-i), and a terminal only when there is one (debug < commands.txt).
@@ -338,17 +387,17 @@ CT_DEBUG_TTY=(-i)
 # shellcheck disable=SC2016  # expanded by the container's sh
 CT_SHELL_LAUNCH='if command -v bash >/dev/null 2>&1; then exec bash "$@"; fi; [ "${1:-}" != --rcfile ] || shift 2; exec sh "$@"'
 
-in_podman() {  # SHELL_ARGS...: the task's variables from a file (no column reaches podman's own environment)
-  local envfile="$CT_SCRATCH/.task.env" cdi=() gpu
-  (umask 077 && printf '%s\n' "${CT_TASK_ENV[@]}" >"$envfile")
+in_podman() {  # SHELL_ARGS...: the shell in the image, or its entrypoint with CT_ARGS (ENTRY=1)
+  local envfile cdi=() gpu run=(--entrypoint /bin/sh "${CT_CONTAINER#docker://}" -c "$CT_SHELL_LAUNCH" sh "$@")
+  envfile=$(task_env_file)
+  [[ -z ${ENTRY:-} ]] || run=("${CT_CONTAINER#docker://}" ${CT_ARGS[@]+"${CT_ARGS[@]}"})
   if ((CT_GPUS > 0)); then  # CDI names (nvidia-ctk cdi generate): exactly the job's GPUs
     local jobs_gpus=${SLURM_JOB_GPUS:-}
     for gpu in ${jobs_gpus//,/ }; do cdi+=(--device "nvidia.com/gpu=$gpu"); done
     ((${#cdi[@]})) || cdi=(--device nvidia.com/gpu=all)
   fi
   ct_podman run --rm --pull=never --network=host --env-file "$envfile" ${CT_DEBUG:+"${CT_DEBUG_TTY[@]}"} \
-    ${cdi[@]+"${cdi[@]}"} -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" \
-    --entrypoint /bin/sh "${CT_CONTAINER#docker://}" -c "$CT_SHELL_LAUNCH" sh "$@"
+    ${cdi[@]+"${cdi[@]}"} -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" "${run[@]}"
 }
 
 # enroot: the .sqsh the node bootstrap imported once is unpacked for this task alone (`enroot create`, under a name
@@ -379,7 +428,11 @@ in_enroot() {  # IMAGE ARGV...
 in_runtime() {  # SHELL_ARGS...: bash with these arguments, plainly or in the run's container
   # The runtime runs in this script's environment; the task's variables are set inside it (podman: --env-file;
   # the others: `env` as the last step before the shell): no column can steer the runtime or its image pull.
-  local user=(env -- "${CT_TASK_ENV[@]}" bash "$@")
+  local user=(env -- "${CT_TASK_ENV[@]}" bash "$@") ENTRY="" pair
+  if [[ -n $CT_ENTRYPOINT && -z $CT_DEBUG && -n $CT_CONTAINER ]]; then
+    ENTRY=1
+    entrypoint_args
+  fi
   # The image the bootstrap pulled once into shared storage, when it is this run's: no pull per task.
   local image=$CT_CONTAINER
   if [[ -n ${CT_IMAGE_FILE:-} && ${CT_IMAGE:-} == "$CT_CONTAINER" && -r $CT_IMAGE_FILE && ${CT_RUNTIME:-} =~ ^(apptainer|enroot)$ ]]; then
@@ -397,10 +450,18 @@ in_runtime() {  # SHELL_ARGS...: bash with these arguments, plainly or in the ru
     podman) in_podman "$@" ;;
     enroot) in_enroot "$image" "${user[@]}" ;;
     apptainer | singularity)
-      "$CT_RUNTIME_USED" exec "${nv[@]}" --bind "$CT_SCRATCH" --bind "$INPUT_DIR:$INPUT_DIR:ro" "$image" "${user[@]}" ;;
+      local binds=("${nv[@]}" --bind "$CT_SCRATCH" --bind "$INPUT_DIR:$INPUT_DIR:ro") prefixed=()
+      if [[ -n $ENTRY ]]; then  # its runscript; the variables as APPTAINERENV_NAME, which set NAME inside only
+        for pair in "${CT_TASK_ENV[@]}"; do prefixed+=("${CT_RUNTIME_USED^^}ENV_$pair"); done
+        env "${prefixed[@]}" "$CT_RUNTIME_USED" run "${binds[@]}" "$image" ${CT_ARGS[@]+"${CT_ARGS[@]}"}
+      else
+        "$CT_RUNTIME_USED" exec "${binds[@]}" "$image" "${user[@]}"
+      fi ;;
     docker)
+      local dock=("${CT_CONTAINER#docker://}" "${user[@]}")
+      [[ -z $ENTRY ]] || dock=(--env-file "$(task_env_file)" "${CT_CONTAINER#docker://}" ${CT_ARGS[@]+"${CT_ARGS[@]}"})
       docker run --rm ${CT_DEBUG:+"${CT_DEBUG_TTY[@]}"} "${gpus[@]}" -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" \
-        "${CT_CONTAINER#docker://}" "${user[@]}" ;;
+        "${dock[@]}" ;;
   esac
 }
 
@@ -431,7 +492,12 @@ oom_kills() {
 
 if [[ -n $CT_DEBUG ]]; then
   # The command comes first, and is the shell's last history line: arrow-up runs it again.
-  printf 'clustertools debug: the command the task ran: %s\n' "$CT_COMMAND"
+  if [[ -n $CT_ENTRYPOINT ]]; then
+    entrypoint_args
+    printf 'clustertools debug: the task ran the image'"'"'s entrypoint with:%s\n' "$(printf ' %q' ${CT_ARGS[@]+"${CT_ARGS[@]}"})"
+  else
+    printf 'clustertools debug: the command the task ran: %s\n' "$CT_COMMAND"
+  fi
   printf 'clustertools debug: %s of run %s, attempt %s, on %s (job %s)\n' "$SUBJECT" "$RUN_ID" "$ATTEMPT" "$CT_NODE" "$CT_JOB_ID"
   trap 'rm -rf "$CT_SCRATCH"' EXIT
   trap 'exit 129' HUP

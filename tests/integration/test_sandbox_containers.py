@@ -143,3 +143,32 @@ def test_the_bootstrap_pulls_the_image_once_for_the_cluster_and_tasks_use_that_c
     assert pulls(bootstrapped, "1.0") == 1, "the tasks ran from the bootstrap's copy"
     home = bootstrapped.state / "sandbox" / "node" / "home" / bootstrapped.record.user
     assert not (home / ".clustertools" / "images").exists()
+
+
+def test_the_images_own_entrypoint_runs_with_container_args(sandbox, tmp_path):
+    """job.container_args: the image's entrypoint (`tool`) and working dir, with ${NAME}s replaced per task and
+    nothing else expanded; a ${NAME} the run does not have is refused before anything is sent."""
+    project = container_project(sandbox, tmp_path, "entry", "1.0", inputs="entry-inputs")
+    client = make_s3_client(S3Target(region="us-east-1", endpoint_url=sandbox.status["s3_endpoint_url"], sandbox=True))
+    for subject in ("e-1", "e-2"):
+        client.put_object(Bucket="clustertools-sandbox", Key=f"entry-inputs/{subject}/scan $1.nii", Body=b"x")
+    config = project / "clustertools.yaml"
+    text = re.sub(r"(?m)^  command: .*$", "", config.read_text())
+    args = '["segment", "${INPUT_DIR}", "${OUTPUT_DIR}/seg-${SUBJECT}"]'
+    # On AWS this project's cluster (Amazon Linux 2023) would run it with docker: enroot runs no entrypoint.
+    config.write_text(text.replace("  cpus: 1\n", f"  container_args: {args}\n  cpus: 1\n", 1)
+                      + "bootstrap:\n  container_runtime: docker\n")
+    subjects = str(write_subjects(project, ["e-1", "e-2"]))
+    run_id = submit(sandbox, project, subjects)["run"]
+    final = wait_for_run(sandbox, project, run_id)
+    assert final["counts"]["SUCCEEDED"] == 2, final
+    logged = out(sandbox.cli("logs", run_id, "e-2", cwd=project))
+    assert "tool 1.0: segmented 1 file(s) into /tmp/" in logged and "/e-2/seg-e-2" in logged, logged
+    got = sandbox.cli("results", "get", run_id, "-o", str(tmp_path / "got"), cwd=project)
+    assert got.returncode == 0, err(got)
+    assert (tmp_path / "got" / "e-2" / "seg-e-2" / "segmentation.txt").read_text() == "segmented: scan $1.nii\n"
+
+    config.write_text(config.read_text().replace(args, '["segment", "${T1_PATH}"]'))
+    refused = sandbox.cli("submit", subjects, "--new-run", cwd=project)
+    assert refused.returncode == 1 and len(err(refused).strip().splitlines()) == 1, err(refused)
+    assert "job.container_args name ${T1_PATH}, which this run does not have" in err(refused)
