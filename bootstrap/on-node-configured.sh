@@ -435,22 +435,50 @@ solve_env() {
     [[ -d $envdir ]] || { echo "conda finished but $envdir is missing" >&2; return 1; }
 }
 
+# Amazon ECR: the node's instance role logs in (`aws ecr get-login-password`, as AWS documents), and the 12-hour
+# token reaches the runtime through a pipe or the runtime's own environment: never a file, never a command line.
+ECR_HOST_RE='^[0-9]{12}\.dkr\.ecr(-fips)?\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$'
+ecr_registry() {  # REF: prints "HOST REGION" when REF's registry is Amazon ECR
+    local ref=${1#docker://}
+    [[ $ref == */* && ${ref%%/*} =~ $ECR_HOST_RE ]] || return 1
+    printf '%s %s' "${ref%%/*}" "${BASH_REMATCH[2]}"
+}
+
+ecr_auth_json() {  # HOST REGION: an auth file (containers-auth.json, docker's config.json) for that registry alone
+    local token
+    token=$(aws ecr get-login-password --region "$2") || return 1
+    printf '{"auths":{"%s":{"auth":"%s"}}}' "$1" "$(printf 'AWS:%s' "$token" | base64 -w0)"
+}
+
 pull_apptainer() {
-    local ref=$1 sif=$2 src=$1
+    local ref=$1 sif=$2 src=$1 ecr host region
     [[ $src == *://* ]] || src="docker://$src"
     mkdir -p "$(dirname "$sif")"
     local part
     part="$(dirname "$sif")/.partial-$(basename "$sif")"
     rm -f -- "$part"
-    apptainer pull --force "$part" "$src"
+    if ecr=$(ecr_registry "$ref"); then
+        read -r host region <<<"$ecr"
+        APPTAINER_DOCKER_USERNAME=AWS APPTAINER_DOCKER_PASSWORD=$(aws ecr get-login-password --region "$region") \
+            apptainer pull --force "$part" "$src"
+    else
+        apptainer pull --force "$part" "$src"
+    fi
     mv -f -- "$part" "$sif"
     echo "pulled $ref into $sif"
 }
 
 pull_docker() {
-    local ref=$1 tar=$2
+    local ref=$1 tar=$2 ecr host region
     mkdir -p "$(dirname "$tar")"
-    docker pull "$ref"
+    if ecr=$(ecr_registry "$ref"); then  # a config dir whose config.json is a pipe: docker reads it once
+        read -r host region <<<"$ecr"
+        new_tmp
+        ln -s /dev/fd/3 "$WORK_TMP/config.json"
+        docker --config "$WORK_TMP" pull "${ref#docker://}" 3< <(ecr_auth_json "$host" "$region")
+    else
+        docker pull "$ref"
+    fi
     docker save -o "$tar.partial" "$ref"
     mv -f -- "$tar.partial" "$tar"
 }
@@ -458,9 +486,14 @@ pull_docker() {
 # podman: the head node pulls once (as root) and keeps an OCI archive in shared storage, its digest beside it;
 # each node's first task loads it into the login user's node-local store (the run wrapper): no pull per task.
 pull_podman() {
-    local ref=${1#docker://} archive=$2
+    local ref=${1#docker://} archive=$2 ecr host region
     mkdir -p "$(dirname "$archive")"
-    podman pull "$ref"
+    if ecr=$(ecr_registry "$ref"); then
+        read -r host region <<<"$ecr"
+        podman pull --authfile <(ecr_auth_json "$host" "$region") "$ref"
+    else
+        podman pull "$ref"
+    fi
     rm -f -- "$archive.partial"
     podman save --format oci-archive -o "$archive.partial" "$ref"
     podman image inspect --format '{{.Digest}}' "$ref" >"$archive.digest"
@@ -493,11 +526,22 @@ enroot_uri() {
 }
 
 pull_enroot() {
-    local ref=$1 sqsh=$2 src=$1
+    local ref=$1 sqsh=$2 src=$1 ecr host region
     [[ $src == *://* && $src != docker://* ]] || src=$(enroot_uri "$src")
     mkdir -p "$(dirname "$sqsh")"
     rm -f -- "$sqsh.partial"
-    enroot import -o "$sqsh.partial" "$src"
+    if ecr=$(ecr_registry "$ref"); then
+        # enroot's own way (its docs, import.md): .credentials names the command that prints the password,
+        # which enroot runs at the import; the file holds no secret.
+        read -r host region <<<"$ecr"
+        new_tmp
+        # shellcheck disable=SC2016  # enroot expands it, not this script
+        printf 'machine %s login AWS password $(aws ecr get-login-password --region %s)\n' "$host" "$region" \
+            >"$WORK_TMP/.credentials"
+        ENROOT_CONFIG_PATH=$WORK_TMP enroot import -o "$sqsh.partial" "$src"
+    else
+        enroot import -o "$sqsh.partial" "$src"
+    fi
     mv -f -- "$sqsh.partial" "$sqsh"
 }
 

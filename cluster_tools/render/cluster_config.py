@@ -14,6 +14,7 @@ from cluster_tools.cluster_checks import ALLOWED_IPS_PLACEHOLDER
 from cluster_tools.cluster_spec import ClusterSpec, check_allowed_ips
 from cluster_tools.clusters import check_cluster_name
 from cluster_tools.errors import ConfigError
+from cluster_tools.ecr import ecr_read_policy
 from cluster_tools.render.node_bootstrap import NodeBootstrap, autostop_of
 from cluster_tools.render.templates import environment, yaml_scalar
 
@@ -112,8 +113,9 @@ def render_cluster_config(
         # The runtime is said explicitly: a node never installs one the project does not use.
         "bootstrap_args": node.args(),
         "head_bootstrap_args": node.head_args(),  # + the idle autostop, installed on the head node only
-        "node_policies": list(spec.additional_iam_policies),
-        "head_policies": list(dict.fromkeys([*spec.additional_iam_policies,
+        # An image in ECR: every node may pull it (the head node's bootstrap, a compute node's first task).
+        "node_policies": list(dict.fromkeys([*spec.additional_iam_policies, *filter(None, [ecr_read_policy(node.image)])])),
+        "head_policies": list(dict.fromkeys([*spec.additional_iam_policies, *filter(None, [ecr_read_policy(node.image)]),
                                              *filter(None, [spec.autostop_down_policy_arn])])),
         "compute_subnet_ids": spec.compute_subnet_ids or [spec.subnet_id],
         "tag_pairs": tag_pairs,

@@ -279,16 +279,30 @@ podman_pulled_once() {  # REF
   name="${ref//[^A-Za-z0-9._-]/_}-$(printf '%s' "$ref" | sha256sum | cut -c1-8)"
   archive="$dir/$name.oci.tar"
   mkdir -p "$dir" || return 1
+  local host=${ref%%/*} region=""
+  [[ $ref != */* || ! $host =~ $CT_ECR_HOST ]] || region=${BASH_REMATCH[2]}
   (
     flock -w 3600 9 || exit 1
     [[ -s $archive && -s $archive.digest ]] && exit 0
     log "pulling $ref once for the cluster (into $archive)"
     rm -f -- "$archive.partial"
-    ct_podman pull -q "$ref" >/dev/null && ct_podman save -q --format oci-archive -o "$archive.partial" "$ref" &&
+    if [[ -n $region ]]; then  # its auth file is a pipe: the token never lands in a file
+      ct_podman pull -q --authfile <(ecr_auth_json "$host" "$region") "$ref" >/dev/null
+    else
+      ct_podman pull -q "$ref" >/dev/null
+    fi && ct_podman save -q --format oci-archive -o "$archive.partial" "$ref" &&
       ct_podman image inspect --format '{{.Digest}}' "$ref" >"$archive.digest" &&
       mv -f -- "$archive.partial" "$archive"
   ) 9>"$dir/$name.lock" || return 1
   printf '%s' "$archive"
+}
+
+# Amazon ECR: the node's instance role logs in, as the bootstrap does (bootstrap/on-node-configured.sh, ecr_*).
+CT_ECR_HOST='^[0-9]{12}\.dkr\.ecr(-fips)?\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$'
+ecr_auth_json() {  # HOST REGION
+  local token
+  token=$(clean_env aws ecr get-login-password --region "$2") || return 1
+  printf '{"auths":{"%s":{"auth":"%s"}}}' "$1" "$(printf 'AWS:%s' "$token" | base64 -w0)"
 }
 
 # The image loaded into this node's store once: again only when the archive changed (a new tag or digest).

@@ -387,3 +387,22 @@ def test_apptainer_on_graviton_is_a_validate_problem():
                         "(arm64): use enroot or docker, or x86_64 instance types"]
     _, problems = validate_project_cluster(parse_project(text), allowed_ip="203.0.113.7/32")
     assert problems == []
+
+
+@pytest.mark.parametrize(("image", "policy"), [
+    ("docker://123456789012.dkr.ecr.eu-west-2.amazonaws.com/lab/kwyk:1.0",
+     "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"),
+    ("docker://ghcr.io/acme/seg:1.0", None),
+])
+def test_an_image_in_ecr_gives_every_node_ecrs_read_policy(image, policy, monkeypatch):
+    """The nodes log in to ECR with their role (bootstrap/on-node-configured.sh, ecr_*): the role may read ECR."""
+    from cluster_tools.services import cluster_config as service
+
+    monkeypatch.setattr(service, "_local_user", lambda: "alice")
+    text = WITH_BOOTSTRAP.replace("docker://ghcr.io/acme/seg@sha256:" + "e" * 64, image) + "  template: spot-cpu\n"
+    rendered = service.render_project_cluster(parse_project(text), allowed_ip="203.0.113.7/32")
+    assert problems_of(rendered.yaml_text) == []
+    config = yaml.safe_load(rendered.yaml_text)
+    for node in (config["HeadNode"], *config["Scheduling"]["SlurmQueues"]):
+        policies = [p["Policy"] for p in node["Iam"].get("AdditionalIamPolicies", [])]
+        assert (policy in policies) if policy else not any("ContainerRegistry" in p for p in policies), policies
