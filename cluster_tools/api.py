@@ -188,9 +188,13 @@ class Run:
         return out.getvalue().decode("utf-8", "replace")
 
 
-    def resubmit(self, *, failed: bool = True, missing: bool = False, progress: Progress | None = None) -> "Run":
-        """Rerun the FAILED and CANCELLED subjects (``failed``) and/or those without a success record or
-        output in S3 (``missing``), as the run's next attempt; SUCCEEDED subjects with outputs never rerun."""
+    def resubmit(self, *, failed: bool = True, missing: bool = False, states: Sequence[str] = (),
+                 mem: str | None = None, cpus: int | None = None, time: str | None = None,
+                 partition: str | None = None, gpus: int | None = None, progress: Progress | None = None) -> "Run":
+        """Rerun the unsuccessful subjects (``failed``: FAILED, TIMEOUT, OOM, NODE_FAIL, CANCELLED, or only
+        ``states``) and/or those without a success record or output in S3 (``missing``), as the run's next
+        attempt, with other resources when given (``mem="16G"`` for OOM, ``time=`` for TIMEOUT, ``partition=``
+        an on-demand queue for NODE_FAIL); SUCCEEDED subjects with outputs never rerun."""
         from cluster_tools.services.remote import connect
         from cluster_tools.services.resubmit import resubmit
 
@@ -200,7 +204,8 @@ class Run:
         if cluster is None:
             raise ConfigError(f"cluster {self.record.cluster} of run {self.id} is not known here")
         result, _ = resubmit(self.project.state, self.record, cluster, connect, failed=failed, missing=missing,
-                             dry_run=False, progress=progress or (lambda _: None))
+                             dry_run=False, progress=progress or (lambda _: None), states=_states(states),
+                             resources={"mem": mem, "cpus": cpus, "time": time, "partition": partition, "gpus": gpus})
         return Run(self.project, result.run if result is not None else self.record)
 
     def results(self, subjects: Sequence[str] | None = None) -> list:
@@ -254,3 +259,15 @@ def _rows_as_csv(rows: Iterable[Mapping[str, str]]) -> str:
     writer.writeheader()
     writer.writerows({key: str(value) for key, value in row.items()} for row in rows)
     return buffer.getvalue()
+
+
+def _states(names: Sequence[str]) -> frozenset[str]:
+    """``states`` of resubmit: each an unsuccessful state, case-insensitive."""
+    from cluster_tools.runs import UNSUCCESSFUL
+
+    chosen = frozenset(name.upper() for name in names)
+    unknown = chosen - set(UNSUCCESSFUL)
+    if unknown:
+        raise ConfigError(f"not a state a subject is rerun from: {', '.join(sorted(unknown))}",
+                          f"one of: {', '.join(UNSUCCESSFUL)}")
+    return chosen

@@ -7,6 +7,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from cluster_tools.runs import FAILURES
+
 HISTOGRAM_BINS = 20  # at most; fewer for few tasks
 # "Nice" widths in seconds for histogram bins and time-axis ticks: 1 s ... 1 week.
 NICE_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
@@ -74,7 +76,7 @@ def histogram(tasks: list[tuple[float, str]], max_bins: int = HISTOGRAM_BINS) ->
     for seconds, state in tasks:
         index = min(count - 1, int((seconds - first) // step))
         totals[index] += 1
-        failed[index] += state == "FAILED"
+        failed[index] += state in FAILURES
     return tuple(HistogramBin(first + i * step, first + (i + 1) * step, totals[i], failed[i]) for i in range(count))
 
 

@@ -23,14 +23,14 @@ from typing import Callable, Iterable, Mapping, Union
 
 from cluster_tools.cost_model import RunCost
 from cluster_tools.report_stats import HistogramBin, RuntimeStats, histogram, natural_key, percentile, runtime_stats
-from cluster_tools.run_status import RunStatus, TaskRecord, record_time
+from cluster_tools.run_status import LOST, RunStatus, TaskRecord, record_time
+from cluster_tools.runs import FAILURES
 
 ReportCosts = Union[RunCost, Mapping[str, float], Callable[[str], "float | None"]]
 UNKNOWN_NODE = "(no node recorded)"
 SUBJECTS_PER_FAILURE = 50  # each exit code lists at most this many subjects (and says how many more)
 ERROR_CHARS = 300
 TOP_COSTS = 10
-LOST = "the task ended without a final record (killed, out of memory, or its node was lost)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +162,7 @@ def build_report(status: RunStatus, records: Iterable[TaskRecord], *, as_of: dat
     bars: list[tuple[str, TaskBar]] = []
     failures: dict[int | None, list] = {}
     for s in status.subjects:
-        if s.state == "FAILED":
+        if s.state in FAILURES:
             failures.setdefault(_code(s.exit_code), []).append((True, s.subject, s.error))
         start = record_time(s.start)
         if start is not None:
@@ -170,7 +170,7 @@ def build_report(status: RunStatus, records: Iterable[TaskRecord], *, as_of: dat
                                                 record_time(s.end), True)))
     for r in _earlier_attempts(records, latest):
         state, error = (r.state, r.error) if r.state != "RUNNING" else ("FAILED", LOST)
-        if state == "FAILED":
+        if state in FAILURES:
             failures.setdefault(_code(r.exit_code), []).append((False, r.subject, str(error)))
         start = record_time(r.start)
         if start is not None:
@@ -262,11 +262,11 @@ def occupancy(lane: NodeLane, as_of: datetime, t0: datetime, span: float,
     all tasks, and those that failed. One sweep over start/end events: O(tasks log tasks + slices)."""
     width = span / slices
     result = []
-    for wanted in (None, "FAILED"):
+    for wanted in (None, FAILURES):
         target = [0.0] * slices
         events = []
         for t in lane.tasks:
-            if wanted is None or t.state == wanted:
+            if wanted is None or t.state in wanted:
                 events.append(((t.start - t0).total_seconds(), 1))
                 events.append(((drawn_end(t, as_of) - t0).total_seconds(), -1))
         events.sort()

@@ -18,7 +18,7 @@ from cluster_tools.runs import FINAL_STATES, RunRecord
 from cluster_tools.slurm.queue import NEVER_STARTS, QueuedTask, parse_squeue
 
 SQUEUE_EXIT_MARK = "@@clustertools-squeue-exit"
-STATE_ORDER = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "MISSING")
+STATE_ORDER = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMEOUT", "OOM", "NODE_FAIL", "CANCELLED", "MISSING")
 
 
 class TaskRecord(NamedTuple):
@@ -159,11 +159,12 @@ def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedT
         key = (record.subject, record.attempt)
         (final if record.state in FINAL_STATES else started)[key] = record
     in_queue: dict[tuple[str, int], QueuedTask] = {}
+    ended: dict[tuple[str, int], QueuedTask] = {}  # Slurm ended them (listed until MinJobAge)
     subject_of = task_subjects(run)
     for task in queued:
         subject = subject_of(task)
         if subject is not None:
-            in_queue[(subject, task.attempt)] = task
+            (in_queue if task.state in ("PENDING", "RUNNING") else ended)[(subject, task.attempt)] = task
     submitted = _submitted_lookup(run)
     statuses = []
     for subject in run.subjects:
@@ -179,18 +180,36 @@ def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedT
                                           restarts=begun.restarts + (task.state == "PENDING") if begun else 0,
                                           reason=task.reason))
         elif key in started and queue_readable:
-            lost = _from_record(started[key])
-            lost.state, lost.error = "FAILED", "the task ended without a final record (killed, out of memory, or its node was lost)"
-            statuses.append(lost)
+            statuses.append(_lost(started[key], ended.get(key)))
         elif key in started:
             statuses.append(_from_record(started[key]))
         elif not submitted(number, subject):
             statuses.append(SubjectStatus(subject, "MISSING", None, number,
                                           error="not known to be submitted (its sbatch was not run, or gave no answer): "
                                                 "run the same `clustertools submit` again to finish"))
+        elif key in ended and ended[key].state != "SUCCEEDED":  # ended before its wrapper ran (BOOT_FAIL...)
+            task = ended[key]
+            statuses.append(SubjectStatus(subject, task.state, None, number, job_id=f"{task.array_job_id}_{task.task_id}",
+                                          error=f"Slurm ended it before it started ({task.slurm_state})"))
         else:  # submitted, yet neither queued nor recorded: cancelled while pending (or the queue is unreadable)
             statuses.append(SubjectStatus(subject, "MISSING" if queue_readable else "PENDING", None, number))
     return RunStatus(run.run_id, tuple(statuses), queue_readable, source)
+
+
+LOST = "the task ended without a final record (killed, out of memory, or its node was lost)"
+_ENDED_WHY = {"NODE_FAIL": "its node was lost", "TIMEOUT": "killed at its time limit", "OOM": "killed for memory",
+              "CANCELLED": "cancelled", "FAILED": "failed"}
+
+
+def _lost(record: TaskRecord, task: QueuedTask | None) -> SubjectStatus:
+    """A task that began and wrote no final record: how Slurm says it ended while it still lists it, else FAILED."""
+    lost = _from_record(record)
+    if task is None or task.state == "SUCCEEDED":
+        lost.state, lost.error = "FAILED", LOST
+    else:
+        lost.state = task.state
+        lost.error = f"{_ENDED_WHY.get(task.state, task.state)} before it could write its record (Slurm: {task.slurm_state})"
+    return lost
 
 
 def task_subjects(run: RunRecord):

@@ -28,8 +28,12 @@ RUN_ID_RE = RUN_ID.pattern  # always fullmatched
 REMOTE_RUNS_DIR = ".clustertools/runs"  # relative to the login user's home on the head node
 META_PREFIX = ".clustertools"  # under <output>/<run-id>/: cannot clash with a subject (they start alnum)
 
-States = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "MISSING"]
-FINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
+States = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMEOUT", "OOM", "NODE_FAIL", "CANCELLED", "MISSING"]
+# How a task ends without success, each its own state: FAILED (its command exited non-zero), TIMEOUT (Slurm's time
+# limit), OOM (the kernel killed it for memory), NODE_FAIL (its node was lost), CANCELLED (scancel).
+UNSUCCESSFUL = ("FAILED", "TIMEOUT", "OOM", "NODE_FAIL", "CANCELLED")
+FINAL_STATES = ("SUCCEEDED", *UNSUCCESSFUL)
+FAILURES = ("FAILED", "TIMEOUT", "OOM", "NODE_FAIL")  # what a report counts as failed (a cancel is the user's)
 
 
 class Chunk(BaseModel):
@@ -52,6 +56,8 @@ class Attempt(BaseModel):
     chunks: list[Chunk] = Field(default_factory=list)
     # Set (and saved) just before submit.sh may reach sbatch; cleared again when Slurm refused every array.
     submitted_at: str | None = None
+    # The attempt's own resources when it was resubmitted with others (--mem, --time...); None: the run's.
+    job: JobSpec | None = None
 
     @property
     def complete(self) -> bool:
@@ -120,6 +126,11 @@ class RunRecord(BaseModel):
     def subjects(self) -> list[str]:
         """Every subject of the run, in first-submitted order."""
         return self.attempts[0].subjects if self.attempts else []
+
+    def job_of(self, number: int) -> JobSpec:
+        """What attempt ``number`` runs with: its own resources, else the run's."""
+        attempt = next((a for a in self.attempts if a.number == number), None)
+        return attempt.job if attempt is not None and attempt.job is not None else self.job
 
     def current_attempt_of(self) -> dict[str, int]:
         """subject -> the latest attempt that includes it."""

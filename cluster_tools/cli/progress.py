@@ -32,7 +32,7 @@ class RunProgress:
         if not self._progress:
             return
         counts = status.counts
-        done = counts["SUCCEEDED"] + counts["FAILED"] + counts["CANCELLED"] + counts["MISSING"]
+        done = len(status.subjects) - counts["PENDING"] - counts["RUNNING"]
         self._progress.update(self._task, completed=done, description=status.counts_text())
         for line in status.blocked:  # said once, above the bar: waiting will not end it
             if line not in self._said:

@@ -239,17 +239,28 @@ def runs(app: App, as_json: bool) -> None:
 Examples:
   clustertools resubmit --failed         # the project's latest run
   clustertools resubmit RUN --missing     # no success record, or no output in S3
+  clustertools resubmit --failed --state OOM --mem 16G        # more memory for those the kernel killed
+  clustertools resubmit --failed --state TIMEOUT --time 04:00:00
 """)
 @click.argument("run_id", metavar="[RUN]", required=False)
-@click.option("--failed", is_flag=True, help="Rerun FAILED and CANCELLED subjects.")
+@click.option("--failed", is_flag=True, help="Rerun unsuccessful subjects: FAILED, TIMEOUT, OOM, NODE_FAIL, CANCELLED.")
+@click.option("--state", "states", multiple=True, metavar="STATE",
+              type=click.Choice(["FAILED", "TIMEOUT", "OOM", "NODE_FAIL", "CANCELLED"], case_sensitive=False),
+              help="With --failed: only subjects in this state (repeatable).")
+@click.option("--mem", help="Memory per task for the rerun (e.g. 16G: out-of-memory subjects).")
+@click.option("--cpus", type=int, help="CPUs per task for the rerun.")
+@click.option("--time", help="Time limit per task for the rerun (e.g. 02:00:00: subjects that hit TIMEOUT).")
+@click.option("--partition", help="Partition (queue) for the rerun (e.g. an on-demand one after spot losses).")
+@click.option("--gpus", type=int, help="GPUs per task for the rerun.")
 @click.option("--missing", is_flag=True, help="Rerun subjects with no success record or no output in S3.")
 @click.option("--dry-run", is_flag=True, help="Say which subjects would rerun; send nothing.")
 @click.option("--recompute-kept", is_flag=True,
               help="Also rerun subjects whose outputs are kept on the head node (default: `results push` them).")
 @json_option
 @click.pass_obj
-def resubmit(app: App, run_id: str | None, failed: bool, missing: bool, dry_run: bool, recompute_kept: bool,
-             as_json: bool) -> None:
+def resubmit(app: App, run_id: str | None, failed: bool, states: tuple[str, ...], mem: str | None, cpus: int | None,
+             time: str | None, partition: str | None, gpus: int | None, missing: bool, dry_run: bool,
+             recompute_kept: bool, as_json: bool) -> None:
     """Rerun only some subjects of a run, as a new attempt; SUCCEEDED subjects with outputs never rerun.
 
     RUN is any unique start of its id; default: the project's latest run."""
@@ -258,9 +269,13 @@ def resubmit(app: App, run_id: str | None, failed: bool, missing: bool, dry_run:
 
     if not (failed or missing):
         raise ConfigError("say which subjects to rerun", "pass --failed or --missing")
+    if states and not failed:
+        raise ConfigError("--state chooses among the unsuccessful subjects", "pass it with --failed")
     run, cluster = _run_and_cluster(app, run_id)
     result, rerun = resubmit_run(app.state, run, cluster, _connect(), failed=failed, missing=missing,
-                                 dry_run=dry_run, progress=note, recompute_kept=recompute_kept)
+                                 dry_run=dry_run, progress=note, recompute_kept=recompute_kept,
+                                 states=frozenset(s.upper() for s in states),
+                                 resources={"mem": mem, "cpus": cpus, "time": time, "partition": partition, "gpus": gpus})
     if as_json:
         print_json({"run": run.run_id, "subjects": rerun, "attempt": result.attempt if result else None,
                     "dry_run": dry_run})

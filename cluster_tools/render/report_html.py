@@ -23,6 +23,7 @@ from cluster_tools.render.report_text import cost_sentence, requeued_line  # one
 from cluster_tools.render.templates import environment
 from cluster_tools.report_stats import format_duration, nice_step
 from cluster_tools.run_report import RunReport, drawn_end, occupancy
+from cluster_tools.runs import FAILURES
 
 WIDTH = 1200  # the timeline's viewBox; it scales to the window
 LABEL_W = 180
@@ -87,7 +88,7 @@ def timeline(report: RunReport) -> dict:
     lane_max = max(LANE_MAX_H, TIMELINE_H / len(report.lanes))
     for lane in report.lanes:
         height = min(lane_max, lane.rows * ROW_H)
-        failed = sum(t.state == "FAILED" for t in lane.tasks)
+        failed = sum(t.state in FAILURES for t in lane.tasks)
         lanes.append({"y": _n(y), "h": _n(height), "mid": _n(y + height / 2 + 4), "label": _short(lane.node),
                       "title": f"{lane.node}: {len(lane.tasks)} task(s) ({failed} failed), busy "
                                f"{format_duration(lane.busy_seconds)}, at most {lane.rows} at once"})
@@ -114,7 +115,7 @@ def _short(node: str, limit: int = 24) -> str:
 
 
 def _bar_title(t) -> str:
-    state = t.state + (f" (exit {t.exit_code})" if t.state == "FAILED" and t.exit_code is not None else "")
+    state = t.state + (f" (exit {t.exit_code})" if t.state in FAILURES and t.exit_code is not None else "")
     end = (t.end.astimezone(timezone.utc).strftime("%H:%M:%S") if t.end
            else "still running" if t.state == "RUNNING" else "no end recorded")
     began = t.start.astimezone(timezone.utc).strftime("%H:%M:%S")

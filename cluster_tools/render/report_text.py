@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from cluster_tools.pricing import format_usd
 from cluster_tools.report_stats import format_duration
 from cluster_tools.run_report import RunReport, drawn_end, occupancy
+from cluster_tools.runs import FAILURES
 
 COLUMNS = 48  # of a node's timeline strip
 LEVELS = " ▁▂▃▄▅▆▇█"
@@ -57,7 +58,7 @@ def _timeline(report: RunReport) -> list[str]:
     for lane in report.lanes:
         busy, _ = occupancy(lane, report.as_of, t0, span, COLUMNS)
         strip = "".join(_level(seconds / (span / COLUMNS) / lane.rows) for seconds in busy)
-        failed = sum(t.state == "FAILED" for t in lane.tasks)
+        failed = sum(t.state in FAILURES for t in lane.tasks)
         lines.append(f"  {lane.node.ljust(width)} |{strip}| {len(lane.tasks)} task(s), {failed} failed, "
                      f"busy {format_duration(lane.busy_seconds)}, at most {lane.rows} at once")
     return lines

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from cluster_tools.config import JobSpec
+from cluster_tools.cost_model import slurm_minutes
 from cluster_tools.render.templates import render_template
 from cluster_tools.runs import Attempt, RunRecord
 from cluster_tools.slurm.limits import ChunkPlan
@@ -17,7 +19,9 @@ from cluster_tools.slurm.queue import SQUEUE_FORMAT, comment_prefix, job_name
 FIELD_SEPARATOR = "\x1f"  # the manifest's: never in a subject ID or a value (refused when parsing)
 
 
-def _values(run: RunRecord) -> dict[str, object]:
+def _values(run: RunRecord, job: JobSpec | None = None) -> dict[str, object]:
+    """The template values of ``run``; its resources are ``job``'s when given (a resubmitted attempt's)."""
+    job = job or run.job
     output = run.output_location
     run_url = f"s3://{output.bucket}/{run.run_prefix}"
     return {
@@ -31,17 +35,32 @@ def _values(run: RunRecord) -> dict[str, object]:
         "input_url": (run.input or "").rstrip("/"),
         "input_secret": run.input_credentials or "",
         "output_url": run_url,
-        "cpus": run.job.cpus,
-        "gpus": run.job.gpus,
-        "mem": run.job.mem,
-        "time": run.job.time,
-        "partition": run.job.partition or "",
+        "cpus": job.cpus,
+        "gpus": job.gpus,
+        "mem": job.mem,
+        "time": job.time,
+        "time_s": _seconds(job.time),
+        "partition": job.partition or "",
         "shared_dirs": run.shared_dirs,
     }
 
 
-def render_array_script(run: RunRecord) -> str:
-    return render_template("run/array.sbatch.j2", **_values(run))
+def render_array_script(run: RunRecord, job: JobSpec | None = None) -> str:
+    """array.sbatch: the run's resources, or a resubmitted attempt's (``job``: attempts/N/array.sbatch)."""
+    return render_template("run/array.sbatch.j2", **_values(run, job))
+
+
+def render_attempt_resources(job: JobSpec) -> str:
+    """attempts/N/resources: what the wrapper of a resubmitted attempt was given (its OOM note, GPUs, time limit)."""
+    return f"mem={job.mem}\ngpus={job.gpus}\ntime_s={_seconds(job.time)}\ntime={job.time}\n"
+
+
+def _seconds(slurm_time: str) -> int:
+    """A Slurm time in seconds; 0 for one that is not a time (the template refuses it as a directive anyway)."""
+    try:
+        return round(slurm_minutes(slurm_time) * 60)
+    except ValueError:
+        return 0
 
 
 def render_wrapper(run: RunRecord) -> str:

@@ -10,7 +10,8 @@ from typing import IO, Callable, Iterable
 from cluster_tools.clusters import ClusterRecord
 from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch, TransportError
 from cluster_tools.run_status import RunStatus, merge_status, parse_records, parse_status
-from cluster_tools.runs import Attempt, RunRecord, now_iso, save_run
+from cluster_tools.config import JobSpec
+from cluster_tools.runs import UNSUCCESSFUL, Attempt, RunRecord, now_iso, save_run
 from cluster_tools.slurm.queue import job_name
 from cluster_tools.state import StateDir
 
@@ -144,26 +145,31 @@ def cancel_record(subject: str, attempt: int) -> bytes:
             + "\n").encode()
 
 
-def subjects_to_rerun(status: RunStatus, *, failed: bool, without_output: set[str] | None) -> list[str]:
-    """``--failed``: FAILED and CANCELLED. ``--missing`` (``without_output`` given): every subject
-    that has no success record or no output in S3. Never one still pending or running."""
+def subjects_to_rerun(status: RunStatus, *, failed: bool, without_output: set[str] | None,
+                      states: frozenset[str] = frozenset()) -> list[str]:
+    """``--failed``: every unsuccessful state (FAILED, TIMEOUT, OOM, NODE_FAIL, CANCELLED), or only ``states``
+    when given (``--state TIMEOUT``). ``--missing`` (``without_output`` given): every subject that has no
+    success record or no output in S3. Never one still pending or running."""
     rerun = []
+    wanted = states or frozenset(UNSUCCESSFUL)
     for s in status.subjects:
         if s.state in ("PENDING", "RUNNING"):
             continue
-        if failed and s.state in ("FAILED", "CANCELLED"):
+        if failed and s.state in wanted:
             rerun.append(s.subject)
         elif without_output is not None and (s.state != "SUCCEEDED" or s.subject in without_output):
             rerun.append(s.subject)
     return rerun
 
 
-def next_attempt(run: RunRecord, rerun: list[str]) -> RunRecord:
-    """The run with a new attempt holding only ``rerun`` (CSV values carried over)."""
+def next_attempt(run: RunRecord, rerun: list[str], job: JobSpec | None = None) -> RunRecord:
+    """The run with a new attempt holding only ``rerun`` (CSV values carried over), run with ``job``'s resources
+    when given (else the run's)."""
     if not rerun:
         raise ConfigError("nothing to resubmit: no subject matches", "`clustertools status` shows each subject's state")
     first = run.attempts[0]
     rows = {s: first.rows[i] for i, s in enumerate(first.subjects)} if first.rows else {}
-    attempt = Attempt(number=run.attempts[-1].number + 1, subjects=rerun, rows=[rows[s] for s in rerun] if rows else [])
+    attempt = Attempt(number=run.attempts[-1].number + 1, subjects=rerun, rows=[rows[s] for s in rerun] if rows else [],
+                      job=job if job is not None and job != run.job else None)
     return run.model_copy(update={"attempts": [*run.attempts, attempt]})
 

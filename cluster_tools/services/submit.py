@@ -154,7 +154,7 @@ def submit_attempt(state: StateDir, run: RunRecord, cluster: ClusterRecord, *, p
     save_run(state, run)  # before anything is sent: a retry must find this run
     with (connect or default_connect)(cluster) as conn:
         home, limits, queued_now, partitions = _probe(conn)
-        _check_request_fits(run, partitions)
+        _check_request_fits(run.job_of(attempt.number), partitions)
         run = run.model_copy(update={"remote_dir": f"{home}/{REMOTE_RUNS_DIR}/{run.run_id}"})
         check_output_location(conn, run)  # a missing bucket found now, not after every task computed
         if not attempt.chunks:
@@ -212,9 +212,8 @@ def _submit_arrays(state: StateDir, conn, run: RunRecord, attempt: Attempt) -> t
     return run, attempt, fresh
 
 
-def _check_request_fits(run: RunRecord, partitions: Partitions) -> None:
+def _check_request_fits(job: JobSpec, partitions: Partitions) -> None:
     """A task no node of its partition can hold would wait for ever with a blank reason: refuse it now."""
-    job = run.job
     missing = partition_problem(partitions, job.partition)
     if missing:
         raise ClusterToolsError(f"nothing was submitted: {missing}",
@@ -269,6 +268,10 @@ def _upload(conn, run: RunRecord, attempt: Attempt) -> None:
         f"{root}/status.sh": (run_scripts.render_status_script(run).encode(), 0o755),
         f"{directory}/manifest": (run_scripts.render_manifest(run.columns, attempt).encode(), 0o644),
         f"{directory}/chunks": (run_scripts.render_chunk_list(chunks).encode(), 0o644),
+        # A resubmitted attempt with resources of its own: submit.sh sends this array script instead.
+        **({f"{directory}/array.sbatch": (run_scripts.render_array_script(run, attempt.job).encode(), 0o644),
+            f"{directory}/resources": (run_scripts.render_attempt_resources(attempt.job).encode(), 0o644)}
+           if attempt.job is not None else {}),
     })
 
 

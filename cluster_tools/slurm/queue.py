@@ -1,4 +1,8 @@
-"""The live queue of a run: ``squeue -h -r --name=JOB -o '%F|%K|%T|%r|%k'`` parsed into typed records."""
+"""The queue of a run: ``squeue -h -r -t all --name=JOB -o '%F|%K|%T|%r|%k'`` parsed into typed records.
+
+``-t all``: a task Slurm ended stays listed for MinJobAge (300 s on ParallelCluster) in its final state, which
+names how a task ended that could write no record of its own (NODE_FAIL: its node was lost). status.sh drops
+the COMPLETED ones on the head node: they have their records."""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ _COMMENT = re.compile(r"^ct:(?P<run>[^:]+):a(?P<attempt>\d+):c(?P<chunk>\d+)$")
 
 # Slurm's job states as our subject states; anything not listed counts as still queued.
 _RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT", "RESIZING"}
+ENDED = {"COMPLETED": "SUCCEEDED", "FAILED": "FAILED", "TIMEOUT": "TIMEOUT", "DEADLINE": "TIMEOUT",
+         "OUT_OF_MEMORY": "OOM", "NODE_FAIL": "NODE_FAIL", "BOOT_FAIL": "NODE_FAIL", "CANCELLED": "CANCELLED",
+         "PREEMPTED": "CANCELLED", "REVOKED": "CANCELLED"}
 # Pending reasons (man squeue, JOB REASON CODES) that no amount of waiting ends: the request or the
 # partition must change. What each means, for `status --watch`.
 NEVER_STARTS = {
@@ -35,7 +42,10 @@ class QueuedTask(NamedTuple):  # a NamedTuple: 10,000 of them per refresh, built
 
     @property
     def state(self) -> str:
-        return "RUNNING" if self.slurm_state in _RUNNING else "PENDING"
+        """PENDING or RUNNING while queued; once Slurm ended it, the subject state that says how (ENDED)."""
+        if self.slurm_state in _RUNNING:
+            return "RUNNING"
+        return ENDED.get(self.slurm_state, "PENDING")
 
 
 def comment_prefix(run_id: str) -> str:

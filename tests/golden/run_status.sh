@@ -4,8 +4,9 @@
 # is safe over NFS) are folded into records/all.jsonl under a lock.
 set -uo pipefail
 cd "$(dirname "$0")" || exit 44
-timeout 30 squeue -h -r --name=ct-demo-1 -o '%F|%K|%T|%r|%k'
-echo "@@clustertools-squeue-exit $?"
+# Every state (-t all): a task Slurm ended without its record (NODE_FAIL) says so; COMPLETED ones have theirs.
+timeout 30 squeue -h -r -t all --name=ct-demo-1 -o '%F|%K|%T|%r|%k' | grep -v '|COMPLETED|'
+echo "@@clustertools-squeue-exit ${PIPESTATUS[0]}"
 shopt -s nullglob
 new=(records/new/*.json records/batch/*.json)
 if ((${#new[@]})); then  # no process is started when nothing is new: the common refresh

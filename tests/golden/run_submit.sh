@@ -26,6 +26,9 @@ resolve() {  # MARKER COMMENT: sbatch gave no answer; Slurm may still have accep
   done
   return 1
 }
+# A resubmitted attempt with resources of its own (resubmit --mem/--time...) has its own array script.
+script=array.sbatch
+[[ ! -f attempts/$attempt/array.sbatch ]] || script=attempts/$attempt/array.sbatch
 if ! queued=$(queue); then
   echo "squeue did not answer: nothing was submitted now" >&2
   exit 3
@@ -44,7 +47,7 @@ while read -r chunk offset count; do
   errors="attempts/$attempt/sbatch-$chunk.err"
   rc=0
   jobid=$(timeout 120 sbatch --parsable --array="0-$((count - 1))%50" \
-    --comment="$comment" array.sbatch "$attempt" "$offset" "$chunk" 2>"$errors") || rc=$?
+    --comment="$comment" "$script" "$attempt" "$offset" "$chunk" 2>"$errors") || rc=$?
   cat "$errors" >&2
   jobid=${jobid%%;*}
   if ((rc != 0)) && [[ ! $jobid =~ ^[0-9]+$ ]]; then  # a job id printed is Slurm's yes, whatever came after

@@ -21,6 +21,7 @@ CT_INPUT_SECRET=''
 CT_OUTPUT_URL=s3://bucket-1/study/demo-1
 CT_MEM=1G  # the task's --mem, named when the kernel kills the command for memory
 CT_GPUS=0  # GPUs per task (--gres=gpu:N): the container is given them
+CT_TIME=01:00:00 CT_TIME_S=3600  # the time limit: a TERM at it is TIMEOUT, not CANCELLED
 # Where the node bootstrap may have left bootstrap.env (container runtime, the image it pulled once,
 # the conda environment it solved once), in order.
 CT_SHARED_DIRS=()
@@ -45,6 +46,18 @@ else
 fi
 CT_NODE=$(hostname -s 2>/dev/null || hostname)
 CT_START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+CT_START_S=$(date +%s)
+# A resubmitted attempt's own resources (resubmit --mem/--gpus/--time), as its array script asked Slurm for them.
+if [[ $ATTEMPT =~ ^[0-9]+$ && -r $CT_RUN_DIR/attempts/$ATTEMPT/resources ]]; then
+  while IFS='=' read -r ct_key ct_value; do
+    case $ct_key in
+      mem) [[ $ct_value =~ ^[0-9]+[KMGT]?$ ]] && CT_MEM=$ct_value ;;
+      gpus) [[ $ct_value =~ ^[0-9]+$ ]] && CT_GPUS=$ct_value ;;
+      time) [[ $ct_value =~ ^[0-9:-]+$ ]] && CT_TIME=$ct_value ;;
+      time_s) [[ $ct_value =~ ^[0-9]+$ ]] && CT_TIME_S=$ct_value ;;
+    esac
+  done <"$CT_RUN_DIR/attempts/$ATTEMPT/resources"
+fi
 
 # The steps clustertools runs around the user's command (secret read, staging, upload) see only an
 # allow-listed part of this script's environment (the node's: AWS_* config, HOME, locale, proxies) and a
@@ -539,8 +552,21 @@ if [[ -n $CT_DEBUG ]]; then
   exit $?
 fi
 
-# scancel and the time limit send SIGTERM: the subject is recorded as CANCELLED, not lost.
-trap 'CT_STOP=1; finish CANCELLED 143 "terminated by Slurm (scancel or time limit)"; exit 143' TERM INT
+# scancel and the time limit send SIGTERM: the subject is recorded CANCELLED, or TIMEOUT when its time is up
+# (Slurm checks the limit every 30 s or so, so a TERM then comes at or after it), not lost.
+# shellcheck disable=SC2317  # run by the trap
+on_term() {
+  trap 'CT_STOP=1' TERM INT  # a second TERM (scancel sends more) must not cut the final record short
+  CT_STOP=1
+  local ran=$(($(date +%s) - CT_START_S))
+  if ((CT_TIME_S > 0 && ran + 10 >= CT_TIME_S)); then
+    finish TIMEOUT 143 "killed at its time limit (--time $CT_TIME) after ${ran} s: resubmit it with more time (--time)"
+  else
+    finish CANCELLED 143 "terminated by Slurm (scancel)"
+  fi
+  exit 143
+}
+trap on_term TERM INT
 
 record RUNNING
 log "attempt $ATTEMPT on $CT_NODE, job $CT_JOB_ID"
@@ -570,7 +596,7 @@ if [[ $code -eq 0 ]]; then
 else
   CT_EXIT=$code
   if (($(oom_kills) > oom_before)); then
-    finish FAILED "$code" "out of memory: the command used more than the task's memory (--mem $CT_MEM) and was killed"
+    finish OOM "$code" "out of memory: the command used more than the task's memory (--mem $CT_MEM) and was killed"
   else
     finish FAILED "$code" "$(last_stderr_line)"
   fi

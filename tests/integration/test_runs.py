@@ -190,3 +190,22 @@ def test_status_watch_exit_code_says_whether_every_subject_succeeded(sandbox, tm
     assert sandbox.cli("status", failing, cwd=project).returncode == 0  # a snapshot is not a verdict
     fine = submit(sandbox, project, str(write_subjects(project, ["ok-2"], "fine.txt")), "--command", "true")["run"]
     assert sandbox.cli("status", fine, "--watch", "--interval", "0.5", cwd=project, timeout=180).returncode == 0
+
+
+def test_a_task_killed_at_its_time_limit_is_timeout_and_reruns_with_more_time(sandbox, tmp_path):
+    """Slurm ends the task at --time 1 (one minute; it checks every 30 s): TIMEOUT, not CANCELLED. Resubmitted
+    with --time 00:20:00 (its own array script), the same subject succeeds; the other one never reruns."""
+    project = make_project(sandbox, tmp_path, "slow")
+    command = '[ "$SUBJECT" = slow-2 ] && [ "$ATTEMPT" = 1 ] && sleep 600; echo done'
+    run_id = submit(sandbox, project, str(write_subjects(project, ["slow-1", "slow-2"])), "--command", command,
+                    "--time", "1")["run"]
+    first = wait_for_run(sandbox, project, run_id, timeout=240)
+    assert states(first) == {"slow-1": ("SUCCEEDED", 0, 1), "slow-2": ("TIMEOUT", 143, 1)}, first
+    timed_out = next(s for s in first["subjects"] if s["subject"] == "slow-2")
+    assert "killed at its time limit (--time 1)" in timed_out["error"], timed_out
+    again = sandbox.cli("resubmit", run_id, "--failed", "--state", "TIMEOUT", "--time", "00:20:00", "--json", cwd=project)
+    assert again.returncode == 0 and json.loads(out(again))["subjects"] == ["slow-2"], err(again)
+    limit = sandbox.cli("ssh", "--", "cat", f".clustertools/runs/{run_id}/attempts/2/array.sbatch")
+    assert "#SBATCH --time=00:20:00\n" in out(limit), out(limit) + err(limit)
+    final = wait_for_run(sandbox, project, run_id)
+    assert states(final) == {"slow-1": ("SUCCEEDED", 0, 1), "slow-2": ("SUCCEEDED", 0, 2)}, final

@@ -1,5 +1,5 @@
 """Memory-based scheduling on the sandbox, as ParallelCluster renders it: a task that uses more than its
---mem is killed by its cgroup and recorded FAILED as out of memory; a task that fits succeeds. The
+--mem is killed by its cgroup and recorded OOM (out of memory); a task that fits succeeds. The
 sandbox's nodes have cgroups of their own, removed by `sandbox down`."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 
 from cluster_tools.services.sandbox_files import sandbox_paths
 from tests.conftest import start_sandbox, stop_sandbox
-from tests.helpers import out
+from tests.helpers import err, out
 from tests.integration.run_helpers import make_project, states, submit, wait_for_run
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the node's own cgroups need root, as the sandbox does")
@@ -31,10 +31,15 @@ def test_a_task_over_its_memory_is_killed_and_recorded_out_of_memory(tmp_path: P
         run = submit(box, project, str(project / "subjects.csv"), "--command", COMMAND, "--mem", "200M")
         final = states(wait_for_run(box, project, run["run"]))
         assert final["fits"] == ("SUCCEEDED", 0, 1)
-        assert final["greedy"][0] == "FAILED" and final["greedy"][1] != 0
+        assert final["greedy"][0] == "OOM" and final["greedy"][1] != 0
         shown = box.cli("status", run["run"], "--json", cwd=project)
         greedy = next(s for s in json.loads(out(shown))["subjects"] if s["subject"] == "greedy")
         assert "out of memory" in greedy["error"] and "--mem 200M" in greedy["error"], greedy
+        # Rerun differently: only the OOM subject, with more memory (its own array script asks Slurm for it).
+        again = box.cli("resubmit", run["run"], "--failed", "--state", "OOM", "--mem", "800M", "--json", cwd=project)
+        assert again.returncode == 0 and json.loads(out(again))["subjects"] == ["greedy"], err(again)
+        final = states(wait_for_run(box, project, run["run"]))
+        assert final == {"fits": ("SUCCEEDED", 0, 1), "greedy": ("SUCCEEDED", 0, 2)}, final
     finally:
         stop_sandbox(box)
     saved = json.loads(sandbox_paths(state / "sandbox").state_file.read_text())

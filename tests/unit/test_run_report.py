@@ -31,7 +31,8 @@ def at(clock: str) -> datetime:
 
 def test_the_numbers_of_a_small_run():
     report = build_report(small_status(), parse_records(status_text()), as_of=AS_OF)
-    assert report.counts == {"PENDING": 1, "RUNNING": 1, "SUCCEEDED": 3, "FAILED": 1, "CANCELLED": 0, "MISSING": 0}
+    assert report.counts == {"PENDING": 1, "RUNNING": 1, "SUCCEEDED": 3, "FAILED": 1, "TIMEOUT": 0, "OOM": 0, "NODE_FAIL": 0,
+                             "CANCELLED": 0, "MISSING": 0}
     assert (report.subjects, report.attempts, report.tasks, report.without_end) == (6, 2, 6, 1)
     assert (report.first_start, report.last_end, report.wall_seconds) == (at("12:00:00"), at("12:07:30"), 450)
     stats = report.runtime  # 60 (sub-03 #1), 90, 120, 120, 300

@@ -80,7 +80,8 @@ def test_merge_final_record_beats_queue_and_lost_tasks_are_failed():
     states = {s.subject: (s.state, s.exit_code) for s in status.subjects}
     assert states == {"s0": ("SUCCEEDED", 0), "s1": ("RUNNING", None), "s2": ("PENDING", None),
                       "s3": ("MISSING", None), "s4": ("MISSING", None), "s5": ("FAILED", 3), "s6": ("FAILED", None)}
-    assert status.counts == {"PENDING": 1, "RUNNING": 1, "SUCCEEDED": 1, "FAILED": 2, "CANCELLED": 0, "MISSING": 2}
+    assert status.counts == {"PENDING": 1, "RUNNING": 1, "SUCCEEDED": 1, "FAILED": 2, "TIMEOUT": 0, "OOM": 0, "NODE_FAIL": 0,
+                             "CANCELLED": 0, "MISSING": 2}
     assert not status.done
 
 
