@@ -100,7 +100,7 @@ class Cluster:
         return self.record.name
 
     def submit(self, subjects: Subjects, *, command: str | None = None, container: str | None = None,
-               cpus: int | None = None, gpus: int | None = None, mem: str | None = None, time: str | None = None,
+               workdir: str | None = None, cpus: int | None = None, gpus: int | None = None, mem: str | None = None, time: str | None = None,
                partition: str | None = None, throttle: int | None = None, name: str | None = None,
                new_run: bool = False, minutes_per_subject: float | None = None, yes: bool = False,
                approve: Callable[[str], bool] | None = None, progress: Progress | None = None) -> "Run":
@@ -112,7 +112,8 @@ class Cluster:
         from cluster_tools.services.submit_run import submit_run
 
         done = submit_run(self.project.state, self.project.model, self.record, subject_list(subjects),
-                          {"command": command, "container": container, "cpus": cpus, "gpus": gpus, "mem": mem,
+                          {"command": command, "container": container, "workdir": workdir, "cpus": cpus, "gpus": gpus,
+                           "mem": mem,
                            "time": time, "partition": partition, "throttle": throttle},
                           name=name, new_run=new_run, minutes_per_subject=minutes_per_subject, yes=yes, approve=approve,
                           progress=progress or (lambda _: None), environ=self.project.environ, connect=connect)

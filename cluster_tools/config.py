@@ -31,6 +31,7 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9._/=+-]*$")
 _MEM_RE = re.compile(r"^[1-9][0-9]*[KMGT]?$")
 # Slurm's --time forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S
+_WORKDIR_RE = re.compile(r"[A-Za-z0-9._-][A-Za-z0-9._/-]{0,255}")
 _TIME_RE = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
 # Every pattern here is applied with fullmatch: match with '$' lets a trailing newline through.
 # An image reference (docker://ghcr.io/org/img@sha256:..., library/alpine:3.19) or a path to an image file.
@@ -103,6 +104,9 @@ class JobSpec(BaseModel):
         description="run the image's own entrypoint (and working dir) with these arguments instead of a command; "
                     "${SUBJECT}, ${INPUT_DIR}, ${OUTPUT_DIR}, ${RUN_ID}, ${ATTEMPT} and the subjects file's columns "
                     "(${NAME}) are replaced in each, nothing else is expanded")
+    workdir: str | None = Field(
+        default=None, description="a directory of the project (relative to clustertools.yaml), sent with the run: "
+                                  "each task works in a copy of it, so `command: bash job.sh` runs as it does here")
     cpus: int = Field(default=1, ge=1, le=1024)
     gpus: int = Field(default=0, ge=0, le=16, description="GPUs per task (Slurm --gres=gpu:N); 0: none")
     mem: str = "1G"
@@ -135,6 +139,14 @@ class JobSpec(BaseModel):
         if value is not None and (not _IMAGE_RE.fullmatch(value) or ".." in value.split("/")):
             raise ValueError("an image reference like docker://ghcr.io/org/image:1.0 (or a path to an image file): "
                              "letters, digits and . _ / : @ + = - only, no spaces, quotes, ';' or '..' parts")
+        return value
+
+    @field_validator("workdir")
+    @classmethod
+    def _workdir(cls, value: str | None) -> str | None:
+        if value is not None and (not _WORKDIR_RE.fullmatch(value) or ".." in value.split("/")):
+            raise ValueError("a directory relative to clustertools.yaml, like code/: letters, digits and . _ - /, "
+                             "no '..' parts, not absolute")
         return value
 
     @field_validator("container_args")
@@ -191,6 +203,11 @@ class Project(BaseModel):
     @classmethod
     def _cluster(cls, value: str | None) -> str | None:
         return None if value is None else check_cluster_name(value)
+
+    @property
+    def directory(self) -> Path:
+        """The directory of its clustertools.yaml (the working directory for a project built in code)."""
+        return Path(self._source.name).parent
 
     def where(self, *loc: str | int) -> str:
         """A key named as every project message names it: ``clustertools.yaml:7: parallelcluster.os``."""

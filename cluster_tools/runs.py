@@ -89,6 +89,7 @@ class RunRecord(BaseModel):
     # Where the node bootstrap may have left bootstrap.env (runtime, image file, conda env): the wrapper
     # reads the first it finds. Empty for clusters clustertools did not bootstrap.
     shared_dirs: list[str] = Field(default_factory=list)
+    workdir_sha256: str | None = None  # job.workdir as sent with the run (workdir.py): the tasks' code
     attempts: list[Attempt] = Field(default_factory=list)
     last_counts: dict[str, int] = Field(default_factory=dict)
     last_status_at: str | None = None

@@ -52,7 +52,8 @@ Examples:
 """)
 @click.argument("subjects_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--command", help="Shell command per subject; it sees $SUBJECT, $RUN_ID, $INPUT_DIR, $OUTPUT_DIR.")
-@click.option("--container", help="Image to run the command in (apptainer/singularity or docker on the nodes).")
+@click.option("--container", help="Image to run the command in (the cluster's runtime: enroot, apptainer, docker, podman).")
+@click.option("--workdir", metavar="DIR", help="A directory of the project sent with the run; each task works in a copy.")
 @click.option("--throttle", type=click.IntRange(1), help="At most N tasks of each array at once.")
 @click.option("--cpus", type=click.IntRange(1), help="CPUs per task.")
 @click.option("--gpus", type=click.IntRange(0, 16), help="GPUs per task (Slurm --gres=gpu:N; the container sees them).")
@@ -69,7 +70,7 @@ Examples:
 @cluster_option
 @json_option
 @click.pass_obj
-def submit(app: App, subjects_file: Path, command, container, throttle, cpus, gpus, mem, time_limit, partition,
+def submit(app: App, subjects_file: Path, command, container, workdir, throttle, cpus, gpus, mem, time_limit, partition,
            name, dry_run: bool, minutes_per_subject, yes: bool, new_run: bool, cluster_name, as_json: bool) -> None:
     """Submit one Slurm array task per subject (arrays split by the cluster's MaxArraySize).
 
@@ -85,7 +86,8 @@ def submit(app: App, subjects_file: Path, command, container, throttle, cpus, gp
     cluster = app.cluster(cluster_name)
     asks = sys.stdin.isatty() and sys.stderr.isatty()
     done = submit_run(app.state, project, cluster, subjects,
-                      {"command": command, "container": container, "throttle": throttle, "cpus": cpus, "gpus": gpus,
+                      {"command": command, "container": container, "workdir": workdir, "throttle": throttle,
+                       "cpus": cpus, "gpus": gpus,
                        "mem": mem, "time": time_limit, "partition": partition},
                       name=name, new_run=new_run, minutes_per_subject=minutes_per_subject, yes=yes,
                       approve=(lambda why: click.confirm(f"{why}: submit?", err=True)) if asks else None,

@@ -32,6 +32,7 @@ def _values(run: RunRecord, job: JobSpec | None = None) -> dict[str, object]:
         "command": run.job.command or "",
         "container": run.job.container or "",
         "container_args": run.job.container_args,
+        "workdir": bool(run.job.workdir),
         "input_url": (run.input or "").rstrip("/"),
         "input_secret": run.input_credentials or "",
         "output_url": run_url,

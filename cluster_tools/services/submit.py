@@ -70,26 +70,24 @@ def job_spec(project: Project, overrides: dict[str, object]) -> JobSpec:
 
 
 def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subjects: SubjectList,
-                job: JobSpec, name: str | None, *, new_run: bool = False) -> tuple[RunRecord, bool]:
+                job: JobSpec, name: str | None, *, new_run: bool = False,
+                workdir_sha256: str | None = None) -> tuple[RunRecord, bool]:
     """A new run record, or the unfinished one with exactly the same inputs (resumed). Not saved.
 
     When the latest run with exactly the same inputs was submitted whole, that is an error (submitting
     it again would run every subject twice) unless ``new_run``.
     """
-    job_fields = job.model_dump()
-    if not job_fields["gpus"]:  # runs from before job.gpus keep their hashes: a rerun of one is still found
-        del job_fields["gpus"]
-    if job_fields["container_args"] is None:  # the same for runs from before job.container_args
-        del job_fields["container_args"]
     unknown = unknown_variables(job.container_args or [], subjects.columns)
     if unknown:
         raise ConfigError(f"job.container_args name {', '.join('${' + n + '}' for n in unknown)}, which this run does "
                           f"not have", f"the variables: {', '.join(TASK_VARIABLES + tuple(subjects.columns))}")
-    payload = {"job": job_fields, "columns": subjects.columns, "rows": subjects.rows,
+    payload = {"job": _job_fields(job), "columns": subjects.columns, "rows": subjects.rows,
                "output": str(project.storage.output), "input": str(project.storage.input or ""),
                "cluster": cluster.name, "name": name or project.name}
     if project.storage.input_credentials:  # only when set: the hashes of runs without one stay as they were
         payload["input_credentials"] = project.storage.input_credentials
+    if workdir_sha256:  # changed code is another run
+        payload["workdir_sha256"] = workdir_sha256
     digest = spec_hash(list(subjects.ids), payload)
     same = [r for r in list_runs(state, project.name)
             if r.spec_hash == digest and r.cluster == cluster.name and r.attempts]  # oldest first
@@ -106,10 +104,20 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
         region=cluster.region, s3_endpoint_url=cluster.s3_endpoint_url, sandbox_s3=cluster.sandbox, job=job,
         input=str(project.storage.input) if project.storage.input else None, columns=list(subjects.columns),
         input_credentials=project.storage.input_credentials,
-        shared_dirs=bootstrap_shared_dirs(state, project, cluster),
+        shared_dirs=bootstrap_shared_dirs(state, project, cluster), workdir_sha256=workdir_sha256,
         attempts=[Attempt(number=1, subjects=list(subjects.ids), rows=[list(r) for r in subjects.rows])],
     )
     return run, False
+
+
+def _job_fields(job: JobSpec) -> dict:
+    """The job as the spec hash sees it: fields added since runs were first hashed count only when set, so a
+    rerun of an older run is still found."""
+    fields = job.model_dump()
+    for name in ("gpus", "container_args", "workdir"):
+        if not fields[name]:
+            del fields[name]
+    return fields
 
 
 def _already_submitted(run: RunRecord) -> ClusterToolsError:
@@ -146,7 +154,7 @@ def dry_run(run: RunRecord) -> DryRun:
 
 
 def submit_attempt(state: StateDir, run: RunRecord, cluster: ClusterRecord, *, progress: Progress,
-                   resumed: bool = False, connect=None) -> SubmitResult:
+                   resumed: bool = False, connect=None, workdir: bytes | None = None) -> SubmitResult:
     """Upload the run's files and submit its latest attempt's arrays that are not submitted yet."""
     from cluster_tools.services.remote import connect as default_connect
 
@@ -171,6 +179,8 @@ def submit_attempt(state: StateDir, run: RunRecord, cluster: ClusterRecord, *, p
         save_run(state, run)
         progress(f"uploading run {run.run_id} ({len(attempt.subjects)} subjects, {len(attempt.chunks)} array(s))")
         _upload(conn, run, attempt)
+        if workdir is not None:
+            _unpack_workdir(conn, run, workdir)
         progress("submitting")
         run, attempt, fresh = _submit_arrays(state, conn, run, attempt)
     arrays = tuple((c.index, c.job_id or "", c.count, c.index in fresh) for c in attempt.chunks)
@@ -273,6 +283,14 @@ def _upload(conn, run: RunRecord, attempt: Attempt) -> None:
             f"{directory}/resources": (run_scripts.render_attempt_resources(attempt.job).encode(), 0o644)}
            if attempt.job is not None else {}),
     })
+
+
+def _unpack_workdir(conn, run: RunRecord, data: bytes) -> None:
+    """job.workdir beside the run's scripts, unpacked once per run (a resumed submit unpacks the same bytes)."""
+    root = shlex.quote(run.remote_dir)
+    conn.put_files({f"{run.remote_dir}/workdir.tar.gz": (data, 0o644)})
+    conn.run(f"cd {root} && rm -rf workdir.new && mkdir workdir.new && tar -xzf workdir.tar.gz -C workdir.new "
+             "--no-same-owner && rm -rf workdir && mv workdir.new workdir && rm -f workdir.tar.gz", timeout=300).check()
 
 
 def _parse_submitted(text: str) -> tuple[dict[int, str], set[int], list[int]]:

@@ -13,6 +13,7 @@ from cluster_tools.runs import RunRecord
 from cluster_tools.services.submit import SubmitResult
 from cluster_tools.state import StateDir
 from cluster_tools.subjects import SubjectList
+from cluster_tools.workdir import pack_workdir
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,11 @@ def submit_run(state: StateDir, project: Project, cluster: ClusterRecord, subjec
     from cluster_tools.services.submit import dry_run as render_dry_run, job_spec, prepare_run, submit_attempt
 
     job = job_spec(project, dict(overrides))
-    run, resumed = prepare_run(state, project, cluster, subjects, job, name, new_run=new_run)
+    packed = pack_workdir(project.directory, job.workdir) if job.workdir else None
+    if packed is not None:
+        progress(f"job.workdir {job.workdir}: {packed.files} file(s), {packed.size / 2**20:.1f} MiB, sent with the run")
+    run, resumed = prepare_run(state, project, cluster, subjects, job, name, new_run=new_run,
+                               workdir_sha256=packed.sha256 if packed else None)
     check = check_cost(project, job, len(subjects.ids), cluster, minutes_per_subject, environ)
     for line in check.lines:
         progress(line)
@@ -41,5 +46,6 @@ def submit_run(state: StateDir, project: Project, cluster: ClusterRecord, subjec
         return Submitted(run, resumed, files=render_dry_run(run).files)
     if resumed:
         progress(f"resuming run {run.run_id}: not all its arrays were submitted yet (interrupted, or refused)")
-    result = submit_attempt(state, run, cluster, progress=progress, resumed=resumed, connect=connect)
+    result = submit_attempt(state, run, cluster, progress=progress, resumed=resumed, connect=connect,
+                            workdir=packed.data if packed else None)
     return Submitted(result.run, resumed, result=result)

@@ -11,6 +11,8 @@ RUN_ID=demo-1
 # shellcheck disable=SC2016,SC2089,SC2090  # the command is data here: bash -c runs it below
 CT_COMMAND='echo "$SUBJECT" > "$OUTPUT_DIR/x"'
 CT_CONTAINER=''
+# job.workdir: the project's code, unpacked beside this script at submit; each task works in a copy of its own.
+CT_WORKDIR=""
 # job.container_args: the image's own entrypoint runs with these (each ${NAME} replaced per task), not the command.
 CT_ENTRYPOINT=""
 # shellcheck disable=SC2016  # data: expand_arg replaces each ${NAME}, nothing else
@@ -416,6 +418,7 @@ CT_SHELL_LAUNCH='if command -v bash >/dev/null 2>&1; then exec bash "$@"; fi; [ 
 
 in_podman() {  # SHELL_ARGS...: the shell in the image, or its entrypoint with CT_ARGS (ENTRY=1)
   local envfile cdi=() gpu run=(--entrypoint /bin/sh "${CT_CONTAINER#docker://}" -c "$CT_SHELL_LAUNCH" sh "$@")
+  [[ -z $CT_WORKDIR ]] || run=(-w "$PWD" "${run[@]}")  # job.workdir's copy (in the scratch dir, mounted)
   envfile=$(task_env_file)
   [[ -z ${ENTRY:-} ]] || run=("${CT_CONTAINER#docker://}" ${CT_ARGS[@]+"${CT_ARGS[@]}"})
   if ((CT_GPUS > 0)); then  # CDI names (nvidia-ctk cdi generate): exactly the job's GPUs
@@ -445,7 +448,8 @@ in_enroot() {  # IMAGE ARGV...
     NVIDIA_VISIBLE_DEVICES=void
   ((CT_GPUS > 0)) && NVIDIA_VISIBLE_DEVICES=${SLURM_JOB_GPUS:-${CUDA_VISIBLE_DEVICES:-all}}
   # shellcheck disable=SC2016  # the rc script's own "$@"
-  mkdir -p "$dir" && printf 'exec "$@"\n' >"$dir/rc" && enroot create --name "$name" "$image" >&2 || return 126
+  mkdir -p "$dir" && printf 'cd %q 2>/dev/null\nexec "$@"\n' "$PWD" >"$dir/rc" && enroot create --name "$name" "$image" >&2 ||
+    return 126
   enroot start --rc "$dir/rc" --mount "$CT_SCRATCH:$CT_SCRATCH:none:x-create=dir,bind" "$name" "$@"
   code=$?
   enroot remove --force "$name" >/dev/null 2>&1
@@ -478,6 +482,7 @@ in_runtime() {  # SHELL_ARGS...: bash with these arguments, plainly or in the ru
     enroot) in_enroot "$image" "${user[@]}" ;;
     apptainer | singularity)
       local binds=("${nv[@]}" --bind "$CT_SCRATCH" --bind "$INPUT_DIR:$INPUT_DIR:ro") prefixed=()
+      [[ -z $CT_WORKDIR || -n $ENTRY ]] || binds+=(--pwd "$PWD")
       if [[ -n $ENTRY ]]; then  # its runscript; the variables as APPTAINERENV_NAME, which set NAME inside only
         for pair in "${CT_TASK_ENV[@]}"; do prefixed+=("${CT_RUNTIME_USED^^}ENV_$pair"); done
         env "${prefixed[@]}" "$CT_RUNTIME_USED" run "${binds[@]}" "$image" ${CT_ARGS[@]+"${CT_ARGS[@]}"}
@@ -486,13 +491,22 @@ in_runtime() {  # SHELL_ARGS...: bash with these arguments, plainly or in the ru
       fi ;;
     docker)
       local dock=("${CT_CONTAINER#docker://}" "${user[@]}")
+      [[ -z $CT_WORKDIR ]] || dock=(-w "$PWD" "${dock[@]}")
       [[ -z $ENTRY ]] || dock=(--env-file "$(task_env_file)" "${CT_CONTAINER#docker://}" ${CT_ARGS[@]+"${CT_ARGS[@]}"})
       docker run --rm ${CT_DEBUG:+"${CT_DEBUG_TTY[@]}"} "${gpus[@]}" -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" \
         "${dock[@]}" ;;
   esac
 }
 
+# The command's working directory: a copy of job.workdir in the scratch dir (its files may be written), else
+# where Slurm started the task.
+enter_workdir() {
+  [[ -n $CT_WORKDIR ]] || return 0
+  mkdir -p "$CT_SCRATCH/work" && cp -R "$CT_RUN_DIR/workdir/." "$CT_SCRATCH/work/" && cd "$CT_SCRATCH/work" || return 1
+}
+
 run_command() {
+  enter_workdir || { echo "clustertools: copying job.workdir into $CT_SCRATCH/work failed" >&2; return 97; }
   in_runtime -c "$CT_COMMAND"
 }
 
@@ -548,6 +562,7 @@ if [[ -n $CT_DEBUG ]]; then
     exit 125
   fi
   echo "clustertools debug: SUBJECT=$SUBJECT INPUT_DIR=$INPUT_DIR OUTPUT_DIR=$OUTPUT_DIR${CT_IMAGE_RAN:+ in $CT_IMAGE_RAN}; exit releases the node"
+  enter_workdir || echo "clustertools debug: copying job.workdir failed: the shell opens where it is" >&2
   in_runtime --rcfile "$CT_SCRATCH/.bashrc" -i
   exit $?
 fi

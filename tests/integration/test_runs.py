@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -209,3 +210,23 @@ def test_a_task_killed_at_its_time_limit_is_timeout_and_reruns_with_more_time(sa
     assert "#SBATCH --time=00:20:00\n" in out(limit), out(limit) + err(limit)
     final = wait_for_run(sandbox, project, run_id)
     assert states(final) == {"slow-1": ("SUCCEEDED", 0, 1), "slow-2": ("SUCCEEDED", 0, 2)}, final
+
+
+def test_the_projects_code_is_each_tasks_working_directory(sandbox, tmp_path):
+    """job.workdir: code/ with `command: bash job.sh`, as a user writes it on their own machine; ten subjects."""
+    project = make_project(sandbox, tmp_path, "code")
+    (project / "code" / "lib").mkdir(parents=True)
+    (project / "code" / "job.sh").write_text('source lib/settings.sh\necho "$SUBJECT $GREETING" > "$OUTPUT_DIR/out.txt"\n')
+    (project / "code" / "lib" / "settings.sh").write_text("GREETING=hello-from-code\n")
+    config = project / "clustertools.yaml"
+    config.write_text(re.sub(r"(?m)^  command: .*$", "  command: bash job.sh\n  workdir: code/", config.read_text()))
+    subjects = [f"w-{i}" for i in range(1, 11)]
+    run_id = submit(sandbox, project, str(write_subjects(project, subjects)))["run"]
+    final = wait_for_run(sandbox, project, run_id)
+    assert final["counts"]["SUCCEEDED"] == 10, [(s["subject"], s["state"], s["error"]) for s in final["subjects"]]
+    got = sandbox.cli("results", "get", run_id, "-o", str(tmp_path / "got"), cwd=project)
+    assert got.returncode == 0, err(got)
+    assert (tmp_path / "got" / "w-7" / "out.txt").read_text() == "w-7 hello-from-code\n"
+    # changed code is another run, not a duplicate of this one
+    (project / "code" / "lib" / "settings.sh").write_text("GREETING=changed\n")
+    assert submit(sandbox, project, str(project / "subjects.txt"))["run"] != run_id

@@ -54,8 +54,8 @@ def test_the_world_given_on_the_command_line_is_a_problem(project, state_dir):
 
 
 @pytest.mark.parametrize("old, new, expected", [
-    ("    - name: spot\n", "    - name: spot!\n", "clustertools.yaml:53: parallelcluster.queues[0].name: queue names"),
-    ("      max_count: 10 ", "      max_count: ten ", "clustertools.yaml:55: parallelcluster.queues[0].max_count: Input should"),
+    ("    - name: spot\n", "    - name: spot!\n", "clustertools.yaml:54: parallelcluster.queues[0].name: queue names"),
+    ("      max_count: 10 ", "      max_count: ten ", "clustertools.yaml:56: parallelcluster.queues[0].max_count: Input should"),
 ])
 def test_a_hostile_project_value_is_one_line_naming_its_line(project, state_dir, old, new, expected):
     path = project / "clustertools.yaml"
@@ -71,9 +71,9 @@ def test_a_hostile_project_value_is_one_line_naming_its_line(project, state_dir,
 
 @pytest.mark.parametrize("old, new, expected", [
     ("  subnet_id: subnet-0123456789abcdef0", "  subnet_id: subnet-0123456789abcdef0\n  os: rocky9",
-     "clustertools.yaml:49: parallelcluster.os: ParallelCluster 3."),
+     "clustertools.yaml:50: parallelcluster.os: ParallelCluster 3."),
     ("[c6i.xlarge, c5.xlarge]", "[c6i.xlarge, c5.2xlarge]",
-     "clustertools.yaml:54: parallelcluster.queues[0].instance_types: the instance types of one queue must "
+     "clustertools.yaml:55: parallelcluster.queues[0].instance_types: the instance types of one queue must "
      "have the same vCPUs (4 vCPUs: c6i.xlarge; 8 vCPUs: c5.2xlarge) (hint: "),
 ])
 def test_validate_refuses_what_the_installed_parallelcluster_would_with_one_line(project, state_dir, old, new, expected):
@@ -91,7 +91,7 @@ def test_a_vcpu_check_that_cannot_be_made_is_a_note_and_validate_passes(project,
     path.write_text(path.read_text().replace("[c6i.xlarge, c5.xlarge]", "[c6i.xlarge, c6in.xlarge]", 1))
     result = run_cli("validate", "--allowed-ip", "203.0.113.7", state=state_dir, cwd=project)
     assert result.returncode == 0 and out(result).startswith("ok: study")
-    assert err(result) == (f"note: {path}:54: parallelcluster.queues[0].instance_types: equal vCPUs could "
+    assert err(result) == (f"note: {path}:55: parallelcluster.queues[0].instance_types: equal vCPUs could "
                            "not be checked: c6in.xlarge not in clustertools' price table (cluster_tools/data/prices.json); "
                            "ParallelCluster checks it when `up` creates the cluster\n")
 

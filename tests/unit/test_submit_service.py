@@ -130,13 +130,13 @@ def test_a_run_submitted_whole_is_not_started_again_without_new_run(setup):
 
 
 def test_a_run_from_before_job_gpus_keeps_its_hash_so_its_rerun_is_still_found(setup):
-    """job.gpus and job.container_args are new: a job without them hashes as it did before they existed (else a
+    """job.gpus, job.container_args and job.workdir are new: a job without them hashes as it did before they existed (else a
     rerun of an old run would silently run every subject twice); one with GPUs is another run."""
     from cluster_tools.runs import spec_hash
 
     state, prepare = setup
     run, _ = prepare()
-    before = {k: v for k, v in run.job.model_dump().items() if k not in ("gpus", "container_args")}
+    before = {k: v for k, v in run.job.model_dump().items() if k not in ("gpus", "container_args", "workdir")}
     payload = {"job": before, "columns": [], "rows": [], "output": run.output, "input": "", "cluster": "uni",
                "name": "p"}
     assert run.spec_hash == spec_hash(["sub-01", "sub-02"], payload)

@@ -28,7 +28,7 @@ SAMPLE = {
     "storage": {"output": "s3://out-bucket/results", "input": "s3://in-bucket/raw",
                 "input_credentials": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:hcp-AbCdEf"},
     "job": {"command": "echo hi", "container": "docker://ghcr.io/org/img:1.0", "mem": "4G", "time": "01:00:00",
-            "partition": "compute", "container_args": ["--in", "${INPUT_DIR}"]},
+            "partition": "compute", "container_args": ["--in", "${INPUT_DIR}"], "workdir": "code"},
     "bootstrap": {"miniforge_url": "https://github.com/conda-forge/miniforge/releases/download/24.1/Miniforge3.sh",
                   "miniforge_sha256": "0" * 64, "env_file": "envs/environment.yml",
                   "container_runtime": "apptainer", "apptainer_version": "1.4.5", "apptainer_sha256": "1" * 64},
