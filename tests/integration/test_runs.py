@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -230,3 +231,28 @@ def test_the_projects_code_is_each_tasks_working_directory(sandbox, tmp_path):
     # changed code is another run, not a duplicate of this one
     (project / "code" / "lib" / "settings.sh").write_text("GREETING=changed\n")
     assert submit(sandbox, project, str(project / "subjects.txt"))["run"] != run_id
+
+
+def test_cancelling_fifty_running_tasks_leaves_each_cancelled_with_its_record_and_no_scratch(sandbox, tmp_path):
+    """scancel signals every task at once (and again: the batch step and its children); each wrapper still
+    writes its final record, uploads what it has, and removes its scratch dir."""
+    project = make_project(sandbox, tmp_path, "halt")
+    ids = [f"h-{i:02d}" for i in range(50)]
+    run_id = submit(sandbox, project, str(write_subjects(project, ids)), "--command", "sleep 300",
+                    "--mem", "50M")["run"]
+    deadline = time.monotonic() + 120
+    while status(sandbox, project, run_id)["counts"]["RUNNING"] < 50:
+        assert time.monotonic() < deadline, status(sandbox, project, run_id)["counts"]
+        time.sleep(1)
+    cancelled = sandbox.cli("cancel", run_id, cwd=project)
+    assert cancelled.returncode == 0, err(cancelled)
+    final = wait_for_run(sandbox, project, run_id, timeout=120)
+    assert final["counts"]["CANCELLED"] == 50, [(s["subject"], s["state"], s["error"]) for s in final["subjects"]
+                                                 if s["state"] != "CANCELLED"]
+    assert {s["exit_code"] for s in final["subjects"]} == {143}
+    assert {s["error"] for s in final["subjects"]} == {"terminated by Slurm (scancel)"}
+    # a task's scratch dir is /tmp/clustertools.XXXXXX, its staged outputs in stage/<subject>
+    deadline = time.monotonic() + 30
+    while list(Path("/tmp").glob("clustertools.*/stage/h-*")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not list(Path("/tmp").glob("clustertools.*/stage/h-*")), "a task's scratch dir was left behind"
