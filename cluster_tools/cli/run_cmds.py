@@ -177,7 +177,7 @@ Examples:
 @click.argument("subject")
 @click.option("--stderr", "use_stderr", is_flag=True,
               help="The command's stderr alone (by default stdout, then stderr when it has any, on stderr).")
-@click.option("--follow", "-f", is_flag=True, help="Keep printing as the log grows (Ctrl-C to stop).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing as the log grows, until the task ends (Ctrl-C stops sooner).")
 @click.option("--attempt", type=click.IntRange(1), help="An earlier attempt (default: the latest).")
 @click.pass_obj
 def logs(app: App, run_id: str, subject: str, use_stderr: bool, follow: bool, attempt: int | None) -> None:

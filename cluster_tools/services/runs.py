@@ -85,12 +85,38 @@ def log_path(run: RunRecord, subject: str, attempt: int | None, stream: str) -> 
     return f"{run.remote_dir}/logs/{subject}.{number}.{stream}"
 
 
+# `logs --follow`: tail the log until the task's final record exists (in records/new, or folded into
+# records/all.jsonl by status.sh), then give tail a second to print the last lines and stop. Subject names are
+# letters, digits, '.', '_' and '-' (names.py): plain text in a glob and in grep -F.
+FOLLOW_SCRIPT = r"""log=$1 records=$2 subject=$3 attempt=$4
+tail -n +1 -F "$log" 2>/dev/null &
+tailer=$!
+trap 'kill "$tailer" 2>/dev/null' EXIT
+ended() {
+  local found
+  found=$(compgen -G "$records/new/$subject.$attempt.[!R]*.json") && { echo "${found##*."$attempt".}"; return 0; }
+  found=$(grep -F "\"subject\":\"$subject\",\"attempt\":$attempt,\"state\":\"" "$records/all.jsonl" 2>/dev/null |
+    grep -v '"state":"RUNNING"' | tail -n 1) || return 1
+  [[ -n $found ]] && { found=${found#*\"state\":\"}; echo "${found%%\"*}"; }
+}
+until state=$(ended); do
+  kill -0 "$tailer" 2>/dev/null || exit 1
+  sleep 2
+done
+sleep 1
+echo "clustertools: $subject (attempt $attempt) ended: ${state%.json}" >&2
+"""
+
+
 def stream_log(run: RunRecord, cluster: ClusterRecord, connect, *, subject: str, attempt: int | None,
                stream: str, follow: bool, stdout: IO[bytes], stderr: IO[bytes], with_stderr: bool = False) -> int:
     """The log to ``stdout``; with ``with_stderr`` (stdout's log, not followed), the command's stderr too,
-    when it has any, to ``stderr`` under a header: a person sees both, a pipe gets stdout alone."""
+    when it has any, to ``stderr`` under a header: a person sees both, a pipe gets stdout alone. ``follow``
+    prints the log as it grows, and ends when the task has ended."""
     path = log_path(run, subject, attempt, stream)
-    command = ["tail", "-n", "+1", "-F", path] if follow else ["cat", path]
+    number = attempt or run.current_attempt_of()[subject]
+    command = (["bash", "-c", FOLLOW_SCRIPT, "follow", path, f"{run.remote_dir}/records", subject, str(number)]
+               if follow else ["cat", path])
     with connect(cluster) as conn:
         if not follow:
             result = conn.run(command, timeout=300)

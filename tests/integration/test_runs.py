@@ -256,3 +256,17 @@ def test_cancelling_fifty_running_tasks_leaves_each_cancelled_with_its_record_an
     while list(Path("/tmp").glob("clustertools.*/stage/h-*")) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not list(Path("/tmp").glob("clustertools.*/stage/h-*")), "a task's scratch dir was left behind"
+
+
+def test_logs_follow_ends_when_the_task_ends(sandbox, tmp_path):
+    project = make_project(sandbox, tmp_path, "follow")
+    command = 'for i in 1 2 3 4; do echo "tick-$i"; sleep 1; done'
+    run_id = submit(sandbox, project, str(write_subjects(project, ["f-1"])), "--command", command)["run"]
+    deadline = time.monotonic() + 60
+    while states(status(sandbox, project, run_id))["f-1"][0] == "PENDING":
+        assert time.monotonic() < deadline, "the task never started"
+        time.sleep(0.5)
+    followed = sandbox.cli("logs", run_id, "f-1", "--follow", cwd=project, timeout=90)
+    assert followed.returncode == 0, err(followed)
+    assert out(followed) == "tick-1\ntick-2\ntick-3\ntick-4\n"
+    assert "f-1 (attempt 1) ended: SUCCEEDED" in err(followed)
