@@ -99,6 +99,14 @@ class Cluster:
     def name(self) -> str:
         return self.record.name
 
+    def s3(self):
+        """A boto3 S3 client for the storage this cluster's tasks read and write: AWS in the cluster's region, or
+        the sandbox's endpoint. For a script's own inputs (one config per job) and outputs."""
+        from cluster_tools.transport.s3 import S3Target, make_s3_client
+
+        return make_s3_client(S3Target(region=self.record.region or "us-east-1",
+                                       endpoint_url=self.record.s3_endpoint_url, sandbox=self.record.sandbox))
+
     def submit(self, subjects: Subjects, *, command: str | None = None, container: str | None = None,
                workdir: str | None = None, cpus: int | None = None, gpus: int | None = None, mem: str | None = None, time: str | None = None,
                partition: str | None = None, throttle: int | None = None, name: str | None = None,
