@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable, Mapping, Union
 
 from cluster_tools.cost_model import RunCost
+from cluster_tools.report_usage import SubjectUsage, subject_usage, usage_lines
 from cluster_tools.report_stats import HistogramBin, RuntimeStats, histogram, natural_key, percentile, runtime_stats
 from cluster_tools.run_status import LOST, RunStatus, TaskRecord, record_time
 from cluster_tools.runs import FAILURES
@@ -101,6 +102,7 @@ class RunReport:
     cost: CostSummary | None
     requeued: tuple[tuple[str, int], ...] = ()  # (subject, restarts): Slurm requeued it when its node was lost
     cost_unknown: str | None = None  # why the run could not be priced, when it could not
+    usage: tuple[SubjectUsage, ...] = ()  # asked vs used, per subject (report_usage)
 
     @property
     def tasks(self) -> int:
@@ -145,11 +147,13 @@ class RunReport:
                 "mean": self.cost.mean, "median": self.cost.median, "max": self.cost.max,
                 "top": [{"subject": s, "usd": usd} for s, usd in self.cost.top]},
             "cost_unknown": self.cost_unknown,
+            "usage": {"summary": usage_lines(self.usage), "subjects": [u.to_json() for u in self.usage]},
         }
 
 
 def build_report(status: RunStatus, records: Iterable[TaskRecord], *, as_of: datetime,
-                 costs: ReportCosts | None = None, cost_unknown: str | None = None) -> RunReport:
+                 costs: ReportCosts | None = None, cost_unknown: str | None = None,
+                 asked: Callable[[int], tuple[str, int]] | None = None) -> RunReport:
     """The report of a run from its merged ``status`` and its raw ``records`` (any attempts, any order,
     duplicates allowed: a final record wins over a RUNNING one, a later line over an earlier).
 
@@ -188,6 +192,7 @@ def build_report(status: RunStatus, records: Iterable[TaskRecord], *, as_of: dat
         cost=None if costs is None else summarize_costs(list(latest), costs),
         requeued=tuple((s.subject, s.restarts) for s in status.subjects if s.restarts),
         cost_unknown=cost_unknown if costs is None else None,
+        usage=subject_usage(status, asked) if asked else (),
     )
 
 

@@ -34,6 +34,8 @@ class TaskRecord(NamedTuple):
     kept: str = ""  # where the outputs wait on the head node after a failed upload (`results push`)
     restarts: int = 0  # SLURM_RESTART_COUNT: how often Slurm requeued the task (a node lost, a spot reclaim)
     image: str = ""  # the container image it ran, with its digest (REF@sha256:...)
+    peak_mem_mb: float | None = None  # used: the task's cgroup's peak memory (None: not measured)
+    cpu_s: float | None = None  # used: CPU seconds of the command and its children
 
 
 @dataclass(slots=True)
@@ -51,11 +53,14 @@ class SubjectStatus:
     restarts: int = 0
     reason: str = ""  # Slurm's, while it is pending: Resources, Priority, JobArrayTaskLimit, PartitionConfig...
     image: str = ""  # the container image the attempt ran, with its digest
+    peak_mem_mb: float | None = None
+    cpu_s: float | None = None
 
     def to_json(self) -> dict[str, object]:
         return {"subject": self.subject, "state": self.state, "exit_code": self.exit_code, "attempt": self.attempt,
                 "node": self.node, "start": self.start, "end": self.end, "error": self.error, "job_id": self.job_id,
-                "kept": self.kept, "restarts": self.restarts, "reason": self.reason, "image": self.image}
+                "kept": self.kept, "restarts": self.restarts, "reason": self.reason, "image": self.image,
+                "peak_mem_mb": self.peak_mem_mb, "cpu_s": self.cpu_s}
 
     @property
     def note(self) -> str:
@@ -137,8 +142,14 @@ def parse_records(text: str) -> list[TaskRecord]:
                                   str(data.get("error") or ""), str(data.get("start") or ""),
                                   str(data.get("end") or ""), str(data.get("node") or ""), str(data.get("job_id") or ""),
                                   str(data.get("kept") or ""), restarts if type(restarts) is int and restarts > 0 else 0,
-                                  str(data.get("image") or "")))
+                                  str(data.get("image") or ""), _number(data.get("peak_mem_mb")),
+                                  _number(data.get("cpu_s"))))
     return records
+
+
+def _number(value: object) -> float | None:
+    """A measured figure of a record: a non-negative number, else None (a record is a file anyone could touch)."""
+    return float(value) if type(value) in (int, float) and value >= 0 else None
 
 
 def split_status_output(text: str) -> tuple[str, bool, str]:
@@ -232,7 +243,7 @@ def parse_status(run: RunRecord, text: str) -> RunStatus:
 def _from_record(record: TaskRecord) -> SubjectStatus:
     return SubjectStatus(record.subject, record.state, record.exit_code, record.attempt, record.node,
                          record.start, record.end, record.error, record.job_id, record.kept, record.restarts,
-                         image=record.image)
+                         image=record.image, peak_mem_mb=record.peak_mem_mb, cpu_s=record.cpu_s)
 
 
 def _submitted_lookup(run: RunRecord):

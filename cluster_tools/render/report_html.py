@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from cluster_tools.pricing import format_usd
+from cluster_tools.report_usage import usage_lines
 from cluster_tools.render.report_text import cost_sentence, requeued_line  # one wording, page and terminal
 from cluster_tools.render.templates import environment
 from cluster_tools.report_stats import format_duration, nice_step
@@ -61,7 +62,7 @@ def render_report_html(report: RunReport) -> str:
     return env.get_template("report/report.html.j2").render(
         r=report, timeline=timeline(report), hist=histogram_svg(report), states=STATES,
         as_of=_stamp(report.as_of), first_start=_stamp(report.first_start), last_end=_stamp(report.last_end),
-        requeued_line=requeued_line(report) if report.requeued else "")
+        requeued_line=requeued_line(report) if report.requeued else "", usage_lines=usage_lines(report.usage))
 
 
 def _n(value: float) -> str:

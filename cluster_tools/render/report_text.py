@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from cluster_tools.pricing import format_usd
 from cluster_tools.report_stats import format_duration
+from cluster_tools.report_usage import usage_lines
 from cluster_tools.run_report import RunReport, drawn_end, occupancy
 from cluster_tools.runs import FAILURES
 
@@ -31,7 +32,8 @@ def render_report_text(report: RunReport) -> str:
         lines.append(f"{report.without_end} task(s) started with no end recorded (running, or lost)")
     if report.requeued:
         lines.append(requeued_line(report))
-    lines += ["", *_timeline(report), "", *_runtimes(report), "", *_failures(report), "", *_cost(report)]
+    lines += ["", *_timeline(report), "", *_runtimes(report), *usage_lines(report.usage), "", *_failures(report), "",
+              *_cost(report)]
     return "\n".join(lines) + "\n"
 
 

@@ -7,7 +7,11 @@ attempt: the manifest (task -> subject and its variables) and the chunk list.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Sequence
+
+from cluster_tools import __version__
 
 from cluster_tools.config import JobSpec
 from cluster_tools.cost_model import slurm_minutes
@@ -33,6 +37,11 @@ def _values(run: RunRecord, job: JobSpec | None = None) -> dict[str, object]:
         "container": run.job.container or "",
         "container_args": run.job.container_args,
         "workdir": bool(run.job.workdir),
+        "version": __version__,
+        "spec_hash": run.spec_hash,
+        "subjects_sha256": _subjects_sha256(run),
+        "workdir_sha256": run.workdir_sha256 or "",
+        "container_args_json": json.dumps(run.job.container_args),
         "input_url": (run.input or "").rstrip("/"),
         "input_secret": run.input_credentials or "",
         "output_url": run_url,
@@ -79,6 +88,30 @@ def render_submit_script(run: RunRecord, *, sbatch_timeout: int = 120, resolve_t
 
 def render_status_script(run: RunRecord) -> str:
     return render_template("run/status.sh.j2", **_values(run))
+
+
+def render_dataset_description(run: RunRecord) -> str:
+    """dataset_description.json at the root of the run's outputs (BIDS's name for a derivative dataset's summary):
+    what made every subject's outputs, so the run can be cited and run again. Each task's provenance.json
+    says the rest (its attempt, resources used, node, image digest)."""
+    job = run.job
+    return json.dumps({
+        "Name": run.run_id,
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "clustertools", "Version": __version__,
+                         **({"Container": {"Type": "oci", "Tag": job.container}} if job.container else {})}],
+        "clustertools": {
+            "run": run.run_id, "project": run.project, "cluster": run.cluster, "created_at": run.created_at,
+            "command": job.command, "container": job.container, "container_args": job.container_args,
+            "job": job.model_dump(), "input": run.input, "output": run.output, "columns": run.columns,
+            "subjects": len(run.subjects), "subjects_sha256": _subjects_sha256(run), "spec_sha256": run.spec_hash,
+            "workdir_sha256": run.workdir_sha256,
+        },
+    }, indent=2) + "\n"
+
+
+def _subjects_sha256(run: RunRecord) -> str:
+    return hashlib.sha256("\n".join(run.subjects).encode()).hexdigest()
 
 
 def render_manifest(columns: Sequence[str], attempt: Attempt) -> str:

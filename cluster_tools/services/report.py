@@ -45,7 +45,8 @@ def run_report(state: StateDir, run: RunRecord, cluster: ClusterRecord | None, c
         costs = costs_from_status(status) if costs_from_status else None
     except PriceNotFound as exc:  # the report is still worth reading without a price
         unknown = exc.message
-    return build_report(status, records, as_of=as_of, costs=costs, cost_unknown=unknown)
+    return build_report(status, records, as_of=as_of, costs=costs, cost_unknown=unknown,
+                        asked=lambda n: (run.job_of(n).mem, run.job_of(n).cpus))
 
 
 class _StatusText:

@@ -65,6 +65,9 @@ def check_subject_names(subjects: Iterable[str]) -> list[str]:
     return subjects
 
 
+RUN_SUMMARY = "dataset_description.json"  # the run's own file at its outputs' root (render/run_scripts.py)
+
+
 def list_results(client: Any, bucket: str, run_prefix: str, subjects: Sequence[str] | None = None) -> Listing:
     """Every result object of the run (or of ``subjects`` only), in key order, from ListObjectsV2 pages.
 
@@ -99,7 +102,7 @@ def _collect(pages: Iterable[list[dict]], cut: int, wanted: set[str] | None) -> 
             if ok is None:
                 ok = valid[subject] = subject != META_PREFIX and ID_RE.fullmatch(subject) is not None
             if not ok or not sep:
-                ignored += subject != META_PREFIX
+                ignored += subject not in (META_PREFIX, RUN_SUMMARY)
                 continue
             if wanted is None or subject in wanted:
                 modified = entry.get("LastModified", "")

@@ -276,6 +276,7 @@ def _upload(conn, run: RunRecord, attempt: Attempt) -> None:
         f"{root}/wrapper.sh": (run_scripts.render_wrapper(run).encode(), 0o755),
         f"{root}/submit.sh": (run_scripts.render_submit_script(run).encode(), 0o755),
         f"{root}/status.sh": (run_scripts.render_status_script(run).encode(), 0o755),
+        f"{root}/dataset_description.json": (run_scripts.render_dataset_description(run).encode(), 0o644),
         f"{directory}/manifest": (run_scripts.render_manifest(run.columns, attempt).encode(), 0o644),
         f"{directory}/chunks": (run_scripts.render_chunk_list(chunks).encode(), 0o644),
         # A resubmitted attempt with resources of its own: submit.sh sends this array script instead.

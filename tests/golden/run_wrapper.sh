@@ -143,10 +143,10 @@ CT_LOG="$CT_RUN_DIR/logs/$SUBJECT.$ATTEMPT"
 # Written to a temp name and renamed, so a reader never sees half a record (also over NFS).
 record_json() {  # STATE EXIT_CODE ERROR [KEPT]: KEPT is where outputs wait after a failed upload
   local end=""
-  [[ $1 == RUNNING ]] || end=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  printf '{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s","end":"%s","node":"%s","job_id":"%s","kept":"%s","restarts":%d,"image":"%s"}\n' \
+  [[ $1 == RUNNING ]] || end=${CT_END:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
+  printf '{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s","end":"%s","node":"%s","job_id":"%s","kept":"%s","restarts":%d,"image":"%s","peak_mem_mb":%s,"cpu_s":%s}\n' \
     "$SUBJECT" "$ATTEMPT" "$1" "${2:-null}" "${3:-}" "$CT_START" "$end" "$CT_NODE" "$CT_JOB_ID" "${4:-}" \
-    "${SLURM_RESTART_COUNT:-0}" "${CT_IMAGE_RAN:-}"
+    "${SLURM_RESTART_COUNT:-0}" "${CT_IMAGE_RAN:-}" "${CT_PEAK_MB:-null}" "${CT_CPU_S:-null}"
 }
 
 last_stderr_line() {  # the command's last non-blank line on stderr, as a failed subject's note
@@ -187,6 +187,10 @@ keep_unsent() {
 finish() {  # STATE EXIT_CODE ERROR
   trap 'CT_STOP=1' TERM INT  # a signal now stops the retries, and the outputs are kept
   local state=$1 code=${2:-} error=${3:-} kept=""
+  CT_END=$(date -u +%Y-%m-%dT%H:%M:%SZ) CT_PEAK_MB=$(peak_memory_mb) CT_CPU_S=$(cpu_seconds)
+  [[ ! -d $OUTPUT_DIR ]] || provenance_json "$state" "$code" >"$OUTPUT_DIR/provenance.json" 2>>"$CT_LOG.err" ||
+    rm -f -- "$OUTPUT_DIR/provenance.json"
+  cp -- "$CT_RUN_DIR/dataset_description.json" "$CT_STAGE/" 2>/dev/null  # the run's, at its outputs' root
   record_json "$state" "$code" "$error" >"$CT_STAGE/.clustertools/records/$SUBJECT.$ATTEMPT.json"
   for stream in out err; do
     [[ -f "$CT_LOG.$stream" ]] && cp "$CT_LOG.$stream" "$CT_STAGE/.clustertools/logs/$SUBJECT.$ATTEMPT.$stream"
@@ -496,6 +500,72 @@ in_runtime() {  # SHELL_ARGS...: bash with these arguments, plainly or in the ru
       docker run --rm ${CT_DEBUG:+"${CT_DEBUG_TTY[@]}"} "${gpus[@]}" -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" \
         "${dock[@]}" ;;
   esac
+}
+
+# --- How each subject's output was made (included in wrapper.sh): provenance.json beside its outputs. ---
+# shellcheck disable=SC2034  # these are read by provenance_json, by name
+CT_VERSION=0.1.0 CT_SPEC_SHA256=abc123 CT_SUBJECTS_SHA256=b25baa78f751f2e3dfd1f9a569866c9172eb7a5759ef0381d1b5965a3c04d055 \
+  CT_WORKDIR_SHA256='' CT_CPUS=1 CT_PARTITION='' \
+  CT_CONTAINER_ARGS_JSON=null
+
+# The task's peak memory in MiB, from its own cgroup (v1 memory.max_usage_in_bytes, v2 memory.peak); nothing
+# when the task has no memory cgroup of its own (Slurm not constraining memory).
+peak_memory_mb() {
+  local path file bytes
+  path=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3; exit}' /proc/self/cgroup 2>/dev/null)
+  if [[ -n $path ]]; then
+    file=/sys/fs/cgroup/memory$path/memory.max_usage_in_bytes
+  else
+    path=$(awk -F: '$1 == 0 {print $3; exit}' /proc/self/cgroup 2>/dev/null)
+    file=/sys/fs/cgroup$path/memory.peak
+  fi
+  [[ $path == */job_* || $path == */job_*/* ]] || return 0
+  bytes=$(cat "$file" 2>/dev/null) || return 0
+  [[ $bytes =~ ^[0-9]+$ ]] && echo $((bytes / 1048576))
+}
+
+# CPU seconds (user + system) of the processes this script waited for: the command and its children (a
+# container run under a daemon, docker's or podman's conmon, is not counted). `times` runs in this shell.
+cpu_seconds() {
+  times >"$CT_SCRATCH/.times" 2>/dev/null || return 0
+  awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.1f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' \
+    "$CT_SCRATCH/.times"
+}
+
+# The node's instance type: ParallelCluster (and the sandbox) list it among the node's Slurm features.
+instance_type() {
+  command -v scontrol >/dev/null 2>&1 || return 0
+  timeout 10 scontrol show node -o "$CT_NODE" 2>/dev/null | tr ' ,=' '\n' |
+    grep -m 1 -E '^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.[0-9]*[a-z0-9]+$' || true
+}
+
+# STATE EXIT_CODE: provenance.json in the subject's output dir, written by python3 from the environment
+# (every value escaped as JSON; the command is the user's text).
+provenance_json() {
+  local -a values=() name
+  for name in RUN_ID SUBJECT ATTEMPT CT_COMMAND CT_CONTAINER_ARGS_JSON CT_MEM CT_TIME CT_GPUS CT_CPUS CT_PARTITION \
+    CT_NODE CT_JOB_ID CT_SPEC_SHA256 CT_SUBJECTS_SHA256 CT_WORKDIR_SHA256 CT_START CT_VERSION; do
+    values+=("$name=${!name}")
+  done
+  clean_env "${values[@]}" CTP_STATE="$1" CTP_EXIT="${2:-}" CTP_PEAK="$CT_PEAK_MB" CTP_CPU="$CT_CPU_S" \
+    CTP_ITYPE="$(instance_type)" CTP_END="$CT_END" CTP_WALL="$(($(date +%s) - CT_START_S))" \
+    CTP_IMAGE="${CT_IMAGE_RAN:-$CT_CONTAINER}" CTP_RUNTIME="${CT_RUNTIME_USED:-}" python3 -c '
+import json, os
+e = os.environ
+num = lambda v: float(v) if v not in ("", None) else None
+print(json.dumps({
+    "generated_by": {"name": "clustertools", "version": e["CT_VERSION"]},
+    "run": e["RUN_ID"], "subject": e["SUBJECT"], "attempt": int(e["ATTEMPT"]),
+    "state": e["CTP_STATE"], "exit_code": int(e["CTP_EXIT"]) if e["CTP_EXIT"].lstrip("-").isdigit() else None,
+    "command": e["CT_COMMAND"] or None, "container_args": json.loads(e["CT_CONTAINER_ARGS_JSON"]),
+    "container": {"image": e["CTP_IMAGE"], "runtime": e["CTP_RUNTIME"]} if e["CTP_IMAGE"] else None,
+    "asked": {"cpus": int(e["CT_CPUS"]), "mem": e["CT_MEM"], "time": e["CT_TIME"], "gpus": int(e["CT_GPUS"]),
+              "partition": e["CT_PARTITION"] or None},
+    "used": {"peak_memory_mb": num(e["CTP_PEAK"]), "cpu_seconds": num(e["CTP_CPU"]), "wall_seconds": int(e["CTP_WALL"])},
+    "node": {"name": e["CT_NODE"], "instance_type": e["CTP_ITYPE"] or None, "job_id": e["CT_JOB_ID"]},
+    "spec_sha256": e["CT_SPEC_SHA256"], "subjects_sha256": e["CT_SUBJECTS_SHA256"],
+    "workdir_sha256": e["CT_WORKDIR_SHA256"] or None, "start": e["CT_START"], "end": e["CTP_END"],
+}, indent=2))'
 }
 
 # The command's working directory: a copy of job.workdir in the scratch dir (its files may be written), else

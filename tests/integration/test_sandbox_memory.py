@@ -40,6 +40,14 @@ def test_a_task_over_its_memory_is_killed_and_recorded_out_of_memory(tmp_path: P
         assert again.returncode == 0 and json.loads(out(again))["subjects"] == ["greedy"], err(again)
         final = states(wait_for_run(box, project, run["run"]))
         assert final == {"fits": ("SUCCEEDED", 0, 1), "greedy": ("SUCCEEDED", 0, 2)}, final
+        # provenance.json beside the outputs: asked and used (the peak of the task's cgroup), the node
+        got = box.cli("results", "get", run["run"], "-o", str(tmp_path / "got"), cwd=project)
+        assert got.returncode == 0, err(got)
+        greedy = json.loads((tmp_path / "got" / "greedy" / "provenance.json").read_text())
+        assert greedy["attempt"] == 2 and greedy["asked"]["mem"] == "800M", greedy
+        assert 400 <= greedy["used"]["peak_memory_mb"] < 800 and greedy["node"]["name"].startswith("compute-"), greedy
+        report = out(box.cli("report", run["run"], "--text", cwd=project))
+        assert "memory: asked " in report and "peak median" in report, report
     finally:
         stop_sandbox(box)
     saved = json.loads(sandbox_paths(state / "sandbox").state_file.read_text())

@@ -259,7 +259,8 @@ def test_the_service_reads_status_once_and_keeps_earlier_attempts(tmp_path):
                         costs_from_status=lambda status: seen.append(len(status.subjects)) or COSTS)
     assert commands == [["bash", f"{run.remote_dir}/status.sh"]] and seen == [6]
     assert report.to_json() == build_report(small_status(), parse_records(status_text()), as_of=AS_OF,
-                                            costs=COSTS).to_json()
+                                            costs=COSTS, asked=lambda n: ("1G", 1)).to_json()
+    assert report.to_json()["usage"]["subjects"][0]["asked_mem_mb"] == 1024.0
     assert [(f.exit_code, f.failed_before) for f in report.failures][0] == (3, 1)
 
 
