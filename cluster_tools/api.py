@@ -102,10 +102,15 @@ class Cluster:
     def s3(self):
         """A boto3 S3 client for the storage this cluster's tasks read and write: AWS in the cluster's region, or
         the sandbox's endpoint. For a script's own inputs (one config per job) and outputs."""
-        from cluster_tools.transport.s3 import S3Target, make_s3_client
+        from cluster_tools.services.results import client_for_cluster
 
-        return make_s3_client(S3Target(region=self.record.region or "us-east-1",
-                                       endpoint_url=self.record.s3_endpoint_url, sandbox=self.record.sandbox))
+        return client_for_cluster(self.record)
+
+    def subjects_in(self, url: str, pattern: str | None = None) -> list[str]:
+        """The subject IDs right under ``url`` in the cluster's S3 (``sub-*`` with ``pattern="sub-*"``)."""
+        from cluster_tools.services.subjects_from_s3 import subjects_in
+
+        return list(subjects_in(self.s3(), url, pattern).subjects)
 
     def submit(self, subjects: Subjects, *, command: str | None = None, container: str | None = None,
                workdir: str | None = None, cpus: int | None = None, gpus: int | None = None, mem: str | None = None, time: str | None = None,

@@ -1,4 +1,4 @@
-"""clustertools init"""
+"""clustertools init, clustertools subjects"""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cluster_tools.cli.app import App, cli
+from cluster_tools.cli.flags import cluster_option, json_option
 
 
 @cli.command(epilog="""\b
@@ -28,3 +29,39 @@ def init(app: App, directory: Path, name: str | None, cluster: str, output: str 
     for path in result.written:
         click.echo(f"wrote {path}")
     click.echo("next: `clustertools sandbox up`, then `clustertools ssh -- sinfo`")
+
+
+@cli.command(epilog="""\b
+Examples:
+  clustertools subjects s3://my-bucket/bids/ --pattern 'sub-*' -o subjects.txt
+  clustertools subjects s3://clustertools-sandbox/inputs/ -c sandbox --json
+""")
+@click.argument("url", metavar="S3_URL")
+@click.option("--pattern", metavar="GLOB", help="Only names matching this shell pattern, e.g. 'sub-*'.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Write a subjects file here ('-': stdout, the default).")
+@cluster_option
+@json_option
+@click.pass_obj
+def subjects(app: App, url: str, pattern: str | None, output: Path | None, cluster_name: str | None,
+             as_json: bool) -> None:
+    """List the subjects under an S3 prefix (its 'directories': BIDS sub-* or plain IDs) as a subjects file.
+
+    It reads the storage the cluster's tasks use (the sandbox's S3 for the sandbox), with your credentials.
+    """
+    from cluster_tools.cli.app import note
+    from cluster_tools.cli.output import print_json
+    from cluster_tools.services.results import client_for_cluster
+    from cluster_tools.services.subjects_from_s3 import subjects_in
+
+    found = subjects_in(client_for_cluster(app.cluster(cluster_name)), url, pattern)
+    if found.skipped:
+        note(f"skipped {len(found.skipped)} name(s) that are not subjects{' matching ' + pattern if pattern else ''}: "
+             f"{', '.join(found.skipped[:5])}{' ...' if len(found.skipped) > 5 else ''}")
+    if as_json:
+        print_json(found.to_json())
+    elif output is None or str(output) == "-":
+        click.echo(found.text(), nl=False)
+    else:
+        output.write_text(found.text())
+        note(f"wrote {len(found.subjects)} subject(s) to {output}")

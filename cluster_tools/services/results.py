@@ -55,6 +55,15 @@ def client_for_run(run: RunRecord, *, max_pool_connections: int = 32) -> Any:
     return make_s3_client(target, max_pool_connections=max_pool_connections, raw_timestamps=True)
 
 
+def client_for_cluster(record: Any) -> Any:
+    """The S3 client for the storage a cluster's tasks use (a ClusterRecord): AWS in its region, or the
+    sandbox's endpoint and credentials."""
+    from cluster_tools.transport.s3 import S3Target, make_s3_client
+
+    return make_s3_client(S3Target(region=record.region or "us-east-1", endpoint_url=record.s3_endpoint_url,
+                                   sandbox=record.sandbox))
+
+
 def check_subject_names(subjects: Iterable[str]) -> list[str]:
     """The subjects, each checked to be a subject ID (so a prefix built from it stays inside the run)."""
     subjects = list(subjects)

@@ -270,3 +270,24 @@ def test_logs_follow_ends_when_the_task_ends(sandbox, tmp_path):
     assert followed.returncode == 0, err(followed)
     assert out(followed) == "tick-1\ntick-2\ntick-3\ntick-4\n"
     assert "f-1 (attempt 1) ended: SUCCEEDED" in err(followed)
+
+
+def test_a_subject_list_from_where_the_data_is(sandbox, tmp_path):
+    """`clustertools subjects s3://.../`: the subject prefixes (BIDS sub-* or plain), a subjects file submit reads."""
+    client = make_s3_client(S3Target(region="us-east-1", endpoint_url=sandbox.status["s3_endpoint_url"], sandbox=True))
+    for key in ("bids/sub-02/anat/T1w.nii.gz", "bids/sub-01/anat/T1w.nii.gz", "bids/sub-10/func/bold.nii.gz",
+                "bids/derivatives/x/y", "bids/participants.tsv", "bids/odd name/z"):
+        client.put_object(Bucket="clustertools-sandbox", Key=key, Body=b"x")
+    project = make_project(sandbox, tmp_path, "bids")
+    listed = sandbox.cli("subjects", "s3://clustertools-sandbox/bids/", "--pattern", "sub-*", "-o", "found.txt",
+                         cwd=project)
+    assert listed.returncode == 0, err(listed)
+    assert (project / "found.txt").read_text() == ("# 3 subject(s) under s3://clustertools-sandbox/bids/\n"
+                                                   "sub-01\nsub-02\nsub-10\n")
+    assert "skipped 2 name(s)" in err(listed) and "derivatives" in err(listed)
+    shown = json.loads(out(sandbox.cli("subjects", "s3://clustertools-sandbox/bids", "--json", cwd=project)))
+    assert shown["subjects"] == ["derivatives", "sub-01", "sub-02", "sub-10"]
+    dry = sandbox.cli("submit", str(project / "found.txt"), "--dry-run", cwd=project)
+    assert dry.returncode == 0 and "sub-10" in out(dry), err(dry)
+    none = sandbox.cli("subjects", "s3://clustertools-sandbox/bids/", "--pattern", "ses-*", cwd=project)
+    assert none.returncode == 1 and "no prefix under it matches 'ses-*'" in err(none)
