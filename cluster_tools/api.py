@@ -224,24 +224,27 @@ class Run:
 
     def results(self, subjects: Sequence[str] | None = None) -> list:
         """The run's output objects in S3 (``ResultObject``: subject, key relative to the run, size, time)."""
-        from cluster_tools.services.results import client_for_run, list_results
+        from cluster_tools.services.results import check_sandbox_outputs, client_for_run, list_results
 
+        check_sandbox_outputs(self.project.state, self.record)
         return list_results(client_for_run(self.record), self.record.output_location.bucket, self.record.run_prefix,
                             subjects).objects
 
     def download(self, dest: str | os.PathLike[str], subjects: Sequence[str] | None = None, *, jobs: int = 32):
         """Download the outputs into ``dest/<subject>/<path>`` (files already there with their size are
         skipped); a ``DownloadReport`` (``.ok``, ``.failed``)."""
-        from cluster_tools.services.results import client_for_run, download_results
+        from cluster_tools.services.results import check_sandbox_outputs, client_for_run, download_results
 
+        check_sandbox_outputs(self.project.state, self.record)
         return download_results(client_for_run(self.record, max_pool_connections=jobs),
                                 self.record.output_location.bucket, self.record.run_prefix, Path(dest), subjects,
                                 jobs=jobs)
 
     def collect(self, name: str, *, jobs: int = 32) -> list[dict]:
         """One file of every subject (JSON, JSON lines, CSV or TSV) as rows, each with its ``subject``."""
-        from cluster_tools.services.results import client_for_run, collect_table
+        from cluster_tools.services.results import check_sandbox_outputs, client_for_run, collect_table
 
+        check_sandbox_outputs(self.project.state, self.record)
         table = collect_table(client_for_run(self.record, max_pool_connections=jobs),
                               self.record.output_location.bucket, self.record.run_prefix, self.subjects, name, jobs=jobs)
         return table.rows

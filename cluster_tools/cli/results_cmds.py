@@ -34,8 +34,12 @@ def results() -> None:
 def _run(app: App, run_id: str | None):
     from cluster_tools.runs import resolve_run
 
+    from cluster_tools.services.results import check_sandbox_outputs
+
     project = app.project()
-    return resolve_run(app.state, run_id, project.name if project else None, warn=note)
+    run = resolve_run(app.state, run_id, project.name if project else None, warn=note)
+    check_sandbox_outputs(app.state, run)
+    return run
 
 
 def _where(run) -> tuple[str, str]:

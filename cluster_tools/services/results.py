@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TextIO
 
-from cluster_tools.errors import ConfigError
+from cluster_tools.errors import ClusterToolsError, ConfigError
 from cluster_tools.names import through_link
 from cluster_tools.runs import META_PREFIX, RunRecord
 from cluster_tools.subjects import ID_RE
@@ -53,6 +53,25 @@ def client_for_run(run: RunRecord, *, max_pool_connections: int = 32) -> Any:
 
     target = S3Target(region=run.region or "us-east-1", endpoint_url=run.s3_endpoint_url, sandbox=run.sandbox_s3)
     return make_s3_client(target, max_pool_connections=max_pool_connections, raw_timestamps=True)
+
+
+def check_sandbox_outputs(state: Any, run: RunRecord) -> None:
+    """A sandbox run's outputs live in the sandbox's S3, which keeps them while it runs (and across a restart
+    of its daemons), not across `sandbox down`: say so, instead of an empty listing or a refused connection."""
+    if not run.sandbox_s3:
+        return
+    from cluster_tools.services.sandbox import sandbox_status
+
+    status = sandbox_status(state)
+    if not status.running:
+        raise ClusterToolsError(f"run {run.run_id} wrote its outputs to the sandbox's S3, and the sandbox is not "
+                                "running", "clustertools sandbox up (a sandbox that was only stopped by a crash "
+                                "brings its objects back; one taken down starts empty)")
+    if status.started_at and status.started_at > run.created_at:
+        raise ClusterToolsError(
+            f"run {run.run_id} wrote its outputs to an earlier sandbox's S3 ({run.s3_endpoint_url}, before "
+            f"`sandbox down`); the sandbox running now started at {status.started_at} with an empty S3 "
+            f"({status.s3_endpoint_url}), so they are gone", "submit the run again: clustertools submit ... --new-run")
 
 
 def client_for_cluster(record: Any) -> Any:

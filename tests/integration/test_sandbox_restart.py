@@ -151,3 +151,26 @@ def _multipart(s3, key: str, count: int) -> None:
         parts.append({"PartNumber": number, "ETag": etag})
     s3.complete_multipart_upload(Bucket="clustertools-sandbox", Key=key, UploadId=upload,
                                  MultipartUpload={"Parts": parts})
+
+
+def test_a_run_whose_outputs_went_with_a_sandbox_taken_down_says_so(tmp_path):
+    """The sandbox's S3 keeps objects while it runs, not across `sandbox down`: results of a run from before
+    say exactly that, in one line, instead of an empty listing or a refused connection."""
+    from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects
+
+    box = start_sandbox(tmp_path / "state", "--nodes", "1", "--static-nodes", "1")
+    try:
+        project = make_project(box, tmp_path, "gone")
+        run_id = submit(box, project, str(write_subjects(project, ["g-1"])), "--command", 'echo x > "$OUTPUT_DIR/x"')["run"]
+        assert wait_for_run(box, project, run_id)["counts"]["SUCCEEDED"] == 1
+        assert box.cli("results", "ls", run_id, cwd=project).returncode == 0
+        assert box.cli("sandbox", "down").returncode == 0
+        stopped = box.cli("results", "ls", run_id, cwd=project)
+        assert stopped.returncode == 1 and "and the sandbox is not running" in err(stopped), err(stopped)
+        assert len(err(stopped).strip().splitlines()) == 1
+        box = start_sandbox(tmp_path / "state", "--nodes", "1", "--static-nodes", "1")
+        gone = box.cli("results", "get", run_id, "-o", str(tmp_path / "got"), cwd=project)
+        assert gone.returncode == 1 and "wrote its outputs to an earlier sandbox's S3" in err(gone), err(gone)
+        assert "--new-run" in err(gone) and len(err(gone).strip().splitlines()) == 1
+    finally:
+        stop_sandbox(box)
