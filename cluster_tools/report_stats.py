@@ -67,7 +67,7 @@ def histogram(tasks: list[tuple[float, str]], max_bins: int = HISTOGRAM_BINS) ->
         return ()
     low, high = min(s for s, _ in tasks), max(s for s, _ in tasks)
     target = max(1, min(max_bins, math.ceil(math.sqrt(len(tasks)))))
-    step = nice_step(high - low, target)
+    step = max(1.0, nice_step(high - low, target))  # records say whole seconds: no bin narrower
     first = math.floor(low / step) * step
     count = max(1, math.floor((high - first) / step) + 1)
     if count > 1 and first + (count - 1) * step == high:  # the maximum alone would open a bin: last bin closed

@@ -103,6 +103,7 @@ class RunReport:
     requeued: tuple[tuple[str, int], ...] = ()  # (subject, restarts): Slurm requeued it when its node was lost
     cost_unknown: str | None = None  # why the run could not be priced, when it could not
     usage: tuple[SubjectUsage, ...] = ()  # asked vs used, per subject (report_usage)
+    cost_note: str | None = None  # why there is no cost to show, when that is no problem (the sandbox's runs)
 
     @property
     def tasks(self) -> int:
@@ -146,14 +147,14 @@ class RunReport:
                 "priced": self.cost.priced, "unpriced": self.cost.unpriced,
                 "mean": self.cost.mean, "median": self.cost.median, "max": self.cost.max,
                 "top": [{"subject": s, "usd": usd} for s, usd in self.cost.top]},
-            "cost_unknown": self.cost_unknown,
+            "cost_unknown": self.cost_unknown, "cost_note": self.cost_note,
             "usage": {"summary": usage_lines(self.usage), "subjects": [u.to_json() for u in self.usage]},
         }
 
 
 def build_report(status: RunStatus, records: Iterable[TaskRecord], *, as_of: datetime,
                  costs: ReportCosts | None = None, cost_unknown: str | None = None,
-                 asked: Callable[[int], tuple[str, int]] | None = None) -> RunReport:
+                 asked: Callable[[int], tuple[str, int]] | None = None, cost_note: str | None = None) -> RunReport:
     """The report of a run from its merged ``status`` and its raw ``records`` (any attempts, any order,
     duplicates allowed: a final record wins over a RUNNING one, a later line over an earlier).
 
@@ -192,7 +193,7 @@ def build_report(status: RunStatus, records: Iterable[TaskRecord], *, as_of: dat
         cost=None if costs is None else summarize_costs(list(latest), costs),
         requeued=tuple((s.subject, s.restarts) for s in status.subjects if s.restarts),
         cost_unknown=cost_unknown if costs is None else None,
-        usage=subject_usage(status, asked) if asked else (),
+        usage=subject_usage(status, asked) if asked else (), cost_note=cost_note,
     )
 
 

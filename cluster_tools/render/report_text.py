@@ -53,7 +53,8 @@ def _timeline(report: RunReport) -> list[str]:
         return ["timeline: no task has started yet"]
     t0 = report.first_start
     t1 = max(drawn_end(t, report.as_of) for lane in report.lanes for t in lane.tasks)
-    span = max(1.0, (t1 - t0).total_seconds())
+    # Records say seconds: a column is one at least (a run of a few seconds draws on the strip's left).
+    span = max(float(COLUMNS), (t1 - t0).total_seconds())
     width = max(len(lane.node) for lane in report.lanes)
     lines = [f"timeline: tasks running per node, one column = {format_duration(span / COLUMNS)} "
              f"(UTC {t0.astimezone(timezone.utc):%H:%M:%S} to {t1.astimezone(timezone.utc):%H:%M:%S})"]
@@ -118,6 +119,8 @@ def cost_sentence(report: RunReport) -> str:
     scale-down idle, the head node)."""
     cost, usd = report.cost, format_usd
     if cost is None:
+        if report.cost_note:
+            return f"cost: {report.cost_note}"
         return f"cost unknown: {report.cost_unknown}" if report.cost_unknown else "cost: not available for this cluster"
     per_subject = (f"mean {usd(cost.mean)}, median {usd(cost.median)}, max {usd(cost.max)}"
                    + (f"; {cost.unpriced} subject(s) without a figure" if cost.unpriced else ""))

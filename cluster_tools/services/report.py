@@ -20,6 +20,11 @@ from cluster_tools.state import StateDir
 _RECORD_KEY = re.compile(r"/([^/]+)\.(\d+)\.json\Z")  # <records prefix><subject>.<attempt>.json
 
 
+# A sandbox run of a project with no parallelcluster: section: nothing to price it as.
+SANDBOX_COST = ("none (the sandbox runs on this machine); with a parallelcluster: section in the project, the report "
+                "prices the run as its cluster would bill on AWS")
+
+
 def run_report(state: StateDir, run: RunRecord, cluster: ClusterRecord | None, connect, *,
                costs_from_status: Callable[[RunStatus], ReportCosts | None] | None = None,
                now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
@@ -46,6 +51,7 @@ def run_report(state: StateDir, run: RunRecord, cluster: ClusterRecord | None, c
     except PriceNotFound as exc:  # the report is still worth reading without a price
         unknown = exc.message
     return build_report(status, records, as_of=as_of, costs=costs, cost_unknown=unknown,
+                        cost_note=SANDBOX_COST if costs is None and unknown is None and run.sandbox_s3 else None,
                         asked=lambda n: (run.job_of(n).mem, run.job_of(n).cpus))
 
 

@@ -344,3 +344,19 @@ def test_report_and_cost_run_give_the_same_figure_for_the_same_records(tmp_path,
     shown = format_usd(report_json["cost"]["total"])
     assert f"run demo-1: {shown} = compute " in run("cost", "demo-1")
     assert f"cost: {shown} for the run, as `clustertools cost RUN` counts it: " in run("report", "demo-1", "--text")
+
+
+def test_a_run_of_a_few_seconds_reads_in_whole_seconds_and_a_sandbox_costs_nothing():
+    """Records say whole seconds: a short sandbox run's timeline column and runtime bins are a second at least
+    (not `one column = 0s`, `0s to 0s`); with nothing to price it as, the sandbox's cost line says why."""
+    run = make_run(("a", "b", "c"), chunks=[Chunk(index=0, offset=0, count=3, job_id="12")])
+    text = "\n".join([rec("a", "SUCCEEDED", 0, "12:00:00", "12:00:01"), rec("b", "SUCCEEDED", 0, "12:00:00", "12:00:02"),
+                      rec("c", "FAILED", 1, "12:00:01", "12:00:04")]) + "\n"
+    status = parse_status(run, text)
+    from cluster_tools.services.report import SANDBOX_COST
+
+    report = build_report(status, [], as_of=AS_OF, cost_note=SANDBOX_COST)
+    shown = render_report_text(report)
+    assert "one column = 1s " in shown and "0s to 0s" not in shown, shown
+    assert all(b.high - b.low >= 1 for b in report.histogram)
+    assert "cost: none (the sandbox runs on this machine)" in shown
