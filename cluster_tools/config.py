@@ -31,6 +31,7 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9._/=+-]*$")
 _MEM_RE = re.compile(r"^[1-9][0-9]*[KMGT]?$")
 # Slurm's --time forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S
+_FILTER_RE = re.compile(r"[^\x00-\x1f\x7f-][^\x00-\x1f\x7f]{0,255}")
 _WORKDIR_RE = re.compile(r"[A-Za-z0-9._-][A-Za-z0-9._/-]{0,255}")
 _TIME_RE = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
 # Every pattern here is applied with fullmatch: match with '$' lets a trailing newline through.
@@ -74,6 +75,21 @@ class Storage(BaseModel):
         default=None, description="the ARN of a Secrets Manager secret holding the input bucket's own credentials "
                                   "(e.g. HCP's key pair): each task reads it through its node's role when it stages "
                                   "the input; the value is never written to a file, a config or a log")
+
+    input_include: list[str] = Field(
+        default_factory=list, max_length=64,
+        description="stage only the input files matching these patterns (aws s3 --include), e.g. anat/*_T1w.nii.gz")
+    input_exclude: list[str] = Field(default_factory=list, max_length=64,
+                                     description="and never these (aws s3 --exclude), e.g. '*/func/*'")
+
+    @field_validator("input_include", "input_exclude")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if not _FILTER_RE.fullmatch(pattern):
+                raise ValueError(f"{pattern!r}: a pattern of aws s3's --include/--exclude: at most 256 characters, "
+                                 "no control characters, not starting with '-'")
+        return value
 
     @field_validator("output", "input", mode="before")
     @classmethod

@@ -44,6 +44,10 @@ def _values(run: RunRecord, job: JobSpec | None = None) -> dict[str, object]:
         "container_args_json": json.dumps(run.job.container_args),
         "input_url": (run.input or "").rstrip("/"),
         "input_secret": run.input_credentials or "",
+        # aws s3 cp's filters, in order (later ones win): with includes, everything else is excluded first.
+        "input_filters": ([*(["--exclude", "*"] if run.input_include else []),
+                           *[w for p in run.input_include for w in ("--include", p)],
+                           *[w for p in run.input_exclude for w in ("--exclude", p)]]),
         "output_url": run_url,
         "cpus": job.cpus,
         "gpus": job.gpus,

@@ -25,6 +25,7 @@ from cluster_tools.slurm.partition_fit import (
     SINFO_FIT_FORMAT, Partitions, parse_partitions, partition_problem, request_problem,
 )
 from cluster_tools.state import StateDir
+from cluster_tools.input_urls import check_input_urls
 from cluster_tools.subjects import TASK_VARIABLES, unknown_variables
 from cluster_tools.subjects import SubjectList
 
@@ -88,6 +89,9 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
         payload["input_credentials"] = project.storage.input_credentials
     if workdir_sha256:  # changed code is another run
         payload["workdir_sha256"] = workdir_sha256
+    if project.storage.input_include or project.storage.input_exclude:
+        payload["input_filters"] = [project.storage.input_include, project.storage.input_exclude]
+    check_input_urls(project, subjects)
     digest = spec_hash(list(subjects.ids), payload)
     same = [r for r in list_runs(state, project.name)
             if r.spec_hash == digest and r.cluster == cluster.name and r.attempts]  # oldest first
@@ -103,7 +107,8 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
         remote_dir=f"~/{REMOTE_RUNS_DIR}/{run_id}", output=str(project.storage.output),
         region=cluster.region, s3_endpoint_url=cluster.s3_endpoint_url, sandbox_s3=cluster.sandbox, job=job,
         input=str(project.storage.input) if project.storage.input else None, columns=list(subjects.columns),
-        input_credentials=project.storage.input_credentials,
+        input_credentials=project.storage.input_credentials, input_include=project.storage.input_include,
+        input_exclude=project.storage.input_exclude,
         shared_dirs=bootstrap_shared_dirs(state, project, cluster), workdir_sha256=workdir_sha256,
         attempts=[Attempt(number=1, subjects=list(subjects.ids), rows=[list(r) for r in subjects.rows])],
     )

@@ -18,6 +18,8 @@ CT_ENTRYPOINT=""
 # shellcheck disable=SC2016  # data: expand_arg replaces each ${NAME}, nothing else
 CT_CONTAINER_ARGS=()
 CT_INPUT_URL=''
+# storage.input_include/exclude as aws s3 cp's filters (later ones win).
+CT_INPUT_FILTERS=()
 # A Secrets Manager ARN: the input bucket's own credentials, read through the node's role when staging.
 CT_INPUT_SECRET=''
 CT_OUTPUT_URL=s3://bucket-1/study/demo-1
@@ -124,6 +126,8 @@ for i in "${!ct_names[@]}"; do
   CT_TASK_ENV+=("${ct_names[$i]}=${ct_values[$i]:-}")
 done
 SUBJECT=${ct_values[0]}
+CT_SUBJECT_INPUT=""  # a column input_url: where this subject's input is (checked at submit)
+for i in "${!ct_names[@]}"; do [[ ${ct_names[$i]} != input_url ]] || CT_SUBJECT_INPUT=${ct_values[$i]:-}; done
 
 CT_SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/clustertools.XXXXXX")
 # Everything for S3 is staged as the run's own layout and sent in ONE `aws s3 cp` at the end:
@@ -236,7 +240,14 @@ print(pick("SessionToken", "aws_session_token", "AWS_SESSION_TOKEN"))' 2>/dev/nu
 }
 
 stage_input() {  # prints why on failure
-  [[ -n "$CT_INPUT_URL" ]] || return 0
+  # The subject's own input_url (a column: a prefix ending in /, or one object), else <storage.input>/<subject>/.
+  local source="$CT_INPUT_URL/$SUBJECT/" how=(--recursive ${CT_INPUT_FILTERS[@]+"${CT_INPUT_FILTERS[@]}"})
+  if [[ -n $CT_SUBJECT_INPUT ]]; then
+    source=$CT_SUBJECT_INPUT
+    [[ $source == */ ]] || how=()
+  elif [[ -z "$CT_INPUT_URL" ]]; then
+    return 0
+  fi
   local CT_IN_KEY="" CT_IN_SECRET="" CT_IN_TOKEN=""
   if [[ -n "$CT_INPUT_SECRET" ]] && ! read_input_credentials; then
     echo "reading the input's credentials (secret $CT_INPUT_SECRET) failed"
@@ -249,13 +260,13 @@ stage_input() {  # prints why on failure
       unset AWS_PROFILE AWS_SESSION_TOKEN
       [[ -z $CT_IN_TOKEN ]] || export AWS_SESSION_TOKEN=$CT_IN_TOKEN
     fi
-    clean_env aws s3 cp --quiet --recursive "$CT_INPUT_URL/$SUBJECT/" "$INPUT_DIR/"
+    clean_env aws s3 cp --quiet ${how[@]+"${how[@]}"} "$source" "$INPUT_DIR/"
   ) >>"$CT_LOG.err" 2>&1; then
     echo "staging the input from S3 failed"
     return 97
   fi
   if [[ -z "$(ls -A "$INPUT_DIR")" ]]; then
-    echo "no input under $CT_INPUT_URL/$SUBJECT/"
+    echo "no input under $source${CT_INPUT_FILTERS[*]:+ matching storage.input_include/exclude}"
     return 97
   fi
 }
@@ -613,7 +624,7 @@ if [[ -n $CT_DEBUG ]]; then
   trap 'rm -rf "$CT_SCRATCH"' EXIT
   trap 'exit 129' HUP
   trap 'exit 143' TERM
-  if [[ -n "$CT_INPUT_URL" ]]; then
+  if [[ -n "$CT_INPUT_URL" || -n $CT_SUBJECT_INPUT ]]; then
     if [[ -z $CT_AWS ]]; then
       echo "clustertools debug: the aws CLI is not on this node: no input staged" >&2
     elif ! why=$(stage_input); then

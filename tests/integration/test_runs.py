@@ -291,3 +291,24 @@ def test_a_subject_list_from_where_the_data_is(sandbox, tmp_path):
     assert dry.returncode == 0 and "sub-10" in out(dry), err(dry)
     none = sandbox.cli("subjects", "s3://clustertools-sandbox/bids/", "--pattern", "ses-*", cwd=project)
     assert none.returncode == 1 and "no prefix under it matches 'ses-*'" in err(none)
+
+
+def test_each_subject_stages_only_what_it_needs_from_its_own_input_url(sandbox, tmp_path):
+    """A column input_url (a prefix, or one object) and storage.input_include: only anat/ is staged."""
+    client = make_s3_client(S3Target(region="us-east-1", endpoint_url=sandbox.status["s3_endpoint_url"], sandbox=True))
+    for key in ("abcd-raw/NDAR_1/anat/T1w.nii.gz", "abcd-raw/NDAR_1/dwi/dwi.nii.gz", "abcd-raw/NDAR_1/anat/T2w.nii.gz",
+                "abcd-raw/other/NDAR_2_T1w.nii.gz"):
+        client.put_object(Bucket="clustertools-sandbox", Key=key, Body=b"x")
+    project = make_project(sandbox, tmp_path, "staged")
+    config = project / "clustertools.yaml"
+    config.write_text(config.read_text().replace("storage:\n", "storage:\n  input_include: ['anat/*T1w*']\n", 1))
+    (project / "subjects.csv").write_text("subject,input_url\nsub-1,s3://clustertools-sandbox/abcd-raw/NDAR_1/\n"
+                                          "sub-2,s3://clustertools-sandbox/abcd-raw/other/NDAR_2_T1w.nii.gz\n")
+    command = 'cd "$INPUT_DIR" && find . -type f | sort > "$OUTPUT_DIR/staged.txt"'
+    run_id = submit(sandbox, project, str(project / "subjects.csv"), "--command", command)["run"]
+    final = wait_for_run(sandbox, project, run_id)
+    assert final["counts"]["SUCCEEDED"] == 2, [(s["subject"], s["error"]) for s in final["subjects"]]
+    got = sandbox.cli("results", "get", run_id, "-o", str(tmp_path / "got"), cwd=project)
+    assert got.returncode == 0, err(got)
+    assert (tmp_path / "got" / "sub-1" / "staged.txt").read_text() == "./anat/T1w.nii.gz\n"
+    assert (tmp_path / "got" / "sub-2" / "staged.txt").read_text() == "./NDAR_2_T1w.nii.gz\n"

@@ -1,0 +1,74 @@
+"""Inputs as researchers lay them out: only the files a task needs (storage.input_include/exclude as aws s3's
+filters), and a subject's own input location from a column input_url (a prefix, or one object), checked at
+submit like every value from outside. The wrapper runs here with a stand-in aws that records its arguments."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cluster_tools.config import parse_project
+from cluster_tools.errors import ConfigError
+from cluster_tools.input_urls import check_input_urls
+from cluster_tools.subjects import SubjectList
+from tests.unit.run_fixtures import lay_out_run_dir, make_run
+from tests.unit.test_config import CLUSTER, GOOD
+
+# Records `aws s3 cp` calls (staging), gives the input one file, and copies the upload as the other tests do.
+FAKE_AWS = """#!/bin/bash
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [[ $* == *--recursive* && ${@: -2:1} != s3://* ]]; then mkdir -p "$root/s3" && cp -R "${@: -2:1}." "$root/s3/"; exit 0; fi
+printf '%s\\n' "$*" >> "$root/staged"
+mkdir -p "${@: -1}" && echo data > "${@: -1}/file"
+"""
+
+
+def staging_call(tmp_path: Path, **update) -> str:
+    run = make_run(("sub-1",), command='ls "$INPUT_DIR"', columns=update.pop("columns", ()), rows=update.pop("rows", ()))
+    run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "shared_dirs": [], **update})
+    directory = lay_out_run_dir(tmp_path, run, FAKE_AWS)
+    (tmp_path / "scratch").mkdir()
+    done = subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
+                          cwd=directory, timeout=60,
+                          env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
+                               "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"})
+    assert done.returncode == 0, done.stderr + (directory / "logs" / "sub-1.1.err").read_text()
+    return (tmp_path / "staged").read_text().strip()
+
+
+def test_only_the_files_a_task_needs_are_staged(tmp_path):
+    call = staging_call(tmp_path, input="s3://in/abcd", input_include=["anat/*_T1w.nii.gz"], input_exclude=["*/dwi/*"])
+    assert call.startswith("s3 cp --quiet --recursive --exclude * --include anat/*_T1w.nii.gz --exclude */dwi/* "
+                           "s3://in/abcd/sub-1/ "), call
+
+
+@pytest.mark.parametrize(("url", "how"), [("s3://abcd/raw/NDAR_1/", "--recursive"), ("s3://abcd/raw/NDAR_1/T1.nii", None)])
+def test_a_subjects_own_input_url_is_staged_whole_or_as_one_object(tmp_path, url, how):
+    call = staging_call(tmp_path, input=None, columns=("input_url",), rows=((url,),))
+    assert f" {url} " in call and (how in call if how else "--recursive" not in call), call
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("s3://abcd/raw/NDAR_1/", None),
+    ("https://example.com/x", "input_url 'https://example.com/x': must be an s3:// URL"),
+    ("s3://abcd/../etc/", "has a '.' or '..' part"),
+    ("s3://elsewhere/raw/", "is in bucket elsewhere, which the cluster's nodes are not given read access to"),
+])
+def test_input_urls_are_checked_at_submit(url, message):
+    project = parse_project(GOOD + CLUSTER + "  input_buckets: [abcd]\n")
+    subjects = SubjectList(ids=("sub-1",), columns=("input_url",), rows=((url,),))
+    if message is None:
+        check_input_urls(project, subjects)
+        return
+    with pytest.raises(ConfigError) as info:
+        check_input_urls(project, subjects)
+    assert "subject sub-1:" in info.value.one_line() and message in info.value.one_line()
+
+
+def test_a_filter_starting_with_a_dash_or_holding_a_newline_is_refused():
+    for bad in ("--recursive", "a\nb"):
+        with pytest.raises(ConfigError, match="input_include"):
+            parse_project(GOOD.replace("storage:\n", f"storage:\n  input_include: [{json.dumps(bad)}]\n"))
