@@ -106,6 +106,22 @@ class Cluster:
 
         return client_for_cluster(self.record)
 
+    def estimate(self, subjects: "int | Subjects", *, minutes_per_subject: float | None = None, cpus: int | None = None,
+                 gpus: int | None = None, mem: str | None = None, time: str | None = None,
+                 partition: str | None = None):
+        """What a run of ``subjects`` (a count, or as for submit) would cost on AWS, exactly as submit shows it:
+        an ``Estimate`` (``.run.total`` dollars, ``.run.wall_minutes``, ``.run.nodes``), a ``CostUnknown``
+        (``.reason``) when no price was found, or None where nothing is billed (the sandbox, a cluster over SSH)."""
+        from cluster_tools.services.cost import submit_estimate
+        from cluster_tools.services.price_lookup import aws_for
+        from cluster_tools.services.submit import job_spec
+
+        count = subjects if isinstance(subjects, int) else len(subject_list(subjects).ids)
+        job = job_spec(self.project.model, {"command": self.project.model.job.command or "true", "cpus": cpus,
+                                            "gpus": gpus, "mem": mem, "time": time, "partition": partition})
+        return submit_estimate(self.project.model, job, count, self.record.provider, minutes_per_subject,
+                               aws=aws_for(self.project.environ))
+
     def subjects_in(self, url: str, pattern: str | None = None) -> list[str]:
         """The subject IDs right under ``url`` in the cluster's S3 (``sub-*`` with ``pattern="sub-*"``)."""
         from cluster_tools.services.subjects_from_s3 import subjects_in

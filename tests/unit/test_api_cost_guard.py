@@ -52,3 +52,11 @@ def test_yes_sends_without_asking(expensive):
     project, sent = expensive
     run = project.cluster().submit(["sub-01", "sub-02"], yes=True, approve=lambda why: pytest.fail("asked"))
     assert len(sent) == 1 and run.subjects == ["sub-01", "sub-02"]
+
+
+def test_a_script_asks_the_estimate_submit_would_show(expensive):
+    project, sent = expensive
+    estimate = project.cluster().estimate(200, minutes_per_subject=30, mem="4G")
+    assert estimate.run.total > 0 and estimate.run.subjects == 200 and estimate.run.nodes >= 1
+    smaller = project.cluster().estimate(["sub-01", "sub-02"], minutes_per_subject=30, mem="4G")
+    assert 0 < smaller.run.total < estimate.run.total and sent == []
