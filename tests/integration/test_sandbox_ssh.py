@@ -61,10 +61,12 @@ def test_status_says_what_runs_where(sandbox):
     result = sandbox.cli("sandbox", "status", "--json")
     status = json.loads(out(result))
     assert result.returncode == 0 and status["running"]
-    assert [c["name"] for c in status["components"]] == ["munged", "head", "slurmctld", "sshd", "s3"]
+    assert [c["name"] for c in status["components"]] == ["munged", "head", "slurmctld", "sshd", "s3", "registry"]
     assert all(c["running"] and c["address"] for c in status["components"])
+    assert status["registry"].startswith("127.0.0.1:") and len(status["images"]) == 2
     table = sandbox.cli("sandbox", "status")
     assert "slurmctld" in out(table) and "running" in out(table)
+    assert f"docker://{status['registry']}/sandbox/tools:1.0" in out(table)
 
 
 def test_the_s3_endpoint_serves_the_sandbox_bucket(sandbox):
