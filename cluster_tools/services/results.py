@@ -325,7 +325,8 @@ def check_file_name(name: str) -> str:
 
 
 def parse_rows(name: str, data: bytes) -> list[dict[str, Any]]:
-    """A JSON object, a JSON list of objects, JSON lines, or a CSV/TSV with a header -> rows. Pure."""
+    """A JSON object, a JSON list of objects, JSON lines, or a CSV/TSV with a header -> rows; a JSON scalar or a
+    list of values is one row whose ``value`` it is (a line of JSON lines, one row each). Pure."""
     text = data.decode("utf-8-sig")
     lower = name.lower()
     if lower.endswith((".jsonl", ".ndjson")):
@@ -337,28 +338,33 @@ def parse_rows(name: str, data: bytes) -> list[dict[str, Any]]:
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if lower.endswith(".tsv") else ",",
                                 restkey="_extra")
         return [dict(row) for row in reader]
-    if not all(isinstance(item, dict) for item in items):
-        raise ValueError("expected a JSON object or a list of objects")
+    if not all(isinstance(item, dict) for item in items):  # values, not objects: each a row's "value"
+        return [{"value": item} for item in items] if lower.endswith((".jsonl", ".ndjson")) else [{"value": loaded}]
     return items
 
 
 def collect_table(client: Any, bucket: str, run_prefix: str, subjects: Sequence[str], name: str,
                   *, jobs: int = 32) -> Table:
-    """Read ``<run prefix>/<subject>/<name>`` of each subject (concurrently) into one table."""
+    """Read ``<run prefix>/<subject>/<name>`` of each subject (concurrently) into one table. A ``name`` with
+    ``*``, ``?`` or ``[`` is a pattern (``anat/sub-*_desc-summary.json``): every file of a subject matching it
+    is read, and each row says which (column ``file``)."""
     from cluster_tools.transport.s3 import read_object
 
     check_file_name(name)
     subjects = list(dict.fromkeys(subjects))
-    with ThreadPoolExecutor(max(1, min(jobs, len(subjects) or 1))) as pool:
-        contents = list(pool.map(lambda s: read_object(client, bucket, f"{run_prefix}/{s}/{name}"), subjects))
+    files = _matching_files(client, bucket, run_prefix, subjects, name) if any(c in name for c in "*?[") \
+        else [(s, name) for s in subjects]
+    with ThreadPoolExecutor(max(1, min(jobs, len(files) or 1))) as pool:
+        contents = list(pool.map(lambda f: read_object(client, bucket, f"{run_prefix}/{f[0]}/{f[1]}"), files))
     table = Table(columns=["subject"], rows=[])
     seen = {"subject"}
-    for subject, data in zip(subjects, contents):
+    table.missing.extend(s for s in subjects if s not in {subject for subject, _ in files})
+    for (subject, path), data in zip(files, contents):
         if data is None:
             table.missing.append(subject)
             continue
         try:
-            rows = parse_rows(name, data)
+            rows = [{"file": path, **row} for row in parse_rows(path, data)] if path != name else parse_rows(name, data)
         except (ValueError, UnicodeDecodeError, csv.Error) as exc:
             table.unreadable[subject] = " ".join(str(exc).split())[:200]
             continue
@@ -373,6 +379,15 @@ def collect_table(client: Any, bucket: str, run_prefix: str, subjects: Sequence[
                     table.columns.append(column)
             table.rows.append({"subject": subject, **row})
     return table
+
+
+def _matching_files(client: Any, bucket: str, run_prefix: str, subjects: list[str], pattern: str) -> list[tuple[str, str]]:
+    """(subject, path within its outputs) of every output matching ``pattern``, from one listing of the run."""
+    import fnmatch
+
+    listing = list_results(client, bucket, run_prefix, subjects)
+    return [(o.subject, o.key.split("/", 1)[1]) for o in listing.objects
+            if fnmatch.fnmatchcase(o.key.split("/", 1)[1], pattern)]
 
 
 def write_csv(table: Table, handle: TextIO) -> None:

@@ -312,3 +312,21 @@ def test_each_subject_stages_only_what_it_needs_from_its_own_input_url(sandbox, 
     assert got.returncode == 0, err(got)
     assert (tmp_path / "got" / "sub-1" / "staged.txt").read_text() == "./anat/T1w.nii.gz\n"
     assert (tmp_path / "got" / "sub-2" / "staged.txt").read_text() == "./NDAR_2_T1w.nii.gz\n"
+
+
+def test_collect_gathers_files_matched_by_a_pattern_and_plain_values(sandbox, tmp_path):
+    project = make_project(sandbox, tmp_path, "gather")
+    command = ('mkdir -p "$OUTPUT_DIR/anat" "$OUTPUT_DIR/func" && '
+               'echo "{\\"snr\\": 1}" > "$OUTPUT_DIR/anat/${SUBJECT}_desc-summary.json" && '
+               'echo "{\\"snr\\": 2}" > "$OUTPUT_DIR/func/${SUBJECT}_desc-summary.json" && echo 0.5 > "$OUTPUT_DIR/acc.json"')
+    run_id = submit(sandbox, project, str(write_subjects(project, ["sub-a", "sub-b"])), "--command", command)["run"]
+    assert wait_for_run(sandbox, project, run_id)["counts"]["SUCCEEDED"] == 2
+    matched = sandbox.cli("results", "collect", run_id, "--file", "*_desc-summary.json", "--format", "json", cwd=project)
+    assert matched.returncode == 0, err(matched)
+    assert json.loads(out(matched)) == [
+        {"subject": "sub-a", "file": "anat/sub-a_desc-summary.json", "snr": 1},
+        {"subject": "sub-a", "file": "func/sub-a_desc-summary.json", "snr": 2},
+        {"subject": "sub-b", "file": "anat/sub-b_desc-summary.json", "snr": 1},
+        {"subject": "sub-b", "file": "func/sub-b_desc-summary.json", "snr": 2}]
+    values = sandbox.cli("results", "collect", run_id, "--file", "acc.json", "--format", "json", cwd=project)
+    assert json.loads(out(values)) == [{"subject": "sub-a", "value": 0.5}, {"subject": "sub-b", "value": 0.5}]

@@ -107,10 +107,17 @@ def test_parse_rows_reads_json_objects_lists_lines_csv_and_tsv():
     assert parse_rows("noext", b"a,b\n1,2\n") == [{"a": "1", "b": "2"}]
 
 
-@pytest.mark.parametrize("data", [b"[1, 2]", b"not json", b'"text"', b"\xff\xfe"])
+@pytest.mark.parametrize("data", [b"not json", b"\xff\xfe"])
 def test_parse_rows_refuses_what_is_not_a_table(data: bytes):
     with pytest.raises((ValueError, UnicodeDecodeError)):
         parse_rows("m.json", data)
+
+
+def test_scalars_and_lists_are_one_row_each():
+    assert parse_rows("acc.json", b"0.93") == [{"value": 0.93}]
+    assert parse_rows("m.json", b"[1, 2]") == [{"value": [1, 2]}]
+    assert parse_rows("m.json", b'"text"') == [{"value": "text"}]
+    assert parse_rows("m.jsonl", b"1\n2\n") == [{"value": 1}, {"value": 2}]
 
 
 def test_file_names_stay_under_the_subject():
