@@ -82,6 +82,24 @@ class Storage(BaseModel):
     input_exclude: list[str] = Field(default_factory=list, max_length=64,
                                      description="and never these (aws s3 --exclude), e.g. '*/func/*'")
 
+    shared_inputs: list[str] = Field(
+        default_factory=list, max_length=32,
+        description="S3 objects (or prefixes ending in /) every task reads, e.g. a model: fetched once per node for "
+                    "the run, and given to each task as $SHARED_DIR/<name>")
+
+    @field_validator("shared_inputs")
+    @classmethod
+    def _shared_inputs(cls, value: list[str]) -> list[str]:
+        names = set()
+        for url in value:
+            S3Location.parse(url)
+            name = url.rstrip("/").rsplit("/", 1)[-1]
+            if "/" not in url[len("s3://"):].rstrip("/") or name in names:
+                raise ValueError(f"{url}: an object or prefix inside a bucket, each with a last name of its own "
+                                 "(it is $SHARED_DIR/<that name>)")
+            names.add(name)
+        return value
+
     @field_validator("input_include", "input_exclude")
     @classmethod
     def _patterns(cls, value: list[str]) -> list[str]:

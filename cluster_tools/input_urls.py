@@ -25,10 +25,15 @@ def readable_buckets(project: Project) -> set[str] | None:
 
 
 def check_input_urls(project: Project, subjects: SubjectList) -> None:
+    readable = readable_buckets(project)
+    for url in project.storage.shared_inputs:
+        bucket = S3Location.parse(url).bucket
+        if readable is not None and bucket not in readable:
+            raise ConfigError(f"storage.shared_inputs: {url} is in bucket {bucket}, which the cluster's nodes are not "
+                              "given read access to", "add it to parallelcluster.input_buckets")
     if INPUT_URL_COLUMN not in subjects.columns:
         return
     index = list(subjects.columns).index(INPUT_URL_COLUMN)
-    readable = readable_buckets(project)
     for subject, row in zip(subjects.ids, subjects.rows):
         url = row[index]
         try:

@@ -87,6 +87,7 @@ class RunRecord(BaseModel):
     input_credentials: str | None = None  # a Secrets Manager ARN; the value is never stored anywhere
     input_include: list[str] = Field(default_factory=list)  # storage.input_include/exclude: what is staged
     input_exclude: list[str] = Field(default_factory=list)
+    shared_inputs: list[str] = Field(default_factory=list)  # storage.shared_inputs: fetched once per node
     columns: list[str] = Field(default_factory=list)
     # Where the node bootstrap may have left bootstrap.env (runtime, image file, conda env): the wrapper
     # reads the first it finds. Empty for clusters clustertools did not bootstrap.

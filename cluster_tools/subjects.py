@@ -27,7 +27,7 @@ ID_COLUMNS = ("subject", "subject_id", "participant_id", "id")
 # deny-list is defence in depth and a clear early error, not the protection. Compared case-insensitively:
 # a `path` column next to PATH only confuses, and some programs read either case (http_proxy).
 RESERVED_NAMES = frozenset({
-    "SUBJECT", "RUN_ID", "INPUT_DIR", "OUTPUT_DIR", "ATTEMPT", "PATH", "HOME", "USER", "LOGNAME", "SHELL", "IFS",
+    "SUBJECT", "RUN_ID", "INPUT_DIR", "OUTPUT_DIR", "ATTEMPT", "SHARED_DIR", "PATH", "HOME", "USER", "LOGNAME", "SHELL", "IFS",
     "PWD", "TMPDIR", "BASH_ENV", "ENV",
     # bash runs or obeys these in any child shell (PS4 is expanded under xtrace, SHELLOPTS sets it).
     "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "CDPATH", "GLOBIGNORE",
@@ -39,7 +39,7 @@ RESERVED_NAMES = frozenset({
 RESERVED_PREFIXES = ("SLURM_", "CT_", "LD_", "BASH_FUNC", "AWS_", "PYTHON", "DOCKER_", "APPTAINER", "SINGULARITY",
                      "CONTAINERS_", "ENROOT_")
 # What every task's command (and job.container_args, as ${NAME}) sees besides the columns.
-TASK_VARIABLES = ("SUBJECT", "RUN_ID", "ATTEMPT", "INPUT_DIR", "OUTPUT_DIR")
+TASK_VARIABLES = ("SUBJECT", "RUN_ID", "ATTEMPT", "INPUT_DIR", "OUTPUT_DIR", "SHARED_DIR")
 _ARG_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 

@@ -89,6 +89,8 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
         payload["input_credentials"] = project.storage.input_credentials
     if workdir_sha256:  # changed code is another run
         payload["workdir_sha256"] = workdir_sha256
+    if project.storage.shared_inputs:
+        payload["shared_inputs"] = project.storage.shared_inputs
     if project.storage.input_include or project.storage.input_exclude:
         payload["input_filters"] = [project.storage.input_include, project.storage.input_exclude]
     check_input_urls(project, subjects)
@@ -108,7 +110,7 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
         region=cluster.region, s3_endpoint_url=cluster.s3_endpoint_url, sandbox_s3=cluster.sandbox, job=job,
         input=str(project.storage.input) if project.storage.input else None, columns=list(subjects.columns),
         input_credentials=project.storage.input_credentials, input_include=project.storage.input_include,
-        input_exclude=project.storage.input_exclude,
+        input_exclude=project.storage.input_exclude, shared_inputs=project.storage.shared_inputs,
         shared_dirs=bootstrap_shared_dirs(state, project, cluster), workdir_sha256=workdir_sha256,
         attempts=[Attempt(number=1, subjects=list(subjects.ids), rows=[list(r) for r in subjects.rows])],
     )

@@ -271,6 +271,41 @@ stage_input() {  # prints why on failure
   fi
 }
 
+# --- storage.shared_inputs (included in wrapper.sh): what every task reads, fetched once per node for the run. ---
+# The first task on a node fetches them (under a lock, into a node-local dir of the login user's); every task
+# there then reads them as $SHARED_DIR/<name>. A run's copy goes when a later fetch finds it over two days old.
+CT_SHARED_INPUTS=()
+CT_SHARED_BASE="${TMPDIR:-/tmp}/clustertools-shared-$(id -u)"
+CT_SHARED_DIR=""
+((${#CT_SHARED_INPUTS[@]} == 0)) || CT_SHARED_DIR="$CT_SHARED_BASE/$RUN_ID"
+
+fetch_shared_inputs() {  # prints why on failure
+  [[ -n $CT_SHARED_DIR ]] || return 0
+  [[ -d $CT_SHARED_BASE ]] || mkdir -m 0700 "$CT_SHARED_BASE"
+  if [[ ! -O $CT_SHARED_BASE || -L $CT_SHARED_BASE ]]; then
+    echo "$CT_SHARED_BASE is not this user's own directory"
+    return 97
+  fi
+  if ! (
+    flock -w 3600 9 || exit 1
+    [[ -f $CT_SHARED_DIR/.complete ]] && exit 0
+    find "$CT_SHARED_BASE" -mindepth 1 -maxdepth 1 -type d -mtime +2 -exec rm -rf {} + 2>/dev/null
+    rm -rf -- "$CT_SHARED_DIR.partial" && mkdir -p "$CT_SHARED_DIR.partial" || exit 1
+    for url in "${CT_SHARED_INPUTS[@]}"; do
+      name=${url%/} && name=${name##*/}
+      if [[ $url == */ ]]; then
+        clean_env aws s3 cp --quiet --recursive "$url" "$CT_SHARED_DIR.partial/$name/" || exit 1
+      else
+        clean_env aws s3 cp --quiet "$url" "$CT_SHARED_DIR.partial/$name" || exit 1
+      fi
+    done
+    touch "$CT_SHARED_DIR.partial/.complete" && rm -rf -- "$CT_SHARED_DIR" && mv -- "$CT_SHARED_DIR.partial" "$CT_SHARED_DIR"
+  ) 9>"$CT_SHARED_BASE/$RUN_ID.lock" >>"$CT_LOG.err" 2>&1; then
+    echo "fetching storage.shared_inputs into $CT_SHARED_DIR failed"
+    return 97
+  fi
+}
+
 # --- The run's container (included in wrapper.sh): which runtime, which image, and the task run in it. ---
 # The image is pulled once per cluster, never per task: the node bootstrap pulls job.container into shared storage
 # (CT_IMAGE_FILE); an image it did not pull (job.container changed since `up`) is pulled by the first task that
@@ -434,6 +469,7 @@ CT_SHELL_LAUNCH='if command -v bash >/dev/null 2>&1; then exec bash "$@"; fi; [ 
 in_podman() {  # SHELL_ARGS...: the shell in the image, or its entrypoint with CT_ARGS (ENTRY=1)
   local envfile cdi=() gpu run=(--entrypoint /bin/sh "${CT_CONTAINER#docker://}" -c "$CT_SHELL_LAUNCH" sh "$@")
   [[ -z $CT_WORKDIR ]] || run=(-w "$PWD" "${run[@]}")  # job.workdir's copy (in the scratch dir, mounted)
+  [[ -z $CT_SHARED_DIR ]] || run=(-v "$CT_SHARED_DIR:$CT_SHARED_DIR:ro" "${run[@]}")
   envfile=$(task_env_file)
   [[ -z ${ENTRY:-} ]] || run=("${CT_CONTAINER#docker://}" ${CT_ARGS[@]+"${CT_ARGS[@]}"})
   if ((CT_GPUS > 0)); then  # CDI names (nvidia-ctk cdi generate): exactly the job's GPUs
@@ -465,7 +501,9 @@ in_enroot() {  # IMAGE ARGV...
   # shellcheck disable=SC2016  # the rc script's own "$@"
   mkdir -p "$dir" && printf 'cd %q 2>/dev/null\nexec "$@"\n' "$PWD" >"$dir/rc" && enroot create --name "$name" "$image" >&2 ||
     return 126
-  enroot start --rc "$dir/rc" --mount "$CT_SCRATCH:$CT_SCRATCH:none:x-create=dir,bind" "$name" "$@"
+  local mounts=(--mount "$CT_SCRATCH:$CT_SCRATCH:none:x-create=dir,bind")
+  [[ -z $CT_SHARED_DIR ]] || mounts+=(--mount "$CT_SHARED_DIR:$CT_SHARED_DIR:none:x-create=dir,bind,ro")
+  enroot start --rc "$dir/rc" "${mounts[@]}" "$name" "$@"
   code=$?
   enroot remove --force "$name" >/dev/null 2>&1
   return "$code"
@@ -498,6 +536,7 @@ in_runtime() {  # SHELL_ARGS...: bash with these arguments, plainly or in the ru
     apptainer | singularity)
       local binds=("${nv[@]}" --bind "$CT_SCRATCH" --bind "$INPUT_DIR:$INPUT_DIR:ro") prefixed=()
       [[ -z $CT_WORKDIR || -n $ENTRY ]] || binds+=(--pwd "$PWD")
+      [[ -z $CT_SHARED_DIR ]] || binds+=(--bind "$CT_SHARED_DIR:$CT_SHARED_DIR:ro")
       if [[ -n $ENTRY ]]; then  # its runscript; the variables as APPTAINERENV_NAME, which set NAME inside only
         for pair in "${CT_TASK_ENV[@]}"; do prefixed+=("${CT_RUNTIME_USED^^}ENV_$pair"); done
         env "${prefixed[@]}" "$CT_RUNTIME_USED" run "${binds[@]}" "$image" ${CT_ARGS[@]+"${CT_ARGS[@]}"}
@@ -507,6 +546,7 @@ in_runtime() {  # SHELL_ARGS...: bash with these arguments, plainly or in the ru
     docker)
       local dock=("${CT_CONTAINER#docker://}" "${user[@]}")
       [[ -z $CT_WORKDIR ]] || dock=(-w "$PWD" "${dock[@]}")
+      [[ -z $CT_SHARED_DIR ]] || dock=(-v "$CT_SHARED_DIR:$CT_SHARED_DIR:ro" "${dock[@]}")
       [[ -z $ENTRY ]] || dock=(--env-file "$(task_env_file)" "${CT_CONTAINER#docker://}" ${CT_ARGS[@]+"${CT_ARGS[@]}"})
       docker run --rm ${CT_DEBUG:+"${CT_DEBUG_TTY[@]}"} "${gpus[@]}" -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" \
         "${dock[@]}" ;;
@@ -632,6 +672,11 @@ if [[ -n $CT_DEBUG ]]; then
       cat "$CT_LOG.err" >&2 2>/dev/null
     fi
   fi
+  if why=$(fetch_shared_inputs); then
+    [[ -z $CT_SHARED_DIR ]] || CT_TASK_ENV+=("SHARED_DIR=$CT_SHARED_DIR")
+  else
+    echo "clustertools debug: $why: the shell opens anyway" >&2
+  fi
   printf '%s\n' "$CT_COMMAND" >"$CT_SCRATCH/.bash_history"
   {
     echo '[[ -f ~/.bashrc ]] && . ~/.bashrc'
@@ -672,10 +717,11 @@ if [[ -z $CT_AWS ]]; then
   exit 127
 fi
 
-if ! why=$(stage_input); then
+if ! why=$(stage_input) || ! why=$(fetch_shared_inputs); then
   finish FAILED 97 "$why"
   exit 97
 fi
+[[ -z $CT_SHARED_DIR ]] || CT_TASK_ENV+=("SHARED_DIR=$CT_SHARED_DIR")
 
 if ! prepare_container 2>>"$CT_LOG.err"; then
   finish FAILED 125 "$CT_WHY"

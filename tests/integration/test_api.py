@@ -61,7 +61,8 @@ def test_failed_subjects_rerun_and_outputs_come_back_as_objects(sandbox, tmp_pat
     again = run.resubmit(failed=True)
     assert again.id == run.id and len(again.record.attempts) == 2
     assert again.wait(interval=0.5, timeout=120).counts["SUCCEEDED"] == 2
-    assert sorted(o.key for o in again.results()) == ["s-1/metrics.json", "s-2/metrics.json"]
+    assert sorted(o.key for o in again.results()) == ["s-1/metrics.json", "s-1/provenance.json", "s-2/metrics.json",
+                                                      "s-2/provenance.json"]
     report = again.download(tmp_path / "out")
     assert report.ok and (tmp_path / "out" / "s-2" / "metrics.json").read_text() == '{"subject_score": 2}'
     assert again.collect("metrics.json") == [{"subject": "s-1", "subject_score": 1}, {"subject": "s-2", "subject_score": 2}]

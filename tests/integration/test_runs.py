@@ -330,3 +330,20 @@ def test_collect_gathers_files_matched_by_a_pattern_and_plain_values(sandbox, tm
         {"subject": "sub-b", "file": "func/sub-b_desc-summary.json", "snr": 2}]
     values = sandbox.cli("results", "collect", run_id, "--file", "acc.json", "--format", "json", cwd=project)
     assert json.loads(out(values)) == [{"subject": "sub-a", "value": 0.5}, {"subject": "sub-b", "value": 0.5}]
+
+
+def test_shared_inputs_reach_every_task_as_shared_dir(sandbox, tmp_path):
+    client = make_s3_client(S3Target(region="us-east-1", endpoint_url=sandbox.status["s3_endpoint_url"], sandbox=True))
+    client.put_object(Bucket="clustertools-sandbox", Key="models/v3/model.pt", Body=b"weights-v3")
+    client.put_object(Bucket="clustertools-sandbox", Key="models/atlas/labels.txt", Body=b"labels")
+    project = make_project(sandbox, tmp_path, "shared")
+    config = project / "clustertools.yaml"
+    config.write_text(config.read_text().replace("storage:\n", "storage:\n  shared_inputs: [s3://clustertools-sandbox/"
+                                                 "models/v3/model.pt, s3://clustertools-sandbox/models/atlas/]\n", 1))
+    command = 'cat "$SHARED_DIR/model.pt" "$SHARED_DIR/atlas/labels.txt" > "$OUTPUT_DIR/read.txt"'
+    run_id = submit(sandbox, project, str(write_subjects(project, [f"m-{i}" for i in range(4)])), "--command", command)["run"]
+    final = wait_for_run(sandbox, project, run_id)
+    assert final["counts"]["SUCCEEDED"] == 4, [(s["subject"], s["error"]) for s in final["subjects"]]
+    got = sandbox.cli("results", "get", run_id, "-o", str(tmp_path / "got"), cwd=project)
+    assert got.returncode == 0, err(got)
+    assert {(tmp_path / "got" / f"m-{i}" / "read.txt").read_text() for i in range(4)} == {"weights-v3labels"}

@@ -5,6 +5,7 @@ submit like every value from outside. The wrapper runs here with a stand-in aws 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -72,3 +73,35 @@ def test_a_filter_starting_with_a_dash_or_holding_a_newline_is_refused():
     for bad in ("--recursive", "a\nb"):
         with pytest.raises(ConfigError, match="input_include"):
             parse_project(GOOD.replace("storage:\n", f"storage:\n  input_include: [{json.dumps(bad)}]\n"))
+
+
+def test_shared_inputs_are_fetched_once_per_node_and_each_task_reads_them(tmp_path):
+    run = make_run(("sub-1", "sub-2"), command='cat "$SHARED_DIR/model.pt" "$SHARED_DIR/atlas/file"')
+    run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "shared_dirs": [],
+                                 "shared_inputs": ["s3://models/v1/model.pt", "s3://models/atlas/"]})
+    directory = lay_out_run_dir(tmp_path, run, FAKE_AWS.replace(
+        'mkdir -p "${@: -1}" && echo data > "${@: -1}/file"',
+        'if [[ $* == *--recursive* ]]; then mkdir -p "${@: -1}" && echo data > "${@: -1}/file"; '
+        'else echo weights > "${@: -1}"; fi'))
+    (tmp_path / "scratch").mkdir()
+    for task in ("0", "1"):
+        done = subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
+                              cwd=directory, timeout=60,
+                              env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
+                                   "SLURM_ARRAY_TASK_ID": task, "SLURM_ARRAY_JOB_ID": "7"})
+        assert done.returncode == 0, done.stderr
+    calls = (tmp_path / "staged").read_text().splitlines()
+    assert calls == [f"s3 cp --quiet s3://models/v1/model.pt {tmp_path}/scratch/clustertools-shared-{os.getuid()}/"
+                     f"{run.run_id}.partial/model.pt",
+                     f"s3 cp --quiet --recursive s3://models/atlas/ {tmp_path}/scratch/clustertools-shared-"
+                     f"{os.getuid()}/{run.run_id}.partial/atlas/"], calls
+    assert (directory / "logs" / "sub-2.1.out").read_text() == "weights\ndata\n"
+
+
+@pytest.mark.parametrize(("urls", "message"), [
+    (["s3://models"], "an object or prefix inside a bucket"),
+    (["s3://bucket-a/x/model.pt", "s3://bucket-b/y/model.pt"], "a last name of its own"),
+])
+def test_shared_inputs_need_names_of_their_own(urls, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_project(GOOD.replace("storage:\n", f"storage:\n  shared_inputs: {json.dumps(urls)}\n"))
