@@ -30,3 +30,15 @@ def lay_out_run_dir(tmp_path, run: RunRecord, fake_aws: str):
     (tmp_path / "bin" / "aws").write_text(fake_aws)
     (tmp_path / "bin" / "aws").chmod(0o755)
     return directory
+
+
+def run_task(tmp_path, directory, task: str = "0", **env: str):
+    """wrapper.sh of the run dir as Slurm runs array task ``task`` of attempt 1 (job 7), with ``tmp_path/bin``
+    first on PATH and ``tmp_path/scratch`` as TMPDIR (made here); ``env`` adds to its environment."""
+    import subprocess
+
+    (tmp_path / "scratch").mkdir(exist_ok=True)
+    return subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
+                          cwd=directory, timeout=60,
+                          env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
+                               "SLURM_ARRAY_TASK_ID": task, "SLURM_ARRAY_JOB_ID": "7", **env})

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from cluster_tools.config import parse_project
 from cluster_tools.errors import ConfigError
 from cluster_tools.input_urls import check_input_urls
 from cluster_tools.subjects import SubjectList
-from tests.unit.run_fixtures import lay_out_run_dir, make_run
+from tests.unit.run_fixtures import lay_out_run_dir, make_run, run_task
 from tests.unit.test_config import CLUSTER, GOOD
 
 # Records `aws s3 cp` calls (staging), gives the input one file, and copies the upload as the other tests do.
@@ -31,11 +30,7 @@ def staging_call(tmp_path: Path, **update) -> str:
     run = make_run(("sub-1",), command='ls "$INPUT_DIR"', columns=update.pop("columns", ()), rows=update.pop("rows", ()))
     run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "shared_dirs": [], **update})
     directory = lay_out_run_dir(tmp_path, run, FAKE_AWS)
-    (tmp_path / "scratch").mkdir()
-    done = subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
-                          cwd=directory, timeout=60,
-                          env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
-                               "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"})
+    done = run_task(tmp_path, directory)
     assert done.returncode == 0, done.stderr + (directory / "logs" / "sub-1.1.err").read_text()
     return (tmp_path / "staged").read_text().strip()
 
@@ -83,12 +78,8 @@ def test_shared_inputs_are_fetched_once_per_node_and_each_task_reads_them(tmp_pa
         'mkdir -p "${@: -1}" && echo data > "${@: -1}/file"',
         'if [[ $* == *--recursive* ]]; then mkdir -p "${@: -1}" && echo data > "${@: -1}/file"; '
         'else echo weights > "${@: -1}"; fi'))
-    (tmp_path / "scratch").mkdir()
     for task in ("0", "1"):
-        done = subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
-                              cwd=directory, timeout=60,
-                              env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
-                                   "SLURM_ARRAY_TASK_ID": task, "SLURM_ARRAY_JOB_ID": "7"})
+        done = run_task(tmp_path, directory, task)
         assert done.returncode == 0, done.stderr
     calls = (tmp_path / "staged").read_text().splitlines()
     assert calls == [f"s3 cp --quiet s3://models/v1/model.pt {tmp_path}/scratch/clustertools-shared-{os.getuid()}/"

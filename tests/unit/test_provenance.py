@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 from cluster_tools import __version__
 from cluster_tools.render.run_scripts import render_dataset_description
-from tests.unit.run_fixtures import lay_out_run_dir, make_run
+from tests.unit.run_fixtures import lay_out_run_dir, make_run, run_task
 
 FAKE_AWS = '#!/bin/bash\nmkdir -p "$(dirname "$0")/../s3" && cp -R "${@: -2:1}." "$(dirname "$0")/../s3/"\n'
 COMMAND = 'echo "it\'s \\"quoted\\"" > "$OUTPUT_DIR/out.txt"; i=0; while [ $i -lt 20000 ]; do i=$((i + 1)); done; exit 3'
@@ -21,11 +20,7 @@ def test_every_subject_says_how_its_outputs_were_made(tmp_path: Path):
     run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "shared_dirs": [], "workdir_sha256": "f" * 64})
     directory = lay_out_run_dir(tmp_path, run, FAKE_AWS)
     (directory / "dataset_description.json").write_text(render_dataset_description(run))  # as submit uploads it
-    (tmp_path / "scratch").mkdir()
-    done = subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
-                          cwd=directory, timeout=60,
-                          env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
-                               "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"})
+    done = run_task(tmp_path, directory)
     assert done.returncode == 3, done.stderr
     provenance = json.loads((tmp_path / "s3" / "sub-1" / "provenance.json").read_text())
     assert provenance["generated_by"] == {"name": "clustertools", "version": __version__}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 import tarfile
 import gzip
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from cluster_tools.errors import ConfigError
 from cluster_tools.workdir import pack_workdir
-from tests.unit.run_fixtures import lay_out_run_dir, make_run
+from tests.unit.run_fixtures import lay_out_run_dir, make_run, run_task
 
 
 def code(tmp_path: Path) -> Path:
@@ -80,11 +79,7 @@ def test_each_task_works_in_a_copy_of_the_code(tmp_path):
     (directory / "workdir").mkdir()
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(pack_workdir(project, "code").data))) as tar:
         tar.extractall(directory / "workdir")
-    (tmp_path / "scratch").mkdir()
-    done = subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
-                          cwd=directory, timeout=60,
-                          env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
-                               "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"})
+    done = run_task(tmp_path, directory)
     assert done.returncode == 0, done.stderr + (directory / "logs" / "sub-1.1.err").read_text()
     out = (tmp_path / "s3" / "sub-1" / "out.txt").read_text()
     assert out.startswith("job for sub-1 in ") and out.rstrip().endswith("/work"), out
