@@ -544,7 +544,8 @@ in_runtime() {  # SHELL_ARGS...: bash with these arguments, plainly or in the ru
         "$CT_RUNTIME_USED" exec "${binds[@]}" "$image" "${user[@]}"
       fi ;;
     docker)
-      local dock=("${CT_CONTAINER#docker://}" "${user[@]}")
+      # The command, not the image's ENTRYPOINT in front of it: env is the entrypoint, as podman's is /bin/sh.
+      local dock=(--entrypoint env "${CT_CONTAINER#docker://}" "${user[@]:1}")
       [[ -z $CT_WORKDIR ]] || dock=(-w "$PWD" "${dock[@]}")
       [[ -z $CT_SHARED_DIR ]] || dock=(-v "$CT_SHARED_DIR:$CT_SHARED_DIR:ro" "${dock[@]}")
       [[ -z $ENTRY ]] || dock=(--env-file "$(task_env_file)" "${CT_CONTAINER#docker://}" ${CT_ARGS[@]+"${CT_ARGS[@]}"})

@@ -111,6 +111,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 env -0 >"$root/{name}-env"
 while [[ $1 != {image} ]]; do shift; done
 shift
+[[ $1 != -- ]] || exec env "$@"  # docker: env is the entrypoint
 exec "$@"
 """
 

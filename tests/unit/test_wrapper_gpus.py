@@ -14,7 +14,9 @@ from tests.unit.run_fixtures import lay_out_run_dir, make_run
 
 FAKE_AWS = '#!/bin/bash\nmkdir -p "$(dirname "$0")/../s3" && cp -R "${@: -2:1}." "$(dirname "$0")/../s3/"\n'
 # Each prints its arguments up to the image, then runs the task's argv (env -- ...).
-FAKE_RUNTIME = ('#!/bin/bash\nargs=()\nwhile [[ $1 != env ]]; do args+=("$1"); shift; done\n'
+FAKE_RUNTIME = ('#!/bin/bash\nargs=()\nwhile [[ $1 != env && $1 != -- ]]; do\n'
+                '  if [[ $1 == --entrypoint ]]; then shift 3; set -- env "$@"; break; fi\n'  # docker: env IMAGE --
+                '  args+=("$1"); shift\ndone\n'
                 'echo "$(basename "$0") ${args[*]}" >> "$(dirname "$0")/../calls"\nexec "$@"\n')
 
 
