@@ -258,7 +258,8 @@ class Run:
 
     def collect(self, name: str, *, jobs: int = 32) -> list[dict]:
         """One file of every subject (JSON, JSON lines, CSV or TSV) as rows, each with its ``subject``."""
-        from cluster_tools.services.results import check_sandbox_outputs, client_for_run, collect_table
+        from cluster_tools.services.results import check_sandbox_outputs, client_for_run
+        from cluster_tools.services.results_collect import collect_table
 
         check_sandbox_outputs(self.project.state, self.record)
         table = collect_table(client_for_run(self.record, max_pool_connections=jobs),

@@ -190,7 +190,8 @@ def collect(app: App, run_id: str | None, name: str, output: Path | None, fmt: s
     """
     import json
 
-    from cluster_tools.services.results import client_for_run, collect_table, write_csv
+    from cluster_tools.services.results import client_for_run
+    from cluster_tools.services.results_collect import collect_table, write_csv
 
     run = _run(app, run_id)
     table = collect_table(client_for_run(run, max_pool_connections=jobs), *_where(run), run.subjects, name, jobs=jobs)

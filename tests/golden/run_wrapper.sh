@@ -222,6 +222,8 @@ finish() {  # STATE EXIT_CODE ERROR
   log "$state${code:+ (exit code $code)}${error:+: $error}"
 }
 
+# --- The task's inputs (included in wrapper.sh): its own, staged into INPUT_DIR, and storage.shared_inputs. ---
+
 # The input's credentials: from Secrets Manager into this shell's unexported variables, through a pipe:
 # never on disk, never in a command line (where other users could read them), never in a log.
 read_input_credentials() {
@@ -271,7 +273,7 @@ stage_input() {  # prints why on failure
   fi
 }
 
-# --- storage.shared_inputs (included in wrapper.sh): what every task reads, fetched once per node for the run. ---
+# storage.shared_inputs: what every task reads, fetched once per node for the run.
 # The first task on a node fetches them (under a lock, into a node-local dir of the login user's); every task
 # there then reads them as $SHARED_DIR/<name>. A run's copy goes when a later fetch finds it over two days old.
 CT_SHARED_INPUTS=()

@@ -192,7 +192,9 @@ def test_collect_json_files_into_one_table(client, endpoint, state_dir, tmp_path
         "s4/metrics.json": json.dumps({"dice": None, "extra": {"a": [1]}, "subject": "s4"}).encode(),
         "s5/metrics.json": b"[1, 2",
     })
-    table = svc.collect_table(client, *where(run), run.subjects, "metrics.json", jobs=3)
+    from cluster_tools.services.results_collect import collect_table
+
+    table = collect_table(client, *where(run), run.subjects, "metrics.json", jobs=3)
     assert table.columns == ["subject", "dice", "volume", "side", "ok", "extra"]
     assert [r["subject"] for r in table.rows] == ["s1", "s2", "s2", "s4"]
     assert table.missing == ["s3"] and list(table.unreadable) == ["s5"] and table.read == 3

@@ -11,9 +11,9 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 from cluster_tools.cli.results_cmds import _human, _printable
 from cluster_tools.errors import ConfigError
 from cluster_tools.services.results import (
-    ResultObject, Table, UnsafeKey, _collect, check_file_name, check_subject_names, local_path, parse_rows,
-    plan_download, spreadsheet_safe, summarize_usage, write_csv,
+    ResultObject, UnsafeKey, _collect, check_subject_names, local_path, plan_download, summarize_usage,
 )
+from cluster_tools.services.results_collect import Table, check_file_name, parse_rows, spreadsheet_safe, write_csv
 from cluster_tools.transport.s3 import translate_s3_error
 
 
