@@ -55,10 +55,11 @@ def client_for_run(run: RunRecord, *, max_pool_connections: int = 32) -> Any:
 def check_sandbox_outputs(state: Any, run: RunRecord) -> None:
     """A sandbox run's outputs live in the sandbox's S3, which keeps them while it runs (and across a restart
     of its daemons), not across `sandbox down`: say so, instead of an empty listing or a refused connection."""
-    if not run.sandbox_s3:
-        return
     from cluster_tools.services.sandbox import sandbox_status
+    from cluster_tools.services.sandbox_files import sandbox_paths
 
+    if not run.sandbox_s3 or not sandbox_paths(state.sandbox).state_file.exists():
+        return  # not a sandbox's run, or no sandbox known here to say anything of (purged)
     status = sandbox_status(state)
     if not status.running:
         raise ClusterToolsError(f"run {run.run_id} wrote its outputs to the sandbox's S3, and the sandbox is not "
