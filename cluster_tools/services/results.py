@@ -137,13 +137,13 @@ def _collect(pages: Iterable[list[dict]], cut: int, wanted: set[str] | None) -> 
     return Listing(objects, ignored)
 
 
-def subjects_present(client: Any, bucket: str, run_prefix: str) -> set[str]:
-    """The subjects with at least one object under their prefix (one request per 1000 subjects)."""
-    from cluster_tools.transport.s3 import list_common_prefixes
+PROVENANCE = "provenance.json"  # what every task writes beside its outputs (the wrapper): not an output itself
 
-    cut = len(run_prefix) + 1
-    names = (p[cut:-1] for p in list_common_prefixes(client, bucket, f"{run_prefix}/"))
-    return {n for n in names if n != META_PREFIX and ID_RE.fullmatch(n)}
+
+def subjects_present(client: Any, bucket: str, run_prefix: str) -> set[str]:
+    """The subjects with at least one output object under their prefix, their provenance.json aside (one
+    listing of the run: a request per 1000 objects)."""
+    return {o.subject for o in list_results(client, bucket, run_prefix).objects if o.key != f"{o.subject}/{PROVENANCE}"}
 
 
 def subjects_with_output(client: Any, run: RunRecord) -> set[str]:
