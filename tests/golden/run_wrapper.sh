@@ -147,7 +147,7 @@ CT_LOG="$CT_RUN_DIR/logs/$SUBJECT.$ATTEMPT"
 # Written to a temp name and renamed, so a reader never sees half a record (also over NFS).
 record_json() {  # STATE EXIT_CODE ERROR [KEPT]: KEPT is where outputs wait after a failed upload
   local end=""
-  [[ $1 == RUNNING ]] || end=${CT_END:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
+  [[ $1 == RUNNING ]] || end=$(date -u +%Y-%m-%dT%H:%M:%SZ)  # when written: the head node's after the upload
   printf '{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s","end":"%s","node":"%s","job_id":"%s","kept":"%s","restarts":%d,"image":"%s","peak_mem_mb":%s,"cpu_s":%s}\n' \
     "$SUBJECT" "$ATTEMPT" "$1" "${2:-null}" "${3:-}" "$CT_START" "$end" "$CT_NODE" "$CT_JOB_ID" "${4:-}" \
     "${SLURM_RESTART_COUNT:-0}" "${CT_IMAGE_RAN:-}" "${CT_PEAK_MB:-null}" "${CT_CPU_S:-null}"
