@@ -12,9 +12,7 @@ from typing import Callable
 
 from cluster_tools.report_stats import percentile
 from cluster_tools.run_status import RunStatus, record_time
-
-_UNITS = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
-
+from cluster_tools.slurm.partition_fit import memory_mb
 
 @dataclass(frozen=True)
 class SubjectUsage:
@@ -32,12 +30,6 @@ class SubjectUsage:
                 "wall_s": self.wall_s}
 
 
-def mem_mb(slurm_mem: str) -> float:
-    """Slurm's --mem (4G, 512M, 2000: MB) in MB."""
-    unit = slurm_mem[-1].upper()
-    return float(slurm_mem[:-1]) * _UNITS[unit] if unit in _UNITS else float(slurm_mem)
-
-
 def subject_usage(status: RunStatus, asked: Callable[[int], tuple[str, int]]) -> tuple[SubjectUsage, ...]:
     """Each subject's latest attempt; ``asked(attempt)``: that attempt's (--mem, --cpus)."""
     rows = []
@@ -47,7 +39,7 @@ def subject_usage(status: RunStatus, asked: Callable[[int], tuple[str, int]]) ->
         mem, cpus = asked(s.attempt)
         start, end = record_time(s.start), record_time(s.end)
         wall = (end - start).total_seconds() if start and end else None
-        rows.append(SubjectUsage(s.subject, s.attempt, mem_mb(mem), cpus, s.peak_mem_mb, s.cpu_s, wall))
+        rows.append(SubjectUsage(s.subject, s.attempt, float(memory_mb(mem)), cpus, s.peak_mem_mb, s.cpu_s, wall))
     return tuple(rows)
 
 
