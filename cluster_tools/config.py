@@ -75,6 +75,11 @@ class Storage(BaseModel):
         default=None, description="the ARN of a Secrets Manager secret holding the input bucket's own credentials "
                                   "(e.g. HCP's key pair): each task reads it through its node's role when it stages "
                                   "the input; the value is never written to a file, a config or a log")
+    input_credentials_to_task: bool = Field(
+        default=False, description="also give those credentials to the command, for a task that fetches more of the "
+                                   "input itself (aws s3, boto3, datalad): AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY "
+                                   "(and AWS_SESSION_TOKEN) in its environment alone, never in a file or a command "
+                                   "line; clustertools still uploads the outputs with the node's own role")
 
     input_include: list[str] = Field(
         default_factory=list, max_length=64,
@@ -123,6 +128,8 @@ class Storage(BaseModel):
     def _credentials_need_input(self) -> "Storage":
         if self.input_credentials and self.input is None:
             raise ValueError("input_credentials is for storage.input: set input too")
+        if self.input_credentials_to_task and not self.input_credentials:
+            raise ValueError("input_credentials_to_task gives the task storage.input_credentials: set that too")
         return self
 
 

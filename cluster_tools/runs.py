@@ -85,6 +85,7 @@ class RunRecord(BaseModel):
     job: JobSpec
     input: str | None = None
     input_credentials: str | None = None  # a Secrets Manager ARN; the value is never stored anywhere
+    input_credentials_to_task: bool = False  # storage.input_credentials_to_task: the command gets them too
     input_include: list[str] = Field(default_factory=list)  # storage.input_include/exclude: what is staged
     input_exclude: list[str] = Field(default_factory=list)
     shared_inputs: list[str] = Field(default_factory=list)  # storage.shared_inputs: fetched once per node

@@ -44,6 +44,7 @@ def _values(run: RunRecord, job: JobSpec | None = None) -> dict[str, object]:
         "container_args_json": json.dumps(run.job.container_args),
         "input_url": (run.input or "").rstrip("/"),
         "input_secret": run.input_credentials or "",
+        "input_secret_to_task": run.input_credentials_to_task,
         "shared_inputs": run.shared_inputs,
         # aws s3 cp's filters, in order (later ones win): with includes, everything else is excluded first.
         "input_filters": ([*(["--exclude", "*"] if run.input_include else []),

@@ -87,6 +87,8 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
                "cluster": cluster.name, "name": name or project.name}
     if project.storage.input_credentials:  # only when set: the hashes of runs without one stay as they were
         payload["input_credentials"] = project.storage.input_credentials
+    if project.storage.input_credentials_to_task:
+        payload["input_credentials_to_task"] = True
     if workdir_sha256:  # changed code is another run
         payload["workdir_sha256"] = workdir_sha256
     if project.storage.shared_inputs:
@@ -109,7 +111,8 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
         remote_dir=f"~/{REMOTE_RUNS_DIR}/{run_id}", output=str(project.storage.output),
         region=cluster.region, s3_endpoint_url=cluster.s3_endpoint_url, sandbox_s3=cluster.sandbox, job=job,
         input=str(project.storage.input) if project.storage.input else None, columns=list(subjects.columns),
-        input_credentials=project.storage.input_credentials, input_include=project.storage.input_include,
+        input_credentials=project.storage.input_credentials,
+        input_credentials_to_task=project.storage.input_credentials_to_task, input_include=project.storage.input_include,
         input_exclude=project.storage.input_exclude, shared_inputs=project.storage.shared_inputs,
         shared_dirs=bootstrap_shared_dirs(state, project, cluster), workdir_sha256=workdir_sha256,
         attempts=[Attempt(number=1, subjects=list(subjects.ids), rows=[list(r) for r in subjects.rows])],

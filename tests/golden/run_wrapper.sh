@@ -22,6 +22,8 @@ CT_INPUT_URL=''
 CT_INPUT_FILTERS=()
 # A Secrets Manager ARN: the input bucket's own credentials, read through the node's role when staging.
 CT_INPUT_SECRET=''
+# storage.input_credentials_to_task: the command gets them too (as AWS_* variables in its environment alone).
+CT_INPUT_SECRET_TO_TASK=""
 CT_OUTPUT_URL=s3://bucket-1/study/demo-1
 CT_MEM=1G  # the task's --mem, named when the kernel kills the command for memory
 CT_GPUS=0  # GPUs per task (--gres=gpu:N): the container is given them
@@ -226,6 +228,7 @@ finish() {  # STATE EXIT_CODE ERROR
 
 # The input's credentials: from Secrets Manager into this shell's unexported variables, through a pipe:
 # never on disk, never in a command line (where other users could read them), never in a log.
+CT_IN_KEY="" CT_IN_SECRET="" CT_IN_TOKEN=""
 read_input_credentials() {
   local json
   json=$(clean_env aws secretsmanager get-secret-value --secret-id "$CT_INPUT_SECRET" --query SecretString --output text \
@@ -250,12 +253,14 @@ stage_input() {  # prints why on failure
   elif [[ -z "$CT_INPUT_URL" ]]; then
     return 0
   fi
-  local CT_IN_KEY="" CT_IN_SECRET="" CT_IN_TOKEN=""
-  if [[ -n "$CT_INPUT_SECRET" ]] && ! read_input_credentials; then
+  # Read here (in this subshell alone) unless the command gets them too: then the task read them once already.
+  if [[ -n "$CT_INPUT_SECRET" && -z $CT_IN_KEY ]] && ! read_input_credentials; then
     echo "reading the input's credentials (secret $CT_INPUT_SECRET) failed"
     return 97
   fi
-  # A subshell: the credentials reach this one aws call alone, not the outputs' upload nor the command.
+  # A subshell: the credentials reach this one aws call alone, not the outputs' upload (nor the command, but
+  # by export_input_credentials).
+  # shellcheck disable=SC2030
   if ! (
     if [[ -n $CT_IN_KEY ]]; then
       export AWS_ACCESS_KEY_ID=$CT_IN_KEY AWS_SECRET_ACCESS_KEY=$CT_IN_SECRET
@@ -270,6 +275,23 @@ stage_input() {  # prints why on failure
   if [[ -z "$(ls -A "$INPUT_DIR")" ]]; then
     echo "no input under $source${CT_INPUT_FILTERS[*]:+ matching storage.input_include/exclude}"
     return 97
+  fi
+}
+
+# storage.input_credentials_to_task: the credentials the task read (read_input_credentials, in this shell) go
+# into the environment of the subshell that runs the command, by `export`, a builtin: no command line shows
+# them and no file holds them. CT_CREDENTIAL_NAMES: what a container runtime passes on by name (--env NAME,
+# its value from the runtime's own environment). clustertools' own steps never run in that subshell.
+CT_CREDENTIAL_NAMES=()
+# shellcheck disable=SC2031  # stage_input's subshell sets the same names for its own aws call alone
+export_input_credentials() {
+  [[ -n $CT_INPUT_SECRET_TO_TASK && -n $CT_IN_KEY ]] || return 0
+  unset AWS_PROFILE AWS_SESSION_TOKEN
+  export AWS_ACCESS_KEY_ID=$CT_IN_KEY AWS_SECRET_ACCESS_KEY=$CT_IN_SECRET
+  CT_CREDENTIAL_NAMES=(AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY)
+  if [[ -n $CT_IN_TOKEN ]]; then
+    export AWS_SESSION_TOKEN=$CT_IN_TOKEN
+    CT_CREDENTIAL_NAMES+=(AWS_SESSION_TOKEN)
   fi
 }
 
@@ -460,6 +482,16 @@ task_env_file() {
   printf '%s' "$CT_SCRATCH/.task.env"
 }
 
+# The input's credentials the command gets (export_input_credentials), passed on by name alone: podman and docker
+# (--env NAME, -e NAME) and enroot (--env NAME) take each value from their own environment. podman and docker keep
+# it in the container's config while it runs (the OCI runtime reads it there), and remove it with the container.
+CT_PASS=()
+pass_by_name() {  # FLAG: CT_PASS=(FLAG NAME...)
+  local name
+  CT_PASS=()
+  for name in ${CT_CREDENTIAL_NAMES[@]+"${CT_CREDENTIAL_NAMES[@]}"}; do CT_PASS+=("$1" "$name"); done
+}
+
 # debug: the shell's input is passed on (-i), and a terminal only when there is one (debug < commands.txt).
 CT_DEBUG_TTY=(-i)
 [[ ! -t 0 ]] || CT_DEBUG_TTY+=(-t)
@@ -473,6 +505,7 @@ in_podman() {  # SHELL_ARGS...: the shell in the image, or its entrypoint with C
   [[ -z $CT_WORKDIR ]] || run=(-w "$PWD" "${run[@]}")  # job.workdir's copy (in the scratch dir, mounted)
   [[ -z $CT_SHARED_DIR ]] || run=(-v "$CT_SHARED_DIR:$CT_SHARED_DIR:ro" "${run[@]}")
   envfile=$(task_env_file)
+  pass_by_name --env
   [[ -z ${ENTRY:-} ]] || run=("${CT_CONTAINER#docker://}" ${CT_ARGS[@]+"${CT_ARGS[@]}"})
   if ((CT_GPUS > 0)); then  # CDI names (nvidia-ctk cdi generate): exactly the job's GPUs
     local jobs_gpus=${SLURM_JOB_GPUS:-}
@@ -480,7 +513,7 @@ in_podman() {  # SHELL_ARGS...: the shell in the image, or its entrypoint with C
     ((${#cdi[@]})) || cdi=(--device nvidia.com/gpu=all)
   fi
   ct_podman run --rm --pull=never --network=host --env-file "$envfile" ${CT_DEBUG:+"${CT_DEBUG_TTY[@]}"} \
-    ${cdi[@]+"${cdi[@]}"} -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" "${run[@]}"
+    ${CT_PASS[@]+"${CT_PASS[@]}"} ${cdi[@]+"${cdi[@]}"} -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" "${run[@]}"
 }
 
 # enroot: the .sqsh the node bootstrap imported once is unpacked for this task alone (`enroot create`, under a name
@@ -505,7 +538,8 @@ in_enroot() {  # IMAGE ARGV...
     return 126
   local mounts=(--mount "$CT_SCRATCH:$CT_SCRATCH:none:x-create=dir,bind")
   [[ -z $CT_SHARED_DIR ]] || mounts+=(--mount "$CT_SHARED_DIR:$CT_SHARED_DIR:none:x-create=dir,bind,ro")
-  enroot start --rc "$dir/rc" "${mounts[@]}" "$name" "$@"
+  pass_by_name --env
+  enroot start --rc "$dir/rc" "${mounts[@]}" ${CT_PASS[@]+"${CT_PASS[@]}"} "$name" "$@"
   code=$?
   enroot remove --force "$name" >/dev/null 2>&1
   return "$code"
@@ -535,7 +569,7 @@ in_runtime() {  # SHELL_ARGS...: bash with these arguments, plainly or in the ru
     "") "${user[@]}" ;;
     podman) in_podman "$@" ;;
     enroot) in_enroot "$image" "${user[@]}" ;;
-    apptainer | singularity)
+    apptainer | singularity)  # the container has this environment (no --cleanenv): the input's credentials too
       local binds=("${nv[@]}" --bind "$CT_SCRATCH" --bind "$INPUT_DIR:$INPUT_DIR:ro") prefixed=()
       [[ -z $CT_WORKDIR || -n $ENTRY ]] || binds+=(--pwd "$PWD")
       [[ -z $CT_SHARED_DIR ]] || binds+=(--bind "$CT_SHARED_DIR:$CT_SHARED_DIR:ro")
@@ -551,8 +585,9 @@ in_runtime() {  # SHELL_ARGS...: bash with these arguments, plainly or in the ru
       [[ -z $CT_WORKDIR ]] || dock=(-w "$PWD" "${dock[@]}")
       [[ -z $CT_SHARED_DIR ]] || dock=(-v "$CT_SHARED_DIR:$CT_SHARED_DIR:ro" "${dock[@]}")
       [[ -z $ENTRY ]] || dock=(--env-file "$(task_env_file)" "${CT_CONTAINER#docker://}" ${CT_ARGS[@]+"${CT_ARGS[@]}"})
-      docker run --rm ${CT_DEBUG:+"${CT_DEBUG_TTY[@]}"} "${gpus[@]}" -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" \
-        "${dock[@]}" ;;
+      pass_by_name -e
+      docker run --rm ${CT_DEBUG:+"${CT_DEBUG_TTY[@]}"} ${CT_PASS[@]+"${CT_PASS[@]}"} "${gpus[@]}" \
+        -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" "${dock[@]}" ;;
   esac
 }
 
@@ -631,6 +666,7 @@ enter_workdir() {
 
 run_command() {
   enter_workdir || { echo "clustertools: copying job.workdir into $CT_SCRATCH/work failed" >&2; return 97; }
+  export_input_credentials  # run in the background subshell: they go with it
   in_runtime -c "$CT_COMMAND"
 }
 
@@ -667,6 +703,9 @@ if [[ -n $CT_DEBUG ]]; then
   trap 'rm -rf "$CT_SCRATCH"' EXIT
   trap 'exit 129' HUP
   trap 'exit 143' TERM
+  if [[ -n $CT_INPUT_SECRET_TO_TASK ]] && ! read_input_credentials; then
+    echo "clustertools debug: reading the input's credentials (secret $CT_INPUT_SECRET) failed: the shell opens anyway" >&2
+  fi
   if [[ -n "$CT_INPUT_URL" || -n $CT_SUBJECT_INPUT ]]; then
     if [[ -z $CT_AWS ]]; then
       echo "clustertools debug: the aws CLI is not on this node: no input staged" >&2
@@ -692,7 +731,7 @@ if [[ -n $CT_DEBUG ]]; then
   fi
   echo "clustertools debug: SUBJECT=$SUBJECT INPUT_DIR=$INPUT_DIR OUTPUT_DIR=$OUTPUT_DIR${CT_IMAGE_RAN:+ in $CT_IMAGE_RAN}; exit releases the node"
   enter_workdir || echo "clustertools debug: copying job.workdir failed: the shell opens where it is" >&2
-  in_runtime --rcfile "$CT_SCRATCH/.bashrc" -i
+  (export_input_credentials && in_runtime --rcfile "$CT_SCRATCH/.bashrc" -i)
   exit $?
 fi
 
@@ -720,6 +759,10 @@ if [[ -z $CT_AWS ]]; then
   exit 127
 fi
 
+if [[ -n $CT_INPUT_SECRET_TO_TASK ]] && ! read_input_credentials; then  # once, for staging and the command
+  finish FAILED 97 "reading the input's credentials (secret $CT_INPUT_SECRET) failed"
+  exit 97
+fi
 if ! why=$(stage_input) || ! why=$(fetch_shared_inputs); then
   finish FAILED 97 "$why"
   exit 97

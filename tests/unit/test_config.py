@@ -230,3 +230,15 @@ def test_a_container_runtime_the_os_cannot_have_is_refused_at_load_naming_what_w
 ])
 def test_a_runtime_the_os_can_have_loads(bootstrap, cluster):
     parse_project(WITH_CONTAINER + ("bootstrap:\n" + bootstrap if bootstrap else "") + cluster)
+
+
+ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hcp/keys-AbCdEf"
+
+
+def test_the_input_credentials_go_to_the_task_only_when_asked_and_only_if_there_are_some():
+    storage = f"  input: s3://hcp-openaccess/HCP_1200\n  input_credentials: {ARN}\n"
+    assert parse_project(GOOD.replace("storage:\n", "storage:\n" + storage)).storage.input_credentials_to_task is False
+    asked = parse_project(GOOD.replace("storage:\n", "storage:\n" + storage + "  input_credentials_to_task: true\n"))
+    assert asked.storage.input_credentials_to_task is True
+    message = error_of(GOOD.replace("storage:\n", "storage:\n  input_credentials_to_task: true\n"))
+    assert "input_credentials_to_task gives the task storage.input_credentials: set that too" in message
