@@ -6,10 +6,10 @@ use, so the CLI starts as fast without it.
 """
 
 __version__ = "0.1.0"
-__all__ = ["Cluster", "ClusterToolsError", "Project", "Run", "RunFailed", "RunStatus", "SubjectStatus"]
+__all__ = ["Cluster", "ClusterToolsError", "Project", "Resubmission", "Run", "RunFailed", "RunStatus", "SubjectStatus"]
 
 _HOMES = {"Project": "cluster_tools.api", "Cluster": "cluster_tools.api", "Run": "cluster_tools.api",
-          "RunFailed": "cluster_tools.api", "RunStatus": "cluster_tools.run_status",
+          "RunFailed": "cluster_tools.api", "Resubmission": "cluster_tools.api", "RunStatus": "cluster_tools.run_status",
           "SubjectStatus": "cluster_tools.run_status", "ClusterToolsError": "cluster_tools.errors"}
 
 

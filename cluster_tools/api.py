@@ -16,31 +16,19 @@ cost nobody could find) nothing is sent unless ``yes=True`` or ``approve(questio
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence, Union
 
+from cluster_tools.api_run import Progress, Resubmission, Run, RunFailed
 from cluster_tools.clusters import ClusterRecord
 from cluster_tools.config import Project as ProjectModel
-from cluster_tools.errors import ClusterToolsError, ConfigError
-from cluster_tools.run_status import RunStatus
-from cluster_tools.runs import RunRecord
+from cluster_tools.errors import ConfigError
 from cluster_tools.state import StateDir, default_state_dir
 from cluster_tools.subjects import SubjectList
 
-Progress = Callable[[str], None]
+__all__ = ["Cluster", "Progress", "Project", "Resubmission", "Run", "RunFailed", "Subjects", "subject_list"]
 Subjects = Union[Sequence[str], Sequence[Mapping[str, str]], str, "os.PathLike[str]"]
-
-
-class RunFailed(ClusterToolsError):
-    """The run ended and not every subject succeeded; ``status`` says which and how."""
-
-    def __init__(self, status: RunStatus) -> None:
-        counts = ", ".join(f"{state.lower()} {n}" for state, n in status.counts.items() if n)
-        super().__init__(f"run {status.run_id} ended with subjects not succeeded: {counts}",
-                         f"clustertools status {status.run_id} lists them; resubmit reruns them")
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -81,13 +69,11 @@ class Project:
         """The project's runs recorded here, oldest first."""
         from cluster_tools.runs import list_runs
 
-        return [Run(self, record) for record in list_runs(self.state, self.name)]
+        return [Run(self.state, record) for record in list_runs(self.state, self.name)]
 
     def run(self, run_id: str | None = None) -> "Run":
         """A run by id (default: the project's latest)."""
-        from cluster_tools.runs import resolve_run
-
-        return Run(self, resolve_run(self.state, run_id, self.name))
+        return Run.open(self.state, run_id, self.name)
 
 
 @dataclass(frozen=True)
@@ -146,125 +132,7 @@ class Cluster:
                            "time": time, "partition": partition, "throttle": throttle},
                           name=name, new_run=new_run, minutes_per_subject=minutes_per_subject, yes=yes, approve=approve,
                           progress=progress or (lambda _: None), environ=self.project.environ, connect=connect)
-        return Run(self.project, done.run)
-
-
-@dataclass(frozen=True)
-class Run:
-    project: Project
-    record: RunRecord
-
-    @property
-    def id(self) -> str:
-        return self.record.run_id
-
-    @property
-    def subjects(self) -> list[str]:
-        return list(self.record.subjects)
-
-    def _cluster(self) -> ClusterRecord | None:
-        from cluster_tools.clusters import load_cluster
-        from cluster_tools.errors import ClusterNotFound
-
-        try:
-            return load_cluster(self.project.state, self.record.cluster)
-        except ClusterNotFound:
-            return None  # status still reads the records the tasks left in S3
-
-    def status(self, progress: Progress | None = None) -> RunStatus:
-        """Every subject's state now (one SSH round trip; the records in S3 when the cluster is gone)."""
-        from cluster_tools.services.remote import connect
-        from cluster_tools.services.runs import status_once
-
-        return status_once(self.project.state, self.record, self._cluster(), connect, note=progress or (lambda _: None))
-
-    def wait(self, *, interval: float = 5.0, timeout: float | None = None, check: bool = True,
-             on_status: Callable[[RunStatus], None] | None = None) -> RunStatus:
-        """Refresh until no subject is pending or running (over one connection); then, with ``check``,
-        raise RunFailed unless every subject succeeded. ``timeout`` seconds: a TimeoutError after it."""
-        from cluster_tools.services.remote import connect
-        from cluster_tools.services.runs import watch
-
-        cluster = self._cluster()
-        if cluster is None:
-            raise ConfigError(f"cluster {self.record.cluster} of run {self.id} is not known here",
-                              "status() reads its records from S3")
-        deadline = None if timeout is None else time.monotonic() + timeout
-
-        def sleep(seconds: float) -> None:
-            if deadline is not None and time.monotonic() + seconds > deadline:
-                raise TimeoutError(f"run {self.id} still had subjects pending or running after {timeout:g} s")
-            time.sleep(seconds)
-
-        status = watch(self.project.state, self.record, cluster, connect, interval=interval,
-                       on_status=on_status or (lambda _: None), sleep=sleep)
-        if check and status.counts["SUCCEEDED"] != len(status.subjects):
-            raise RunFailed(status)
-        return status
-
-    def logs(self, subject: str, *, stderr: bool = False, attempt: int | None = None) -> str:
-        """A subject's stdout (its stderr with ``stderr=True``) from the head node; ``attempt``: an earlier one."""
-        import io
-
-        from cluster_tools.services.remote import connect
-        from cluster_tools.services.runs import stream_log
-
-        cluster = self._cluster()
-        if cluster is None:
-            raise ConfigError(f"cluster {self.record.cluster} of run {self.id} is not known here")
-        out = io.BytesIO()
-        stream_log(self.record, cluster, connect, subject=subject, attempt=attempt, stream="err" if stderr else "out",
-                   follow=False, stdout=out, stderr=io.BytesIO())
-        return out.getvalue().decode("utf-8", "replace")
-
-
-    def resubmit(self, *, failed: bool = True, missing: bool = False, states: Sequence[str] = (),
-                 mem: str | None = None, cpus: int | None = None, time: str | None = None,
-                 partition: str | None = None, gpus: int | None = None, progress: Progress | None = None) -> "Run":
-        """Rerun the unsuccessful subjects (``failed``: FAILED, TIMEOUT, OOM, NODE_FAIL, CANCELLED, or only
-        ``states``) and/or those without a success record or output in S3 (``missing``), as the run's next
-        attempt, with other resources when given (``mem="16G"`` for OOM, ``time=`` for TIMEOUT, ``partition=``
-        an on-demand queue for NODE_FAIL); SUCCEEDED subjects with outputs never rerun."""
-        from cluster_tools.services.remote import connect
-        from cluster_tools.services.resubmit import resubmit
-
-        if not (failed or missing):
-            raise ConfigError("say which subjects to rerun", "failed=True and/or missing=True")
-        cluster = self._cluster()
-        if cluster is None:
-            raise ConfigError(f"cluster {self.record.cluster} of run {self.id} is not known here")
-        result, _ = resubmit(self.project.state, self.record, cluster, connect, failed=failed, missing=missing,
-                             dry_run=False, progress=progress or (lambda _: None), states=_states(states),
-                             resources={"mem": mem, "cpus": cpus, "time": time, "partition": partition, "gpus": gpus})
-        return Run(self.project, result.run if result is not None else self.record)
-
-    def results(self, subjects: Sequence[str] | None = None) -> list:
-        """The run's output objects in S3 (``ResultObject``: subject, key relative to the run, size, time)."""
-        from cluster_tools.services.results import check_sandbox_outputs, client_for_run, list_results
-
-        check_sandbox_outputs(self.project.state, self.record)
-        return list_results(client_for_run(self.record), self.record.output_location.bucket, self.record.run_prefix,
-                            subjects).objects
-
-    def download(self, dest: str | os.PathLike[str], subjects: Sequence[str] | None = None, *, jobs: int = 32):
-        """Download the outputs into ``dest/<subject>/<path>`` (files already there with their size are
-        skipped); a ``DownloadReport`` (``.ok``, ``.failed``)."""
-        from cluster_tools.services.results import check_sandbox_outputs, client_for_run, download_results
-
-        check_sandbox_outputs(self.project.state, self.record)
-        return download_results(client_for_run(self.record, max_pool_connections=jobs),
-                                self.record.output_location.bucket, self.record.run_prefix, Path(dest), subjects,
-                                jobs=jobs)
-
-    def collect(self, name: str, *, jobs: int = 32) -> list[dict]:
-        """One file of every subject (JSON, JSON lines, CSV or TSV) as rows, each with its ``subject``."""
-        from cluster_tools.services.results import check_sandbox_outputs, client_for_run
-        from cluster_tools.services.results_collect import collect_table
-
-        check_sandbox_outputs(self.project.state, self.record)
-        table = collect_table(client_for_run(self.record, max_pool_connections=jobs),
-                              self.record.output_location.bucket, self.record.run_prefix, self.subjects, name, jobs=jobs)
-        return table.rows
+        return Run(self.project.state, done.run)
 
 
 def subject_list(subjects: Subjects) -> SubjectList:
@@ -293,15 +161,3 @@ def _rows_as_csv(rows: Iterable[Mapping[str, str]]) -> str:
     writer.writeheader()
     writer.writerows({key: str(value) for key, value in row.items()} for row in rows)
     return buffer.getvalue()
-
-
-def _states(names: Sequence[str]) -> frozenset[str]:
-    """``states`` of resubmit: each an unsuccessful state, case-insensitive."""
-    from cluster_tools.runs import UNSUCCESSFUL
-
-    chosen = frozenset(name.upper() for name in names)
-    unknown = chosen - set(UNSUCCESSFUL)
-    if unknown:
-        raise ConfigError(f"not a state a subject is rerun from: {', '.join(sorted(unknown))}",
-                          f"one of: {', '.join(UNSUCCESSFUL)}")
-    return chosen

@@ -18,6 +18,7 @@ from cluster_tools.runs import FINAL_STATES, RunRecord
 from cluster_tools.slurm.queue import NEVER_STARTS, QueuedTask, parse_squeue
 
 SQUEUE_EXIT_MARK = "@@clustertools-squeue-exit"
+RECORDS_FROM_MARK = b"@@clustertools-records-from "
 STATE_ORDER = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMEOUT", "OOM", "NODE_FAIL", "CANCELLED", "MISSING")
 
 
@@ -87,6 +88,11 @@ class RunStatus:
         return not any(s.state in ("PENDING", "RUNNING") for s in self.subjects)
 
     @property
+    def all_succeeded(self) -> bool:
+        """Every subject SUCCEEDED: what `status --watch` and ``Run.wait`` exit 0 (or return) on."""
+        return all(s.state == "SUCCEEDED" for s in self.subjects)
+
+    @property
     def waiting(self) -> dict[str, int]:
         """Pending subjects by Slurm's reason (Resources, Priority, JobArrayTaskLimit...), most first."""
         return dict(Counter(s.reason for s in self.subjects if s.state == "PENDING" and s.reason).most_common())
@@ -154,11 +160,35 @@ def _number(value: object) -> float | None:
 
 def split_status_output(text: str) -> tuple[str, bool, str]:
     """status.sh's output -> (squeue text, whether squeue answered, records text)."""
-    queue, mark, rest = text.partition(SQUEUE_EXIT_MARK)
+    reply = split_status_reply(text.encode("utf-8", "surrogateescape"))
+    return reply.queue, reply.queue_ok, reply.records.decode("utf-8", "replace")
+
+
+class StatusReply(NamedTuple):
+    queue: str  # squeue's lines
+    queue_ok: bool  # whether squeue answered
+    start: int  # the records file's byte ``records`` begins at
+    records: bytes
+    first: bytes = b""  # with start > 0: the file's first bytes (up to 4 KiB), to check it still begins the same
+
+
+def split_status_reply(reply: bytes) -> StatusReply:
+    """status.sh's output, split. A status.sh of this version says where its records begin
+    (``@@clustertools-records-from N H``, then H bytes of the file's beginning); one of an older run prints the
+    whole file, from byte 0."""
+    queue, mark, rest = reply.partition(SQUEUE_EXIT_MARK.encode())
     if not mark:
-        return "", False, text
-    code, _, records = rest.partition("\n")
-    return queue, code.strip() == "0", records
+        return StatusReply("", False, 0, reply)
+    code, _, records = rest.partition(b"\n")
+    start, first = 0, b""
+    if records.startswith(RECORDS_FROM_MARK):
+        header, _, records = records[len(RECORDS_FROM_MARK):].partition(b"\n")
+        numbers = header.split()
+        if len(numbers) != 2 or not all(n.isdigit() for n in numbers):  # not status.sh's: nothing to believe
+            return StatusReply(queue.decode("utf-8", "replace"), code.strip() == b"0", -1, b"")
+        start, length = int(numbers[0]), int(numbers[1])
+        first, records = records[:length], records[length:]
+    return StatusReply(queue.decode("utf-8", "replace"), code.strip() == b"0", start, records, first)
 
 
 def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedTask], *,

@@ -60,6 +60,13 @@ class App:
         name = resolve_cluster_name(self.state, explicit, project.cluster if project else None)
         return load_cluster(self.state, name)
 
+    def run(self, run_id: str | None):  # -> cluster_tools.api_run.Run
+        """A run by id (any unique start), else the project's latest: the API's Run, which the run commands call."""
+        from cluster_tools.api_run import Run
+
+        project = self.project() if run_id is None else None  # a run id needs no project file read
+        return Run.open(self.state, run_id, project.name if project else None, warn=note)
+
 
 class CliError(click.ClickException):
     """Prints ``Error: <message> (hint: ...)`` on one line to stderr."""

@@ -123,29 +123,26 @@ Examples:
 def run_cost(app: App, run_id: str | None, as_json: bool) -> None:
     """What a run cost, from its durable records: each node from boot to scale-down, the head node, and
     each subject's share (its runtime on its share of a node). `clustertools report` shows the same total."""
-    from cluster_tools.cli.run_cmds import _connect, _run_and_cluster
-    from cluster_tools.services import runs as run_service
-    from cluster_tools.services.cost import cost_of_run
     from cluster_tools.services.price_lookup import aws_for
 
-    run, cluster = _run_and_cluster(app, run_id, cluster_optional=True)
-    status = run_service.status_once(app.state, run, cluster, _connect(), note=note)
-    result = cost_of_run(app.project(), run.job, status.subjects, aws=aws_for(app.environ))
+    run = app.run(run_id)
+    result = run.cost(app.project(), aws=aws_for(app.environ), progress=note)
     c, priced = result.cost, result.priced
     if as_json:
-        print_json({"run": run.run_id, "queue": priced.queue, "instance_type": priced.node.instance_type,
+        print_json({"run": run.id, "queue": priced.queue, "instance_type": priced.node.instance_type,
                     "capacity": priced.node.capacity, "total": round(c.total, 4), "compute": round(c.compute_dollars, 4),
                     "head": round(c.head_dollars, 4), "overhead": round(c.overhead_dollars, 4),
                     "node_hours": round(c.node_hours, 3), "head_hours": round(c.head_hours, 3),
                     "per_subject": {s: round(v, 6) for s, v in c.per_subject.items()},
                     "subjects_without_records": result.subjects_without, "prices": priced.prices.source})
         return
+    cluster = run.cluster_record()
     if cluster is None or cluster.provider != "parallelcluster":
-        note(f"run {run.run_id} ran on {run.cluster}: priced as it would cost on the project's AWS cluster")
+        note(f"run {run.id} ran on {run.record.cluster}: priced as it would cost on the project's AWS cluster")
     top = sorted(c.per_subject.items(), key=lambda item: -item[1])[:10]
     if top:
         print_table("most expensive subjects", ["subject", "cost"], [(s, _money(v)) for s, v in top])
-    click.echo(f"run {run.run_id}: {_money(c.total)} = compute {_money(c.compute_dollars)} "
+    click.echo(f"run {run.id}: {_money(c.total)} = compute {_money(c.compute_dollars)} "
                f"({c.node_hours:.2f} node-hours of {priced.node.instance_type} {priced.node.capacity}) + head node "
                f"{_money(c.head_dollars)} ({c.head_hours:.2f} h); boot, idle and head overhead {_money(c.overhead_dollars)}")
     if result.subjects_without:
@@ -167,10 +164,10 @@ def cluster_cost(app: App, cluster_name: str | None, as_json: bool) -> None:
     """What a ParallelCluster cluster has cost so far: its head node since it started, the compute nodes
     of its runs (from their records), its shared storage; and what it bills per hour now. For the sandbox:
     what it would have cost on AWS, each node from its boot to its power-down."""
-    from cluster_tools.cli.run_cmds import _connect
     from cluster_tools.services.cost import cluster_cost as cost_so_far
+    from cluster_tools.services.remote import connect
 
-    result = cost_so_far(app.state, app.cluster(cluster_name), app.project(), _connect(), note=note)
+    result = cost_so_far(app.state, app.cluster(cluster_name), app.project(), connect, note=note)
     if as_json:
         print_json({"cluster": result.cluster, "since": result.since.isoformat() if result.since else None,
                     "total": round(result.total, 2), "head": {"type": result.head_type, "hours": round(result.head_hours, 2),

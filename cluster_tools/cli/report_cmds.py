@@ -9,7 +9,6 @@ import click
 
 from cluster_tools.cli.app import App, cli, note
 from cluster_tools.cli.output import print_json
-from cluster_tools.cli.run_cmds import _connect, _run_and_cluster
 
 GENERATOR_MARK = b'<meta name="generator" content="clustertools report">'
 
@@ -39,22 +38,18 @@ def report(app: App, run_id: str | None, output: Path | None, as_text: bool, as_
     is gone. An earlier report at the same path is replaced; any other file only with
     --force. RUN defaults to the project's latest run.
     """
-    from cluster_tools.services.report import run_report
-
     if as_text and as_json:
         raise click.UsageError("--text and --json exclude each other")
-    run, cluster = _run_and_cluster(app, run_id, cluster_optional=True)
-    page = output if output is not None else (None if as_text or as_json else Path(f"report-{run.run_id}.html"))
+    run = app.run(run_id)
+    page = output if output is not None else (None if as_text or as_json else Path(f"report-{run.id}.html"))
     to_stdout = page is not None and str(page) == "-"
     if to_stdout and (as_text or as_json):
         raise click.UsageError("-o - writes the page to stdout: it cannot go with --text or --json")
     if page is not None and not to_stdout:
         _check_writable(page, force)
-    from cluster_tools.services.cost import run_costs
     from cluster_tools.services.price_lookup import aws_for
 
-    result = run_report(app.state, run, cluster, _connect(), note=note,
-                        costs_from_status=run_costs(app.project(), run.job, aws=aws_for(app.environ)))
+    result = run.report(app.project(), aws=aws_for(app.environ), progress=note)
     if as_json:
         print_json(result.to_json())
     elif as_text:
@@ -69,7 +64,7 @@ def report(app: App, run_id: str | None, output: Path | None, as_text: bool, as_
         click.echo(render_report_html(result), nl=False)
         return
     size = _write(page, render_report_html(result))
-    message = (f"wrote {page} ({size / 1024:,.0f} KiB): run {run.run_id}, {result.subjects:,} subjects, "
+    message = (f"wrote {page} ({size / 1024:,.0f} KiB): run {run.id}, {result.subjects:,} subjects, "
                f"{result.tasks:,} tasks on {len(result.lanes)} node(s); open it in a browser")
     (note if as_text or as_json else click.echo)(message)
 

@@ -32,12 +32,9 @@ def results() -> None:
 
 
 def _run(app: App, run_id: str | None):
-    from cluster_tools.runs import resolve_run
-
     from cluster_tools.services.results import check_sandbox_outputs
 
-    project = app.project()
-    run = resolve_run(app.state, run_id, project.name if project else None, warn=note)
+    run = app.run(run_id).record
     check_sandbox_outputs(app.state, run)
     return run
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -20,27 +19,6 @@ def _require_project(app: App):
 
         raise ConfigError("no clustertools.yaml here or above", "create one with `clustertools init`, or pass --project FILE")
     return project
-
-
-def _run_and_cluster(app: App, run_id: str | None, *, cluster_optional: bool = False):
-    from cluster_tools.clusters import load_cluster
-    from cluster_tools.errors import ClusterNotFound
-    from cluster_tools.runs import resolve_run
-
-    project = app.project() if run_id is None else None  # a run id needs no project file read
-    run = resolve_run(app.state, run_id, project.name if project else None, warn=note)
-    try:
-        return run, load_cluster(app.state, run.cluster)
-    except ClusterNotFound:
-        if cluster_optional:
-            return run, None  # status can still read the records the tasks left in S3
-        raise
-
-
-def _connect():
-    from cluster_tools.services.remote import connect
-
-    return connect
 
 
 @cli.command(epilog="""\b
@@ -78,6 +56,7 @@ def submit(app: App, subjects_file: Path, command, container, workdir, throttle,
     kept and no task is ever submitted twice. Once every array of it was submitted, the same submit
     is refused (it names the run) unless --new-run.
     """
+    from cluster_tools.services.remote import connect
     from cluster_tools.services.submit_run import submit_run
     from cluster_tools.subjects import read_subject_file
 
@@ -91,7 +70,7 @@ def submit(app: App, subjects_file: Path, command, container, workdir, throttle,
                        "mem": mem, "time": time_limit, "partition": partition},
                       name=name, new_run=new_run, minutes_per_subject=minutes_per_subject, yes=yes,
                       approve=(lambda why: click.confirm(f"{why}: submit?", err=True)) if asks else None,
-                      dry_run=dry_run, progress=note, environ=app.environ, connect=_connect())
+                      dry_run=dry_run, progress=note, environ=app.environ, connect=connect)
     if done.files is not None:
         for path, text in done.files.items():
             click.echo(f"==> {path} <==")
@@ -134,18 +113,15 @@ def status(app: App, run_id: str | None, watch: bool, no_fail: bool, interval: f
     It merges the live queue with the durable records each task writes, so it stays right after
     Slurm forgets finished jobs and without accounting. One SSH round trip per refresh.
     """
-    from cluster_tools.services import runs as run_service
-
-    run, cluster = _run_and_cluster(app, run_id, cluster_optional=not watch)
+    run = app.run(run_id)
     if watch:
         from cluster_tools.cli.progress import RunProgress
 
         with RunProgress(len(run.subjects), enabled=not as_json) as bar:
-            result = run_service.watch(app.state, run, cluster, _connect(), interval=interval,
-                                       on_status=bar.update, sleep=time.sleep)
+            result = run.wait(interval=interval, check=False, on_status=bar.update)
     else:
-        result = run_service.status_once(app.state, run, cluster, _connect(), note=note)
-    failed_run = watch and not no_fail and result.counts["SUCCEEDED"] != len(result.subjects)
+        result = run.status(progress=note)
+    failed_run = watch and not no_fail and not result.all_succeeded
     if as_json:
         print_json(result.to_json())
         sys.exit(1 if failed_run else 0)
@@ -157,13 +133,13 @@ def status(app: App, run_id: str | None, watch: bool, no_fail: bool, interval: f
              s.note) for s in result.subjects if show_all or s.state != "SUCCEEDED" or s.restarts]
     if rows:
         print_table(None, ["subject", "state", "exit", "attempt", "node", "time", "note"], rows)
-    click.echo(f"run {run.run_id}: {len(result.subjects)} subjects: {result.counts_text()}")
+    click.echo(f"run {run.id}: {len(result.subjects)} subjects: {result.counts_text()}")
     for line in result.blocked:
         note(f"warning: {line}")
     kept = sum(1 for s in result.subjects if s.kept and s.state == "FAILED")
     if kept:
         note(f"{kept} subject(s) computed but could not upload; their outputs wait on the head node: "
-             f"clustertools results push {run.run_id}")
+             f"clustertools results push {run.id}")
     if failed_run:  # the run ended and not every subject succeeded: a script must not go on
         sys.exit(1)
 
@@ -182,12 +158,8 @@ Examples:
 @click.pass_obj
 def logs(app: App, run_id: str, subject: str, use_stderr: bool, follow: bool, attempt: int | None) -> None:
     """Print a subject's output (from the head node): its stdout, then its stderr (when it has any) on stderr."""
-    from cluster_tools.services.runs import stream_log
-
-    run, cluster = _run_and_cluster(app, run_id)
-    code = stream_log(run, cluster, _connect(), subject=subject, attempt=attempt,
-                      stream="err" if use_stderr else "out", follow=follow,
-                      stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, with_stderr=True)
+    code = app.run(run_id).write_logs(subject, sys.stdout.buffer, sys.stderr.buffer, stderr=use_stderr,
+                                      attempt=attempt, follow=follow, both=True)
     click.get_current_context().exit(code)
 
 
@@ -201,14 +173,12 @@ Examples:
 @click.pass_obj
 def cancel(app: App, run_id: str, subjects: tuple[str, ...]) -> None:
     """Cancel a run, or some of its subjects."""
-    from cluster_tools.services.runs import cancel as cancel_run
-
-    run, cluster = _run_and_cluster(app, run_id)
-    result = cancel_run(app.state, run, cluster, _connect(), subjects)
+    run = app.run(run_id)
+    result = run.cancel(subjects)
     if not result.cancelled:
         click.echo("nothing to cancel: no subject is pending or running")
     else:
-        click.echo(f"cancelled {len(result.cancelled)} subject(s) of {run.run_id}")
+        click.echo(f"cancelled {len(result.cancelled)} subject(s) of {run.id}")
 
 
 @cli.command(epilog="""\b
@@ -267,22 +237,18 @@ def resubmit(app: App, run_id: str | None, failed: bool, states: tuple[str, ...]
 
     RUN is any unique start of its id; default: the project's latest run."""
     from cluster_tools.errors import ConfigError
-    from cluster_tools.services.resubmit import resubmit as resubmit_run
 
-    if not (failed or missing):
+    if not (failed or missing):  # in the flags' words: the API's name its parameters
         raise ConfigError("say which subjects to rerun", "pass --failed or --missing")
     if states and not failed:
         raise ConfigError("--state chooses among the unsuccessful subjects", "pass it with --failed")
-    run, cluster = _run_and_cluster(app, run_id)
-    result, rerun = resubmit_run(app.state, run, cluster, _connect(), failed=failed, missing=missing,
-                                 dry_run=dry_run, progress=note, recompute_kept=recompute_kept,
-                                 states=frozenset(s.upper() for s in states),
-                                 resources={"mem": mem, "cpus": cpus, "time": time, "partition": partition, "gpus": gpus})
+    done = app.run(run_id).rerun(failed=failed, missing=missing, states=states, mem=mem, cpus=cpus, time=time,
+                                 partition=partition, gpus=gpus, dry_run=dry_run, recompute_kept=recompute_kept,
+                                 progress=note)
+    rerun = done.subjects
     if as_json:
-        print_json({"run": run.run_id, "subjects": rerun, "attempt": result.attempt if result else None,
-                    "dry_run": dry_run})
-    elif result is None:
+        print_json(done.to_json())
+    elif done.attempt is None:
         click.echo(f"would rerun {len(rerun)} subject(s): {' '.join(rerun[:20])}{' ...' if len(rerun) > 20 else ''}")
     else:
-        click.echo(f"run {run.run_id}: attempt {result.attempt} reruns {len(rerun)} subject(s) "
-                   f"in {len(result.arrays)} array(s)")
+        click.echo(f"run {done.run.id}: attempt {done.attempt} reruns {len(rerun)} subject(s) in {done.arrays} array(s)")
