@@ -105,3 +105,16 @@ def write_final_records(box: Sandbox, submitted: SubmittedRun, every: int = 2) -
     written = int(result.text.strip())
     say(f"  wrote {written} task records on the head node in {time.perf_counter() - start:.2f} s (one command)")
     return written
+
+
+def running_record_lines(submitted: SubmittedRun, *, per_batch: int, batches: int) -> list[bytes]:
+    """``batches`` batches of RUNNING records, each for ``per_batch`` subjects without a final record (the odd
+    ones: write_final_records wrote the even ones), as the wrapper's record_json() prints them."""
+    attempt = submitted.run.attempts[-1]
+    pending = [(attempt.subjects[c.offset + t], f"{c.job_id}_{t}") for c in attempt.chunks for t in range(c.count)
+               if (c.offset + t) % 2 == 1]
+    line = ('{"subject":"%s","attempt":1,"state":"RUNNING","exit_code":null,"error":"","start":"2024-05-01T10:00:00Z",'
+            '"end":"","node":"compute-dy-compute-1","job_id":"%s"}\n')
+    return ["".join(line % pair for pair in pending[i * per_batch:(i + 1) * per_batch]).encode()
+            for i in range(batches)]
+

@@ -57,6 +57,11 @@ class StateDir:
     def run_file(self, run_id: str) -> Path:
         return confined(self.runs, self.runs / f"{RUN_ID.check(run_id)}.json")
 
+    def records_cache(self, run_id: str) -> Path:
+        """What this client has read of the run's records (services/records_cache.py)."""
+        directory = self.root / "cache" / "records"
+        return confined(directory, directory / f"{RUN_ID.check(run_id)}.jsonl")
+
     def autostop_file(self, cluster_name: str) -> Path:
         directory = self.root / "autostop"
         return confined(directory, directory / f"{CLUSTER_NAME.check(cluster_name)}.json")

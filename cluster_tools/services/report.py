@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Callable
 
 from cluster_tools.clusters import ClusterRecord
 from cluster_tools.pricing import PriceNotFound
 from cluster_tools.run_report import ReportCosts, RunReport, build_report
-from cluster_tools.run_status import RunStatus, TaskRecord, parse_records, split_status_output
+from cluster_tools.run_status import RunStatus, TaskRecord, parse_records
 from cluster_tools.runs import RunRecord
-from cluster_tools.services.runs import status_once
+from cluster_tools.services.runs import records_cache, status_once
 from cluster_tools.state import StateDir
 
 _RECORD_KEY = re.compile(r"/([^/]+)\.(\d+)\.json\Z")  # <records prefix><subject>.<attempt>.json
@@ -38,13 +37,13 @@ def run_report(state: StateDir, run: RunRecord, cluster: ClusterRecord | None, c
     Without it (or when it returns None) the report says "cost: not available for this cluster"; when it
     raises PriceNotFound (no price in the table nor from AWS), "cost unknown" and why.
     """
-    listener = _StatusText()
-    status = status_once(state, run, cluster, listener.wrap(connect), note=note)
+    cache = records_cache(state, run)  # every record read, of every attempt, while the status has each subject's latest
+    status = status_once(state, run, cluster, connect, note=note, cache=cache)
     as_of = now()
     if status.source == "s3":
         records = earlier_records_from_s3(run) if len(run.attempts) > 1 else []
     else:
-        records = parse_records(split_status_output(listener.text)[2])
+        records = list(cache.records)
     costs, unknown = None, None
     try:
         costs = costs_from_status(status) if costs_from_status else None
@@ -53,35 +52,6 @@ def run_report(state: StateDir, run: RunRecord, cluster: ClusterRecord | None, c
     return build_report(status, records, as_of=as_of, costs=costs, cost_unknown=unknown,
                         cost_note=SANDBOX_COST if costs is None and unknown is None and run.sandbox_s3 else None,
                         asked=lambda n: (run.job_of(n).mem, run.job_of(n).cpus))
-
-
-class _StatusText:
-    """Keeps what status.sh printed on its way through ``status_once``: every record, of every attempt,
-    while the status itself holds only each subject's latest. No second round trip for them."""
-
-    def __init__(self) -> None:
-        self.text = ""
-
-    def wrap(self, connect):
-        @contextmanager
-        def listening(cluster):
-            with connect(cluster) as conn:
-                yield _Listening(conn, self)
-        return listening
-
-
-class _Listening:
-    def __init__(self, conn, listener: _StatusText) -> None:
-        self._conn, self._listener = conn, listener
-
-    def run(self, command, *args, **kwargs):
-        result = self._conn.run(command, *args, **kwargs)
-        if command and str(command[-1]).endswith("/status.sh"):
-            self._listener.text = result.text
-        return result
-
-    def __getattr__(self, name):
-        return getattr(self._conn, name)
 
 
 def earlier_records_from_s3(run: RunRecord) -> list[TaskRecord]:

@@ -9,7 +9,9 @@ from typing import IO, Callable, Iterable
 
 from cluster_tools.clusters import ClusterRecord
 from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch, TransportError
-from cluster_tools.run_status import RunStatus, merge_status, parse_records, parse_status
+from cluster_tools.run_status import RunStatus, merge_status, parse_records, split_status_reply
+from cluster_tools.services.records_cache import RecordsCache
+from cluster_tools.slurm.queue import parse_squeue
 from cluster_tools.config import JobSpec
 from cluster_tools.runs import UNSUCCESSFUL, Attempt, RunRecord, now_iso, save_run
 from cluster_tools.slurm.queue import job_name
@@ -20,13 +22,29 @@ class RunFilesMissing(ClusterToolsError):
     """The head node has no files of the run (the cluster was re-created, or the run went elsewhere)."""
 
 
-def read_status(conn, run: RunRecord) -> RunStatus:
-    """One round trip: status.sh prints the queue, then every record; merged here."""
-    result = conn.run(["bash", f"{run.remote_dir}/status.sh"], timeout=120)
-    if result.exit_code == 44 or (result.exit_code != 0 and not result.stdout):
-        raise RunFilesMissing(f"run {run.run_id} has no files on {run.cluster} ({run.remote_dir})",
-                                "was it submitted to this cluster? `clustertools runs` shows where each run went")
-    return parse_status(run, result.text)
+def read_status(conn, run: RunRecord, cache: RecordsCache | None = None) -> RunStatus:
+    """One round trip: status.sh prints the queue, then the records ``cache`` lacks; merged here. A cache that
+    the head node's file does not continue (truncated, replaced, another cluster's) costs a second, full read."""
+    cache = cache if cache is not None else RecordsCache(None)
+    for whole in (False, True):
+        if whole:
+            cache.forget()
+        start = cache.start()
+        result = conn.run(["bash", f"{run.remote_dir}/status.sh", str(start)], timeout=120)
+        if result.exit_code == 44 or (result.exit_code != 0 and not result.stdout):
+            raise RunFilesMissing(f"run {run.run_id} has no files on {run.cluster} ({run.remote_dir})",
+                                    "was it submitted to this cluster? `clustertools runs` shows where each run went")
+        reply = split_status_reply(result.stdout)
+        records = cache.absorb(reply.start, reply.records, reply.first)
+        if records is not None:
+            return merge_status(run, records, parse_squeue(reply.queue), queue_readable=reply.queue_ok)
+    raise TransportError(f"status.sh of run {run.run_id} did not answer from the first byte of its records",
+                         "is the run's status.sh its own? `clustertools runs` shows where each run went")
+
+
+def records_cache(state: StateDir, run: RunRecord) -> RecordsCache:
+    """This client's copy of the run's records (see records_cache.py)."""
+    return RecordsCache(state.records_cache(run.run_id))
 
 
 def remember_counts(state: StateDir, run: RunRecord, status: RunStatus) -> None:
@@ -34,13 +52,14 @@ def remember_counts(state: StateDir, run: RunRecord, status: RunStatus) -> None:
 
 
 def status_once(state: StateDir, run: RunRecord, cluster: ClusterRecord | None, connect,
-                note: Callable[[str], None] = lambda _: None) -> RunStatus:
-    """The head node's view; when the head node is gone or lost the run's files, the records in S3."""
+                note: Callable[[str], None] = lambda _: None, cache: RecordsCache | None = None) -> RunStatus:
+    """The head node's view; when the head node is gone or lost the run's files, the records in S3.
+    ``cache``: what was read of the run's records before (default: this client's, in the state dir)."""
     try:
         if cluster is None:
             raise RunFilesMissing(f"cluster {run.cluster} is not known any more")
         with connect(cluster) as conn:
-            status = read_status(conn, run)
+            status = read_status(conn, run, cache if cache is not None else records_cache(state, run))
     except (RunFilesMissing, TransportError) as exc:
         if isinstance(exc, HostKeyMismatch):
             raise  # never paper over a changed host key
@@ -67,9 +86,10 @@ def status_from_s3(run: RunRecord) -> RunStatus:
 def watch(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, *, interval: float,
           on_status: Callable[[RunStatus], None], sleep: Callable[[float], None]) -> RunStatus:
     """Refresh over one open connection until no subject is pending or running."""
+    cache = records_cache(state, run)
     with connect(cluster) as conn:
         while True:
-            status = read_status(conn, run)
+            status = read_status(conn, run, cache)
             on_status(status)
             if status.done:
                 break

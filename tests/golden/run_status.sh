@@ -1,7 +1,8 @@
 #!/bin/bash
 # One status read of run demo-1: the live queue first, then the records (a task that ends in
 # between is then seen as finished, never as lost). New per-task records (one small file each, which
-# is safe over NFS) are folded into records/all.jsonl under a lock.
+# is safe over NFS) are folded into records/all.jsonl under a lock. Usage: status.sh [FROM]: the records
+# from byte FROM of that file (the client has what comes before: services/records_cache.py).
 set -uo pipefail
 cd "$(dirname "$0")" || exit 44
 # Every state (-t all): a task Slurm ended without its record (NODE_FAIL) says so; COMPLETED ones have theirs.
@@ -18,4 +19,10 @@ if ((${#new[@]})); then  # no process is started when nothing is new: the common
       find records/batch -maxdepth 1 -name '*.json' -delete
   } 9>records/.lock
 fi
-cat records/all.jsonl 2>/dev/null
+# From byte FROM > 0, the file's first 4 KiB come first too (read by bash itself, no process): the client checks
+# that the file still begins, and still goes on at FROM, as what it has read before.
+from=0 first=""
+[[ ${1:-} =~ ^[0-9]{1,15}$ ]] && from=$1
+((from == 0)) || LC_ALL=C IFS= read -r -d '' -N 4096 first <records/all.jsonl 2>/dev/null
+LC_ALL=C printf '@@clustertools-records-from %s %s\n%s' "$from" "${#first}" "$first"
+tail -c "+$((from + 1))" records/all.jsonl 2>/dev/null

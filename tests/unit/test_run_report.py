@@ -257,7 +257,7 @@ def test_the_service_reads_status_once_and_keeps_earlier_attempts(tmp_path):
     seen = []
     report = run_report(StateDir(tmp_path), run, object(), connect, now=lambda: AS_OF,
                         costs_from_status=lambda status: seen.append(len(status.subjects)) or COSTS)
-    assert commands == [["bash", f"{run.remote_dir}/status.sh"]] and seen == [6]
+    assert commands == [["bash", f"{run.remote_dir}/status.sh", "0"]] and seen == [6]
     assert report.to_json() == build_report(small_status(), parse_records(status_text()), as_of=AS_OF,
                                             costs=COSTS, asked=lambda n: ("1G", 1)).to_json()
     assert report.to_json()["usage"]["subjects"][0]["asked_mem_mb"] == 1024.0
