@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Callable, Iterable
@@ -177,10 +178,9 @@ def cancel(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, sub
         else:
             conn.run(["scancel", f"--name={job_name(run.run_id)}"], timeout=60).check()
         pending = [t for t in targets if t.state == "PENDING"]
-        if pending:
-            directory = f"{run.remote_dir}/records/new"
-            conn.put_files({f"{directory}/{t.subject}.{t.attempt}.CANCELLED.json": (cancel_record(t.subject, t.attempt), 0o644)
-                            for t in pending})
+        if pending:  # one file of JSON lines, which status.sh folds as it folds a task's own: one write, not N
+            name = f"{run.remote_dir}/records/new/cancelled-{uuid.uuid4().hex}.json"
+            conn.put_files({name: (b"".join(cancel_record(t.subject, t.attempt) for t in pending), 0o644)})
     return CancelResult(tuple(t.subject for t in targets), not wanted)
 
 
