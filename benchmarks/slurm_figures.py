@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import math
 import statistics
 import time
@@ -77,15 +78,16 @@ def figure_status(ctx: Context) -> None:
     say(f"figure 1: status of a {n}-task run vs one squeue round trip")
     link = _Link(ctx.box)
     cache = RecordsCache(None)  # what `status --watch` keeps between refreshes (and `status` in the state dir)
-    changing = iter(_running_records(submitted, ctx.sizes.reps))
+    changing = iter(_running_records(submitted, ctx.sizes.reps))  # 1% of the subjects began, between refreshes
+    records_file = (f'"$HOME"/{shlex.quote(run.remote_dir[2:])}' if run.remote_dir.startswith("~/")
+                    else shlex.quote(run.remote_dir)) + "/records/all.jsonl"
     with link:
         ctx.check_counts(link.call(lambda c: read_status(c, run, cache)).counts, submitted, "read_status warm-up")
         link.call(lambda c: c.run(SQUEUE, timeout=60).check())
         ours_s, first_s, base_s, floor_s = [], [], [], []
         for _ in range(ctx.sizes.reps):  # interleaved, so load from elsewhere hits all alike
             lines = next(changing)
-            link.call(lambda c: c.run(["sh", "-c", f'cat >>"$HOME/{run.remote_dir[2:]}/records/all.jsonl"'],
-                                      stdin=lines, timeout=60).check())  # 1% of the subjects began: untimed
+            link.call(lambda c: c.run(["sh", "-c", f"cat >>{records_file}"], stdin=lines, timeout=60).check())
             status, seconds = link.timed(lambda c: read_status(c, run, cache))
             ctx.check_counts(status.counts, submitted, "read_status refresh")
             ours_s.append(seconds)
