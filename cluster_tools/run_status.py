@@ -201,11 +201,13 @@ def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedT
         (final if record.state in FINAL_STATES else started)[key] = record
     in_queue: dict[tuple[str, int], QueuedTask] = {}
     ended: dict[tuple[str, int], QueuedTask] = {}  # Slurm ended them (listed until MinJobAge)
-    subject_of = task_subjects(run)
-    for task in queued:
-        subject = subject_of(task)
-        if subject is not None:
-            (in_queue if task.state in ("PENDING", "RUNNING") else ended)[(subject, task.attempt)] = task
+    chunks = _chunks(run)
+    for task in queued:  # task_subjects' lookup, inline: 100,000 tasks a refresh
+        offset, subjects = chunks.get((task.attempt, task.chunk), (-1, ()))
+        index = offset + task.task_id
+        if task.run_id == run.run_id and 0 <= offset <= index < len(subjects):
+            queued_now = task.slurm_state == "PENDING" or task.state in ("PENDING", "RUNNING")
+            (in_queue if queued_now else ended)[(subjects[index], task.attempt)] = task
     submitted = _submitted_lookup(run)
     statuses = []
     for subject in run.subjects:
@@ -255,7 +257,7 @@ def _lost(record: TaskRecord, task: QueuedTask | None) -> SubjectStatus:
 
 def task_subjects(run: RunRecord):
     """A lookup: queued task -> its subject in ``run`` (None when the task is not one of the run's)."""
-    chunks = {(a.number, c.index): (c.offset, a.subjects) for a in run.attempts for c in a.chunks}
+    chunks = _chunks(run)
 
     def subject_of(task: QueuedTask) -> str | None:
         offset, subjects = chunks.get((task.attempt, task.chunk), (-1, ()))
@@ -263,6 +265,11 @@ def task_subjects(run: RunRecord):
         return subjects[index] if task.run_id == run.run_id and 0 <= offset <= index < len(subjects) else None
 
     return subject_of
+
+
+def _chunks(run: RunRecord) -> dict[tuple[int, int], tuple[int, list[str]]]:
+    """(attempt, chunk) -> (the chunk's first index in its attempt, the attempt's subjects)."""
+    return {(a.number, c.index): (c.offset, a.subjects) for a in run.attempts for c in a.chunks}
 
 
 def parse_status(run: RunRecord, text: str) -> RunStatus:

@@ -1,4 +1,4 @@
-"""The queue of a run: ``squeue -h -r -t all --name=JOB -o '%F|%K|%T|%r|%k'`` parsed into typed records.
+"""The queue of a run: ``squeue -h -t all --name=JOB -o '%F|%K|%T|%r|%k'`` parsed into typed records.
 
 ``-t all``: a task Slurm ended stays listed for MinJobAge (300 s on ParallelCluster) in its final state, which
 names how a task ended that could write no record of its own (NODE_FAIL: its node was lost). status.sh drops
@@ -11,6 +11,12 @@ from typing import NamedTuple
 
 SQUEUE_FORMAT = "%F|%K|%T|%r|%k"  # array job, task, state, Slurm's reason (pending), our comment
 _COMMENT = re.compile(r"^ct:(?P<run>[^:]+):a(?P<attempt>\d+):c(?P<chunk>\d+)$")
+# A line of squeue -o SQUEUE_FORMAT with our comment: the reason is whatever lies between the state and it. The
+# task is one id, or (without -r) the pending tasks of an array in one line: ids and ranges, a step, a throttle
+# (`4-999%16`, `1,3,5-9`, `0-98:2`), as Slurm prints them (squeue's %K, src/common/bitstring.c's bit_fmt).
+_LINE = re.compile(r"^(\d+)\|([0-9][0-9,:%-]*)\|([A-Z_]+)\|([^\n]*)\|ct:([^:\n|]+):a(\d+):c(\d+)$", re.M | re.A)
+_RANGE = re.compile(r"(\d+)(?:-(\d+)(?::(\d+))?)?\Z", re.A)
+MAX_TASK_ID = 4_000_000  # above any MaxArraySize Slurm allows: a range beyond it is not squeue's
 
 # Slurm's job states as our subject states; anything not listed counts as still queued.
 _RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT", "RESIZING"}
@@ -59,20 +65,28 @@ def job_name(run_id: str) -> str:
 def parse_squeue(text: str) -> list[QueuedTask]:
     """Lines of ``%F|%K|%T|%r|%k``; lines of other jobs or without our comment are skipped. The comment is
     ours and the last field, so a reason is whatever lies between the state and it."""
+    # One regular expression over the whole text (C speed); a line of another job, or without our comment, does
+    # not match. Without -r the pending tasks of an array are one line: a 10,000-task array is a few lines.
     tasks = []
-    comments: dict[str, tuple[str, int, int] | None] = {}  # one array's tasks share one comment
-    for line in text.splitlines():
-        parts = line.split("|", 3)
-        if len(parts) != 4 or not parts[1].isdigit():
-            continue  # e.g. a pending range `[5-9]` never appears with -r; be strict anyway
-        reason, sep, comment = parts[3].rpartition("|")
-        if not sep:
-            continue
-        if comment not in comments:
-            match = _COMMENT.match(comment)
-            comments[comment] = (match["run"], int(match["attempt"]), int(match["chunk"])) if match else None
-        parsed = comments[comment]
-        if parsed:
-            waiting = "" if reason in ("None", "") or parts[2] != "PENDING" else reason
-            tasks.append(QueuedTask(parts[0], int(parts[1]), parts[2], *parsed, waiting))
+    for job, ids, state, reason, run, attempt, chunk in _LINE.findall(text):
+        waiting = "" if state != "PENDING" or reason in ("None", "") else reason
+        if ids.isdigit():
+            tasks.append(QueuedTask(job, int(ids), state, run, int(attempt), int(chunk), waiting))
+        else:
+            number, index = int(attempt), int(chunk)
+            tasks.extend([QueuedTask(job, i, state, run, number, index, waiting) for i in task_ids(ids)])
     return tasks
+
+
+def task_ids(text: str) -> list[int]:
+    """The ids of squeue's %K for an array's pending tasks: `4-999%16`, `1,3,5-9`, `0-98:2`; [] for anything else."""
+    ids: list[int] = []
+    for part in text.partition("%")[0].split(","):
+        match = _RANGE.match(part)
+        if not match:
+            return []
+        first, last, step = int(match[1]), int(match[2] or match[1]), int(match[3] or 1)
+        if last > MAX_TASK_ID or last < first or step < 1:
+            return []
+        ids.extend(range(first, last + 1, step))
+    return ids

@@ -6,7 +6,8 @@
 set -uo pipefail
 cd "$(dirname "$0")" || exit 44
 # Every state (-t all): a task Slurm ended without its record (NODE_FAIL) says so; COMPLETED ones have theirs.
-timeout 30 squeue -h -r -t all --name=ct-demo-1 -o '%F|%K|%T|%r|%k' | grep -v '|COMPLETED|'
+# Not -r: an array's pending tasks are one line (`4-999%16`), so 100,000 pending tasks cost a few lines.
+timeout 30 squeue -h -t all --name=ct-demo-1 -o '%F|%K|%T|%r|%k' | grep -v '|COMPLETED|'
 echo "@@clustertools-squeue-exit ${PIPESTATUS[0]}"
 shopt -s nullglob
 new=(records/new/*.json records/batch/*.json)

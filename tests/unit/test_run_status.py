@@ -5,7 +5,7 @@ from __future__ import annotations
 from cluster_tools.run_status import merge_status, parse_records, parse_status
 from cluster_tools.runs import Chunk
 from cluster_tools.slurm.limits import SlurmLimits, parse_scontrol_config
-from cluster_tools.slurm.queue import parse_squeue
+from cluster_tools.slurm.queue import parse_squeue, task_ids
 from tests.unit.run_fixtures import make_run
 
 # `squeue -h -r --name=ct-demo-1 -o '%F|%K|%T|%k'` on the sandbox: array 12 (%2 throttle), array 13; Slurm's
@@ -19,7 +19,8 @@ SQUEUE = """12|2|PENDING|Priority|ct:demo-1:a1:c0
 13|0|RUNNING|None|ct:demo-1:a2:c1
 13|1|RUNNING|None|ct:demo-1:a2:c1
 """
-# the same without -r: the pending range is one line, which we must not misread
+# Without -r (as status.sh reads it) an array's pending tasks are one line; the sandbox's squeue (slurm-wlm
+# 22.05.8) printed a throttled array as `1|4-999%4|PENDING|JobArrayTaskLimit|(null)`.
 SQUEUE_UNEXPANDED = "12|2-5%2|PENDING|Priority|ct:demo-1:a1:c0\n12|0|RUNNING|None|ct:demo-1:a1:c0\n"
 
 SCONTROL = """Configuration data as of 2026-11-22T05:12:01
@@ -42,11 +43,22 @@ def test_scontrol_limits():
     assert parse_scontrol_config("") == SlurmLimits(1001, 10000, 300)  # Slurm's defaults
 
 
-def test_squeue_parses_tasks_and_skips_ranges_and_strangers():
+def test_squeue_parses_tasks_and_skips_strangers():
     tasks = parse_squeue(SQUEUE + "99|0|RUNNING|someone else's job\n")
     assert len(tasks) == 8 and {t.state for t in tasks} == {"PENDING", "RUNNING"}
     assert (tasks[0].array_job_id, tasks[0].task_id, tasks[0].attempt, tasks[0].chunk) == ("12", 2, 1, 0)
-    assert len(parse_squeue(SQUEUE_UNEXPANDED)) == 1
+
+
+def test_an_arrays_pending_tasks_in_one_line_are_each_a_task():
+    """status.sh reads squeue without -r: the pending tasks of an array are one line (issue 16)."""
+    tasks = parse_squeue(SQUEUE_UNEXPANDED)
+    assert [(t.task_id, t.state, t.reason) for t in tasks] == [
+        (2, "PENDING", "Priority"), (3, "PENDING", "Priority"), (4, "PENDING", "Priority"), (5, "PENDING", "Priority"),
+        (0, "RUNNING", "")]
+    assert task_ids("4-999%16")[:2] == [4, 5] and len(task_ids("4-999%16")) == 996
+    assert task_ids("1,3,5-7") == [1, 3, 5, 6, 7] and task_ids("0-8:2") == [0, 2, 4, 6, 8]
+    for hostile in ("9-4", "0-99999999999", "1,,2", "0-8:0", "-3", "1-"):
+        assert task_ids(hostile) == [], hostile
 
 
 def test_records_of_the_wrong_shape_are_skipped_not_fatal():
