@@ -44,7 +44,8 @@ class Project:
              environ: Mapping[str, str] | None = None) -> "Project":
         """``path``: a clustertools.yaml (default: the nearest one from the working directory up);
         ``state_dir``: where runs are recorded (default: as the CLI, $CLUSTERTOOLS_STATE_DIR or the user's)."""
-        from cluster_tools.config import find_project_file, load_project
+        from cluster_tools.config import load_project
+        from cluster_tools.project_file import find_project_file
 
         env = dict(os.environ if environ is None else environ)
         file = Path(path) if path is not None else find_project_file(Path.cwd())

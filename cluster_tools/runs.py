@@ -19,7 +19,7 @@ from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from cluster_tools.config import JobSpec, S3Location
+from cluster_tools.job_spec import JobSpec, S3Location
 from cluster_tools.errors import ConfigError
 from cluster_tools.names import CLUSTER_NAME, PROJECT_NAME, RUN_ID, RUN_NAME
 from cluster_tools.state import StateDir, write_private_json

@@ -148,7 +148,7 @@ def cli(ctx: click.Context, debug: bool, project_file: Path | None) -> None:
       clustertools ssh -- sinfo
       clustertools sandbox down
     """
-    from cluster_tools.config import find_project_file
+    from cluster_tools.project_file import find_project_file
     from cluster_tools.state import default_state_dir
 
     environ = dict(os.environ)

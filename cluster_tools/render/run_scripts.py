@@ -13,7 +13,7 @@ from typing import Sequence
 
 from cluster_tools import __version__
 
-from cluster_tools.config import JobSpec
+from cluster_tools.job_spec import JobSpec
 from cluster_tools.cost_model import slurm_minutes
 from cluster_tools.render.templates import render_template
 from cluster_tools.runs import Attempt, RunRecord

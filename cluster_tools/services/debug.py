@@ -14,7 +14,7 @@ from typing import Callable
 from pydantic import ValidationError
 
 from cluster_tools.clusters import ClusterRecord
-from cluster_tools.config import JobSpec
+from cluster_tools.job_spec import JobSpec
 from cluster_tools.errors import ConfigError
 from cluster_tools.runs import RunRecord
 from cluster_tools.slurm.interactive import srun_argv

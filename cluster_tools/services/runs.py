@@ -13,7 +13,7 @@ from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch
 from cluster_tools.run_status import RunStatus, merge_status, parse_records, split_status_reply
 from cluster_tools.services.records_cache import RecordsCache
 from cluster_tools.slurm.queue import parse_squeue
-from cluster_tools.config import JobSpec
+from cluster_tools.job_spec import JobSpec
 from cluster_tools.runs import UNSUCCESSFUL, Attempt, RunRecord, now_iso, save_run
 from cluster_tools.slurm.queue import job_name
 from cluster_tools.state import StateDir

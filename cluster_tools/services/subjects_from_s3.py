@@ -11,7 +11,7 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
-from cluster_tools.config import S3Location
+from cluster_tools.job_spec import S3Location
 from cluster_tools.errors import ConfigError
 from cluster_tools.subjects import ID_RE
 

@@ -1,0 +1,21 @@
+"""Start-up of `clustertools status` (issue 16, item 4): what reading a run needs, and nothing else. The
+project's models (config: cluster, bootstrap and storage specs), boto3 (only when the head node does not
+answer and the records come from S3), jinja2 and rich stay unimported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+STATUS_PATH = ("cluster_tools.cli", "cluster_tools.cli.run_cmds", "cluster_tools.api_run", "cluster_tools.services.runs",
+               "cluster_tools.services.remote", "cluster_tools.project_file")
+NOT_NEEDED = ("cluster_tools.config", "cluster_tools.cluster_spec", "cluster_tools.bootstrap_settings", "boto3",
+              "botocore", "jinja2", "rich")
+
+
+def test_reading_a_run_imports_none_of_what_it_does_not_use():
+    probe = (f"import importlib, sys\nfor name in {STATUS_PATH!r}: importlib.import_module(name)\n"
+             f"print(sorted(n for n in {NOT_NEEDED!r} if n in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
