@@ -16,12 +16,12 @@ import traceback
 from benchmarks.harness import Report, Row, Sandbox, Sizes, print_table, say
 
 # The order matters: cost runs first (its tasks really run; the others set the partition down), and the
-# 100,000-task run goes last, so the other figures see only their own queue.
-FIGURES = ("cost", "submit", "status", "cli", "results", "memory")
+# 100,000-task runs go last (memory, then cancel), so the other figures see only their own queue.
+FIGURES = ("cost", "submit", "status", "cli", "results", "memory", "cancel")
 
 
 def _figure(name: str):
-    from benchmarks import cost_figure, s3_figures, slurm_figures
+    from benchmarks import cancel_figure, cost_figure, s3_figures, slurm_figures
 
     return {
         "cost": cost_figure.figure_cost,
@@ -30,6 +30,7 @@ def _figure(name: str):
         "cli": slurm_figures.figure_cli,
         "results": s3_figures.figure_results,
         "memory": slurm_figures.figure_memory,
+        "cancel": cancel_figure.figure_cancel,
     }[name]
 
 

@@ -24,6 +24,7 @@ class Context:
     report: Report
     _partition_down: bool = False
     _status_run: SubmittedRun | None = None
+    memory_run: SubmittedRun | None = None  # figure 5's, which figure 6 cancels
     _with_records: set[str] = field(default_factory=set)
     checks: list[str] = field(default_factory=list)  # "" when a status answer was right, else what was wrong
 
@@ -249,8 +250,10 @@ def figure_memory(ctx: Context) -> None:
         ctx.report.add(Row(f"status peak RSS, {n:,} tasks", "n/a", "-", "-", "< 300 MB", False,
                            note=f"could not submit {n:,} subjects: {exc}"))
         return
+    ctx.memory_run = submitted
     ctx.report.note(f"submitting {n:,} subjects (held by the DOWN partition) took {submitted.seconds:.1f} s "
-                    f"({submitted.arrays} arrays)")
+                    f"({submitted.arrays} arrays); the --json status is the first read after half of them wrote a "
+                    "record (status.sh folds those files on the head node once), the table one a refresh")
     ctx.with_records(submitted)
     env = clean_env(ctx.box.state)
     out = ctx.box.work / "memory.json"

@@ -168,7 +168,7 @@ def cancel(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, sub
     if unknown:
         raise ConfigError(f"not subjects of run {run.run_id}: {', '.join(unknown[:10])}", "`clustertools status` lists them")
     with connect(cluster) as conn:
-        status = read_status(conn, run)
+        status = read_status(conn, run, records_cache(state, run))
         by_subject = {s.subject: s for s in status.subjects}
         targets = [by_subject[s] for s in (wanted or known) if by_subject[s].state in ("PENDING", "RUNNING")]
         if not targets:
@@ -180,15 +180,17 @@ def cancel(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, sub
         pending = [t for t in targets if t.state == "PENDING"]
         if pending:  # one file of JSON lines, which status.sh folds as it folds a task's own: one write, not N
             name = f"{run.remote_dir}/records/new/cancelled-{uuid.uuid4().hex}.json"
-            conn.put_files({name: (b"".join(cancel_record(t.subject, t.attempt) for t in pending), 0o644)})
+            stamp = now_iso().replace("+00:00", "Z")
+            conn.put_files({name: (b"".join(cancel_record(t.subject, t.attempt, stamp) for t in pending), 0o644)})
     return CancelResult(tuple(t.subject for t in targets), not wanted)
 
 
-def cancel_record(subject: str, attempt: int) -> bytes:
-    stamp = now_iso().replace("+00:00", "Z")
-    return (json.dumps({"subject": subject, "attempt": attempt, "state": "CANCELLED", "exit_code": None,
-                        "error": "cancelled while pending", "start": "", "end": stamp, "node": "", "job_id": ""})
-            + "\n").encode()
+def cancel_record(subject: str, attempt: int, stamp: str | None = None) -> bytes:
+    """A CANCELLED record as the wrapper's record_json() would write it; ``stamp``: when (default: now)."""
+    stamp = stamp or now_iso().replace("+00:00", "Z")
+    return (f'{{"subject": {json.dumps(subject)}, "attempt": {int(attempt)}, "state": "CANCELLED", "exit_code": null, '
+            f'"error": "cancelled while pending", "start": "", "end": {json.dumps(stamp)}, "node": "", "job_id": ""}}\n'
+            ).encode()
 
 
 def subjects_to_rerun(status: RunStatus, *, failed: bool, without_output: set[str] | None,
