@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timezone
 from collections import Counter
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from cluster_tools.runs import FINAL_STATES, RunRecord
 from cluster_tools.slurm.queue import NEVER_STARTS, QueuedTask, parse_squeue
@@ -201,42 +201,55 @@ def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedT
         (final if record.state in FINAL_STATES else started)[key] = record
     in_queue: dict[tuple[str, int], QueuedTask] = {}
     ended: dict[tuple[str, int], QueuedTask] = {}  # Slurm ended them (listed until MinJobAge)
-    chunks = _chunks(run)
+    chunks = chunk_lookup(run)
     for task in queued:  # task_subjects' lookup, inline: 100,000 tasks a refresh
         offset, subjects = chunks.get((task.attempt, task.chunk), (-1, ()))
         index = offset + task.task_id
         if task.run_id == run.run_id and 0 <= offset <= index < len(subjects):
             queued_now = task.slurm_state == "PENDING" or task.state in ("PENDING", "RUNNING")
             (in_queue if queued_now else ended)[(subjects[index], task.attempt)] = task
-    submitted = _submitted_lookup(run)
-    statuses = []
-    for subject in run.subjects:
-        number = latest[subject]
-        key = (subject, number)
-        if key in final:
-            statuses.append(_from_record(final[key]))
-        elif key in in_queue:
-            begun = started.get(key)
-            task = in_queue[key]
-            statuses.append(SubjectStatus(subject, task.state, None, number, begun.node if begun else "",
-                                          begun.start if begun else "", "", "", f"{task.array_job_id}_{task.task_id}",
-                                          restarts=begun.restarts + (task.state == "PENDING") if begun else 0,
-                                          reason=task.reason))
-        elif key in started and queue_readable:
-            statuses.append(_lost(started[key], ended.get(key)))
-        elif key in started:
-            statuses.append(_from_record(started[key]))
-        elif not submitted(number, subject):
-            statuses.append(SubjectStatus(subject, "MISSING", None, number,
-                                          error="not known to be submitted (its sbatch was not run, or gave no answer): "
-                                                "run the same `clustertools submit` again to finish"))
-        elif key in ended and ended[key].state != "SUCCEEDED":  # ended before its wrapper ran (BOOT_FAIL...)
-            task = ended[key]
-            statuses.append(SubjectStatus(subject, task.state, None, number, job_id=f"{task.array_job_id}_{task.task_id}",
-                                          error=f"Slurm ended it before it started ({task.slurm_state})"))
-        else:  # submitted, yet neither queued nor recorded: cancelled while pending (or the queue is unreadable)
-            statuses.append(SubjectStatus(subject, "MISSING" if queue_readable else "PENDING", None, number))
-    return RunStatus(run.run_id, tuple(statuses), queue_readable, source)
+    inputs = MergeInputs(final, started, in_queue, ended, submitted_lookup(run), queue_readable)
+    return RunStatus(run.run_id, tuple(subject_status(subject, latest[subject], inputs) for subject in run.subjects),
+                     queue_readable, source)
+
+
+@dataclass
+class MergeInputs:
+    """What a subject's status is made of, keyed by (subject, attempt): its records and its task in the queue."""
+
+    final: dict[tuple[str, int], TaskRecord]
+    started: dict[tuple[str, int], TaskRecord]
+    in_queue: dict[tuple[str, int], QueuedTask]  # pending or running
+    ended: dict[tuple[str, int], QueuedTask]  # Slurm ended them (listed until MinJobAge)
+    submitted: Callable[[int, str], bool]
+    queue_readable: bool
+
+
+def subject_status(subject: str, number: int, inputs: MergeInputs) -> SubjectStatus:
+    """One subject's state in its latest attempt ``number``: its final record, else its task in the queue, else
+    how it was lost (a record that began and never ended), else why nothing is known."""
+    key = (subject, number)
+    if key in inputs.final:
+        return _from_record(inputs.final[key])
+    if key in inputs.in_queue:
+        begun = inputs.started.get(key)
+        task = inputs.in_queue[key]
+        return SubjectStatus(subject, task.state, None, number, begun.node if begun else "",
+                             begun.start if begun else "", "", "", f"{task.array_job_id}_{task.task_id}",
+                             restarts=begun.restarts + (task.state == "PENDING") if begun else 0, reason=task.reason)
+    if key in inputs.started:
+        return _lost(inputs.started[key], inputs.ended.get(key)) if inputs.queue_readable \
+            else _from_record(inputs.started[key])
+    if not inputs.submitted(number, subject):
+        return SubjectStatus(subject, "MISSING", None, number,
+                             error="not known to be submitted (its sbatch was not run, or gave no answer): "
+                                   "run the same `clustertools submit` again to finish")
+    ended = inputs.ended.get(key)
+    if ended is not None and ended.state != "SUCCEEDED":  # ended before its wrapper ran (BOOT_FAIL...)
+        return SubjectStatus(subject, ended.state, None, number, job_id=f"{ended.array_job_id}_{ended.task_id}",
+                             error=f"Slurm ended it before it started ({ended.slurm_state})")
+    # submitted, yet neither queued nor recorded: cancelled while pending (or the queue is unreadable)
+    return SubjectStatus(subject, "MISSING" if inputs.queue_readable else "PENDING", None, number)
 
 
 LOST = "the task ended without a final record (killed, out of memory, or its node was lost)"
@@ -257,7 +270,7 @@ def _lost(record: TaskRecord, task: QueuedTask | None) -> SubjectStatus:
 
 def task_subjects(run: RunRecord):
     """A lookup: queued task -> its subject in ``run`` (None when the task is not one of the run's)."""
-    chunks = _chunks(run)
+    chunks = chunk_lookup(run)
 
     def subject_of(task: QueuedTask) -> str | None:
         offset, subjects = chunks.get((task.attempt, task.chunk), (-1, ()))
@@ -267,7 +280,7 @@ def task_subjects(run: RunRecord):
     return subject_of
 
 
-def _chunks(run: RunRecord) -> dict[tuple[int, int], tuple[int, list[str]]]:
+def chunk_lookup(run: RunRecord) -> dict[tuple[int, int], tuple[int, list[str]]]:
     """(attempt, chunk) -> (the chunk's first index in its attempt, the attempt's subjects)."""
     return {(a.number, c.index): (c.offset, a.subjects) for a in run.attempts for c in a.chunks}
 
@@ -283,7 +296,7 @@ def _from_record(record: TaskRecord) -> SubjectStatus:
                          image=record.image, peak_mem_mb=record.peak_mem_mb, cpu_s=record.cpu_s)
 
 
-def _submitted_lookup(run: RunRecord):
+def submitted_lookup(run: RunRecord):
     """(attempt, subject) -> whether the array holding that task was submitted; O(1) per question."""
     positions = {a.number: {s: i for i, s in enumerate(a.subjects)} for a in run.attempts}
     chunks = {a.number: [c for c in a.chunks if c.job_id] for a in run.attempts}

@@ -19,7 +19,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cluster_tools.run_status import TaskRecord, parse_records
+from cluster_tools.run_status import RunStatus, TaskRecord, parse_records
+from cluster_tools.runs import RunRecord
+from cluster_tools.status_merger import StatusMerger, run_shape
 
 OVERLAP = 4096  # bytes read again, to know the file still begins as the cache does
 
@@ -29,6 +31,7 @@ class RecordsCache:
     path: Path | None  # None: in memory only
     data: bytes = b""  # the file's first len(data) bytes: complete lines
     records: list[TaskRecord] = field(default_factory=list)  # parsed from data, in order
+    merger: StatusMerger | None = None  # the last merge of these records, refreshed for what changed since
     _loaded: bool = False
 
     def start(self) -> int:
@@ -54,7 +57,14 @@ class RecordsCache:
         return self.records
 
     def forget(self) -> None:
-        self.data, self.records, self._loaded = b"", [], True
+        self.data, self.records, self.merger, self._loaded = b"", [], None, True
+
+    def merge(self, run: RunRecord, queue_text: str, queue_readable: bool) -> RunStatus:
+        """The run's status from the records read so far and squeue's text: only what changed since the last
+        merge of this cache is merged again (status_merger.py)."""
+        if self.merger is None or self.merger.shape != run_shape(run):
+            self.merger = StatusMerger(run)
+        return self.merger.merge(self.records, queue_text, queue_readable=queue_readable)
 
     def _load(self) -> None:
         if self._loaded:

@@ -1,0 +1,95 @@
+"""merge_status kept between refreshes of one run (issue 16): only the subjects something changed for are merged again.
+
+A subject's status depends on its own records and its own task in the queue alone (run_status.subject_status). So a
+refresh takes the records appended since the last (the records cache only grows) and the squeue lines that differ
+from the last refresh's (a line gone, a line new: an array's pending range that shrank, a task that started), and
+merges again just the subjects those name. Anything else that could change every subject (the queue readable or not,
+the records read again from the start, another attempt of the run) starts over with a full merge. Pure: the test
+holds it equal to a full merge over random sequences of refreshes.
+"""
+
+from __future__ import annotations
+
+from cluster_tools.run_status import (
+    MergeInputs, RunStatus, SubjectStatus, TaskRecord, chunk_lookup, submitted_lookup, subject_status,
+)
+from cluster_tools.runs import FINAL_STATES, RunRecord
+from cluster_tools.slurm.queue import QueuedTask, parse_squeue
+
+Key = tuple[str, int]
+
+
+def run_shape(run: RunRecord) -> tuple:
+    """What the merge takes from the run record: its attempts, their subjects and arrays."""
+    return (run.run_id, tuple((a.number, len(a.subjects), tuple((c.index, c.offset, c.count, c.job_id) for c in a.chunks))
+                              for a in run.attempts))
+
+
+class StatusMerger:
+    def __init__(self, run: RunRecord) -> None:
+        self.shape = run_shape(run)
+        self._run = run
+        self._latest = run.current_attempt_of()
+        self._chunks = chunk_lookup(run)
+        self._inputs = MergeInputs({}, {}, {}, {}, submitted_lookup(run), True)
+        self._records: list[TaskRecord] | None = None  # the list merged last: it may only have grown since
+        self._records_seen = 0
+        self._lines: dict[str, list[tuple[Key, QueuedTask]]] = {}  # squeue line -> the run's tasks on it
+        self._statuses: dict[str, SubjectStatus] = {}
+
+    def merge(self, records: list[TaskRecord], queue_text: str, *, queue_readable: bool,
+              source: str = "head node") -> RunStatus:
+        """The run's status from every record so far and squeue's whole text, as merge_status would give it."""
+        if (records is not self._records or len(records) < self._records_seen
+                or queue_readable != self._inputs.queue_readable or not self._statuses):
+            self._start_over(queue_readable)
+            self._records = records
+        changed = self._take_records(records) | self._take_queue(queue_text)
+        every = not self._statuses
+        for subject in (self._run.subjects if every else changed):
+            number = self._latest.get(subject)
+            if number is not None:
+                self._statuses[subject] = subject_status(subject, number, self._inputs)
+        return RunStatus(self._run.run_id, tuple(self._statuses[s] for s in self._run.subjects), queue_readable, source)
+
+    def _start_over(self, queue_readable: bool) -> None:
+        self._inputs = MergeInputs({}, {}, {}, {}, self._inputs.submitted, queue_readable)
+        self._records_seen, self._lines, self._statuses = 0, {}, {}
+
+    def _take_records(self, records: list[TaskRecord]) -> set[str]:
+        changed = set()
+        for record in records[self._records_seen:]:  # later lines win, as in merge_status
+            (self._inputs.final if record.state in FINAL_STATES else self._inputs.started)[
+                (record.subject, record.attempt)] = record
+            changed.add(record.subject)
+        self._records_seen = len(records)
+        return changed
+
+    def _take_queue(self, queue_text: str) -> set[str]:
+        lines = {line for line in queue_text.splitlines() if line}
+        gone, new = self._lines.keys() - lines, lines - self._lines.keys()
+        changed = set()
+        for line in gone:  # every removal first: a task may move from a gone line to a new one
+            for key, task in self._lines.pop(line):
+                for where in (self._inputs.in_queue, self._inputs.ended):
+                    if where.get(key) is task:
+                        del where[key]
+                changed.add(key[0])
+        for line in new:
+            self._lines[line] = placed = []
+            for task in parse_squeue(line + "\n"):
+                key = self._key(task)
+                if key is None:
+                    continue
+                queued_now = task.slurm_state == "PENDING" or task.state in ("PENDING", "RUNNING")
+                (self._inputs.in_queue if queued_now else self._inputs.ended)[key] = task
+                placed.append((key, task))
+                changed.add(key[0])
+        return changed
+
+    def _key(self, task: QueuedTask) -> Key | None:
+        offset, subjects = self._chunks.get((task.attempt, task.chunk), (-1, ()))
+        index = offset + task.task_id
+        if task.run_id == self._run.run_id and 0 <= offset <= index < len(subjects):
+            return subjects[index], task.attempt
+        return None
