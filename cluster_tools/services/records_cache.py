@@ -83,7 +83,9 @@ class RecordsCache:
         if self.path is None:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for directory in reversed([self.path.parent, *self.path.parent.parents]):  # each made private
+                if not directory.is_dir():
+                    directory.mkdir(mode=0o700)
             with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
                 os.chmod(lock.name, 0o600)
                 fcntl.flock(lock, fcntl.LOCK_EX)
