@@ -6,6 +6,7 @@ import json
 import shlex
 import math
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -199,6 +200,28 @@ def figure_cli(ctx: Context) -> None:
                        f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5))
     startup, _ = median_time(lambda: run_measured([str(CLUSTERTOOLS), "--version"], env=env), ctx.sizes.reps)
     ctx.report.note(f"`clustertools --version` process alone (start-up floor): {ms(startup)}")
+    def floor_process():
+        if run_measured([sys.executable, "-c", _CONNECT_FLOOR], env=env).returncode != 0:
+            raise RuntimeError("the floor process failed")
+
+    floor, _ = median_time(floor_process, ctx.sizes.reps)
+    ctx.report.note(f"floor of any status process: Python importing the status path, a paramiko SSH connection to the "
+                    f"head node and one `true` over it: {ms(floor)}; net of it, status {ms(ours_s - floor)} vs "
+                    f"OpenSSH's whole `ssh host squeue` {ms(base_s)}")
+
+
+# What every `clustertools status` process pays before it reads anything: the interpreter, the imports of the status
+# path (click, pydantic, paramiko and cryptography), the SSH handshake in Python, one exec on the head node.
+_CONNECT_FLOOR = """
+import os
+from pathlib import Path
+import cluster_tools.cli.run_cmds, cluster_tools.api_run, cluster_tools.services.runs
+from cluster_tools.clusters import load_cluster
+from cluster_tools.services.remote import connect
+from cluster_tools.state import StateDir
+with connect(load_cluster(StateDir(Path(os.environ["CLUSTERTOOLS_STATE_DIR"])), "sandbox")) as conn:
+    conn.run(["true"]).check()
+"""
 
 
 def figure_submit(ctx: Context) -> None:
