@@ -32,6 +32,10 @@ class ClusterNotFound(ClusterToolsError):
     """No cluster of that name is known, or none was given and none can be chosen."""
 
 
+class ClusterStopped(ClusterToolsError):
+    """The cluster takes no new job: its partitions are INACTIVE (autostop, or a stopped compute fleet)."""
+
+
 class MissingDependency(ClusterToolsError):
     """A program or package the command needs is not installed."""
 

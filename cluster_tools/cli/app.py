@@ -21,7 +21,7 @@ from cluster_tools.errors import ClusterToolsError
 
 SECTIONS = (
     ("Start here", ("init", "sandbox")),
-    ("Clusters", ("list", "register", "forget", "ssh", "ssh-config", "put", "get", "triage", "down")),
+    ("Clusters", ("list", "register", "forget", "ssh", "ssh-config", "put", "get", "triage", "start", "down")),
     ("Runs", ("submit", "status", "logs", "cancel", "runs", "resubmit", "debug", "report")),
     ("Results", ("results",)),
     ("Cost", ("cost", "autostop")),

@@ -67,3 +67,28 @@ def autostop(app: App, cluster_name: str | None, minutes: int | None, down: bool
     how = "a systemd timer" if result.timer == "systemd" else f"the sandbox's timer process (pid {result.pid})"
     click.echo(f"a check every {result.interval_seconds} s by {how}; log: {result.log} on the head node")
     note(f"see when it would fire: clustertools describe -c {result.cluster}")
+
+
+@cli.command(epilog="""\b
+Examples:
+  clustertools start                  # the project's cluster, after autostop stopped it
+  clustertools start -c sandbox
+""")
+@cluster_option
+@json_option
+@click.pass_obj
+def start(app: App, cluster_name: str | None, as_json: bool) -> None:
+    """Bring a stopped cluster back: the sandbox after its autostop (its partitions UP, autostop armed again with
+    the limit it had). A ParallelCluster cluster: not built yet (the error says how by hand)."""
+    from cluster_tools.services.lifecycle_start import start_cluster
+    from cluster_tools.services.remote import connect
+
+    result = start_cluster(app.state, app.cluster(cluster_name), app.project(), connect, environ=app.environ,
+                           progress=note)
+    if as_json:
+        print_json(result.to_json())
+    elif not result.started:
+        click.echo(f"{result.cluster} is not stopped: nothing to start")
+    else:
+        click.echo(f"{result.cluster} started: {', '.join(result.started)} UP"
+                   + (f"; autostop after {result.autostop_minutes} idle min" if result.autostop_minutes else ""))

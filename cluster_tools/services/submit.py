@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from cluster_tools.clusters import ClusterRecord
 from cluster_tools.config import JobSpec, Project
-from cluster_tools.errors import ClusterToolsError, ConfigError
+from cluster_tools.errors import ClusterStopped, ClusterToolsError, ConfigError
 from cluster_tools.render import run_scripts
 from cluster_tools.services.output_check import check_output_location
 from cluster_tools.runs import REMOTE_RUNS_DIR, Attempt, Chunk, RunRecord, list_runs, new_run_id, now_iso, save_run, spec_hash
@@ -172,7 +172,7 @@ def submit_attempt(state: StateDir, run: RunRecord, cluster: ClusterRecord, *, p
     save_run(state, run)  # before anything is sent: a retry must find this run
     with (connect or default_connect)(cluster) as conn:
         home, limits, queued_now, partitions = _probe(conn)
-        _check_request_fits(run.job_of(attempt.number), partitions)
+        _check_request_fits(run.job_of(attempt.number), partitions, cluster.name)
         run = run.model_copy(update={"remote_dir": f"{home}/{REMOTE_RUNS_DIR}/{run.run_id}"})
         check_output_location(conn, run)  # a missing bucket found now, not after every task computed
         if not attempt.chunks:
@@ -232,8 +232,13 @@ def _submit_arrays(state: StateDir, conn, run: RunRecord, attempt: Attempt) -> t
     return run, attempt, fresh
 
 
-def _check_request_fits(job: JobSpec, partitions: Partitions) -> None:
-    """A task no node of its partition can hold would wait for ever with a blank reason: refuse it now."""
+def _check_request_fits(job: JobSpec, partitions: Partitions, cluster: str) -> None:
+    """A task no node of its partition can hold would wait for ever with a blank reason: refuse it now. So would
+    one sent to a stopped cluster (sbatch's raw "Required partition not available (inactive or drain)")."""
+    if partitions.stopped(job.partition):
+        raise ClusterStopped(f"nothing was submitted: cluster {cluster} is stopped (its partition "
+                             f"{job.partition or partitions.default} is INACTIVE, as autostop leaves an idle cluster)",
+                             f"start it: clustertools start -c {cluster}, then submit again")
     missing = partition_problem(partitions, job.partition)
     if missing:
         raise ClusterToolsError(f"nothing was submitted: {missing}",

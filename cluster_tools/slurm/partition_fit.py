@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass
 
 # Partition (the default marked with "*"), CPUs, memory (MB) and generic resources of each distinct node
-# configuration (``sinfo -e``: nodes are grouped only when these are identical).
-SINFO_FIT_FORMAT = "%P|%c|%m|%G"
+# configuration (``sinfo -e``: nodes are grouped only when these are identical), and the partition's state
+# (up, down, drain, inactive: when autostop or ParallelCluster's stopped compute fleet set it so).
+SINFO_FIT_FORMAT = "%P|%c|%m|%G|%a"
 _GPU_GRES = re.compile(r"(?:^|,)gpu(?::[A-Za-z0-9_.-]+)?:(\d+)")
 _MEM = re.compile(r"^(\d+)([KMGT]?)$")
 _MB_PER_UNIT = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
@@ -30,23 +31,31 @@ class NodeConfig:
 class Partitions:
     nodes: dict[str, list[NodeConfig]]
     default: str | None
+    inactive: frozenset[str] = frozenset()  # partitions that take no new job: the cluster is stopped
+
+    def stopped(self, partition: str | None) -> bool:
+        """Whether the job's partition (named, else the default) is INACTIVE: nothing sent there would start."""
+        chosen = partition or self.default
+        return chosen is not None and chosen in self.inactive
 
 
 def parse_partitions(text: str) -> Partitions:
     """``sinfo -h -e -o SINFO_FIT_FORMAT`` into each partition's node configurations; lines that do not
     parse (a node whose CPUs read ``4+``) are skipped rather than guessed."""
     nodes: dict[str, list[NodeConfig]] = {}
-    default = None
+    default, inactive = None, set()
     for line in text.splitlines():
         parts = line.strip().split("|")
-        if len(parts) != 4 or not parts[1].isdigit() or not parts[2].isdigit():
+        if len(parts) not in (4, 5) or not parts[1].isdigit() or not parts[2].isdigit():
             continue
         name = parts[0].rstrip("*")
         if parts[0].endswith("*"):
             default = name
+        if parts[4:] in (["inactive"], ["inact"]):  # sinfo 22.05 prints "inactive"
+            inactive.add(name)
         gpus = sum(int(n) for n in _GPU_GRES.findall(parts[3]))
         nodes.setdefault(name, []).append(NodeConfig(int(parts[1]), int(parts[2]), gpus))
-    return Partitions(nodes, default)
+    return Partitions(nodes, default, frozenset(inactive))
 
 
 def memory_mb(value: str) -> int:

@@ -159,3 +159,26 @@ def test_autostop_waits_for_ssh_uploads_and_tasks_then_fires_once(box, tmp_path)
     partitions = box.cli("ssh", "--", "sinfo", "-h", "-o", "%P %a")
     assert out(partitions).split() == ["compute*", "inactive"], out(partitions)
     assert os.path.exists(box.state / "sandbox" / "node" / "opt" / "clustertools" / "autostop" / "autostop.sh")
+
+
+def test_after_autostop_submit_says_stopped_and_start_brings_it_back(box, tmp_path):
+    """Issue 17, item 1 on the sandbox. Runs after the test above, which leaves the autostop fired."""
+    partitions = box.cli("ssh", "--", "sinfo", "-h", "-e", "-o", "%P|%c|%m|%G|%a")
+    assert out(partitions).strip().endswith("|inactive"), "the test above leaves the sandbox stopped: " + out(partitions)
+    project = make_project(box, tmp_path, "again")
+    subjects = write_subjects(project, ["sub-1"])
+    refused = box.cli("submit", str(subjects), "--command", "true", cwd=project)
+    lines = err(refused).strip().splitlines()
+    assert refused.returncode == 1 and len(lines) == 1, err(refused)
+    assert lines[0] == ("Error: nothing was submitted: cluster sandbox is stopped (its partition compute is INACTIVE, "
+                        "as autostop leaves an idle cluster) (hint: start it: clustertools start -c sandbox, then "
+                        "submit again)"), lines[0]
+    started = box.cli("start", "-c", "sandbox", "--json")
+    assert started.returncode == 0, err(started)
+    assert json.loads(out(started)) == {"cluster": "sandbox", "started": ["compute"], "autostop_minutes": 1}
+    assert out(box.cli("ssh", "--", "sinfo", "-h", "-o", "%P %a")).split() == ["compute*", "up"]
+    assert "autostop: " in describe(box)[0] and describe(box)[1]["decision"] in ("armed", "idle", "busy")
+    run_id = submit(box, project, str(subjects), "--command", "true")["run"]  # the same submit: it goes through
+    assert wait_for_run(box, project, run_id)["counts"]["SUCCEEDED"] == 1
+    again = box.cli("start", "-c", "sandbox")
+    assert again.returncode == 0 and out(again).strip() == "sandbox is not stopped: nothing to start", out(again)

@@ -49,3 +49,11 @@ def test_memory_sizes_in_mb(text: str, mb: int) -> None:
 
 def test_a_cluster_without_a_default_partition_asks_for_one() -> None:
     assert "no default partition" in request_problem(Partitions({"a": [NodeConfig(1, 1)]}, None), None, cpus=1, mem="1")
+
+
+def test_an_inactive_partition_is_a_stopped_cluster() -> None:
+    """With %a, which the sandbox's sinfo (22.05) prints as `inactive` once its autostop fired."""
+    parsed = parse_partitions("compute*|4|3214|(null)|inactive\nspot|2|1000|(null)|up\n")
+    assert parsed.inactive == frozenset({"compute"}) and parsed.default == "compute"
+    assert parsed.stopped(None) and parsed.stopped("compute") and not parsed.stopped("spot")
+    assert not parse_partitions(CAPTURED).stopped(None), "the four-field listing: nothing known stopped"
