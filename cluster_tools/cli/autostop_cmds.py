@@ -78,8 +78,9 @@ Examples:
 @json_option
 @click.pass_obj
 def start(app: App, cluster_name: str | None, as_json: bool) -> None:
-    """Bring a stopped cluster back: the sandbox after its autostop (its partitions UP, autostop armed again with
-    the limit it had). A ParallelCluster cluster: not built yet (the error says how by hand)."""
+    """Bring a stopped cluster back. A ParallelCluster cluster: its head node started, its new address recorded and
+    its pinned host key checked there, then its compute fleet started. The sandbox after its autostop: its
+    partitions UP, autostop armed again with the limit it had."""
     from cluster_tools.services.lifecycle_start import start_cluster
     from cluster_tools.services.remote import connect
 
@@ -89,6 +90,8 @@ def start(app: App, cluster_name: str | None, as_json: bool) -> None:
         print_json(result.to_json())
     elif not result.started:
         click.echo(f"{result.cluster} is not stopped: nothing to start")
-    else:
-        click.echo(f"{result.cluster} started: {', '.join(result.started)} UP"
+    elif result.host is None:  # the sandbox: its partitions
+        click.echo(f"{result.cluster} started: partitions {', '.join(result.started)} UP"
                    + (f"; autostop after {result.autostop_minutes} idle min" if result.autostop_minutes else ""))
+    else:
+        click.echo(f"{result.cluster} started: {', '.join(result.started)}; its head node is at {result.host}")

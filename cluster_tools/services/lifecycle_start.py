@@ -1,16 +1,19 @@
 """`clustertools start`: bring a stopped cluster back (issue 17, item 1).
 
-Built so far: the sandbox after its own autostop, which set its partitions INACTIVE (what ParallelCluster's
-clustermgtd does to a stopped compute fleet): autostop is armed again with the limit it had, which sets those
-partitions UP and restarts its idle clock (bootstrap/autostop-configure.sh). Not built yet: a ParallelCluster
-cluster (its head node's EC2 instance started, its new address recorded and host key checked, the compute fleet
-started): that is said in one line, with the two commands that do it by hand.
+The sandbox after its own autostop, which set its partitions INACTIVE (what ParallelCluster's clustermgtd does
+to a stopped compute fleet): autostop is armed again with the limit it had, which sets those partitions UP and
+restarts its idle clock (bootstrap/autostop-configure.sh).
+
+A ParallelCluster cluster after autostop's `stop` (fleet stopped, then the head node): its head node's instance
+is found in EC2 as ParallelCluster finds it, started and waited for; its new address is recorded with the key
+pinned at `up` carried over to it (a stopped and started instance keeps its host keys), and one connection checks
+it, never learning another; then the compute fleet is started (ParallelCluster's update-compute-fleet).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from cluster_tools.clusters import ClusterRecord
 from cluster_tools.config import Project
@@ -22,24 +25,38 @@ from cluster_tools.state import StateDir
 @dataclass(frozen=True)
 class StartResult:
     cluster: str
-    started: tuple[str, ...]  # partitions set UP; () when nothing was stopped
-    autostop_minutes: int | None  # the autostop armed again, with the limit it had
+    started: tuple[str, ...]  # what was started: partitions set UP, the head node, the compute fleet; () if none
+    autostop_minutes: int | None = None  # the sandbox: the autostop armed again, with the limit it had
+    host: str | None = None  # a ParallelCluster head node's address, as recorded now
 
     def to_json(self) -> dict:
-        return {"cluster": self.cluster, "started": list(self.started), "autostop_minutes": self.autostop_minutes}
+        return {"cluster": self.cluster, "started": list(self.started), "autostop_minutes": self.autostop_minutes,
+                "host": self.host}
+
+
+@dataclass(frozen=True)
+class Aws:
+    """The edges a ParallelCluster start goes through, built by the caller: an EC2 client in the cluster's region
+    and ParallelCluster's update-compute-fleet (transport/pcluster.py)."""
+
+    ec2: Any
+    update_compute_fleet: Callable[..., Any]
+    wait_seconds: int = 900  # for the instance to run, then for its sshd
+    poll_seconds: float = 15
 
 
 def start_cluster(state: StateDir, record: ClusterRecord, project: Project | None, connect, *,
-                  environ: Mapping[str, str], progress: Callable[[str], None] = lambda _: None) -> StartResult:
+                  environ: Mapping[str, str], progress: Callable[[str], None] = lambda _: None,
+                  aws: Callable[[ClusterRecord], Aws] | None = None) -> StartResult:
+    """``aws``: the ParallelCluster edges for ``record`` (default: boto3 and pcluster from the environment)."""
     if record.sandbox:
         return _start_sandbox(state, record, project, connect, environ, progress)
     if record.provider != "parallelcluster":
         raise ConfigError(f"{record.name} is a cluster reached over SSH that clustertools did not create: it never "
                           "stops it, so it does not start it")
-    raise ClusterToolsError(
-        f"starting a stopped ParallelCluster cluster ({record.name}) is not built yet",
-        f"start its head node's EC2 instance, then `pcluster update-compute-fleet -n {record.name} --status "
-        "START_REQUESTED`; `clustertools describe` shows its state")
+    from cluster_tools.services.lifecycle_start_aws import default_aws, start_parallelcluster
+
+    return start_parallelcluster(state, record, connect, (aws or default_aws)(record), progress)
 
 
 def _inactive(state: StateDir, record: ClusterRecord, conn) -> tuple[frozenset[str], dict]:

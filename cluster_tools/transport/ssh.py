@@ -170,7 +170,8 @@ class SSHConnection:
             except OSError as exc:
                 raise TransportError(
                     f"cannot reach {t.label}: {exc.strerror or exc}",
-                    "is the cluster up? `clustertools list` shows the known ones",
+                    "is the cluster up, or stopped by its autostop (`clustertools start`)? `clustertools list` shows "
+                    "the known ones",
                 ) from None
             # paramiko leaves Nagle on: each exec over the connection then waits ~40 ms for nothing.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -175,7 +175,8 @@ def test_after_autostop_submit_says_stopped_and_start_brings_it_back(box, tmp_pa
                         "submit again)"), lines[0]
     started = box.cli("start", "-c", "sandbox", "--json")
     assert started.returncode == 0, err(started)
-    assert json.loads(out(started)) == {"cluster": "sandbox", "started": ["compute"], "autostop_minutes": 1}
+    assert json.loads(out(started)) == {"cluster": "sandbox", "started": ["compute"], "autostop_minutes": 1,
+                                        "host": None}
     assert out(box.cli("ssh", "--", "sinfo", "-h", "-o", "%P %a")).split() == ["compute*", "up"]
     assert "autostop: " in describe(box)[0] and describe(box)[1]["decision"] in ("armed", "idle", "busy")
     run_id = submit(box, project, str(subjects), "--command", "true")["run"]  # the same submit: it goes through
