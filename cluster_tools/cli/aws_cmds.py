@@ -182,6 +182,8 @@ def describe(app: App, cluster_name: str | None, live_prices: bool, as_json: boo
         print_json(asdict(info))
         return
     click.echo(f"{info.name} ({info.provider}" + (f", {info.region}" if info.region else "") + f"): {info.status}")
+    if info.stopped:
+        click.echo(f"stopped: it takes no new job (hint: `clustertools start -c {info.name}`)")
     if info.failure_reason:
         click.echo(f"failure: {info.failure_reason} (hint: `clustertools triage -c {info.name}`)")
     if info.address:

@@ -37,6 +37,14 @@ class Description:
     # None where it is not installed or not readable (autostop_note says why).
     autostop: dict | None = None
     autostop_note: str | None = None
+    # Stopped (autostop, or by hand): a ParallelCluster head node stopping or stopped, or every partition INACTIVE
+    # (the sandbox's autostop; a ParallelCluster fleet stopped under a running head node). `clustertools start`.
+    stopped: bool = False
+
+    def mark_stopped(self) -> None:
+        head = self.head_node.state if self.head_node else None
+        self.stopped = head in ("stopping", "stopped") or bool(
+            self.partitions and all(p.get("avail") == "inactive" for p in self.partitions))
 
 
 def describe(state: StateDir, explicit: str | None, project: Project | None, *, quote=None) -> Description:
@@ -66,10 +74,12 @@ def describe(state: StateDir, explicit: str | None, project: Project | None, *, 
         armed = (name == ours and spec.autostop_minutes is not None) or (record is not None and autostop_armed(state, name))
         if record is not None and armed and info.head_node is not None and info.head_node.state == "running":
             info.autostop, info.autostop_note = _autostop_of(state, record)
+        info.mark_stopped()
         return info
     info = _describe_over_ssh(state, record)
     if record.sandbox:
         info.cost, info.cost_note = _sandbox_cost(state, info, project, quote=quote)
+    info.mark_stopped()
     return info
 
 
@@ -89,8 +99,8 @@ def hourly_cost(info: Description, capacities: dict[str, str], *, quote=None) ->
     not known (no project here) is priced on-demand, and the note says so."""
     from cluster_tools.pricing import HOURS_PER_MONTH, PriceNotFound, hourly_cluster_cost, load_price_table
 
-    if info.head_node is None or not info.region:
-        return None, "no head node running: nothing bills per hour but storage"
+    if info.head_node is None or not info.region or info.head_node.state not in ("pending", "running"):
+        return None, "no head node running: nothing bills per hour but storage (its EBS volumes, shared storage)"
     counts: dict[tuple[str, str], int] = {}
     unknown = set()
     for queue, nodes in info.queues.items():

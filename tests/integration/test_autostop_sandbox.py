@@ -173,12 +173,16 @@ def test_after_autostop_submit_says_stopped_and_start_brings_it_back(box, tmp_pa
     assert lines[0] == ("Error: nothing was submitted: cluster sandbox is stopped (its partition compute is INACTIVE, "
                         "as autostop leaves an idle cluster) (hint: start it: clustertools start -c sandbox, then "
                         "submit again)"), lines[0]
+    described = box.cli("describe", "-c", "sandbox")
+    assert "stopped: it takes no new job (hint: `clustertools start -c sandbox`)" in out(described), out(described)
+    assert json.loads(out(box.cli("describe", "-c", "sandbox", "--json")))["stopped"] is True
     started = box.cli("start", "-c", "sandbox", "--json")
     assert started.returncode == 0, err(started)
     assert json.loads(out(started)) == {"cluster": "sandbox", "started": ["compute"], "autostop_minutes": 1,
                                         "host": None}
     assert out(box.cli("ssh", "--", "sinfo", "-h", "-o", "%P %a")).split() == ["compute*", "up"]
     assert "autostop: " in describe(box)[0] and describe(box)[1]["decision"] in ("armed", "idle", "busy")
+    assert json.loads(out(box.cli("describe", "-c", "sandbox", "--json")))["stopped"] is False
     run_id = submit(box, project, str(subjects), "--command", "true")["run"]  # the same submit: it goes through
     assert wait_for_run(box, project, run_id)["counts"]["SUCCEEDED"] == 1
     again = box.cli("start", "-c", "sandbox")
