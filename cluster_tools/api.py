@@ -116,14 +116,16 @@ class Cluster:
         return list(subjects_in(self.s3(), url, pattern).subjects)
 
     def submit(self, subjects: Subjects, *, command: str | None = None, container: str | None = None,
-               workdir: str | None = None, cpus: int | None = None, gpus: int | None = None, mem: str | None = None, time: str | None = None,
-               partition: str | None = None, throttle: int | None = None, name: str | None = None,
-               new_run: bool = False, minutes_per_subject: float | None = None, yes: bool = False,
-               approve: Callable[[str], bool] | None = None, progress: Progress | None = None) -> "Run":
+               workdir: str | None = None, cpus: int | None = None, gpus: int | None = None, mem: str | None = None,
+               time: str | None = None, partition: str | None = None, throttle: int | None = None,
+               name: str | None = None, new_run: bool = False, minutes_per_subject: float | None = None,
+               yes: bool = False, approve: Callable[[str], bool] | None = None, progress: Progress | None = None,
+               start: bool = False) -> "Run":
         """One Slurm array task per subject: ids, rows (dicts: their keys become each task's environment
         variables, with a ``subject`` key), or a subjects file. Keyword arguments override the project's job.
         Submitting the same again finishes an interrupted submit; a run submitted whole is refused unless
-        ``new_run``. The cost guard (see the module) runs first."""
+        ``new_run``. The cost guard (see the module) runs first. A stopped cluster (autostop) raises
+        ``ClusterStopped`` unless ``start``: then it is started first."""
         from cluster_tools.services.remote import connect
         from cluster_tools.services.submit_run import submit_run
 
@@ -132,7 +134,8 @@ class Cluster:
                            "mem": mem,
                            "time": time, "partition": partition, "throttle": throttle},
                           name=name, new_run=new_run, minutes_per_subject=minutes_per_subject, yes=yes, approve=approve,
-                          progress=progress or (lambda _: None), environ=self.project.environ, connect=connect)
+                          progress=progress or (lambda _: None), environ=self.project.environ, connect=connect,
+                          start=start)
         return Run(self.project.state, done.run)
 
 

@@ -45,11 +45,14 @@ Examples:
 @click.option("--yes", "-y", is_flag=True, help="Submit even when the estimate is above cost.confirm_above_usd.")
 @click.option("--new-run", is_flag=True,
               help="Start a new run even if one with exactly these subjects and this spec was submitted.")
+@click.option("--start", "start_cluster", is_flag=True,
+              help="Start the cluster first if it is stopped (as `clustertools start`).")
 @cluster_option
 @json_option
 @click.pass_obj
 def submit(app: App, subjects_file: Path, command, container, workdir, throttle, cpus, gpus, mem, time_limit, partition,
-           name, dry_run: bool, minutes_per_subject, yes: bool, new_run: bool, cluster_name, as_json: bool) -> None:
+           name, dry_run: bool, minutes_per_subject, yes: bool, new_run: bool, start_cluster: bool, cluster_name,
+           as_json: bool) -> None:
     """Submit one Slurm array task per subject (arrays split by the cluster's MaxArraySize).
 
     Running the same submit again after an interruption finishes it: arrays already submitted are
@@ -70,7 +73,7 @@ def submit(app: App, subjects_file: Path, command, container, workdir, throttle,
                        "mem": mem, "time": time_limit, "partition": partition},
                       name=name, new_run=new_run, minutes_per_subject=minutes_per_subject, yes=yes,
                       approve=(lambda why: click.confirm(f"{why}: submit?", err=True)) if asks else None,
-                      dry_run=dry_run, progress=note, environ=app.environ, connect=connect)
+                      dry_run=dry_run, progress=note, environ=app.environ, connect=connect, start=start_cluster)
     if done.files is not None:
         for path, text in done.files.items():
             click.echo(f"==> {path} <==")

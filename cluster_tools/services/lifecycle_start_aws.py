@@ -47,9 +47,12 @@ def start_parallelcluster(state: StateDir, record: ClusterRecord, connect, aws: 
         raise ClusterToolsError(f"the head node of {record.name} runs but has no address yet",
                                 f"run clustertools start -c {record.name} again in a minute")
     record = _check_at(state, record, host, connect, aws, progress)
-    progress("starting the compute fleet")
-    aws.update_compute_fleet(record.name, "START_REQUESTED", region=record.region)
-    started.append("compute fleet")
+    # START_REQUESTED on a RUNNING fleet changes nothing (pcluster/models/compute_fleet_status_manager.py,
+    # update_status: "Compute fleet already in RUNNING status"): said "started" only when it was not running.
+    fleet = aws.update_compute_fleet(record.name, "START_REQUESTED", region=record.region)
+    if getattr(fleet, "status", None) != "RUNNING":
+        progress("the compute fleet is starting")
+        started.append("compute fleet")
     return StartResult(record.name, tuple(started), host=record.host)
 
 

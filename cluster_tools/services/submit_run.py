@@ -28,7 +28,10 @@ def submit_run(state: StateDir, project: Project, cluster: ClusterRecord, subjec
                overrides: Mapping[str, object], *, name: str | None = None, new_run: bool = False,
                minutes_per_subject: float | None = None, yes: bool = False,
                approve: Callable[[str], bool] | None = None, dry_run: bool = False,
-               progress: Callable[[str], None] = lambda _: None, environ: Mapping[str, str], connect=None) -> Submitted:
+               progress: Callable[[str], None] = lambda _: None, environ: Mapping[str, str], connect=None,
+               start: bool = False) -> Submitted:
+    """``start``: start the cluster first when it is stopped (clustertools start), else a stopped cluster refuses
+    the submit in one line (ClusterStopped)."""
     from cluster_tools.services.cost_guard import check_cost, enforce
     from cluster_tools.services.submit import dry_run as render_dry_run, job_spec, prepare_run, submit_attempt
 
@@ -44,8 +47,24 @@ def submit_run(state: StateDir, project: Project, cluster: ClusterRecord, subjec
     enforce(check, yes=yes or dry_run or resumed, approve=approve)
     if dry_run:
         return Submitted(run, resumed, files=render_dry_run(run).files)
+    if start:
+        cluster = _started(state, project, cluster, connect, environ, progress)
     if resumed:
         progress(f"resuming run {run.run_id}: not all its arrays were submitted yet (interrupted, or refused)")
     result = submit_attempt(state, run, cluster, progress=progress, resumed=resumed, connect=connect,
                             workdir=packed.data if packed else None)
     return Submitted(result.run, resumed, result=result)
+
+
+def _started(state: StateDir, project: Project, cluster: ClusterRecord, connect, environ: Mapping[str, str],
+             progress: Callable[[str], None]) -> ClusterRecord:
+    """The cluster, started when it was stopped; its record read again (a started head node has a new address)."""
+    from cluster_tools.clusters import load_cluster
+    from cluster_tools.services.lifecycle_start import start_cluster
+    from cluster_tools.services.remote import connect as default_connect
+
+    result = start_cluster(state, cluster, project, connect or default_connect, environ=environ, progress=progress)
+    if result.started:
+        progress(f"started {cluster.name}: {', '.join(result.started)}")
+    return load_cluster(state, cluster.name)
+

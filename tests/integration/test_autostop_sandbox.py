@@ -183,7 +183,8 @@ def test_after_autostop_submit_says_stopped_and_start_brings_it_back(box, tmp_pa
     assert out(box.cli("ssh", "--", "sinfo", "-h", "-o", "%P %a")).split() == ["compute*", "up"]
     assert "autostop: " in describe(box)[0] and describe(box)[1]["decision"] in ("armed", "idle", "busy")
     assert json.loads(out(box.cli("describe", "-c", "sandbox", "--json")))["stopped"] is False
-    run_id = submit(box, project, str(subjects), "--command", "true")["run"]  # the same submit: it goes through
+    run_id = submit(box, project, str(subjects), "--command", "true", "--start")["run"]  # the same submit goes
+    # through (--start finds nothing to start now)
     assert wait_for_run(box, project, run_id)["counts"]["SUCCEEDED"] == 1
     again = box.cli("start", "-c", "sandbox")
     assert again.returncode == 0 and out(again).strip() == "sandbox is not stopped: nothing to start", out(again)

@@ -61,6 +61,7 @@ class Edges:
         self.failures = list(failures)
         self.hosts: list[str] = []
         self.fleet: list[tuple] = []
+        self.fleet_answer = None  # what pcluster's update-compute-fleet returns (a ComputeFleet)
 
     @contextlib.contextmanager
     def connect(self, record: ClusterRecord):
@@ -79,6 +80,7 @@ class Edges:
 
     def update_compute_fleet(self, name, status, *, region=None):
         self.fleet.append((name, status, region))
+        return self.fleet_answer
 
 
 def aws_for(ec2, edges: Edges):
@@ -100,12 +102,17 @@ def test_a_stopped_head_node_is_started_its_address_recorded_its_pin_carried_and
     assert entries.lookup(new_host)["ssh-rsa"] == key, "the key pinned at up, now for the new address"
 
 
-def test_a_running_head_node_only_gets_its_fleet_started(ec2, tmp_path):
+def test_a_running_head_node_only_gets_its_fleet_started_and_a_running_fleet_means_nothing_to_start(ec2, tmp_path):
+    from cluster_tools.transport.pcluster import ComputeFleet
+
     head_node(ec2, "study-b", stopped=False)
     state, record, _ = pinned_record(tmp_path, "study-b")
     edges = Edges()
     result = start_cluster(state, record, None, edges.connect, environ={}, aws=aws_for(ec2, edges))
     assert result.started == ("compute fleet",) and edges.fleet == [("study-b", "START_REQUESTED", "us-east-1")]
+    edges.fleet_answer = ComputeFleet(status="RUNNING", last_status_updated_time=None)
+    again = start_cluster(state, record, None, edges.connect, environ={}, aws=aws_for(ec2, edges))
+    assert again.started == () and len(edges.fleet) == 2
 
 
 def test_a_different_host_key_at_the_new_address_is_refused_and_nothing_is_recorded(ec2, tmp_path):
