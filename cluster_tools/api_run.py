@@ -159,9 +159,11 @@ class Run:
         from cluster_tools.services.resubmit import resubmit
 
         if not (failed or missing):
-            raise ConfigError("say which subjects to rerun", "--failed and/or --missing (failed=, missing=)")
+            raise ConfigError("say which subjects to rerun", "pass --failed or --missing (in Python: failed=True, "
+                              "missing=True)")
         if states and not failed:
-            raise ConfigError("a state chooses among the unsuccessful subjects", "pass it with --failed (failed=True)")
+            raise ConfigError("--state chooses among the unsuccessful subjects", "pass it with --failed (in Python: "
+                              "states= with failed=True)")
         result, subjects = resubmit(
             self.state, self.record, self._cluster(), self._connect(), failed=failed, missing=missing,
             dry_run=dry_run, progress=progress or (lambda _: None), recompute_kept=recompute_kept,

@@ -201,13 +201,11 @@ def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedT
         (final if record.state in FINAL_STATES else started)[key] = record
     in_queue: dict[tuple[str, int], QueuedTask] = {}
     ended: dict[tuple[str, int], QueuedTask] = {}  # Slurm ended them (listed until MinJobAge)
-    chunks = chunk_lookup(run)
-    for task in queued:  # task_subjects' lookup, inline: 100,000 tasks a refresh
-        offset, subjects = chunks.get((task.attempt, task.chunk), (-1, ()))
-        index = offset + task.task_id
-        if task.run_id == run.run_id and 0 <= offset <= index < len(subjects):
-            queued_now = task.slurm_state == "PENDING" or task.state in ("PENDING", "RUNNING")
-            (in_queue if queued_now else ended)[(subjects[index], task.attempt)] = task
+    subject_of = task_subjects(run)
+    for task in queued:
+        subject = subject_of(task)
+        if subject is not None:
+            (in_queue if task.state in ("PENDING", "RUNNING") else ended)[(subject, task.attempt)] = task
     inputs = MergeInputs(final, started, in_queue, ended, submitted_lookup(run), queue_readable)
     return RunStatus(run.run_id, tuple(subject_status(subject, latest[subject], inputs) for subject in run.subjects),
                      queue_readable, source)
@@ -270,7 +268,7 @@ def _lost(record: TaskRecord, task: QueuedTask | None) -> SubjectStatus:
 
 def task_subjects(run: RunRecord):
     """A lookup: queued task -> its subject in ``run`` (None when the task is not one of the run's)."""
-    chunks = chunk_lookup(run)
+    chunks = {(a.number, c.index): (c.offset, a.subjects) for a in run.attempts for c in a.chunks}
 
     def subject_of(task: QueuedTask) -> str | None:
         offset, subjects = chunks.get((task.attempt, task.chunk), (-1, ()))
@@ -278,11 +276,6 @@ def task_subjects(run: RunRecord):
         return subjects[index] if task.run_id == run.run_id and 0 <= offset <= index < len(subjects) else None
 
     return subject_of
-
-
-def chunk_lookup(run: RunRecord) -> dict[tuple[int, int], tuple[int, list[str]]]:
-    """(attempt, chunk) -> (the chunk's first index in its attempt, the attempt's subjects)."""
-    return {(a.number, c.index): (c.offset, a.subjects) for a in run.attempts for c in a.chunks}
 
 
 def parse_status(run: RunRecord, text: str) -> RunStatus:

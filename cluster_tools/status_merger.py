@@ -11,7 +11,7 @@ holds it equal to a full merge over random sequences of refreshes.
 from __future__ import annotations
 
 from cluster_tools.run_status import (
-    MergeInputs, RunStatus, SubjectStatus, TaskRecord, chunk_lookup, submitted_lookup, subject_status,
+    MergeInputs, RunStatus, SubjectStatus, TaskRecord, submitted_lookup, subject_status, task_subjects,
 )
 from cluster_tools.runs import FINAL_STATES, RunRecord
 from cluster_tools.slurm.queue import QueuedTask, parse_squeue
@@ -30,7 +30,7 @@ class StatusMerger:
         self.shape = run_shape(run)
         self._run = run
         self._latest = run.current_attempt_of()
-        self._chunks = chunk_lookup(run)
+        self._subject_of = task_subjects(run)
         self._inputs = MergeInputs({}, {}, {}, {}, submitted_lookup(run), True)
         self._records: list[TaskRecord] | None = None  # the list merged last: it may only have grown since
         self._records_seen = 0
@@ -78,18 +78,11 @@ class StatusMerger:
         for line in new:
             self._lines[line] = placed = []
             for task in parse_squeue(line + "\n"):
-                key = self._key(task)
-                if key is None:
+                subject = self._subject_of(task)
+                if subject is None:
                     continue
-                queued_now = task.slurm_state == "PENDING" or task.state in ("PENDING", "RUNNING")
-                (self._inputs.in_queue if queued_now else self._inputs.ended)[key] = task
+                key = (subject, task.attempt)
+                (self._inputs.in_queue if task.state in ("PENDING", "RUNNING") else self._inputs.ended)[key] = task
                 placed.append((key, task))
                 changed.add(key[0])
         return changed
-
-    def _key(self, task: QueuedTask) -> Key | None:
-        offset, subjects = self._chunks.get((task.attempt, task.chunk), (-1, ()))
-        index = offset + task.task_id
-        if task.run_id == self._run.run_id and 0 <= offset <= index < len(subjects):
-            return subjects[index], task.attempt
-        return None

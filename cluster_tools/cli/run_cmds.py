@@ -239,12 +239,6 @@ def resubmit(app: App, run_id: str | None, failed: bool, states: tuple[str, ...]
     """Rerun only some subjects of a run, as a new attempt; SUCCEEDED subjects with outputs never rerun.
 
     RUN is any unique start of its id; default: the project's latest run."""
-    from cluster_tools.errors import ConfigError
-
-    if not (failed or missing):  # in the flags' words: the API's name its parameters
-        raise ConfigError("say which subjects to rerun", "pass --failed or --missing")
-    if states and not failed:
-        raise ConfigError("--state chooses among the unsuccessful subjects", "pass it with --failed")
     done = app.run(run_id).rerun(failed=failed, missing=missing, states=states, mem=mem, cpus=cpus, time=time,
                                  partition=partition, gpus=gpus, dry_run=dry_run, recompute_kept=recompute_kept,
                                  progress=note)
