@@ -10,6 +10,7 @@ import click
 from cluster_tools.cli.app import App, cli, note
 from cluster_tools.cli.flags import cluster_option, json_option
 from cluster_tools.cli.output import print_json, print_table
+from cluster_tools.cli.progress import StackDisplay
 
 # Only the test suite sets this: validators a local AWS stand-in (moto) cannot serve, comma-separated.
 # It applies to `up --dry-run` alone; a real create is never weakened.
@@ -61,7 +62,7 @@ def up(app: App, cluster_name: str | None, profile: str | None, region: str | No
     suppress = [v.strip() for v in app.environ.get(SUPPRESS_ENV, "").split(",") if v.strip()]
     text = app.project_file.read_text(encoding="utf-8") if app.project_file else None
     try:
-        with _StatusDisplay(enabled=not as_json) as display:
+        with StackDisplay(enabled=not as_json) as display:
             result = bring_up(project, app.state, allowed_ip=allowed_ip, region=region, profile=profile,
                               dry_run=dry_run, identity_file=identity_file, project_text=text,
                               autostop_minutes=autostop_minutes,
@@ -99,59 +100,6 @@ def up(app: App, cluster_name: str | None, profile: str | None, region: str | No
                    "console fingerprints": "matches the console output's fingerprints, now pinned"}
             click.echo(f"host key ({how.get(result.host_key_source or '', 'trusted on first use, now pinned')}): "
                        f"{result.host_key}")
-
-
-class _StatusDisplay:
-    """While `up` waits for the stack: each CloudFormation event as a line on stderr, under a rich status
-    line with the cluster's status and the minutes waited. Nothing with --json (stdout stays JSON)."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled, self._status, self._started = enabled, None, 0.0
-        self._console = None
-
-    def event(self, event) -> None:
-        from cluster_tools.services.stack_progress import describe_event
-
-        self._line(describe_event(event), style="red" if event.status.endswith("FAILED") else None)
-
-    def progress(self, line: str) -> None:
-        self._line(line)
-
-    def _line(self, text: str, style: str | None = None) -> None:
-        if not self.enabled:
-            return
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(stderr=True, highlight=False)
-        self._console.print(text, markup=False, style=style)
-
-    def __enter__(self) -> "_StatusDisplay":
-        import time
-
-        self._started = time.monotonic()
-        return self
-
-    def update(self, described) -> None:
-        if not self.enabled:
-            return
-        import time
-
-        minutes = int((time.monotonic() - self._started) // 60)
-        text = f"{described.name}: {described.status} (stack {described.stack_status}, {minutes} min)"
-        if self._status is None:
-            from rich.console import Console
-
-            if self._console is None:
-                self._console = Console(stderr=True, highlight=False)
-            self._status = self._console.status(text)
-            self._status.start()
-        else:
-            self._status.update(text)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._status is not None:
-            self._status.stop()
 
 
 @cli.command(short_help="Show a cluster: its status, queues and nodes, and what they cost per hour now.", epilog="""\b

@@ -1,8 +1,12 @@
-"""A progress bar for `status --watch` (rich), on stderr so --json output stays clean."""
+"""Progress on stderr (rich), so --json output stays clean: a bar for `status --watch`, a status line and the
+stack's events while `up` or `update` waits for ParallelCluster."""
 
 from __future__ import annotations
 
-from cluster_tools.run_status import RunStatus
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cluster_tools.run_status import RunStatus
 
 
 class RunProgress:
@@ -42,3 +46,56 @@ class RunProgress:
     def __exit__(self, *exc: object) -> None:
         if self._progress:
             self._progress.__exit__(*exc)
+
+
+class StackDisplay:
+    """While `up` or `update` waits for the stack: each CloudFormation event as a line on stderr, under a rich status
+    line with the cluster's status and the minutes waited. Nothing with --json (stdout stays JSON)."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled, self._status, self._started = enabled, None, 0.0
+        self._console = None
+
+    def event(self, event) -> None:
+        from cluster_tools.services.stack_progress import describe_event
+
+        self._line(describe_event(event), style="red" if event.status.endswith("FAILED") else None)
+
+    def progress(self, line: str) -> None:
+        self._line(line)
+
+    def _line(self, text: str, style: str | None = None) -> None:
+        if not self.enabled:
+            return
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False)
+        self._console.print(text, markup=False, style=style)
+
+    def __enter__(self) -> "StackDisplay":
+        import time
+
+        self._started = time.monotonic()
+        return self
+
+    def update(self, described) -> None:
+        if not self.enabled:
+            return
+        import time
+
+        minutes = int((time.monotonic() - self._started) // 60)
+        text = f"{described.name}: {described.status} (stack {described.stack_status}, {minutes} min)"
+        if self._status is None:
+            from rich.console import Console
+
+            if self._console is None:
+                self._console = Console(stderr=True, highlight=False)
+            self._status = self._console.status(text)
+            self._status.start()
+        else:
+            self._status.update(text)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()

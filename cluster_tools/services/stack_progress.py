@@ -85,7 +85,23 @@ def wait_for_create(name: str, region: str, *, poll_seconds: float, timeout_seco
                     sleep: Callable[[float], None] = time.sleep) -> pc.ClusterDescription:
     """Poll until the cluster leaves CREATE_IN_PROGRESS, passing each new stack event to ``on_event``.
     CREATE_COMPLETE is returned; anything else raised, naming the first failed resource and its reason."""
-    feed = StackEventFeed(name, region)
+    return _wait_for(name, region, "CREATE", poll_seconds=poll_seconds, timeout_seconds=timeout_seconds,
+                     on_status=on_status, on_event=on_event, sleep=sleep)
+
+
+def wait_for_update(name: str, region: str, *, since: datetime, poll_seconds: float, timeout_seconds: float,
+                    on_status: OnStatus | None = None, on_event: OnEvent | None = None,
+                    sleep: Callable[[float], None] = time.sleep) -> pc.ClusterDescription:
+    """Poll until the cluster leaves UPDATE_IN_PROGRESS (events before ``since`` skipped: the create's). UPDATE_COMPLETE
+    is returned; a failed update (ParallelCluster rolls the stack back: UPDATE_FAILED) raised with its first failure."""
+    return _wait_for(name, region, "UPDATE", poll_seconds=poll_seconds, timeout_seconds=timeout_seconds,
+                     on_status=on_status, on_event=on_event, sleep=sleep, since=since)
+
+
+def _wait_for(name: str, region: str, operation: str, *, poll_seconds: float, timeout_seconds: float,
+              on_status: OnStatus | None, on_event: OnEvent | None, sleep: Callable[[float], None],
+              since: datetime | None = None) -> pc.ClusterDescription:
+    feed = StackEventFeed(name, region, since=since)
     waited = 0.0
     while True:
         for event in feed.poll():
@@ -94,21 +110,25 @@ def wait_for_create(name: str, region: str, *, poll_seconds: float, timeout_seco
         described = pc.describe_cluster(name, region=region)
         if on_status:
             on_status(described)
-        if described.status != "CREATE_IN_PROGRESS":
+        if described.status != f"{operation}_IN_PROGRESS":
             break
         if waited >= timeout_seconds:
-            raise ClusterToolsError(f"cluster {name} is still CREATE_IN_PROGRESS after {int(waited // 60)} minutes",
-                                    f"it goes on in AWS: `clustertools describe -c {name}`, then `clustertools up` "
-                                    "again to record it")
+            raise ClusterToolsError(f"cluster {name} is still {operation}_IN_PROGRESS after {int(waited // 60)} minutes",
+                                    f"it goes on in AWS: `clustertools describe -c {name}`" +
+                                    (", then `clustertools up` again to record it" if operation == "CREATE" else ""))
         sleep(poll_seconds)
         waited += poll_seconds
-    if described.status != "CREATE_COMPLETE":
+    if described.status != f"{operation}_COMPLETE":
         for event in feed.poll():  # the failure's own events may land after the last poll
             if on_event:
                 on_event(event)
-        raise ClusterToolsError(f"cluster {name} failed: {described.status}: {failure_reason(described, feed)}",
-                                f"`clustertools triage -c {name}` shows why (the head node's logs); "
-                                f"then delete it with `clustertools down -c {name}`")
+        hint = (f"`clustertools triage -c {name}` shows why (the head node's logs); then delete it with "
+                f"`clustertools down -c {name}`") if operation == "CREATE" else (
+                f"ParallelCluster rolled the stack back to the config before; `clustertools triage -c {name}` "
+                "shows the head node's logs")
+        raise ClusterToolsError(f"cluster {name} failed: {described.status}: {failure_reason(described, feed)}"
+                                if operation == "CREATE" else
+                                f"updating {name} failed: {described.status}: {failure_reason(described, feed)}", hint)
     return described
 
 

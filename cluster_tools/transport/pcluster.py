@@ -9,10 +9,8 @@ region is passed explicitly, else the chain's region applies. Every pcluster exc
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import tempfile
 import warnings
 from contextlib import contextmanager
@@ -20,41 +18,35 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterator, Literal, Sequence
 
-from cluster_tools.errors import TransportError
+# The error family and its records, used by callers as pc.PclusterNotFound etc. (listed in __all__)
+from cluster_tools.transport.pcluster_errors import (
+    ChangeRequest,
+    PclusterClusterExists,
+    PclusterConfigRejected,
+    PclusterError,
+    PclusterNotFound,
+    ValidationMessage,
+    api_error,
+    change_requests,
+    cli_error,
+    one_line,
+    other_error,
+    validation_messages,
+)
 # The same lock as the offline schema check: both change AWS_DEFAULT_REGION around pcluster's calls.
 from cluster_tools.transport.pcluster_schema import ENV_LOCK
 
+__all__ = [
+    "ChangeRequest", "ClusterDescription", "ClusterSummary", "ComputeFleet", "CreateResult", "FleetStatus", "Instance",
+    "LogEvent", "LogStream", "NodeType", "PclusterClusterExists", "PclusterConfigRejected", "PclusterError",
+    "PclusterNotFound", "StackEvent", "UpdateResult", "ValidationMessage", "cluster_config_text", "create_cluster",
+    "delete_cluster", "describe_cluster", "describe_cluster_instances", "get_cluster_log_events",
+    "get_cluster_stack_events", "list_cluster_log_streams", "list_clusters", "profile_environment",
+    "update_cluster", "update_compute_fleet",
+]
+
 FleetStatus = Literal["START_REQUESTED", "STOP_REQUESTED"]
 NodeType = Literal["HeadNode", "ComputeNode", "LoginNode"]
-
-
-class PclusterError(TransportError):
-    """ParallelCluster refused or failed a call; ``status`` is its HTTP-like code (400, 404, ...)."""
-
-    def __init__(self, message: str, hint: str | None = None, *, command: str | None = None, status: int | None = None,
-                 validation_messages: Sequence["ValidationMessage"] = ()) -> None:
-        super().__init__(message, hint, command=command)
-        self.status = status
-        self.validation_messages = tuple(validation_messages)
-
-
-class PclusterNotFound(PclusterError):
-    """No such cluster in that region (``down`` of a deleted cluster can treat it as done)."""
-
-
-class PclusterClusterExists(PclusterError):
-    """Create of a name that already has a stack (``up`` can report the existing cluster instead)."""
-
-
-class PclusterConfigRejected(PclusterError):
-    """ParallelCluster's validators refused the config; ``validation_messages`` holds each finding."""
-
-
-@dataclass(frozen=True)
-class ValidationMessage:
-    level: str  # INFO, WARNING or ERROR
-    type: str  # the validator, e.g. KeyPairValidator
-    message: str
 
 
 @dataclass(frozen=True)
@@ -73,6 +65,15 @@ class CreateResult:
     name: str
     dry_run: bool
     cluster: ClusterSummary | None  # None on a dry run: nothing was created
+    validation_messages: tuple[ValidationMessage, ...] = ()
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    name: str
+    dry_run: bool
+    change_set: tuple[ChangeRequest, ...]
+    cluster: ClusterSummary | None  # None on a dry run: nothing was changed
     validation_messages: tuple[ValidationMessage, ...] = ()
 
 
@@ -158,25 +159,57 @@ def create_cluster(name: str, config_yaml: str, *, region: str | None = None, dr
     run ParallelCluster's full validation only. ``suppress_validators``: validator types such as
     ``KeyPairValidator`` (or ``ALL``). Raises PclusterConfigRejected, PclusterClusterExists, PclusterError."""
     suppress = [v if v == "ALL" or v.startswith("type:") else f"type:{v}" for v in suppress_validators]
-    # pcluster.lib reads a str cluster_configuration as a PATH; a file keeps our exact text (comments
-    # included) as the config ParallelCluster stores, where yaml.dump of a dict would not.
-    fd, path = tempfile.mkstemp(prefix="clustertools-", suffix=".yaml")  # 0600: readable by us alone
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(config_yaml)
-        kwargs: dict[str, Any] = {"cluster_name": name, "cluster_configuration": path, "region": region,
-                                  "dryrun": dry_run, "rollback_on_failure": rollback_on_failure}
-        if suppress:
-            kwargs["suppress_validators"] = suppress
-        data = _call("create_cluster", f"create cluster {name}", kwargs)
+        with _config_file(config_yaml) as path:
+            kwargs: dict[str, Any] = {"cluster_name": name, "cluster_configuration": path, "region": region,
+                                      "dryrun": dry_run, "rollback_on_failure": rollback_on_failure}
+            if suppress:
+                kwargs["suppress_validators"] = suppress
+            data = _call("create_cluster", f"create cluster {name}", kwargs)
     except PclusterError as exc:
         if dry_run and exc.status == 412:  # DryrunOperationException: validation passed, nothing created
             return CreateResult(name=name, dry_run=True, cluster=None, validation_messages=exc.validation_messages)
         raise
-    finally:
-        os.unlink(path)
     return CreateResult(name=name, dry_run=dry_run, cluster=_summary(data["cluster"]),
-                        validation_messages=_messages(data.get("validationMessages")))
+                        validation_messages=validation_messages(data.get("validationMessages")))
+
+
+def update_cluster(name: str, config_yaml: str, *, region: str | None = None, dry_run: bool = False,
+                   force: bool = False) -> UpdateResult:
+    """Update the cluster's stack to ``config_yaml`` (UPDATE_IN_PROGRESS; this does not wait), or with
+    ``dry_run`` only validate the update and return its change set. ParallelCluster refuses changes its
+    update policies do not allow now (PclusterError, status 400, ``change_set`` naming each refused one)
+    unless ``force``. Raises PclusterConfigRejected, PclusterNotFound, PclusterError."""
+    try:
+        with _config_file(config_yaml) as path:
+            data = _call("update_cluster", f"update cluster {name}",
+                         {"cluster_name": name, "cluster_configuration": path, "region": region,
+                          "dryrun": dry_run, "force_update": force})
+    except PclusterError as exc:
+        if dry_run and exc.status == 412:  # DryrunOperationException: the update would be accepted
+            return UpdateResult(name=name, dry_run=True, change_set=exc.change_set, cluster=None,
+                                validation_messages=exc.validation_messages)
+        raise
+    return UpdateResult(name=name, dry_run=False, change_set=change_requests(data.get("changeSet"), ()),
+                        cluster=_summary(data["cluster"]), validation_messages=validation_messages(data.get("validationMessages")))
+
+
+def cluster_config_text(name: str, *, region: str | None = None, timeout: float = 30) -> str:
+    """The config the cluster runs now, as ParallelCluster keeps it (its S3 bucket, reached through the
+    pre-signed URL describe-cluster gives): the base an update is compared against."""
+    import urllib.error
+    import urllib.request
+
+    url = describe_cluster(name, region=region).config_url
+    if not url or not url.startswith("https://"):
+        raise PclusterError(f"ParallelCluster has no config for {name} ({url or 'none'})",
+                            "the cluster's stack may be failed or being deleted: `clustertools describe`")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - https only, checked above
+            return answer.read().decode("utf-8")
+    except (urllib.error.URLError, OSError, UnicodeDecodeError) as exc:
+        raise PclusterError(f"cannot read the config of {name} from ParallelCluster's bucket: {one_line(str(exc))}",
+                            "check your network, then retry") from None
 
 
 def describe_cluster(name: str, *, region: str | None = None) -> ClusterDescription:
@@ -253,7 +286,7 @@ def get_cluster_stack_events(name: str, *, region: str | None = None,
                  {"cluster_name": name, "region": region, "next_token": next_token})
     events = [StackEvent(event_id=e.get("eventId", ""), timestamp=_time(e.get("timestamp")),
                          logical_id=e.get("logicalResourceId", ""), resource_type=e.get("resourceType", ""),
-                         status=e.get("resourceStatus", ""), reason=_one_line(e.get("resourceStatusReason") or ""))
+                         status=e.get("resourceStatus", ""), reason=one_line(e.get("resourceStatusReason") or ""))
               for e in data.get("events") or ()]
     return events, data.get("nextToken")
 
@@ -299,11 +332,11 @@ def _call(function: str, what: str, kwargs: dict[str, Any]) -> dict[str, Any]:
             result = call(**args)
         except Exception as exc:
             if isinstance(exc, ParallelClusterApiException):
-                error, cause = _api_error(exc, what), None
+                error, cause = api_error(exc, what), None
             elif isinstance(exc, CLIException):  # ParameterException (a bad argument), APIOperationException
-                error, cause = _cli_error(exc, what), None
+                error, cause = cli_error(exc, what), None
             else:  # botocore (no credentials, unreachable endpoint) and the unforeseen: keep it for --debug
-                error, cause = _other_error(exc, what), exc
+                error, cause = other_error(exc, what), exc
             error.command = f"pcluster.lib.{function}"
             raise error from cause
         finally:
@@ -314,65 +347,6 @@ def _call(function: str, what: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     return result if isinstance(result, dict) else {}
 
 
-def _api_error(exc: Any, what: str) -> PclusterError:
-    from pcluster.api import encoder
-
-    code = getattr(exc, "code", None)
-    content = json.loads(encoder.JSONEncoder().encode(exc.content)) if exc.content is not None else {}
-    message = _one_line(content.get("message") or type(exc).__name__)
-    messages = _messages(content.get("configurationValidationErrors") or content.get("validationMessages"))
-    if code == 412:  # a dry run that passed; create_cluster turns it into a result
-        return PclusterError(f"{what}: {message}", status=code, validation_messages=messages)
-    if code == 404:
-        return PclusterNotFound(f"{what}: {message}", "check the name and the region (clustertools list)", status=code)
-    if code == 400 and re.search(r"Cluster \S+ already exists", message):
-        return PclusterClusterExists(f"{what}: {message}", "describe it, or delete it first", status=code)
-    if messages or type(exc).__name__ == "CreateClusterBadRequestException":
-        errors = [m for m in messages if m.level == "ERROR"] or list(messages)
-        detail = "; ".join(f"{m.type}: {_one_line(m.message)}" for m in errors)
-        return PclusterConfigRejected(f"{what}: {message.rstrip('.')}" + (f": {detail}" if detail else ""),
-                                      "fix the config (clustertools validate), or see ParallelCluster's validators",
-                                      status=code, validation_messages=messages)
-    if code == 429:
-        return PclusterError(f"{what}: {message}", "AWS throttled the request: wait a minute and retry", status=code)
-    if code == 409:
-        return PclusterError(f"{what}: {message}", "wait for the cluster's current operation to finish", status=code)
-    return PclusterError(f"{what}: {message}", _hint_for(message), status=code)
-
-
-def _cli_error(exc: Any, what: str) -> PclusterError:
-    data = exc.data if isinstance(getattr(exc, "data", None), dict) else {}
-    message = _one_line(str(data.get("message") or exc))
-    return PclusterError(f"{what}: {message}", _hint_for(message), status=400 if "Bad Request" in message else None)
-
-
-def _other_error(exc: Exception, what: str) -> PclusterError:
-    from botocore import exceptions as bx
-
-    if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError, bx.ProfileNotFound)):
-        return PclusterError(f"{what}: {exc}", "configure AWS credentials: `aws configure`, or set AWS_PROFILE")
-    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError)):
-        return PclusterError(f"{what}: cannot reach AWS ({exc})", "check your network (and AWS_ENDPOINT_URL if set)")
-    return PclusterError(f"{what}: unexpected {type(exc).__name__} from ParallelCluster: {_one_line(str(exc))}",
-                         "rerun with --debug for the traceback")
-
-
-def _hint_for(message: str) -> str | None:
-    # pcluster folds botocore errors into InternalServiceException text: recognise the usual ones.
-    lowered = message.lower()
-    if "credentials" in lowered or "security token" in lowered or "expiredtoken" in lowered:
-        return "configure AWS credentials: `aws configure`, or set AWS_PROFILE"
-    if "could not connect" in lowered or "endpoint" in lowered:
-        return "check your network (and AWS_ENDPOINT_URL if set)"
-    if "node.js" in lowered or ("node" in lowered and "executable" in lowered):
-        return "ParallelCluster needs Node.js to create clusters: install nodejs"
-    if "region" in lowered:
-        return "pass --region, or set AWS_DEFAULT_REGION or the profile's region"
-    if "accessdenied" in lowered or "not authorized" in lowered or "unauthorized" in lowered:
-        return "your AWS identity lacks a permission ParallelCluster needs (see its IAM policies)"
-    return None
-
-
 def _summary(data: dict[str, Any]) -> ClusterSummary:
     return ClusterSummary(name=data["clusterName"], region=data.get("region", ""), version=data.get("version", ""),
                           status=data["clusterStatus"], stack_status=data["cloudformationStackStatus"],
@@ -380,16 +354,24 @@ def _summary(data: dict[str, Any]) -> ClusterSummary:
                           scheduler=(data.get("scheduler") or {}).get("type"))
 
 
+@contextmanager
+def _config_file(config_yaml: str) -> Iterator[str]:
+    # pcluster.lib reads a str cluster_configuration as a PATH; a file keeps our exact text (comments
+    # included) as the config ParallelCluster stores, where yaml.dump of a dict would not.
+    fd, path = tempfile.mkstemp(prefix="clustertools-", suffix=".yaml")  # 0600: readable by us alone
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(config_yaml)
+        yield path
+    finally:
+        os.unlink(path)
+
+
 def _instance(data: dict[str, Any]) -> Instance:
     return Instance(instance_id=data["instanceId"], instance_type=data.get("instanceType", ""),
                     state=data.get("state", ""), private_ip=data.get("privateIpAddress"),
                     public_ip=data.get("publicIpAddress"), node_type=data.get("nodeType"),
                     queue_name=data.get("queueName"), launch_time=_time(data.get("launchTime")))
-
-
-def _messages(items: Any) -> tuple[ValidationMessage, ...]:
-    return tuple(ValidationMessage(level=str(m.get("level", "")), type=str(m.get("type", "")),
-                                   message=_one_line(str(m.get("message", "")))) for m in items or () if isinstance(m, dict))
 
 
 def _time(value: Any) -> datetime | None:
@@ -400,10 +382,6 @@ def _time(value: Any) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 @contextmanager

@@ -1,8 +1,9 @@
 """Offline validation of a ParallelCluster config: ParallelCluster's own schema, then clustertools'
-checks (cluster_tools.cluster_checks). No AWS call is made.
+checks (cluster_tools.cluster_checks); and ParallelCluster's own update check of a changed config
+(``preview_update``). No AWS call is made.
 
-The only module that imports ``pcluster.schemas``; the calls to ``pcluster.lib`` (create, describe,
-delete, ...) live in their own transport module.
+The only module that imports ``pcluster.schemas`` and ``pcluster.config``; the calls to ``pcluster.lib``
+(create, describe, update, delete, ...) live in their own transport module.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import functools
 import os
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import yaml
@@ -78,6 +80,89 @@ def flatten_errors(messages: Any, path: str = "") -> list[str]:
     if isinstance(messages, (list, tuple)):
         return [line for item in messages for line in flatten_errors(item, path)]
     return [f"{path or '(top level)'}: {' '.join(str(messages).split())}"]
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    """What ParallelCluster's update policies ask of the live cluster (pcluster/models/cluster.py
+    has_running_capacity: the compute fleet's status is not STOPPED; has_running_login_nodes;
+    head_node_instance.state), read by the caller from describe instead of by pcluster from AWS."""
+
+    name: str
+    compute_running: bool
+    head_node_state: str = "running"
+    login_nodes_running: bool = False
+
+    # The interface pcluster.config.update_policy calls on ``patch.cluster``:
+    def has_running_capacity(self, updated_value: bool = False) -> bool:
+        return self.compute_running
+
+    def has_running_login_nodes(self, pool_name: str | None = None) -> bool:
+        return self.login_nodes_running
+
+    @property
+    def head_node_instance(self) -> Any:
+        return _HeadNodeState(self.head_node_state)
+
+    @property
+    def stack_name(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class _HeadNodeState:
+    state: str
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """One changed parameter as ParallelCluster's update judges it (a row of ConfigPatch.check())."""
+
+    parameter: str  # YAML path as pcluster prints it: Scheduling.SlurmQueues[spot].ComputeResources[c5].MaxCount
+    current: str
+    requested: str
+    check: str  # SUCCEEDED, ACTION NEEDED or FAILED
+    policy: str  # the parameter's UpdatePolicy: SUPPORTED, COMPUTE_FLEET_STOP, UNSUPPORTED, ...
+    reason: str | None = None  # why it cannot be applied now
+    action_needed: str | None = None  # what would let it
+
+    @property
+    def allowed(self) -> bool:
+        return self.check == "SUCCEEDED"
+
+
+def preview_update(base_yaml: str, target_yaml: str, facts: ClusterFacts, region: str) -> tuple[ConfigChange, ...]:
+    """ParallelCluster's own update check, offline: the config the cluster runs (``base_yaml``) against the new
+    one, through the same ``ConfigPatch(cluster, base, target).check()`` that pcluster's update-cluster runs
+    (pcluster/models/cluster.py ``_validate_patch``), with the live facts it needs given. Only the changes
+    pcluster prints are returned (IGNORED ones, e.g. QueueUpdateStrategy, are not)."""
+    from pcluster.config.config_patch import ConfigPatch
+
+    base, target = yaml.safe_load(base_yaml), yaml.safe_load(target_yaml)
+    with _region_for_pcluster(region):
+        _, rows = ConfigPatch(cluster=facts, base_config=base, target_config=target).check()
+    header, *changes = rows
+    index = {key: position for position, key in enumerate(header)}
+    return tuple(ConfigChange(
+        parameter=ConfigPatch.build_config_param_path(row[index["param_path"]], row[index["parameter"]]),
+        current=_shown(row[index["old value"]]), requested=_shown(row[index["new value"]]),
+        check=str(row[index["check"]]), policy=str(row[index["update_policy"]]),
+        reason=_text(row[index["reason"]]), action_needed=_text(row[index["action_needed"]]),
+    ) for row in changes)
+
+
+def _shown(value: Any) -> str:
+    # "-" for none, as pcluster's API shows a change (controllers/cluster_operations_controller.py _analyze_changes);
+    # a list item (a queue, an instance type) as its keys, not as Python's repr of a dict
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {_shown(item)}" for key, item in value.items())
+    return str(value)
+
+
+def _text(value: Any) -> str | None:
+    return " ".join(str(value).split()) if value not in (None, "", "-") else None
 
 
 @functools.lru_cache(maxsize=1)  # immutable data read from botocore's package; nothing to reset

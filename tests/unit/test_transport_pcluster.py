@@ -23,6 +23,7 @@ from pcluster.cli.exceptions import ParameterException
 
 from cluster_tools.errors import TransportError
 from cluster_tools.transport import pcluster as pc
+from cluster_tools.transport import pcluster_errors
 
 ARN = "arn:aws:cloudformation:us-east-1:123456789012:stack/study/5e3a1c40-07b1-11ef-9a0c-0e2f1b1c7a31"
 SUMMARY = {"cloudformationStackArn": ARN, "clusterName": "study", "region": "us-east-1",
@@ -380,7 +381,7 @@ def test_a_bad_argument_is_refused_by_the_real_library_in_one_line():
     assert caught.value.message == ("describe cluster bad name!: Bad Request: 'bad name!' does not match "
                                     "'^[a-zA-Z][a-zA-Z0-9-]+$' - 'cluster-name'")
     with pytest.raises(pc.PclusterError, match="Bad Request: oops"):
-        raise pc._cli_error(ParameterException({"message": "Bad Request: oops"}), "x")
+        raise pcluster_errors.cli_error(ParameterException({"message": "Bad Request: oops"}), "x")
 
 
 @pytest.mark.parametrize("before", [None, "ap-south-1"])
@@ -465,3 +466,79 @@ def test_recorded_responses_match_pcluster_models():
                        log_stream_arn=LOG_STREAMS_PAGE["logStreams"][0]["logStreamArn"],
                        log_stream_name="ip-10-0-1-77.i-0fedcba9876543210.cloud-init-output", upload_sequence_token="49039859")
     assert encoded(ListClusterLogStreamsResponseContent(log_streams=[stream])) == LOG_STREAMS_PAGE
+
+
+# controllers/cluster_operations_controller.py update_cluster -> UpdateClusterResponseContent (ClusterInfoSummary,
+# changeSet of Change{parameter, currentValue, requestedValue} as _analyze_changes builds it)
+UPDATE_RESPONSE = {
+    "cluster": {**SUMMARY, "cloudformationStackStatus": "UPDATE_IN_PROGRESS", "clusterStatus": "UPDATE_IN_PROGRESS"},
+    "changeSet": [{"parameter": "Scheduling.SlurmQueues[spot].ComputeResources[spot].MaxCount",
+                   "currentValue": "10", "requestedValue": "20"}],
+}
+
+
+def test_update_sends_our_exact_text_and_returns_the_change_set(lib):
+    seen = {}
+
+    def answer():  # the file exists while pcluster reads it
+        seen["text"] = Path(fake.calls[-1]["cluster_configuration"]).read_text()
+        return UPDATE_RESPONSE
+
+    fake = lib("update_cluster", answer)
+    result = pc.update_cluster("study", "# ours\nRegion: us-east-1\n", region="us-east-1")
+    call = fake.calls[0]
+    assert (call["cluster_name"], call["dryrun"], call["force_update"], call["region"]) == ("study", False, False, "us-east-1")
+    assert seen["text"] == "# ours\nRegion: us-east-1\n" and not Path(call["cluster_configuration"]).exists()
+    assert result.cluster.status == "UPDATE_IN_PROGRESS" and not result.dry_run
+    assert result.change_set == (pc.ChangeRequest("Scheduling.SlurmQueues[spot].ComputeResources[spot].MaxCount",
+                                                  "10", "20"),)
+
+
+def test_an_update_dry_run_that_passes_returns_its_change_set(lib):
+    from pcluster.api.models import Change
+
+    change = Change(parameter="Scheduling.SlurmSettings.ScaledownIdletime", current_value="10", requested_value="20")
+    lib("update_cluster", pc_errors.DryrunOperationException(change_set=[change]))
+    result = pc.update_cluster("study", "Region: us-east-1\n", region="us-east-1", dry_run=True)
+    assert result.dry_run and result.cluster is None
+    assert result.change_set == (pc.ChangeRequest("Scheduling.SlurmSettings.ScaledownIdletime", "10", "20"),)
+
+
+def test_an_update_parallelcluster_refuses_names_each_refused_change(lib):
+    # _handle_cluster_update_error: the change set, and an UpdateError per change its policy refused
+    from pcluster.api.models import Change, UpdateClusterBadRequestExceptionResponseContent, UpdateError
+
+    path = "Scheduling.SlurmQueues[spot].ComputeResources[spot].Instances"
+    content = UpdateClusterBadRequestExceptionResponseContent(
+        message="Update failure",
+        change_set=[Change(parameter=path, current_value="{'InstanceType': 'c5.xlarge'}", requested_value="-")],
+        update_validation_errors=[UpdateError(parameter=path, current_value="{'InstanceType': 'c5.xlarge'}",
+                                              requested_value="-", message="All compute nodes must be stopped. Stop "
+                                              "the compute fleet with the pcluster update-compute-fleet command")])
+    lib("update_cluster", pc_errors.UpdateClusterBadRequestException(content))
+    with pytest.raises(pc.PclusterError) as caught:
+        pc.update_cluster("study", "Region: us-east-1\n", region="us-east-1")
+    err = caught.value
+    assert err.status == 400 and err.change_set[0].refused.startswith("All compute nodes must be stopped.")
+    assert err.one_line() == (f"update cluster study: Update failure: {path}: All compute nodes must be stopped. Stop the "
+                              "compute fleet with the pcluster update-compute-fleet command (hint: see `clustertools "
+                              "update --dry-run` for what each change needs)")
+
+
+def test_the_running_config_comes_from_the_url_describe_gives(lib, monkeypatch):
+    import io
+    import urllib.request
+
+    lib("describe_cluster", DESCRIBE_COMPLETE)
+    opened = []
+
+    def urlopen(url, timeout):
+        opened.append((url, timeout))
+        return io.BytesIO(b"Region: us-east-1\n")
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    assert pc.cluster_config_text("study", region="us-east-1") == "Region: us-east-1\n"
+    assert opened == [(DESCRIBE_COMPLETE["clusterConfiguration"]["url"], 30)]
+    lib("describe_cluster", DESCRIBE_FAILED)
+    with pytest.raises(pc.PclusterError, match=r"ParallelCluster has no config for study \(NOT_AVAILABLE\)"):
+        pc.cluster_config_text("study", region="us-east-1")
