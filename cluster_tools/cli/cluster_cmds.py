@@ -16,18 +16,23 @@ from cluster_tools.cli.output import print_json, print_table
 @json_option
 @click.pass_obj
 def list_(app: App, as_json: bool) -> None:
-    """List the clusters clustertools knows."""
-    from cluster_tools.clusters import list_clusters
+    """List the clusters clustertools knows, each with its state now: running, stopped (autostop; `clustertools
+    start`), down (the sandbox), creating, updating, deleting, failed, gone (deleted in AWS); "-" for a cluster
+    registered over SSH, which is not probed."""
+    from cluster_tools.services.cluster_list import list_with_states
 
-    records = list_clusters(app.state, warn=note)
+    listings = list_with_states(app.state, warn=note)
     if as_json:
-        print_json([r.model_dump(mode="json") for r in records])
-    elif not records:
+        print_json([listing.to_json() for listing in listings])
+    elif not listings:
         click.echo("no clusters yet: `clustertools sandbox up`, or `clustertools register NAME user@host`")
     else:
-        print_table(None, ["name", "provider", "head node", "s3 endpoint"],
-                    [(r.name, "sandbox" if r.sandbox else r.provider, r.address, r.s3_endpoint_url or "aws")
-                     for r in records])
+        print_table(None, ["name", "provider", "state", "head node", "s3 endpoint"],
+                    [(item.record.name, "sandbox" if item.record.sandbox else item.record.provider, item.state,
+                      item.record.address, item.record.s3_endpoint_url or "aws") for item in listings])
+        for item in listings:
+            if item.detail and item.state != "-":
+                note(f"{item.record.name}: {item.state}: {item.detail}")
 
 
 @cli.command(epilog="""\b

@@ -161,6 +161,11 @@ def test_autostop_waits_for_ssh_uploads_and_tasks_then_fires_once(box, tmp_path)
     assert os.path.exists(box.state / "sandbox" / "node" / "opt" / "clustertools" / "autostop" / "autostop.sh")
 
 
+def list_state(box) -> tuple[str, str | None]:
+    listed = next(c for c in json.loads(out(box.cli("list", "--json"))) if c["name"] == "sandbox")
+    return listed["state"], listed["state_detail"]
+
+
 def test_after_autostop_submit_says_stopped_and_start_brings_it_back(box, tmp_path):
     """Issue 17, item 1 on the sandbox. Runs after the test above, which leaves the autostop fired."""
     partitions = box.cli("ssh", "--", "sinfo", "-h", "-e", "-o", "%P|%c|%m|%G|%a")
@@ -176,6 +181,7 @@ def test_after_autostop_submit_says_stopped_and_start_brings_it_back(box, tmp_pa
     described = box.cli("describe", "-c", "sandbox")
     assert "stopped: it takes no new job (hint: `clustertools start -c sandbox`)" in out(described), out(described)
     assert json.loads(out(box.cli("describe", "-c", "sandbox", "--json")))["stopped"] is True
+    assert list_state(box) == ("stopped", "its autostop stopped it: `clustertools start -c sandbox`")
     started = box.cli("start", "-c", "sandbox", "--json")
     assert started.returncode == 0, err(started)
     assert json.loads(out(started)) == {"cluster": "sandbox", "started": ["compute"], "autostop_minutes": 1,
@@ -183,6 +189,7 @@ def test_after_autostop_submit_says_stopped_and_start_brings_it_back(box, tmp_pa
     assert out(box.cli("ssh", "--", "sinfo", "-h", "-o", "%P %a")).split() == ["compute*", "up"]
     assert "autostop: " in describe(box)[0] and describe(box)[1]["decision"] in ("armed", "idle", "busy")
     assert json.loads(out(box.cli("describe", "-c", "sandbox", "--json")))["stopped"] is False
+    assert list_state(box) == ("running", None)
     run_id = submit(box, project, str(subjects), "--command", "true", "--start")["run"]  # the same submit goes
     # through (--start finds nothing to start now)
     assert wait_for_run(box, project, run_id)["counts"]["SUCCEEDED"] == 1
