@@ -427,12 +427,15 @@ install_miniforge() {
 solve_env() {
     local conda=$1 file=$2 envdir=$3
     mkdir -p "$(dirname "$envdir")"
-    if [[ -d $envdir/conda-meta ]]; then
+    # The directory is this file's alone (named by its sha256): one without conda-meta is what an interrupted
+    # solve left, so it is solved again from nothing. conda environments cannot be moved once made.
+    [[ -d $envdir/conda-meta ]] || rm -rf -- "$envdir"
+    if [[ -d $envdir ]]; then
         "$conda" env update -p "$envdir" -f "$file" --prune
     else
         "$conda" env create -p "$envdir" -f "$file"
     fi
-    [[ -d $envdir ]] || { echo "conda finished but $envdir is missing" >&2; return 1; }
+    [[ -d $envdir/conda-meta ]] || { echo "conda finished but $envdir/conda-meta is missing" >&2; return 1; }
 }
 
 # Amazon ECR: the node's instance role logs in (`aws ecr get-login-password`, as AWS documents), and the 12-hour
@@ -566,6 +569,16 @@ need_file() {
     echo "found $1"
 }
 
+# node_env_value KEY FILE: KEY's value in a bootstrap.env the head node wrote (empty when absent).
+node_env_value() {
+    [[ -r $2 ]] || return 0
+    (
+        # shellcheck source=/dev/null
+        . "$2" >/dev/null 2>&1
+        printf '%s' "${!1:-}"
+    )
+}
+
 write_node_env() {
     local dest=$1
     shift
@@ -616,7 +629,10 @@ main() {
     esac
 
     # 2. Conda: Miniforge and the project's environment, on the head node into shared storage, once.
-    local mf="$CT_ROOT/miniforge3" envdir="$CT_ROOT/envs/$PROJECT"
+    # Each environment file is solved into its own directory, named by its content (envs/PROJECT-SHA12):
+    # a changed file (`clustertools bootstrap refresh`) is solved beside the old one, and bootstrap.env
+    # then points new tasks at it, while a task already running keeps the environment it started with.
+    local mf="$CT_ROOT/miniforge3" envdir=""
     if [[ -n $MINIFORGE_URL ]]; then
         if [[ $NODE_ROLE == head ]]; then
             step miniforge --key "$MINIFORGE_URL $MINIFORGE_SHA256 $mf" --creates "$mf/bin/conda" \
@@ -632,16 +648,18 @@ main() {
             local env_local
             env_local="$STATE_DIR/env/$(basename "$ENV_FILE")"
             if ((DRY_RUN)); then
-                log "step conda-env: would fetch ${BOOTSTRAP_PREFIX}${ENV_FILE} and solve it into $envdir"
+                log "step conda-env: would fetch ${BOOTSTRAP_PREFIX}${ENV_FILE} and solve it into $CT_ROOT/envs/$PROJECT-<its sha256, 12 hex>"
             else
                 mkdir -p "$(dirname "$env_local")"
                 check env-file fetch "${BOOTSTRAP_PREFIX}${ENV_FILE}" "$env_local"
                 local env_sha
                 env_sha=$(sha256sum "$env_local" | cut -d' ' -f1)
-                step conda-env --key "$env_sha $mf $envdir" --creates "$envdir" solve_env "$mf/bin/conda" "$env_local" "$envdir"
+                envdir="$CT_ROOT/envs/$PROJECT-${env_sha:0:12}"
+                step conda-env --key "$env_sha $mf $envdir" --creates "$envdir/conda-meta" solve_env "$mf/bin/conda" "$env_local" "$envdir"
             fi
         else
-            check conda-env need_file "$envdir" "the head node solves the environment into shared storage"
+            envdir=$(node_env_value CT_CONDA_ENV "$CT_ROOT/bootstrap.env")
+            check conda-env need_file "${envdir:-$CT_ROOT/envs/$PROJECT-?}" "the head node solves the environment into shared storage"
         fi
     fi
 
@@ -674,7 +692,7 @@ main() {
         [[ -z $IMAGE ]] || ((DRY_RUN)) || digest=$(image_digest "$RUNTIME" "$IMAGE" "$image_path")
         local -a node_env=("CT_PROJECT=$PROJECT" "CT_CLUSTER=$CLUSTER" "CT_RUNTIME=$RUNTIME" "CT_IMAGE=$IMAGE"
             "CT_IMAGE_FILE=$image_path" "CT_IMAGE_DIGEST=$digest" "CT_CONDA=$([[ -n $MINIFORGE_URL ]] && echo "$mf")"
-            "CT_CONDA_ENV=$([[ -n $ENV_FILE ]] && echo "$envdir")")
+            "CT_CONDA_ENV=$envdir")
         step node-env --key "$(printf '%s\n' "${node_env[@]}")" --creates "$CT_ROOT/bootstrap.env" \
             write_node_env "$CT_ROOT/bootstrap.env" "${node_env[@]}"
     else

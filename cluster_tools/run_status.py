@@ -37,6 +37,7 @@ class TaskRecord(NamedTuple):
     image: str = ""  # the container image it ran, with its digest (REF@sha256:...)
     peak_mem_mb: float | None = None  # used: the task's cgroup's peak memory (None: not measured)
     cpu_s: float | None = None  # used: CPU seconds of the command and its children
+    env: str = ""  # the conda environment it ran in (envs/PROJECT-SHA12: which environment file), "" for none
 
 
 @dataclass(slots=True)
@@ -56,12 +57,13 @@ class SubjectStatus:
     image: str = ""  # the container image the attempt ran, with its digest
     peak_mem_mb: float | None = None
     cpu_s: float | None = None
+    env: str = ""  # the conda environment the attempt ran in
 
     def to_json(self) -> dict[str, object]:
         return {"subject": self.subject, "state": self.state, "exit_code": self.exit_code, "attempt": self.attempt,
                 "node": self.node, "start": self.start, "end": self.end, "error": self.error, "job_id": self.job_id,
                 "kept": self.kept, "restarts": self.restarts, "reason": self.reason, "image": self.image,
-                "peak_mem_mb": self.peak_mem_mb, "cpu_s": self.cpu_s}
+                "peak_mem_mb": self.peak_mem_mb, "cpu_s": self.cpu_s, "env": self.env}
 
     @property
     def note(self) -> str:
@@ -149,7 +151,7 @@ def parse_records(text: str) -> list[TaskRecord]:
                                   str(data.get("end") or ""), str(data.get("node") or ""), str(data.get("job_id") or ""),
                                   str(data.get("kept") or ""), restarts if type(restarts) is int and restarts > 0 else 0,
                                   str(data.get("image") or ""), _number(data.get("peak_mem_mb")),
-                                  _number(data.get("cpu_s"))))
+                                  _number(data.get("cpu_s")), str(data.get("env") or "")))
     return records
 
 
@@ -286,7 +288,8 @@ def parse_status(run: RunRecord, text: str) -> RunStatus:
 def _from_record(record: TaskRecord) -> SubjectStatus:
     return SubjectStatus(record.subject, record.state, record.exit_code, record.attempt, record.node,
                          record.start, record.end, record.error, record.job_id, record.kept, record.restarts,
-                         image=record.image, peak_mem_mb=record.peak_mem_mb, cpu_s=record.cpu_s)
+                         image=record.image, peak_mem_mb=record.peak_mem_mb, cpu_s=record.cpu_s,
+                         env=record.env)
 
 
 def submitted_lookup(run: RunRecord):

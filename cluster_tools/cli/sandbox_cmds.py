@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from cluster_tools.cli.app import App, CliError, cli, note
+from cluster_tools.cli.app import App, cli, note
+from cluster_tools.cli.bootstrap_cmds import report_bootstrap_run
 from cluster_tools.cli.flags import json_option
 from cluster_tools.cli.output import print_json, print_table
 
@@ -186,19 +187,4 @@ def bootstrap(app: App, miniforge_url: str | None, miniforge_sha256: str | None,
     result = sandbox_bootstrap(app.state, app.project(), project_dir=app.project_file.parent if app.project_file else None,
                                miniforge_url=miniforge_url, miniforge_sha256=miniforge_sha256, env_file=env_file,
                                image=image, runtime=runtime, dry_run=dry_run, stdout=sys.stdout.buffer, progress=note)
-    for line in result.notes:
-        note(f"note: {line}")
-    if dry_run:
-        click.echo(f"would run on the sandbox's node: {result.command}")
-        return
-    outcome = result.outcome
-    if result.exit_code != 0:
-        if outcome is not None and outcome.failed_step:
-            what = f"at step {outcome.failed_step} (exit {outcome.exit_code if outcome.exit_code is not None else result.exit_code})"
-        else:
-            what = f"(exit {result.exit_code})" + (f": {outcome.error}" if outcome is not None and outcome.error else "")
-        raise CliError(f"node bootstrap failed {what} (hint: clustertools triage -c sandbox)")
-    if outcome is not None and outcome.nothing_to_do:
-        note("node bootstrap: nothing to do, every step was already done (no-op)")
-    else:
-        note("node bootstrap finished OK" + (f": ran {', '.join(outcome.steps_run)}" if outcome and outcome.steps_run else ""))
+    report_bootstrap_run(result, "sandbox", dry_run=dry_run, where="the sandbox's node")

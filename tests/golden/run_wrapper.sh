@@ -104,6 +104,7 @@ load_bootstrap_env() {
       for key in CT_RUNTIME CT_IMAGE CT_IMAGE_FILE CT_IMAGE_DIGEST CT_CONDA_ENV; do [[ -v $key ]] && printf '%s=%q\n' "$key" "${!key}"; done)"
     if [[ -n ${CT_CONDA_ENV:-} && -d $CT_CONDA_ENV ]]; then
       export PATH="$CT_CONDA_ENV/bin:$PATH" CONDA_PREFIX="$CT_CONDA_ENV"
+      CT_ENV_USED=$CT_CONDA_ENV  # for the records: which environment (file) this task ran with
     fi
     return 0
   done
@@ -150,9 +151,11 @@ CT_LOG="$CT_RUN_DIR/logs/$SUBJECT.$ATTEMPT"
 record_json() {  # STATE EXIT_CODE ERROR [KEPT]: KEPT is where outputs wait after a failed upload
   local end=""
   [[ $1 == RUNNING ]] || end=$(date -u +%Y-%m-%dT%H:%M:%SZ)  # when written: the head node's after the upload
-  printf '{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s","end":"%s","node":"%s","job_id":"%s","kept":"%s","restarts":%d,"image":"%s","peak_mem_mb":%s,"cpu_s":%s}\n' \
+  local ct_env=${CT_ENV_USED:-}  # a path of the bootstrap's making; anything else would not be JSON-safe
+  [[ $ct_env =~ ^[A-Za-z0-9._/+-]*$ ]] || ct_env="?"
+  printf '{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s","end":"%s","node":"%s","job_id":"%s","kept":"%s","restarts":%d,"image":"%s","peak_mem_mb":%s,"cpu_s":%s,"env":"%s"}\n' \
     "$SUBJECT" "$ATTEMPT" "$1" "${2:-null}" "${3:-}" "$CT_START" "$end" "$CT_NODE" "$CT_JOB_ID" "${4:-}" \
-    "${SLURM_RESTART_COUNT:-0}" "${CT_IMAGE_RAN:-}" "${CT_PEAK_MB:-null}" "${CT_CPU_S:-null}"
+    "${SLURM_RESTART_COUNT:-0}" "${CT_IMAGE_RAN:-}" "${CT_PEAK_MB:-null}" "${CT_CPU_S:-null}" "$ct_env"
 }
 
 last_stderr_line() {  # the command's last non-blank line on stderr, as a failed subject's note

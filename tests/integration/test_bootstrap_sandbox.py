@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,47 @@ def test_6_back_to_the_right_checksum_the_install_is_intact_and_triage_says_ok(b
     assert "bootstrap finished OK: nothing to do" in out(result)
     triage = out(box.cli("triage", cwd=project))
     assert "node head: bootstrap OK at " in triage
+
+
+def env_dir(text: str) -> str:
+    """Where the head node solves an environment file: /home/clustertools/envs/PROJECT-<12 hex of its sha256>."""
+    return f"/home/clustertools/envs/study-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def test_7_bootstrap_refresh_a_running_task_keeps_its_environment_the_next_run_gets_the_new_one(box, project,
+                                                                                                 tmp_path):
+    """Issue 17, item 3: edit the environment file, `clustertools bootstrap refresh`; a task running since before
+    keeps the environment it started with to its end, the next run's tasks see the new one, and each record says
+    which ran."""
+    from tests.integration.run_helpers import status, submit, wait_for_run, write_subjects
+
+    env_file = project / "envs" / "study.yml"
+    old_text = env_file.read_text()
+    release = tmp_path / "release"
+    wait = (f'echo "start $CONDA_PREFIX"; while [ ! -e {release} ]; do sleep 0.2; done; '
+            'test -d "$CONDA_PREFIX/conda-meta" && echo "end $CONDA_PREFIX"')
+    first = submit(box, project, str(write_subjects(project, ["early"], "early.txt")), "--command", wait)["run"]
+    deadline = time.monotonic() + 120
+    while status(box, project, first)["counts"]["RUNNING"] != 1:
+        assert time.monotonic() < deadline, "the first task never started"
+        time.sleep(0.5)
+    new_text = old_text + "  - scipy\n"
+    env_file.write_text(new_text)
+    try:
+        refreshed = box.cli("bootstrap", "refresh", "-c", "sandbox", cwd=project)
+        assert refreshed.returncode == 0, out(refreshed) + err(refreshed)
+        assert "node bootstrap finished OK: ran conda-env, node-env" in err(refreshed), err(refreshed)
+        assert f"CT_CONDA_ENV={env_dir(new_text)}" in (shared(box) / "bootstrap.env").read_text()
+        second = submit(box, project, str(write_subjects(project, ["late"], "late.txt")), "--command",
+                        'echo "in $CONDA_PREFIX"')["run"]
+        (late,) = wait_for_run(box, project, second)["subjects"]
+        assert (late["state"], late["env"]) == ("SUCCEEDED", env_dir(new_text))
+        assert out(box.cli("logs", second, "late", cwd=project)).strip() == f"in {env_dir(new_text)}"
+        release.touch()
+        (early,) = wait_for_run(box, project, first)["subjects"]
+        assert (early["state"], early["env"]) == ("SUCCEEDED", env_dir(old_text))
+        assert out(box.cli("logs", first, "early", cwd=project)).split("\n")[:2] == [
+            f"start {env_dir(old_text)}", f"end {env_dir(old_text)}"]
+    finally:
+        release.touch()
+        env_file.write_text(old_text)

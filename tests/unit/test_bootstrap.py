@@ -95,6 +95,11 @@ INSTALLER_SHA = hashlib.sha256(INSTALLER.encode()).hexdigest()
 ENV_YML = "name: demo\ndependencies:\n  - python=3.11\n"
 
 
+def env_dir(text: str) -> str:
+    """Where the head node solves an environment file: envs/PROJECT-<12 hex of its sha256>."""
+    return f"envs/demo-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
 def write_exe(path: Path, body: str) -> None:
     path.write_text(body if body.startswith("#!") else "#!/bin/sh\n" + body)
     path.chmod(0o755)
@@ -284,14 +289,14 @@ def test_full_head_node_run_then_second_run_is_a_no_op(node: Node):
     out = ok(node.run(*FULL))
     assert (node.shared / "miniforge3/bin/conda").exists()
     assert "sha256 verified" in out
-    assert (node.shared / "envs/demo/conda-meta").is_dir()
+    assert (node.shared / env_dir(ENV_YML) / "conda-meta").is_dir()
     sifs = list((node.shared / "images").glob("*.sif"))
     assert len(sifs) == 1 and sifs[0].read_text().strip() == "docker://ghcr.io/acme/seg:1.0"
     calls = node.calls()
     assert any(c.startswith("conda env create -p ") for c in calls)
     assert sum(c.startswith("apptainer pull") for c in calls) == 1
     node_env = (node.shared / "bootstrap.env").read_text()
-    assert f"CT_IMAGE_FILE={sifs[0]}" in node_env and f"CT_CONDA_ENV={node.shared}/envs/demo" in node_env
+    assert f"CT_IMAGE_FILE={sifs[0]}" in node_env and f"CT_CONDA_ENV={node.shared}/{env_dir(ENV_YML)}" in node_env
     # Every log line carries a UTC timestamp; syslog gets the same messages.
     lines = [line for line in node.log_file.read_text().splitlines() if "clustertools-bootstrap[" in line]
     assert lines and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", line) for line in lines)
@@ -307,14 +312,28 @@ def test_full_head_node_run_then_second_run_is_a_no_op(node: Node):
     assert node.calls() == [f"aws s3 cp --only-show-errors {PREFIX}env.yml {node.tmp}/state/env/env.yml"]
 
 
-def test_changed_environment_file_is_solved_again_with_update(node: Node):
+def test_a_changed_environment_file_is_solved_beside_the_old_one_and_bootstrap_env_points_at_it(node: Node):
+    """`bootstrap refresh`: a task running in the old environment keeps it (its directory stays); new tasks read
+    bootstrap.env, which now names the new one."""
     node.install("apptainer")
     ok(node.run(*FULL))
-    (node.tmp / "s3/bucket/clustertools/demo/bootstrap/env.yml").write_text(ENV_YML + "  - numpy\n")
+    changed = ENV_YML + "  - numpy\n"
+    (node.tmp / "s3/bucket/clustertools/demo/bootstrap/env.yml").write_text(changed)
     node.clear_calls()
     out = ok(node.run(*FULL))
-    assert "step conda-env: start" in out and "step miniforge: already done" in out
-    assert any(c.startswith("conda env update -p ") and c.endswith("--prune") for c in node.calls())
+    assert "step conda-env: start" in out and "step miniforge: already done" in out and "step node-env: start" in out
+    assert any(c.startswith(f"conda env create -p {node.shared}/{env_dir(changed)} ") for c in node.calls())
+    assert (node.shared / env_dir(ENV_YML) / "conda-meta").is_dir(), "the old environment stays"
+    assert f"CT_CONDA_ENV={node.shared}/{env_dir(changed)}\n" in (node.shared / "bootstrap.env").read_text()
+
+
+def test_an_environment_an_interrupted_solve_left_is_solved_again_from_nothing(node: Node):
+    node.install("apptainer")
+    half = node.shared / env_dir(ENV_YML)
+    (half / "lib").mkdir(parents=True)  # no conda-meta: conda never finished
+    ok(node.run(*FULL))
+    assert (half / "conda-meta").is_dir() and not (half / "lib").exists()
+    assert any(c.startswith(f"conda env create -p {half} ") for c in node.calls())
 
 
 def test_changed_image_reference_pulls_again_unchanged_does_not(node: Node):

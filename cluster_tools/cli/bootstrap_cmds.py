@@ -1,0 +1,59 @@
+"""clustertools bootstrap refresh, and how a node bootstrap's run is reported (also by `sandbox bootstrap`)."""
+
+from __future__ import annotations
+
+import click
+
+from cluster_tools.cli.app import App, CliError, cli, note
+from cluster_tools.cli.flags import cluster_option
+
+
+@cli.group()
+def bootstrap() -> None:
+    """The node bootstrap of a running cluster (bootstrap/on-node-configured.sh)."""
+
+
+@bootstrap.command(epilog="""\b
+Examples:
+  clustertools bootstrap refresh                 # after editing the environment file or job.container
+  clustertools bootstrap refresh -c sandbox
+  clustertools bootstrap refresh --dry-run       # what would be uploaded and run
+""")
+@cluster_option
+@click.option("--dry-run", is_flag=True, help="Print what would be uploaded and run; change nothing.")
+@click.pass_obj
+def refresh(app: App, cluster_name: str | None, dry_run: bool) -> None:
+    """Run the node bootstrap again on a running cluster's head node, without recreating it: bootstrap/ and the
+    project's environment file are uploaded again, and only the steps whose inputs changed run (a new environment
+    is solved, a new image pulled, into shared storage beside the old ones). Tasks already running keep the
+    environment and image they started with; the next ones use the new, and their records say which ran."""
+    import sys
+
+    from cluster_tools.services.bootstrap_refresh import refresh_bootstrap
+
+    record = app.cluster(cluster_name)
+    result = refresh_bootstrap(app.state, app.project(), record,
+                               project_dir=app.project_file.parent if app.project_file else None,
+                               stdout=sys.stdout.buffer, dry_run=dry_run, progress=note)
+    report_bootstrap_run(result, record.name, dry_run=dry_run, where=f"the head node of {record.name}")
+
+
+def report_bootstrap_run(result, cluster: str, *, dry_run: bool, where: str) -> None:
+    """Notes, then what a dry run would run, or how the run ended (a failure as one error naming its step)."""
+    for line in result.notes:
+        note(f"note: {line}")
+    if dry_run:
+        click.echo(f"would run on {where}: {result.command}")
+        return
+    outcome = result.outcome
+    if result.exit_code != 0:
+        if outcome is not None and outcome.failed_step:
+            code = outcome.exit_code if outcome.exit_code is not None else result.exit_code
+            what = f"at step {outcome.failed_step} (exit {code})"
+        else:
+            what = f"(exit {result.exit_code})" + (f": {outcome.error}" if outcome is not None and outcome.error else "")
+        raise CliError(f"node bootstrap failed {what} (hint: clustertools triage -c {cluster})")
+    if outcome is not None and outcome.nothing_to_do:
+        note("node bootstrap: nothing to do, every step was already done (no-op)")
+    else:
+        note("node bootstrap finished OK" + (f": ran {', '.join(outcome.steps_run)}" if outcome and outcome.steps_run else ""))
