@@ -216,3 +216,20 @@ def test_the_cli_prints_the_change_set_and_what_each_change_needs(transport, tmp
     assert f"  {QUEUE}.Instances: InstanceType: c5.xlarge -> -  [needs the compute fleet stopped: --stop-fleet]" in lines
     assert lines[-1] == ("dry run: `clustertools update --stop-fleet` would apply these to study (its compute fleet "
                          "is RUNNING); nothing was changed")
+
+
+def test_the_templates_drain_strategy_lets_a_queue_change_apply_while_the_fleet_runs(transport):
+    """QueueUpdateStrategy DRAIN (cluster-config/_macros.yaml.j2): ParallelCluster's QUEUE_UPDATE_STRATEGY policy
+    then applies a queue's change in place, its nodes replaced once their tasks end; without it the same change needs
+    the whole compute fleet stopped (checked with the strategy taken out of both configs)."""
+    transport("describe_cluster", described(fleet="RUNNING"))
+    text = project_text().replace("  # root_volume_gb: 100", "  root_volume_gb: 120")
+    plan = lu.update_cluster(parse_project(text), RECORD, dry_run=True).plan
+    (change,) = plan.changes
+    assert (change.parameter, change.current, change.requested) == (
+        "Scheduling.SlurmQueues[spot].ComputeSettings.LocalStorage.RootVolume.Size", "100", "120")
+    assert (change.policy, change.check, plan.needs_fleet_stop) == ("QUEUE_UPDATE_STRATEGY", "SUCCEEDED", ())
+    without = [c for c in lu.preview_update(running_config().replace("QueueUpdateStrategy: DRAIN", ""),
+                                            plan.target_yaml.replace("QueueUpdateStrategy: DRAIN", ""),
+                                            lu.ClusterFacts("study", compute_running=True), REGION)]
+    assert [c.check for c in without] == ["ACTION NEEDED"]
