@@ -6,7 +6,7 @@ leaves nothing running (the timer process included).
 
 The conditions are held one after another. During each, every check logs "busy" for it and the idle
 clock is not running (status.json's idle_since is null), so the limit cannot be reached however long the
-condition lasts; the last step shows the clock: it fires 60-66 s after it started, once. About two minutes
+condition lasts; the last step shows the clock: it fires 60-66 s after it started, once. About a minute and a half
 in all (each condition held for the whole limit instead would take five). The sandbox's action sets its partitions INACTIVE (its head node is
 this machine and is not stopped). The upload markers of step (c) are written by the test, as the run wrapper
 writes one (tests/unit/test_wrapper_upload_marker.py proves the wrapper does), with the job id squeue prints.
@@ -29,7 +29,7 @@ from tests.helpers import err, out
 from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects
 
 pytestmark = pytest.mark.sandbox
-HOLD = 12  # seconds each busy condition is held: several checks, each seen busy with the idle clock stopped
+HOLD = 6  # seconds each busy condition is held: 3 checks at the 2 s interval, each seen busy, the idle clock stopped
 
 
 @pytest.fixture(scope="module")

@@ -91,11 +91,12 @@ def test_1_the_real_script_runs_on_the_sandbox_node_with_the_projects_settings(b
     assert "uploaded s3://clustertools-sandbox/clustertools/sandbox/bootstrap/env/study.yml" in stderr
     # Everything it made is inside the sandbox's directory.
     assert (shared(box) / "miniforge3" / "bin" / "conda").is_file()
-    assert (shared(box) / "envs" / "study" / "conda-meta").is_dir()
+    solved = env_dir((project / "envs" / "study.yml").read_text())  # envs/study-SHA12: the file's own directory
+    assert (shared(box) / "envs" / Path(solved).name / "conda-meta").is_dir()
     calls = (shared(box) / "miniforge3" / "calls.log").read_text().splitlines()
-    assert len(calls) == 1 and calls[0].startswith("conda env create -p /home/clustertools/envs/study -f ")
+    assert len(calls) == 1 and calls[0].startswith(f"conda env create -p {solved} -f ")
     env = (shared(box) / "bootstrap.env").read_text()
-    assert "CT_CONDA_ENV=/home/clustertools/envs/study" in env and "CT_RUNTIME=none" in env
+    assert f"CT_CONDA_ENV={solved}\n" in env and "CT_RUNTIME=none" in env
     markers = box.state / "sandbox" / "bootstrap" / "state" / "steps"
     assert sorted(p.name for p in markers.iterdir()) == ["conda-env.done", "miniforge.done", "node-env.done"]
     log = (box.state / "sandbox" / "log" / "clustertools-bootstrap.log").read_text()

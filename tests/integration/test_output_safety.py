@@ -5,6 +5,7 @@ away while tasks compute costs no recomputation: the tasks keep their outputs on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
@@ -22,6 +23,21 @@ def s3(sandbox):
 def set_output(project, url: str) -> None:
     path = project / "clustertools.yaml"
     path.write_text(re.sub(r"(?m)^  output: .*$", f"  output: {url}", path.read_text(), count=1))
+
+
+@contextlib.contextmanager
+def login_environment(sandbox, name: str, value: str):
+    """``name=value`` in the login user's environment (~/.bash_profile, which every command clustertools sends
+    reads: a login shell), so the tasks sbatch queues meanwhile get it too; the file as it was afterwards."""
+    line = f"export {name}={shlex.quote(value)}  # clustertools test"
+    added = sandbox.cli("ssh", "--", "sh", "-c", f"cp -p ~/.bash_profile ~/.bash_profile.saved && "
+                        f"echo {shlex.quote(line)} >> ~/.bash_profile")
+    assert added.returncode == 0, err(added)
+    try:
+        yield
+    finally:
+        restored = sandbox.cli("ssh", "--", "sh", "-c", "mv -f ~/.bash_profile.saved ~/.bash_profile")
+        assert restored.returncode == 0, err(restored)
 
 
 def assert_nothing_queued(sandbox, name: str) -> None:
@@ -59,8 +75,11 @@ def test_an_s3_outage_during_the_run_keeps_the_outputs_and_results_push_finishes
     release, ran = tmp_path / "release", tmp_path / "ran"
     command = (f"while [ ! -e {shlex.quote(str(release))} ]; do sleep 0.2; done; "
                f'echo "$SUBJECT" >> {shlex.quote(str(ran))}; echo "done $SUBJECT" > "$OUTPUT_DIR/out.txt"')
-    submitted = sandbox.cli("submit", str(write_subjects(project, ["o1", "o2"])), "--command", command, "--json",
-                            cwd=project)
+    # The wrapper's upload retries (4 tries, 5 + 15 + 45 s apart) made 1 + 2 + 3 s apart for these tasks: the same
+    # path, a minute sooner. tests/unit/test_wrapper_upload_marker.py runs the wrapper with the real delays' order.
+    with login_environment(sandbox, "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS", "1 2 3"):
+        submitted = sandbox.cli("submit", str(write_subjects(project, ["o1", "o2"])), "--command", command, "--json",
+                                cwd=project)
     assert submitted.returncode == 0, err(submitted)
     run_id = json.loads(out(submitted))["run"]
     deadline = time.monotonic() + 60
@@ -71,7 +90,7 @@ def test_an_s3_outage_during_the_run_keeps_the_outputs_and_results_push_finishes
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0, "submit's probe was deleted"
     client.delete_bucket(Bucket=bucket)  # the outage: every upload now fails
     release.touch()
-    failed = wait_for_run(sandbox, project, run_id, timeout=240)  # 4 tries each: 5 + 15 + 45 s of waiting
+    failed = wait_for_run(sandbox, project, run_id, timeout=240)  # 4 tries each: 1 + 2 + 3 s of waiting
     for subject in failed["subjects"]:
         kept = f"/.clustertools/runs/{run_id}/unsent/{subject['subject']}.1"
         assert (subject["state"], subject["exit_code"]) == ("FAILED", 96)

@@ -1,4 +1,4 @@
-"""`clustertools report` on the real sandbox: a 200-subject run with failures, its page written by the
+"""`clustertools report` on the real sandbox: a 90-subject run with failures, its page written by the
 CLI, then opened in headless Chromium: a screenshot that is not blank, a DOM with one timeline bar per
 task, and no console message (the page has no script, and its CSP would log any fetch it tried)."""
 
@@ -15,7 +15,7 @@ from tests.helpers import err, out
 from tests.integration.png_pixels import png_colours
 from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects
 
-SUBJECTS = [f"s-{n:03d}" for n in range(1, 201)]
+SUBJECTS = [f"s-{n:03d}" for n in range(1, 91)]  # 90: each task's upload costs ~1 s of CPU here
 # 0-2 s of work each; multiples of 17 exit 4, other multiples of 41 exit 2.
 COMMAND = ('n=$((10#${SUBJECT#s-})); sleep $((n % 3)); '
            'if [ $((n % 17)) -eq 0 ]; then echo "no brain mask" >&2; exit 4; fi; '
@@ -42,10 +42,10 @@ def test_report_writes_the_page_and_prints_text_and_json(sandbox, finished_run, 
     assert result.returncode == 0, err(result)
     hosts = len({s["node"] for s in json.loads(out(sandbox.cli("status", run_id, "--json", cwd=project)))["subjects"]})
     assert hosts in (1, 2)  # the shared sandbox's two static nodes
-    assert f"wrote {page}" in out(result) and f"200 subjects, 200 tasks on {hosts} node(s)" in out(result)
+    assert f"wrote {page}" in out(result) and f"90 subjects, 90 tasks on {hosts} node(s)" in out(result)
     html = page.read_text()
     # the init project has a parallelcluster: section: each subject is priced as it would cost there
-    assert html.count('<rect class="task ') == 200 and '<p id="cost">$' in html and "over 200 subject(s)" in html
+    assert html.count('<rect class="task ') == 90 and '<p id="cost">$' in html and "over 90 subject(s)" in html
 
     dashed = sandbox.cli("report", run_id, "-o", "-", cwd=project)  # the page on stdout, no file
     assert dashed.returncode == 0 and out(dashed).startswith("<!DOCTYPE html>") and not (project / "-").exists()
@@ -54,14 +54,14 @@ def test_report_writes_the_page_and_prints_text_and_json(sandbox, finished_run, 
     assert sandbox.cli("report", run_id, cwd=project).returncode == 0
 
     data = json.loads(out(sandbox.cli("report", run_id, "--json", cwd=project)))
-    assert (data["subjects"], data["tasks"], data["counts"]["SUCCEEDED"]) == (200, 200, 200 - len(EXIT_4) - len(EXIT_2))
+    assert (data["subjects"], data["tasks"], data["counts"]["SUCCEEDED"]) == (90, 90, 90 - len(EXIT_4) - len(EXIT_2))
     assert {f["exit_code"]: sorted(f["subjects"]) for f in data["failures"]} == {4: EXIT_4, 2: EXIT_2}
-    assert data["runtime"]["count"] == 200 and data["cost"]["priced"] == 200 and len(data["nodes"]) == hosts
+    assert data["runtime"]["count"] == 90 and data["cost"]["priced"] == 90 and len(data["nodes"]) == hosts
 
     text = sandbox.cli("report", run_id, "--text", cwd=project)
     assert text.returncode == 0, err(text)
-    for part in ("subjects 200 in 1 attempt(s)", "timeline: tasks running per node", "failures by exit code:",
-                 f"  2     {len(EXIT_2)}    0        {', '.join(EXIT_2)}", "over 200 subject(s) + ", "per subject mean $"):
+    for part in ("subjects 90 in 1 attempt(s)", "timeline: tasks running per node", "failures by exit code:",
+                 f"  2     {len(EXIT_2)}    0        {', '.join(EXIT_2)}", "over 90 subject(s) + ", "per subject mean $"):
         assert part in out(text)
 
 
@@ -86,7 +86,7 @@ def test_the_page_renders_in_headless_chromium_with_its_timeline(sandbox, finish
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert_no_console_message(dom.stderr)
     timeline = dom.stdout.split('<svg id="timeline"', 1)[1].split("</svg>", 1)[0]
-    assert timeline.count('<rect class="task ') == 200
+    assert timeline.count('<rect class="task ') == 90
     assert timeline.count('<rect class="task failed') == len(EXIT_4) + len(EXIT_2)
 
 

@@ -26,7 +26,9 @@ from tests.integration.run_helpers import make_project, states, submit, wait_for
 
 @pytest.fixture(scope="module")
 def small_arrays(tmp_path_factory):
-    box = start_sandbox(tmp_path_factory.mktemp("state11"), "--max-array-size", "11")
+    # One static node that holds every task at once: the arrays, not nodes booting, are what is tested here.
+    box = start_sandbox(tmp_path_factory.mktemp("state11"), "--max-array-size", "11", "--nodes", "1",
+                        "--static-nodes", "1", "--cpus-per-node", "16")
     yield box
     stop_sandbox(box)
 
