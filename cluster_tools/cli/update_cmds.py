@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import click
 
 from cluster_tools.cli.app import App, cli, note
@@ -44,7 +46,7 @@ def update(app: App, cluster_name: str | None, dry_run: bool, stop_fleet: bool, 
     if as_json:
         print_json({"cluster": plan.cluster, "region": plan.region, "fleet": plan.fleet_status, "dry_run": dry_run,
                     "applied": outcome.applied, "stack_status": outcome.stack_status,
-                    "changes": [{**change.__dict__, "needs": _needs(plan, change)} for change in plan.changes]})
+                    "changes": [{**asdict(change), "needs": _needs(plan, change)} for change in plan.changes]})
         return
     if not plan.changes:
         click.echo(f"{plan.cluster} already runs the project's config: nothing to update")

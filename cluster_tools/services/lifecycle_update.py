@@ -42,6 +42,7 @@ class UpdatePlan:
     target_yaml: str
     needs_fleet_stop: tuple[ConfigChange, ...] = ()  # applied only with the compute fleet stopped
     never: tuple[ConfigChange, ...] = ()  # not even then: a new cluster is needed
+    head_node_state: str = "running"  # EC2's: an update needs it running (its cfn-hup applies the change)
 
     @property
     def applicable(self) -> bool:
@@ -79,7 +80,8 @@ def plan_update(project: Project | None, record: ClusterRecord, *, allowed_ip: s
     never = tuple(c for c in stopped if not c.allowed)
     needs_stop = tuple(c for c in now if not c.allowed and stopped_by_key.get((c.parameter, c.current, c.requested),
                                                                               c).allowed)
-    return UpdatePlan(record.name, region, fleet, now, target_yaml, needs_fleet_stop=needs_stop, never=never)
+    return UpdatePlan(record.name, region, fleet, now, target_yaml, needs_fleet_stop=needs_stop, never=never,
+                      head_node_state=head_state)
 
 
 def apply_update(plan: UpdatePlan, *, stop_fleet: bool = False, progress: Callable[[str], None] = lambda _: None,
@@ -96,6 +98,11 @@ def apply_update(plan: UpdatePlan, *, stop_fleet: bool = False, progress: Callab
         raise UpdateRefused(f"ParallelCluster cannot change {first.parameter} of {plan.cluster} in place: "
                             f"{first.reason or first.policy}",
                             f"{first.action_needed or 'restore it'}; or `clustertools down`, then `clustertools up`")
+    if plan.head_node_state != "running":
+        # ParallelCluster's update waits for the head node to apply it (cfn-hup, then a wait condition): a stopped
+        # head node would keep the stack UPDATE_IN_PROGRESS until it times out and rolls back.
+        raise UpdateRefused(f"the head node of {plan.cluster} is {plan.head_node_state}: it applies the update",
+                            f"`clustertools start -c {plan.cluster}`, then update")
     stopping = bool(plan.needs_fleet_stop)
     if stopping and not stop_fleet:
         first = plan.needs_fleet_stop[0]

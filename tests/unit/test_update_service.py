@@ -47,12 +47,12 @@ def running_config() -> str:
     return rendered.yaml_text
 
 
-def described(*, fleet: str = "RUNNING", stack: str = "CREATE_COMPLETE") -> pc.ClusterDescription:
+def described(*, fleet: str = "RUNNING", stack: str = "CREATE_COMPLETE", head=HEAD) -> pc.ClusterDescription:
     status = stack if not stack.startswith("UPDATE_ROLLBACK") else "UPDATE_FAILED"
     return pc.ClusterDescription(name="study", region=REGION, version="3.16.1", status=status, stack_status=stack,
                                  stack_arn="arn:aws:cloudformation:us-east-1:123456789012:stack/study/x",
                                  scheduler="slurm", compute_fleet_status=fleet, creation_time=T0,
-                                 last_updated_time=T0, head_node=HEAD)
+                                 last_updated_time=T0, head_node=head)
 
 
 class Fake:
@@ -233,3 +233,14 @@ def test_the_templates_drain_strategy_lets_a_queue_change_apply_while_the_fleet_
                                             plan.target_yaml.replace("QueueUpdateStrategy: DRAIN", ""),
                                             lu.ClusterFacts("study", compute_running=True), REGION)]
     assert [c.check for c in without] == ["ACTION NEEDED"]
+
+
+def test_a_stopped_head_node_is_started_first(transport):
+    """autostop stopped it: the dry run still shows the change set; the update is refused, naming start."""
+    stopped = pc.Instance(instance_id=HEAD.instance_id, instance_type="t3.medium", state="stopped", private_ip="10.0.1.25")
+    transport("describe_cluster", described(fleet="STOPPED", head=stopped))
+    project = parse_project(project_text(max_count=20))
+    assert [c.parameter for c in lu.update_cluster(project, RECORD, dry_run=True).plan.changes] == [f"{QUEUE}.MaxCount"]
+    with pytest.raises(lu.UpdateRefused, match="the head node of study is stopped") as refused:
+        lu.update_cluster(project, RECORD)
+    assert refused.value.hint == "`clustertools start -c study`, then update" and pc.update_cluster.calls == []
