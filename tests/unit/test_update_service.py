@@ -244,3 +244,21 @@ def test_a_stopped_head_node_is_started_first(transport):
     with pytest.raises(lu.UpdateRefused, match="the head node of study is stopped") as refused:
         lu.update_cluster(project, RECORD)
     assert refused.value.hint == "`clustertools start -c study`, then update" and pc.update_cluster.calls == []
+
+
+def test_the_cli_json_lists_each_change_with_what_it_needs(transport, tmp_path):
+    import json
+
+    transport("describe_cluster", described(fleet="RUNNING"))
+    state = StateDir(tmp_path / "state")
+    save_cluster(state, RECORD.model_copy(update={"known_hosts": state.known_hosts("study")}))
+    project_file = tmp_path / "clustertools.yaml"
+    project_file.write_text(project_text(max_count=20))
+    result = CliRunner().invoke(cli, ["--project", str(project_file), "update", "--dry-run", "--json"],
+                                env={"CLUSTERTOOLS_STATE_DIR": str(state.root)})
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["cluster"], data["fleet"], data["dry_run"], data["applied"]) == ("study", "RUNNING", True, False)
+    assert data["changes"] == [{"parameter": f"{QUEUE}.MaxCount", "current": "10", "requested": "20",
+                                "check": "SUCCEEDED", "policy": "RESIZE_UPDATE_STRATEGY_ON_REMOVE", "reason": None,
+                                "action_needed": None, "needs": "in place"}]
