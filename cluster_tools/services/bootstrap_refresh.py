@@ -22,7 +22,6 @@ from typing import IO, Any, Callable
 import yaml
 
 from cluster_tools.bootstrap_log import Bootstrap, parse_bootstrap
-from cluster_tools.bootstrap_settings import ENV_SUBDIR
 from cluster_tools.clusters import ClusterRecord
 from cluster_tools.config import Project
 from cluster_tools.errors import ClusterToolsError, ConfigError
@@ -94,7 +93,7 @@ def _refresh_parallelcluster(project: Project, record: ClusterRecord, *, project
                              s3_client: Any) -> RefreshResult:
     from cluster_tools.render.cluster_config import bootstrap_prefix
     from cluster_tools.resources import bootstrap_dir
-    from cluster_tools.services.lifecycle_up import sync_bootstrap
+    from cluster_tools.services.lifecycle_up import sync_project_bootstrap
     from cluster_tools.services.sandbox_bootstrap import settings_for
 
     script_url, args = head_node_script(project)
@@ -109,13 +108,8 @@ def _refresh_parallelcluster(project: Project, record: ClusterRecord, *, project
 
         s3_client = make_clients(record.region or "us-east-1").s3
     result = RefreshResult(record.name, command=refresh_command(script_url, args))
-    result.uploads = sync_bootstrap(s3_client, bucket, prefix, root, files, upload=not dry_run)
-    if local_env is not None:
-        result.uploads += sync_bootstrap(s3_client, bucket, prefix + ENV_SUBDIR, local_env.parent, [local_env],
-                                         upload=not dry_run)
-    for upload in result.uploads:
-        verb = ("would upload" if dry_run else "uploaded") if upload.action == "upload" else "unchanged"
-        progress(f"{verb} s3://{bucket}/{upload.key}")
+    result.uploads = sync_project_bootstrap(s3_client, bucket, prefix, root, files, local_env, upload=not dry_run,
+                                            progress=progress)
     if dry_run:
         return result
     if connect is None:

@@ -129,10 +129,8 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
 
         prefix = bootstrap_prefix(bucket, rendered.cluster_name).removeprefix(f"s3://{bucket}/")
         if dry_run:
-            result.bootstrap = sync_bootstrap(clients.s3, bucket, prefix, bootstrap_dir, files, upload=False)
-            if env_path is not None:
-                result.bootstrap += sync_bootstrap(clients.s3, bucket, prefix + ENV_SUBDIR, env_path.parent, [env_path],
-                                                   upload=False)
+            result.bootstrap = sync_project_bootstrap(clients.s3, bucket, prefix, bootstrap_dir, files, env_path,
+                                                      upload=False)
             try:
                 created = pc.create_cluster(rendered.cluster_name, rendered.yaml_text, region=rendered.region,
                                             dry_run=True, suppress_validators=suppress_validators)
@@ -143,10 +141,8 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
             return result
         existing = _existing(rendered.cluster_name, rendered.region)
         if existing is None:
-            result.bootstrap = sync_bootstrap(clients.s3, bucket, prefix, bootstrap_dir, files, upload=True)
-            if env_path is not None:
-                result.bootstrap += sync_bootstrap(clients.s3, bucket, prefix + ENV_SUBDIR, env_path.parent, [env_path],
-                                                   upload=True)
+            result.bootstrap = sync_project_bootstrap(clients.s3, bucket, prefix, bootstrap_dir, files, env_path,
+                                                      upload=True)
             try:
                 created = pc.create_cluster(rendered.cluster_name, rendered.yaml_text, region=rendered.region)
                 result.findings += _validation_findings(created.validation_messages)
@@ -179,6 +175,20 @@ def _env_file(project: Project | None, project_dir: Path | None, findings: list[
                                 "write the conda environment file there, or drop bootstrap.env_file"))
         return None
     return path
+
+
+def sync_project_bootstrap(s3: Any, bucket: str, prefix: str, root: Path, files: Sequence[Path],
+                           env_file: Path | None, *, upload: bool,
+                           progress: Callable[[str], None] | None = None) -> list[BootstrapFile]:
+    """bootstrap/ (``files`` of ``root``) under ``prefix`` and the project's environment file under its env/, as
+    `up`, `sandbox bootstrap` and `bootstrap refresh` send them; each file said to ``progress`` when given."""
+    uploads = sync_bootstrap(s3, bucket, prefix, root, files, upload=upload)
+    if env_file is not None:
+        uploads += sync_bootstrap(s3, bucket, prefix + ENV_SUBDIR, env_file.parent, [env_file], upload=upload)
+    for item in uploads if progress else ():
+        verb = ("uploaded" if upload else "would upload") if item.action == "upload" else "unchanged"
+        progress(f"{verb} s3://{bucket}/{item.key}")
+    return uploads
 
 
 def sync_bootstrap(s3: Any, bucket: str, prefix: str, root: Path, files: Sequence[Path], *,

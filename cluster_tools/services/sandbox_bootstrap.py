@@ -24,7 +24,7 @@ from typing import IO, Callable
 
 from pydantic import ValidationError
 
-from cluster_tools.bootstrap_settings import ENV_SUBDIR, BootstrapSettings
+from cluster_tools.bootstrap_settings import BootstrapSettings
 from cluster_tools.config import JobSpec, Project
 from cluster_tools.errors import ConfigError, SandboxError
 from cluster_tools.render.cluster_config import bootstrap_prefix
@@ -157,7 +157,7 @@ def sandbox_bootstrap(state: StateDir, project: Project | None, *, project_dir: 
     """Upload bootstrap/ to the sandbox's S3 endpoint and run the script on its node, streaming the output to
     ``stdout``. A failed run is returned (exit code and parsed outcome), not raised: the caller words it."""
     from cluster_tools.services import sandbox_files
-    from cluster_tools.services.lifecycle_up import sync_bootstrap
+    from cluster_tools.services.lifecycle_up import sync_project_bootstrap
     from cluster_tools.services.sandbox import SANDBOX_CLUSTER, SANDBOX_REGION, sandbox_status
     from cluster_tools.services.sandbox_options import DEFAULT_BUCKET
     from cluster_tools.transport.s3 import S3Target, ensure_bucket, make_s3_client
@@ -198,13 +198,8 @@ def sandbox_bootstrap(state: StateDir, project: Project | None, *, project_dir: 
         ensure_bucket(s3, bucket, SANDBOX_REGION)
     key_prefix = prefix.removeprefix(f"s3://{bucket}/")
     # The same upload as `up`'s: a file whose object already carries its sha256 is not sent again.
-    result.uploads = sync_bootstrap(s3, bucket, key_prefix, bootstrap_dir, scripts, upload=not dry_run)
-    if local_env is not None:
-        result.uploads += sync_bootstrap(s3, bucket, key_prefix + ENV_SUBDIR, local_env.parent, [local_env],
-                                         upload=not dry_run)
-    for upload in result.uploads:
-        verb = ("would upload" if dry_run else "uploaded") if upload.action == "upload" else "unchanged"
-        progress(f"{verb} s3://{bucket}/{upload.key}")
+    result.uploads = sync_project_bootstrap(s3, bucket, key_prefix, bootstrap_dir, scripts, local_env,
+                                            upload=not dry_run, progress=progress)
     if dry_run:
         return result
 

@@ -24,6 +24,7 @@ from cluster_tools.services import lifecycle_up as lu
 from cluster_tools.services.project import render_project_file
 from cluster_tools.state import StateDir
 from cluster_tools.transport import pcluster as pc
+from tests.unit.pcluster_fakes import transport_installer
 
 REGION = "us-east-1"
 ARN = "arn:aws:cloudformation:us-east-1:123456789012:stack/study/5e3a1c40-07b1-11ef-9a0c-0e2f1b1c7a31"
@@ -48,28 +49,9 @@ CREATED = pc.CreateResult(name="study", dry_run=False, cluster=pc.ClusterSummary
     stack_arn=ARN, scheduler="slurm"))
 
 
-class Fake:
-    """One function of our pcluster transport: records its calls, answers in turn (the last one repeats)."""
-
-    def __init__(self, *answers):
-        self.answers, self.calls = list(answers), []
-
-    def __call__(self, *args, **kwargs):
-        self.calls.append((args, kwargs))
-        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
-
-
 @pytest.fixture
 def transport(monkeypatch):
-    def install(name: str, *answers) -> Fake:
-        fake = Fake(*answers)
-        monkeypatch.setattr(pc, name, fake)
-        return fake
-    install("get_cluster_stack_events", ([], None))  # no events unless a test gives some
-    return install
+    return transport_installer(monkeypatch)
 
 
 def event(logical, status, minute, reason="", kind="AWS::EC2::Instance"):

@@ -23,6 +23,7 @@ from cluster_tools.services.cluster_config import validate_project_cluster
 from cluster_tools.services.project import render_project_file
 from cluster_tools.state import StateDir
 from cluster_tools.transport import pcluster as pc
+from tests.unit.pcluster_fakes import transport_installer
 
 REGION = "us-east-1"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -55,27 +56,9 @@ def described(*, fleet: str = "RUNNING", stack: str = "CREATE_COMPLETE", head=HE
                                  last_updated_time=T0, head_node=head)
 
 
-class Fake:
-    """One function of our pcluster transport: records its calls, answers in turn (the last one repeats)."""
-
-    def __init__(self, *answers):
-        self.answers, self.calls = list(answers), []
-
-    def __call__(self, *args, **kwargs):
-        self.calls.append((args, kwargs))
-        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
-
-
 @pytest.fixture
 def transport(monkeypatch):
-    def install(name: str, *answers) -> Fake:
-        fake = Fake(*answers)
-        monkeypatch.setattr(pc, name, fake)
-        return fake
-    install("get_cluster_stack_events", ([], None))
+    install = transport_installer(monkeypatch)
     install("cluster_config_text", running_config())
     install("update_cluster", pc.UpdateResult(name="study", dry_run=False, change_set=(), cluster=None))
     install("update_compute_fleet", pc.ComputeFleet(status="STOP_REQUESTED", last_status_updated_time=T0))
