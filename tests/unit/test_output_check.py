@@ -4,6 +4,7 @@ the probe script runs here under bash, as the head node would run it, with a sta
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -36,11 +37,27 @@ def fake_aws(tmp_path: Path, body: str) -> Path:
     return bin_dir
 
 
+def calls_when(tmp_path: Path, count: int) -> list[str]:
+    """The stand-in aws's calls once there are ``count`` (the probe's delete runs detached)."""
+    deadline = time.monotonic() + 10
+    while len(lines := (tmp_path / "calls").read_text().splitlines()) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return lines
+
+
 def test_a_writable_location_passes_and_the_probe_is_put_then_deleted(tmp_path):
     check_output_location(LocalHead(fake_aws(tmp_path, "exit 0")), make_run())
-    put, rm = (tmp_path / "calls").read_text().splitlines()
+    put, rm = calls_when(tmp_path, 2)
     assert put.startswith("s3 cp --only-show-errors - s3://bucket-1/study/demo-1/.clustertools/probe-")
     assert rm == "s3 rm --quiet " + put.split()[-1]
+
+
+def test_the_check_does_not_wait_for_the_probes_delete(tmp_path):
+    """The delete is best effort and detached: the submit goes on while it runs."""
+    check_output_location(LocalHead(fake_aws(tmp_path, f'if [[ $2 == rm ]]; then sleep 2; echo deleted >>{tmp_path}/calls; fi')),
+                          make_run())
+    assert "deleted" not in (tmp_path / "calls").read_text()
+    assert calls_when(tmp_path, 3)[-1] == "deleted"
 
 
 def test_a_probe_that_cannot_be_deleted_still_passes(tmp_path):
