@@ -55,6 +55,14 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory):
     box = start_sandbox(tmp_path_factory.mktemp("state"), *SHARED_SANDBOX)
     yield box
     stop_sandbox(box)
+    from cluster_tools.services.sandbox import MARKER_ENV
+    from cluster_tools.services.sandbox_nodes import NODE_SCRATCH
+    from cluster_tools.transport.local_processes import marked_values
+
+    if not marked_values(MARKER_ENV):  # the last sandbox here stopped: its nodes' /tmp scratch went with it
+        uid = json.loads((box.state / "sandbox" / "sandbox.json").read_text())["uid"]
+        left = [name.format(uid=uid) for name in NODE_SCRATCH if (Path("/tmp") / name.format(uid=uid)).exists()]
+        assert left == [], f"sandbox down left {left} in /tmp"
 
 
 @pytest.fixture

@@ -326,6 +326,7 @@ def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) ->
         progress(f"stopping {len(strays)} leftover job process(es)")
         procs.kill_pids(strays)
         stopped.append(f"{len(strays)} leftover process(es)")
+    nodes.remove_node_scratch((saved or {}).get("uid"), MARKER_ENV, str(paths.root))
     left_cgroups = nodes.remove_cgroups((saved or {}).get("cgroups", {}))
     if left_cgroups:
         progress(f"warning: cgroups still in use, not removed: {', '.join(left_cgroups[:3])}")

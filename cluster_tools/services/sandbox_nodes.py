@@ -11,12 +11,13 @@ clustermgtd launches them, and never suspended.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from cluster_tools.errors import SandboxError
 from cluster_tools.render.sandbox import SandboxPaths
@@ -266,3 +267,25 @@ def run_admin(argv: list[str], env: Mapping[str, str]) -> str:
 def admin_env(paths: SandboxPaths) -> dict[str, str]:
     return {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
 
+
+# What tasks keep in a node's /tmp (the wrapper's rootless podman store, the shared inputs fetched once per node):
+# a real node loses it with its instance. The sandbox's nodes share this machine's /tmp, so it goes with the last
+# sandbox of that login user (uid) to stop: another one still running may be using it.
+NODE_SCRATCH = ("clustertools-podman-{uid}", "clustertools-shared-{uid}")
+
+
+def remove_node_scratch(uid: int | None, marker_env: str, marker: str, *, tmp: Path = Path("/tmp"),
+                        running: Callable[[str], set[str]] | None = None) -> list[Path]:
+    """Remove the nodes' scratch of login user ``uid`` unless a sandbox other than ``marker`` (the value of
+    ``marker_env`` its processes carry) runs; returns what was removed."""
+    if running is None:
+        from cluster_tools.transport.local_processes import marked_values as running
+    if uid is None or running(marker_env) - {marker}:
+        return []
+    removed = []
+    for name in NODE_SCRATCH:
+        path = tmp / name.format(uid=int(uid))
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed

@@ -113,6 +113,24 @@ def _ancestors(pid: int) -> set[int]:
     return chain
 
 
+def marked_values(name: str) -> set[str]:
+    """Every value of the environment variable ``name`` among the running processes (not this one's ancestors):
+    which sandboxes run on this machine now, by their marker."""
+    prefix = f"{name}=".encode()
+    spared = _ancestors(os.getpid())
+    values = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in spared:
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        values.update(item[len(prefix):].decode(errors="replace") for item in environ.split(b"\0")
+                      if item.startswith(prefix))
+    return values
+
+
 def find_marked(marker: tuple[str, str]) -> list[int]:
     """PIDs whose environment holds NAME=VALUE, plus every process in the same sessions.
 
