@@ -295,11 +295,16 @@ def _from_record(record: TaskRecord) -> SubjectStatus:
 def submitted_lookup(run: RunRecord):
     """(attempt, subject) -> whether the array holding that task was submitted; O(1) per question."""
     positions = {a.number: {s: i for i, s in enumerate(a.subjects)} for a in run.attempts}
-    chunks = {a.number: [c for c in a.chunks if c.job_id] for a in run.attempts}
+    flags: dict[int, bytearray] = {}  # per attempt, 1 at each position an array with a job id holds
+    for attempt in run.attempts:
+        held = flags[attempt.number] = bytearray(len(attempt.subjects))
+        for chunk in attempt.chunks:
+            end = min(chunk.offset + chunk.count, len(held))
+            if chunk.job_id and end > chunk.offset:
+                held[chunk.offset:end] = b"\1" * (end - chunk.offset)
 
     def submitted(number: int, subject: str) -> bool:
-        index = positions[number][subject]
-        return any(c.offset <= index < c.offset + c.count for c in chunks[number])
+        return bool(flags[number][positions[number][subject]])
 
     return submitted
 

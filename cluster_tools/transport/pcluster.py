@@ -19,20 +19,10 @@ from datetime import datetime
 from typing import Any, Callable, Iterator, Literal, Sequence
 
 # The error family and its records, used by callers as pc.PclusterNotFound etc. (listed in __all__)
-from cluster_tools.transport.pcluster_errors import (
-    ChangeRequest,
-    PclusterClusterExists,
-    PclusterConfigRejected,
-    PclusterError,
-    PclusterNotFound,
-    ValidationMessage,
-    api_error,
-    change_requests,
-    cli_error,
-    one_line,
-    other_error,
-    validation_messages,
-)
+from cluster_tools.transport.pcluster_errors import (ChangeRequest, PclusterClusterExists, PclusterConfigRejected,
+                                                  PclusterError, PclusterNotFound, ValidationMessage, api_error,
+                                                  change_requests, cli_error, one_line, other_error,
+                                                  validation_messages)
 # The same lock as the offline schema check: both change AWS_DEFAULT_REGION around pcluster's calls.
 from cluster_tools.transport.pcluster_schema import ENV_LOCK
 
@@ -41,8 +31,8 @@ __all__ = [
     "LogEvent", "LogStream", "NodeType", "PclusterClusterExists", "PclusterConfigRejected", "PclusterError",
     "PclusterNotFound", "StackEvent", "UpdateResult", "ValidationMessage", "cluster_config_text", "create_cluster",
     "delete_cluster", "describe_cluster", "describe_cluster_instances", "get_cluster_log_events",
-    "get_cluster_stack_events", "list_cluster_log_streams", "list_clusters", "profile_environment",
-    "update_cluster", "update_compute_fleet",
+    "get_cluster_stack_events", "list_cluster_log_streams", "list_clusters", "profile_environment", "update_cluster",
+    "update_compute_fleet",
 ]
 
 FleetStatus = Literal["START_REQUESTED", "STOP_REQUESTED"]
