@@ -48,9 +48,12 @@ def test_dynamic_nodes_boot_for_work_spread_it_and_power_down_when_idle(tmp_path
         final = wait_for_run(box, project, run, timeout=300)
         assert final["counts"]["SUCCEEDED"] == 40, final["counts"]
         hosts = {s["node"] for s in final["subjects"]}
-        assert hosts == {f"compute-dy-compute-{i}" for i in range(1, 5)}, hosts  # 8 CPUs in all: every node worked
+        # The work spreads over several of the dynamic nodes (issue 12: "the records name several hosts"). Not
+        # necessarily all four: on a loaded machine the first nodes up have run every task before the last boot
+        # (a CI run saw 2 of 4), and 40 two-second tasks on 2-CPU nodes need no more.
+        assert len(hosts) >= 2 and hosts <= {f"compute-dy-compute-{i}" for i in range(1, 5)}, hosts
         report = box.cli("report", run, "--text", cwd=project)
-        assert report.returncode == 0 and "4 node(s)" in out(report), out(report) + err(report)
+        assert report.returncode == 0 and f"{len(hosts)} node(s)" in out(report), out(report) + err(report)
         assert _wait(lambda: all({"powering down", "powered down"} & set(n["flags"]) for n in _nodes(box)), 150), \
             _nodes(box)
     finally:
