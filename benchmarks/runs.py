@@ -10,17 +10,17 @@ from pathlib import Path
 from benchmarks.harness import Sandbox, say
 
 # Runs ONCE on the head node (one SSH exec): writes one final record per subject, exactly as the
-# wrapper's record_json() prints it, to records/new/<subject>.<attempt>.SUCCEEDED.json.
+# wrapper's record_json() prints it (every field), to records/new/<subject>.<attempt>.SUCCEEDED.json.
 _WRITE_RECORDS = r"""
 import json, os, sys
 spec = json.loads(sys.stdin.readline())
 directory = os.path.join(spec["remote_dir"], "records", "new")
 os.makedirs(directory, exist_ok=True)
-line = ('{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s",'
-        '"end":"%s","node":"%s","job_id":"%s"}\n')
+line = ('{"subject":"%s","attempt":%d,"state":"%s","exit_code":%s,"error":"%s","start":"%s","end":"%s","node":"%s",'
+        '"job_id":"%s","kept":"","restarts":0,"image":"","peak_mem_mb":%d,"cpu_s":%.1f,"env":"envs/bench-0123456789ab"}\n')
 for subject, job_id in spec["records"]:
     text = line % (subject, 1, "SUCCEEDED", "0", "", "2024-05-01T10:00:00Z", "2024-05-01T10:08:00Z",
-                   "compute-dy-compute-1", job_id)
+                   "compute-dy-compute-1", job_id, 812, 431.7)
     tmp = os.path.join(directory, ".%s.1.SUCCEEDED.tmp" % subject)
     with open(tmp, "w") as handle:
         handle.write(text)
@@ -114,7 +114,8 @@ def running_record_lines(submitted: SubmittedRun, *, per_batch: int, batches: in
     pending = [(attempt.subjects[c.offset + t], f"{c.job_id}_{t}") for c in attempt.chunks for t in range(c.count)
                if (c.offset + t) % 2 == 1]
     line = ('{"subject":"%s","attempt":1,"state":"RUNNING","exit_code":null,"error":"","start":"2024-05-01T10:00:00Z",'
-            '"end":"","node":"compute-dy-compute-1","job_id":"%s"}\n')
+            '"end":"","node":"compute-dy-compute-1","job_id":"%s","kept":"","restarts":0,"image":"","peak_mem_mb":null,'
+            '"cpu_s":null,"env":"envs/bench-0123456789ab"}\n')
     return ["".join(line % pair for pair in pending[i * per_batch:(i + 1) * per_batch]).encode()
             for i in range(batches)]
 

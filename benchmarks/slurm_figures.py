@@ -71,7 +71,8 @@ def _expected_counts(submitted: SubmittedRun) -> dict[str, int]:
 def figure_status(ctx: Context) -> None:
     """1. read_status of the run over one open connection vs one raw squeue round trip over it: a refresh (the
     client has read the records before; 1% of the subjects wrote one since) and a first read (nothing cached)."""
-    from cluster_tools.run_status import parse_status
+    from cluster_tools.run_status import parse_records, split_status_reply
+    from cluster_tools.status_merger import StatusMerger
     from cluster_tools.services.records_cache import RecordsCache
     from cluster_tools.services.runs import read_status
 
@@ -107,7 +108,10 @@ def figure_status(ctx: Context) -> None:
                                ctx.sizes.reps)
         squeue_server, _ = median_time(lambda: link.call(lambda c: c.run(["sh", "-c", "squeue -h -r -o '%i|%T|%j' >/dev/null"])),
                                    ctx.sizes.reps)
-    parse, _ = median_time(lambda: parse_status(run, raw.text), ctx.sizes.reps)
+    reply = split_status_reply(raw.stdout)
+    parse, _ = median_time(lambda: parse_records(reply.records), ctx.sizes.reps)
+    records = parse_records(reply.records)
+    merge, _ = median_time(lambda: StatusMerger(run).merge(records, reply.queue, queue_readable=True), ctx.sizes.reps)
     ratio = ours / base
     if link.drops:
         ctx.checks.append(f"the SSH connection dropped {link.drops} time(s) while reading status over it: {link.why}")
@@ -120,7 +124,8 @@ def figure_status(ctx: Context) -> None:
                        f"{first / base:.2f}x", "<= 2x", first / base <= 2))
     ctx.report.note(f"status breakdown ({n:,} tasks): status.sh round trip {ms(remote)} ({len(raw.stdout) / 1e6:.1f} MB), "
                     f"status.sh alone on the server (output discarded, incl. one exec) {ms(on_server)}, "
-                    f"squeue alone likewise {ms(squeue_server)}, parse_status here {ms(parse)}")
+                    f"squeue alone likewise {ms(squeue_server)}; here, a first read parses {len(records):,} records in "
+                    f"{ms(parse)} and merges {n:,} subjects in {ms(merge)}")
 
 
 def _running_records(submitted: SubmittedRun, reps: int) -> list[bytes]:

@@ -11,7 +11,7 @@ holds it equal to a full merge over random sequences of refreshes.
 from __future__ import annotations
 
 from cluster_tools.run_status import (
-    MergeInputs, RunStatus, SubjectStatus, TaskRecord, submitted_lookup, subject_status, task_subjects,
+    MergeInputs, RunStatus, SubjectStatus, TaskRecord, chunk_subjects, status_of_record, submitted_lookup, subject_status,
 )
 from cluster_tools.runs import FINAL_STATES, RunRecord
 from cluster_tools.slurm.queue import QueuedTask, parse_squeue
@@ -30,7 +30,7 @@ class StatusMerger:
         self.shape = run_shape(run)
         self._run = run
         self._latest = run.current_attempt_of()
-        self._subject_of = task_subjects(run)
+        self._chunks = chunk_subjects(run)
         self._inputs = MergeInputs({}, {}, {}, {}, submitted_lookup(run), True)
         self._records: list[TaskRecord] | None = None  # the list merged last: it may only have grown since
         self._records_seen = 0
@@ -45,25 +45,26 @@ class StatusMerger:
             self._start_over(queue_readable)
             self._records = records
         changed = self._take_records(records) | self._take_queue(queue_text)
-        every = not self._statuses
-        for subject in (self._run.subjects if every else changed):
-            number = self._latest.get(subject)
-            if number is not None:
-                self._statuses[subject] = subject_status(subject, number, self._inputs)
-        return RunStatus(self._run.run_id, tuple(self._statuses[s] for s in self._run.subjects), queue_readable, source)
+        latest, inputs, statuses = self._latest, self._inputs, self._statuses
+        final, from_record = inputs.final.get, status_of_record
+        for subject in (self._run.subjects if not statuses else changed):
+            number = latest.get(subject)
+            if number is not None:  # inline, the most common case: a final record (10,000 subjects at a first read)
+                record = final((subject, number))
+                statuses[subject] = from_record(record) if record is not None else subject_status(subject, number, inputs)
+        return RunStatus(self._run.run_id, tuple(map(statuses.__getitem__, self._run.subjects)), queue_readable, source)
 
     def _start_over(self, queue_readable: bool) -> None:
         self._inputs = MergeInputs({}, {}, {}, {}, self._inputs.submitted, queue_readable)
         self._records_seen, self._lines, self._statuses = 0, {}, {}
 
     def _take_records(self, records: list[TaskRecord]) -> set[str]:
-        changed = set()
-        for record in records[self._records_seen:]:  # later lines win, as in merge_status
-            (self._inputs.final if record.state in FINAL_STATES else self._inputs.started)[
-                (record.subject, record.attempt)] = record
-            changed.add(record.subject)
+        fresh = records[self._records_seen:]
+        final, started = self._inputs.final, self._inputs.started
+        for record in fresh:  # later lines win, as in merge_status
+            (final if record.state in FINAL_STATES else started)[(record.subject, record.attempt)] = record
         self._records_seen = len(records)
-        return changed
+        return {record.subject for record in fresh}
 
     def _take_queue(self, queue_text: str) -> set[str]:
         lines = {line for line in queue_text.splitlines() if line}
@@ -76,13 +77,20 @@ class StatusMerger:
                         del where[key]
                 changed.add(key[0])
         for line in new:
-            self._lines[line] = placed = []
-            for task in parse_squeue(line + "\n"):
-                subject = self._subject_of(task)
-                if subject is None:
-                    continue
-                key = (subject, task.attempt)
-                (self._inputs.in_queue if task.state in ("PENDING", "RUNNING") else self._inputs.ended)[key] = task
-                placed.append((key, task))
-                changed.add(key[0])
+            self._lines[line] = placed = self._place(parse_squeue(line + "\n"))
+            changed.update(key[0] for key, _ in placed)
         return changed
+
+    def _place(self, tasks: list[QueuedTask]) -> list[tuple[Key, QueuedTask]]:
+        """One squeue line's tasks (one array's: one run, attempt and array index) by their subject's key."""
+        if not tasks:
+            return []
+        first = tasks[0]
+        offset, subjects = self._chunks.get((first.run_id, first.attempt, first.chunk), (-1, ()))
+        if offset < 0:
+            return []
+        where = self._inputs.in_queue if first.state in ("PENDING", "RUNNING") else self._inputs.ended
+        placed = [((subjects[offset + task.task_id], task.attempt), task) for task in tasks
+                  if offset + task.task_id < len(subjects)]
+        where.update(placed)
+        return placed

@@ -11,7 +11,7 @@ from typing import IO, Callable, Iterable
 from cluster_tools.clusters import ClusterRecord
 from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch, TransportError
 from cluster_tools.run_status import RunStatus, merge_status, parse_records, split_status_reply
-from cluster_tools.services.records_cache import RecordsCache
+from cluster_tools.services.records_cache import RecordsCache, cycle_collector_paused
 from cluster_tools.job_spec import JobSpec
 from cluster_tools.runs import UNSUCCESSFUL, Attempt, RunRecord, now_iso, save_run
 from cluster_tools.slurm.queue import job_name
@@ -35,8 +35,9 @@ def read_status(conn, run: RunRecord, cache: RecordsCache | None = None) -> RunS
             raise RunFilesMissing(f"run {run.run_id} has no files on {run.cluster} ({run.remote_dir})",
                                     "was it submitted to this cluster? `clustertools runs` shows where each run went")
         reply = split_status_reply(result.stdout)
-        if cache.absorb(reply.start, reply.records, reply.first) is not None:
-            return cache.merge(run, reply.queue, reply.queue_ok)
+        with cycle_collector_paused():
+            if cache.absorb(reply.start, reply.records, reply.first) is not None:
+                return cache.merge(run, reply.queue, reply.queue_ok)
     raise TransportError(f"status.sh of run {run.run_id} did not answer from the first byte of its records",
                          "is the run's status.sh its own? `clustertools runs` shows where each run went")
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from cluster_tools.run_status import merge_status, parse_records, parse_status
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cluster_tools.run_status import TaskRecord, merge_status, parse_records, parse_status
 from cluster_tools.runs import Chunk
 from cluster_tools.slurm.limits import SlurmLimits, parse_scontrol_config
 from cluster_tools.slurm.queue import parse_squeue, task_ids
@@ -178,3 +183,28 @@ def test_a_reason_no_waiting_ends_is_said():
         "1 subject(s) cannot start: Slurm says PartitionTimeLimit: the time limit is above the partition's MaxTime",
         "1 subject(s) cannot start: Slurm says launch failed requeued held: its launch failed and Slurm held it "
         "(scontrol release, or cancel)"]
+
+
+_FIELD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(-2, 2), st.text(max_size=3),
+                          st.lists(st.integers(-9, 9), max_size=1), st.dictionaries(st.text(max_size=1), st.integers(), max_size=1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(TaskRecord._fields), _FIELD_VALUES),
+       st.fixed_dictionaries({"subject": st.text(max_size=4), "attempt": st.integers(0, 3),
+                              "state": st.sampled_from(["SUCCEEDED", "RUNNING"])}))
+def test_the_fast_record_check_agrees_with_the_field_by_field_one(fields, plain):
+    """parse_records takes a record whose field types are the wrapper's in one C-speed check (issue 16); any other
+    record goes field by field. Whatever a hostile file holds, both paths give the same record, or both skip it."""
+    from cluster_tools.run_status import _checked_record, parse_records
+
+    for data in (fields, {**plain, **fields}, {**fields, **plain}):
+        line = json.dumps(data)
+        assert parse_records(line) == parse_records(line.encode()) == [r for r in [_checked_record(data)] if r], data
+
+
+def test_a_record_with_bytes_that_are_not_utf8_is_kept():
+    from cluster_tools.run_status import parse_records
+
+    line = b'{"subject":"s-1","attempt":1,"state":"FAILED","exit_code":2,"error":"bad \xff byte"}\n{"subject":"s-2",'
+    assert [(r.subject, r.error) for r in parse_records(line)] == [("s-1", "bad \ufffd byte")]
