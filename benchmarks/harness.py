@@ -98,6 +98,9 @@ def clean_env(state: Path | None = None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     env.pop("CLUSTERTOOLS_DEBUG", None)
+    # What users get: an installed package has its modules compiled (pip compiles them at install). Without this,
+    # a machine that sets PYTHONDONTWRITEBYTECODE (this one does) compiles every module from source in every process.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if state is not None:
         env["CLUSTERTOOLS_STATE_DIR"] = str(state)
     env.update(extra)

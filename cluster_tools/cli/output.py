@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Sequence
 
 import click
+import orjson
 
 
 def print_json(data: Any) -> None:
-    """Indented for a person at a terminal; compact when piped (10x faster, far less memory at 100k)."""
+    """Indented for a person at a terminal; compact when piped (far less time and memory at 100,000 subjects).
+    orjson: the status of 10,000 subjects in 3 ms, not 24 (issue 16). What it cannot write natively (dates, paths,
+    dataclasses) is written as its text, as json's ``default=str`` did."""
     import sys
 
-    pretty = sys.stdout.isatty()
-    click.echo(json.dumps(data, indent=2 if pretty else None, sort_keys=pretty, default=str))
+    options = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+    if sys.stdout.isatty():
+        options |= orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+    try:
+        click.echo(orjson.dumps(data, default=str, option=options))
+    except orjson.JSONEncodeError:  # what orjson refuses (an integer beyond 64 bits): json writes anything
+        import json
+
+        click.echo(json.dumps(data, default=str, indent=2 if options & orjson.OPT_INDENT_2 else None, sort_keys=True))
 
 
 PLAIN_TABLE_ROWS = 500  # beyond this rich's layout costs seconds: plain aligned text instead

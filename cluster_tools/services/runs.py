@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Callable, Iterable
+
+import orjson
 
 from cluster_tools.clusters import ClusterRecord
 from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch, TransportError
@@ -179,17 +180,23 @@ def cancel(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, sub
         pending = [t for t in targets if t.state == "PENDING"]
         if pending:  # one file of JSON lines, which status.sh folds as it folds a task's own: one write, not N
             name = f"{run.remote_dir}/records/new/cancelled-{uuid.uuid4().hex}.json"
-            stamp = now_iso().replace("+00:00", "Z")
-            conn.put_files({name: (b"".join(cancel_record(t.subject, t.attempt, stamp) for t in pending), 0o644)})
+            conn.put_files({name: (cancel_records([(t.subject, t.attempt) for t in pending]), 0o644)})
     return CancelResult(tuple(t.subject for t in targets), not wanted)
 
 
 def cancel_record(subject: str, attempt: int, stamp: str | None = None) -> bytes:
     """A CANCELLED record as the wrapper's record_json() would write it; ``stamp``: when (default: now)."""
+    return cancel_records([(subject, attempt)], stamp)
+
+
+def cancel_records(tasks: list[tuple[str, int]], stamp: str | None = None) -> bytes:
+    """CANCELLED records of (subject, attempt) pairs, one line each, all with the same ``stamp`` (default: now).
+    orjson writes each subject as a JSON string: 100,000 of them in milliseconds (issue 16)."""
     stamp = stamp or now_iso().replace("+00:00", "Z")
-    return (f'{{"subject": {json.dumps(subject)}, "attempt": {int(attempt)}, "state": "CANCELLED", "exit_code": null, '
-            f'"error": "cancelled while pending", "start": "", "end": {json.dumps(stamp)}, "node": "", "job_id": ""}}\n'
-            ).encode()
+    tail = (b', "state": "CANCELLED", "exit_code": null, "error": "cancelled while pending", "start": "", "end": '
+            + orjson.dumps(stamp) + b', "node": "", "job_id": ""}\n')
+    return b"".join(b'{"subject": %b, "attempt": %d%b' % (orjson.dumps(subject), int(attempt), tail)
+                    for subject, attempt in tasks)
 
 
 def subjects_to_rerun(status: RunStatus, *, failed: bool, without_output: set[str] | None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -186,7 +187,7 @@ def test_a_reason_no_waiting_ends_is_said():
 
 
 _FIELD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(-2, 2), st.text(max_size=3),
-                          st.lists(st.integers(-9, 9), max_size=1), st.dictionaries(st.text(max_size=1), st.integers(), max_size=1))
+                          st.lists(st.integers(), max_size=1), st.dictionaries(st.text(max_size=1), st.integers(), max_size=1))
 
 
 @settings(max_examples=300, deadline=None)
@@ -200,7 +201,8 @@ def test_the_fast_record_check_agrees_with_the_field_by_field_one(fields, plain)
 
     for data in (fields, {**plain, **fields}, {**fields, **plain}):
         line = json.dumps(data)
-        assert parse_records(line) == parse_records(line.encode()) == [r for r in [_checked_record(data)] if r], data
+        checked = _checked_record(orjson.loads(line))  # orjson: as parse_records reads it (a huge int is a float)
+        assert parse_records(line) == parse_records(line.encode()) == [r for r in [checked] if r], data
 
 
 def test_a_record_with_bytes_that_are_not_utf8_is_kept():

@@ -1,0 +1,26 @@
+"""What the `clustertools` process does before any command: only what makes every command start faster."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+
+def defer_invoke() -> None:
+    """paramiko's config module imports invoke (about 40 ms, half of importing paramiko) for one rare use: running an
+    ssh_config ``Match exec`` command. Every command that opens SSH paid it (issue 16). In this process, which is
+    ours (never in the Python API's, which is the user's), ``invoke`` is a stand-in module until something reads
+    an attribute of it; then the real invoke is imported and answers. (The standard library's LazyLoader does not
+    help here: the import system itself reads the module's ``__spec__``, which loads it at once.)"""
+    if "invoke" in sys.modules or importlib.util.find_spec("invoke") is None:
+        return
+    stand_in = types.ModuleType("invoke", "stand-in for invoke until it is used (cluster_tools.cli.startup)")
+
+    def load_on_use(name: str):
+        if sys.modules.get("invoke") is stand_in:
+            del sys.modules["invoke"]
+        return getattr(importlib.import_module("invoke"), name)
+
+    stand_in.__getattr__ = load_on_use  # type: ignore[method-assign]  # PEP 562: only attributes it lacks
+    sys.modules["invoke"] = stand_in

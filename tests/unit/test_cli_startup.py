@@ -1,0 +1,38 @@
+"""What the `clustertools` process does to start faster (issue 16) changes nothing a command sees."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cluster_tools.cli.output import print_json
+
+_CHECK = r"""
+import sys
+import cluster_tools.cli
+import paramiko
+assert "invoke.collection" not in sys.modules, "importing paramiko loaded invoke"
+config = paramiko.SSHConfig.from_text('Match exec "exit 0"\n  User matched\nHost *\n  User plain\n')
+assert config.lookup("h")["user"] == "matched", config.lookup("h")  # Match exec ran, through the real invoke
+import invoke
+assert invoke.Collection.__module__ == "invoke.collection"
+print("ok")
+"""
+
+
+def test_invoke_is_imported_only_when_an_ssh_config_match_exec_needs_it():
+    done = subprocess.run([sys.executable, "-c", _CHECK], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_json_output_writes_what_json_cannot_as_text(capsys):
+    """orjson writes --json; dates, paths and integers beyond 64 bits come out as json's default=str wrote them."""
+    when = datetime(2026, 11, 30, 21, 0, tzinfo=timezone.utc)
+    print_json({"at": when, "path": Path("/x/y"), "n": 3, "f": 0.5, "s": "ü\"", 7: None})
+    assert json.loads(capsys.readouterr().out) == {"at": str(when), "path": "/x/y", "n": 3, "f": 0.5, "s": "ü\"",
+                                                   "7": None}
+    print_json({"big": 2 ** 70, "list": [1, 2]})
+    assert json.loads(capsys.readouterr().out) == {"big": 2 ** 70, "list": [1, 2]}
