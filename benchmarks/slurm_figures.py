@@ -205,14 +205,19 @@ def figure_cli(ctx: Context) -> None:
                        f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5))
     startup, _ = median_time(lambda: run_measured([str(CLUSTERTOOLS), "--version"], env=env), ctx.sizes.reps)
     ctx.report.note(f"`clustertools --version` process alone (start-up floor): {ms(startup)}")
+    floor = process_floor(env, ctx.sizes.reps)
+    ctx.report.note(f"floor of any status process: Python importing the status path, a paramiko SSH connection to the "
+                    f"head node and one `true` over it: {ms(floor)}; net of it, status {ms(ours_s - floor)} vs "
+                    f"OpenSSH's whole `ssh host squeue` {ms(base_s)}")
+
+
+def process_floor(env: dict[str, str], reps: int) -> float:
+    """The median time of a process that does only what every clustertools command on a cluster pays first."""
     def floor_process():
         if run_measured([sys.executable, "-c", _CONNECT_FLOOR], env=env).returncode != 0:
             raise RuntimeError("the floor process failed")
 
-    floor, _ = median_time(floor_process, ctx.sizes.reps)
-    ctx.report.note(f"floor of any status process: Python importing the status path, a paramiko SSH connection to the "
-                    f"head node and one `true` over it: {ms(floor)}; net of it, status {ms(ours_s - floor)} vs "
-                    f"OpenSSH's whole `ssh host squeue` {ms(base_s)}")
+    return median_time(floor_process, reps)[0]
 
 
 # What every `clustertools status` process pays before it reads anything: the interpreter, the imports of the status

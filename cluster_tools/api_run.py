@@ -136,7 +136,7 @@ class Run:
 
     def cancel(self, subjects: Sequence[str] = ()):
         """scancel the run's pending and running tasks, or only ``subjects``'; a ``CancelResult``."""
-        from cluster_tools.services.runs import cancel
+        from cluster_tools.services.run_cancel import cancel
 
         return cancel(self.state, self.record, self._cluster(), self._connect(), subjects)
 

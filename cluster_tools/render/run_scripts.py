@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from importlib import resources
 from typing import Sequence
 
 from cluster_tools import __version__
@@ -94,6 +95,11 @@ def render_submit_script(run: RunRecord, *, sbatch_timeout: int = 120, resolve_t
 
 def render_status_script(run: RunRecord) -> str:
     return render_template("run/status.sh.j2", **_values(run))
+
+
+def cancel_script() -> str:
+    """cancel_run.py: a whole run cancelled on the head node (sent on stdin; nothing in it is the run's own)."""
+    return (resources.files("cluster_tools") / "templates" / "run" / "cancel_run.py").read_text(encoding="utf-8")
 
 
 def render_dataset_description(run: RunRecord) -> str:

@@ -1,13 +1,9 @@
-"""Follow and steer a submitted run: status, logs, cancel, resubmit. One SSH round trip per read."""
+"""Follow and steer a submitted run: status, logs, resubmit (cancel: run_cancel.py). One SSH round trip per read."""
 
 from __future__ import annotations
 
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import IO, Callable, Iterable
-
-import orjson
+from typing import IO, Callable
 
 from cluster_tools.clusters import ClusterRecord
 from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch, TransportError
@@ -15,7 +11,6 @@ from cluster_tools.run_status import RunStatus, merge_status, parse_records, spl
 from cluster_tools.services.records_cache import RecordsCache, cycle_collector_paused
 from cluster_tools.job_spec import JobSpec
 from cluster_tools.runs import UNSUCCESSFUL, Attempt, RunRecord, now_iso, save_run
-from cluster_tools.slurm.queue import job_name
 from cluster_tools.state import StateDir
 
 
@@ -152,51 +147,6 @@ def stream_log(run: RunRecord, cluster: ClusterRecord, connect, *, subject: str,
                 stderr.write(f"==> stderr of {subject} <==\n".encode() + errors.stdout)
             return 0
         return conn.stream(command, stdout=stdout, stderr=stderr)
-
-
-@dataclass(frozen=True)
-class CancelResult:
-    cancelled: tuple[str, ...]  # subjects
-    whole_run: bool
-
-
-def cancel(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, subjects: Iterable[str]) -> CancelResult:
-    """scancel the run (or some subjects); subjects cancelled while pending get a CANCELLED record."""
-    wanted = list(dict.fromkeys(subjects))
-    known = run.current_attempt_of()
-    unknown = [s for s in wanted if s not in known]
-    if unknown:
-        raise ConfigError(f"not subjects of run {run.run_id}: {', '.join(unknown[:10])}", "`clustertools status` lists them")
-    with connect(cluster) as conn:
-        status = read_status(conn, run, records_cache(state, run))
-        by_subject = {s.subject: s for s in status.subjects}
-        targets = [by_subject[s] for s in (wanted or known) if by_subject[s].state in ("PENDING", "RUNNING")]
-        if not targets:
-            return CancelResult((), not wanted)
-        if wanted:
-            conn.run(["scancel", *[t.job_id for t in targets]], timeout=60).check()
-        else:
-            conn.run(["scancel", f"--name={job_name(run.run_id)}"], timeout=60).check()
-        pending = [t for t in targets if t.state == "PENDING"]
-        if pending:  # one file of JSON lines, which status.sh folds as it folds a task's own: one write, not N
-            name = f"{run.remote_dir}/records/new/cancelled-{uuid.uuid4().hex}.json"
-            conn.put_files({name: (cancel_records([(t.subject, t.attempt) for t in pending]), 0o644)})
-    return CancelResult(tuple(t.subject for t in targets), not wanted)
-
-
-def cancel_record(subject: str, attempt: int, stamp: str | None = None) -> bytes:
-    """A CANCELLED record as the wrapper's record_json() would write it; ``stamp``: when (default: now)."""
-    return cancel_records([(subject, attempt)], stamp)
-
-
-def cancel_records(tasks: list[tuple[str, int]], stamp: str | None = None) -> bytes:
-    """CANCELLED records of (subject, attempt) pairs, one line each, all with the same ``stamp`` (default: now).
-    orjson writes each subject as a JSON string: 100,000 of them in milliseconds (issue 16)."""
-    stamp = stamp or now_iso().replace("+00:00", "Z")
-    tail = (b', "state": "CANCELLED", "exit_code": null, "error": "cancelled while pending", "start": "", "end": '
-            + orjson.dumps(stamp) + b', "node": "", "job_id": ""}\n')
-    return b"".join(b'{"subject": %b, "attempt": %d%b' % (orjson.dumps(subject), int(attempt), tail)
-                    for subject, attempt in tasks)
 
 
 def subjects_to_rerun(status: RunStatus, *, failed: bool, without_output: set[str] | None,

@@ -18,7 +18,7 @@ from cluster_tools.errors import ClusterToolsError
 from cluster_tools.render.sandbox import SandboxPaths
 from cluster_tools.run_status import task_subjects
 from cluster_tools.runs import load_run
-from cluster_tools.services.runs import cancel_record
+from cluster_tools.services.run_cancel import cancel_record
 from cluster_tools.services.sandbox_files import node_path
 from cluster_tools.slurm.queue import SQUEUE_FORMAT, QueuedTask, parse_squeue
 from cluster_tools.state import StateDir
