@@ -33,8 +33,10 @@ SQUEUE_FORMAT = "%F|%K|%T|%k"
 LINE = re.compile(r"^(\d+)\|([0-9][0-9,:%-]*)\|([A-Z_]+)\|ct:([^:|]+):a(\d+):c(\d+)$")
 RANGE = re.compile(r"(\d+)(?:-(\d+)(?::(\d+))?)?\Z")
 MAX_TASK_ID = 4000000
-# The first three fields of a record, as the wrapper and this script write them (with or without blanks).
-RECORD = re.compile(rb'^\{"subject": ?"([^"\\]*)", ?"attempt": ?(\d+), ?"state": ?"([A-Z_]+)"', re.M)
+# The first three fields of a record, as the wrapper and this script write them (with or without blanks). Not
+# anchored to a line's start, which would cost re its fast search: inside a JSON string a quote is escaped, so
+# `{"subject":"` only ever begins a record.
+RECORD = re.compile(rb'\{"subject": ?"([^"\\]*)", ?"attempt": ?(\d+), ?"state": ?"([A-Z_]+)"')
 SUBJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")  # names.py's SUBJECT_ID: the test holds them equal
 SUBJECTS = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9._-]{0,127}\n)*\Z")
 
