@@ -185,8 +185,8 @@ def test_the_minutes_argument(tmp_path, value, ok):
 
     result = CliRunner().invoke(cli, ["autostop", "-c", "nowhere", value],
                                 env={"CLUSTERTOOLS_STATE_DIR": str(tmp_path)})
-    if ok:
-        assert "no cluster named" in result.output.lower() or "nowhere" in result.output, result.output
+    if ok:  # a valid argument: the command goes on, to the cluster it cannot find
+        assert result.exit_code == 1 and "Error: no cluster named 'nowhere'" in result.output, result.output
     else:
         assert result.exit_code == 2 and "MINUTES|off" in result.output
 
