@@ -53,7 +53,7 @@ def test_twenty_subjects_run_in_the_image_pulled_once_with_its_digest_in_every_r
                'grep PRETTY_NAME /etc/os-release > "$OUTPUT_DIR/os.txt"')
     run_id = submit(sandbox, project, str(write_subjects(project, subjects)), "--command", command)["run"]
     final = wait_for_run(sandbox, project, run_id, timeout=300)
-    assert final["counts"]["SUCCEEDED"] == 20, [(s["subject"], s["state"], s["error"]) for s in final["subjects"]]
+    assert final["counts"]["SUCCEEDED"] == 20, [s for s in final["subjects"] if s["state"] != "SUCCEEDED"]
     image = image_of(sandbox, "1.0")
     ran = image["reference"].removeprefix("docker://") + "@" + image["digest"]
     assert {s["image"] for s in final["subjects"]} == {ran}
