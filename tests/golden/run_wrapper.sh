@@ -365,27 +365,27 @@ ct_podman() {
 }
 
 # Rootless podman may exit 1 before any container exists when this user's tasks run `podman run --rm` on one node
-# at once: it joins the namespaces of a running container, and one removed meanwhile fails it (a CI run, 1 of 20):
+# at once (a CI run, 1 of 20):
 #   invalid internal status, try resetting the pause process with "podman system migrate": cannot read
 #   "/tmp/clustertools-podman-1001/run/vfs-containers/.../userdata/conmon.pid": ...
-# Its advice is taken (`system migrate`, which also stops the running containers of this store), under the node's
-# load lock (one task at a time, never during a load), and the command runs once more: its result is the result.
-# Only that message triggers it, and podman prints it before a container exists: a container that started is never
-# run again. Any other failure is passed on as it was. podman's stderr still goes where it went (the task's log);
-# tee keeps a copy in the task's scratch dir to look at, and ignores TERM and INT: it ends with podman, and podman
-# never writes its last words to a closed pipe.
-ct_podman_or_migrate() {  # ARGS...: ct_podman ARGS; once more after `podman system migrate` if podman asks for it
+# With no pause process (Slurm kills the one an earlier task started: it lived in that task's cgroup), podman joins
+# the user namespace of a running container through its conmon.pid, and that container was removed meanwhile
+# (podman's SetupRootless, pkg/domain/infra/abi/system_linux.go). The advice is NOT taken: `system migrate` stops
+# every running container of the store (libpod/runtime_migrate.go), the other tasks' on this node. A moment later
+# the same command finds another container to join, or starts a pause process: it runs once more, and its result is
+# the result. Only that message triggers it, and podman prints it before a container exists: a container that
+# started is never run again. Any other failure is passed on as it was. podman's stderr still goes where it went
+# (the task's log); tee keeps a copy in the task's scratch dir to look at, and ignores TERM and INT: it ends with
+# podman, and podman never writes its last words to a closed pipe.
+ct_podman_retried() {  # ARGS...: ct_podman ARGS; once more if podman could not join its rootless namespaces
   local err code
   err=$(mktemp "$CT_SCRATCH/.podman-err.XXXXXX") || { ct_podman "$@"; return; }
   { ct_podman "$@" 2>&1 >&3 3>&- | (trap '' TERM INT && exec tee -- "$err") >&2 3>&-; code=${PIPESTATUS[0]}; } 3>&1
-  if ((code != 0)) && LC_ALL=C grep -q 'invalid internal status.*system migrate' -- "$err"; then
+  if ((code != 0)) && LC_ALL=C grep -q 'invalid internal status' -- "$err"; then
     rm -f -- "$err"
-    log "podman could not set up its rootless namespaces (exit code $code, it asks for \"podman system migrate\"):" \
-      "migrating under $CT_PODMAN_BASE/load.lock, then running it once more"
-    (
-      flock -w 1800 9 || exit 1
-      ct_podman system migrate >&2  # its "stopped ID" lines go to the log, not the command's output
-    ) 9>"$CT_PODMAN_BASE/load.lock" || log "podman system migrate failed; running it once more all the same"
+    log "podman could not join its rootless namespaces (exit code $code; a container it joined went away):" \
+      "running it once more in a moment"
+    sleep "$((1 + RANDOM % 3))"  # apart from the other tasks that met the same removal
     ct_podman "$@"
     return
   fi
@@ -544,7 +544,7 @@ in_podman() {  # SHELL_ARGS...: the shell in the image, or its entrypoint with C
     for gpu in ${jobs_gpus//,/ }; do cdi+=(--device "nvidia.com/gpu=$gpu"); done
     ((${#cdi[@]})) || cdi=(--device nvidia.com/gpu=all)
   fi
-  ct_podman_or_migrate run --rm --pull=never --network=host --env-file "$envfile" ${CT_DEBUG:+"${CT_DEBUG_TTY[@]}"} \
+  ct_podman_retried run --rm --pull=never --network=host --env-file "$envfile" ${CT_DEBUG:+"${CT_DEBUG_TTY[@]}"} \
     ${CT_PASS[@]+"${CT_PASS[@]}"} ${cdi[@]+"${cdi[@]}"} -v "$CT_SCRATCH:$CT_SCRATCH" -v "$INPUT_DIR:$INPUT_DIR:ro" "${run[@]}"
 }
 
