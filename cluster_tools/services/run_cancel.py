@@ -8,6 +8,7 @@ the queue, cancels, and writes the records there, so 100,000 pending tasks cost 
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Iterable
@@ -23,6 +24,7 @@ from cluster_tools.slurm.queue import job_name
 from cluster_tools.state import StateDir
 
 NO_PYTHON = 127  # the shell's "command not found"
+_GROUP_HEADER = re.compile(r"^@[^\n]*\n?", re.M)  # cancel_run.py's @PENDING / @RUNNING lines
 # cancel_run.py's exit codes, and what they mean to the user.
 _REFUSED = {
     3: ("squeue did not answer on the head node: nothing was cancelled", "try again in a minute"),
@@ -43,10 +45,12 @@ class CancelResult:
 def cancel(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, subjects: Iterable[str]) -> CancelResult:
     """scancel the run (or some subjects); subjects cancelled while pending get a CANCELLED record."""
     wanted = list(dict.fromkeys(subjects))
-    known = run.current_attempt_of()
-    unknown = [s for s in wanted if s not in known]
-    if unknown:
-        raise ConfigError(f"not subjects of run {run.run_id}: {', '.join(unknown[:10])}", "`clustertools status` lists them")
+    if wanted:  # (a whole run's cancel needs no lookup of its 100,000 subjects)
+        known = run.current_attempt_of()
+        unknown = [s for s in wanted if s not in known]
+        if unknown:
+            raise ConfigError(f"not subjects of run {run.run_id}: {', '.join(unknown[:10])}",
+                              "`clustertools status` lists them")
     with connect(cluster) as conn:
         if not wanted:
             cancelled = cancel_on_head_node(conn, run)
@@ -54,7 +58,8 @@ def cancel(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, sub
                 return CancelResult(cancelled, True)
         status = read_status(conn, run, records_cache(state, run))
         by_subject = {s.subject: s for s in status.subjects}
-        targets = [by_subject[s] for s in (wanted or known) if by_subject[s].state in ("PENDING", "RUNNING")]
+        targets = [s for s in ([by_subject[s] for s in wanted] if wanted else status.subjects)
+                   if s.state in ("PENDING", "RUNNING")]
         if not targets:
             return CancelResult((), not wanted)
         if wanted:
@@ -72,8 +77,9 @@ def cancel_on_head_node(conn, run: RunRecord) -> tuple[str, ...] | None:
     """The whole run cancelled by cancel_run.py on the head node: the subjects it cancelled; None when the head node
     has no python3 (the caller cancels from the status instead)."""
     stamp = now_iso().replace("+00:00", "Z")
-    result = conn.run(["python3", "-", run.remote_dir, job_name(run.run_id), stamp], stdin=cancel_script().encode(),
-                      timeout=180)
+    # -I -S: the head node's python3 alone, without the user's PYTHON* variables or site-packages (-S: 6 ms less)
+    result = conn.run(["python3", "-I", "-S", "-", run.remote_dir, job_name(run.run_id), stamp],
+                      stdin=cancel_script().encode(), timeout=180)
     if result.exit_code == NO_PYTHON:
         return None
     if result.exit_code == 44:
@@ -84,7 +90,7 @@ def cancel_on_head_node(conn, run: RunRecord) -> tuple[str, ...] | None:
                                                         f"(exit {result.exit_code})", "run again with --debug"))
         said = result.stderr.decode("utf-8", "replace").strip().splitlines()
         raise TransportError(message if result.exit_code in _REFUSED or not said else f"{message}: {said[-1]}", hint)
-    return tuple(line for line in result.text.splitlines() if line and not line.startswith("@"))
+    return tuple(filter(None, _GROUP_HEADER.sub("", result.text).split("\n")))  # 100,000 lines: at C speed
 
 
 def cancel_record(subject: str, attempt: int, stamp: str | None = None) -> bytes:

@@ -4,6 +4,8 @@ python3, against a run directory laid out as submit leaves it, with stand-in squ
 
 from __future__ import annotations
 
+import json
+
 import fcntl
 import importlib.util
 import os
@@ -44,7 +46,14 @@ def test_its_rules_are_the_packages():
         line = cancel_run.records_text([subject], 3, "2026-11-30T00:00:00Z")
         assert line.encode() == cancel_record(subject, 3, "2026-11-30T00:00:00Z")
         assert cancel_run.records_text([subject, "b"], 3, "T").encode() == cancel_records([(subject, 3), ("b", 3)], "T")
-        assert cancel_run.RECORD.findall(line.encode()) == [(subject.encode(), b"3", b"CANCELLED")]
+        assert cancel_run.final_records_of(3).findall(line.encode()) == [subject.encode()]
+        assert cancel_run.final_records_of(2).findall(line.encode()) == [], "another attempt's"
+    wrapper_like = {"subject": "s1", "attempt": 12, "state": "RUNNING"}
+    for state, found in (("RUNNING", []), ("SUCCEEDED", [b"s1"]), ("NODE_FAIL", [b"s1"])):
+        for separators in ((",", ":"), (", ", ": ")):  # as the wrapper and json.dumps write them
+            text = json.dumps({**wrapper_like, "state": state}, separators=separators).encode()
+            assert cancel_run.final_records_of(12).findall(text) == found, text
+            assert cancel_run.final_records_of(1).findall(text) == [], "attempt 1 is not attempt 12"
 
 
 @settings(max_examples=200, deadline=None)

@@ -33,10 +33,16 @@ SQUEUE_FORMAT = "%F|%K|%T|%k"
 LINE = re.compile(r"^(\d+)\|([0-9][0-9,:%-]*)\|([A-Z_]+)\|ct:([^:|]+):a(\d+):c(\d+)$")
 RANGE = re.compile(r"(\d+)(?:-(\d+)(?::(\d+))?)?\Z")
 MAX_TASK_ID = 4000000
-# The first three fields of a record, as the wrapper and this script write them (with or without blanks). Not
-# anchored to a line's start, which would cost re its fast search: inside a JSON string a quote is escaped, so
-# `{"subject":"` only ever begins a record.
-RECORD = re.compile(rb'\{"subject": ?"([^"\\]*)", ?"attempt": ?(\d+), ?"state": ?"([A-Z_]+)"')
+# The first three fields of a final record, as the wrapper and this script write them (with or without blanks): its
+# subject, attempt and state. Not anchored to a line's start, which would cost re its fast search: inside a JSON
+# string a quote is escaped, so `{"subject":"` only ever begins a record.
+RECORD = rb'\{"subject": ?"([^"\\]*)", ?"attempt": ?(%s), ?"state": ?"(%s)"'
+FINAL_STATES = "|".join(sorted(FINAL)).encode()
+
+
+def final_records_of(attempt):
+    """RECORD for the final records of one attempt, capturing their subject alone (findall then makes no tuples)."""
+    return re.compile(RECORD.replace(b"(%s)", b"(?:%s)") % (str(int(attempt)).encode(), FINAL_STATES))
 SUBJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")  # names.py's SUBJECT_ID: the test holds them equal
 SUBJECTS = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9._-]{0,127}\n)*\Z")
 
@@ -84,9 +90,12 @@ def attempt_subjects(attempt):
     return offsets, subjects
 
 
-def ended_keys():
-    """(subject, attempt) of every final record on the head node: folded, being folded, or new."""
-    keys = set()
+def ended_subjects(attempts):
+    """attempt -> the subjects with a final record of it on the head node (folded, being folded, or new), for each of
+    ``attempts``. A 100,000-task run has tens of megabytes of records: their subjects are decoded all at once, split on
+    the quote no subject holds."""
+    patterns = {attempt: final_records_of(attempt) for attempt in attempts}
+    ended = {attempt: set() for attempt in attempts}
     names = ["records/all.jsonl"]
     for folder in ("records/batch", "records/new"):
         try:
@@ -99,9 +108,11 @@ def ended_keys():
                 text = handle.read()
         except OSError:
             continue
-        keys.update((s.decode("utf-8", "replace"), int(a)) for s, a, state in RECORD.findall(text)
-                    if state.decode() in FINAL)
-    return keys
+        for attempt, pattern in patterns.items():
+            subjects = pattern.findall(text)
+            if subjects:
+                ended[attempt].update(b'"'.join(subjects).decode("utf-8", "replace").split('"'))
+    return ended
 
 
 def records_text(subjects, attempt, stamp):
@@ -116,7 +127,7 @@ def records_text(subjects, attempt, stamp):
 
 def cancelled_subjects(lines, ended):
     """[(state, attempt, subjects)] of the queued tasks' lines: what the manifests name, less the subjects whose
-    attempt already ended (in ``ended``)."""
+    attempt already ended (``ended``: attempt -> subjects)."""
     known, found = {}, []
     for attempt, chunk, state, ids in lines:
         if attempt not in known:
@@ -125,12 +136,15 @@ def cancelled_subjects(lines, ended):
             except OSError:
                 known[attempt] = ({}, [])
         offsets, subjects = known[attempt]
-        offset, count = offsets.get(chunk), len(subjects)
-        if offset is None:
+        offset = offsets.get(chunk)
+        if offset is None or not ids:
             continue
-        named = [subjects[offset + i] for i in ids if offset + i < count]
-        found.append((state, attempt, [s for s in named if s and (s, attempt) not in ended] if ended else
-                      [s for s in named if s]))
+        if ids == list(range(ids[0], ids[-1] + 1)):  # an array's pending range, as squeue prints it: one slice
+            named = subjects[offset + ids[0]:offset + ids[-1] + 1]
+        else:
+            named = [subjects[offset + i] for i in ids if offset + i < len(subjects)]
+        done = ended.get(attempt)
+        found.append((state, attempt, [s for s in named if s and s not in done] if done else list(filter(None, named))))
     return found
 
 
@@ -190,7 +204,7 @@ def main(run_dir, job_name, stamp):
         return 0
     # scancel works in slurmctld while the records are made here; they count only once it said yes.
     scancel = subprocess.Popen(["scancel", "--name=" + job_name])
-    found = cancelled_subjects(lines, ended_keys())
+    found = cancelled_subjects(lines, ended_subjects({line[0] for line in lines}))
     pending = [records_text(subjects, attempt, stamp) for state, attempt, subjects in found if state == "PENDING"]
     aside, unwritten = None, None
     try:
