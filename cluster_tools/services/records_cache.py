@@ -49,16 +49,25 @@ class RecordsCache:
     records: list[TaskRecord] = field(default_factory=list)  # parsed from data, in order
     merger: StatusMerger | None = None  # the last merge of these records, refreshed for what changed since
     _loaded: bool = False
+    _parsed: bool = False  # records holds all of data
 
     def start(self) -> int:
-        """Where status.sh's reply should begin: a little before the end of what is cached."""
+        """Where status.sh's reply should begin: a little before the end of what is cached. Reads the cache file,
+        and leaves its records to parse() (services/runs.py parses them while the head node answers)."""
         self._load()
         return max(0, len(self.data) - OVERLAP)
+
+    def parse(self) -> None:
+        """The records of what was read from the cache file, parsed (once)."""
+        self._load()
+        if not self._parsed:
+            self.records = parse_records(self.data)
+            self._parsed = True
 
     def absorb(self, start: int, chunk: bytes, first: bytes = b"") -> list[TaskRecord] | None:
         """The file from byte ``start`` as status.sh sent it (``first``: its first bytes, when start > 0): every
         record so far, or None when it does not begin and go on as what is cached (then ``forget()``, read from 0)."""
-        self._load()
+        self.parse()
         base = len(self.data)
         if start < 0 or start > base or chunk[: base - start] != self.data[start:]:
             return None
@@ -73,11 +82,12 @@ class RecordsCache:
         return self.records
 
     def forget(self) -> None:
-        self.data, self.records, self.merger, self._loaded = b"", [], None, True
+        self.data, self.records, self.merger, self._loaded, self._parsed = b"", [], None, True, True
 
     def merge(self, run: RunRecord, queue_text: str, queue_readable: bool) -> RunStatus:
         """The run's status from the records read so far and squeue's text: only what changed since the last
         merge of this cache is merged again (status_merger.py)."""
+        self.parse()
         if self.merger is None or self.merger.shape != run_shape(run):
             self.merger = StatusMerger(run)
         return self.merger.merge(self.records, queue_text, queue_readable=queue_readable)
@@ -91,7 +101,7 @@ class RecordsCache:
         except OSError:
             data = b""  # no cache yet, or unreadable: a full read
         self.data = data[: data.rfind(b"\n") + 1]
-        self.records = parse_records(self.data)
+        self.records, self._parsed = [], not self.data
 
     def _save(self, base: int, added: bytes) -> None:
         """Extend the file when it ends where this copy began; else replace it with this copy. Best effort: the
