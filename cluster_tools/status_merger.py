@@ -36,19 +36,42 @@ class StatusMerger:
         self._records_seen = 0
         self._lines: dict[str, list[tuple[Key, QueuedTask]]] = {}  # squeue line -> the run's tasks on it
         self._statuses: dict[str, SubjectStatus] = {}
+        self._merged = False  # every subject has its status: a merge may merge just what changed
+
+    def prepare(self, records: list[TaskRecord]) -> None:
+        """Before the queue is known (services/runs.py: while the head node answers), the statuses a final record
+        decides, which the queue cannot change. Only ahead of a merge of every subject: a later merge of what changed
+        takes its new records itself."""
+        if self._merged and records is self._records and len(records) >= self._records_seen:
+            return
+        if records is not self._records or len(records) < self._records_seen:
+            self._start_over(self._inputs.queue_readable)
+            self._records = records
+        self._take_records(records, collect=False)
+        latest, statuses = self._latest.get, self._statuses
+        for (subject, number), record in self._inputs.final.items():
+            if latest(subject) == number:
+                statuses[subject] = status_of_record(record)
 
     def merge(self, records: list[TaskRecord], queue_text: str, *, queue_readable: bool,
               source: str = "head node") -> RunStatus:
         """The run's status from every record so far and squeue's whole text, as merge_status would give it."""
         if (records is not self._records or len(records) < self._records_seen
-                or queue_readable != self._inputs.queue_readable or not self._statuses):
+                or queue_readable != self._inputs.queue_readable or not (self._merged or self._statuses)):
             self._start_over(queue_readable)
             self._records = records
-        first = not self._statuses  # every subject is merged: which ones changed need not be collected
-        changed = self._take_records(records, first) | self._take_queue(queue_text, first)
-        latest, inputs, statuses = self._latest, self._inputs, self._statuses
+        full, statuses = not self._merged, self._statuses  # full: every subject (which changed need not be known)
+        fresh = self._take_records(records, collect=not full or bool(statuses))
+        changed = fresh | self._take_queue(queue_text, collect=not full)
+        if full:
+            for subject in fresh:  # a record newer than what prepare() saw
+                statuses.pop(subject, None)
+            todo = [s for s in self._run.subjects if s not in statuses] if statuses else self._run.subjects
+        else:
+            todo = changed
+        latest, inputs = self._latest, self._inputs
         final, queued, started, from_record = inputs.final.get, inputs.in_queue.get, inputs.started, status_of_record
-        for subject in (self._run.subjects if first else changed):
+        for subject in todo:
             number = latest.get(subject)
             if number is None:
                 continue
@@ -65,21 +88,23 @@ class StatusMerger:
                                                   f"{task.array_job_id}_{task.task_id}", "", 0, task.reason)
             else:
                 statuses[subject] = subject_status(subject, number, inputs)
+        self._merged = True
         return RunStatus(self._run.run_id, tuple(map(statuses.__getitem__, self._run.subjects)), queue_readable, source)
 
     def _start_over(self, queue_readable: bool) -> None:
         self._inputs = MergeInputs({}, {}, {}, {}, self._inputs.submitted, queue_readable)
-        self._records_seen, self._lines, self._statuses = 0, {}, {}
+        self._records_seen, self._lines, self._statuses, self._merged = 0, {}, {}, False
 
-    def _take_records(self, records: list[TaskRecord], first: bool) -> set[str]:
+    def _take_records(self, records: list[TaskRecord], collect: bool) -> set[str]:
+        """The records not taken yet; with ``collect``, their subjects."""
         fresh = records[self._records_seen:]
         final, started = self._inputs.final, self._inputs.started
         for record in fresh:  # later lines win, as in merge_status
             (final if record.state in FINAL_STATES else started)[(record.subject, record.attempt)] = record
         self._records_seen = len(records)
-        return set() if first else {record.subject for record in fresh}
+        return {record.subject for record in fresh} if collect else set()
 
-    def _take_queue(self, queue_text: str, first: bool) -> set[str]:
+    def _take_queue(self, queue_text: str, collect: bool) -> set[str]:
         lines = {line for line in queue_text.splitlines() if line}
         gone, new = self._lines.keys() - lines, lines - self._lines.keys()
         changed = set()
@@ -91,7 +116,7 @@ class StatusMerger:
                 changed.add(key[0])
         for line in new:
             self._lines[line] = placed = self._place(parse_squeue(line + "\n"))
-            if not first:
+            if collect:
                 changed.update(key[0] for key, _ in placed)
         return changed
 

@@ -84,13 +84,21 @@ class RecordsCache:
     def forget(self) -> None:
         self.data, self.records, self.merger, self._loaded, self._parsed = b"", [], None, True, True
 
+    def prepare(self, run: RunRecord) -> None:
+        """Before the head node answers: the cached records parsed, and the statuses their final records decide."""
+        self.parse()
+        self._merger_for(run).prepare(self.records)
+
     def merge(self, run: RunRecord, queue_text: str, queue_readable: bool) -> RunStatus:
         """The run's status from the records read so far and squeue's text: only what changed since the last
         merge of this cache is merged again (status_merger.py)."""
         self.parse()
+        return self._merger_for(run).merge(self.records, queue_text, queue_readable=queue_readable)
+
+    def _merger_for(self, run: RunRecord) -> StatusMerger:
         if self.merger is None or self.merger.shape != run_shape(run):
             self.merger = StatusMerger(run)
-        return self.merger.merge(self.records, queue_text, queue_readable=queue_readable)
+        return self.merger
 
     def _load(self) -> None:
         if self._loaded:
