@@ -10,6 +10,9 @@ holds it equal to a full merge over random sequences of refreshes.
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import attrgetter
+
 from cluster_tools.run_status import (
     MergeInputs, RunStatus, SubjectStatus, TaskRecord, chunk_subjects, status_of_record, submitted_lookup, subject_status,
 )
@@ -17,6 +20,7 @@ from cluster_tools.runs import FINAL_STATES, RunRecord
 from cluster_tools.slurm.queue import QueuedTask, parse_squeue
 
 Key = tuple[str, int]
+_TASK_ID = attrgetter("task_id")
 
 
 def run_shape(run: RunRecord) -> tuple:
@@ -129,7 +133,12 @@ class StatusMerger:
         if offset < 0:
             return []
         where = self._inputs.in_queue if first.state in ("PENDING", "RUNNING") else self._inputs.ended
-        placed = [((subjects[offset + task.task_id], task.attempt), task) for task in tasks
-                  if offset + task.task_id < len(subjects)]
+        ids = list(map(_TASK_ID, tasks))
+        if ids == list(range(ids[0], ids[0] + len(ids))):  # a pending range (thousands): its subjects are one slice
+            keys = zip(subjects[offset + ids[0]:offset + ids[-1] + 1], repeat(first.attempt))
+            placed = list(zip(keys, tasks))  # the slice ends at the attempt's last subject: so do the tasks taken
+        else:
+            placed = [((subjects[offset + task.task_id], task.attempt), task) for task in tasks
+                      if offset + task.task_id < len(subjects)]
         where.update(placed)
         return placed

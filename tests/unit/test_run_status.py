@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -189,23 +189,40 @@ def test_a_reason_no_waiting_ends_is_said():
         "(scontrol release, or cancel)"]
 
 
-_FIELD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(-2, 2), st.text(max_size=3),
+_BOUNDS = [2 ** 63 - 1, 2 ** 63, 2 ** 64 - 1, 2 ** 64, -2 ** 63, -2 ** 63 - 1]  # where msgspec and orjson differ
+_FIELD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.integers(), st.sampled_from(_BOUNDS),
+                          st.floats(-2, 2), st.floats(), st.text(max_size=3),
                           st.lists(st.integers(), max_size=1), st.dictionaries(st.text(max_size=1), st.integers(), max_size=1))
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(TaskRecord._fields), _FIELD_VALUES),
+@given(st.dictionaries(st.sampled_from(TaskRecord.__struct_fields__), _FIELD_VALUES),
        st.fixed_dictionaries({"subject": st.text(max_size=4), "attempt": st.integers(0, 3),
                               "state": st.sampled_from(["SUCCEEDED", "RUNNING"])}))
 def test_the_fast_record_check_agrees_with_the_field_by_field_one(fields, plain):
-    """parse_records takes a record whose field types are the wrapper's in one C-speed check (issue 16); any other
-    record goes field by field. Whatever a hostile file holds, both paths give the same record, or both skip it."""
-    from cluster_tools.run_status import _checked_record, parse_records
+    """parse_records decodes and type-checks records with msgspec (issue 16); a record it refuses goes field by field,
+    as orjson reads it. Whatever a hostile file holds, both paths give the same record, or both skip it: alone, and
+    among good lines (decoded all at once, or line by line when one fails)."""
+    from cluster_tools.run_status import _checked_record, _loaded, parse_records
 
     for data in (fields, {**plain, **fields}, {**fields, **plain}):
         line = json.dumps(data)
-        checked = _checked_record(orjson.loads(line))  # orjson: as parse_records reads it (a huge int is a float)
+        checked = _checked_record(_loaded(line.encode()))  # orjson: as parse_records reads it (a huge int is a float)
         assert parse_records(line) == parse_records(line.encode()) == [r for r in [checked] if r], data
+        good = json.dumps(plain)
+        assert parse_records(f"{good}\n{line}\n{good}\n") == [*parse_records(good), *parse_records(line),
+                                                               *parse_records(good)], data
+
+
+@pytest.mark.parametrize("field", ["attempt", "exit_code", "restarts", "peak_mem_mb", "cpu_s"])
+@pytest.mark.parametrize("value", _BOUNDS + [-1, 0])
+def test_numbers_at_the_edges_read_as_orjson_reads_them(field, value):
+    """msgspec reads any integer; orjson, beyond 64 bits, a float: a record is read the same either way."""
+    from cluster_tools.run_status import _checked_record, _loaded, parse_records
+
+    line = json.dumps({"subject": "s", "attempt": 1, "state": "SUCCEEDED", field: value})
+    checked = _checked_record(_loaded(line.encode()))
+    assert parse_records(line) == [r for r in [checked] if r]
 
 
 def test_a_record_with_bytes_that_are_not_utf8_is_kept():

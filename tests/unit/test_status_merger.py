@@ -44,7 +44,9 @@ def a_queue(rng: random.Random, attempts: int) -> str:
         ids = [i for i in range(count) if rng.random() < 0.6]
         first = rng.randint(0, count)  # the array's still-pending tasks, one line as squeue prints them without -r
         if first < count and rng.random() < 0.7:
-            lines.append(f"{job}|{first}-{count - 1}%2|PENDING|{rng.choice(('Priority', 'Resources'))}|{tail}")
+            # beyond the attempt's last array (never so from Slurm): tasks of no subject, which are skipped
+            last = count - 1 + (job != "12" and rng.random() < 0.2) * rng.randint(1, 3)
+            lines.append(f"{job}|{first}-{last}%2|PENDING|{rng.choice(('Priority', 'Resources'))}|{tail}")
             ids = [i for i in ids if i < first]
         lines += [f"{job}|{i}|{rng.choice(SLURM)}|None|{tail}" for i in ids]
         if rng.random() < 0.2:
