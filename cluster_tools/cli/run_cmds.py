@@ -9,7 +9,7 @@ import click
 
 from cluster_tools.cli.app import App, cli, note
 from cluster_tools.cli.flags import cluster_option, json_option
-from cluster_tools.cli.output import print_json, print_table
+from cluster_tools.cli.output import print_json, print_json_of, print_table
 
 
 def _require_project(app: App):
@@ -126,7 +126,7 @@ def status(app: App, run_id: str | None, watch: bool, no_fail: bool, interval: f
         result = run.status(progress=note)
     failed_run = watch and not no_fail and not result.all_succeeded
     if as_json:
-        print_json(result.to_json())
+        print_json_of(result)
         sys.exit(1 if failed_run else 0)
     if not result.queue_readable:
         note("warning: squeue did not answer; states come from the records alone")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cluster_tools.run_status import (
-    RECORDS_FROM_MARK, SQUEUE_EXIT_MARK, StatusReply, TaskRecord, merge_status, parse_records, parse_status,
-    split_status_reply,
+    RECORDS_FROM_MARK, SQUEUE_EXIT_MARK, RunStatus, StatusReply, SubjectStatus, TaskRecord, merge_status, parse_records,
+    parse_status, split_status_reply,
 )
 from cluster_tools.runs import Chunk
 from cluster_tools.slurm.limits import SlurmLimits, parse_scontrol_config
@@ -259,3 +260,21 @@ _REPLY_PIECES = st.sampled_from([SQUEUE_EXIT_MARK.encode(), RECORDS_FROM_MARK, b
 def test_the_reply_splits_as_the_plain_way_does(pieces):
     reply = b"".join(pieces)
     assert split_status_reply(reply) == _split_by_partition(reply)
+
+
+_TEXT = st.text(max_size=6)
+_STATUSES = st.lists(st.builds(
+    SubjectStatus, _TEXT, st.sampled_from(["PENDING", "FAILED", "SUCCEEDED"]),
+    st.none() | st.integers(-2 ** 63, 2 ** 63 - 1),
+    st.integers(1, 9), _TEXT, _TEXT, _TEXT, _TEXT, _TEXT, _TEXT, st.integers(0, 5), _TEXT, _TEXT,
+    st.none() | st.integers(0, 2 ** 40) | st.floats(0, 1e12), st.none() | st.floats(0, 1e9), _TEXT), max_size=5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_STATUSES, st.booleans())
+def test_the_compact_json_of_a_status_is_its_to_json(subjects, readable):
+    """`status --json` piped prints to_json_bytes(): msgspec encodes the subjects' Structs; it is to_json() exactly,
+    and for the JSON values a status holds the same bytes orjson writes of to_json()."""
+    status = RunStatus("demo-1", tuple(subjects), readable)
+    assert orjson.loads(status.to_json_bytes()) == status.to_json()
+    assert status.to_json_bytes() == orjson.dumps(status.to_json())
