@@ -231,6 +231,8 @@ from cluster_tools.services.remote import connect
 from cluster_tools.state import StateDir
 with connect(load_cluster(StateDir(Path(os.environ["CLUSTERTOOLS_STATE_DIR"])), "sandbox")) as conn:
     conn.run(["true"]).check()
+from cluster_tools.cli.startup import freeze_at_exit
+freeze_at_exit()  # as the clustertools process ends
 """
 
 

@@ -4,7 +4,7 @@ import re
 
 import click
 
-from cluster_tools.cli.startup import defer_invoke
+from cluster_tools.cli.startup import defer_invoke, freeze_at_exit
 
 defer_invoke()  # before anything imports paramiko
 
@@ -33,4 +33,7 @@ _whole_summaries(cli)
 
 
 def main() -> None:
-    cli(prog_name="clustertools")
+    try:
+        cli(prog_name="clustertools")
+    finally:
+        freeze_at_exit()

@@ -36,3 +36,31 @@ def test_json_output_writes_what_json_cannot_as_text(capsys):
                                                    "7": None}
     print_json({"big": 2 ** 70, "list": [1, 2]})
     assert json.loads(capsys.readouterr().out) == {"big": 2 ** 70, "list": [1, 2]}
+
+
+_EXIT = r"""
+import atexit, sys, threading, time, weakref
+from pathlib import Path
+import cluster_tools.cli
+
+out = Path(sys.argv[1])
+atexit.register(lambda: out.with_suffix(".atexit").write_text("ran"))
+class Held: pass
+held = Held()
+weakref.finalize(held, lambda: out.with_suffix(".finalized").write_text("ran"))
+def late():
+    time.sleep(0.3)
+    out.with_suffix(".thread").write_text("ran")
+threading.Thread(target=late).start()  # not a daemon: exit waits for it
+sys.argv = ["clustertools", "--version"]
+cluster_tools.cli.main()
+"""
+
+
+def test_what_runs_at_exit_still_runs_after_the_collector_is_frozen(tmp_path):
+    """freeze_at_exit (issue 16) spares the interpreter's last collections, not the exit: atexit handlers, finalizers
+    and a running thread all finish, and the command's output and exit code are its own."""
+    done = subprocess.run([sys.executable, "-c", _EXIT, str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "clustertools" in done.stdout, done.stderr
+    for what in ("atexit", "finalized", "thread"):
+        assert (tmp_path / f"x.{what}").read_text() == "ran", what
