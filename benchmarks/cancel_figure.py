@@ -34,6 +34,8 @@ def figure_cancel(ctx: Context) -> None:
                        f"{ratio:.2f}x", "<= 2x", ratio <= 2))
 
     floor = process_floor(env, ctx.sizes.reps)
-    ctx.report.note(f"floor of any clustertools process (Python, its imports, a paramiko connection and one `true`): "
+    ctx.report.note(f"one sample each (a cancel cannot be repeated on one run, and Slurm keeps a cancelled run's 100,000 "
+                    f"tasks for MinJobAge, 300 s, so MaxJobCount leaves no room for more); "
+                    f"floor of any clustertools process (Python, its imports, a paramiko connection and one `true`): "
                     f"{ms(floor)}; net of it, cancel {ms(ours.seconds - floor)} vs OpenSSH's whole `ssh host scancel` "
                     f"{ms(base.seconds)}")

@@ -99,6 +99,10 @@ def main(argv: list[str]) -> int:
     else:
         count = (stand_in_get if stand_in else ours_get)(args[1], args[2], args[3])
     print(f"{count} objects", file=sys.stderr)
+    if not stand_in:  # the process ends as a clustertools process does (cli/startup.py's freeze_at_exit)
+        import gc
+
+        gc.freeze()
     return 0
 
 
