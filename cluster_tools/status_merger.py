@@ -52,6 +52,10 @@ class StatusMerger:
             self._start_over(self._inputs.queue_readable)
             self._records = records
         self._take_records(records, collect=False)
+        self._decided_by_final_records()
+
+    def _decided_by_final_records(self) -> None:
+        """The status of each subject whose latest attempt has a final record: that record's."""
         latest, statuses = self._latest.get, self._statuses
         for (subject, number), record in self._inputs.final.items():
             if latest(subject) == number:
@@ -68,8 +72,11 @@ class StatusMerger:
         fresh = self._take_records(records, collect=not full or bool(statuses))
         changed = fresh | self._take_queue(queue_text, collect=not full)
         if full:
-            for subject in fresh:  # a record newer than what prepare() saw
-                statuses.pop(subject, None)
+            if statuses:
+                for subject in fresh:  # a record newer than what prepare() saw
+                    statuses.pop(subject, None)
+            else:  # nothing prepared (a first read): those a final record decides, from the records alone
+                self._decided_by_final_records()
             todo = [s for s in self._run.subjects if s not in statuses] if statuses else self._run.subjects
         else:
             todo = changed
