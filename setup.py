@@ -1,7 +1,7 @@
 """Only one thing pyproject.toml cannot say: the project keeps cluster-config/ (the ParallelCluster
 templates) and bootstrap/ (the node bootstrap) at the top level, by its layout, and an installed
 clustertools needs both. They are copied into the wheel as cluster_tools/_shipped/; see
-cluster_tools/resources.py for how they are found (the checkout first, then the installed copy)."""
+cluster_tools/store/shipped_files.py for how they are found (the checkout first, then the installed copy)."""
 
 import shutil
 from pathlib import Path

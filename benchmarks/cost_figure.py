@@ -15,8 +15,8 @@ MINUTES = 8.0
 
 
 def figure_cost(ctx) -> None:
-    from cluster_tools.cost_model import NodeShape, Prices, TaskShape, TaskSpan, check_against_replay
-    from cluster_tools.pricing import instance_price, load_price_table
+    from cluster_tools.model.cost.cost_model import NodeShape, Prices, TaskShape, TaskSpan, check_against_replay
+    from cluster_tools.model.cost.pricing import instance_price, load_price_table
 
     box, count = ctx.box, ctx.sizes.cost_subjects
     say(f"figure cost: estimate vs the replayed run of {count} subjects x {MINUTES:g} min on a 16-vCPU spot node")

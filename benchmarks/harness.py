@@ -161,8 +161,8 @@ class Sandbox:
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
     def up(self) -> None:
-        from cluster_tools.clusters import load_cluster
-        from cluster_tools.state import StateDir
+        from cluster_tools.model.clusters.cluster_record import load_cluster
+        from cluster_tools.store.state_dir import StateDir
 
         start = time.perf_counter()
         # One static node of 16 CPUs: the c6i.4xlarge the cost figure prices, up before any figure starts.
@@ -178,7 +178,7 @@ class Sandbox:
             f"(state {self.state})")
 
     def connect(self):
-        from cluster_tools.services.remote import connect
+        from cluster_tools.services.remote.cluster_shell import connect
 
         return connect(self.record)
 

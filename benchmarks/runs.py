@@ -32,7 +32,7 @@ print(len(spec["records"]))
 @dataclass
 class SubmittedRun:
     project_dir: Path
-    run: object  # cluster_tools.runs.RunRecord, as saved after the submit
+    run: object  # cluster_tools.model.runs.run_record.RunRecord, as saved after the submit
     arrays: int
     tasks: int
     seconds: float  # prepare_run + submit_attempt, connection included
@@ -55,7 +55,7 @@ def partition_down(box: Sandbox) -> None:
     An admin command: run on this machine as root, as the sandbox's login user (ec2-user) may not."""
     import subprocess
 
-    from cluster_tools.services.sandbox_files import sandbox_paths
+    from cluster_tools.services.sandbox.sandbox_files import sandbox_paths
 
     env = {"SLURM_CONF": str(sandbox_paths(box.state / "sandbox").slurm_conf), "PATH": "/usr/bin:/bin"}
     subprocess.run(["scontrol", "update", "PartitionName=compute", "State=DOWN"], env=env, check=True, timeout=60)
@@ -67,10 +67,10 @@ def partition_down(box: Sandbox) -> None:
 
 def submit_run(box: Sandbox, name: str, count: int) -> SubmittedRun:
     """``count`` subjects through the real service (prepare_run + submit_attempt), timed."""
-    from cluster_tools.config import load_project
-    from cluster_tools.services.submit import job_spec, prepare_run, submit_attempt
-    from cluster_tools.state import StateDir
-    from cluster_tools.subjects import SubjectList
+    from cluster_tools.model.project.project_config import load_project
+    from cluster_tools.services.runs.submit import job_spec, prepare_run, submit_attempt
+    from cluster_tools.store.state_dir import StateDir
+    from cluster_tools.model.runs.subjects import SubjectList
 
     project_dir = make_project(box, name)
     state = StateDir(box.state)

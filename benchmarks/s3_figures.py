@@ -23,11 +23,11 @@ GET_BODY = bytes(range(256)) * 64  # 16 KiB
 
 def _local_run(ctx: Context, name: str):
     """A run record known locally (never submitted): its S3 prefix is where the objects are seeded."""
-    from cluster_tools.config import load_project
-    from cluster_tools.runs import save_run
-    from cluster_tools.services.submit import job_spec, prepare_run
-    from cluster_tools.state import StateDir
-    from cluster_tools.subjects import SubjectList
+    from cluster_tools.model.project.project_config import load_project
+    from cluster_tools.model.runs.run_record import save_run
+    from cluster_tools.services.runs.submit import job_spec, prepare_run
+    from cluster_tools.store.state_dir import StateDir
+    from cluster_tools.model.runs.subjects import SubjectList
 
     project_dir = make_project(ctx.box, name)
     project = load_project(project_dir / "clustertools.yaml")
@@ -69,7 +69,7 @@ def figure_results(ctx: Context) -> None:
     stand_in = forced or not ours_available()
     label = " (STAND-IN: plain boto3)" if stand_in else ""
     if stand_in and not forced:
-        ctx.report.note("cluster_tools.services.results has no list_results/download_results/client_for_run: the "
+        ctx.report.note("cluster_tools.services.runs.results has no list_results/download_results/client_for_run: the "
                         "S3 rows measure a stand-in (boto3 paginator, 32-thread download_file), not clustertools")
     say(f"figure 4: results ls of {sizes.ls_keys} keys and get of {sizes.get_files} files vs the AWS CLI")
     ls_run, get_run = _local_run(ctx, "bench-ls"), _local_run(ctx, "bench-get")
@@ -149,7 +149,7 @@ def figure_results(ctx: Context) -> None:
                        f"{ratio:.2f}x", "<= 0.9x", ratio <= 0.9,
                        note=f"whole processes into an empty directory, {len(GET_BODY) // 1024} KiB each; "
                             f"client CPU ours {_cpu(cpu['ours'])} vs aws {_cpu(cpu['aws'])}"))
-    start_ours, _ = _floor([str(PYTHON), "-c", "import cluster_tools.services.results, cluster_tools.transport.s3"], env)
+    start_ours, _ = _floor([str(PYTHON), "-c", "import cluster_tools.services.runs.results, cluster_tools.transport.s3"], env)
     start_aws, _ = _floor([str(AWS), "--version"], env)
     ctx.report.note(f"process start-up floors: python importing results+s3 {ms(start_ours)}, `aws --version` {ms(start_aws)}")
 

@@ -4,7 +4,7 @@
     python -m benchmarks.s3_worker get STATE_DIR RUN_ID DEST    # downloads the run's results into DEST
 
 It does what a `clustertools results ls|get RUN` would do: load the run record, make the run's S3 client
-and call cluster_tools.services.results. With ``--stand-in`` (used only when that module is missing) it
+and call cluster_tools.services.runs.results. With ``--stand-in`` (used only when that module is missing) it
 uses a plain boto3 paginator and a 32-thread download instead.
 """
 
@@ -16,21 +16,21 @@ from pathlib import Path
 
 def ours_available() -> bool:
     try:
-        from cluster_tools.services.results import client_for_run, download_results, list_results  # noqa: F401
+        from cluster_tools.services.runs.results import client_for_run, download_results, list_results  # noqa: F401
     except ImportError:
         return False
     return True
 
 
 def _load_run(state: str, run_id: str):
-    from cluster_tools.runs import load_run
-    from cluster_tools.state import StateDir
+    from cluster_tools.model.runs.run_record import load_run
+    from cluster_tools.store.state_dir import StateDir
 
     return load_run(StateDir(Path(state)), run_id)
 
 
 def ours_ls(state: str, run_id: str) -> int:
-    from cluster_tools.services.results import client_for_run, list_results
+    from cluster_tools.services.runs.results import client_for_run, list_results
 
     run = _load_run(state, run_id)
     listing = list_results(client_for_run(run), run.output_location.bucket, run.run_prefix)
@@ -41,7 +41,7 @@ def ours_ls(state: str, run_id: str) -> int:
 
 
 def ours_get(state: str, run_id: str, dest: str) -> int:
-    from cluster_tools.services.results import client_for_run, download_results
+    from cluster_tools.services.runs.results import client_for_run, download_results
 
     run = _load_run(state, run_id)
     report = download_results(client_for_run(run), run.output_location.bucket, run.run_prefix, Path(dest))

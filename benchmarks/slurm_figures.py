@@ -71,10 +71,10 @@ def _expected_counts(submitted: SubmittedRun) -> dict[str, int]:
 def figure_status(ctx: Context) -> None:
     """1. read_status of the run over one open connection vs one raw squeue round trip over it: a refresh (the
     client has read the records before; 1% of the subjects wrote one since) and a first read (nothing cached)."""
-    from cluster_tools.run_status import parse_records, split_status_reply
-    from cluster_tools.status_merger import StatusMerger
-    from cluster_tools.services.records_cache import RecordsCache
-    from cluster_tools.services.runs import read_status
+    from cluster_tools.model.runs.run_status import parse_records, split_status_reply
+    from cluster_tools.model.runs.status_merger import StatusMerger
+    from cluster_tools.services.runs.records_cache import RecordsCache
+    from cluster_tools.services.runs.run_follow import read_status
 
     submitted = ctx.with_records(ctx.status_run())
     run, n = submitted.run, submitted.tasks
@@ -225,10 +225,10 @@ def process_floor(env: dict[str, str], reps: int) -> float:
 _CONNECT_FLOOR = """
 import os
 from pathlib import Path
-import cluster_tools.cli.run_cmds, cluster_tools.api_run, cluster_tools.services.runs
-from cluster_tools.clusters import load_cluster
-from cluster_tools.services.remote import connect
-from cluster_tools.state import StateDir
+import cluster_tools.cli.run_cmds, cluster_tools.api.run_api, cluster_tools.services.runs.run_follow
+from cluster_tools.model.clusters.cluster_record import load_cluster
+from cluster_tools.services.remote.cluster_shell import connect
+from cluster_tools.store.state_dir import StateDir
 with connect(load_cluster(StateDir(Path(os.environ["CLUSTERTOOLS_STATE_DIR"])), "sandbox")) as conn:
     conn.run(["true"]).check()
 from cluster_tools.cli.startup import freeze_at_exit

@@ -8,7 +8,7 @@
 # and <shared>/clustertools/bootstrap.env that tells the run wrapper where everything is.
 # Compute nodes: container runtime (a node-local package, so per node when the AMI lacks it); for the
 # rest they only CHECK that the head node's work is there (no conda solve, no pull per node).
-# The runtime is chosen per OS (runtimes_of_os, the same table as cluster_tools/runtimes.py): enroot where
+# The runtime is chosen per OS (runtimes_of_os, the same table as cluster_tools/model/nodes/container_runtimes.py): enroot where
 # ParallelCluster's AMIs ship it, apptainer only from its release package checked against a pinned sha256,
 # podman (rootless, as the login user) from the OS's own package.
 #
@@ -246,7 +246,7 @@ detect_os() {
     esac
 }
 
-# The runtimes this OS can have, its default first (cluster_tools/runtimes.py says why, with its sources):
+# The runtimes this OS can have, its default first (cluster_tools/model/nodes/container_runtimes.py says why, with its sources):
 # enroot where ParallelCluster's AMIs ship it (aws-parallelcluster-cookbook,
 # cookbooks/aws-parallelcluster-platform/resources/enroot/: no official Rocky AMI has it); apptainer where its
 # release package's dependencies come from signed repositories (Ubuntu's; Rocky's with EPEL).
@@ -265,7 +265,7 @@ choose_runtime() {
     allowed=$(runtimes_of_os)
     [[ $RUNTIME != auto ]] || RUNTIME=${allowed%% *}
     [[ $RUNTIME == none || " $allowed " == *" $RUNTIME "* ]] ||
-        die "runtime $RUNTIME cannot run on $OS_ID $OS_VERSION: use ${allowed// / or } (see cluster_tools/runtimes.py)"
+        die "runtime $RUNTIME cannot run on $OS_ID $OS_VERSION: use ${allowed// / or } (see cluster_tools/model/nodes/container_runtimes.py)"
 }
 
 detect_role() {

@@ -1,6 +1,6 @@
 """clustertools: one job per subject on a Slurm cluster (AWS ParallelCluster or any Slurm over SSH).
 
-The Python API (``cluster_tools.api``): ``Project.load()``, ``project.cluster().submit(...)`` -> ``Run``,
+The Python API (``cluster_tools.api.project_api``): ``Project.load()``, ``project.cluster().submit(...)`` -> ``Run``,
 ``run.status()``, ``run.wait()``, ``run.logs(subject)``; errors are ``ClusterToolsError``. Imported on first
 use, so the CLI starts as fast without it.
 """
@@ -8,9 +8,9 @@ use, so the CLI starts as fast without it.
 __version__ = "0.1.0"
 __all__ = ["Cluster", "ClusterToolsError", "Project", "Resubmission", "Run", "RunFailed", "RunStatus", "SubjectStatus"]
 
-_HOMES = {"Project": "cluster_tools.api", "Cluster": "cluster_tools.api", "Run": "cluster_tools.api",
-          "RunFailed": "cluster_tools.api", "Resubmission": "cluster_tools.api", "RunStatus": "cluster_tools.run_status",
-          "SubjectStatus": "cluster_tools.run_status", "ClusterToolsError": "cluster_tools.errors"}
+_HOMES = {"Project": "cluster_tools.api.project_api", "Cluster": "cluster_tools.api.project_api", "Run": "cluster_tools.api.project_api",
+          "RunFailed": "cluster_tools.api.project_api", "Resubmission": "cluster_tools.api.project_api", "RunStatus": "cluster_tools.model.runs.run_status",
+          "SubjectStatus": "cluster_tools.model.runs.run_status", "ClusterToolsError": "cluster_tools.errors"}
 
 
 def __getattr__(name: str):

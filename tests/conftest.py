@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster_tools.clusters import ClusterRecord, load_cluster
-from cluster_tools.state import StateDir
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, load_cluster
+from cluster_tools.store.state_dir import StateDir
 from tests.helpers import err, out, run_cli
 
 
@@ -34,7 +34,7 @@ def start_sandbox(state: Path, *options: str) -> Sandbox:
 
 
 def stop_sandbox(sandbox: Sandbox) -> None:
-    from cluster_tools.services.sandbox import MARKER_ENV
+    from cluster_tools.services.sandbox.sandbox_lifecycle import MARKER_ENV
     from cluster_tools.transport.local_processes import find_marked
 
     result = sandbox.cli("sandbox", "down")
@@ -55,8 +55,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory):
     box = start_sandbox(tmp_path_factory.mktemp("state"), *SHARED_SANDBOX)
     yield box
     stop_sandbox(box)
-    from cluster_tools.services.sandbox import MARKER_ENV
-    from cluster_tools.services.sandbox_nodes import NODE_SCRATCH
+    from cluster_tools.services.sandbox.sandbox_lifecycle import MARKER_ENV
+    from cluster_tools.services.sandbox.sandbox_nodes import NODE_SCRATCH
     from cluster_tools.transport.local_processes import marked_values
 
     if not marked_values(MARKER_ENV):  # the last sandbox here stopped: its nodes' /tmp scratch went with it

@@ -42,7 +42,7 @@ def assert_golden(name: str, text: str) -> None:
 def sandbox_admin(state: Path, *argv: str) -> subprocess.CompletedProcess:
     """A Slurm admin command (scontrol update...) on the sandbox, run on this machine as root: the sandbox's
     login user may not, as on ParallelCluster (where it would take sudo on the head node)."""
-    from cluster_tools.services.sandbox_files import sandbox_paths
+    from cluster_tools.services.sandbox.sandbox_files import sandbox_paths
 
     conf = sandbox_paths(state / "sandbox").slurm_conf
     return subprocess.run(list(argv), env={"SLURM_CONF": str(conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},

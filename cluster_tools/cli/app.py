@@ -41,28 +41,28 @@ class App:
 
     @property
     def state(self):  # -> StateDir
-        from cluster_tools.state import StateDir
+        from cluster_tools.store.state_dir import StateDir
 
         return StateDir(self.state_root)
 
     def project(self):  # -> Project | None
         """The project file's model, when there is one (loaded once, validated)."""
         if self._project is None and self.project_file is not None:
-            from cluster_tools.config import load_project
+            from cluster_tools.model.project.project_config import load_project
 
             self._project = load_project(self.project_file)
         return self._project
 
     def cluster(self, explicit: str | None):  # -> ClusterRecord
-        from cluster_tools.clusters import load_cluster, resolve_cluster_name
+        from cluster_tools.model.clusters.cluster_record import load_cluster, resolve_cluster_name
 
         project = self.project()
         name = resolve_cluster_name(self.state, explicit, project.cluster if project else None)
         return load_cluster(self.state, name)
 
-    def run(self, run_id: str | None):  # -> cluster_tools.api_run.Run
+    def run(self, run_id: str | None):  # -> cluster_tools.api.run_api.Run
         """A run by id (any unique start), else the project's latest: the API's Run, which the run commands call."""
-        from cluster_tools.api_run import Run
+        from cluster_tools.api.run_api import Run
 
         project = self.project() if run_id is None else None  # a run id needs no project file read
         return Run.open(self.state, run_id, project.name if project else None, warn=note)
@@ -148,8 +148,8 @@ def cli(ctx: click.Context, debug: bool, project_file: Path | None) -> None:
       clustertools ssh -- sinfo
       clustertools sandbox down
     """
-    from cluster_tools.project_file import find_project_file
-    from cluster_tools.state import default_state_dir
+    from cluster_tools.model.project.project_file import find_project_file
+    from cluster_tools.store.state_dir import default_state_dir
 
     environ = dict(os.environ)
     if project_file is None:

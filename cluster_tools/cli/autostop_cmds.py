@@ -50,7 +50,7 @@ def autostop(app: App, cluster_name: str | None, minutes: int | None, down: bool
     once. Every check and action is logged on the head node; `describe` shows the timer and when it would
     fire. `off` removes the timer. `up --autostop MINUTES` sets it when the cluster is created.
     """
-    from cluster_tools.services.autostop import set_autostop
+    from cluster_tools.services.remote.autostop_control import set_autostop
 
     record = app.cluster(cluster_name)
     result = set_autostop(app.state, record, app.project(), minutes, down=down, interval=interval, environ=app.environ)
@@ -81,8 +81,8 @@ def start(app: App, cluster_name: str | None, as_json: bool) -> None:
     """Bring a stopped cluster back. A ParallelCluster cluster: its head node started, its new address recorded and
     its pinned host key checked there, then its compute fleet started. The sandbox after its autostop: its
     partitions UP, autostop armed again with the limit it had."""
-    from cluster_tools.services.lifecycle_start import start_cluster
-    from cluster_tools.services.remote import connect
+    from cluster_tools.services.clusters.lifecycle_start import start_cluster
+    from cluster_tools.services.remote.cluster_shell import connect
 
     result = start_cluster(app.state, app.cluster(cluster_name), app.project(), connect, environ=app.environ,
                            progress=note)

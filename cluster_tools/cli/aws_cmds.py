@@ -49,11 +49,11 @@ def up(app: App, cluster_name: str | None, profile: str | None, region: str | No
     host key. Idempotent: a cluster that already exists is reported, not created again.
     """
     from cluster_tools.errors import ConfigError
-    from cluster_tools.services.lifecycle_up import UpBlocked, up as bring_up
+    from cluster_tools.services.aws.lifecycle_up import UpBlocked, up as bring_up
 
     project = app.project()
     if cluster_name and project and project.parallelcluster:
-        from cluster_tools.cluster_spec import cluster_name_for
+        from cluster_tools.model.aws.cluster_spec import cluster_name_for
 
         if cluster_name != cluster_name_for(project.parallelcluster, project.name):
             raise ConfigError(f"-c {cluster_name}: the project's cluster is "
@@ -117,12 +117,12 @@ def describe(app: App, cluster_name: str | None, live_prices: bool, as_json: boo
     """Show a cluster: for AWS ParallelCluster its status, head node, queues and their nodes; for an
     SSH or sandbox cluster its address, Slurm partitions and nodes (powered down, booting, up); for the
     sandbox also what its nodes that are up would cost on AWS."""
-    from cluster_tools.services.describe import describe as describe_cluster
+    from cluster_tools.services.clusters.describe import describe as describe_cluster
 
     project = app.project()
     quote = None
     if live_prices:
-        from cluster_tools.services.price_lookup import live_quoter
+        from cluster_tools.services.aws.price_lookup import live_quoter
 
         quote = live_quoter(endpoint_url=app.environ.get("AWS_ENDPOINT_URL"))  # each price in its cluster's region
     info = describe_cluster(app.state, cluster_name, project, quote=quote)

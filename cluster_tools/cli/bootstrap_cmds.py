@@ -29,7 +29,7 @@ def refresh(app: App, cluster_name: str | None, dry_run: bool) -> None:
     environment and image they started with; the next ones use the new, and their records say which ran."""
     import sys
 
-    from cluster_tools.services.bootstrap_refresh import refresh_bootstrap
+    from cluster_tools.services.remote.bootstrap_refresh import refresh_bootstrap
 
     record = app.cluster(cluster_name)
     result = refresh_bootstrap(app.state, app.project(), record,

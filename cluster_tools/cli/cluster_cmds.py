@@ -19,7 +19,7 @@ def list_(app: App, as_json: bool) -> None:
     """List the clusters clustertools knows, each with its state now: running, stopped (autostop; `clustertools
     start`), down (the sandbox), creating, updating, deleting, failed, gone (deleted in AWS); "-" for a cluster
     registered over SSH, which is not probed."""
-    from cluster_tools.services.cluster_list import list_with_states
+    from cluster_tools.services.clusters.cluster_list import list_with_states
 
     listings = list_with_states(app.state, warn=note)
     if as_json:
@@ -59,7 +59,7 @@ def register(app: App, name: str, destination: str, port: int | None, user: str 
 
     The first connection pins the server's host key; a later change of that key is refused.
     """
-    from cluster_tools.services.register import register_cluster, resolve_destination
+    from cluster_tools.services.clusters.register import register_cluster, resolve_destination
 
     ssh_config = Path.home() / ".ssh" / "config"
     dest = resolve_destination(destination, port=port, user=user, identity_file=identity_file,
@@ -74,7 +74,7 @@ def register(app: App, name: str, destination: str, port: int | None, user: str 
 @click.pass_obj
 def forget(app: App, name: str) -> None:
     """Forget a cluster and its pinned host key (the cluster itself is untouched)."""
-    from cluster_tools.clusters import forget_cluster
+    from cluster_tools.model.clusters.cluster_record import forget_cluster
 
     if not forget_cluster(app.state, name):
         raise CliError(f"no cluster named {name!r} (hint: `clustertools list`)")
@@ -108,7 +108,7 @@ def ssh(app: App, cluster_name: str | None, node: str | None, force_tty: bool | 
     comes, stdin is forwarded when it is not a terminal. Host keys are pinned at first contact, the
     compute node's too.
     """
-    from cluster_tools.services.remote import interactive_shell, run_on_head_node
+    from cluster_tools.services.remote.cluster_shell import interactive_shell, run_on_head_node
 
     record = app.cluster(cluster_name)
     if command and node is None and not force_tty:
@@ -155,8 +155,8 @@ def down(app: App, cluster_name: str | None, force: bool) -> None:
     The sandbox stops its daemons; a ParallelCluster cluster is deleted (retained storage is listed);
     a cluster reached over SSH that clustertools did not create is never deleted.
     """
-    from cluster_tools.services.lifecycle_down import describe_unfinished, take_down
-    from cluster_tools.services.remote import connect
+    from cluster_tools.services.clusters.lifecycle_down import describe_unfinished, take_down
+    from cluster_tools.services.remote.cluster_shell import connect
 
     record = app.cluster(cluster_name)
     project = app.project()

@@ -31,7 +31,7 @@ def validate(app: App, allowed_ip: str | None, template: str | None) -> None:
     `down`, no secrets, valid names and instance types). One line per problem; exit 1 if any.
     """
     from cluster_tools.errors import ConfigError
-    from cluster_tools.services.cluster_config import validate_project_cluster
+    from cluster_tools.services.aws.cluster_config import validate_project_cluster
 
     rendered, problems = validate_project_cluster(app.project(), allowed_ip=allowed_ip, template=template)
     for line in rendered.notes:
@@ -65,7 +65,7 @@ Examples:
 @click.pass_obj
 def render_cluster(app: App, allowed_ip: str | None, template: str | None) -> None:
     """Print the ParallelCluster config (YAML) that `up` would send, rendered from clustertools.yaml."""
-    from cluster_tools.services.cluster_config import render_project_cluster
+    from cluster_tools.services.aws.cluster_config import render_project_cluster
 
     rendered = render_project_cluster(app.project(), allowed_ip=allowed_ip, template=template)
     click.echo(rendered.yaml_text, nl=False)

@@ -36,7 +36,7 @@ def cost() -> None:
 
 
 def _money(amount: float) -> str:
-    from cluster_tools.pricing import format_usd
+    from cluster_tools.model.cost.pricing import format_usd
 
     return "<$0.0001" if 0 < amount < 0.00005 else format_usd(amount)  # a subject of seconds costs next to nothing
 
@@ -60,19 +60,19 @@ def estimate(app: App, subjects_file: Path | None, count: int | None, minutes_pe
              live_prices: bool, profile: str | None, as_json: bool) -> None:
     """Estimate wall time and dollars of a run, head node included, spot and on-demand side by side."""
     from cluster_tools.errors import ConfigError
-    from cluster_tools.services.cost import estimate as estimate_cost
+    from cluster_tools.services.runs.run_cost import estimate as estimate_cost
 
     if (subjects_file is None) == (count is None):
         raise ConfigError("give a subjects file or --subjects N", "e.g. clustertools cost estimate subjects.txt")
     if subjects_file is not None:
-        from cluster_tools.subjects import read_subject_file
+        from cluster_tools.model.runs.subjects import read_subject_file
 
         count = len(read_subject_file(subjects_file))
     project = app.project()
     quote = shape = None
     if live_prices and project is not None and project.parallelcluster is not None:
-        from cluster_tools.pricing import load_price_table
-        from cluster_tools.services.price_lookup import aws_lookups, live_quoter, table_then_aws
+        from cluster_tools.model.cost.pricing import load_price_table
+        from cluster_tools.services.aws.price_lookup import aws_lookups, live_quoter, table_then_aws
 
         endpoint = app.environ.get("AWS_ENDPOINT_URL")
         quote = live_quoter(project.parallelcluster.region, profile=profile, endpoint_url=endpoint)
@@ -123,7 +123,7 @@ Examples:
 def run_cost(app: App, run_id: str | None, as_json: bool) -> None:
     """What a run cost, from its durable records: each node from boot to scale-down, the head node, and
     each subject's share (its runtime on its share of a node). `clustertools report` shows the same total."""
-    from cluster_tools.services.price_lookup import aws_for
+    from cluster_tools.services.aws.price_lookup import aws_for
 
     run = app.run(run_id)
     result = run.cost(app.project(), aws=aws_for(app.environ), progress=note)
@@ -164,8 +164,8 @@ def cluster_cost(app: App, cluster_name: str | None, as_json: bool) -> None:
     """What a ParallelCluster cluster has cost so far: its head node since it started, the compute nodes
     of its runs (from their records), its shared storage; and what it bills per hour now. For the sandbox:
     what it would have cost on AWS, each node from its boot to its power-down."""
-    from cluster_tools.services.cost import cluster_cost as cost_so_far
-    from cluster_tools.services.remote import connect
+    from cluster_tools.services.runs.run_cost import cluster_cost as cost_so_far
+    from cluster_tools.services.remote.cluster_shell import connect
 
     result = cost_so_far(app.state, app.cluster(cluster_name), app.project(), connect, note=note)
     if as_json:

@@ -32,7 +32,7 @@ def ssh_config(app: App, cluster_name: str | None, write: bool, config_file: Pat
     (StrictHostKeyChecking yes); each compute node Slurm knows is `NODE.NAME`, through the head node
     (ProxyJump). With --write it goes first in ~/.ssh/config, so no `Host *` of yours overrides it.
     """
-    from cluster_tools.services.ssh_config import cluster_ssh_config, write_ssh_config
+    from cluster_tools.services.remote.ssh_config_file import cluster_ssh_config, write_ssh_config
 
     record = app.cluster(cluster_name)
     block = cluster_ssh_config(record, list_nodes=not no_nodes, note=note)
@@ -81,10 +81,10 @@ def debug(app: App, subject: str | None, run_id: str | None, partition: str | No
     With SUBJECT: inside the same container and environment as that subject's task, with its input
     staged and the command it ran printed first. Leaving the shell ends the job and frees the node.
     """
-    from cluster_tools.clusters import load_cluster
+    from cluster_tools.model.clusters.cluster_record import load_cluster
     from cluster_tools.errors import ConfigError
-    from cluster_tools.runs import resolve_run
-    from cluster_tools.services.debug import debug_resources, plan_debug, run_debug
+    from cluster_tools.model.runs.run_record import resolve_run
+    from cluster_tools.services.remote.debug_shell import debug_resources, plan_debug, run_debug
     from cluster_tools.transport.ssh_session import wants_pty
 
     project = app.project() if run_id is None else None
@@ -166,7 +166,7 @@ def get(app: App, remote: str, local: str | None, recursive: bool, force: bool, 
 def _copy(app: App, direction, source: str, destination: str | None, *, recursive: bool, force: bool,
           cluster_name: str | None, as_json: bool) -> None:
     from cluster_tools.cli.output import print_json
-    from cluster_tools.services.transfer import copy_files
+    from cluster_tools.services.remote.transfer import copy_files
 
     record = app.cluster(cluster_name)
     with _TransferBar(enabled=sys.stderr.isatty() and not as_json) as bar:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cluster_tools.run_status import RunStatus
+    from cluster_tools.model.runs.run_status import RunStatus
 
 
 class RunProgress:
@@ -57,7 +57,7 @@ class StackDisplay:
         self._console = None
 
     def event(self, event) -> None:
-        from cluster_tools.services.stack_progress import describe_event
+        from cluster_tools.services.aws.stack_progress import describe_event
 
         self._line(describe_event(event), style="red" if event.status.endswith("FAILED") else None)
 

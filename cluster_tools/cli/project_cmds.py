@@ -23,7 +23,7 @@ Examples:
 @click.pass_obj
 def init(app: App, directory: Path, name: str | None, cluster: str, output: str | None, force: bool) -> None:
     """Write a commented clustertools.yaml and an example subjects.txt."""
-    from cluster_tools.services.project import init_project
+    from cluster_tools.services.project.project_init import init_project
 
     result = init_project(directory, name=name, cluster=cluster, output=output, force=force)
     for path in result.written:
@@ -51,8 +51,8 @@ def subjects(app: App, url: str, pattern: str | None, output: Path | None, clust
     """
     from cluster_tools.cli.app import note
     from cluster_tools.cli.output import print_json
-    from cluster_tools.services.results import client_for_cluster
-    from cluster_tools.services.subjects_from_s3 import subjects_in
+    from cluster_tools.services.runs.results import client_for_cluster
+    from cluster_tools.services.project.subjects_from_s3 import subjects_in
 
     found = subjects_in(client_for_cluster(app.cluster(cluster_name)), url, pattern)
     if found.skipped:

@@ -47,7 +47,7 @@ def report(app: App, run_id: str | None, output: Path | None, as_text: bool, as_
         raise click.UsageError("-o - writes the page to stdout: it cannot go with --text or --json")
     if page is not None and not to_stdout:
         _check_writable(page, force)
-    from cluster_tools.services.price_lookup import aws_for
+    from cluster_tools.services.aws.price_lookup import aws_for
 
     result = run.report(app.project(), aws=aws_for(app.environ), progress=note)
     if as_json:

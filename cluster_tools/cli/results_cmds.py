@@ -32,7 +32,7 @@ def results() -> None:
 
 
 def _run(app: App, run_id: str | None):
-    from cluster_tools.services.results import check_sandbox_outputs
+    from cluster_tools.services.runs.results import check_sandbox_outputs
 
     run = app.run(run_id).record
     check_sandbox_outputs(app.state, run)
@@ -44,7 +44,7 @@ def _where(run) -> tuple[str, str]:
 
 
 def _warn_unknown(run, subjects: tuple[str, ...]) -> None:
-    from cluster_tools.services.results import check_subject_names
+    from cluster_tools.services.runs.results import check_subject_names
 
     check_subject_names(subjects)
     known = set(run.subjects)
@@ -65,7 +65,7 @@ Examples:
 @click.pass_obj
 def ls(app: App, run_id: str | None, subjects: tuple[str, ...], as_json: bool) -> None:
     """List result objects: key (relative to the run), size, last modified."""
-    from cluster_tools.services.results import client_for_run, list_results
+    from cluster_tools.services.runs.results import client_for_run, list_results
 
     run = _run(app, run_id)
     _warn_unknown(run, subjects)
@@ -97,7 +97,7 @@ Examples:
 @click.pass_obj
 def get(app: App, run_id: str, subjects: tuple[str, ...], output_dir: Path | None, jobs: int) -> None:
     """Download results; files already present with the same size are skipped."""
-    from cluster_tools.services.results import client_for_run, download_results
+    from cluster_tools.services.runs.results import client_for_run, download_results
 
     run = _run(app, run_id)
     _warn_unknown(run, subjects)
@@ -128,7 +128,7 @@ Examples:
 @click.pass_obj
 def du(app: App, run_id: str | None, as_json: bool) -> None:
     """Bytes and objects per subject, and in total."""
-    from cluster_tools.services.results import client_for_run, results_usage
+    from cluster_tools.services.runs.results import client_for_run, results_usage
 
     run = _run(app, run_id)
     usage = results_usage(client_for_run(run), *_where(run))
@@ -151,7 +151,7 @@ Examples:
 @click.pass_obj
 def check(app: App, run_id: str | None, as_json: bool) -> None:
     """Which subjects of the run have no output object; exit 1 when any."""
-    from cluster_tools.services.results import check_outputs, client_for_run
+    from cluster_tools.services.runs.results import check_outputs, client_for_run
 
     run = _run(app, run_id)
     result = check_outputs(client_for_run(run), *_where(run), run.subjects)
@@ -187,8 +187,8 @@ def collect(app: App, run_id: str | None, name: str, output: Path | None, fmt: s
     """
     import json
 
-    from cluster_tools.services.results import client_for_run
-    from cluster_tools.services.results_collect import collect_table, write_csv
+    from cluster_tools.services.runs.results import client_for_run
+    from cluster_tools.services.runs.results_collect import collect_table, write_csv
 
     run = _run(app, run_id)
     table = collect_table(client_for_run(run, max_pool_connections=jobs), *_where(run), run.subjects, name, jobs=jobs)
@@ -228,9 +228,9 @@ def push(app: App, run_id: str | None, subjects: tuple[str, ...], as_json: bool)
     Each such subject shows as FAILED with "outputs kept at ..."; after the push it has the state its
     command ended with (a new record), and its outputs are in S3.
     """
-    from cluster_tools.clusters import load_cluster
-    from cluster_tools.services.remote import connect
-    from cluster_tools.services.results_push import push_kept_outputs
+    from cluster_tools.model.clusters.cluster_record import load_cluster
+    from cluster_tools.services.remote.cluster_shell import connect
+    from cluster_tools.services.runs.results_push import push_kept_outputs
 
     run = _run(app, run_id)
     _warn_unknown(run, subjects)

@@ -59,9 +59,9 @@ def submit(app: App, subjects_file: Path, command, container, workdir, throttle,
     kept and no task is ever submitted twice. Once every array of it was submitted, the same submit
     is refused (it names the run) unless --new-run.
     """
-    from cluster_tools.services.remote import connect
-    from cluster_tools.services.submit_run import submit_run
-    from cluster_tools.subjects import read_subject_file
+    from cluster_tools.services.remote.cluster_shell import connect
+    from cluster_tools.services.runs.submit_run import submit_run
+    from cluster_tools.model.runs.subjects import read_subject_file
 
     project = _require_project(app)
     subjects = read_subject_file(subjects_file)
@@ -193,7 +193,7 @@ Examples:
 @click.pass_obj
 def runs(app: App, as_json: bool) -> None:
     """List the project's runs, with the counts last seen by `status`."""
-    from cluster_tools.runs import list_runs
+    from cluster_tools.model.runs.run_record import list_runs
 
     project = app.project()
     found = [r for r in list_runs(app.state, project.name if project else None, warn=note) if r.sent]  # not refused ones

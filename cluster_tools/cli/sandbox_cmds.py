@@ -70,8 +70,8 @@ def up(app: App, max_array_size: int | None, max_job_count: int | None, min_job_
     In a project it plays the project's `parallelcluster:` cluster: its queues (names, MaxCount, MinCount, each
     instance type's CPUs and memory, scaled to what this machine holds), OS, Slurm limits and scaledown
     idle time. With --nodes/--static-nodes/--cpus-per-node, or outside a project, one queue `compute`."""
-    from cluster_tools.services.sandbox import sandbox_up
-    from cluster_tools.services.sandbox_options import sandbox_options
+    from cluster_tools.services.sandbox.sandbox_lifecycle import sandbox_up
+    from cluster_tools.services.sandbox.sandbox_options import sandbox_options
 
     options = sandbox_options(app.project(), buckets=buckets, max_array_size=max_array_size,
                               max_job_count=max_job_count, min_job_age=min_job_age, memory_scheduling=memory_scheduling,
@@ -96,7 +96,7 @@ def up(app: App, max_array_size: int | None, max_job_count: int | None, min_job_
 @click.pass_obj
 def down(app: App, purge: bool) -> None:
     """Stop every process the sandbox started (and jobs still running on it)."""
-    from cluster_tools.services.sandbox import sandbox_down
+    from cluster_tools.services.sandbox.sandbox_lifecycle import sandbox_down
 
     stopped = sandbox_down(app.state, progress=note, purge=purge)
     click.echo(f"sandbox stopped ({', '.join(stopped)})" if stopped else "sandbox was not running")
@@ -107,7 +107,7 @@ def down(app: App, purge: bool) -> None:
 @click.pass_obj
 def status(app: App, as_json: bool) -> None:
     """Say what runs where; exit 0 only when the whole sandbox runs."""
-    from cluster_tools.services.sandbox import sandbox_status
+    from cluster_tools.services.sandbox.sandbox_lifecycle import sandbox_status
 
     current = sandbox_status(app.state, with_nodes=True)
     if as_json:
@@ -143,7 +143,7 @@ def _print_status(status) -> None:
 def interrupt(app: App, node: str, as_json: bool) -> None:
     """Take NODE away as a spot reclaim does: its slurmd and tasks killed, the node DOWN, its jobs
     requeued by Slurm (NODE_FAIL), then a replacement in its place. `sandbox status` lists the nodes."""
-    from cluster_tools.services.sandbox_interrupt import sandbox_interrupt
+    from cluster_tools.services.sandbox.sandbox_interrupt import sandbox_interrupt
 
     result = sandbox_interrupt(app.state, node, environ=app.environ, progress=note)
     if as_json:
@@ -182,7 +182,7 @@ def bootstrap(app: App, miniforge_url: str | None, miniforge_sha256: str | None,
     """
     import sys
 
-    from cluster_tools.services.sandbox_bootstrap import sandbox_bootstrap
+    from cluster_tools.services.sandbox.sandbox_bootstrap import sandbox_bootstrap
 
     result = sandbox_bootstrap(app.state, app.project(), project_dir=app.project_file.parent if app.project_file else None,
                                miniforge_url=miniforge_url, miniforge_sha256=miniforge_sha256, env_file=env_file,

@@ -35,9 +35,9 @@ def triage(app: App, cluster_name: str | None, node: str | None, lines: int, as_
     one SSH connection to the head node (and from CloudWatch for ParallelCluster's compute nodes); missing
     logs are reported, not fatal. URL query strings and key-like strings are redacted.
     """
-    from cluster_tools.services.triage import resolve
-    from cluster_tools.services.triage import triage as run_triage
-    from cluster_tools.triage import detail_lines, summary_lines
+    from cluster_tools.services.remote.triage_logs import resolve
+    from cluster_tools.services.remote.triage_logs import triage as run_triage
+    from cluster_tools.model.nodes.node_triage import detail_lines, summary_lines
 
     record, name, region = resolve(app.state, cluster_name, app.project())
     report = run_triage(app.state, record, node, lines=lines, cluster_name=name, region=region)

@@ -34,7 +34,7 @@ def update(app: App, cluster_name: str | None, dry_run: bool, stop_fleet: bool, 
     instance types, counts, scaledown idle time, Slurm settings) without recreating it. The change set is judged
     first by ParallelCluster's own update check: changes it cannot apply in place are refused with its reason;
     queue changes drain the queue's nodes (QueueUpdateStrategy DRAIN); a few need the compute fleet stopped."""
-    from cluster_tools.services.lifecycle_update import project_cluster_record, update_cluster
+    from cluster_tools.services.aws.lifecycle_update import project_cluster_record, update_cluster
 
     project = app.project()
     record = project_cluster_record(app.state, project, cluster_name)

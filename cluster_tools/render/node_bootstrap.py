@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from cluster_tools.cluster_spec import ClusterSpec
-from cluster_tools.config import Project
-from cluster_tools.runtimes import default_runtime as runtime_default_of
+from cluster_tools.model.aws.cluster_spec import ClusterSpec
+from cluster_tools.model.project.project_config import Project
+from cluster_tools.model.nodes.container_runtimes import default_runtime as runtime_default_of
 
 Runtime = Literal["apptainer", "docker", "enroot", "podman", "none"]
 RUNTIMES: tuple[str, ...] = ("apptainer", "docker", "enroot", "podman", "none")
@@ -68,7 +68,7 @@ class NodeBootstrap:
 
 def default_runtime(project: Project) -> str:
     """A node installs a container runtime only when the job runs in a container: the one the project asks for,
-    else its OS's (cluster_tools.runtimes; the project was checked at load, so this one can run there)."""
+    else its OS's (cluster_tools.model.nodes.container_runtimes; the project was checked at load, so this one can run there)."""
     if not project.job.container:
         return "none"
     spec = project.parallelcluster

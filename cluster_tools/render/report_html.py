@@ -18,13 +18,13 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from cluster_tools.pricing import format_usd
-from cluster_tools.report_usage import usage_lines
+from cluster_tools.model.cost.pricing import format_usd
+from cluster_tools.model.runs.report_usage import usage_lines
 from cluster_tools.render.report_text import cost_sentence, requeued_line  # one wording, page and terminal
 from cluster_tools.render.templates import environment
-from cluster_tools.report_stats import format_duration, nice_step
-from cluster_tools.run_report import RunReport, drawn_end, occupancy
-from cluster_tools.runs import FAILURES
+from cluster_tools.model.runs.report_stats import format_duration, nice_step
+from cluster_tools.model.runs.run_report import RunReport, drawn_end, occupancy
+from cluster_tools.model.runs.run_record import FAILURES
 
 WIDTH = 1200  # the timeline's viewBox; it scales to the window
 LABEL_W = 180

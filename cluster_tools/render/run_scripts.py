@@ -14,10 +14,10 @@ from typing import Sequence
 
 from cluster_tools import __version__
 
-from cluster_tools.job_spec import JobSpec
-from cluster_tools.cost_model import slurm_minutes
+from cluster_tools.model.runs.job_spec import JobSpec
+from cluster_tools.model.cost.cost_model import slurm_minutes
 from cluster_tools.render.templates import render_template
-from cluster_tools.runs import Attempt, RunRecord
+from cluster_tools.model.runs.run_record import Attempt, RunRecord
 from cluster_tools.slurm.limits import ChunkPlan
 from cluster_tools.slurm.queue import SQUEUE_FORMAT, comment_prefix, job_name
 

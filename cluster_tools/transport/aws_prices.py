@@ -3,7 +3,7 @@ and an instance type's vCPUs, memory and GPUs (EC2 DescribeInstanceTypes) for a 
 
 boto3 lives only here, imported inside the functions so that importing this module stays cheap (the CLI's
 ``--help`` imports no heavy library). Clients are built from an explicit boto3 Session and passed in; the
-answers are parsed by pure functions of ``cluster_tools.pricing``. Short timeouts and two attempts at most:
+answers are parsed by pure functions of ``cluster_tools.model.cost.pricing``. Short timeouts and two attempts at most:
 a price is a nicety, and the table answers when AWS does not.
 """
 
@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from cluster_tools.pricing import (
+from cluster_tools.model.cost.pricing import (
     Capacity, InstanceShape, LivePriceUnavailable, PriceNotFound, PriceQuote, PriceTable, instance_price, median_spot_price,
     ondemand_hourly_from_products, shape_from_instance_types,
 )

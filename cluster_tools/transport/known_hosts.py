@@ -9,7 +9,7 @@ from typing import Sequence
 
 import paramiko
 
-from cluster_tools.console_host_keys import HostKey
+from cluster_tools.model.aws.console_host_keys import HostKey
 
 
 def host_entry(host: str, port: int) -> str:

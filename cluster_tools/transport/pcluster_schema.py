@@ -1,5 +1,5 @@
 """Offline validation of a ParallelCluster config: ParallelCluster's own schema, then clustertools'
-checks (cluster_tools.cluster_checks); and ParallelCluster's own update check of a changed config
+checks (cluster_tools.model.aws.cluster_checks); and ParallelCluster's own update check of a changed config
 (``preview_update``). No AWS call is made.
 
 The only module that imports ``pcluster.schemas`` and ``pcluster.config``; the calls to ``pcluster.lib``
@@ -17,8 +17,8 @@ from typing import Any, Iterator
 
 import yaml
 
-from cluster_tools.cluster_checks import ALLOWED_IPS_PLACEHOLDER, find_problems
-from cluster_tools.pcluster_support import allocation_strategies
+from cluster_tools.model.aws.cluster_checks import ALLOWED_IPS_PLACEHOLDER, find_problems
+from cluster_tools.model.aws.pcluster_support import allocation_strategies
 
 # pcluster reads (and sets) the region through os.environ: every call that touches it holds this lock.
 ENV_LOCK = threading.Lock()

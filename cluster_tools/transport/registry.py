@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from cluster_tools.errors import SandboxError
-from cluster_tools.oci_image import MANIFEST_TYPE, OciImage
+from cluster_tools.render.oci_image import MANIFEST_TYPE, OciImage
 
 
 @dataclass(frozen=True)

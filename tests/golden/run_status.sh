@@ -2,7 +2,7 @@
 # One status read of run demo-1: the live queue first, then the records (a task that ends in
 # between is then seen as finished, never as lost). New per-task records (one small file each, which
 # is safe over NFS) are folded into records/all.jsonl under a lock. Usage: status.sh [FROM]: the records
-# from byte FROM of that file (the client has what comes before: services/records_cache.py).
+# from byte FROM of that file (the client has what comes before: services/runs/records_cache.py).
 set -uo pipefail
 cd "$(dirname "$0")" || exit 44
 # Every state (-t all): a task Slurm ended without its record (NODE_FAIL) says so; COMPLETED ones have theirs.

@@ -88,7 +88,7 @@ def test_autostop_waits_for_ssh_uploads_and_tasks_then_fires_once(box, tmp_path)
     assert "after 1 min idle" in out(armed) and "a check every 2 s by the sandbox's timer process" in out(armed)
 
     # (b) An interactive SSH session (a shell with a pty) keeps it up; describe's own execs do not count.
-    from cluster_tools.services.remote import connect
+    from cluster_tools.services.remote.cluster_shell import connect
 
     with connect(box.record) as conn:
         shell = conn.open_shell(None, pty=("xterm", 80, 24))

@@ -16,7 +16,7 @@ import time
 import boto3
 import pytest
 
-from cluster_tools.pricing import LivePriceUnavailable, PriceNotFound, hourly_cluster_cost, load_price_table
+from cluster_tools.model.cost.pricing import LivePriceUnavailable, PriceNotFound, hourly_cluster_cost, load_price_table
 from cluster_tools.transport.aws_prices import live_instance_shape, live_or_table, live_spot_price, make_price_clients
 from tests.moto_aws import moto_server
 

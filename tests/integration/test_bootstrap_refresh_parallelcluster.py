@@ -11,11 +11,11 @@ import shlex
 import boto3
 import pytest
 
-from cluster_tools.clusters import ClusterRecord
-from cluster_tools.config import parse_project
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.errors import ClusterToolsError, ConfigError
-from cluster_tools.services import bootstrap_refresh as br
-from cluster_tools.state import StateDir
+from cluster_tools.services.remote import bootstrap_refresh as br
+from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.ssh import RemoteResult
 from tests.moto_aws import moto_server
 

@@ -17,8 +17,8 @@ import pytest
 from tests.conftest import start_sandbox, stop_sandbox
 from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects
 
-from cluster_tools.cost_model import NodeShape, Prices, TaskShape, TaskSpan, check_against_replay
-from cluster_tools.pricing import instance_price, load_price_table
+from cluster_tools.model.cost.cost_model import NodeShape, Prices, TaskShape, TaskSpan, check_against_replay
+from cluster_tools.model.cost.pricing import instance_price, load_price_table
 
 SUBJECTS = 64  # 4 waves of 16
 MINUTES = 8.0

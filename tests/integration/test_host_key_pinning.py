@@ -11,11 +11,11 @@ from dataclasses import replace
 
 import pytest
 
-from cluster_tools.console_host_keys import parse_console_host_keys
+from cluster_tools.model.aws.console_host_keys import parse_console_host_keys
 from cluster_tools.errors import HostKeyMismatch
-from cluster_tools.services.remote import ssh_target
-from cluster_tools.services.sandbox_files import sandbox_paths
-from cluster_tools.state import StateDir
+from cluster_tools.services.remote.cluster_shell import ssh_target
+from cluster_tools.services.sandbox.sandbox_files import sandbox_paths
+from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.known_hosts import pin_host_keys
 from cluster_tools.transport.ssh import SSHConnection
 
@@ -60,7 +60,7 @@ def test_a_console_key_the_server_does_not_have_is_refused(head):
 
 
 def test_console_fingerprints_alone_check_the_key_at_first_contact(head):
-    from cluster_tools.console_host_keys import sha256_fingerprint
+    from cluster_tools.model.aws.console_host_keys import sha256_fingerprint
     import base64
 
     target, public = head

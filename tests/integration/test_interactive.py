@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster_tools.clusters import save_cluster
-from cluster_tools.state import StateDir
+from cluster_tools.model.clusters.cluster_record import save_cluster
+from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.s3 import S3Target, make_s3_client
 from tests.helpers import err, out, run_cli
 from tests.integration.pty_helpers import Terminal

@@ -22,10 +22,10 @@ import pytest
 
 from tests.moto_aws import MOTO_CANNOT_SERVE, REGION, moto_aws, needs_node
 
-from cluster_tools.config import parse_project
-from cluster_tools.render.cluster_config import bootstrap_url
-from cluster_tools.services.cluster_config import render_project_cluster
-from cluster_tools.services.project import render_project_file
+from cluster_tools.model.project.project_config import parse_project
+from cluster_tools.render.pcluster_config import bootstrap_url
+from cluster_tools.services.aws.cluster_config import render_project_cluster
+from cluster_tools.services.project.project_init import render_project_file
 from cluster_tools.transport import pcluster as pc
 
 _names = itertools.count()

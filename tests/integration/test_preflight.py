@@ -12,14 +12,14 @@ import pytest
 
 from tests.moto_aws import moto_server
 
-from cluster_tools.cluster_spec import ClusterSpec
-from cluster_tools.cluster_checks import ALLOWED_IPS_PLACEHOLDER
-from cluster_tools.config import parse_project
+from cluster_tools.model.aws.cluster_spec import ClusterSpec
+from cluster_tools.model.aws.cluster_checks import ALLOWED_IPS_PLACEHOLDER
+from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.errors import TransportError
-from cluster_tools.services import preflight as pf
-from cluster_tools.services.cluster_config import render_project_cluster
-from cluster_tools.services.preflight_secrets import check_secret_access, check_secrets
-from cluster_tools.services.project import render_project_file
+from cluster_tools.services.aws import preflight as pf
+from cluster_tools.services.aws.cluster_config import render_project_cluster
+from cluster_tools.services.aws.preflight_secrets import check_secret_access, check_secrets
+from cluster_tools.services.project.project_init import render_project_file
 
 PLACEHOLDER = ("placeholder", "placeholder")  # moto accepts any key; not secrets
 

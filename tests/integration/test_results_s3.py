@@ -14,10 +14,10 @@ import pytest
 
 from tests.moto_aws import moto_server
 
-from cluster_tools.config import JobSpec
-from cluster_tools.runs import Attempt, RunRecord, save_run
-from cluster_tools.services import results as svc
-from cluster_tools.state import StateDir
+from cluster_tools.model.project.project_config import JobSpec
+from cluster_tools.model.runs.run_record import Attempt, RunRecord, save_run
+from cluster_tools.services.runs import results as svc
+from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.s3 import MULTIPART_THRESHOLD, S3Target, make_s3_client
 from tests.helpers import err, out, run_cli
 
@@ -192,7 +192,7 @@ def test_collect_json_files_into_one_table(client, endpoint, state_dir, tmp_path
         "s4/metrics.json": json.dumps({"dice": None, "extra": {"a": [1]}, "subject": "s4"}).encode(),
         "s5/metrics.json": b"[1, 2",
     })
-    from cluster_tools.services.results_collect import collect_table
+    from cluster_tools.services.runs.results_collect import collect_table
 
     table = collect_table(client, *where(run), run.subjects, "metrics.json", jobs=3)
     assert table.columns == ["subject", "dice", "volume", "side", "ok", "extra"]

@@ -9,8 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from cluster_tools.clusters import load_cluster
-from cluster_tools.state import StateDir
+from cluster_tools.model.clusters.cluster_record import load_cluster
+from cluster_tools.store.state_dir import StateDir
 from tests.conftest import Sandbox, start_sandbox, stop_sandbox
 from tests.helpers import err, out, run_cli, sandbox_admin
 from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects

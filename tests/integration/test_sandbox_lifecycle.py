@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from cluster_tools.services.sandbox import MARKER_ENV
+from cluster_tools.services.sandbox.sandbox_lifecycle import MARKER_ENV
 from cluster_tools.transport.local_processes import find_marked, is_running, ProcessRecord
 from tests.conftest import start_sandbox, stop_sandbox
 from tests.helpers import err, out, run_cli
@@ -80,8 +80,8 @@ def test_down_refuses_while_subjects_run_and_names_them_then_force(tmp_path):
 
 
 def test_down_never_deletes_a_cluster_it_did_not_create(tmp_path):
-    from cluster_tools.clusters import ClusterRecord, save_cluster
-    from cluster_tools.state import StateDir
+    from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
+    from cluster_tools.store.state_dir import StateDir
 
     state = StateDir(tmp_path / "state")
     save_cluster(state, ClusterRecord(name="uni", host="login.example.edu", user="u", known_hosts=state.known_hosts("uni")))

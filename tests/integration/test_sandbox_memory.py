@@ -11,7 +11,7 @@ import pytest
 
 import json
 
-from cluster_tools.services.sandbox_files import sandbox_paths
+from cluster_tools.services.sandbox.sandbox_files import sandbox_paths
 from tests.conftest import start_sandbox, stop_sandbox
 from tests.helpers import err, out
 from tests.integration.run_helpers import make_project, states, submit, wait_for_run

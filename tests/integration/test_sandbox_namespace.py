@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from cluster_tools.pcluster_support import supported_oses
+from cluster_tools.model.aws.pcluster_support import supported_oses
 from cluster_tools.render.sandbox_node import cfnconfig, node_os
-from cluster_tools.resources import template_path
-from cluster_tools.services.sandbox_namespace import NamespaceLayout, free_uid, node_cgroup_dirs, prepare_layout
-from cluster_tools.services.sandbox_nodes import remove_cgroups
+from cluster_tools.store.shipped_files import template_path
+from cluster_tools.services.sandbox.sandbox_namespace import NamespaceLayout, free_uid, node_cgroup_dirs, prepare_layout
+from cluster_tools.services.sandbox.sandbox_nodes import remove_cgroups
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mount namespaces need root, as the sandbox does")
 HEAD = template_path("sandbox/head-namespace.sh")

@@ -7,8 +7,8 @@ import json
 import shutil
 import subprocess
 
-from cluster_tools.clusters import load_cluster
-from cluster_tools.state import StateDir
+from cluster_tools.model.clusters.cluster_record import load_cluster
+from cluster_tools.store.state_dir import StateDir
 from tests.helpers import err, out
 
 
@@ -120,7 +120,7 @@ def test_openssh_trusts_the_same_pinned_key(sandbox):
 
 def test_captured_output_is_read_to_the_end_every_time(sandbox):
     """OpenSSH may send the exit status before the last data: reading must go on to EOF."""
-    from cluster_tools.services.remote import connect
+    from cluster_tools.services.remote.cluster_shell import connect
 
     with connect(sandbox.record) as conn:
         sizes = {len(conn.run(["head", "-c", "1500000", "/dev/zero"]).stdout) for _ in range(15)}

@@ -9,11 +9,11 @@ import contextlib
 import paramiko
 import pytest
 
-from cluster_tools.clusters import ClusterRecord, load_cluster, save_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, load_cluster, save_cluster
 from cluster_tools.errors import ClusterToolsError, HostKeyMismatch, TransportError
-from cluster_tools.services.lifecycle_start import Aws, start_cluster
-from cluster_tools.services.preflight import make_clients
-from cluster_tools.state import StateDir
+from cluster_tools.services.clusters.lifecycle_start import Aws, start_cluster
+from cluster_tools.services.aws.preflight import make_clients
+from cluster_tools.store.state_dir import StateDir
 from tests.moto_aws import moto_server
 
 OLD_HOST = "192.0.2.10"

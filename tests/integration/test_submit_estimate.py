@@ -14,8 +14,8 @@ import pytest
 from tests.helpers import err, out
 from tests.integration.run_helpers import make_project, wait_for_run, write_subjects
 
-from cluster_tools.clusters import forget_cluster, save_cluster
-from cluster_tools.state import StateDir
+from cluster_tools.model.clusters.cluster_record import forget_cluster, save_cluster
+from cluster_tools.store.state_dir import StateDir
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ import time
 import uuid
 from collections import Counter
 
-from cluster_tools.clusters import load_cluster
-from cluster_tools.config import load_project
+from cluster_tools.model.clusters.cluster_record import load_cluster
+from cluster_tools.model.project.project_config import load_project
 from cluster_tools.errors import ClusterToolsError
-from cluster_tools.services.remote import connect
-from cluster_tools.services.submit import job_spec, prepare_run, submit_attempt
-from cluster_tools.state import StateDir
-from cluster_tools.subjects import read_subject_file
+from cluster_tools.services.remote.cluster_shell import connect
+from cluster_tools.services.runs.submit import job_spec, prepare_run, submit_attempt
+from cluster_tools.store.state_dir import StateDir
+from cluster_tools.model.runs.subjects import read_subject_file
 from tests.helpers import err, out
 from tests.integration.run_helpers import make_project, status, wait_for_run, write_subjects
 

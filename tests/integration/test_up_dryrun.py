@@ -13,7 +13,7 @@ import pytest
 
 from tests.moto_aws import MOTO_CANNOT_SERVE, moto_aws, needs_node
 
-from cluster_tools.services.project import render_project_file
+from cluster_tools.services.project.project_init import render_project_file
 from tests.helpers import err, out, run_cli
 
 

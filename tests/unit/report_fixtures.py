@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from cluster_tools.cost_model import RunCost
-from cluster_tools.run_status import RunStatus, parse_status
-from cluster_tools.runs import Attempt, Chunk, RunRecord
+from cluster_tools.model.cost.cost_model import RunCost
+from cluster_tools.model.runs.run_status import RunStatus, parse_status
+from cluster_tools.model.runs.run_record import Attempt, Chunk, RunRecord
 from tests.unit.run_fixtures import make_run
 
 SUBJECTS = ("sub-01", "sub-02", "sub-03", "sub-04", "sub-05", "sub-06")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cluster_tools.config import JobSpec
-from cluster_tools.runs import Attempt, Chunk, RunRecord
+from cluster_tools.model.project.project_config import JobSpec
+from cluster_tools.model.runs.run_record import Attempt, Chunk, RunRecord
 
 
 def make_run(subjects=("sub-01", "sub-02", "sub-03"), *, command="echo \"$SUBJECT\" > \"$OUTPUT_DIR/x\"",

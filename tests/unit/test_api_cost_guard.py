@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_tools.api import Project
-from cluster_tools.clusters import ClusterRecord, save_cluster
+from cluster_tools.api.project_api import Project
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
 from cluster_tools.errors import ClusterToolsError
-from cluster_tools.services import submit as submit_service
-from cluster_tools.services.project import render_project_file
-from cluster_tools.state import StateDir
+from cluster_tools.services.runs import submit as submit_service
+from cluster_tools.services.project.project_init import render_project_file
+from cluster_tools.store.state_dir import StateDir
 
 
 @pytest.fixture

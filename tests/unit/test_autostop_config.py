@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from cluster_tools.config import parse_project
+from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.errors import ConfigError
 from tests.helpers import assert_golden
 from tests.unit.test_cluster_config import MINIMAL, problems_of
@@ -18,7 +18,7 @@ SECRETS = "arn:aws:iam::123456789012:policy/read-input-secret"
 
 
 def rendered(extra: str, monkeypatch) -> dict:
-    from cluster_tools.services import cluster_config as service
+    from cluster_tools.services.aws import cluster_config as service
 
     monkeypatch.setattr(service, "_local_user", lambda: "alice")
     text = service.render_project_cluster(parse_project(MINIMAL + extra), allowed_ip="203.0.113.7/32").yaml_text
@@ -66,7 +66,7 @@ def test_bad_autostop_settings_are_one_line(extra, message):
 
 
 def test_up_autostop_overrides_the_projects_minutes():
-    from cluster_tools.services.lifecycle_up import _with_autostop
+    from cluster_tools.services.aws.lifecycle_up import _with_autostop
 
     project = parse_project(MINIMAL + "  autostop_minutes: 30\n")
     assert _with_autostop(project, 45).parallelcluster.autostop_minutes == 45
@@ -80,7 +80,7 @@ def test_the_up_command_passes_autostop_to_the_service(monkeypatch, tmp_path):
     from click.testing import CliRunner
 
     from cluster_tools.cli import cli
-    from cluster_tools.services import lifecycle_up
+    from cluster_tools.services.aws import lifecycle_up
 
     seen = {}
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cluster_tools.autostop import (
+from cluster_tools.model.nodes.autostop_policy import (
     REMOTE_DIR, configure_args, install_archive, parse_autostop_status, remote_install_command, summary_line,
 )
-from cluster_tools.clusters import ClusterRecord
-from cluster_tools.config import parse_project
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.errors import ConfigError
-from cluster_tools.state import StateDir
+from cluster_tools.store.state_dir import StateDir
 from tests.unit.test_cluster_config import MINIMAL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +107,7 @@ def pc_record(tmp_path: Path) -> ClusterRecord:
 
 @pytest.fixture
 def fake_ssh(monkeypatch):
-    from cluster_tools.services import remote
+    from cluster_tools.services.remote import cluster_shell as remote
 
     conn = FakeConnection(FakeResult())
     monkeypatch.setattr(remote, "connect", lambda record: conn)
@@ -115,7 +115,7 @@ def fake_ssh(monkeypatch):
 
 
 def test_a_parallelcluster_head_node_gets_the_scripts_and_configure_over_one_sudo_command(tmp_path, fake_ssh):
-    from cluster_tools.services.autostop import autostop_armed, set_autostop
+    from cluster_tools.services.remote.autostop_control import autostop_armed, set_autostop
 
     state = StateDir(tmp_path / "state")
     project = parse_project(MINIMAL + f"  autostop_down_policy_arn: {POLICY}\n  autostop_down_role_arn: {ROLE}\n")
@@ -131,7 +131,7 @@ def test_a_parallelcluster_head_node_gets_the_scripts_and_configure_over_one_sud
 
 
 def test_down_needs_the_projects_policy_and_role(tmp_path, fake_ssh):
-    from cluster_tools.services.autostop import set_autostop
+    from cluster_tools.services.remote.autostop_control import set_autostop
 
     with pytest.raises(ConfigError) as caught:
         set_autostop(StateDir(tmp_path / "state"), pc_record(tmp_path), parse_project(MINIMAL), 90, down=True)
@@ -141,7 +141,7 @@ def test_down_needs_the_projects_policy_and_role(tmp_path, fake_ssh):
 
 def test_a_failure_on_the_head_node_is_one_line(tmp_path, fake_ssh):
     from cluster_tools.errors import ClusterToolsError
-    from cluster_tools.services.autostop import set_autostop
+    from cluster_tools.services.remote.autostop_control import set_autostop
 
     fake_ssh.result = FakeResult(1, b"", b"sudo: a password is required\n")
     with pytest.raises(ClusterToolsError) as caught:
@@ -150,7 +150,7 @@ def test_a_failure_on_the_head_node_is_one_line(tmp_path, fake_ssh):
 
 
 def test_a_cluster_clustertools_did_not_create_is_never_stopped(tmp_path, fake_ssh):
-    from cluster_tools.services.autostop import set_autostop
+    from cluster_tools.services.remote.autostop_control import set_autostop
 
     theirs = ClusterRecord(name="hpc", host="login.example.org", user="me", known_hosts=tmp_path / "kh")
     with pytest.raises(ConfigError) as caught:
@@ -159,7 +159,7 @@ def test_a_cluster_clustertools_did_not_create_is_never_stopped(tmp_path, fake_s
 
 
 def test_read_autostop_over_a_connection():
-    from cluster_tools.services.autostop import read_autostop
+    from cluster_tools.services.remote.autostop_control import read_autostop
 
     class Conn:
         def __init__(self, text):
@@ -192,9 +192,9 @@ def test_the_minutes_argument(tmp_path, value, ok):
 
 
 def test_describe_reads_a_parallelcluster_head_nodes_autostop_only_when_armed(tmp_path, monkeypatch, fake_ssh):
-    from cluster_tools.clusters import save_cluster
-    from cluster_tools.services import describe as describe_service
-    from cluster_tools.services.autostop import set_autostop
+    from cluster_tools.model.clusters.cluster_record import save_cluster
+    from cluster_tools.services.clusters import describe as describe_service
+    from cluster_tools.services.remote.autostop_control import set_autostop
     from cluster_tools.transport import pcluster as pc
 
     state = StateDir(tmp_path / "state")

@@ -210,8 +210,8 @@ PCLUSTER_OS_RELEASES = {
 
 @pytest.mark.parametrize("os_name", sorted(PCLUSTER_OS_RELEASES))
 def test_the_script_sets_up_exactly_the_oses_validate_allows(node: Node, os_name: str):
-    from cluster_tools.cluster_spec_checks import BOOTSTRAP_OSES
-    from cluster_tools.pcluster_support import supported_oses
+    from cluster_tools.model.aws.cluster_spec_checks import BOOTSTRAP_OSES
+    from cluster_tools.model.aws.pcluster_support import supported_oses
 
     new_oses = set(supported_oses()) - set(PCLUSTER_OS_RELEASES)
     assert not new_oses, f"a new ParallelCluster OS {new_oses}: decide whether the script sets it up"

@@ -142,6 +142,6 @@ def test_the_first_task_pulls_an_image_the_bootstrap_did_not_with_the_same_login
     ("docker://123456789012.dkr.ecr.eu-west-2.amazonaws.com.evil.com/x:1", None),
 ])
 def test_which_images_are_in_ecr_and_what_their_nodes_need(image, policy):
-    from cluster_tools.ecr import ecr_read_policy
+    from cluster_tools.model.aws.ecr import ecr_read_policy
 
     assert ecr_read_policy(image) == policy

@@ -1,5 +1,5 @@
 """The node bootstrap's container runtime: chosen per OS exactly as ``validate`` chooses it
-(cluster_tools.runtimes), apptainer installed only from its release package once its sha256 is the one pinned,
+(cluster_tools.model.nodes.container_runtimes), apptainer installed only from its release package once its sha256 is the one pinned,
 docker's group given to the login user, the image imported once for enroot under a name enroot 3.4 reads.
 
 bootstrap/on-node-configured.sh runs here with the stand-ins of test_bootstrap.py; what cannot be had here:
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_tools.runtimes import RUNTIMES_BY_OS, default_runtime, resolve_runtime
+from cluster_tools.model.nodes.container_runtimes import RUNTIMES_BY_OS, default_runtime, resolve_runtime
 from tests.unit.test_bootstrap import RECORD, STANDINS, Node, ok, write_exe
 
 VERSION = "1.4.5"
@@ -80,7 +80,7 @@ def test_a_runtime_the_os_cannot_have_is_refused_on_the_node_as_validate_refuses
     except ValueError:
         allowed = " or ".join(RUNTIMES_BY_OS[OS_NAMES[os_release]])
         assert result.returncode == 1 and f"runtime {runtime} cannot run on" in result.stdout
-        assert f"use {allowed} (see cluster_tools/runtimes.py)" in result.stdout
+        assert f"use {allowed} (see cluster_tools/model/nodes/container_runtimes.py)" in result.stdout
         assert not node.calls()
     else:
         assert result.returncode == 0, result.stdout

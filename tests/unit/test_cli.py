@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from cluster_tools.services.sandbox_files import find_programs
+from cluster_tools.services.sandbox.sandbox_files import find_programs
 from cluster_tools.errors import MissingDependency
 from tests.helpers import err, out, run_cli
 

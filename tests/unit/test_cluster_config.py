@@ -9,11 +9,11 @@ import pytest
 import yaml
 from hypothesis import given, strategies as st
 
-from cluster_tools.cluster_checks import ALLOWED_IPS_PLACEHOLDER, find_problems
-from cluster_tools.cluster_spec import ClusterSpec, cluster_name_for
-from cluster_tools.config import Project, parse_project
+from cluster_tools.model.aws.cluster_checks import ALLOWED_IPS_PLACEHOLDER, find_problems
+from cluster_tools.model.aws.cluster_spec import ClusterSpec, cluster_name_for
+from cluster_tools.model.project.project_config import Project, parse_project
 from cluster_tools.errors import ConfigError
-from cluster_tools.render.cluster_config import (
+from cluster_tools.render.pcluster_config import (
     TEMPLATES_DIR, available_templates, bootstrap_url, render_cluster_config, yaml_value,
 )
 from cluster_tools.transport.pcluster_schema import flatten_errors, known_instance_types, validate_cluster_config
@@ -311,7 +311,7 @@ bootstrap:
 
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_the_projects_bootstrap_settings_reach_every_nodes_args(template, monkeypatch):
-    from cluster_tools.services import cluster_config as service
+    from cluster_tools.services.aws import cluster_config as service
 
     monkeypatch.setattr(service, "_local_user", lambda: "alice")  # the owner tag: the same on every machine
     project = parse_project(WITH_BOOTSTRAP + f"  template: {template}\n")
@@ -333,7 +333,7 @@ def test_the_projects_bootstrap_settings_reach_every_nodes_args(template, monkey
 
 
 def test_without_a_bootstrap_section_the_args_stay_as_they_were():
-    from cluster_tools.services.cluster_config import render_project_cluster
+    from cluster_tools.services.aws.cluster_config import render_project_cluster
 
     config = yaml.safe_load(render_project_cluster(parse_project(MINIMAL), allowed_ip="203.0.113.7/32").yaml_text)
     assert config["HeadNode"]["CustomActions"]["OnNodeConfigured"]["Args"] == [
@@ -342,7 +342,7 @@ def test_without_a_bootstrap_section_the_args_stay_as_they_were():
 
 
 def test_an_image_file_on_the_nodes_is_not_pulled():
-    from cluster_tools.services.cluster_config import render_project_cluster
+    from cluster_tools.services.aws.cluster_config import render_project_cluster
 
     project = parse_project(MINIMAL.replace(HEADER, HEADER + "job:\n  container: /shared/images/seg.sif\n"))
     args = yaml.safe_load(render_project_cluster(project, allowed_ip="203.0.113.7/32").yaml_text)[
@@ -361,7 +361,7 @@ APPTAINER_PIN = f'  container_runtime: apptainer\n  apptainer_version: "1.4.5"\n
 ])
 def test_every_node_is_told_the_runtime_of_its_os(os_name, bootstrap, runtime, monkeypatch):
     """The runtime is said explicitly in the Args, chosen per OS; apptainer comes with its pinned package."""
-    from cluster_tools.services import cluster_config as service
+    from cluster_tools.services.aws import cluster_config as service
 
     monkeypatch.setattr(service, "_local_user", lambda: "alice")
     text = WITH_BOOTSTRAP.replace("bootstrap:\n", "bootstrap:\n" + bootstrap) + f"  os: {os_name}\n"
@@ -378,7 +378,7 @@ def test_every_node_is_told_the_runtime_of_its_os(os_name, bootstrap, runtime, m
 
 
 def test_apptainer_on_graviton_is_a_validate_problem():
-    from cluster_tools.services.cluster_config import validate_project_cluster
+    from cluster_tools.services.aws.cluster_config import validate_project_cluster
 
     text = WITH_BOOTSTRAP.replace("bootstrap:\n", "bootstrap:\n" + APPTAINER_PIN) + "  os: ubuntu2404\n"
     project = parse_project(text.replace("[c5.4xlarge]", "[c7g.4xlarge, c6gn.4xlarge]"))
@@ -396,7 +396,7 @@ def test_apptainer_on_graviton_is_a_validate_problem():
 ])
 def test_an_image_in_ecr_gives_every_node_ecrs_read_policy(image, policy, monkeypatch):
     """The nodes log in to ECR with their role (bootstrap/on-node-configured.sh, ecr_*): the role may read ECR."""
-    from cluster_tools.services import cluster_config as service
+    from cluster_tools.services.aws import cluster_config as service
 
     monkeypatch.setattr(service, "_local_user", lambda: "alice")
     text = WITH_BOOTSTRAP.replace("docker://ghcr.io/acme/seg@sha256:" + "e" * 64, image) + "  template: spot-cpu\n"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from cluster_tools.config import parse_project
+from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.errors import ConfigError
-from cluster_tools.render.cluster_config import PCLUSTER_HEAD_NODE_BOOTSTRAP_S, available_templates
-from cluster_tools.services.cluster_config import render_project_cluster, validate_project_cluster
+from cluster_tools.render.pcluster_config import PCLUSTER_HEAD_NODE_BOOTSTRAP_S, available_templates
+from cluster_tools.services.aws.cluster_config import render_project_cluster, validate_project_cluster
 
 HEADER = "name: study\nstorage:\n  output: s3://study-outputs/results\n"
 SECTION = """\

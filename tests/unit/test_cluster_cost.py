@@ -7,12 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cluster_tools.clusters import ClusterRecord
-from cluster_tools.config import parse_project
-from cluster_tools.pricing import instance_price, load_price_table, storage_monthly_price
-from cluster_tools.services.cost import cluster_cost
-from cluster_tools.services.project import render_project_file
-from cluster_tools.state import StateDir
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.project.project_config import parse_project
+from cluster_tools.model.cost.pricing import instance_price, load_price_table, storage_monthly_price
+from cluster_tools.services.runs.run_cost import cluster_cost
+from cluster_tools.services.project.project_init import render_project_file
+from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
@@ -53,7 +53,7 @@ def test_the_sandbox_says_what_it_would_have_cost_on_aws_node_by_node(tmp_path):
     it): each node bills from its boot to its power-down; one still up bills until now."""
     import json
 
-    from cluster_tools.services.sandbox_files import sandbox_paths
+    from cluster_tools.services.sandbox.sandbox_files import sandbox_paths
 
     state = StateDir(tmp_path / "state")
     paths = sandbox_paths(state.sandbox)

@@ -1,4 +1,4 @@
-"""`clustertools list` with each cluster's state (services/cluster_list.py). ParallelCluster is replaced at OUR
+"""`clustertools list` with each cluster's state (services/clusters/cluster_list.py). ParallelCluster is replaced at OUR
 transport's boundary (describe-cluster records as test_transport_pcluster.py builds them); the sandbox's running and
 stopped states are checked on the real sandbox in test_autostop_sandbox.py."""
 
@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from cluster_tools.clusters import ClusterRecord, save_cluster
-from cluster_tools.services.cluster_list import list_with_states
-from cluster_tools.state import StateDir
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
+from cluster_tools.services.clusters.cluster_list import list_with_states
+from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
 from tests.helpers import err, out, run_cli
 

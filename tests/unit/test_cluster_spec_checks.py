@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from cluster_tools.cluster_spec_checks import BOOTSTRAP_OSES, check_cluster_spec, usable_oses
-from cluster_tools.config import parse_project
+from cluster_tools.model.aws.cluster_spec_checks import BOOTSTRAP_OSES, check_cluster_spec, usable_oses
+from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.errors import ConfigError
-from cluster_tools.pcluster_support import PclusterSupport, installed_support, pcluster_version, supported_oses
-from cluster_tools.render.cluster_config import available_templates
-from cluster_tools.services.cluster_config import validate_project_cluster
+from cluster_tools.model.aws.pcluster_support import PclusterSupport, installed_support, pcluster_version, supported_oses
+from cluster_tools.render.pcluster_config import available_templates
+from cluster_tools.services.aws.cluster_config import validate_project_cluster
 from tests.unit.test_cluster_config import MINIMAL  # one minimal project for both files
 
 OS_LINE = 11  # "  os: ..." appended to MINIMAL

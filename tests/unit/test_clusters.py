@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from cluster_tools.clusters import (
+from cluster_tools.model.clusters.cluster_record import (
     CLUSTER_NAME_RE, ClusterRecord, forget_cluster, list_clusters, load_cluster, resolve_cluster_name, save_cluster,
 )
 from cluster_tools.errors import ClusterNotFound, ConfigError
-from cluster_tools.services.register import resolve_destination
-from cluster_tools.state import StateDir
+from cluster_tools.services.clusters.register import resolve_destination
+from cluster_tools.store.state_dir import StateDir
 
 
 def record(state: StateDir, name: str) -> ClusterRecord:

@@ -7,8 +7,8 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from cluster_tools.config import S3Location, load_project, parse_project
-from cluster_tools.project_file import find_project_file
+from cluster_tools.model.project.project_config import S3Location, load_project, parse_project
+from cluster_tools.model.project.project_file import find_project_file
 from cluster_tools.errors import ConfigError
 
 GOOD = """\

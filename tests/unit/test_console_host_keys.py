@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_tools.console_host_keys import HostKey, keys_block_unfinished, parse_console_host_keys
+from cluster_tools.model.aws.console_host_keys import HostKey, keys_block_unfinished, parse_console_host_keys
 
 CONSOLE = Path(__file__).parents[1] / "golden" / "console"
 ED25519 = "AAAAC3NzaC1lZDI1NTE5AAAAIOPD4Yk9kH6ZenE3ylg+DnSxQa/uY6K1Kn2lM/2ZoZU+"

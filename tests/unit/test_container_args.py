@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_tools.config import JobSpec, parse_project
+from cluster_tools.model.project.project_config import JobSpec, parse_project
 from cluster_tools.errors import ConfigError
-from cluster_tools.services.submit import job_spec
-from cluster_tools.subjects import unknown_variables
+from cluster_tools.services.runs.submit import job_spec
+from cluster_tools.model.runs.subjects import unknown_variables
 from tests.unit.test_config import CLUSTER, GOOD, error_of
 
 IMAGE = "  container: docker://ghcr.io/acme/kwyk:1.0\n"

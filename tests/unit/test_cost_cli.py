@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cluster_tools.pricing import instance_price, load_price_table
+from cluster_tools.model.cost.pricing import instance_price, load_price_table
 from tests.helpers import err, out, run_cli
 
 

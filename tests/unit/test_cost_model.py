@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cluster_tools.cost_model import (
+from cluster_tools.model.cost.cost_model import (
     NodeShape, Prices, TaskShape, TaskSpan, cost_from_records, estimate_run, slurm_mem_gib, slurm_minutes,
     tasks_per_node,
 )

@@ -13,11 +13,11 @@ from botocore.exceptions import ClientError, NoCredentialsError
 from click.testing import CliRunner
 
 from cluster_tools.cli.app import cli
-from cluster_tools.clusters import ClusterRecord, save_cluster
-from cluster_tools.pricing import load_price_table
-from cluster_tools.services.cost import CostUnknown, needs_confirmation
-from cluster_tools.services.project import render_project_file
-from cluster_tools.state import StateDir
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
+from cluster_tools.model.cost.pricing import load_price_table
+from cluster_tools.services.runs.run_cost import CostUnknown, needs_confirmation
+from cluster_tools.services.project.project_init import render_project_file
+from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.aws_prices import PriceClients
 
 MISSING = "c8g.xlarge"  # a real type the table does not list
@@ -87,7 +87,7 @@ def aws(monkeypatch):
 @pytest.fixture
 def study(tmp_path, monkeypatch):
     """A project whose only queue runs MISSING, a ParallelCluster cluster record, and a stubbed submission."""
-    from cluster_tools.services import submit as submit_service
+    from cluster_tools.services.runs import submit as submit_service
 
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)

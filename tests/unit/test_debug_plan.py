@@ -6,10 +6,10 @@ import shlex
 
 import pytest
 
-from cluster_tools.config import JobSpec
+from cluster_tools.model.project.project_config import JobSpec
 from cluster_tools.errors import ConfigError
 from cluster_tools.render.run_scripts import render_wrapper
-from cluster_tools.services.debug import debug_resources, plan_debug, task_of
+from cluster_tools.services.remote.debug_shell import debug_resources, plan_debug, task_of
 from cluster_tools.slurm.interactive import srun_argv
 from tests.unit.run_fixtures import make_run
 

@@ -3,7 +3,7 @@ bills no hour (storage only), where it was priced as running before."""
 
 from __future__ import annotations
 
-from cluster_tools.services.describe import Description, hourly_cost
+from cluster_tools.services.clusters.describe import Description, hourly_cost
 from cluster_tools.transport.pcluster import Instance
 
 

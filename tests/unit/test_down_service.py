@@ -6,11 +6,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from cluster_tools.cluster_storage_spec import SharedStorageSpec
-from cluster_tools.clusters import ClusterRecord, list_clusters, save_cluster
+from cluster_tools.model.aws.cluster_storage_spec import SharedStorageSpec
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, list_clusters, save_cluster
 from cluster_tools.errors import ClusterToolsError
-from cluster_tools.services import lifecycle_down
-from cluster_tools.state import StateDir
+from cluster_tools.services.clusters import lifecycle_down
+from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster
 
 

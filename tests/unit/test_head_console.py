@@ -1,4 +1,4 @@
-"""The head node's host keys read from its EC2 console output (services/head_console.py), with EC2 stubbed
+"""The head node's host keys read from its EC2 console output (services/aws/head_console.py), with EC2 stubbed
 at our boundary by botocore's Stubber on a real boto3 client: the request is checked against EC2's own model
 and the parameters we send (``Latest=True``), and the answer goes through boto3's own base64 decoding.
 
@@ -15,9 +15,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from cluster_tools.services import lifecycle_up as lu
-from cluster_tools.services.head_console import ConsoleWait, read_console_host_keys
-from cluster_tools.state import StateDir
+from cluster_tools.services.aws import lifecycle_up as lu
+from cluster_tools.services.aws.head_console import ConsoleWait, read_console_host_keys
+from cluster_tools.store.state_dir import StateDir
 from tests.unit.test_up_service import COMPLETE, HEAD, REGION
 
 CONSOLE = Path(__file__).parents[1] / "golden" / "console"

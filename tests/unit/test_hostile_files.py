@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from cluster_tools.config import load_project, parse_project
+from cluster_tools.model.project.project_config import load_project, parse_project
 from cluster_tools.errors import ConfigError
 from tests.helpers import err, out, run_cli
 

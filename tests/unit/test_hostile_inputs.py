@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cluster_tools.cli import cli
-from cluster_tools.clusters import ClusterRecord, save_cluster
-from cluster_tools.runs import save_run
-from cluster_tools.state import StateDir
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
+from cluster_tools.model.runs.run_record import save_run
+from cluster_tools.store.state_dir import StateDir
 from tests.unit.run_fixtures import make_run
 
 PIECES = ["\n", "\r", "\x00", "\t", " ", "$(touch PWNED)", "`touch PWNED`", "'", '"', ";", "../", "/", "\\",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_tools.config import load_project
+from cluster_tools.model.project.project_config import load_project
 from cluster_tools.errors import ConfigError
-from cluster_tools.services.project import init_project, project_name_for, render_project_file
+from cluster_tools.services.project.project_init import init_project, project_name_for, render_project_file
 from tests.helpers import assert_golden, err, out, run_cli
 
 
@@ -60,7 +60,7 @@ def test_the_commented_bootstrap_example_validates_once_uncommented():
             break
         block.append(line[2:])
     uncommented = "\n".join(lines[:start] + block + lines[start + len(block):]) + "\n"
-    from cluster_tools.config import parse_project
+    from cluster_tools.model.project.project_config import parse_project
 
     settings = parse_project(uncommented).bootstrap
     assert settings.miniforge_url.startswith("s3://") and len(settings.miniforge_sha256) == 64

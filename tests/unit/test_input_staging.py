@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cluster_tools.config import parse_project
+from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.errors import ConfigError
-from cluster_tools.input_urls import check_input_urls
-from cluster_tools.subjects import SubjectList
+from cluster_tools.model.runs.input_urls import check_input_urls
+from cluster_tools.model.runs.subjects import SubjectList
 from tests.unit.run_fixtures import lay_out_run_dir, make_run, run_task
 from tests.unit.test_config import CLUSTER, GOOD
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from cluster_tools.cluster_spec import ClusterSpec
-from cluster_tools.config import JobSpec
-from cluster_tools.job_fit import job_fit_problems
+from cluster_tools.model.aws.cluster_spec import ClusterSpec
+from cluster_tools.model.project.project_config import JobSpec
+from cluster_tools.model.aws.job_fit import job_fit_problems
 
 SIZES = {"c5.xlarge": (4, 8.0), "c6i.xlarge": (4, 8.0), "r6i.2xlarge": (8, 64.0), "c6i.2xlarge": (8, 16.0)}.get
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_tools.clusters import ClusterRecord
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.errors import ConfigError
-from cluster_tools.services.lifecycle_start import start_cluster
-from cluster_tools.state import StateDir
+from cluster_tools.services.clusters.lifecycle_start import start_cluster
+from cluster_tools.store.state_dir import StateDir
 
 
 def never_connect(record):

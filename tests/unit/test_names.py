@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster_tools import names
+from cluster_tools.model import names
 from cluster_tools.errors import ConfigError
-from cluster_tools.state import StateDir
+from cluster_tools.store.state_dir import StateDir
 
 RULES = [names.PROJECT_NAME, names.RUN_NAME, names.RUN_ID, names.CLUSTER_NAME, names.SUBJECT_ID, names.NODE_NAME,
          names.PARTITION]

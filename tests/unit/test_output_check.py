@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cluster_tools.errors import ClusterToolsError
-from cluster_tools.services.output_check import check_output_location
+from cluster_tools.services.runs.output_check import check_output_location
 from cluster_tools.transport.ssh import RemoteResult, command_line
 from tests.unit.run_fixtures import make_run
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cluster_tools.errors import MissingDependency
-from cluster_tools.resources import shipped_dir
+from cluster_tools.store.shipped_files import shipped_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +50,7 @@ def test_an_installed_copy_finds_its_folders(wheel, tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(tmp_path / "site")
     found = subprocess.run(
-        [sys.executable, "-c", "from cluster_tools import resources; print(resources.cluster_config_dir()); "
+        [sys.executable, "-c", "from cluster_tools.store import shipped_files as resources; print(resources.cluster_config_dir()); "
                                "print(resources.bootstrap_dir())"],
         capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site")}, timeout=60)
     assert found.returncode == 0, found.stderr

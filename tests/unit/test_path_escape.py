@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from cluster_tools.clusters import ClusterRecord, forget_cluster, load_cluster, resolve_cluster_name, save_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, forget_cluster, load_cluster, resolve_cluster_name, save_cluster
 from cluster_tools.errors import ConfigError
-from cluster_tools.runs import load_run, new_run_id, save_run
-from cluster_tools.services.results import ResultObject, plan_download
-from cluster_tools.state import StateDir
+from cluster_tools.model.runs.run_record import load_run, new_run_id, save_run
+from cluster_tools.services.runs.results import ResultObject, plan_download
+from cluster_tools.store.state_dir import StateDir
 from tests.unit.run_fixtures import make_run
 
 
@@ -134,7 +134,7 @@ class _Remote:
 
 @pytest.mark.parametrize("name", ["../escaped", "a/../../escaped", "/etc/passwd", "a//b", "./a"])
 def test_get_refuses_remote_names_that_climb_out(tmp_path, name):
-    from cluster_tools.services.transfer import plan_get
+    from cluster_tools.services.remote.transfer import plan_get
 
     dest = tmp_path / "dest"
     dest.mkdir()
@@ -144,7 +144,7 @@ def test_get_refuses_remote_names_that_climb_out(tmp_path, name):
 
 def test_get_never_writes_through_a_symlink_in_the_destination(tmp_path):
     """Failed on 5147a17: a link at DEST/data/sub made `get -r data DEST` write wherever it pointed."""
-    from cluster_tools.services.transfer import plan_get
+    from cluster_tools.services.remote.transfer import plan_get
 
     dest, outside = tmp_path / "dest", tmp_path / "outside"
     (dest / "data").mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""cluster_tools.pricing: the shipped price table, quotes, cost arithmetic, money text, and the parsers of
+"""cluster_tools.model.cost.pricing: the shipped price table, quotes, cost arithmetic, money text, and the parsers of
 live answers (the Pricing API's GetProducts and EC2's DescribeSpotPriceHistory) over literal responses.
 
 GET_PRODUCTS_PAGE is written from the documented GetProducts format (``FormatVersion=aws_v1``: each
@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from cluster_tools.errors import ClusterToolsError
-from cluster_tools.pricing import (
+from cluster_tools.model.cost.pricing import (
     HOURS_PER_MONTH, STORAGE_KINDS, InstanceShape, LivePriceUnavailable, PriceNotFound, PriceQuote, format_usd,
     hourly_cluster_cost, instance_price, instance_shape, load_price_table, median_spot_price,
     ondemand_hourly_from_products, parse_get_products, parse_price_table, shape_from_instance_types,

@@ -44,7 +44,7 @@ def test_every_subject_says_how_its_outputs_were_made(tmp_path: Path):
 
 
 def test_the_report_says_asked_against_used():
-    from cluster_tools.report_usage import SubjectUsage, usage_lines
+    from cluster_tools.model.runs.report_usage import SubjectUsage, usage_lines
 
     rows = (SubjectUsage("a", 1, 1024.0, 2, 100.0, 30.0, 60.0), SubjectUsage("b", 1, 1024.0, 2, 400.0, 60.0, 60.0),
             SubjectUsage("c", 2, 1024.0, 2, None, None, 10.0))

@@ -11,9 +11,9 @@ import shutil
 import pytest
 
 from cluster_tools.render.run_scripts import render_status_script
-from cluster_tools.services.records_cache import OVERLAP, RecordsCache
-from cluster_tools.services.runs import read_status, records_cache
-from cluster_tools.state import StateDir
+from cluster_tools.services.runs.records_cache import OVERLAP, RecordsCache
+from cluster_tools.services.runs.run_follow import read_status, records_cache
+from cluster_tools.store.state_dir import StateDir
 from tests.unit.run_fixtures import make_run
 from tests.unit.test_output_check import LocalHead
 
@@ -125,7 +125,7 @@ def test_an_older_runs_status_sh_prints_everything_and_nothing_is_counted_twice(
 
 
 def test_no_state_dir_needed_and_a_missing_run_dir_is_still_run_files_missing(head):
-    from cluster_tools.services.runs import RunFilesMissing
+    from cluster_tools.services.runs.run_follow import RunFilesMissing
 
     head.task_writes(record("sub-3", "SUCCEEDED"), "a")
     assert read_status(head.conn, head.run).subjects[2].state == "SUCCEEDED"

@@ -7,7 +7,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from cluster_tools.render.sandbox import SandboxPaths, SandboxSpec, render_sshd_config
+from cluster_tools.render.sandbox_layout import SandboxPaths, SandboxSpec, render_sshd_config
 from cluster_tools.render.templates import render_template
 from tests.helpers import assert_golden
 

@@ -10,10 +10,10 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 
 from cluster_tools.cli.results_cmds import _human, _printable
 from cluster_tools.errors import ConfigError
-from cluster_tools.services.results import (
+from cluster_tools.services.runs.results import (
     ResultObject, UnsafeKey, _collect, check_subject_names, local_path, plan_download, summarize_usage,
 )
-from cluster_tools.services.results_collect import Table, check_file_name, parse_rows, spreadsheet_safe, write_csv
+from cluster_tools.services.runs.results_collect import Table, check_file_name, parse_rows, spreadsheet_safe, write_csv
 from cluster_tools.transport.s3 import translate_s3_error
 
 

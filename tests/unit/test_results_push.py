@@ -11,9 +11,9 @@ import pytest
 
 from cluster_tools.errors import ConfigError
 from cluster_tools.render.run_scripts import render_status_script
-from cluster_tools.run_status import parse_records
-from cluster_tools.services.results_push import push_kept_outputs
-from cluster_tools.state import StateDir
+from cluster_tools.model.runs.run_status import parse_records
+from cluster_tools.services.runs.results_push import push_kept_outputs
+from cluster_tools.store.state_dir import StateDir
 from tests.unit.run_fixtures import make_run
 from tests.unit.test_output_check import LocalHead
 
@@ -82,7 +82,7 @@ def test_a_push_while_s3_is_still_down_keeps_everything_and_says_why(head, tmp_p
 
 
 def test_resubmit_leaves_kept_outputs_to_push(head, tmp_path, monkeypatch):
-    from cluster_tools.services import resubmit as resubmit_service
+    from cluster_tools.services.runs import resubmit as resubmit_service
 
     run, conn = head
     notes: list[str] = []
@@ -100,8 +100,8 @@ def test_down_refuses_while_outputs_wait_on_the_head_node(head, tmp_path):
     """Taking the cluster down would delete the head node's home, and with it the only copy of those outputs."""
     from types import SimpleNamespace
 
-    from cluster_tools.runs import save_run
-    from cluster_tools.services.lifecycle_down import describe_unfinished, unfinished_subjects
+    from cluster_tools.model.runs.run_record import save_run
+    from cluster_tools.services.clusters.lifecycle_down import describe_unfinished, unfinished_subjects
 
     run, conn = head
     state = StateDir(tmp_path / "state")

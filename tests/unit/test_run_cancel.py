@@ -17,11 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster_tools.names import SUBJECT_ID
+from cluster_tools.model.names import SUBJECT_ID
 from cluster_tools.render.run_scripts import cancel_script
-from cluster_tools.run_status import parse_records
-from cluster_tools.runs import FINAL_STATES
-from cluster_tools.services.run_cancel import cancel_record, cancel_records
+from cluster_tools.model.runs.run_status import parse_records
+from cluster_tools.model.runs.run_record import FINAL_STATES
+from cluster_tools.services.runs.run_cancel import cancel_record, cancel_records
 from cluster_tools.slurm import queue
 
 SCRIPT = Path(__file__).parents[2] / "cluster_tools" / "templates" / "run" / "cancel_run.py"
@@ -174,7 +174,7 @@ def test_a_missing_run_directory_is_exit_44(tmp_path):
 
 
 def test_without_python3_on_the_head_node_the_run_is_cancelled_from_its_status(tmp_path):
-    from cluster_tools.services import run_cancel
+    from cluster_tools.services.runs import run_cancel
     from cluster_tools.transport.ssh import RemoteResult
     from tests.unit.run_fixtures import make_run
 

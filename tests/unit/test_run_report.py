@@ -13,10 +13,10 @@ import pytest
 
 from cluster_tools.render.report_html import MAX_TASK_BARS, render_report_html
 from cluster_tools.render.report_text import render_report_text
-from cluster_tools.report_stats import format_duration, histogram, nice_step, percentile
-from cluster_tools.run_report import LOST, UNKNOWN_NODE, build_report
-from cluster_tools.run_status import RunStatus, SubjectStatus, merge_status, parse_records, parse_status
-from cluster_tools.runs import Chunk
+from cluster_tools.model.runs.report_stats import format_duration, histogram, nice_step, percentile
+from cluster_tools.model.runs.run_report import LOST, UNKNOWN_NODE, build_report
+from cluster_tools.model.runs.run_status import RunStatus, SubjectStatus, merge_status, parse_records, parse_status
+from cluster_tools.model.runs.run_record import Chunk
 from cluster_tools.slurm.queue import parse_squeue
 from tests.helpers import assert_golden
 from tests.unit.report_fixtures import AS_OF, COSTS, QUEUE, RUN_COST, rec, small_run, small_status, status_text
@@ -238,8 +238,8 @@ def test_a_10000_task_run_renders_small_as_occupancy_and_2000_tasks_as_bars():
 
 
 def test_the_service_reads_status_once_and_keeps_earlier_attempts(tmp_path):
-    from cluster_tools.services.report import run_report
-    from cluster_tools.state import StateDir
+    from cluster_tools.services.runs.report import run_report
+    from cluster_tools.store.state_dir import StateDir
     from cluster_tools.transport.ssh import RemoteResult
 
     commands = []
@@ -283,8 +283,8 @@ def test_a_page_is_written_over_an_earlier_report_only(tmp_path):
 
 
 def test_status_from_s3_with_one_attempt_needs_no_second_read(tmp_path, monkeypatch):
-    import cluster_tools.services.report as service
-    from cluster_tools.state import StateDir
+    import cluster_tools.services.runs.report as service
+    from cluster_tools.store.state_dir import StateDir
 
     run = make_run(("a",), chunks=[Chunk(index=0, offset=0, count=1, job_id="12")])
     from_s3 = parse_status(run, rec("a", "SUCCEEDED", 0, "12:00:00", "12:00:09"))
@@ -318,13 +318,13 @@ def test_report_and_cost_run_give_the_same_figure_for_the_same_records(tmp_path,
     (the head node's read is replaced by the small run's literal records): one total, in JSON and in text."""
     from click.testing import CliRunner
 
-    import cluster_tools.services.report as report_service
-    import cluster_tools.services.runs as runs_service
+    import cluster_tools.services.runs.report as report_service
+    import cluster_tools.services.runs.run_follow as runs_service
     from cluster_tools.cli.app import cli
-    from cluster_tools.pricing import format_usd
-    from cluster_tools.runs import save_run
-    from cluster_tools.services.project import render_project_file
-    from cluster_tools.state import StateDir
+    from cluster_tools.model.cost.pricing import format_usd
+    from cluster_tools.model.runs.run_record import save_run
+    from cluster_tools.services.project.project_init import render_project_file
+    from cluster_tools.store.state_dir import StateDir
 
     state = tmp_path / "state"
     save_run(StateDir(state), small_run())
@@ -353,7 +353,7 @@ def test_a_run_of_a_few_seconds_reads_in_whole_seconds_and_a_sandbox_costs_nothi
     text = "\n".join([rec("a", "SUCCEEDED", 0, "12:00:00", "12:00:01"), rec("b", "SUCCEEDED", 0, "12:00:00", "12:00:02"),
                       rec("c", "FAILED", 1, "12:00:01", "12:00:04")]) + "\n"
     status = parse_status(run, text)
-    from cluster_tools.services.report import SANDBOX_COST
+    from cluster_tools.services.runs.report import SANDBOX_COST
 
     report = build_report(status, [], as_of=AS_OF, cost_note=SANDBOX_COST)
     shown = render_report_text(report)

@@ -7,10 +7,10 @@ import shlex
 
 import pytest
 
-from cluster_tools.config import parse_project
+from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.errors import ConfigError
-from cluster_tools.render.sandbox import SandboxPaths
-from cluster_tools.services.sandbox_bootstrap import SandboxNodeFiles, image_for, remote_command, settings_for
+from cluster_tools.render.sandbox_layout import SandboxPaths
+from cluster_tools.services.sandbox.sandbox_bootstrap import SandboxNodeFiles, image_for, remote_command, settings_for
 from tests.helpers import err, run_cli
 
 SHA = "ab" * 32

@@ -65,7 +65,7 @@ def test_power_programs_pass_shellcheck(script: str, tmp_path) -> None:
 
 
 def test_project_queues_take_the_smallest_type_of_a_compute_resource_and_note_unknown_types() -> None:
-    from cluster_tools.cluster_spec import QueueSpec
+    from cluster_tools.model.aws.cluster_spec import QueueSpec
 
     sizes = {"c6i.2xlarge": (8, 16.0), "c5.xlarge": (4, 8.0)}
     shapes, notes = project_queue_shapes(
@@ -77,8 +77,8 @@ def test_project_queues_take_the_smallest_type_of_a_compute_resource_and_note_un
 
 
 def test_the_project_shapes_the_sandbox_unless_its_queue_is_given() -> None:
-    from cluster_tools.cluster_spec import ClusterSpec
-    from cluster_tools.services.sandbox_nodes import node_options
+    from cluster_tools.model.aws.cluster_spec import ClusterSpec
+    from cluster_tools.services.sandbox.sandbox_nodes import node_options
 
     spec = ClusterSpec.model_validate({"region": "us-east-1", "subnet_id": "subnet-0123456789abcdef0",
                                        "scaledown_idletime": 3,
@@ -94,9 +94,9 @@ def test_the_project_shapes_the_sandbox_unless_its_queue_is_given() -> None:
 
 
 def test_sandbox_up_plays_the_projects_cluster_and_options_given_win() -> None:
-    from cluster_tools.config import parse_project
-    from cluster_tools.services.project import render_project_file
-    from cluster_tools.services.sandbox_options import sandbox_options
+    from cluster_tools.model.project.project_config import parse_project
+    from cluster_tools.services.project.project_init import render_project_file
+    from cluster_tools.services.sandbox.sandbox_options import sandbox_options
 
     text = render_project_file("study", "sandbox", "s3://study-out/runs").replace(
         "  template: spot-cpu", "  template: spot-cpu\n  os: ubuntu2204\n  slurm: {min_job_age: 120}")

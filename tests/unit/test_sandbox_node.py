@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_tools.pcluster_support import supported_oses
+from cluster_tools.model.aws.pcluster_support import supported_oses
 from cluster_tools.render.sandbox_node import cfnconfig, node_os, user_dotfiles
-from cluster_tools.services.sandbox_namespace import free_uid, own_cgroup, with_entry
+from cluster_tools.services.sandbox.sandbox_namespace import free_uid, own_cgroup, with_entry
 
 PASSWD = "root:x:0:0:root:/root:/bin/bash\ncloudsdk:x:1000:1000::/home/cloudsdk:/bin/bash\nnobody:x:65534:65534::/:/bin/false\n"
 

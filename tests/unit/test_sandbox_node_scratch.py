@@ -4,7 +4,7 @@ of that login user runs (services/sandbox_nodes.remove_node_scratch)."""
 
 from __future__ import annotations
 
-from cluster_tools.services.sandbox_nodes import remove_node_scratch
+from cluster_tools.services.sandbox.sandbox_nodes import remove_node_scratch
 
 
 def scratch(tmp_path, uid=1001):

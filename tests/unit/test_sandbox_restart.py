@@ -9,15 +9,15 @@ import socket
 import pytest
 
 from cluster_tools.errors import SandboxError
-from cluster_tools.run_status import merge_status, parse_records
-from cluster_tools.runs import save_run
-from cluster_tools.services import sandbox_daemons as daemons
-from cluster_tools.services import sandbox_nodes
-from cluster_tools.services.sandbox_daemons import ports_for_restart, ports_for_start
-from cluster_tools.services.sandbox_files import free_ports
-from cluster_tools.services.sandbox_queue import describe_cancellation, record_pending_as_cancelled
+from cluster_tools.model.runs.run_status import merge_status, parse_records
+from cluster_tools.model.runs.run_record import save_run
+from cluster_tools.services.sandbox import sandbox_daemons as daemons
+from cluster_tools.services.sandbox import sandbox_nodes
+from cluster_tools.services.sandbox.sandbox_daemons import ports_for_restart, ports_for_start
+from cluster_tools.services.sandbox.sandbox_files import free_ports
+from cluster_tools.services.sandbox.sandbox_queue import describe_cancellation, record_pending_as_cancelled
 from cluster_tools.slurm.queue import parse_squeue
-from cluster_tools.state import StateDir
+from cluster_tools.store.state_dir import StateDir
 from tests.unit.run_fixtures import make_run
 
 # `squeue -h -r -o '%F|%K|%T|%k'` on the sandbox: a run's three tasks (one running) and a job of someone's own
@@ -102,7 +102,7 @@ def test_a_fresh_start_reuses_the_last_ports_when_free_and_says_when_not():
 
 
 def test_upload_ids_of_the_dead_endpoint_map_to_the_new_ones():
-    from cluster_tools.services.sandbox_s3 import _map_upload_id
+    from cluster_tools.services.sandbox.sandbox_s3 import _map_upload_id
 
     new_ids: dict[str, str] = {}
     started = {"/b/big": "NEW1"}
@@ -113,7 +113,7 @@ def test_upload_ids_of_the_dead_endpoint_map_to_the_new_ones():
 
 
 def test_a_recording_set_aside_by_a_failed_restart_is_kept_and_extended(tmp_path):
-    from cluster_tools.services.sandbox_s3 import forget, set_aside
+    from cluster_tools.services.sandbox.sandbox_s3 import forget, set_aside
 
     recording = tmp_path / "s3" / "requests.jsonl"
     assert set_aside(recording) is None
@@ -128,8 +128,8 @@ def test_a_recording_set_aside_by_a_failed_restart_is_kept_and_extended(tmp_path
 
 
 def test_a_run_dir_on_the_nodes_is_found_in_the_head_node_s_layers(tmp_path):
-    from cluster_tools.render.sandbox import SandboxPaths
-    from cluster_tools.services.sandbox_files import node_path
+    from cluster_tools.render.sandbox_layout import SandboxPaths
+    from cluster_tools.services.sandbox.sandbox_files import node_path
 
     paths = SandboxPaths(tmp_path / "sb", runtime=tmp_path / "rt")
     assert node_path(paths, "/home/ec2-user/.clustertools/runs/r") == tmp_path / "sb/node/home/ec2-user/.clustertools/runs/r"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from cluster_tools.errors import ConfigError
-from cluster_tools.render.ssh_config import SSHConfigSpec, config_path, merge_into_config, render_ssh_config
-from cluster_tools.services.ssh_config import write_ssh_config
+from cluster_tools.render.ssh_host_block import SSHConfigSpec, config_path, merge_into_config, render_ssh_config
+from cluster_tools.services.remote.ssh_config_file import write_ssh_config
 from tests.helpers import assert_golden
 
 

@@ -9,7 +9,7 @@ import stat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster_tools.state import write_private_json
+from cluster_tools.store.state_dir import write_private_json
 
 def _data(text):
     scalars = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 63, 2 ** 63 - 1),

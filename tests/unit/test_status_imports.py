@@ -7,9 +7,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-STATUS_PATH = ("cluster_tools.cli", "cluster_tools.cli.run_cmds", "cluster_tools.api_run", "cluster_tools.services.runs",
-               "cluster_tools.services.remote", "cluster_tools.project_file")
-NOT_NEEDED = ("cluster_tools.config", "cluster_tools.cluster_spec", "cluster_tools.bootstrap_settings", "boto3",
+STATUS_PATH = ("cluster_tools.cli", "cluster_tools.cli.run_cmds", "cluster_tools.api.run_api", "cluster_tools.services.runs.run_follow",
+               "cluster_tools.services.remote.cluster_shell", "cluster_tools.model.project.project_file")
+NOT_NEEDED = ("cluster_tools.model.project.project_config", "cluster_tools.model.aws.cluster_spec", "cluster_tools.model.project.bootstrap_settings", "boto3",
               "botocore", "jinja2", "rich")
 
 

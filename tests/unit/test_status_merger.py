@@ -9,10 +9,10 @@ import random
 
 import pytest
 
-from cluster_tools.run_status import TaskRecord, merge_status
-from cluster_tools.runs import Attempt, Chunk
+from cluster_tools.model.runs.run_status import TaskRecord, merge_status
+from cluster_tools.model.runs.run_record import Attempt, Chunk
 from cluster_tools.slurm.queue import parse_squeue
-from cluster_tools.status_merger import StatusMerger
+from cluster_tools.model.runs.status_merger import StatusMerger
 from tests.unit.run_fixtures import make_run
 
 SUBJECTS = tuple(f"s{i}" for i in range(12))

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from cluster_tools.errors import ConfigError
-from cluster_tools.subjects import (
+from cluster_tools.model.runs.subjects import (
     ID_RE, RESERVED_NAMES, RESERVED_PREFIXES, SubjectList, parse_subject_list, read_subject_file,
 )
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from cluster_tools.errors import ClusterToolsError
-from cluster_tools.services.submit import _probe
+from cluster_tools.services.runs.submit import _probe
 from cluster_tools.transport.ssh import RemoteResult
 
 

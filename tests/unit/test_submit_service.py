@@ -8,14 +8,14 @@ import json
 
 import pytest
 
-from cluster_tools.clusters import ClusterRecord
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.errors import ClusterToolsError, TransportError
-from cluster_tools.runs import list_runs, save_run
-from cluster_tools.services.project import init_project
-from cluster_tools.config import load_project
-from cluster_tools.services.submit import job_spec, prepare_run, submit_attempt
-from cluster_tools.state import StateDir
-from cluster_tools.subjects import SubjectList
+from cluster_tools.model.runs.run_record import list_runs, save_run
+from cluster_tools.services.project.project_init import init_project
+from cluster_tools.model.project.project_config import load_project
+from cluster_tools.services.runs.submit import job_spec, prepare_run, submit_attempt
+from cluster_tools.store.state_dir import StateDir
+from cluster_tools.model.runs.subjects import SubjectList
 from cluster_tools.transport.ssh import RemoteResult
 from tests.helpers import out, run_cli
 
@@ -132,7 +132,7 @@ def test_a_run_submitted_whole_is_not_started_again_without_new_run(setup):
 def test_a_run_from_before_job_gpus_keeps_its_hash_so_its_rerun_is_still_found(setup):
     """job.gpus, job.container_args and job.workdir are new: a job without them hashes as it did before they existed (else a
     rerun of an old run would silently run every subject twice); one with GPUs is another run."""
-    from cluster_tools.runs import spec_hash
+    from cluster_tools.model.runs.run_record import spec_hash
 
     state, prepare = setup
     run, _ = prepare()

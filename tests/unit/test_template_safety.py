@@ -13,7 +13,7 @@ import pytest
 
 from cluster_tools.errors import ClusterToolsError
 from cluster_tools.render import run_scripts
-from cluster_tools.runs import new_run_id
+from cluster_tools.model.runs.run_record import new_run_id
 from tests.unit.run_fixtures import make_run
 
 PWNED = "x\ntouch /tmp/PWNED\n#"

@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from pydantic import BaseModel
 
 from cluster_tools.cli import cli
-from cluster_tools.clusters import ClusterRecord, save_cluster
-from cluster_tools.config import Project, S3Location, parse_project
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
+from cluster_tools.model.project.project_config import Project, S3Location, parse_project
 from cluster_tools.errors import ConfigError
-from cluster_tools.state import StateDir
+from cluster_tools.store.state_dir import StateDir
 
 ACCOUNT = "123456789012"
 SAMPLE = {

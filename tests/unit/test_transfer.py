@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cluster_tools.errors import ConfigError
-from cluster_tools.services.transfer import Listener, execute, plan_get, plan_put, remote_path
+from cluster_tools.services.remote.transfer import Listener, execute, plan_get, plan_put, remote_path
 from cluster_tools.transport.sftp_files import RemoteEntry
 
 

@@ -1,4 +1,4 @@
-"""Triage: the pure parser (cluster_tools/triage.py) over literal log texts, and the ParallelCluster side of
+"""Triage: the pure parser (cluster_tools/model/nodes/node_triage.py) over literal log texts, and the ParallelCluster side of
 the service with cluster_tools.transport.pcluster replaced at its boundary by recorded records.
 
 The bootstrap lines are the script's own format (bootstrap/on-node-configured.sh); the ParallelCluster
@@ -15,11 +15,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from cluster_tools.clusters import ClusterRecord
-from cluster_tools.services import triage as service
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.services.remote import triage_logs as service
 from cluster_tools.transport import pcluster as pc
-from cluster_tools.bootstrap_log import parse_bootstrap, redact
-from cluster_tools.triage import (
+from cluster_tools.model.nodes.bootstrap_log import parse_bootstrap, redact
+from cluster_tools.model.nodes.node_triage import (
     LogFile,
     SourceText,
     build_report,

@@ -1,4 +1,4 @@
-"""`up` and `describe` (services/lifecycle_up.py) with ParallelCluster replaced at OUR transport's boundary.
+"""`up` and `describe` (services/aws/lifecycle_up.py) with ParallelCluster replaced at OUR transport's boundary.
 
 cluster_tools.transport.pcluster's functions are replaced by fakes answering with recorded records: the
 dataclasses the transport builds from the recorded pcluster.lib responses of test_transport_pcluster.py
@@ -16,13 +16,13 @@ import pytest
 
 from tests.moto_aws import moto_aws
 
-from cluster_tools.clusters import load_cluster
-from cluster_tools.config import parse_project
+from cluster_tools.model.clusters.cluster_record import load_cluster
+from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.errors import ClusterToolsError, ConfigError
-from cluster_tools.services import describe as describe_service
-from cluster_tools.services import lifecycle_up as lu
-from cluster_tools.services.project import render_project_file
-from cluster_tools.state import StateDir
+from cluster_tools.services.clusters import describe as describe_service
+from cluster_tools.services.aws import lifecycle_up as lu
+from cluster_tools.services.project.project_init import render_project_file
+from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
 from tests.unit.pcluster_fakes import transport_installer
 
@@ -321,7 +321,7 @@ def test_describe_a_parallelcluster_cluster(transport, tmp_path):
     assert [i.instance_id for i in info.queues["spot"]] == ["i-0fedcba9876543210", "i-0fedcba9876543211"]
     assert instances.calls == [(("study",), {"region": REGION, "node_type": "ComputeNode"})]
     # the head node on-demand and both compute nodes as spot (the init project's queue), from the price table
-    from cluster_tools.pricing import instance_price, load_price_table
+    from cluster_tools.model.cost.pricing import instance_price, load_price_table
 
     table = load_price_table()
     expected = (instance_price(table, REGION, "t3.medium").hourly_usd
@@ -332,7 +332,7 @@ def test_describe_a_parallelcluster_cluster(transport, tmp_path):
 
 
 def test_describe_without_the_project_prices_compute_on_demand_and_says_so(transport, tmp_path):
-    from cluster_tools.clusters import ClusterRecord, save_cluster
+    from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
 
     state = StateDir(tmp_path / "state")
     save_cluster(state, ClusterRecord(name="study", provider="parallelcluster", host="127.0.0.1", user="ec2-user",
@@ -354,7 +354,7 @@ def test_describe_a_failed_cluster_gives_the_reason(transport, tmp_path):
 def test_describe_prices_with_the_quote_it_is_given(transport, tmp_path):
     """--live-prices hands describe a quote function (AWS first, the table as fallback): its figures and
     sources are the ones shown."""
-    from cluster_tools.pricing import PriceQuote
+    from cluster_tools.model.cost.pricing import PriceQuote
 
     transport("describe_cluster", COMPLETE)
     transport("describe_cluster_instances", [pc.Instance("i-1", "c6i.xlarge", "running", "10.0.1.77",

@@ -1,4 +1,4 @@
-"""`clustertools update` (services/lifecycle_update.py) with ParallelCluster replaced at OUR transport's boundary.
+"""`clustertools update` (services/aws/lifecycle_update.py) with ParallelCluster replaced at OUR transport's boundary.
 
 What runs for real: the project's section rendered and validated as `up` does, and ParallelCluster's OWN update check
 (pcluster.config.config_patch.ConfigPatch with each parameter's UpdatePolicy, through pcluster_schema.preview_update)
@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 
 from cluster_tools.cli import cli
-from cluster_tools.clusters import ClusterRecord, save_cluster
-from cluster_tools.config import parse_project
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
+from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.errors import ConfigError
-from cluster_tools.services import lifecycle_update as lu
-from cluster_tools.services.cluster_config import validate_project_cluster
-from cluster_tools.services.project import render_project_file
-from cluster_tools.state import StateDir
+from cluster_tools.services.aws import lifecycle_update as lu
+from cluster_tools.services.aws.cluster_config import validate_project_cluster
+from cluster_tools.services.project.project_init import render_project_file
+from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
 from tests.unit.pcluster_fakes import transport_installer
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cluster_tools.errors import ConfigError
-from cluster_tools.workdir import pack_workdir
+from cluster_tools.model.runs.workdir import pack_workdir
 from tests.unit.run_fixtures import lay_out_run_dir, make_run, run_task
 
 
@@ -56,7 +56,7 @@ def test_what_cannot_be_code_is_one_line(tmp_path, setup, relative, message):
 
 
 def test_a_path_leaving_the_project_is_refused_by_the_model_and_at_packing(tmp_path):
-    from cluster_tools.config import JobSpec
+    from cluster_tools.model.project.project_config import JobSpec
     from pydantic import ValidationError
 
     for bad in ("../other", "/etc", "code/../../x", "a b"):

@@ -11,7 +11,7 @@ status.sh folds that file as it folds a task's own record. It prints the subject
 after a line ``@PENDING`` or ``@RUNNING`` (no subject ID holds an @). A task whose subject already has a final record of that attempt (a task Slurm requeued after it
 ended) is cancelled but gets no record, and is not listed: its outcome stands, as the status merge would say.
 Nothing is cancelled when squeue does not answer (exit 3); exit 44: no such run directory; exit 75: a submit of
-the run is still running. The client (services/run_cancel.py) and tests/unit/test_run_cancel.py hold its rules
+the run is still running. The client (services/runs/run_cancel.py) and tests/unit/test_run_cancel.py hold its rules
 equal to the package's own (slurm/queue.py, runs.py).
 """
 
@@ -116,7 +116,7 @@ def ended_subjects(attempts):
 
 
 def records_text(subjects, attempt, stamp):
-    """The CANCELLED records services/run_cancel.py's cancel_records writes (the test holds them equal), one join
+    """The CANCELLED records services/runs/run_cancel.py's cancel_records writes (the test holds them equal), one join
     for all. A subject ID needs no escaping in JSON: it is only letters, digits and ``._-``."""
     if not subjects:
         return ""

@@ -1,0 +1,1 @@
+"""The Python API: ``Project`` and ``Run``, re-exported by ``cluster_tools``."""

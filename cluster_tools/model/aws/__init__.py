@@ -1,0 +1,1 @@
+"""Pure: the ``parallelcluster:`` section, ParallelCluster's facts and clustertools' checks of a config."""

@@ -1,0 +1,1 @@
+"""Pure: prices and what a run costs."""

@@ -1,0 +1,1 @@
+"""Pure: the project file ``clustertools.yaml`` and where it is."""

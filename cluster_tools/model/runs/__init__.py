@@ -1,0 +1,1 @@
+"""Pure: a run, its subjects and job, its records and status, its report."""

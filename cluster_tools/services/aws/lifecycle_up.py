@@ -1,0 +1,315 @@
+"""``up`` and ``describe`` for AWS ParallelCluster: render, validate offline, pre-flight, upload bootstrap/,
+create through our pcluster transport, wait, record the head node and pin its host key.
+
+Every AWS call of ParallelCluster goes through cluster_tools.transport.pcluster (called as ``pc.<name>``
+so a test can replace that module's functions, the only boundary with fakes). Pre-flight and the
+bootstrap upload use plain boto3 clients from ``make_clients``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from cluster_tools.model.project.bootstrap_settings import ENV_SUBDIR
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, forget_cluster, save_cluster
+from cluster_tools.model.project.project_config import Project
+from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch
+from cluster_tools.services.aws.head_console import ConsoleWait, read_console_host_keys
+from cluster_tools.services.aws.preflight import Finding
+from cluster_tools.services.aws.stack_progress import wait_for_create
+from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport import pcluster as pc
+
+BOOTSTRAP_SCRIPT = "on-node-configured.sh"
+
+
+class UpBlocked(ClusterToolsError):
+    """Offline validation or pre-flight found errors: nothing was uploaded or created. ``findings`` holds all."""
+
+    def __init__(self, message: str, hint: str | None, findings: Sequence[Finding]) -> None:
+        super().__init__(message, hint)
+        self.findings = list(findings)
+
+
+@dataclass(frozen=True)
+class BootstrapFile:
+    key: str  # the object's key in the output bucket
+    sha256: str
+    action: str  # "upload" (new or changed), "unchanged"; a dry run only plans
+
+
+@dataclass
+class UpResult:
+    cluster_name: str
+    region: str
+    outcome: str  # "dry-run", "exists", "created"
+    findings: list[Finding]
+    config_yaml: str
+    bootstrap: list[BootstrapFile] = field(default_factory=list)
+    cluster: pc.ClusterDescription | None = None
+    record: ClusterRecord | None = None
+    host_key: str | None = None  # "ssh-ed25519 SHA256:..." pinned now
+    host_key_source: str | None = None  # "console output", "console fingerprints" or "first use"
+    notes: list[str] = field(default_factory=list)
+
+
+def ssh_user_for(os_name: str) -> str:
+    """The login user ParallelCluster gives ``os_name`` (its OS_MAPPING: ec2-user, ubuntu, rocky), the one the
+    cluster record keeps for ssh, submit and status."""
+    from cluster_tools.model.aws.pcluster_support import login_user
+
+    try:
+        return login_user(os_name)
+    except ValueError as exc:
+        raise ConfigError(f"parallelcluster.os: {exc}", "`clustertools validate` lists the OSes that work") from None
+
+
+def default_identity_file(key_name: str | None, home: Path) -> Path | None:
+    path = home / ".ssh" / f"{key_name}.pem" if key_name else None
+    return path if path is not None and path.is_file() else None
+
+
+def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = None, region: str | None = None,
+       profile: str | None = None, dry_run: bool = False, identity_file: Path | None = None,
+       autostop_minutes: int | None = None,
+       project_text: str | None = None, project_dir: Path | None = None, endpoint_url: str | None = None, suppress_validators: Sequence[str] = (),
+       bootstrap_dir: Path | None = None, home: Path | None = None, poll_seconds: float = 30.0,
+       timeout_seconds: float = 3600.0, on_status: Callable[[pc.ClusterDescription], None] | None = None,
+       on_event: Callable[[pc.StackEvent], None] | None = None,
+       on_new_host_key: Callable[[str, str], None] | None = None,
+       on_progress: Callable[[str], None] | None = None,
+       sleep: Callable[[float], None] = time.sleep) -> UpResult:
+    """Bring the project's cluster up (or, with ``dry_run``, check everything up to ParallelCluster's own
+    dry-run validation). ``suppress_validators`` applies to dry runs only: a real create is never weakened.
+    ``on_progress`` gets a line when ``up`` waits for the head node's console to show its host keys.
+    Raises UpBlocked (findings with errors), ConfigError, PclusterError, ClusterToolsError (create failed)."""
+    from cluster_tools.services.aws.cluster_config import cluster_spec_of, validate_project_cluster
+    from cluster_tools.services.aws.preflight import make_clients, preflight_project
+
+    project = _with_region(project, region)
+    project = _with_autostop(project, autostop_minutes)
+    spec = cluster_spec_of(project)
+    if allowed_ip is None and spec.allowed_ips is None:
+        raise ConfigError("your public address cannot be learned here: clustertools does not look it up over the "
+                          "network, and never opens SSH to the world (0.0.0.0/0) instead",
+                          "pass --allowed-ip YOUR.IP/32 (e.g. from https://checkip.amazonaws.com), or set "
+                          "parallelcluster.allowed_ips")
+    rendered, problems = validate_project_cluster(project, allowed_ip=allowed_ip)
+    findings = [Finding("error", "validate", line) for line in problems]
+    if not findings:
+        findings.append(Finding("ok", "validate", "ParallelCluster's schema and clustertools' checks pass"))
+    findings += [Finding("warning", "validate", line) for line in rendered.notes]  # checks that could not be made
+    if bootstrap_dir is None:
+        from cluster_tools.store.shipped_files import bootstrap_dir as shipped_bootstrap
+
+        bootstrap_dir = shipped_bootstrap()
+    files = sorted(p for p in bootstrap_dir.rglob("*") if p.is_file()) if bootstrap_dir.is_dir() else []
+    env_path = _env_file(project, project_dir, findings)
+    if not any(p.relative_to(bootstrap_dir).as_posix() == BOOTSTRAP_SCRIPT for p in files):
+        findings.append(Finding("warning" if dry_run else "error", "bootstrap",
+                                f"{bootstrap_dir} has no {BOOTSTRAP_SCRIPT}: every node would fail OnNodeConfigured",
+                                "add the node bootstrap (issue 5) before a real `up`"))
+    if problems:
+        raise UpBlocked(f"{len(problems)} problem(s) in the ParallelCluster config of {rendered.cluster_name}",
+                        "fix them in clustertools.yaml (parallelcluster:)", findings)
+    with pc.profile_environment(profile):
+        clients = make_clients(rendered.region, profile=profile, endpoint_url=endpoint_url)
+        findings += preflight_project(clients, project, rendered, project_text=project_text)
+        errors = [f for f in findings if f.level == "error"]
+        if errors:
+            raise UpBlocked(f"pre-flight: {len(errors)} error(s); nothing was uploaded or created",
+                            "fix each `error` line above, then run `clustertools up` again", findings)
+        result = UpResult(rendered.cluster_name, rendered.region, "dry-run", findings, rendered.yaml_text)
+        bucket = project.storage.output.bucket
+        from cluster_tools.render.pcluster_config import bootstrap_prefix
+
+        prefix = bootstrap_prefix(bucket, rendered.cluster_name).removeprefix(f"s3://{bucket}/")
+        if dry_run:
+            result.bootstrap = sync_project_bootstrap(clients.s3, bucket, prefix, bootstrap_dir, files, env_path,
+                                                      upload=False)
+            try:
+                created = pc.create_cluster(rendered.cluster_name, rendered.yaml_text, region=rendered.region,
+                                            dry_run=True, suppress_validators=suppress_validators)
+            except pc.PclusterClusterExists:
+                result.notes.append(f"cluster {rendered.cluster_name} already exists: `up` would report it")
+                return result
+            result.findings += _validation_findings(created.validation_messages)
+            return result
+        existing = _existing(rendered.cluster_name, rendered.region)
+        if existing is None:
+            result.bootstrap = sync_project_bootstrap(clients.s3, bucket, prefix, bootstrap_dir, files, env_path,
+                                                      upload=True)
+            try:
+                created = pc.create_cluster(rendered.cluster_name, rendered.yaml_text, region=rendered.region)
+                result.findings += _validation_findings(created.validation_messages)
+            except pc.PclusterClusterExists:  # made between our describe and our create
+                existing = _existing(rendered.cluster_name, rendered.region)
+        if existing is not None:
+            result.outcome, result.cluster = "exists", existing
+            if existing.status == "CREATE_COMPLETE" and not state.cluster_file(existing.name).exists():
+                _record(result, state, spec, identity_file, home, on_new_host_key, fresh=False, ec2=clients.ec2,
+                        console_wait=ConsoleWait(sleep=sleep, on_progress=on_progress))
+            return result
+        result.outcome = "created"
+        result.cluster = wait_for_create(rendered.cluster_name, rendered.region, poll_seconds=poll_seconds,
+                                         timeout_seconds=timeout_seconds, on_status=on_status, on_event=on_event,
+                                         sleep=sleep)
+        _record(result, state, spec, identity_file, home, on_new_host_key, fresh=True, ec2=clients.ec2,
+                console_wait=ConsoleWait(sleep=sleep, on_progress=on_progress))
+        return result
+
+
+def _env_file(project: Project | None, project_dir: Path | None, findings: list[Finding]) -> Path | None:
+    """The project's conda environment file (bootstrap.env_file), uploaded beside bootstrap/ as env/NAME:
+    the head node solves it once into shared storage."""
+    settings = project.bootstrap if project is not None else None
+    if settings is None or settings.env_file is None:
+        return None
+    path = (project_dir or Path.cwd()) / settings.env_file
+    if not path.is_file():
+        findings.append(Finding("error", "bootstrap", f"bootstrap.env_file {path} does not exist",
+                                "write the conda environment file there, or drop bootstrap.env_file"))
+        return None
+    return path
+
+
+def sync_project_bootstrap(s3: Any, bucket: str, prefix: str, root: Path, files: Sequence[Path],
+                           env_file: Path | None, *, upload: bool,
+                           progress: Callable[[str], None] | None = None) -> list[BootstrapFile]:
+    """bootstrap/ (``files`` of ``root``) under ``prefix`` and the project's environment file under its env/, as
+    `up`, `sandbox bootstrap` and `bootstrap refresh` send them; each file said to ``progress`` when given."""
+    uploads = sync_bootstrap(s3, bucket, prefix, root, files, upload=upload)
+    if env_file is not None:
+        uploads += sync_bootstrap(s3, bucket, prefix + ENV_SUBDIR, env_file.parent, [env_file], upload=upload)
+    for item in uploads if progress else ():
+        verb = ("uploaded" if upload else "would upload") if item.action == "upload" else "unchanged"
+        progress(f"{verb} s3://{bucket}/{item.key}")
+    return uploads
+
+
+def sync_bootstrap(s3: Any, bucket: str, prefix: str, root: Path, files: Sequence[Path], *,
+                   upload: bool) -> list[BootstrapFile]:
+    """Each file of ``root`` under ``prefix`` with its sha256 as object metadata; a file whose object already
+    carries the same sha256 is skipped. ``upload=False`` only plans (reads the metadata, writes nothing)."""
+    from botocore.exceptions import ClientError
+
+    from cluster_tools.transport.s3 import translate_s3_error
+
+    planned = []
+    for path in files:
+        data = path.read_bytes()
+        digest, key = hashlib.sha256(data).hexdigest(), prefix + path.relative_to(root).as_posix()
+        try:
+            stored = s3.head_object(Bucket=bucket, Key=key).get("Metadata", {}).get("sha256")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise translate_s3_error(exc, f"check s3://{bucket}/{key}", bucket=bucket) from None
+            stored = None
+        except Exception as exc:
+            raise translate_s3_error(exc, f"check s3://{bucket}/{key}", bucket=bucket) from None
+        action = "unchanged" if stored == digest else "upload"
+        if upload and action == "upload":
+            try:
+                s3.put_object(Bucket=bucket, Key=key, Body=data, Metadata={"sha256": digest})
+            except Exception as exc:
+                raise translate_s3_error(exc, f"upload s3://{bucket}/{key}", bucket=bucket) from None
+        planned.append(BootstrapFile(key, digest, action))
+    return planned
+
+
+def _record(result: UpResult, state: StateDir, spec: Any, identity_file: Path | None, home: Path | None,
+            on_new_host_key: Callable[[str, str], None] | None, *, fresh: bool, ec2: Any = None,
+            console_wait: ConsoleWait = ConsoleWait()) -> None:
+    """Record the head node and pin its host key: from the keys its console printed at boot when there are
+    any (no trust needed), else checked against the console's fingerprints, else trusted on first use."""
+    from dataclasses import replace
+
+    from cluster_tools.services.remote.cluster_shell import ssh_target
+    from cluster_tools.transport.known_hosts import pin_host_keys
+    from cluster_tools.transport.ssh import SSHConnection
+
+    described = result.cluster
+    assert described is not None
+    host = described.head_node_public_ip or described.head_node_private_ip
+    if host is None:
+        result.notes.append("the head node has no address yet: run `clustertools up` again to record it")
+        return
+    if fresh:  # a new cluster under an old name has a new host key: the old pin must not be trusted
+        forget_cluster(state, described.name)
+    record = ClusterRecord(name=described.name, provider="parallelcluster", host=host, user=ssh_user_for(spec.os),
+                           identity_file=identity_file or default_identity_file(spec.key_name, home or Path.home()),
+                           known_hosts=state.known_hosts(described.name), region=described.region or result.region)
+    save_cluster(state, record)
+    result.record = record
+    console = read_console_host_keys(ec2, described.head_node_instance_id, result.notes, console_wait)
+    target = ssh_target(record)
+    if console.keys:
+        pin_host_keys(record.known_hosts, record.host, record.port, console.keys)
+        result.host_key = ", ".join(f"{k.key_type} {k.fingerprint}" for k in console.keys)
+        result.host_key_source = "console output"
+    elif console.fingerprints:
+        target = replace(target, expected_fingerprints=console.fingerprints)
+
+    def pinned(hostname: str, key: str) -> None:
+        result.host_key = key
+        result.host_key_source = "console fingerprints" if console.fingerprints else "first use"
+        if on_new_host_key and not console.fingerprints:
+            on_new_host_key(hostname, key)
+
+    try:
+        with SSHConnection(target, on_new_host_key=pinned):
+            pass
+    except HostKeyMismatch:
+        raise  # the console's keys and the address disagree: never connect, never pin
+    except ClusterToolsError as exc:  # the key is pinned at key exchange, before authentication can fail
+        if result.host_key is None:
+            result.notes.append(f"host key not pinned yet ({exc.message}); the first `clustertools ssh` pins it")
+        elif result.host_key_source != "console output":
+            result.notes.append(f"host key pinned, but login failed: {exc.one_line()}")
+        else:
+            result.notes.append(f"login failed for now: {exc.one_line()}")
+
+
+def _existing(name: str, region: str) -> pc.ClusterDescription | None:
+    try:
+        return pc.describe_cluster(name, region=region)
+    except pc.PclusterNotFound:
+        return None
+
+
+def _validation_findings(messages: Sequence[pc.ValidationMessage]) -> list[Finding]:
+    level = {"ERROR": "error", "WARNING": "warning"}
+    return [Finding(level.get(m.level, "ok"), f"pcluster:{m.type}", " ".join(m.message.split())) for m in messages]  # type: ignore[misc]
+
+
+def _with_autostop(project: Project | None, minutes: int | None) -> Project | None:
+    """``up --autostop MINUTES`` over the project's ``parallelcluster.autostop_minutes`` (checked by the same model)."""
+    if project is None or minutes is None or project.parallelcluster is None:
+        return project
+    from pydantic import ValidationError
+
+    from cluster_tools.model.aws.cluster_spec import ClusterSpec
+
+    try:
+        spec = ClusterSpec.model_validate({**project.parallelcluster.model_dump(), "autostop_minutes": minutes})
+    except ValidationError as exc:
+        raise ConfigError(f"--autostop {minutes}: {exc.errors()[0]['msg']}", "1 to 10080 minutes") from None
+    return project.model_copy(update={"parallelcluster": spec})
+
+
+def _with_region(project: Project | None, region: str | None) -> Project | None:
+    if project is None or region is None or project.parallelcluster is None or region == project.parallelcluster.region:
+        return project
+    from pydantic import ValidationError
+
+    from cluster_tools.model.aws.cluster_spec import ClusterSpec
+
+    try:
+        spec = ClusterSpec.model_validate({**project.parallelcluster.model_dump(), "region": region})
+    except ValidationError:
+        raise ConfigError(f"--region {region!r} is not an AWS region", "e.g. us-east-1") from None
+    return project.model_copy(update={"parallelcluster": spec})

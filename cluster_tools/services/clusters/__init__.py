@@ -1,0 +1,1 @@
+"""Services over any known cluster: list, register, describe, down, start."""

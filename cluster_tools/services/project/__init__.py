@@ -1,0 +1,1 @@
+"""Services of a project: init, a subject list from S3."""

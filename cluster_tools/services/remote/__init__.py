@@ -1,0 +1,1 @@
+"""Services that reach into a cluster over SSH: shells, files, autostop, triage, bootstrap refresh."""

@@ -1,0 +1,1 @@
+"""Services of a run: submit, status, logs, cancel, resubmit, results, report, cost."""
