@@ -42,13 +42,22 @@ def _loadavg() -> str:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="dev/benchmark", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes for a smoke run: 1,000 tasks, 2,000 keys, 100 files, 10,000 tasks for memory, "
-                             "160 subjects for cost")
-    parser.add_argument("--only", choices=FIGURES, action="append", metavar="NAME",
-                        help=f"run only this figure (repeatable): {', '.join(FIGURES)}")
+    parser = argparse.ArgumentParser(
+        prog="dev/benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes for a smoke run: 1,000 tasks, 2,000 keys, 100 files, 10,000 tasks for memory, "
+        "160 subjects for cost",
+    )
+    parser.add_argument(
+        "--only",
+        choices=FIGURES,
+        action="append",
+        metavar="NAME",
+        help=f"run only this figure (repeatable): {', '.join(FIGURES)}",
+    )
     parser.add_argument("--reps", type=int, default=7, help="repetitions per short timing (median); default 7")
     return parser.parse_args(argv)
 
@@ -85,8 +94,10 @@ def main(argv: list[str]) -> int:
         box.down()
         total = time.perf_counter() - started
         mode = "quick" if args.quick else "full"
-        report.notes.append(f"machine load average (1 min) at start {load_before}, at end {_loadavg()} "
-                            f"({os.cpu_count()} CPUs): other work on this machine slows both sides")
+        report.notes.append(
+            f"machine load average (1 min) at start {load_before}, at end {_loadavg()} "
+            f"({os.cpu_count()} CPUs): other work on this machine slows both sides"
+        )
         print_table(report, f"clustertools benchmark ({mode}, medians of {sizes.reps}; total {total:.0f} s)")
     return 0 if report.all_ok else 1
 

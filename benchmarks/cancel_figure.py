@@ -19,8 +19,9 @@ def figure_cancel(ctx: Context) -> None:
     base_run = submit_run(ctx.box, "bench-cancel-base", n)
     env = clean_env(ctx.box.state)
     said = ctx.box.work / "cancel.out"
-    ours = run_measured([str(CLUSTERTOOLS), "cancel", ours_run.run.run_id], env=env, cwd=ours_run.project_dir,
-                        stdout_path=said)
+    ours = run_measured(
+        [str(CLUSTERTOOLS), "cancel", ours_run.run.run_id], env=env, cwd=ours_run.project_dir, stdout_path=said
+    )
     finished = (n + 1) // 2 if ours_run.run.run_id in ctx._with_records else 0  # SUCCEEDED records: not cancelled
     count = re.search(r"cancelled (\d+) subject", said.read_text())
     right = count is not None and int(count.group(1)) == n - finished
@@ -30,12 +31,22 @@ def figure_cancel(ctx: Context) -> None:
     if ours.returncode != 0 or base.returncode != 0:
         raise RuntimeError(f"cancel exited {ours.returncode}, ssh scancel {base.returncode}")
     ratio = ours.seconds / base.seconds
-    ctx.report.add(Row(f"cancel {n:,} tasks (process)", f"{ours.seconds:.2f} s", f"{base.seconds:.2f} s ssh scancel",
-                       f"{ratio:.2f}x", "<= 2x", ratio <= 2))
+    ctx.report.add(
+        Row(
+            f"cancel {n:,} tasks (process)",
+            f"{ours.seconds:.2f} s",
+            f"{base.seconds:.2f} s ssh scancel",
+            f"{ratio:.2f}x",
+            "<= 2x",
+            ratio <= 2,
+        )
+    )
 
     floor = process_floor(env, ctx.sizes.reps)
-    ctx.report.note(f"one sample each (a cancel cannot be repeated on one run, and Slurm keeps a cancelled run's 100,000 "
-                    f"tasks for MinJobAge, 300 s, so MaxJobCount leaves no room for more); "
-                    f"floor of any clustertools process (Python, its imports, a paramiko connection and one `true`): "
-                    f"{ms(floor)}; net of it, cancel {ms(ours.seconds - floor)} vs OpenSSH's whole `ssh host scancel` "
-                    f"{ms(base.seconds)}")
+    ctx.report.note(
+        f"one sample each (a cancel cannot be repeated on one run, and Slurm keeps a cancelled run's 100,000 "
+        f"tasks for MinJobAge, 300 s, so MaxJobCount leaves no room for more); "
+        f"floor of any clustertools process (Python, its imports, a paramiko connection and one `true`): "
+        f"{ms(floor)}; net of it, cancel {ms(ours.seconds - floor)} vs OpenSSH's whole `ssh host scancel` "
+        f"{ms(base.seconds)}"
+    )

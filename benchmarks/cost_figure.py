@@ -39,14 +39,31 @@ def figure_cost(ctx) -> None:
     if done is None:
         raise RuntimeError(f"the run did not finish within an hour: {current['counts']}")
     say(f"  {count} subjects ran in {time.perf_counter() - started:.0f} s")
-    spans = [t for t in (TaskSpan.of_record(s["subject"], s["node"], s["start"], s["end"]) for s in done["subjects"]) if t]
+    spans = [
+        t for t in (TaskSpan.of_record(s["subject"], s["node"], s["start"], s["end"]) for s in done["subjects"]) if t
+    ]
     table = load_price_table()
-    prices = Prices(instance_price(table, "us-east-1", "c6i.4xlarge").hourly_usd,
-                    instance_price(table, "us-east-1", "c6i.4xlarge", "spot").hourly_usd,
-                    instance_price(table, "us-east-1", "t3.medium").hourly_usd, table.label)
-    check = check_against_replay(spans, MINUTES, NodeShape("c6i.4xlarge", 16, 32, max_nodes=1, capacity="spot"),
-                                 TaskShape(cpus=1, mem_gib=None, minutes=MINUTES, throttle=16), prices)
-    ctx.report.add(Row(f"cost estimate vs replayed run ({count} x {MINUTES:g} min, c6i.4xlarge spot, head incl.)",
-                       f"${check.estimate.total:.2f}", f"${check.replayed.total:.2f}", f"{check.ratio:.2f}x",
-                       "0.8-1.2x", 0.8 <= check.ratio <= 1.2,
-                       note=f"a subject took {check.mean_seconds:.1f} s here, stretched x{check.factor:.0f}"))
+    prices = Prices(
+        instance_price(table, "us-east-1", "c6i.4xlarge").hourly_usd,
+        instance_price(table, "us-east-1", "c6i.4xlarge", "spot").hourly_usd,
+        instance_price(table, "us-east-1", "t3.medium").hourly_usd,
+        table.label,
+    )
+    check = check_against_replay(
+        spans,
+        MINUTES,
+        NodeShape("c6i.4xlarge", 16, 32, max_nodes=1, capacity="spot"),
+        TaskShape(cpus=1, mem_gib=None, minutes=MINUTES, throttle=16),
+        prices,
+    )
+    ctx.report.add(
+        Row(
+            f"cost estimate vs replayed run ({count} x {MINUTES:g} min, c6i.4xlarge spot, head incl.)",
+            f"${check.estimate.total:.2f}",
+            f"${check.replayed.total:.2f}",
+            f"{check.ratio:.2f}x",
+            "0.8-1.2x",
+            0.8 <= check.ratio <= 1.2,
+            note=f"a subject took {check.mean_seconds:.1f} s here, stretched x{check.factor:.0f}",
+        )
+    )

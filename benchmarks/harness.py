@@ -9,9 +9,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = REPO / ".venv" / "bin" / "python"
@@ -31,14 +31,28 @@ class Sizes:
     cost_subjects: int = 1_000
 
     @classmethod
-    def full(cls, reps: int) -> "Sizes":
-        return cls(status_tasks=10_000, ls_keys=20_000, get_files=1_000, memory_tasks=100_000, sbatch_sample=100, reps=reps,
-                   cost_subjects=1_000)
+    def full(cls, reps: int) -> Sizes:
+        return cls(
+            status_tasks=10_000,
+            ls_keys=20_000,
+            get_files=1_000,
+            memory_tasks=100_000,
+            sbatch_sample=100,
+            reps=reps,
+            cost_subjects=1_000,
+        )
 
     @classmethod
-    def quick(cls, reps: int) -> "Sizes":
-        return cls(status_tasks=1_000, ls_keys=2_000, get_files=100, memory_tasks=10_000, sbatch_sample=20, reps=reps,
-                   cost_subjects=160)
+    def quick(cls, reps: int) -> Sizes:
+        return cls(
+            status_tasks=1_000,
+            ls_keys=2_000,
+            get_files=100,
+            memory_tasks=10_000,
+            sbatch_sample=20,
+            reps=reps,
+            cost_subjects=160,
+        )
 
 
 @dataclass
@@ -59,8 +73,10 @@ class Report:
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
-        say(f"  {row.figure}: ours {row.ours}, baseline {row.baseline}, ratio {row.ratio} "
-            f"(target {row.target}) {verdict(row.ok)}")
+        say(
+            f"  {row.figure}: ours {row.ours}, baseline {row.baseline}, ratio {row.ratio} "
+            f"(target {row.target}) {verdict(row.ok)}"
+        )
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -115,8 +131,9 @@ class Measured:
     cpu_seconds: float = 0.0  # user + system time of the process itself
 
 
-def run_measured(argv: list[str], *, env: dict[str, str], cwd: Path | None = None,
-                 stdout_path: Path | None = None) -> Measured:
+def run_measured(
+    argv: list[str], *, env: dict[str, str], cwd: Path | None = None, stdout_path: Path | None = None
+) -> Measured:
     """Run one child process to its end: wall time, exit code and ITS OWN peak RSS (wait4, not the
     cumulative RUSAGE_CHILDREN maximum that earlier children would pollute)."""
     out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
@@ -157,8 +174,15 @@ class Sandbox:
         self.remote_dirs: list[str] = []  # run directories made on the head node, removed at the end
 
     def cli(self, *args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run([str(PYTHON), "-m", "cluster_tools", *args], cwd=cwd, env=clean_env(self.state),
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [str(PYTHON), "-m", "cluster_tools", *args],
+            cwd=cwd,
+            env=clean_env(self.state),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
 
     def up(self) -> None:
         from cluster_tools.model.clusters.cluster_record import load_cluster
@@ -166,16 +190,31 @@ class Sandbox:
 
         start = time.perf_counter()
         # One static node of 16 CPUs: the c6i.4xlarge the cost figure prices, up before any figure starts.
-        result = self.cli("sandbox", "up", "--json", "--max-job-count", str(self.max_job_count), "--nodes", "1",
-                          "--static-nodes", "1", "--cpus-per-node", "16", "--min-job-age", "10")
+        result = self.cli(
+            "sandbox",
+            "up",
+            "--json",
+            "--max-job-count",
+            str(self.max_job_count),
+            "--nodes",
+            "1",
+            "--static-nodes",
+            "1",
+            "--cpus-per-node",
+            "16",
+            "--min-job-age",
+            "10",
+        )
         if result.returncode != 0:
             raise RuntimeError(f"sandbox up failed: {result.stderr.strip()}")
         self.status = json.loads(result.stdout)
         self.record = load_cluster(StateDir(self.state), "sandbox")
         if self.record.user == "root":  # users meet a login user on ParallelCluster: so must the figures
             raise RuntimeError("the sandbox's SSH user is root: the figures would not be what users get")
-        say(f"sandbox up in {time.perf_counter() - start:.1f} s as {self.record.user}@{self.record.host} "
-            f"(state {self.state})")
+        say(
+            f"sandbox up in {time.perf_counter() - start:.1f} s as {self.record.user}@{self.record.host} "
+            f"(state {self.state})"
+        )
 
     def connect(self):
         from cluster_tools.services.remote.cluster_shell import connect

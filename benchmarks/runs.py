@@ -68,9 +68,9 @@ def partition_down(box: Sandbox) -> None:
 def submit_run(box: Sandbox, name: str, count: int) -> SubmittedRun:
     """``count`` subjects through the real service (prepare_run + submit_attempt), timed."""
     from cluster_tools.model.project.project_config import load_project
+    from cluster_tools.model.runs.subjects import SubjectList
     from cluster_tools.services.runs.submit import job_spec, prepare_run, submit_attempt
     from cluster_tools.store.state_dir import StateDir
-    from cluster_tools.model.runs.subjects import SubjectList
 
     project_dir = make_project(box, name)
     state = StateDir(box.state)
@@ -111,11 +111,17 @@ def running_record_lines(submitted: SubmittedRun, *, per_batch: int, batches: in
     """``batches`` batches of RUNNING records, each for ``per_batch`` subjects without a final record (the odd
     ones: write_final_records wrote the even ones), as the wrapper's record_json() prints them."""
     attempt = submitted.run.attempts[-1]
-    pending = [(attempt.subjects[c.offset + t], f"{c.job_id}_{t}") for c in attempt.chunks for t in range(c.count)
-               if (c.offset + t) % 2 == 1]
-    line = ('{"subject":"%s","attempt":1,"state":"RUNNING","exit_code":null,"error":"","start":"2024-05-01T10:00:00Z",'
-            '"end":"","node":"compute-dy-compute-1","job_id":"%s","kept":"","restarts":0,"image":"","peak_mem_mb":null,'
-            '"cpu_s":null,"env":"envs/bench-0123456789ab"}\n')
-    return ["".join(line % pair for pair in pending[i * per_batch:(i + 1) * per_batch]).encode()
-            for i in range(batches)]
-
+    pending = [
+        (attempt.subjects[c.offset + t], f"{c.job_id}_{t}")
+        for c in attempt.chunks
+        for t in range(c.count)
+        if (c.offset + t) % 2 == 1
+    ]
+    line = (
+        '{"subject":"%s","attempt":1,"state":"RUNNING","exit_code":null,"error":"","start":"2024-05-01T10:00:00Z",'
+        '"end":"","node":"compute-dy-compute-1","job_id":"%s","kept":"","restarts":0,"image":"","peak_mem_mb":null,'
+        '"cpu_s":null,"env":"envs/bench-0123456789ab"}\n'
+    )
+    return [
+        "".join(line % pair for pair in pending[i * per_batch : (i + 1) * per_batch]).encode() for i in range(batches)
+    ]

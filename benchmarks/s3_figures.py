@@ -25,15 +25,16 @@ def _local_run(ctx: Context, name: str):
     """A run record known locally (never submitted): its S3 prefix is where the objects are seeded."""
     from cluster_tools.model.project.project_config import load_project
     from cluster_tools.model.runs.run_record import save_run
+    from cluster_tools.model.runs.subjects import SubjectList
     from cluster_tools.services.runs.submit import job_spec, prepare_run
     from cluster_tools.store.state_dir import StateDir
-    from cluster_tools.model.runs.subjects import SubjectList
 
     project_dir = make_project(ctx.box, name)
     project = load_project(project_dir / "clustertools.yaml")
     state = StateDir(ctx.box.state)
-    run, _ = prepare_run(state, project, ctx.box.record, SubjectList(ids=subject_ids(3)),
-                         job_spec(project, {"command": "true"}), None)
+    run, _ = prepare_run(
+        state, project, ctx.box.record, SubjectList(ids=subject_ids(3)), job_spec(project, {"command": "true"}), None
+    )
     save_run(state, run)
     return run
 
@@ -53,7 +54,7 @@ def seed(endpoint: str, bucket: str, keys: list[str], body: bytes) -> float:
         for key in batch:
             client.put_object(Bucket=bucket, Key=key, Body=body)
 
-    batches = [keys[i:i + 100] for i in range(0, len(keys), 100)]
+    batches = [keys[i : i + 100] for i in range(0, len(keys), 100)]
     with ThreadPoolExecutor(32) as pool:
         list(pool.map(put, batches))
     return time.perf_counter() - start
@@ -69,8 +70,10 @@ def figure_results(ctx: Context) -> None:
     stand_in = forced or not ours_available()
     label = " (STAND-IN: plain boto3)" if stand_in else ""
     if stand_in and not forced:
-        ctx.report.note("cluster_tools.services.runs.results has no list_results/download_results/client_for_run: the "
-                        "S3 rows measure a stand-in (boto3 paginator, 32-thread download_file), not clustertools")
+        ctx.report.note(
+            "cluster_tools.services.runs.results has no list_results/download_results/client_for_run: the "
+            "S3 rows measure a stand-in (boto3 paginator, 32-thread download_file), not clustertools"
+        )
     say(f"figure 4: results ls of {sizes.ls_keys} keys and get of {sizes.get_files} files vs the AWS CLI")
     ls_run, get_run = _local_run(ctx, "bench-ls"), _local_run(ctx, "bench-get")
     ls_keys = _keys(ls_run, sizes.ls_keys // FILES_PER_SUBJECT_LS, FILES_PER_SUBJECT_LS)
@@ -78,8 +81,14 @@ def figure_results(ctx: Context) -> None:
     took = seed(box.s3_endpoint, box.bucket, ls_keys, LS_BODY) + seed(box.s3_endpoint, box.bucket, get_keys, GET_BODY)
     say(f"  seeded {len(ls_keys) + len(get_keys)} objects in {took:.1f} s")
 
-    env = clean_env(box.state, AWS_ENDPOINT_URL=box.s3_endpoint, AWS_ACCESS_KEY_ID="sandbox",
-                    AWS_SECRET_ACCESS_KEY="sandbox", AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="")
+    env = clean_env(
+        box.state,
+        AWS_ENDPOINT_URL=box.s3_endpoint,
+        AWS_ACCESS_KEY_ID="sandbox",
+        AWS_SECRET_ACCESS_KEY="sandbox",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_PAGER="",
+    )
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         env.pop(name, None)
     worker = [str(PYTHON), "-m", "benchmarks.s3_worker", *(["--stand-in"] if stand_in else [])]
@@ -101,15 +110,24 @@ def figure_results(ctx: Context) -> None:
             if measured.returncode != 0:
                 raise RuntimeError(f"{argv[0]} failed")
             cpu_samples.append(measured.cpu_seconds)
+
         return run
 
     reps = min(sizes.reps, 5)  # whole processes of seconds each: 5 keep the run under ten minutes
     cpu: dict[str, list[float]] = {"ours": [], "aws": []}
     ours_s, aws_s = paired(checked(ours_ls, cpu["ours"]), checked(aws_ls, cpu["aws"]), reps)
     ratio = ours_s / aws_s
-    ctx.report.add(Row(f"results ls {len(ls_keys):,} keys{label}", ms(ours_s), ms(aws_s) + " aws s3 ls",
-                       f"{ratio:.2f}x", "<= 0.85x", ratio <= 0.85,
-                       note=f"whole processes, output discarded; client CPU ours {_cpu(cpu['ours'])} vs aws {_cpu(cpu['aws'])}"))
+    ctx.report.add(
+        Row(
+            f"results ls {len(ls_keys):,} keys{label}",
+            ms(ours_s),
+            ms(aws_s) + " aws s3 ls",
+            f"{ratio:.2f}x",
+            "<= 0.85x",
+            ratio <= 0.85,
+            note=f"whole processes, output discarded; client CPU ours {_cpu(cpu['ours'])} vs aws {_cpu(cpu['aws'])}",
+        )
+    )
 
     # get: every file into an empty directory, by a whole process each side.
     downloads = box.work / "downloads"
@@ -145,13 +163,25 @@ def figure_results(ctx: Context) -> None:
     ours_s, aws_s = paired(ours_get, aws_get, reps)
     shutil.rmtree(downloads, ignore_errors=True)
     ratio = ours_s / aws_s
-    ctx.report.add(Row(f"results get {len(get_keys):,} files{label}", ms(ours_s), ms(aws_s) + " aws s3 sync",
-                       f"{ratio:.2f}x", "<= 0.9x", ratio <= 0.9,
-                       note=f"whole processes into an empty directory, {len(GET_BODY) // 1024} KiB each; "
-                            f"client CPU ours {_cpu(cpu['ours'])} vs aws {_cpu(cpu['aws'])}"))
-    start_ours, _ = _floor([str(PYTHON), "-c", "import cluster_tools.services.runs.results, cluster_tools.transport.s3"], env)
+    ctx.report.add(
+        Row(
+            f"results get {len(get_keys):,} files{label}",
+            ms(ours_s),
+            ms(aws_s) + " aws s3 sync",
+            f"{ratio:.2f}x",
+            "<= 0.9x",
+            ratio <= 0.9,
+            note=f"whole processes into an empty directory, {len(GET_BODY) // 1024} KiB each; "
+            f"client CPU ours {_cpu(cpu['ours'])} vs aws {_cpu(cpu['aws'])}",
+        )
+    )
+    start_ours, _ = _floor(
+        [str(PYTHON), "-c", "import cluster_tools.services.runs.results, cluster_tools.transport.s3"], env
+    )
     start_aws, _ = _floor([str(AWS), "--version"], env)
-    ctx.report.note(f"process start-up floors: python importing results+s3 {ms(start_ours)}, `aws --version` {ms(start_aws)}")
+    ctx.report.note(
+        f"process start-up floors: python importing results+s3 {ms(start_ours)}, `aws --version` {ms(start_aws)}"
+    )
 
 
 def _cpu(samples: list[float]) -> str:

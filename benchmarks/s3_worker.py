@@ -53,16 +53,19 @@ def ours_get(state: str, run_id: str, dest: str) -> int:
 def _stand_in_client(run):
     from cluster_tools.transport.s3 import S3Target, make_s3_client
 
-    return make_s3_client(S3Target(region=run.region or "us-east-1", endpoint_url=run.s3_endpoint_url,
-                                   sandbox=run.sandbox_s3), max_pool_connections=32)
+    return make_s3_client(
+        S3Target(region=run.region or "us-east-1", endpoint_url=run.s3_endpoint_url, sandbox=run.sandbox_s3),
+        max_pool_connections=32,
+    )
 
 
 def stand_in_ls(state: str, run_id: str) -> int:
     run = _load_run(state, run_id)
     client = _stand_in_client(run)
     count = 0
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=run.output_location.bucket,
-                                                                  Prefix=f"{run.run_prefix}/"):
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=run.output_location.bucket, Prefix=f"{run.run_prefix}/"
+    ):
         for entry in page.get("Contents", []):
             sys.stdout.write(f"{entry['Size']} {entry['Key']}\n")
             count += 1
@@ -75,11 +78,14 @@ def stand_in_get(state: str, run_id: str, dest: str) -> int:
     run = _load_run(state, run_id)
     client = _stand_in_client(run)
     bucket, base = run.output_location.bucket, f"{run.run_prefix}/"
-    keys = [e["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base)
-            for e in page.get("Contents", [])]
+    keys = [
+        e["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base)
+        for e in page.get("Contents", [])
+    ]
 
     def one(key: str) -> None:
-        path = Path(dest) / key[len(base):]
+        path = Path(dest) / key[len(base) :]
         path.parent.mkdir(parents=True, exist_ok=True)
         client.download_file(bucket, key, str(path))
 

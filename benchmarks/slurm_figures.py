@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
-import shlex
 import math
+import shlex
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
 
 from benchmarks.harness import (
-    CLUSTERTOOLS, Report, Row, Sandbox, Sizes, clean_env, median_time, ms, paired, run_measured, say,
+    CLUSTERTOOLS,
+    Report,
+    Row,
+    Sandbox,
+    Sizes,
+    clean_env,
+    median_time,
+    ms,
+    paired,
+    run_measured,
+    say,
 )
 from benchmarks.runs import SubmittedRun, partition_down, submit_run, write_final_records
 
@@ -41,8 +51,15 @@ class Context:
         if not self.checks:
             return None
         wrong = [c for c in self.checks if c]
-        return Row("status answers right (counts)", f"{len(self.checks) - len(wrong)}/{len(self.checks)}", "-", "-",
-                   "all", not wrong, note="; ".join(wrong[:4]))
+        return Row(
+            "status answers right (counts)",
+            f"{len(self.checks) - len(wrong)}/{len(self.checks)}",
+            "-",
+            "-",
+            "all",
+            not wrong,
+            note="; ".join(wrong[:4]),
+        )
 
     def ready(self) -> None:
         if not self._partition_down:
@@ -82,8 +99,9 @@ def figure_status(ctx: Context) -> None:
     link = _Link(ctx.box)
     cache = RecordsCache(None)  # what `status --watch` keeps between refreshes (and `status` in the state dir)
     changing = iter(_running_records(submitted, ctx.sizes.reps))  # 1% of the subjects began, between refreshes
-    records_file = (f'"$HOME"/{shlex.quote(run.remote_dir[2:])}' if run.remote_dir.startswith("~/")
-                    else shlex.quote(run.remote_dir)) + "/records/all.jsonl"
+    records_file = (
+        f'"$HOME"/{shlex.quote(run.remote_dir[2:])}' if run.remote_dir.startswith("~/") else shlex.quote(run.remote_dir)
+    ) + "/records/all.jsonl"
     with link:
         ctx.check_counts(link.call(lambda c: read_status(c, run, cache)).counts, submitted, "read_status warm-up")
         link.call(lambda c: c.run(SQUEUE, timeout=60).check())
@@ -104,10 +122,13 @@ def figure_status(ctx: Context) -> None:
         script = ["bash", f"{run.remote_dir}/status.sh"]
         raw = link.call(lambda c: c.run(script, timeout=120))
         remote, _ = median_time(lambda: link.call(lambda c: c.run(script, timeout=120)), ctx.sizes.reps)
-        on_server, _ = median_time(lambda: link.call(lambda c: c.run(["sh", "-c", f"bash {run.remote_dir}/status.sh >/dev/null"])),
-                               ctx.sizes.reps)
-        squeue_server, _ = median_time(lambda: link.call(lambda c: c.run(["sh", "-c", "squeue -h -r -o '%i|%T|%j' >/dev/null"])),
-                                   ctx.sizes.reps)
+        on_server, _ = median_time(
+            lambda: link.call(lambda c: c.run(["sh", "-c", f"bash {run.remote_dir}/status.sh >/dev/null"])),
+            ctx.sizes.reps,
+        )
+        squeue_server, _ = median_time(
+            lambda: link.call(lambda c: c.run(["sh", "-c", "squeue -h -r -o '%i|%T|%j' >/dev/null"])), ctx.sizes.reps
+        )
     reply = split_status_reply(raw.stdout)
     parse, _ = median_time(lambda: parse_records(reply.records), ctx.sizes.reps)
     records = parse_records(reply.records)
@@ -115,17 +136,37 @@ def figure_status(ctx: Context) -> None:
     ratio = ours / base
     if link.drops:
         ctx.checks.append(f"the SSH connection dropped {link.drops} time(s) while reading status over it: {link.why}")
-    ctx.report.note(f"an `exec true` round trip over the same connection (interleaved): {ms(floor)}; net of it, "
-                    f"status {ms(ours - floor)} vs squeue {ms(base - floor)}"
-                    + (f" = {(ours - floor) / (base - floor):.2f}x" if base > floor else ""))
-    ctx.report.add(Row(f"status {n:,} tasks, refresh, 1% changed (open conn)", ms(ours), ms(base) + " squeue",
-                       f"{ratio:.2f}x", "<= 1.2x", ratio <= 1.2))
-    ctx.report.add(Row(f"status {n:,} tasks, first read (open conn)", ms(first), ms(base) + " squeue",
-                       f"{first / base:.2f}x", "<= 2x", first / base <= 2))
-    ctx.report.note(f"status breakdown ({n:,} tasks): status.sh round trip {ms(remote)} ({len(raw.stdout) / 1e6:.1f} MB), "
-                    f"status.sh alone on the server (output discarded, incl. one exec) {ms(on_server)}, "
-                    f"squeue alone likewise {ms(squeue_server)}; here, a first read parses {len(records):,} records in "
-                    f"{ms(parse)} and merges {n:,} subjects in {ms(merge)}")
+    ctx.report.note(
+        f"an `exec true` round trip over the same connection (interleaved): {ms(floor)}; net of it, "
+        f"status {ms(ours - floor)} vs squeue {ms(base - floor)}"
+        + (f" = {(ours - floor) / (base - floor):.2f}x" if base > floor else "")
+    )
+    ctx.report.add(
+        Row(
+            f"status {n:,} tasks, refresh, 1% changed (open conn)",
+            ms(ours),
+            ms(base) + " squeue",
+            f"{ratio:.2f}x",
+            "<= 1.2x",
+            ratio <= 1.2,
+        )
+    )
+    ctx.report.add(
+        Row(
+            f"status {n:,} tasks, first read (open conn)",
+            ms(first),
+            ms(base) + " squeue",
+            f"{first / base:.2f}x",
+            "<= 2x",
+            first / base <= 2,
+        )
+    )
+    ctx.report.note(
+        f"status breakdown ({n:,} tasks): status.sh round trip {ms(remote)} ({len(raw.stdout) / 1e6:.1f} MB), "
+        f"status.sh alone on the server (output discarded, incl. one exec) {ms(on_server)}, "
+        f"squeue alone likewise {ms(squeue_server)}; here, a first read parses {len(records):,} records in "
+        f"{ms(parse)} and merges {n:,} subjects in {ms(merge)}"
+    )
 
 
 def _running_records(submitted: SubmittedRun, reps: int) -> list[bytes]:
@@ -142,7 +183,7 @@ class _Link:
     def __init__(self, box: Sandbox) -> None:
         self.box, self.conn, self.drops, self.why = box, box.connect(), 0, ""
 
-    def __enter__(self) -> "_Link":
+    def __enter__(self) -> _Link:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -170,9 +211,21 @@ class _Link:
 
 def ssh_baseline_argv(box: Sandbox) -> list[str]:
     record = box.record
-    return ["ssh", "-p", str(record.port), "-i", str(record.identity_file), "-o", f"UserKnownHostsFile={record.known_hosts}",
-            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", f"{record.user}@127.0.0.1",
-            "squeue -h -r -o '%i|%T|%j'"]
+    return [
+        "ssh",
+        "-p",
+        str(record.port),
+        "-i",
+        str(record.identity_file),
+        "-o",
+        f"UserKnownHostsFile={record.known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        f"{record.user}@127.0.0.1",
+        "squeue -h -r -o '%i|%T|%j'",
+    ]
 
 
 def figure_cli(ctx: Context) -> None:
@@ -201,18 +254,29 @@ def figure_cli(ctx: Context) -> None:
 
     ours_s, base_s = paired(ours, base, ctx.sizes.reps)
     ratio = ours_s / base_s
-    ctx.report.add(Row(f"`clustertools status --json` process, {n:,} tasks", ms(ours_s), ms(base_s) + " ssh squeue",
-                       f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5))
+    ctx.report.add(
+        Row(
+            f"`clustertools status --json` process, {n:,} tasks",
+            ms(ours_s),
+            ms(base_s) + " ssh squeue",
+            f"{ratio:.2f}x",
+            "<= 1.5x",
+            ratio <= 1.5,
+        )
+    )
     startup, _ = median_time(lambda: run_measured([str(CLUSTERTOOLS), "--version"], env=env), ctx.sizes.reps)
     ctx.report.note(f"`clustertools --version` process alone (start-up floor): {ms(startup)}")
     floor = process_floor(env, ctx.sizes.reps)
-    ctx.report.note(f"floor of any status process: Python importing the status path, a paramiko SSH connection to the "
-                    f"head node and one `true` over it: {ms(floor)}; net of it, status {ms(ours_s - floor)} vs "
-                    f"OpenSSH's whole `ssh host squeue` {ms(base_s)}")
+    ctx.report.note(
+        f"floor of any status process: Python importing the status path, a paramiko SSH connection to the "
+        f"head node and one `true` over it: {ms(floor)}; net of it, status {ms(ours_s - floor)} vs "
+        f"OpenSSH's whole `ssh host squeue` {ms(base_s)}"
+    )
 
 
 def process_floor(env: dict[str, str], reps: int) -> float:
     """The median time of a process that does only what every clustertools command on a cluster pays first."""
+
     def floor_process():
         if run_measured([sys.executable, "-c", _CONNECT_FLOOR], env=env).returncode != 0:
             raise RuntimeError("the floor process failed")
@@ -261,17 +325,35 @@ def figure_submit(ctx: Context) -> None:
         conn.run(["scancel", *job_ids], timeout=60).check()
     extrapolated = loop / sample * n
     floor = statistics.median(floor_s)
-    ctx.report.note(f"sbatch loop: {loop / sample * 1000:.1f} ms per sbatch exec; an interleaved `exec true` took "
-                    f"{ms(floor)} (median)")
+    ctx.report.note(
+        f"sbatch loop: {loop / sample * 1000:.1f} ms per sbatch exec; an interleaved `exec true` took "
+        f"{ms(floor)} (median)"
+    )
     speedup = extrapolated / submitted.seconds
-    ctx.report.add(Row(f"submit {n:,} subjects", ms(submitted.seconds), f"{ms(extrapolated)} sbatch loop",
-                       f"{speedup:.0f}x faster", ">= 100x faster", speedup >= 100,
-                       note=f"loop sampled: {sample} single-task sbatch execs over one open connection took "
-                            f"{ms(loop)} ({loop / sample * 1000:.1f} ms each), extrapolated to {n:,}; ours includes "
-                            f"connecting, uploading the manifest and saving the run record"))
+    ctx.report.add(
+        Row(
+            f"submit {n:,} subjects",
+            ms(submitted.seconds),
+            f"{ms(extrapolated)} sbatch loop",
+            f"{speedup:.0f}x faster",
+            ">= 100x faster",
+            speedup >= 100,
+            note=f"loop sampled: {sample} single-task sbatch execs over one open connection took "
+            f"{ms(loop)} ({loop / sample * 1000:.1f} ms each), extrapolated to {n:,}; ours includes "
+            f"connecting, uploading the manifest and saving the run record",
+        )
+    )
     bound = math.ceil(n / (limits.max_array_size - 1))
-    ctx.report.add(Row(f"sbatch calls for {n:,} subjects", f"{submitted.arrays} arrays",
-                       f"ceil(N/(MaxArraySize-1)) = {bound}", "-", "<= bound", submitted.arrays <= bound))
+    ctx.report.add(
+        Row(
+            f"sbatch calls for {n:,} subjects",
+            f"{submitted.arrays} arrays",
+            f"ceil(N/(MaxArraySize-1)) = {bound}",
+            "-",
+            "<= bound",
+            submitted.arrays <= bound,
+        )
+    )
 
 
 def figure_memory(ctx: Context) -> None:
@@ -282,13 +364,24 @@ def figure_memory(ctx: Context) -> None:
     try:
         submitted = submit_run(ctx.box, "bench-memory", n)
     except Exception as exc:
-        ctx.report.add(Row(f"status peak RSS, {n:,} tasks", "n/a", "-", "-", "< 300 MB", False,
-                           note=f"could not submit {n:,} subjects: {exc}"))
+        ctx.report.add(
+            Row(
+                f"status peak RSS, {n:,} tasks",
+                "n/a",
+                "-",
+                "-",
+                "< 300 MB",
+                False,
+                note=f"could not submit {n:,} subjects: {exc}",
+            )
+        )
         return
     ctx.memory_run = submitted
-    ctx.report.note(f"submitting {n:,} subjects (held by the DOWN partition) took {submitted.seconds:.1f} s "
-                    f"({submitted.arrays} arrays); the --json status is the first read after half of them wrote a "
-                    "record (status.sh folds those files on the head node once), the table one a refresh")
+    ctx.report.note(
+        f"submitting {n:,} subjects (held by the DOWN partition) took {submitted.seconds:.1f} s "
+        f"({submitted.arrays} arrays); the --json status is the first read after half of them wrote a "
+        "record (status.sh folds those files on the head node once), the table one a refresh"
+    )
     ctx.with_records(submitted)
     env = clean_env(ctx.box.state)
     out = ctx.box.work / "memory.json"
@@ -299,6 +392,15 @@ def figure_memory(ctx: Context) -> None:
         ok = measured.returncode == 0 and peak_mb < 300
         if path is not None and measured.returncode == 0:
             ctx.check_counts(json.loads(path.read_text())["counts"], submitted, f"status CLI, {n:,} tasks")
-        ctx.report.add(Row(f"status {label} peak RSS, {n:,} tasks", f"{peak_mb:.0f} MB", "-", "-", "< 300 MB", ok,
-                           note=f"the process took {measured.seconds:.1f} s" +
-                                ("" if measured.returncode == 0 else f", and FAILED (exit {measured.returncode})")))
+        ctx.report.add(
+            Row(
+                f"status {label} peak RSS, {n:,} tasks",
+                f"{peak_mb:.0f} MB",
+                "-",
+                "-",
+                "< 300 MB",
+                ok,
+                note=f"the process took {measured.seconds:.1f} s"
+                + ("" if measured.returncode == 0 else f", and FAILED (exit {measured.returncode})"),
+            )
+        )

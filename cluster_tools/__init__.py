@@ -8,9 +8,16 @@ use, so the CLI starts as fast without it.
 __version__ = "0.1.0"
 __all__ = ["Cluster", "ClusterToolsError", "Project", "Resubmission", "Run", "RunFailed", "RunStatus", "SubjectStatus"]
 
-_HOMES = {"Project": "cluster_tools.api.project_api", "Cluster": "cluster_tools.api.project_api", "Run": "cluster_tools.api.project_api",
-          "RunFailed": "cluster_tools.api.project_api", "Resubmission": "cluster_tools.api.project_api", "RunStatus": "cluster_tools.model.runs.run_status",
-          "SubjectStatus": "cluster_tools.model.runs.run_status", "ClusterToolsError": "cluster_tools.errors"}
+_HOMES = {
+    "Project": "cluster_tools.api.project_api",
+    "Cluster": "cluster_tools.api.project_api",
+    "Run": "cluster_tools.api.project_api",
+    "RunFailed": "cluster_tools.api.project_api",
+    "Resubmission": "cluster_tools.api.project_api",
+    "RunStatus": "cluster_tools.model.runs.run_status",
+    "SubjectStatus": "cluster_tools.model.runs.run_status",
+    "ClusterToolsError": "cluster_tools.errors",
+}
 
 
 def __getattr__(name: str):

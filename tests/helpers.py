@@ -10,15 +10,24 @@ from pathlib import Path
 GOLDEN = Path(__file__).parent / "golden"
 
 
-def run_cli(*args: str, state: Path, cwd: Path | None = None, input: bytes | None = None,
-            env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    state: Path,
+    cwd: Path | None = None,
+    input: bytes | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
     """``python -m cluster_tools ARGS`` as a user would run it, with its own state dir."""
     full_env = {**os.environ, "CLUSTERTOOLS_STATE_DIR": str(state), **(env or {})}
     full_env.pop("CLUSTERTOOLS_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "cluster_tools", *args],
-        cwd=cwd, env=full_env, input=input if input is not None else b"",
-        capture_output=True, timeout=timeout,
+        cwd=cwd,
+        env=full_env,
+        input=input if input is not None else b"",
+        capture_output=True,
+        timeout=timeout,
     )
 
 
@@ -45,5 +54,10 @@ def sandbox_admin(state: Path, *argv: str) -> subprocess.CompletedProcess:
     from cluster_tools.services.sandbox.sandbox_files import sandbox_paths
 
     conf = sandbox_paths(state / "sandbox").slurm_conf
-    return subprocess.run(list(argv), env={"SLURM_CONF": str(conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        list(argv),
+        env={"SLURM_CONF": str(conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )

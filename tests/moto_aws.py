@@ -6,14 +6,16 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
 REGION = "us-east-1"
 # ParallelCluster runs Node.js even for a dry-run validation.
-needs_node = pytest.mark.skipif(shutil.which("node") is None,
-                                reason="ParallelCluster's create (dry run included) needs Node.js: apt-get install nodejs")
+needs_node = pytest.mark.skipif(
+    shutil.which("node") is None,
+    reason="ParallelCluster's create (dry run included) needs Node.js: apt-get install nodejs",
+)
 # ParallelCluster validators that moto cannot serve (its launch-template and key-pair answers lack fields).
 MOTO_CANNOT_SERVE = ("HeadNodeLaunchTemplateValidator", "ComputeResourceLaunchTemplateValidator", "KeyPairValidator")
 
@@ -47,8 +49,9 @@ def moto_aws(*, key_name: str, bucket: str, official_ami: bool = False) -> Itera
         env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
         ec2 = boto3.client("ec2", region_name=REGION)
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24",
-                                   AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"][
+            "SubnetId"
+        ]
         ec2.create_key_pair(KeyName=key_name)
         if official_ami:
             _register_official_ami(ec2)
@@ -63,7 +66,9 @@ def _register_official_ami(ec2) -> None:
     from moto.ec2.models import ec2_backends
     from pcluster.utils import get_installed_version
 
-    image = ec2.register_image(Name=f"aws-parallelcluster-{get_installed_version()}-amzn2023-hvm-x86_64-202501010000",
-                               RootDeviceName="/dev/xvda")["ImageId"]
+    image = ec2.register_image(
+        Name=f"aws-parallelcluster-{get_installed_version()}-amzn2023-hvm-x86_64-202501010000",
+        RootDeviceName="/dev/xvda",
+    )["ImageId"]
     ami = ec2_backends[DEFAULT_ACCOUNT_ID][REGION].amis[image]
     ami.owner_alias, ami.architecture = "amazon", "x86_64"

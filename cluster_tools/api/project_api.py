@@ -16,16 +16,17 @@ cost nobody could find) nothing is sent unless ``yes=True`` or ``approve(questio
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence, Union
+from typing import Union
 
 from cluster_tools.api.run_api import Progress, Resubmission, Run, RunFailed
+from cluster_tools.errors import ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.project_config import Project as ProjectModel
-from cluster_tools.errors import ConfigError
-from cluster_tools.store.state_dir import StateDir, default_state_dir
 from cluster_tools.model.runs.subjects import SubjectList
+from cluster_tools.store.state_dir import StateDir, default_state_dir
 
 __all__ = ["Cluster", "Progress", "Project", "Resubmission", "Run", "RunFailed", "Subjects", "subject_list"]
 Subjects = Union[Sequence[str], Sequence[Mapping[str, str]], str, "os.PathLike[str]"]
@@ -40,8 +41,13 @@ class Project:
     environ: Mapping[str, str]
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None, *, state_dir: str | os.PathLike[str] | None = None,
-             environ: Mapping[str, str] | None = None) -> "Project":
+    def load(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        state_dir: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Project:
         """``path``: a clustertools.yaml (default: the nearest one from the working directory up);
         ``state_dir``: where runs are recorded (default: as the CLI, $CLUSTERTOOLS_STATE_DIR or the user's)."""
         from cluster_tools.model.project.project_config import load_project
@@ -50,8 +56,9 @@ class Project:
         env = dict(os.environ if environ is None else environ)
         file = Path(path) if path is not None else find_project_file(Path.cwd())
         if file is None or not file.is_file():
-            raise ConfigError(f"no project file {file or 'clustertools.yaml here or above'}",
-                              "create one with `clustertools init`")
+            raise ConfigError(
+                f"no project file {file or 'clustertools.yaml here or above'}", "create one with `clustertools init`"
+            )
         root = Path(state_dir) if state_dir is not None else default_state_dir(env)
         return cls(load_project(file), StateDir(root), env)
 
@@ -59,20 +66,20 @@ class Project:
     def name(self) -> str:
         return self.model.name
 
-    def cluster(self, name: str | None = None) -> "Cluster":
+    def cluster(self, name: str | None = None) -> Cluster:
         """``name``, else the project's cluster, else the only one known (as the CLI's ``-c``)."""
         from cluster_tools.model.clusters.cluster_record import load_cluster, resolve_cluster_name
 
         record = load_cluster(self.state, resolve_cluster_name(self.state, name, self.model.cluster))
         return Cluster(self, record)
 
-    def runs(self) -> list["Run"]:
+    def runs(self) -> list[Run]:
         """The project's runs recorded here, oldest first."""
         from cluster_tools.model.runs.run_record import list_runs
 
         return [Run(self.state, record) for record in list_runs(self.state, self.name)]
 
-    def run(self, run_id: str | None = None) -> "Run":
+    def run(self, run_id: str | None = None) -> Run:
         """A run by id (default: the project's latest)."""
         return Run.open(self.state, run_id, self.name)
 
@@ -93,21 +100,39 @@ class Cluster:
 
         return client_for_cluster(self.record)
 
-    def estimate(self, subjects: "int | Subjects", *, minutes_per_subject: float | None = None, cpus: int | None = None,
-                 gpus: int | None = None, mem: str | None = None, time: str | None = None,
-                 partition: str | None = None):
+    def estimate(
+        self,
+        subjects: int | Subjects,
+        *,
+        minutes_per_subject: float | None = None,
+        cpus: int | None = None,
+        gpus: int | None = None,
+        mem: str | None = None,
+        time: str | None = None,
+        partition: str | None = None,
+    ):
         """What a run of ``subjects`` (a count, or as for submit) would cost on AWS, exactly as submit shows it:
         an ``Estimate`` (``.run.total`` dollars, ``.run.wall_minutes``, ``.run.nodes``), a ``CostUnknown``
         (``.reason``) when no price was found, or None where nothing is billed (the sandbox, a cluster over SSH)."""
-        from cluster_tools.services.runs.run_cost import submit_estimate
         from cluster_tools.services.aws.price_lookup import aws_for
+        from cluster_tools.services.runs.run_cost import submit_estimate
         from cluster_tools.services.runs.submit import job_spec
 
         count = subjects if isinstance(subjects, int) else len(subject_list(subjects).ids)
-        job = job_spec(self.project.model, {"command": self.project.model.job.command or "true", "cpus": cpus,
-                                            "gpus": gpus, "mem": mem, "time": time, "partition": partition})
-        return submit_estimate(self.project.model, job, count, self.record.provider, minutes_per_subject,
-                               aws=aws_for(self.project.environ))
+        job = job_spec(
+            self.project.model,
+            {
+                "command": self.project.model.job.command or "true",
+                "cpus": cpus,
+                "gpus": gpus,
+                "mem": mem,
+                "time": time,
+                "partition": partition,
+            },
+        )
+        return submit_estimate(
+            self.project.model, job, count, self.record.provider, minutes_per_subject, aws=aws_for(self.project.environ)
+        )
 
     def subjects_in(self, url: str, pattern: str | None = None) -> list[str]:
         """The subject IDs right under ``url`` in the cluster's S3 (``sub-*`` with ``pattern="sub-*"``)."""
@@ -115,12 +140,27 @@ class Cluster:
 
         return list(subjects_in(self.s3(), url, pattern).subjects)
 
-    def submit(self, subjects: Subjects, *, command: str | None = None, container: str | None = None,
-               workdir: str | None = None, cpus: int | None = None, gpus: int | None = None, mem: str | None = None,
-               time: str | None = None, partition: str | None = None, throttle: int | None = None,
-               name: str | None = None, new_run: bool = False, minutes_per_subject: float | None = None,
-               yes: bool = False, approve: Callable[[str], bool] | None = None, progress: Progress | None = None,
-               start: bool = False) -> "Run":
+    def submit(
+        self,
+        subjects: Subjects,
+        *,
+        command: str | None = None,
+        container: str | None = None,
+        workdir: str | None = None,
+        cpus: int | None = None,
+        gpus: int | None = None,
+        mem: str | None = None,
+        time: str | None = None,
+        partition: str | None = None,
+        throttle: int | None = None,
+        name: str | None = None,
+        new_run: bool = False,
+        minutes_per_subject: float | None = None,
+        yes: bool = False,
+        approve: Callable[[str], bool] | None = None,
+        progress: Progress | None = None,
+        start: bool = False,
+    ) -> Run:
         """One Slurm array task per subject: ids, rows (dicts: their keys become each task's environment
         variables, with a ``subject`` key), or a subjects file. Keyword arguments override the project's job.
         Submitting the same again finishes an interrupted submit; a run submitted whole is refused unless
@@ -129,13 +169,32 @@ class Cluster:
         from cluster_tools.services.remote.cluster_shell import connect
         from cluster_tools.services.runs.submit_run import submit_run
 
-        done = submit_run(self.project.state, self.project.model, self.record, subject_list(subjects),
-                          {"command": command, "container": container, "workdir": workdir, "cpus": cpus, "gpus": gpus,
-                           "mem": mem,
-                           "time": time, "partition": partition, "throttle": throttle},
-                          name=name, new_run=new_run, minutes_per_subject=minutes_per_subject, yes=yes, approve=approve,
-                          progress=progress or (lambda _: None), environ=self.project.environ, connect=connect,
-                          start=start)
+        done = submit_run(
+            self.project.state,
+            self.project.model,
+            self.record,
+            subject_list(subjects),
+            {
+                "command": command,
+                "container": container,
+                "workdir": workdir,
+                "cpus": cpus,
+                "gpus": gpus,
+                "mem": mem,
+                "time": time,
+                "partition": partition,
+                "throttle": throttle,
+            },
+            name=name,
+            new_run=new_run,
+            minutes_per_subject=minutes_per_subject,
+            yes=yes,
+            approve=approve,
+            progress=progress or (lambda _: None),
+            environ=self.project.environ,
+            connect=connect,
+            start=start,
+        )
         return Run(self.project.state, done.run)
 
 

@@ -8,8 +8,23 @@ from cluster_tools.cli.startup import defer_invoke, freeze_at_exit
 
 defer_invoke()  # before anything imports paramiko
 
+from cluster_tools.cli import (
+    autostop_cmds,
+    aws_cmds,
+    bootstrap_cmds,
+    cluster_cmds,
+    cluster_config_cmds,
+    cost_cmds,
+    interactive_cmds,
+    project_cmds,
+    report_cmds,
+    results_cmds,
+    run_cmds,
+    sandbox_cmds,
+    triage_cmds,
+    update_cmds,
+)
 from cluster_tools.cli.app import cli  # noqa: E402
-from cluster_tools.cli import autostop_cmds, aws_cmds, cluster_cmds, cluster_config_cmds, cost_cmds, interactive_cmds, project_cmds, report_cmds, results_cmds, run_cmds, sandbox_cmds, triage_cmds, update_cmds, bootstrap_cmds  # noqa: F401  (register commands)
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 

@@ -133,7 +133,9 @@ def _debug(ctx: click.Context) -> bool:
 @click.version_option(__version__, prog_name="clustertools")
 @click.option("--debug", is_flag=True, envvar="CLUSTERTOOLS_DEBUG", help="Show tracebacks on errors.")
 @click.option(
-    "--project", "project_file", type=click.Path(dir_okay=False, path_type=Path),
+    "--project",
+    "project_file",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="The project file (default: the nearest clustertools.yaml here or above).",
 )
 @click.pass_context

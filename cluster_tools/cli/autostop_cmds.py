@@ -26,23 +26,30 @@ class _Minutes(click.ParamType):
         return minutes
 
 
-@cli.command(epilog="""\b
+@cli.command(
+    epilog="""\b
 Examples:
   clustertools autostop 30                  # stop the cluster after 30 idle minutes
   clustertools autostop -c study 60 --down  # delete it instead (needs the down policy and role, see README)
   clustertools autostop -c sandbox 1        # the sandbox: its partitions go INACTIVE after 1 idle minute
   clustertools autostop off
   clustertools describe                     # when it would fire, or what keeps the cluster busy
-""")
+"""
+)
 @cluster_option
 @click.argument("minutes", type=_Minutes(), metavar="MINUTES|off")
 @click.option("--down", is_flag=True, help="Delete the cluster instead of stopping it (storage marked Retain is kept).")
-@click.option("--interval", type=click.IntRange(2, 3600), metavar="SECONDS",
-              help="Seconds between checks (default: 60; the sandbox: 5).")
+@click.option(
+    "--interval",
+    type=click.IntRange(2, 3600),
+    metavar="SECONDS",
+    help="Seconds between checks (default: 60; the sandbox: 5).",
+)
 @json_option
 @click.pass_obj
-def autostop(app: App, cluster_name: str | None, minutes: int | None, down: bool, interval: int | None,
-             as_json: bool) -> None:
+def autostop(
+    app: App, cluster_name: str | None, minutes: int | None, down: bool, interval: int | None, as_json: bool
+) -> None:
     """Stop the cluster from its head node after MINUTES idle, even while your laptop is off.
 
     Idle: no Slurm job pending or running, no interactive SSH session open, no task uploading its outputs.
@@ -55,25 +62,38 @@ def autostop(app: App, cluster_name: str | None, minutes: int | None, down: bool
     record = app.cluster(cluster_name)
     result = set_autostop(app.state, record, app.project(), minutes, down=down, interval=interval, environ=app.environ)
     if as_json:
-        print_json({"cluster": result.cluster, "minutes": result.minutes, "action": result.action,
-                    "interval_seconds": result.interval_seconds, "timer": result.timer, "state_dir": result.where,
-                    "log": result.log, "pid": result.pid})
+        print_json(
+            {
+                "cluster": result.cluster,
+                "minutes": result.minutes,
+                "action": result.action,
+                "interval_seconds": result.interval_seconds,
+                "timer": result.timer,
+                "state_dir": result.where,
+                "log": result.log,
+                "pid": result.pid,
+            }
+        )
         return
     if result.minutes is None:
         click.echo(f"autostop on {result.cluster}: off")
         return
-    click.echo(f"autostop on {result.cluster}: after {result.minutes} min idle (no job, no interactive SSH session, "
-               f"no upload pending) it {result.action_text}")
+    click.echo(
+        f"autostop on {result.cluster}: after {result.minutes} min idle (no job, no interactive SSH session, "
+        f"no upload pending) it {result.action_text}"
+    )
     how = "a systemd timer" if result.timer == "systemd" else f"the sandbox's timer process (pid {result.pid})"
     click.echo(f"a check every {result.interval_seconds} s by {how}; log: {result.log} on the head node")
     note(f"see when it would fire: clustertools describe -c {result.cluster}")
 
 
-@cli.command(epilog="""\b
+@cli.command(
+    epilog="""\b
 Examples:
   clustertools start                  # the project's cluster, after autostop stopped it
   clustertools start -c sandbox
-""")
+"""
+)
 @cluster_option
 @json_option
 @click.pass_obj
@@ -84,14 +104,17 @@ def start(app: App, cluster_name: str | None, as_json: bool) -> None:
     from cluster_tools.services.clusters.lifecycle_start import start_cluster
     from cluster_tools.services.remote.cluster_shell import connect
 
-    result = start_cluster(app.state, app.cluster(cluster_name), app.project(), connect, environ=app.environ,
-                           progress=note)
+    result = start_cluster(
+        app.state, app.cluster(cluster_name), app.project(), connect, environ=app.environ, progress=note
+    )
     if as_json:
         print_json(result.to_json())
     elif not result.started:
         click.echo(f"{result.cluster} is not stopped: nothing to start")
     elif result.host is None:  # the sandbox: its partitions
-        click.echo(f"{result.cluster} started: partitions {', '.join(result.started)} UP"
-                   + (f"; autostop after {result.autostop_minutes} idle min" if result.autostop_minutes else ""))
+        click.echo(
+            f"{result.cluster} started: partitions {', '.join(result.started)} UP"
+            + (f"; autostop after {result.autostop_minutes} idle min" if result.autostop_minutes else "")
+        )
     else:
         click.echo(f"{result.cluster} started: {', '.join(result.started)}; its head node is at {result.host}")

@@ -13,12 +13,14 @@ def bootstrap() -> None:
     """The node bootstrap of a running cluster (bootstrap/on-node-configured.sh)."""
 
 
-@bootstrap.command(epilog="""\b
+@bootstrap.command(
+    epilog="""\b
 Examples:
   clustertools bootstrap refresh                 # after editing the environment file or job.container
   clustertools bootstrap refresh -c sandbox
   clustertools bootstrap refresh --dry-run       # what would be uploaded and run
-""")
+"""
+)
 @cluster_option
 @click.option("--dry-run", is_flag=True, help="Print what would be uploaded and run; change nothing.")
 @click.pass_obj
@@ -32,9 +34,15 @@ def refresh(app: App, cluster_name: str | None, dry_run: bool) -> None:
     from cluster_tools.services.remote.bootstrap_refresh import refresh_bootstrap
 
     record = app.cluster(cluster_name)
-    result = refresh_bootstrap(app.state, app.project(), record,
-                               project_dir=app.project_file.parent if app.project_file else None,
-                               stdout=sys.stdout.buffer, dry_run=dry_run, progress=note)
+    result = refresh_bootstrap(
+        app.state,
+        app.project(),
+        record,
+        project_dir=app.project_file.parent if app.project_file else None,
+        stdout=sys.stdout.buffer,
+        dry_run=dry_run,
+        progress=note,
+    )
     report_bootstrap_run(result, record.name, dry_run=dry_run, where=f"the head node of {record.name}")
 
 
@@ -51,9 +59,14 @@ def report_bootstrap_run(result, cluster: str, *, dry_run: bool, where: str) -> 
             code = outcome.exit_code if outcome.exit_code is not None else result.exit_code
             what = f"at step {outcome.failed_step} (exit {code})"
         else:
-            what = f"(exit {result.exit_code})" + (f": {outcome.error}" if outcome is not None and outcome.error else "")
+            what = f"(exit {result.exit_code})" + (
+                f": {outcome.error}" if outcome is not None and outcome.error else ""
+            )
         raise CliError(f"node bootstrap failed {what} (hint: clustertools triage -c {cluster})")
     if outcome is not None and outcome.nothing_to_do:
         note("node bootstrap: nothing to do, every step was already done (no-op)")
     else:
-        note("node bootstrap finished OK" + (f": ran {', '.join(outcome.steps_run)}" if outcome and outcome.steps_run else ""))
+        note(
+            "node bootstrap finished OK"
+            + (f": ran {', '.join(outcome.steps_run)}" if outcome and outcome.steps_run else "")
+        )

@@ -27,34 +27,60 @@ def list_(app: App, as_json: bool) -> None:
     elif not listings:
         click.echo("no clusters yet: `clustertools sandbox up`, or `clustertools register NAME user@host`")
     else:
-        print_table(None, ["name", "provider", "state", "head node", "s3 endpoint"],
-                    [(item.record.name, "sandbox" if item.record.sandbox else item.record.provider, item.state,
-                      item.record.address, item.record.s3_endpoint_url or "aws") for item in listings])
+        print_table(
+            None,
+            ["name", "provider", "state", "head node", "s3 endpoint"],
+            [
+                (
+                    item.record.name,
+                    "sandbox" if item.record.sandbox else item.record.provider,
+                    item.state,
+                    item.record.address,
+                    item.record.s3_endpoint_url or "aws",
+                )
+                for item in listings
+            ],
+        )
         for item in listings:
             if item.detail and item.state != "-":
                 note(f"{item.record.name}: {item.state}: {item.detail}")
 
 
-@cli.command(epilog="""\b
+@cli.command(
+    epilog="""\b
 Examples:
   clustertools register uni alice@login.hpc.example.edu
   clustertools register uni hpc            # an alias from ~/.ssh/config
   clustertools register lab bob@10.1.2.3:2222 -i ~/.ssh/id_lab
-""")
+"""
+)
 @click.argument("name")
 @click.argument("destination")
 @click.option("-p", "--port", type=click.IntRange(1, 65535), help="SSH port (default: from ~/.ssh/config, or 22).")
 @click.option("-u", "--user", help="Login user (default: from DESTINATION or ~/.ssh/config, or yours).")
-@click.option("-i", "--identity-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Private key (default: ~/.ssh/config's, else ssh-agent and ~/.ssh keys).")
+@click.option(
+    "-i",
+    "--identity-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Private key (default: ~/.ssh/config's, else ssh-agent and ~/.ssh keys).",
+)
 @click.option("--s3-endpoint-url", metavar="URL", help="A non-AWS S3 endpoint the cluster uses.")
 @click.option("--region", help="AWS region of the cluster's buckets.")
 @click.option("--force", is_flag=True, help="Replace a cluster of the same name.")
 @click.option("--no-check", is_flag=True, help="Do not connect now (the host key is then pinned at first use).")
 @click.pass_obj
-def register(app: App, name: str, destination: str, port: int | None, user: str | None,
-             identity_file: Path | None, s3_endpoint_url: str | None, region: str | None,
-             force: bool, no_check: bool) -> None:
+def register(
+    app: App,
+    name: str,
+    destination: str,
+    port: int | None,
+    user: str | None,
+    identity_file: Path | None,
+    s3_endpoint_url: str | None,
+    region: str | None,
+    force: bool,
+    no_check: bool,
+) -> None:
     """Add an existing Slurm cluster reached over SSH (its login or head node).
 
     The first connection pins the server's host key; a later change of that key is refused.
@@ -62,10 +88,23 @@ def register(app: App, name: str, destination: str, port: int | None, user: str 
     from cluster_tools.services.clusters.register import register_cluster, resolve_destination
 
     ssh_config = Path.home() / ".ssh" / "config"
-    dest = resolve_destination(destination, port=port, user=user, identity_file=identity_file,
-                               ssh_config_text=ssh_config.read_text() if ssh_config.is_file() else None)
-    record = register_cluster(app.state, name, dest, s3_endpoint_url=s3_endpoint_url, region=region,
-                              force=force, check=not no_check, on_new_host_key=_announce_host_key)
+    dest = resolve_destination(
+        destination,
+        port=port,
+        user=user,
+        identity_file=identity_file,
+        ssh_config_text=ssh_config.read_text() if ssh_config.is_file() else None,
+    )
+    record = register_cluster(
+        app.state,
+        name,
+        dest,
+        s3_endpoint_url=s3_endpoint_url,
+        region=region,
+        force=force,
+        check=not no_check,
+        on_new_host_key=_announce_host_key,
+    )
     click.echo(f"registered {record.name}: {record.address}")
 
 
@@ -95,8 +134,14 @@ Examples:
 )
 @cluster_option
 @click.option("--node", metavar="NODE", help="A compute node (as Slurm names it), reached through the head node.")
-@click.option("-t", "--tty", "force_tty", flag_value=True, default=None,
-              help="Give COMMAND a pty (as ssh -t); a shell gets one whenever stdin is a terminal.")
+@click.option(
+    "-t",
+    "--tty",
+    "force_tty",
+    flag_value=True,
+    default=None,
+    help="Give COMMAND a pty (as ssh -t); a shell gets one whenever stdin is a terminal.",
+)
 @click.option("-T", "--no-tty", "force_tty", flag_value=False, help="Never a pty (as ssh -T).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
@@ -113,12 +158,21 @@ def ssh(app: App, cluster_name: str | None, node: str | None, force_tty: bool | 
     record = app.cluster(cluster_name)
     if command and node is None and not force_tty:
         stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer
-        code = run_on_head_node(record, list(command), stdout=sys.stdout.buffer, stderr=sys.stderr.buffer,
-                                stdin=stdin, on_new_host_key=_announce_host_key)
+        code = run_on_head_node(
+            record,
+            list(command),
+            stdout=sys.stdout.buffer,
+            stderr=sys.stderr.buffer,
+            stdin=stdin,
+            on_new_host_key=_announce_host_key,
+        )
     else:
         code = interactive_shell(
-            record, list(command) if command else None, _terminal(app),
-            node=node, force_pty=force_tty if force_tty is not None else (False if command else None),
+            record,
+            list(command) if command else None,
+            _terminal(app),
+            node=node,
+            force_pty=force_tty if force_tty is not None else (False if command else None),
             on_new_host_key=_announce_host_key,
             on_no_pty=None if command else _say_no_pty,
         )
@@ -141,11 +195,13 @@ def _announce_host_key(host: str, key: str) -> None:
     note(f"first contact with {host}: pinned its host key {key} (check it with the cluster's admin)")
 
 
-@cli.command(epilog="""\b
+@cli.command(
+    epilog="""\b
 Examples:
   clustertools down -c sandbox
   clustertools down -c my-study --force     # even with subjects still pending or running
-""")
+"""
+)
 @cluster_option
 @click.option("--force", is_flag=True, help="Take it down even while runs have pending or running subjects.")
 @click.pass_obj
@@ -160,11 +216,19 @@ def down(app: App, cluster_name: str | None, force: bool) -> None:
 
     record = app.cluster(cluster_name)
     project = app.project()
-    report = take_down(app.state, record, connect, force=force, progress=note,
-                       project_spec=project.parallelcluster if project else None)
+    report = take_down(
+        app.state,
+        record,
+        connect,
+        force=force,
+        progress=note,
+        project_spec=project.parallelcluster if project else None,
+    )
     if report.unfinished_overridden:
         note(f"--force: left unfinished: {describe_unfinished(report.unfinished_overridden)}")
     for item in report.retained:
         click.echo(f"retained: {item}")
-    click.echo(f"{record.name} is down" + (" (its files and keys are kept: `sandbox up` brings it back)"
-                                          if report.provider == "sandbox" else ""))
+    click.echo(
+        f"{record.name} is down"
+        + (" (its files and keys are kept: `sandbox up` brings it back)" if report.provider == "sandbox" else "")
+    )

@@ -22,13 +22,16 @@ class _CostGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
-@cli.group(cls=_CostGroup, epilog="""\b
+@cli.group(
+    cls=_CostGroup,
+    epilog="""\b
 Examples:
   clustertools cost estimate subjects.txt --minutes-per-subject 8
   clustertools cost estimate --subjects 1000 --minutes-per-subject 8 --json
   clustertools cost RUN                 # what a finished run cost, per subject and in total
   clustertools cost --cluster           # what the project's AWS cluster has cost so far
-""")
+""",
+)
 def cost() -> None:
     """What a run costs on the project's AWS cluster: an estimate before you submit, and the cost of a
     run from its records. Prices: the price table shipped with clustertools (its date is shown; spot
@@ -41,23 +44,39 @@ def _money(amount: float) -> str:
     return "<$0.0001" if 0 < amount < 0.00005 else format_usd(amount)  # a subject of seconds costs next to nothing
 
 
-@cost.command(epilog="""\b
+@cost.command(
+    epilog="""\b
 Examples:
   clustertools cost estimate subjects.txt --minutes-per-subject 8
   clustertools cost estimate --subjects 1000 --minutes-per-subject 8
   clustertools cost estimate --subjects 1000 --minutes-per-subject 8 --live-prices
-""")
+"""
+)
 @click.argument("subjects_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--subjects", "count", type=click.IntRange(0), help="How many subjects (instead of a file).")
-@click.option("--minutes-per-subject", type=click.FloatRange(min=0, min_open=True), metavar="M",
-              help="Minutes one subject takes, staging and upload included (default: job.time, an upper bound).")
-@click.option("--live-prices", is_flag=True,
-              help="Ask AWS for today's prices (Pricing API, spot price history); the table when it cannot answer.")
+@click.option(
+    "--minutes-per-subject",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="M",
+    help="Minutes one subject takes, staging and upload included (default: job.time, an upper bound).",
+)
+@click.option(
+    "--live-prices",
+    is_flag=True,
+    help="Ask AWS for today's prices (Pricing API, spot price history); the table when it cannot answer.",
+)
 @click.option("--profile", metavar="P", help="AWS profile for --live-prices (default: AWS_PROFILE).")
 @json_option
 @click.pass_obj
-def estimate(app: App, subjects_file: Path | None, count: int | None, minutes_per_subject: float | None,
-             live_prices: bool, profile: str | None, as_json: bool) -> None:
+def estimate(
+    app: App,
+    subjects_file: Path | None,
+    count: int | None,
+    minutes_per_subject: float | None,
+    live_prices: bool,
+    profile: str | None,
+    as_json: bool,
+) -> None:
     """Estimate wall time and dollars of a run, head node included, spot and on-demand side by side."""
     from cluster_tools.errors import ConfigError
     from cluster_tools.services.runs.run_cost import estimate as estimate_cost
@@ -81,29 +100,55 @@ def estimate(app: App, subjects_file: Path | None, count: int | None, minutes_pe
     result = estimate_cost(project, count or 0, minutes_per_subject, quote=quote, shape=shape)
     run, priced = result.run, result.priced
     if as_json:
-        print_json({"subjects": run.subjects, "queue": priced.queue, "instance_type": priced.node.instance_type,
-                    "capacity": run.capacity, "tasks_per_node": run.tasks_per_node, "packing": run.packing,
-                    "nodes": run.nodes,
-                    "waves": run.waves, "wall_minutes": round(run.wall_minutes, 1),
-                    "compute_node_hours": round(run.compute_node_hours, 2), "head_hours": round(run.head_hours, 2),
-                    "dollars": {k: round(v, 2) for k, v in run.dollars.items()}, "minutes_from": result.minutes_from,
-                    "prices": priced.prices.source, "spot_is_estimate": priced.prices.spot_is_estimate,
-                    "notes": result.notes})
+        print_json(
+            {
+                "subjects": run.subjects,
+                "queue": priced.queue,
+                "instance_type": priced.node.instance_type,
+                "capacity": run.capacity,
+                "tasks_per_node": run.tasks_per_node,
+                "packing": run.packing,
+                "nodes": run.nodes,
+                "waves": run.waves,
+                "wall_minutes": round(run.wall_minutes, 1),
+                "compute_node_hours": round(run.compute_node_hours, 2),
+                "head_hours": round(run.head_hours, 2),
+                "dollars": {k: round(v, 2) for k, v in run.dollars.items()},
+                "minutes_from": result.minutes_from,
+                "prices": priced.prices.source,
+                "spot_is_estimate": priced.prices.spot_is_estimate,
+                "notes": result.notes,
+            }
+        )
         return
     node = priced.node
-    click.echo(f"{run.subjects} subjects on queue {priced.queue}: {node.instance_type} ({node.capacity}, "
-               f"{node.vcpus} vCPUs, {node.memory_gib:g} GiB), {run.tasks_per_node} tasks per node ({run.packing}), up to "
-               f"{node.max_nodes} nodes")
+    click.echo(
+        f"{run.subjects} subjects on queue {priced.queue}: {node.instance_type} ({node.capacity}, "
+        f"{node.vcpus} vCPUs, {node.memory_gib:g} GiB), {run.tasks_per_node} tasks per node ({run.packing}), up to "
+        f"{node.max_nodes} nodes"
+    )
     hours, minutes = divmod(round(run.wall_minutes), 60)
-    click.echo(f"wall time ~{hours} h {minutes:02d} min: {run.waves} wave(s) on {run.nodes} node(s), "
-               f"{node.boot_minutes:g} min boot; minutes per subject from {result.minutes_from}")
-    click.echo(f"compute {run.compute_node_hours:.1f} node-hours; head node {priced.head_instance_type} "
-               f"{run.head_hours:.1f} h ({_money(run.head_dollars)})")
+    click.echo(
+        f"wall time ~{hours} h {minutes:02d} min: {run.waves} wave(s) on {run.nodes} node(s), "
+        f"{node.boot_minutes:g} min boot; minutes per subject from {result.minutes_from}"
+    )
+    click.echo(
+        f"compute {run.compute_node_hours:.1f} node-hours; head node {priced.head_instance_type} "
+        f"{run.head_hours:.1f} h ({_money(run.head_dollars)})"
+    )
     spot_mark = "~" if priced.prices.spot_is_estimate else ""
-    rows = [(("spot" + (" (this queue)" if run.capacity == "spot" else "")), f"{spot_mark}{_money(run.dollars['spot'])}",
-             f"{spot_mark}{_money(run.per_subject('spot'))}"),
-            (("on-demand" + (" (this queue)" if run.capacity == "ondemand" else "")), _money(run.dollars["ondemand"]),
-             _money(run.per_subject("ondemand")))]
+    rows = [
+        (
+            ("spot" + (" (this queue)" if run.capacity == "spot" else "")),
+            f"{spot_mark}{_money(run.dollars['spot'])}",
+            f"{spot_mark}{_money(run.per_subject('spot'))}",
+        ),
+        (
+            ("on-demand" + (" (this queue)" if run.capacity == "ondemand" else "")),
+            _money(run.dollars["ondemand"]),
+            _money(run.per_subject("ondemand")),
+        ),
+    ]
     print_table(None, ["capacity", "total", "per subject"], rows)
     for line in result.notes:
         note(f"note: {line}")
@@ -112,11 +157,14 @@ def estimate(app: App, subjects_file: Path | None, count: int | None, minutes_pe
         note("note: today's prices from AWS with --live-prices")
 
 
-@cost.command("run", epilog="""\b
+@cost.command(
+    "run",
+    epilog="""\b
 Examples:
   clustertools cost RUN
   clustertools cost RUN --json | jq '.per_subject'
-""")
+""",
+)
 @click.argument("run_id", required=False)
 @json_option
 @click.pass_obj
@@ -129,12 +177,23 @@ def run_cost(app: App, run_id: str | None, as_json: bool) -> None:
     result = run.cost(app.project(), aws=aws_for(app.environ), progress=note)
     c, priced = result.cost, result.priced
     if as_json:
-        print_json({"run": run.id, "queue": priced.queue, "instance_type": priced.node.instance_type,
-                    "capacity": priced.node.capacity, "total": round(c.total, 4), "compute": round(c.compute_dollars, 4),
-                    "head": round(c.head_dollars, 4), "overhead": round(c.overhead_dollars, 4),
-                    "node_hours": round(c.node_hours, 3), "head_hours": round(c.head_hours, 3),
-                    "per_subject": {s: round(v, 6) for s, v in c.per_subject.items()},
-                    "subjects_without_records": result.subjects_without, "prices": priced.prices.source})
+        print_json(
+            {
+                "run": run.id,
+                "queue": priced.queue,
+                "instance_type": priced.node.instance_type,
+                "capacity": priced.node.capacity,
+                "total": round(c.total, 4),
+                "compute": round(c.compute_dollars, 4),
+                "head": round(c.head_dollars, 4),
+                "overhead": round(c.overhead_dollars, 4),
+                "node_hours": round(c.node_hours, 3),
+                "head_hours": round(c.head_hours, 3),
+                "per_subject": {s: round(v, 6) for s, v in c.per_subject.items()},
+                "subjects_without_records": result.subjects_without,
+                "prices": priced.prices.source,
+            }
+        )
         return
     cluster = run.cluster_record()
     if cluster is None or cluster.provider != "parallelcluster":
@@ -142,9 +201,11 @@ def run_cost(app: App, run_id: str | None, as_json: bool) -> None:
     top = sorted(c.per_subject.items(), key=lambda item: -item[1])[:10]
     if top:
         print_table("most expensive subjects", ["subject", "cost"], [(s, _money(v)) for s, v in top])
-    click.echo(f"run {run.id}: {_money(c.total)} = compute {_money(c.compute_dollars)} "
-               f"({c.node_hours:.2f} node-hours of {priced.node.instance_type} {priced.node.capacity}) + head node "
-               f"{_money(c.head_dollars)} ({c.head_hours:.2f} h); boot, idle and head overhead {_money(c.overhead_dollars)}")
+    click.echo(
+        f"run {run.id}: {_money(c.total)} = compute {_money(c.compute_dollars)} "
+        f"({c.node_hours:.2f} node-hours of {priced.node.instance_type} {priced.node.capacity}) + head node "
+        f"{_money(c.head_dollars)} ({c.head_hours:.2f} h); boot, idle and head overhead {_money(c.overhead_dollars)}"
+    )
     if result.subjects_without:
         note(f"note: {result.subjects_without} subject(s) have no finished record yet and are not counted")
     if result.asked_aws:
@@ -152,11 +213,14 @@ def run_cost(app: App, run_id: str | None, as_json: bool) -> None:
     click.echo(f"prices: {priced.prices.source}")
 
 
-@cost.command("cluster", epilog="""\b
+@cost.command(
+    "cluster",
+    epilog="""\b
 Examples:
   clustertools cost --cluster
   clustertools cost cluster -c study --json
-""")
+""",
+)
 @cluster_option
 @json_option
 @click.pass_obj
@@ -164,20 +228,32 @@ def cluster_cost(app: App, cluster_name: str | None, as_json: bool) -> None:
     """What a ParallelCluster cluster has cost so far: its head node since it started, the compute nodes
     of its runs (from their records), its shared storage; and what it bills per hour now. For the sandbox:
     what it would have cost on AWS, each node from its boot to its power-down."""
-    from cluster_tools.services.runs.run_cost import cluster_cost as cost_so_far
     from cluster_tools.services.remote.cluster_shell import connect
+    from cluster_tools.services.runs.run_cost import cluster_cost as cost_so_far
 
     result = cost_so_far(app.state, app.cluster(cluster_name), app.project(), connect, note=note)
     if as_json:
-        print_json({"cluster": result.cluster, "since": result.since.isoformat() if result.since else None,
-                    "total": round(result.total, 2), "head": {"type": result.head_type, "hours": round(result.head_hours, 2),
-                                                              "dollars": round(result.head_dollars, 2)},
-                    "runs": [{"run": r, "compute": round(d, 4)} for r, d in result.runs],
-                    "storage": {"what": result.storage, "dollars": round(result.storage_dollars, 2)},
-                    "running_now": [{"instance": i, "type": t} for i, t in result.running_now],
-                    "nodes": [{"node": n, "type": t, "hours": round(h, 4), "dollars": round(d, 4)}
-                              for n, t, h, d in result.nodes],
-                    "hourly_now": result.hourly_now, "prices": result.source, "notes": result.notes})
+        print_json(
+            {
+                "cluster": result.cluster,
+                "since": result.since.isoformat() if result.since else None,
+                "total": round(result.total, 2),
+                "head": {
+                    "type": result.head_type,
+                    "hours": round(result.head_hours, 2),
+                    "dollars": round(result.head_dollars, 2),
+                },
+                "runs": [{"run": r, "compute": round(d, 4)} for r, d in result.runs],
+                "storage": {"what": result.storage, "dollars": round(result.storage_dollars, 2)},
+                "running_now": [{"instance": i, "type": t} for i, t in result.running_now],
+                "nodes": [
+                    {"node": n, "type": t, "hours": round(h, 4), "dollars": round(d, 4)} for n, t, h, d in result.nodes
+                ],
+                "hourly_now": result.hourly_now,
+                "prices": result.source,
+                "notes": result.notes,
+            }
+        )
         return
     since = result.since.strftime("%Y-%m-%d %H:%M UTC") if result.since else "?"
     click.echo(f"{result.cluster} since {since}: {_money(result.total)} so far ({result.source})")

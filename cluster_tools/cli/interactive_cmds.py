@@ -12,17 +12,26 @@ from cluster_tools.cli.cluster_cmds import _announce_host_key, _terminal
 from cluster_tools.cli.flags import cluster_option, json_option
 
 
-@cli.command("ssh-config", epilog="""\b
+@cli.command(
+    "ssh-config",
+    epilog="""\b
 Examples:
   clustertools ssh-config -c sandbox                  # print the block
   clustertools ssh-config -c sandbox > cfg && ssh -F cfg sandbox true
   clustertools ssh-config -c my-study --write         # then: ssh my-study, scp f my-study:, rsync, VS Code
   ssh NODE.my-study                                   # a compute node, through the head node (after --write)
-""")
+""",
+)
 @cluster_option
-@click.option("--write", is_flag=True, help="Put the block into ~/.ssh/config between markers (again: updated in place).")
-@click.option("--file", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="The SSH config file --write edits (default: ~/.ssh/config).")
+@click.option(
+    "--write", is_flag=True, help="Put the block into ~/.ssh/config between markers (again: updated in place)."
+)
+@click.option(
+    "--file",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The SSH config file --write edits (default: ~/.ssh/config).",
+)
 @click.option("--no-nodes", is_flag=True, help="Only the head node: do not connect to list the compute nodes.")
 @click.pass_obj
 def ssh_config(app: App, cluster_name: str | None, write: bool, config_file: Path | None, no_nodes: bool) -> None:
@@ -56,14 +65,16 @@ def _print_to_pipe(text: str) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush is quiet too
 
 
-@cli.command(epilog="""\b
+@cli.command(
+    epilog="""\b
 Examples:
   clustertools debug --run RUN sub-0007     # where sub-0007 ran: its env, input, container
   clustertools debug sub-0007               # a subject of the project's latest run
   clustertools debug --partition gpu --cpus 8 --mem 32G --time 02:00:00
   clustertools debug --run RUN sub-0007 --dry-run   # print the srun line, start nothing
 Inside: $SUBJECT, $RUN_ID, $INPUT_DIR (staged), $OUTPUT_DIR; arrow-up recalls the command. `exit` frees the node.
-""")
+"""
+)
 @click.argument("subject", required=False)
 @click.option("--run", "run_id", metavar="RUN", help="The run (default with SUBJECT: the project's latest).")
 @click.option("--partition", help="Slurm partition (default: the run's or project's).")
@@ -74,15 +85,25 @@ Inside: $SUBJECT, $RUN_ID, $INPUT_DIR (staged), $OUTPUT_DIR; arrow-up recalls th
 @click.option("--dry-run", is_flag=True, help="Print the command that would start the job; start nothing.")
 @cluster_option
 @click.pass_obj
-def debug(app: App, subject: str | None, run_id: str | None, partition: str | None, cpus: int | None,
-          gpus: int | None, mem: str | None, time_limit: str | None, dry_run: bool, cluster_name: str | None) -> None:
+def debug(
+    app: App,
+    subject: str | None,
+    run_id: str | None,
+    partition: str | None,
+    cpus: int | None,
+    gpus: int | None,
+    mem: str | None,
+    time_limit: str | None,
+    dry_run: bool,
+    cluster_name: str | None,
+) -> None:
     """Open an interactive shell on a compute node (srun --pty) with a run's resources.
 
     With SUBJECT: inside the same container and environment as that subject's task, with its input
     staged and the command it ran printed first. Leaving the shell ends the job and frees the node.
     """
-    from cluster_tools.model.clusters.cluster_record import load_cluster
     from cluster_tools.errors import ConfigError
+    from cluster_tools.model.clusters.cluster_record import load_cluster
     from cluster_tools.model.runs.run_record import resolve_run
     from cluster_tools.services.remote.debug_shell import debug_resources, plan_debug, run_debug
     from cluster_tools.transport.ssh_session import wants_pty
@@ -97,8 +118,9 @@ def debug(app: App, subject: str | None, run_id: str | None, partition: str | No
     else:
         record = app.cluster(cluster_name)
     base = run.job if run else (project.job if project else None)
-    resources = debug_resources(base, {"partition": partition, "cpus": cpus, "gpus": gpus, "mem": mem,
-                                      "time": time_limit})
+    resources = debug_resources(
+        base, {"partition": partition, "cpus": cpus, "gpus": gpus, "mem": mem, "time": time_limit}
+    )
     terminal = _terminal(app)
     pty = wants_pty(terminal, None)
     plan = plan_debug(run, subject, resources, pty=pty)
@@ -110,19 +132,23 @@ def debug(app: App, subject: str | None, run_id: str | None, partition: str | No
     if not pty:
         note("stdin is not a terminal: srun without --pty; the shell reads its commands from stdin")
     if subject is None:  # with a subject, the wrapper's first line is the task's command
-        note(f"an interactive job on {record.name} (partition {resources.partition or 'default'}, "
-             f"{resources.cpus} cpu, {resources.mem}, {resources.time}); leaving the shell frees the node")
+        note(
+            f"an interactive job on {record.name} (partition {resources.partition or 'default'}, "
+            f"{resources.cpus} cpu, {resources.mem}, {resources.time}); leaving the shell frees the node"
+        )
     code = run_debug(record, plan, terminal, pty=pty, on_new_host_key=_announce_host_key)
     click.get_current_context().exit(code)
 
 
-@cli.command(epilog="""\b
+@cli.command(
+    epilog="""\b
 Examples:
   clustertools put params.json                 # into the home directory of the head node
   clustertools put params.json ~/study/        # into a directory there
   clustertools put -r scripts/ ~/study/scripts
   clustertools put results.csv ~/results.csv --force
-""")
+"""
+)
 @click.argument("local", type=click.Path(path_type=str))
 @click.argument("remote", required=False)
 @click.option("-r", "--recursive", is_flag=True, help="Copy a directory and everything in it.")
@@ -130,8 +156,9 @@ Examples:
 @cluster_option
 @json_option
 @click.pass_obj
-def put(app: App, local: str, remote: str | None, recursive: bool, force: bool, cluster_name: str | None,
-        as_json: bool) -> None:
+def put(
+    app: App, local: str, remote: str | None, recursive: bool, force: bool, cluster_name: str | None, as_json: bool
+) -> None:
     """Copy a file (or with -r a directory) to the head node over SFTP, with progress.
 
     REMOTE defaults to the home directory; into it when it is a directory. Nothing is copied when
@@ -140,12 +167,14 @@ def put(app: App, local: str, remote: str | None, recursive: bool, force: bool, 
     _copy(app, "put", local, remote, recursive=recursive, force=force, cluster_name=cluster_name, as_json=as_json)
 
 
-@cli.command(epilog="""\b
+@cli.command(
+    epilog="""\b
 Examples:
   clustertools get ~/.clustertools/runs/RUN/logs/sub-01.1.err
   clustertools get -r ~/study/outputs ./outputs
   clustertools get notes.txt /tmp/ --force
-""")
+"""
+)
 @click.argument("remote")
 @click.argument("local", required=False, type=click.Path(path_type=str))
 @click.option("-r", "--recursive", is_flag=True, help="Copy a directory and everything in it.")
@@ -153,8 +182,9 @@ Examples:
 @cluster_option
 @json_option
 @click.pass_obj
-def get(app: App, remote: str, local: str | None, recursive: bool, force: bool, cluster_name: str | None,
-        as_json: bool) -> None:
+def get(
+    app: App, remote: str, local: str | None, recursive: bool, force: bool, cluster_name: str | None, as_json: bool
+) -> None:
     """Copy a file (or with -r a directory) from the head node over SFTP, with progress.
 
     LOCAL defaults to the current directory; into it when it is a directory. Nothing is copied when
@@ -163,15 +193,32 @@ def get(app: App, remote: str, local: str | None, recursive: bool, force: bool, 
     _copy(app, "get", remote, local, recursive=recursive, force=force, cluster_name=cluster_name, as_json=as_json)
 
 
-def _copy(app: App, direction, source: str, destination: str | None, *, recursive: bool, force: bool,
-          cluster_name: str | None, as_json: bool) -> None:
+def _copy(
+    app: App,
+    direction,
+    source: str,
+    destination: str | None,
+    *,
+    recursive: bool,
+    force: bool,
+    cluster_name: str | None,
+    as_json: bool,
+) -> None:
     from cluster_tools.cli.output import print_json
     from cluster_tools.services.remote.transfer import copy_files
 
     record = app.cluster(cluster_name)
     with _TransferBar(enabled=sys.stderr.isatty() and not as_json) as bar:
-        plan = copy_files(record, direction, source, destination, recursive=recursive, force=force, listener=bar,
-                          on_new_host_key=_announce_host_key)
+        plan = copy_files(
+            record,
+            direction,
+            source,
+            destination,
+            recursive=recursive,
+            force=force,
+            listener=bar,
+            on_new_host_key=_announce_host_key,
+        )
     if as_json:
         print_json({**plan.to_json(), "cluster": record.name})
         return
@@ -189,18 +236,30 @@ class _TransferBar:
         self._before = 0  # bytes of the files before the current one
         self._current = 0  # size of the current file
 
-    def __enter__(self) -> "_TransferBar":
+    def __enter__(self) -> _TransferBar:
         return self
 
     def start(self, plan) -> None:
         if not self.enabled or not plan.files:
             return
         from rich.console import Console
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                                   TransferSpeedColumn)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
 
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                  TransferSpeedColumn(), TimeRemainingColumn(), console=Console(stderr=True))
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
         self._progress.__enter__()
         self._task = self._progress.add_task("", total=plan.total_bytes)
 

@@ -19,13 +19,16 @@ class RunProgress:
         self._task = None
         self._said: set[str] = set()
 
-    def __enter__(self) -> "RunProgress":
+    def __enter__(self) -> RunProgress:
         if self.enabled:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
                 console=Console(stderr=True),
             )
             self._progress.__enter__()
@@ -73,7 +76,7 @@ class StackDisplay:
             self._console = Console(stderr=True, highlight=False)
         self._console.print(text, markup=False, style=style)
 
-    def __enter__(self) -> "StackDisplay":
+    def __enter__(self) -> StackDisplay:
         import time
 
         self._started = time.monotonic()

@@ -13,16 +13,22 @@ from cluster_tools.cli.output import print_json
 GENERATOR_MARK = b'<meta name="generator" content="clustertools report">'
 
 
-@cli.command(epilog="""\b
+@cli.command(
+    epilog="""\b
 Examples:
   clustertools report RUN                    # writes report-RUN.html here: open it in a browser
   clustertools report RUN -o /tmp/run.html
   clustertools report RUN --text             # the same summary in the terminal
   clustertools report RUN --json | jq '.failures'
-""")
+"""
+)
 @click.argument("run_id", metavar="[RUN]", required=False)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
-              help="Write the page here (default: report-RUN.html in the current directory; -: stdout).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Write the page here (default: report-RUN.html in the current directory; -: stdout).",
+)
 @click.option("--text", "as_text", is_flag=True, help="Print the summary for the terminal (no page unless -o).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON for scripts (no page unless -o).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file that is not an earlier clustertools report.")
@@ -64,8 +70,10 @@ def report(app: App, run_id: str | None, output: Path | None, as_text: bool, as_
         click.echo(render_report_html(result), nl=False)
         return
     size = _write(page, render_report_html(result))
-    message = (f"wrote {page} ({size / 1024:,.0f} KiB): run {run.id}, {result.subjects:,} subjects, "
-               f"{result.tasks:,} tasks on {len(result.lanes)} node(s); open it in a browser")
+    message = (
+        f"wrote {page} ({size / 1024:,.0f} KiB): run {run.id}, {result.subjects:,} subjects, "
+        f"{result.tasks:,} tasks on {len(result.lanes)} node(s); open it in a browser"
+    )
     (note if as_text or as_json else click.echo)(message)
 
 
@@ -78,8 +86,10 @@ def _check_writable(path: Path, force: bool) -> None:
     if path.exists() and not force:
         with path.open("rb") as existing:
             if GENERATOR_MARK not in existing.read(1024):
-                raise ConfigError(f"{path} exists and is not a clustertools report",
-                                  "pass --force to overwrite it, or -o another file")
+                raise ConfigError(
+                    f"{path} exists and is not a clustertools report",
+                    "pass --force to overwrite it, or -o another file",
+                )
 
 
 def _write(path: Path, text: str) -> int:

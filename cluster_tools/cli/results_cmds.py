@@ -11,18 +11,21 @@ from cluster_tools.cli.app import App, CliError, cli, note
 from cluster_tools.cli.flags import json_option
 from cluster_tools.cli.output import print_json, print_table
 
-jobs_option = click.option("-j", "--jobs", type=click.IntRange(1, 256), default=32, show_default=True,
-                           help="Concurrent S3 requests.")
+jobs_option = click.option(
+    "-j", "--jobs", type=click.IntRange(1, 256), default=32, show_default=True, help="Concurrent S3 requests."
+)
 
 
-@cli.group(epilog="""\b
+@cli.group(
+    epilog="""\b
 Examples:
   clustertools results check                 # which subjects of the latest run have no output
   clustertools results ls RUN sub-001        # one subject's objects
   clustertools results get RUN -o outputs/   # everything, 32 downloads at a time
   clustertools results collect RUN --file metrics.json -o metrics.csv
   clustertools results push RUN              # upload what tasks kept after S3 failed them
-""")
+"""
+)
 def results() -> None:
     """A run's outputs in S3: list, download, sizes, missing subjects, one table from a file per subject.
 
@@ -53,12 +56,15 @@ def _warn_unknown(run, subjects: tuple[str, ...]) -> None:
         note(f"not subjects of run {run.run_id}: {', '.join(unknown[:10])}" + (" ..." if len(unknown) > 10 else ""))
 
 
-@results.command("ls", epilog="""\b
+@results.command(
+    "ls",
+    epilog="""\b
 Examples:
   clustertools results ls                        # the latest run, every subject
   clustertools results ls RUN sub-001 sub-002
   clustertools results ls RUN --json | jq -r '.[].key'
-""")
+""",
+)
 @click.argument("run_id", metavar="[RUN]", required=False)
 @click.argument("subjects", metavar="[SUBJECT]...", nargs=-1)
 @json_option
@@ -75,24 +81,33 @@ def ls(app: App, run_id: str | None, subjects: tuple[str, ...], as_json: bool) -
         return
     if listing.objects:
         width = max(len(str(o.size)) for o in listing.objects)
-        click.echo("\n".join(f"{_when(o.last_modified)}  {o.size:>{width}}  {_printable(o.key)}"
-                             for o in listing.objects))
+        click.echo(
+            "\n".join(f"{_when(o.last_modified)}  {o.size:>{width}}  {_printable(o.key)}" for o in listing.objects)
+        )
     total = sum(o.size for o in listing.objects)
     count = len({o.subject for o in listing.objects})
-    note(f"{len(listing.objects)} objects, {_human(total)} in {count} subjects of s3://{run.output_location.bucket}/"
-         f"{run.run_prefix}/" + (f" ({listing.ignored} keys outside any subject ignored)" if listing.ignored else ""))
+    note(
+        f"{len(listing.objects)} objects, {_human(total)} in {count} subjects of s3://{run.output_location.bucket}/"
+        f"{run.run_prefix}/" + (f" ({listing.ignored} keys outside any subject ignored)" if listing.ignored else "")
+    )
 
 
-@results.command(epilog="""\b
+@results.command(
+    epilog="""\b
 Examples:
   clustertools results get RUN                   # into ./RUN/<subject>/...
   clustertools results get RUN sub-001 -o here/
   clustertools results get RUN --jobs 64         # rerun: files already there are skipped
-""")
+"""
+)
 @click.argument("run_id", metavar="RUN")
 @click.argument("subjects", metavar="[SUBJECT]...", nargs=-1)
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to put them (default: ./RUN); files go to DIR/<subject>/<path>.")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to put them (default: ./RUN); files go to DIR/<subject>/<path>.",
+)
 @jobs_option
 @click.pass_obj
 def get(app: App, run_id: str, subjects: tuple[str, ...], output_dir: Path | None, jobs: int) -> None:
@@ -104,25 +119,39 @@ def get(app: App, run_id: str, subjects: tuple[str, ...], output_dir: Path | Non
     dest = output_dir or Path(run.run_id)
     client = client_for_run(run, max_pool_connections=jobs)
     with _Progress(enabled=sys.stderr.isatty()) as progress:
-        report = download_results(client, *_where(run), dest, list(subjects) if subjects else None, jobs=jobs,
-                                  on_plan=progress.start, on_bytes=progress.advance, on_file=progress.file_done)
-    note(f"downloaded {report.downloaded} files ({_human(report.bytes)}) into {dest}"
-         + (f"; skipped {report.skipped} already there with the same size" if report.skipped else ""))
+        report = download_results(
+            client,
+            *_where(run),
+            dest,
+            list(subjects) if subjects else None,
+            jobs=jobs,
+            on_plan=progress.start,
+            on_bytes=progress.advance,
+            on_file=progress.file_done,
+        )
+    note(
+        f"downloaded {report.downloaded} files ({_human(report.bytes)}) into {dest}"
+        + (f"; skipped {report.skipped} already there with the same size" if report.skipped else "")
+    )
     for key in report.refused[:20]:
         note(f"refused {_printable(key)}: it would land outside {dest}")
     for key, why in list(report.failed.items())[:20]:
         note(f"failed {_printable(key)}: {why}")
     if not report.ok:
         problems = len(report.refused) + len(report.failed)
-        raise CliError(f"{problems} of the run's objects were not downloaded (hint: rerun to retry; "
-                       "refused keys hold '..' or an absolute path, or pass through a symlink)")
+        raise CliError(
+            f"{problems} of the run's objects were not downloaded (hint: rerun to retry; "
+            "refused keys hold '..' or an absolute path, or pass through a symlink)"
+        )
 
 
-@results.command(epilog="""\b
+@results.command(
+    epilog="""\b
 Examples:
   clustertools results du
   clustertools results du RUN --json
-""")
+"""
+)
 @click.argument("run_id", metavar="[RUN]", required=False)
 @json_option
 @click.pass_obj
@@ -137,15 +166,18 @@ def du(app: App, run_id: str | None, as_json: bool) -> None:
         return
     rows = [(u.subject, u.objects, u.bytes, _human(u.bytes)) for u in usage.subjects]
     rows.append(("total", usage.objects, usage.bytes, _human(usage.bytes)))
-    print_table(f"run {run.run_id}: {len(usage.subjects)} subjects with output",
-                ["subject", "objects", "bytes", "size"], rows)
+    print_table(
+        f"run {run.run_id}: {len(usage.subjects)} subjects with output", ["subject", "objects", "bytes", "size"], rows
+    )
 
 
-@results.command(epilog="""\b
+@results.command(
+    epilog="""\b
 Examples:
   clustertools results check && echo "every subject has output"
   clustertools results check RUN --json
-""")
+"""
+)
 @click.argument("run_id", metavar="[RUN]", required=False)
 @json_option
 @click.pass_obj
@@ -165,17 +197,28 @@ def check(app: App, run_id: str | None, as_json: bool) -> None:
     click.get_current_context().exit(1 if result.missing else 0)
 
 
-@results.command(epilog="""\b
+@results.command(
+    epilog="""\b
 Examples:
   clustertools results collect RUN --file metrics.json > metrics.csv
   clustertools results collect RUN --file qc/summary.csv -o qc.csv
   clustertools results collect RUN --file metrics.json --format json -o all.json
-""")
+"""
+)
 @click.argument("run_id", metavar="[RUN]", required=False)
-@click.option("--file", "name", required=True, metavar="NAME",
-              help="The file under each subject's output: JSON object or list of objects, JSON lines, CSV or TSV.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
-              help="Write here (default, or -: stdout).")
+@click.option(
+    "--file",
+    "name",
+    required=True,
+    metavar="NAME",
+    help="The file under each subject's output: JSON object or list of objects, JSON lines, CSV or TSV.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Write here (default, or -: stdout).",
+)
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @jobs_option
 @click.pass_obj
@@ -207,17 +250,21 @@ def collect(app: App, run_id: str | None, name: str, output: Path | None, fmt: s
         note(f"{len(table.missing)} subjects have no {name}: {shown}")
     for subject, why in list(table.unreadable.items())[:20]:
         note(f"cannot read {subject}/{name}: {why}")
-    note(f"{len(table.rows)} rows from {table.read} of {len(run.subjects)} subjects"
-         + (f" -> {output}" if output else ""))
+    note(
+        f"{len(table.rows)} rows from {table.read} of {len(run.subjects)} subjects"
+        + (f" -> {output}" if output else "")
+    )
     if table.unreadable:
         raise CliError(f"{len(table.unreadable)} subjects' {name} could not be read (hint: see the lines above)")
 
 
-@results.command(epilog="""\b
+@results.command(
+    epilog="""\b
 Examples:
   clustertools results push                  # every kept output of the latest run
   clustertools results push RUN sub-001
-""")
+"""
+)
 @click.argument("run_id", metavar="[RUN]", required=False)
 @click.argument("subjects", metavar="[SUBJECT]...", nargs=-1)
 @json_option
@@ -241,12 +288,16 @@ def push(app: App, run_id: str | None, subjects: tuple[str, ...], as_json: bool)
         click.echo(f"{s.subject}: uploaded; {s.state}" + (f" (exit code {s.exit_code})" if s.exit_code else ""))
     for subject, why in result.failed.items():
         note(f"{subject}: not pushed: {why}")
-    note(f"pushed {len(result.pushed)} subject(s) of run {run.run_id} to s3://{run.output_location.bucket}/"
-         f"{run.run_prefix}/")
+    note(
+        f"pushed {len(result.pushed)} subject(s) of run {run.run_id} to s3://{run.output_location.bucket}/"
+        f"{run.run_prefix}/"
+    )
     if result.failed:
-        raise CliError(f"{len(result.failed)} subject(s) were not pushed (hint: is S3 reachable again? run the same "
-                       "command again; subjects whose kept outputs are gone: `clustertools resubmit RUN --failed "
-                       "--recompute-kept`)")
+        raise CliError(
+            f"{len(result.failed)} subject(s) were not pushed (hint: is S3 reachable again? run the same "
+            "command again; subjects whose kept outputs are gone: `clustertools resubmit RUN --failed "
+            "--recompute-kept`)"
+        )
 
 
 class _Progress:
@@ -260,14 +311,27 @@ class _Progress:
         self._done = itertools.count(1)  # next() is atomic in CPython: safe from worker threads
         if enabled:
             from rich.console import Console
-            from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                                       TransferSpeedColumn)
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
 
-            self.bar = Progress(TextColumn("downloading"), BarColumn(), DownloadColumn(binary_units=True), TransferSpeedColumn(),
-                                TextColumn("{task.fields[files]} files"), TimeRemainingColumn(),
-                                console=Console(stderr=True), transient=True)
+            self.bar = Progress(
+                TextColumn("downloading"),
+                BarColumn(),
+                DownloadColumn(binary_units=True),
+                TransferSpeedColumn(),
+                TextColumn("{task.fields[files]} files"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         if self.bar:
             self.bar.start()
         return self

@@ -17,21 +17,29 @@ def _require_project(app: App):
     if project is None:
         from cluster_tools.errors import ConfigError
 
-        raise ConfigError("no clustertools.yaml here or above", "create one with `clustertools init`, or pass --project FILE")
+        raise ConfigError(
+            "no clustertools.yaml here or above", "create one with `clustertools init`, or pass --project FILE"
+        )
     return project
 
 
-@cli.command(epilog="""\b
+@cli.command(
+    epilog="""\b
 Examples:
   clustertools submit subjects.txt
   clustertools submit subjects.txt --command 'run_seg.sh "$SUBJECT"' --throttle 50
   clustertools submit sweep.csv --name lr-sweep      # one task per row, columns as env vars
   clustertools submit subjects.txt --dry-run         # print the scripts and manifest, send nothing
-""")
+"""
+)
 @click.argument("subjects_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--command", help="Shell command per subject; it sees $SUBJECT, $RUN_ID, $INPUT_DIR, $OUTPUT_DIR.")
-@click.option("--container", help="Image to run the command in (the cluster's runtime: enroot, apptainer, docker, podman).")
-@click.option("--workdir", metavar="DIR", help="A directory of the project sent with the run; each task works in a copy.")
+@click.option(
+    "--container", help="Image to run the command in (the cluster's runtime: enroot, apptainer, docker, podman)."
+)
+@click.option(
+    "--workdir", metavar="DIR", help="A directory of the project sent with the run; each task works in a copy."
+)
 @click.option("--throttle", type=click.IntRange(1), help="At most N tasks of each array at once.")
 @click.option("--cpus", type=click.IntRange(1), help="CPUs per task.")
 @click.option("--gpus", type=click.IntRange(0, 16), help="GPUs per task (Slurm --gres=gpu:N; the container sees them).")
@@ -40,74 +48,139 @@ Examples:
 @click.option("--partition", help="Slurm partition (queue).")
 @click.option("--name", help="Run name (default: the project's); the run id adds date and hash.")
 @click.option("--dry-run", is_flag=True, help="Print the array script, wrapper and manifest; send nothing.")
-@click.option("--minutes-per-subject", type=click.FloatRange(min=0, min_open=True), metavar="M",
-              help="For the cost estimate on AWS (default: cost.minutes_per_subject, else job.time).")
+@click.option(
+    "--minutes-per-subject",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="M",
+    help="For the cost estimate on AWS (default: cost.minutes_per_subject, else job.time).",
+)
 @click.option("--yes", "-y", is_flag=True, help="Submit even when the estimate is above cost.confirm_above_usd.")
-@click.option("--new-run", is_flag=True,
-              help="Start a new run even if one with exactly these subjects and this spec was submitted.")
-@click.option("--start", "start_cluster", is_flag=True,
-              help="Start the cluster first if it is stopped (as `clustertools start`).")
+@click.option(
+    "--new-run",
+    is_flag=True,
+    help="Start a new run even if one with exactly these subjects and this spec was submitted.",
+)
+@click.option(
+    "--start", "start_cluster", is_flag=True, help="Start the cluster first if it is stopped (as `clustertools start`)."
+)
 @cluster_option
 @json_option
 @click.pass_obj
-def submit(app: App, subjects_file: Path, command, container, workdir, throttle, cpus, gpus, mem, time_limit, partition,
-           name, dry_run: bool, minutes_per_subject, yes: bool, new_run: bool, start_cluster: bool, cluster_name,
-           as_json: bool) -> None:
+def submit(
+    app: App,
+    subjects_file: Path,
+    command,
+    container,
+    workdir,
+    throttle,
+    cpus,
+    gpus,
+    mem,
+    time_limit,
+    partition,
+    name,
+    dry_run: bool,
+    minutes_per_subject,
+    yes: bool,
+    new_run: bool,
+    start_cluster: bool,
+    cluster_name,
+    as_json: bool,
+) -> None:
     """Submit one Slurm array task per subject (arrays split by the cluster's MaxArraySize).
 
     Running the same submit again after an interruption finishes it: arrays already submitted are
     kept and no task is ever submitted twice. Once every array of it was submitted, the same submit
     is refused (it names the run) unless --new-run.
     """
+    from cluster_tools.model.runs.subjects import read_subject_file
     from cluster_tools.services.remote.cluster_shell import connect
     from cluster_tools.services.runs.submit_run import submit_run
-    from cluster_tools.model.runs.subjects import read_subject_file
 
     project = _require_project(app)
     subjects = read_subject_file(subjects_file)
     cluster = app.cluster(cluster_name)
     asks = sys.stdin.isatty() and sys.stderr.isatty()
-    done = submit_run(app.state, project, cluster, subjects,
-                      {"command": command, "container": container, "workdir": workdir, "throttle": throttle,
-                       "cpus": cpus, "gpus": gpus,
-                       "mem": mem, "time": time_limit, "partition": partition},
-                      name=name, new_run=new_run, minutes_per_subject=minutes_per_subject, yes=yes,
-                      approve=(lambda why: click.confirm(f"{why}: submit?", err=True)) if asks else None,
-                      dry_run=dry_run, progress=note, environ=app.environ, connect=connect, start=start_cluster)
+    done = submit_run(
+        app.state,
+        project,
+        cluster,
+        subjects,
+        {
+            "command": command,
+            "container": container,
+            "workdir": workdir,
+            "throttle": throttle,
+            "cpus": cpus,
+            "gpus": gpus,
+            "mem": mem,
+            "time": time_limit,
+            "partition": partition,
+        },
+        name=name,
+        new_run=new_run,
+        minutes_per_subject=minutes_per_subject,
+        yes=yes,
+        approve=(lambda why: click.confirm(f"{why}: submit?", err=True)) if asks else None,
+        dry_run=dry_run,
+        progress=note,
+        environ=app.environ,
+        connect=connect,
+        start=start_cluster,
+    )
     if done.files is not None:
         for path, text in done.files.items():
             click.echo(f"==> {path} <==")
             click.echo(text.replace("\x1f", "\t"), nl=False)
-        note(f"dry run: nothing was sent (run {done.run.run_id}, {len(subjects)} subjects; the manifest's fields are "
-             "split by \\x1f, shown as tabs)")
+        note(
+            f"dry run: nothing was sent (run {done.run.run_id}, {len(subjects)} subjects; the manifest's fields are "
+            "split by \\x1f, shown as tabs)"
+        )
         return
     result = done.result
     if as_json:
-        print_json({"run": result.run.run_id, "attempt": result.attempt, "subjects": len(subjects),
-                    "arrays": [{"chunk": c, "job_id": j, "tasks": n, "new": new} for c, j, n, new in result.arrays]})
+        print_json(
+            {
+                "run": result.run.run_id,
+                "attempt": result.attempt,
+                "subjects": len(subjects),
+                "arrays": [{"chunk": c, "job_id": j, "tasks": n, "new": new} for c, j, n, new in result.arrays],
+            }
+        )
         return
     new = sum(1 for *_, fresh in result.arrays if fresh)
-    click.echo(f"run {result.run.run_id}: {len(subjects)} subjects in {len(result.arrays)} array(s) "
-               f"({new} submitted now) on {cluster.name}: jobs {', '.join(j for _, j, _, _ in result.arrays)}")
+    click.echo(
+        f"run {result.run.run_id}: {len(subjects)} subjects in {len(result.arrays)} array(s) "
+        f"({new} submitted now) on {cluster.name}: jobs {', '.join(j for _, j, _, _ in result.arrays)}"
+    )
     click.echo(f"follow it: clustertools status {result.run.run_id} --watch")
 
 
-@cli.command(epilog="""\b
+@cli.command(
+    epilog="""\b
 Examples:
   clustertools status                 # the project's latest run
   clustertools status RUN --watch
   clustertools status RUN --json | jq '.counts'
-""")
+"""
+)
 @click.argument("run_id", required=False)
-@click.option("--watch", is_flag=True, help="Refresh with a progress bar until no subject is pending or running; "
-              "then exit 1 unless every subject succeeded.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Refresh with a progress bar until no subject is pending or running; "
+    "then exit 1 unless every subject succeeded.",
+)
 @click.option("--no-fail", is_flag=True, help="With --watch: exit 0 however the subjects ended.")
-@click.option("--interval", type=click.FloatRange(0.5), default=5.0, show_default=True, help="Seconds between refreshes.")
+@click.option(
+    "--interval", type=click.FloatRange(0.5), default=5.0, show_default=True, help="Seconds between refreshes."
+)
 @click.option("--all", "show_all", is_flag=True, help="List every subject (default: those not succeeded).")
 @json_option
 @click.pass_obj
-def status(app: App, run_id: str | None, watch: bool, no_fail: bool, interval: float, show_all: bool,
-           as_json: bool) -> None:
+def status(
+    app: App, run_id: str | None, watch: bool, no_fail: bool, interval: float, show_all: bool, as_json: bool
+) -> None:
     """Per-subject state of a run: PENDING, RUNNING, SUCCEEDED, FAILED (exit code), CANCELLED, MISSING.
 
     With --watch it waits for the run to end and exits 0 only when every subject succeeded (1 otherwise,
@@ -132,8 +205,11 @@ def status(app: App, run_id: str | None, watch: bool, no_fail: bool, interval: f
         note("warning: squeue did not answer; states come from the records alone")
     if result.source == "s3":
         note("from the records in S3: subjects without a final record show as MISSING")
-    rows = [(s.subject, s.state, "" if s.exit_code is None else s.exit_code, s.attempt, s.node, s.end or s.start,
-             s.note) for s in result.subjects if show_all or s.state != "SUCCEEDED" or s.restarts]
+    rows = [
+        (s.subject, s.state, "" if s.exit_code is None else s.exit_code, s.attempt, s.node, s.end or s.start, s.note)
+        for s in result.subjects
+        if show_all or s.state != "SUCCEEDED" or s.restarts
+    ]
     if rows:
         print_table(None, ["subject", "state", "exit", "attempt", "node", "time", "note"], rows)
     click.echo(f"run {run.id}: {len(result.subjects)} subjects: {result.counts_text()}")
@@ -141,36 +217,49 @@ def status(app: App, run_id: str | None, watch: bool, no_fail: bool, interval: f
         note(f"warning: {line}")
     kept = sum(1 for s in result.subjects if s.kept and s.state == "FAILED")
     if kept:
-        note(f"{kept} subject(s) computed but could not upload; their outputs wait on the head node: "
-             f"clustertools results push {run.id}")
+        note(
+            f"{kept} subject(s) computed but could not upload; their outputs wait on the head node: "
+            f"clustertools results push {run.id}"
+        )
     if failed_run:  # the run ended and not every subject succeeded: a script must not go on
         sys.exit(1)
 
 
-@cli.command(epilog="""\b
+@cli.command(
+    epilog="""\b
 Examples:
   clustertools logs RUN sub-0001
   clustertools logs RUN sub-0001 --stderr --follow
-""")
+"""
+)
 @click.argument("run_id")
 @click.argument("subject")
-@click.option("--stderr", "use_stderr", is_flag=True,
-              help="The command's stderr alone (by default stdout, then stderr when it has any, on stderr).")
-@click.option("--follow", "-f", is_flag=True, help="Keep printing as the log grows, until the task ends (Ctrl-C stops sooner).")
+@click.option(
+    "--stderr",
+    "use_stderr",
+    is_flag=True,
+    help="The command's stderr alone (by default stdout, then stderr when it has any, on stderr).",
+)
+@click.option(
+    "--follow", "-f", is_flag=True, help="Keep printing as the log grows, until the task ends (Ctrl-C stops sooner)."
+)
 @click.option("--attempt", type=click.IntRange(1), help="An earlier attempt (default: the latest).")
 @click.pass_obj
 def logs(app: App, run_id: str, subject: str, use_stderr: bool, follow: bool, attempt: int | None) -> None:
     """Print a subject's output (from the head node): its stdout, then its stderr (when it has any) on stderr."""
-    code = app.run(run_id).write_logs(subject, sys.stdout.buffer, sys.stderr.buffer, stderr=use_stderr,
-                                      attempt=attempt, follow=follow, both=True)
+    code = app.run(run_id).write_logs(
+        subject, sys.stdout.buffer, sys.stderr.buffer, stderr=use_stderr, attempt=attempt, follow=follow, both=True
+    )
     click.get_current_context().exit(code)
 
 
-@cli.command(epilog="""\b
+@cli.command(
+    epilog="""\b
 Examples:
   clustertools cancel RUN                 # every pending and running task of the run
   clustertools cancel RUN sub-0003 sub-0007
-""")
+"""
+)
 @click.argument("run_id")
 @click.argument("subjects", nargs=-1)
 @click.pass_obj
@@ -184,11 +273,13 @@ def cancel(app: App, run_id: str, subjects: tuple[str, ...]) -> None:
         click.echo(f"cancelled {len(result.cancelled)} subject(s) of {run.id}")
 
 
-@cli.command(epilog="""\b
+@cli.command(
+    epilog="""\b
 Examples:
   clustertools runs
   clustertools runs --json
-""")
+"""
+)
 @json_option
 @click.pass_obj
 def runs(app: App, as_json: bool) -> None:
@@ -196,32 +287,64 @@ def runs(app: App, as_json: bool) -> None:
     from cluster_tools.model.runs.run_record import list_runs
 
     project = app.project()
-    found = [r for r in list_runs(app.state, project.name if project else None, warn=note) if r.sent]  # not refused ones
+    found = [
+        r for r in list_runs(app.state, project.name if project else None, warn=note) if r.sent
+    ]  # not refused ones
     if as_json:
-        print_json([{"run": r.run_id, "cluster": r.cluster, "created_at": r.created_at, "subjects": len(r.subjects),
-                     "attempts": len(r.attempts), "counts": r.last_counts, "counts_at": r.last_status_at}
-                    for r in found])
+        print_json(
+            [
+                {
+                    "run": r.run_id,
+                    "cluster": r.cluster,
+                    "created_at": r.created_at,
+                    "subjects": len(r.subjects),
+                    "attempts": len(r.attempts),
+                    "counts": r.last_counts,
+                    "counts_at": r.last_status_at,
+                }
+                for r in found
+            ]
+        )
         return
     if not found:
         click.echo("no runs yet: clustertools submit subjects.txt")
         return
-    print_table(None, ["run", "cluster", "created", "subjects", "attempts", "last seen"],
-                [(r.run_id, r.cluster, r.created_at, len(r.subjects), len(r.attempts),
-                  ", ".join(f"{k.lower()} {v}" for k, v in r.last_counts.items() if v) or "-") for r in found])
+    print_table(
+        None,
+        ["run", "cluster", "created", "subjects", "attempts", "last seen"],
+        [
+            (
+                r.run_id,
+                r.cluster,
+                r.created_at,
+                len(r.subjects),
+                len(r.attempts),
+                ", ".join(f"{k.lower()} {v}" for k, v in r.last_counts.items() if v) or "-",
+            )
+            for r in found
+        ],
+    )
 
 
-@cli.command(epilog="""\b
+@cli.command(
+    epilog="""\b
 Examples:
   clustertools resubmit --failed         # the project's latest run
   clustertools resubmit RUN --missing     # no success record, or no output in S3
   clustertools resubmit --failed --state OOM --mem 16G        # more memory for those the kernel killed
   clustertools resubmit --failed --state TIMEOUT --time 04:00:00
-""")
+"""
+)
 @click.argument("run_id", metavar="[RUN]", required=False)
 @click.option("--failed", is_flag=True, help="Rerun unsuccessful subjects: FAILED, TIMEOUT, OOM, NODE_FAIL, CANCELLED.")
-@click.option("--state", "states", multiple=True, metavar="STATE",
-              type=click.Choice(["FAILED", "TIMEOUT", "OOM", "NODE_FAIL", "CANCELLED"], case_sensitive=False),
-              help="With --failed: only subjects in this state (repeatable).")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    metavar="STATE",
+    type=click.Choice(["FAILED", "TIMEOUT", "OOM", "NODE_FAIL", "CANCELLED"], case_sensitive=False),
+    help="With --failed: only subjects in this state (repeatable).",
+)
 @click.option("--mem", help="Memory per task for the rerun (e.g. 16G: out-of-memory subjects).")
 @click.option("--cpus", type=int, help="CPUs per task for the rerun.")
 @click.option("--time", help="Time limit per task for the rerun (e.g. 02:00:00: subjects that hit TIMEOUT).")
@@ -229,23 +352,50 @@ Examples:
 @click.option("--gpus", type=int, help="GPUs per task for the rerun.")
 @click.option("--missing", is_flag=True, help="Rerun subjects with no success record or no output in S3.")
 @click.option("--dry-run", is_flag=True, help="Say which subjects would rerun; send nothing.")
-@click.option("--recompute-kept", is_flag=True,
-              help="Also rerun subjects whose outputs are kept on the head node (default: `results push` them).")
+@click.option(
+    "--recompute-kept",
+    is_flag=True,
+    help="Also rerun subjects whose outputs are kept on the head node (default: `results push` them).",
+)
 @json_option
 @click.pass_obj
-def resubmit(app: App, run_id: str | None, failed: bool, states: tuple[str, ...], mem: str | None, cpus: int | None,
-             time: str | None, partition: str | None, gpus: int | None, missing: bool, dry_run: bool,
-             recompute_kept: bool, as_json: bool) -> None:
+def resubmit(
+    app: App,
+    run_id: str | None,
+    failed: bool,
+    states: tuple[str, ...],
+    mem: str | None,
+    cpus: int | None,
+    time: str | None,
+    partition: str | None,
+    gpus: int | None,
+    missing: bool,
+    dry_run: bool,
+    recompute_kept: bool,
+    as_json: bool,
+) -> None:
     """Rerun only some subjects of a run, as a new attempt; SUCCEEDED subjects with outputs never rerun.
 
     RUN is any unique start of its id; default: the project's latest run."""
-    done = app.run(run_id).rerun(failed=failed, missing=missing, states=states, mem=mem, cpus=cpus, time=time,
-                                 partition=partition, gpus=gpus, dry_run=dry_run, recompute_kept=recompute_kept,
-                                 progress=note)
+    done = app.run(run_id).rerun(
+        failed=failed,
+        missing=missing,
+        states=states,
+        mem=mem,
+        cpus=cpus,
+        time=time,
+        partition=partition,
+        gpus=gpus,
+        dry_run=dry_run,
+        recompute_kept=recompute_kept,
+        progress=note,
+    )
     rerun = done.subjects
     if as_json:
         print_json(done.to_json())
     elif done.attempt is None:
         click.echo(f"would rerun {len(rerun)} subject(s): {' '.join(rerun[:20])}{' ...' if len(rerun) > 20 else ''}")
     else:
-        click.echo(f"run {done.run.id}: attempt {done.attempt} reruns {len(rerun)} subject(s) in {done.arrays} array(s)")
+        click.echo(
+            f"run {done.run.id}: attempt {done.attempt} reruns {len(rerun)} subject(s) in {done.arrays} array(s)"
+        )

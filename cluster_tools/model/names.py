@@ -43,29 +43,45 @@ class NameRule:
 def shown(value: object, limit: int = 60) -> str:
     """repr(): newlines and control characters escaped, so a message stays one visible line."""
     text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 10]}... ({len(str(value))} chars)"
+    return text if len(text) <= limit else f"{text[: limit - 10]}... ({len(str(value))} chars)"
 
 
 _WORD = "letters, digits, '.', '_' and '-'"
 
 # Every name below starts with a letter or digit: never '.', '..', a hidden file or an option (-x).
-PROJECT_NAME = NameRule("project name", re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"),
-                        f"{_WORD} only, at most 64, starting with a letter or digit")
+PROJECT_NAME = NameRule(
+    "project name",
+    re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"),
+    f"{_WORD} only, at most 64, starting with a letter or digit",
+)
 # A run's name (`submit --name`, default the project's) starts its run id: the same rule as a project's.
 RUN_NAME = NameRule("run name", PROJECT_NAME.pattern, PROJECT_NAME.rule, "e.g. --name lr-sweep")
 # ``<name>-YYYYmmdd-HHMMSS-hash6``: a file of the state dir, a directory on the head node, an S3 prefix,
 # a Slurm job name and comment.
-RUN_ID = NameRule("run id", re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}"),
-                  f"{_WORD} only, starting with a letter or digit", "`clustertools runs` lists them")
+RUN_ID = NameRule(
+    "run id",
+    re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}"),
+    f"{_WORD} only, starting with a letter or digit",
+    "`clustertools runs` lists them",
+)
 # ParallelCluster's own rule for cluster names; used for every provider so names carry over.
-CLUSTER_NAME = NameRule("cluster name", re.compile(r"[A-Za-z][A-Za-z0-9-]{0,59}"),
-                        "start with a letter; letters, digits and '-' only; at most 60",
-                        "`clustertools list` shows the known clusters")
-SUBJECT_ID = NameRule("subject ID", re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"),
-                      f"only {_WORD}, starting with a letter or digit, at most 128")
-NODE_NAME = NameRule("node name", re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}"),
-                     f"{_WORD} only, starting with a letter or digit",
-                     "`clustertools ssh -- sinfo -N` lists the nodes")
+CLUSTER_NAME = NameRule(
+    "cluster name",
+    re.compile(r"[A-Za-z][A-Za-z0-9-]{0,59}"),
+    "start with a letter; letters, digits and '-' only; at most 60",
+    "`clustertools list` shows the known clusters",
+)
+SUBJECT_ID = NameRule(
+    "subject ID",
+    re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"),
+    f"only {_WORD}, starting with a letter or digit, at most 128",
+)
+NODE_NAME = NameRule(
+    "node name",
+    re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}"),
+    f"{_WORD} only, starting with a letter or digit",
+    "`clustertools ssh -- sinfo -N` lists the nodes",
+)
 # A Slurm partition: a word of an #SBATCH line.
 PARTITION = NameRule("partition", PROJECT_NAME.pattern, PROJECT_NAME.rule)
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cluster_tools.model.aws.cluster_spec import ClusterSpec
-from cluster_tools.model.project.project_config import Project
 from cluster_tools.model.nodes.container_runtimes import default_runtime as runtime_default_of
+from cluster_tools.model.project.project_config import Project
 
 Runtime = Literal["apptainer", "docker", "enroot", "podman", "none"]
 RUNTIMES: tuple[str, ...] = ("apptainer", "docker", "enroot", "podman", "none")
@@ -42,8 +42,16 @@ class NodeBootstrap:
 
     def args(self) -> list[str]:
         """The script's arguments, in a fixed order (golden files depend on it)."""
-        args = ["--project", self.project, "--cluster", self.cluster, "--runtime", self.runtime,
-                "--bootstrap-prefix", self.prefix]
+        args = [
+            "--project",
+            self.project,
+            "--cluster",
+            self.cluster,
+            "--runtime",
+            self.runtime,
+            "--bootstrap-prefix",
+            self.prefix,
+        ]
         if self.miniforge_url:
             args += ["--miniforge-url", self.miniforge_url, "--miniforge-sha256", self.miniforge_sha256 or ""]
         if self.env_file_key:
@@ -76,16 +84,23 @@ def default_runtime(project: Project) -> str:
     return project.bootstrap.container_runtime or runtime_default_of(os_name) or "none"
 
 
-def node_bootstrap_for(project: Project, cluster_name: str, prefix: str, *, runtime: str | None = None) -> NodeBootstrap:
+def node_bootstrap_for(
+    project: Project, cluster_name: str, prefix: str, *, runtime: str | None = None
+) -> NodeBootstrap:
     """The project's bootstrap settings for one cluster. With runtime ``none`` no image is pulled."""
     runtime = runtime or default_runtime(project)
     settings = project.bootstrap
     return NodeBootstrap(
-        project=project.name, cluster=cluster_name, prefix=prefix, runtime=runtime,
-        miniforge_url=settings.miniforge_url, miniforge_sha256=settings.miniforge_sha256,
+        project=project.name,
+        cluster=cluster_name,
+        prefix=prefix,
+        runtime=runtime,
+        miniforge_url=settings.miniforge_url,
+        miniforge_sha256=settings.miniforge_sha256,
         env_file_key=settings.env_file_key,
         image=project.job.image_to_pull if runtime != "none" else None,
-        apptainer_version=settings.apptainer_version, apptainer_sha256=settings.apptainer_sha256,
+        apptainer_version=settings.apptainer_version,
+        apptainer_sha256=settings.apptainer_sha256,
         shared_dir=shared_dir_of(project),
         **autostop_of(project.parallelcluster),
     )
@@ -102,5 +117,8 @@ def autostop_of(spec: ClusterSpec | None) -> dict:
     """The head node's autostop settings from ``parallelcluster:`` (none: autostop is not installed)."""
     if spec is None or spec.autostop_minutes is None:
         return {}
-    return {"autostop_minutes": spec.autostop_minutes, "autostop_action": spec.autostop_action,
-            "autostop_down_role_arn": spec.autostop_down_role_arn}
+    return {
+        "autostop_minutes": spec.autostop_minutes,
+        "autostop_action": spec.autostop_action,
+        "autostop_down_role_arn": spec.autostop_down_role_arn,
+    }

@@ -96,5 +96,7 @@ def build_image(files: list[ImageFile], config: ImageConfig, *, architecture: st
         "config": {"mediaType": CONFIG_TYPE, "digest": sha256_digest(config_blob), "size": len(config_blob)},
         "layers": [{"mediaType": LAYER_TYPE, "digest": sha256_digest(layer), "size": len(layer)}],
     }
-    return OciImage(blobs={sha256_digest(layer): layer, sha256_digest(config_blob): config_blob},
-                    manifest=json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode())
+    return OciImage(
+        blobs={sha256_digest(layer): layer, sha256_digest(config_blob): config_blob},
+        manifest=json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode(),
+    )

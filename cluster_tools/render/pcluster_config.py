@@ -4,17 +4,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import jinja2
 
 from cluster_tools import __version__
+from cluster_tools.errors import ConfigError
 from cluster_tools.model.aws.cluster_checks import ALLOWED_IPS_PLACEHOLDER
 from cluster_tools.model.aws.cluster_spec import ClusterSpec, check_allowed_ips
-from cluster_tools.model.clusters.cluster_record import check_cluster_name
-from cluster_tools.errors import ConfigError
 from cluster_tools.model.aws.ecr import ecr_read_policy
+from cluster_tools.model.clusters.cluster_record import check_cluster_name
 from cluster_tools.render.node_bootstrap import NodeBootstrap, autostop_of
 from cluster_tools.render.templates import environment, yaml_scalar
 
@@ -50,7 +51,9 @@ def head_node_bootstrap_timeout(spec: ClusterSpec, node: NodeBootstrap) -> int |
 
 def available_templates(templates_dir: Path = TEMPLATES_DIR) -> list[str]:
     """Template names a project may choose (files starting with ``_`` are shared pieces)."""
-    return sorted(p.name.removesuffix(".yaml.j2") for p in templates_dir.glob("*.yaml.j2") if not p.name.startswith("_"))
+    return sorted(
+        p.name.removesuffix(".yaml.j2") for p in templates_dir.glob("*.yaml.j2") if not p.name.startswith("_")
+    )
 
 
 def yaml_value(value: Any) -> str:
@@ -95,10 +98,19 @@ def render_cluster_config(
         raise ConfigError(f"the caller's address: {exc}", "set parallelcluster.allowed_ips") from None
     read_buckets = [b for b in dict.fromkeys([*spec.input_buckets, *extra_input_buckets]) if b != output_bucket]
     owner = spec.owner or owner
-    tag_pairs = [("project", project), *([("owner", owner)] if owner else []), ("clustertools", __version__),
-                 *sorted(spec.tags.items())]
-    node = bootstrap or NodeBootstrap(project=project, cluster=cluster_name, runtime=container_runtime,
-                                      prefix=bootstrap_url.rsplit("/", 1)[0] + "/", **autostop_of(spec))
+    tag_pairs = [
+        ("project", project),
+        *([("owner", owner)] if owner else []),
+        ("clustertools", __version__),
+        *sorted(spec.tags.items()),
+    ]
+    node = bootstrap or NodeBootstrap(
+        project=project,
+        cluster=cluster_name,
+        runtime=container_runtime,
+        prefix=bootstrap_url.rsplit("/", 1)[0] + "/",
+        **autostop_of(spec),
+    )
     values = {
         "spec": spec,
         "cluster_name": cluster_name,
@@ -114,9 +126,18 @@ def render_cluster_config(
         "bootstrap_args": node.args(),
         "head_bootstrap_args": node.head_args(),  # + the idle autostop, installed on the head node only
         # An image in ECR: every node may pull it (the head node's bootstrap, a compute node's first task).
-        "node_policies": list(dict.fromkeys([*spec.additional_iam_policies, *filter(None, [ecr_read_policy(node.image)])])),
-        "head_policies": list(dict.fromkeys([*spec.additional_iam_policies, *filter(None, [ecr_read_policy(node.image)]),
-                                             *filter(None, [spec.autostop_down_policy_arn])])),
+        "node_policies": list(
+            dict.fromkeys([*spec.additional_iam_policies, *filter(None, [ecr_read_policy(node.image)])])
+        ),
+        "head_policies": list(
+            dict.fromkeys(
+                [
+                    *spec.additional_iam_policies,
+                    *filter(None, [ecr_read_policy(node.image)]),
+                    *filter(None, [spec.autostop_down_policy_arn]),
+                ]
+            )
+        ),
         "compute_subnet_ids": spec.compute_subnet_ids or [spec.subnet_id],
         "tag_pairs": tag_pairs,
         "head_node_bootstrap_timeout": head_node_bootstrap_timeout(spec, node),

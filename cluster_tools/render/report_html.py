@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cluster_tools.model.cost.pricing import format_usd
+from cluster_tools.model.runs.report_stats import format_duration, nice_step
 from cluster_tools.model.runs.report_usage import usage_lines
+from cluster_tools.model.runs.run_record import FAILURES
+from cluster_tools.model.runs.run_report import RunReport, drawn_end, occupancy
 from cluster_tools.render.report_text import cost_sentence, requeued_line  # one wording, page and terminal
 from cluster_tools.render.templates import environment
-from cluster_tools.model.runs.report_stats import format_duration, nice_step
-from cluster_tools.model.runs.run_report import RunReport, drawn_end, occupancy
-from cluster_tools.model.runs.run_record import FAILURES
 
 WIDTH = 1200  # the timeline's viewBox; it scales to the window
 LABEL_W = 180
@@ -60,9 +60,16 @@ def render_report_html(report: RunReport) -> str:
     env.filters["usd"] = format_usd
     env.globals["cost_sentence"] = cost_sentence  # the terminal's words, so page and text say the same
     return env.get_template("report/report.html.j2").render(
-        r=report, timeline=timeline(report), hist=histogram_svg(report), states=STATES,
-        as_of=_stamp(report.as_of), first_start=_stamp(report.first_start), last_end=_stamp(report.last_end),
-        requeued_line=requeued_line(report) if report.requeued else "", usage_lines=usage_lines(report.usage))
+        r=report,
+        timeline=timeline(report),
+        hist=histogram_svg(report),
+        states=STATES,
+        as_of=_stamp(report.as_of),
+        first_start=_stamp(report.first_start),
+        last_end=_stamp(report.last_end),
+        requeued_line=requeued_line(report) if report.requeued else "",
+        usage_lines=usage_lines(report.usage),
+    )
 
 
 def _n(value: float) -> str:
@@ -72,7 +79,7 @@ def _n(value: float) -> str:
 
 
 def _stamp(when: datetime | None) -> str:
-    return "-" if when is None else when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "-" if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def timeline(report: RunReport) -> dict:
@@ -90,9 +97,16 @@ def timeline(report: RunReport) -> dict:
     for lane in report.lanes:
         height = min(lane_max, lane.rows * ROW_H)
         failed = sum(t.state in FAILURES for t in lane.tasks)
-        lanes.append({"y": _n(y), "h": _n(height), "mid": _n(y + height / 2 + 4), "label": _short(lane.node),
-                      "title": f"{lane.node}: {len(lane.tasks)} task(s) ({failed} failed), busy "
-                               f"{format_duration(lane.busy_seconds)}, at most {lane.rows} at once"})
+        lanes.append(
+            {
+                "y": _n(y),
+                "h": _n(height),
+                "mid": _n(y + height / 2 + 4),
+                "label": _short(lane.node),
+                "title": f"{lane.node}: {len(lane.tasks)} task(s) ({failed} failed), busy "
+                f"{format_duration(lane.busy_seconds)}, at most {lane.rows} at once",
+            }
+        )
         if aggregated:
             shapes.extend(_occupancy(lane, report.as_of, t0, span, slices, y, height))
         else:
@@ -102,24 +116,51 @@ def timeline(report: RunReport) -> dict:
                 start = (t.start - t0).total_seconds()
                 end = (drawn_end(t, report.as_of) - t0).total_seconds()
                 cls = t.state.lower() + ("" if t.end is not None else " open")
-                shapes.append(Shape(_n(PLOT_X + start * scale), _n(y + t.row * row_h + pad),
-                                    _n(max(1.0, (end - start) * scale)), _n(row_h - 2 * pad), cls, _bar_title(t)))
+                shapes.append(
+                    Shape(
+                        _n(PLOT_X + start * scale),
+                        _n(y + t.row * row_h + pad),
+                        _n(max(1.0, (end - start) * scale)),
+                        _n(row_h - 2 * pad),
+                        cls,
+                        _bar_title(t),
+                    )
+                )
         y += height + LANE_GAP
-    note = (f"{report.tasks:,} tasks: more than {MAX_TASK_BARS:,}, so each node shows how many tasks ran on it "
-            f"per {format_duration(span / slices)} slice (red: the share in tasks that failed)") if aggregated else ""
-    return {"empty": False, "height": _n(y + 4), "lanes": lanes, "shapes": shapes, "aggregated": aggregated,
-            "ticks": _ticks(t0, span, scale, y), "note": note, "span": format_duration(span)}
+    note = (
+        (
+            f"{report.tasks:,} tasks: more than {MAX_TASK_BARS:,}, so each node shows how many tasks ran on it "
+            f"per {format_duration(span / slices)} slice (red: the share in tasks that failed)"
+        )
+        if aggregated
+        else ""
+    )
+    return {
+        "empty": False,
+        "height": _n(y + 4),
+        "lanes": lanes,
+        "shapes": shapes,
+        "aggregated": aggregated,
+        "ticks": _ticks(t0, span, scale, y),
+        "note": note,
+        "span": format_duration(span),
+    }
 
 
 def _short(node: str, limit: int = 24) -> str:
-    return node if len(node) <= limit else node[:limit - 1] + "…"
+    return node if len(node) <= limit else node[: limit - 1] + "…"
 
 
 def _bar_title(t) -> str:
     state = t.state + (f" (exit {t.exit_code})" if t.state in FAILURES and t.exit_code is not None else "")
-    end = (t.end.astimezone(timezone.utc).strftime("%H:%M:%S") if t.end
-           else "still running" if t.state == "RUNNING" else "no end recorded")
-    began = t.start.astimezone(timezone.utc).strftime("%H:%M:%S")
+    end = (
+        t.end.astimezone(UTC).strftime("%H:%M:%S")
+        if t.end
+        else "still running"
+        if t.state == "RUNNING"
+        else "no end recorded"
+    )
+    began = t.start.astimezone(UTC).strftime("%H:%M:%S")
     took = f" ({format_duration(t.seconds)})" if t.end else ""
     earlier = "" if t.latest else ", rerun since"
     return f"{t.subject}, attempt {t.attempt}{earlier}: {state}, {began} → {end}{took}"
@@ -130,12 +171,15 @@ def _ticks(t0: datetime, span: float, scale: float, bottom: float) -> list[dict]
     origin = t0.timestamp()
     first = math.ceil(origin / step) * step
     fmt = "%H:%M:%S" if step < 60 else "%H:%M"
-    if span >= 86400 or t0.astimezone(timezone.utc).date() != datetime.fromtimestamp(origin + span, timezone.utc).date():
+    if (
+        span >= 86400
+        or t0.astimezone(UTC).date() != datetime.fromtimestamp(origin + span, UTC).date()
+    ):
         fmt = "%m-%d %H:%M"
     ticks, at = [], first
     while at <= origin + span:
         x = PLOT_X + (at - origin) * scale
-        ticks.append({"x": _n(x), "label": datetime.fromtimestamp(at, timezone.utc).strftime(fmt)})
+        ticks.append({"x": _n(x), "label": datetime.fromtimestamp(at, UTC).strftime(fmt)})
         at += step
     return ticks
 
@@ -151,15 +195,26 @@ def _occupancy(lane, as_of: datetime, t0: datetime, span: float, slices: int, y:
         h = height * min(1.0, mean / lane.rows)
         x, w = PLOT_X + i * PLOT_W / slices, PLOT_W / slices
         share = failed[i] / seconds
-        title = (f"{lane.node} {_clock(t0, i * width)}–{_clock(t0, (i + 1) * width)}: {mean:.1f} running on average "
-                 f"(max {lane.rows})" + (f", {share:.0%} in failed tasks" if share else ""))
-        shapes.append(Shape(_n(x), _n(y + height - h), _n(w), _n(h), "busy", title,
-                            *((_n(y + height - h * share), _n(h * share)) if share > 0 else ())))
+        title = (
+            f"{lane.node} {_clock(t0, i * width)}–{_clock(t0, (i + 1) * width)}: {mean:.1f} running on average "
+            f"(max {lane.rows})" + (f", {share:.0%} in failed tasks" if share else "")
+        )
+        shapes.append(
+            Shape(
+                _n(x),
+                _n(y + height - h),
+                _n(w),
+                _n(h),
+                "busy",
+                title,
+                *((_n(y + height - h * share), _n(h * share)) if share > 0 else ()),
+            )
+        )
     return shapes
 
 
 def _clock(t0: datetime, offset: float) -> str:
-    return datetime.fromtimestamp(t0.timestamp() + offset, timezone.utc).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(t0.timestamp() + offset, UTC).strftime("%H:%M:%S")
 
 
 def histogram_svg(report: RunReport) -> dict:
@@ -175,14 +230,34 @@ def histogram_svg(report: RunReport) -> dict:
     for i, b in enumerate(bins):
         x = HIST_LEFT + i * step_w
         h = plot_h * b.count / top
-        title = (f"{format_duration(b.low)} to {format_duration(b.high)}: {b.count} task{'s' if b.count != 1 else ''}"
-                 + (f" ({b.failed} failed)" if b.failed else ""))
-        bars.append({"x": _n(x + 1), "w": _n(max(1.0, step_w - 2)), "y": _n(10 + plot_h - h), "h": _n(h),
-                     "fy": _n(10 + plot_h - plot_h * b.failed / top), "fh": _n(plot_h * b.failed / top),
-                     "title": title, "failed": b.failed})
+        title = (
+            f"{format_duration(b.low)} to {format_duration(b.high)}: {b.count} task{'s' if b.count != 1 else ''}"
+            + (f" ({b.failed} failed)" if b.failed else "")
+        )
+        bars.append(
+            {
+                "x": _n(x + 1),
+                "w": _n(max(1.0, step_w - 2)),
+                "y": _n(10 + plot_h - h),
+                "h": _n(h),
+                "fy": _n(10 + plot_h - plot_h * b.failed / top),
+                "fh": _n(plot_h * b.failed / top),
+                "title": title,
+                "failed": b.failed,
+            }
+        )
         if i % every == 0 and (i == 0 or len(bins) - i >= every):  # never crowding the last edge's label
             labels.append({"x": _n(x), "text": format_duration(b.low)})
     labels.append({"x": _n(HIST_LEFT + plot_w), "text": format_duration(bins[-1].high)})
-    return {"empty": False, "bars": bars, "labels": labels, "top": top, "axis_y": _n(10 + plot_h),
-            "label_y": _n(10 + plot_h + 16), "left": HIST_LEFT, "right": _n(HIST_LEFT + plot_w),
-            "width": HIST_W, "height": HIST_H}
+    return {
+        "empty": False,
+        "bars": bars,
+        "labels": labels,
+        "top": top,
+        "axis_y": _n(10 + plot_h),
+        "label_y": _n(10 + plot_h + 16),
+        "left": HIST_LEFT,
+        "right": _n(HIST_LEFT + plot_w),
+        "width": HIST_W,
+        "height": HIST_H,
+    }

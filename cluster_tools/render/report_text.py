@@ -3,13 +3,13 @@ the same on a TTY, in a pipe and in a CI log. Pure."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cluster_tools.model.cost.pricing import format_usd
 from cluster_tools.model.runs.report_stats import format_duration
 from cluster_tools.model.runs.report_usage import usage_lines
-from cluster_tools.model.runs.run_report import RunReport, drawn_end, occupancy
 from cluster_tools.model.runs.run_record import FAILURES
+from cluster_tools.model.runs.run_report import RunReport, drawn_end, occupancy
 
 COLUMNS = 48  # of a node's timeline strip
 LEVELS = " ▁▂▃▄▅▆▇█"
@@ -19,21 +19,34 @@ ERROR_SHOWN = 60
 
 
 def render_report_text(report: RunReport) -> str:
-    lines = [f"run {report.run_id}: as of {_stamp(report.as_of)}, states from "
-             + ("the records in S3" if report.source == "s3" else f"the {report.source}")
-             + ("" if report.queue_readable else " (the queue did not answer)")]
+    lines = [
+        f"run {report.run_id}: as of {_stamp(report.as_of)}, states from "
+        + ("the records in S3" if report.source == "s3" else f"the {report.source}")
+        + ("" if report.queue_readable else " (the queue did not answer)")
+    ]
     counts = ", ".join(f"{state.lower()} {n:,}" for state, n in report.counts.items() if n)
     lines.append(f"subjects {report.subjects:,} in {report.attempts} attempt(s)" + (f": {counts}" if counts else ""))
     if report.first_start is not None:
-        lines.append(f"wall time {format_duration(report.wall_seconds)} ({_stamp(report.first_start)} to "
-                     f"{_stamp(report.last_end)}), {len(report.lanes)} node(s), {report.node_hours:.2f} node-hours busy, "
-                     f"{report.task_hours:.2f} task-hours")
+        lines.append(
+            f"wall time {format_duration(report.wall_seconds)} ({_stamp(report.first_start)} to "
+            f"{_stamp(report.last_end)}), {len(report.lanes)} node(s), {report.node_hours:.2f} node-hours busy, "
+            f"{report.task_hours:.2f} task-hours"
+        )
     if report.without_end:
         lines.append(f"{report.without_end} task(s) started with no end recorded (running, or lost)")
     if report.requeued:
         lines.append(requeued_line(report))
-    lines += ["", *_timeline(report), "", *_runtimes(report), *usage_lines(report.usage), "", *_failures(report), "",
-              *_cost(report)]
+    lines += [
+        "",
+        *_timeline(report),
+        "",
+        *_runtimes(report),
+        *usage_lines(report.usage),
+        "",
+        *_failures(report),
+        "",
+        *_cost(report),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -45,7 +58,7 @@ def requeued_line(report: RunReport) -> str:
 
 
 def _stamp(when: datetime | None) -> str:
-    return "-" if when is None else when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "-" if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _timeline(report: RunReport) -> list[str]:
@@ -56,14 +69,18 @@ def _timeline(report: RunReport) -> list[str]:
     # Records say seconds: a column is one at least (a run of a few seconds draws on the strip's left).
     span = max(float(COLUMNS), (t1 - t0).total_seconds())
     width = max(len(lane.node) for lane in report.lanes)
-    lines = [f"timeline: tasks running per node, one column = {format_duration(span / COLUMNS)} "
-             f"(UTC {t0.astimezone(timezone.utc):%H:%M:%S} to {t1.astimezone(timezone.utc):%H:%M:%S})"]
+    lines = [
+        f"timeline: tasks running per node, one column = {format_duration(span / COLUMNS)} "
+        f"(UTC {t0.astimezone(UTC):%H:%M:%S} to {t1.astimezone(UTC):%H:%M:%S})"
+    ]
     for lane in report.lanes:
         busy, _ = occupancy(lane, report.as_of, t0, span, COLUMNS)
         strip = "".join(_level(seconds / (span / COLUMNS) / lane.rows) for seconds in busy)
         failed = sum(t.state in FAILURES for t in lane.tasks)
-        lines.append(f"  {lane.node.ljust(width)} |{strip}| {len(lane.tasks)} task(s), {failed} failed, "
-                     f"busy {format_duration(lane.busy_seconds)}, at most {lane.rows} at once")
+        lines.append(
+            f"  {lane.node.ljust(width)} |{strip}| {len(lane.tasks)} task(s), {failed} failed, "
+            f"busy {format_duration(lane.busy_seconds)}, at most {lane.rows} at once"
+        )
     return lines
 
 
@@ -77,15 +94,18 @@ def _runtimes(report: RunReport) -> list[str]:
     stats = report.runtime
     if stats is None:
         return ["task runtimes: no task has finished yet"]
-    lines = [f"task runtimes ({stats.count} finished task(s), every attempt): min {format_duration(stats.min)}, "
-             f"median {format_duration(stats.median)}, p90 {format_duration(stats.p90)}, max {format_duration(stats.max)}"]
+    lines = [
+        f"task runtimes ({stats.count} finished task(s), every attempt): min {format_duration(stats.min)}, "
+        f"median {format_duration(stats.median)}, p90 {format_duration(stats.p90)}, max {format_duration(stats.max)}"
+    ]
     top = max(b.count for b in report.histogram)
     labels = [f"{format_duration(b.low)} to {format_duration(b.high)}" for b in report.histogram]
     width = max(len(label) for label in labels)
     for label, b in zip(labels, report.histogram):
         bar = "#" * (round(BAR_WIDTH * b.count / top) if b.count else 0)
-        lines.append(f"  {label.rjust(width)}  {bar.ljust(BAR_WIDTH)} {b.count}"
-                     + (f" ({b.failed} failed)" if b.failed else ""))
+        lines.append(
+            f"  {label.rjust(width)}  {bar.ljust(BAR_WIDTH)} {b.count}" + (f" ({b.failed} failed)" if b.failed else "")
+        )
     return lines
 
 
@@ -97,12 +117,19 @@ def _failures(report: RunReport) -> list[str]:
         shown = list(f.subjects[:SUBJECTS_SHOWN])
         more = len(f.subjects) - len(shown) + f.more
         error = " ".join(f.error.split())
-        rows.append(("none" if f.exit_code is None else str(f.exit_code), str(f.failed_now), str(f.failed_before),
-                     ", ".join(shown) + (f" and {more} more" if more else ""),
-                     error if len(error) <= ERROR_SHOWN else error[:ERROR_SHOWN - 1] + "…"))
+        rows.append(
+            (
+                "none" if f.exit_code is None else str(f.exit_code),
+                str(f.failed_now),
+                str(f.failed_before),
+                ", ".join(shown) + (f" and {more} more" if more else ""),
+                error if len(error) <= ERROR_SHOWN else error[: ERROR_SHOWN - 1] + "…",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return ["failures by exit code:"] + [("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths))
-                                          + "  " + row[4]).rstrip() for row in rows]
+    return ["failures by exit code:"] + [
+        ("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4]).rstrip() for row in rows
+    ]
 
 
 def _cost(report: RunReport) -> list[str]:
@@ -122,11 +149,16 @@ def cost_sentence(report: RunReport) -> str:
         if report.cost_note:
             return f"cost: {report.cost_note}"
         return f"cost unknown: {report.cost_unknown}" if report.cost_unknown else "cost: not available for this cluster"
-    per_subject = (f"mean {usd(cost.mean)}, median {usd(cost.median)}, max {usd(cost.max)}"
-                   + (f"; {cost.unpriced} subject(s) without a figure" if cost.unpriced else ""))
+    per_subject = f"mean {usd(cost.mean)}, median {usd(cost.median)}, max {usd(cost.max)}" + (
+        f"; {cost.unpriced} subject(s) without a figure" if cost.unpriced else ""
+    )
     if cost.overhead is None:
-        return (f"{usd(cost.total)} over {cost.priced} subject(s): {per_subject} (the subjects' runtime only: node "
-                "boot, scale-down idle and the head node are not counted)")
-    return (f"{usd(cost.total)} for the run, as `clustertools cost RUN` counts it: {usd(cost.subjects_total)} over "
-            f"{cost.priced} subject(s) + {usd(cost.overhead)} node boot, scale-down idle and head node; per subject "
-            f"{per_subject}")
+        return (
+            f"{usd(cost.total)} over {cost.priced} subject(s): {per_subject} (the subjects' runtime only: node "
+            "boot, scale-down idle and the head node are not counted)"
+        )
+    return (
+        f"{usd(cost.total)} for the run, as `clustertools cost RUN` counts it: {usd(cost.subjects_total)} over "
+        f"{cost.priced} subject(s) + {usd(cost.overhead)} node boot, scale-down idle and head node; per subject "
+        f"{per_subject}"
+    )

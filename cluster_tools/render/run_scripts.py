@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from importlib import resources
-from typing import Sequence
 
 from cluster_tools import __version__
-
-from cluster_tools.model.runs.job_spec import JobSpec
 from cluster_tools.model.cost.cost_model import slurm_minutes
-from cluster_tools.render.templates import render_template
+from cluster_tools.model.runs.job_spec import JobSpec
 from cluster_tools.model.runs.run_record import Attempt, RunRecord
+from cluster_tools.render.templates import render_template
 from cluster_tools.slurm.limits import ChunkPlan
 from cluster_tools.slurm.queue import SQUEUE_FORMAT, comment_prefix, job_name
 
@@ -48,9 +47,13 @@ def _values(run: RunRecord, job: JobSpec | None = None) -> dict[str, object]:
         "input_secret_to_task": run.input_credentials_to_task,
         "shared_inputs": run.shared_inputs,
         # aws s3 cp's filters, in order (later ones win): with includes, everything else is excluded first.
-        "input_filters": ([*(["--exclude", "*"] if run.input_include else []),
-                           *[w for p in run.input_include for w in ("--include", p)],
-                           *[w for p in run.input_exclude for w in ("--exclude", p)]]),
+        "input_filters": (
+            [
+                *(["--exclude", "*"] if run.input_include else []),
+                *[w for p in run.input_include for w in ("--include", p)],
+                *[w for p in run.input_exclude for w in ("--exclude", p)],
+            ]
+        ),
         "output_url": run_url,
         "cpus": job.cpus,
         "gpus": job.gpus,
@@ -84,13 +87,20 @@ def render_wrapper(run: RunRecord) -> str:
     return render_template("run/wrapper.sh.j2", **_values(run))
 
 
-def render_submit_script(run: RunRecord, *, sbatch_timeout: int = 120, resolve_tries: int = 5,
-                         resolve_wait: int = 3) -> str:
+def render_submit_script(
+    run: RunRecord, *, sbatch_timeout: int = 120, resolve_tries: int = 5, resolve_wait: int = 3
+) -> str:
     """submit.sh: an sbatch without an answer in ``sbatch_timeout`` s is looked for again in the queue
     ``resolve_tries`` times, ``resolve_wait`` s apart, before the chunk is reported unknown."""
     throttle = f"%{run.job.throttle}" if run.job.throttle else ""
-    return render_template("run/submit.sh.j2", **_values(run), throttle_suffix=throttle, sbatch_timeout=sbatch_timeout,
-                           resolve_tries=resolve_tries, resolve_wait=resolve_wait)
+    return render_template(
+        "run/submit.sh.j2",
+        **_values(run),
+        throttle_suffix=throttle,
+        sbatch_timeout=sbatch_timeout,
+        resolve_tries=resolve_tries,
+        resolve_wait=resolve_wait,
+    )
 
 
 def render_status_script(run: RunRecord) -> str:
@@ -107,19 +117,40 @@ def render_dataset_description(run: RunRecord) -> str:
     what made every subject's outputs, so the run can be cited and run again. Each task's provenance.json
     says the rest (its attempt, resources used, node, image digest)."""
     job = run.job
-    return json.dumps({
-        "Name": run.run_id,
-        "DatasetType": "derivative",
-        "GeneratedBy": [{"Name": "clustertools", "Version": __version__,
-                         **({"Container": {"Type": "oci", "Tag": job.container}} if job.container else {})}],
-        "clustertools": {
-            "run": run.run_id, "project": run.project, "cluster": run.cluster, "created_at": run.created_at,
-            "command": job.command, "container": job.container, "container_args": job.container_args,
-            "job": job.model_dump(), "input": run.input, "output": run.output, "columns": run.columns,
-            "subjects": len(run.subjects), "subjects_sha256": _subjects_sha256(run), "spec_sha256": run.spec_hash,
-            "workdir_sha256": run.workdir_sha256,
-        },
-    }, indent=2) + "\n"
+    return (
+        json.dumps(
+            {
+                "Name": run.run_id,
+                "DatasetType": "derivative",
+                "GeneratedBy": [
+                    {
+                        "Name": "clustertools",
+                        "Version": __version__,
+                        **({"Container": {"Type": "oci", "Tag": job.container}} if job.container else {}),
+                    }
+                ],
+                "clustertools": {
+                    "run": run.run_id,
+                    "project": run.project,
+                    "cluster": run.cluster,
+                    "created_at": run.created_at,
+                    "command": job.command,
+                    "container": job.container,
+                    "container_args": job.container_args,
+                    "job": job.model_dump(),
+                    "input": run.input,
+                    "output": run.output,
+                    "columns": run.columns,
+                    "subjects": len(run.subjects),
+                    "subjects_sha256": _subjects_sha256(run),
+                    "spec_sha256": run.spec_hash,
+                    "workdir_sha256": run.workdir_sha256,
+                },
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def _subjects_sha256(run: RunRecord) -> str:

@@ -16,8 +16,8 @@ The sandbox's nodes are processes of this machine: each slurmd listens on a port
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 # What one sandbox queue may hold: every node is a slurmd of this machine (a few MB each, but a busy
 # node runs real tasks), so more than this only slows the machine down.
@@ -59,7 +59,9 @@ class PowerSaving:
     suspend_timeout_s: int = 120
 
 
-def project_queue_shapes(queues, shape_of: Callable[[str], tuple[int, float] | None]) -> tuple[list[QueueShape], list[str]]:
+def project_queue_shapes(
+    queues, shape_of: Callable[[str], tuple[int, float] | None]
+) -> tuple[list[QueueShape], list[str]]:
     """The project's ``parallelcluster:`` queues (QueueSpec) as the sandbox plays them, and a note for each
     queue whose instance types' sizes ``shape_of`` (vCPUs, memory GiB) does not know. A compute resource of
     several instance types gets the smallest vCPUs and memory among them, as ParallelCluster sizes its nodes."""
@@ -70,10 +72,13 @@ def project_queue_shapes(queues, shape_of: Callable[[str], tuple[int, float] | N
             cpus, memory_mb = min(c for c, _ in known), min(math.floor(m * 1024) for _, m in known)
         else:
             cpus, memory_mb = DEFAULT_NODE_CPUS, DEFAULT_NODE_MEMORY_MB
-            notes.append(f"queue {queue.name}: the size of {', '.join(queue.instance_types)} is not known here: "
-                         f"{cpus} CPUs and {memory_mb} MB per node")
-        shapes.append(QueueShape(queue.name, queue.instance_types[0], cpus, memory_mb, queue.min_count,
-                                 queue.max_count))
+            notes.append(
+                f"queue {queue.name}: the size of {', '.join(queue.instance_types)} is not known here: "
+                f"{cpus} CPUs and {memory_mb} MB per node"
+            )
+        shapes.append(
+            QueueShape(queue.name, queue.instance_types[0], cpus, memory_mb, queue.min_count, queue.max_count)
+        )
     return shapes, notes
 
 
@@ -99,17 +104,26 @@ def plan_nodes(queues: list[QueueShape], machine_memory_mb: int) -> tuple[list[S
     claimed = sum(_real_memory(q.memory_mb) * n for q, n in zip(queues, counts))
     scale = min(1.0, machine_memory_mb * 0.8 / claimed) if claimed else 1.0
     if scale < 1.0:
-        notes.append(f"node memory scaled to {scale:.0%} so that every node fits in this machine's {machine_memory_mb} MB")
+        notes.append(
+            f"node memory scaled to {scale:.0%} so that every node fits in this machine's {machine_memory_mb} MB"
+        )
     nodes = []
     for queue, count in zip(queues, counts):
         memory = max(256, math.floor(_real_memory(queue.memory_mb) * scale))
         static = min(queue.min_count, count)
         for index in range(count):
             kind, number = ("st", index + 1) if index < static else ("dy", index - static + 1)
-            nodes.append(SandboxNode(
-                name=f"{queue.name}-{kind}-{queue.name}-{number}", queue=queue.name, compute_resource=queue.name,
-                instance_type=queue.instance_type, cpus=queue.cpus, real_memory_mb=memory, dynamic=kind == "dy",
-            ))
+            nodes.append(
+                SandboxNode(
+                    name=f"{queue.name}-{kind}-{queue.name}-{number}",
+                    queue=queue.name,
+                    compute_resource=queue.name,
+                    instance_type=queue.instance_type,
+                    cpus=queue.cpus,
+                    real_memory_mb=memory,
+                    dynamic=kind == "dy",
+                )
+            )
     return nodes, notes
 
 
@@ -158,8 +172,11 @@ def static_nodes(nodes: list[SandboxNode]) -> list[str]:
 
 
 def cgroup_conf(memory_scheduling: bool) -> str:
-    lines = ["# cgroup.conf of the clustertools sandbox, as ParallelCluster writes it", "CgroupPlugin=cgroup/v1",
-             "ConstrainCores=yes"]
+    lines = [
+        "# cgroup.conf of the clustertools sandbox, as ParallelCluster writes it",
+        "CgroupPlugin=cgroup/v1",
+        "ConstrainCores=yes",
+    ]
     if memory_scheduling:
         lines.append("ConstrainRAMSpace=yes")
     return "\n".join(lines) + "\n"
@@ -192,8 +209,13 @@ def render_slurm_conf(files: ClusterFiles) -> str:
     nodes = list(files.nodes)
     default_queue = nodes[0].queue if nodes else DEFAULT_QUEUE
     values = {name: getattr(files, name) for name in files.__dataclass_fields__ if name != "nodes"}
-    return render_template("sandbox/cluster-slurm.conf.j2", **values, node_lines=node_lines(nodes),
-                           partition_lines=partition_lines(nodes, default_queue), static_nodes=static_nodes(nodes))
+    return render_template(
+        "sandbox/cluster-slurm.conf.j2",
+        **values,
+        node_lines=node_lines(nodes),
+        partition_lines=partition_lines(nodes, default_queue),
+        static_nodes=static_nodes(nodes),
+    )
 
 
 # A node boots at least this long after its resume request. slurmctld ignores a powering-up node's registration
@@ -203,18 +225,41 @@ def render_slurm_conf(files: ClusterFiles) -> str:
 MIN_BOOT_DELAY_S = 2.0
 
 
-def render_resume_program(*, marker_env: str, marker: str, boot_delay: float, log_dir: str, scontrol: str,
-                          node_script: str, cgroups: str, spools: str, slurmd: str, slurm_conf: str,
-                          sshd_spec: str = "-") -> str:
+def render_resume_program(
+    *,
+    marker_env: str,
+    marker: str,
+    boot_delay: float,
+    log_dir: str,
+    scontrol: str,
+    node_script: str,
+    cgroups: str,
+    spools: str,
+    slurmd: str,
+    slurm_conf: str,
+    sshd_spec: str = "-",
+) -> str:
     from cluster_tools.render.templates import render_template
 
-    return render_template("sandbox/resume.sh.j2", marker_env=marker_env, marker=marker, boot_delay=f"{max(boot_delay, MIN_BOOT_DELAY_S):g}",
-                           log_dir=log_dir, scontrol=scontrol, node_script=node_script, cgroups=cgroups, spools=spools, sshd_spec=sshd_spec, slurmd=slurmd,
-                           slurm_conf=slurm_conf)
+    return render_template(
+        "sandbox/resume.sh.j2",
+        marker_env=marker_env,
+        marker=marker,
+        boot_delay=f"{max(boot_delay, MIN_BOOT_DELAY_S):g}",
+        log_dir=log_dir,
+        scontrol=scontrol,
+        node_script=node_script,
+        cgroups=cgroups,
+        spools=spools,
+        sshd_spec=sshd_spec,
+        slurmd=slurmd,
+        slurm_conf=slurm_conf,
+    )
 
 
 def render_suspend_program(*, log_dir: str, scontrol: str, pids_dir: str, cgroup_dirs: list[str]) -> str:
     from cluster_tools.render.templates import render_template
 
-    return render_template("sandbox/suspend.sh.j2", log_dir=log_dir, scontrol=scontrol, pids_dir=pids_dir,
-                           cgroup_dirs=cgroup_dirs)
+    return render_template(
+        "sandbox/suspend.sh.j2", log_dir=log_dir, scontrol=scontrol, pids_dir=pids_dir, cgroup_dirs=cgroup_dirs
+    )

@@ -104,4 +104,6 @@ class SandboxSpec:
 
 
 def render_sshd_config(spec: SandboxSpec) -> str:
-    return render_template("sandbox/sshd_config.j2", **{name: getattr(spec, name) for name in spec.__dataclass_fields__})
+    return render_template(
+        "sandbox/sshd_config.j2", **{name: getattr(spec, name) for name in spec.__dataclass_fields__}
+    )

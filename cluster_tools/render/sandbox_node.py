@@ -21,8 +21,23 @@ from typing import Literal
 
 # slurm-client's commands (dpkg -L slurm-client): hidden from /usr/bin, found in /opt/slurm/bin.
 SLURM_COMMANDS = (
-    "sacct", "sacctmgr", "salloc", "sattach", "sbatch", "sbcast", "scancel", "scontrol", "sdiag", "sinfo",
-    "sprio", "squeue", "sreport", "srun", "sshare", "sstat", "strigger",
+    "sacct",
+    "sacctmgr",
+    "salloc",
+    "sattach",
+    "sbatch",
+    "sbcast",
+    "scancel",
+    "scontrol",
+    "sdiag",
+    "sinfo",
+    "sprio",
+    "squeue",
+    "sreport",
+    "srun",
+    "sshare",
+    "sstat",
+    "strigger",
 )
 SLURM_PREFIX = "/opt/slurm"
 SHARED_DIR = "/opt/parallelcluster/shared"  # exported by the head node to every compute node, as /home is
@@ -67,11 +82,17 @@ def slurm_profile() -> str:
     )
 
 
-def cfnconfig(*, node_type: Literal["HeadNode", "ComputeFleet"], stack_name: str, region: str, user: str,
-              queue: str | None = None) -> str:
+def cfnconfig(
+    *, node_type: Literal["HeadNode", "ComputeFleet"], stack_name: str, region: str, user: str, queue: str | None = None
+) -> str:
     """/etc/parallelcluster/cfnconfig: the keys of cfnconfig.erb that a bootstrap reads."""
-    lines = [f"stack_name={stack_name}", f"cfn_region={region}", "cfn_scheduler=slurm",
-             f"cfn_node_type={node_type}", f"cfn_cluster_user={user}"]
+    lines = [
+        f"stack_name={stack_name}",
+        f"cfn_region={region}",
+        "cfn_scheduler=slurm",
+        f"cfn_node_type={node_type}",
+        f"cfn_cluster_user={user}",
+    ]
     if node_type == "ComputeFleet":
         lines += ["cfn_head_node=localhost", "cfn_head_node_private_ip=127.0.0.1", f"cfn_scheduler_queue_name={queue}"]
     return "\n".join(lines) + "\n"
@@ -95,9 +116,7 @@ def user_dotfiles(os: NodeOS) -> dict[str, str]:
             ),
         }
     return {
-        ".bashrc": (
-            "# .bashrc\n\n# Source global definitions\nif [ -f /etc/bashrc ]; then\n\t. /etc/bashrc\nfi\n"
-        ),
+        ".bashrc": ("# .bashrc\n\n# Source global definitions\nif [ -f /etc/bashrc ]; then\n\t. /etc/bashrc\nfi\n"),
         ".bash_profile": (
             "# .bash_profile\n\n# Get the aliases and functions\nif [ -f ~/.bashrc ]; then\n\t. ~/.bashrc\nfi\n"
         ),
@@ -108,12 +127,12 @@ def etc_bashrc() -> str:
     """/etc/bashrc of the RHEL family (Debian has none): non-login shells read profile.d from here."""
     return (
         "# /etc/bashrc: system wide functions and aliases (the part of Amazon Linux's that sets PATH)\n"
-        "if [ -z \"$BASHRCSOURCED\" ]; then\n"
+        'if [ -z "$BASHRCSOURCED" ]; then\n'
         "  BASHRCSOURCED=Y\n"
         "  if ! shopt -q login_shell ; then\n"
         "    for i in /etc/profile.d/*.sh; do\n"
-        "      if [ -r \"$i\" ]; then\n"
-        "        if [ \"$PS1\" ]; then\n          . \"$i\"\n        else\n          . \"$i\" >/dev/null\n        fi\n"
+        '      if [ -r "$i" ]; then\n'
+        '        if [ "$PS1" ]; then\n          . "$i"\n        else\n          . "$i" >/dev/null\n        fi\n'
         "      fi\n"
         "    done\n"
         "    unset i\n"

@@ -43,8 +43,9 @@ def config_path(path: Path) -> str:
     bad = next((c for c in text if c in '"\\' or ord(c) < 0x20 or ord(c) == 0x7F), None)
     if bad is not None or "${" in text:
         shown = repr(bad) if bad is not None else "'${'"
-        raise ConfigError(f"the path {text!r} holds {shown}, which an OpenSSH config cannot carry",
-                          "move the file to a plainer path")
+        raise ConfigError(
+            f"the path {text!r} holds {shown}, which an OpenSSH config cannot carry", "move the file to a plainer path"
+        )
     text = text.replace("%", "%%")
     return f'"{text}"' if any(c in text for c in " \t#'") else text
 
@@ -71,8 +72,10 @@ def render_ssh_config(spec: SSHConfigSpec) -> str:
 
 
 def markers(alias: str) -> tuple[str, str]:
-    return (f"# >>> clustertools {alias} >>> (written by `clustertools ssh-config --write`: edits inside are lost)",
-            f"# <<< clustertools {alias} <<<")
+    return (
+        f"# >>> clustertools {alias} >>> (written by `clustertools ssh-config --write`: edits inside are lost)",
+        f"# <<< clustertools {alias} <<<",
+    )
 
 
 def merge_into_config(existing: str, alias: str, block: str) -> str:
@@ -90,6 +93,8 @@ def merge_into_config(existing: str, alias: str, block: str) -> str:
     if not starts and not ends:
         return wrapped + ("\n" + existing if existing else "")
     if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
-        raise ConfigError(f"the clustertools markers of {alias} in the SSH config are damaged",
-                          f"remove the lines between `{start.split(' (')[0]}` and `{end}` by hand, then run again")
-    return "".join(lines[:starts[0]]) + wrapped + "".join(lines[ends[0] + 1:])
+        raise ConfigError(
+            f"the clustertools markers of {alias} in the SSH config are damaged",
+            f"remove the lines between `{start.split(' (')[0]}` and `{end}` by hand, then run again",
+        )
+    return "".join(lines[: starts[0]]) + wrapped + "".join(lines[ends[0] + 1 :])

@@ -57,8 +57,10 @@ def _line_safe(env: jinja2.Environment, value: Any) -> Any:
         return value
     bad = _CONTROL.search(value)
     if bad:
-        raise UnsafeTemplateValue(f"{value[:60]!r} holds the control character {bad.group()!r}: "
-                                  "it would break the rendered text's lines", "use a value without it")
+        raise UnsafeTemplateValue(
+            f"{value[:60]!r} holds the control character {bad.group()!r}: it would break the rendered text's lines",
+            "use a value without it",
+        )
     return value
 
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
-def srun_argv(argv: Sequence[str], *, job_name: str, pty: bool, partition: str | None = None,
-              cpus: int | None = None, mem: str | None = None, time: str | None = None,
-              gpus: int | None = None) -> list[str]:
+def srun_argv(
+    argv: Sequence[str],
+    *,
+    job_name: str,
+    pty: bool,
+    partition: str | None = None,
+    cpus: int | None = None,
+    mem: str | None = None,
+    time: str | None = None,
+    gpus: int | None = None,
+) -> list[str]:
     """``srun`` that allocates a node and runs ``argv`` there; the job ends (and its node is freed)
     when ``argv`` exits. The values are words of an argv: quote the whole for a shell, never paste."""
     words = ["srun"]

@@ -43,8 +43,15 @@ def parse_sinfo_node_states(text: str) -> dict[str, str]:
 
 # sinfo's state suffixes (man sinfo, NODE STATE CODES): what a node's power and health are doing.
 _SUFFIXES = {
-    "~": "powered down", "#": "powering up", "%": "powering down", "!": "power down pending",
-    "*": "not responding", "$": "maintenance", "@": "reboot pending", "^": "rebooting", "-": "planned",
+    "~": "powered down",
+    "#": "powering up",
+    "%": "powering down",
+    "!": "power down pending",
+    "*": "not responding",
+    "$": "maintenance",
+    "@": "reboot pending",
+    "^": "rebooting",
+    "-": "planned",
 }
 
 
@@ -82,8 +89,17 @@ def parse_sinfo_nodes(text: str) -> list[NodeStatus]:
         while base and base[-1] in _SUFFIXES:
             flags.insert(0, _SUFFIXES[base[-1]])
             base = base[:-1]
-        nodes.append(NodeStatus(name=name, state=base, flags=tuple(flags), cpus=_int(cpus), memory_mb=_int(memory),
-                                partition=partition.rstrip("*"), reason="" if reason.strip() == "none" else reason.strip()))
+        nodes.append(
+            NodeStatus(
+                name=name,
+                state=base,
+                flags=tuple(flags),
+                cpus=_int(cpus),
+                memory_mb=_int(memory),
+                partition=partition.rstrip("*"),
+                reason="" if reason.strip() == "none" else reason.strip(),
+            )
+        )
     return nodes
 
 

@@ -73,8 +73,11 @@ def partition_problem(partitions: Partitions, partition: str | None) -> str | No
     name = partition or partitions.default
     if name is None or name not in partitions.nodes:
         known = ", ".join(sorted(partitions.nodes)) or "none"
-        return (f"partition {name} does not exist on this cluster (its partitions: {known})" if name
-                else f"the cluster has no default partition: name one (its partitions: {known})")
+        return (
+            f"partition {name} does not exist on this cluster (its partitions: {known})"
+            if name
+            else f"the cluster has no default partition: name one (its partitions: {known})"
+        )
     return None
 
 
@@ -92,13 +95,18 @@ def request_problem(partitions: Partitions, partition: str | None, *, cpus: int,
     if gpus and not any(node.gpus for node in configs):
         return f"no node of partition {name} has a GPU: name a partition whose nodes have them (--partition)"
     largest = max(configs, key=lambda n: (n.gpus >= gpus, n.cpus >= cpus, n.memory_mb, n.cpus))
-    asked = [f"{cpus} CPUs" if cpus > largest.cpus else None,
-             f"--mem {mem} ({wanted.memory_mb} MB)" if wanted.memory_mb > largest.memory_mb else None,
-             f"{gpus} GPU(s)" if gpus > largest.gpus else None]
+    asked = [
+        f"{cpus} CPUs" if cpus > largest.cpus else None,
+        f"--mem {mem} ({wanted.memory_mb} MB)" if wanted.memory_mb > largest.memory_mb else None,
+        f"{gpus} GPU(s)" if gpus > largest.gpus else None,
+    ]
     fits = [f"--cpus {largest.cpus}", f"--mem {largest.memory_mb}M"] + ([f"--gpus {largest.gpus}"] if gpus else [])
-    return (f"no node of partition {name} can hold a task asking {' and '.join(a for a in asked if a) or 'all that'}: "
-            f"its largest node has {largest.cpus} CPUs, {largest.memory_mb} MB" + (f", {largest.gpus} GPU(s)" if gpus else "")
-            + f"; the most a task can ask there is {' '.join(fits)}")
+    return (
+        f"no node of partition {name} can hold a task asking {' and '.join(a for a in asked if a) or 'all that'}: "
+        f"its largest node has {largest.cpus} CPUs, {largest.memory_mb} MB"
+        + (f", {largest.gpus} GPU(s)" if gpus else "")
+        + f"; the most a task can ask there is {' '.join(fits)}"
+    )
 
 
 def _fits(wanted: NodeConfig, node: NodeConfig) -> bool:

@@ -21,9 +21,18 @@ MAX_TASK_ID = 4_000_000  # above any MaxArraySize Slurm allows: a range beyond i
 
 # Slurm's job states as our subject states; anything not listed counts as still queued.
 _RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT", "RESIZING"}
-ENDED = {"COMPLETED": "SUCCEEDED", "FAILED": "FAILED", "TIMEOUT": "TIMEOUT", "DEADLINE": "TIMEOUT",
-         "OUT_OF_MEMORY": "OOM", "NODE_FAIL": "NODE_FAIL", "BOOT_FAIL": "NODE_FAIL", "CANCELLED": "CANCELLED",
-         "PREEMPTED": "CANCELLED", "REVOKED": "CANCELLED"}
+ENDED = {
+    "COMPLETED": "SUCCEEDED",
+    "FAILED": "FAILED",
+    "TIMEOUT": "TIMEOUT",
+    "DEADLINE": "TIMEOUT",
+    "OUT_OF_MEMORY": "OOM",
+    "NODE_FAIL": "NODE_FAIL",
+    "BOOT_FAIL": "NODE_FAIL",
+    "CANCELLED": "CANCELLED",
+    "PREEMPTED": "CANCELLED",
+    "REVOKED": "CANCELLED",
+}
 # Pending reasons (man squeue, JOB REASON CODES) that no amount of waiting ends: the request or the
 # partition must change. What each means, for `status --watch`.
 NEVER_STARTS = {
@@ -31,9 +40,11 @@ NEVER_STARTS = {
     "PartitionNodeLimit": "the request needs more nodes than the partition allows",
     "PartitionTimeLimit": "the time limit is above the partition's MaxTime",
     "BadConstraints": "no node has what the request asks for",
-    "InvalidAccount": "the account is not valid", "InvalidQOS": "the QOS is not valid",
+    "InvalidAccount": "the account is not valid",
+    "InvalidQOS": "the QOS is not valid",
     "DependencyNeverSatisfied": "it depends on a job that failed",
-    "JobHeldAdmin": "held by an administrator (scontrol release)", "JobHeldUser": "held (scontrol release)",
+    "JobHeldAdmin": "held by an administrator (scontrol release)",
+    "JobHeldUser": "held (scontrol release)",
     "launch failed requeued held": "its launch failed and Slurm held it (scontrol release, or cancel)",
 }
 
@@ -74,8 +85,15 @@ def parse_squeue(text: str) -> list[QueuedTask]:
         if ids.isdigit():
             tasks.append(QueuedTask(job, int(ids), state, run, int(attempt), int(chunk), waiting))
         else:  # an array's pending tasks: thousands, built at C speed (no Python call per task)
-            same = (repeat(job), task_ids(ids), repeat(state), repeat(run), repeat(int(attempt)), repeat(int(chunk)),
-                    repeat(waiting))
+            same = (
+                repeat(job),
+                task_ids(ids),
+                repeat(state),
+                repeat(run),
+                repeat(int(attempt)),
+                repeat(int(chunk)),
+                repeat(waiting),
+            )
             tasks.extend(map(tuple.__new__, repeat(QueuedTask), zip(*same)))
     return tasks
 

@@ -17,8 +17,10 @@ def shipped_dir(name: str, *, package: Path = _PACKAGE) -> Path:
     for candidate in (package.parent / name, package / "_shipped" / name):
         if candidate.is_dir():
             return candidate
-    raise MissingDependency(f"clustertools' {name}/ folder is missing (looked in {package.parent} and {package / '_shipped'})",
-                            "reinstall clustertools (pip install --force-reinstall clustertools)")
+    raise MissingDependency(
+        f"clustertools' {name}/ folder is missing (looked in {package.parent} and {package / '_shipped'})",
+        "reinstall clustertools (pip install --force-reinstall clustertools)",
+    )
 
 
 def cluster_config_dir() -> Path:
@@ -33,6 +35,8 @@ def template_path(name: str, *, package: Path = _PACKAGE) -> Path:
     """A file of the package's ``templates/`` run as it is (e.g. the sandbox's namespace scripts)."""
     path = package / "templates" / name
     if not path.is_file():
-        raise MissingDependency(f"clustertools' file templates/{name} is missing",
-                                "reinstall clustertools (pip install --force-reinstall clustertools)")
+        raise MissingDependency(
+            f"clustertools' file templates/{name} is missing",
+            "reinstall clustertools (pip install --force-reinstall clustertools)",
+        )
     return path

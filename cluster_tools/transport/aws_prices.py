@@ -14,8 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster_tools.model.cost.pricing import (
-    Capacity, InstanceShape, LivePriceUnavailable, PriceNotFound, PriceQuote, PriceTable, instance_price, median_spot_price,
-    ondemand_hourly_from_products, shape_from_instance_types,
+    Capacity,
+    InstanceShape,
+    LivePriceUnavailable,
+    PriceNotFound,
+    PriceQuote,
+    PriceTable,
+    instance_price,
+    median_spot_price,
+    ondemand_hourly_from_products,
+    shape_from_instance_types,
 )
 
 PRICING_API = "AWS Pricing API"
@@ -23,8 +31,10 @@ SPOT_HISTORY = "EC2 spot price history"
 
 PRICING_REGION = "us-east-1"  # the Pricing API answers for every region from here
 TIMEOUT_SECONDS = 3
-LIVE_HINT = ("live prices need AWS credentials allowed pricing:GetProducts, ec2:DescribeSpotPriceHistory and "
-             "ec2:DescribeInstanceTypes")
+LIVE_HINT = (
+    "live prices need AWS credentials allowed pricing:GetProducts, ec2:DescribeSpotPriceHistory and "
+    "ec2:DescribeInstanceTypes"
+)
 _MAX_PRODUCT_PAGES = 5  # the filters leave one product or a handful; never page through the catalog
 
 
@@ -41,8 +51,12 @@ def make_price_clients(session: Any, region: str, *, endpoint_url: str | None = 
     from botocore.config import Config
 
     def client(service: str, client_region: str) -> Any:
-        config = Config(region_name=client_region, connect_timeout=TIMEOUT_SECONDS, read_timeout=TIMEOUT_SECONDS,
-                        retries={"mode": "standard", "total_max_attempts": 2})  # max_attempts counts retries only
+        config = Config(
+            region_name=client_region,
+            connect_timeout=TIMEOUT_SECONDS,
+            read_timeout=TIMEOUT_SECONDS,
+            retries={"mode": "standard", "total_max_attempts": 2},
+        )  # max_attempts counts retries only
         return session.client(service, region_name=client_region, endpoint_url=endpoint_url, config=config)
 
     return PriceClients(region=region, pricing=client("pricing", PRICING_REGION), ec2=client("ec2", region))
@@ -50,8 +64,14 @@ def make_price_clients(session: Any, region: str, *, endpoint_url: str | None = 
 
 def get_products_filters(region: str, instance_type: str) -> list[dict[str, str]]:
     """GetProducts filters for the Linux, shared-tenancy, no-software, in-use on-demand price of one type."""
-    wanted = {"instanceType": instance_type, "regionCode": region, "operatingSystem": "Linux",
-              "tenancy": "Shared", "preInstalledSw": "NA", "capacitystatus": "Used"}
+    wanted = {
+        "instanceType": instance_type,
+        "regionCode": region,
+        "operatingSystem": "Linux",
+        "tenancy": "Shared",
+        "preInstalledSw": "NA",
+        "capacitystatus": "Used",
+    }
     return [{"Type": "TERM_MATCH", "Field": field, "Value": value} for field, value in wanted.items()]
 
 
@@ -59,26 +79,34 @@ def live_ondemand_price(pricing_client: Any, region: str, instance_type: str) ->
     """The on-demand hourly price from the AWS Pricing API (GetProducts, service AmazonEC2)."""
     price_list: list[str] = []
     pages = pricing_client.get_paginator("get_products").paginate(
-        ServiceCode="AmazonEC2", FormatVersion="aws_v1", Filters=get_products_filters(region, instance_type))
+        ServiceCode="AmazonEC2", FormatVersion="aws_v1", Filters=get_products_filters(region, instance_type)
+    )
     for number, page in enumerate(pages, start=1):
         price_list.extend(page.get("PriceList", []))
         if number >= _MAX_PRODUCT_PAGES:
             break
     hourly = ondemand_hourly_from_products(price_list, region, instance_type)
-    return PriceQuote(region=region, instance_type=instance_type, capacity="ondemand", hourly_usd=hourly,
-                      source=PRICING_API)
+    return PriceQuote(
+        region=region, instance_type=instance_type, capacity="ondemand", hourly_usd=hourly, source=PRICING_API
+    )
 
 
 def live_spot_price(ec2_client: Any, region: str, instance_type: str, *, now: dt.datetime | None = None) -> PriceQuote:
     """The current Linux spot price: the median over availability zones of each zone's latest price
     (see ``pricing.median_spot_price`` for why the median). A StartTime of now asks for the price in
     effect now in each zone."""
-    when = now or dt.datetime.now(dt.timezone.utc)
+    when = now or dt.datetime.now(dt.UTC)
     answer = ec2_client.describe_spot_price_history(
-        InstanceTypes=[instance_type], ProductDescriptions=["Linux/UNIX"], StartTime=when)
+        InstanceTypes=[instance_type], ProductDescriptions=["Linux/UNIX"], StartTime=when
+    )
     price, zones = median_spot_price(answer.get("SpotPriceHistory", []), instance_type)
-    return PriceQuote(region=region, instance_type=instance_type, capacity="spot", hourly_usd=price,
-                      source=f"{SPOT_HISTORY} (median of {zones} zone{'s' if zones != 1 else ''})")
+    return PriceQuote(
+        region=region,
+        instance_type=instance_type,
+        capacity="spot",
+        hourly_usd=price,
+        source=f"{SPOT_HISTORY} (median of {zones} zone{'s' if zones != 1 else ''})",
+    )
 
 
 def live_price(region: str, instance_type: str, capacity: Capacity, clients: PriceClients) -> PriceQuote:
@@ -95,8 +123,9 @@ def live_price(region: str, instance_type: str, capacity: Capacity, clients: Pri
         raise LivePriceUnavailable(f"no live price from {live} ({reason})") from None
 
 
-def live_or_table(table: PriceTable, region: str, instance_type: str, capacity: Capacity,
-                  clients: PriceClients) -> PriceQuote:
+def live_or_table(
+    table: PriceTable, region: str, instance_type: str, capacity: Capacity, clients: PriceClients
+) -> PriceQuote:
     """The live price when AWS answers, else the table's, with ``note`` saying why; ``source`` names
     which one answered (see ``live_price`` for what falls back)."""
     try:
@@ -124,8 +153,16 @@ def _unavailable() -> tuple[type[Exception], ...]:
     """What "AWS cannot answer" looks like; imported here so that importing this module stays cheap."""
     from botocore import exceptions as bx
 
-    return (bx.ConnectionError, bx.HTTPClientError, bx.NoCredentialsError, bx.PartialCredentialsError,
-            bx.CredentialRetrievalError, bx.TokenRetrievalError, bx.ClientError, LivePriceUnavailable)
+    return (
+        bx.ConnectionError,
+        bx.HTTPClientError,
+        bx.NoCredentialsError,
+        bx.PartialCredentialsError,
+        bx.CredentialRetrievalError,
+        bx.TokenRetrievalError,
+        bx.ClientError,
+        LivePriceUnavailable,
+    )
 
 
 def _why(exc: Exception) -> str:

@@ -4,8 +4,8 @@ client (ssh-config) reads the same file."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import paramiko
 

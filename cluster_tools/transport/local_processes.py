@@ -10,9 +10,9 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class ProcessRecord:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> "ProcessRecord":
+    def from_json(cls, data: Mapping[str, object]) -> ProcessRecord:
         return cls(
             name=str(data["name"]),
             pid=int(data["pid"]),  # type: ignore[arg-type]
@@ -126,8 +126,9 @@ def marked_values(name: str) -> set[str]:
             environ = (entry / "environ").read_bytes()
         except OSError:
             continue
-        values.update(item[len(prefix):].decode(errors="replace") for item in environ.split(b"\0")
-                      if item.startswith(prefix))
+        values.update(
+            item[len(prefix) :].decode(errors="replace") for item in environ.split(b"\0") if item.startswith(prefix)
+        )
     return values
 
 
@@ -201,7 +202,9 @@ def sessions_of(program: str, marker: tuple[str, str]) -> list[int]:
         if not entry.name.isdigit() or int(entry.name) in spared:
             continue
         try:
-            if (entry / "comm").read_text().strip() != program or needle not in (entry / "environ").read_bytes().split(b"\0"):
+            if (entry / "comm").read_text().strip() != program or needle not in (entry / "environ").read_bytes().split(
+                b"\0"
+            ):
                 continue
         except OSError:
             continue

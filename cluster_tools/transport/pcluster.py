@@ -13,25 +13,60 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator, Literal, Sequence
+from typing import Any, Literal
 
 # The error family and its records, used by callers as pc.PclusterNotFound etc. (listed in __all__)
-from cluster_tools.transport.pcluster_errors import (ChangeRequest, PclusterClusterExists, PclusterConfigRejected,
-                                                  PclusterError, PclusterNotFound, ValidationMessage, api_error,
-                                                  change_requests, cli_error, one_line, other_error,
-                                                  validation_messages)
+from cluster_tools.transport.pcluster_errors import (
+    ChangeRequest,
+    PclusterClusterExists,
+    PclusterConfigRejected,
+    PclusterError,
+    PclusterNotFound,
+    ValidationMessage,
+    api_error,
+    change_requests,
+    cli_error,
+    one_line,
+    other_error,
+    validation_messages,
+)
+
 # The same lock as the offline schema check: both change AWS_DEFAULT_REGION around pcluster's calls.
 from cluster_tools.transport.pcluster_schema import ENV_LOCK
 
 __all__ = [
-    "ChangeRequest", "ClusterDescription", "ClusterSummary", "ComputeFleet", "CreateResult", "FleetStatus", "Instance",
-    "LogEvent", "LogStream", "NodeType", "PclusterClusterExists", "PclusterConfigRejected", "PclusterError",
-    "PclusterNotFound", "StackEvent", "UpdateResult", "ValidationMessage", "cluster_config_text", "create_cluster",
-    "delete_cluster", "describe_cluster", "describe_cluster_instances", "get_cluster_log_events",
-    "get_cluster_stack_events", "list_cluster_log_streams", "list_clusters", "profile_environment", "update_cluster",
+    "ChangeRequest",
+    "ClusterDescription",
+    "ClusterSummary",
+    "ComputeFleet",
+    "CreateResult",
+    "FleetStatus",
+    "Instance",
+    "LogEvent",
+    "LogStream",
+    "NodeType",
+    "PclusterClusterExists",
+    "PclusterConfigRejected",
+    "PclusterError",
+    "PclusterNotFound",
+    "StackEvent",
+    "UpdateResult",
+    "ValidationMessage",
+    "cluster_config_text",
+    "create_cluster",
+    "delete_cluster",
+    "describe_cluster",
+    "describe_cluster_instances",
+    "get_cluster_log_events",
+    "get_cluster_stack_events",
+    "list_cluster_log_streams",
+    "list_clusters",
+    "profile_environment",
+    "update_cluster",
     "update_compute_fleet",
 ]
 
@@ -143,16 +178,28 @@ class StackEvent:
     reason: str
 
 
-def create_cluster(name: str, config_yaml: str, *, region: str | None = None, dry_run: bool = False,
-                   suppress_validators: Sequence[str] = (), rollback_on_failure: bool = True) -> CreateResult:
+def create_cluster(
+    name: str,
+    config_yaml: str,
+    *,
+    region: str | None = None,
+    dry_run: bool = False,
+    suppress_validators: Sequence[str] = (),
+    rollback_on_failure: bool = True,
+) -> CreateResult:
     """Create the cluster (its stack starts CREATE_IN_PROGRESS; this does not wait), or with ``dry_run``
     run ParallelCluster's full validation only. ``suppress_validators``: validator types such as
     ``KeyPairValidator`` (or ``ALL``). Raises PclusterConfigRejected, PclusterClusterExists, PclusterError."""
     suppress = [v if v == "ALL" or v.startswith("type:") else f"type:{v}" for v in suppress_validators]
     try:
         with _config_file(config_yaml) as path:
-            kwargs: dict[str, Any] = {"cluster_name": name, "cluster_configuration": path, "region": region,
-                                      "dryrun": dry_run, "rollback_on_failure": rollback_on_failure}
+            kwargs: dict[str, Any] = {
+                "cluster_name": name,
+                "cluster_configuration": path,
+                "region": region,
+                "dryrun": dry_run,
+                "rollback_on_failure": rollback_on_failure,
+            }
             if suppress:
                 kwargs["suppress_validators"] = suppress
             data = _call("create_cluster", f"create cluster {name}", kwargs)
@@ -160,28 +207,51 @@ def create_cluster(name: str, config_yaml: str, *, region: str | None = None, dr
         if dry_run and exc.status == 412:  # DryrunOperationException: validation passed, nothing created
             return CreateResult(name=name, dry_run=True, cluster=None, validation_messages=exc.validation_messages)
         raise
-    return CreateResult(name=name, dry_run=dry_run, cluster=_summary(data["cluster"]),
-                        validation_messages=validation_messages(data.get("validationMessages")))
+    return CreateResult(
+        name=name,
+        dry_run=dry_run,
+        cluster=_summary(data["cluster"]),
+        validation_messages=validation_messages(data.get("validationMessages")),
+    )
 
 
-def update_cluster(name: str, config_yaml: str, *, region: str | None = None, dry_run: bool = False,
-                   force: bool = False) -> UpdateResult:
+def update_cluster(
+    name: str, config_yaml: str, *, region: str | None = None, dry_run: bool = False, force: bool = False
+) -> UpdateResult:
     """Update the cluster's stack to ``config_yaml`` (UPDATE_IN_PROGRESS; this does not wait), or with
     ``dry_run`` only validate the update and return its change set. ParallelCluster refuses changes its
     update policies do not allow now (PclusterError, status 400, ``change_set`` naming each refused one)
     unless ``force``. Raises PclusterConfigRejected, PclusterNotFound, PclusterError."""
     try:
         with _config_file(config_yaml) as path:
-            data = _call("update_cluster", f"update cluster {name}",
-                         {"cluster_name": name, "cluster_configuration": path, "region": region,
-                          "dryrun": dry_run, "force_update": force})
+            data = _call(
+                "update_cluster",
+                f"update cluster {name}",
+                {
+                    "cluster_name": name,
+                    "cluster_configuration": path,
+                    "region": region,
+                    "dryrun": dry_run,
+                    "force_update": force,
+                },
+            )
     except PclusterError as exc:
         if dry_run and exc.status == 412:  # DryrunOperationException: the update would be accepted
-            return UpdateResult(name=name, dry_run=True, change_set=exc.change_set, cluster=None,
-                                validation_messages=exc.validation_messages)
+            return UpdateResult(
+                name=name,
+                dry_run=True,
+                change_set=exc.change_set,
+                cluster=None,
+                validation_messages=exc.validation_messages,
+            )
         raise
-    return UpdateResult(name=name, dry_run=False, change_set=change_requests(data.get("changeSet"), ()),
-                        cluster=_summary(data["cluster"]), validation_messages=validation_messages(data.get("validationMessages")))
+    return UpdateResult(
+        name=name,
+        dry_run=False,
+        change_set=change_requests(data.get("changeSet"), ()),
+        cluster=_summary(data["cluster"]),
+        validation_messages=validation_messages(data.get("validationMessages")),
+    )
 
 
 def cluster_config_text(name: str, *, region: str | None = None, timeout: float = 30) -> str:
@@ -192,14 +262,18 @@ def cluster_config_text(name: str, *, region: str | None = None, timeout: float 
 
     url = describe_cluster(name, region=region).config_url
     if not url or not url.startswith("https://"):
-        raise PclusterError(f"ParallelCluster has no config for {name} ({url or 'none'})",
-                            "the cluster's stack may be failed or being deleted: `clustertools describe`")
+        raise PclusterError(
+            f"ParallelCluster has no config for {name} ({url or 'none'})",
+            "the cluster's stack may be failed or being deleted: `clustertools describe`",
+        )
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - https only, checked above
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
             return answer.read().decode("utf-8")
     except (urllib.error.URLError, OSError, UnicodeDecodeError) as exc:
-        raise PclusterError(f"cannot read the config of {name} from ParallelCluster's bucket: {one_line(str(exc))}",
-                            "check your network, then retry") from None
+        raise PclusterError(
+            f"cannot read the config of {name} from ParallelCluster's bucket: {one_line(str(exc))}",
+            "check your network, then retry",
+        ) from None
 
 
 def describe_cluster(name: str, *, region: str | None = None) -> ClusterDescription:
@@ -207,11 +281,17 @@ def describe_cluster(name: str, *, region: str | None = None) -> ClusterDescript
     data = _call("describe_cluster", f"describe cluster {name}", {"cluster_name": name, "region": region})
     head = data.get("headNode")
     return ClusterDescription(
-        name=data["clusterName"], region=data.get("region", region or ""), version=data.get("version", ""),
-        status=data["clusterStatus"], stack_status=data["cloudFormationStackStatus"],
-        stack_arn=data.get("cloudformationStackArn", ""), scheduler=(data.get("scheduler") or {}).get("type"),
-        compute_fleet_status=data.get("computeFleetStatus"), creation_time=_time(data.get("creationTime")),
-        last_updated_time=_time(data.get("lastUpdatedTime")), head_node=_instance(head) if head else None,
+        name=data["clusterName"],
+        region=data.get("region", region or ""),
+        version=data.get("version", ""),
+        status=data["clusterStatus"],
+        stack_status=data["cloudFormationStackStatus"],
+        stack_arn=data.get("cloudformationStackArn", ""),
+        scheduler=(data.get("scheduler") or {}).get("type"),
+        compute_fleet_status=data.get("computeFleetStatus"),
+        creation_time=_time(data.get("creationTime")),
+        last_updated_time=_time(data.get("lastUpdatedTime")),
+        head_node=_instance(head) if head else None,
         failures=tuple((f.get("failureCode", ""), f.get("failureReason", "")) for f in data.get("failures") or ()),
         tags={t["key"]: t.get("value", "") for t in data.get("tags") or () if "key" in t},
         config_url=(data.get("clusterConfiguration") or {}).get("url"),
@@ -233,51 +313,85 @@ def update_compute_fleet(name: str, status: FleetStatus, *, region: str | None =
     """Start or stop the compute nodes. STOP_REQUESTED leaves the head node running (and billing)."""
     if status not in ("START_REQUESTED", "STOP_REQUESTED"):
         raise ValueError(f"status must be START_REQUESTED or STOP_REQUESTED, not {status!r}")
-    data = _call("update_compute_fleet", f"update compute fleet of {name}",
-                 {"cluster_name": name, "status": status, "region": region})
+    data = _call(
+        "update_compute_fleet",
+        f"update compute fleet of {name}",
+        {"cluster_name": name, "status": status, "region": region},
+    )
     return ComputeFleet(status=data["status"], last_status_updated_time=_time(data.get("lastStatusUpdatedTime")))
 
 
-def describe_cluster_instances(name: str, *, region: str | None = None, node_type: NodeType | None = None,
-                               queue_name: str | None = None) -> list[Instance]:
+def describe_cluster_instances(
+    name: str, *, region: str | None = None, node_type: NodeType | None = None, queue_name: str | None = None
+) -> list[Instance]:
     """The cluster's EC2 instances (head, compute, login), all pages."""
     kwargs = {"cluster_name": name, "region": region, "node_type": node_type, "queue_name": queue_name}
-    return [_instance(i) for i in _all_pages("describe_cluster_instances", f"list instances of {name}", kwargs, "instances")]
+    return [
+        _instance(i) for i in _all_pages("describe_cluster_instances", f"list instances of {name}", kwargs, "instances")
+    ]
 
 
-def get_cluster_log_events(name: str, log_stream: str, *, region: str | None = None, limit: int = 100,
-                           start_from_head: bool = False) -> list[LogEvent]:
+def get_cluster_log_events(
+    name: str, log_stream: str, *, region: str | None = None, limit: int = 100, start_from_head: bool = False
+) -> list[LogEvent]:
     """Up to ``limit`` events of one CloudWatch log stream of the cluster: the latest ones, or the first
     ones with ``start_from_head``."""
-    data = _call("get_cluster_log_events", f"read log {log_stream} of {name}",
-                 {"cluster_name": name, "log_stream_name": log_stream, "region": region, "limit": limit,
-                  "start_from_head": start_from_head})
-    return [LogEvent(timestamp=_time(e.get("timestamp")), message=e.get("message", "")) for e in data.get("events") or ()]
+    data = _call(
+        "get_cluster_log_events",
+        f"read log {log_stream} of {name}",
+        {
+            "cluster_name": name,
+            "log_stream_name": log_stream,
+            "region": region,
+            "limit": limit,
+            "start_from_head": start_from_head,
+        },
+    )
+    return [
+        LogEvent(timestamp=_time(e.get("timestamp")), message=e.get("message", "")) for e in data.get("events") or ()
+    ]
 
 
-def list_cluster_log_streams(name: str, *, region: str | None = None, private_dns_name: str | None = None,
-                             node_type: NodeType | None = None) -> list[LogStream]:
+def list_cluster_log_streams(
+    name: str, *, region: str | None = None, private_dns_name: str | None = None, node_type: NodeType | None = None
+) -> list[LogStream]:
     """The cluster's CloudWatch log streams (all pages), optionally of one host (``ip-10-0-1-77``) or node
     type. Raises PclusterNotFound."""
-    filters = [f"Name={key},Values={value}" for key, value in (("private-dns-name", private_dns_name),
-                                                                ("node-type", node_type)) if value]
+    filters = [
+        f"Name={key},Values={value}"
+        for key, value in (("private-dns-name", private_dns_name), ("node-type", node_type))
+        if value
+    ]
     kwargs: dict[str, Any] = {"cluster_name": name, "region": region}
     if filters:
         kwargs["filters"] = filters
-    return [LogStream(name=item.get("logStreamName", ""), last_event=_time(item.get("lastEventTimestamp")))
-            for item in _all_pages("list_cluster_log_streams", f"list log streams of {name}", kwargs, "logStreams")]
+    return [
+        LogStream(name=item.get("logStreamName", ""), last_event=_time(item.get("lastEventTimestamp")))
+        for item in _all_pages("list_cluster_log_streams", f"list log streams of {name}", kwargs, "logStreams")
+    ]
 
 
-def get_cluster_stack_events(name: str, *, region: str | None = None,
-                             next_token: str | None = None) -> tuple[list[StackEvent], str | None]:
+def get_cluster_stack_events(
+    name: str, *, region: str | None = None, next_token: str | None = None
+) -> tuple[list[StackEvent], str | None]:
     """One page of the cluster stack's events, NEWEST first as CloudFormation sends them, and the token of
     the next (older) page. Raises PclusterNotFound."""
-    data = _call("get_cluster_stack_events", f"read stack events of {name}",
-                 {"cluster_name": name, "region": region, "next_token": next_token})
-    events = [StackEvent(event_id=e.get("eventId", ""), timestamp=_time(e.get("timestamp")),
-                         logical_id=e.get("logicalResourceId", ""), resource_type=e.get("resourceType", ""),
-                         status=e.get("resourceStatus", ""), reason=one_line(e.get("resourceStatusReason") or ""))
-              for e in data.get("events") or ()]
+    data = _call(
+        "get_cluster_stack_events",
+        f"read stack events of {name}",
+        {"cluster_name": name, "region": region, "next_token": next_token},
+    )
+    events = [
+        StackEvent(
+            event_id=e.get("eventId", ""),
+            timestamp=_time(e.get("timestamp")),
+            logical_id=e.get("logicalResourceId", ""),
+            resource_type=e.get("resourceType", ""),
+            status=e.get("resourceStatus", ""),
+            reason=one_line(e.get("resourceStatusReason") or ""),
+        )
+        for e in data.get("events") or ()
+    ]
     return events, data.get("nextToken")
 
 
@@ -308,8 +422,9 @@ def _call(function: str, what: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         quiet.addHandler(logging.NullHandler())
     # When one validator fails early pcluster drops its async validators unawaited; Python then warns on
     # stderr whenever they are collected, even at exit. The warning names pcluster's class: ignore just it.
-    warnings.filterwarnings("ignore", message="coroutine 'AsyncValidator.execute_async' was never awaited",
-                            category=RuntimeWarning)
+    warnings.filterwarnings(
+        "ignore", message="coroutine 'AsyncValidator.execute_async' was never awaited", category=RuntimeWarning
+    )
     args = {key: value for key, value in kwargs.items() if value is not None}
     with ENV_LOCK:
         # pcluster sets AWS_DEFAULT_REGION for its clients and leaves it set: put back what was there.
@@ -338,10 +453,15 @@ def _call(function: str, what: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _summary(data: dict[str, Any]) -> ClusterSummary:
-    return ClusterSummary(name=data["clusterName"], region=data.get("region", ""), version=data.get("version", ""),
-                          status=data["clusterStatus"], stack_status=data["cloudformationStackStatus"],
-                          stack_arn=data.get("cloudformationStackArn", ""),
-                          scheduler=(data.get("scheduler") or {}).get("type"))
+    return ClusterSummary(
+        name=data["clusterName"],
+        region=data.get("region", ""),
+        version=data.get("version", ""),
+        status=data["clusterStatus"],
+        stack_status=data["cloudformationStackStatus"],
+        stack_arn=data.get("cloudformationStackArn", ""),
+        scheduler=(data.get("scheduler") or {}).get("type"),
+    )
 
 
 @contextmanager
@@ -358,10 +478,16 @@ def _config_file(config_yaml: str) -> Iterator[str]:
 
 
 def _instance(data: dict[str, Any]) -> Instance:
-    return Instance(instance_id=data["instanceId"], instance_type=data.get("instanceType", ""),
-                    state=data.get("state", ""), private_ip=data.get("privateIpAddress"),
-                    public_ip=data.get("publicIpAddress"), node_type=data.get("nodeType"),
-                    queue_name=data.get("queueName"), launch_time=_time(data.get("launchTime")))
+    return Instance(
+        instance_id=data["instanceId"],
+        instance_type=data.get("instanceType", ""),
+        state=data.get("state", ""),
+        private_ip=data.get("privateIpAddress"),
+        public_ip=data.get("publicIpAddress"),
+        node_type=data.get("nodeType"),
+        queue_name=data.get("queueName"),
+        launch_time=_time(data.get("launchTime")),
+    )
 
 
 def _time(value: Any) -> datetime | None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from cluster_tools.errors import TransportError
 
@@ -15,8 +16,16 @@ from cluster_tools.errors import TransportError
 class PclusterError(TransportError):
     """ParallelCluster refused or failed a call; ``status`` is its HTTP-like code (400, 404, ...)."""
 
-    def __init__(self, message: str, hint: str | None = None, *, command: str | None = None, status: int | None = None,
-                 validation_messages: Sequence["ValidationMessage"] = (), change_set: Sequence["ChangeRequest"] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        command: str | None = None,
+        status: int | None = None,
+        validation_messages: Sequence[ValidationMessage] = (),
+        change_set: Sequence[ChangeRequest] = (),
+    ) -> None:
         super().__init__(message, hint, command=command)
         self.status = status
         self.validation_messages = tuple(validation_messages)
@@ -64,9 +73,12 @@ def api_error(exc: Any, what: str) -> PclusterError:
         return PclusterError(f"{what}: {message}", status=code, validation_messages=messages, change_set=changes)
     if any(change.refused for change in changes):
         refused = "; ".join(f"{c.parameter}: {c.refused}" for c in changes if c.refused)
-        return PclusterError(f"{what}: {message.rstrip('.')}: {refused}",
-                             "see `clustertools update --dry-run` for what each change needs", status=code,
-                             change_set=changes)
+        return PclusterError(
+            f"{what}: {message.rstrip('.')}: {refused}",
+            "see `clustertools update --dry-run` for what each change needs",
+            status=code,
+            change_set=changes,
+        )
     if code == 404:
         return PclusterNotFound(f"{what}: {message}", "check the name and the region (clustertools list)", status=code)
     if code == 400 and re.search(r"Cluster \S+ already exists", message):
@@ -74,9 +86,12 @@ def api_error(exc: Any, what: str) -> PclusterError:
     if messages or type(exc).__name__ == "CreateClusterBadRequestException":
         errors = [m for m in messages if m.level == "ERROR"] or list(messages)
         detail = "; ".join(f"{m.type}: {one_line(m.message)}" for m in errors)
-        return PclusterConfigRejected(f"{what}: {message.rstrip('.')}" + (f": {detail}" if detail else ""),
-                                      "fix the config (clustertools validate), or see ParallelCluster's validators",
-                                      status=code, validation_messages=messages)
+        return PclusterConfigRejected(
+            f"{what}: {message.rstrip('.')}" + (f": {detail}" if detail else ""),
+            "fix the config (clustertools validate), or see ParallelCluster's validators",
+            status=code,
+            validation_messages=messages,
+        )
     if code == 429:
         return PclusterError(f"{what}: {message}", "AWS throttled the request: wait a minute and retry", status=code)
     if code == 409:
@@ -97,8 +112,10 @@ def other_error(exc: Exception, what: str) -> PclusterError:
         return PclusterError(f"{what}: {exc}", "configure AWS credentials: `aws configure`, or set AWS_PROFILE")
     if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError)):
         return PclusterError(f"{what}: cannot reach AWS ({exc})", "check your network (and AWS_ENDPOINT_URL if set)")
-    return PclusterError(f"{what}: unexpected {type(exc).__name__} from ParallelCluster: {one_line(str(exc))}",
-                         "rerun with --debug for the traceback")
+    return PclusterError(
+        f"{what}: unexpected {type(exc).__name__} from ParallelCluster: {one_line(str(exc))}",
+        "rerun with --debug for the traceback",
+    )
 
 
 def _hint_for(message: str) -> str | None:
@@ -118,16 +135,31 @@ def _hint_for(message: str) -> str | None:
 
 
 def change_requests(change_set: Any, refusals: Any) -> tuple[ChangeRequest, ...]:
-    refused = {item.get("parameter"): one_line(str(item.get("message", ""))) for item in refusals or ()
-               if isinstance(item, dict)}
-    return tuple(ChangeRequest(parameter=str(item.get("parameter", "")), current=str(item.get("currentValue", "-")),
-                               requested=str(item.get("requestedValue", "-")), refused=refused.get(item.get("parameter")))
-                 for item in change_set or () if isinstance(item, dict))
+    refused = {
+        item.get("parameter"): one_line(str(item.get("message", "")))
+        for item in refusals or ()
+        if isinstance(item, dict)
+    }
+    return tuple(
+        ChangeRequest(
+            parameter=str(item.get("parameter", "")),
+            current=str(item.get("currentValue", "-")),
+            requested=str(item.get("requestedValue", "-")),
+            refused=refused.get(item.get("parameter")),
+        )
+        for item in change_set or ()
+        if isinstance(item, dict)
+    )
 
 
 def validation_messages(items: Any) -> tuple[ValidationMessage, ...]:
-    return tuple(ValidationMessage(level=str(m.get("level", "")), type=str(m.get("type", "")),
-                                   message=one_line(str(m.get("message", "")))) for m in items or () if isinstance(m, dict))
+    return tuple(
+        ValidationMessage(
+            level=str(m.get("level", "")), type=str(m.get("type", "")), message=one_line(str(m.get("message", "")))
+        )
+        for m in items or ()
+        if isinstance(m, dict)
+    )
 
 
 def one_line(text: str) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -24,8 +25,9 @@ from cluster_tools.model.aws.pcluster_support import allocation_strategies
 ENV_LOCK = threading.Lock()
 
 
-def validate_cluster_config(yaml_text: str, cluster_name: str, region: str, *, open_ssh_ok: bool = False,
-                            check_instance_types: bool = True) -> list[str]:
+def validate_cluster_config(
+    yaml_text: str, cluster_name: str, region: str, *, open_ssh_ok: bool = False, check_instance_types: bool = True
+) -> list[str]:
     """One line per problem (empty when the config is good): ParallelCluster's schema errors as
     ``Scheduling.SlurmQueues[0].ComputeResources[0].MaxCount: Not a valid integer.``, then ours."""
     try:
@@ -35,9 +37,13 @@ def validate_cluster_config(yaml_text: str, cluster_name: str, region: str, *, o
         return [f"line {mark.line + 1 if mark else '?'}: not valid YAML: {getattr(exc, 'problem', None) or exc}"]
     if not isinstance(config, dict):
         return ["(top level): a ParallelCluster config is a mapping (Region, Image, HeadNode, Scheduling, ...)"]
-    ours = find_problems(config, cluster_name, open_ssh_ok=open_ssh_ok,
-                         known_instance_types=known_instance_types() if check_instance_types else None,
-                         allocation_strategies=allocation_strategies())
+    ours = find_problems(
+        config,
+        cluster_name,
+        open_ssh_ok=open_ssh_ok,
+        known_instance_types=known_instance_types() if check_instance_types else None,
+        allocation_strategies=allocation_strategies(),
+    )
     schema = schema_problems(config, cluster_name, region)
     if _get_allowed_ips(config) == ALLOWED_IPS_PLACEHOLDER:
         # ours says what to do about the placeholder; the schema's "not a valid CIDR" would repeat it
@@ -143,12 +149,18 @@ def preview_update(base_yaml: str, target_yaml: str, facts: ClusterFacts, region
         _, rows = ConfigPatch(cluster=facts, base_config=base, target_config=target).check()
     header, *changes = rows
     index = {key: position for position, key in enumerate(header)}
-    return tuple(ConfigChange(
-        parameter=ConfigPatch.build_config_param_path(row[index["param_path"]], row[index["parameter"]]),
-        current=_shown(row[index["old value"]]), requested=_shown(row[index["new value"]]),
-        check=str(row[index["check"]]), policy=str(row[index["update_policy"]]),
-        reason=_text(row[index["reason"]]), action_needed=_text(row[index["action_needed"]]),
-    ) for row in changes)
+    return tuple(
+        ConfigChange(
+            parameter=ConfigPatch.build_config_param_path(row[index["param_path"]], row[index["parameter"]]),
+            current=_shown(row[index["old value"]]),
+            requested=_shown(row[index["new value"]]),
+            check=str(row[index["check"]]),
+            policy=str(row[index["update_policy"]]),
+            reason=_text(row[index["reason"]]),
+            action_needed=_text(row[index["action_needed"]]),
+        )
+        for row in changes
+    )
 
 
 def _shown(value: Any) -> str:

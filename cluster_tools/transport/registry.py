@@ -21,19 +21,22 @@ from cluster_tools.render.oci_image import MANIFEST_TYPE, OciImage
 class Registry:
     base_url: str  # http://127.0.0.1:PORT
 
-    def _request(self, method: str, url: str, data: bytes | None = None,
-                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def _request(
+        self, method: str, url: str, data: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        request = urllib.request.Request(urllib.parse.urljoin(self.base_url, url), data=data, method=method,
-                                         headers=headers or {})
+        request = urllib.request.Request(
+            urllib.parse.urljoin(self.base_url, url), data=data, method=method, headers=headers or {}
+        )
         try:
             with opener.open(request, timeout=30) as response:
                 return response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, dict(exc.headers), exc.read()
         except OSError as exc:
-            raise SandboxError(f"the sandbox's registry at {self.base_url} did not answer: {exc}",
-                               "clustertools sandbox status") from None
+            raise SandboxError(
+                f"the sandbox's registry at {self.base_url} did not answer: {exc}", "clustertools sandbox status"
+            ) from None
 
     def has_blob(self, name: str, digest: str) -> bool:
         return self._request("HEAD", f"/v2/{name}/blobs/{digest}")[0] == 200
@@ -44,8 +47,12 @@ class Registry:
         if status != 202 or not location:
             raise SandboxError(f"the registry refused an upload to {name}: HTTP {status} {body[:200]!r}")
         sep = "&" if "?" in location else "?"
-        status, _, body = self._request("PUT", f"{location}{sep}digest={urllib.parse.quote(digest)}", data,
-                                        {"Content-Type": "application/octet-stream"})
+        status, _, body = self._request(
+            "PUT",
+            f"{location}{sep}digest={urllib.parse.quote(digest)}",
+            data,
+            {"Content-Type": "application/octet-stream"},
+        )
         if status != 201:
             raise SandboxError(f"the registry refused blob {digest} of {name}: HTTP {status} {body[:200]!r}")
 
@@ -54,8 +61,9 @@ class Registry:
         for digest, data in image.blobs.items():
             if not self.has_blob(name, digest):
                 self.put_blob(name, digest, data)
-        status, headers, body = self._request("PUT", f"/v2/{name}/manifests/{tag}", image.manifest,
-                                              {"Content-Type": MANIFEST_TYPE})
+        status, headers, body = self._request(
+            "PUT", f"/v2/{name}/manifests/{tag}", image.manifest, {"Content-Type": MANIFEST_TYPE}
+        )
         if status != 201:
             raise SandboxError(f"the registry refused the manifest of {name}:{tag}: HTTP {status} {body[:200]!r}")
         return headers.get("Docker-Content-Digest", image.digest)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import boto3
 import botocore.session
@@ -44,8 +45,9 @@ def make_s3_client(target: S3Target, *, max_pool_connections: int = 32, raw_time
         core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_identity)
     if target.sandbox:
         key, secret = SANDBOX_CREDENTIALS
-        session = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret,
-                                        region_name=target.region, botocore_session=core)
+        session = boto3.session.Session(
+            aws_access_key_id=key, aws_secret_access_key=secret, region_name=target.region, botocore_session=core
+        )
     else:
         session = boto3.session.Session(profile_name=target.profile, region_name=target.region, botocore_session=core)
     return session.client("s3", endpoint_url=target.endpoint_url, config=config)
@@ -75,8 +77,9 @@ def ensure_bucket(client: Any, bucket: str, region: str) -> bool:
     return True
 
 
-def iter_object_pages(client: Any, bucket: str, prefix: str, *, start_after: str | None = None,
-                      page_size: int = PAGE_SIZE) -> Iterator[list[dict]]:
+def iter_object_pages(
+    client: Any, bucket: str, prefix: str, *, start_after: str | None = None, page_size: int = PAGE_SIZE
+) -> Iterator[list[dict]]:
     """Each page (up to ``page_size`` entries) of the objects under ``prefix``, in key order.
 
     One ListObjectsV2 request per page through boto3's paginator; no per-key requests.
@@ -96,7 +99,8 @@ def list_common_prefixes(client: Any, bucket: str, prefix: str, delimiter: str =
     found: list[str] = []
     try:
         pages = client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix, Delimiter=delimiter, PaginationConfig={"PageSize": PAGE_SIZE})
+            Bucket=bucket, Prefix=prefix, Delimiter=delimiter, PaginationConfig={"PageSize": PAGE_SIZE}
+        )
         for page in pages:
             found.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
     except (ClientError, BotoCoreError) as exc:
@@ -127,9 +131,15 @@ MULTIPART_THRESHOLD = 16 * 1024 * 1024
 _CHUNK = 1024 * 1024
 
 
-def download_files(client: Any, bucket: str, downloads: Sequence[Download], *, max_concurrency: int = 32,
-                   on_bytes: Callable[[int], None] | None = None,
-                   on_file: Callable[[Download, str | None], None] | None = None) -> dict[str, str]:
+def download_files(
+    client: Any,
+    bucket: str,
+    downloads: Sequence[Download],
+    *,
+    max_concurrency: int = 32,
+    on_bytes: Callable[[int], None] | None = None,
+    on_file: Callable[[Download, str | None], None] | None = None,
+) -> dict[str, str]:
     """Download concurrently; returns {key: one-line error} for the files that failed.
 
     Each file is written to a temporary name next to it, then renamed: never a half-written file under
@@ -165,8 +175,14 @@ def download_files(client: Any, bucket: str, downloads: Sequence[Download], *, m
     return failed
 
 
-_RETRYABLE_READ = ("IncompleteReadError", "ReadTimeoutError", "ResponseStreamingError", "ConnectionClosedError",
-                   "ProtocolError", "ConnectionResetError")
+_RETRYABLE_READ = (
+    "IncompleteReadError",
+    "ReadTimeoutError",
+    "ResponseStreamingError",
+    "ConnectionClosedError",
+    "ProtocolError",
+    "ConnectionResetError",
+)
 
 
 def _get_to_file(client: Any, bucket: str, item: Download, on_bytes: Callable[[int], None] | None) -> str | None:
@@ -205,9 +221,14 @@ def _get_to_file(client: Any, bucket: str, item: Download, on_bytes: Callable[[i
     return None  # unreachable
 
 
-def _transfer_large(client: Any, bucket: str, items: Sequence[Download], max_concurrency: int,
-                    on_bytes: Callable[[int], None] | None,
-                    on_file: Callable[[Download, str | None], None] | None) -> dict[str, str]:
+def _transfer_large(
+    client: Any,
+    bucket: str,
+    items: Sequence[Download],
+    max_concurrency: int,
+    on_bytes: Callable[[int], None] | None,
+    on_file: Callable[[Download, str | None], None] | None,
+) -> dict[str, str]:
     from s3transfer.manager import TransferConfig, TransferManager
     from s3transfer.subscribers import BaseSubscriber
 
@@ -230,8 +251,11 @@ def _transfer_large(client: Any, bucket: str, items: Sequence[Download], max_con
                 except Exception as exc:
                     on_file(self.item, _one_line(exc))
 
-    config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD // 2,
-                            max_request_concurrency=max_concurrency)
+    config = TransferConfig(
+        multipart_threshold=MULTIPART_THRESHOLD,
+        multipart_chunksize=MULTIPART_THRESHOLD // 2,
+        max_request_concurrency=max_concurrency,
+    )
     failed: dict[str, str] = {}
     with TransferManager(client, config) as manager:
         futures = [(d, manager.download(bucket, d.key, d.path, subscribers=[Subscriber(d)])) for d in items]
@@ -250,11 +274,21 @@ def _one_line(exc: Exception) -> str:
 
 
 def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+    return str(
+        exc.response.get("Error", {}).get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    )
 
 
-_ACCESS_CODES = ("AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
-                 "InvalidToken", "AllAccessDisabled")
+_ACCESS_CODES = (
+    "AccessDenied",
+    "403",
+    "Forbidden",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "AllAccessDisabled",
+)
 
 
 def translate_s3_error(exc: Exception, what: str, *, bucket: str | None = None) -> TransportError:
@@ -266,16 +300,23 @@ def translate_s3_error(exc: Exception, what: str, *, bucket: str | None = None) 
         code, message = _code(exc), exc.response.get("Error", {}).get("Message") or ""
         if code == "NoSuchBucket":
             name = bucket or exc.response.get("Error", {}).get("BucketName") or "?"
-            return TransportError(f"{what}: bucket {name} does not exist",
-                                  "check the output location (storage.output); the sandbox's S3 forgets its "
-                                  "buckets when it stops", stderr=str(exc))
+            return TransportError(
+                f"{what}: bucket {name} does not exist",
+                "check the output location (storage.output); the sandbox's S3 forgets its buckets when it stops",
+                stderr=str(exc),
+            )
         if code in _ACCESS_CODES:
-            return TransportError(f"{what}: access denied ({code})",
-                                  "check your AWS credentials (AWS_PROFILE) and the bucket's policy", stderr=str(exc))
+            return TransportError(
+                f"{what}: access denied ({code})",
+                "check your AWS credentials (AWS_PROFILE) and the bucket's policy",
+                stderr=str(exc),
+            )
         return TransportError(f"{what}: {code}: {message}".rstrip(": "), stderr=str(exc))
     if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ConnectionClosedError)):
-        return TransportError(f"{what}: cannot reach the S3 endpoint ({exc})",
-                              "check the endpoint and your network; for the sandbox: clustertools sandbox status")
+        return TransportError(
+            f"{what}: cannot reach the S3 endpoint ({exc})",
+            "check the endpoint and your network; for the sandbox: clustertools sandbox status",
+        )
     if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError, bx.ProfileNotFound)):
         return TransportError(f"{what}: {exc}", "configure AWS credentials: `aws configure` or AWS_PROFILE")
     return TransportError(f"{what}: {exc}", "check the endpoint and your network")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import errno
 import os
 import stat as stat_mode
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import paramiko
 
@@ -44,7 +44,7 @@ class RemoteFiles:
         self.label = conn.target.label
         self._sftp = conn.sftp()
 
-    def __enter__(self) -> "RemoteFiles":
+    def __enter__(self) -> RemoteFiles:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -16,9 +16,10 @@ import shlex
 import socket
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Sequence
+from typing import IO
 
 import paramiko
 
@@ -56,7 +57,7 @@ class RemoteResult:
     def text(self) -> str:
         return self.stdout.decode("utf-8", "replace")
 
-    def check(self) -> "RemoteResult":
+    def check(self) -> RemoteResult:
         if self.exit_code != 0:
             err = self.stderr.decode("utf-8", "replace").strip()
             missing = missing_command(err) if self.exit_code == 127 else None
@@ -116,8 +117,13 @@ class _PinLost(paramiko.SSHException):
 
 
 class _PinOnFirstContact(paramiko.MissingHostKeyPolicy):
-    def __init__(self, path: Path, on_new_key: Callable[[str, str], None] | None,
-                 expected: frozenset[str] = frozenset(), pinned_before: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        on_new_key: Callable[[str, str], None] | None,
+        expected: frozenset[str] = frozenset(),
+        pinned_before: bool = False,
+    ) -> None:
         self.path = path
         self.on_new_key = on_new_key
         self.expected = expected
@@ -156,8 +162,11 @@ class SSHConnection:
         self._client = paramiko.SSHClient()
         if target.known_hosts.exists():
             self._client.load_host_keys(str(target.known_hosts))
-        self._client.set_missing_host_key_policy(_PinOnFirstContact(target.known_hosts, on_new_host_key,
-                                                                   target.expected_fingerprints, bool(target.pinned_key)))
+        self._client.set_missing_host_key_policy(
+            _PinOnFirstContact(
+                target.known_hosts, on_new_host_key, target.expected_fingerprints, bool(target.pinned_key)
+            )
+        )
         self._connect(connect_timeout, sock)
 
     def _connect(self, timeout: float, tunnel: paramiko.Channel | None) -> None:
@@ -199,8 +208,7 @@ class SSHConnection:
         except _UnexpectedHostKey as exc:
             self._client.close()
             raise HostKeyMismatch(
-                f"host key of {t.label} is not one its console output lists: offered {exc.offered}; "
-                "connection refused",
+                f"host key of {t.label} is not one its console output lists: offered {exc.offered}; connection refused",
                 "something else answers at that address, or the instance was replaced: check it in the EC2 console",
             ) from None
         except _PinLost as exc:
@@ -208,7 +216,7 @@ class SSHConnection:
             raise HostKeyMismatch(
                 f"the host key pinned for {t.label} ({t.pinned_key}) is gone from {t.known_hosts} (emptied or "
                 f"deleted); it offers {exc.offered}: connection refused, no new key trusted",
-                t.repin or f"if the key really changed, check it with the server's admin, then pin it again",
+                t.repin or "if the key really changed, check it with the server's admin, then pin it again",
             ) from None
         except paramiko.AuthenticationException:
             self._client.close()
@@ -221,7 +229,7 @@ class SSHConnection:
             sock.close()
             raise TransportError(f"SSH to {t.label} failed: {exc}", "is sshd running on the head node?") from None
 
-    def __enter__(self) -> "SSHConnection":
+    def __enter__(self) -> SSHConnection:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -259,8 +267,13 @@ class SSHConnection:
         finally:
             sftp.close()
 
-    def jump(self, target: SSHTarget, *, on_new_host_key: Callable[[str, str], None] | None = None,
-             connect_timeout: float = 15.0) -> "SSHConnection":
+    def jump(
+        self,
+        target: SSHTarget,
+        *,
+        on_new_host_key: Callable[[str, str], None] | None = None,
+        connect_timeout: float = 15.0,
+    ) -> SSHConnection:
         """A connection to ``target`` (e.g. a compute node) tunnelled through this one, like ProxyJump.
 
         Its host key is checked against ``target.known_hosts`` (pinned there at first contact) under
@@ -270,8 +283,9 @@ class SSHConnection:
         if transport is None or not transport.is_active():
             raise TransportError(f"the SSH connection to {self.target.label} was closed")
         try:
-            channel = transport.open_channel("direct-tcpip", (target.host, target.port), ("127.0.0.1", 0),
-                                             timeout=connect_timeout)
+            channel = transport.open_channel(
+                "direct-tcpip", (target.host, target.port), ("127.0.0.1", 0), timeout=connect_timeout
+            )
         except (paramiko.SSHException, OSError, EOFError) as exc:
             reason = exc.text if isinstance(exc, paramiko.ChannelException) else exc
             raise TransportError(
@@ -312,8 +326,9 @@ class SSHConnection:
         try:
             return self._client.open_sftp()
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise TransportError(f"cannot open SFTP to {self.target.label}: {exc}",
-                                 "does the server run an sftp subsystem?") from None
+            raise TransportError(
+                f"cannot open SFTP to {self.target.label}: {exc}", "does the server run an sftp subsystem?"
+            ) from None
 
     def _alive(self) -> bool:
         transport = self._client.get_transport()
@@ -330,7 +345,9 @@ class SSHConnection:
             raise TransportError(f"cannot run a command on {self.target.label}: {exc}", command=command) from None
         return channel
 
-    def run(self, argv: Sequence[str] | str, *, stdin: bytes | None = None, timeout: float | None = 60.0) -> RemoteResult:
+    def run(
+        self, argv: Sequence[str] | str, *, stdin: bytes | None = None, timeout: float | None = 60.0
+    ) -> RemoteResult:
         """Run a command, capture its output. Exceeding ``timeout`` seconds is a TransportError."""
         command = command_line(argv)
         out, err = _Collector(), _Collector()
@@ -381,15 +398,18 @@ class SSHConnection:
                 if drained:
                     stdout.flush()
                     stderr.flush()
-                if (channel.eof_received or channel.closed) and not channel.recv_ready() \
-                        and not channel.recv_stderr_ready():
+                if (
+                    (channel.eof_received or channel.closed)
+                    and not channel.recv_ready()
+                    and not channel.recv_stderr_ready()
+                ):
                     break
                 if deadline is not None and time.monotonic() > deadline:
                     raise TransportError(
                         f"remote command did not finish within {timeout:g} s: {command}", command=command
                     )
                 select.select([channel], [], [], 0.5)
-            if not channel.status_event.wait(30) or channel.exit_status < 0 and not self._alive():
+            if not channel.status_event.wait(30) or (channel.exit_status < 0 and not self._alive()):
                 raise TransportError(f"the connection to {self.target.label} dropped", command=command)
             code = channel.recv_exit_status()
             return 255 if code < 0 else code
@@ -418,4 +438,3 @@ def _feed(stream: IO[bytes], channel: paramiko.Channel) -> None:
         channel.shutdown_write()
     except (OSError, EOFError, paramiko.SSHException):
         pass
-

@@ -14,8 +14,8 @@ import signal
 import termios
 import threading
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import paramiko
 
@@ -51,8 +51,14 @@ def window_size(terminal: LocalTerminal) -> tuple[int, int]:
     return 80, 24
 
 
-def run_session(conn: SSHConnection, command: str | None, terminal: LocalTerminal, *, pty: bool,
-                on_start: Callable[[], None] | None = None) -> int:
+def run_session(
+    conn: SSHConnection,
+    command: str | None,
+    terminal: LocalTerminal,
+    *,
+    pty: bool,
+    on_start: Callable[[], None] | None = None,
+) -> int:
     """Run ``command`` (None: the login shell) wired to ``terminal``; returns the remote exit status.
 
     ``on_start`` runs once the session is open, before the terminal goes raw (e.g. to print a note).
@@ -83,8 +89,9 @@ def run_session(conn: SSHConnection, command: str | None, terminal: LocalTermina
         channel.close()
 
 
-def _pump(channel: paramiko.Channel, terminal: LocalTerminal, wake_fd: int, *, resize: bool,
-          size: tuple[int, int]) -> int:
+def _pump(
+    channel: paramiko.Channel, terminal: LocalTerminal, wake_fd: int, *, resize: bool, size: tuple[int, int]
+) -> int:
     reading_stdin = True
     while True:
         watched = [channel, wake_fd] + ([terminal.stdin_fd] if reading_stdin else [])

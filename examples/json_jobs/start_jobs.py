@@ -19,8 +19,10 @@ import uuid
 
 from cluster_tools import Project
 
-COMMAND = 'aws s3 cp --only-show-errors "s3://$JOB_BUCKET/$CONFIG_KEY" config.json && ' \
-          'python3 worker.py config.json "$OUTPUT_DIR/output.json"'
+COMMAND = (
+    'aws s3 cp --only-show-errors "s3://$JOB_BUCKET/$CONFIG_KEY" config.json && '
+    'python3 worker.py config.json "$OUTPUT_DIR/output.json"'
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     run = cluster.submit(rows, command=COMMAND, name=batch, progress=print)
     print(f"Run: {run.id}")
     print("Waiting for jobs to finish.")
-    run.wait(interval=2, on_status=lambda s: print(f"Jobs finished: {len(s.subjects) - s.counts['PENDING'] - s.counts['RUNNING']}/{len(s.subjects)}"))
+    run.wait(
+        interval=2,
+        on_status=lambda s: print(
+            f"Jobs finished: {len(s.subjects) - s.counts['PENDING'] - s.counts['RUNNING']}/{len(s.subjects)}"
+        ),
+    )
     print("All jobs finished.")
     results = [{k: v for k, v in row.items() if k != "subject"} for row in run.collect("output.json")]
     print(json.dumps(results))

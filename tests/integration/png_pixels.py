@@ -14,11 +14,11 @@ def png_colours(data: bytes) -> tuple[int, int, Counter]:
         raise ValueError("not a PNG file")
     pos, idat, header = 8, [], None
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", data[pos + 8:pos + 8 + 13])
+            header = struct.unpack(">IIBBBBB", data[pos + 8 : pos + 8 + 13])
         elif kind == b"IDAT":
-            idat.append(data[pos + 8:pos + 8 + length])
+            idat.append(data[pos + 8 : pos + 8 + length])
         pos += 12 + length
     width, height, depth, colour, _, _, interlace = header
     if depth != 8 or colour not in (2, 6) or interlace:
@@ -28,9 +28,9 @@ def png_colours(data: bytes) -> tuple[int, int, Counter]:
     previous, colours = bytearray(stride), Counter()
     for y in range(height):
         kind = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         _unfilter(kind, line, previous, bpp)
-        colours.update(bytes(line[x:x + 3]) for x in range(0, stride, bpp))
+        colours.update(bytes(line[x : x + 3]) for x in range(0, stride, bpp))
         previous = line
     return width, height, Counter({tuple(k): n for k, n in colours.items()})
 

@@ -23,15 +23,27 @@ def set_window_size(fd: int, columns: int, rows: int) -> None:
 class Terminal:
     """``python -m cluster_tools ARGS`` in a pty of COLUMNSxROWS; a context manager that kills it at the end."""
 
-    def __init__(self, *args: str, state: Path, cwd: Path | None = None, env: dict[str, str] | None = None,
-                 columns: int = 100, rows: int = 30) -> None:
+    def __init__(
+        self,
+        *args: str,
+        state: Path,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        columns: int = 100,
+        rows: int = 30,
+    ) -> None:
         self.master, slave = os.openpty()
         set_window_size(slave, columns, rows)
         full_env = {**os.environ, "CLUSTERTOOLS_STATE_DIR": str(state), "TERM": "xterm", **(env or {})}
         full_env.pop("CLUSTERTOOLS_DEBUG", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cluster_tools", *args], stdin=slave, stdout=slave, stderr=slave,
-            cwd=cwd, env=full_env, start_new_session=True,
+            [sys.executable, "-m", "cluster_tools", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=cwd,
+            env=full_env,
+            start_new_session=True,
             preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
         )
         os.close(slave)
@@ -51,7 +63,7 @@ class Terminal:
             text = self.seen.decode("utf-8", "replace")
             match = re.search(pattern, text)
             if match:
-                self.seen = self.seen[len(text[:match.end()].encode()):]
+                self.seen = self.seen[len(text[: match.end()].encode()) :]
                 return match
             if time.monotonic() > deadline or not self._read(deadline - time.monotonic()):
                 raise AssertionError(f"{pattern!r} not seen; the terminal shows:\n{text}")
@@ -79,7 +91,7 @@ class Terminal:
             pass
         return self.proc.returncode
 
-    def __enter__(self) -> "Terminal":
+    def __enter__(self) -> Terminal:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -19,7 +19,7 @@ import os
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -44,7 +44,9 @@ def log_path(box) -> Path:
 
 
 def local_status(box) -> dict:
-    return json.loads((box.state / "sandbox" / "node" / "opt" / "clustertools" / "autostop" / "status.json").read_text())
+    return json.loads(
+        (box.state / "sandbox" / "node" / "opt" / "clustertools" / "autostop" / "status.json").read_text()
+    )
 
 
 def describe(box) -> tuple[str, dict]:
@@ -60,7 +62,7 @@ def decisions(box, since: float, until: float) -> list[str]:
     """The log's messages written between two moments."""
     found = []
     for line in log_path(box).read_text().splitlines():
-        when = datetime.strptime(line[:20], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+        when = datetime.strptime(line[:20], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
         if since <= when <= until:
             found.append(line.split("]: ", 1)[1])
     return found
@@ -103,8 +105,14 @@ def test_autostop_waits_for_ssh_uploads_and_tasks_then_fires_once(box, tmp_path)
     run_dir = f"/home/{box.record.user}/.clustertools/runs/autostop-test-{uuid.uuid4().hex[:8]}"
 
     def mark(job: str) -> None:
-        marked = box.cli("ssh", "--", "sh", "-c", f"mkdir -p {run_dir}/uploading && "
-                         f"echo job={job} slurm_conf=/opt/slurm/etc/slurm.conf > {run_dir}/uploading/sub-01.1")
+        marked = box.cli(
+            "ssh",
+            "--",
+            "sh",
+            "-c",
+            f"mkdir -p {run_dir}/uploading && "
+            f"echo job={job} slurm_conf=/opt/slurm/etc/slurm.conf > {run_dir}/uploading/sub-01.1",
+        )
         assert marked.returncode == 0, err(marked)
 
     mark("999999_0")
@@ -169,23 +177,31 @@ def list_state(box) -> tuple[str, str | None]:
 def test_after_autostop_submit_says_stopped_and_start_brings_it_back(box, tmp_path):
     """Issue 17, item 1 on the sandbox. Runs after the test above, which leaves the autostop fired."""
     partitions = box.cli("ssh", "--", "sinfo", "-h", "-e", "-o", "%P|%c|%m|%G|%a")
-    assert out(partitions).strip().endswith("|inactive"), "the test above leaves the sandbox stopped: " + out(partitions)
+    assert out(partitions).strip().endswith("|inactive"), "the test above leaves the sandbox stopped: " + out(
+        partitions
+    )
     project = make_project(box, tmp_path, "again")
     subjects = write_subjects(project, ["sub-1"])
     refused = box.cli("submit", str(subjects), "--command", "true", cwd=project)
     lines = err(refused).strip().splitlines()
     assert refused.returncode == 1 and len(lines) == 1, err(refused)
-    assert lines[0] == ("Error: nothing was submitted: cluster sandbox is stopped (its partition compute is INACTIVE, "
-                        "as autostop leaves an idle cluster) (hint: start it: clustertools start -c sandbox, then "
-                        "submit again)"), lines[0]
+    assert lines[0] == (
+        "Error: nothing was submitted: cluster sandbox is stopped (its partition compute is INACTIVE, "
+        "as autostop leaves an idle cluster) (hint: start it: clustertools start -c sandbox, then "
+        "submit again)"
+    ), lines[0]
     described = box.cli("describe", "-c", "sandbox")
     assert "stopped: it takes no new job (hint: `clustertools start -c sandbox`)" in out(described), out(described)
     assert json.loads(out(box.cli("describe", "-c", "sandbox", "--json")))["stopped"] is True
     assert list_state(box) == ("stopped", "its autostop stopped it: `clustertools start -c sandbox`")
     started = box.cli("start", "-c", "sandbox", "--json")
     assert started.returncode == 0, err(started)
-    assert json.loads(out(started)) == {"cluster": "sandbox", "started": ["compute"], "autostop_minutes": 1,
-                                        "host": None}
+    assert json.loads(out(started)) == {
+        "cluster": "sandbox",
+        "started": ["compute"],
+        "autostop_minutes": 1,
+        "host": None,
+    }
     assert out(box.cli("ssh", "--", "sinfo", "-h", "-o", "%P %a")).split() == ["compute*", "up"]
     assert "autostop: " in describe(box)[0] and describe(box)[1]["decision"] in ("armed", "idle", "busy")
     assert json.loads(out(box.cli("describe", "-c", "sandbox", "--json")))["stopped"] is False

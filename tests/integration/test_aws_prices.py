@@ -47,8 +47,9 @@ def closed_port() -> int:
 
 def zones_offering(endpoint: str, region: str, instance_type: str) -> int:
     ec2 = session(region).client("ec2", endpoint_url=endpoint)
-    offers = ec2.describe_instance_type_offerings(LocationType="availability-zone",
-                                                  Filters=[{"Name": "instance-type", "Values": [instance_type]}])
+    offers = ec2.describe_instance_type_offerings(
+        LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": [instance_type]}]
+    )
     return len(offers["InstanceTypeOfferings"])
 
 
@@ -76,8 +77,9 @@ def test_a_type_without_spot_history_falls_back_to_the_table(endpoint, table):
     clients = make_price_clients(session(), "us-east-1", endpoint_url=endpoint)
     quote = live_or_table(table, "us-east-1", "p3.2xlarge", "spot", clients)
     assert quote.source.startswith(table.label) and quote.estimate and quote.hourly_usd == pytest.approx(3.06 * 0.4)
-    assert quote.note == ("no live price from EC2 spot price history (no Linux spot price for p3.2xlarge); "
-                          f"used the {table.label}")
+    assert quote.note == (
+        f"no live price from EC2 spot price history (no Linux spot price for p3.2xlarge); used the {table.label}"
+    )
     with pytest.raises(PriceNotFound, match="hpc6a.48xlarge is not offered in us-east-1"):
         live_or_table(table, "us-east-1", "hpc6a.48xlarge", "spot", clients)
 
@@ -89,8 +91,10 @@ def test_a_refused_connection_falls_back_to_the_table_quickly(table, closed_port
     spot = live_or_table(table, "us-east-1", "c6i.xlarge", "spot", clients)
     assert time.monotonic() - started < 10
     assert (ondemand.hourly_usd, ondemand.source, ondemand.estimate) == (0.17, table.label, False)
-    assert ondemand.note == (f'no live price from AWS Pricing API (Could not connect to the endpoint URL: '
-                             f'"http://127.0.0.1:{closed_port}/"); used the {table.label}')
+    assert ondemand.note == (
+        f"no live price from AWS Pricing API (Could not connect to the endpoint URL: "
+        f'"http://127.0.0.1:{closed_port}/"); used the {table.label}'
+    )
     assert spot.estimate and spot.source == f"{table.label}: 40% of on-demand"
     assert spot.note.startswith("no live price from EC2 spot price history (Could not connect to the endpoint URL")
     assert spot.describe() == f"$0.068/h spot ~ estimate ({table.label}: 40% of on-demand)"
@@ -98,16 +102,29 @@ def test_a_refused_connection_falls_back_to_the_table_quickly(table, closed_port
 
 def test_a_cluster_cost_with_aws_unreachable_is_the_tables(table, closed_port):
     clients = make_price_clients(session(), "us-east-1", endpoint_url=f"http://127.0.0.1:{closed_port}")
-    cost = hourly_cluster_cost(table, "us-east-1", ("t3.medium", "ondemand"), [("c6i.4xlarge", "spot", 10)],
-                               quote=lambda region, t, capacity: live_or_table(table, region, t, capacity, clients))
+    cost = hourly_cluster_cost(
+        table,
+        "us-east-1",
+        ("t3.medium", "ondemand"),
+        [("c6i.4xlarge", "spot", 10)],
+        quote=lambda region, t, capacity: live_or_table(table, region, t, capacity, clients),
+    )
     assert cost.total_hourly_usd == pytest.approx(0.0416 + 10 * 0.68 * 0.4) and cost.estimate
     assert all(f"({table.label}" in line for line in cost.text_lines()[:-1])
 
 
 def test_no_credentials_falls_back_to_the_table(endpoint, table, monkeypatch, tmp_path):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                 "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
@@ -115,7 +132,10 @@ def test_no_credentials_falls_back_to_the_table(endpoint, table, monkeypatch, tm
     clients = make_price_clients(boto3.session.Session(region_name="us-east-1"), "us-east-1", endpoint_url=endpoint)
     quote = live_or_table(table, "us-east-1", "m6i.large", "spot", clients)
     assert quote.source == f"{table.label}: 40% of on-demand" and quote.estimate
-    assert quote.note == f"no live price from EC2 spot price history (Unable to locate credentials); used the {table.label}"
+    assert (
+        quote.note
+        == f"no live price from EC2 spot price history (Unable to locate credentials); used the {table.label}"
+    )
 
 
 def test_pricing_api_cannot_be_served_by_moto_and_falls_back(endpoint, table):
@@ -134,10 +154,27 @@ def test_cost_estimate_with_live_prices_says_which_source_answered(endpoint, tmp
 
     state = tmp_path / "state"
     assert run_cli("init", str(tmp_path / "study"), state=state).returncode == 0
-    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "placeholder", "AWS_SECRET_ACCESS_KEY": "placeholder",
-           "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
-    result = run_cli("cost", "estimate", "--subjects", "100", "--minutes-per-subject", "8", "--live-prices", "--json",
-                     state=state, cwd=tmp_path / "study", env=env, timeout=180)
+    env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "placeholder",
+        "AWS_SECRET_ACCESS_KEY": "placeholder",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+    result = run_cli(
+        "cost",
+        "estimate",
+        "--subjects",
+        "100",
+        "--minutes-per-subject",
+        "8",
+        "--live-prices",
+        "--json",
+        state=state,
+        cwd=tmp_path / "study",
+        env=env,
+        timeout=180,
+    )
     assert result.returncode == 0, err(result)
     data = json.loads(out(result))
     assert "EC2 spot price history (median of" in data["prices"] and "price table of" in data["prices"]

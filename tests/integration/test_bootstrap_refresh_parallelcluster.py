@@ -11,9 +11,9 @@ import shlex
 import boto3
 import pytest
 
+from cluster_tools.errors import ClusterToolsError, ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.project_config import parse_project
-from cluster_tools.errors import ClusterToolsError, ConfigError
 from cluster_tools.services.remote import bootstrap_refresh as br
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.ssh import RemoteResult
@@ -38,15 +38,26 @@ parallelcluster:
       instance_types: [c6i.xlarge]
       max_count: 4
 """
-RECORD = ClusterRecord(name="study", provider="parallelcluster", host="192.0.2.10", user="ec2-user",
-                       known_hosts="/nonexistent", region="us-east-1")
+RECORD = ClusterRecord(
+    name="study",
+    provider="parallelcluster",
+    host="192.0.2.10",
+    user="ec2-user",
+    known_hosts="/nonexistent",
+    region="us-east-1",
+)
 
 
 @pytest.fixture(scope="module")
 def s3():
     with moto_server() as url:
-        client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="placeholder",
-                              aws_secret_access_key="placeholder")
+        client = boto3.client(
+            "s3",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="placeholder",
+            aws_secret_access_key="placeholder",
+        )
         client.create_bucket(Bucket="study-out")
         yield client
 
@@ -80,8 +91,14 @@ def project_dir(tmp_path, env_text="name: study\ndependencies:\n  - numpy\n"):
 
 def refresh(tmp_path, s3, head, **kwargs):
     directory = project_dir(tmp_path, **kwargs)
-    return br.refresh_bootstrap(StateDir(tmp_path / "state"), parse_project(PROJECT), RECORD, project_dir=directory,
-                                connect=head.connect, s3_client=s3)
+    return br.refresh_bootstrap(
+        StateDir(tmp_path / "state"),
+        parse_project(PROJECT),
+        RECORD,
+        project_dir=directory,
+        connect=head.connect,
+        s3_client=s3,
+    )
 
 
 def test_refresh_uploads_what_changed_and_runs_the_head_nodes_own_bootstrap_with_sudo(tmp_path, s3):
@@ -109,9 +126,16 @@ def test_refresh_uploads_what_changed_and_runs_the_head_nodes_own_bootstrap_with
 
 
 def test_a_failed_step_is_returned_with_its_name(tmp_path, s3):
-    said = "".join(f"2026-11-30T10:00:0{i}Z clustertools-bootstrap[study/head]: {line}\n" for i, line in enumerate((
-        "bootstrap start: project=study cluster=study role=head", "step conda-env: start",
-        "step conda-env failed (exit 1)")))
+    said = "".join(
+        f"2026-11-30T10:00:0{i}Z clustertools-bootstrap[study/head]: {line}\n"
+        for i, line in enumerate(
+            (
+                "bootstrap start: project=study cluster=study role=head",
+                "step conda-env: start",
+                "step conda-env failed (exit 1)",
+            )
+        )
+    )
     head = HeadNode(RemoteResult("x", 1, said.encode(), b""))
     result = refresh(tmp_path, s3, head)
     assert result.exit_code == 1 and result.outcome.failed_step == "conda-env"
@@ -126,5 +150,11 @@ def test_a_login_user_without_passwordless_sudo_is_told_so(tmp_path, s3):
 def test_a_registered_cluster_is_not_bootstrapped(tmp_path, s3):
     registered = RECORD.model_copy(update={"provider": "ssh"})
     with pytest.raises(ConfigError, match="registered, not made by clustertools"):
-        br.refresh_bootstrap(StateDir(tmp_path / "state"), parse_project(PROJECT), registered,
-                             project_dir=project_dir(tmp_path), connect=HeadNode().connect, s3_client=s3)
+        br.refresh_bootstrap(
+            StateDir(tmp_path / "state"),
+            parse_project(PROJECT),
+            registered,
+            project_dir=project_dir(tmp_path),
+            connect=HeadNode().connect,
+            s3_client=s3,
+        )

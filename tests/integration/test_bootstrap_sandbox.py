@@ -127,12 +127,15 @@ def test_3_a_dry_run_prints_what_would_run_and_runs_nothing(box, project):
     assert log.read_text() == before
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--miniforge-url", "https://example.com/Miniforge3.sh; rm -rf ~"], "--miniforge-url: "),
-    (["--miniforge-sha256", "not-hex"], "--miniforge-sha256: must be the installer's sha256"),
-    (["--image", "alpine:3.19", "--runtime", "none"], "--image alpine:3.19 needs a container runtime"),
-    (["--env-file", "no-such-file.yml"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--miniforge-url", "https://example.com/Miniforge3.sh; rm -rf ~"], "--miniforge-url: "),
+        (["--miniforge-sha256", "not-hex"], "--miniforge-sha256: must be the installer's sha256"),
+        (["--image", "alpine:3.19", "--runtime", "none"], "--image alpine:3.19 needs a container runtime"),
+        (["--env-file", "no-such-file.yml"], "does not exist"),
+    ],
+)
 def test_hostile_or_impossible_options_are_refused_before_anything_runs(box, project, args, message):
     result = box.cli("sandbox", "bootstrap", *args, cwd=project)
     assert result.returncode != 0 and message in err(result) and len(err(result).strip().splitlines()) == 1
@@ -145,8 +148,10 @@ def test_4_a_checksum_mismatch_stops_the_run_at_step_miniforge(box, project):
     assert result.returncode == 1
     assert f"sha256 mismatch for {MIRROR}: expected {'0' * 64}, got {SHA}; nothing installed" in stdout
     assert "step miniforge failed (exit 1)" in stdout and "step conda-env" not in stdout
-    assert stderr.strip().splitlines()[-1] == \
-        "Error: node bootstrap failed at step miniforge (exit 1) (hint: clustertools triage -c sandbox)"
+    assert (
+        stderr.strip().splitlines()[-1]
+        == "Error: node bootstrap failed at step miniforge (exit 1) (hint: clustertools triage -c sandbox)"
+    )
 
 
 def test_5_triage_names_the_failed_step(box, project):
@@ -155,8 +160,11 @@ def test_5_triage_names_the_failed_step(box, project):
     assert result.returncode == 0, err(result)
     lines = stdout.splitlines()
     assert lines[0] == "cluster sandbox (sandbox): node head (the sandbox's head node, where `sandbox bootstrap` runs)"
-    assert re.fullmatch(r"node head: bootstrap FAILED at step miniforge \(exit 1\) at "
-                        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", lines[1]), lines[1]
+    assert re.fullmatch(
+        r"node head: bootstrap FAILED at step miniforge \(exit 1\) at "
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
+        lines[1],
+    ), lines[1]
     assert lines[2].startswith("  | sha256 mismatch for ")
     assert "fleet: not a ParallelCluster cluster (sandbox): no protected mode" in lines
     for source in ("bootstrap", "cloud-init-output", "slurmd", "slurmctld", "sinfo"):
@@ -183,8 +191,7 @@ def env_dir(text: str) -> str:
     return f"/home/clustertools/envs/study-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
-def test_7_bootstrap_refresh_a_running_task_keeps_its_environment_the_next_run_gets_the_new_one(box, project,
-                                                                                                 tmp_path):
+def test_7_bootstrap_refresh_a_running_task_keeps_its_environment_the_next_run_gets_the_new_one(box, project, tmp_path):
     """Issue 17, item 3: edit the environment file, `clustertools bootstrap refresh`; a task running since before
     keeps the environment it started with to its end, the next run's tasks see the new one, and each record says
     which ran."""
@@ -193,8 +200,10 @@ def test_7_bootstrap_refresh_a_running_task_keeps_its_environment_the_next_run_g
     env_file = project / "envs" / "study.yml"
     old_text = env_file.read_text()
     release = tmp_path / "release"
-    wait = (f'echo "start $CONDA_PREFIX"; while [ ! -e {release} ]; do sleep 0.2; done; '
-            'test -d "$CONDA_PREFIX/conda-meta" && echo "end $CONDA_PREFIX"')
+    wait = (
+        f'echo "start $CONDA_PREFIX"; while [ ! -e {release} ]; do sleep 0.2; done; '
+        'test -d "$CONDA_PREFIX/conda-meta" && echo "end $CONDA_PREFIX"'
+    )
     first = submit(box, project, str(write_subjects(project, ["early"], "early.txt")), "--command", wait)["run"]
     deadline = time.monotonic() + 120
     while status(box, project, first)["counts"]["RUNNING"] != 1:
@@ -207,8 +216,9 @@ def test_7_bootstrap_refresh_a_running_task_keeps_its_environment_the_next_run_g
         assert refreshed.returncode == 0, out(refreshed) + err(refreshed)
         assert "node bootstrap finished OK: ran conda-env, node-env" in err(refreshed), err(refreshed)
         assert f"CT_CONDA_ENV={env_dir(new_text)}" in (shared(box) / "bootstrap.env").read_text()
-        second = submit(box, project, str(write_subjects(project, ["late"], "late.txt")), "--command",
-                        'echo "in $CONDA_PREFIX"')["run"]
+        second = submit(
+            box, project, str(write_subjects(project, ["late"], "late.txt")), "--command", 'echo "in $CONDA_PREFIX"'
+        )["run"]
         (late,) = wait_for_run(box, project, second)["subjects"]
         assert (late["state"], late["env"]) == ("SUCCEEDED", env_dir(new_text))
         assert out(box.cli("logs", second, "late", cwd=project)).strip() == f"in {env_dir(new_text)}"
@@ -216,7 +226,9 @@ def test_7_bootstrap_refresh_a_running_task_keeps_its_environment_the_next_run_g
         (early,) = wait_for_run(box, project, first)["subjects"]
         assert (early["state"], early["env"]) == ("SUCCEEDED", env_dir(old_text))
         assert out(box.cli("logs", first, "early", cwd=project)).split("\n")[:2] == [
-            f"start {env_dir(old_text)}", f"end {env_dir(old_text)}"]
+            f"start {env_dir(old_text)}",
+            f"end {env_dir(old_text)}",
+        ]
     finally:
         release.touch()
         env_file.write_text(old_text)

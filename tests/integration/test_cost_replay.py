@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import start_sandbox, stop_sandbox
-from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects
-
 from cluster_tools.model.cost.cost_model import NodeShape, Prices, TaskShape, TaskSpan, check_against_replay
 from cluster_tools.model.cost.pricing import instance_price, load_price_table
+from tests.conftest import start_sandbox, stop_sandbox
+from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects
 
 SUBJECTS = 64  # 4 waves of 16
 MINUTES = 8.0
@@ -47,12 +46,17 @@ def test_the_estimate_is_within_20_percent_of_the_replayed_runs_cost(sandbox, tm
     table = load_price_table()
     node = NodeShape("c6i.4xlarge", 16, 32, max_nodes=1, capacity="spot", scaledown_idle_minutes=10)
     task = TaskShape(cpus=1, mem_gib=None, minutes=MINUTES, throttle=16)
-    prices = Prices(instance_price(table, "us-east-1", "c6i.4xlarge").hourly_usd,
-                    instance_price(table, "us-east-1", "c6i.4xlarge", "spot").hourly_usd,
-                    instance_price(table, "us-east-1", "t3.medium").hourly_usd, table.label)
+    prices = Prices(
+        instance_price(table, "us-east-1", "c6i.4xlarge").hourly_usd,
+        instance_price(table, "us-east-1", "c6i.4xlarge", "spot").hourly_usd,
+        instance_price(table, "us-east-1", "t3.medium").hourly_usd,
+        table.label,
+    )
     check = check_against_replay(spans, MINUTES, node, task, prices)
-    print(f"mean subject {check.mean_seconds:.1f} s -> x{check.factor:.0f}; estimate ${check.estimate.total:.3f} "
-          f"(head ${check.estimate.head_dollars:.3f}), replayed ${check.replayed.total:.3f} "
-          f"(head ${check.replayed.head_dollars:.3f})")
+    print(
+        f"mean subject {check.mean_seconds:.1f} s -> x{check.factor:.0f}; estimate ${check.estimate.total:.3f} "
+        f"(head ${check.estimate.head_dollars:.3f}), replayed ${check.replayed.total:.3f} "
+        f"(head ${check.replayed.head_dollars:.3f})"
+    )
     assert check.replayed.head_dollars > 0 and check.estimate.head_dollars > 0  # the head node is part of both
     assert 0.8 <= check.ratio <= 1.2

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 import pytest
 
-from cluster_tools.model.aws.console_host_keys import parse_console_host_keys
 from cluster_tools.errors import HostKeyMismatch
+from cluster_tools.model.aws.console_host_keys import parse_console_host_keys
 from cluster_tools.services.remote.cluster_shell import ssh_target
 from cluster_tools.services.sandbox.sandbox_files import sandbox_paths
 from cluster_tools.store.state_dir import StateDir
@@ -25,8 +25,10 @@ OTHER_ED25519 = "AAAAC3NzaC1lZDI1NTE5AAAAIOPD4Yk9kH6ZenE3ylg+DnSxQa/uY6K1Kn2lM/2
 def console_with(public_key_line: str, fingerprint: str | None = None) -> str:
     text = "[   10.1] cloud-init[1642]: Cloud-init v. 22.2.2 running 'modules:config'\n"
     if fingerprint:
-        text += ("-----BEGIN SSH HOST KEY FINGERPRINTS-----\n"
-                 f"ec2: 256 {fingerprint} root@head (ED25519)\n-----END SSH HOST KEY FINGERPRINTS-----\n")
+        text += (
+            "-----BEGIN SSH HOST KEY FINGERPRINTS-----\n"
+            f"ec2: 256 {fingerprint} root@head (ED25519)\n-----END SSH HOST KEY FINGERPRINTS-----\n"
+        )
     if public_key_line:
         text += f"-----BEGIN SSH HOST KEY KEYS-----\n{public_key_line}\n-----END SSH HOST KEY KEYS-----\n"
     return text
@@ -53,15 +55,20 @@ def test_keys_from_the_console_are_pinned_before_connecting(head):
 
 def test_a_console_key_the_server_does_not_have_is_refused(head):
     target, public = head
-    pin_host_keys(target.known_hosts, target.host, target.port,
-                  parse_console_host_keys(console_with(f"ssh-ed25519 {OTHER_ED25519} root@head")).keys)
+    pin_host_keys(
+        target.known_hosts,
+        target.host,
+        target.port,
+        parse_console_host_keys(console_with(f"ssh-ed25519 {OTHER_ED25519} root@head")).keys,
+    )
     with pytest.raises(HostKeyMismatch, match="has changed"):
         SSHConnection(target)
 
 
 def test_console_fingerprints_alone_check_the_key_at_first_contact(head):
-    from cluster_tools.model.aws.console_host_keys import sha256_fingerprint
     import base64
+
+    from cluster_tools.model.aws.console_host_keys import sha256_fingerprint
 
     target, public = head
     real = sha256_fingerprint(base64.b64decode(public.split()[1]))

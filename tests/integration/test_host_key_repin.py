@@ -25,7 +25,10 @@ def test_the_sandbox_refuses_a_lost_pin_until_sandbox_up_pins_its_key_again(sand
         for damage in (lambda p: p.write_text(""), lambda p: p.unlink()):
             damage(record.known_hosts)
             line = one_error_line(sandbox.cli("ssh", "--", "true"))
-            assert f"the host key pinned for {record.address} ({record.host_key}) is gone from {record.known_hosts}" in line
+            assert (
+                f"the host key pinned for {record.address} ({record.host_key}) is gone from {record.known_hosts}"
+                in line
+            )
             assert "no new key trusted (hint: `clustertools sandbox up` pins the sandbox's own key again)" in line
             assert not record.known_hosts.exists() or record.known_hosts.read_text() == ""  # nothing learned
     finally:
@@ -45,11 +48,14 @@ def test_a_registered_cluster_remembers_its_pin_and_register_force_pins_again(sa
             assert record.host_key == load_cluster(StateDir(sandbox.state), "sandbox").host_key
             record.known_hosts.write_text("")
             line = one_error_line(sandbox.cli("ssh", "-c", "pinned", "--", "true"))
-            assert "is gone from" in line and (f"`clustertools register pinned {record.address} --force` pins the key "
-                                               "it offers then") in line
+            assert (
+                "is gone from" in line
+                and (f"`clustertools register pinned {record.address} --force` pins the key it offers then") in line
+            )
             listed = json.loads(out(sandbox.cli("list", "--json")))
             assert {"name": "pinned", "host_key": record.host_key}.items() <= next(
-                c for c in listed if c["name"] == "pinned").items()
+                c for c in listed if c["name"] == "pinned"
+            ).items()
         repinned = sandbox.cli("register", "pinned", "127.0.0.1", *where, "--force")
         assert repinned.returncode == 0, err(repinned)
         assert sandbox.cli("ssh", "-c", "pinned", "--", "true").returncode == 0

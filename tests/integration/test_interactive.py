@@ -58,6 +58,7 @@ def wait_until_no_debug_job(sandbox, timeout: float = 30) -> None:
 
 # --- clustertools ssh: a real shell ---------------------------------------------------------------
 
+
 def test_the_shell_has_a_pty_follows_the_window_and_returns_the_exit_status(sandbox):
     with Terminal("ssh", "-c", "sandbox", state=sandbox.state, columns=100, rows=30) as term:
         term.send("tty; stty size\r")
@@ -101,6 +102,7 @@ def test_t_gives_a_command_a_pty(sandbox):
 
 # --- --node: through the head node to a compute node ----------------------------------------------
 
+
 def test_a_node_is_reached_through_the_head_node_and_its_key_pinned(sandbox, tmp_path):
     state = private_copy(sandbox, tmp_path)
     with Terminal("ssh", "--node", "compute-st-compute-1", state=state) as term:  # a node of the sandbox
@@ -116,9 +118,12 @@ def test_a_node_is_reached_through_the_head_node_and_its_key_pinned(sandbox, tmp
     assert again.returncode == 0 and "first contact" not in err(again)
 
     lines = [line for line in known.splitlines() if not line.startswith("[compute-st-compute-1]")]
-    (state / "sandbox.known_hosts").write_text("\n".join([*lines, f"[compute-st-compute-1]:{sandbox.record.port} "
-                                                          f"{another_key(tmp_path)}"]) + "\n")
-    refused = run_cli("ssh", "--node", "compute-st-compute-1", "--", "touch", str(tmp_path / "must-not-exist"), state=state)
+    (state / "sandbox.known_hosts").write_text(
+        "\n".join([*lines, f"[compute-st-compute-1]:{sandbox.record.port} {another_key(tmp_path)}"]) + "\n"
+    )
+    refused = run_cli(
+        "ssh", "--node", "compute-st-compute-1", "--", "touch", str(tmp_path / "must-not-exist"), state=state
+    )
     assert refused.returncode == 1 and err(refused).startswith("Error: host key of") and "changed" in err(refused)
     assert f"ssh-keygen -R '[compute-st-compute-1]:{sandbox.record.port}'" in err(refused)
     assert not (tmp_path / "must-not-exist").exists()
@@ -132,27 +137,43 @@ def test_an_unknown_node_is_one_line(sandbox):
 
 # --- ssh-config: OpenSSH's own client ------------------------------------------------------------
 
+
 @needs_openssh
 def test_openssh_reaches_the_head_node_with_the_printed_block_and_strict_checking(sandbox, tmp_path):
     # OpenSSH closes every inherited descriptor above 2 before reading -F, so `ssh -F <(...)` cannot
     # work with any tool; the same block through stdin or a file does.
     env = {**os.environ, "CLUSTERTOOLS_STATE_DIR": str(sandbox.state)}
     piped = subprocess.run(
-        ["bash", "-c", 'ssh -F /dev/stdin -o BatchMode=yes sandbox echo piped-ok < <("$@" ssh-config -c sandbox)',
-         "bash", sys.executable, "-m", "cluster_tools"], env=env, capture_output=True, timeout=60)
+        [
+            "bash",
+            "-c",
+            'ssh -F /dev/stdin -o BatchMode=yes sandbox echo piped-ok < <("$@" ssh-config -c sandbox)',
+            "bash",
+            sys.executable,
+            "-m",
+            "cluster_tools",
+        ],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
     assert piped.returncode == 0 and piped.stdout == b"piped-ok\n", piped.stderr
     config = tmp_path / "config"
     config.write_bytes(sandbox.cli("ssh-config", "-c", "sandbox", "--no-nodes").stdout)
     assert "StrictHostKeyChecking yes" in config.read_text()
-    result = subprocess.run(["ssh", "-F", str(config), "-o", "BatchMode=yes", "sandbox", "true"],
-                            capture_output=True, timeout=60)
+    result = subprocess.run(
+        ["ssh", "-F", str(config), "-o", "BatchMode=yes", "sandbox", "true"], capture_output=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_ssh_config_into_a_closed_pipe_is_quiet(sandbox):
-    result = subprocess.run(["bash", "-c", '"$@" ssh-config --no-nodes | true', "bash", sys.executable, "-m",
-                             "cluster_tools"], env={**os.environ, "CLUSTERTOOLS_STATE_DIR": str(sandbox.state)},
-                            capture_output=True, timeout=60)
+    result = subprocess.run(
+        ["bash", "-c", '"$@" ssh-config --no-nodes | true', "bash", sys.executable, "-m", "cluster_tools"],
+        env={**os.environ, "CLUSTERTOOLS_STATE_DIR": str(sandbox.state)},
+        capture_output=True,
+        timeout=60,
+    )
     assert b"Error" not in result.stderr and b"Traceback" not in result.stderr
 
 
@@ -164,22 +185,31 @@ def test_openssh_with_the_block_reaches_a_node_and_refuses_a_changed_key(sandbox
     config = tmp_path / "ssh_config"
     config.write_bytes(printed.stdout)
     text = out(printed)
-    assert "StrictHostKeyChecking yes" in text and "ProxyJump sandbox" in text and "Host compute-st-compute-1.sandbox" in text
+    assert (
+        "StrictHostKeyChecking yes" in text
+        and "ProxyJump sandbox" in text
+        and "Host compute-st-compute-1.sandbox" in text
+    )
 
     def openssh(host: str, *command: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["ssh", "-F", str(config), "-o", "BatchMode=yes", host, *command],
-                              capture_output=True, timeout=60)
+        return subprocess.run(
+            ["ssh", "-F", str(config), "-o", "BatchMode=yes", host, *command], capture_output=True, timeout=60
+        )
 
     assert openssh("sandbox", "true").returncode == 0
     node = openssh("compute-st-compute-1.sandbox", "echo", "node-ok")
     assert node.returncode == 0 and node.stdout == b"node-ok\n", node.stderr
     assert f"[compute-st-compute-1]:{sandbox.record.port}" in (state / "sandbox.known_hosts").read_text()
 
-    head_line = next(line for line in (state / "sandbox.known_hosts").read_text().splitlines()
-                     if line.startswith(f"[{sandbox.record.host}]"))
+    head_line = next(
+        line
+        for line in (state / "sandbox.known_hosts").read_text().splitlines()
+        if line.startswith(f"[{sandbox.record.host}]")
+    )
     pinned = (state / "sandbox.known_hosts").read_text()
     (state / "sandbox.known_hosts").write_text(
-        pinned.replace(head_line, f"{head_line.split()[0]} {another_key(tmp_path)}"))
+        pinned.replace(head_line, f"{head_line.split()[0]} {another_key(tmp_path)}")
+    )
     refused = openssh("sandbox", "touch", str(tmp_path / "must-not-exist"))
     assert refused.returncode == 255 and b"Host key verification failed" in refused.stderr
     assert not (tmp_path / "must-not-exist").exists()
@@ -196,24 +226,31 @@ def test_write_puts_the_block_in_the_ssh_config_once(sandbox, tmp_path):
     assert second.returncode == 0 and "already up to date" in err(second)
     text = (home / ".ssh" / "config").read_text()
     assert text.count("Host sandbox") == 1 and text.endswith("Host *\n  StrictHostKeyChecking no\n  User nobody-else\n")
-    result = subprocess.run(["ssh", "-F", str(home / ".ssh" / "config"), "-o", "BatchMode=yes", "sandbox", "id", "-un"],
-                            capture_output=True, timeout=60)
+    result = subprocess.run(
+        ["ssh", "-F", str(home / ".ssh" / "config"), "-o", "BatchMode=yes", "sandbox", "id", "-un"],
+        capture_output=True,
+        timeout=60,
+    )
     assert result.returncode == 0 and result.stdout.decode().strip() == sandbox.record.user, result.stderr
 
 
 # --- debug SUBJECT --------------------------------------------------------------------------------
 
+
 def test_debug_a_failed_subject_stands_where_its_task_stood_and_frees_the_node(sandbox, tmp_path):
     project = make_project(sandbox, tmp_path, "dbg")
     config = project / "clustertools.yaml"
-    config.write_text(re.sub(r"(?m)^  # input: .*$", "  input: s3://clustertools-sandbox/dbg-inputs", config.read_text()))
+    config.write_text(
+        re.sub(r"(?m)^  # input: .*$", "  input: s3://clustertools-sandbox/dbg-inputs", config.read_text())
+    )
     assert "\n  input: s3://clustertools-sandbox/dbg-inputs\n" in config.read_text()
     client = make_s3_client(S3Target(region="us-east-1", endpoint_url=sandbox.status["s3_endpoint_url"], sandbox=True))
     for subject in ("ok-1", "bad-2"):
         client.put_object(Bucket="clustertools-sandbox", Key=f"dbg-inputs/{subject}/T1 w.nii", Body=subject.encode())
     command = 'ls "$INPUT_DIR"; [ "$SUBJECT" != bad-2 ] || { echo "cannot segment" >&2; exit 5; }'
-    run_id = submit(sandbox, project, str(write_subjects(project, ["ok-1", "bad-2"])), "--command", command,
-                    "--mem", "100M")["run"]
+    run_id = submit(
+        sandbox, project, str(write_subjects(project, ["ok-1", "bad-2"])), "--command", command, "--mem", "100M"
+    )["run"]
     assert states(wait_for_run(sandbox, project, run_id))["bad-2"] == ("FAILED", 5, 1)
 
     with Terminal("debug", "--run", run_id, "bad-2", state=sandbox.state, cwd=project) as term:
@@ -221,8 +258,10 @@ def test_debug_a_failed_subject_stands_where_its_task_stood_and_frees_the_node(s
         assert first == f"clustertools debug: the command the task ran: {command}\r\n"
         term.expect(r"\(debug bad-2\)")
         assert any(n.startswith("ctdebug-") for n in squeue_names(sandbox)), "the shell is a Slurm job"
-        term.send('echo "S=$SUBJECT"; ls "$INPUT_DIR"; echo "tty=$(tty)"; '
-                  'scontrol show job "$SLURM_JOB_ID" | grep -o "MinMemoryNode=[^ ]*\\|TimeLimit=[^ ]*"; exit\r')
+        term.send(
+            'echo "S=$SUBJECT"; ls "$INPUT_DIR"; echo "tty=$(tty)"; '
+            'scontrol show job "$SLURM_JOB_ID" | grep -o "MinMemoryNode=[^ ]*\\|TimeLimit=[^ ]*"; exit\r'
+        )
         term.expect(r"S=bad-2\r\n")
         term.expect(r"T1 w\.nii")
         term.expect(r"tty=/dev/pts/\d+")
@@ -260,7 +299,7 @@ def test_debug_exit_status_is_the_shells(sandbox):
 
 # --- put / get ------------------------------------------------------------------------------------
 
-ODD_NAMES = ["plain.txt", "a b.txt", "it's \"quoted\".txt", "$(id);`id`.txt", "-rf"]
+ODD_NAMES = ["plain.txt", "a b.txt", 'it\'s "quoted".txt', "$(id);`id`.txt", "-rf"]
 
 
 def test_put_and_get_copy_files_and_directories_whole_and_refuse_to_overwrite(sandbox, tmp_path):
@@ -284,7 +323,8 @@ def test_put_and_get_copy_files_and_directories_whole_and_refuse_to_overwrite(sa
         assert up.returncode == 0 and "6 file(s)" in out(up), err(up)
         listing = sandbox.cli("ssh", "--", "find", remote, "-type", "f", "-printf", "%P\\0")
         assert sorted(listing.stdout.split(b"\0")[:-1]) == sorted(
-            [n.encode() for n in ODD_NAMES] + [b"deeper dir/big.bin"])
+            [n.encode() for n in ODD_NAMES] + [b"deeper dir/big.bin"]
+        )
 
         down = tmp_path / "down"
         down.mkdir()

@@ -30,8 +30,13 @@ def login_environment(sandbox, name: str, value: str):
     """``name=value`` in the login user's environment (~/.bash_profile, which every command clustertools sends
     reads: a login shell), so the tasks sbatch queues meanwhile get it too; the file as it was afterwards."""
     line = f"export {name}={shlex.quote(value)}  # clustertools test"
-    added = sandbox.cli("ssh", "--", "sh", "-c", f"cp -p ~/.bash_profile ~/.bash_profile.saved && "
-                        f"echo {shlex.quote(line)} >> ~/.bash_profile")
+    added = sandbox.cli(
+        "ssh",
+        "--",
+        "sh",
+        "-c",
+        f"cp -p ~/.bash_profile ~/.bash_profile.saved && echo {shlex.quote(line)} >> ~/.bash_profile",
+    )
     assert added.returncode == 0, err(added)
     try:
         yield
@@ -61,8 +66,10 @@ def test_reserved_column_names_are_refused_in_any_case(sandbox, tmp_path):
     for header in ("path", "pythonpath", "PYTHONPATH"):
         (project / "cols.csv").write_text(f"subject,{header}\ns1,/tmp/evil\n")
         result = sandbox.cli("submit", str(project / "cols.csv"), cwd=project)
-        assert result.returncode == 1 and f"reserved column name (compared case-insensitively): line 1 '{header}'" \
-            in err(result), err(result)
+        assert (
+            result.returncode == 1
+            and f"reserved column name (compared case-insensitively): line 1 '{header}'" in err(result)
+        ), err(result)
     assert_nothing_queued(sandbox, "cols")
 
 
@@ -73,13 +80,16 @@ def test_an_s3_outage_during_the_run_keeps_the_outputs_and_results_push_finishes
     project = make_project(sandbox, tmp_path, "outage")
     set_output(project, f"s3://{bucket}/study")
     release, ran = tmp_path / "release", tmp_path / "ran"
-    command = (f"while [ ! -e {shlex.quote(str(release))} ]; do sleep 0.2; done; "
-               f'echo "$SUBJECT" >> {shlex.quote(str(ran))}; echo "done $SUBJECT" > "$OUTPUT_DIR/out.txt"')
+    command = (
+        f"while [ ! -e {shlex.quote(str(release))} ]; do sleep 0.2; done; "
+        f'echo "$SUBJECT" >> {shlex.quote(str(ran))}; echo "done $SUBJECT" > "$OUTPUT_DIR/out.txt"'
+    )
     # The wrapper's upload retries (4 tries, 5 + 15 + 45 s apart) made 1 + 2 + 3 s apart for these tasks: the same
     # path, a minute sooner. tests/unit/test_wrapper_upload_marker.py runs the wrapper with the real delays' order.
     with login_environment(sandbox, "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS", "1 2 3"):
-        submitted = sandbox.cli("submit", str(write_subjects(project, ["o1", "o2"])), "--command", command, "--json",
-                                cwd=project)
+        submitted = sandbox.cli(
+            "submit", str(write_subjects(project, ["o1", "o2"])), "--command", command, "--json", cwd=project
+        )
     assert submitted.returncode == 0, err(submitted)
     run_id = json.loads(out(submitted))["run"]
     deadline = time.monotonic() + 60
@@ -104,8 +114,10 @@ def test_an_s3_outage_during_the_run_keeps_the_outputs_and_results_push_finishes
     client.create_bucket(Bucket=bucket)  # S3 is back
     pushed = sandbox.cli("results", "push", run_id, "--json", cwd=project)
     assert pushed.returncode == 0, err(pushed)
-    assert [(s["subject"], s["state"]) for s in json.loads(out(pushed))["pushed"]] == [("o1", "SUCCEEDED"),
-                                                                                        ("o2", "SUCCEEDED")]
+    assert [(s["subject"], s["state"]) for s in json.loads(out(pushed))["pushed"]] == [
+        ("o1", "SUCCEEDED"),
+        ("o2", "SUCCEEDED"),
+    ]
     assert states(status(sandbox, project, run_id)) == {"o1": ("SUCCEEDED", 0, 1), "o2": ("SUCCEEDED", 0, 1)}
     assert sorted(ran.read_text().split()) == ["o1", "o2"], "each subject computed once"
     body = client.get_object(Bucket=bucket, Key=f"study/{run_id}/o1/out.txt")["Body"].read()

@@ -20,13 +20,12 @@ import os
 
 import pytest
 
-from tests.moto_aws import MOTO_CANNOT_SERVE, REGION, moto_aws, needs_node
-
 from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.render.pcluster_config import bootstrap_url
 from cluster_tools.services.aws.cluster_config import render_project_cluster
 from cluster_tools.services.project.project_init import render_project_file
 from cluster_tools.transport import pcluster as pc
+from tests.moto_aws import MOTO_CANNOT_SERVE, REGION, moto_aws, needs_node
 
 _names = itertools.count()
 
@@ -52,8 +51,9 @@ def rendered(subnet: str, *, instance_type: str = "c5.xlarge"):
 def test_the_init_project_passes_parallelclusters_dry_run(aws):
     cluster = rendered(aws["subnet"])
     region_before = os.environ.get("AWS_DEFAULT_REGION")
-    result = pc.create_cluster(cluster.cluster_name, cluster.yaml_text, region=REGION, dry_run=True,
-                               suppress_validators=MOTO_CANNOT_SERVE)
+    result = pc.create_cluster(
+        cluster.cluster_name, cluster.yaml_text, region=REGION, dry_run=True, suppress_validators=MOTO_CANNOT_SERVE
+    )
     assert result.dry_run and result.cluster is None
     assert os.environ.get("AWS_DEFAULT_REGION") == region_before  # pcluster set it; we put it back
     # ParallelCluster looked for the bootstrap script in our bucket: `up` uploads it before create.
@@ -66,27 +66,31 @@ def test_with_the_bootstrap_uploaded_the_dry_run_is_clean(aws):
     cluster = rendered(aws["subnet"])
     key = bootstrap_url("ct-out", cluster.cluster_name).removeprefix("s3://ct-out/")
     aws["s3"].put_object(Bucket="ct-out", Key=key, Body=b"#!/bin/sh\nexit 0\n")
-    result = pc.create_cluster(cluster.cluster_name, cluster.yaml_text, region=REGION, dry_run=True,
-                               suppress_validators=MOTO_CANNOT_SERVE)
+    result = pc.create_cluster(
+        cluster.cluster_name, cluster.yaml_text, region=REGION, dry_run=True, suppress_validators=MOTO_CANNOT_SERVE
+    )
     assert result == pc.CreateResult(name=cluster.cluster_name, dry_run=True, cluster=None, validation_messages=())
 
 
 def test_a_missing_subnet_is_one_line(aws):
     cluster = rendered("subnet-0123456789abcdef0")
     with pytest.raises(pc.PclusterConfigRejected) as caught:
-        pc.create_cluster(cluster.cluster_name, cluster.yaml_text, region=REGION, dry_run=True,
-                          suppress_validators=MOTO_CANNOT_SERVE)
+        pc.create_cluster(
+            cluster.cluster_name, cluster.yaml_text, region=REGION, dry_run=True, suppress_validators=MOTO_CANNOT_SERVE
+        )
     assert caught.value.one_line() == (
         f"create cluster {cluster.cluster_name}: Invalid cluster configuration: The subnet ID "
         "'subnet-0123456789abcdef0' does not exist (hint: fix the config (clustertools validate), "
-        "or see ParallelCluster's validators)")
+        "or see ParallelCluster's validators)"
+    )
 
 
 def test_an_unknown_instance_type_is_one_line(aws):
     cluster = rendered(aws["subnet"], instance_type="c5.ninetyxlarge")
     with pytest.raises(pc.PclusterConfigRejected, match=r"instance types do not exist: \[c5.ninetyxlarge\]") as caught:
-        pc.create_cluster(cluster.cluster_name, cluster.yaml_text, region=REGION, dry_run=True,
-                          suppress_validators=MOTO_CANNOT_SERVE)
+        pc.create_cluster(
+            cluster.cluster_name, cluster.yaml_text, region=REGION, dry_run=True, suppress_validators=MOTO_CANNOT_SERVE
+        )
     assert "\n" not in caught.value.one_line()
 
 
@@ -96,8 +100,10 @@ def test_a_name_already_taken_is_recognised(aws):
 
     cluster = rendered(aws["subnet"])
     template = '{"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}'
-    boto3.client("cloudformation", region_name=REGION).create_stack(StackName=cluster.cluster_name,
-                                                                     TemplateBody=template)
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName=cluster.cluster_name, TemplateBody=template
+    )
     with pytest.raises(pc.PclusterClusterExists, match="already exists"):
-        pc.create_cluster(cluster.cluster_name, cluster.yaml_text, region=REGION, dry_run=True,
-                          suppress_validators=MOTO_CANNOT_SERVE)
+        pc.create_cluster(
+            cluster.cluster_name, cluster.yaml_text, region=REGION, dry_run=True, suppress_validators=MOTO_CANNOT_SERVE
+        )

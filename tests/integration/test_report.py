@@ -17,9 +17,11 @@ from tests.integration.run_helpers import make_project, submit, wait_for_run, wr
 
 SUBJECTS = [f"s-{n:03d}" for n in range(1, 91)]  # 90: each task's upload costs ~1 s of CPU here
 # 0-2 s of work each; multiples of 17 exit 4, other multiples of 41 exit 2.
-COMMAND = ('n=$((10#${SUBJECT#s-})); sleep $((n % 3)); '
-           'if [ $((n % 17)) -eq 0 ]; then echo "no brain mask" >&2; exit 4; fi; '
-           'if [ $((n % 41)) -eq 0 ]; then exit 2; fi; echo ok > "$OUTPUT_DIR/ok.txt"')
+COMMAND = (
+    "n=$((10#${SUBJECT#s-})); sleep $((n % 3)); "
+    'if [ $((n % 17)) -eq 0 ]; then echo "no brain mask" >&2; exit 4; fi; '
+    'if [ $((n % 41)) -eq 0 ]; then exit 2; fi; echo ok > "$OUTPUT_DIR/ok.txt"'
+)
 EXIT_4 = [s for s in SUBJECTS if int(s[2:]) % 17 == 0]
 EXIT_2 = [s for s in SUBJECTS if int(s[2:]) % 41 == 0 and int(s[2:]) % 17]
 GREEN, RED = (46, 125, 50), (198, 40, 40)  # succeeded, failed: the page's CSS
@@ -60,8 +62,14 @@ def test_report_writes_the_page_and_prints_text_and_json(sandbox, finished_run, 
 
     text = sandbox.cli("report", run_id, "--text", cwd=project)
     assert text.returncode == 0, err(text)
-    for part in ("subjects 90 in 1 attempt(s)", "timeline: tasks running per node", "failures by exit code:",
-                 f"  2     {len(EXIT_2)}    0        {', '.join(EXIT_2)}", "over 90 subject(s) + ", "per subject mean $"):
+    for part in (
+        "subjects 90 in 1 attempt(s)",
+        "timeline: tasks running per node",
+        "failures by exit code:",
+        f"  2     {len(EXIT_2)}    0        {', '.join(EXIT_2)}",
+        "over 90 subject(s) + ",
+        "per subject mean $",
+    ):
         assert part in out(text)
 
 
@@ -93,10 +101,26 @@ def test_the_page_renders_in_headless_chromium_with_its_timeline(sandbox, finish
 def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     profile = tmp_path / "chromium-profile"
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", "--window-size=1400,1000", "--enable-logging=stderr", "--v=0", *args],
-        capture_output=True, text=True, timeout=180)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--window-size=1400,1000",
+            "--enable-logging=stderr",
+            "--v=0",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def assert_no_console_message(stderr: str) -> None:

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.moto_aws import moto_server
-
 from cluster_tools.model.project.project_config import JobSpec
 from cluster_tools.model.runs.run_record import Attempt, RunRecord, save_run
 from cluster_tools.services.runs import results as svc
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.s3 import MULTIPART_THRESHOLD, S3Target, make_s3_client
 from tests.helpers import err, out, run_cli
+from tests.moto_aws import moto_server
 
 _names = itertools.count()
 
@@ -35,18 +34,38 @@ def client(endpoint):
     return make_s3_client(S3Target(region="us-east-1", endpoint_url=endpoint, sandbox=True), raw_timestamps=True)
 
 
-def new_run(client, endpoint: str, subjects: list[str], objects: dict[str, bytes], *, bucket: str | None = None,
-            prefix: str = "out") -> RunRecord:
+def new_run(
+    client,
+    endpoint: str,
+    subjects: list[str],
+    objects: dict[str, bytes],
+    *,
+    bucket: str | None = None,
+    prefix: str = "out",
+) -> RunRecord:
     """A bucket of its own holding ``objects`` (keys relative to the run prefix) and the run's record."""
     bucket = bucket or f"results-{next(_names)}-{os.getpid()}"
     client.create_bucket(Bucket=bucket)
-    run = RunRecord(run_id=f"study-20240501-120000-{next(_names):06d}", project="study", cluster="sandbox",
-                    created_at="2024-05-01T12:00:00+00:00", spec_hash="abcdef", remote_dir="~/.clustertools/runs/x",
-                    output=f"s3://{bucket}/{prefix}", s3_endpoint_url=endpoint, sandbox_s3=True, job=JobSpec(),
-                    attempts=[Attempt(number=1, subjects=subjects)])
+    run = RunRecord(
+        run_id=f"study-20240501-120000-{next(_names):06d}",
+        project="study",
+        cluster="sandbox",
+        created_at="2024-05-01T12:00:00+00:00",
+        spec_hash="abcdef",
+        remote_dir="~/.clustertools/runs/x",
+        output=f"s3://{bucket}/{prefix}",
+        s3_endpoint_url=endpoint,
+        sandbox_s3=True,
+        job=JobSpec(),
+        attempts=[Attempt(number=1, subjects=subjects)],
+    )
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda kv: client.put_object(Bucket=bucket, Key=f"{run.run_prefix}/{kv[0]}", Body=kv[1]),
-                      objects.items()))
+        list(
+            pool.map(
+                lambda kv: client.put_object(Bucket=bucket, Key=f"{run.run_prefix}/{kv[0]}", Body=kv[1]),
+                objects.items(),
+            )
+        )
     return run
 
 
@@ -59,16 +78,22 @@ def cli(run: RunRecord, state: Path, *args: str, **kwargs):
     return run_cli("results", *args, state=state, **kwargs)
 
 
-HOSTILE = ["sub-01/with space.txt", "sub-01/it's \"quoted\".txt", "sub-01/$(id) `x`;.txt", "sub-01/ünï+cødé%20.txt",
-           "sub-01/deep/a&b=c?d#e.txt"]
+HOSTILE = [
+    "sub-01/with space.txt",
+    'sub-01/it\'s "quoted".txt',
+    "sub-01/$(id) `x`;.txt",
+    "sub-01/ünï+cødé%20.txt",
+    "sub-01/deep/a&b=c?d#e.txt",
+]
 
 
 @pytest.fixture(scope="module")
 def big(client, endpoint):
     """2,500 result keys over 50 subjects (3 pages), plus metadata keys and two strays."""
     subjects = [f"sub-{i:03d}" for i in range(50)]
-    objects = {f"{s}/file-{j:02d}.dat": b"x" * (i % 7) for i, (s, j) in
-               enumerate(itertools.product(subjects, range(50)))}
+    objects = {
+        f"{s}/file-{j:02d}.dat": b"x" * (i % 7) for i, (s, j) in enumerate(itertools.product(subjects, range(50)))
+    }
     objects |= {f".clustertools/records/{i:05d}.json": b"{}" for i in range(40)}
     objects |= {"stray.txt": b"s", "not a subject/x": b"n"}
     return new_run(client, endpoint, subjects, objects)
@@ -85,8 +110,12 @@ def test_ls_pages_over_every_result_and_skips_the_metadata(client, big, state_di
     assert result.returncode == 0, err(result)
     entries = json.loads(out(result))
     assert len(entries) == 2500 and set(entries[0]) == {"subject", "key", "size", "last_modified"}
-    assert entries[1] == {"subject": "sub-000", "key": "sub-000/file-01.dat", "size": 1,
-                          "last_modified": entries[1]["last_modified"]}
+    assert entries[1] == {
+        "subject": "sub-000",
+        "key": "sub-000/file-01.dat",
+        "size": 1,
+        "last_modified": entries[1]["last_modified"],
+    }
     assert entries[1]["last_modified"].startswith("20")
 
 
@@ -141,9 +170,17 @@ def test_get_defaults_to_a_directory_named_after_the_run(client, endpoint, state
 
 
 def test_get_refuses_keys_that_would_escape_the_directory(client, endpoint, state_dir, tmp_path):
-    run = new_run(client, endpoint, ["sub-01"], {
-        "sub-01/ok.txt": b"ok", "sub-01/../../escaped.txt": b"evil", "sub-01//etc/evil.txt": b"evil",
-        "sub-01/a/../../../b.txt": b"evil"})
+    run = new_run(
+        client,
+        endpoint,
+        ["sub-01"],
+        {
+            "sub-01/ok.txt": b"ok",
+            "sub-01/../../escaped.txt": b"evil",
+            "sub-01//etc/evil.txt": b"evil",
+            "sub-01/a/../../../b.txt": b"evil",
+        },
+    )
     keys = [o.key for o in svc.list_results(client, *where(run)).objects]
     assert "sub-01/../../escaped.txt" in keys  # the endpoint kept the key as it is
     dest = tmp_path / "inner" / "dl"
@@ -152,7 +189,9 @@ def test_get_refuses_keys_that_would_escape_the_directory(client, endpoint, stat
     assert (dest / "sub-01" / "ok.txt").read_bytes() == b"ok"
     assert [p.name for p in (tmp_path / "inner").rglob("*") if p.is_file()] == ["ok.txt"]
     assert not Path("/etc/evil.txt").exists()
-    assert sum(line.startswith("refused ") for line in err(result).splitlines()) == 3 and err(result).splitlines()[-1].startswith("Error: 3 of")
+    assert sum(line.startswith("refused ") for line in err(result).splitlines()) == 3 and err(result).splitlines()[
+        -1
+    ].startswith("Error: 3 of")
 
 
 def test_du_counts_bytes_and_objects(client, big, state_dir):
@@ -168,8 +207,12 @@ def test_du_counts_bytes_and_objects(client, big, state_dir):
 
 
 def test_check_names_the_subjects_without_output(client, endpoint, state_dir):
-    run = new_run(client, endpoint, ["s1", "s2", "s3", "s4"],
-                  {"s1/a": b"1", "s3/deep/b": b"2", ".clustertools/records/s2.json": b"{}", "s4x/c": b"3"})
+    run = new_run(
+        client,
+        endpoint,
+        ["s1", "s2", "s3", "s4"],
+        {"s1/a": b"1", "s3/deep/b": b"2", ".clustertools/records/s2.json": b"{}", "s4x/c": b"3"},
+    )
     assert svc.subjects_with_output(client, run) == {"s1", "s3"}
     assert svc.check_outputs(client, *where(run), run.subjects).missing == ["s2", "s4"]
     result = cli(run, state_dir, "check", run.run_id)
@@ -186,12 +229,19 @@ def test_check_passes_when_every_subject_has_output(client, big, state_dir):
 
 
 def test_collect_json_files_into_one_table(client, endpoint, state_dir, tmp_path):
-    run = new_run(client, endpoint, ["s1", "s2", "s3", "s4", "s5"], {
-        "s1/metrics.json": json.dumps({"dice": 0.9, "volume": 12}).encode(),
-        "s2/metrics.json": json.dumps([{"volume": 3, "side": "L"}, {"volume": 4, "side": "R", "ok": True}]).encode(),
-        "s4/metrics.json": json.dumps({"dice": None, "extra": {"a": [1]}, "subject": "s4"}).encode(),
-        "s5/metrics.json": b"[1, 2",
-    })
+    run = new_run(
+        client,
+        endpoint,
+        ["s1", "s2", "s3", "s4", "s5"],
+        {
+            "s1/metrics.json": json.dumps({"dice": 0.9, "volume": 12}).encode(),
+            "s2/metrics.json": json.dumps(
+                [{"volume": 3, "side": "L"}, {"volume": 4, "side": "R", "ok": True}]
+            ).encode(),
+            "s4/metrics.json": json.dumps({"dice": None, "extra": {"a": [1]}, "subject": "s4"}).encode(),
+            "s5/metrics.json": b"[1, 2",
+        },
+    )
     from cluster_tools.services.runs.results_collect import collect_table
 
     table = collect_table(client, *where(run), run.subjects, "metrics.json", jobs=3)
@@ -207,7 +257,9 @@ def test_collect_json_files_into_one_table(client, endpoint, state_dir, tmp_path
     assert rows[3]["extra"] == '{"a":[1]}' and rows[2]["ok"] == "true"
 
     target = tmp_path / "all.json"
-    as_json = cli(run, state_dir, "collect", run.run_id, "--file", "metrics.json", "--format", "json", "-o", str(target))
+    as_json = cli(
+        run, state_dir, "collect", run.run_id, "--file", "metrics.json", "--format", "json", "-o", str(target)
+    )
     assert as_json.returncode == 1  # s3's file is still unreadable
     assert json.loads(target.read_text())[0] == {"subject": "s1", "dice": 0.9, "volume": 12}
     dashed = cli(run, state_dir, "collect", run.run_id, "--file", "metrics.json", "--format", "json", "-o", "-")
@@ -215,10 +267,15 @@ def test_collect_json_files_into_one_table(client, endpoint, state_dir, tmp_path
 
 
 def test_collect_csv_files_with_differing_columns(client, endpoint, state_dir, tmp_path):
-    run = new_run(client, endpoint, ["a1", "a2", "a3"], {
-        "a1/qc/t.csv": b"x,y\n1,2\n3,4\n",
-        "a2/qc/t.csv": "y,z,\"quoted, col\"\n5,6,\"7, 8\"\n".encode(),
-    })
+    run = new_run(
+        client,
+        endpoint,
+        ["a1", "a2", "a3"],
+        {
+            "a1/qc/t.csv": b"x,y\n1,2\n3,4\n",
+            "a2/qc/t.csv": b'y,z,"quoted, col"\n5,6,"7, 8"\n',
+        },
+    )
     target = tmp_path / "out.csv"
     result = cli(run, state_dir, "collect", run.run_id, "--file", "qc/t.csv", "-o", str(target))
     assert result.returncode == 0, err(result)
@@ -229,8 +286,13 @@ def test_collect_csv_files_with_differing_columns(client, endpoint, state_dir, t
 def test_a_missing_bucket_is_one_error_line(client, endpoint, state_dir):
     run = new_run(client, endpoint, ["s1"], {})
     run = run.model_copy(update={"output": "s3://no-such-bucket-here/out"})
-    for command in (["ls", run.run_id], ["du", run.run_id], ["check", run.run_id], ["get", run.run_id],
-                    ["collect", run.run_id, "--file", "m.json"]):
+    for command in (
+        ["ls", run.run_id],
+        ["du", run.run_id],
+        ["check", run.run_id],
+        ["get", run.run_id],
+        ["collect", run.run_id, "--file", "m.json"],
+    ):
         result = cli(run, state_dir, *command)
         lines = err(result).strip().splitlines()
         assert result.returncode == 1 and len(lines) == 1, (command, err(result))

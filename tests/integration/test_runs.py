@@ -12,12 +12,20 @@ import pytest
 from cluster_tools.transport.s3 import S3Target, make_s3_client
 from tests.helpers import err, out
 from tests.integration.run_helpers import (
-    make_project, states, status, submit, wait_for_run, wait_until_squeue_forgets, write_subjects,
+    make_project,
+    states,
+    status,
+    submit,
+    wait_for_run,
+    wait_until_squeue_forgets,
+    write_subjects,
 )
 
 # Subjects whose number is a multiple of 7 fail with exit 3 on their first attempt only.
-COMMAND = ('echo "out $SUBJECT"; echo "$SUBJECT $RUN_ID" > "$OUTPUT_DIR/result.txt"; '
-           'n=${SUBJECT#sub-}; if [ $((10#$n % 7)) -eq 0 ] && [ "$ATTEMPT" = 1 ]; then echo boom >&2; exit 3; fi')
+COMMAND = (
+    'echo "out $SUBJECT"; echo "$SUBJECT $RUN_ID" > "$OUTPUT_DIR/result.txt"; '
+    'n=${SUBJECT#sub-}; if [ $((10#$n % 7)) -eq 0 ] && [ "$ATTEMPT" = 1 ]; then echo boom >&2; exit 3; fi'
+)
 
 
 def s3_keys(sandbox, prefix: str) -> list[str]:
@@ -100,8 +108,9 @@ def test_hostile_subject_lists_are_refused_and_nothing_reaches_the_queue(sandbox
 def test_csv_columns_reach_the_task_as_environment_variables(sandbox, tmp_path):
     project = make_project(sandbox, tmp_path, "sweep")
     (project / "sweep.csv").write_text('lr,note\n0.1,"a b; $(id)"\n0.2,plain\n')
-    run_id = submit(sandbox, project, str(project / "sweep.csv"),
-                    "--command", 'printf "%s|%s|%s" "$SUBJECT" "$lr" "$note"')["run"]
+    run_id = submit(
+        sandbox, project, str(project / "sweep.csv"), "--command", 'printf "%s|%s|%s" "$SUBJECT" "$lr" "$note"'
+    )["run"]
     done = wait_for_run(sandbox, project, run_id)
     assert [s["state"] for s in done["subjects"]] == ["SUCCEEDED", "SUCCEEDED"]
     assert out(sandbox.cli("logs", run_id, "task-00001", cwd=project)) == "task-00001|0.1|a b; $(id)"
@@ -119,8 +128,9 @@ def test_dry_run_prints_the_scripts_and_sends_nothing(sandbox, tmp_path):
 def test_cancel_some_subjects_then_the_whole_run(sandbox, tmp_path):
     project = make_project(sandbox, tmp_path, "cancel")
     ids = ["c-1", "c-2", "c-3", "c-4"]
-    run_id = submit(sandbox, project, str(write_subjects(project, ids)), "--command", "sleep 120",
-                    "--throttle", "1")["run"]
+    run_id = submit(sandbox, project, str(write_subjects(project, ids)), "--command", "sleep 120", "--throttle", "1")[
+        "run"
+    ]
     deadline = time.monotonic() + 60
     while states(status(sandbox, project, run_id))["c-1"][0] != "RUNNING":
         assert time.monotonic() < deadline, "the first task never started"
@@ -140,11 +150,16 @@ def test_cancel_some_subjects_then_the_whole_run(sandbox, tmp_path):
 def test_resubmit_missing_reruns_subjects_without_success_or_output(sandbox, tmp_path):
     project = make_project(sandbox, tmp_path, "missing")
     ids = ["m1", "m2", "m3", "m4", "m5"]
-    command = ('case "$SUBJECT" in m3) ;; m5) exit 2 ;; *) echo ok > "$OUTPUT_DIR/out.txt" ;; esac')
+    command = 'case "$SUBJECT" in m3) ;; m5) exit 2 ;; *) echo ok > "$OUTPUT_DIR/out.txt" ;; esac'
     run_id = submit(sandbox, project, str(write_subjects(project, ids)), "--command", command)["run"]
     first = wait_for_run(sandbox, project, run_id)
     assert {s: v[0] for s, v in states(first).items()} == {
-        "m1": "SUCCEEDED", "m2": "SUCCEEDED", "m3": "SUCCEEDED", "m4": "SUCCEEDED", "m5": "FAILED"}
+        "m1": "SUCCEEDED",
+        "m2": "SUCCEEDED",
+        "m3": "SUCCEEDED",
+        "m4": "SUCCEEDED",
+        "m5": "FAILED",
+    }
     client = make_s3_client(S3Target(region="us-east-1", endpoint_url=sandbox.status["s3_endpoint_url"], sandbox=True))
     client.delete_object(Bucket="clustertools-sandbox", Key=f"missing/{run_id}/m1/out.txt")  # an output lost
     check = sandbox.cli("results", "check", run_id, "--json", cwd=project)
@@ -159,10 +174,18 @@ def test_resubmit_missing_reruns_subjects_without_success_or_output(sandbox, tmp
 def test_a_run_blocked_by_busy_nodes_says_pending_resources(sandbox, tmp_path):
     """Both nodes taken whole by one run: the next run's task waits, and status says why, as Slurm does."""
     project = make_project(sandbox, tmp_path, "busy")
-    filler = submit(sandbox, project, str(write_subjects(project, ["f-1", "f-2"], "fill.txt")),
-                    "--command", "sleep 60", "--cpus", "32")["run"]
-    blocked = submit(sandbox, project, str(write_subjects(project, ["b-1"], "blocked.txt")),
-                     "--command", "true", "--cpus", "32")["run"]
+    filler = submit(
+        sandbox,
+        project,
+        str(write_subjects(project, ["f-1", "f-2"], "fill.txt")),
+        "--command",
+        "sleep 60",
+        "--cpus",
+        "32",
+    )["run"]
+    blocked = submit(
+        sandbox, project, str(write_subjects(project, ["b-1"], "blocked.txt")), "--command", "true", "--cpus", "32"
+    )["run"]
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -182,8 +205,13 @@ def test_a_run_blocked_by_busy_nodes_says_pending_resources(sandbox, tmp_path):
 def test_status_watch_exit_code_says_whether_every_subject_succeeded(sandbox, tmp_path):
     """A script may chain on `status --watch`: 0 only when all succeeded; --no-fail for the old behaviour."""
     project = make_project(sandbox, tmp_path, "exits")
-    failing = submit(sandbox, project, str(write_subjects(project, ["ok-1", "bad-1"], "mixed.txt")),
-                     "--command", 'case "$SUBJECT" in bad-*) exit 3;; esac')["run"]
+    failing = submit(
+        sandbox,
+        project,
+        str(write_subjects(project, ["ok-1", "bad-1"], "mixed.txt")),
+        "--command",
+        'case "$SUBJECT" in bad-*) exit 3;; esac',
+    )["run"]
     watched = sandbox.cli("status", failing, "--watch", "--interval", "0.5", cwd=project, timeout=180)
     assert watched.returncode == 1 and "failed 1" in out(watched), out(watched) + err(watched)
     as_json = sandbox.cli("status", failing, "--watch", "--json", cwd=project)
@@ -199,13 +227,16 @@ def test_a_task_killed_at_its_time_limit_is_timeout_and_reruns_with_more_time(sa
     with --time 00:20:00 (its own array script), the same subject succeeds; the other one never reruns."""
     project = make_project(sandbox, tmp_path, "slow")
     command = '[ "$SUBJECT" = slow-2 ] && [ "$ATTEMPT" = 1 ] && sleep 600; echo done'
-    run_id = submit(sandbox, project, str(write_subjects(project, ["slow-1", "slow-2"])), "--command", command,
-                    "--time", "1")["run"]
+    run_id = submit(
+        sandbox, project, str(write_subjects(project, ["slow-1", "slow-2"])), "--command", command, "--time", "1"
+    )["run"]
     first = wait_for_run(sandbox, project, run_id, timeout=240)
     assert states(first) == {"slow-1": ("SUCCEEDED", 0, 1), "slow-2": ("TIMEOUT", 143, 1)}, first
     timed_out = next(s for s in first["subjects"] if s["subject"] == "slow-2")
     assert "killed at its time limit (--time 1)" in timed_out["error"], timed_out
-    again = sandbox.cli("resubmit", run_id, "--failed", "--state", "TIMEOUT", "--time", "00:20:00", "--json", cwd=project)
+    again = sandbox.cli(
+        "resubmit", run_id, "--failed", "--state", "TIMEOUT", "--time", "00:20:00", "--json", cwd=project
+    )
     assert again.returncode == 0 and json.loads(out(again))["subjects"] == ["slow-2"], err(again)
     limit = sandbox.cli("ssh", "--", "cat", f".clustertools/runs/{run_id}/attempts/2/array.sbatch")
     assert "#SBATCH --time=00:20:00\n" in out(limit), out(limit) + err(limit)
@@ -217,7 +248,9 @@ def test_the_projects_code_is_each_tasks_working_directory(sandbox, tmp_path):
     """job.workdir: code/ with `command: bash job.sh`, as a user writes it on their own machine; ten subjects."""
     project = make_project(sandbox, tmp_path, "code")
     (project / "code" / "lib").mkdir(parents=True)
-    (project / "code" / "job.sh").write_text('source lib/settings.sh\necho "$SUBJECT $GREETING" > "$OUTPUT_DIR/out.txt"\n')
+    (project / "code" / "job.sh").write_text(
+        'source lib/settings.sh\necho "$SUBJECT $GREETING" > "$OUTPUT_DIR/out.txt"\n'
+    )
     (project / "code" / "lib" / "settings.sh").write_text("GREETING=hello-from-code\n")
     config = project / "clustertools.yaml"
     config.write_text(re.sub(r"(?m)^  command: .*$", "  command: bash job.sh\n  workdir: code/", config.read_text()))
@@ -238,8 +271,9 @@ def test_cancelling_fifty_running_tasks_leaves_each_cancelled_with_its_record_an
     writes its final record, uploads what it has, and removes its scratch dir."""
     project = make_project(sandbox, tmp_path, "halt")
     ids = [f"h-{i:02d}" for i in range(50)]
-    run_id = submit(sandbox, project, str(write_subjects(project, ids)), "--command", "sleep 300",
-                    "--mem", "50M")["run"]
+    run_id = submit(sandbox, project, str(write_subjects(project, ids)), "--command", "sleep 300", "--mem", "50M")[
+        "run"
+    ]
     deadline = time.monotonic() + 120
     while status(sandbox, project, run_id)["counts"]["RUNNING"] < 50:
         assert time.monotonic() < deadline, status(sandbox, project, run_id)["counts"]
@@ -247,8 +281,9 @@ def test_cancelling_fifty_running_tasks_leaves_each_cancelled_with_its_record_an
     cancelled = sandbox.cli("cancel", run_id, cwd=project)
     assert cancelled.returncode == 0, err(cancelled)
     final = wait_for_run(sandbox, project, run_id, timeout=120)
-    assert final["counts"]["CANCELLED"] == 50, [(s["subject"], s["state"], s["error"]) for s in final["subjects"]
-                                                 if s["state"] != "CANCELLED"]
+    assert final["counts"]["CANCELLED"] == 50, [
+        (s["subject"], s["state"], s["error"]) for s in final["subjects"] if s["state"] != "CANCELLED"
+    ]
     assert {s["exit_code"] for s in final["subjects"]} == {143}
     assert {s["error"] for s in final["subjects"]} == {"terminated by Slurm (scancel)"}
     # a task's scratch dir is /tmp/clustertools.XXXXXX, its staged outputs in stage/<subject>
@@ -275,15 +310,23 @@ def test_logs_follow_ends_when_the_task_ends(sandbox, tmp_path):
 def test_a_subject_list_from_where_the_data_is(sandbox, tmp_path):
     """`clustertools subjects s3://.../`: the subject prefixes (BIDS sub-* or plain), a subjects file submit reads."""
     client = make_s3_client(S3Target(region="us-east-1", endpoint_url=sandbox.status["s3_endpoint_url"], sandbox=True))
-    for key in ("bids/sub-02/anat/T1w.nii.gz", "bids/sub-01/anat/T1w.nii.gz", "bids/sub-10/func/bold.nii.gz",
-                "bids/derivatives/x/y", "bids/participants.tsv", "bids/odd name/z"):
+    for key in (
+        "bids/sub-02/anat/T1w.nii.gz",
+        "bids/sub-01/anat/T1w.nii.gz",
+        "bids/sub-10/func/bold.nii.gz",
+        "bids/derivatives/x/y",
+        "bids/participants.tsv",
+        "bids/odd name/z",
+    ):
         client.put_object(Bucket="clustertools-sandbox", Key=key, Body=b"x")
     project = make_project(sandbox, tmp_path, "bids")
-    listed = sandbox.cli("subjects", "s3://clustertools-sandbox/bids/", "--pattern", "sub-*", "-o", "found.txt",
-                         cwd=project)
+    listed = sandbox.cli(
+        "subjects", "s3://clustertools-sandbox/bids/", "--pattern", "sub-*", "-o", "found.txt", cwd=project
+    )
     assert listed.returncode == 0, err(listed)
-    assert (project / "found.txt").read_text() == ("# 3 subject(s) under s3://clustertools-sandbox/bids/\n"
-                                                   "sub-01\nsub-02\nsub-10\n")
+    assert (project / "found.txt").read_text() == (
+        "# 3 subject(s) under s3://clustertools-sandbox/bids/\nsub-01\nsub-02\nsub-10\n"
+    )
     assert "skipped 2 name(s)" in err(listed) and "derivatives" in err(listed)
     shown = json.loads(out(sandbox.cli("subjects", "s3://clustertools-sandbox/bids", "--json", cwd=project)))
     assert shown["subjects"] == ["derivatives", "sub-01", "sub-02", "sub-10"]
@@ -296,14 +339,20 @@ def test_a_subject_list_from_where_the_data_is(sandbox, tmp_path):
 def test_each_subject_stages_only_what_it_needs_from_its_own_input_url(sandbox, tmp_path):
     """A column input_url (a prefix, or one object) and storage.input_include: only anat/ is staged."""
     client = make_s3_client(S3Target(region="us-east-1", endpoint_url=sandbox.status["s3_endpoint_url"], sandbox=True))
-    for key in ("abcd-raw/NDAR_1/anat/T1w.nii.gz", "abcd-raw/NDAR_1/dwi/dwi.nii.gz", "abcd-raw/NDAR_1/anat/T2w.nii.gz",
-                "abcd-raw/other/NDAR_2_T1w.nii.gz"):
+    for key in (
+        "abcd-raw/NDAR_1/anat/T1w.nii.gz",
+        "abcd-raw/NDAR_1/dwi/dwi.nii.gz",
+        "abcd-raw/NDAR_1/anat/T2w.nii.gz",
+        "abcd-raw/other/NDAR_2_T1w.nii.gz",
+    ):
         client.put_object(Bucket="clustertools-sandbox", Key=key, Body=b"x")
     project = make_project(sandbox, tmp_path, "staged")
     config = project / "clustertools.yaml"
     config.write_text(config.read_text().replace("storage:\n", "storage:\n  input_include: ['anat/*T1w*']\n", 1))
-    (project / "subjects.csv").write_text("subject,input_url\nsub-1,s3://clustertools-sandbox/abcd-raw/NDAR_1/\n"
-                                          "sub-2,s3://clustertools-sandbox/abcd-raw/other/NDAR_2_T1w.nii.gz\n")
+    (project / "subjects.csv").write_text(
+        "subject,input_url\nsub-1,s3://clustertools-sandbox/abcd-raw/NDAR_1/\n"
+        "sub-2,s3://clustertools-sandbox/abcd-raw/other/NDAR_2_T1w.nii.gz\n"
+    )
     command = 'cd "$INPUT_DIR" && find . -type f | sort > "$OUTPUT_DIR/staged.txt"'
     run_id = submit(sandbox, project, str(project / "subjects.csv"), "--command", command)["run"]
     final = wait_for_run(sandbox, project, run_id)
@@ -316,18 +365,23 @@ def test_each_subject_stages_only_what_it_needs_from_its_own_input_url(sandbox, 
 
 def test_collect_gathers_files_matched_by_a_pattern_and_plain_values(sandbox, tmp_path):
     project = make_project(sandbox, tmp_path, "gather")
-    command = ('mkdir -p "$OUTPUT_DIR/anat" "$OUTPUT_DIR/func" && '
-               'echo "{\\"snr\\": 1}" > "$OUTPUT_DIR/anat/${SUBJECT}_desc-summary.json" && '
-               'echo "{\\"snr\\": 2}" > "$OUTPUT_DIR/func/${SUBJECT}_desc-summary.json" && echo 0.5 > "$OUTPUT_DIR/acc.json"')
+    command = (
+        'mkdir -p "$OUTPUT_DIR/anat" "$OUTPUT_DIR/func" && '
+        'echo "{\\"snr\\": 1}" > "$OUTPUT_DIR/anat/${SUBJECT}_desc-summary.json" && '
+        'echo "{\\"snr\\": 2}" > "$OUTPUT_DIR/func/${SUBJECT}_desc-summary.json" && echo 0.5 > "$OUTPUT_DIR/acc.json"'
+    )
     run_id = submit(sandbox, project, str(write_subjects(project, ["sub-a", "sub-b"])), "--command", command)["run"]
     assert wait_for_run(sandbox, project, run_id)["counts"]["SUCCEEDED"] == 2
-    matched = sandbox.cli("results", "collect", run_id, "--file", "*_desc-summary.json", "--format", "json", cwd=project)
+    matched = sandbox.cli(
+        "results", "collect", run_id, "--file", "*_desc-summary.json", "--format", "json", cwd=project
+    )
     assert matched.returncode == 0, err(matched)
     assert json.loads(out(matched)) == [
         {"subject": "sub-a", "file": "anat/sub-a_desc-summary.json", "snr": 1},
         {"subject": "sub-a", "file": "func/sub-a_desc-summary.json", "snr": 2},
         {"subject": "sub-b", "file": "anat/sub-b_desc-summary.json", "snr": 1},
-        {"subject": "sub-b", "file": "func/sub-b_desc-summary.json", "snr": 2}]
+        {"subject": "sub-b", "file": "func/sub-b_desc-summary.json", "snr": 2},
+    ]
     values = sandbox.cli("results", "collect", run_id, "--file", "acc.json", "--format", "json", cwd=project)
     assert json.loads(out(values)) == [{"subject": "sub-a", "value": 0.5}, {"subject": "sub-b", "value": 0.5}]
 
@@ -338,10 +392,18 @@ def test_shared_inputs_reach_every_task_as_shared_dir(sandbox, tmp_path):
     client.put_object(Bucket="clustertools-sandbox", Key="models/atlas/labels.txt", Body=b"labels")
     project = make_project(sandbox, tmp_path, "shared")
     config = project / "clustertools.yaml"
-    config.write_text(config.read_text().replace("storage:\n", "storage:\n  shared_inputs: [s3://clustertools-sandbox/"
-                                                 "models/v3/model.pt, s3://clustertools-sandbox/models/atlas/]\n", 1))
+    config.write_text(
+        config.read_text().replace(
+            "storage:\n",
+            "storage:\n  shared_inputs: [s3://clustertools-sandbox/"
+            "models/v3/model.pt, s3://clustertools-sandbox/models/atlas/]\n",
+            1,
+        )
+    )
     command = 'cat "$SHARED_DIR/model.pt" "$SHARED_DIR/atlas/labels.txt" > "$OUTPUT_DIR/read.txt"'
-    run_id = submit(sandbox, project, str(write_subjects(project, [f"m-{i}" for i in range(4)])), "--command", command)["run"]
+    run_id = submit(sandbox, project, str(write_subjects(project, [f"m-{i}" for i in range(4)])), "--command", command)[
+        "run"
+    ]
     final = wait_for_run(sandbox, project, run_id)
     assert final["counts"]["SUCCEEDED"] == 4, [(s["subject"], s["error"]) for s in final["subjects"]]
     got = sandbox.cli("results", "get", run_id, "-o", str(tmp_path / "got"), cwd=project)

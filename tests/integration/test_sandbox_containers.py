@@ -32,8 +32,9 @@ def pulls(box, tag: str) -> int:
 def container_project(box, tmp_path: Path, name: str, tag: str, *, inputs: str | None = None) -> Path:
     project = make_project(box, tmp_path, name)
     config = project / "clustertools.yaml"
-    text = config.read_text().replace("  # container: docker://ghcr.io/example/pipeline:1.0",
-                                      f"  container: {image_of(box, tag)['reference']}")
+    text = config.read_text().replace(
+        "  # container: docker://ghcr.io/example/pipeline:1.0", f"  container: {image_of(box, tag)['reference']}"
+    )
     if inputs:
         text = re.sub(r"(?m)^  # input: .*$", f"  input: s3://clustertools-sandbox/{inputs}", text)
     config.write_text(text)
@@ -48,9 +49,11 @@ def test_twenty_subjects_run_in_the_image_pulled_once_with_its_digest_in_every_r
     subjects = [f"sub-{i:02d}" for i in range(1, 21)]
     for subject in subjects:
         client.put_object(Bucket="clustertools-sandbox", Key=f"seg-inputs/{subject}/T1w.nii.gz", Body=subject.encode())
-    command = ('tool segment "$INPUT_DIR" "$OUTPUT_DIR"; pwd > "$OUTPUT_DIR/where.txt"; '
-               'touch "$INPUT_DIR/new" 2>/dev/null && echo "input writable" >&2; '
-               'grep PRETTY_NAME /etc/os-release > "$OUTPUT_DIR/os.txt"')
+    command = (
+        'tool segment "$INPUT_DIR" "$OUTPUT_DIR"; pwd > "$OUTPUT_DIR/where.txt"; '
+        'touch "$INPUT_DIR/new" 2>/dev/null && echo "input writable" >&2; '
+        'grep PRETTY_NAME /etc/os-release > "$OUTPUT_DIR/os.txt"'
+    )
     run_id = submit(sandbox, project, str(write_subjects(project, subjects)), "--command", command)["run"]
     final = wait_for_run(sandbox, project, run_id, timeout=300)
     assert final["counts"]["SUCCEEDED"] == 20, [s for s in final["subjects"] if s["state"] != "SUCCEEDED"]
@@ -71,20 +74,29 @@ def test_twenty_subjects_run_in_the_image_pulled_once_with_its_digest_in_every_r
 
 def test_a_container_that_exits_3_fails_those_subjects_and_resubmit_reruns_only_them(sandbox, tmp_path):
     project = container_project(sandbox, tmp_path, "exits", "1.0")
-    command = ('case "$SUBJECT" in c-2|c-4) [ "$ATTEMPT" = 1 ] && exec tool fail 3;; esac; '
-               'tool hello > "$OUTPUT_DIR/out.txt"')
+    command = (
+        'case "$SUBJECT" in c-2|c-4) [ "$ATTEMPT" = 1 ] && exec tool fail 3;; esac; tool hello > "$OUTPUT_DIR/out.txt"'
+    )
     subjects = str(write_subjects(project, ["c-1", "c-2", "c-3", "c-4"]))
     run_id = submit(sandbox, project, subjects, "--command", command)["run"]
     first = wait_for_run(sandbox, project, run_id)
-    assert states(first) == {"c-1": ("SUCCEEDED", 0, 1), "c-2": ("FAILED", 3, 1), "c-3": ("SUCCEEDED", 0, 1),
-                             "c-4": ("FAILED", 3, 1)}
+    assert states(first) == {
+        "c-1": ("SUCCEEDED", 0, 1),
+        "c-2": ("FAILED", 3, 1),
+        "c-3": ("SUCCEEDED", 0, 1),
+        "c-4": ("FAILED", 3, 1),
+    }
     failed = next(s for s in first["subjects"] if s["subject"] == "c-2")
     assert failed["error"] == "last line on stderr: tool: failing with 3 as asked", failed
     again = sandbox.cli("resubmit", run_id, "--failed", "--json", cwd=project)
     assert again.returncode == 0, err(again)
     final = wait_for_run(sandbox, project, run_id)
-    assert states(final) == {"c-1": ("SUCCEEDED", 0, 1), "c-2": ("SUCCEEDED", 0, 2), "c-3": ("SUCCEEDED", 0, 1),
-                             "c-4": ("SUCCEEDED", 0, 2)}
+    assert states(final) == {
+        "c-1": ("SUCCEEDED", 0, 1),
+        "c-2": ("SUCCEEDED", 0, 2),
+        "c-3": ("SUCCEEDED", 0, 1),
+        "c-4": ("SUCCEEDED", 0, 2),
+    }
     assert pulls(sandbox, "1.0") <= 1
 
 
@@ -94,7 +106,9 @@ def test_parameters_from_columns_metrics_gathered_and_a_changed_tag_pulled_again
     image: pulled once more, and each record names its digest."""
     project = container_project(sandbox, tmp_path, "sweep", "1.1")
     (project / "sweep.csv").write_text("subject,LR,EPOCHS\nlr-a,0.1,3\nlr-b,0.01,5\n")
-    command = 'printf \'{"lr": %s, "epochs": %s, "tool": "%s"}\' "$LR" "$EPOCHS" "$TOOL_VERSION" > "$OUTPUT_DIR/metrics.json"'
+    command = (
+        'printf \'{"lr": %s, "epochs": %s, "tool": "%s"}\' "$LR" "$EPOCHS" "$TOOL_VERSION" > "$OUTPUT_DIR/metrics.json"'
+    )
     run_id = submit(sandbox, project, str(project / "sweep.csv"), "--command", command)["run"]
     final = wait_for_run(sandbox, project, run_id)
     assert final["counts"]["SUCCEEDED"] == 2, final
@@ -105,16 +119,24 @@ def test_parameters_from_columns_metrics_gathered_and_a_changed_tag_pulled_again
     collected = sandbox.cli("results", "collect", run_id, "--file", "metrics.json", "--format", "json", cwd=project)
     assert collected.returncode == 0, err(collected)
     rows = sorted(json.loads(out(collected)), key=lambda row: row["subject"])
-    assert rows == [{"subject": "lr-a", "lr": 0.1, "epochs": 3, "tool": "1.1"},
-                    {"subject": "lr-b", "lr": 0.01, "epochs": 5, "tool": "1.1"}], rows
+    assert rows == [
+        {"subject": "lr-a", "lr": 0.1, "epochs": 3, "tool": "1.1"},
+        {"subject": "lr-b", "lr": 0.01, "epochs": 5, "tool": "1.1"},
+    ], rows
 
 
 def test_debug_a_subject_lands_in_its_container(sandbox, tmp_path):
     project = container_project(sandbox, tmp_path, "dbgc", "1.0")
     run_id = submit(sandbox, project, str(write_subjects(project, ["d-1"])), "--command", "exit 4")["run"]
     assert states(wait_for_run(sandbox, project, run_id))["d-1"] == ("FAILED", 4, 1)
-    piped = sandbox.cli("debug", "--run", run_id, "d-1", cwd=project,
-                        input=b'grep PRETTY_NAME /etc/os-release; echo "S=$SUBJECT"; exit 3\n')
+    piped = sandbox.cli(
+        "debug",
+        "--run",
+        run_id,
+        "d-1",
+        cwd=project,
+        input=b'grep PRETTY_NAME /etc/os-release; echo "S=$SUBJECT"; exit 3\n',
+    )
     assert piped.returncode == 3, err(piped)
     assert 'PRETTY_NAME="clustertools sandbox image sandbox/tools:1.0 (busybox)"\nS=d-1\n' in out(piped), out(piped)
 
@@ -135,11 +157,14 @@ def test_the_bootstrap_pulls_the_image_once_for_the_cluster_and_tasks_use_that_c
     shared_env = (bootstrapped.state / "sandbox" / "node" / "home" / "clustertools" / "bootstrap.env").read_text()
     image = image_of(bootstrapped, "1.0")
     assert f"CT_IMAGE_DIGEST={image['digest']}\n" in shared_env, shared_env
-    run_id = submit(bootstrapped, project, str(write_subjects(project, ["b-1", "b-2", "b-3"])),
-                    "--command", "tool hello")["run"]
+    run_id = submit(
+        bootstrapped, project, str(write_subjects(project, ["b-1", "b-2", "b-3"])), "--command", "tool hello"
+    )["run"]
     final = wait_for_run(bootstrapped, project, run_id)
     assert final["counts"]["SUCCEEDED"] == 3, final
-    assert {s["image"] for s in final["subjects"]} == {image["reference"].removeprefix("docker://") + "@" + image["digest"]}
+    assert {s["image"] for s in final["subjects"]} == {
+        image["reference"].removeprefix("docker://") + "@" + image["digest"]
+    }
     assert pulls(bootstrapped, "1.0") == 1, "the tasks ran from the bootstrap's copy"
     home = bootstrapped.state / "sandbox" / "node" / "home" / bootstrapped.record.user
     assert not (home / ".clustertools" / "images").exists()
@@ -156,8 +181,10 @@ def test_the_images_own_entrypoint_runs_with_container_args(sandbox, tmp_path):
     text = re.sub(r"(?m)^  command: .*$", "", config.read_text())
     args = '["segment", "${INPUT_DIR}", "${OUTPUT_DIR}/seg-${SUBJECT}"]'
     # On AWS this project's cluster (Amazon Linux 2023) would run it with docker: enroot runs no entrypoint.
-    config.write_text(text.replace("  cpus: 1\n", f"  container_args: {args}\n  cpus: 1\n", 1)
-                      + "bootstrap:\n  container_runtime: docker\n")
+    config.write_text(
+        text.replace("  cpus: 1\n", f"  container_args: {args}\n  cpus: 1\n", 1)
+        + "bootstrap:\n  container_runtime: docker\n"
+    )
     subjects = str(write_subjects(project, ["e-1", "e-2"]))
     run_id = submit(sandbox, project, subjects)["run"]
     final = wait_for_run(sandbox, project, run_id)

@@ -25,26 +25,43 @@ def test_ubuntu_head_node_finds_slurm_only_in_a_login_shell(tmp_path: Path) -> N
         assert out(box.cli("ssh", "--", "id", "-un")).strip() == "ubuntu"
         config = tmp_path / "ssh_config"
         config.write_text(out(box.cli("ssh-config", "--no-nodes")))
-        plain = subprocess.run(["ssh", "-F", str(config), "-o", "BatchMode=yes", "sandbox", "sbatch", "--version"],
-                               capture_output=True, text=True, timeout=30)
+        plain = subprocess.run(
+            ["ssh", "-F", str(config), "-o", "BatchMode=yes", "sandbox", "sbatch", "--version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert plain.returncode == 127 and "sbatch: command not found" in plain.stderr, plain
-        where = subprocess.run(["ssh", "-F", str(config), "-o", "BatchMode=yes", "sandbox",
-                                "bash --login -c 'command -v sbatch'; cat /etc/parallelcluster/cfnconfig"],
-                               capture_output=True, text=True, timeout=30)
+        where = subprocess.run(
+            [
+                "ssh",
+                "-F",
+                str(config),
+                "-o",
+                "BatchMode=yes",
+                "sandbox",
+                "bash --login -c 'command -v sbatch'; cat /etc/parallelcluster/cfnconfig",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert where.stdout.splitlines()[0] == "/opt/slurm/bin/sbatch" and "cfn_cluster_user=ubuntu" in where.stdout
     finally:
         stop_sandbox(box)
 
 
 def test_dynamic_nodes_boot_for_work_spread_it_and_power_down_when_idle(tmp_path: Path) -> None:
-    box = start_sandbox(tmp_path / "state", "--nodes", "4", "--cpus-per-node", "2", "--idle-time", "10",
-                        "--boot-delay", "2")
+    box = start_sandbox(
+        tmp_path / "state", "--nodes", "4", "--cpus-per-node", "2", "--idle-time", "10", "--boot-delay", "2"
+    )
     try:
         assert [n["flags"] for n in _nodes(box)] == [["powered down"]] * 4
         project = make_project(box, tmp_path, "elastic")
         subjects = write_subjects(project, [f"s-{i:02d}" for i in range(40)])
-        run = submit(box, project, str(subjects), "--command", "sleep 2; hostname > \"$OUTPUT_DIR/host.txt\"",
-                     "--cpus", "1")["run"]
+        run = submit(
+            box, project, str(subjects), "--command", 'sleep 2; hostname > "$OUTPUT_DIR/host.txt"', "--cpus", "1"
+        )["run"]
         final = wait_for_run(box, project, run, timeout=300)
         assert final["counts"]["SUCCEEDED"] == 40, final["counts"]
         hosts = {s["node"] for s in final["subjects"]}
@@ -54,8 +71,9 @@ def test_dynamic_nodes_boot_for_work_spread_it_and_power_down_when_idle(tmp_path
         assert len(hosts) >= 2 and hosts <= {f"compute-dy-compute-{i}" for i in range(1, 5)}, hosts
         report = box.cli("report", run, "--text", cwd=project)
         assert report.returncode == 0 and f"{len(hosts)} node(s)" in out(report), out(report) + err(report)
-        assert _wait(lambda: all({"powering down", "powered down"} & set(n["flags"]) for n in _nodes(box)), 150), \
+        assert _wait(lambda: all({"powering down", "powered down"} & set(n["flags"]) for n in _nodes(box)), 150), (
             _nodes(box)
+        )
     finally:
         stop_sandbox(box)
 
@@ -95,14 +113,17 @@ def test_queues_come_from_the_projects_parallelcluster_section(tmp_path: Path) -
         {"name": "gpu", "instance_types": ["g4dn.xlarge"], "max_count": 12},
     ]
     (project / "clustertools.yaml").write_text(yaml.safe_dump(config))
-    started = run_cli("sandbox", "up", "--json", "--idle-time", "10", "--boot-delay", "2", state=state, cwd=project,
-                      timeout=180)
+    started = run_cli(
+        "sandbox", "up", "--json", "--idle-time", "10", "--boot-delay", "2", state=state, cwd=project, timeout=180
+    )
     assert started.returncode == 0, err(started)
     box = Sandbox(state=state, record=load_cluster(StateDir(state), "sandbox"), status=json.loads(out(started)))
     try:
         assert "queue gpu: 8 of MaxCount 12 nodes" in err(started)
         names = sorted(n["name"] for n in _nodes(box))
-        assert names == sorted([f"{long}-st-{long}-1", f"{long}-dy-{long}-1", *(f"gpu-dy-gpu-{i}" for i in range(1, 9))])
+        assert names == sorted(
+            [f"{long}-st-{long}-1", f"{long}-dy-{long}-1", *(f"gpu-dy-gpu-{i}" for i in range(1, 9))]
+        )
         partitions = out(box.cli("ssh", "--", "sinfo", "-h", "-o", "%P %D")).split()
         assert partitions == [f"{long}*", "2", "gpu", "8"], partitions
         shown = sandbox_admin(state, "scontrol", "show", "node", f"{long}-st-{long}-1").stdout
@@ -116,7 +137,7 @@ def test_queues_come_from_the_projects_parallelcluster_section(tmp_path: Path) -
             assert f"no node of partition {long} can hold a task asking {named}" in lines[0], lines
             assert "the most a task can ask there is --cpus 4 --mem " in lines[0], lines
         assert "no runs yet" in out(box.cli("runs", cwd=project)) + err(box.cli("runs", cwd=project))
-        run = submit(box, project, subjects, "--command", "hostname > \"$OUTPUT_DIR/h\"", "--partition", "gpu")
+        run = submit(box, project, subjects, "--command", 'hostname > "$OUTPUT_DIR/h"', "--partition", "gpu")
         final = wait_for_run(box, project, run["run"], timeout=120)
         assert final["counts"]["SUCCEEDED"] == 1 and final["subjects"][0]["node"] == "gpu-dy-gpu-1", final
 

@@ -18,8 +18,9 @@ COMMAND = 'sleep 6; echo "$SUBJECT $SLURM_RESTART_COUNT" > "$OUTPUT_DIR/result.t
 
 def test_an_interrupted_node_s_tasks_are_requeued_and_each_subject_succeeds_once(tmp_path: Path) -> None:
     # One static node of 4 CPUs takes the three tasks; a dynamic node stands by for the requeued ones.
-    box = start_sandbox(tmp_path / "state", "--requeue-delay", "5", "--nodes", "2", "--static-nodes", "1",
-                        "--cpus-per-node", "4")
+    box = start_sandbox(
+        tmp_path / "state", "--requeue-delay", "5", "--nodes", "2", "--static-nodes", "1", "--cpus-per-node", "4"
+    )
     try:
         project = make_project(box, tmp_path, "spot")
         run = submit(box, project, str(write_subjects(project, ["s-1", "s-2", "s-3"])), "--command", COMMAND)["run"]
@@ -35,8 +36,9 @@ def test_an_interrupted_node_s_tasks_are_requeued_and_each_subject_succeeds_once
         table = box.cli("status", run, "--all", cwd=project)
         assert out(table).count("requeued 1x") == 3, out(table)
         report = box.cli("report", run, "--text", cwd=project)
-        assert report.returncode == 0 and "interrupted: 3 subject(s) requeued after their node was lost" in out(report), \
-            out(report) + err(report)
+        assert report.returncode == 0 and "interrupted: 3 subject(s) requeued after their node was lost" in out(
+            report
+        ), out(report) + err(report)
         s3 = make_s3_client(S3Target(region="us-east-1", endpoint_url=box.status["s3_endpoint_url"], sandbox=True))
         listed = s3.list_objects_v2(Bucket="clustertools-sandbox", Prefix="")["Contents"]
         outputs = sorted(o["Key"] for o in listed if o["Key"].endswith("/result.txt") and f"/{run}/" in f"/{o['Key']}")

@@ -7,7 +7,7 @@ import json
 import time
 
 from cluster_tools.services.sandbox.sandbox_lifecycle import MARKER_ENV
-from cluster_tools.transport.local_processes import find_marked, is_running, ProcessRecord
+from cluster_tools.transport.local_processes import ProcessRecord, find_marked, is_running
 from tests.conftest import start_sandbox, stop_sandbox
 from tests.helpers import err, out, run_cli
 
@@ -26,9 +26,13 @@ def test_up_with_options_then_down_leaves_nothing_running(tmp_path):
         for extra in ([], ["--export=NONE"]):
             job = box.cli("ssh", "--", "sbatch", *extra, "-o", "/dev/null", "--wrap", "sleep 300")
             assert job.returncode == 0, err(job)
-        assert wait_until(lambda: len(out(box.cli("ssh", "--", "squeue", "-h", "-t", "R", "-o", "%i")).split()) == 2), out(box.cli("ssh", "--", "squeue"))
-        records = [ProcessRecord.from_json(p) for p in
-                   json.loads((state / "sandbox" / "sandbox.json").read_text())["processes"]]
+        assert wait_until(lambda: len(out(box.cli("ssh", "--", "squeue", "-h", "-t", "R", "-o", "%i")).split()) == 2), (
+            out(box.cli("ssh", "--", "squeue"))
+        )
+        records = [
+            ProcessRecord.from_json(p)
+            for p in json.loads((state / "sandbox" / "sandbox.json").read_text())["processes"]
+        ]
     finally:
         stop_sandbox(box)
     assert not any(is_running(r) for r in records)
@@ -84,6 +88,8 @@ def test_down_never_deletes_a_cluster_it_did_not_create(tmp_path):
     from cluster_tools.store.state_dir import StateDir
 
     state = StateDir(tmp_path / "state")
-    save_cluster(state, ClusterRecord(name="uni", host="login.example.edu", user="u", known_hosts=state.known_hosts("uni")))
+    save_cluster(
+        state, ClusterRecord(name="uni", host="login.example.edu", user="u", known_hosts=state.known_hosts("uni"))
+    )
     result = run_cli("down", "-c", "uni", state=state.root)
     assert result.returncode == 1 and "never deletes it" in err(result) and "forget uni" in err(result)

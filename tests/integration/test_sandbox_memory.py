@@ -4,12 +4,11 @@ sandbox's nodes have cgroups of their own, removed by `sandbox down`."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
-
-import json
 
 from cluster_tools.services.sandbox.sandbox_files import sandbox_paths
 from tests.conftest import start_sandbox, stop_sandbox

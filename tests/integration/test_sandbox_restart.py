@@ -62,7 +62,9 @@ def test_up_restarts_only_the_dead_daemon_and_down_says_what_it_cancels(tmp_path
 
         down = box.cli("sandbox", "down")
         assert down.returncode == 0, err(down)
-        assert f"cancelling {QUEUED + 3} queued or running task(s): 3 of run {run_id}; {QUEUED} other job(s)" in err(down)
+        assert f"cancelling {QUEUED + 3} queued or running task(s): 3 of run {run_id}; {QUEUED} other job(s)" in err(
+            down
+        )
         assert box.cli("sandbox", "up").returncode == 0
         status = box.cli("status", run_id, "--json")
         assert status.returncode == 0, err(status)
@@ -73,8 +75,9 @@ def test_up_restarts_only_the_dead_daemon_and_down_says_what_it_cancels(tmp_path
 
 
 def _drain(box) -> None:
-    drained = sandbox_admin(box.state, "scontrol", "update", "nodename=compute-st-compute-1", "state=drain",
-                            "reason=restart-test")
+    drained = sandbox_admin(
+        box.state, "scontrol", "update", "nodename=compute-st-compute-1", "state=drain", "reason=restart-test"
+    )
     assert drained.returncode == 0, drained.stderr
 
 
@@ -115,7 +118,7 @@ def _kill(status: dict, name: str) -> None:
 
 
 def _stopped(status: dict, name: str) -> bool:
-    from cluster_tools.transport.local_processes import is_running, ProcessRecord
+    from cluster_tools.transport.local_processes import ProcessRecord, is_running
 
     state = json.loads((status_root(status) / "sandbox.json").read_text())
     record = next(p for p in state["processes"] if p["name"] == name)
@@ -146,11 +149,13 @@ def _multipart(s3, key: str, count: int) -> None:
     parts = []
     for number in range(1, count + 1):
         body = bytes([64 + number]) * (5 << 20)
-        etag = s3.upload_part(Bucket="clustertools-sandbox", Key=key, UploadId=upload, PartNumber=number,
-                              Body=body)["ETag"]
+        etag = s3.upload_part(Bucket="clustertools-sandbox", Key=key, UploadId=upload, PartNumber=number, Body=body)[
+            "ETag"
+        ]
         parts.append({"PartNumber": number, "ETag": etag})
-    s3.complete_multipart_upload(Bucket="clustertools-sandbox", Key=key, UploadId=upload,
-                                 MultipartUpload={"Parts": parts})
+    s3.complete_multipart_upload(
+        Bucket="clustertools-sandbox", Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
+    )
 
 
 def test_a_run_whose_outputs_went_with_a_sandbox_taken_down_says_so(tmp_path):
@@ -161,7 +166,9 @@ def test_a_run_whose_outputs_went_with_a_sandbox_taken_down_says_so(tmp_path):
     box = start_sandbox(tmp_path / "state", "--nodes", "1", "--static-nodes", "1")
     try:
         project = make_project(box, tmp_path, "gone")
-        run_id = submit(box, project, str(write_subjects(project, ["g-1"])), "--command", 'echo x > "$OUTPUT_DIR/x"')["run"]
+        run_id = submit(box, project, str(write_subjects(project, ["g-1"])), "--command", 'echo x > "$OUTPUT_DIR/x"')[
+            "run"
+        ]
         assert wait_for_run(box, project, run_id)["counts"]["SUCCEEDED"] == 1
         assert box.cli("results", "ls", run_id, cwd=project).returncode == 0
         assert box.cli("sandbox", "down").returncode == 0

@@ -43,8 +43,13 @@ def test_large_output_streams_whole(sandbox):
 def test_the_node_has_slurm_and_the_s3_endpoint(sandbox):
     # As on ParallelCluster: Slurm is found in /opt/slurm/bin through the login shell's profile.d, and no
     # SLURM_CONF is set: Slurm reads /opt/slurm/etc as it was built to (here /etc/slurm points there).
-    result = sandbox.cli("ssh", "--", "sh", "-c",
-                         'echo "$(command -v scontrol)|${SLURM_CONF-unset}|$AWS_ENDPOINT_URL"; scontrol show config')
+    result = sandbox.cli(
+        "ssh",
+        "--",
+        "sh",
+        "-c",
+        'echo "$(command -v scontrol)|${SLURM_CONF-unset}|$AWS_ENDPOINT_URL"; scontrol show config',
+    )
     first, _, config = out(result).partition("\n")
     assert first == f"/opt/slurm/bin/scontrol|unset|{sandbox.status['s3_endpoint_url']}"
     assert "MinJobAge               = 10 sec" in config and "MaxArraySize            = 1001" in config
@@ -110,10 +115,23 @@ def test_openssh_trusts_the_same_pinned_key(sandbox):
         return
     rec = sandbox.record
     result = subprocess.run(
-        ["ssh", "-p", str(rec.port), "-i", str(rec.identity_file), "-o", "BatchMode=yes",
-         "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={rec.known_hosts}",
-         f"{rec.user}@{rec.host}", "true"],
-        capture_output=True, timeout=30,
+        [
+            "ssh",
+            "-p",
+            str(rec.port),
+            "-i",
+            str(rec.identity_file),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={rec.known_hosts}",
+            f"{rec.user}@{rec.host}",
+            "true",
+        ],
+        capture_output=True,
+        timeout=30,
     )
     assert result.returncode == 0, result.stderr
 

@@ -9,10 +9,10 @@ import contextlib
 import paramiko
 import pytest
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, load_cluster, save_cluster
 from cluster_tools.errors import ClusterToolsError, HostKeyMismatch, TransportError
-from cluster_tools.services.clusters.lifecycle_start import Aws, start_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, load_cluster, save_cluster
 from cluster_tools.services.aws.preflight import make_clients
+from cluster_tools.services.clusters.lifecycle_start import Aws, start_cluster
 from cluster_tools.store.state_dir import StateDir
 from tests.moto_aws import moto_server
 
@@ -32,9 +32,17 @@ def ec2(endpoint):
 
 def head_node(ec2, cluster: str, *, stopped: bool) -> str:
     image = ec2.describe_images()["Images"][0]["ImageId"]
-    tags = [{"Key": "parallelcluster:cluster-name", "Value": cluster}, {"Key": "parallelcluster:node-type", "Value": "HeadNode"}]
-    ident = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.medium",
-                              TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"][0]["InstanceId"]
+    tags = [
+        {"Key": "parallelcluster:cluster-name", "Value": cluster},
+        {"Key": "parallelcluster:node-type", "Value": "HeadNode"},
+    ]
+    ident = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.medium",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )["Instances"][0]["InstanceId"]
     if stopped:
         ec2.stop_instances(InstanceIds=[ident])
     return ident
@@ -43,9 +51,15 @@ def head_node(ec2, cluster: str, *, stopped: bool) -> str:
 def pinned_record(tmp_path, cluster: str) -> tuple[StateDir, ClusterRecord, paramiko.PKey]:
     state = StateDir(tmp_path / "state")
     key = paramiko.RSAKey.generate(1024)
-    record = ClusterRecord(name=cluster, provider="parallelcluster", host=OLD_HOST, user="ec2-user",
-                           known_hosts=state.known_hosts(cluster), region="us-east-1",
-                           host_key=f"ssh-rsa {key.fingerprint}")
+    record = ClusterRecord(
+        name=cluster,
+        provider="parallelcluster",
+        host=OLD_HOST,
+        user="ec2-user",
+        known_hosts=state.known_hosts(cluster),
+        region="us-east-1",
+        host_key=f"ssh-rsa {key.fingerprint}",
+    )
     entries = paramiko.HostKeys()
     entries.add(OLD_HOST, "ssh-rsa", key)
     record.known_hosts.parent.mkdir(parents=True, exist_ok=True)
@@ -74,6 +88,7 @@ class Edges:
                 class Done:
                     def check(self):
                         return self
+
                 return Done()
 
         yield Conn()

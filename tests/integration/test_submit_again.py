@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import sandbox_admin, err, out
+from tests.helpers import err, out, sandbox_admin
 from tests.integration.run_helpers import make_project, submit, wait_for_run, write_subjects
 
 
@@ -58,5 +58,6 @@ def test_a_partition_that_does_not_exist_is_refused_before_anything_is_sent(sand
     refused = sandbox.cli("submit", subjects, "--command", "true", "--partition", "nosuch", cwd=project)
     assert refused.returncode == 1 and err(refused).strip().splitlines() == [
         "Error: nothing was submitted: partition nosuch does not exist on this cluster (its partitions: compute) "
-        "(hint: name one of them with --partition (or job.partition in clustertools.yaml))"]
+        "(hint: name one of them with --partition (or job.partition in clustertools.yaml))"
+    ]
     assert json.loads(out(sandbox.cli("runs", "--json", cwd=project))) == []

@@ -11,11 +11,10 @@ import shutil
 
 import pytest
 
-from tests.helpers import err, out
-from tests.integration.run_helpers import make_project, wait_for_run, write_subjects
-
 from cluster_tools.model.clusters.cluster_record import forget_cluster, save_cluster
 from cluster_tools.store.state_dir import StateDir
+from tests.helpers import err, out
+from tests.integration.run_helpers import make_project, wait_for_run, write_subjects
 
 
 @pytest.fixture
@@ -25,8 +24,12 @@ def aws_like(sandbox):
     state = StateDir(sandbox.state)
     known = state.known_hosts("aws-like")
     shutil.copy(sandbox.record.known_hosts, known)
-    save_cluster(state, sandbox.record.model_copy(update={"name": "aws-like", "provider": "parallelcluster",
-                                                          "sandbox": False, "known_hosts": known}))
+    save_cluster(
+        state,
+        sandbox.record.model_copy(
+            update={"name": "aws-like", "provider": "parallelcluster", "sandbox": False, "known_hosts": known}
+        ),
+    )
     yield "aws-like"
     forget_cluster(state, "aws-like")
 

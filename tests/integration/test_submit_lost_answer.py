@@ -14,21 +14,20 @@ import time
 import uuid
 from collections import Counter
 
+from cluster_tools.errors import ClusterToolsError
 from cluster_tools.model.clusters.cluster_record import load_cluster
 from cluster_tools.model.project.project_config import load_project
-from cluster_tools.errors import ClusterToolsError
+from cluster_tools.model.runs.subjects import read_subject_file
 from cluster_tools.services.remote.cluster_shell import connect
 from cluster_tools.services.runs.submit import job_spec, prepare_run, submit_attempt
 from cluster_tools.store.state_dir import StateDir
-from cluster_tools.model.runs.subjects import read_subject_file
 from tests.helpers import err, out
 from tests.integration.run_helpers import make_project, status, wait_for_run, write_subjects
 
 # The array is queued at once; the answer is lost.
 ANSWER_LOST = '"$REAL" "$@" >/dev/null 2>&1; sleep 30\n'
 # The request reaches Slurm only after submit.sh gave up looking for it (a controller stalled ~25 s).
-ACCEPTED_LATE = ('setsid bash -c \'sleep 25; exec "$0" "$@"\' "$REAL" "$@" </dev/null >/dev/null 2>&1 &\n'
-                 'sleep 30\n')
+ACCEPTED_LATE = 'setsid bash -c \'sleep 25; exec "$0" "$@"\' "$REAL" "$@" </dev/null >/dev/null 2>&1 &\nsleep 30\n'
 
 
 class SlowSbatch:
@@ -66,8 +65,9 @@ class SlowSbatch:
 
     def run(self, argv, **kwargs):
         if isinstance(argv, str) and "setsid -w bash submit.sh" in argv:
-            argv = argv.replace("setsid -w bash submit.sh",
-                                f"PATH={shlex.quote(self.shim_dir)}:\"$PATH\" setsid -w bash submit.sh")
+            argv = argv.replace(
+                "setsid -w bash submit.sh", f'PATH={shlex.quote(self.shim_dir)}:"$PATH" setsid -w bash submit.sh'
+            )
         return self.conn.run(argv, **kwargs)
 
 
@@ -76,8 +76,9 @@ def first_submit(sandbox, project, subjects_file, shim_body: str):
     state = StateDir(sandbox.state)
     cluster = load_cluster(state, "sandbox")
     spec = load_project(project / "clustertools.yaml")
-    run, _ = prepare_run(state, spec, cluster, read_subject_file(subjects_file), job_spec(spec, {"command": "true"}),
-                         None)
+    run, _ = prepare_run(
+        state, spec, cluster, read_subject_file(subjects_file), job_spec(spec, {"command": "true"}), None
+    )
     slow = SlowSbatch(cluster, shim_body)
     try:
         submit_attempt(state, run, cluster, progress=lambda _: None, connect=slow)
@@ -108,7 +109,9 @@ def submit_again_after_squeue_forgot(sandbox, project, subjects_file, run_id: st
     """MinJobAge is 10 s in the sandbox, but slurmctld purges about once a minute, later when loaded."""
     deadline = time.monotonic() + timeout
     while True:
-        queue = sandbox.cli("ssh", "-c", "sandbox", "--", "squeue", "-h", "-t", "all", f"--name=ct-{run_id}", "-o", "%i %T")
+        queue = sandbox.cli(
+            "ssh", "-c", "sandbox", "--", "squeue", "-h", "-t", "all", f"--name=ct-{run_id}", "-o", "%i %T"
+        )
         if queue.returncode == 0 and not out(queue).strip():
             break
         assert time.monotonic() < deadline, f"squeue still lists the run: {out(queue)}{err(queue)}"

@@ -12,13 +12,13 @@ from collections import Counter
 
 import pytest
 
+from cluster_tools.errors import TransportError
 from cluster_tools.model.clusters.cluster_record import load_cluster
 from cluster_tools.model.project.project_config import load_project
-from cluster_tools.errors import TransportError
+from cluster_tools.model.runs.subjects import read_subject_file
 from cluster_tools.services.remote.cluster_shell import connect
 from cluster_tools.services.runs.submit import job_spec, prepare_run, submit_attempt
 from cluster_tools.store.state_dir import StateDir
-from cluster_tools.model.runs.subjects import read_subject_file
 from tests.conftest import start_sandbox, stop_sandbox
 from tests.helpers import err, out
 from tests.integration.run_helpers import make_project, states, submit, wait_for_run, write_subjects
@@ -27,8 +27,17 @@ from tests.integration.run_helpers import make_project, states, submit, wait_for
 @pytest.fixture(scope="module")
 def small_arrays(tmp_path_factory):
     # One static node that holds every task at once: the arrays, not nodes booting, are what is tested here.
-    box = start_sandbox(tmp_path_factory.mktemp("state11"), "--max-array-size", "11", "--nodes", "1",
-                        "--static-nodes", "1", "--cpus-per-node", "16")
+    box = start_sandbox(
+        tmp_path_factory.mktemp("state11"),
+        "--max-array-size",
+        "11",
+        "--nodes",
+        "1",
+        "--static-nodes",
+        "1",
+        "--cpus-per-node",
+        "16",
+    )
     yield box
     stop_sandbox(box)
 
@@ -88,8 +97,9 @@ def test_a_connection_dropped_mid_submit_then_submit_again_runs_each_subject_onc
     state = StateDir(small_arrays.state)
     cluster = load_cluster(state, "sandbox")
     spec = load_project(project / "clustertools.yaml")
-    run, resumed = prepare_run(state, spec, cluster, read_subject_file(subjects_file),
-                               job_spec(spec, {"command": "true"}), None)
+    run, resumed = prepare_run(
+        state, spec, cluster, read_subject_file(subjects_file), job_spec(spec, {"command": "true"}), None
+    )
     with pytest.raises(TransportError):
         submit_attempt(state, run, cluster, progress=lambda _: None, connect=DropAfterSubmitStarts)
     again = small_arrays.cli("submit", str(subjects_file), "--command", "true", "--json", cwd=project)
@@ -108,8 +118,13 @@ def test_a_submit_killed_at_any_moment_then_run_again_runs_each_subject_once(sma
     env = {"CLUSTERTOOLS_STATE_DIR": str(small_arrays.state)}
     import os
 
-    proc = subprocess.Popen([sys.executable, "-m", "cluster_tools", "submit", str(subjects_file), "--command", "true"],
-                            cwd=project, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cluster_tools", "submit", str(subjects_file), "--command", "true"],
+        cwd=project,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     time.sleep(cut_after)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

@@ -8,14 +8,11 @@ through CLUSTERTOOLS_TEST_SUPPRESS_VALIDATORS, which only tests set and which `u
 
 from __future__ import annotations
 
-
 import pytest
-
-from tests.moto_aws import MOTO_CANNOT_SERVE, moto_aws, needs_node
 
 from cluster_tools.services.project.project_init import render_project_file
 from tests.helpers import err, out, run_cli
-
+from tests.moto_aws import MOTO_CANNOT_SERVE, moto_aws, needs_node
 
 pytestmark = needs_node
 
@@ -28,7 +25,9 @@ def aws():
 
 def study(tmp_path, aws, name: str, *, bucket: str = "updry-out"):
     text = render_project_file(name, "sandbox", f"s3://{bucket}/{name}")
-    text = text.replace("subnet-0123456789abcdef0", aws["subnet"]).replace("# key_name: my-key-pair", "key_name: updry-key")
+    text = text.replace("subnet-0123456789abcdef0", aws["subnet"]).replace(
+        "# key_name: my-key-pair", "key_name: updry-key"
+    )
     project = tmp_path / name
     project.mkdir()
     (project / "clustertools.yaml").write_text(text)
@@ -36,8 +35,14 @@ def study(tmp_path, aws, name: str, *, bucket: str = "updry-out"):
 
 
 def up(tmp_path, project, *args):
-    return run_cli("up", *args, state=tmp_path / "state", cwd=project, timeout=300,
-                   env={"CLUSTERTOOLS_TEST_SUPPRESS_VALIDATORS": ",".join(MOTO_CANNOT_SERVE)})
+    return run_cli(
+        "up",
+        *args,
+        state=tmp_path / "state",
+        cwd=project,
+        timeout=300,
+        env={"CLUSTERTOOLS_TEST_SUPPRESS_VALIDATORS": ",".join(MOTO_CANNOT_SERVE)},
+    )
 
 
 def test_dry_run_of_the_init_project_passes_and_prints_findings_and_config(aws, tmp_path):
@@ -45,8 +50,16 @@ def test_dry_run_of_the_init_project_passes_and_prints_findings_and_config(aws, 
     assert result.returncode == 0, err(result)
     lines = out(result).splitlines()
     checks = [line.split()[1].rstrip(":") for line in lines if line.startswith(("ok ", "warning ", "error "))]
-    assert checks[:8] == ["validate", "credentials", "region", "buckets", "key-pair", "subnets",
-                          "instance-types", "allowed-ips"]
+    assert checks[:8] == [
+        "validate",
+        "credentials",
+        "region",
+        "buckets",
+        "key-pair",
+        "subnets",
+        "instance-types",
+        "allowed-ips",
+    ]
     assert "ok      allowed-ips: SSH to the head node from 203.0.113.7/32 only" in lines
     # ParallelCluster's dry run ran: it looked for the bootstrap script `up` would upload (nothing was)
     assert any(line.startswith("warning pcluster:AsyncTimedUrlValidator") for line in lines)
@@ -58,12 +71,19 @@ def test_dry_run_of_the_init_project_passes_and_prints_findings_and_config(aws, 
 
 
 def test_preflight_errors_stop_the_dry_run_with_one_error_line(aws, tmp_path):
-    result = up(tmp_path, study(tmp_path, aws, "nobucket", bucket="updry-missing"), "--dry-run",
-                "--allowed-ip", "203.0.113.7/32")
+    result = up(
+        tmp_path,
+        study(tmp_path, aws, "nobucket", bucket="updry-missing"),
+        "--dry-run",
+        "--allowed-ip",
+        "203.0.113.7/32",
+    )
     assert result.returncode == 1
     assert "error   buckets: output bucket updry-missing does not exist (hint: create it in us-east-1)" in out(result)
-    assert err(result).splitlines() == ["Error: pre-flight: 1 error(s); nothing was uploaded or created (hint: fix "
-                                        "each `error` line above, then run `clustertools up` again)"]
+    assert err(result).splitlines() == [
+        "Error: pre-flight: 1 error(s); nothing was uploaded or created (hint: fix "
+        "each `error` line above, then run `clustertools up` again)"
+    ]
 
 
 def test_without_an_address_up_says_so_and_stops(aws, tmp_path):

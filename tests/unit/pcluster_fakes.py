@@ -3,7 +3,7 @@ at that boundary: each fake records its calls and answers with the records the t
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from cluster_tools.transport import pcluster as pc
 
@@ -24,9 +24,11 @@ class Fake:
 
 def transport_installer(monkeypatch) -> Callable[..., Fake]:
     """``install(name, *answers)`` puts a Fake in place of ``pc.<name>`` for the test; stack events start empty."""
+
     def install(name: str, *answers) -> Fake:
         fake = Fake(*answers)
         monkeypatch.setattr(pc, name, fake)
         return fake
+
     install("get_cluster_stack_events", ([], None))  # no events unless a test gives some
     return install

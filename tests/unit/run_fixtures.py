@@ -6,13 +6,26 @@ from cluster_tools.model.project.project_config import JobSpec
 from cluster_tools.model.runs.run_record import Attempt, Chunk, RunRecord
 
 
-def make_run(subjects=("sub-01", "sub-02", "sub-03"), *, command="echo \"$SUBJECT\" > \"$OUTPUT_DIR/x\"",
-             columns=(), rows=(), chunks=None, **job) -> RunRecord:
+def make_run(
+    subjects=("sub-01", "sub-02", "sub-03"),
+    *,
+    command='echo "$SUBJECT" > "$OUTPUT_DIR/x"',
+    columns=(),
+    rows=(),
+    chunks=None,
+    **job,
+) -> RunRecord:
     chunks = chunks if chunks is not None else [Chunk(index=0, offset=0, count=len(subjects), job_id="12")]
     return RunRecord(
-        run_id="demo-1", project="demo", cluster="sandbox", created_at="2026-11-22T05:00:00+00:00",
-        spec_hash="abc123", remote_dir="/home/u/.clustertools/runs/demo-1", output="s3://bucket-1/study",
-        job=JobSpec(command=command, **job), columns=list(columns),
+        run_id="demo-1",
+        project="demo",
+        cluster="sandbox",
+        created_at="2026-11-22T05:00:00+00:00",
+        spec_hash="abc123",
+        remote_dir="/home/u/.clustertools/runs/demo-1",
+        output="s3://bucket-1/study",
+        job=JobSpec(command=command, **job),
+        columns=list(columns),
         attempts=[Attempt(number=1, subjects=list(subjects), rows=[list(r) for r in rows], chunks=chunks)],
     )
 
@@ -38,7 +51,17 @@ def run_task(tmp_path, directory, task: str = "0", **env: str):
     import subprocess
 
     (tmp_path / "scratch").mkdir(exist_ok=True)
-    return subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
-                          cwd=directory, timeout=60,
-                          env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
-                               "SLURM_ARRAY_TASK_ID": task, "SLURM_ARRAY_JOB_ID": "7", **env})
+    return subprocess.run(
+        ["bash", str(directory / "wrapper.sh"), "1", "0"],
+        capture_output=True,
+        text=True,
+        cwd=directory,
+        timeout=60,
+        env={
+            "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+            "TMPDIR": str(tmp_path / "scratch"),
+            "SLURM_ARRAY_TASK_ID": task,
+            "SLURM_ARRAY_JOB_ID": "7",
+            **env,
+        },
+    )

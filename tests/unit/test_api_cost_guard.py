@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from cluster_tools.api.project_api import Project
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
 from cluster_tools.errors import ClusterToolsError
-from cluster_tools.services.runs import submit as submit_service
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
 from cluster_tools.services.project.project_init import render_project_file
+from cluster_tools.services.runs import submit as submit_service
 from cluster_tools.store.state_dir import StateDir
 
 
@@ -20,12 +20,25 @@ def expensive(tmp_path, monkeypatch):
     text = render_project_file("study", "study", "s3://out-bucket/study") + "cost:\n  confirm_above_usd: 0\n"
     (tmp_path / "clustertools.yaml").write_text(text)
     state = StateDir(tmp_path / "state")
-    save_cluster(state, ClusterRecord(name="study", provider="parallelcluster", host="192.0.2.10", user="ec2-user",
-                                      known_hosts=state.known_hosts("study"), region="us-east-1"))
+    save_cluster(
+        state,
+        ClusterRecord(
+            name="study",
+            provider="parallelcluster",
+            host="192.0.2.10",
+            user="ec2-user",
+            known_hosts=state.known_hosts("study"),
+            region="us-east-1",
+        ),
+    )
     sent = []
-    monkeypatch.setattr(submit_service, "submit_attempt",
-                        lambda state, run, cluster, **kw: sent.append(run) or submit_service.SubmitResult(
-                            run=run, attempt=1, arrays=(), resumed=False))
+    monkeypatch.setattr(
+        submit_service,
+        "submit_attempt",
+        lambda state, run, cluster, **kw: (
+            sent.append(run) or submit_service.SubmitResult(run=run, attempt=1, arrays=(), resumed=False)
+        ),
+    )
     project = Project.load(tmp_path / "clustertools.yaml", state_dir=state.root, environ={})
     return project, sent
 

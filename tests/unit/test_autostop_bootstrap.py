@@ -27,8 +27,11 @@ def head(tmp_path: Path) -> Node:
 def env(node: Node) -> dict[str, str]:
     cfn = node.tmp / f"cfnconfig-{node.state_name}"
     cfn.write_text(cfn.read_text() + "stack_name=demo\ncfn_region=eu-west-1\n")
-    return {"CT_AUTOSTOP_DIR": str(node.tmp / "autostop"), "CT_SYSTEMD_DIR": str(node.tmp / "systemd"),
-            "CT_SYSTEMD_UNIT_DIR": str(node.tmp / "units")}
+    return {
+        "CT_AUTOSTOP_DIR": str(node.tmp / "autostop"),
+        "CT_SYSTEMD_DIR": str(node.tmp / "systemd"),
+        "CT_SYSTEMD_UNIT_DIR": str(node.tmp / "units"),
+    }
 
 
 def test_the_head_node_gets_the_timer_armed_with_the_args(head: Node):
@@ -47,8 +50,19 @@ def test_the_head_node_gets_the_timer_armed_with_the_args(head: Node):
 
 
 def test_down_passes_the_cloudformation_role(head: Node):
-    ok(head.run("--runtime", "none", "--autostop-minutes", "60", "--autostop-action", "down",
-                "--autostop-down-role-arn", ROLE, env=env(head)))
+    ok(
+        head.run(
+            "--runtime",
+            "none",
+            "--autostop-minutes",
+            "60",
+            "--autostop-action",
+            "down",
+            "--autostop-down-role-arn",
+            ROLE,
+            env=env(head),
+        )
+    )
     conf = (head.tmp / "autostop" / "autostop.conf").read_text()
     assert "ACTION=down\n" in conf and f"DOWN_ROLE_ARN={ROLE}\n" in conf
 
@@ -70,13 +84,16 @@ def test_dry_run_only_says_it(head: Node):
     assert "step autostop: would run: install_autostop" in out and not (head.tmp / "autostop").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--autostop-minutes", "0"], "--autostop-minutes must be 1..10080"),
-    (["--autostop-minutes", "99999"], "--autostop-minutes must be 1..10080"),
-    (["--autostop-minutes", "5", "--autostop-action", "terminate"], "must be stop or down"),
-    (["--autostop-minutes", "5", "--autostop-action", "down"], "needs --autostop-down-role-arn"),
-    (["--autostop-minutes", "5", "--autostop-down-role-arn", "role/x"], "must be an IAM role ARN"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--autostop-minutes", "0"], "--autostop-minutes must be 1..10080"),
+        (["--autostop-minutes", "99999"], "--autostop-minutes must be 1..10080"),
+        (["--autostop-minutes", "5", "--autostop-action", "terminate"], "must be stop or down"),
+        (["--autostop-minutes", "5", "--autostop-action", "down"], "needs --autostop-down-role-arn"),
+        (["--autostop-minutes", "5", "--autostop-down-role-arn", "role/x"], "must be an IAM role ARN"),
+    ],
+)
 def test_bad_autostop_args_exit_2(head: Node, args: list[str], message: str):
     result = head.run("--runtime", "none", *args, env=env(head))
     assert result.returncode == 2 and message in result.stderr

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.errors import ConfigError
+from cluster_tools.model.project.project_config import parse_project
 from tests.helpers import assert_golden
 from tests.unit.test_cluster_config import MINIMAL, problems_of
 
@@ -36,11 +36,20 @@ def test_autostop_args_go_to_the_head_node_only(monkeypatch):
 
 
 def test_down_adds_the_role_arg_and_the_policy_on_the_head_node_only(monkeypatch):
-    config, _ = rendered(f"  autostop_minutes: 120\n  autostop_action: down\n  autostop_down_policy_arn: {POLICY}\n"
-                         f"  autostop_down_role_arn: {ROLE}\n  additional_iam_policies: [{SECRETS}]\n", monkeypatch)
+    config, _ = rendered(
+        f"  autostop_minutes: 120\n  autostop_action: down\n  autostop_down_policy_arn: {POLICY}\n"
+        f"  autostop_down_role_arn: {ROLE}\n  additional_iam_policies: [{SECRETS}]\n",
+        monkeypatch,
+    )
     head = config["HeadNode"]
     assert head["CustomActions"]["OnNodeConfigured"]["Args"][-6:] == [
-        "--autostop-minutes", "120", "--autostop-action", "down", "--autostop-down-role-arn", ROLE]
+        "--autostop-minutes",
+        "120",
+        "--autostop-action",
+        "down",
+        "--autostop-down-role-arn",
+        ROLE,
+    ]
     assert head["Iam"]["AdditionalIamPolicies"] == [{"Policy": SECRETS}, {"Policy": POLICY}]
     queue = config["Scheduling"]["SlurmQueues"][0]
     assert queue["Iam"]["AdditionalIamPolicies"] == [{"Policy": SECRETS}], "compute nodes cannot delete the stack"
@@ -51,14 +60,20 @@ def test_without_autostop_nothing_changes(monkeypatch):
     assert "--autostop-minutes" not in config["HeadNode"]["CustomActions"]["OnNodeConfigured"]["Args"]
 
 
-@pytest.mark.parametrize("extra, message", [
-    ("  autostop_minutes: 0\n", "greater than or equal to 1"),
-    ("  autostop_minutes: 20000\n", "less than or equal to 10080"),
-    ("  autostop_minutes: 30\n  autostop_action: terminate\n", "'stop' or 'down'"),
-    ("  autostop_minutes: 30\n  autostop_action: down\n", "set autostop_down_policy_arn and autostop_down_role_arn"),
-    (f"  autostop_down_policy_arn: {ROLE}\n", "an IAM policy ARN"),
-    (f"  autostop_down_role_arn: {POLICY}\n", "an IAM role ARN"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("  autostop_minutes: 0\n", "greater than or equal to 1"),
+        ("  autostop_minutes: 20000\n", "less than or equal to 10080"),
+        ("  autostop_minutes: 30\n  autostop_action: terminate\n", "'stop' or 'down'"),
+        (
+            "  autostop_minutes: 30\n  autostop_action: down\n",
+            "set autostop_down_policy_arn and autostop_down_role_arn",
+        ),
+        (f"  autostop_down_policy_arn: {ROLE}\n", "an IAM policy ARN"),
+        (f"  autostop_down_role_arn: {POLICY}\n", "an IAM role ARN"),
+    ],
+)
 def test_bad_autostop_settings_are_one_line(extra, message):
     with pytest.raises(ConfigError) as caught:
         parse_project(MINIMAL + extra)
@@ -90,8 +105,11 @@ def test_the_up_command_passes_autostop_to_the_service(monkeypatch, tmp_path):
 
     monkeypatch.setattr(lifecycle_up, "up", fake_up)
     (tmp_path / "clustertools.yaml").write_text(MINIMAL)
-    result = CliRunner().invoke(cli, ["--project", str(tmp_path / "clustertools.yaml"), "up", "--autostop", "15",
-                                      "--dry-run"], env={"CLUSTERTOOLS_STATE_DIR": str(tmp_path / "state")})
+    result = CliRunner().invoke(
+        cli,
+        ["--project", str(tmp_path / "clustertools.yaml"), "up", "--autostop", "15", "--dry-run"],
+        env={"CLUSTERTOOLS_STATE_DIR": str(tmp_path / "state")},
+    )
     assert "stop here" in result.output and seen["autostop_minutes"] == 15
     bad = CliRunner().invoke(cli, ["--project", str(tmp_path / "clustertools.yaml"), "up", "--autostop", "0"])
     assert bad.exit_code == 2 and "--autostop" in bad.output

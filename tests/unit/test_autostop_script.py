@@ -25,14 +25,16 @@ ROLE = "arn:aws:iam::123456789012:role/clustertools-down"
 RECORD = 'printf "%s\\n" "$(basename "$0") $*" >> "$CT_TEST/calls.log"\n'
 STANDINS = {
     "logger": 'printf "%s\\n" "$*" >> "$CT_TEST/syslog.log"\n',
-    "squeue": RECORD + '[ ! -f "$CT_TEST/squeue.fail" ] || { echo "slurm_load_jobs error: Unable to contact slurm controller"; exit 1; }\n'
-              'cat "$CT_TEST/squeue.out" 2>/dev/null || true\n',
+    "squeue": RECORD
+    + '[ ! -f "$CT_TEST/squeue.fail" ] || { echo "slurm_load_jobs error: Unable to contact slurm controller"; exit 1; }\n'
+    'cat "$CT_TEST/squeue.out" 2>/dev/null || true\n',
     "ps": 'cat "$CT_TEST/ps.out"\n',
     "shutdown": RECORD,
     "systemctl": RECORD,
-    "sinfo": 'echo compute\n',
+    "sinfo": "echo compute\n",
     "scontrol": RECORD,
-    "aws": RECORD + """
+    "aws": RECORD
+    + """
 case "$1 $2" in
   "dynamodb get-item") [ ! -f "$CT_TEST/fleet.fail" ] || { echo "AccessDenied" >&2; exit 254; }
       s=$(cat "$CT_TEST/fleet"); [ "$s" = STOP_REQUESTED ] && echo STOPPED > "$CT_TEST/fleet"; echo "$s" ;;
@@ -76,16 +78,22 @@ class Node:
 
     def run(self, *args: str, now: int = T0, boot: int = T0 - 86400, env: dict | None = None):
         full_env = {
-            "PATH": f"{self.tmp / 'bin'}:/usr/bin:/bin", "CT_TEST": str(self.tmp),
-            "CT_AUTOSTOP_DIR": str(self.tmp / "state"), "CT_AUTOSTOP_NOW": str(now),
-            "CT_AUTOSTOP_BOOT_EPOCH": str(boot), "CT_AUTOSTOP_POLL": "0", "CT_CFNCONFIG": str(self.tmp / "cfnconfig"),
-            "CT_SYSTEMD_DIR": str(self.tmp / "no-systemd"), **(env or {}),
+            "PATH": f"{self.tmp / 'bin'}:/usr/bin:/bin",
+            "CT_TEST": str(self.tmp),
+            "CT_AUTOSTOP_DIR": str(self.tmp / "state"),
+            "CT_AUTOSTOP_NOW": str(now),
+            "CT_AUTOSTOP_BOOT_EPOCH": str(boot),
+            "CT_AUTOSTOP_POLL": "0",
+            "CT_CFNCONFIG": str(self.tmp / "cfnconfig"),
+            "CT_SYSTEMD_DIR": str(self.tmp / "no-systemd"),
+            **(env or {}),
         }
         return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, env=full_env, timeout=60)
 
     def configure(self, *args: str, **kwargs) -> str:
-        result = self.run("--configure", "--log", str(self.log_file), "--runs-dirs", str(self.tmp / "runs"), *args,
-                          **kwargs)
+        result = self.run(
+            "--configure", "--log", str(self.log_file), "--runs-dirs", str(self.tmp / "runs"), *args, **kwargs
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout
 
@@ -129,9 +137,13 @@ def test_idle_for_the_limit_fires_once_stopping_the_fleet_then_the_head_node(nod
     assert fired["decision"] == "fired" and fired["fired_at_epoch"] == T0 + 60 and fired["action_exit"] == 0
     calls = node.calls()
     # Read RUNNING, request the stop, wait until clusterstatusmgtd says STOPPED, then stop the head node.
-    assert [c.split()[:3] for c in calls] == [["aws", "dynamodb", "get-item"], ["aws", "dynamodb", "update-item"],
-                                              ["aws", "dynamodb", "get-item"], ["aws", "dynamodb", "get-item"],
-                                              ["shutdown", "-h", "now"]]
+    assert [c.split()[:3] for c in calls] == [
+        ["aws", "dynamodb", "get-item"],
+        ["aws", "dynamodb", "update-item"],
+        ["aws", "dynamodb", "get-item"],
+        ["aws", "dynamodb", "get-item"],
+        ["shutdown", "-h", "now"],
+    ]
     assert "--table-name parallelcluster-study" in calls[1] and '"S":"STOP_REQUESTED"' in calls[1]
     assert '":current":{"S":"RUNNING"}' in calls[1]
     # A second firing (the timer keeps running until the node is down) repeats nothing.
@@ -143,13 +155,16 @@ def test_idle_for_the_limit_fires_once_stopping_the_fleet_then_the_head_node(nod
     assert "FIRING" in (node.tmp / "syslog.log").read_text()
 
 
-@pytest.mark.parametrize("queue, reason", [
-    ("RUNNING\n", "1 job running"),
-    ("PENDING\nPENDING\nPENDING\n", "3 jobs pending"),
-    ("COMPLETING\n", "1 job completing"),
-    ("CONFIGURING\n", "1 job configuring"),
-    ("SUSPENDED\nCOMPLETED\n", "1 job suspended"),
-])
+@pytest.mark.parametrize(
+    "queue, reason",
+    [
+        ("RUNNING\n", "1 job running"),
+        ("PENDING\nPENDING\nPENDING\n", "3 jobs pending"),
+        ("COMPLETING\n", "1 job completing"),
+        ("CONFIGURING\n", "1 job configuring"),
+        ("SUSPENDED\nCOMPLETED\n", "1 job suspended"),
+    ],
+)
 def test_a_job_not_finished_keeps_it_from_firing(node: Node, queue: str, reason: str):
     node.configure("--minutes", "1")
     (node.tmp / "squeue.out").write_text(queue)
@@ -205,8 +220,10 @@ def test_a_pending_upload_counts_while_its_job_runs_a_marker_older_than_stale_ho
     status = node.check(T0 + 1300)
     assert status["reasons"] == ["1 job running"] and status["busy"]["uploads"] == 0
     assert status["busy"]["stale_uploads"] == 1
-    assert f"1 upload marker ignored (older than the node's start, 2023-11-13T22:13:20Z, or 6 h): {stale}" in \
-        node.log_file.read_text()
+    assert (
+        f"1 upload marker ignored (older than the node's start, 2023-11-13T22:13:20Z, or 6 h): {stale}"
+        in node.log_file.read_text()
+    )
     (node.tmp / "squeue.out").write_text("COMPLETED 7_1\n")
     assert node.check(T0 + 1360)["decision"] == "idle"
     assert node.check(T0 + 1420)["decision"] == "fired"
@@ -225,14 +242,17 @@ def test_a_marker_whose_job_is_not_in_squeue_does_not_keep_it_busy(node: Node):
     assert node.check(T0 + 60)["decision"] == "fired"
 
 
-@pytest.mark.parametrize("queue, job, counted", [
-    ("RUNNING 7_1\n", "7_1", True),
-    ("PENDING 7_1\n", "7_1", True),  # requeued after its node failed: it uploads again when it runs
-    ("RUNNING 5\n", "5", True),  # a job that is not an array task
-    ("RUNNING 7_10\nRUNNING 17_1\nRUNNING 7\n", "7_1", False),  # ids compared whole, as strings
-    ("RUNNING 7_1\n", "7_1x", False),
-    ("RUNNING 7_1\n", "", False),
-])
+@pytest.mark.parametrize(
+    "queue, job, counted",
+    [
+        ("RUNNING 7_1\n", "7_1", True),
+        ("PENDING 7_1\n", "7_1", True),  # requeued after its node failed: it uploads again when it runs
+        ("RUNNING 5\n", "5", True),  # a job that is not an array task
+        ("RUNNING 7_10\nRUNNING 17_1\nRUNNING 7\n", "7_1", False),  # ids compared whole, as strings
+        ("RUNNING 7_1\n", "7_1x", False),
+        ("RUNNING 7_1\n", "", False),
+    ],
+)
 def test_a_marker_counts_exactly_when_squeue_lists_its_job_unfinished(node: Node, queue: str, job: str, counted: bool):
     node.configure("--minutes", "1")
     (node.tmp / "squeue.out").write_text(queue)

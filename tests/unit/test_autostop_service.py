@@ -14,12 +14,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cluster_tools.model.nodes.autostop_policy import (
-    REMOTE_DIR, configure_args, install_archive, parse_autostop_status, remote_install_command, summary_line,
-)
-from cluster_tools.model.clusters.cluster_record import ClusterRecord
-from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.errors import ConfigError
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.nodes.autostop_policy import (
+    REMOTE_DIR,
+    configure_args,
+    install_archive,
+    parse_autostop_status,
+    remote_install_command,
+    summary_line,
+)
+from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.store.state_dir import StateDir
 from tests.unit.test_cluster_config import MINIMAL
 
@@ -30,10 +35,22 @@ POLICY = "arn:aws:iam::123456789012:policy/clustertools-autostop-down"
 
 
 def status(**fields) -> str:
-    base = {"version": 1, "decision": "idle", "minutes": 30, "action": "stop", "interval_seconds": 60,
-            "timer": "systemd", "checked_epoch": NOW, "idle_since_epoch": NOW - 600, "fires_at_epoch": NOW + 1200,
-            "fired_at_epoch": None, "busy": {"jobs": {}, "ssh_sessions": 0, "uploads": 0, "stale_uploads": 0},
-            "reasons": [], "action_exit": None, "log": "/var/log/clustertools-autostop.log"}
+    base = {
+        "version": 1,
+        "decision": "idle",
+        "minutes": 30,
+        "action": "stop",
+        "interval_seconds": 60,
+        "timer": "systemd",
+        "checked_epoch": NOW,
+        "idle_since_epoch": NOW - 600,
+        "fires_at_epoch": NOW + 1200,
+        "fired_at_epoch": None,
+        "busy": {"jobs": {}, "ssh_sessions": 0, "uploads": 0, "stale_uploads": 0},
+        "reasons": [],
+        "action_exit": None,
+        "log": "/var/log/clustertools-autostop.log",
+    }
     return json.dumps({**base, **fields})
 
 
@@ -45,10 +62,16 @@ def clock(epoch: int) -> str:
 
 def test_summary_lines():
     idle = parse_autostop_status(status())
-    assert summary_line(idle, NOW) == (f"idle since {clock(NOW - 600)}, fires at {clock(NOW + 1200)} (30 min limit), "
-                                       "action stop")
-    busy = parse_autostop_status(status(decision="busy", reasons=["3 jobs running", "1 SSH session open"],
-                                        busy={"jobs": {"running": 3}, "ssh_sessions": 1}))
+    assert summary_line(idle, NOW) == (
+        f"idle since {clock(NOW - 600)}, fires at {clock(NOW + 1200)} (30 min limit), action stop"
+    )
+    busy = parse_autostop_status(
+        status(
+            decision="busy",
+            reasons=["3 jobs running", "1 SSH session open"],
+            busy={"jobs": {"running": 3}, "ssh_sessions": 1},
+        )
+    )
     assert summary_line(busy, NOW) == "busy: 3 jobs running / 1 SSH session open (30 min limit, action stop)"
     assert busy.jobs == {"running": 3} and busy.ssh_sessions == 1
     fired = parse_autostop_status(status(decision="fired", fired_at_epoch=NOW - 60, action_exit=0))
@@ -65,8 +88,14 @@ def test_summary_lines():
 def test_the_install_command_unpacks_the_scripts_and_arms_autostop(tmp_path):
     scripts = {name: (ROOT / "bootstrap" / name).read_bytes() for name in ("autostop.sh", "autostop-configure.sh")}
     target = tmp_path / "autostop"
-    args = configure_args(20, action="stop", interval=30) + ["--cluster", "study", "--region", "us-east-1",
-                                                            "--log", str(tmp_path / "autostop.log")]
+    args = configure_args(20, action="stop", interval=30) + [
+        "--cluster",
+        "study",
+        "--region",
+        "us-east-1",
+        "--log",
+        str(tmp_path / "autostop.log"),
+    ]
     argv = remote_install_command(str(target), args, sudo=False)
     env = {"PATH": "/usr/bin:/bin", "CT_SYSTEMD_DIR": str(tmp_path / "none"), "CT_CFNCONFIG": str(tmp_path / "none")}
     done = subprocess.run(argv, input=install_archive(scripts), capture_output=True, env=env, timeout=60)
@@ -101,8 +130,14 @@ class FakeConnection:
 
 
 def pc_record(tmp_path: Path) -> ClusterRecord:
-    return ClusterRecord(name="study", provider="parallelcluster", host="192.0.2.10", user="ec2-user",
-                         known_hosts=tmp_path / "kh", region="us-east-1")
+    return ClusterRecord(
+        name="study",
+        provider="parallelcluster",
+        host="192.0.2.10",
+        user="ec2-user",
+        known_hosts=tmp_path / "kh",
+        region="us-east-1",
+    )
 
 
 @pytest.fixture
@@ -120,7 +155,7 @@ def test_a_parallelcluster_head_node_gets_the_scripts_and_configure_over_one_sud
     state = StateDir(tmp_path / "state")
     project = parse_project(MINIMAL + f"  autostop_down_policy_arn: {POLICY}\n  autostop_down_role_arn: {ROLE}\n")
     result = set_autostop(state, pc_record(tmp_path), project, 90, down=True)
-    (argv, stdin), = fake_ssh.calls
+    ((argv, stdin),) = fake_ssh.calls
     assert argv[:4] == ["sudo", "-n", "bash", "-c"] and argv[6] == REMOTE_DIR
     assert argv[7:] == ["--minutes", "90", "--action", "down", "--interval", "60", "--down-role-arn", ROLE]
     assert sorted(tarfile.open(fileobj=io.BytesIO(stdin)).getnames()) == ["autostop-configure.sh", "autostop.sh"]
@@ -169,8 +204,9 @@ def test_read_autostop_over_a_connection():
             assert command == "cat /var/lib/clustertools/autostop/status.json 2>/dev/null || true"
             return self
 
-    found, note = read_autostop(Conn(status(decision="busy", reasons=["1 upload pending"])),
-                                f"{REMOTE_DIR}/status.json", now=NOW)
+    found, note = read_autostop(
+        Conn(status(decision="busy", reasons=["1 upload pending"])), f"{REMOTE_DIR}/status.json", now=NOW
+    )
     assert note is None and found["summary"] == "busy: 1 upload pending (30 min limit, action stop)"
     assert read_autostop(Conn(""), f"{REMOTE_DIR}/status.json") == (None, None)
     assert read_autostop(Conn("garbage"), f"{REMOTE_DIR}/status.json")[1].startswith("unreadable status")
@@ -178,13 +214,15 @@ def test_read_autostop_over_a_connection():
     assert gone["summary"].startswith("not running: its timer process is gone")
 
 
-@pytest.mark.parametrize("value, ok", [("off", True), ("OFF", True), ("30", True), ("0", False), ("10081", False),
-                                       ("soon", False)])
+@pytest.mark.parametrize(
+    "value, ok", [("off", True), ("OFF", True), ("30", True), ("0", False), ("10081", False), ("soon", False)]
+)
 def test_the_minutes_argument(tmp_path, value, ok):
     from cluster_tools.cli import cli
 
-    result = CliRunner().invoke(cli, ["autostop", "-c", "nowhere", value],
-                                env={"CLUSTERTOOLS_STATE_DIR": str(tmp_path)})
+    result = CliRunner().invoke(
+        cli, ["autostop", "-c", "nowhere", value], env={"CLUSTERTOOLS_STATE_DIR": str(tmp_path)}
+    )
     if ok:  # a valid argument: the command goes on, to the cluster it cannot find
         assert result.exit_code == 1 and "Error: no cluster named 'nowhere'" in result.output, result.output
     else:
@@ -200,12 +238,17 @@ def test_describe_reads_a_parallelcluster_head_nodes_autostop_only_when_armed(tm
     state = StateDir(tmp_path / "state")
     save_cluster(state, pc_record(tmp_path))
     head = pc.Instance("i-0123456789abcdef0", "t3.medium", "running", "10.0.0.5", node_type="HeadNode")
-    monkeypatch.setattr(describe_service, "describe_parallelcluster", lambda name, region, record=None:
-                        describe_service.Description(name=name, provider="parallelcluster", address=None,
-                                                     status="CREATE_COMPLETE", region=region, head_node=head))
+    monkeypatch.setattr(
+        describe_service,
+        "describe_parallelcluster",
+        lambda name, region, record=None: describe_service.Description(
+            name=name, provider="parallelcluster", address=None, status="CREATE_COMPLETE", region=region, head_node=head
+        ),
+    )
     reads = []
-    monkeypatch.setattr(describe_service, "_autostop_of",
-                        lambda state, record: reads.append(record.name) or ({"summary": "off"}, None))
+    monkeypatch.setattr(
+        describe_service, "_autostop_of", lambda state, record: reads.append(record.name) or ({"summary": "off"}, None)
+    )
     assert describe_service.describe(state, "study", None).autostop is None and reads == [], "not armed: no SSH"
     set_autostop(state, pc_record(tmp_path), None, 30)
     assert describe_service.describe(state, "study", None).autostop == {"summary": "off"} and reads == ["study"]

@@ -32,8 +32,8 @@ PREFIX = "s3://bucket/clustertools/demo/bootstrap/"
 
 OS_RELEASES = {
     "al2023": ('ID="amzn"\nVERSION_ID="2023"\n', "amzn 2023", "dnf"),
-    "ubuntu2204": ("ID=ubuntu\nVERSION_ID=\"22.04\"\n", "ubuntu 22.04", "apt-get"),
-    "ubuntu2404": ("ID=ubuntu\nVERSION_ID=\"24.04\"\n", "ubuntu 24.04", "apt-get"),
+    "ubuntu2204": ('ID=ubuntu\nVERSION_ID="22.04"\n', "ubuntu 22.04", "apt-get"),
+    "ubuntu2404": ('ID=ubuntu\nVERSION_ID="24.04"\n', "ubuntu 24.04", "apt-get"),
     "rhel9": ('ID="rhel"\nVERSION_ID="9.4"\n', "rhel 9.4", "dnf"),
     "rocky9": ('ID="rocky"\nVERSION_ID="9.3"\n', "rocky 9.3", "dnf"),
     "rhel8": ('ID="rhel"\nVERSION_ID="8.10"\n', "rhel 8.10", "dnf"),
@@ -45,7 +45,8 @@ RECORD = 'printf "%s\\n" "$(basename "$0") $*" >> "$CT_TEST_CALLS"\n'
 
 STANDINS = {
     "logger": 'printf "%s\\n" "$*" >> "$CT_TEST_SYSLOG"\n',
-    "aws": RECORD + """
+    "aws": RECORD
+    + """
 [ "$1 $2" = "s3 cp" ] || exit 64
 shift 2
 [ "$1" = "--only-show-errors" ] && shift
@@ -53,27 +54,32 @@ src=${1#s3://}
 [ -f "$CT_TEST_S3/$src" ] || { echo "fatal error: An error occurred (404) when calling the HeadObject operation" >&2; exit 1; }
 cp "$CT_TEST_S3/$src" "$2"
 """,
-    "curl": RECORD + """
+    "curl": RECORD
+    + """
 out=""
 while [ $# -gt 0 ]; do case $1 in -o) out=$2; shift 2;; *) url=$1; shift;; esac; done
 path=${url#https://}; path=${path%%\\?*}
 cp "$CT_TEST_S3/$path" "$out"
 """,
-    "apptainer": RECORD + """
+    "apptainer": RECORD
+    + """
 [ "$1" = pull ] || exit 0
 [ -z "${CT_TEST_PULL_FAILS:-}" ] || { echo "FATAL: pull refused" >&2; exit 3; }
 shift; [ "$1" = --force ] && shift
 printf '%s\\n' "$2" > "$1"
 """,
-    "docker": RECORD + """
+    "docker": RECORD
+    + """
 if [ "$1" = save ]; then printf 'tar\\n' > "$3"; fi
 """,
     "systemctl": RECORD,
     # The package managers "install" apptainer/docker by copying the stand-in from pkgbin/ onto PATH.
-    "dnf": RECORD + """
+    "dnf": RECORD
+    + """
 for p in "$@"; do [ -f "$CT_TEST_PKGBIN/$p" ] && cp "$CT_TEST_PKGBIN/$p" "$CT_TEST_BIN/$p"; done; exit 0
 """,
-    "apt-get": RECORD + """
+    "apt-get": RECORD
+    + """
 for p in "$@"; do case $p in docker.io) p=docker;; esac; [ -f "$CT_TEST_PKGBIN/$p" ] && cp "$CT_TEST_PKGBIN/$p" "$CT_TEST_BIN/$p"; done; exit 0
 """,
 }
@@ -148,7 +154,9 @@ class Node:
     def clear_calls(self) -> None:
         (self.tmp / "calls.log").unlink(missing_ok=True)
 
-    def run(self, *args: str, env: dict[str, str] | None = None, os_release: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, os_release: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {
             "PATH": f"{self.tmp / 'bin'}:/usr/bin:/bin",
             "HOME": str(self.tmp),
@@ -165,13 +173,35 @@ class Node:
         # Apptainer (already on PATH, or absent on purpose) unless a test names the runtime: the runtime's own
         # choice per OS and its installs are tests/unit/test_bootstrap_runtime.py's.
         runtime = [] if any(a.startswith("--runtime") for a in args) else ["--runtime", "apptainer"]
-        argv = ["bash", str(SCRIPT), "--project", "demo", "--cluster", "demo", "--bootstrap-prefix", PREFIX,
-                "--shared-dir", str(self.tmp / "shared"), "--log", str(self.log_file), *runtime, *args]
+        argv = [
+            "bash",
+            str(SCRIPT),
+            "--project",
+            "demo",
+            "--cluster",
+            "demo",
+            "--bootstrap-prefix",
+            PREFIX,
+            "--shared-dir",
+            str(self.tmp / "shared"),
+            "--log",
+            str(self.log_file),
+            *runtime,
+            *args,
+        ]
         return subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=60)
 
 
-FULL = ("--miniforge-url", "s3://mirror/Miniforge3.sh", "--miniforge-sha256", INSTALLER_SHA,
-        "--env-file", "env.yml", "--image", "docker://ghcr.io/acme/seg:1.0")
+FULL = (
+    "--miniforge-url",
+    "s3://mirror/Miniforge3.sh",
+    "--miniforge-sha256",
+    INSTALLER_SHA,
+    "--env-file",
+    "env.yml",
+    "--image",
+    "docker://ghcr.io/acme/seg:1.0",
+)
 
 
 @pytest.fixture
@@ -200,11 +230,16 @@ def test_supported_os_is_detected(node: Node, os_name: str):
 
 # Every OS a ParallelCluster of the pinned range (>=3.10) offers, as its /etc/os-release says.
 PCLUSTER_OS_RELEASES = {
-    "alinux2": 'ID="amzn"\nVERSION_ID="2"\n', "alinux2023": 'ID="amzn"\nVERSION_ID="2023"\n',
-    "centos7": 'ID="centos"\nVERSION_ID="7"\n', "ubuntu2004": 'ID=ubuntu\nVERSION_ID="20.04"\n',
-    "ubuntu2204": 'ID=ubuntu\nVERSION_ID="22.04"\n', "ubuntu2404": 'ID=ubuntu\nVERSION_ID="24.04"\n',
-    "rhel8": 'ID="rhel"\nVERSION_ID="8.10"\n', "rocky8": 'ID="rocky"\nVERSION_ID="8.10"\n',
-    "rhel9": 'ID="rhel"\nVERSION_ID="9.4"\n', "rocky9": 'ID="rocky"\nVERSION_ID="9.3"\n',
+    "alinux2": 'ID="amzn"\nVERSION_ID="2"\n',
+    "alinux2023": 'ID="amzn"\nVERSION_ID="2023"\n',
+    "centos7": 'ID="centos"\nVERSION_ID="7"\n',
+    "ubuntu2004": 'ID=ubuntu\nVERSION_ID="20.04"\n',
+    "ubuntu2204": 'ID=ubuntu\nVERSION_ID="22.04"\n',
+    "ubuntu2404": 'ID=ubuntu\nVERSION_ID="24.04"\n',
+    "rhel8": 'ID="rhel"\nVERSION_ID="8.10"\n',
+    "rocky8": 'ID="rocky"\nVERSION_ID="8.10"\n',
+    "rhel9": 'ID="rhel"\nVERSION_ID="9.4"\n',
+    "rocky9": 'ID="rocky"\nVERSION_ID="9.3"\n',
 }
 
 
@@ -220,11 +255,14 @@ def test_the_script_sets_up_exactly_the_oses_validate_allows(node: Node, os_name
     assert (result.returncode == 0) == (os_name in BOOTSTRAP_OSES), result.stdout
 
 
-@pytest.mark.parametrize("text, shown", [
-    ('ID=centos\nVERSION_ID="7"\n', "ID=centos VERSION_ID=7"),
-    ('ID=ubuntu\nVERSION_ID="20.04"\n', "ID=ubuntu VERSION_ID=20.04"),
-    ('ID="amzn"\nVERSION_ID="2"\n', "ID=amzn VERSION_ID=2"),
-])
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ('ID=centos\nVERSION_ID="7"\n', "ID=centos VERSION_ID=7"),
+        ('ID=ubuntu\nVERSION_ID="20.04"\n', "ID=ubuntu VERSION_ID=20.04"),
+        ('ID="amzn"\nVERSION_ID="2"\n', "ID=amzn VERSION_ID=2"),
+    ],
+)
 def test_unknown_os_is_refused_naming_what_was_found(node: Node, text: str, shown: str):
     node.set_os(text)
     result = node.run("--runtime", "none")
@@ -346,7 +384,9 @@ def test_changed_image_reference_pulls_again_unchanged_does_not(node: Node):
     out = ok(node.run("--image", digest))
     assert "step image: start" in out and "step runtime-apptainer: already done" in out
     calls = node.calls()
-    assert len(calls) == 1 and calls[0].startswith("apptainer pull --force ") and calls[0].endswith(f" docker://{digest}")
+    assert (
+        len(calls) == 1 and calls[0].startswith("apptainer pull --force ") and calls[0].endswith(f" docker://{digest}")
+    )
     assert len(list((node.shared / "images").glob("*.sif"))) == 2
     # A SIF removed from shared storage is pulled again even though the marker matches.
     for sif in (node.shared / "images").glob("*.sif"):
@@ -390,16 +430,19 @@ def test_unknown_role_is_an_error(node: Node):
     assert result.returncode == 1 and "cfn_node_type='LoginNode'" in result.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--bogus"], "unknown argument: --bogus"),
-    (["--runtime", "singularity"], "--runtime must be"),
-    (["--miniforge-sha256", "xyz"], "64 hex digits"),
-    (["--miniforge-url", "http://example.com/x.sh"], "https:// or s3://"),
-    (["--env-file", "../secrets"], "--env-file is a name"),
-    (["--miniforge-url", "s3://mirror/Miniforge3.sh"], "needs --miniforge-sha256"),
-    (["--env-file", "env.yml"], "--env-file needs --miniforge-url"),
-    (["--image"], "--image needs a value"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bogus"], "unknown argument: --bogus"),
+        (["--runtime", "singularity"], "--runtime must be"),
+        (["--miniforge-sha256", "xyz"], "64 hex digits"),
+        (["--miniforge-url", "http://example.com/x.sh"], "https:// or s3://"),
+        (["--env-file", "../secrets"], "--env-file is a name"),
+        (["--miniforge-url", "s3://mirror/Miniforge3.sh"], "needs --miniforge-sha256"),
+        (["--env-file", "env.yml"], "--env-file needs --miniforge-url"),
+        (["--image"], "--image needs a value"),
+    ],
+)
 def test_bad_arguments_exit_2(node: Node, args: list[str], message: str):
     result = node.run(*args)
     assert result.returncode == 2

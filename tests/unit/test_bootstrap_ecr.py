@@ -17,13 +17,19 @@ from tests.unit.test_bootstrap import RECORD, Node, ok, write_exe
 
 TOKEN = "eyJwYXlsb2FkIjoiZWNyLXRva2VuLXNlY3JldCJ9"  # what get-login-password prints
 ECR = "123456789012.dkr.ecr.eu-west-2.amazonaws.com/lab/kwyk:1.0"
-AWS = RECORD + """
+AWS = (
+    RECORD
+    + """
 [ "$1 $2" = "ecr get-login-password" ] && { echo "%s"; exit 0; }
 exit 64
-""" % TOKEN
+"""
+    % TOKEN
+)
 SEEN = 'seen="$CT_TEST_BIN/../seen"; mkdir -p "$seen"\n'
 STANDINS = {
-    "podman": RECORD + SEEN + """
+    "podman": RECORD
+    + SEEN
+    + """
 case $1 in
   pull) while [ $# -gt 0 ]; do
           [ "$1" = --authfile ] && { cat "$2" > "$seen/podman-auth"; echo "$2" > "$seen/podman-authfile"; }
@@ -34,18 +40,24 @@ case $1 in
 esac
 exit 0
 """,
-    "docker": RECORD + SEEN + """
+    "docker": RECORD
+    + SEEN
+    + """
 [ "$1" = --config ] && { cat "$2/config.json" > "$seen/docker-config"; shift 2; }
 [ "$1" = save ] && printf 'tar\\n' > "$3"
 [ "$1 $2" = "image inspect" ] && echo "x@sha256:feed"
 exit 0
 """,
-    "apptainer": RECORD + SEEN + """
+    "apptainer": RECORD
+    + SEEN
+    + """
 [ "$1" = pull ] || exit 0
 [ -z "${APPTAINER_DOCKER_PASSWORD:-}" ] || printf '%s:%s' "$APPTAINER_DOCKER_USERNAME" "$APPTAINER_DOCKER_PASSWORD" > "$seen/apptainer-env"
 printf 'sif\\n' > "$3"
 """,
-    "enroot": RECORD + SEEN + """
+    "enroot": RECORD
+    + SEEN
+    + """
 [ "$1" = import ] || exit 0
 [ -z "${ENROOT_CONFIG_PATH:-}" ] || cat "$ENROOT_CONFIG_PATH/.credentials" > "$seen/enroot-credentials"
 printf 'sqsh\\n' > "$3"
@@ -64,8 +76,11 @@ def node(tmp_path: Path) -> Node:
 
 def token_anywhere(node: Node) -> list[str]:
     """Files under the node's dirs (the stand-ins' own records aside) and calls that hold the token."""
-    found = [str(p) for p in node.tmp.rglob("*") if p.is_file() and not {"seen", "bin"} & set(p.parts)
-             and TOKEN.encode() in p.read_bytes()]
+    found = [
+        str(p)
+        for p in node.tmp.rglob("*")
+        if p.is_file() and not {"seen", "bin"} & set(p.parts) and TOKEN.encode() in p.read_bytes()
+    ]
     return found + [c for c in node.calls() if TOKEN in c]
 
 
@@ -92,8 +107,10 @@ def test_apptainer_gets_the_login_in_its_own_environment(node: Node):
 def test_enroot_is_given_the_command_not_the_password(node: Node):
     ok(node.run("--runtime", "enroot", "--image", f"docker://{ECR}"))
     credentials = (node.tmp / "seen" / "enroot-credentials").read_text()
-    assert credentials == ("machine 123456789012.dkr.ecr.eu-west-2.amazonaws.com login AWS password "
-                           "$(aws ecr get-login-password --region eu-west-2)\n")
+    assert credentials == (
+        "machine 123456789012.dkr.ecr.eu-west-2.amazonaws.com login AWS password "
+        "$(aws ecr get-login-password --region eu-west-2)\n"
+    )
     assert token_anywhere(node) == []
 
 
@@ -110,8 +127,10 @@ def test_the_first_task_pulls_an_image_the_bootstrap_did_not_with_the_same_login
 
     from tests.unit.run_fixtures import lay_out_run_dir, make_run
 
-    fake_aws = ('#!/bin/bash\n[ "$1 $2" = "ecr get-login-password" ] && { echo "%s"; exit 0; }\n'
-                'mkdir -p "$(dirname "$0")/../s3" && cp -R "${@: -2:1}." "$(dirname "$0")/../s3/"\n' % TOKEN)
+    fake_aws = (
+        '#!/bin/bash\n[ "$1 $2" = "ecr get-login-password" ] && { echo "%s"; exit 0; }\n'
+        'mkdir -p "$(dirname "$0")/../s3" && cp -R "${@: -2:1}." "$(dirname "$0")/../s3/"\n' % TOKEN
+    )
     run = make_run(("sub-1",), command="true", container=f"docker://{ECR}")
     run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "shared_dirs": []})
     directory = lay_out_run_dir(tmp_path, run, fake_aws)
@@ -119,28 +138,50 @@ def test_the_first_task_pulls_an_image_the_bootstrap_did_not_with_the_same_login
     write_exe(tmp_path / "bin" / "podman", podman.replace('"$CT_TEST_CALLS"', '"$CT_TEST_BIN/../calls.log"'))
     (tmp_path / "scratch").mkdir()
     (tmp_path / "home").mkdir()
-    result = subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
-                            env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
-                                 "HOME": str(tmp_path / "home"), "CT_TEST_BIN": str(tmp_path / "bin"),
-                                 "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"}, cwd=directory, timeout=60)
+    result = subprocess.run(
+        ["bash", str(directory / "wrapper.sh"), "1", "0"],
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+            "TMPDIR": str(tmp_path / "scratch"),
+            "HOME": str(tmp_path / "home"),
+            "CT_TEST_BIN": str(tmp_path / "bin"),
+            "SLURM_ARRAY_TASK_ID": "0",
+            "SLURM_ARRAY_JOB_ID": "7",
+        },
+        cwd=directory,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     auth = json.loads((tmp_path / "seen" / "podman-auth").read_text())["auths"]
     assert base64.b64decode(auth["123456789012.dkr.ecr.eu-west-2.amazonaws.com"]["auth"]).decode() == f"AWS:{TOKEN}"
     assert (tmp_path / "seen" / "podman-authfile").read_text().startswith("/dev/fd/")
-    leaks = [str(p) for p in tmp_path.rglob("*") if p.is_file() and not {"seen", "bin"} & set(p.parts)
-             and TOKEN.encode() in p.read_bytes()]
+    leaks = [
+        str(p)
+        for p in tmp_path.rglob("*")
+        if p.is_file() and not {"seen", "bin"} & set(p.parts) and TOKEN.encode() in p.read_bytes()
+    ]
     assert leaks == []
 
 
-@pytest.mark.parametrize(("image", "policy"), [
-    (f"docker://{ECR}", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"),
-    ("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/x:1", "arn:aws-cn:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"),
-    ("123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com/x:1",
-     "arn:aws-us-gov:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"),
-    ("docker://public.ecr.aws/lab/kwyk:1.0", None),  # ECR Public needs no login
-    ("docker://evil.com/123456789012.dkr.ecr.eu-west-2.amazonaws.com/x:1", None),
-    ("docker://123456789012.dkr.ecr.eu-west-2.amazonaws.com.evil.com/x:1", None),
-])
+@pytest.mark.parametrize(
+    ("image", "policy"),
+    [
+        (f"docker://{ECR}", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"),
+        (
+            "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/x:1",
+            "arn:aws-cn:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+        ),
+        (
+            "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com/x:1",
+            "arn:aws-us-gov:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+        ),
+        ("docker://public.ecr.aws/lab/kwyk:1.0", None),  # ECR Public needs no login
+        ("docker://evil.com/123456789012.dkr.ecr.eu-west-2.amazonaws.com/x:1", None),
+        ("docker://123456789012.dkr.ecr.eu-west-2.amazonaws.com.evil.com/x:1", None),
+    ],
+)
 def test_which_images_are_in_ecr_and_what_their_nodes_need(image, policy):
     from cluster_tools.model.aws.ecr import ecr_read_policy
 

@@ -26,15 +26,25 @@ BYTES = b"not really a package\n"
 SHA = hashlib.sha256(BYTES).hexdigest()
 PIN = ("--runtime", "apptainer", "--apptainer-version", VERSION, "--apptainer-sha256", SHA)
 # test_bootstrap.py's names for os-release files, and ParallelCluster's for the same OS.
-OS_NAMES = {"al2023": "alinux2023", "ubuntu2204": "ubuntu2204", "ubuntu2404": "ubuntu2404", "rhel8": "rhel8",
-            "rhel9": "rhel9", "rocky8": "rocky8", "rocky9": "rocky9"}
+OS_NAMES = {
+    "al2023": "alinux2023",
+    "ubuntu2204": "ubuntu2204",
+    "ubuntu2404": "ubuntu2404",
+    "rhel8": "rhel8",
+    "rhel9": "rhel9",
+    "rocky8": "rocky8",
+    "rocky9": "rocky9",
+}
 # A local package given to dnf or apt-get "installs" the apptainer stand-in; the rest is as in test_bootstrap.py.
 INSTALL_LOCAL = """
 for p in "$@"; do case $p in /*.deb | /*.rpm) cp "$CT_TEST_PKGBIN/apptainer" "$CT_TEST_BIN/apptainer";; esac; done
 """
-ENROOT = RECORD + """
+ENROOT = (
+    RECORD
+    + """
 [ "$1" = import ] && printf '%s\\n' "$4" > "$3"; exit 0
 """
+)
 
 
 def with_standins(node: Node, os_release: str = "debian12") -> Node:
@@ -43,7 +53,7 @@ def with_standins(node: Node, os_release: str = "debian12") -> Node:
     for name in ("dnf", "apt-get"):
         write_exe(node.tmp / "bin" / name, STANDINS[name].replace(RECORD, RECORD + INSTALL_LOCAL, 1))
     write_exe(node.tmp / "bin" / "uname", 'echo "${CT_TEST_ARCH:-x86_64}"\n')
-    write_exe(node.tmp / "bin" / "id", 'echo 1000\n')
+    write_exe(node.tmp / "bin" / "id", "echo 1000\n")
     write_exe(node.tmp / "bin" / "usermod", RECORD)
     write_exe(node.tmp / "pkgbin" / "enroot", ENROOT)
     return node
@@ -86,10 +96,13 @@ def test_a_runtime_the_os_cannot_have_is_refused_on_the_node_as_validate_refuses
         assert result.returncode == 0, result.stdout
 
 
-@pytest.mark.parametrize("os_release, expected", [
-    ("ubuntu2404", ["apt-get update -q", f"apt-get install -y --no-install-recommends {PACKAGE['ubuntu2404']}"]),
-    ("rocky9", ["dnf install -y epel-release", f"dnf install -y {PACKAGE['rocky9']}"]),
-])
+@pytest.mark.parametrize(
+    "os_release, expected",
+    [
+        ("ubuntu2404", ["apt-get update -q", f"apt-get install -y --no-install-recommends {PACKAGE['ubuntu2404']}"]),
+        ("rocky9", ["dnf install -y epel-release", f"dnf install -y {PACKAGE['rocky9']}"]),
+    ],
+)
 def test_apptainer_is_installed_from_its_release_package_once_its_sha256_is_the_pinned_one(node, os_release, expected):
     node.set_os(os_release)
     out = ok(node.run(*PIN))
@@ -102,7 +115,10 @@ def test_a_release_package_with_another_sha256_is_never_installed(node: Node):
     node.set_os("ubuntu2404")
     result = node.run(*PIN[:-1], "0" * 64)
     assert result.returncode == 1
-    assert f"sha256 mismatch for https://{RELEASES}/{PACKAGE['ubuntu2404']}: expected {'0' * 64}, got {SHA}" in result.stdout
+    assert (
+        f"sha256 mismatch for https://{RELEASES}/{PACKAGE['ubuntu2404']}: expected {'0' * 64}, got {SHA}"
+        in result.stdout
+    )
     assert "step runtime-apptainer failed (exit 1)" in result.stdout
     assert [c for c in node.calls() if not c.startswith("curl ")] == [], "no package manager was called"
     assert not (node.tmp / "bin" / "apptainer").exists()
@@ -123,18 +139,23 @@ def test_apptainer_on_arm64_is_refused_before_any_download(node: Node):
     assert node.calls() == []
 
 
-@pytest.mark.parametrize("args, bad", [
-    (("--apptainer-version", "1.4"), "--apptainer-version must be a release"),
-    (("--apptainer-version", "1.4.5;id", "--apptainer-sha256", SHA), "--apptainer-version must be a release"),
-    (("--apptainer-version", VERSION, "--apptainer-sha256", "abc"), "--apptainer-sha256 must be 64 hex digits"),
-])
+@pytest.mark.parametrize(
+    "args, bad",
+    [
+        (("--apptainer-version", "1.4"), "--apptainer-version must be a release"),
+        (("--apptainer-version", "1.4.5;id", "--apptainer-sha256", SHA), "--apptainer-version must be a release"),
+        (("--apptainer-version", VERSION, "--apptainer-sha256", "abc"), "--apptainer-sha256 must be 64 hex digits"),
+    ],
+)
 def test_bad_apptainer_pins_exit_2(node: Node, args, bad):
     result = node.run("--runtime", "apptainer", *args)
     assert result.returncode == 2 and bad in result.stderr and not node.calls()
 
 
-@pytest.mark.parametrize("os_release, cfn_user, user", [
-    ("al2023", None, "ec2-user"), ("ubuntu2404", None, "ubuntu"), ("ubuntu2404", "alice", "alice")])
+@pytest.mark.parametrize(
+    "os_release, cfn_user, user",
+    [("al2023", None, "ec2-user"), ("ubuntu2404", None, "ubuntu"), ("ubuntu2404", "alice", "alice")],
+)
 def test_docker_adds_the_login_user_to_the_docker_group(node: Node, os_release, cfn_user, user):
     node.set_os(os_release)
     if cfn_user:
@@ -164,7 +185,9 @@ def test_enroot_imports_the_image_once_under_the_name_enroot_reads_and_tells_the
 def test_without_enroot_on_the_ami_the_node_says_so(node: Node):
     node.set_os("al2023")
     result = node.run("--runtime", "enroot")
-    assert result.returncode == 1 and "enroot is not on PATH: use a ParallelCluster AMI that ships enroot" in result.stdout
+    assert (
+        result.returncode == 1 and "enroot is not on PATH: use a ParallelCluster AMI that ships enroot" in result.stdout
+    )
 
 
 def test_a_compute_node_installs_a_missing_runtime_package_itself(node: Node):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from cluster_tools.services.sandbox.sandbox_files import find_programs
-from cluster_tools.errors import MissingDependency
-from tests.helpers import err, out, run_cli
-
 import pytest
+
+from cluster_tools.errors import MissingDependency
+from cluster_tools.services.sandbox.sandbox_files import find_programs
+from tests.helpers import err, out, run_cli
 
 
 def test_help_lists_the_command_groups(state_dir):
@@ -17,19 +17,40 @@ def test_help_lists_the_command_groups(state_dir):
     assert result.returncode == 0
     for heading in ("Start here:", "Clusters:", "Runs:"):
         assert heading in out(result)
-    for command in ("init", "sandbox", "list", "register", "ssh", "submit", "status", "logs", "cancel", "runs", "resubmit"):
+    for command in (
+        "init",
+        "sandbox",
+        "list",
+        "register",
+        "ssh",
+        "submit",
+        "status",
+        "logs",
+        "cancel",
+        "runs",
+        "resubmit",
+    ):
         assert f"  {command} " in out(result)
 
 
 def test_help_imports_no_heavy_library():
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "cluster_tools", "--help"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cluster_tools", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
     assert not imported & {"boto3", "botocore", "paramiko", "pcluster", "moto", "rich"}
 
 
-@pytest.mark.parametrize("command", [[c, "--help"] for c in (
-    "sandbox", "ssh", "register", "init", "submit", "status", "logs", "cancel", "runs", "resubmit")])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [c, "--help"]
+        for c in ("sandbox", "ssh", "register", "init", "submit", "status", "logs", "cancel", "runs", "resubmit")
+    ],
+)
 def test_every_command_has_help_with_examples(state_dir, command):
     result = run_cli(*command, state=state_dir)
     assert result.returncode == 0 and "Examples:" in out(result)

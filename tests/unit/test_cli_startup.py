@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cluster_tools.cli.output import print_json
@@ -30,12 +30,18 @@ def test_invoke_is_imported_only_when_an_ssh_config_match_exec_needs_it():
 
 def test_json_output_writes_what_json_cannot_as_text(capsys):
     """orjson writes --json; dates, paths and integers beyond 64 bits come out as json's default=str wrote them."""
-    when = datetime(2026, 11, 30, 21, 0, tzinfo=timezone.utc)
-    print_json({"at": when, "path": Path("/x/y"), "n": 3, "f": 0.5, "s": "ü\"", 7: None})
-    assert json.loads(capsys.readouterr().out) == {"at": str(when), "path": "/x/y", "n": 3, "f": 0.5, "s": "ü\"",
-                                                   "7": None}
-    print_json({"big": 2 ** 70, "list": [1, 2]})
-    assert json.loads(capsys.readouterr().out) == {"big": 2 ** 70, "list": [1, 2]}
+    when = datetime(2026, 11, 30, 21, 0, tzinfo=UTC)
+    print_json({"at": when, "path": Path("/x/y"), "n": 3, "f": 0.5, "s": 'ü"', 7: None})
+    assert json.loads(capsys.readouterr().out) == {
+        "at": str(when),
+        "path": "/x/y",
+        "n": 3,
+        "f": 0.5,
+        "s": 'ü"',
+        "7": None,
+    }
+    print_json({"big": 2**70, "list": [1, 2]})
+    assert json.loads(capsys.readouterr().out) == {"big": 2**70, "list": [1, 2]}
 
 
 _EXIT = r"""
@@ -60,7 +66,9 @@ cluster_tools.cli.main()
 def test_what_runs_at_exit_still_runs_after_the_collector_is_frozen(tmp_path):
     """freeze_at_exit (issue 16) spares the interpreter's last collections, not the exit: atexit handlers, finalizers
     and a running thread all finish, and the command's output and exit code are its own."""
-    done = subprocess.run([sys.executable, "-c", _EXIT, str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _EXIT, str(tmp_path / "x")], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and "clustertools" in done.stdout, done.stderr
     for what in ("atexit", "finalized", "thread"):
         assert (tmp_path / f"x.{what}").read_text() == "ran", what

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.errors import ConfigError
+from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.render.pcluster_config import PCLUSTER_HEAD_NODE_BOOTSTRAP_S, available_templates
 from cluster_tools.services.aws.cluster_config import render_project_cluster, validate_project_cluster
 
@@ -22,8 +22,10 @@ parallelcluster:
       instance_types: [c5.4xlarge]
 """
 IMAGE = "job:\n  container: docker://ghcr.io/acme/seg:1.0\n"
-ENV = ("bootstrap:\n  miniforge_url: https://github.com/conda-forge/miniforge/releases/download/24.11.3-0/"
-       "Miniforge3-Linux-x86_64.sh\n  miniforge_sha256: " + "0f" * 32 + "\n  env_file: environment.yml\n")
+ENV = (
+    "bootstrap:\n  miniforge_url: https://github.com/conda-forge/miniforge/releases/download/24.11.3-0/"
+    "Miniforge3-Linux-x86_64.sh\n  miniforge_sha256: " + "0f" * 32 + "\n  env_file: environment.yml\n"
+)
 MINIFORGE_ONLY = ENV.replace("  env_file: environment.yml\n", "")
 
 
@@ -32,14 +34,17 @@ def timeout_of(text: str) -> int | None:
     return config.get("DevSettings", {}).get("Timeouts", {}).get("HeadNodeBootstrapTimeout")
 
 
-@pytest.mark.parametrize("extra, expected", [
-    ("", None),  # nothing slow on the head node: ParallelCluster's own default stays
-    (MINIFORGE_ONLY, None),  # Miniforge alone installs in a minute or two
-    ("job:\n  container: /shared/images/seg.sif\n", None),  # an image file already there: nothing is pulled
-    (IMAGE, 2100 + 3600),
-    (ENV, 2100 + 1800),
-    (IMAGE + ENV, 2100 + 3600 + 1800),
-])
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ("", None),  # nothing slow on the head node: ParallelCluster's own default stays
+        (MINIFORGE_ONLY, None),  # Miniforge alone installs in a minute or two
+        ("job:\n  container: /shared/images/seg.sif\n", None),  # an image file already there: nothing is pulled
+        (IMAGE, 2100 + 3600),
+        (ENV, 2100 + 1800),
+        (IMAGE + ENV, 2100 + 3600 + 1800),
+    ],
+)
 def test_an_image_or_an_environment_raises_the_head_nodes_budget(extra, expected):
     assert timeout_of(HEADER + extra + SECTION) == expected
 
@@ -50,16 +55,20 @@ def test_the_project_sets_its_own_budget(value):
     assert timeout_of(HEADER + IMAGE + ENV + SECTION + f"  head_node_bootstrap_timeout: {value}\n") == value
 
 
-@pytest.mark.parametrize("value, message", [
-    ("599", "Input should be greater than or equal to 600"),
-    ("43201", "Input should be less than or equal to 43200"),
-    ("2h", "Input should be a valid integer"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("599", "Input should be greater than or equal to 600"),
+        ("43201", "Input should be less than or equal to 43200"),
+        ("2h", "Input should be a valid integer"),
+    ],
+)
 def test_a_budget_out_of_range_names_its_line(value, message):
     with pytest.raises(ConfigError) as info:
         parse_project(HEADER + SECTION + f"  head_node_bootstrap_timeout: {value}\n")
     assert info.value.one_line().startswith(
-        f"clustertools.yaml:11: parallelcluster.head_node_bootstrap_timeout: {message}")
+        f"clustertools.yaml:11: parallelcluster.head_node_bootstrap_timeout: {message}"
+    )
 
 
 @pytest.mark.parametrize("template", available_templates())

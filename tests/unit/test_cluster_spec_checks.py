@@ -7,10 +7,15 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from cluster_tools.model.aws.cluster_spec_checks import BOOTSTRAP_OSES, check_cluster_spec, usable_oses
-from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.errors import ConfigError
-from cluster_tools.model.aws.pcluster_support import PclusterSupport, installed_support, pcluster_version, supported_oses
+from cluster_tools.model.aws.cluster_spec_checks import BOOTSTRAP_OSES, check_cluster_spec, usable_oses
+from cluster_tools.model.aws.pcluster_support import (
+    PclusterSupport,
+    installed_support,
+    pcluster_version,
+    supported_oses,
+)
+from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.render.pcluster_config import available_templates
 from cluster_tools.services.aws.cluster_config import validate_project_cluster
 from tests.unit.test_cluster_config import MINIMAL  # one minimal project for both files
@@ -21,11 +26,21 @@ AMI = "ami-0123456789abcdef0"
 # starts there, with OSes 3.16 dropped.
 PCLUSTER_3_10 = PclusterSupport(
     version="3.10.0",
-    oses={"alinux2": "ec2-user", "alinux2023": "ec2-user", "ubuntu2004": "ubuntu", "ubuntu2204": "ubuntu",
-          "rhel8": "ec2-user", "rocky8": "rocky", "rhel9": "ec2-user", "rocky9": "rocky"},
+    oses={
+        "alinux2": "ec2-user",
+        "alinux2023": "ec2-user",
+        "ubuntu2004": "ubuntu",
+        "ubuntu2204": "ubuntu",
+        "rhel8": "ec2-user",
+        "rocky8": "rocky",
+        "rhel9": "ec2-user",
+        "rocky9": "rocky",
+    },
     custom_ami_oses=frozenset({"rocky8", "rocky9"}),
-    allocation_strategies={"SPOT": ("lowest-price", "capacity-optimized", "price-capacity-optimized"),
-                           "ONDEMAND": ("lowest-price", "prioritized")},
+    allocation_strategies={
+        "SPOT": ("lowest-price", "capacity-optimized", "price-capacity-optimized"),
+        "ONDEMAND": ("lowest-price", "prioritized"),
+    },
 )
 
 
@@ -42,8 +57,10 @@ def refusal(text: str) -> str:
 
 def test_rocky_without_a_custom_ami_is_refused_naming_its_line_and_user():
     message = refusal(MINIMAL + "  os: rocky9\n")
-    assert message.startswith(f"clustertools.yaml:{OS_LINE}: parallelcluster.os: ParallelCluster "
-                              f"{pcluster_version()} publishes no AMI for rocky9: set parallelcluster.custom_ami")
+    assert message.startswith(
+        f"clustertools.yaml:{OS_LINE}: parallelcluster.os: ParallelCluster "
+        f"{pcluster_version()} publishes no AMI for rocky9: set parallelcluster.custom_ami"
+    )
     assert "(hint: build it with `pcluster build-image`; its nodes log in as rocky)" in message
     assert "\n" not in message
 
@@ -52,7 +69,8 @@ def test_rocky_without_a_custom_ami_is_refused_naming_its_line_and_user():
 def test_rocky_with_a_custom_ami_renders_image_customami_and_passes_the_schema(template):
     rendered, problems = validate_project_cluster(
         parse_project(MINIMAL + f"  os: rocky9\n  custom_ami: {AMI}\n  template: {template}\n"),
-        allowed_ip="203.0.113.7/32")
+        allowed_ip="203.0.113.7/32",
+    )
     assert problems == []
     assert yaml.safe_load(rendered.yaml_text)["Image"] == {"Os": "rocky9", "CustomAmi": AMI}
 
@@ -73,15 +91,18 @@ def test_the_8_releases_are_taken_now_that_the_node_bootstrap_sets_them_up(os_na
 @pytest.mark.parametrize("os_name", ["alinux2", "centos7", "ubuntu2004", "windows"])
 def test_an_os_the_installed_parallelcluster_lacks_is_refused(os_name):
     message = refusal(MINIMAL + f"  os: {os_name}\n")
-    assert message.startswith(f"clustertools.yaml:{OS_LINE}: parallelcluster.os: '{os_name}' is not an OS of "
-                              f"ParallelCluster {pcluster_version()}; use one of alinux2023,")
+    assert message.startswith(
+        f"clustertools.yaml:{OS_LINE}: parallelcluster.os: '{os_name}' is not an OS of "
+        f"ParallelCluster {pcluster_version()}; use one of alinux2023,"
+    )
 
 
 def test_a_hostile_os_is_refused_when_the_project_loads():
     with pytest.raises(ConfigError) as info:
-        parse_project(MINIMAL + "  os: \"alinux2023\\nHeadNode: {}\"\n")
+        parse_project(MINIMAL + '  os: "alinux2023\\nHeadNode: {}"\n')
     assert info.value.one_line().startswith(
-        f"clustertools.yaml:{OS_LINE}: parallelcluster.os: a ParallelCluster OS like")
+        f"clustertools.yaml:{OS_LINE}: parallelcluster.os: a ParallelCluster OS like"
+    )
 
 
 @pytest.mark.parametrize("template", available_templates())
@@ -101,8 +122,14 @@ def test_an_older_releases_matrix_is_read_not_assumed():
     # With ParallelCluster 3.10 installed, its extra OSes are refused by the bootstrap rule, and 3.16's
     # ubuntu2404 is not offered at all.
     spec = parse_project(MINIMAL).parallelcluster
-    assert usable_oses(PCLUSTER_3_10) == ["alinux2023", "ubuntu2204", "rhel8", "rocky8 (with custom_ami)", "rhel9",
-                                          "rocky9 (with custom_ami)"]
+    assert usable_oses(PCLUSTER_3_10) == [
+        "alinux2023",
+        "ubuntu2204",
+        "rhel8",
+        "rocky8 (with custom_ami)",
+        "rhel9",
+        "rocky9 (with custom_ami)",
+    ]
     for name in ("alinux2", "ubuntu2004"):
         with_os = spec.model_copy(update={"os": name, "custom_ami": AMI})
         [finding] = check_cluster_spec(with_os, PCLUSTER_3_10, no_sizes)
@@ -125,21 +152,38 @@ def with_queue(lines: str) -> str:
     return MINIMAL.replace(QUEUE, "    - name: spot\n" + lines)
 
 
-@pytest.mark.parametrize("capacity, strategy, expected", [
-    ("ONDEMAND", "capacity-optimized", "capacity-optimized does not apply to ONDEMAND queues (ParallelCluster {v}); "
-                                       "use one of lowest-price, prioritized"),
-    ("SPOT", "prioritized", "prioritized does not apply to SPOT queues (ParallelCluster {v}); use one of lowest-price, "
-                            "capacity-optimized, price-capacity-optimized, capacity-optimized-prioritized"),
-    (None, "cheapest-first", "'cheapest-first' is not an allocation strategy of ParallelCluster {v}; use one of "
-                             "lowest-price, capacity-optimized, price-capacity-optimized, "
-                             "capacity-optimized-prioritized, prioritized"),
-])
+@pytest.mark.parametrize(
+    "capacity, strategy, expected",
+    [
+        (
+            "ONDEMAND",
+            "capacity-optimized",
+            "capacity-optimized does not apply to ONDEMAND queues (ParallelCluster {v}); "
+            "use one of lowest-price, prioritized",
+        ),
+        (
+            "SPOT",
+            "prioritized",
+            "prioritized does not apply to SPOT queues (ParallelCluster {v}); use one of lowest-price, "
+            "capacity-optimized, price-capacity-optimized, capacity-optimized-prioritized",
+        ),
+        (
+            None,
+            "cheapest-first",
+            "'cheapest-first' is not an allocation strategy of ParallelCluster {v}; use one of "
+            "lowest-price, capacity-optimized, price-capacity-optimized, "
+            "capacity-optimized-prioritized, prioritized",
+        ),
+    ],
+)
 def test_allocation_strategies_are_the_installed_parallelclusters(capacity, strategy, expected):
     lines = f"      allocation_strategy: {strategy}\n      instance_types: [c5.4xlarge]\n"
     lines += f"      capacity_type: {capacity}\n" if capacity else ""
     message = refusal(with_queue(lines))
-    assert message.startswith(f"clustertools.yaml:{STRATEGY_LINE}: parallelcluster.queues[0].allocation_strategy: "
-                              + expected.format(v=pcluster_version())), message
+    assert message.startswith(
+        f"clustertools.yaml:{STRATEGY_LINE}: parallelcluster.queues[0].allocation_strategy: "
+        + expected.format(v=pcluster_version())
+    ), message
 
 
 def test_the_strategies_are_read_from_parallelcluster_not_from_a_list_of_ours():
@@ -155,13 +199,16 @@ def test_the_strategies_are_read_from_parallelcluster_not_from_a_list_of_ours():
 def test_a_strategy_that_misses_the_templates_capacity_is_caught_in_the_rendered_config(template):
     # No capacity_type: the template chooses it (SPOT for spot-cpu, ONDEMAND for ondemand-gpu).
     strategy = "prioritized" if template == "spot-cpu" else "capacity-optimized"
-    project = parse_project(with_queue(f"      allocation_strategy: {strategy}\n      instance_types: [c5.4xlarge]\n")
-                            + f"  template: {template}\n")
+    project = parse_project(
+        with_queue(f"      allocation_strategy: {strategy}\n      instance_types: [c5.4xlarge]\n")
+        + f"  template: {template}\n"
+    )
     _, problems = validate_project_cluster(project, allowed_ip="203.0.113.7/32")
-    assert problems == [f"Scheduling.SlurmQueues[0].AllocationStrategy: {strategy} does not apply to "
-                        f"{'SPOT' if template == 'spot-cpu' else 'ONDEMAND'} queues; use one of "
-                        + ", ".join(installed_support().allocation_strategies[
-                            "SPOT" if template == "spot-cpu" else "ONDEMAND"])]
+    assert problems == [
+        f"Scheduling.SlurmQueues[0].AllocationStrategy: {strategy} does not apply to "
+        f"{'SPOT' if template == 'spot-cpu' else 'ONDEMAND'} queues; use one of "
+        + ", ".join(installed_support().allocation_strategies["SPOT" if template == "spot-cpu" else "ONDEMAND"])
+    ]
 
 
 def test_a_queue_whose_types_differ_in_vcpus_is_refused_naming_them():
@@ -169,17 +216,20 @@ def test_a_queue_whose_types_differ_in_vcpus_is_refused_naming_them():
     assert message == (
         "clustertools.yaml:9: parallelcluster.queues[0].instance_types: the instance types of one queue must have "
         "the same vCPUs (16 vCPUs: c6i.4xlarge, c5.4xlarge; 8 vCPUs: c5.2xlarge, m5.2xlarge) (hint: ParallelCluster "
-        "refuses the cluster otherwise: split them into queues of one size)")
+        "refuses the cluster otherwise: split them into queues of one size)"
+    )
 
 
 def test_a_type_missing_from_the_price_table_is_a_note_not_a_refusal():
     rendered, problems = validate_project_cluster(
-        parse_project(with_queue("      instance_types: [c6i.4xlarge, c6in.4xlarge]\n")), allowed_ip="203.0.113.7/32")
+        parse_project(with_queue("      instance_types: [c6i.4xlarge, c6in.4xlarge]\n")), allowed_ip="203.0.113.7/32"
+    )
     assert problems == []
     assert rendered.notes == (
         "clustertools.yaml:9: parallelcluster.queues[0].instance_types: equal vCPUs could not be checked: "
         "c6in.4xlarge not in clustertools' price table (cluster_tools/data/prices.json); ParallelCluster checks it "
-        "when `up` creates the cluster",)
+        "when `up` creates the cluster",
+    )
     # ... but types the table knows to differ are refused whatever else the queue lists
     mixed = with_queue("      instance_types: [c6in.4xlarge, c6i.4xlarge, c6i.xlarge]\n")
     assert "must have the same vCPUs" in refusal(mixed)
@@ -189,4 +239,3 @@ def test_every_error_of_the_section_is_on_the_one_line():
     message = refusal(with_queue("      instance_types: [c6i.4xlarge, c6i.xlarge]\n") + "  os: rocky9\n")
     assert "parallelcluster.os: ParallelCluster" in message and "queues[0].instance_types: the instance" in message
     assert message.endswith("(hint: fix them in clustertools.yaml (parallelcluster:))") and "\n" not in message
-

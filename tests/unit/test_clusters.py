@@ -5,12 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from cluster_tools.model.clusters.cluster_record import (
-    CLUSTER_NAME_RE, ClusterRecord, forget_cluster, list_clusters, load_cluster, resolve_cluster_name, save_cluster,
-)
 from cluster_tools.errors import ClusterNotFound, ConfigError
+from cluster_tools.model.clusters.cluster_record import (
+    CLUSTER_NAME_RE,
+    ClusterRecord,
+    forget_cluster,
+    list_clusters,
+    load_cluster,
+    resolve_cluster_name,
+    save_cluster,
+)
 from cluster_tools.services.clusters.register import resolve_destination
 from cluster_tools.store.state_dir import StateDir
 
@@ -76,12 +83,15 @@ Host hpc
 """
 
 
-@pytest.mark.parametrize("dest, expected", [
-    ("hpc", ("login.hpc.example.edu", 2222, "alice")),
-    ("bob@hpc", ("login.hpc.example.edu", 2222, "bob")),
-    ("bob@10.1.2.3:2200", ("10.1.2.3", 2200, "bob")),
-    ("carol@[::1]:22", ("::1", 22, "carol")),
-])
+@pytest.mark.parametrize(
+    "dest, expected",
+    [
+        ("hpc", ("login.hpc.example.edu", 2222, "alice")),
+        ("bob@hpc", ("login.hpc.example.edu", 2222, "bob")),
+        ("bob@10.1.2.3:2200", ("10.1.2.3", 2200, "bob")),
+        ("carol@[::1]:22", ("::1", 22, "carol")),
+    ],
+)
 def test_destinations(dest, expected):
     got = resolve_destination(dest, port=None, user=None, identity_file=None, ssh_config_text=SSH_CONFIG)
     assert (got.host, got.port, got.user) == expected

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
+from cluster_tools.errors import ConfigError
 from cluster_tools.model.project.project_config import S3Location, load_project, parse_project
 from cluster_tools.model.project.project_file import find_project_file
-from cluster_tools.errors import ConfigError
 
 GOOD = """\
 name: study
@@ -68,18 +69,21 @@ def test_a_duplicate_key_is_refused():
     assert "clustertools.yaml:2: name: key given twice" in error_of("name: a\nname: b\nstorage: {output: s3://b-1}\n")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("", "expected a mapping"),
-    ("- a\n- b\n", "expected a mapping"),
-    ("name: [unclosed\n", "not valid YAML"),
-    ("name: 'a;rm -rf ~'\nstorage: {output: s3://b-1}\n", "name:"),
-    ("name: '$(id)'\nstorage: {output: s3://b-1}\n", "name:"),
-    ("name: ok\nstorage: {output: 's3://b-1/x'}\ncluster: 'bad name'\n", "cluster:"),
-    ("name: ok\nstorage: {output: 'http://b-1/x'}\n", "must be an s3:// URL"),
-    ("name: ok\nstorage: {output: 's3://Bad_Bucket'}\n", "not a valid S3 bucket name"),
-    ("name: ok\nstorage: {output: s3://b-1}\njob: {time: 'soon'}\n", "job.time"),
-    ("name: ok\nstorage: {output: s3://b-1}\njob: {partition: 'a b'}\n", "job.partition"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", "expected a mapping"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("name: [unclosed\n", "not valid YAML"),
+        ("name: 'a;rm -rf ~'\nstorage: {output: s3://b-1}\n", "name:"),
+        ("name: '$(id)'\nstorage: {output: s3://b-1}\n", "name:"),
+        ("name: ok\nstorage: {output: 's3://b-1/x'}\ncluster: 'bad name'\n", "cluster:"),
+        ("name: ok\nstorage: {output: 'http://b-1/x'}\n", "must be an s3:// URL"),
+        ("name: ok\nstorage: {output: 's3://Bad_Bucket'}\n", "not a valid S3 bucket name"),
+        ("name: ok\nstorage: {output: s3://b-1}\njob: {time: 'soon'}\n", "job.time"),
+        ("name: ok\nstorage: {output: s3://b-1}\njob: {partition: 'a b'}\n", "job.partition"),
+    ],
+)
 def test_hostile_and_broken_files_give_one_clear_line(text: str, expected: str):
     message = error_of(text)
     assert expected in message and "\n" not in message
@@ -123,12 +127,15 @@ def test_loading_does_not_change_once_pcluster_patched_yaml():
 
 
 SHA = "ab" * 32
-BOOTSTRAP = GOOD + f"""\
+BOOTSTRAP = (
+    GOOD
+    + f"""\
 bootstrap:
   miniforge_url: s3://mirror-bucket/installers/Miniforge3-24.11.3-0-Linux-x86_64.sh
   miniforge_sha256: {SHA.upper()}
   env_file: envs/study.yml
 """
+)
 
 
 def test_the_bootstrap_section_loads_typed_and_normalised():
@@ -139,32 +146,42 @@ def test_the_bootstrap_section_loads_typed_and_normalised():
     assert parse_project(GOOD).bootstrap.miniforge_url is None  # the section is optional
 
 
-@pytest.mark.parametrize("container, pulled", [
-    ("docker://ghcr.io/acme/seg@sha256:" + "c" * 64, "docker://ghcr.io/acme/seg@sha256:" + "c" * 64),
-    ("library/alpine:3.19", "library/alpine:3.19"),
-    ("/shared/images/seg.sif", None),  # a file already on the nodes: nothing to pull
-])
+@pytest.mark.parametrize(
+    "container, pulled",
+    [
+        ("docker://ghcr.io/acme/seg@sha256:" + "c" * 64, "docker://ghcr.io/acme/seg@sha256:" + "c" * 64),
+        ("library/alpine:3.19", "library/alpine:3.19"),
+        ("/shared/images/seg.sif", None),  # a file already on the nodes: nothing to pull
+    ],
+)
 def test_the_image_comes_from_job_container(container, pulled):
     project = parse_project(GOOD + f"  container: {container}\n")
     assert project.job.container == container and project.job.image_to_pull == pulled
 
 
-@pytest.mark.parametrize("line, key, message", [
-    ("  miniforge_url: http://example.com/Miniforge3.sh", "bootstrap.miniforge_url", "https:// or s3://"),
-    ("  miniforge_url: 'https://example.com/Miniforge3.sh; rm -rf /'", "bootstrap.miniforge_url", "no spaces"),
-    ("  miniforge_url: \"https://example.com/a'b.sh\"", "bootstrap.miniforge_url", "no spaces, quotes"),
-    ("  miniforge_url: \"https://example.com/a\\nb.sh\"", "bootstrap.miniforge_url", "no spaces"),
-    ("  miniforge_url: 'https://example.com/M.sh?X-Amz-Signature=abc'", "bootstrap.miniforge_url", "no query string"),
-    ("  miniforge_sha256: xyz", "bootstrap.miniforge_sha256", "64 hex digits"),
-    ("  miniforge_sha256: '" + "g" * 64 + "'", "bootstrap.miniforge_sha256", "64 hex digits"),
-    ("  miniforge_sha256: '" + "a" * 63 + "'", "bootstrap.miniforge_sha256", "64 hex digits"),
-    ("  env_file: ../secrets.yml", "bootstrap.env_file", "no '..'"),
-    ("  env_file: /etc/passwd", "bootstrap.env_file", "inside the project dir"),
-    ("  env_file: 'env file.yml'", "bootstrap.env_file", "inside the project dir"),
-    ("  env_file: 'env.yml;id'", "bootstrap.env_file", "inside the project dir"),
-    ("  env_file: \"env.yml\\n--image x\"", "bootstrap.env_file", "inside the project dir"),
-    ("  envfile: env.yml", "bootstrap.envfile", "unknown key"),
-])
+@pytest.mark.parametrize(
+    "line, key, message",
+    [
+        ("  miniforge_url: http://example.com/Miniforge3.sh", "bootstrap.miniforge_url", "https:// or s3://"),
+        ("  miniforge_url: 'https://example.com/Miniforge3.sh; rm -rf /'", "bootstrap.miniforge_url", "no spaces"),
+        ('  miniforge_url: "https://example.com/a\'b.sh"', "bootstrap.miniforge_url", "no spaces, quotes"),
+        ('  miniforge_url: "https://example.com/a\\nb.sh"', "bootstrap.miniforge_url", "no spaces"),
+        (
+            "  miniforge_url: 'https://example.com/M.sh?X-Amz-Signature=abc'",
+            "bootstrap.miniforge_url",
+            "no query string",
+        ),
+        ("  miniforge_sha256: xyz", "bootstrap.miniforge_sha256", "64 hex digits"),
+        ("  miniforge_sha256: '" + "g" * 64 + "'", "bootstrap.miniforge_sha256", "64 hex digits"),
+        ("  miniforge_sha256: '" + "a" * 63 + "'", "bootstrap.miniforge_sha256", "64 hex digits"),
+        ("  env_file: ../secrets.yml", "bootstrap.env_file", "no '..'"),
+        ("  env_file: /etc/passwd", "bootstrap.env_file", "inside the project dir"),
+        ("  env_file: 'env file.yml'", "bootstrap.env_file", "inside the project dir"),
+        ("  env_file: 'env.yml;id'", "bootstrap.env_file", "inside the project dir"),
+        ('  env_file: "env.yml\\n--image x"', "bootstrap.env_file", "inside the project dir"),
+        ("  envfile: env.yml", "bootstrap.envfile", "unknown key"),
+    ],
+)
 def test_hostile_bootstrap_values_are_refused_with_one_line(line, key, message):
     field = line.split(":")[0]
     text = "\n".join(line if existing.startswith(field + ":") else existing for existing in BOOTSTRAP.splitlines())
@@ -174,11 +191,14 @@ def test_hostile_bootstrap_values_are_refused_with_one_line(line, key, message):
     assert f": {key}: " in error and message in error and "\n" not in error, error
 
 
-@pytest.mark.parametrize("section, message", [
-    ("  miniforge_url: s3://mirror-bucket/Miniforge3.sh\n", "miniforge_url needs miniforge_sha256"),
-    (f"  miniforge_sha256: '{SHA}'\n", "miniforge_sha256 is given without miniforge_url"),
-    ("  env_file: environment.yml\n", "env_file needs miniforge_url"),
-])
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ("  miniforge_url: s3://mirror-bucket/Miniforge3.sh\n", "miniforge_url needs miniforge_sha256"),
+        (f"  miniforge_sha256: '{SHA}'\n", "miniforge_sha256 is given without miniforge_url"),
+        ("  env_file: environment.yml\n", "env_file needs miniforge_url"),
+    ],
+)
 def test_bootstrap_settings_that_only_make_sense_together(section, message):
     error = error_of(GOOD + "bootstrap:\n" + section)
     assert error.startswith("clustertools.yaml:10: bootstrap: ") and message in error
@@ -199,37 +219,77 @@ WITH_CONTAINER = GOOD + "  container: docker://ghcr.io/acme/seg:1.0\n"
 PINNED = f'  apptainer_version: "1.4.5"\n  apptainer_sha256: {"ab" * 32}\n'
 
 
-@pytest.mark.parametrize("bootstrap, os_line, expected", [
-    ("  container_runtime: apptainer\n" + PINNED, "", "clustertools.yaml:12: bootstrap.container_runtime: apptainer "
-     "cannot run on alinux2023 (no apptainer package, no EPEL, and apptainer's release RPM is built for EL8/EL9): "
-     "use enroot or docker"),
-    ("  container_runtime: apptainer\n" + PINNED, "  os: rhel9\n", "apptainer cannot run on rhel9 (RHEL has "
-     "fakeroot, which apptainer's release RPM needs, only in EPEL): use enroot, docker or podman"),
-    ("  container_runtime: enroot\n", "  os: rocky9\n", "clustertools.yaml:12: bootstrap.container_runtime: enroot "
-     "cannot run on rocky9 (ParallelCluster has no Rocky AMI that ships enroot): use docker, apptainer or podman"),
-    ("", "  os: freebsd14\n", "clustertools.yaml:15: parallelcluster.os: clustertools does not know which container "
-     "runtime freebsd14 can have; a container runs on alinux2023, rhel8, rhel9, rocky8, rocky9, ubuntu2204, ubuntu2404"),
-    ("  container_runtime: apptainer\n", "  os: ubuntu2404\n", "bootstrap: container_runtime apptainer is installed "
-     "from its release package, verified before install: set apptainer_version and apptainer_sha256"),
-    (PINNED, "", "bootstrap: apptainer_version and apptainer_sha256 go together, with container_runtime: apptainer"),
-    ('  container_runtime: apptainer\n  apptainer_version: "1.4.5;id"\n', "", "bootstrap.apptainer_version: a release "
-     "of github.com/apptainer/apptainer like 1.4.5"),
-    ("  container_runtime: podman\n", "", "clustertools.yaml:12: bootstrap.container_runtime: podman cannot run on "
-     "alinux2023 (Amazon Linux 2023's repositories have no podman package): use enroot or docker"),
-    ("  container_runtime: singularity\n", "", "bootstrap.container_runtime: Input should be 'enroot', 'docker', "
-     "'apptainer' or 'podman'"),
-])
+@pytest.mark.parametrize(
+    "bootstrap, os_line, expected",
+    [
+        (
+            "  container_runtime: apptainer\n" + PINNED,
+            "",
+            "clustertools.yaml:12: bootstrap.container_runtime: apptainer "
+            "cannot run on alinux2023 (no apptainer package, no EPEL, and apptainer's release RPM is built for EL8/EL9): "
+            "use enroot or docker",
+        ),
+        (
+            "  container_runtime: apptainer\n" + PINNED,
+            "  os: rhel9\n",
+            "apptainer cannot run on rhel9 (RHEL has "
+            "fakeroot, which apptainer's release RPM needs, only in EPEL): use enroot, docker or podman",
+        ),
+        (
+            "  container_runtime: enroot\n",
+            "  os: rocky9\n",
+            "clustertools.yaml:12: bootstrap.container_runtime: enroot "
+            "cannot run on rocky9 (ParallelCluster has no Rocky AMI that ships enroot): use docker, apptainer or podman",
+        ),
+        (
+            "",
+            "  os: freebsd14\n",
+            "clustertools.yaml:15: parallelcluster.os: clustertools does not know which container "
+            "runtime freebsd14 can have; a container runs on alinux2023, rhel8, rhel9, rocky8, rocky9, ubuntu2204, ubuntu2404",
+        ),
+        (
+            "  container_runtime: apptainer\n",
+            "  os: ubuntu2404\n",
+            "bootstrap: container_runtime apptainer is installed "
+            "from its release package, verified before install: set apptainer_version and apptainer_sha256",
+        ),
+        (
+            PINNED,
+            "",
+            "bootstrap: apptainer_version and apptainer_sha256 go together, with container_runtime: apptainer",
+        ),
+        (
+            '  container_runtime: apptainer\n  apptainer_version: "1.4.5;id"\n',
+            "",
+            "bootstrap.apptainer_version: a release of github.com/apptainer/apptainer like 1.4.5",
+        ),
+        (
+            "  container_runtime: podman\n",
+            "",
+            "clustertools.yaml:12: bootstrap.container_runtime: podman cannot run on "
+            "alinux2023 (Amazon Linux 2023's repositories have no podman package): use enroot or docker",
+        ),
+        (
+            "  container_runtime: singularity\n",
+            "",
+            "bootstrap.container_runtime: Input should be 'enroot', 'docker', 'apptainer' or 'podman'",
+        ),
+    ],
+)
 def test_a_container_runtime_the_os_cannot_have_is_refused_at_load_naming_what_works(bootstrap, os_line, expected):
     text = WITH_CONTAINER + ("bootstrap:\n" + bootstrap if bootstrap else "") + CLUSTER + os_line
     assert expected in error_of(text)
 
 
-@pytest.mark.parametrize("bootstrap, cluster", [
-    ("", CLUSTER),  # alinux2023: enroot
-    ("  container_runtime: apptainer\n" + PINNED, CLUSTER + "  os: ubuntu2404\n"),
-    ("  container_runtime: docker\n", CLUSTER + "  os: rocky9\n"),
-    ("  container_runtime: apptainer\n" + PINNED, ""),  # no cluster of clustertools': nothing to check against
-])
+@pytest.mark.parametrize(
+    "bootstrap, cluster",
+    [
+        ("", CLUSTER),  # alinux2023: enroot
+        ("  container_runtime: apptainer\n" + PINNED, CLUSTER + "  os: ubuntu2404\n"),
+        ("  container_runtime: docker\n", CLUSTER + "  os: rocky9\n"),
+        ("  container_runtime: apptainer\n" + PINNED, ""),  # no cluster of clustertools': nothing to check against
+    ],
+)
 def test_a_runtime_the_os_can_have_loads(bootstrap, cluster):
     parse_project(WITH_CONTAINER + ("bootstrap:\n" + bootstrap if bootstrap else "") + cluster)
 

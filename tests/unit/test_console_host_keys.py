@@ -35,37 +35,48 @@ def test_the_last_boot_wins():
     assert found.keys == (HostKey("ssh-ed25519", ED25519),)
 
 
-@pytest.mark.parametrize("text", [
-    "",  # nothing printed yet (the console lags the boot by minutes)
-    "\ufeffLinux version 6.1\n",  # a BOM and no blocks at all
-    # cut off before its end marker: none of it is trusted
-    f"-----BEGIN SSH HOST KEY KEYS-----\nssh-ed25519 {ED25519} root@x\n",
-    # a key whose blob is not of the type its line names
-    f"-----BEGIN SSH HOST KEY KEYS-----\necdsa-sha2-nistp256 {ED25519} x\n-----END SSH HOST KEY KEYS-----\n",
-    # not base64, an unknown type, a shell injection attempt
-    "-----BEGIN SSH HOST KEY KEYS-----\nssh-ed25519 not*base64 x\nssh-dss AAAAB3NzaC1kc3M= x\n"
-    "ssh-ed25519 $(reboot) ;rm -rf /\n-----END SSH HOST KEY KEYS-----\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",  # nothing printed yet (the console lags the boot by minutes)
+        "\ufeffLinux version 6.1\n",  # a BOM and no blocks at all
+        # cut off before its end marker: none of it is trusted
+        f"-----BEGIN SSH HOST KEY KEYS-----\nssh-ed25519 {ED25519} root@x\n",
+        # a key whose blob is not of the type its line names
+        f"-----BEGIN SSH HOST KEY KEYS-----\necdsa-sha2-nistp256 {ED25519} x\n-----END SSH HOST KEY KEYS-----\n",
+        # not base64, an unknown type, a shell injection attempt
+        "-----BEGIN SSH HOST KEY KEYS-----\nssh-ed25519 not*base64 x\nssh-dss AAAAB3NzaC1kc3M= x\n"
+        "ssh-ed25519 $(reboot) ;rm -rf /\n-----END SSH HOST KEY KEYS-----\n",
+    ],
+)
 def test_nothing_usable_gives_no_keys(text):
     found = parse_console_host_keys(text)
     assert found.keys == ()
 
 
 def test_a_key_the_fingerprint_block_does_not_list_is_dropped():
-    text = (f"-----BEGIN SSH HOST KEY FINGERPRINTS-----\n256 {ECDSA_FP} root@x (ECDSA)\n"
-            f"-----END SSH HOST KEY FINGERPRINTS-----\n"
-            f"-----BEGIN SSH HOST KEY KEYS-----\nssh-ed25519 {ED25519} root@x\n-----END SSH HOST KEY KEYS-----\n")
+    text = (
+        f"-----BEGIN SSH HOST KEY FINGERPRINTS-----\n256 {ECDSA_FP} root@x (ECDSA)\n"
+        f"-----END SSH HOST KEY FINGERPRINTS-----\n"
+        f"-----BEGIN SSH HOST KEY KEYS-----\nssh-ed25519 {ED25519} root@x\n-----END SSH HOST KEY KEYS-----\n"
+    )
     found = parse_console_host_keys(text)
     assert found.keys == () and found.fingerprints == {ECDSA_FP}
 
 
-@pytest.mark.parametrize("text, unfinished", [
-    ("", False),  # nothing printed yet
-    ((CONSOLE / "al2023.txt").read_text(), False),
-    ((CONSOLE / "ubuntu-fingerprints-only.txt").read_text(), False),  # no keys block at all
-    (f"-----BEGIN SSH HOST KEY KEYS-----\r\nssh-ed25519 {ED25519} root@x\r\n", True),  # still printing
-    # an earlier boot's block is complete, the latest one is not
-    (f"-----BEGIN SSH HOST KEY KEYS-----\n-----END SSH HOST KEY KEYS-----\n-----BEGIN SSH HOST KEY KEYS-----\n", True),
-])
+@pytest.mark.parametrize(
+    "text, unfinished",
+    [
+        ("", False),  # nothing printed yet
+        ((CONSOLE / "al2023.txt").read_text(), False),
+        ((CONSOLE / "ubuntu-fingerprints-only.txt").read_text(), False),  # no keys block at all
+        (f"-----BEGIN SSH HOST KEY KEYS-----\r\nssh-ed25519 {ED25519} root@x\r\n", True),  # still printing
+        # an earlier boot's block is complete, the latest one is not
+        (
+            "-----BEGIN SSH HOST KEY KEYS-----\n-----END SSH HOST KEY KEYS-----\n-----BEGIN SSH HOST KEY KEYS-----\n",
+            True,
+        ),
+    ],
+)
 def test_a_keys_block_begun_but_not_ended_is_unfinished(text, unfinished):
     assert keys_block_unfinished(text) is unfinished

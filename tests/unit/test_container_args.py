@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_tools.model.project.project_config import JobSpec, parse_project
 from cluster_tools.errors import ConfigError
-from cluster_tools.services.runs.submit import job_spec
+from cluster_tools.model.project.project_config import JobSpec, parse_project
 from cluster_tools.model.runs.subjects import unknown_variables
+from cluster_tools.services.runs.submit import job_spec
 from tests.unit.test_config import CLUSTER, GOOD, error_of
 
 IMAGE = "  container: docker://ghcr.io/acme/kwyk:1.0\n"
@@ -27,10 +27,13 @@ def test_the_arguments_load_with_an_image():
     assert loaded.job.container_args == ["--model", "bvwn", "${INPUT_DIR}/T1.nii.gz", "${OUTPUT_DIR}"]
 
 
-@pytest.mark.parametrize(("job", "message"), [
-    (ARGS, "container_args are the arguments of job.container's entrypoint: set container too"),
-    (IMAGE + '  container_args: ["a\\nb"]\n', "no control characters"),
-])
+@pytest.mark.parametrize(
+    ("job", "message"),
+    [
+        (ARGS, "container_args are the arguments of job.container's entrypoint: set container too"),
+        (IMAGE + '  container_args: ["a\\nb"]\n', "no control characters"),
+    ],
+)
 def test_arguments_without_an_image_or_with_control_characters_are_refused(job, message):
     assert message in error_of(GOOD.replace("  command: echo hi\n", job))
 
@@ -89,28 +92,52 @@ def test_each_runtime_runs_the_entrypoint_with_the_expanded_arguments(tmp_path, 
 
     from tests.unit.run_fixtures import lay_out_run_dir, make_run
 
-    run = make_run(("sub-1",), command=None, container="docker://ghcr.io/acme/kwyk:1.0", columns=("AGE",),
-                   rows=(("42",),))
-    run = run.model_copy(update={"job": run.job.model_copy(update={"container_args": [
-        "--age", "${AGE}", "${INPUT_DIR}/T1 w.nii", "$(touch /tmp/pwned)", "${SUBJECT}"]})})
+    run = make_run(
+        ("sub-1",), command=None, container="docker://ghcr.io/acme/kwyk:1.0", columns=("AGE",), rows=(("42",),)
+    )
+    run = run.model_copy(
+        update={
+            "job": run.job.model_copy(
+                update={
+                    "container_args": ["--age", "${AGE}", "${INPUT_DIR}/T1 w.nii", "$(touch /tmp/pwned)", "${SUBJECT}"]
+                }
+            )
+        }
+    )
     shared = tmp_path / "shared" / "clustertools"
     shared.mkdir(parents=True)
     (shared / "bootstrap.env").write_text(f"CT_RUNTIME={runtime}\n")  # the tests run as root, as the bootstrap
     run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "shared_dirs": [str(tmp_path / "shared")]})
-    directory = lay_out_run_dir(tmp_path, run, '#!/bin/bash\nexit 0\n')
+    directory = lay_out_run_dir(tmp_path, run, "#!/bin/bash\nexit 0\n")
     script = RECORDING if runtime != "podman" else RECORDING.replace("printf", PODMAN_FIRST + "printf", 1)
     (tmp_path / "bin" / runtime).write_text(script)
     (tmp_path / "bin" / runtime).chmod(0o755)
     (tmp_path / "scratch").mkdir()
     (tmp_path / "home").mkdir()
-    result = subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
-                            env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
-                                 "HOME": str(tmp_path / "home"), "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"},
-                            cwd=directory, timeout=60)
+    result = subprocess.run(
+        ["bash", str(directory / "wrapper.sh"), "1", "0"],
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+            "TMPDIR": str(tmp_path / "scratch"),
+            "HOME": str(tmp_path / "home"),
+            "SLURM_ARRAY_TASK_ID": "0",
+            "SLURM_ARRAY_JOB_ID": "7",
+        },
+        cwd=directory,
+        timeout=60,
+    )
     argv = (tmp_path / "argv").read_text().splitlines() if (tmp_path / "argv").exists() else []
     assert argv, result.stderr + (directory / "logs" / "sub-1.1.err").read_text()
-    tail = argv[argv.index("ghcr.io/acme/kwyk:1.0" if runtime != "apptainer" else "docker://ghcr.io/acme/kwyk:1.0") + 1:]
-    assert tail[:2] == ["--age", "42"] and tail[2].endswith("/input/T1 w.nii") and tail[3:] == ["$(touch /tmp/pwned)", "sub-1"]
+    tail = argv[
+        argv.index("ghcr.io/acme/kwyk:1.0" if runtime != "apptainer" else "docker://ghcr.io/acme/kwyk:1.0") + 1 :
+    ]
+    assert (
+        tail[:2] == ["--age", "42"]
+        and tail[2].endswith("/input/T1 w.nii")
+        and tail[3:] == ["$(touch /tmp/pwned)", "sub-1"]
+    )
     assert "--entrypoint" not in argv
     if runtime == "apptainer":
         assert argv[0] == "run" and "APPTAINERENV_AGE=42" in (tmp_path / "appenv").read_text().split()

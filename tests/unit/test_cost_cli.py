@@ -24,7 +24,12 @@ def test_estimate_of_a_subject_file_prices_spot_and_on_demand(study):
     assert result.returncode == 0, err(result)
     data = json.loads(out(result))
     # the init project's queue: c6i.xlarge spot (4 vCPUs), up to 10 nodes; job.cpus 1
-    assert (data["subjects"], data["instance_type"], data["capacity"], data["tasks_per_node"]) == (1000, "c6i.xlarge", "spot", 4)
+    assert (data["subjects"], data["instance_type"], data["capacity"], data["tasks_per_node"]) == (
+        1000,
+        "c6i.xlarge",
+        "spot",
+        4,
+    )
     assert (data["nodes"], data["waves"]) == (10, 25) and data["wall_minutes"] == 6 + 25 * 8
     table = load_price_table()
     head = data["head_hours"] * instance_price(table, "us-east-1", "t3.medium").hourly_usd
@@ -48,10 +53,13 @@ def test_without_minutes_job_time_is_the_upper_bound_and_said_so(study):
     assert json.loads(out(result))["minutes_from"].startswith("job.time")
 
 
-@pytest.mark.parametrize("args, message", [
-    ((), "Error: give a subjects file or --subjects N"),
-    (("--subjects", "5", "--minutes-per-subject", "0"), "Invalid value for '--minutes-per-subject'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((), "Error: give a subjects file or --subjects N"),
+        (("--subjects", "5", "--minutes-per-subject", "0"), "Invalid value for '--minutes-per-subject'"),
+    ],
+)
 def test_bad_arguments_are_one_line(study, args, message):
     project, state = study
     result = run_cli("cost", "estimate", *args, state=state, cwd=project)
@@ -61,7 +69,7 @@ def test_bad_arguments_are_one_line(study, args, message):
 def test_a_project_without_a_parallelcluster_section_says_what_is_missing(study):
     project, state = study
     text = (project / "clustertools.yaml").read_text()
-    (project / "clustertools.yaml").write_text(text[:text.index("parallelcluster:")])
+    (project / "clustertools.yaml").write_text(text[: text.index("parallelcluster:")])
     result = run_cli("cost", "estimate", "--subjects", "5", state=state, cwd=project)
     assert result.returncode == 1
     assert err(result).startswith("Error: cost figures need the project's parallelcluster: section")

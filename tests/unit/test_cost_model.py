@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cluster_tools.errors import ConfigError
 from cluster_tools.model.cost.cost_model import (
-    NodeShape, Prices, TaskShape, TaskSpan, cost_from_records, estimate_run, slurm_mem_gib, slurm_minutes,
+    NodeShape,
+    Prices,
+    TaskShape,
+    TaskSpan,
+    cost_from_records,
+    estimate_run,
+    slurm_mem_gib,
+    slurm_minutes,
     tasks_per_node,
 )
-from cluster_tools.errors import ConfigError
 
 C6I_4XL = NodeShape("c6i.4xlarge", vcpus=16, memory_gib=32, max_nodes=10, capacity="spot")
 PRICES = Prices(compute_ondemand=0.68, compute_spot=0.272, head_ondemand=0.0416, source="price table of 2026-11-22")
@@ -57,7 +64,7 @@ def test_no_subjects_cost_nothing_and_bad_minutes_are_refused():
 
 
 def test_records_of_a_run_that_went_as_estimated_cost_what_was_estimated():
-    t0 = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     spans = []
     for i in range(1000):  # 160 slots on 10 nodes, waves of 8 minutes, as the estimate assumes
         wave, slot = divmod(i, 160)
@@ -71,8 +78,10 @@ def test_records_of_a_run_that_went_as_estimated_cost_what_was_estimated():
     assert cost.overhead_dollars == pytest.approx(cost.total - sum(cost.per_subject.values()))
 
 
-@pytest.mark.parametrize("text, minutes", [("30", 30), ("30:30", 30.5), ("01:30:00", 90), ("1-00", 1440),
-                                           ("1-02:30", 1590), ("2-00:00:30", 2880.5)])
+@pytest.mark.parametrize(
+    "text, minutes",
+    [("30", 30), ("30:30", 30.5), ("01:30:00", 90), ("1-00", 1440), ("1-02:30", 1590), ("2-00:00:30", 2880.5)],
+)
 def test_slurm_times(text, minutes):
     assert slurm_minutes(text) == pytest.approx(minutes)
 

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from cluster_tools.cli.app import cli
 from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
 from cluster_tools.model.cost.pricing import load_price_table
-from cluster_tools.services.runs.run_cost import CostUnknown, needs_confirmation
 from cluster_tools.services.project.project_init import render_project_file
+from cluster_tools.services.runs.run_cost import CostUnknown, needs_confirmation
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.aws_prices import PriceClients
 
@@ -39,10 +39,22 @@ class FakePricing:
         assert name == "get_products"
         if self.hourly is None:
             raise NoCredentialsError()
-        product = {"product": {"sku": "SKU1", "attributes": {
-            "instanceType": MISSING, "regionCode": "us-east-1", "operation": "RunInstances", "marketoption": "OnDemand"}},
-            "terms": {"OnDemand": {"SKU1.T": {"priceDimensions": {"SKU1.T.D": {
-                "unit": "Hrs", "pricePerUnit": {"USD": self.hourly}}}}}}}
+        product = {
+            "product": {
+                "sku": "SKU1",
+                "attributes": {
+                    "instanceType": MISSING,
+                    "regionCode": "us-east-1",
+                    "operation": "RunInstances",
+                    "marketoption": "OnDemand",
+                },
+            },
+            "terms": {
+                "OnDemand": {
+                    "SKU1.T": {"priceDimensions": {"SKU1.T.D": {"unit": "Hrs", "pricePerUnit": {"USD": self.hourly}}}}
+                }
+            },
+        }
         return _Pages([{"PriceList": [json.dumps(product)]}])
 
 
@@ -56,16 +68,28 @@ class FakeEc2:
     def describe_instance_types(self, InstanceTypes):
         if not self.answers:
             self._refuse()
-        return {"InstanceTypes": [{"InstanceType": InstanceTypes[0], "VCpuInfo": {"DefaultVCpus": 4},
-                                   "MemoryInfo": {"SizeInMiB": 8192}}]}
+        return {
+            "InstanceTypes": [
+                {"InstanceType": InstanceTypes[0], "VCpuInfo": {"DefaultVCpus": 4}, "MemoryInfo": {"SizeInMiB": 8192}}
+            ]
+        }
 
     def describe_spot_price_history(self, **_kwargs):
         if not self.answers:
             self._refuse()
-        when = dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc)
-        return {"SpotPriceHistory": [
-            {"AvailabilityZone": zone, "InstanceType": MISSING, "ProductDescription": "Linux/UNIX",
-             "SpotPrice": "0.0500", "Timestamp": when} for zone in ("us-east-1a", "us-east-1b")]}
+        when = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+        return {
+            "SpotPriceHistory": [
+                {
+                    "AvailabilityZone": zone,
+                    "InstanceType": MISSING,
+                    "ProductDescription": "Linux/UNIX",
+                    "SpotPrice": "0.0500",
+                    "Timestamp": when,
+                }
+                for zone in ("us-east-1a", "us-east-1b")
+            ]
+        }
 
 
 @pytest.fixture
@@ -79,8 +103,10 @@ def aws(monkeypatch):
         def make(session, region, *, endpoint_url=None):
             asked.append(region)
             return PriceClients(region=region, pricing=FakePricing(hourly), ec2=FakeEc2(ec2))
+
         monkeypatch.setattr(aws_prices, "make_price_clients", make)
         return asked
+
     return answering
 
 
@@ -97,20 +123,32 @@ def study(tmp_path, monkeypatch):
     (project / "clustertools.yaml").write_text(text.replace("[c6i.xlarge, c5.xlarge]", f"[{MISSING}]"))
     (project / "subjects.txt").write_text("sub-01\nsub-02\nsub-03\n")
     state = tmp_path / "state"
-    save_cluster(StateDir(state), ClusterRecord(name="study", provider="parallelcluster", host="192.0.2.10",
-                                                user="ec2-user", known_hosts=tmp_path / "kh", region="us-east-1"))
+    save_cluster(
+        StateDir(state),
+        ClusterRecord(
+            name="study",
+            provider="parallelcluster",
+            host="192.0.2.10",
+            user="ec2-user",
+            known_hosts=tmp_path / "kh",
+            region="us-east-1",
+        ),
+    )
     sent = []
 
     def fake_submit(state_dir, run, cluster, **_kwargs):
         sent.append(run.run_id)
         return submit_service.SubmitResult(run=run, attempt=1, arrays=((0, "101", 3, True),), resumed=False)
+
     monkeypatch.setattr(submit_service, "submit_attempt", fake_submit)
     monkeypatch.chdir(project)
 
     def submit(*args: str):
-        result = CliRunner().invoke(cli, ["submit", "subjects.txt", "--command", "true", *args],
-                                    env={"CLUSTERTOOLS_STATE_DIR": str(state)})
+        result = CliRunner().invoke(
+            cli, ["submit", "subjects.txt", "--command", "true", *args], env={"CLUSTERTOOLS_STATE_DIR": str(state)}
+        )
         return result, sent
+
     return submit
 
 
@@ -120,8 +158,10 @@ def test_the_table_lacks_the_type_and_aws_cannot_answer_submit_goes_on_with_cost
     assert result.exit_code == 0, result.output
     assert sent and "run study-" in result.output
     unknown = [line for line in result.output.splitlines() if line.startswith("cost unknown: ")]
-    assert unknown == [f"cost unknown: {MISSING} is not in the {load_price_table().label}, and no shape of {MISSING} "
-                       "from EC2 DescribeInstanceTypes (UnauthorizedOperation: not allowed)"]
+    assert unknown == [
+        f"cost unknown: {MISSING} is not in the {load_price_table().label}, and no shape of {MISSING} "
+        "from EC2 DescribeInstanceTypes (UnauthorizedOperation: not allowed)"
+    ]
     assert "estimate:" not in result.output and asked == ["us-east-1"]
 
 
@@ -132,7 +172,8 @@ def test_an_unknown_cost_cannot_be_shown_under_the_threshold_so_a_script_needs_y
     assert "cost unknown: " in result.output and "Traceback" not in result.output
     assert result.output.splitlines()[-1] == (
         "Error: the cost is unknown, so it cannot be shown to be under cost.confirm_above_usd ($25.00): nothing "
-        "was submitted (hint: pass --yes to submit anyway (the note above says why no price was found))")
+        "was submitted (hint: pass --yes to submit anyway (the note above says why no price was found))"
+    )
 
 
 def test_aws_answers_for_what_the_table_lacks_and_the_estimate_says_so(study, aws):

@@ -12,20 +12,27 @@ def head(state: str) -> Instance:
 
 
 def test_a_stopped_head_node_is_stopped_and_costs_storage_only():
-    info = Description("study", "parallelcluster", None, status="UPDATE_COMPLETE", region="us-east-1",
-                       head_node=head("stopped"))
+    info = Description(
+        "study", "parallelcluster", None, status="UPDATE_COMPLETE", region="us-east-1", head_node=head("stopped")
+    )
     info.mark_stopped()
     assert info.stopped
-    assert hourly_cost(info, {}) == (None, "no head node running: nothing bills per hour but storage (its EBS "
-                                           "volumes, shared storage)")
+    assert hourly_cost(info, {}) == (
+        None,
+        "no head node running: nothing bills per hour but storage (its EBS volumes, shared storage)",
+    )
     running = Description("study", "parallelcluster", None, region="us-east-1", head_node=head("running"))
     running.mark_stopped()
     assert not running.stopped and hourly_cost(running, {})[0]["hourly_usd"] > 0
 
 
 def test_every_partition_inactive_is_a_stopped_sandbox():
-    info = Description("sandbox", "ssh", "ec2-user@127.0.0.1:2222",
-                       partitions=[{"name": "compute*", "avail": "inactive", "nodes": "2", "state": "idle~"}])
+    info = Description(
+        "sandbox",
+        "ssh",
+        "ec2-user@127.0.0.1:2222",
+        partitions=[{"name": "compute*", "avail": "inactive", "nodes": "2", "state": "idle~"}],
+    )
     info.mark_stopped()
     assert info.stopped
     info.partitions.append({"name": "spot", "avail": "up", "nodes": "1", "state": "idle"})

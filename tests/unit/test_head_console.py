@@ -58,10 +58,14 @@ def test_latest_output_is_asked_for_again_until_cloud_init_prints_the_keys_which
     lu._record(result, state, spec, None, tmp_path, None, fresh=True, ec2=client, console_wait=waiting.wait())
     assert result.host_key_source == "console output"
     assert sorted(line.split()[1] for line in state.known_hosts("study").read_text().splitlines()) == [
-        "ecdsa-sha2-nistp256", "ssh-ed25519"]
+        "ecdsa-sha2-nistp256",
+        "ssh-ed25519",
+    ]
     assert waiting.slept == [15.0, 15.0]
-    assert waiting.progress == [f"waiting up to 5 min for the console output of {HEAD.instance_id} to show its SSH "
-                                "host keys (cloud-init prints them at the end of the bootstrap)"]
+    assert waiting.progress == [
+        f"waiting up to 5 min for the console output of {HEAD.instance_id} to show its SSH "
+        "host keys (cloud-init prints them at the end of the bootstrap)"
+    ]
     assert not any("first use" in n for n in result.notes)
 
 
@@ -72,8 +76,10 @@ def test_keys_never_printed_fall_back_to_first_use_and_say_so(ec2):
     waiting, notes = Waiting(), []
     found = read_console_host_keys(client, HEAD.instance_id, notes, waiting.wait(wait_seconds=60))
     assert not found.found and waiting.slept == [15.0] * 4 and len(waiting.progress) == 1
-    assert notes == [f"the console output of {HEAD.instance_id} showed no SSH host keys in 1 min: host key trusted "
-                     "on first use, and pinned then"]
+    assert notes == [
+        f"the console output of {HEAD.instance_id} showed no SSH host keys in 1 min: host key trusted "
+        "on first use, and pinned then"
+    ]
 
 
 def test_fingerprints_alone_are_taken_at_once(ec2):
@@ -87,7 +93,7 @@ def test_fingerprints_alone_are_taken_at_once(ec2):
 
 def test_a_keys_block_still_being_printed_is_read_again(ec2):
     client, stubber = ec2
-    half = KEYS[:KEYS.index("ssh-ed25519")]  # fingerprints done, keys block begun
+    half = KEYS[: KEYS.index("ssh-ed25519")]  # fingerprints done, keys block begun
     stubber.add_response("get_console_output", answer(half), LATEST)
     stubber.add_response("get_console_output", answer(KEYS), LATEST)
     waiting = Waiting()
@@ -108,9 +114,12 @@ def test_an_instance_type_without_latest_output_is_read_buffered(ec2):
 def test_a_console_that_cannot_be_read_falls_back_at_once_naming_the_error(ec2):
     client, stubber = ec2
     stubber.add_client_error("get_console_output", "UnauthorizedOperation", expected_params=LATEST)
-    stubber.add_client_error("get_console_output", "UnauthorizedOperation", expected_params={"InstanceId": HEAD.instance_id})
+    stubber.add_client_error(
+        "get_console_output", "UnauthorizedOperation", expected_params={"InstanceId": HEAD.instance_id}
+    )
     waiting, notes = Waiting(), []
     assert not read_console_host_keys(client, HEAD.instance_id, notes, waiting.wait()).found
     assert waiting.slept == [] and notes == [
         f"cannot read the console output of {HEAD.instance_id} (ClientError UnauthorizedOperation): host key trusted "
-        "on first use, and pinned then"]
+        "on first use, and pinned then"
+    ]

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from cluster_tools.model.project.project_config import load_project, parse_project
 from cluster_tools.errors import ConfigError
+from cluster_tools.model.project.project_config import load_project, parse_project
 from tests.helpers import err, out, run_cli
 
 PROJECT = "name: study\nstorage:\n  output: s3://my-bucket/results\njob:\n  command: echo hi\n"
@@ -40,26 +40,35 @@ def test_aliases_that_expand_are_refused_before_any_walk():
 
 def test_merge_keys_are_aliases_too_but_a_scalar_alias_is_fine():
     assert "alias *base repeats" in error_of("base: &base {cpus: 2}\n" + PROJECT + "  <<: *base\n")
-    assert parse_project(PROJECT.replace("command: echo hi", "command: &c echo\n  container: *c")).job.container == "echo"
+    assert (
+        parse_project(PROJECT.replace("command: echo hi", "command: &c echo\n  container: *c")).job.container == "echo"
+    )
 
 
 def test_deep_nesting_is_one_error_not_a_recursion_error():
-    assert error_of("name: " + "[" * 5000 + "]" * 5000 + "\n") == \
-        ("clustertools.yaml:1: nested deeper than 50 levels (hint: a project file is a few levels "
-         "deep: `clustertools init` writes an example)")
+    assert error_of("name: " + "[" * 5000 + "]" * 5000 + "\n") == (
+        "clustertools.yaml:1: nested deeper than 50 levels (hint: a project file is a few levels "
+        "deep: `clustertools init` writes an example)"
+    )
     assert "nested deeper" in error_of("name:\n" + "".join(f"{'  ' * i}- \n" for i in range(60)))
 
 
-@pytest.mark.parametrize("encoding, expected", [
-    ("latin-1", ":1: not UTF-8 text (byte 0xe9) (hint: save it as UTF-8"),
-    ("utf-16", " is UTF-16 text (hint: save it as UTF-8"),
-])
+@pytest.mark.parametrize(
+    "encoding, expected",
+    [
+        ("latin-1", ":1: not UTF-8 text (byte 0xe9) (hint: save it as UTF-8"),
+        ("utf-16", " is UTF-16 text (hint: save it as UTF-8"),
+    ],
+)
 def test_a_project_file_in_another_encoding_says_which(tmp_path, encoding, expected):
     path = tmp_path / "clustertools.yaml"
     path.write_bytes(("# caf\u00e9\n" + PROJECT).encode(encoding))
     with pytest.raises(ConfigError) as info:
         load_project(path)
-    assert info.value.one_line() == f"{path}{expected} (e.g. `iconv -f {'LATIN1' if encoding == 'latin-1' else 'UTF-16'} -t UTF-8`))"
+    assert (
+        info.value.one_line()
+        == f"{path}{expected} (e.g. `iconv -f {'LATIN1' if encoding == 'latin-1' else 'UTF-16'} -t UTF-8`))"
+    )
 
 
 def test_a_huge_project_file_is_not_read_whole(tmp_path):
@@ -69,11 +78,14 @@ def test_a_huge_project_file_is_not_read_whole(tmp_path):
         load_project(path)
 
 
-@pytest.mark.parametrize("field, value, becomes", [
-    ("time", "1:30:00", "the number 5400 in YAML (h:mm:ss is read in base 60)"),
-    ("time", "90:00", "the number 5400 in YAML (h:mm:ss is read in base 60)"),
-    ("mem", "yes", "the boolean True in YAML"),
-])
+@pytest.mark.parametrize(
+    "field, value, becomes",
+    [
+        ("time", "1:30:00", "the number 5400 in YAML (h:mm:ss is read in base 60)"),
+        ("time", "90:00", "the number 5400 in YAML (h:mm:ss is read in base 60)"),
+        ("mem", "yes", "the boolean True in YAML"),
+    ],
+)
 def test_an_unquoted_value_yaml_reads_as_a_number_says_to_quote_it(field, value, becomes):
     message = error_of(PROJECT + f"  {field}: {value}\n")
     assert message.startswith(f'clustertools.yaml:6: job.{field}: {value} unquoted is {becomes}: quote it: "{value}"')
@@ -106,8 +118,12 @@ def test_a_run_record_that_is_not_utf8_is_named_by_runs_and_status(state_dir):
     listed = run_cli("runs", state=state_dir)
     assert listed.returncode == 0 and "no runs yet" in out(listed)
     warnings = err(listed).splitlines()
-    assert warnings[0].startswith(f"warning: skipping the damaged run record {state_dir / 'runs' / 'r1.json'}: not UTF-8")
-    assert warnings[1].startswith(f"warning: skipping the damaged run record {state_dir / 'runs' / 'r2.json'}: Invalid JSON")
+    assert warnings[0].startswith(
+        f"warning: skipping the damaged run record {state_dir / 'runs' / 'r1.json'}: not UTF-8"
+    )
+    assert warnings[1].startswith(
+        f"warning: skipping the damaged run record {state_dir / 'runs' / 'r2.json'}: Invalid JSON"
+    )
     assert "r1.json) cannot be read: not UTF-8 text" in one_error_line(run_cli("status", "r1", state=state_dir))
 
 
@@ -126,14 +142,19 @@ def test_a_subject_file_without_an_end_is_refused(tmp_path, state_dir):
     assert run_cli("init", str(project), "--name", "p", state=state_dir).returncode == 0
     assert run_cli("register", "fake", "u@127.0.0.1:1", "--no-check", state=state_dir).returncode == 0
     began = time.monotonic()
-    result = run_cli("submit", "/dev/zero", "--command", "true", "--dry-run", "-c", "fake", state=state_dir, cwd=project)
+    result = run_cli(
+        "submit", "/dev/zero", "--command", "true", "--dry-run", "-c", "fake", state=state_dir, cwd=project
+    )
     assert time.monotonic() - began < 20
-    assert one_error_line(result) == ("Error: /dev/zero is larger than a subject list may be (64 MiB, 1,000,000 lines) "
-                                      "(hint: split it into several runs, or check that it is the right file)")
+    assert one_error_line(result) == (
+        "Error: /dev/zero is larger than a subject list may be (64 MiB, 1,000,000 lines) "
+        "(hint: split it into several runs, or check that it is the right file)"
+    )
     many = tmp_path / "many.txt"
     many.write_text("s\n" * 1_000_001)
-    assert "larger than a subject list" in one_error_line(run_cli("submit", str(many), "--dry-run", "-c", "fake",
-                                                                  state=state_dir, cwd=project))
+    assert "larger than a subject list" in one_error_line(
+        run_cli("submit", str(many), "--dry-run", "-c", "fake", state=state_dir, cwd=project)
+    )
 
 
 def test_dry_run_into_a_closed_pipe_exits_quietly(tmp_path, state_dir):
@@ -142,8 +163,13 @@ def test_dry_run_into_a_closed_pipe_exits_quietly(tmp_path, state_dir):
     assert run_cli("register", "fake", "u@127.0.0.1:1", "--no-check", state=state_dir).returncode == 0
     (project / "s.txt").write_text("".join(f"s{i}\n" for i in range(2_000)))
     env = {**os.environ, "CLUSTERTOOLS_STATE_DIR": str(state_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "cluster_tools", "submit", "s.txt", "--command", "true", "--dry-run",
-                             "-c", "fake"], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cluster_tools", "submit", "s.txt", "--command", "true", "--dry-run", "-c", "fake"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.close()  # like `| head -c0`: the reader goes away before the first write (no race)
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) in (1, 141) and stderr == "", stderr

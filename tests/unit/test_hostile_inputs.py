@@ -27,8 +27,27 @@ from cluster_tools.model.runs.run_record import save_run
 from cluster_tools.store.state_dir import StateDir
 from tests.unit.run_fixtures import make_run
 
-PIECES = ["\n", "\r", "\x00", "\t", " ", "$(touch PWNED)", "`touch PWNED`", "'", '"', ";", "../", "/", "\\",
-          "ü", "\u2028", "\u00a0", "*", "|", "#"]
+PIECES = [
+    "\n",
+    "\r",
+    "\x00",
+    "\t",
+    " ",
+    "$(touch PWNED)",
+    "`touch PWNED`",
+    "'",
+    '"',
+    ";",
+    "../",
+    "/",
+    "\\",
+    "ü",
+    "\u2028",
+    "\u00a0",
+    "*",
+    "|",
+    "#",
+]
 _SAFE = st.text(alphabet="abcXYZ019._-", max_size=6)
 # Each value holds at least one hostile piece, so no value is a valid name by chance.
 HOSTILE = st.one_of(
@@ -46,8 +65,12 @@ HOSTILE_IN_PATH = st.one_of(
 # A subject list splits on newlines: there a newline makes two lines, not a hostile subject.
 HOSTILE_SUBJECT = HOSTILE.filter(lambda s: "\n" not in s and s.strip(" \t\r\f\v") == s and not s.startswith("#"))
 
-BASE_PROJECT = {"name": "study", "cluster": "lab", "storage": {"output": "s3://out-bucket/results"},
-                "job": {"command": "true", "mem": "1G", "time": "00:10:00"}}
+BASE_PROJECT = {
+    "name": "study",
+    "cluster": "lab",
+    "storage": {"output": "s3://out-bucket/results"},
+    "job": {"command": "true", "mem": "1G", "time": "00:10:00"},
+}
 RUN = "demo-1"
 
 # (argv with X for the hostile value); {subjects}, {file} are the fixture's files, {newdir} a new directory.
@@ -58,18 +81,39 @@ TARGETS = [
     ["submit", "{subjects}", "--partition", "X"],
     ["submit", "{subjects}", "-c", "X"],
     ["submit", "{subjects}", "--dry-run", "--name", "X"],
-    ["status", "X"], ["logs", "X", "sub-01"], ["logs", RUN, "X"], ["cancel", "X"], ["cancel", RUN, "X"],
+    ["status", "X"],
+    ["logs", "X", "sub-01"],
+    ["logs", RUN, "X"],
+    ["cancel", "X"],
+    ["cancel", RUN, "X"],
     ["resubmit", "X", "--failed"],
-    ["results", "ls", "X"], ["results", "get", "X"], ["results", "get", RUN, "X"], ["results", "check", "X"],
-    ["results", "du", "X"], ["results", "collect", "X", "--file", "m.json"], ["report", "X"], ["cost", "run", "X"],
-    ["debug", "--run", "X", "sub-01", "--dry-run"], ["debug", "--run", RUN, "X", "--dry-run"],
-    ["debug", "--mem", "X", "--dry-run"], ["debug", "--time", "X", "--dry-run"],
+    ["results", "ls", "X"],
+    ["results", "get", "X"],
+    ["results", "get", RUN, "X"],
+    ["results", "check", "X"],
+    ["results", "du", "X"],
+    ["results", "collect", "X", "--file", "m.json"],
+    ["report", "X"],
+    ["cost", "run", "X"],
+    ["debug", "--run", "X", "sub-01", "--dry-run"],
+    ["debug", "--run", RUN, "X", "--dry-run"],
+    ["debug", "--mem", "X", "--dry-run"],
+    ["debug", "--time", "X", "--dry-run"],
     ["debug", "--partition", "X", "--dry-run"],
-    ["init", "{newdir}", "--name", "X"], ["init", "{newdir}", "--cluster", "X"],
-    ["forget", "X"], ["register", "X", "u@127.0.0.1", "--no-check"],
-    ["ssh", "-c", "X", "--", "true"], ["ssh", "--node", "X", "--", "true"], ["down", "-c", "X"],
-    ["describe", "-c", "X"], ["ssh-config", "-c", "X"], ["debug", "-c", "X"], ["triage", "-c", "X"],
-    ["autostop", "10", "-c", "X"], ["put", "{file}", "-c", "X"], ["get", "x", "-c", "X"],
+    ["init", "{newdir}", "--name", "X"],
+    ["init", "{newdir}", "--cluster", "X"],
+    ["forget", "X"],
+    ["register", "X", "u@127.0.0.1", "--no-check"],
+    ["ssh", "-c", "X", "--", "true"],
+    ["ssh", "--node", "X", "--", "true"],
+    ["down", "-c", "X"],
+    ["describe", "-c", "X"],
+    ["ssh-config", "-c", "X"],
+    ["debug", "-c", "X"],
+    ["triage", "-c", "X"],
+    ["autostop", "10", "-c", "X"],
+    ["put", "{file}", "-c", "X"],
+    ["get", "x", "-c", "X"],
     ["cost", "cluster", "-c", "X"],
 ]
 PROJECT_FIELDS = [("name",), ("cluster",), ("job", "mem"), ("job", "time"), ("job", "partition")]
@@ -83,8 +127,12 @@ def world():
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         state = StateDir(root / "home" / "state")
-        save_cluster(state, ClusterRecord(name="lab", host="127.0.0.1", port=1, user="u",
-                                          known_hosts=state.clusters / "lab.known_hosts"))
+        save_cluster(
+            state,
+            ClusterRecord(
+                name="lab", host="127.0.0.1", port=1, user="u", known_hosts=state.clusters / "lab.known_hosts"
+            ),
+        )
         save_run(state, make_run().model_copy(update={"cluster": "lab"}))
         planted = ClusterRecord(name="planted", host="127.0.0.1", port=1, user="u", known_hosts=root / "k")
         (root / "x.json").write_text(json.dumps(planted.model_dump(mode="json")))
@@ -97,8 +145,10 @@ def world():
 
 def _files(root: Path) -> dict[str, bytes | None]:
     """Every file (with its bytes) and directory (None) under ``root``."""
-    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() and not p.is_symlink() else None
-            for p in root.rglob("*")}
+    return {
+        str(p.relative_to(root)): p.read_bytes() if p.is_file() and not p.is_symlink() else None
+        for p in root.rglob("*")
+    }
 
 
 def invoke(root: Path, state: StateDir, project: Path, argv: list[str]):
@@ -109,9 +159,11 @@ def invoke(root: Path, state: StateDir, project: Path, argv: list[str]):
         opened.append(repr(args[:2]))
         raise OSError("tests: no connection may be opened for a refused value")
 
-    with mock.patch("cluster_tools.transport.ssh.SSHConnection.__init__", refuse), \
-         mock.patch("cluster_tools.transport.s3.make_s3_client", refuse), \
-         mock.patch.dict(os.environ, {"CLUSTERTOOLS_STATE_DIR": str(state.root)}):
+    with (
+        mock.patch("cluster_tools.transport.ssh.SSHConnection.__init__", refuse),
+        mock.patch("cluster_tools.transport.s3.make_s3_client", refuse),
+        mock.patch.dict(os.environ, {"CLUSTERTOOLS_STATE_DIR": str(state.root)}),
+    ):
         cwd = os.getcwd()
         os.chdir(project)
         try:
@@ -144,8 +196,12 @@ def assert_refused(root: Path, state: StateDir, project: Path, argv: list[str]) 
 def test_a_hostile_value_in_any_option_is_refused(target, value):
     with world() as (root, state, project):
         (project / "in.txt").write_text("data")
-        argv = [a.format(subjects=str(project / "subjects.txt"), file=str(project / "in.txt"),
-                         newdir=str(root / "new-project")) for a in target]
+        argv = [
+            a.format(
+                subjects=str(project / "subjects.txt"), file=str(project / "in.txt"), newdir=str(root / "new-project")
+            )
+            for a in target
+        ]
         argv = [value if a == "X" else a for a in argv]
         assert_refused(root, state, project, argv)
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_tools.model.project.project_config import load_project
 from cluster_tools.errors import ConfigError
+from cluster_tools.model.project.project_config import load_project
 from cluster_tools.services.project.project_init import init_project, project_name_for, render_project_file
 from tests.helpers import assert_golden, err, out, run_cli
 
 
 def test_the_example_project_file_matches_the_golden_file():
-    assert_golden("init_clustertools.yaml", render_project_file("my-study", "sandbox", "s3://clustertools-sandbox/my-study"))
+    assert_golden(
+        "init_clustertools.yaml", render_project_file("my-study", "sandbox", "s3://clustertools-sandbox/my-study")
+    )
 
 
 def test_init_writes_a_loadable_project_and_a_subject_list(tmp_path, state_dir):
@@ -33,12 +35,15 @@ def test_init_refuses_to_overwrite_without_force(tmp_path):
     assert load_project(tmp_path / "clustertools.yaml").name == "b"
 
 
-@pytest.mark.parametrize("name, output", [
-    ("a;rm -rf ~", None),
-    ("$(id)", None),
-    ("ok", "s3://bucket/x\njob: {cpus: 99}"),
-    ("ok", "s3://bucket/x' # "),
-])
+@pytest.mark.parametrize(
+    "name, output",
+    [
+        ("a;rm -rf ~", None),
+        ("$(id)", None),
+        ("ok", "s3://bucket/x\njob: {cpus: 99}"),
+        ("ok", "s3://bucket/x' # "),
+    ],
+)
 def test_hostile_values_never_reach_the_file(tmp_path, name, output):
     with pytest.raises(ConfigError):
         init_project(tmp_path, name=name, cluster="sandbox", output=output, force=False)
@@ -59,7 +64,7 @@ def test_the_commented_bootstrap_example_validates_once_uncommented():
         if not line.startswith("#"):
             break
         block.append(line[2:])
-    uncommented = "\n".join(lines[:start] + block + lines[start + len(block):]) + "\n"
+    uncommented = "\n".join(lines[:start] + block + lines[start + len(block) :]) + "\n"
     from cluster_tools.model.project.project_config import parse_project
 
     settings = parse_project(uncommented).bootstrap

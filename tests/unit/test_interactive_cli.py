@@ -33,7 +33,9 @@ def test_ssh_to_a_bad_node_name_is_refused_before_connecting(state_dir):
     from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
     from cluster_tools.store.state_dir import StateDir
 
-    save_cluster(StateDir(state_dir), ClusterRecord(name="far", host="192.0.2.1", user="u",
-                                                    known_hosts=state_dir / "far.known_hosts"))
+    save_cluster(
+        StateDir(state_dir),
+        ClusterRecord(name="far", host="192.0.2.1", user="u", known_hosts=state_dir / "far.known_hosts"),
+    )
     result = run_cli("ssh", "-c", "far", "--node", "-oProxyCommand=x", state=state_dir)
     assert result.returncode == 1 and "is not a node name" in err(result)

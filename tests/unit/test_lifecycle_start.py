@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.errors import ConfigError
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.services.clusters.lifecycle_start import start_cluster
 from cluster_tools.store.state_dir import StateDir
 

@@ -8,14 +8,41 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster_tools.model import names
 from cluster_tools.errors import ConfigError
+from cluster_tools.model import names
 from cluster_tools.store.state_dir import StateDir
 
-RULES = [names.PROJECT_NAME, names.RUN_NAME, names.RUN_ID, names.CLUSTER_NAME, names.SUBJECT_ID, names.NODE_NAME,
-         names.PARTITION]
-HOSTILE = ["ok\n", "ok\r", "ok\x00", "../ok", "ok/../x", "/etc/passwd", "..", ".", "", "-rf", "ok ok", "$(id)",
-           "`id`", "ok;id", "'ok'", '"ok"', "ok\u2028x", "ökö", "ok\\x", "~root"]
+RULES = [
+    names.PROJECT_NAME,
+    names.RUN_NAME,
+    names.RUN_ID,
+    names.CLUSTER_NAME,
+    names.SUBJECT_ID,
+    names.NODE_NAME,
+    names.PARTITION,
+]
+HOSTILE = [
+    "ok\n",
+    "ok\r",
+    "ok\x00",
+    "../ok",
+    "ok/../x",
+    "/etc/passwd",
+    "..",
+    ".",
+    "",
+    "-rf",
+    "ok ok",
+    "$(id)",
+    "`id`",
+    "ok;id",
+    "'ok'",
+    '"ok"',
+    "ok\u2028x",
+    "ökö",
+    "ok\\x",
+    "~root",
+]
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.kind)

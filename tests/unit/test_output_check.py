@@ -24,8 +24,9 @@ class LocalHead:
 
     def run(self, argv, *, timeout=None, stdin=None):
         self.commands.append(list(argv))
-        done = subprocess.run(["/bin/bash", "-c", command_line(argv)], capture_output=True, env={"PATH": self.path},
-                              timeout=30)
+        done = subprocess.run(
+            ["/bin/bash", "-c", command_line(argv)], capture_output=True, env={"PATH": self.path}, timeout=30
+        )
         return RemoteResult(command_line(argv), done.returncode, done.stdout, done.stderr)
 
 
@@ -54,24 +55,29 @@ def test_a_writable_location_passes_and_the_probe_is_put_then_deleted(tmp_path):
 
 def test_the_check_does_not_wait_for_the_probes_delete(tmp_path):
     """The delete is best effort and detached: the submit goes on while it runs."""
-    check_output_location(LocalHead(fake_aws(tmp_path, f'if [[ $2 == rm ]]; then sleep 2; echo deleted >>{tmp_path}/calls; fi')),
-                          make_run())
+    check_output_location(
+        LocalHead(fake_aws(tmp_path, f"if [[ $2 == rm ]]; then sleep 2; echo deleted >>{tmp_path}/calls; fi")),
+        make_run(),
+    )
     assert "deleted" not in (tmp_path / "calls").read_text()
     assert calls_when(tmp_path, 3)[-1] == "deleted"
 
 
 def test_a_probe_that_cannot_be_deleted_still_passes(tmp_path):
-    check_output_location(LocalHead(fake_aws(tmp_path, '[[ $2 == cp ]]')), make_run())
+    check_output_location(LocalHead(fake_aws(tmp_path, "[[ $2 == cp ]]")), make_run())
 
 
 def test_a_missing_bucket_stops_the_submit_with_one_line_naming_it(tmp_path):
-    body = 'echo "upload failed: - to s3://bucket-1/x An error occurred (NoSuchBucket) when calling the PutObject ' \
-           'operation: The specified bucket does not exist" >&2; exit 1'
+    body = (
+        'echo "upload failed: - to s3://bucket-1/x An error occurred (NoSuchBucket) when calling the PutObject '
+        'operation: The specified bucket does not exist" >&2; exit 1'
+    )
     with pytest.raises(ClusterToolsError) as info:
         check_output_location(LocalHead(fake_aws(tmp_path, body)), make_run())
     line = info.value.one_line()
-    assert line.startswith("the output location s3://bucket-1/study/demo-1/ is not writable from the head node: "
-                           "upload failed: ")
+    assert line.startswith(
+        "the output location s3://bucket-1/study/demo-1/ is not writable from the head node: upload failed: "
+    )
     assert "NoSuchBucket" in line and "nothing was submitted" in line and "create the bucket" in line
 
 

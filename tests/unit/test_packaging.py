@@ -28,8 +28,24 @@ def wheel(tmp_path_factory) -> Path:
     for name in ("cluster_tools", "cluster-config", "bootstrap"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "_shipped"))
     out = tmp_path_factory.mktemp("dist")
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                            "-q", "-w", str(out), str(src)], capture_output=True, text=True, timeout=300)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            str(out),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr
     (path,) = out.glob("clustertools-*.whl")
     return path
@@ -41,7 +57,9 @@ def test_the_wheel_ships_templates_bootstrap_and_data(wheel):
         script = archive.getinfo("cluster_tools/_shipped/bootstrap/on-node-configured.sh")
         mode = script.external_attr >> 16
     for template in (ROOT / "cluster-config").rglob("*.j2"):
-        assert f"cluster_tools/_shipped/cluster-config/{template.relative_to(ROOT / 'cluster-config').as_posix()}" in names
+        assert (
+            f"cluster_tools/_shipped/cluster-config/{template.relative_to(ROOT / 'cluster-config').as_posix()}" in names
+        )
     assert "cluster_tools/templates/run/wrapper.sh.j2" in names and "cluster_tools/data/prices.json" in names
     assert mode & 0o111, "the bootstrap script must stay executable"
 
@@ -50,12 +68,23 @@ def test_an_installed_copy_finds_its_folders(wheel, tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(tmp_path / "site")
     found = subprocess.run(
-        [sys.executable, "-c", "from cluster_tools.store import shipped_files as resources; print(resources.cluster_config_dir()); "
-                               "print(resources.bootstrap_dir())"],
-        capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site")}, timeout=60)
+        [
+            sys.executable,
+            "-c",
+            "from cluster_tools.store import shipped_files as resources; print(resources.cluster_config_dir()); "
+            "print(resources.bootstrap_dir())",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path / "site")},
+        timeout=60,
+    )
     assert found.returncode == 0, found.stderr
-    assert found.stdout.split() == [str(tmp_path / "site" / "cluster_tools" / "_shipped" / "cluster-config"),
-                                    str(tmp_path / "site" / "cluster_tools" / "_shipped" / "bootstrap")]
+    assert found.stdout.split() == [
+        str(tmp_path / "site" / "cluster_tools" / "_shipped" / "cluster-config"),
+        str(tmp_path / "site" / "cluster_tools" / "_shipped" / "bootstrap"),
+    ]
 
 
 def test_a_checkout_uses_its_own_folders_and_a_broken_install_says_so(tmp_path):

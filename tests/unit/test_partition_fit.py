@@ -24,22 +24,28 @@ def test_a_request_no_node_holds_is_named_with_the_largest_that_fits() -> None:
     assert request_problem(parsed, None, cpus=4, mem="3G") is None
     assert request_problem(parsed, None, cpus=16, mem="1G") == (
         "no node of partition cpu can hold a task asking 16 CPUs: its largest node has 4 CPUs, 3214 MB; "
-        "the most a task can ask there is --cpus 4 --mem 3214M")
+        "the most a task can ask there is --cpus 4 --mem 3214M"
+    )
     assert "asking --mem 62G (63488 MB)" in request_problem(parsed, "cpu", cpus=1, mem="62G")
     assert "--mem 3214M" in request_problem(parsed, "cpu", cpus=1, mem="62G")
     assert request_problem(parsed, "gpu", cpus=1, mem="6G") is None
-    assert request_problem(parsed, "nope", cpus=1, mem="1G") == \
-        "partition nope does not exist on this cluster (its partitions: cpu, gpu)"
+    assert (
+        request_problem(parsed, "nope", cpus=1, mem="1G")
+        == "partition nope does not exist on this cluster (its partitions: cpu, gpu)"
+    )
 
 
 def test_gpus_come_from_gres_and_count() -> None:
     parsed = parse_partitions("gpu*|8|62000|gpu:4\ngpu*|4|15000|gpu:tesla:1(S:0),shard:8\ncpu|2|3000|(null)\n")
     assert parsed.nodes["gpu"] == [NodeConfig(8, 62000, 4), NodeConfig(4, 15000, 1)]
     assert request_problem(parsed, None, cpus=1, mem="1G", gpus=4) is None
-    assert "asking 5 GPU(s): its largest node has 8 CPUs, 62000 MB, 4 GPU(s)" in \
-        request_problem(parsed, None, cpus=1, mem="1G", gpus=5)
-    assert request_problem(parsed, "cpu", cpus=1, mem="1G", gpus=1) == \
-        "no node of partition cpu has a GPU: name a partition whose nodes have them (--partition)"
+    assert "asking 5 GPU(s): its largest node has 8 CPUs, 62000 MB, 4 GPU(s)" in request_problem(
+        parsed, None, cpus=1, mem="1G", gpus=5
+    )
+    assert (
+        request_problem(parsed, "cpu", cpus=1, mem="1G", gpus=1)
+        == "no node of partition cpu has a GPU: name a partition whose nodes have them (--partition)"
+    )
 
 
 @pytest.mark.parametrize(("text", "mb"), [("4G", 4096), ("512M", 512), ("2000", 2000), ("1T", 1048576), ("1536K", 2)])

@@ -7,8 +7,14 @@ import json
 
 import pytest
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, forget_cluster, load_cluster, resolve_cluster_name, save_cluster
 from cluster_tools.errors import ConfigError
+from cluster_tools.model.clusters.cluster_record import (
+    ClusterRecord,
+    forget_cluster,
+    load_cluster,
+    resolve_cluster_name,
+    save_cluster,
+)
 from cluster_tools.model.runs.run_record import load_run, new_run_id, save_run
 from cluster_tools.services.runs.results import ResultObject, plan_download
 from cluster_tools.store.state_dir import StateDir
@@ -91,8 +97,9 @@ def test_results_get_never_writes_through_a_symlink_in_the_destination(tmp_path)
     (dest / "sub-02" / "deep" / "link").symlink_to(outside)
     (dest / "sub-03").mkdir()
     (dest / "sub-03" / "file.txt").symlink_to(outside / "target.txt")
-    plan = plan_download([_obj("sub-01/a.txt"), _obj("sub-02/deep/link/b.txt"), _obj("sub-03/file.txt"),
-                          _obj("sub-04/ok.txt")], dest)
+    plan = plan_download(
+        [_obj("sub-01/a.txt"), _obj("sub-02/deep/link/b.txt"), _obj("sub-03/file.txt"), _obj("sub-04/ok.txt")], dest
+    )
     assert plan.refused == ["sub-01/a.txt", "sub-02/deep/link/b.txt", "sub-03/file.txt"]
     assert [d.key for d in plan.todo] == ["sub-04/ok.txt"]
     assert list(outside.iterdir()) == []
@@ -114,6 +121,7 @@ def test_an_s3_key_with_dots_never_escapes_the_destination(tmp_path, key):
 
 
 # --- `clustertools get` (SFTP): names from the head node are data too -----------------------------
+
 
 class _Remote:
     """A head node whose listing is given: what a hostile or broken server could answer."""

@@ -19,19 +19,52 @@ from pydantic import ValidationError
 
 from cluster_tools.errors import ClusterToolsError
 from cluster_tools.model.cost.pricing import (
-    HOURS_PER_MONTH, STORAGE_KINDS, InstanceShape, LivePriceUnavailable, PriceNotFound, PriceQuote, format_usd,
-    hourly_cluster_cost, instance_price, instance_shape, load_price_table, median_spot_price,
-    ondemand_hourly_from_products, parse_get_products, parse_price_table, shape_from_instance_types,
+    HOURS_PER_MONTH,
+    STORAGE_KINDS,
+    InstanceShape,
+    LivePriceUnavailable,
+    PriceNotFound,
+    PriceQuote,
+    format_usd,
+    hourly_cluster_cost,
+    instance_price,
+    instance_shape,
+    load_price_table,
+    median_spot_price,
+    ondemand_hourly_from_products,
+    parse_get_products,
+    parse_price_table,
+    shape_from_instance_types,
     storage_monthly_price,
 )
 
 REGIONS = ["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1"]
-LINEAR_FAMILIES = ["c5", "c5a", "c6i", "c6a", "c7i", "c7a", "m5", "m6i", "m6a", "m6g", "m7i", "r5", "r6i", "r6a", "r6g",
-                   "r7i"]
+LINEAR_FAMILIES = [
+    "c5",
+    "c5a",
+    "c6i",
+    "c6a",
+    "c7i",
+    "c7a",
+    "m5",
+    "m6i",
+    "m6a",
+    "m6g",
+    "m7i",
+    "r5",
+    "r6i",
+    "r6a",
+    "r6g",
+    "r7i",
+]
 # Not offered there (null in the table): hpc6a outside us-east-2; g6 is not in the catalog for eu-west-1.
-NOT_OFFERED = {("us-east-1", "hpc6a.48xlarge"), ("us-west-2", "hpc6a.48xlarge"), ("eu-west-1", "hpc6a.48xlarge"),
-               ("eu-central-1", "hpc6a.48xlarge"), *(("eu-west-1", f"g6.{size}") for size in
-                                                    ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge"))}
+NOT_OFFERED = {
+    ("us-east-1", "hpc6a.48xlarge"),
+    ("us-west-2", "hpc6a.48xlarge"),
+    ("eu-west-1", "hpc6a.48xlarge"),
+    ("eu-central-1", "hpc6a.48xlarge"),
+    *(("eu-west-1", f"g6.{size}") for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge")),
+}
 ROOT = Path(__file__).resolve().parents[2]
 # Instance types the users' own write-ups run (steering seeds, not in this repository): m5.4xlarge for the ABCD
 # segmentation, m6g.4xlarge / r6g.2xlarge for rapidtide on HCP, p2.xlarge for the GPU sweep.
@@ -45,32 +78,70 @@ def table():
 
 
 def _product(instance_type="c6i.xlarge", usd="0.1700000000", sku="3J2BFEJ3GVKMZC5V", **attributes) -> dict:
-    attrs = {"instanceType": instance_type, "regionCode": "us-east-1", "location": "US East (N. Virginia)",
-             "operatingSystem": "Linux", "tenancy": "Shared", "preInstalledSw": "NA", "capacitystatus": "Used",
-             "licenseModel": "No License required", "usagetype": f"BoxUsage:{instance_type}", "vcpu": "4",
-             "memory": "8 GiB", "operation": "RunInstances", "marketoption": "OnDemand",
-             "servicecode": "AmazonEC2", "instanceFamily": "Compute optimized", **attributes}
+    attrs = {
+        "instanceType": instance_type,
+        "regionCode": "us-east-1",
+        "location": "US East (N. Virginia)",
+        "operatingSystem": "Linux",
+        "tenancy": "Shared",
+        "preInstalledSw": "NA",
+        "capacitystatus": "Used",
+        "licenseModel": "No License required",
+        "usagetype": f"BoxUsage:{instance_type}",
+        "vcpu": "4",
+        "memory": "8 GiB",
+        "operation": "RunInstances",
+        "marketoption": "OnDemand",
+        "servicecode": "AmazonEC2",
+        "instanceFamily": "Compute optimized",
+        **attributes,
+    }
     return {
         "product": {"productFamily": "Compute Instance", "attributes": attrs, "sku": sku},
         "serviceCode": "AmazonEC2",
         "terms": {
-            "OnDemand": {f"{sku}.JRTCKXETXF": {
-                "priceDimensions": {f"{sku}.JRTCKXETXF.6YS6EN2CT7": {
-                    "unit": "Hrs", "beginRange": "0", "endRange": "Inf", "appliesTo": [],
-                    "rateCode": f"{sku}.JRTCKXETXF.6YS6EN2CT7",
-                    "description": f"${float(usd):g} per On Demand Linux {instance_type} Instance Hour",
-                    "pricePerUnit": {"USD": usd}}},
-                "sku": sku, "effectiveDate": "2026-11-01T00:00:00Z", "offerTermCode": "JRTCKXETXF",
-                "termAttributes": {}}},
-            "Reserved": {f"{sku}.4NA7Y494T4": {
-                "priceDimensions": {f"{sku}.4NA7Y494T4.6YS6EN2CT7": {
-                    "unit": "Hrs", "beginRange": "0", "endRange": "Inf", "appliesTo": [],
-                    "rateCode": f"{sku}.4NA7Y494T4.6YS6EN2CT7",
-                    "description": f"Linux/UNIX (Amazon VPC), {instance_type} reserved instance applied",
-                    "pricePerUnit": {"USD": "0.1070000000"}}},
-                "sku": sku, "effectiveDate": "2026-11-01T00:00:00Z", "offerTermCode": "4NA7Y494T4",
-                "termAttributes": {"LeaseContractLength": "1yr", "OfferingClass": "standard",
-                                   "PurchaseOption": "No Upfront"}}},
+            "OnDemand": {
+                f"{sku}.JRTCKXETXF": {
+                    "priceDimensions": {
+                        f"{sku}.JRTCKXETXF.6YS6EN2CT7": {
+                            "unit": "Hrs",
+                            "beginRange": "0",
+                            "endRange": "Inf",
+                            "appliesTo": [],
+                            "rateCode": f"{sku}.JRTCKXETXF.6YS6EN2CT7",
+                            "description": f"${float(usd):g} per On Demand Linux {instance_type} Instance Hour",
+                            "pricePerUnit": {"USD": usd},
+                        }
+                    },
+                    "sku": sku,
+                    "effectiveDate": "2026-11-01T00:00:00Z",
+                    "offerTermCode": "JRTCKXETXF",
+                    "termAttributes": {},
+                }
+            },
+            "Reserved": {
+                f"{sku}.4NA7Y494T4": {
+                    "priceDimensions": {
+                        f"{sku}.4NA7Y494T4.6YS6EN2CT7": {
+                            "unit": "Hrs",
+                            "beginRange": "0",
+                            "endRange": "Inf",
+                            "appliesTo": [],
+                            "rateCode": f"{sku}.4NA7Y494T4.6YS6EN2CT7",
+                            "description": f"Linux/UNIX (Amazon VPC), {instance_type} reserved instance applied",
+                            "pricePerUnit": {"USD": "0.1070000000"},
+                        }
+                    },
+                    "sku": sku,
+                    "effectiveDate": "2026-11-01T00:00:00Z",
+                    "offerTermCode": "4NA7Y494T4",
+                    "termAttributes": {
+                        "LeaseContractLength": "1yr",
+                        "OfferingClass": "standard",
+                        "PurchaseOption": "No Upfront",
+                    },
+                }
+            },
         },
         "version": "20261101000000",
         "publicationDate": "2026-11-01T00:00:00Z",
@@ -81,6 +152,7 @@ GET_PRODUCTS_PAGE = {"FormatVersion": "aws_v1", "PriceList": [json.dumps(_produc
 
 
 # --- the table ---------------------------------------------------------------------------------------------
+
 
 def test_the_table_loads_with_its_date_and_source(table):
     assert isinstance(table.as_of, dt.date) and table.label == f"price table of {table.as_of.isoformat()}"
@@ -107,11 +179,20 @@ def test_sizes_scale_linearly_within_a_family(table, family):
         assert len(per_vcpu) >= 7 and max(per_vcpu.values()) - min(per_vcpu.values()) < 1e-9, (region, per_vcpu)
 
 
-@pytest.mark.parametrize("region, instance_type, hourly", [
-    ("us-east-1", "c6i.xlarge", 0.17), ("us-east-1", "t3.medium", 0.0416), ("us-west-2", "m5.large", 0.096),
-    ("eu-west-1", "c6i.large", 0.0912), ("eu-central-1", "c5.xlarge", 0.194), ("us-east-2", "g5.2xlarge", 1.212),
-    ("eu-central-1", "g5.2xlarge", 1.5156), ("eu-west-1", "g4dn.8xlarge", 2.426), ("us-east-1", "c7a.large", 0.10264),
-])
+@pytest.mark.parametrize(
+    "region, instance_type, hourly",
+    [
+        ("us-east-1", "c6i.xlarge", 0.17),
+        ("us-east-1", "t3.medium", 0.0416),
+        ("us-west-2", "m5.large", 0.096),
+        ("eu-west-1", "c6i.large", 0.0912),
+        ("eu-central-1", "c5.xlarge", 0.194),
+        ("us-east-2", "g5.2xlarge", 1.212),
+        ("eu-central-1", "g5.2xlarge", 1.5156),
+        ("eu-west-1", "g4dn.8xlarge", 2.426),
+        ("us-east-1", "c7a.large", 0.10264),
+    ],
+)
 def test_anchor_prices(table, region, instance_type, hourly):
     quote = instance_price(table, region, instance_type)
     assert (quote.hourly_usd, quote.capacity, quote.estimate) == (hourly, "ondemand", False)
@@ -129,22 +210,33 @@ def test_shapes(table):
 
 def test_every_type_the_examples_the_init_template_and_the_seeds_name_is_in_the_table(table):
     named = set(SEED_TYPES)
-    for path in [*(ROOT / "cluster-config" / "examples").glob("*.yaml"),
-                 ROOT / "cluster_tools" / "templates" / "project" / "clustertools.yaml.j2"]:
+    for path in [
+        *(ROOT / "cluster-config" / "examples").glob("*.yaml"),
+        ROOT / "cluster_tools" / "templates" / "project" / "clustertools.yaml.j2",
+    ]:
         named |= set(INSTANCE_TYPE.findall(path.read_text()))
     assert {"g6.xlarge", "r6a.2xlarge", "t3.medium"} <= named  # the scan finds the examples' types
     assert sorted(named - set(table.instances)) == []
 
 
-@pytest.mark.parametrize("instance_type, shape, us_east_1, eu_central_1", [
-    ("m6g.4xlarge", (16, 64, 0), 0.616, 0.736), ("r6g.2xlarge", (8, 64, 0), 0.4032, 0.4864),
-    ("c7g.xlarge", (4, 8, 0), 0.145, 0.1649), ("r6a.2xlarge", (8, 64, 0), 0.4536, 0.5472),
-    ("g6.xlarge", (4, 16, 1), 0.8048, 1.0064), ("g6.12xlarge", (48, 192, 4), 4.6016, 5.75429),
-    ("p2.xlarge", (4, 61, 1), 0.9, 1.326), ("p3.8xlarge", (32, 244, 4), 12.24, 15.292),
-    ("g4dn.xlarge", (4, 16, 1), 0.526, 0.658), ("g5.xlarge", (4, 16, 1), 1.006, 1.258),
-])
-def test_graviton_and_gpu_families_with_shapes_and_catalog_figures(table, instance_type, shape, us_east_1,
-                                                                   eu_central_1):
+@pytest.mark.parametrize(
+    "instance_type, shape, us_east_1, eu_central_1",
+    [
+        ("m6g.4xlarge", (16, 64, 0), 0.616, 0.736),
+        ("r6g.2xlarge", (8, 64, 0), 0.4032, 0.4864),
+        ("c7g.xlarge", (4, 8, 0), 0.145, 0.1649),
+        ("r6a.2xlarge", (8, 64, 0), 0.4536, 0.5472),
+        ("g6.xlarge", (4, 16, 1), 0.8048, 1.0064),
+        ("g6.12xlarge", (48, 192, 4), 4.6016, 5.75429),
+        ("p2.xlarge", (4, 61, 1), 0.9, 1.326),
+        ("p3.8xlarge", (32, 244, 4), 12.24, 15.292),
+        ("g4dn.xlarge", (4, 16, 1), 0.526, 0.658),
+        ("g5.xlarge", (4, 16, 1), 1.006, 1.258),
+    ],
+)
+def test_graviton_and_gpu_families_with_shapes_and_catalog_figures(
+    table, instance_type, shape, us_east_1, eu_central_1
+):
     s = table.instances[instance_type]
     assert (s.vcpus, s.memory_gib, s.gpus) == shape
     assert instance_price(table, "us-east-1", instance_type).hourly_usd == us_east_1
@@ -155,7 +247,8 @@ def test_graviton_and_gpu_families_with_shapes_and_catalog_figures(table, instan
 def test_figures_not_seen_in_a_stored_catalog_are_marked_unverified(table):
     # p2 left the newer catalog; only its US figures were seen (in an older one)
     assert {"eu-west-1:p2.xlarge", "eu-central-1:p2.xlarge", "eu-west-1:p2.8xlarge", "eu-central-1:p2.8xlarge"} <= (
-        table.unverified)
+        table.unverified
+    )
     assert instance_price(table, "eu-central-1", "p2.xlarge").estimate
     assert not any(entry.endswith(":p3.2xlarge") for entry in table.unverified)  # seen in all five regions
     assert "catalogs/v3/aws.csv" in table.source and "001367d22a0033fac286a8c71aeac7109e431bcb" in table.source
@@ -174,6 +267,7 @@ def test_a_table_missing_a_type_in_a_region_is_refused(table):
 
 # --- quotes and their errors -------------------------------------------------------------------------------
 
+
 def test_spot_from_the_table_is_an_estimate_and_says_so(table):
     quote = instance_price(table, "us-east-1", "c6i.xlarge", "spot")
     assert quote.estimate and quote.hourly_usd == pytest.approx(0.17 * table.spot.default_fraction)
@@ -186,18 +280,33 @@ def test_unverified_figures_are_marked(table):
     assert "~ estimate" in quote.describe()
 
 
-@pytest.mark.parametrize("call, message, hint", [
-    (lambda t: instance_price(t, "us-east-1", "c9z.huge"), "no price for c9z.huge in the price table of",
-     "the table covers c5, c5a, c6a, c6i, c7a, c7g, c7i, g4dn, g5, g6, hpc6a, m5, m6a, m6g, m6i, m7i, p2, p3, r5, "
-     "r6a, r6g, r6i, r7i, t3"),
-    (lambda t: instance_price(t, "ap-south-1", "c6i.xlarge"), "no prices for region ap-south-1 in the price table",
-     "the table covers us-east-1, us-east-2, us-west-2, eu-west-1, eu-central-1"),
-    (lambda t: instance_price(t, "us-east-1", "hpc6a.48xlarge"), "hpc6a.48xlarge is not offered in us-east-1",
-     "describe-instance-type-offerings"),
-    (lambda t: instance_price(t, "us-east-2", "hpc6a.48xlarge", "spot"), "hpc6a.48xlarge is not sold as Spot",
-     "on-demand queue"),
-    (lambda t: storage_monthly_price(t, "us-east-1", "s3", 10), "no storage kind 's3'", "ebs_gp3, efs_standard"),
-])
+@pytest.mark.parametrize(
+    "call, message, hint",
+    [
+        (
+            lambda t: instance_price(t, "us-east-1", "c9z.huge"),
+            "no price for c9z.huge in the price table of",
+            "the table covers c5, c5a, c6a, c6i, c7a, c7g, c7i, g4dn, g5, g6, hpc6a, m5, m6a, m6g, m6i, m7i, p2, p3, r5, "
+            "r6a, r6g, r6i, r7i, t3",
+        ),
+        (
+            lambda t: instance_price(t, "ap-south-1", "c6i.xlarge"),
+            "no prices for region ap-south-1 in the price table",
+            "the table covers us-east-1, us-east-2, us-west-2, eu-west-1, eu-central-1",
+        ),
+        (
+            lambda t: instance_price(t, "us-east-1", "hpc6a.48xlarge"),
+            "hpc6a.48xlarge is not offered in us-east-1",
+            "describe-instance-type-offerings",
+        ),
+        (
+            lambda t: instance_price(t, "us-east-2", "hpc6a.48xlarge", "spot"),
+            "hpc6a.48xlarge is not sold as Spot",
+            "on-demand queue",
+        ),
+        (lambda t: storage_monthly_price(t, "us-east-1", "s3", 10), "no storage kind 's3'", "ebs_gp3, efs_standard"),
+    ],
+)
 def test_unknowns_are_one_line_with_a_hint(table, call, message, hint):
     with pytest.raises(PriceNotFound) as caught:
         call(table)
@@ -213,18 +322,29 @@ def test_storage_per_month(table):
     assert storage_monthly_price(table, "eu-central-1", "ebs_gp3", 500).monthly_usd == pytest.approx(47.6)
     fsx = storage_monthly_price(table, "eu-central-1", "fsx_lustre_scratch_2", 1200)
     assert fsx.estimate and "~ estimate" in fsx.describe()
-    assert storage_monthly_price(table, "us-east-1", "fsx_lustre_persistent_125", 1200).monthly_usd == pytest.approx(174.0)
+    assert storage_monthly_price(table, "us-east-1", "fsx_lustre_persistent_125", 1200).monthly_usd == pytest.approx(
+        174.0
+    )
     with pytest.raises(PriceNotFound, match="cannot be negative"):
         storage_monthly_price(table, "us-east-1", "efs_standard", -1)
 
 
 # --- cost breakdown ------------------------------------------------------------------------------------------
 
+
 def test_hourly_cluster_cost_adds_up_line_by_line(table):
-    cost = hourly_cluster_cost(table, "us-east-1", ("t3.medium", "ondemand"),
-                               [("c6i.4xlarge", "spot", 10), ("c6i.xlarge", "ondemand", 2), ("g5.xlarge", "ondemand", 0)])
+    cost = hourly_cluster_cost(
+        table,
+        "us-east-1",
+        ("t3.medium", "ondemand"),
+        [("c6i.4xlarge", "spot", 10), ("c6i.xlarge", "ondemand", 2), ("g5.xlarge", "ondemand", 0)],
+    )
     assert [(line.role, line.count, line.unit.instance_type) for line in cost.lines] == [
-        ("head", 1, "t3.medium"), ("compute", 10, "c6i.4xlarge"), ("compute", 2, "c6i.xlarge"), ("compute", 0, "g5.xlarge")]
+        ("head", 1, "t3.medium"),
+        ("compute", 10, "c6i.4xlarge"),
+        ("compute", 2, "c6i.xlarge"),
+        ("compute", 0, "g5.xlarge"),
+    ]
     assert [line.hourly_usd for line in cost.lines] == pytest.approx([0.0416, 2.72, 0.34, 0.0])
     assert cost.total_hourly_usd == pytest.approx(3.1016) and cost.estimate
     text = cost.text_lines()
@@ -240,11 +360,17 @@ def test_hourly_cluster_cost_asks_each_type_once(table):
 
     def quote(region, instance_type, capacity):
         asked.append((region, instance_type, capacity))
-        return PriceQuote(region=region, instance_type=instance_type, capacity=capacity, hourly_usd=1.5,
-                          source="AWS Pricing API")
+        return PriceQuote(
+            region=region, instance_type=instance_type, capacity=capacity, hourly_usd=1.5, source="AWS Pricing API"
+        )
 
-    cost = hourly_cluster_cost(table, "eu-west-1", ("c6i.large", "ondemand"),
-                               [("c6i.large", "ondemand", 4), ("c6i.large", "spot", 2)], quote=quote)
+    cost = hourly_cluster_cost(
+        table,
+        "eu-west-1",
+        ("c6i.large", "ondemand"),
+        [("c6i.large", "ondemand", 4), ("c6i.large", "spot", 2)],
+        quote=quote,
+    )
     assert asked == [("eu-west-1", "c6i.large", "ondemand"), ("eu-west-1", "c6i.large", "spot")]
     assert cost.total_hourly_usd == pytest.approx(1.5 * 7) and not cost.estimate
     assert all(line.endswith("(AWS Pricing API)") for line in cost.text_lines()[:-1])
@@ -252,22 +378,37 @@ def test_hourly_cluster_cost_asks_each_type_once(table):
 
 # --- money text ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("amount, per, text", [
-    (1.234, "h", "$1.23/h"), (45.6, "month", "$45.60/month"), (1234.5, None, "$1,234.50"), (0, "h", "$0.00/h"),
-    (0.0416, "h", "$0.0416/h"), (0.068, "h", "$0.068/h"), (0.05, "h", "$0.05/h"), (0.00416, "h", "$0.0042/h"),
-    (0.09999, "h", "$0.10/h"), (0.125, "h", "$0.13/h"), (2.675, "month", "$2.68/month"), (-2.5, None, "-$2.50"),
-    (1_000_000, "month", "$1,000,000.00/month"),
-])
+
+@pytest.mark.parametrize(
+    "amount, per, text",
+    [
+        (1.234, "h", "$1.23/h"),
+        (45.6, "month", "$45.60/month"),
+        (1234.5, None, "$1,234.50"),
+        (0, "h", "$0.00/h"),
+        (0.0416, "h", "$0.0416/h"),
+        (0.068, "h", "$0.068/h"),
+        (0.05, "h", "$0.05/h"),
+        (0.00416, "h", "$0.0042/h"),
+        (0.09999, "h", "$0.10/h"),
+        (0.125, "h", "$0.13/h"),
+        (2.675, "month", "$2.68/month"),
+        (-2.5, None, "-$2.50"),
+        (1_000_000, "month", "$1,000,000.00/month"),
+    ],
+)
 def test_format_usd(amount, per, text):
     assert format_usd(amount, per) == text
 
 
 # --- parsers of live answers ---------------------------------------------------------------------------------
 
+
 def test_get_products_answer_parses_to_the_on_demand_price():
     offers = parse_get_products(GET_PRODUCTS_PAGE["PriceList"])
     assert [(o.instance_type, o.region, o.hourly_usd, o.operation, o.market) for o in offers] == [
-        ("c6i.xlarge", "us-east-1", 0.17, "RunInstances", "OnDemand")]  # the Reserved term is not an on-demand price
+        ("c6i.xlarge", "us-east-1", 0.17, "RunInstances", "OnDemand")
+    ]  # the Reserved term is not an on-demand price
     assert ondemand_hourly_from_products(GET_PRODUCTS_PAGE["PriceList"], "us-east-1", "c6i.xlarge") == 0.17
 
 
@@ -280,22 +421,33 @@ def test_get_products_prefers_plain_run_instances_and_refuses_to_guess():
     with pytest.raises(LivePriceUnavailable, match="no Linux on-demand price for c6i.xlarge in eu-west-1"):
         ondemand_hourly_from_products(answer, "eu-west-1", "c6i.xlarge")
     with pytest.raises(LivePriceUnavailable, match="2 different Linux on-demand prices"):
-        ondemand_hourly_from_products([json.dumps(_product(usd="0.18", sku="TWIN000000000000"))] + answer,
-                                      "us-east-1", "c6i.xlarge")
+        ondemand_hourly_from_products(
+            [json.dumps(_product(usd="0.18", sku="TWIN000000000000"))] + answer, "us-east-1", "c6i.xlarge"
+        )
     with pytest.raises(LivePriceUnavailable):
         ondemand_hourly_from_products([], "us-east-1", "c6i.xlarge")
 
 
 def _spot(zone, price, minute, kind="Linux/UNIX", instance_type="c6i.xlarge"):
-    return {"AvailabilityZone": zone, "InstanceType": instance_type, "ProductDescription": kind, "SpotPrice": price,
-            "Timestamp": dt.datetime(2026, 11, 22, 7, minute, tzinfo=dt.timezone.utc)}
+    return {
+        "AvailabilityZone": zone,
+        "InstanceType": instance_type,
+        "ProductDescription": kind,
+        "SpotPrice": price,
+        "Timestamp": dt.datetime(2026, 11, 22, 7, minute, tzinfo=dt.UTC),
+    }
 
 
 def test_spot_history_takes_each_zones_latest_price_and_the_median():
-    history = [_spot("us-east-1a", "0.0700", 1), _spot("us-east-1a", "0.0650", 9),  # 1a's latest: 0.065
-               _spot("us-east-1b", "0.0710", 5), _spot("us-east-1c", "0.0900", 3),
-               _spot("us-east-1d", "0.0100", 8, kind="Windows"), _spot("us-east-1d", "0.5", 8, instance_type="p3.2xlarge"),
-               _spot("us-east-1f", "0.0640", 2, kind="Linux/UNIX (Amazon VPC)")]
+    history = [
+        _spot("us-east-1a", "0.0700", 1),
+        _spot("us-east-1a", "0.0650", 9),  # 1a's latest: 0.065
+        _spot("us-east-1b", "0.0710", 5),
+        _spot("us-east-1c", "0.0900", 3),
+        _spot("us-east-1d", "0.0100", 8, kind="Windows"),
+        _spot("us-east-1d", "0.5", 8, instance_type="p3.2xlarge"),
+        _spot("us-east-1f", "0.0640", 2, kind="Linux/UNIX (Amazon VPC)"),
+    ]
     assert median_spot_price(history, "c6i.xlarge") == (pytest.approx((0.065 + 0.071) / 2), 4)
     assert median_spot_price(history[:4], "c6i.xlarge") == (pytest.approx(0.071), 3)
     with pytest.raises(LivePriceUnavailable, match="no Linux spot price for g5.xlarge"):
@@ -303,10 +455,15 @@ def test_spot_history_takes_each_zones_latest_price_and_the_median():
 
 
 def test_describe_instance_types_answer_parses_to_a_shape():
-    answer = [{"InstanceType": "g6.xlarge", "VCpuInfo": {"DefaultVCpus": 4, "DefaultCores": 2},
-               "MemoryInfo": {"SizeInMiB": 16384},
-               "GpuInfo": {"Gpus": [{"Name": "L4", "Manufacturer": "NVIDIA", "Count": 1}]}},
-              {"InstanceType": "c6i.xlarge", "VCpuInfo": {"DefaultVCpus": 4}, "MemoryInfo": {"SizeInMiB": 8192}}]
+    answer = [
+        {
+            "InstanceType": "g6.xlarge",
+            "VCpuInfo": {"DefaultVCpus": 4, "DefaultCores": 2},
+            "MemoryInfo": {"SizeInMiB": 16384},
+            "GpuInfo": {"Gpus": [{"Name": "L4", "Manufacturer": "NVIDIA", "Count": 1}]},
+        },
+        {"InstanceType": "c6i.xlarge", "VCpuInfo": {"DefaultVCpus": 4}, "MemoryInfo": {"SizeInMiB": 8192}},
+    ]
     assert shape_from_instance_types(answer, "g6.xlarge") == InstanceShape(vcpus=4, memory_gib=16, gpus=1)
     assert shape_from_instance_types(answer, "c6i.xlarge") == InstanceShape(vcpus=4, memory_gib=8, gpus=0)
     with pytest.raises(LivePriceUnavailable, match="no vCPU and memory figures for c8g.xlarge"):

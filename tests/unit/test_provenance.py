@@ -12,7 +12,9 @@ from cluster_tools.render.run_scripts import render_dataset_description
 from tests.unit.run_fixtures import lay_out_run_dir, make_run, run_task
 
 FAKE_AWS = '#!/bin/bash\nmkdir -p "$(dirname "$0")/../s3" && cp -R "${@: -2:1}." "$(dirname "$0")/../s3/"\n'
-COMMAND = 'echo "it\'s \\"quoted\\"" > "$OUTPUT_DIR/out.txt"; i=0; while [ $i -lt 20000 ]; do i=$((i + 1)); done; exit 3'
+COMMAND = (
+    'echo "it\'s \\"quoted\\"" > "$OUTPUT_DIR/out.txt"; i=0; while [ $i -lt 20000 ]; do i=$((i + 1)); done; exit 3'
+)
 
 
 def test_every_subject_says_how_its_outputs_were_made(tmp_path: Path):
@@ -26,8 +28,13 @@ def test_every_subject_says_how_its_outputs_were_made(tmp_path: Path):
     assert provenance["generated_by"] == {"name": "clustertools", "version": __version__}
     assert (provenance["run"], provenance["subject"], provenance["attempt"]) == (run.run_id, "sub-1", 1)
     assert (provenance["state"], provenance["exit_code"], provenance["command"]) == ("FAILED", 3, COMMAND)
-    assert provenance["asked"] == {"cpus": run.job.cpus, "mem": run.job.mem, "time": run.job.time, "gpus": 0,
-                                   "partition": None}
+    assert provenance["asked"] == {
+        "cpus": run.job.cpus,
+        "mem": run.job.mem,
+        "time": run.job.time,
+        "gpus": 0,
+        "partition": None,
+    }
     used = provenance["used"]
     assert used["cpu_seconds"] is not None and used["cpu_seconds"] >= 0 and used["wall_seconds"] >= 0
     assert used["peak_memory_mb"] is None  # no memory cgroup of the task's own here
@@ -46,9 +53,13 @@ def test_every_subject_says_how_its_outputs_were_made(tmp_path: Path):
 def test_the_report_says_asked_against_used():
     from cluster_tools.model.runs.report_usage import SubjectUsage, usage_lines
 
-    rows = (SubjectUsage("a", 1, 1024.0, 2, 100.0, 30.0, 60.0), SubjectUsage("b", 1, 1024.0, 2, 400.0, 60.0, 60.0),
-            SubjectUsage("c", 2, 1024.0, 2, None, None, 10.0))
+    rows = (
+        SubjectUsage("a", 1, 1024.0, 2, 100.0, 30.0, 60.0),
+        SubjectUsage("b", 1, 1024.0, 2, 400.0, 60.0, 60.0),
+        SubjectUsage("c", 2, 1024.0, 2, None, None, 10.0),
+    )
     assert usage_lines(rows) == [
         "memory: asked 1024 MB a task; peak median 250 MB, max 400 MB (39% of asked at most) over 2 task(s)",
-        "CPU: 2 asked a task; busy median 38% of them over its wall time, over 2 task(s)"]
+        "CPU: 2 asked a task; busy median 38% of them over its wall time, over 2 task(s)",
+    ]
     assert usage_lines(rows[2:]) == []

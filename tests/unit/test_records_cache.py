@@ -21,9 +21,22 @@ SUBJECTS = tuple(f"sub-{i}" for i in range(1, 5))
 
 
 def record(subject: str, state: str, padding: int = 0) -> bytes:
-    return (json.dumps({"subject": subject, "attempt": 1, "state": state, "exit_code": 0 if state == "SUCCEEDED" else 1,
-                        "error": "x" * padding, "start": "2026-11-30T05:00:00Z", "end": "2026-11-30T05:08:00Z",
-                        "node": "vm", "job_id": "7_0"}) + "\n").encode()
+    return (
+        json.dumps(
+            {
+                "subject": subject,
+                "attempt": 1,
+                "state": state,
+                "exit_code": 0 if state == "SUCCEEDED" else 1,
+                "error": "x" * padding,
+                "start": "2026-11-30T05:00:00Z",
+                "end": "2026-11-30T05:08:00Z",
+                "node": "vm",
+                "job_id": "7_0",
+            }
+        )
+        + "\n"
+    ).encode()
 
 
 class Head:
@@ -75,8 +88,10 @@ def test_a_truncated_or_replaced_file_is_read_again_whole(head):
     assert head.states()["sub-2"] == "SUCCEEDED"
     (head.dir / "records" / "all.jsonl").write_bytes(record("sub-3", "FAILED"))  # shorter than what is cached
     assert head.states() == {"sub-1": "MISSING", "sub-2": "MISSING", "sub-3": "FAILED", "sub-4": "MISSING"}
-    assert head.asked_from()[-2:] == [len(record("sub-1", "SUCCEEDED", padding=2 * OVERLAP)) + len(record(
-        "sub-2", "SUCCEEDED")) - OVERLAP, 0], "a second, full read"
+    assert head.asked_from()[-2:] == [
+        len(record("sub-1", "SUCCEEDED", padding=2 * OVERLAP)) + len(record("sub-2", "SUCCEEDED")) - OVERLAP,
+        0,
+    ], "a second, full read"
     # Replaced by a longer file that does not begin as the cache does: the run re-created on a new cluster.
     (head.dir / "records" / "all.jsonl").write_bytes(record("sub-4", "SUCCEEDED", padding=5 * OVERLAP))
     assert head.states() == {"sub-1": "MISSING", "sub-2": "MISSING", "sub-3": "MISSING", "sub-4": "SUCCEEDED"}
@@ -115,7 +130,9 @@ def test_a_damaged_cache_on_disk_is_never_believed(head):
 
 def test_an_older_runs_status_sh_prints_everything_and_nothing_is_counted_twice(head):
     old = render_status_script(head.run).replace('echo "@@clustertools-records-from $from"\n', "")
-    (head.dir / "status.sh").write_text(old.replace('tail -c "+$((from + 1))" records/all.jsonl', "cat records/all.jsonl"))
+    (head.dir / "status.sh").write_text(
+        old.replace('tail -c "+$((from + 1))" records/all.jsonl', "cat records/all.jsonl")
+    )
     head.task_writes(record("sub-1", "FAILED"), "a")
     cache = records_cache(head.state, head.run)
     head.states(cache)

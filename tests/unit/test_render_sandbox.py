@@ -12,8 +12,10 @@ from cluster_tools.render.templates import render_template
 from tests.helpers import assert_golden
 
 SPEC = SandboxSpec(
-    paths=SandboxPaths(Path("/state/sandbox"), runtime=Path("/tmp/clustertools-1000-abc")), user="ec2-user",
-    ssh_port=16822, node_env={"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"},
+    paths=SandboxPaths(Path("/state/sandbox"), runtime=Path("/tmp/clustertools-1000-abc")),
+    user="ec2-user",
+    ssh_port=16822,
+    node_env={"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"},
 )
 
 

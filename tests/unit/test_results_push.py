@@ -10,8 +10,8 @@ import json
 import pytest
 
 from cluster_tools.errors import ConfigError
-from cluster_tools.render.run_scripts import render_status_script
 from cluster_tools.model.runs.run_status import parse_records
+from cluster_tools.render.run_scripts import render_status_script
 from cluster_tools.services.runs.results_push import push_kept_outputs
 from cluster_tools.store.state_dir import StateDir
 from tests.unit.run_fixtures import make_run
@@ -27,9 +27,24 @@ mkdir -p "$root/s3/${dst#s3://bucket-1/}" && cp -R "${@: -2:1}." "$root/s3/${dst
 
 
 def record(subject: str, attempt: int, state: str, code: int, **extra) -> str:
-    return json.dumps({"subject": subject, "attempt": attempt, "state": state, "exit_code": code, "error": "",
-                       "start": "2026-11-30T05:00:00Z", "end": "2026-11-30T05:08:00Z", "node": "vm",
-                       "job_id": "7_0", "kept": "", **extra}) + "\n"
+    return (
+        json.dumps(
+            {
+                "subject": subject,
+                "attempt": attempt,
+                "state": state,
+                "exit_code": code,
+                "error": "",
+                "start": "2026-11-30T05:00:00Z",
+                "end": "2026-11-30T05:08:00Z",
+                "node": "vm",
+                "job_id": "7_0",
+                "kept": "",
+                **extra,
+            }
+        )
+        + "\n"
+    )
 
 
 @pytest.fixture
@@ -47,7 +62,8 @@ def head(tmp_path):
         state = "SUCCEEDED" if code == 0 else "FAILED"
         (kept / ".clustertools" / "records" / f"{subject}.1.json").write_text(record(subject, 1, state, code))
         (directory / "records" / "new" / f"{subject}.1.FAILED.json").write_text(
-            record(subject, 1, "FAILED", 96, error="uploading to S3 failed", kept=str(kept)))
+            record(subject, 1, "FAILED", 96, error="uploading to S3 failed", kept=str(kept))
+        )
     (directory / "records" / "new" / "sub-3.1.SUCCEEDED.json").write_text(record("sub-3", 1, "SUCCEEDED", 0))
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "aws").write_text(FAKE_AWS)
@@ -64,7 +80,9 @@ def test_push_uploads_the_kept_outputs_and_records_the_commands_own_outcome(head
     result = push_kept_outputs(StateDir(tmp_path / "state"), run, None, connect_to(conn))
     assert result.failed == {}
     assert [(s.subject, s.state, s.exit_code, s.kept) for s in result.pushed] == [
-        ("sub-1", "SUCCEEDED", 0, ""), ("sub-2", "FAILED", 3, "")]
+        ("sub-1", "SUCCEEDED", 0, ""),
+        ("sub-2", "FAILED", 3, ""),
+    ]
     s3 = tmp_path / "s3" / "study" / "demo-1"
     assert (s3 / "sub-1" / "out.txt").read_text() == "sub-1"
     assert parse_records((s3 / ".clustertools" / "records" / "sub-1.1.json").read_text())[0].state == "SUCCEEDED"
@@ -87,12 +105,29 @@ def test_resubmit_leaves_kept_outputs_to_push(head, tmp_path, monkeypatch):
     run, conn = head
     notes: list[str] = []
     with pytest.raises(ConfigError) as info:  # only kept subjects failed: nothing to recompute
-        resubmit_service.resubmit(StateDir(tmp_path / "state"), run, "head", connect_to(conn), failed=True,
-                                  missing=False, dry_run=True, progress=notes.append)
+        resubmit_service.resubmit(
+            StateDir(tmp_path / "state"),
+            run,
+            "head",
+            connect_to(conn),
+            failed=True,
+            missing=False,
+            dry_run=True,
+            progress=notes.append,
+        )
     assert "keep their outputs on the head node" in info.value.one_line()
     assert "clustertools results push demo-1" in info.value.one_line()
-    _, rerun = resubmit_service.resubmit(StateDir(tmp_path / "state"), run, "head", connect_to(conn), failed=True,
-                                         missing=False, dry_run=True, progress=notes.append, recompute_kept=True)
+    _, rerun = resubmit_service.resubmit(
+        StateDir(tmp_path / "state"),
+        run,
+        "head",
+        connect_to(conn),
+        failed=True,
+        missing=False,
+        dry_run=True,
+        progress=notes.append,
+        recompute_kept=True,
+    )
     assert rerun == ["sub-1", "sub-2"]
 
 
@@ -109,6 +144,7 @@ def test_down_refuses_while_outputs_wait_on_the_head_node(head, tmp_path):
     unfinished = unfinished_subjects(state, SimpleNamespace(name=run.cluster), connect_to(conn))
     assert describe_unfinished(unfinished) == (
         "run demo-1: 2 with outputs kept on the head node after a failed upload (sub-1, sub-2; "
-        "`clustertools results push demo-1` uploads them)")
+        "`clustertools results push demo-1` uploads them)"
+    )
     push_kept_outputs(state, run, None, connect_to(conn))
     assert unfinished_subjects(state, SimpleNamespace(name=run.cluster), connect_to(conn)) == []

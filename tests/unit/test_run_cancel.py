@@ -4,10 +4,9 @@ python3, against a run directory laid out as submit leaves it, with stand-in squ
 
 from __future__ import annotations
 
-import json
-
 import fcntl
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -18,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cluster_tools.model.names import SUBJECT_ID
-from cluster_tools.render.run_scripts import cancel_script
-from cluster_tools.model.runs.run_status import parse_records
 from cluster_tools.model.runs.run_record import FINAL_STATES
+from cluster_tools.model.runs.run_status import parse_records
+from cluster_tools.render.run_scripts import cancel_script
 from cluster_tools.services.runs.run_cancel import cancel_record, cancel_records
 from cluster_tools.slurm import queue
 
@@ -38,8 +37,8 @@ cancel_run = _load()
 
 
 def test_its_rules_are_the_packages():
-    assert cancel_run.RUNNING == queue._RUNNING and cancel_run.ENDED == set(queue.ENDED)
-    assert cancel_run.FINAL == set(FINAL_STATES) and cancel_run.MAX_TASK_ID == queue.MAX_TASK_ID
+    assert cancel_run.RUNNING == queue._RUNNING and set(queue.ENDED) == cancel_run.ENDED
+    assert set(FINAL_STATES) == cancel_run.FINAL and cancel_run.MAX_TASK_ID == queue.MAX_TASK_ID
     assert cancel_run.SUBJECT.pattern == SUBJECT_ID.pattern.pattern + r"\Z"
     assert cancel_script() == SCRIPT.read_text()
     for subject in ("sub-1", "a.b_c-9", "x%s"[:1]):
@@ -57,7 +56,7 @@ def test_its_rules_are_the_packages():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(alphabet="ab1._-%\"\n\x1f", min_size=1, max_size=4), min_size=1, max_size=5))
+@given(st.lists(st.text(alphabet='ab1._-%"\n\x1f', min_size=1, max_size=4), min_size=1, max_size=5))
 def test_a_manifest_subject_is_taken_only_when_it_is_a_subject_id(subjects):
     """The manifest is a file on the head node: one that does not hold a subject ID names no subject."""
     assert all(SUBJECT_ID.is_valid(s) or s == "" for s in _manifest_subjects(subjects))
@@ -90,11 +89,13 @@ class HeadNode:
         (self.dir / "attempts" / "1").mkdir(parents=True)
         (self.dir / "records" / "new").mkdir(parents=True)
         self.bin.mkdir()
-        (self.dir / "attempts" / "1" / "manifest").write_text("SUBJECT\x1fage\n" + "".join(f"{s}\x1f9\n" for s in subjects))
+        (self.dir / "attempts" / "1" / "manifest").write_text(
+            "SUBJECT\x1fage\n" + "".join(f"{s}\x1f9\n" for s in subjects)
+        )
         (self.dir / "attempts" / "1" / "chunks").write_text("0 0 4\n1 4 4\n")
         self.queue = self.dir.parent / "queue.txt"
         self.calls = self.dir.parent / "scancel.log"
-        self._stand_in("squeue", f'[ -f {self.queue}.fail ] && exit 1; cat {self.queue}')
+        self._stand_in("squeue", f"[ -f {self.queue}.fail ] && exit 1; cat {self.queue}")
         self._stand_in("scancel", f'echo "$*" >>{self.calls}; [ ! -f {self.calls}.fail ]')
 
     def _stand_in(self, name: str, body: str) -> None:
@@ -105,8 +106,14 @@ class HeadNode:
     def cancel(self, queue_text: str) -> subprocess.CompletedProcess:
         self.queue.write_text(queue_text)
         env = {**os.environ, "PATH": f"{self.bin}:{os.environ['PATH']}"}
-        return subprocess.run([sys.executable, "-", str(self.dir), "ct-demo-1", "2026-11-30T00:00:00Z"],
-                              input=cancel_script(), capture_output=True, text=True, env=env, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-", str(self.dir), "ct-demo-1", "2026-11-30T00:00:00Z"],
+            input=cancel_script(),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
 
     def records(self) -> list:
         return [r for f in sorted((self.dir / "records" / "new").glob("*.json")) for r in parse_records(f.read_bytes())]
@@ -117,11 +124,13 @@ def head(tmp_path):
     return HeadNode(tmp_path, [f"s{i}" for i in range(8)])
 
 
-QUEUE = ("12|2-3|PENDING|ct:demo-1:a1:c0\n"  # s2, s3
-         "13|0-3:2%2|PENDING|ct:demo-1:a1:c1\n"  # s4, s6
-         "12|1|RUNNING|ct:demo-1:a1:c0\n"  # s1
-         "12|0|NODE_FAIL|ct:demo-1:a1:c0\n"  # ended: not cancelled again
-         "99|0|PENDING|ct:other-run:a1:c0\n")  # another run's
+QUEUE = (
+    "12|2-3|PENDING|ct:demo-1:a1:c0\n"  # s2, s3
+    "13|0-3:2%2|PENDING|ct:demo-1:a1:c1\n"  # s4, s6
+    "12|1|RUNNING|ct:demo-1:a1:c0\n"  # s1
+    "12|0|NODE_FAIL|ct:demo-1:a1:c0\n"  # ended: not cancelled again
+    "99|0|PENDING|ct:other-run:a1:c0\n"
+)  # another run's
 
 
 def test_pending_subjects_get_a_cancelled_record_and_running_ones_are_listed(head):
@@ -130,14 +139,19 @@ def test_pending_subjects_get_a_cancelled_record_and_running_ones_are_listed(hea
     assert done.stdout.split("@")[1:] == ["PENDING\ns2\ns3\n", "PENDING\ns4\ns6\n", "RUNNING\ns1\n"]
     assert head.calls.read_text() == "--name=ct-demo-1\n"
     assert sorted((r.subject, r.attempt, r.state) for r in head.records()) == [
-        ("s2", 1, "CANCELLED"), ("s3", 1, "CANCELLED"), ("s4", 1, "CANCELLED"), ("s6", 1, "CANCELLED")]
+        ("s2", 1, "CANCELLED"),
+        ("s3", 1, "CANCELLED"),
+        ("s4", 1, "CANCELLED"),
+        ("s6", 1, "CANCELLED"),
+    ]
     assert not list((head.dir / "records" / "new").glob(".*"))  # no temporary file left
 
 
 def test_a_subject_that_already_ended_keeps_its_outcome(head):
     """A task Slurm requeued after its wrapper wrote a final record: cancelled, but no CANCELLED record over it."""
     (head.dir / "records" / "all.jsonl").write_text(
-        '{"subject":"s2","attempt":1,"state":"SUCCEEDED","exit_code":0}\n{"subject":"s3","attempt":1,"state":"RUNNING"}\n')
+        '{"subject":"s2","attempt":1,"state":"SUCCEEDED","exit_code":0}\n{"subject":"s3","attempt":1,"state":"RUNNING"}\n'
+    )
     (head.dir / "records" / "new" / "s4.1.FAILED.json").write_text('{"subject":"s4","attempt":1,"state":"FAILED"}\n')
     done = head.cancel(QUEUE)
     assert done.stdout.split("@")[1:] == ["PENDING\ns3\n", "PENDING\ns6\n", "RUNNING\ns1\n"]
@@ -168,8 +182,13 @@ def test_when_scancel_fails_no_record_is_left(head):
 
 
 def test_a_missing_run_directory_is_exit_44(tmp_path):
-    done = subprocess.run([sys.executable, "-", str(tmp_path / "gone"), "ct-x", "now"], input=cancel_script(),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-", str(tmp_path / "gone"), "ct-x", "now"],
+        input=cancel_script(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 44
 
 

@@ -25,8 +25,9 @@ def test_a_unique_prefix_names_its_run(state):
 
 
 def test_an_ambiguous_prefix_lists_the_runs_and_an_unknown_one_says_so(state):
-    with pytest.raises(ConfigError, match="'study' is the start of 2 runs: study-20261130-090904-3f3b74, "
-                                          "study-20261130-101010-aaaaaa"):
+    with pytest.raises(
+        ConfigError, match="'study' is the start of 2 runs: study-20261130-090904-3f3b74, study-20261130-101010-aaaaaa"
+    ):
         resolve_run(state, "study", None)
     with pytest.raises(ConfigError, match="no run 'nope' is known here"):
         resolve_run(state, "nope", None)

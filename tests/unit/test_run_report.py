@@ -6,23 +6,23 @@ from __future__ import annotations
 import json
 import math
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
 
-from cluster_tools.render.report_html import MAX_TASK_BARS, render_report_html
-from cluster_tools.render.report_text import render_report_text
 from cluster_tools.model.runs.report_stats import format_duration, histogram, nice_step, percentile
+from cluster_tools.model.runs.run_record import Chunk
 from cluster_tools.model.runs.run_report import LOST, UNKNOWN_NODE, build_report
 from cluster_tools.model.runs.run_status import RunStatus, SubjectStatus, merge_status, parse_records, parse_status
-from cluster_tools.model.runs.run_record import Chunk
+from cluster_tools.render.report_html import MAX_TASK_BARS, render_report_html
+from cluster_tools.render.report_text import render_report_text
 from cluster_tools.slurm.queue import parse_squeue
 from tests.helpers import assert_golden
 from tests.unit.report_fixtures import AS_OF, COSTS, QUEUE, RUN_COST, rec, small_run, small_status, status_text
 from tests.unit.run_fixtures import make_run
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(clock: str) -> datetime:
@@ -31,22 +31,42 @@ def at(clock: str) -> datetime:
 
 def test_the_numbers_of_a_small_run():
     report = build_report(small_status(), parse_records(status_text()), as_of=AS_OF)
-    assert report.counts == {"PENDING": 1, "RUNNING": 1, "SUCCEEDED": 3, "FAILED": 1, "TIMEOUT": 0, "OOM": 0, "NODE_FAIL": 0,
-                             "CANCELLED": 0, "MISSING": 0}
+    assert report.counts == {
+        "PENDING": 1,
+        "RUNNING": 1,
+        "SUCCEEDED": 3,
+        "FAILED": 1,
+        "TIMEOUT": 0,
+        "OOM": 0,
+        "NODE_FAIL": 0,
+        "CANCELLED": 0,
+        "MISSING": 0,
+    }
     assert (report.subjects, report.attempts, report.tasks, report.without_end) == (6, 2, 6, 1)
     assert (report.first_start, report.last_end, report.wall_seconds) == (at("12:00:00"), at("12:07:30"), 450)
     stats = report.runtime  # 60 (sub-03 #1), 90, 120, 120, 300
     assert (stats.count, stats.min, stats.median, stats.p90, stats.max, stats.total) == (5, 60, 120, 228, 300, 690)
     assert [(b.low, b.high, b.count, b.failed) for b in report.histogram] == [
-        (0, 120, 2, 2), (120, 240, 2, 0), (240, 360, 1, 0)]
+        (0, 120, 2, 2),
+        (120, 240, 2, 0),
+        (240, 360, 1, 0),
+    ]
     assert [(f.exit_code, f.failed_now, f.failed_before, f.subjects, f.more, f.error) for f in report.failures] == [
-        (3, 0, 1, ("sub-03",), 0, "boom"), (137, 1, 0, ("sub-04",), 0, "out of memory")]
+        (3, 0, 1, ("sub-03",), 0, "boom"),
+        (137, 1, 0, ("sub-04",), 0, "out of memory"),
+    ]
     lanes = {lane.node: lane for lane in report.lanes}
     assert [lane.node for lane in report.lanes] == ["node-1", "node-2", "node-10"]  # natural order
     assert [(t.subject, t.attempt, t.row, t.latest) for t in lanes["node-1"].tasks] == [
-        ("sub-01", 1, 0, True), ("sub-03", 1, 1, False), ("sub-04", 1, 1, True)]
+        ("sub-01", 1, 0, True),
+        ("sub-03", 1, 1, False),
+        ("sub-04", 1, 1, True),
+    ]
     assert {n: (lane.rows, lane.busy_seconds) for n, lane in lanes.items()} == {
-        "node-1": (2, 210), "node-2": (1, 420), "node-10": (1, 120)}  # sub-05 runs until the report's time
+        "node-1": (2, 210),
+        "node-2": (1, 420),
+        "node-10": (1, 120),
+    }  # sub-05 runs until the report's time
     assert math.isclose(report.node_hours, 750 / 3600) and math.isclose(report.task_hours, 690 / 3600)
     assert report.cost is None
     assert json.loads(json.dumps(report.to_json()))["nodes"][2]["tasks"][0]["end"] is None
@@ -57,8 +77,13 @@ def test_an_empty_run_and_an_all_pending_run_render_without_a_task():
     assert (empty.subjects, empty.tasks, empty.runtime, empty.histogram, empty.failures) == (0, 0, None, (), ())
     assert empty.wall_seconds is None and empty.node_hours == 0
     run = make_run(("a", "b"))
-    pending = build_report(merge_status(run, [], parse_squeue("12|0|PENDING|Priority|ct:demo-1:a1:c0\n12|1|PENDING|Priority|ct:demo-1:a1:c0\n")),
-                           [], as_of=AS_OF)
+    pending = build_report(
+        merge_status(
+            run, [], parse_squeue("12|0|PENDING|Priority|ct:demo-1:a1:c0\n12|1|PENDING|Priority|ct:demo-1:a1:c0\n")
+        ),
+        [],
+        as_of=AS_OF,
+    )
     assert pending.counts["PENDING"] == 2 and pending.lanes == ()
     for report in (empty, pending):
         page = render_report_html(report)
@@ -69,10 +94,12 @@ def test_an_empty_run_and_an_all_pending_run_render_without_a_task():
 
 def test_a_subject_with_no_end_runs_until_the_report_or_is_lost():
     run = make_run(("run", "lost"))
-    records = parse_records("\n".join([rec("run", "RUNNING", None, "12:00:00"),
-                                       rec("lost", "RUNNING", None, "12:01:00", node="node-2")]))
-    report = build_report(merge_status(run, records, parse_squeue("12|0|RUNNING|None|ct:demo-1:a1:c0\n")), records,
-                          as_of=at("12:10:00"))
+    records = parse_records(
+        "\n".join([rec("run", "RUNNING", None, "12:00:00"), rec("lost", "RUNNING", None, "12:01:00", node="node-2")])
+    )
+    report = build_report(
+        merge_status(run, records, parse_squeue("12|0|RUNNING|None|ct:demo-1:a1:c0\n")), records, as_of=at("12:10:00")
+    )
     assert report.without_end == 2 and report.runtime is None and report.last_end is None
     lanes = {lane.node: lane for lane in report.lanes}
     assert lanes["node-1"].busy_seconds == 600 and lanes["node-2"].busy_seconds == 0
@@ -84,28 +111,37 @@ def test_a_subject_with_no_end_runs_until_the_report_or_is_lost():
 
 def test_node_names_with_crlf_spaces_or_nothing_share_lanes_sensibly():
     run = make_run(("a", "b", "c", "d"))
-    records = parse_records("\n".join([
-        rec("a", "SUCCEEDED", 0, "12:00:00", "12:01:00", node="ip-10-0-0-12\r\n"),
-        rec("b", "SUCCEEDED", 0, "12:00:00", "12:01:00", node="ip-10-0-0-12"),
-        rec("c", "SUCCEEDED", 0, "12:00:00", "12:01:00", node="ip-10-0-0-9"),
-        rec("d", "SUCCEEDED", 0, "12:00:00", "12:01:00", node=" \t"),
-    ]))
+    records = parse_records(
+        "\n".join(
+            [
+                rec("a", "SUCCEEDED", 0, "12:00:00", "12:01:00", node="ip-10-0-0-12\r\n"),
+                rec("b", "SUCCEEDED", 0, "12:00:00", "12:01:00", node="ip-10-0-0-12"),
+                rec("c", "SUCCEEDED", 0, "12:00:00", "12:01:00", node="ip-10-0-0-9"),
+                rec("d", "SUCCEEDED", 0, "12:00:00", "12:01:00", node=" \t"),
+            ]
+        )
+    )
     report = build_report(merge_status(run, records, []), records, as_of=AS_OF)
     assert [(lane.node, len(lane.tasks), lane.rows) for lane in report.lanes] == [
-        (UNKNOWN_NODE, 1, 1), ("ip-10-0-0-9", 1, 1), ("ip-10-0-0-12", 2, 2)]
+        (UNKNOWN_NODE, 1, 1),
+        ("ip-10-0-0-9", 1, 1),
+        ("ip-10-0-0-12", 2, 2),
+    ]
 
 
 def test_attempts_duplicates_strays_and_damaged_fields():
     run = small_run()
     extra = [rec("sub-03", "FAILED", 3, "12:00:10", "12:01:10", error="boom")] * 3 + [
-        rec("stranger", "FAILED", 1, "12:00:00", "12:00:01"),           # not a subject of the run
+        rec("stranger", "FAILED", 1, "12:00:00", "12:00:01"),  # not a subject of the run
         rec("sub-01", "FAILED", 9, "12:00:00", "12:00:01", attempt=5),  # an attempt the run never had
         rec("sub-06", "FAILED", None, "not a time", "12:00:01"),
     ]
     records = parse_records(status_text() + "\n".join(extra))
     # merge_status itself would fail on a non-string subject: the report's own reading of records must not
-    damaged = parse_records('{"subject": ["x"], "attempt": "1", "state": "FAILED", "exit_code": "3"}\n'
-                            '{"subject": "sub-03", "attempt": "1", "state": "FAILED", "exit_code": "3"}')
+    damaged = parse_records(
+        '{"subject": ["x"], "attempt": "1", "state": "FAILED", "exit_code": "3"}\n'
+        '{"subject": "sub-03", "attempt": "1", "state": "FAILED", "exit_code": "3"}'
+    )
     report = build_report(merge_status(run, records, parse_squeue(QUEUE)), records + damaged, as_of=AS_OF)
     assert [(f.exit_code, f.failed_now + f.failed_before) for f in report.failures] == [(3, 1), (137, 1), (None, 1)]
     assert report.tasks == 6  # sub-03's first attempt once; sub-06's start is unreadable: no bar
@@ -113,22 +149,34 @@ def test_attempts_duplicates_strays_and_damaged_fields():
     assert sorted((t.attempt, t.state, t.latest) for t in sub03) == [(1, "FAILED", False), (2, "SUCCEEDED", True)]
 
 
-@pytest.mark.parametrize("values, edges", [
-    ([5, 5, 5], [(5, 6, 3)]),
-    ([0, 10], [(0, 5, 1), (5, 10, 1)]),
-    ([59, 61], [(59, 60, 1), (60, 61, 1)]),
-    ([float(s) for s in range(0, 3601, 36)],  # 101 values: at most 11 bins, so 10 min wide; 1 h is in the last
-     [(0, 600, 17), (600, 1200, 17), (1200, 1800, 16), (1800, 2400, 17), (2400, 3000, 17), (3000, 3600, 17)]),
-])
+@pytest.mark.parametrize(
+    "values, edges",
+    [
+        ([5, 5, 5], [(5, 6, 3)]),
+        ([0, 10], [(0, 5, 1), (5, 10, 1)]),
+        ([59, 61], [(59, 60, 1), (60, 61, 1)]),
+        (
+            [float(s) for s in range(0, 3601, 36)],  # 101 values: at most 11 bins, so 10 min wide; 1 h is in the last
+            [(0, 600, 17), (600, 1200, 17), (1200, 1800, 16), (1800, 2400, 17), (2400, 3000, 17), (3000, 3600, 17)],
+        ),
+    ],
+)
 def test_histogram_bins_have_nice_edges_and_hold_every_value(values, edges):
     bins = histogram([(v, "SUCCEEDED") for v in values])
     assert [(b.low, b.high, b.count) for b in bins] == edges and sum(b.count for b in bins) == len(values)
 
 
 def test_steps_percentiles_and_durations():
-    assert [nice_step(s, 8) for s in (0, 8, 9, 100, 3600, 86400, 10 ** 7)] == [1, 1, 2, 15, 600, 10800, 1814400]
+    assert [nice_step(s, 8) for s in (0, 8, 9, 100, 3600, 86400, 10**7)] == [1, 1, 2, 15, 600, 10800, 1814400]
     assert [percentile([1, 2, 3, 4], q) for q in (0, 0.5, 0.9, 1)] == [1, 2.5, pytest.approx(3.7), 4]
-    assert [format_duration(s) for s in (None, 0, 59.6, 185, 7440, 97200)] == ["-", "0s", "1m00s", "3m05s", "2h04m", "1d03h"]
+    assert [format_duration(s) for s in (None, 0, 59.6, 185, 7440, 97200)] == [
+        "-",
+        "0s",
+        "1m00s",
+        "3m05s",
+        "2h04m",
+        "1d03h",
+    ]
 
 
 def test_costs_from_a_mapping_a_callable_or_nothing():
@@ -138,16 +186,23 @@ def test_costs_from_a_mapping_a_callable_or_nothing():
     assert math.isclose(by_mapping.total, 0.1633) and math.isclose(by_mapping.mean, 0.040825)
     assert math.isclose(by_mapping.median, 0.0405) and by_mapping.max == 0.07
     assert [s for s, _ in by_mapping.top] == ["sub-03", "sub-02", "sub-04", "sub-01"]
-    by_callable = build_report(status, records, as_of=AS_OF,
-                               costs=lambda s: {"sub-01": 2.5, "sub-02": float("nan")}.get(s)).cost
-    assert (by_callable.total, by_callable.priced, by_callable.unpriced, by_callable.top) == (2.5, 1, 5, (("sub-01", 2.5),))
+    by_callable = build_report(
+        status, records, as_of=AS_OF, costs=lambda s: {"sub-01": 2.5, "sub-02": float("nan")}.get(s)
+    ).cost
+    assert (by_callable.total, by_callable.priced, by_callable.unpriced, by_callable.top) == (
+        2.5,
+        1,
+        5,
+        (("sub-01", 2.5),),
+    )
     page = render_report_html(build_report(status, records, as_of=AS_OF, costs=COSTS))
     assert "$0.16 over 4 subject(s)" in page and "2 subject(s) without a figure" in page and "$0.0123" in page
     nothing = build_report(status, records, as_of=AS_OF)
     assert "cost: not available for this cluster" in render_report_html(nothing)
     assert "cost: not available for this cluster" in render_report_text(nothing)
-    assert "cost: $2.50 over 1 subject(s)" in render_report_text(build_report(status, records, as_of=AS_OF,
-                                                                             costs=lambda s: 2.5 if s == "sub-01" else None))
+    assert "cost: $2.50 over 1 subject(s)" in render_report_text(
+        build_report(status, records, as_of=AS_OF, costs=lambda s: 2.5 if s == "sub-01" else None)
+    )
 
 
 def test_golden_page_and_text_of_the_small_run():
@@ -164,12 +219,14 @@ def test_the_runs_own_cost_is_the_total_and_per_subject_figures_alone_say_what_t
     shares = build_report(status, records, as_of=AS_OF, costs=COSTS)
     assert shares.cost.overhead is None and math.isclose(shares.cost.total, 0.1633)
     assert "(the subjects' runtime only: node boot, scale-down idle and the head node are not counted)" in (
-        render_report_text(shares))
+        render_report_text(shares)
+    )
     unknown = build_report(status, records, as_of=AS_OF, cost_unknown="no price for c8g.xlarge in the table")
     assert unknown.to_json()["cost_unknown"] == "no price for c8g.xlarge in the table"
     assert "cost unknown: no price for c8g.xlarge in the table" in render_report_text(unknown)
     assert '<p class="note" id="cost">cost unknown: no price for c8g.xlarge in the table</p>' in (
-        render_report_html(unknown))
+        render_report_html(unknown)
+    )
 
 
 class Tags(HTMLParser):
@@ -192,16 +249,52 @@ HOSTILE = '<script>alert(1)</script>" onload="alert(2)\' & <img src=x onerror=al
 
 def test_user_data_is_escaped_and_the_page_fetches_nothing():
     run = make_run(("a",))
-    line = json.dumps({"subject": "a", "attempt": 1, "state": "FAILED", "exit_code": 2, "error": HOSTILE,
-                       "start": "2026-11-22T12:00:00Z", "end": "2026-11-22T12:00:30Z", "node": HOSTILE})
+    line = json.dumps(
+        {
+            "subject": "a",
+            "attempt": 1,
+            "state": "FAILED",
+            "exit_code": 2,
+            "error": HOSTILE,
+            "start": "2026-11-22T12:00:00Z",
+            "end": "2026-11-22T12:00:30Z",
+            "node": HOSTILE,
+        }
+    )
     status = merge_status(run, parse_records(line), [])
-    status = RunStatus(HOSTILE, tuple(SubjectStatus(HOSTILE, s.state, s.exit_code, s.attempt, s.node, s.start, s.end,
-                                                    s.error) for s in status.subjects))
+    status = RunStatus(
+        HOSTILE,
+        tuple(
+            SubjectStatus(HOSTILE, s.state, s.exit_code, s.attempt, s.node, s.start, s.end, s.error)
+            for s in status.subjects
+        ),
+    )
     page = render_report_html(build_report(status, [], as_of=AS_OF, costs={HOSTILE: 1.0}))
     parsed = Tags()
     parsed.feed(page)
-    assert parsed.tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "div", "b", "span", "p", "svg",
-                           "line", "text", "g", "rect", "table", "tr", "th", "td"}
+    assert parsed.tags <= {
+        "html",
+        "head",
+        "meta",
+        "title",
+        "style",
+        "body",
+        "h1",
+        "h2",
+        "div",
+        "b",
+        "span",
+        "p",
+        "svg",
+        "line",
+        "text",
+        "g",
+        "rect",
+        "table",
+        "tr",
+        "th",
+        "td",
+    }
     assert not {a for a in parsed.attributes if a.startswith("on")} and "src" not in parsed.attributes
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;&#34; onload=&#34;" in page
     assert "&#39; &amp; &lt;img" in page and HOSTILE in "".join(parsed.text)  # shown as text, intact
@@ -221,8 +314,17 @@ def big_status(n: int, nodes: int) -> RunStatus:
         end = start + timedelta(seconds=60 + (k * 37) % 900)
         free[node] = start + timedelta(seconds=30)  # tasks overlap: several rows per node
         failed = k % 23 == 0
-        subjects.append(SubjectStatus(f"sub-{k:05d}", "FAILED" if failed else "SUCCEEDED", 1 if failed else 0, 1, node,
-                                      start.isoformat(), end.isoformat()))
+        subjects.append(
+            SubjectStatus(
+                f"sub-{k:05d}",
+                "FAILED" if failed else "SUCCEEDED",
+                1 if failed else 0,
+                1,
+                node,
+                start.isoformat(),
+                end.isoformat(),
+            )
+        )
     return RunStatus("big-1", tuple(subjects))
 
 
@@ -255,11 +357,21 @@ def test_the_service_reads_status_once_and_keeps_earlier_attempts(tmp_path):
 
     run = small_run()
     seen = []
-    report = run_report(StateDir(tmp_path), run, object(), connect, now=lambda: AS_OF,
-                        costs_from_status=lambda status: seen.append(len(status.subjects)) or COSTS)
+    report = run_report(
+        StateDir(tmp_path),
+        run,
+        object(),
+        connect,
+        now=lambda: AS_OF,
+        costs_from_status=lambda status: seen.append(len(status.subjects)) or COSTS,
+    )
     assert commands == [["bash", f"{run.remote_dir}/status.sh", "0"]] and seen == [6]
-    assert report.to_json() == build_report(small_status(), parse_records(status_text()), as_of=AS_OF,
-                                            costs=COSTS, asked=lambda n: ("1G", 1)).to_json()
+    assert (
+        report.to_json()
+        == build_report(
+            small_status(), parse_records(status_text()), as_of=AS_OF, costs=COSTS, asked=lambda n: ("1G", 1)
+        ).to_json()
+    )
     assert report.to_json()["usage"]["subjects"][0]["asked_mem_mb"] == 1024.0
     assert [(f.exit_code, f.failed_before) for f in report.failures][0] == (3, 1)
 
@@ -301,9 +413,10 @@ def test_the_report_shows_subjects_requeued_after_their_node_was_lost():
     from cluster_tools.render.report_html import render_report_html
     from cluster_tools.render.report_text import render_report_text
 
-    subjects = (SubjectStatus("s-1", "SUCCEEDED", 0, 1, "node-a", "2026-11-22T07:00:00Z", "2026-11-22T07:01:00Z",
-                              restarts=1),
-                SubjectStatus("s-2", "SUCCEEDED", 0, 1, "node-a", "2026-11-22T07:00:00Z", "2026-11-22T07:01:00Z"))
+    subjects = (
+        SubjectStatus("s-1", "SUCCEEDED", 0, 1, "node-a", "2026-11-22T07:00:00Z", "2026-11-22T07:01:00Z", restarts=1),
+        SubjectStatus("s-2", "SUCCEEDED", 0, 1, "node-a", "2026-11-22T07:00:00Z", "2026-11-22T07:01:00Z"),
+    )
     report = build_report(RunStatus("spot-1", subjects), [], as_of=AS_OF)
     assert report.requeued == (("s-1", 1),) and report.to_json()["requeued"] == [{"subject": "s-1", "restarts": 1}]
     line = "interrupted: 1 subject(s) requeued after their node was lost: s-1 (1x)"
@@ -350,8 +463,16 @@ def test_a_run_of_a_few_seconds_reads_in_whole_seconds_and_a_sandbox_costs_nothi
     """Records say whole seconds: a short sandbox run's timeline column and runtime bins are a second at least
     (not `one column = 0s`, `0s to 0s`); with nothing to price it as, the sandbox's cost line says why."""
     run = make_run(("a", "b", "c"), chunks=[Chunk(index=0, offset=0, count=3, job_id="12")])
-    text = "\n".join([rec("a", "SUCCEEDED", 0, "12:00:00", "12:00:01"), rec("b", "SUCCEEDED", 0, "12:00:00", "12:00:02"),
-                      rec("c", "FAILED", 1, "12:00:01", "12:00:04")]) + "\n"
+    text = (
+        "\n".join(
+            [
+                rec("a", "SUCCEEDED", 0, "12:00:00", "12:00:01"),
+                rec("b", "SUCCEEDED", 0, "12:00:00", "12:00:02"),
+                rec("c", "FAILED", 1, "12:00:01", "12:00:04"),
+            ]
+        )
+        + "\n"
+    )
     status = parse_status(run, text)
     from cluster_tools.services.runs.report import SANDBOX_COST
 

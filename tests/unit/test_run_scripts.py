@@ -8,7 +8,12 @@ import subprocess
 import pytest
 
 from cluster_tools.render.run_scripts import (
-    render_array_script, render_chunk_list, render_manifest, render_status_script, render_submit_script, render_wrapper,
+    render_array_script,
+    render_chunk_list,
+    render_manifest,
+    render_status_script,
+    render_submit_script,
+    render_wrapper,
 )
 from cluster_tools.slurm.limits import plan_chunks
 from tests.helpers import assert_golden
@@ -43,8 +48,15 @@ def test_a_hostile_command_is_one_quoted_word_in_the_wrapper():
     wrapper = render_wrapper(make_run(command=HOSTILE_COMMAND))
     line = next(l for l in wrapper.split("\nCT_CONTAINER=")[0].splitlines() if l.startswith("CT_COMMAND="))
     # bash itself reads the assignment back as exactly the command text
-    out = subprocess.run(["bash", "-c", wrapper.split("\nCT_CONTAINER=")[0].split("\nRUN_ID=")[1].split("\n", 1)[1]
-                          + '\nprintf %s "$CT_COMMAND"'], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            "bash",
+            "-c",
+            wrapper.split("\nCT_CONTAINER=")[0].split("\nRUN_ID=")[1].split("\n", 1)[1] + '\nprintf %s "$CT_COMMAND"',
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert line.startswith("CT_COMMAND='") and out.stdout == HOSTILE_COMMAND
 
 
@@ -54,8 +66,11 @@ def test_chunks_follow_max_array_size():
     assert render_chunk_list(plan_chunks(3, 2)) == "0 0 2\n1 2 1\n"
 
 
-@pytest.mark.parametrize("render", [render_wrapper, render_submit_script, render_status_script, render_array_script],
-                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "render",
+    [render_wrapper, render_submit_script, render_status_script, render_array_script],
+    ids=lambda f: f.__name__,
+)
 def test_rendered_scripts_pass_shellcheck(tmp_path, render):
     assert shutil.which("shellcheck"), "shellcheck is missing: dev/setup installs it"
     script = tmp_path / "script.sh"

@@ -9,11 +9,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster_tools.model.runs.run_status import (
-    RECORDS_FROM_MARK, SQUEUE_EXIT_MARK, RunStatus, StatusReply, SubjectStatus, TaskRecord, merge_status, parse_records,
-    parse_status, split_status_reply,
-)
 from cluster_tools.model.runs.run_record import Chunk
+from cluster_tools.model.runs.run_status import (
+    RECORDS_FROM_MARK,
+    SQUEUE_EXIT_MARK,
+    RunStatus,
+    StatusReply,
+    SubjectStatus,
+    TaskRecord,
+    merge_status,
+    parse_records,
+    parse_status,
+    split_status_reply,
+)
 from cluster_tools.slurm.limits import SlurmLimits, parse_scontrol_config
 from cluster_tools.slurm.queue import parse_squeue, task_ids
 from tests.unit.run_fixtures import make_run
@@ -44,8 +52,10 @@ SLURM_VERSION           = 22.05.8
 
 
 def record(subject, state, code, attempt=1):
-    return (f'{{"subject":"{subject}","attempt":{attempt},"state":"{state}","exit_code":{code},"error":"",'
-            f'"start":"2026-11-22T05:10:51Z","end":"","node":"vm","job_id":"12_0"}}')
+    return (
+        f'{{"subject":"{subject}","attempt":{attempt},"state":"{state}","exit_code":{code},"error":"",'
+        f'"start":"2026-11-22T05:10:51Z","end":"","node":"vm","job_id":"12_0"}}'
+    )
 
 
 def test_scontrol_limits():
@@ -63,8 +73,12 @@ def test_an_arrays_pending_tasks_in_one_line_are_each_a_task():
     """status.sh reads squeue without -r: the pending tasks of an array are one line (issue 16)."""
     tasks = parse_squeue(SQUEUE_UNEXPANDED)
     assert [(t.task_id, t.state, t.reason) for t in tasks] == [
-        (2, "PENDING", "Priority"), (3, "PENDING", "Priority"), (4, "PENDING", "Priority"), (5, "PENDING", "Priority"),
-        (0, "RUNNING", "")]
+        (2, "PENDING", "Priority"),
+        (3, "PENDING", "Priority"),
+        (4, "PENDING", "Priority"),
+        (5, "PENDING", "Priority"),
+        (0, "RUNNING", ""),
+    ]
     assert task_ids("4-999%16")[:2] == [4, 5] and len(task_ids("4-999%16")) == 996
     assert task_ids("1,3,5-7") == [1, 3, 5, 6, 7] and task_ids("0-8:2") == [0, 2, 4, 6, 8]
     for hostile in ("9-4", "0-99999999999", "1,,2", "0-8:0", "-3", "1-"):
@@ -72,56 +86,95 @@ def test_an_arrays_pending_tasks_in_one_line_are_each_a_task():
 
 
 def test_records_of_the_wrong_shape_are_skipped_not_fatal():
-    text = "\n".join([
-        '{"subject": ["a"], "attempt": 1, "state": "SUCCEEDED"}',  # unhashable: broke the merge
-        '{"subject": "b", "attempt": "1", "state": "FAILED"}',
-        '{"subject": "c", "attempt": true, "state": "FAILED"}',
-        '{"subject": "d", "attempt": 1, "state": "FAILED", "exit_code": "3", "node": null, "error": 7}',
-        '["not", "a", "record"]',
-    ])
+    text = "\n".join(
+        [
+            '{"subject": ["a"], "attempt": 1, "state": "SUCCEEDED"}',  # unhashable: broke the merge
+            '{"subject": "b", "attempt": "1", "state": "FAILED"}',
+            '{"subject": "c", "attempt": true, "state": "FAILED"}',
+            '{"subject": "d", "attempt": 1, "state": "FAILED", "exit_code": "3", "node": null, "error": 7}',
+            '["not", "a", "record"]',
+        ]
+    )
     records = parse_records(text)
     assert [(r.subject, r.exit_code, r.node, r.error) for r in records] == [("d", None, "", "7")]
     merge_status(make_run(("a", "b", "c", "d")), records, [])  # and the merge holds
 
 
 def test_records_skip_damaged_lines():
-    text = record("a", "SUCCEEDED", 0) + "\n{\"subject\": \"b\", \"att\n" + "garbage\n" + record("c", "FAILED", 3)
+    text = record("a", "SUCCEEDED", 0) + '\n{"subject": "b", "att\n' + "garbage\n" + record("c", "FAILED", 3)
     assert [r.subject for r in parse_records(text)] == ["a", "c"]
 
 
 def test_merge_final_record_beats_queue_and_lost_tasks_are_failed():
     run = make_run(("s0", "s1", "s2", "s3", "s4", "s5", "s6"), chunks=[Chunk(index=0, offset=0, count=7, job_id="12")])
-    records = parse_records("\n".join([
-        record("s0", "RUNNING", "null"), record("s0", "SUCCEEDED", 0),   # finished: COMPLETING in squeue still
-        record("s1", "RUNNING", "null"),                                   # running
-        record("s6", "RUNNING", "null"),                                   # gone from the queue, no end: lost
-        record("s5", "FAILED", 3),
-    ]))
-    queued = parse_squeue("12|0|COMPLETING|None|ct:demo-1:a1:c0\n12|1|RUNNING|None|ct:demo-1:a1:c0\n12|2|PENDING|Priority|ct:demo-1:a1:c0\n")
+    records = parse_records(
+        "\n".join(
+            [
+                record("s0", "RUNNING", "null"),
+                record("s0", "SUCCEEDED", 0),  # finished: COMPLETING in squeue still
+                record("s1", "RUNNING", "null"),  # running
+                record("s6", "RUNNING", "null"),  # gone from the queue, no end: lost
+                record("s5", "FAILED", 3),
+            ]
+        )
+    )
+    queued = parse_squeue(
+        "12|0|COMPLETING|None|ct:demo-1:a1:c0\n12|1|RUNNING|None|ct:demo-1:a1:c0\n12|2|PENDING|Priority|ct:demo-1:a1:c0\n"
+    )
     status = merge_status(run, records, queued)
     states = {s.subject: (s.state, s.exit_code) for s in status.subjects}
-    assert states == {"s0": ("SUCCEEDED", 0), "s1": ("RUNNING", None), "s2": ("PENDING", None),
-                      "s3": ("MISSING", None), "s4": ("MISSING", None), "s5": ("FAILED", 3), "s6": ("FAILED", None)}
-    assert status.counts == {"PENDING": 1, "RUNNING": 1, "SUCCEEDED": 1, "FAILED": 2, "TIMEOUT": 0, "OOM": 0, "NODE_FAIL": 0,
-                             "CANCELLED": 0, "MISSING": 2}
+    assert states == {
+        "s0": ("SUCCEEDED", 0),
+        "s1": ("RUNNING", None),
+        "s2": ("PENDING", None),
+        "s3": ("MISSING", None),
+        "s4": ("MISSING", None),
+        "s5": ("FAILED", 3),
+        "s6": ("FAILED", None),
+    }
+    assert status.counts == {
+        "PENDING": 1,
+        "RUNNING": 1,
+        "SUCCEEDED": 1,
+        "FAILED": 2,
+        "TIMEOUT": 0,
+        "OOM": 0,
+        "NODE_FAIL": 0,
+        "CANCELLED": 0,
+        "MISSING": 2,
+    }
     assert not status.done
 
 
 def test_a_later_attempt_decides_and_unsubmitted_chunks_say_so():
-    run = make_run(("a", "b"), chunks=[Chunk(index=0, offset=0, count=1, job_id="12"), Chunk(index=1, offset=1, count=1)])
+    run = make_run(
+        ("a", "b"), chunks=[Chunk(index=0, offset=0, count=1, job_id="12"), Chunk(index=1, offset=1, count=1)]
+    )
     status = merge_status(run, parse_records(record("a", "FAILED", 3)), [])
     assert status.subjects[1].state == "MISSING" and "not known to be submitted" in status.subjects[1].error
     from cluster_tools.model.runs.run_record import Attempt
-    rerun = run.model_copy(update={"attempts": [*run.attempts, Attempt(number=2, subjects=["a"],
-                                                 chunks=[Chunk(index=0, offset=0, count=1, job_id="14")])]})
-    status = merge_status(rerun, parse_records(record("a", "FAILED", 3) + "\n" + record("a", "SUCCEEDED", 0, attempt=2)), [])
+
+    rerun = run.model_copy(
+        update={
+            "attempts": [
+                *run.attempts,
+                Attempt(number=2, subjects=["a"], chunks=[Chunk(index=0, offset=0, count=1, job_id="14")]),
+            ]
+        }
+    )
+    status = merge_status(
+        rerun, parse_records(record("a", "FAILED", 3) + "\n" + record("a", "SUCCEEDED", 0, attempt=2)), []
+    )
     assert (status.subjects[0].state, status.subjects[0].attempt) == ("SUCCEEDED", 2)
 
 
 def test_status_output_with_an_unreadable_queue_keeps_running_tasks_running():
     run = make_run(("a", "b"))
-    text = "squeue: error: slurm_load_jobs error: Unable to contact slurm controller\n@@clustertools-squeue-exit 1\n" \
-           + record("a", "RUNNING", "null") + "\n"
+    text = (
+        "squeue: error: slurm_load_jobs error: Unable to contact slurm controller\n@@clustertools-squeue-exit 1\n"
+        + record("a", "RUNNING", "null")
+        + "\n"
+    )
     status = parse_status(run, text)
     assert [s.state for s in status.subjects] == ["RUNNING", "PENDING"] and not status.queue_readable
 
@@ -135,8 +188,10 @@ def test_status_json_shape():
 def test_a_record_says_where_outputs_wait_after_a_failed_upload():
     from cluster_tools.model.runs.run_status import parse_records
 
-    line = ('{"subject":"sub-1","attempt":2,"state":"FAILED","exit_code":96,"error":"uploading to S3 failed","start":"",'
-            '"end":"","node":"vm","job_id":"7_0","kept":"/home/u/.clustertools/runs/r/unsent/sub-1.2"}')
+    line = (
+        '{"subject":"sub-1","attempt":2,"state":"FAILED","exit_code":96,"error":"uploading to S3 failed","start":"",'
+        '"end":"","node":"vm","job_id":"7_0","kept":"/home/u/.clustertools/runs/r/unsent/sub-1.2"}'
+    )
     assert parse_records(line)[0].kept == "/home/u/.clustertools/runs/r/unsent/sub-1.2"
     assert parse_records(line.replace(',"kept":"/home/u/.clustertools/runs/r/unsent/sub-1.2"', ""))[0].kept == ""
 
@@ -145,9 +200,11 @@ def test_a_requeued_task_is_said_so() -> None:
     """Records carry SLURM_RESTART_COUNT: a subject whose node was lost says it was requeued."""
     from cluster_tools.model.runs.run_status import SubjectStatus, parse_records
 
-    text = ('{"subject":"s-1","attempt":1,"state":"RUNNING","start":"a","restarts":0}\n'
-            '{"subject":"s-1","attempt":1,"state":"SUCCEEDED","exit_code":0,"restarts":1}\n'
-            '{"subject":"s-2","attempt":1,"state":"SUCCEEDED","exit_code":0,"restarts":"x"}\n')
+    text = (
+        '{"subject":"s-1","attempt":1,"state":"RUNNING","start":"a","restarts":0}\n'
+        '{"subject":"s-1","attempt":1,"state":"SUCCEEDED","exit_code":0,"restarts":1}\n'
+        '{"subject":"s-2","attempt":1,"state":"SUCCEEDED","exit_code":0,"restarts":"x"}\n'
+    )
     records = parse_records(text)
     assert [r.restarts for r in records] == [0, 1, 0]
     assert SubjectStatus("s-1", "SUCCEEDED", 0, 1, restarts=1).note == "requeued 1x"
@@ -182,24 +239,47 @@ def test_pending_subjects_say_why_they_wait_as_slurm_says_it():
 
 def test_a_reason_no_waiting_ends_is_said():
     run = make_run(("a", "b"), chunks=[Chunk(index=0, offset=0, count=2, job_id="12")])
-    status = merge_status(run, [], parse_squeue("12|0|PENDING|PartitionTimeLimit|ct:demo-1:a1:c0\n"
-                                               "12|1|PENDING|launch failed requeued held|ct:demo-1:a1:c0\n"))
+    status = merge_status(
+        run,
+        [],
+        parse_squeue(
+            "12|0|PENDING|PartitionTimeLimit|ct:demo-1:a1:c0\n"
+            "12|1|PENDING|launch failed requeued held|ct:demo-1:a1:c0\n"
+        ),
+    )
     assert status.blocked == [
         "1 subject(s) cannot start: Slurm says PartitionTimeLimit: the time limit is above the partition's MaxTime",
         "1 subject(s) cannot start: Slurm says launch failed requeued held: its launch failed and Slurm held it "
-        "(scontrol release, or cancel)"]
+        "(scontrol release, or cancel)",
+    ]
 
 
-_BOUNDS = [2 ** 63 - 1, 2 ** 63, 2 ** 64 - 1, 2 ** 64, -2 ** 63, -2 ** 63 - 1]  # where msgspec and orjson differ
-_FIELD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.integers(), st.sampled_from(_BOUNDS),
-                          st.floats(-2, 2), st.floats(), st.text(max_size=3),
-                          st.lists(st.integers(), max_size=1), st.dictionaries(st.text(max_size=1), st.integers(), max_size=1))
+_BOUNDS = [2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1]  # where msgspec and orjson differ
+_FIELD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.integers(),
+    st.sampled_from(_BOUNDS),
+    st.floats(-2, 2),
+    st.floats(),
+    st.text(max_size=3),
+    st.lists(st.integers(), max_size=1),
+    st.dictionaries(st.text(max_size=1), st.integers(), max_size=1),
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(TaskRecord.__struct_fields__), _FIELD_VALUES),
-       st.fixed_dictionaries({"subject": st.text(max_size=4), "attempt": st.integers(0, 3),
-                              "state": st.sampled_from(["SUCCEEDED", "RUNNING"])}))
+@given(
+    st.dictionaries(st.sampled_from(TaskRecord.__struct_fields__), _FIELD_VALUES),
+    st.fixed_dictionaries(
+        {
+            "subject": st.text(max_size=4),
+            "attempt": st.integers(0, 3),
+            "state": st.sampled_from(["SUCCEEDED", "RUNNING"]),
+        }
+    ),
+)
 def test_the_fast_record_check_agrees_with_the_field_by_field_one(fields, plain):
     """parse_records decodes and type-checks records with msgspec (issue 16); a record it refuses goes field by field,
     as orjson reads it. Whatever a hostile file holds, both paths give the same record, or both skip it: alone, and
@@ -211,8 +291,11 @@ def test_the_fast_record_check_agrees_with_the_field_by_field_one(fields, plain)
         checked = _checked_record(_loaded(line.encode()))  # orjson: as parse_records reads it (a huge int is a float)
         assert parse_records(line) == parse_records(line.encode()) == [r for r in [checked] if r], data
         good = json.dumps(plain)
-        assert parse_records(f"{good}\n{line}\n{good}\n") == [*parse_records(good), *parse_records(line),
-                                                               *parse_records(good)], data
+        assert parse_records(f"{good}\n{line}\n{good}\n") == [
+            *parse_records(good),
+            *parse_records(line),
+            *parse_records(good),
+        ], data
 
 
 @pytest.mark.parametrize("field", ["attempt", "exit_code", "restarts", "peak_mem_mb", "cpu_s"])
@@ -242,7 +325,7 @@ def _split_by_partition(reply: bytes) -> StatusReply:
     code, _, records = rest.partition(b"\n")
     start, first = 0, b""
     if records.startswith(RECORDS_FROM_MARK):
-        header, _, records = records[len(RECORDS_FROM_MARK):].partition(b"\n")
+        header, _, records = records[len(RECORDS_FROM_MARK) :].partition(b"\n")
         numbers = header.split()
         if len(numbers) != 2 or not all(n.isdigit() for n in numbers):
             return StatusReply(queue.decode("utf-8", "replace"), code.strip() == b"0", -1, b"")
@@ -251,8 +334,21 @@ def _split_by_partition(reply: bytes) -> StatusReply:
     return StatusReply(queue.decode("utf-8", "replace"), code.strip() == b"0", start, records, first)
 
 
-_REPLY_PIECES = st.sampled_from([SQUEUE_EXIT_MARK.encode(), RECORDS_FROM_MARK, b"\n", b" ", b"0", b"1", b"12", b"x",
-                                 b"\xff", b'{"subject":"s"}', b"1|0-9|PENDING|None|ct:r:a1:c0"])
+_REPLY_PIECES = st.sampled_from(
+    [
+        SQUEUE_EXIT_MARK.encode(),
+        RECORDS_FROM_MARK,
+        b"\n",
+        b" ",
+        b"0",
+        b"1",
+        b"12",
+        b"x",
+        b"\xff",
+        b'{"subject":"s"}',
+        b"1|0-9|PENDING|None|ct:r:a1:c0",
+    ]
+)
 
 
 @settings(max_examples=500, deadline=None)
@@ -263,11 +359,28 @@ def test_the_reply_splits_as_the_plain_way_does(pieces):
 
 
 _TEXT = st.text(max_size=6)
-_STATUSES = st.lists(st.builds(
-    SubjectStatus, _TEXT, st.sampled_from(["PENDING", "FAILED", "SUCCEEDED"]),
-    st.none() | st.integers(-2 ** 63, 2 ** 63 - 1),
-    st.integers(1, 9), _TEXT, _TEXT, _TEXT, _TEXT, _TEXT, _TEXT, st.integers(0, 5), _TEXT, _TEXT,
-    st.none() | st.integers(0, 2 ** 40) | st.floats(0, 1e12), st.none() | st.floats(0, 1e9), _TEXT), max_size=5)
+_STATUSES = st.lists(
+    st.builds(
+        SubjectStatus,
+        _TEXT,
+        st.sampled_from(["PENDING", "FAILED", "SUCCEEDED"]),
+        st.none() | st.integers(-(2**63), 2**63 - 1),
+        st.integers(1, 9),
+        _TEXT,
+        _TEXT,
+        _TEXT,
+        _TEXT,
+        _TEXT,
+        _TEXT,
+        st.integers(0, 5),
+        _TEXT,
+        _TEXT,
+        st.none() | st.integers(0, 2**40) | st.floats(0, 1e12),
+        st.none() | st.floats(0, 1e9),
+        _TEXT,
+    ),
+    max_size=5,
+)
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,8 +7,8 @@ import shlex
 
 import pytest
 
-from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.errors import ConfigError
+from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.render.sandbox_layout import SandboxPaths
 from cluster_tools.services.sandbox.sandbox_bootstrap import SandboxNodeFiles, image_for, remote_command, settings_for
 from tests.helpers import err, run_cli
@@ -31,8 +31,9 @@ def test_the_command_line_overrides_the_projects_settings_and_is_checked_the_sam
     project = parse_project(PROJECT)
     (tmp_path / "envs").mkdir()
     (tmp_path / "envs" / "study.yml").write_text("name: study\n")
-    settings, env = settings_for(project, miniforge_url=None, miniforge_sha256="CD" * 32, env_file=None,
-                                 project_dir=tmp_path)
+    settings, env = settings_for(
+        project, miniforge_url=None, miniforge_sha256="CD" * 32, env_file=None, project_dir=tmp_path
+    )
     assert settings.miniforge_url == "s3://mirror/Miniforge3.sh" and settings.miniforge_sha256 == "cd" * 32
     assert env == tmp_path / "envs" / "study.yml" and settings.env_file_key == "env/study.yml"
     with pytest.raises(ConfigError, match="--miniforge-sha256: must be the installer's sha256"):
@@ -55,12 +56,23 @@ def test_the_projects_image_is_pulled_only_with_a_runtime():
 
 def test_the_remote_command_keeps_every_value_one_word(tmp_path):
     files = SandboxNodeFiles(SandboxPaths(root=tmp_path / "sandbox", runtime=tmp_path / "run"))
-    command = remote_command(files, "s3://b/clustertools/sandbox/bootstrap/on-node-configured.sh",
-                             "http://127.0.0.1:5000", ["--project", "study", "--image", "x:1"])
+    command = remote_command(
+        files,
+        "s3://b/clustertools/sandbox/bootstrap/on-node-configured.sh",
+        "http://127.0.0.1:5000",
+        ["--project", "study", "--image", "x:1"],
+    )
     words = shlex.split(command)
     assert words[:2] == ["bash", "-c"] and words[3:11] == [
-        "sandbox-bootstrap", "s3://b/clustertools/sandbox/bootstrap/on-node-configured.sh", str(files.script),
-        str(files.cfnconfig), str(files.state), str(files.output), "http://127.0.0.1:5000", "ec2-user"]
+        "sandbox-bootstrap",
+        "s3://b/clustertools/sandbox/bootstrap/on-node-configured.sh",
+        str(files.script),
+        str(files.cfnconfig),
+        str(files.state),
+        str(files.output),
+        "http://127.0.0.1:5000",
+        "ec2-user",
+    ]
     assert words[11:] == ["--project", "study", "--image", "x:1"]
     assert all(str(p).startswith(str(tmp_path)) for p in (files.script, files.state, files.shared, files.log))
 

@@ -8,8 +8,16 @@ import subprocess
 import pytest
 
 from cluster_tools.render.sandbox_cluster import (
-    ClusterFiles, QueueShape, cgroup_conf, default_queues, plan_nodes, project_queue_shapes, render_resume_program,
-    render_slurm_conf, render_suspend_program, with_ports,
+    ClusterFiles,
+    QueueShape,
+    cgroup_conf,
+    default_queues,
+    plan_nodes,
+    project_queue_shapes,
+    render_resume_program,
+    render_slurm_conf,
+    render_suspend_program,
+    with_ports,
 )
 from tests.helpers import assert_golden
 
@@ -29,9 +37,18 @@ def test_counts_and_memory_are_capped_to_this_machine_and_said() -> None:
 
 def _files(memory_scheduling: bool) -> ClusterFiles:
     nodes, _ = plan_nodes([QueueShape("q1", "c6i.xlarge", 4, 8192, 1, 3), *default_queues()], 64_000)
-    return ClusterFiles(tuple(with_ports(nodes, list(range(7001, 7001 + len(nodes))))), 6817, "/run/ct/munge.socket",
-                        "/sb/state", "/var/spool/slurmd", "/run/ct", "/sb/log", "/opt/slurm/etc/resume.sh",
-                        "/opt/slurm/etc/suspend.sh", memory_scheduling=memory_scheduling)
+    return ClusterFiles(
+        tuple(with_ports(nodes, list(range(7001, 7001 + len(nodes))))),
+        6817,
+        "/run/ct/munge.socket",
+        "/sb/state",
+        "/var/spool/slurmd",
+        "/run/ct",
+        "/sb/log",
+        "/opt/slurm/etc/resume.sh",
+        "/opt/slurm/etc/suspend.sh",
+        memory_scheduling=memory_scheduling,
+    )
 
 
 def test_slurm_conf_golden() -> None:
@@ -47,13 +64,27 @@ def test_memory_scheduling_switches_select_type_and_the_ram_limit() -> None:
 
 @pytest.mark.parametrize("script", ["resume", "suspend"])
 def test_power_programs_pass_shellcheck(script: str, tmp_path) -> None:
-    text = (render_resume_program(marker_env="CLUSTERTOOLS_SANDBOX", marker="/s b/'x", boot_delay=1.5, log_dir="/s b/log",
-                                  scontrol="/opt/slurm/bin/scontrol", node_script="/p/node-namespace.sh",
-                                  cgroups="/s b/bin/cgroups", spools="/t/ct-0 x/spool", slurmd="/usr/sbin/slurmd", slurm_conf="/s b/slurm.conf")
-            if script == "resume" else
-            render_suspend_program(log_dir="/s b/log", scontrol="/opt/slurm/bin/scontrol",
-                                   pids_dir="/sys/fs/cgroup/pids/clustertools-abc",
-                                   cgroup_dirs=["/sys/fs/cgroup/memory/x y/clustertools-abc"]))
+    text = (
+        render_resume_program(
+            marker_env="CLUSTERTOOLS_SANDBOX",
+            marker="/s b/'x",
+            boot_delay=1.5,
+            log_dir="/s b/log",
+            scontrol="/opt/slurm/bin/scontrol",
+            node_script="/p/node-namespace.sh",
+            cgroups="/s b/bin/cgroups",
+            spools="/t/ct-0 x/spool",
+            slurmd="/usr/sbin/slurmd",
+            slurm_conf="/s b/slurm.conf",
+        )
+        if script == "resume"
+        else render_suspend_program(
+            log_dir="/s b/log",
+            scontrol="/opt/slurm/bin/scontrol",
+            pids_dir="/sys/fs/cgroup/pids/clustertools-abc",
+            cgroup_dirs=["/sys/fs/cgroup/memory/x y/clustertools-abc"],
+        )
+    )
     path = tmp_path / f"{script}.sh"
     path.write_text(text)
     assert shutil.which("shellcheck")
@@ -69,8 +100,12 @@ def test_project_queues_take_the_smallest_type_of_a_compute_resource_and_note_un
 
     sizes = {"c6i.2xlarge": (8, 16.0), "c5.xlarge": (4, 8.0)}
     shapes, notes = project_queue_shapes(
-        [QueueSpec(name="cpu", instance_types=["c6i.2xlarge", "c5.xlarge"], min_count=1, max_count=3),
-         QueueSpec(name="odd", instance_types=["x9z.huge"])], sizes.get)
+        [
+            QueueSpec(name="cpu", instance_types=["c6i.2xlarge", "c5.xlarge"], min_count=1, max_count=3),
+            QueueSpec(name="odd", instance_types=["x9z.huge"]),
+        ],
+        sizes.get,
+    )
     assert shapes[0] == QueueShape("cpu", "c6i.2xlarge", 4, 8192, 1, 3)
     assert shapes[1].cpus == 8 and shapes[1].max_count == 10
     assert notes == ["queue odd: the size of x9z.huge is not known here: 8 CPUs and 4096 MB per node"]
@@ -80,9 +115,14 @@ def test_the_project_shapes_the_sandbox_unless_its_queue_is_given() -> None:
     from cluster_tools.model.aws.cluster_spec import ClusterSpec
     from cluster_tools.services.sandbox.sandbox_nodes import node_options
 
-    spec = ClusterSpec.model_validate({"region": "us-east-1", "subnet_id": "subnet-0123456789abcdef0",
-                                       "scaledown_idletime": 3,
-                                       "queues": [{"name": "spot", "instance_types": ["c5.xlarge"], "max_count": 2}]})
+    spec = ClusterSpec.model_validate(
+        {
+            "region": "us-east-1",
+            "subnet_id": "subnet-0123456789abcdef0",
+            "scaledown_idletime": 3,
+            "queues": [{"name": "spot", "instance_types": ["c5.xlarge"], "max_count": 2}],
+        }
+    )
     from_project = node_options(spec, nodes=None, static_nodes=None, cpus_per_node=None, boot_delay=2, idle_time=None)
     shapes, _ = from_project.shapes()
     assert [s.name for s in shapes] == ["spot"] and shapes[0].cpus == 4 and from_project.idle_time == 180
@@ -99,7 +139,8 @@ def test_sandbox_up_plays_the_projects_cluster_and_options_given_win() -> None:
     from cluster_tools.services.sandbox.sandbox_options import sandbox_options
 
     text = render_project_file("study", "sandbox", "s3://study-out/runs").replace(
-        "  template: spot-cpu", "  template: spot-cpu\n  os: ubuntu2204\n  slurm: {min_job_age: 120}")
+        "  template: spot-cpu", "  template: spot-cpu\n  os: ubuntu2204\n  slurm: {min_job_age: 120}"
+    )
     project = parse_project(text)
     played = sandbox_options(project)
     assert (played.os_name, played.min_job_age, played.max_array_size) == ("ubuntu2204", 120, 10001)

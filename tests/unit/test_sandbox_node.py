@@ -30,7 +30,9 @@ def test_free_uid_skips_used_ids_and_keeps_an_existing_user() -> None:
 
 
 def test_with_entry_replaces_a_user_of_the_same_name() -> None:
-    table = with_entry(PASSWD + "ec2-user:x:5:5::/x:/bin/sh", "ec2-user", "ec2-user:x:1001:1001::/home/ec2-user:/bin/bash\n")
+    table = with_entry(
+        PASSWD + "ec2-user:x:5:5::/x:/bin/sh", "ec2-user", "ec2-user:x:1001:1001::/home/ec2-user:/bin/bash\n"
+    )
     assert table.count("ec2-user") == 2 and table.endswith("ec2-user:x:1001:1001::/home/ec2-user:/bin/bash\n")
 
 

@@ -18,16 +18,22 @@ def scratch(tmp_path, uid=1001):
 
 def test_the_last_sandbox_down_removes_its_nodes_scratch(tmp_path):
     made = scratch(tmp_path)
-    removed = remove_node_scratch(1001, "CLUSTERTOOLS_SANDBOX", "/state/a", tmp=tmp_path,
-                                  running=lambda name: {"/state/a"})  # only this sandbox's own processes
+    removed = remove_node_scratch(
+        1001, "CLUSTERTOOLS_SANDBOX", "/state/a", tmp=tmp_path, running=lambda name: {"/state/a"}
+    )  # only this sandbox's own processes
     assert removed == made and not any(path.exists() for path in made) and (tmp_path / "unrelated").is_dir()
 
 
 def test_another_running_sandbox_keeps_it(tmp_path):
     made = scratch(tmp_path)
     asked = []
-    removed = remove_node_scratch(1001, "CLUSTERTOOLS_SANDBOX", "/state/a", tmp=tmp_path,
-                                  running=lambda name: asked.append(name) or {"/state/a", "/state/b"})
+    removed = remove_node_scratch(
+        1001,
+        "CLUSTERTOOLS_SANDBOX",
+        "/state/a",
+        tmp=tmp_path,
+        running=lambda name: asked.append(name) or {"/state/a", "/state/b"},
+    )
     assert removed == [] and all(path.is_dir() for path in made) and asked == ["CLUSTERTOOLS_SANDBOX"]
 
 

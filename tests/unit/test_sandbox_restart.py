@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import socket
+from pathlib import Path
 
 import pytest
 
 from cluster_tools.errors import SandboxError
-from cluster_tools.model.runs.run_status import merge_status, parse_records
 from cluster_tools.model.runs.run_record import save_run
+from cluster_tools.model.runs.run_status import merge_status, parse_records
 from cluster_tools.services.sandbox import sandbox_daemons as daemons
 from cluster_tools.services.sandbox import sandbox_nodes
 from cluster_tools.services.sandbox.sandbox_daemons import ports_for_restart, ports_for_start
@@ -31,8 +30,10 @@ QUEUE = """12|0|RUNNING|None|ct:demo-1:a1:c0
 def test_down_says_how_many_tasks_of_which_runs_it_cancels():
     lines = QUEUE.splitlines()
     line = describe_cancellation(lines, parse_squeue(QUEUE))
-    assert line == ("cancelling 4 queued or running task(s): 3 of run demo-1; 1 other job(s) "
-                    "(`clustertools status` shows them CANCELLED)")
+    assert line == (
+        "cancelling 4 queued or running task(s): 3 of run demo-1; 1 other job(s) "
+        "(`clustertools status` shows them CANCELLED)"
+    )
 
 
 def test_pending_tasks_get_a_cancelled_record_and_status_says_cancelled(tmp_path):
@@ -45,7 +46,11 @@ def test_pending_tasks_get_a_cancelled_record_and_status_says_cancelled(tmp_path
     assert [p.name for p in new] == ["sub-02.1.CANCELLED.json", "sub-03.1.CANCELLED.json"]
     records = parse_records("".join(p.read_text() for p in new))
     status = merge_status(run, records, [])  # the queue is empty after the scancel
-    assert [s.state for s in status.subjects] == ["MISSING", "CANCELLED", "CANCELLED"]  # sub-01 ran: its wrapper records itself
+    assert [s.state for s in status.subjects] == [
+        "MISSING",
+        "CANCELLED",
+        "CANCELLED",
+    ]  # sub-01 ran: its wrapper records itself
 
 
 def test_cancelled_records_skip_runs_of_other_clusters_and_unknown_runs(tmp_path):
@@ -55,11 +60,24 @@ def test_cancelled_records_skip_runs_of_other_clusters_and_unknown_runs(tmp_path
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("state, responds", [
-    ("idle", True), ("mixed", True), ("allocated", True), ("drained", True), ("draining", True),
-    ("idle*", False), ("down*", False), ("unknown", False), (None, False), ("", False),
-    ("idle~", False), ("idle#", False), ("idle%", False),  # powered down, powering up, powering down
-])
+@pytest.mark.parametrize(
+    "state, responds",
+    [
+        ("idle", True),
+        ("mixed", True),
+        ("allocated", True),
+        ("drained", True),
+        ("draining", True),
+        ("idle*", False),
+        ("down*", False),
+        ("unknown", False),
+        (None, False),
+        ("", False),
+        ("idle~", False),
+        ("idle#", False),
+        ("idle%", False),  # powered down, powering up, powering down
+    ],
+)
 def test_a_node_is_up_once_its_slurmd_answers(state, responds):
     assert sandbox_nodes.responds(state) is responds
 
@@ -69,8 +87,10 @@ def test_lost_jobs_are_read_from_the_new_part_of_slurmctlds_log(tmp_path):
     log.write_text("[t] Purged files for defunct batch JobId=1\n")
     offset = log.stat().st_size
     with open(log, "a") as handle:
-        handle.write("[t] Recovered state of 1 nodes\n[t] Purged files for defunct batch JobId=7\n"
-                     "[t] Purged files for defunct batch JobId=8\n")
+        handle.write(
+            "[t] Recovered state of 1 nodes\n[t] Purged files for defunct batch JobId=7\n"
+            "[t] Purged files for defunct batch JobId=8\n"
+        )
     assert daemons.lost_jobs(log, offset) == ["7", "8"]
     assert daemons.lost_jobs(tmp_path / "absent.log", 0) == []
 
@@ -132,6 +152,9 @@ def test_a_run_dir_on_the_nodes_is_found_in_the_head_node_s_layers(tmp_path):
     from cluster_tools.services.sandbox.sandbox_files import node_path
 
     paths = SandboxPaths(tmp_path / "sb", runtime=tmp_path / "rt")
-    assert node_path(paths, "/home/ec2-user/.clustertools/runs/r") == tmp_path / "sb/node/home/ec2-user/.clustertools/runs/r"
+    assert (
+        node_path(paths, "/home/ec2-user/.clustertools/runs/r")
+        == tmp_path / "sb/node/home/ec2-user/.clustertools/runs/r"
+    )
     assert node_path(paths, "/opt/parallelcluster/shared") == tmp_path / "sb/node/opt/parallelcluster/shared"
     assert node_path(paths, "/homeless/x") == Path("/homeless/x") and node_path(paths, "/tmp/x") == Path("/tmp/x")

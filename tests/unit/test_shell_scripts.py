@@ -13,9 +13,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def shell_scripts() -> list[Path]:
     # Jinja templates are checked once rendered (tests/unit/test_run_scripts.py), not as templates.
-    candidates = [*ROOT.glob("dev/*"), ROOT / ".ci" / "run", *ROOT.glob("bootstrap/**/*"),
-                  *ROOT.glob("cluster_tools/templates/**/*.sh")]
-    return sorted(p for p in candidates if p.is_file() and p.read_bytes()[:64].startswith(b"#!") and b"sh" in p.read_bytes()[:64].split(b"\n")[0])
+    candidates = [
+        *ROOT.glob("dev/*"),
+        ROOT / ".ci" / "run",
+        *ROOT.glob("bootstrap/**/*"),
+        *ROOT.glob("cluster_tools/templates/**/*.sh"),
+    ]
+    return sorted(
+        p
+        for p in candidates
+        if p.is_file() and p.read_bytes()[:64].startswith(b"#!") and b"sh" in p.read_bytes()[:64].split(b"\n")[0]
+    )
 
 
 def test_there_are_scripts_to_check():

@@ -17,7 +17,9 @@ def test_power_states_are_read_from_the_suffixes() -> None:
     nodes = {n.name: n for n in parse_sinfo_nodes(CAPTURED)}
     assert nodes["compute-dy-compute-1"].label == "allocated (powering up)"
     assert nodes["compute-dy-compute-2"].label == "idle (powered down)"
-    assert nodes["compute-dy-compute-3"].label == "down (powered down): spot interruption (clustertools sandbox interrupt)"
+    assert (
+        nodes["compute-dy-compute-3"].label == "down (powered down): spot interruption (clustertools sandbox interrupt)"
+    )
     assert nodes["compute-st-compute-1"].state == "mixed" and nodes["compute-st-compute-1"].flags == ()
     assert {n.partition for n in nodes.values()} == {"compute"} and nodes["compute-st-compute-1"].cpus == 8
 

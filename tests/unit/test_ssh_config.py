@@ -14,10 +14,16 @@ from tests.helpers import assert_golden
 
 
 def spec(**changes) -> SSHConfigSpec:
-    values = dict(alias="my-study", host="203.0.113.7", port=22, user="ec2-user",
-                  known_hosts=Path("/home/a/.local/state/clustertools/clusters/my-study.known_hosts"),
-                  identity_file=Path("/home/a/.ssh/id_ed25519"),
-                  nodes=("spot-dy-c6ixlarge-1", "spot-dy-c6ixlarge-2"), node_port=22)
+    values = dict(
+        alias="my-study",
+        host="203.0.113.7",
+        port=22,
+        user="ec2-user",
+        known_hosts=Path("/home/a/.local/state/clustertools/clusters/my-study.known_hosts"),
+        identity_file=Path("/home/a/.ssh/id_ed25519"),
+        nodes=("spot-dy-c6ixlarge-1", "spot-dy-c6ixlarge-2"),
+        node_port=22,
+    )
     return SSHConfigSpec(**{**values, **changes})
 
 
@@ -34,7 +40,7 @@ def test_without_nodes_or_key_only_the_head_node():
 def test_paths_with_spaces_are_quoted_and_percent_is_doubled():
     assert config_path(Path("/home/a b/My Keys/id")) == '"/home/a b/My Keys/id"'
     assert config_path(Path("/home/a/100%/id")) == "/home/a/100%%/id"
-    assert config_path(Path("/home/a/#x/it's")) == "\"/home/a/#x/it's\""
+    assert config_path(Path("/home/a/#x/it's")) == '"/home/a/#x/it\'s"'
     text = render_ssh_config(spec(known_hosts=Path("/st ate/k h"), identity_file=Path("/k;$(id)/`id`")))
     assert '  UserKnownHostsFile "/st ate/k h"\n' in text and "  IdentityFile /k;$(id)/`id`\n" in text
 
@@ -45,11 +51,23 @@ def test_paths_an_openssh_config_cannot_carry_are_refused(path):
         config_path(Path(path))
 
 
-@pytest.mark.parametrize("changes", [
-    {"user": "bob\n  ProxyCommand sh"}, {"user": "a b"}, {"user": "%u"}, {"host": "h;id"}, {"host": "a b"},
-    {"host": "h\nHost *"}, {"alias": "*"}, {"alias": "a b"}, {"nodes": ("n1", "n 2")}, {"nodes": ("-oProxyCommand=x",)},
-    {"nodes": ("n*",)}, {"identity_file": Path('/k"ey')},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"user": "bob\n  ProxyCommand sh"},
+        {"user": "a b"},
+        {"user": "%u"},
+        {"host": "h;id"},
+        {"host": "a b"},
+        {"host": "h\nHost *"},
+        {"alias": "*"},
+        {"alias": "a b"},
+        {"nodes": ("n1", "n 2")},
+        {"nodes": ("-oProxyCommand=x",)},
+        {"nodes": ("n*",)},
+        {"identity_file": Path('/k"ey')},
+    ],
+)
 def test_hostile_values_are_refused(changes):
     with pytest.raises(ConfigError):
         render_ssh_config(spec(**changes))

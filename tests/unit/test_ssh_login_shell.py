@@ -15,8 +15,9 @@ def test_login_shell_runs_the_command_unchanged(command: str) -> None:
     """What the remote shell gets back from the quoting is exactly the command, run by `bash --login -c`."""
     line = login_shell(command)
     assert line.startswith("/bin/bash --login -c ")
-    words = subprocess.run(["bash", "-c", f"printf '%s\\0' {line.removeprefix('/bin/bash ')}"],
-                           capture_output=True, text=True, check=True).stdout.split("\0")[:-1]
+    words = subprocess.run(
+        ["bash", "-c", f"printf '%s\\0' {line.removeprefix('/bin/bash ')}"], capture_output=True, text=True, check=True
+    ).stdout.split("\0")[:-1]
     assert words == ["--login", "-c", command]
 
 
@@ -29,12 +30,15 @@ def test_login_shell_finds_what_profile_d_adds(tmp_path) -> None:
     assert "/opt/nowhere/bin" not in plain and "/opt/nowhere/bin" in login
 
 
-@pytest.mark.parametrize(("stderr", "name"), [
-    ("bash: sbatch: command not found", "sbatch"),
-    ("bash: line 1: squeue: command not found\n", "squeue"),
-    ("sh: 1: scontrol: not found", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    ("stderr", "name"),
+    [
+        ("bash: sbatch: command not found", "sbatch"),
+        ("bash: line 1: squeue: command not found\n", "squeue"),
+        ("sh: 1: scontrol: not found", None),
+        ("", None),
+    ],
+)
 def test_missing_command(stderr: str, name: str | None) -> None:
     assert missing_command(stderr) == name
 

@@ -11,11 +11,20 @@ from hypothesis import strategies as st
 
 from cluster_tools.store.state_dir import write_private_json
 
+
 def _data(text):
-    scalars = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 63, 2 ** 63 - 1),
-                        st.floats(allow_nan=False, allow_infinity=False), text)
-    return st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                         st.dictionaries(text, inner, max_size=4)), max_leaves=20)
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**63), 2**63 - 1),
+        st.floats(allow_nan=False, allow_infinity=False),
+        text,
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(text, inner, max_size=4)),
+        max_leaves=20,
+    )
 
 
 PRINTABLE = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=8)  # names, paths, times
@@ -51,6 +60,6 @@ def _has_float(data) -> bool:
 
 def test_what_orjson_refuses_is_written_by_json_and_the_file_stays_private(tmp_path):
     path = tmp_path / "deep" / "run.json"
-    write_private_json(path, {"big": 2 ** 70, "name": "ü"})
-    assert json.loads(path.read_text(encoding="utf-8")) == {"big": 2 ** 70, "name": "ü"}
+    write_private_json(path, {"big": 2**70, "name": "ü"})
+    assert json.loads(path.read_text(encoding="utf-8")) == {"big": 2**70, "name": "ü"}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700

@@ -7,15 +7,30 @@ from __future__ import annotations
 import subprocess
 import sys
 
-STATUS_PATH = ("cluster_tools.cli", "cluster_tools.cli.run_cmds", "cluster_tools.api.run_api", "cluster_tools.services.runs.run_follow",
-               "cluster_tools.services.remote.cluster_shell", "cluster_tools.model.project.project_file")
-NOT_NEEDED = ("cluster_tools.model.project.project_config", "cluster_tools.model.aws.cluster_spec", "cluster_tools.model.project.bootstrap_settings", "boto3",
-              "botocore", "jinja2", "rich")
+STATUS_PATH = (
+    "cluster_tools.cli",
+    "cluster_tools.cli.run_cmds",
+    "cluster_tools.api.run_api",
+    "cluster_tools.services.runs.run_follow",
+    "cluster_tools.services.remote.cluster_shell",
+    "cluster_tools.model.project.project_file",
+)
+NOT_NEEDED = (
+    "cluster_tools.model.project.project_config",
+    "cluster_tools.model.aws.cluster_spec",
+    "cluster_tools.model.project.bootstrap_settings",
+    "boto3",
+    "botocore",
+    "jinja2",
+    "rich",
+)
 
 
 def test_reading_a_run_imports_none_of_what_it_does_not_use():
-    probe = (f"import importlib, sys\nfor name in {STATUS_PATH!r}: importlib.import_module(name)\n"
-             f"print(sorted(n for n in {NOT_NEEDED!r} if n in sys.modules))")
+    probe = (
+        f"import importlib, sys\nfor name in {STATUS_PATH!r}: importlib.import_module(name)\n"
+        f"print(sorted(n for n in {NOT_NEEDED!r} if n in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

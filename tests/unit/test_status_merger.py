@@ -9,10 +9,10 @@ import random
 
 import pytest
 
-from cluster_tools.model.runs.run_status import TaskRecord, merge_status
 from cluster_tools.model.runs.run_record import Attempt, Chunk
-from cluster_tools.slurm.queue import parse_squeue
+from cluster_tools.model.runs.run_status import TaskRecord, merge_status
 from cluster_tools.model.runs.status_merger import StatusMerger
+from cluster_tools.slurm.queue import parse_squeue
 from tests.unit.run_fixtures import make_run
 
 SUBJECTS = tuple(f"s{i}" for i in range(12))
@@ -21,19 +21,35 @@ SLURM = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED", 
 
 
 def the_run(resubmitted: bool):
-    run = make_run(SUBJECTS, chunks=[Chunk(index=0, offset=0, count=8, job_id="12"),
-                                     Chunk(index=1, offset=8, count=4, job_id="13")])
+    run = make_run(
+        SUBJECTS,
+        chunks=[Chunk(index=0, offset=0, count=8, job_id="12"), Chunk(index=1, offset=8, count=4, job_id="13")],
+    )
     if resubmitted:
-        again = Attempt(number=2, subjects=["s1", "s5", "s9"], rows=[], chunks=[Chunk(index=0, offset=0, count=3,
-                                                                                       job_id="20")])
+        again = Attempt(
+            number=2, subjects=["s1", "s5", "s9"], rows=[], chunks=[Chunk(index=0, offset=0, count=3, job_id="20")]
+        )
         run = run.model_copy(update={"attempts": [*run.attempts, again]})
     return run
 
 
 def a_record(rng: random.Random, attempts: int) -> TaskRecord:
-    return TaskRecord(rng.choice(SUBJECTS), rng.randint(1, attempts), rng.choice(STATES), rng.choice((0, 1, None)),
-                      rng.choice(("", "boom")), "2026-11-30T05:00:00Z", "", rng.choice(("n1", "n2")), "12_0", "",
-                      rng.randint(0, 1), "", None, None)
+    return TaskRecord(
+        rng.choice(SUBJECTS),
+        rng.randint(1, attempts),
+        rng.choice(STATES),
+        rng.choice((0, 1, None)),
+        rng.choice(("", "boom")),
+        "2026-11-30T05:00:00Z",
+        "",
+        rng.choice(("n1", "n2")),
+        "12_0",
+        "",
+        rng.randint(0, 1),
+        "",
+        None,
+        None,
+    )
 
 
 def a_queue(rng: random.Random, attempts: int) -> str:

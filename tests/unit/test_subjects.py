@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cluster_tools.errors import ConfigError
 from cluster_tools.model.runs.subjects import (
-    ID_RE, RESERVED_NAMES, RESERVED_PREFIXES, SubjectList, parse_subject_list, read_subject_file,
+    ID_RE,
+    RESERVED_NAMES,
+    RESERVED_PREFIXES,
+    SubjectList,
+    parse_subject_list,
+    read_subject_file,
 )
 
 
@@ -91,8 +97,10 @@ def test_ids_that_differ_only_in_case_are_refused(as_csv):
     if as_csv:
         assert "1 ID that differs from another only in case: line 3 'Sub-1' (line 2 has 'sub-1')" in message
     else:
-        assert ("2 IDs that differ from others only in case: line 3 'Sub-1' (line 1 has 'sub-1'), "
-                "line 4 'sub-2' (line 2 has 'SUB-2')") in message
+        assert (
+            "2 IDs that differ from others only in case: line 3 'Sub-1' (line 1 has 'sub-1'), "
+            "line 4 'sub-2' (line 2 has 'SUB-2')"
+        ) in message
 
 
 def test_many_duplicates_are_summarised():
@@ -139,7 +147,9 @@ def test_a_csv_gives_ids_and_env_values_exactly_as_written():
     assert result.columns == ("AGE", "site_name", "notes")
     assert result.env_for(0) == {"AGE": "34", "site_name": "Bergen", "notes": "plain"}
     assert result.env_for(1) == {
-        "AGE": "41", "site_name": "Oslo, Norway", "notes": "he said \"hi\"; then $(id) `id` ~ $HOME 'x'"
+        "AGE": "41",
+        "site_name": "Oslo, Norway",
+        "notes": "he said \"hi\"; then $(id) `id` ~ $HOME 'x'",
     }
     assert result.env_for(2) == {"AGE": "29", "site_name": "  spaced  ", "notes": ""}
     assert result.rows[2] == ("29", "  spaced  ", "")
@@ -311,8 +321,11 @@ def test_valid_id_lists_round_trip(ids):
 RESERVED_IN_ANY_CASE = st.one_of(
     st.sampled_from(sorted(RESERVED_NAMES)),
     st.tuples(st.sampled_from(RESERVED_PREFIXES), st.from_regex(r"[A-Za-z0-9_]{0,8}", fullmatch=True)).map("".join),
-).flatmap(lambda name: st.lists(st.booleans(), min_size=len(name), max_size=len(name)).map(
-    lambda upper: "".join(c.upper() if u else c.lower() for c, u in zip(name, upper))))
+).flatmap(
+    lambda name: st.lists(st.booleans(), min_size=len(name), max_size=len(name)).map(
+        lambda upper: "".join(c.upper() if u else c.lower() for c, u in zip(name, upper))
+    )
+)
 
 
 @given(RESERVED_IN_ANY_CASE)

@@ -18,8 +18,9 @@ class LocalShell:
         self.bin_dir = bin_dir
 
     def run(self, command, **kwargs):
-        done = subprocess.run(["/bin/bash", "-c", command], capture_output=True,
-                              env={"PATH": str(self.bin_dir), "HOME": "/home/ec2-user"})
+        done = subprocess.run(
+            ["/bin/bash", "-c", command], capture_output=True, env={"PATH": str(self.bin_dir), "HOME": "/home/ec2-user"}
+        )
         return RemoteResult(command, done.returncode, done.stdout, done.stderr)
 
 

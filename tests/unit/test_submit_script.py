@@ -53,8 +53,9 @@ def head_node(tmp_path):
     def submit(mode: str) -> subprocess.CompletedProcess[str]:
         (fake / "mode").write_text(mode)
         env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "FAKE": str(fake)}
-        return subprocess.run(["bash", str(run_dir / "submit.sh"), "1"], capture_output=True, text=True, env=env,
-                              timeout=60)
+        return subprocess.run(
+            ["bash", str(run_dir / "submit.sh"), "1"], capture_output=True, text=True, env=env, timeout=60
+        )
 
     return submit, fake, run_dir / "attempts" / "1" / "chunk-0.jobid"
 

@@ -8,14 +8,14 @@ import json
 
 import pytest
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.errors import ClusterToolsError, TransportError
-from cluster_tools.model.runs.run_record import list_runs, save_run
-from cluster_tools.services.project.project_init import init_project
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.project_config import load_project
+from cluster_tools.model.runs.run_record import list_runs, save_run
+from cluster_tools.model.runs.subjects import SubjectList
+from cluster_tools.services.project.project_init import init_project
 from cluster_tools.services.runs.submit import job_spec, prepare_run, submit_attempt
 from cluster_tools.store.state_dir import StateDir
-from cluster_tools.model.runs.subjects import SubjectList
 from cluster_tools.transport.ssh import RemoteResult
 from tests.helpers import out, run_cli
 
@@ -44,8 +44,10 @@ class ScriptedHeadNode:
         command = argv if isinstance(argv, str) else " ".join(argv)
         self.commands.append(command)
         if "scontrol show config" in command:
-            text = (f"/home/alice\nMaxArraySize = 1001\nMaxJobCount = {self.max_job_count}\n@@clustertools-probe\n"
-                    f"{self.queued}\n@@clustertools-probe\ncompute*|8|15000|(null)\n")
+            text = (
+                f"/home/alice\nMaxArraySize = 1001\nMaxJobCount = {self.max_job_count}\n@@clustertools-probe\n"
+                f"{self.queued}\n@@clustertools-probe\ncompute*|8|15000|(null)\n"
+            )
             return RemoteResult(command, 0, text.encode(), b"")
         if "submit.sh" in command and self.submit_exit is None:
             raise TransportError("the connection dropped")
@@ -74,10 +76,14 @@ def listed_runs(state: StateDir) -> list[str]:
     return [r["run"] for r in json.loads(out(run_cli("runs", "--json", state=state.root)))]
 
 
-@pytest.mark.parametrize("head_node", [
-    ScriptedHeadNode(max_job_count=10, queued=9),  # refused before sending: no MaxJobCount headroom
-    ScriptedHeadNode(submit_output="chunk 0 refused\n", submit_exit=1),  # sbatch said no
-], ids=["max-job-count", "sbatch-refused"])
+@pytest.mark.parametrize(
+    "head_node",
+    [
+        ScriptedHeadNode(max_job_count=10, queued=9),  # refused before sending: no MaxJobCount headroom
+        ScriptedHeadNode(submit_output="chunk 0 refused\n", submit_exit=1),  # sbatch said no
+    ],
+    ids=["max-job-count", "sbatch-refused"],
+)
 def test_a_refused_submit_is_not_listed_but_the_same_submit_finds_it_again(setup, head_node):
     state, prepare = setup
     run, resumed = prepare()
@@ -95,8 +101,13 @@ def test_an_sbatch_without_answer_is_reported_unknown_and_the_run_is_listed(setu
     state, prepare = setup
     run, _ = prepare()
     with pytest.raises(ClusterToolsError) as caught:
-        submit_attempt(state, run, CLUSTER, progress=lambda _: None,
-                       connect=ScriptedHeadNode(submit_output="chunk 0 unknown\n", submit_exit=75))
+        submit_attempt(
+            state,
+            run,
+            CLUSTER,
+            progress=lambda _: None,
+            connect=ScriptedHeadNode(submit_output="chunk 0 unknown\n", submit_exit=75),
+        )
     text = caught.value.one_line()
     assert "unknown" in text and "running the same command again is safe" in text
     assert "stopped after 0" not in text and "nothing" not in text
@@ -137,6 +148,13 @@ def test_a_run_from_before_job_gpus_keeps_its_hash_so_its_rerun_is_still_found(s
     state, prepare = setup
     run, _ = prepare()
     before = {k: v for k, v in run.job.model_dump().items() if k not in ("gpus", "container_args", "workdir")}
-    payload = {"job": before, "columns": [], "rows": [], "output": run.output, "input": "", "cluster": "uni",
-               "name": "p"}
+    payload = {
+        "job": before,
+        "columns": [],
+        "rows": [],
+        "output": run.output,
+        "input": "",
+        "cluster": "uni",
+        "name": "p",
+    }
     assert run.spec_hash == spec_hash(["sub-01", "sub-02"], payload)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from cluster_tools.render.run_scripts import render_array_script, render_attempt_resources
-from cluster_tools.model.runs.run_status import merge_status, parse_records
 from cluster_tools.model.runs.run_record import Chunk
+from cluster_tools.model.runs.run_status import merge_status, parse_records
+from cluster_tools.render.run_scripts import render_array_script, render_attempt_resources
 from cluster_tools.services.runs.resubmit import attempt_job
 from cluster_tools.services.runs.run_follow import next_attempt, subjects_to_rerun
 from cluster_tools.slurm.queue import parse_squeue
@@ -32,10 +32,19 @@ def terminated_after(tmp_path: Path, seconds: float, time_s: int) -> dict:
     directory = lay_out_run_dir(tmp_path, run, FAKE_AWS)
     (directory / "attempts" / "1" / "resources").write_text(f"mem=1G\ngpus=0\ntime_s={time_s}\ntime=00:00:0{time_s}\n")
     (tmp_path / "scratch").mkdir()
-    task = subprocess.Popen(["bash", str(directory / "wrapper.sh"), "1", "0"], cwd=directory, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
-                                 "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"})
+    task = subprocess.Popen(
+        ["bash", str(directory / "wrapper.sh"), "1", "0"],
+        cwd=directory,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={
+            "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+            "TMPDIR": str(tmp_path / "scratch"),
+            "SLURM_ARRAY_TASK_ID": "0",
+            "SLURM_ARRAY_JOB_ID": "7",
+        },
+    )
     deadline = time.monotonic() + 20
     while not list((directory / "records" / "new").glob("sub-1.1.RUNNING.json")) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -57,18 +66,26 @@ def test_a_term_at_the_time_limit_is_timeout_and_one_before_it_is_cancelled(tmp_
 
 
 # squeue -h -r -t all -o '%F|%K|%T|%r|%k' on the sandbox, after `sandbox interrupt` of a --no-requeue task.
-SQUEUE = ("41|0|NODE_FAIL|NodeDown|ct:{run}:a1:c0\n"
-          "41|1|BOOT_FAIL|None|ct:{run}:a1:c0\n"
-          "41|2|COMPLETED|None|ct:{run}:a1:c0\n"
-          "41|3|OUT_OF_MEMORY|OutOfMemory|ct:{run}:a1:c0\n")
+SQUEUE = (
+    "41|0|NODE_FAIL|NodeDown|ct:{run}:a1:c0\n"
+    "41|1|BOOT_FAIL|None|ct:{run}:a1:c0\n"
+    "41|2|COMPLETED|None|ct:{run}:a1:c0\n"
+    "41|3|OUT_OF_MEMORY|OutOfMemory|ct:{run}:a1:c0\n"
+)
 
 
 def test_slurms_final_state_names_how_a_task_without_its_record_ended():
     run = make_run(("s-0", "s-1", "s-2", "s-3"))
-    run = run.model_copy(update={"attempts": [run.attempts[0].model_copy(update={"chunks": [
-        Chunk(index=0, offset=0, count=4, job_id="41")]})]})
-    running = "".join(json.dumps({"subject": s, "attempt": 1, "state": "RUNNING", "node": "n1"}) + "\n"
-                      for s in ("s-0", "s-2", "s-3"))
+    run = run.model_copy(
+        update={
+            "attempts": [
+                run.attempts[0].model_copy(update={"chunks": [Chunk(index=0, offset=0, count=4, job_id="41")]})
+            ]
+        }
+    )
+    running = "".join(
+        json.dumps({"subject": s, "attempt": 1, "state": "RUNNING", "node": "n1"}) + "\n" for s in ("s-0", "s-2", "s-3")
+    )
     status = merge_status(run, parse_records(running), parse_squeue(SQUEUE.format(run=run.run_id)))
     by_subject = {s.subject: s for s in status.subjects}
     assert by_subject["s-0"].state == "NODE_FAIL" and "its node was lost" in by_subject["s-0"].error
@@ -76,7 +93,10 @@ def test_slurms_final_state_names_how_a_task_without_its_record_ended():
     assert by_subject["s-2"].state == "FAILED" and "without a final record" in by_subject["s-2"].error
     assert by_subject["s-3"].state == "OOM"
     assert subjects_to_rerun(status, failed=True, without_output=None) == ["s-0", "s-1", "s-2", "s-3"]
-    assert subjects_to_rerun(status, failed=True, without_output=None, states=frozenset({"NODE_FAIL"})) == ["s-0", "s-1"]
+    assert subjects_to_rerun(status, failed=True, without_output=None, states=frozenset({"NODE_FAIL"})) == [
+        "s-0",
+        "s-1",
+    ]
 
 
 def test_a_resubmitted_attempts_resources_reach_its_array_script_and_wrapper():
@@ -94,12 +114,15 @@ def test_a_resubmitted_attempts_resources_reach_its_array_script_and_wrapper():
     assert same.attempts[-1].job is None, "no change: the attempt keeps the run's resources"
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"mem": "lots"}, "--mem: must be a Slurm memory size"),
-    ({"time": "10 --wrap=id"}, "--time: must be a Slurm time"),
-    ({"partition": "a;b"}, "--partition"),
-    ({"command": "true"}, "cannot change command on resubmit"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"mem": "lots"}, "--mem: must be a Slurm memory size"),
+        ({"time": "10 --wrap=id"}, "--time: must be a Slurm time"),
+        ({"partition": "a;b"}, "--partition"),
+        ({"command": "true"}, "cannot change command on resubmit"),
+    ],
+)
 def test_bad_resubmit_resources_are_one_line(change, message):
     from cluster_tools.errors import ConfigError
 

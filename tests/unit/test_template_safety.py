@@ -12,13 +12,17 @@ from pathlib import Path
 import pytest
 
 from cluster_tools.errors import ClusterToolsError
-from cluster_tools.render import run_scripts
 from cluster_tools.model.runs.run_record import new_run_id
+from cluster_tools.render import run_scripts
 from tests.unit.run_fixtures import make_run
 
 PWNED = "x\ntouch /tmp/PWNED\n#"
-RENDERERS = [run_scripts.render_array_script, run_scripts.render_wrapper, run_scripts.render_submit_script,
-             run_scripts.render_status_script]
+RENDERERS = [
+    run_scripts.render_array_script,
+    run_scripts.render_wrapper,
+    run_scripts.render_submit_script,
+    run_scripts.render_status_script,
+]
 
 
 def _unvalidated(**changes):
@@ -40,10 +44,17 @@ def test_a_run_id_with_a_newline_never_reaches_a_script(render):
         render(_unvalidated(run_id=PWNED))
 
 
-@pytest.mark.parametrize("field, value", [
-    ("mem", "1G\n#SBATCH --uid=0"), ("time", "10 --wrap=id"), ("partition", "p\ntouch /tmp/PWNED"),
-    ("cpus", "1 --output=/etc/x"), ("mem", "$(id)"), ("partition", "`id`"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("mem", "1G\n#SBATCH --uid=0"),
+        ("time", "10 --wrap=id"),
+        ("partition", "p\ntouch /tmp/PWNED"),
+        ("cpus", "1 --output=/etc/x"),
+        ("mem", "$(id)"),
+        ("partition", "`id`"),
+    ],
+)
 def test_sbatch_directives_take_one_plain_word(field, value):
     with pytest.raises(ClusterToolsError):
         run_scripts.render_array_script(_unvalidated(job={field: value}))
@@ -58,7 +69,7 @@ def test_a_run_id_that_is_not_one_word_never_reaches_a_directive(run_id):
 def test_a_multi_line_command_still_renders_through_shquote_and_runs_as_written(tmp_path: Path):
     command = "echo one\necho 'two' \"$SUBJECT\"\n# a comment\necho $((1 + 2))"
     text = run_scripts.render_wrapper(make_run(command=command))
-    assignment = text[text.index("\nCT_COMMAND="):text.index("\nCT_CONTAINER=")]
+    assignment = text[text.index("\nCT_COMMAND=") : text.index("\nCT_CONTAINER=")]
     script = tmp_path / "s.sh"
     script.write_text(assignment + '\nprintf %s "$CT_COMMAND"\n')
     assert subprocess.run(["bash", str(script)], capture_output=True, text=True).stdout == command

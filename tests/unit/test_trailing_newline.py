@@ -16,37 +16,76 @@ from click.testing import CliRunner
 from pydantic import BaseModel
 
 from cluster_tools.cli import cli
+from cluster_tools.errors import ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
 from cluster_tools.model.project.project_config import Project, S3Location, parse_project
-from cluster_tools.errors import ConfigError
 from cluster_tools.store.state_dir import StateDir
 
 ACCOUNT = "123456789012"
 SAMPLE = {
     "name": "study",
     "cluster": "lab",
-    "storage": {"output": "s3://out-bucket/results", "input": "s3://in-bucket/raw",
-                "input_credentials": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:hcp-AbCdEf",
-                "input_include": ["anat/*_T1w.nii.gz"], "input_exclude": ["*/dwi/*"],
-                "shared_inputs": ["s3://in-bucket/models/model.pt"]},
-    "job": {"command": "echo hi", "container": "docker://ghcr.io/org/img:1.0", "mem": "4G", "time": "01:00:00",
-            "partition": "compute", "container_args": ["--in", "${INPUT_DIR}"], "workdir": "code"},
-    "bootstrap": {"miniforge_url": "https://github.com/conda-forge/miniforge/releases/download/24.1/Miniforge3.sh",
-                  "miniforge_sha256": "0" * 64, "env_file": "envs/environment.yml",
-                  "container_runtime": "apptainer", "apptainer_version": "1.4.5", "apptainer_sha256": "1" * 64},
+    "storage": {
+        "output": "s3://out-bucket/results",
+        "input": "s3://in-bucket/raw",
+        "input_credentials": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:hcp-AbCdEf",
+        "input_include": ["anat/*_T1w.nii.gz"],
+        "input_exclude": ["*/dwi/*"],
+        "shared_inputs": ["s3://in-bucket/models/model.pt"],
+    },
+    "job": {
+        "command": "echo hi",
+        "container": "docker://ghcr.io/org/img:1.0",
+        "mem": "4G",
+        "time": "01:00:00",
+        "partition": "compute",
+        "container_args": ["--in", "${INPUT_DIR}"],
+        "workdir": "code",
+    },
+    "bootstrap": {
+        "miniforge_url": "https://github.com/conda-forge/miniforge/releases/download/24.1/Miniforge3.sh",
+        "miniforge_sha256": "0" * 64,
+        "env_file": "envs/environment.yml",
+        "container_runtime": "apptainer",
+        "apptainer_version": "1.4.5",
+        "apptainer_sha256": "1" * 64,
+    },
     "parallelcluster": {
-        "name": "study-cluster", "region": "us-east-1", "template": "spot-cpu", "os": "ubuntu2204",
+        "name": "study-cluster",
+        "region": "us-east-1",
+        "template": "spot-cpu",
+        "os": "ubuntu2204",
         "custom_ami": "ami-0123456789abcdef0",
-        "head_node_instance_type": "t3.medium", "key_name": "my-key", "subnet_id": "subnet-0123456789abcdef0",
-        "compute_subnet_ids": ["subnet-0123456789abcdef1"], "allowed_ips": "203.0.113.7/32",
-        "queues": [{"name": "spot", "capacity_type": "SPOT", "allocation_strategy": "price-capacity-optimized",
-                    "instance_types": ["c6i.xlarge"]}],
-        "input_buckets": ["in-bucket"], "additional_iam_policies": [f"arn:aws:iam::{ACCOUNT}:policy/read-secret"],
-        "shared_storage": {"type": "efs", "name": "shared", "mount_dir": "/shared",
-                           "existing_id": "fs-0123456789abcdef0"},
-        "database": {"uri": "acct.example.com:3306", "user_name": "admin", "database_name": "slurm_acct",
-                     "password_secret_arn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:db-AbCdEf"},
-        "owner": "alice", "tags": {"study": "abcd"}, "autostop_action": "down",
+        "head_node_instance_type": "t3.medium",
+        "key_name": "my-key",
+        "subnet_id": "subnet-0123456789abcdef0",
+        "compute_subnet_ids": ["subnet-0123456789abcdef1"],
+        "allowed_ips": "203.0.113.7/32",
+        "queues": [
+            {
+                "name": "spot",
+                "capacity_type": "SPOT",
+                "allocation_strategy": "price-capacity-optimized",
+                "instance_types": ["c6i.xlarge"],
+            }
+        ],
+        "input_buckets": ["in-bucket"],
+        "additional_iam_policies": [f"arn:aws:iam::{ACCOUNT}:policy/read-secret"],
+        "shared_storage": {
+            "type": "efs",
+            "name": "shared",
+            "mount_dir": "/shared",
+            "existing_id": "fs-0123456789abcdef0",
+        },
+        "database": {
+            "uri": "acct.example.com:3306",
+            "user_name": "admin",
+            "database_name": "slurm_acct",
+            "password_secret_arn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:db-AbCdEf",
+        },
+        "owner": "alice",
+        "tags": {"study": "abcd"},
+        "autostop_action": "down",
         "autostop_down_policy_arn": f"arn:aws:iam::{ACCOUNT}:policy/ct-down",
         "autostop_down_role_arn": f"arn:aws:iam::{ACCOUNT}:role/ct-down",
     },
@@ -123,26 +162,56 @@ def test_every_validated_field_refuses_a_trailing_newline(path, kind):
 
 # --- the CLI ------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def project(tmp_path: Path) -> tuple[Path, dict]:
     state = tmp_path / "state"
-    save_cluster(StateDir(state), ClusterRecord(name="lab", host="127.0.0.1", port=1, user="u",
-                                                known_hosts=state / "clusters" / "lab.known_hosts"))
-    (tmp_path / "clustertools.yaml").write_text(yaml.safe_dump(
-        {"name": "study", "cluster": "lab", "storage": {"output": "s3://out-bucket/results"},
-         "job": {"command": "true"}}))
+    save_cluster(
+        StateDir(state),
+        ClusterRecord(
+            name="lab", host="127.0.0.1", port=1, user="u", known_hosts=state / "clusters" / "lab.known_hosts"
+        ),
+    )
+    (tmp_path / "clustertools.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "study",
+                "cluster": "lab",
+                "storage": {"output": "s3://out-bucket/results"},
+                "job": {"command": "true"},
+            }
+        )
+    )
     (tmp_path / "subjects.txt").write_text("sub-01\n")
     return tmp_path, {"CLUSTERTOOLS_STATE_DIR": str(state)}
 
 
-@pytest.mark.parametrize("option, value", [
-    ("--name", "run"), ("--mem", "4G"), ("--time", "01:00:00"), ("--partition", "compute"),
-    ("--container", "docker://alpine:3"), ("-c", "lab"),
-])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--name", "run"),
+        ("--mem", "4G"),
+        ("--time", "01:00:00"),
+        ("--partition", "compute"),
+        ("--container", "docker://alpine:3"),
+        ("-c", "lab"),
+    ],
+)
 def test_every_submit_option_refuses_a_trailing_newline(project, option, value):
     directory, env = project
-    result = CliRunner().invoke(cli, ["--project", str(directory / "clustertools.yaml"), "submit",
-                                      str(directory / "subjects.txt"), "--dry-run", option, value + "\n"], env=env)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--project",
+            str(directory / "clustertools.yaml"),
+            "submit",
+            str(directory / "subjects.txt"),
+            "--dry-run",
+            option,
+            value + "\n",
+        ],
+        env=env,
+    )
     assert result.exit_code != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output

@@ -48,7 +48,7 @@ class LocalRemote:
         shutil.copyfile(self._p(remote), local)
 
 
-ODD = ["a b.txt", "it's \"q\".txt", "$(id);`id`.txt", "line\nbreak.txt", "-rf"]
+ODD = ["a b.txt", 'it\'s "q".txt', "$(id);`id`.txt", "line\nbreak.txt", "-rf"]
 
 
 def refusal(plan, *args, **kwargs) -> str:
@@ -78,8 +78,10 @@ def test_put_a_file_into_home_then_refuse_to_overwrite_without_force(sides):
     plan = plan_put(remote, here / "f.txt", None, recursive=False, force=False)
     execute(remote, plan, Listener())
     assert (home / "f.txt").read_text() == "one" and plan.target == "f.txt"
-    assert refusal(plan_put, remote, here / "f.txt", "~/", recursive=False, force=False) == \
-        "already on the head node: f.txt (hint: pass --force to replace them)"
+    assert (
+        refusal(plan_put, remote, here / "f.txt", "~/", recursive=False, force=False)
+        == "already on the head node: f.txt (hint: pass --force to replace them)"
+    )
     (here / "f.txt").write_text("two")
     execute(remote, plan_put(remote, here / "f.txt", "~/f.txt", recursive=False, force=True), Listener())
     assert (home / "f.txt").read_text() == "two"

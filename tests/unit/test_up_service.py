@@ -10,43 +10,73 @@ only fake: pre-flight and the bootstrap upload talk to a real moto server on 127
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from tests.moto_aws import moto_aws
-
+from cluster_tools.errors import ClusterToolsError, ConfigError
 from cluster_tools.model.clusters.cluster_record import load_cluster
 from cluster_tools.model.project.project_config import parse_project
-from cluster_tools.errors import ClusterToolsError, ConfigError
-from cluster_tools.services.clusters import describe as describe_service
 from cluster_tools.services.aws import lifecycle_up as lu
+from cluster_tools.services.clusters import describe as describe_service
 from cluster_tools.services.project.project_init import render_project_file
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
+from tests.moto_aws import moto_aws
 from tests.unit.pcluster_fakes import transport_installer
 
 REGION = "us-east-1"
 ARN = "arn:aws:cloudformation:us-east-1:123456789012:stack/study/5e3a1c40-07b1-11ef-9a0c-0e2f1b1c7a31"
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-HEAD = pc.Instance(instance_id="i-0a1b2c3d4e5f60718", instance_type="t3.medium", state="running",
-                   private_ip="10.0.1.25", public_ip="127.0.0.1", launch_time=T0)
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+HEAD = pc.Instance(
+    instance_id="i-0a1b2c3d4e5f60718",
+    instance_type="t3.medium",
+    state="running",
+    private_ip="10.0.1.25",
+    public_ip="127.0.0.1",
+    launch_time=T0,
+)
 
 
 def described(status: str, stack: str, *, head=HEAD, failures=()) -> pc.ClusterDescription:
-    return pc.ClusterDescription(name="study", region=REGION, version="3.16.1", status=status, stack_status=stack,
-                                 stack_arn=ARN, scheduler="slurm", compute_fleet_status="RUNNING", creation_time=T0,
-                                 last_updated_time=T0, head_node=head, failures=tuple(failures))
+    return pc.ClusterDescription(
+        name="study",
+        region=REGION,
+        version="3.16.1",
+        status=status,
+        stack_status=stack,
+        stack_arn=ARN,
+        scheduler="slurm",
+        compute_fleet_status="RUNNING",
+        creation_time=T0,
+        last_updated_time=T0,
+        head_node=head,
+        failures=tuple(failures),
+    )
 
 
 IN_PROGRESS = described("CREATE_IN_PROGRESS", "CREATE_IN_PROGRESS", head=None)
 COMPLETE = described("CREATE_COMPLETE", "CREATE_COMPLETE")
-FAILED = described("CREATE_FAILED", "ROLLBACK_IN_PROGRESS", head=None, failures=[
-    ("OnNodeConfiguredExecutionFailure", "Failed to execute OnNodeConfigured script.")])
+FAILED = described(
+    "CREATE_FAILED",
+    "ROLLBACK_IN_PROGRESS",
+    head=None,
+    failures=[("OnNodeConfiguredExecutionFailure", "Failed to execute OnNodeConfigured script.")],
+)
 NOT_FOUND = pc.PclusterNotFound("describe cluster study: Cluster 'study' does not exist", status=404)
-CREATED = pc.CreateResult(name="study", dry_run=False, cluster=pc.ClusterSummary(
-    name="study", region=REGION, version="3.16.1", status="CREATE_IN_PROGRESS", stack_status="CREATE_IN_PROGRESS",
-    stack_arn=ARN, scheduler="slurm"))
+CREATED = pc.CreateResult(
+    name="study",
+    dry_run=False,
+    cluster=pc.ClusterSummary(
+        name="study",
+        region=REGION,
+        version="3.16.1",
+        status="CREATE_IN_PROGRESS",
+        stack_status="CREATE_IN_PROGRESS",
+        stack_arn=ARN,
+        scheduler="slurm",
+    ),
+)
 
 
 @pytest.fixture
@@ -56,8 +86,14 @@ def transport(monkeypatch):
 
 def event(logical, status, minute, reason="", kind="AWS::EC2::Instance"):
     at = T0.replace(minute=minute)
-    return pc.StackEvent(event_id=f"{logical}-{status}-{minute}", timestamp=at, logical_id=logical,
-                         resource_type=kind, status=status, reason=reason)
+    return pc.StackEvent(
+        event_id=f"{logical}-{status}-{minute}",
+        timestamp=at,
+        logical_id=logical,
+        resource_type=kind,
+        status=status,
+        reason=reason,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +104,9 @@ def aws():
 
 def project(aws, *, bucket="up-out", extra=""):
     text = render_project_file("study", "sandbox", f"s3://{bucket}/study")
-    text = text.replace("subnet-0123456789abcdef0", aws["subnet"]).replace("# key_name: my-key-pair", "key_name: up-key")
+    text = text.replace("subnet-0123456789abcdef0", aws["subnet"]).replace(
+        "# key_name: my-key-pair", "key_name: up-key"
+    )
     return parse_project(text.replace("  template: spot-cpu", "  template: spot-cpu" + extra))
 
 
@@ -82,8 +120,14 @@ def bootstrap(tmp_path):
 
 
 def bring_up(aws, state, bootstrap, project_=None, **kwargs):
-    args = {"allowed_ip": "203.0.113.7/32", "bootstrap_dir": bootstrap, "poll_seconds": 0, "sleep": lambda s: None,
-            "home": state.root, **kwargs}
+    args = {
+        "allowed_ip": "203.0.113.7/32",
+        "bootstrap_dir": bootstrap,
+        "poll_seconds": 0,
+        "sleep": lambda s: None,
+        "home": state.root,
+        **kwargs,
+    }
     return lu.up(project_ or project(aws), state, **args)
 
 
@@ -95,18 +139,28 @@ def test_up_uploads_creates_waits_and_records(aws, transport, tmp_path, bootstra
     assert result.outcome == "created" and result.cluster == COMPLETE
     assert [s for s in seen] == ["CREATE_IN_PROGRESS", "CREATE_IN_PROGRESS", "CREATE_COMPLETE"]
     assert len(describe.calls) == 4 and describe.calls[0] == (("study",), {"region": REGION})
-    (args, kwargs), = create.calls
+    ((args, kwargs),) = create.calls
     assert args[0] == "study" and "AllowedIps: 203.0.113.7/32" in args[1] and kwargs == {"region": REGION}
     # bootstrap/ is in S3 with each file's sha256 as metadata
     head = aws["s3"].head_object(Bucket="up-out", Key="clustertools/study/bootstrap/on-node-configured.sh")
     assert head["Metadata"]["sha256"] == hashlib.sha256(b"#!/bin/sh\nexit 0\n").hexdigest()
-    assert sorted(b.key for b in result.bootstrap) == ["clustertools/study/bootstrap/README.md",
-                                                       "clustertools/study/bootstrap/on-node-configured.sh"]
+    assert sorted(b.key for b in result.bootstrap) == [
+        "clustertools/study/bootstrap/README.md",
+        "clustertools/study/bootstrap/on-node-configured.sh",
+    ]
     record = load_cluster(state, "study")
-    assert (record.provider, record.host, record.user, record.region) == ("parallelcluster", "127.0.0.1", "ec2-user", REGION)
+    assert (record.provider, record.host, record.user, record.region) == (
+        "parallelcluster",
+        "127.0.0.1",
+        "ec2-user",
+        REGION,
+    )
     assert record.known_hosts == state.known_hosts("study") and record.identity_file is None
     # moto knows no instance of that id: its console cannot be read, so trust on first use (with a note)
-    assert "cannot read the console output of i-0a1b2c3d4e5f60718 (ClientError InvalidInstanceID.NotFound)" in result.notes[0]
+    assert (
+        "cannot read the console output of i-0a1b2c3d4e5f60718 (ClientError InvalidInstanceID.NotFound)"
+        in result.notes[0]
+    )
     assert result.host_key is None and "host key not pinned yet" in result.notes[1]  # nothing listens on :22
 
 
@@ -117,16 +171,24 @@ def test_a_console_without_host_keys_falls_back_to_first_use(aws, transport, tmp
     ec2 = boto3.client("ec2", region_name=REGION)
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    head = pc.Instance(instance_id=instance, instance_type="t3.medium", state="running", private_ip="10.0.1.25",
-                       public_ip="127.0.0.1", launch_time=T0)
+    head = pc.Instance(
+        instance_id=instance,
+        instance_type="t3.medium",
+        state="running",
+        private_ip="10.0.1.25",
+        public_ip="127.0.0.1",
+        launch_time=T0,
+    )
     transport("describe_cluster", NOT_FOUND, described("CREATE_COMPLETE", "CREATE_COMPLETE", head=head))
     transport("create_cluster", CREATED)
     slept, progress = [], []
     result = bring_up(aws, StateDir(tmp_path / "state"), bootstrap, sleep=slept.append, on_progress=progress.append)
     # asked again every 15 s for 5 minutes (cloud-init prints the keys at the end of the bootstrap), then said
     assert slept == [15.0] * 20 and progress[0].startswith(f"waiting up to 5 min for the console output of {instance}")
-    assert result.notes[0] == (f"the console output of {instance} showed no SSH host keys in 5 min: host key trusted "
-                               "on first use, and pinned then")
+    assert result.notes[0] == (
+        f"the console output of {instance} showed no SSH host keys in 5 min: host key trusted "
+        "on first use, and pinned then"
+    )
 
 
 def test_host_keys_on_the_console_are_pinned_without_trust(aws, transport, tmp_path, bootstrap):
@@ -146,8 +208,10 @@ def test_host_keys_on_the_console_are_pinned_without_trust(aws, transport, tmp_p
     spec = project(aws).parallelcluster
     lu._record(result, state, spec, None, tmp_path, None, fresh=True, ec2=ConsoleOnly())
     assert result.host_key_source == "console output"
-    assert result.host_key == ("ecdsa-sha2-nistp256 SHA256:PWfctBL2M74AuTzt73+9N8gXRfcrlMvvGeWaSyUx7W0, "
-                               "ssh-ed25519 SHA256:SYgp49+NizLgAKsy0GXJihpcjuTW2/Ed9EDBSpb/K9A")
+    assert result.host_key == (
+        "ecdsa-sha2-nistp256 SHA256:PWfctBL2M74AuTzt73+9N8gXRfcrlMvvGeWaSyUx7W0, "
+        "ssh-ed25519 SHA256:SYgp49+NizLgAKsy0GXJihpcjuTW2/Ed9EDBSpb/K9A"
+    )
     pinned = sorted(line.split()[1] for line in state.known_hosts("study").read_text().splitlines())
     assert pinned == ["ecdsa-sha2-nistp256", "ssh-ed25519"]
     assert result.notes[-1].startswith("login failed for now")  # nothing listens on 127.0.0.1:22
@@ -167,7 +231,9 @@ def test_up_shows_each_stack_event_once_oldest_first(aws, transport, tmp_path, b
 
 
 def test_a_failed_create_names_the_first_failed_resource(aws, transport, tmp_path, bootstrap):
-    cause = event("HeadNode", "CREATE_FAILED", 9, "Failed to receive 1 resource signal(s) within the specified duration")
+    cause = event(
+        "HeadNode", "CREATE_FAILED", 9, "Failed to receive 1 resource signal(s) within the specified duration"
+    )
     cascade = event("ComputeFleet", "CREATE_FAILED", 10, "Resource creation cancelled", "AWS::CloudFormation::Stack")
     transport("get_cluster_stack_events", ([cause], None), ([cascade, cause], None))
     transport("describe_cluster", NOT_FOUND, IN_PROGRESS, FAILED)
@@ -177,7 +243,8 @@ def test_a_failed_create_names_the_first_failed_resource(aws, transport, tmp_pat
         bring_up(aws, StateDir(tmp_path / "state"), bootstrap, on_event=shown.append)
     assert caught.value.message == (
         "cluster study failed: CREATE_FAILED: HeadNode (AWS::EC2::Instance) CREATE_FAILED: Failed to receive 1 "
-        "resource signal(s) within the specified duration; Failed to execute OnNodeConfigured script.")
+        "resource signal(s) within the specified duration; Failed to execute OnNodeConfigured script."
+    )
     assert shown == [cause, cascade]
 
 
@@ -199,7 +266,9 @@ BOOTSTRAP_SECTION = """bootstrap:
 
 def project_with_env_file(aws):
     text = render_project_file("study", "sandbox", "s3://up-out/study")
-    text = text.replace("subnet-0123456789abcdef0", aws["subnet"]).replace("# key_name: my-key-pair", "key_name: up-key")
+    text = text.replace("subnet-0123456789abcdef0", aws["subnet"]).replace(
+        "# key_name: my-key-pair", "key_name: up-key"
+    )
     return parse_project(text + BOOTSTRAP_SECTION)
 
 
@@ -220,7 +289,8 @@ def test_a_missing_environment_file_blocks_up(aws, transport, tmp_path, bootstra
     with pytest.raises(lu.UpBlocked) as caught:
         bring_up(aws, StateDir(tmp_path / "state"), bootstrap, project_with_env_file(aws), project_dir=tmp_path)
     assert [f.message for f in caught.value.findings if f.level == "error"] == [
-        f"bootstrap.env_file {tmp_path}/envs/study.yml does not exist"]
+        f"bootstrap.env_file {tmp_path}/envs/study.yml does not exist"
+    ]
 
 
 def test_unchanged_bootstrap_files_are_not_uploaded_again(aws, bootstrap):
@@ -229,7 +299,10 @@ def test_unchanged_bootstrap_files_are_not_uploaded_again(aws, bootstrap):
     (bootstrap / "README.md").write_text("changed\n")
     second = lu.sync_bootstrap(aws["s3"], "up-out", "sync/", bootstrap, files, upload=True)
     assert [b.action for b in first] == ["upload", "upload"]
-    assert [(b.key, b.action) for b in second] == [("sync/README.md", "upload"), ("sync/on-node-configured.sh", "unchanged")]
+    assert [(b.key, b.action) for b in second] == [
+        ("sync/README.md", "upload"),
+        ("sync/on-node-configured.sh", "unchanged"),
+    ]
 
 
 def test_an_existing_cluster_is_reported_not_created(aws, transport, tmp_path, bootstrap):
@@ -246,7 +319,9 @@ def test_an_existing_cluster_is_reported_not_created(aws, transport, tmp_path, b
 
 def test_a_name_taken_between_describe_and_create_is_reported(aws, transport, tmp_path, bootstrap):
     transport("describe_cluster", NOT_FOUND, IN_PROGRESS)
-    transport("create_cluster", pc.PclusterClusterExists("create cluster study: Cluster study already exists", status=400))
+    transport(
+        "create_cluster", pc.PclusterClusterExists("create cluster study: Cluster study already exists", status=400)
+    )
     result = bring_up(aws, StateDir(tmp_path / "state"), bootstrap)
     assert result.outcome == "exists" and result.cluster == IN_PROGRESS and result.record is None
 
@@ -259,23 +334,41 @@ def test_a_failed_create_names_the_reason_and_triage(aws, transport, tmp_path, b
         bring_up(aws, state, bootstrap)
     assert caught.value.one_line() == (
         "cluster study failed: CREATE_FAILED: Failed to execute OnNodeConfigured script. (hint: `clustertools triage "
-        "-c study` shows why (the head node's logs); then delete it with `clustertools down -c study`)")
+        "-c study` shows why (the head node's logs); then delete it with `clustertools down -c study`)"
+    )
     assert not state.cluster_file("study").exists()
 
 
 def test_dry_run_uploads_and_creates_nothing(aws, transport, tmp_path, bootstrap):
-    create = transport("create_cluster", pc.CreateResult(name="study", dry_run=True, cluster=None, validation_messages=(
-        pc.ValidationMessage("WARNING", "AsyncTimedUrlValidator", "Unable to access the url\n s3://x"),)))
+    create = transport(
+        "create_cluster",
+        pc.CreateResult(
+            name="study",
+            dry_run=True,
+            cluster=None,
+            validation_messages=(
+                pc.ValidationMessage("WARNING", "AsyncTimedUrlValidator", "Unable to access the url\n s3://x"),
+            ),
+        ),
+    )
     describe = transport("describe_cluster", AssertionError("a dry run needs no describe"))
     aws["s3"].create_bucket(Bucket="up-dry")  # a bucket of its own: the other tests upload to up-out
-    result = bring_up(aws, StateDir(tmp_path / "state"), bootstrap, project(aws, bucket="up-dry"), dry_run=True,
-                      suppress_validators=["KeyPairValidator"])
+    result = bring_up(
+        aws,
+        StateDir(tmp_path / "state"),
+        bootstrap,
+        project(aws, bucket="up-dry"),
+        dry_run=True,
+        suppress_validators=["KeyPairValidator"],
+    )
     assert create.calls[0][1] == {"region": REGION, "dry_run": True, "suppress_validators": ["KeyPairValidator"]}
     assert describe.calls == [] and result.outcome == "dry-run"
     assert {b.action for b in result.bootstrap} == {"upload"}  # planned only
     with pytest.raises(Exception):
         aws["s3"].head_object(Bucket="up-dry", Key="clustertools/study/bootstrap/README.md")
-    assert result.findings[-1] == lu.Finding("warning", "pcluster:AsyncTimedUrlValidator", "Unable to access the url s3://x")
+    assert result.findings[-1] == lu.Finding(
+        "warning", "pcluster:AsyncTimedUrlValidator", "Unable to access the url s3://x"
+    )
 
 
 def test_preflight_errors_stop_before_any_create(aws, transport, tmp_path, bootstrap):
@@ -303,29 +396,61 @@ def test_without_an_address_up_stops_and_never_opens_ssh_to_the_world(aws, trans
 def test_ssh_user_follows_the_os():
     # ParallelCluster's OS_MAPPING: Rocky logs in as rocky, not ec2-user
     assert [lu.ssh_user_for(o) for o in ("alinux2023", "rhel9", "rocky9", "ubuntu2204", "ubuntu2404")] == [
-        "ec2-user", "ec2-user", "rocky", "ubuntu", "ubuntu"]
+        "ec2-user",
+        "ec2-user",
+        "rocky",
+        "ubuntu",
+        "ubuntu",
+    ]
     with pytest.raises(ConfigError, match="'centos7' is not an OS of ParallelCluster 3"):
         lu.ssh_user_for("centos7")
 
 
 def test_describe_a_parallelcluster_cluster(transport, tmp_path):
     transport("describe_cluster", COMPLETE)
-    instances = transport("describe_cluster_instances", [
-        pc.Instance("i-0fedcba9876543210", "c6i.xlarge", "pending", "10.0.1.77", node_type="ComputeNode",
-                    queue_name="spot", launch_time=T0),
-        pc.Instance("i-0fedcba9876543211", "c6i.xlarge", "running", "10.0.1.78", node_type="ComputeNode",
-                    queue_name="spot", launch_time=T0)])
-    info = describe_service.describe(StateDir(tmp_path / "state"), None, parse_project(render_project_file("study", "sandbox", "s3://up-out/study")))
+    instances = transport(
+        "describe_cluster_instances",
+        [
+            pc.Instance(
+                "i-0fedcba9876543210",
+                "c6i.xlarge",
+                "pending",
+                "10.0.1.77",
+                node_type="ComputeNode",
+                queue_name="spot",
+                launch_time=T0,
+            ),
+            pc.Instance(
+                "i-0fedcba9876543211",
+                "c6i.xlarge",
+                "running",
+                "10.0.1.78",
+                node_type="ComputeNode",
+                queue_name="spot",
+                launch_time=T0,
+            ),
+        ],
+    )
+    info = describe_service.describe(
+        StateDir(tmp_path / "state"), None, parse_project(render_project_file("study", "sandbox", "s3://up-out/study"))
+    )
     assert (info.name, info.provider, info.status, info.region, info.head_node) == (
-        "study", "parallelcluster", "CREATE_COMPLETE", REGION, HEAD)
+        "study",
+        "parallelcluster",
+        "CREATE_COMPLETE",
+        REGION,
+        HEAD,
+    )
     assert [i.instance_id for i in info.queues["spot"]] == ["i-0fedcba9876543210", "i-0fedcba9876543211"]
     assert instances.calls == [(("study",), {"region": REGION, "node_type": "ComputeNode"})]
     # the head node on-demand and both compute nodes as spot (the init project's queue), from the price table
     from cluster_tools.model.cost.pricing import instance_price, load_price_table
 
     table = load_price_table()
-    expected = (instance_price(table, REGION, "t3.medium").hourly_usd
-                + 2 * instance_price(table, REGION, "c6i.xlarge", "spot").hourly_usd)
+    expected = (
+        instance_price(table, REGION, "t3.medium").hourly_usd
+        + 2 * instance_price(table, REGION, "c6i.xlarge", "spot").hourly_usd
+    )
     assert info.cost["hourly_usd"] == pytest.approx(expected, abs=1e-4) and info.cost["estimate"] is True
     assert info.cost["source"] == table.label and info.cost_note is None
     assert "2 x c6i.xlarge" in info.cost["lines"][1] and "spot ~ estimate" in info.cost["lines"][1]
@@ -335,11 +460,22 @@ def test_describe_without_the_project_prices_compute_on_demand_and_says_so(trans
     from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
 
     state = StateDir(tmp_path / "state")
-    save_cluster(state, ClusterRecord(name="study", provider="parallelcluster", host="127.0.0.1", user="ec2-user",
-                                      known_hosts=state.known_hosts("study"), region=REGION))
+    save_cluster(
+        state,
+        ClusterRecord(
+            name="study",
+            provider="parallelcluster",
+            host="127.0.0.1",
+            user="ec2-user",
+            known_hosts=state.known_hosts("study"),
+            region=REGION,
+        ),
+    )
     transport("describe_cluster", COMPLETE)
-    transport("describe_cluster_instances", [pc.Instance("i-1", "c6i.xlarge", "running", "10.0.1.77",
-                                                         node_type="ComputeNode", queue_name="spot")])
+    transport(
+        "describe_cluster_instances",
+        [pc.Instance("i-1", "c6i.xlarge", "running", "10.0.1.77", node_type="ComputeNode", queue_name="spot")],
+    )
     info = describe_service.describe(state, "study", None)
     assert "on-demand" in info.cost["lines"][1] and info.cost_note.startswith("queue(s) spot priced on-demand")
 
@@ -357,14 +493,21 @@ def test_describe_prices_with_the_quote_it_is_given(transport, tmp_path):
     from cluster_tools.model.cost.pricing import PriceQuote
 
     transport("describe_cluster", COMPLETE)
-    transport("describe_cluster_instances", [pc.Instance("i-1", "c6i.xlarge", "running", "10.0.1.77",
-                                                         node_type="ComputeNode", queue_name="spot")])
+    transport(
+        "describe_cluster_instances",
+        [pc.Instance("i-1", "c6i.xlarge", "running", "10.0.1.77", node_type="ComputeNode", queue_name="spot")],
+    )
     asked = []
 
     def quote(region, instance_type, capacity):
         asked.append((region, instance_type, capacity))
-        return PriceQuote(region=region, instance_type=instance_type, capacity=capacity, hourly_usd=1.0,
-                          source="EC2 spot price history" if capacity == "spot" else "AWS Pricing API")
+        return PriceQuote(
+            region=region,
+            instance_type=instance_type,
+            capacity=capacity,
+            hourly_usd=1.0,
+            source="EC2 spot price history" if capacity == "spot" else "AWS Pricing API",
+        )
 
     project = parse_project(render_project_file("study", "sandbox", "s3://up-out/study"))
     info = describe_service.describe(StateDir(tmp_path / "state"), None, project, quote=quote)

@@ -3,11 +3,11 @@ when it cannot be code, and each task's working directory (a copy of its own) wh
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
 import tarfile
-import gzip
 from pathlib import Path
 
 import pytest
@@ -41,11 +41,14 @@ def test_the_same_code_packs_to_the_same_bytes_without_version_control(tmp_path)
     assert pack_workdir(project, "code").sha256 != first.sha256
 
 
-@pytest.mark.parametrize(("setup", "relative", "message"), [
-    (None, "missing", "job.workdir missing is not a directory"),
-    ("outside", "code", "links outside it"),
-    ("big", "code", "holds 0.0 MiB; code sent with a run may be at most 0 MiB"),
-])
+@pytest.mark.parametrize(
+    ("setup", "relative", "message"),
+    [
+        (None, "missing", "job.workdir missing is not a directory"),
+        ("outside", "code", "links outside it"),
+        ("big", "code", "holds 0.0 MiB; code sent with a run may be at most 0 MiB"),
+    ],
+)
 def test_what_cannot_be_code_is_one_line(tmp_path, setup, relative, message):
     project = code(tmp_path)
     if setup == "outside":
@@ -56,8 +59,9 @@ def test_what_cannot_be_code_is_one_line(tmp_path, setup, relative, message):
 
 
 def test_a_path_leaving_the_project_is_refused_by_the_model_and_at_packing(tmp_path):
-    from cluster_tools.model.project.project_config import JobSpec
     from pydantic import ValidationError
+
+    from cluster_tools.model.project.project_config import JobSpec
 
     for bad in ("../other", "/etc", "code/../../x", "a b"):
         with pytest.raises(ValidationError):
@@ -72,8 +76,13 @@ def test_a_path_leaving_the_project_is_refused_by_the_model_and_at_packing(tmp_p
 def test_each_task_works_in_a_copy_of_the_code(tmp_path):
     project = code(tmp_path)
     run = make_run(("sub-1",), command="bash job.sh && cat lib/params.txt && touch written-here")
-    run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "shared_dirs": [],
-                                 "job": run.job.model_copy(update={"workdir": "code"})})
+    run = run.model_copy(
+        update={
+            "remote_dir": str(tmp_path / "run"),
+            "shared_dirs": [],
+            "job": run.job.model_copy(update={"workdir": "code"}),
+        }
+    )
     fake_aws = '#!/bin/bash\nmkdir -p "$(dirname "$0")/../s3" && cp -R "${@: -2:1}." "$(dirname "$0")/../s3/"\n'
     directory = lay_out_run_dir(tmp_path, run, fake_aws)
     (directory / "workdir").mkdir()

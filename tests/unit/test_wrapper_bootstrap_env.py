@@ -18,8 +18,10 @@ from tests.unit.run_fixtures import lay_out_run_dir, make_run
 IMAGE = "docker://ghcr.io/acme/seg@sha256:" + "e" * 64
 # The wrapper runs aws in a clean environment: the stand-ins find their folders from where they lie.
 FAKE_AWS = '#!/bin/bash\nFAKE_S3=$(cd "$(dirname "$0")/.." && pwd)/s3\nmkdir -p "$FAKE_S3" && cp -R "${@: -2:1}." "$FAKE_S3/"\n'
-FAKE_APPTAINER = ('#!/bin/bash\n# apptainer exec [OPTIONS] IMAGE env -- ARGV...\nargs=()\n'
-                  'while [[ $1 != env ]]; do args+=("$1"); shift; done\necho "image=${args[-1]}"\nexec "$@"\n')
+FAKE_APPTAINER = (
+    "#!/bin/bash\n# apptainer exec [OPTIONS] IMAGE env -- ARGV...\nargs=()\n"
+    'while [[ $1 != env ]]; do args+=("$1"); shift; done\necho "image=${args[-1]}"\nexec "$@"\n'
+)
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="bootstrap.env must be root's; the tests run as root")
 
 
@@ -33,12 +35,15 @@ def setup(tmp_path: Path, *, container: str | None, mode: int = 0o644) -> Path:
     sif.parent.mkdir(parents=True)
     sif.write_text("not really a SIF")
     bootstrap_env = shared / "clustertools" / "bootstrap.env"
-    bootstrap_env.write_text(f"CT_RUNTIME=apptainer\nCT_IMAGE={IMAGE.replace(':', chr(92) + ':')}\n"
-                             f"CT_IMAGE_FILE={sif}\nCT_CONDA_ENV={env}\n")
+    bootstrap_env.write_text(
+        f"CT_RUNTIME=apptainer\nCT_IMAGE={IMAGE.replace(':', chr(92) + ':')}\nCT_IMAGE_FILE={sif}\nCT_CONDA_ENV={env}\n"
+    )
     bootstrap_env.chmod(mode)
     command = 'echo "prefix=$CONDA_PREFIX"; seg-tool'
     run = make_run(("sub-1",), command=command, container=container)
-    run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "shared_dirs": [str(tmp_path / "nowhere"), str(shared)]})
+    run = run.model_copy(
+        update={"remote_dir": str(tmp_path / "run"), "shared_dirs": [str(tmp_path / "nowhere"), str(shared)]}
+    )
     directory = tmp_path / "run"
     (directory / "attempts" / "1").mkdir(parents=True)
     (directory / "wrapper.sh").write_text(render_wrapper(run))
@@ -53,10 +58,20 @@ def setup(tmp_path: Path, *, container: str | None, mode: int = 0o644) -> Path:
 
 def run_task(directory: Path) -> tuple[subprocess.CompletedProcess, str]:
     root = directory.parent
-    env = {"PATH": f"{root / 'bin'}:/usr/bin:/bin", "TMPDIR": str(root / "scratch"),
-           "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"}
-    result = subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
-                            env=env, cwd=directory, timeout=60)
+    env = {
+        "PATH": f"{root / 'bin'}:/usr/bin:/bin",
+        "TMPDIR": str(root / "scratch"),
+        "SLURM_ARRAY_TASK_ID": "0",
+        "SLURM_ARRAY_JOB_ID": "7",
+    }
+    result = subprocess.run(
+        ["bash", str(directory / "wrapper.sh"), "1", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=directory,
+        timeout=60,
+    )
     return result, (directory / "logs" / "sub-1.1.out").read_text()
 
 
@@ -110,14 +125,25 @@ mkdir -p "$dst" && cp -R "$src/." "$dst/"
 def run_with_secret(tmp_path: Path, command: str, secret_arn: str) -> tuple[Path, subprocess.CompletedProcess]:
     """One task of a run whose input needs ``secret_arn``, run by the wrapper with the recording aws."""
     run = make_run(("sub-1",), command=command)
-    run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "input": "s3://in/hcp",
-                                 "input_credentials": secret_arn})
+    run = run.model_copy(
+        update={"remote_dir": str(tmp_path / "run"), "input": "s3://in/hcp", "input_credentials": secret_arn}
+    )
     directory = lay_out_run_dir(tmp_path, run, RECORDING_AWS)
     (tmp_path / "scratch").mkdir()
-    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
-           "TMPDIR": str(tmp_path / "scratch"), "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"}
-    return directory, subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True,
-                                     text=True, env=env, cwd=directory, timeout=60)
+    env = {
+        "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+        "TMPDIR": str(tmp_path / "scratch"),
+        "SLURM_ARRAY_TASK_ID": "0",
+        "SLURM_ARRAY_JOB_ID": "7",
+    }
+    return directory, subprocess.run(
+        ["bash", str(directory / "wrapper.sh"), "1", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=directory,
+        timeout=60,
+    )
 
 
 def test_input_credentials_reach_the_input_staging_alone_and_are_never_written(tmp_path):
@@ -125,11 +151,15 @@ def test_input_credentials_reach_the_input_staging_alone_and_are_never_written(t
     the upload, not in the command's environment, and their value is in no file the task leaves."""
     (tmp_path / "s3" / "in" / "hcp" / "sub-1").mkdir(parents=True)
     (tmp_path / "s3" / "in" / "hcp" / "sub-1" / "rfMRI.nii").write_text("x")
-    directory, result = run_with_secret(tmp_path, 'env | grep -c "^AWS_ACCESS_KEY_ID=" || true; ls "$INPUT_DIR"',
-                                        SECRET_ARN)
+    directory, result = run_with_secret(
+        tmp_path, 'env | grep -c "^AWS_ACCESS_KEY_ID=" || true; ls "$INPUT_DIR"', SECRET_ARN
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "calls").read_text().splitlines() == [
-        "secretsmanager get-secret-value key=none", "s3 cp key=FROM-SECRET", "s3 cp key=none"]
+        "secretsmanager get-secret-value key=none",
+        "s3 cp key=FROM-SECRET",
+        "s3 cp key=none",
+    ]
     assert (directory / "logs" / "sub-1.1.out").read_text() == "0\nrfMRI.nii\n"  # not in the command's env
     for path in [*tmp_path.rglob("*")]:
         if path.is_file() and path.name != "aws":

@@ -40,8 +40,17 @@ with open(os.path.join(os.path.dirname(__file__), "..", "pwned"), "a") as out:
     out.write(os.environ.get("AWS_SECRET_ACCESS_KEY", "-") + "\\n")
 """
 # Reserved names the parser refuses, in any case: here they are in the manifest all the same.
-COLUMNS = ("PYTHONPATH", "pythonpath", "path", "LD_PRELOAD", "HOME", "AWS_SECRET_ACCESS_KEY", "BASH_ENV",
-           "DOCKER_HOST", "AGE")
+COLUMNS = (
+    "PYTHONPATH",
+    "pythonpath",
+    "path",
+    "LD_PRELOAD",
+    "HOME",
+    "AWS_SECRET_ACCESS_KEY",
+    "BASH_ENV",
+    "DOCKER_HOST",
+    "AGE",
+)
 COMMAND = 'printf "%s|%s|%s|%s\\n" "$PYTHONPATH" "$pythonpath" "$path" "$AGE"'
 
 
@@ -49,25 +58,53 @@ def setup(tmp_path: Path, *, container: str | None = None, shared: list[str] = (
     evil = tmp_path / "evil"
     evil.mkdir()
     (evil / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    values = (str(evil), str(evil), f"{evil}:/usr/bin:/bin", str(evil / "x.so"), str(evil), "stolen?",
-              str(evil / "rc"), "tcp://attacker:2375", "42")
+    values = (
+        str(evil),
+        str(evil),
+        f"{evil}:/usr/bin:/bin",
+        str(evil / "x.so"),
+        str(evil),
+        "stolen?",
+        str(evil / "rc"),
+        "tcp://attacker:2375",
+        "42",
+    )
     run = make_run(("sub-1",), command=COMMAND, columns=COLUMNS, rows=(values,), container=container)
-    run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "input": "s3://in/hcp",
-                                 "input_credentials": SECRET_ARN, "shared_dirs": list(shared)})
+    run = run.model_copy(
+        update={
+            "remote_dir": str(tmp_path / "run"),
+            "input": "s3://in/hcp",
+            "input_credentials": SECRET_ARN,
+            "shared_dirs": list(shared),
+        }
+    )
     directory = lay_out_run_dir(tmp_path, run, FAKE_AWS)
     (tmp_path / "s3" / "in" / "hcp" / "sub-1").mkdir(parents=True)
     (tmp_path / "s3" / "in" / "hcp" / "sub-1" / "T1.nii").write_text("x")
     (tmp_path / "scratch").mkdir()
     (tmp_path / "home").mkdir()
-    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
-           "HOME": str(tmp_path / "home"), "AWS_DEFAULT_REGION": "us-east-1", "SLURM_ARRAY_TASK_ID": "0",
-           "SLURM_ARRAY_JOB_ID": "7", "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS": "0 0 0"}
+    env = {
+        "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+        "TMPDIR": str(tmp_path / "scratch"),
+        "HOME": str(tmp_path / "home"),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "SLURM_ARRAY_TASK_ID": "0",
+        "SLURM_ARRAY_JOB_ID": "7",
+        "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS": "0 0 0",
+    }
     return directory, env
 
 
 def wrapper(directory: Path, env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(directory / "wrapper.sh"), *args], capture_output=True, text=True,
-                          env=env, cwd=directory, timeout=60, input=stdin)
+    return subprocess.run(
+        ["bash", str(directory / "wrapper.sh"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=directory,
+        timeout=60,
+        input=stdin,
+    )
 
 
 def aws_calls(root: Path) -> list[dict]:
@@ -76,7 +113,9 @@ def aws_calls(root: Path) -> list[dict]:
 
 def assert_no_column_reached_aws(root: Path) -> None:
     calls = aws_calls(root)
-    assert [c["argv"] for c in calls] == [["secretsmanager", "get-secret-value"], ["s3", "cp"], ["s3", "cp"]][:len(calls)]
+    assert [c["argv"] for c in calls] == [["secretsmanager", "get-secret-value"], ["s3", "cp"], ["s3", "cp"]][
+        : len(calls)
+    ]
     for call in calls:
         names = set(call["env"])
         assert not names & {"PYTHONPATH", "pythonpath", "path", "LD_PRELOAD", "BASH_ENV", "DOCKER_HOST", "AGE"}, call
@@ -177,7 +216,8 @@ def test_bootstrap_env_gives_only_its_own_keys_and_cannot_steer_clustertools_ste
     (conda / "bin").mkdir(parents=True)
     evil = tmp_path / "evil"
     (shared / "clustertools" / "bootstrap.env").write_text(
-        f"CT_CONDA_ENV={conda}\nexport PYTHONPATH={evil}\nCT_PATH={evil}\nCT_ENV_ALLOWED=.\nCT_AWS=\n")
+        f"CT_CONDA_ENV={conda}\nexport PYTHONPATH={evil}\nCT_PATH={evil}\nCT_ENV_ALLOWED=.\nCT_AWS=\n"
+    )
     directory, env = setup(tmp_path, shared=[str(shared)])
     result = wrapper(directory, env, "1", "0")
     assert result.returncode == 0, result.stderr

@@ -41,10 +41,21 @@ def run_dir(tmp_path):
 
 def bash(run_dir: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     root = run_dir.parent
-    base = {"PATH": f"{root / 'bin'}:/usr/bin:/bin", "TMPDIR": str(root / "scratch"), "HOME": str(root / "home"),
-            "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS": "0 0 0"}
-    return subprocess.run(["bash", str(run_dir / "wrapper.sh"), *args], input=stdin, capture_output=True,
-                          text=True, env={**base, **(env or {})}, cwd=run_dir, timeout=60)
+    base = {
+        "PATH": f"{root / 'bin'}:/usr/bin:/bin",
+        "TMPDIR": str(root / "scratch"),
+        "HOME": str(root / "home"),
+        "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS": "0 0 0",
+    }
+    return subprocess.run(
+        ["bash", str(run_dir / "wrapper.sh"), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        cwd=run_dir,
+        timeout=60,
+    )
 
 
 def test_as_a_task_the_input_is_staged_and_the_failure_recorded(run_dir):
@@ -59,8 +70,10 @@ def test_as_a_task_the_input_is_staged_and_the_failure_recorded(run_dir):
 
 
 def test_debug_mode_sets_up_the_task_then_opens_a_shell_and_records_nothing(run_dir):
-    typed = 'echo "S=$SUBJECT|$LR|$RUN_ID|$ATTEMPT"; ls "$INPUT_DIR"; test -d "$OUTPUT_DIR" && echo out-ok; ' \
-            'history | tail -n 2; exit 3\n'
+    typed = (
+        'echo "S=$SUBJECT|$LR|$RUN_ID|$ATTEMPT"; ls "$INPUT_DIR"; test -d "$OUTPUT_DIR" && echo out-ok; '
+        "history | tail -n 2; exit 3\n"
+    )
     result = bash(run_dir, "--debug", "1", "1", stdin=typed, env={"SLURM_JOB_ID": "42"})
     lines = result.stdout.splitlines()
     assert lines[0] == f"clustertools debug: the command the task ran: {COMMAND}"

@@ -44,9 +44,16 @@ def setup(tmp_path: Path, *, container: str = IMAGE, command: str = COMMAND, gpu
     sqsh.parent.mkdir(parents=True)
     sqsh.write_text("not really a squashfs")
     (shared / "bootstrap.env").write_text(
-        f"CT_RUNTIME=enroot\nCT_IMAGE={IMAGE.replace(':', chr(92) + ':')}\nCT_IMAGE_FILE={sqsh}\n")
-    run = make_run(("sub-1",), command=command, container=container, gpus=gpus, columns=COLUMNS,
-                   rows=(("/evil", "0,1,2,3", "y", "0.1"),))
+        f"CT_RUNTIME=enroot\nCT_IMAGE={IMAGE.replace(':', chr(92) + ':')}\nCT_IMAGE_FILE={sqsh}\n"
+    )
+    run = make_run(
+        ("sub-1",),
+        command=command,
+        container=container,
+        gpus=gpus,
+        columns=COLUMNS,
+        rows=(("/evil", "0,1,2,3", "y", "0.1"),),
+    )
     run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "shared_dirs": [str(tmp_path / "shared")]})
     directory = lay_out_run_dir(tmp_path, run, FAKE_AWS)
     (tmp_path / "bin" / "enroot").write_text(FAKE_ENROOT)
@@ -57,10 +64,22 @@ def setup(tmp_path: Path, *, container: str = IMAGE, command: str = COMMAND, gpu
 
 def wrapper(directory: Path, *args: str, env: dict[str, str] | None = None, stdin: str = ""):
     root = directory.parent
-    base = {"PATH": f"{root / 'bin'}:/usr/bin:/bin", "TMPDIR": str(root / "scratch"),
-            "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7", "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS": "0"}
-    return subprocess.run(["bash", str(directory / "wrapper.sh"), *args], capture_output=True, text=True,
-                          env={**base, **(env or {})}, cwd=directory, timeout=60, input=stdin)
+    base = {
+        "PATH": f"{root / 'bin'}:/usr/bin:/bin",
+        "TMPDIR": str(root / "scratch"),
+        "SLURM_ARRAY_TASK_ID": "0",
+        "SLURM_ARRAY_JOB_ID": "7",
+        "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS": "0",
+    }
+    return subprocess.run(
+        ["bash", str(directory / "wrapper.sh"), *args],
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        cwd=directory,
+        timeout=60,
+        input=stdin,
+    )
 
 
 def calls(directory: Path) -> list[str]:
@@ -81,8 +100,10 @@ def test_the_task_runs_in_the_image_the_bootstrap_imported_under_a_name_of_its_o
     assert name.startswith("clustertools-7_0-") and scratch.parent == tmp_path / "scratch"
     enroot_dirs = f"data={scratch}/.enroot/data run={scratch}/.enroot/run cache={scratch}/.enroot/cache"
     assert create == f"create --name {name} {tmp_path}/shared/clustertools/images/seg.sqsh | {enroot_dirs} gpus=void"
-    assert start.startswith(f"start --rc {scratch}/.enroot/rc --mount {scratch}:{scratch}:none:x-create=dir,bind "
-                            f"{name} env -- SUBJECT=sub-1 ENROOT_DATA_PATH=/evil NVIDIA_VISIBLE_DEVICES=0,1,2,3 ")
+    assert start.startswith(
+        f"start --rc {scratch}/.enroot/rc --mount {scratch}:{scratch}:none:x-create=dir,bind "
+        f"{name} env -- SUBJECT=sub-1 ENROOT_DATA_PATH=/evil NVIDIA_VISIBLE_DEVICES=0,1,2,3 "
+    )
     assert start.endswith(f"bash -c {COMMAND} | {enroot_dirs} gpus=void")
     assert remove == f"remove --force {name} | {enroot_dirs} gpus=void"
     # The columns reach the command inside (set by env --), never enroot: it ran with the wrapper's values.
@@ -101,12 +122,15 @@ def test_the_commands_exit_code_is_the_tasks_and_the_container_is_removed_all_th
     assert calls(directory)[-1].startswith("remove --force clustertools-7_0-")
 
 
-@pytest.mark.parametrize(("gpus", "env", "visible"), [
-    (1, {"SLURM_JOB_GPUS": "2,3"}, "2,3"),
-    (1, {"CUDA_VISIBLE_DEVICES": "1"}, "1"),
-    (1, {}, "all"),
-    (0, {"SLURM_JOB_GPUS": "0"}, "void"),  # a CPU task sees no GPU, whatever the image asks for
-])
+@pytest.mark.parametrize(
+    ("gpus", "env", "visible"),
+    [
+        (1, {"SLURM_JOB_GPUS": "2,3"}, "2,3"),
+        (1, {"CUDA_VISIBLE_DEVICES": "1"}, "1"),
+        (1, {}, "all"),
+        (0, {"SLURM_JOB_GPUS": "0"}, "void"),  # a CPU task sees no GPU, whatever the image asks for
+    ],
+)
 def test_enroots_nvidia_hook_is_given_exactly_the_jobs_gpus(tmp_path, gpus, env, visible):
     directory = setup(tmp_path, gpus=gpus)
     assert wrapper(directory, "1", "0", env=env).returncode == 0
@@ -123,8 +147,14 @@ def test_another_image_than_the_one_imported_is_refused_without_a_pull(tmp_path)
 
 def test_debug_opens_the_shell_in_the_same_container_and_removes_it(tmp_path):
     directory = setup(tmp_path)
-    result = wrapper(directory, "--debug", "1", "0", env={"SLURM_JOB_ID": "42"},
-                     stdin='echo "S=$SUBJECT|$LR"; test -d "$OUTPUT_DIR" && echo out-ok; exit 4\n')
+    result = wrapper(
+        directory,
+        "--debug",
+        "1",
+        "0",
+        env={"SLURM_JOB_ID": "42"},
+        stdin='echo "S=$SUBJECT|$LR"; test -d "$OUTPUT_DIR" && echo out-ok; exit 4\n',
+    )
     assert result.returncode == 4, result.stderr
     assert "S=sub-1|0.1" in result.stdout and "out-ok" in result.stdout
     create, start, remove = calls(directory)

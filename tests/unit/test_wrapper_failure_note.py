@@ -19,15 +19,25 @@ def final_record(tmp_path: Path, command: str) -> dict:
     run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "shared_dirs": []})
     directory = lay_out_run_dir(tmp_path, run, FAKE_AWS)
     (tmp_path / "scratch").mkdir()
-    subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True, cwd=directory,
-                   env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
-                        "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"}, timeout=60)
+    subprocess.run(
+        ["bash", str(directory / "wrapper.sh"), "1", "0"],
+        capture_output=True,
+        text=True,
+        cwd=directory,
+        env={
+            "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+            "TMPDIR": str(tmp_path / "scratch"),
+            "SLURM_ARRAY_TASK_ID": "0",
+            "SLURM_ARRAY_JOB_ID": "7",
+        },
+        timeout=60,
+    )
     [path] = (directory / "records" / "new").glob("sub-1.1.FAILED.json")
     return json.loads(path.read_text())
 
 
 def test_the_last_stderr_line_is_the_note(tmp_path):
-    record = final_record(tmp_path, 'echo first >&2; printf \'boom "q" \\\\ back\\x01\\n\\n  \\n\' >&2; exit 3')
+    record = final_record(tmp_path, "echo first >&2; printf 'boom \"q\" \\\\ back\\x01\\n\\n  \\n' >&2; exit 3")
     assert record["exit_code"] == 3 and record["error"] == 'last line on stderr: boom "q" \\ back'
 
 

@@ -14,10 +14,12 @@ from tests.unit.run_fixtures import lay_out_run_dir, make_run
 
 FAKE_AWS = '#!/bin/bash\nmkdir -p "$(dirname "$0")/../s3" && cp -R "${@: -2:1}." "$(dirname "$0")/../s3/"\n'
 # Each prints its arguments up to the image, then runs the task's argv (env -- ...).
-FAKE_RUNTIME = ('#!/bin/bash\nargs=()\nwhile [[ $1 != env && $1 != -- ]]; do\n'
-                '  if [[ $1 == --entrypoint ]]; then shift 3; set -- env "$@"; break; fi\n'  # docker: env IMAGE --
-                '  args+=("$1"); shift\ndone\n'
-                'echo "$(basename "$0") ${args[*]}" >> "$(dirname "$0")/../calls"\nexec "$@"\n')
+FAKE_RUNTIME = (
+    "#!/bin/bash\nargs=()\nwhile [[ $1 != env && $1 != -- ]]; do\n"
+    '  if [[ $1 == --entrypoint ]]; then shift 3; set -- env "$@"; break; fi\n'  # docker: env IMAGE --
+    '  args+=("$1"); shift\ndone\n'
+    'echo "$(basename "$0") ${args[*]}" >> "$(dirname "$0")/../calls"\nexec "$@"\n'
+)
 
 
 def run_with(tmp_path: Path, runtime: str, gpus: int, env: dict[str, str]) -> str:
@@ -30,10 +32,20 @@ def run_with(tmp_path: Path, runtime: str, gpus: int, env: dict[str, str]) -> st
     (tmp_path / "bin" / runtime).write_text(FAKE_RUNTIME)
     (tmp_path / "bin" / runtime).chmod(0o755)
     (tmp_path / "scratch").mkdir()
-    result = subprocess.run(["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True,
-                            env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
-                                 "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7", **env},
-                            cwd=directory, timeout=60)
+    result = subprocess.run(
+        ["bash", str(directory / "wrapper.sh"), "1", "0"],
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+            "TMPDIR": str(tmp_path / "scratch"),
+            "SLURM_ARRAY_TASK_ID": "0",
+            "SLURM_ARRAY_JOB_ID": "7",
+            **env,
+        },
+        cwd=directory,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr + (directory / "logs" / "sub-1.1.err").read_text()
     return (tmp_path / "calls").read_text().strip()
 
@@ -43,11 +55,14 @@ def test_the_array_script_asks_for_the_gpus() -> None:
     assert "--gres" not in render_array_script(make_run())
 
 
-@pytest.mark.parametrize(("gpus", "env", "called"), [
-    (1, {"SLURM_JOB_GPUS": "2,3"}, 'docker run --rm --gpus "device=2,3" -v'),
-    (1, {}, "docker run --rm --gpus all -v"),
-    (0, {"SLURM_JOB_GPUS": "0"}, "docker run --rm -v"),
-])
+@pytest.mark.parametrize(
+    ("gpus", "env", "called"),
+    [
+        (1, {"SLURM_JOB_GPUS": "2,3"}, 'docker run --rm --gpus "device=2,3" -v'),
+        (1, {}, "docker run --rm --gpus all -v"),
+        (0, {"SLURM_JOB_GPUS": "0"}, "docker run --rm -v"),
+    ],
+)
 def test_docker_is_given_exactly_the_jobs_gpus(tmp_path, gpus, env, called) -> None:
     assert run_with(tmp_path, "docker", gpus, env).startswith(called)
 

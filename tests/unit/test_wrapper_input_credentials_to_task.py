@@ -14,24 +14,41 @@ import pytest
 from tests.unit.run_fixtures import lay_out_run_dir, make_run
 from tests.unit.test_wrapper_clean_env import FAKE_AWS, KEY_ID, SECRET_ARN, SECRET_KEY, aws_calls, wrapper
 
-COMMAND = ('printf "%s|%s|%s\\n" "${AWS_ACCESS_KEY_ID:-none}" '
-           '"$(printf %s "${AWS_SECRET_ACCESS_KEY:-}" | sha256sum | cut -c1-12)" "${AWS_PROFILE:-no-profile}"')
+COMMAND = (
+    'printf "%s|%s|%s\\n" "${AWS_ACCESS_KEY_ID:-none}" '
+    '"$(printf %s "${AWS_SECRET_ACCESS_KEY:-}" | sha256sum | cut -c1-12)" "${AWS_PROFILE:-no-profile}"'
+)
 SEEN = f"{KEY_ID}|{hashlib.sha256(SECRET_KEY.encode()).hexdigest()[:12]}|no-profile\n"
 
 
-def setup(tmp_path: Path, *, to_task: bool = True, container: str | None = None,
-          shared: list[str] = ()) -> tuple[Path, dict[str, str]]:
+def setup(
+    tmp_path: Path, *, to_task: bool = True, container: str | None = None, shared: list[str] = ()
+) -> tuple[Path, dict[str, str]]:
     run = make_run(("sub-1",), command=COMMAND, container=container)
-    run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "input": "s3://in/hcp", "shared_dirs": list(shared),
-                                 "input_credentials": SECRET_ARN, "input_credentials_to_task": to_task})
+    run = run.model_copy(
+        update={
+            "remote_dir": str(tmp_path / "run"),
+            "input": "s3://in/hcp",
+            "shared_dirs": list(shared),
+            "input_credentials": SECRET_ARN,
+            "input_credentials_to_task": to_task,
+        }
+    )
     directory = lay_out_run_dir(tmp_path, run, FAKE_AWS)
     (tmp_path / "s3" / "in" / "hcp" / "sub-1").mkdir(parents=True)
     (tmp_path / "s3" / "in" / "hcp" / "sub-1" / "T1.nii").write_text("x")
     for name in ("scratch", "home"):
         (tmp_path / name).mkdir()
-    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
-           "HOME": str(tmp_path / "home"), "AWS_DEFAULT_REGION": "us-east-1", "AWS_PROFILE": "node",
-           "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7", "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS": "0 0 0"}
+    env = {
+        "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+        "TMPDIR": str(tmp_path / "scratch"),
+        "HOME": str(tmp_path / "home"),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_PROFILE": "node",
+        "SLURM_ARRAY_TASK_ID": "0",
+        "SLURM_ARRAY_JOB_ID": "7",
+        "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS": "0 0 0",
+    }
     return directory, env
 
 
@@ -71,8 +88,12 @@ def test_without_the_setting_the_command_has_the_nodes_role_alone(tmp_path):
 def test_a_secret_that_cannot_be_read_fails_the_subject_with_why(tmp_path):
     directory, env = setup(tmp_path)
     aws = tmp_path / "bin" / "aws"
-    aws.write_text(aws.read_text().replace('if sys.argv[1] == "secretsmanager":', 'if sys.argv[1] == "secretsmanager":\n'
-                                           '    sys.exit("AccessDeniedException")'))
+    aws.write_text(
+        aws.read_text().replace(
+            'if sys.argv[1] == "secretsmanager":',
+            'if sys.argv[1] == "secretsmanager":\n    sys.exit("AccessDeniedException")',
+        )
+    )
     result = wrapper(directory, env, "1", "0")
     assert result.returncode == 97
     record = json.loads(next((directory / "records" / "new").glob("sub-1.1.FAILED.json")).read_text())
@@ -125,7 +146,7 @@ def test_a_container_runtime_passes_them_by_name_and_never_by_value(tmp_path, ru
     result = wrapper(directory, env, "1", "0")
     assert result.returncode == 0, result.stderr
     args = (tmp_path / "runtime-args").read_text().splitlines()
-    assert [flag, "AWS_ACCESS_KEY_ID", flag, "AWS_SECRET_ACCESS_KEY"] == args[args.index(flag):][:4], args
+    assert [flag, "AWS_ACCESS_KEY_ID", flag, "AWS_SECRET_ACCESS_KEY"] == args[args.index(flag) :][:4], args
     assert not [a for a in args if KEY_ID in a or SECRET_KEY in a], "a value on the runtime's command line"
     assert f"AWS_SECRET_ACCESS_KEY={SECRET_KEY}" in (tmp_path / "runtime-env").read_text().split("\0")
     assert (directory / "logs" / "sub-1.1.out").read_text() == SEEN

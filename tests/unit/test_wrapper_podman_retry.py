@@ -21,9 +21,11 @@ from tests.unit.test_wrapper_clean_env import FAKE_AWS
 IMAGE = "ghcr.io/acme/seg:1.0"
 COMMAND = 'echo "out $SUBJECT"; echo "err $SUBJECT" >&2'
 # podman's own words (libpod's SetupRootless, logged by logrus, then exit 1), for a container removed meanwhile
-MIGRATE = ('time="2026-11-22T05:00:01Z" level=error msg="invalid internal status, try resetting the pause process '
-           'with \\"podman system migrate\\": cannot read \\"{base}/run/vfs-containers/0123abcd/userdata/conmon.pid\\"'
-           ': open {base}/run/vfs-containers/0123abcd/userdata/conmon.pid: no such file or directory"')
+MIGRATE = (
+    'time="2026-11-22T05:00:01Z" level=error msg="invalid internal status, try resetting the pause process '
+    'with \\"podman system migrate\\": cannot read \\"{base}/run/vfs-containers/0123abcd/userdata/conmon.pid\\"'
+    ': open {base}/run/vfs-containers/0123abcd/userdata/conmon.pid: no such file or directory"'
+)
 NOT_KNOWN = f"Error: {IMAGE}: image not known"
 
 # stand-in podman: `run` fails as FAILS says (the first N runs, or every run with "always") with the stderr in the
@@ -68,10 +70,20 @@ def run_task_in_podman(tmp_path: Path, *, fails: str, message: str = MIGRATE, co
     for name in ("scratch", "home"):
         (tmp_path / name).mkdir()
     result = subprocess.run(
-        ["bash", str(directory / "wrapper.sh"), "1", "0"], capture_output=True, text=True, cwd=directory, timeout=60,
-        env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "scratch"),
-             "HOME": str(tmp_path / "home"), "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7",
-             "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS": "0"})
+        ["bash", str(directory / "wrapper.sh"), "1", "0"],
+        capture_output=True,
+        text=True,
+        cwd=directory,
+        timeout=60,
+        env={
+            "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+            "TMPDIR": str(tmp_path / "scratch"),
+            "HOME": str(tmp_path / "home"),
+            "SLURM_ARRAY_TASK_ID": "0",
+            "SLURM_ARRAY_JOB_ID": "7",
+            "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS": "0",
+        },
+    )
     calls = (tmp_path / "calls").read_text().splitlines() if (tmp_path / "calls").exists() else []
     records = list((directory / "records" / "new").glob("sub-1.1.*.json"))
     final = [json.loads(p.read_text()) for p in records if not p.name.endswith(".RUNNING.json")]
@@ -101,8 +113,9 @@ def test_podman_failing_so_again_fails_the_task_with_its_message(tmp_path):
     assert result.returncode == 1, result.stderr
     assert len(runs(calls)) == 2 and not [c for c in calls if c.startswith("system ")], "once more, no further"
     assert record["state"] == "FAILED" and record["exit_code"] == 1, record
-    assert "invalid internal status, try resetting the pause process with \\\"podman system migrate\\\"" in \
-        record["error"], record
+    assert (
+        'invalid internal status, try resetting the pause process with \\"podman system migrate\\"' in record["error"]
+    ), record
     assert Path(f"{log}.err").read_text().count("invalid internal status") == 2, "both podman's failures are logged"
 
 

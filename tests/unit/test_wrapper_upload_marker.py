@@ -55,16 +55,22 @@ def test_a_failed_upload_is_retried_then_the_outputs_are_kept_on_the_run_dir_and
     assert staged["state"] == "SUCCEEDED", "the record to upload later says what the command did"
     record = json.loads((spied / "records" / "new" / "sub-1.1.FAILED.json").read_text())
     assert record["kept"] == str(kept)
-    assert record["error"] == (f"uploading to S3 failed after 4 tries (the command exited 0); outputs kept at {kept}: "
-                               "clustertools results push demo-1")
+    assert record["error"] == (
+        f"uploading to S3 failed after 4 tries (the command exited 0); outputs kept at {kept}: "
+        "clustertools results push demo-1"
+    )
     assert os.listdir(spied.parent / "scratch") == []
 
 
 def test_an_upload_that_fails_once_succeeds_on_the_next_try(spied):
     aws = spied.parent / "bin" / "aws"
     # fails the first upload only: the flag file is removed by the first try
-    aws.write_text(SPY.replace('[[ ! -e $RUN_DIR/../upload-fails ]] || exit 1',
-                               '[[ ! -e $RUN_DIR/../upload-fails ]] || { rm "$RUN_DIR/../upload-fails"; exit 1; }'))
+    aws.write_text(
+        SPY.replace(
+            "[[ ! -e $RUN_DIR/../upload-fails ]] || exit 1",
+            '[[ ! -e $RUN_DIR/../upload-fails ]] || { rm "$RUN_DIR/../upload-fails"; exit 1; }',
+        )
+    )
     (spied.parent / "upload-fails").touch()
     result = bash(spied, "1", "0", env={"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"})
     assert result.returncode == 0, result.stderr
@@ -80,10 +86,22 @@ def test_a_signal_during_the_retries_stops_them_and_keeps_the_outputs(spied):
 
     (spied.parent / "upload-fails").touch()
     root = spied.parent
-    env = {"PATH": f"{root / 'bin'}:/usr/bin:/bin", "TMPDIR": str(root / "scratch"), "HOME": str(root / "home"),
-           "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS": "30 30 30", "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"}
-    task = subprocess.Popen(["bash", str(spied / "wrapper.sh"), "1", "0"], env=env, cwd=spied,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        "PATH": f"{root / 'bin'}:/usr/bin:/bin",
+        "TMPDIR": str(root / "scratch"),
+        "HOME": str(root / "home"),
+        "CLUSTERTOOLS_UPLOAD_RETRY_DELAYS": "30 30 30",
+        "SLURM_ARRAY_TASK_ID": "0",
+        "SLURM_ARRAY_JOB_ID": "7",
+    }
+    task = subprocess.Popen(
+        ["bash", str(spied / "wrapper.sh"), "1", "0"],
+        env=env,
+        cwd=spied,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 20
     while not (spied / "markers-seen").exists():
         assert time.monotonic() < deadline, "the upload never started"

@@ -6,7 +6,8 @@ named by its path like ParallelCluster's schema errors (``HeadNode.Ssh.AllowedIp
 from __future__ import annotations
 
 import re
-from typing import Any, Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from typing import Any
 
 # Stands in for the caller's address when it is unknown offline (render uses it). It is not a CIDR, so
 # ParallelCluster refuses it: a config carrying it can never be created, and it opens SSH to no one.
@@ -20,15 +21,25 @@ SECRET_SHAPES = (
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
     (re.compile(r"\b(ghp|gho|github_pat|glpat|xox[abp])[-_][A-Za-z0-9_-]{10,}"), "an access token"),
     # 40 characters of base64 mixing cases and digits: the shape of an AWS secret access key
-    (re.compile(r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+]*[a-z])(?=[A-Za-z0-9/+]*[A-Z])(?=[A-Za-z0-9/+]*[0-9])"
-                r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"), "an AWS secret access key"),
+    (
+        re.compile(
+            r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+]*[a-z])(?=[A-Za-z0-9/+]*[A-Z])(?=[A-Za-z0-9/+]*[0-9])"
+            r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
+        ),
+        "an AWS secret access key",
+    ),
 )
 _SECRET_KEY_NAMES = re.compile(r"(password|passwd|secret|token|credential|apikey|api_key)", re.IGNORECASE)
 
 
-def find_problems(config: dict[str, Any], cluster_name: str, *, open_ssh_ok: bool = False,
-                  known_instance_types: Collection[str] | None = None,
-                  allocation_strategies: Mapping[str, Collection[str]] | None = None) -> list[str]:
+def find_problems(
+    config: dict[str, Any],
+    cluster_name: str,
+    *,
+    open_ssh_ok: bool = False,
+    known_instance_types: Collection[str] | None = None,
+    allocation_strategies: Mapping[str, Collection[str]] | None = None,
+) -> list[str]:
     """Every problem found, in config order. ``open_ssh_ok``: the project itself asked for 0.0.0.0/0.
     ``known_instance_types``: EC2's list of types, to catch a made-up one (None skips that check).
     ``allocation_strategies``: capacity type -> the strategies ParallelCluster takes for it, which its schema
@@ -41,8 +52,10 @@ def find_problems(config: dict[str, Any], cluster_name: str, *, open_ssh_ok: boo
     problems += _storage_problems(config)
     problems += _secret_problems(config)
     if _get(config, "Scheduling", "SlurmSettings", "Database") and len(cluster_name) > _ACCOUNTING_NAME_MAX:
-        problems.append(f"Scheduling.SlurmSettings.Database: with Slurm accounting the cluster name may have at most "
-                        f"{_ACCOUNTING_NAME_MAX} characters; {cluster_name!r} has {len(cluster_name)}")
+        problems.append(
+            f"Scheduling.SlurmSettings.Database: with Slurm accounting the cluster name may have at most "
+            f"{_ACCOUNTING_NAME_MAX} characters; {cluster_name!r} has {len(cluster_name)}"
+        )
     return problems
 
 
@@ -63,38 +76,55 @@ def _ssh_problems(config: dict[str, Any], open_ssh_ok: bool) -> list[str]:
     where = "HeadNode.Ssh.AllowedIps"
     allowed = _get(config, "HeadNode", "Ssh", "AllowedIps")
     if allowed is None:
-        return [f"{where}: not set, so ParallelCluster would open SSH to the world (0.0.0.0/0); "
-                "set your address, e.g. --allowed-ip 203.0.113.7/32"]
+        return [
+            f"{where}: not set, so ParallelCluster would open SSH to the world (0.0.0.0/0); "
+            "set your address, e.g. --allowed-ip 203.0.113.7/32"
+        ]
     if allowed == ALLOWED_IPS_PLACEHOLDER:
-        return [f"{where}: your public address is unknown offline: pass --allowed-ip YOUR.IP/32 "
-                "(e.g. from `curl -s https://checkip.amazonaws.com`) or set parallelcluster.allowed_ips"]
+        return [
+            f"{where}: your public address is unknown offline: pass --allowed-ip YOUR.IP/32 "
+            "(e.g. from `curl -s https://checkip.amazonaws.com`) or set parallelcluster.allowed_ips"
+        ]
     if str(allowed).strip() == "0.0.0.0/0" and not open_ssh_ok:
-        return [f"{where}: 0.0.0.0/0 opens SSH to the head node to the whole internet; give your address "
-                "/32 (set parallelcluster.allowed_ips: 0.0.0.0/0 only if you truly mean it)"]
+        return [
+            f"{where}: 0.0.0.0/0 opens SSH to the head node to the whole internet; give your address "
+            "/32 (set parallelcluster.allowed_ips: 0.0.0.0/0 only if you truly mean it)"
+        ]
     return []
 
 
 def _imds_problems(config: dict[str, Any]) -> list[str]:
     problems = []
     if _get(config, "Imds", "ImdsSupport") != "v2.0":
-        problems.append("Imds.ImdsSupport: must be v2.0; IMDSv1 lets any request forgery on a node read its credentials")
+        problems.append(
+            "Imds.ImdsSupport: must be v2.0; IMDSv1 lets any request forgery on a node read its credentials"
+        )
     if _get(config, "HeadNode", "Imds", "Secured") is False:
-        problems.append("HeadNode.Imds.Secured: must not be false; it keeps IMDS (and the head node's role) "
-                        "from non-root users")
+        problems.append(
+            "HeadNode.Imds.Secured: must not be false; it keeps IMDS (and the head node's role) from non-root users"
+        )
     return problems
 
 
 def _volume_problems(config: dict[str, Any]) -> list[str]:
     volumes = [("HeadNode.LocalStorage.RootVolume", _get(config, "HeadNode", "LocalStorage", "RootVolume"))]
     for i, queue in _items(_get(config, "Scheduling", "SlurmQueues")):
-        volumes.append((f"Scheduling.SlurmQueues[{i}].ComputeSettings.LocalStorage.RootVolume",
-                        _get(queue, "ComputeSettings", "LocalStorage", "RootVolume")))
-    return [f"{where}.Encrypted: must be true (root volumes hold inputs, outputs and container images)"
-            for where, volume in volumes if _get(volume, "Encrypted") is not True]
+        volumes.append(
+            (
+                f"Scheduling.SlurmQueues[{i}].ComputeSettings.LocalStorage.RootVolume",
+                _get(queue, "ComputeSettings", "LocalStorage", "RootVolume"),
+            )
+        )
+    return [
+        f"{where}.Encrypted: must be true (root volumes hold inputs, outputs and container images)"
+        for where, volume in volumes
+        if _get(volume, "Encrypted") is not True
+    ]
 
 
-def _queue_problems(config: dict[str, Any], known: Collection[str] | None,
-                    strategies: Mapping[str, Collection[str]] | None) -> list[str]:
+def _queue_problems(
+    config: dict[str, Any], known: Collection[str] | None, strategies: Mapping[str, Collection[str]] | None
+) -> list[str]:
     problems = []
     head_type = _get(config, "HeadNode", "InstanceType")
     if known is not None and isinstance(head_type, str) and head_type not in known:
@@ -106,17 +136,24 @@ def _queue_problems(config: dict[str, Any], known: Collection[str] | None,
         capacity, strategy = _get(queue, "CapacityType") or "ONDEMAND", _get(queue, "AllocationStrategy")
         allowed = (strategies or {}).get(capacity)
         if allowed is not None and strategy in _all_strategies(strategies) and strategy not in allowed:
-            problems.append(f"{where}.AllocationStrategy: {strategy} does not apply to {capacity} queues; "
-                            f"use one of {', '.join(allowed)}")
+            problems.append(
+                f"{where}.AllocationStrategy: {strategy} does not apply to {capacity} queues; "
+                f"use one of {', '.join(allowed)}"
+            )
         seen_resources: set[str] = set()
         for j, resource in _items(_get(queue, "ComputeResources")):
             at = f"{where}.ComputeResources[{j}]"
             problems += _name_problems(f"{at}.Name", _get(resource, "Name"), seen_resources, "compute resource")
             types = [(f"{at}.InstanceType", _get(resource, "InstanceType"))]
-            types += [(f"{at}.Instances[{k}].InstanceType", _get(item, "InstanceType"))
-                      for k, item in _items(_get(resource, "Instances"))]
-            problems += [_unknown_type(path, value) for path, value in types
-                         if known is not None and isinstance(value, str) and value not in known]
+            types += [
+                (f"{at}.Instances[{k}].InstanceType", _get(item, "InstanceType"))
+                for k, item in _items(_get(resource, "Instances"))
+            ]
+            problems += [
+                _unknown_type(path, value)
+                for path, value in types
+                if known is not None and isinstance(value, str) and value not in known
+            ]
     return problems
 
 
@@ -129,8 +166,10 @@ def _name_problems(where: str, name: Any, seen: set[str], what: str) -> list[str
     if not isinstance(name, str):
         return []  # the schema reports a missing or non-text name
     if not _NAME_RE.fullmatch(name) or name == "default":
-        return [f"{where}: {name!r} is not a valid {what} name: lowercase letters, digits and '-', "
-                "starting with a letter, at most 25, not 'default'"]
+        return [
+            f"{where}: {name!r} is not a valid {what} name: lowercase letters, digits and '-', "
+            "starting with a letter, at most 25, not 'default'"
+        ]
     if name in seen:
         return [f"{where}: {what} name {name!r} is used twice"]
     seen.add(name)
@@ -138,14 +177,19 @@ def _name_problems(where: str, name: Any, seen: set[str], what: str) -> list[str
 
 
 def _unknown_type(where: str, value: str) -> str:
-    return (f"{where}: {value!r} is not an EC2 instance type (checked against the list bundled with botocore; "
-            "`up` asks EC2 in the cluster's region)")
+    return (
+        f"{where}: {value!r} is not an EC2 instance type (checked against the list bundled with botocore; "
+        "`up` asks EC2 in the cluster's region)"
+    )
 
 
 def _storage_problems(config: dict[str, Any]) -> list[str]:
     problems = []
-    settings_keys = {"Ebs": ("EbsSettings", "VolumeId"), "Efs": ("EfsSettings", "FileSystemId"),
-                     "FsxLustre": ("FsxLustreSettings", "FileSystemId")}
+    settings_keys = {
+        "Ebs": ("EbsSettings", "VolumeId"),
+        "Efs": ("EfsSettings", "FileSystemId"),
+        "FsxLustre": ("FsxLustreSettings", "FileSystemId"),
+    }
     for i, storage in _items(_get(config, "SharedStorage")):
         kind = _get(storage, "StorageType")
         if kind not in settings_keys:
@@ -157,8 +201,10 @@ def _storage_problems(config: dict[str, Any]) -> list[str]:
         where = f"SharedStorage[{i}].{key}"
         policy = _get(settings, "DeletionPolicy")
         if policy not in ("Retain", "Snapshot" if kind == "Ebs" else "Retain"):
-            problems.append(f"{where}.DeletionPolicy: must be Retain (it is {policy or 'Delete by default'}): "
-                            "`down` would destroy the data")
+            problems.append(
+                f"{where}.DeletionPolicy: must be Retain (it is {policy or 'Delete by default'}): "
+                "`down` would destroy the data"
+            )
         if kind in ("Ebs", "Efs") and _get(settings, "Encrypted") is not True:
             problems.append(f"{where}.Encrypted: must be true")
     return problems
@@ -186,8 +232,14 @@ def _secret_problems(config: dict[str, Any]) -> list[str]:
     for path, key, value in _walk(config):
         text = str(value)
         shape = next((label for pattern, label in SECRET_SHAPES if pattern.search(text)), None)
-        if shape is None and isinstance(key, str) and _SECRET_KEY_NAMES.search(key) and value is not None \
-                and not isinstance(value, bool) and not text.startswith("arn:"):
+        if (
+            shape is None
+            and isinstance(key, str)
+            and _SECRET_KEY_NAMES.search(key)
+            and value is not None
+            and not isinstance(value, bool)
+            and not text.startswith("arn:")
+        ):
             shape = "a secret (its key names one, and it is not an ARN)"
         if shape:
             # never echo the value: this line may end up in a terminal log or CI output

@@ -71,8 +71,9 @@ class QueueSpec(BaseModel):
 
     name: str
     capacity_type: Literal["SPOT", "ONDEMAND"] | None = Field(default=None, description="default: the template's")
-    allocation_strategy: str | None = Field(default=None, description="default: price-capacity-optimized on SPOT, "
-                                                                       "lowest-price on ONDEMAND")
+    allocation_strategy: str | None = Field(
+        default=None, description="default: price-capacity-optimized on SPOT, lowest-price on ONDEMAND"
+    )
     instance_types: list[str] = Field(min_length=1, max_length=50)
     min_count: int = Field(default=0, ge=0)
     max_count: int = Field(default=10, ge=1, le=10000)
@@ -81,8 +82,10 @@ class QueueSpec(BaseModel):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _QUEUE_NAME_RE.fullmatch(value) or value == "default":
-            raise ValueError("queue names take lowercase letters, digits and '-', start with a letter, "
-                             "at most 25, not 'default' (ParallelCluster's rule)")
+            raise ValueError(
+                "queue names take lowercase letters, digits and '-', start with a letter, "
+                "at most 25, not 'default' (ParallelCluster's rule)"
+            )
         return value
 
     @field_validator("allocation_strategy")
@@ -103,7 +106,7 @@ class QueueSpec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _counts(self) -> "QueueSpec":
+    def _counts(self) -> QueueSpec:
         if self.min_count > self.max_count:
             raise ValueError(f"min_count {self.min_count} is above max_count {self.max_count}")
         return self
@@ -119,7 +122,7 @@ class SlurmLimits(BaseModel):
     min_job_age: int = Field(default=600, ge=0, le=86400)
 
     @model_validator(mode="after")
-    def _array_fits(self) -> "SlurmLimits":
+    def _array_fits(self) -> SlurmLimits:
         # every task of a pending array counts against MaxJobCount (see DOMAIN.md)
         if self.max_array_size > self.max_job_count:
             raise ValueError("max_array_size must not exceed max_job_count")
@@ -134,18 +137,27 @@ class ClusterSpec(BaseModel):
     name: str | None = Field(default=None, description="the cluster's name; default: from the project's name")
     region: str
     template: str = Field(default="spot-cpu", description="a template of cluster-config/, without .yaml.j2")
-    os: str = Field(default="alinux2023", description="a ParallelCluster OS; `validate` checks it against the "
-                                                       "installed ParallelCluster and the node bootstrap")
-    custom_ami: str | None = Field(default=None, description="Image.CustomAmi: an AMI built with `pcluster build-image`; "
-                                                             "required for OSes ParallelCluster has no AMI for (rocky)")
+    os: str = Field(
+        default="alinux2023",
+        description="a ParallelCluster OS; `validate` checks it against the "
+        "installed ParallelCluster and the node bootstrap",
+    )
+    custom_ami: str | None = Field(
+        default=None,
+        description="Image.CustomAmi: an AMI built with `pcluster build-image`; "
+        "required for OSes ParallelCluster has no AMI for (rocky)",
+    )
     head_node_instance_type: str = "t3.medium"
     head_node_root_volume_gb: int = Field(default=50, ge=40, le=16384)  # ParallelCluster's AMIs need ~40 GB
     # At most CloudFormation's 12 h for a wait condition; under 10 minutes even a bare head node rolls back.
     head_node_bootstrap_timeout: int | None = Field(
-        default=None, ge=600, le=43200,
+        default=None,
+        ge=600,
+        le=43200,
         description="seconds the head node's bootstrap (image pull, conda environment) may take before "
-                    "ParallelCluster rolls the cluster back (DevSettings.Timeouts.HeadNodeBootstrapTimeout); "
-                    "default: ParallelCluster's, plus time for the project's image and environment")
+        "ParallelCluster rolls the cluster back (DevSettings.Timeouts.HeadNodeBootstrapTimeout); "
+        "default: ParallelCluster's, plus time for the project's image and environment",
+    )
     key_name: str | None = None
     subnet_id: str
     compute_subnet_ids: list[str] | None = Field(default=None, min_length=1, description="default: [subnet_id]")
@@ -155,27 +167,38 @@ class ClusterSpec(BaseModel):
     queues: list[QueueSpec] = Field(min_length=1, max_length=50)
     input_buckets: list[str] = Field(default_factory=list, description="read-only S3 access from every node")
     additional_iam_policies: list[str] = Field(
-        default_factory=list, max_length=10,
+        default_factory=list,
+        max_length=10,
         description="IAM policy ARNs every node gets, e.g. one allowing secretsmanager:GetSecretValue on "
-                    "storage.input_credentials")
+        "storage.input_credentials",
+    )
     shared_storage: SharedStorageSpec | None = None
     database: DatabaseSpec | None = None
     slurm: SlurmLimits = Field(default_factory=SlurmLimits)
     owner: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     autostop_minutes: int | None = Field(
-        default=None, ge=1, le=10080,
+        default=None,
+        ge=1,
+        le=10080,
         description="the head node stops the cluster after this many minutes with no job, no interactive SSH "
-                    "session and no output upload (bootstrap/autostop.sh); default: never")
+        "session and no output upload (bootstrap/autostop.sh); default: never",
+    )
     autostop_action: Literal["stop", "down"] = Field(
-        default="stop", description="stop: the compute fleet, then the head node (EBS kept); down: the fleet, then "
-                                    "delete the cluster (needs the two ARNs below)")
+        default="stop",
+        description="stop: the compute fleet, then the head node (EBS kept); down: the fleet, then "
+        "delete the cluster (needs the two ARNs below)",
+    )
     autostop_down_policy_arn: str | None = Field(
-        default=None, description="a managed policy for the head node only: cloudformation:DeleteStack on this "
-                                  "cluster's stack and iam:PassRole on autostop_down_role_arn")
+        default=None,
+        description="a managed policy for the head node only: cloudformation:DeleteStack on this "
+        "cluster's stack and iam:PassRole on autostop_down_role_arn",
+    )
     autostop_down_role_arn: str | None = Field(
-        default=None, description="the CloudFormation service role that deletes the stack (the head node's own role "
-                                  "cannot: it is deleted with the stack)")
+        default=None,
+        description="the CloudFormation service role that deletes the stack (the head node's own role "
+        "cannot: it is deleted with the stack)",
+    )
 
     @field_validator("name")
     @classmethod
@@ -271,8 +294,10 @@ class ClusterSpec(BaseModel):
     def _tags(cls, value: dict[str, str]) -> dict[str, str]:
         for key, item in value.items():
             if not _TAG_KEY_RE.fullmatch(key) or key.lower().startswith(("aws:", "parallelcluster:")):
-                raise ValueError(f"tag key {key!r}: letters, digits, spaces and + - = . _ : / @, "
-                                 "not starting with aws: or parallelcluster:")
+                raise ValueError(
+                    f"tag key {key!r}: letters, digits, spaces and + - = . _ : / @, "
+                    "not starting with aws: or parallelcluster:"
+                )
             if key in _RESERVED_TAGS:
                 raise ValueError(f"tag {key!r} is set by clustertools (use `owner:` for the owner)")
             if not isinstance(item, str) or not _TAG_VALUE_RE.fullmatch(item):
@@ -294,14 +319,16 @@ class ClusterSpec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _autostop_down(self) -> "ClusterSpec":
+    def _autostop_down(self) -> ClusterSpec:
         if self.autostop_action == "down" and not (self.autostop_down_policy_arn and self.autostop_down_role_arn):
-            raise ValueError("autostop_action: down deletes the cluster from its head node, whose own role cannot: "
-                             "set autostop_down_policy_arn and autostop_down_role_arn (see bootstrap/README.md)")
+            raise ValueError(
+                "autostop_action: down deletes the cluster from its head node, whose own role cannot: "
+                "set autostop_down_policy_arn and autostop_down_role_arn (see bootstrap/README.md)"
+            )
         return self
 
     @model_validator(mode="after")
-    def _unique_queues(self) -> "ClusterSpec":
+    def _unique_queues(self) -> ClusterSpec:
         names = [q.name for q in self.queues]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

@@ -44,24 +44,46 @@ def check_cluster_spec(spec: ClusterSpec, support: PclusterSupport, shape_of: Sh
 
 def usable_oses(support: PclusterSupport) -> list[str]:
     """The OSes a clustertools cluster can run, in ParallelCluster's order, those needing an AMI marked."""
-    return [f"{name} (with custom_ami)" if name in support.custom_ami_oses else name
-            for name in support.oses if name in BOOTSTRAP_OSES]
+    return [
+        f"{name} (with custom_ami)" if name in support.custom_ami_oses else name
+        for name in support.oses
+        if name in BOOTSTRAP_OSES
+    ]
 
 
 def _os_findings(spec: ClusterSpec, support: PclusterSupport) -> list[SpecFinding]:
     name, usable = spec.os, ", ".join(usable_oses(support))
     if name not in support.oses:
-        return [SpecFinding("error", ("os",), f"{name!r} is not an OS of ParallelCluster {support.version}; "
-                            f"use one of {usable}", "the OS list changes between ParallelCluster releases")]
+        return [
+            SpecFinding(
+                "error",
+                ("os",),
+                f"{name!r} is not an OS of ParallelCluster {support.version}; use one of {usable}",
+                "the OS list changes between ParallelCluster releases",
+            )
+        ]
     if name not in BOOTSTRAP_OSES:
-        return [SpecFinding("error", ("os",), f"{name} is not one clustertools' node bootstrap sets up "
-                            f"(bootstrap/on-node-configured.sh runs on every node and would fail there); use one of "
-                            f"{usable}", "the bootstrap installs conda and the container runtime per OS family")]
+        return [
+            SpecFinding(
+                "error",
+                ("os",),
+                f"{name} is not one clustertools' node bootstrap sets up "
+                f"(bootstrap/on-node-configured.sh runs on every node and would fail there); use one of "
+                f"{usable}",
+                "the bootstrap installs conda and the container runtime per OS family",
+            )
+        ]
     if name in support.custom_ami_oses and spec.custom_ami is None:
         public_ami = [o for o in support.oses if o in BOOTSTRAP_OSES and o not in support.custom_ami_oses]
-        return [SpecFinding("error", ("os",), f"ParallelCluster {support.version} publishes no AMI for {name}: "
-                            f"set parallelcluster.custom_ami to one built for it, or use one of {', '.join(public_ami)}",
-                            f"build it with `pcluster build-image`; its nodes log in as {support.oses[name]}")]
+        return [
+            SpecFinding(
+                "error",
+                ("os",),
+                f"ParallelCluster {support.version} publishes no AMI for {name}: "
+                f"set parallelcluster.custom_ami to one built for it, or use one of {', '.join(public_ami)}",
+                f"build it with `pcluster build-image`; its nodes log in as {support.oses[name]}",
+            )
+        ]
     return []
 
 
@@ -75,12 +97,26 @@ def _strategy_findings(index: int, queue: QueueSpec, support: PclusterSupport) -
     known = list(dict.fromkeys(s for names in support.allocation_strategies.values() for s in names))
     loc = ("queues", index, "allocation_strategy")
     if strategy not in known:
-        return [SpecFinding("error", loc, f"{strategy!r} is not an allocation strategy of ParallelCluster "
-                            f"{support.version}; use one of {', '.join(known)}", _STRATEGY_HINT)]
+        return [
+            SpecFinding(
+                "error",
+                loc,
+                f"{strategy!r} is not an allocation strategy of ParallelCluster "
+                f"{support.version}; use one of {', '.join(known)}",
+                _STRATEGY_HINT,
+            )
+        ]
     allowed = support.allocation_strategies.get(capacity or "", ())
     if capacity and strategy not in allowed:
-        return [SpecFinding("error", loc, f"{strategy} does not apply to {capacity} queues (ParallelCluster "
-                            f"{support.version}); use one of {', '.join(allowed)}", _STRATEGY_HINT)]
+        return [
+            SpecFinding(
+                "error",
+                loc,
+                f"{strategy} does not apply to {capacity} queues (ParallelCluster "
+                f"{support.version}); use one of {', '.join(allowed)}",
+                _STRATEGY_HINT,
+            )
+        ]
     return []  # without capacity_type the template chooses it; the rendered config is checked as well
 
 
@@ -97,11 +133,23 @@ def _vcpu_findings(index: int, queue: QueueSpec, shape_of: ShapeOf) -> list[Spec
             by_count.setdefault(shape[0], []).append(name)
     if len(by_count) > 1:
         groups = "; ".join(f"{count} vCPUs: {', '.join(names)}" for count, names in by_count.items())
-        return [SpecFinding("error", loc, f"the instance types of one queue must have the same vCPUs ({groups})",
-                            "ParallelCluster refuses the cluster otherwise: split them into queues of one size")]
+        return [
+            SpecFinding(
+                "error",
+                loc,
+                f"the instance types of one queue must have the same vCPUs ({groups})",
+                "ParallelCluster refuses the cluster otherwise: split them into queues of one size",
+            )
+        ]
     unknown = [name for name, shape in shapes.items() if shape is None]
     if unknown:
-        return [SpecFinding("note", loc, f"equal vCPUs could not be checked: {', '.join(unknown)} not in "
-                            "clustertools' price table (cluster_tools/data/prices.json); ParallelCluster checks it "
-                            "when `up` creates the cluster")]
+        return [
+            SpecFinding(
+                "note",
+                loc,
+                f"equal vCPUs could not be checked: {', '.join(unknown)} not in "
+                "clustertools' price table (cluster_tools/data/prices.json); ParallelCluster checks it "
+                "when `up` creates the cluster",
+            )
+        ]
     return []

@@ -32,7 +32,9 @@ class SharedStorageSpec(BaseModel):
     name: str = "shared"
     mount_dir: str = "/shared"
     size_gb: int | None = Field(default=None, ge=1, le=524288, description="EBS GiB or FSx capacity; not for EFS")
-    existing_id: str | None = Field(default=None, description="mount this volume or file system instead of creating one")
+    existing_id: str | None = Field(
+        default=None, description="mount this volume or file system instead of creating one"
+    )
 
     @field_validator("name")
     @classmethod
@@ -49,7 +51,7 @@ class SharedStorageSpec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "SharedStorageSpec":
+    def _consistent(self) -> SharedStorageSpec:
         if self.existing_id is not None:
             if not _STORAGE_ID_RE[self.type].fullmatch(self.existing_id):
                 raise ValueError(f"existing_id {self.existing_id!r} is not a {self.type} id")

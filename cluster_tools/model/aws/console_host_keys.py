@@ -63,8 +63,9 @@ def parse_console_host_keys(text: str) -> ConsoleHostKeys:
     """The host keys and fingerprints of the LAST boot in the console text (a rebooted instance prints
     them again; the latest are the ones sshd serves). Nothing found: an empty ConsoleHostKeys."""
     lines = [line.strip() for line in text.replace("\r", "").split("\n")]
-    fingerprints = frozenset(m.group(1) for line in _last_block(lines, *_FINGERPRINTS)
-                             if (m := _FINGERPRINT.search(line)))
+    fingerprints = frozenset(
+        m.group(1) for line in _last_block(lines, *_FINGERPRINTS) if (m := _FINGERPRINT.search(line))
+    )
     keys = []
     for line in _last_block(lines, *_KEYS):
         key = _host_key(line)
@@ -77,7 +78,7 @@ def keys_block_unfinished(text: str) -> bool:
     """cloud-init has begun printing its keys block but the console does not hold its end yet."""
     lines = [line.strip() for line in text.replace("\r", "").split("\n")]
     starts = [i for i, line in enumerate(lines) if line.endswith(_KEYS[0])]
-    return bool(starts) and not any(line.endswith(_KEYS[1]) for line in lines[starts[-1] + 1:])
+    return bool(starts) and not any(line.endswith(_KEYS[1]) for line in lines[starts[-1] + 1 :])
 
 
 def _last_block(lines: list[str], begin: str, end: str) -> list[str]:
@@ -85,7 +86,7 @@ def _last_block(lines: list[str], begin: str, end: str) -> list[str]:
     if not starts:
         return []
     block = []
-    for line in lines[starts[-1] + 1:]:
+    for line in lines[starts[-1] + 1 :]:
         if line.endswith(end):
             return block
         block.append(line)
@@ -104,6 +105,6 @@ def _host_key(line: str) -> HostKey | None:
         (length,) = struct.unpack(">I", blob[:4])
     except (binascii.Error, struct.error, ValueError):
         return None
-    if blob[4:4 + length] != words[0].encode():
+    if blob[4 : 4 + length] != words[0].encode():
         return None  # the blob must say it is a key of the type the line names
     return HostKey(words[0], words[1])

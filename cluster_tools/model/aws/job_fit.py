@@ -9,7 +9,7 @@ more than that is accepted by sbatch and pends for ever. Pure: instance sizes co
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from cluster_tools.model.cost.cost_model import REAL_MEMORY_RATIO
 from cluster_tools.slurm.partition_fit import memory_mb
@@ -34,12 +34,16 @@ def job_fit_problems(job, spec, shape_of: ShapeOf, gpus_of: GpusOf = lambda _: N
     cpus, memory_gib = known[cpu_type][0], known[mem_type][1]
     usable_mb = math.floor(memory_gib * 1024 * REAL_MEMORY_RATIO)
     if job.cpus > cpus:
-        problems.append(f"job.cpus: {job.cpus} is more than one node of queue {name} has ({cpu_type}: {cpus} vCPUs); "
-                        f"the most that fits is cpus: {cpus}")
+        problems.append(
+            f"job.cpus: {job.cpus} is more than one node of queue {name} has ({cpu_type}: {cpus} vCPUs); "
+            f"the most that fits is cpus: {cpus}"
+        )
     if memory_mb(job.mem) > usable_mb:
-        problems.append(f"job.mem: {job.mem} is more than one node of queue {name} holds ({mem_type}: "
-                        f"{memory_gib:g} GiB, {usable_mb} MB of it for Slurm's tasks); the most that fits is "
-                        f"mem: {usable_mb}M")
+        problems.append(
+            f"job.mem: {job.mem} is more than one node of queue {name} holds ({mem_type}: "
+            f"{memory_gib:g} GiB, {usable_mb} MB of it for Slurm's tasks); the most that fits is "
+            f"mem: {usable_mb}M"
+        )
     return problems
 
 
@@ -51,9 +55,13 @@ def _gpu_problems(job, queue: str, instance_types: list[str], gpus_of: GpusOf) -
         return []  # a type not known here: `submit` checks against the cluster's nodes
     fewest = min(counts, key=lambda t: counts[t])  # type: ignore[arg-type, return-value]
     if not counts[fewest]:
-        return [f"job.gpus: {job.gpus} asked, but queue {queue} has no GPU ({fewest}): name a queue of GPU "
-                "instances in job.partition"]
+        return [
+            f"job.gpus: {job.gpus} asked, but queue {queue} has no GPU ({fewest}): name a queue of GPU "
+            "instances in job.partition"
+        ]
     if job.gpus > counts[fewest]:  # type: ignore[operator]
-        return [f"job.gpus: {job.gpus} is more than one node of queue {queue} has ({fewest}: {counts[fewest]} GPU(s)); "
-                f"the most that fits is gpus: {counts[fewest]}"]
+        return [
+            f"job.gpus: {job.gpus} is more than one node of queue {queue} has ({fewest}: {counts[fewest]} GPU(s)); "
+            f"the most that fits is gpus: {counts[fewest]}"
+        ]
     return []

@@ -8,9 +8,9 @@ so clustertools keeps no list of its own. Nothing here calls AWS or imports ``pc
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,9 @@ def login_user(os_name: str) -> str:
     """The user ParallelCluster's nodes of ``os_name`` log in as (ec2-user, ubuntu, rocky); ValueError if unknown."""
     oses = supported_oses()
     if os_name not in oses:
-        raise ValueError(f"{os_name!r} is not an OS of ParallelCluster {pcluster_version()}: "
-                         f"choose one of {', '.join(oses)}")
+        raise ValueError(
+            f"{os_name!r} is not an OS of ParallelCluster {pcluster_version()}: choose one of {', '.join(oses)}"
+        )
     return oses[os_name]
 
 
@@ -59,10 +60,13 @@ def allocation_strategies() -> dict[str, tuple[str, ...]]:
 
     def accepted(capacity: CapacityType, strategy: AllocationStrategy) -> bool:
         return not InstancesAllocationStrategyValidator().execute(
-            compute_resource_name="clustertools", capacity_type=capacity, allocation_strategy=strategy)
+            compute_resource_name="clustertools", capacity_type=capacity, allocation_strategy=strategy
+        )
 
-    return {capacity.value: tuple(s.value for s in AllocationStrategy if accepted(capacity, s))
-            for capacity in (CapacityType.SPOT, CapacityType.ONDEMAND)}
+    return {
+        capacity.value: tuple(s.value for s in AllocationStrategy if accepted(capacity, s))
+        for capacity in (CapacityType.SPOT, CapacityType.ONDEMAND)
+    }
 
 
 def pcluster_version() -> str:
@@ -71,5 +75,9 @@ def pcluster_version() -> str:
 
 def installed_support() -> PclusterSupport:
     """The matrix of the ParallelCluster installed next to clustertools."""
-    return PclusterSupport(version=pcluster_version(), oses=supported_oses(), custom_ami_oses=custom_ami_oses(),
-                           allocation_strategies=allocation_strategies())
+    return PclusterSupport(
+        version=pcluster_version(),
+        oses=supported_oses(),
+        custom_ami_oses=custom_ami_oses(),
+        allocation_strategies=allocation_strategies(),
+    )

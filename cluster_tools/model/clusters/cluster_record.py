@@ -7,9 +7,10 @@ Every cluster, whatever made it (the sandbox, ``register`` for an existing Slurm
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -43,7 +44,7 @@ class ClusterRecord(BaseModel):
     # The head node's key once pinned (``type SHA256:...``): from then on a known_hosts without it is a lost
     # pin, refused, never a first contact.
     host_key: str | None = None
-    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @field_validator("name")
     @classmethod
@@ -60,10 +61,14 @@ class ClusterRecord(BaseModel):
         if self.sandbox:
             return "`clustertools sandbox up` pins the sandbox's own key again"
         if self.provider == "parallelcluster":
-            return (f"if the head node was really replaced: `clustertools forget {self.name}`, then `clustertools up` "
-                    "pins the key its console output lists")
-        return (f"if the server's key really changed (ask its admin for the new fingerprint): `clustertools register "
-                f"{self.name} {self.address} --force` pins the key it offers then")
+            return (
+                f"if the head node was really replaced: `clustertools forget {self.name}`, then `clustertools up` "
+                "pins the key its console output lists"
+            )
+        return (
+            f"if the server's key really changed (ask its admin for the new fingerprint): `clustertools register "
+            f"{self.name} {self.address} --force` pins the key it offers then"
+        )
 
 
 def remember_pinned_key(state: StateDir, record: ClusterRecord, key: str) -> ClusterRecord:
@@ -89,8 +94,11 @@ def load_cluster(state: StateDir, name: str) -> ClusterRecord:
             "start the local one with `clustertools sandbox up` or add yours with `clustertools register`",
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        why = f"not UTF-8 text (byte {exc.object[exc.start]:#04x})" if isinstance(exc, UnicodeDecodeError) else (
-            f"not valid JSON: {exc}" if isinstance(exc, json.JSONDecodeError) else "nested too deeply")
+        why = (
+            f"not UTF-8 text (byte {exc.object[exc.start]:#04x})"
+            if isinstance(exc, UnicodeDecodeError)
+            else (f"not valid JSON: {exc}" if isinstance(exc, json.JSONDecodeError) else "nested too deeply")
+        )
         raise ConfigError(f"{path} is {why}", f"remove it with `clustertools forget {name}`") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None

@@ -13,9 +13,10 @@ Per-task overhead (staging inputs, uploading outputs) is part of the minutes per
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Literal
+from typing import Literal
 
 from cluster_tools.errors import ConfigError
 
@@ -97,24 +98,31 @@ def packing(node: NodeShape, task: TaskShape) -> tuple[int, str]:
     by_gpu = node.gpus // task.gpus if task.gpus else by_cpu
     fit = min(by_cpu, by_mem, by_gpu)
     if fit < 1:
-        raise ConfigError(f"one task ({task.cpus} CPUs" + (f", {task.mem_gib:g} GiB" if task.mem_gib else "")
-                          + (f", {task.gpus} GPU(s)" if task.gpus else "")
-                          + f") does not fit on a {node.instance_type} ({node.vcpus} vCPUs, {node.memory_gib:g} GiB, "
-                          f"{schedulable:.1f} GiB of it for Slurm's tasks" + (f", {node.gpus} GPU(s)" if task.gpus else "")
-                          + ")", "lower job.cpus / job.mem / job.gpus, or choose a larger instance type for the queue")
+        raise ConfigError(
+            f"one task ({task.cpus} CPUs"
+            + (f", {task.mem_gib:g} GiB" if task.mem_gib else "")
+            + (f", {task.gpus} GPU(s)" if task.gpus else "")
+            + f") does not fit on a {node.instance_type} ({node.vcpus} vCPUs, {node.memory_gib:g} GiB, "
+            f"{schedulable:.1f} GiB of it for Slurm's tasks" + (f", {node.gpus} GPU(s)" if task.gpus else "") + ")",
+            "lower job.cpus / job.mem / job.gpus, or choose a larger instance type for the queue",
+        )
     if by_gpu == fit and by_gpu < min(by_cpu, by_mem):
         return fit, f"by GPUs: {task.gpus} each of {node.gpus}; its CPUs and memory would take {min(by_cpu, by_mem)}"
     if by_mem < by_cpu:
-        return fit, (f"by memory: {task.mem_gib:g} GiB each of the {schedulable:.1f} GiB Slurm schedules on a node; "
-                     f"its {node.vcpus} vCPUs would take {by_cpu}")
+        return fit, (
+            f"by memory: {task.mem_gib:g} GiB each of the {schedulable:.1f} GiB Slurm schedules on a node; "
+            f"its {node.vcpus} vCPUs would take {by_cpu}"
+        )
     return fit, f"by CPUs: {task.cpus} each of {node.vcpus}"
 
 
 def estimate_run(subjects: int, task: TaskShape, node: NodeShape, prices: Prices) -> RunEstimate:
     """Wall time and dollars of a run of ``subjects`` tasks; both capacity types are priced."""
     if subjects < 0 or task.minutes <= 0:
-        raise ConfigError("the estimate needs a subject count >= 0 and minutes per subject > 0",
-                          "pass --minutes-per-subject M (a measured figure, e.g. from a small first run)")
+        raise ConfigError(
+            "the estimate needs a subject count >= 0 and minutes per subject > 0",
+            "pass --minutes-per-subject M (a measured figure, e.g. from a small first run)",
+        )
     per_node, packed = packing(node, task)
     slots = node.max_nodes * per_node
     notes = []
@@ -122,8 +130,21 @@ def estimate_run(subjects: int, task: TaskShape, node: NodeShape, prices: Prices
         slots = task.throttle
         notes.append(f"throttled to {task.throttle} tasks at a time")
     if subjects == 0:
-        return RunEstimate(0, per_node, 0, 0, 0.0, 0.0, 0.0, {"spot": 0.0, "ondemand": 0.0}, 0.0, node.capacity,
-                           prices.source, notes, packed)
+        return RunEstimate(
+            0,
+            per_node,
+            0,
+            0,
+            0.0,
+            0.0,
+            0.0,
+            {"spot": 0.0, "ondemand": 0.0},
+            0.0,
+            node.capacity,
+            prices.source,
+            notes,
+            packed,
+        )
     waves = math.ceil(subjects / slots)
     nodes = math.ceil(min(subjects, slots) / per_node)
     last_wave = subjects - (waves - 1) * slots
@@ -135,10 +156,25 @@ def estimate_run(subjects: int, task: TaskShape, node: NodeShape, prices: Prices
     head_hours = (wall + node.scaledown_idle_minutes) / 60
     head_dollars = head_hours * prices.head_ondemand
     compute_hours = node_minutes / 60
-    dollars = {"spot": compute_hours * prices.compute_spot + head_dollars,
-               "ondemand": compute_hours * prices.compute_ondemand + head_dollars}
-    return RunEstimate(subjects, per_node, nodes, waves, wall, compute_hours, head_hours, dollars, head_dollars,
-                       node.capacity, prices.source, notes, packed)
+    dollars = {
+        "spot": compute_hours * prices.compute_spot + head_dollars,
+        "ondemand": compute_hours * prices.compute_ondemand + head_dollars,
+    }
+    return RunEstimate(
+        subjects,
+        per_node,
+        nodes,
+        waves,
+        wall,
+        compute_hours,
+        head_hours,
+        dollars,
+        head_dollars,
+        node.capacity,
+        prices.source,
+        notes,
+        packed,
+    )
 
 
 @dataclass(frozen=True)
@@ -155,7 +191,7 @@ class TaskSpan:
         return max(0.0, (self.end - self.start).total_seconds() / 60)
 
     @classmethod
-    def of_record(cls, subject: str, node: str, start: str, end: str) -> "TaskSpan | None":
+    def of_record(cls, subject: str, node: str, start: str, end: str) -> TaskSpan | None:
         """From a durable record's (or status's) text fields; None for a task not finished."""
         from cluster_tools.model.runs.run_status import record_time
 
@@ -177,8 +213,9 @@ class RunCost:
         return self.compute_dollars + self.head_dollars
 
 
-def cost_from_records(spans: Iterable[TaskSpan], node: NodeShape, task: TaskShape, *, compute_hourly: float,
-                      head_hourly: float) -> RunCost:
+def cost_from_records(
+    spans: Iterable[TaskSpan], node: NodeShape, task: TaskShape, *, compute_hourly: float, head_hourly: float
+) -> RunCost:
     """The cost of a run that happened: each node billed from its boot before its first task to the end
     of its idle time after its last; the head node from the first boot to the last node's stop."""
     spans = list(spans)
@@ -220,7 +257,7 @@ def slurm_minutes(value: str) -> float:
 
 def slurm_mem_gib(value: str) -> float:
     """Slurm's --mem (``4G``, ``512M``, ``2000`` = MB, ``1T``) in GiB."""
-    units = {"K": 1 / 1024 ** 2, "M": 1 / 1024, "G": 1.0, "T": 1024.0}
+    units = {"K": 1 / 1024**2, "M": 1 / 1024, "G": 1.0, "T": 1024.0}
     text = value.strip().upper()
     if text and text[-1] in units:
         return float(text[:-1]) * units[text[-1]]
@@ -234,8 +271,10 @@ def stretched(spans: Iterable[TaskSpan], factor: float) -> list[TaskSpan]:
     if not spans:
         return []
     origin = min(s.start for s in spans)
-    return [TaskSpan(s.subject, s.node, origin + (s.start - origin) * factor, origin + (s.end - origin) * factor)
-            for s in spans]
+    return [
+        TaskSpan(s.subject, s.node, origin + (s.start - origin) * factor, origin + (s.end - origin) * factor)
+        for s in spans
+    ]
 
 
 @dataclass(frozen=True)
@@ -252,8 +291,9 @@ class ReplayCheck:
         return self.estimate.total / self.replayed.total if self.replayed.total else float("inf")
 
 
-def check_against_replay(spans: Iterable[TaskSpan], minutes: float, node: NodeShape, task: TaskShape,
-                         prices: Prices) -> ReplayCheck:
+def check_against_replay(
+    spans: Iterable[TaskSpan], minutes: float, node: NodeShape, task: TaskShape, prices: Prices
+) -> ReplayCheck:
     """Stretch a compressed replay so its mean subject takes ``minutes``, cost it from its records, and
     estimate the same run: what is compared is the model (waves, packing, gaps, the head node), not the
     minutes a user guesses."""
@@ -261,7 +301,8 @@ def check_against_replay(spans: Iterable[TaskSpan], minutes: float, node: NodeSh
     mean = sum((s.end - s.start).total_seconds() for s in spans) / len(spans)
     factor = minutes * 60 / mean
     hourly = prices.compute_spot if node.capacity == "spot" else prices.compute_ondemand
-    replayed = cost_from_records(stretched(spans, factor), node, task, compute_hourly=hourly,
-                                 head_hourly=prices.head_ondemand)
+    replayed = cost_from_records(
+        stretched(spans, factor), node, task, compute_hourly=hourly, head_hourly=prices.head_ondemand
+    )
     estimate = estimate_run(len({s.subject for s in spans}), task, node, prices)
     return ReplayCheck(estimate, replayed, factor, mean)

@@ -13,9 +13,10 @@ import datetime as dt
 import functools
 import json
 import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
-from typing import Any, Callable, Iterable, Literal, Mapping, Sequence, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -72,7 +73,7 @@ class PriceTable(_Frozen):
     unverified: frozenset[str] = frozenset()  # "region:type" or "region:storage kind"
 
     @model_validator(mode="after")
-    def _complete(self) -> "PriceTable":
+    def _complete(self) -> PriceTable:
         types = set(self.instances)
         for name, region in self.regions.items():
             if set(region.ondemand_hourly) != types:
@@ -132,8 +133,10 @@ class StorageQuote(_Frozen):
 
 def _region(table: PriceTable, region: str) -> RegionPrices:
     if region not in table.regions:
-        raise PriceNotFound(f"no prices for region {region} in the {table.label}",
-                            f"the table covers {', '.join(table.regions)}; a live lookup covers every region")
+        raise PriceNotFound(
+            f"no prices for region {region} in the {table.label}",
+            f"the table covers {', '.join(table.regions)}; a live lookup covers every region",
+        )
     return table.regions[region]
 
 
@@ -146,31 +149,47 @@ def instance_price(table: PriceTable, region: str, instance_type: str, capacity:
     prices = _region(table, region).ondemand_hourly
     if instance_type not in prices:
         families = sorted({_family(t) for t in table.instances})
-        raise PriceNotFound(f"no price for {instance_type} in the {table.label}",
-                            f"the table covers {', '.join(families)} (cluster_tools/data/prices.json); "
-                            "a live lookup covers every type")
+        raise PriceNotFound(
+            f"no price for {instance_type} in the {table.label}",
+            f"the table covers {', '.join(families)} (cluster_tools/data/prices.json); a live lookup covers every type",
+        )
     ondemand = prices[instance_type]
     if ondemand is None:
-        raise PriceNotFound(f"{instance_type} is not offered in {region} (per the {table.label})",
-                            "pick another type or region; `aws ec2 describe-instance-type-offerings` has the truth")
+        raise PriceNotFound(
+            f"{instance_type} is not offered in {region} (per the {table.label})",
+            "pick another type or region; `aws ec2 describe-instance-type-offerings` has the truth",
+        )
     unverified = f"{region}:{instance_type}" in table.unverified
     source = table.label + (", unverified figure" if unverified else "")
     if capacity == "ondemand":
-        return PriceQuote(region=region, instance_type=instance_type, capacity="ondemand", hourly_usd=ondemand,
-                          source=source, estimate=unverified)
+        return PriceQuote(
+            region=region,
+            instance_type=instance_type,
+            capacity="ondemand",
+            hourly_usd=ondemand,
+            source=source,
+            estimate=unverified,
+        )
     if _family(instance_type) in table.spot.no_spot_families:
         raise PriceNotFound(f"{instance_type} is not sold as Spot", "use an on-demand queue for it")
-    return PriceQuote(region=region, instance_type=instance_type, capacity="spot", estimate=True,
-                      hourly_usd=round(ondemand * table.spot.default_fraction, 6),
-                      source=f"{source}: {table.spot.default_fraction:.0%} of on-demand")
+    return PriceQuote(
+        region=region,
+        instance_type=instance_type,
+        capacity="spot",
+        estimate=True,
+        hourly_usd=round(ondemand * table.spot.default_fraction, 6),
+        source=f"{source}: {table.spot.default_fraction:.0%} of on-demand",
+    )
 
 
 def instance_shape(table: PriceTable, instance_type: str) -> tuple[int, float]:
     """(vCPUs, memory GiB) of a type in the table."""
     shape = table.instances.get(instance_type)
     if shape is None:
-        raise PriceNotFound(f"{instance_type} is not in the {table.label}",
-                            "EC2 DescribeInstanceTypes knows every type's vCPUs and memory")
+        raise PriceNotFound(
+            f"{instance_type} is not in the {table.label}",
+            "EC2 DescribeInstanceTypes knows every type's vCPUs and memory",
+        )
     return shape.vcpus, shape.memory_gib
 
 
@@ -195,9 +214,15 @@ def storage_monthly_price(table: PriceTable, region: str, kind: StorageKind, siz
         raise PriceNotFound(f"a storage size cannot be negative ({size_gb:g} GB)")
     unverified = f"{region}:{kind}" in table.unverified
     per_gb = prices[kind]
-    return StorageQuote(region=region, kind=kind, size_gb=size_gb, gb_month_usd=per_gb,
-                        monthly_usd=round(per_gb * size_gb, 6), estimate=unverified,
-                        source=table.label + (", unverified figure" if unverified else ""))
+    return StorageQuote(
+        region=region,
+        kind=kind,
+        size_gb=size_gb,
+        gb_month_usd=per_gb,
+        monthly_usd=round(per_gb * size_gb, 6),
+        estimate=unverified,
+        source=table.label + (", unverified figure" if unverified else ""),
+    )
 
 
 class CostLine(_Frozen):
@@ -212,8 +237,10 @@ class CostLine(_Frozen):
     def text(self) -> str:
         u = self.unit
         kind = _CAPACITY_TEXT[u.capacity] + (" ~ estimate" if u.estimate else "")
-        return (f"{self.role:<8}{self.count:>4} x {u.instance_type:<15} {kind:<21}{format_usd(u.hourly_usd, 'h'):>10}"
-                f" = {format_usd(self.hourly_usd, 'h'):>10}  ({u.source})")
+        return (
+            f"{self.role:<8}{self.count:>4} x {u.instance_type:<15} {kind:<21}{format_usd(u.hourly_usd, 'h'):>10}"
+            f" = {format_usd(self.hourly_usd, 'h'):>10}  ({u.source})"
+        )
 
 
 class CostBreakdown(_Frozen):
@@ -233,16 +260,24 @@ class CostBreakdown(_Frozen):
     def text_lines(self) -> list[str]:
         """Lines a CLI prints as they are; ``~`` marks estimates."""
         approx = "~ " if self.estimate else ""
-        total = (f"total {approx}{format_usd(self.total_hourly_usd, 'h')} in {self.region} "
-                 f"({approx}{format_usd(self.total_hourly_usd * HOURS_PER_MONTH, 'month')} at {HOURS_PER_MONTH} h)")
+        total = (
+            f"total {approx}{format_usd(self.total_hourly_usd, 'h')} in {self.region} "
+            f"({approx}{format_usd(self.total_hourly_usd * HOURS_PER_MONTH, 'month')} at {HOURS_PER_MONTH} h)"
+        )
         return [line.text() for line in self.lines] + [total]
 
 
 Quoter = Callable[[str, str, Capacity], PriceQuote]
 
 
-def hourly_cluster_cost(table: PriceTable, region: str, head: tuple[str, Capacity] | None,
-                        compute: Sequence[tuple[str, Capacity, int]], *, quote: Quoter | None = None) -> CostBreakdown:
+def hourly_cluster_cost(
+    table: PriceTable,
+    region: str,
+    head: tuple[str, Capacity] | None,
+    compute: Sequence[tuple[str, Capacity, int]],
+    *,
+    quote: Quoter | None = None,
+) -> CostBreakdown:
     """Head node (when given) plus compute nodes per hour. ``quote(region, type, capacity)`` defaults to the table; pass a
     live one (``transport.aws_prices.live_or_table``) to prefer live prices. Each type is asked once."""
     ask = quote or functools.partial(instance_price, table)
@@ -293,19 +328,29 @@ def parse_get_products(price_list: Iterable[str | Mapping[str, Any]]) -> list[On
                 usd = dim.get("pricePerUnit", {}).get("USD")
                 if dim.get("unit") != "Hrs" or usd is None:
                     continue
-                offers.append(OnDemandOffer(
-                    instance_type=attrs.get("instanceType", ""), region=attrs.get("regionCode", ""),
-                    hourly_usd=float(usd), operation=attrs.get("operation", ""),
-                    market=attrs.get("marketoption", "OnDemand"), sku=product.get("sku", "")))
+                offers.append(
+                    OnDemandOffer(
+                        instance_type=attrs.get("instanceType", ""),
+                        region=attrs.get("regionCode", ""),
+                        hourly_usd=float(usd),
+                        operation=attrs.get("operation", ""),
+                        market=attrs.get("marketoption", "OnDemand"),
+                        sku=product.get("sku", ""),
+                    )
+                )
     return offers
 
 
-def ondemand_hourly_from_products(price_list: Iterable[str | Mapping[str, Any]], region: str,
-                                  instance_type: str) -> float:
+def ondemand_hourly_from_products(
+    price_list: Iterable[str | Mapping[str, Any]], region: str, instance_type: str
+) -> float:
     """The one Linux on-demand hourly price in a GetProducts answer; plain RunInstances offers win over
     others (capacity blocks, zero-priced placeholders). Several different prices are refused, not guessed."""
-    offers = [o for o in parse_get_products(price_list)
-              if o.instance_type == instance_type and o.region == region and o.hourly_usd > 0]
+    offers = [
+        o
+        for o in parse_get_products(price_list)
+        if o.instance_type == instance_type and o.region == region and o.hourly_usd > 0
+    ]
     plain = [o for o in offers if o.operation == "RunInstances" and o.market == "OnDemand"] or offers
     prices = sorted({o.hourly_usd for o in plain})
     if len(prices) != 1:
@@ -321,8 +366,11 @@ def shape_from_instance_types(items: Iterable[Mapping[str, Any]], instance_type:
             continue
         try:
             gpus = sum(int(g.get("Count", 0)) for g in item.get("GpuInfo", {}).get("Gpus", []))
-            return InstanceShape(vcpus=int(item["VCpuInfo"]["DefaultVCpus"]),
-                                 memory_gib=item["MemoryInfo"]["SizeInMiB"] / 1024, gpus=gpus)
+            return InstanceShape(
+                vcpus=int(item["VCpuInfo"]["DefaultVCpus"]),
+                memory_gib=item["MemoryInfo"]["SizeInMiB"] / 1024,
+                gpus=gpus,
+            )
         except (KeyError, TypeError, ValueError):
             break
     raise LivePriceUnavailable(f"no vCPU and memory figures for {instance_type} in EC2's answer")

@@ -8,9 +8,9 @@ import io
 import json
 import shlex
 import tarfile
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Mapping, Sequence
 
 REMOTE_DIR = "/var/lib/clustertools/autostop"  # on a ParallelCluster head node: scripts, config, state, status
 STATUS_FILE = "status.json"
@@ -55,14 +55,21 @@ def parse_autostop_status(text: str) -> AutostopStatus:
         data = json.loads(text)
         busy = data.get("busy") or {}
         return AutostopStatus(
-            decision=str(data["decision"]), minutes=data.get("minutes"), action=str(data.get("action", "")),
-            interval_seconds=int(data.get("interval_seconds") or 60), timer=str(data.get("timer", "none")),
-            checked_epoch=data.get("checked_epoch"), idle_since_epoch=data.get("idle_since_epoch"),
-            fires_at_epoch=data.get("fires_at_epoch"), fired_at_epoch=data.get("fired_at_epoch"),
+            decision=str(data["decision"]),
+            minutes=data.get("minutes"),
+            action=str(data.get("action", "")),
+            interval_seconds=int(data.get("interval_seconds") or 60),
+            timer=str(data.get("timer", "none")),
+            checked_epoch=data.get("checked_epoch"),
+            idle_since_epoch=data.get("idle_since_epoch"),
+            fires_at_epoch=data.get("fires_at_epoch"),
+            fired_at_epoch=data.get("fired_at_epoch"),
             reasons=tuple(str(r) for r in data.get("reasons") or ()),
             jobs={str(k): int(v) for k, v in (busy.get("jobs") or {}).items()},
-            ssh_sessions=int(busy.get("ssh_sessions") or 0), uploads=int(busy.get("uploads") or 0),
-            stale_uploads=int(busy.get("stale_uploads") or 0), action_exit=data.get("action_exit"),
+            ssh_sessions=int(busy.get("ssh_sessions") or 0),
+            uploads=int(busy.get("uploads") or 0),
+            stale_uploads=int(busy.get("stale_uploads") or 0),
+            action_exit=data.get("action_exit"),
             log=str(data.get("log", "")),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -83,8 +90,10 @@ def summary_line(status: AutostopStatus, now: float) -> str:
     elif status.decision == "armed":
         line = f"armed, no check yet ({limit}, a check every {status.interval_seconds} s), action {status.action}"
     elif status.decision == "idle" and status.idle_since_epoch and status.fires_at_epoch:
-        line = (f"idle since {_clock(status.idle_since_epoch, now)}, fires at {_clock(status.fires_at_epoch, now)} "
-                f"({limit}), action {status.action}")
+        line = (
+            f"idle since {_clock(status.idle_since_epoch, now)}, fires at {_clock(status.fires_at_epoch, now)} "
+            f"({limit}), action {status.action}"
+        )
     elif status.decision == "busy":
         line = f"busy: {' / '.join(status.reasons)} ({limit}, action {status.action})"
     elif status.decision == "firing":
@@ -92,8 +101,10 @@ def summary_line(status: AutostopStatus, now: float) -> str:
     elif status.decision == "fired":
         line = f"fired at {_clock(status.fired_at_epoch or 0, now)}: action {status.action} done"
     elif status.decision == "failed":
-        line = (f"fired at {_clock(status.fired_at_epoch or 0, now)}: action {status.action} FAILED "
-                f"(exit {status.action_exit}), see {status.log}")
+        line = (
+            f"fired at {_clock(status.fired_at_epoch or 0, now)}: action {status.action} FAILED "
+            f"(exit {status.action_exit}), see {status.log}"
+        )
     else:
         line = status.decision
     if status.decision not in ("off", "armed", "fired", "failed") and status.checked_epoch:
@@ -125,9 +136,11 @@ def install_archive(scripts: Mapping[str, bytes]) -> bytes:
 def remote_install_command(directory: str, args: Sequence[str], *, sudo: bool = True) -> list[str]:
     """One command for the head node: unpack the scripts from stdin into ``directory`` (each file renamed into
     place, so a check running meanwhile reads a whole script), then ``autostop.sh --configure ARGS``."""
-    script = ('set -e; d=$1; shift; install -d -m 0755 "$d"; t=$(mktemp -d "$d/.new.XXXXXX"); '
-              'tar -x -C "$t" --no-same-owner; chmod 0755 "$t"/*; mv -f "$t"/* "$d"/; rmdir "$t"; '
-              'exec bash "$d/autostop.sh" --configure --state-dir "$d" "$@"')
+    script = (
+        'set -e; d=$1; shift; install -d -m 0755 "$d"; t=$(mktemp -d "$d/.new.XXXXXX"); '
+        'tar -x -C "$t" --no-same-owner; chmod 0755 "$t"/*; mv -f "$t"/* "$d"/; rmdir "$t"; '
+        'exec bash "$d/autostop.sh" --configure --state-dir "$d" "$@"'
+    )
     return [*(["sudo", "-n"] if sudo else []), "bash", "-c", script, "clustertools-autostop", directory, *args]
 
 

@@ -18,8 +18,10 @@ MAX_LINE = 400  # characters of one shown line
 _REDACTIONS = (
     (re.compile(r"((?:https?|s3)://[^\s?]*)\?\S*"), r"\1?<redacted>"),  # as the bootstrap script does
     (re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"), "<redacted-key-id>"),
-    (re.compile(r"(?i)\b(aws_secret_access_key|aws_session_token|secret|password|token)(\s*[=:]\s*)\S+"),
-     r"\1\2<redacted>"),
+    (
+        re.compile(r"(?i)\b(aws_secret_access_key|aws_session_token|secret|password|token)(\s*[=:]\s*)\S+"),
+        r"\1\2<redacted>",
+    ),
 )
 
 
@@ -91,8 +93,9 @@ def parse_bootstrap(text: str, source: str | None = None, *, keep: int = 15) -> 
         return Bootstrap(state="never-ran", source=None)
     usage = USAGE_RE.match(lines[start])
     if usage:  # refused before it could log anything: exit 2, no step ran
-        return Bootstrap(state="failed", source=source, failed_step="arguments", exit_code=2,
-                         error=shown(usage.group("msg")))
+        return Bootstrap(
+            state="failed", source=source, failed_step="arguments", exit_code=2, error=shown(usage.group("msg"))
+        )
     state, started_at, ended_at = "running", time_of(BOOT_LINE_RE.match(lines[start]).group("prefix")), None  # type: ignore[union-attr]
     failed_step = error = current = None
     exit_code: int | None = None
@@ -100,7 +103,7 @@ def parse_bootstrap(text: str, source: str | None = None, *, keep: int = 15) -> 
     pending: list[str] = []  # untagged lines since the last tagged one: the running command's output
     run: list[str] = []
     already: list[str] = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         match = BOOT_LINE_RE.match(line)
         if not match:
             if line.strip():
@@ -117,7 +120,7 @@ def parse_bootstrap(text: str, source: str | None = None, *, keep: int = 15) -> 
         elif msg.startswith("bootstrap finished OK"):
             state, ended_at = "ok", at
         elif msg.startswith("error: "):
-            error = msg[len("error: "):]
+            error = msg[len("error: ") :]
         elif m := _STEP_START.match(msg):
             current = m.group("name")
             run.append(current)
@@ -127,9 +130,16 @@ def parse_bootstrap(text: str, source: str | None = None, *, keep: int = 15) -> 
             already.append(m.group("name"))
         pending = []
     return Bootstrap(
-        state=state, source=source, started_at=started_at, ended_at=ended_at, failed_step=failed_step,
-        exit_code=exit_code, error=shown(error) if error else None, output=tuple(shown(o) for o in output),
-        steps_run=tuple(run), steps_already_done=tuple(already),
+        state=state,
+        source=source,
+        started_at=started_at,
+        ended_at=ended_at,
+        failed_step=failed_step,
+        exit_code=exit_code,
+        error=shown(error) if error else None,
+        output=tuple(shown(o) for o in output),
+        steps_run=tuple(run),
+        steps_already_done=tuple(already),
         current_step=current if state == "running" else None,
     )
 
@@ -138,4 +148,4 @@ def last_run_lines(text: str) -> list[str]:
     """The tagged lines of the last bootstrap run (its start line included)."""
     lines = [line for line in text.splitlines() if BOOT_LINE_RE.match(line)]
     starts = [i for i, line in enumerate(lines) if BOOT_LINE_RE.match(line).group("msg").startswith("bootstrap start:")]  # type: ignore[union-attr]
-    return lines[starts[-1]:] if starts else lines
+    return lines[starts[-1] :] if starts else lines

@@ -60,12 +60,15 @@ def resolve_runtime(os_name: str, asked: str | None) -> str:
     allowed = RUNTIMES_BY_OS.get(os_name)
     if allowed is None:
         known = ", ".join(sorted(RUNTIMES_BY_OS))
-        raise ValueError(f"clustertools does not know which container runtime {os_name} can have; "
-                         f"a container runs on {known}")
+        raise ValueError(
+            f"clustertools does not know which container runtime {os_name} can have; a container runs on {known}"
+        )
     runtime = asked or allowed[0]
     if runtime not in allowed:
-        why = next((text for (name, family), text in _WHY_NOT.items() if name == runtime and os_name.startswith(family)),
-                   f"{runtime} is not available there")
+        why = next(
+            (text for (name, family), text in _WHY_NOT.items() if name == runtime and os_name.startswith(family)),
+            f"{runtime} is not available there",
+        )
         choices = f"{', '.join(allowed[:-1])} or {allowed[-1]}" if len(allowed) > 1 else allowed[0]
         raise ValueError(f"{runtime} cannot run on {os_name} ({why}): use {choices}")
     return runtime
@@ -76,5 +79,7 @@ def apptainer_arch_problem(instance_types: list[str]) -> str | None:
     arm = [t for t in instance_types if _ARM_TYPE_RE.fullmatch(t)]
     if not arm:
         return None
-    return (f"apptainer has release packages for x86_64 only, and {', '.join(arm)} "
-            f"{'is' if len(arm) == 1 else 'are'} Graviton (arm64): use enroot or docker, or x86_64 instance types")
+    return (
+        f"apptainer has release packages for x86_64 only, and {', '.join(arm)} "
+        f"{'is' if len(arm) == 1 else 'are'} Graviton (arm64): use enroot or docker, or x86_64 instance types"
+    )

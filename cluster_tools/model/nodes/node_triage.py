@@ -15,29 +15,47 @@ from __future__ import annotations
 import re
 import secrets
 import shlex
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Sequence
 
 from cluster_tools.model.nodes.bootstrap_log import (
-    BOOT_LINE_RE, TAG, USAGE_RE, Bootstrap, last_run_lines, parse_bootstrap, redact, shown, time_of,
+    BOOT_LINE_RE,
+    TAG,
+    USAGE_RE,
+    Bootstrap,
+    last_run_lines,
+    parse_bootstrap,
+    redact,
+    shown,
+    time_of,
 )
 
 # --- the other sources: which lines matter ----------------------------------------------------------
 
 # ParallelCluster's daemons: "2024-05-01 12:04:10,532 - [slurm_plugin.clustermgtd:_maintain_nodes] - WARNING - ..."
-_PCLUSTER_RE = re.compile(r"^(?P<time>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:,\d+)?) - \[(?P<where>[^\]]*)\] - "
-                          r"(?P<level>[A-Z]+) - (?P<msg>.*)$")
+_PCLUSTER_RE = re.compile(
+    r"^(?P<time>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:,\d+)?) - \[(?P<where>[^\]]*)\] - "
+    r"(?P<level>[A-Z]+) - (?P<msg>.*)$"
+)
 # Slurm's daemons: "[2024-05-01T12:04:10.532] error: ..."
 _SLURM_RE = re.compile(r"^\[(?P<time>\d{4}-\d\d-\d\dT[\d:.]+)\] (?P<msg>.*)$")
-_WORDS_ERROR = re.compile(r"(?i)\b(error|fatal|failed|failure|traceback|exception|critical|denied|refused|mismatch|"
-                          r"no space left|cannot|unable|missing|not found)\b")
+_WORDS_ERROR = re.compile(
+    r"(?i)\b(error|fatal|failed|failure|traceback|exception|critical|denied|refused|mismatch|"
+    r"no space left|cannot|unable|missing|not found)\b"
+)
 _INTERESTING = {
-    "clustermgtd": re.compile(r"(?i)protected mode|bootstrap failure|INACTIVE|unhealthy (static|dynamic) nodes|"
-                              r"insufficient capacity|Terminating instances backing"),
-    "slurm_resume": re.compile(r"Nodes are now configured with instances|Failed to launch|InsufficientInstanceCapacity"),
+    "clustermgtd": re.compile(
+        r"(?i)protected mode|bootstrap failure|INACTIVE|unhealthy (static|dynamic) nodes|"
+        r"insufficient capacity|Terminating instances backing"
+    ),
+    "slurm_resume": re.compile(
+        r"Nodes are now configured with instances|Failed to launch|InsufficientInstanceCapacity"
+    ),
     "computemgtd": re.compile(r"(?i)terminat|heartbeat"),
-    "slurmctld": re.compile(r"not responding|setting DOWN|ResumeTimeout|reason set to|state set to|power_save|"
-                            r"POWER_DOWN|DRAIN"),
+    "slurmctld": re.compile(
+        r"not responding|setting DOWN|ResumeTimeout|reason set to|state set to|power_save|"
+        r"POWER_DOWN|DRAIN"
+    ),
     "slurmd": re.compile(r"(?i)unable to register|configless"),
 }
 # Slurm node names ParallelCluster makes: <queue>-<st|dy>-<compute resource>-<n>
@@ -87,8 +105,9 @@ def relevant_lines(source: str, text: str, *, node_names: Sequence[str] = ()) ->
                 keep = raw in ("WARNING", "ERROR", "CRITICAL") or bool(_INTERESTING.get(source, _NEVER).search(msg))
             elif m := _SLURM_RE.match(line):
                 time, raw, msg = m.group("time"), None, m.group("msg")
-                keep = bool(re.match(r"(?i)(error|fatal|warning)\b", msg)) or \
-                    bool(_INTERESTING.get(source, _NEVER).search(msg))
+                keep = bool(re.match(r"(?i)(error|fatal|warning)\b", msg)) or bool(
+                    _INTERESTING.get(source, _NEVER).search(msg)
+                )
             else:  # cloud-init-output, tracebacks, anything unformatted
                 time, raw, msg = None, None, line
                 tagged = BOOT_LINE_RE.match(line)
@@ -129,17 +148,23 @@ def _fold(lines: list[LogLine]) -> list[LogLine]:
 
 # --- ParallelCluster: which node, and what went wrong ------------------------------------------------
 
-_LAUNCH_RE = re.compile(r"\('(?P<node>[^']+)', EC2Instance\(id='(?P<id>i-[0-9a-f]+)', private_ip='(?P<ip>[^']*)', "
-                        r"hostname='(?P<host>[^']*)'")
+_LAUNCH_RE = re.compile(
+    r"\('(?P<node>[^']+)', EC2Instance\(id='(?P<id>i-[0-9a-f]+)', private_ip='(?P<ip>[^']*)', "
+    r"hostname='(?P<host>[^']*)'"
+)
 _BOOTSTRAP_ERROR_RE = re.compile(r"Node bootstrap error: .*?[Nn]ode (?P<node>[a-z0-9][a-z0-9-]*)\((?P<addr>[^)]*)\)")
-_EC2_CODE_RE = re.compile(r"An error occurred \((?P<code>[A-Za-z]+)\)|\b(?P<bare>InsufficientInstanceCapacity|"
-                          r"InsufficientHostCapacity|MaxSpotInstanceCountExceeded|SpotMaxPriceTooLow|VcpuLimitExceeded|"
-                          r"InstanceLimitExceeded|UnfulfillableCapacity|LimitedInstanceCapacity)\b|"
-                          r"limited EC2 capacity")
+_EC2_CODE_RE = re.compile(
+    r"An error occurred \((?P<code>[A-Za-z]+)\)|\b(?P<bare>InsufficientInstanceCapacity|"
+    r"InsufficientHostCapacity|MaxSpotInstanceCountExceeded|SpotMaxPriceTooLow|VcpuLimitExceeded|"
+    r"InstanceLimitExceeded|UnfulfillableCapacity|LimitedInstanceCapacity)\b|"
+    r"limited EC2 capacity"
+)
 # clustermgtd's own words when it enters (or stays in) protected mode; "will be set into protected mode
 # if ..." only counts failures.
-_PROTECTED_RE = re.compile(r"Setting cluster into protected mode|Cluster is in protected mode|"
-                           r"Updating compute fleet status from \S+ to PROTECTED")
+_PROTECTED_RE = re.compile(
+    r"Setting cluster into protected mode|Cluster is in protected mode|"
+    r"Updating compute fleet status from \S+ to PROTECTED"
+)
 _FLEET_STATUS_RE = re.compile(r"Current compute fleet status: (\S+)|Updating compute fleet status from \S+ to (\S+)")
 
 
@@ -165,8 +190,10 @@ def parse_launches(text: str) -> list[Launch]:
     for line in text.splitlines():
         match = _PCLUSTER_RE.match(line)
         time = match.group("time") if match else None
-        launches += [Launch(m.group("node"), m.group("id"), m.group("ip"), m.group("host"), time)
-                     for m in _LAUNCH_RE.finditer(line)]
+        launches += [
+            Launch(m.group("node"), m.group("id"), m.group("ip"), m.group("host"), time)
+            for m in _LAUNCH_RE.finditer(line)
+        ]
     return launches
 
 
@@ -188,10 +215,12 @@ class NodeChoice:
     launch: Launch | None = None
 
 
-def choose_node(requested: str | None, *, launches: Sequence[Launch],
-                failures: Sequence[tuple[str, str, str | None]]) -> NodeChoice:
+def choose_node(
+    requested: str | None, *, launches: Sequence[Launch], failures: Sequence[tuple[str, str, str | None]]
+) -> NodeChoice:
     """The node to triage: the one asked for (Slurm name or instance id), else the last one whose
     bootstrap clustermgtd saw fail, else the last one launched."""
+
     def latest(pred) -> Launch | None:
         return next((launch for launch in reversed(launches) if pred(launch)), None)
 
@@ -222,16 +251,22 @@ def findings_of(texts: dict[str, str]) -> list[str]:
             count, _ = codes.get(code, (0, None))
             codes[code] = (count + 1, match.group("time") if match else None)
     for code, (count, time) in codes.items():
-        found.append(f"EC2 did not launch instances: {code} ({count}x in slurm_resume{', last ' + time if time else ''})")
+        found.append(
+            f"EC2 did not launch instances: {code} ({count}x in slurm_resume{', last ' + time if time else ''})"
+        )
     failures = parse_bootstrap_failures(texts.get("clustermgtd", ""))
     if failures:
         nodes = list(dict.fromkeys(node for node, _, _ in failures))
-        found.append(f"clustermgtd saw {len(failures)} node bootstrap error(s): {', '.join(nodes[-5:])}"
-                     + (f" and {len(nodes) - 5} more" if len(nodes) > 5 else ""))
+        found.append(
+            f"clustermgtd saw {len(failures)} node bootstrap error(s): {', '.join(nodes[-5:])}"
+            + (f" and {len(nodes) - 5} more" if len(nodes) > 5 else "")
+        )
     when = protected_in_logs(texts.get("clustermgtd", ""))
     if when:
-        found.append("clustermgtd put the cluster in protected mode (queues with repeated bootstrap failures are "
-                     f"INACTIVE){', last said ' + when if when != '?' else ''}")
+        found.append(
+            "clustermgtd put the cluster in protected mode (queues with repeated bootstrap failures are "
+            f"INACTIVE){', last said ' + when if when != '?' else ''}"
+        )
     return found
 
 
@@ -275,6 +310,7 @@ def parse_sinfo_reasons(text: str) -> list[NodeDown]:
 
 # --- gathering texts over one SSH connection ---------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class LogFile:
     """A source read on the head node: the first of ``paths`` that exists."""
@@ -290,18 +326,20 @@ def gather_command(files: Sequence[LogFile], *, sinfo: bool, marker: str | None 
     marker = marker or f"==clustertools-triage-{secrets.token_hex(8)}=="
     body = [
         f"M={shlex.quote(marker)}",
-        "ct_tail() { label=$1; n=$2; shift 2; for p in \"$@\"; do if [ -e \"$p\" ]; then "
-        "if [ -r \"$p\" ]; then printf '%s %s ok %s\\n' \"$M\" \"$label\" \"$p\"; tail -n \"$n\" -- \"$p\" | cut -c1-2000; "
-        "elif sudo -n true 2>/dev/null; then printf '%s %s ok %s\\n' \"$M\" \"$label\" \"$p\"; "
-        "sudo -n tail -n \"$n\" -- \"$p\" | cut -c1-2000; "
-        "else printf '%s %s unreadable %s\\n' \"$M\" \"$label\" \"$p\"; fi; return 0; fi; done; "
-        "printf '%s %s missing %s\\n' \"$M\" \"$label\" \"$*\"; }",
+        'ct_tail() { label=$1; n=$2; shift 2; for p in "$@"; do if [ -e "$p" ]; then '
+        'if [ -r "$p" ]; then printf \'%s %s ok %s\\n\' "$M" "$label" "$p"; tail -n "$n" -- "$p" | cut -c1-2000; '
+        'elif sudo -n true 2>/dev/null; then printf \'%s %s ok %s\\n\' "$M" "$label" "$p"; '
+        'sudo -n tail -n "$n" -- "$p" | cut -c1-2000; '
+        'else printf \'%s %s unreadable %s\\n\' "$M" "$label" "$p"; fi; return 0; fi; done; '
+        'printf \'%s %s missing %s\\n\' "$M" "$label" "$*"; }',
     ]
     for log in files:
         body.append("ct_tail " + " ".join(shlex.quote(word) for word in (log.name, str(log.lines), *log.paths)))
     if sinfo:
-        body.append(f"if out=$({shlex.join(SINFO_REASONS)} 2>&1); then printf '%s sinfo ok sinfo -R\\n' \"$M\"; "
-                    "else printf '%s sinfo error sinfo -R\\n' \"$M\"; fi; printf '%s\\n' \"$out\" | head -n 500")
+        body.append(
+            f"if out=$({shlex.join(SINFO_REASONS)} 2>&1); then printf '%s sinfo ok sinfo -R\\n' \"$M\"; "
+            "else printf '%s sinfo error sinfo -R\\n' \"$M\"; fi; printf '%s\\n' \"$out\" | head -n 500"
+        )
     return "; ".join(body), marker
 
 
@@ -325,7 +363,7 @@ def split_gathered(output: str, marker: str) -> list[SourceText]:
         if line.startswith(marker + " "):
             if name is not None:
                 sources.append(SourceText(name, where or "", status or "ok", "\n".join(body)))
-            name, status, where = (line[len(marker) + 1:].split(" ", 2) + ["", ""])[:3]
+            name, status, where = (line[len(marker) + 1 :].split(" ", 2) + ["", ""])[:3]
             body = []
         elif name is not None:
             body.append(line)
@@ -335,6 +373,7 @@ def split_gathered(output: str, marker: str) -> list[SourceText]:
 
 
 # --- the report --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SourceReport:
@@ -368,10 +407,21 @@ class TriageReport:
         return data
 
 
-def build_report(cluster: str, kind: str, sources: Iterable[SourceText], *, node: str | None, node_why: str,
-                 bootstrap_from: Sequence[str], node_names: Sequence[str] = (), fleet: str | None = None,
-                 cluster_status: str | None = None, failures: Sequence[str] = (), notes: Sequence[str] = (),
-                 lines: int = 15) -> TriageReport:
+def build_report(
+    cluster: str,
+    kind: str,
+    sources: Iterable[SourceText],
+    *,
+    node: str | None,
+    node_why: str,
+    bootstrap_from: Sequence[str],
+    node_names: Sequence[str] = (),
+    fleet: str | None = None,
+    cluster_status: str | None = None,
+    failures: Sequence[str] = (),
+    notes: Sequence[str] = (),
+    lines: int = 15,
+) -> TriageReport:
     """Put the gathered sources together. ``bootstrap_from`` names the sources that tell the node's own
     bootstrap (first one with a run wins); ``lines`` bounds the lines kept per source."""
     sources = list(sources)
@@ -385,20 +435,41 @@ def build_report(cluster: str, kind: str, sources: Iterable[SourceText], *, node
                 break
     texts = {name: s.text for name, s in by_name.items()}
     findings = [*(redact(f) for f in failures), *findings_of(texts)]
-    protected = fleet == "PROTECTED" or (fleet is None and kind == "parallelcluster" and
-                                         protected_in_logs(texts.get("clustermgtd", "")) is not None)
+    protected = fleet == "PROTECTED" or (
+        fleet is None and kind == "parallelcluster" and protected_in_logs(texts.get("clustermgtd", "")) is not None
+    )
     reports = []
     for source in sources:
         kept: list[LogLine] = []
         if source.status == "ok":
             kept = relevant_lines(source.name, source.text, node_names=node_names)
         detail = "" if source.status == "ok" else " ".join(shown(source.text).split())
-        reports.append(SourceReport(source.name, redact(source.where), source.node, source.status,
-                                    tuple(kept[-lines:]), max(0, len(kept) - lines), detail))
+        reports.append(
+            SourceReport(
+                source.name,
+                redact(source.where),
+                source.node,
+                source.status,
+                tuple(kept[-lines:]),
+                max(0, len(kept) - lines),
+                detail,
+            )
+        )
     down = tuple(parse_sinfo_reasons(texts.get("sinfo", "")))
-    return TriageReport(cluster=cluster, kind=kind, node=node, node_why=node_why, bootstrap=outcome, fleet=fleet,
-                        cluster_status=cluster_status, protected=protected, findings=tuple(findings),
-                        down_nodes=down, sources=tuple(reports), notes=tuple(redact(n) for n in notes))
+    return TriageReport(
+        cluster=cluster,
+        kind=kind,
+        node=node,
+        node_why=node_why,
+        bootstrap=outcome,
+        fleet=fleet,
+        cluster_status=cluster_status,
+        protected=protected,
+        findings=tuple(findings),
+        down_nodes=down,
+        sources=tuple(reports),
+        notes=tuple(redact(n) for n in notes),
+    )
 
 
 def bootstrap_headline(report: TriageReport) -> str:
@@ -410,28 +481,43 @@ def bootstrap_headline(report: TriageReport) -> str:
         when = f" at {b.ended_at}" if b.ended_at else ""
         return f"{who}: bootstrap FAILED {where}{code}{when}" + (f": {b.error}" if b.error else "")
     if b.state == "ok":
-        what = ("nothing to do, every step already done" if b.nothing_to_do
-                else f"ran {', '.join(b.steps_run)}" if b.steps_run else "no step needed")
+        what = (
+            "nothing to do, every step already done"
+            if b.nothing_to_do
+            else f"ran {', '.join(b.steps_run)}"
+            if b.steps_run
+            else "no step needed"
+        )
         return f"{who}: bootstrap OK{' at ' + b.ended_at if b.ended_at else ''} ({what})"
     if b.state == "running":
         step = f" in step {b.current_step}" if b.current_step else ""
-        return (f"{who}: bootstrap has no end line yet{step} (started {b.started_at or '?'}): "
-                "still running, or the node stopped while it ran")
+        return (
+            f"{who}: bootstrap has no end line yet{step} (started {b.started_at or '?'}): "
+            "still running, or the node stopped while it ran"
+        )
     return f"{who}: bootstrap never ran (no {TAG} lines in the logs read)"
 
 
 def summary_lines(report: TriageReport) -> list[str]:
     """What a person reads first: the node's bootstrap, the fleet, the findings, nodes Slurm holds down."""
-    out = [f"cluster {report.cluster} ({report.kind}): node {report.node or 'head node'} ({report.node_why})",
-           bootstrap_headline(report)]
+    out = [
+        f"cluster {report.cluster} ({report.kind}): node {report.node or 'head node'} ({report.node_why})",
+        bootstrap_headline(report),
+    ]
     if report.bootstrap.state == "failed" and report.bootstrap.output:
         out += [f"  | {line}" for line in report.bootstrap.output]
     if report.kind == "parallelcluster":
         fleet = report.fleet or "unknown"
-        out.append(f"fleet: {fleet}" + (f" (cluster {report.cluster_status})" if report.cluster_status else "")
-                   + (" -- PROTECTED: ParallelCluster stopped launching nodes after repeated bootstrap failures; "
-                      "fix the cause, then restart the fleet (pcluster update-compute-fleet --status START_REQUESTED)"
-                      if report.protected else ""))
+        out.append(
+            f"fleet: {fleet}"
+            + (f" (cluster {report.cluster_status})" if report.cluster_status else "")
+            + (
+                " -- PROTECTED: ParallelCluster stopped launching nodes after repeated bootstrap failures; "
+                "fix the cause, then restart the fleet (pcluster update-compute-fleet --status START_REQUESTED)"
+                if report.protected
+                else ""
+            )
+        )
     else:
         out.append(f"fleet: not a ParallelCluster cluster ({report.kind}): no protected mode")
     out += [f"finding: {f}" for f in report.findings]

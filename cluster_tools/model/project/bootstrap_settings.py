@@ -35,12 +35,16 @@ class BootstrapSettings(BaseModel):
     miniforge_sha256: str | None = Field(default=None, description="its sha256 (64 hex digits); required with the URL")
     env_file: str | None = Field(default=None, description="a conda environment file, relative to the project dir")
     container_runtime: Literal["enroot", "docker", "apptainer", "podman"] | None = Field(
-        default=None, description="what runs job.container; default: the OS's (enroot, which ParallelCluster's AMIs "
-                                  "ship; docker on Rocky)")
+        default=None,
+        description="what runs job.container; default: the OS's (enroot, which ParallelCluster's AMIs "
+        "ship; docker on Rocky)",
+    )
     apptainer_version: str | None = Field(default=None, description="apptainer's release to install, e.g. 1.4.5")
     apptainer_sha256: str | None = Field(
-        default=None, description="the sha256 of that release's package for the cluster's OS: "
-                                  "apptainer_<version>_amd64.deb (Ubuntu) or apptainer-<version>-1.x86_64.rpm (Rocky)")
+        default=None,
+        description="the sha256 of that release's package for the cluster's OS: "
+        "apptainer_<version>_amd64.deb (Ubuntu) or apptainer-<version>-1.x86_64.rpm (Rocky)",
+    )
 
     @field_validator("miniforge_url")
     @classmethod
@@ -50,8 +54,10 @@ class BootstrapSettings(BaseModel):
         if not value.startswith(("https://", "s3://")):
             raise ValueError("must be an https:// or s3:// URL of the Miniforge installer")
         if "?" in value or "#" in value:
-            raise ValueError("no query string: a pre-signed URL would be stored in the cluster's config; "
-                             "use an s3:// mirror (read with the node's role) or a plain https:// URL")
+            raise ValueError(
+                "no query string: a pre-signed URL would be stored in the cluster's config; "
+                "use an s3:// mirror (read with the node's role) or a plain https:// URL"
+            )
         if not _INSTALLER_URL_RE.fullmatch(value):
             raise ValueError("letters, digits and . _ ~ / + = - only after the host: no spaces, quotes or ';'")
         return value
@@ -84,12 +90,14 @@ class BootstrapSettings(BaseModel):
             return value
         parts = value.split("/")
         if not _ENV_FILE_RE.fullmatch(value) or ".." in parts or "" in parts or "." in parts:
-            raise ValueError("a path inside the project dir like environment.yml or envs/study.yml: "
-                             "letters, digits and . _ / - only, no '..'")
+            raise ValueError(
+                "a path inside the project dir like environment.yml or envs/study.yml: "
+                "letters, digits and . _ / - only, no '..'"
+            )
         return value
 
     @model_validator(mode="after")
-    def _together(self) -> "BootstrapSettings":
+    def _together(self) -> BootstrapSettings:
         if self.miniforge_url and not self.miniforge_sha256:
             # An installer that runs as root on every cluster is never taken on trust.
             raise ValueError("miniforge_url needs miniforge_sha256 (the installer is verified before it runs)")
@@ -100,8 +108,10 @@ class BootstrapSettings(BaseModel):
         pinned = bool(self.apptainer_version and self.apptainer_sha256)
         if self.container_runtime == "apptainer" and not pinned:
             # A package that runs as root on every node is never taken on trust either.
-            raise ValueError("container_runtime apptainer is installed from its release package, verified before "
-                             "install: set apptainer_version and apptainer_sha256")
+            raise ValueError(
+                "container_runtime apptainer is installed from its release package, verified before "
+                "install: set apptainer_version and apptainer_sha256"
+            )
         if (self.apptainer_version or self.apptainer_sha256) and (self.container_runtime != "apptainer" or not pinned):
             raise ValueError("apptainer_version and apptainer_sha256 go together, with container_runtime: apptainer")
         return self
@@ -115,5 +125,5 @@ class BootstrapSettings(BaseModel):
     def installer_bucket(self) -> str | None:
         """The bucket of an s3:// installer: every node needs read access to it."""
         if self.miniforge_url and self.miniforge_url.startswith("s3://"):
-            return self.miniforge_url[len("s3://"):].split("/", 1)[0]
+            return self.miniforge_url[len("s3://") :].split("/", 1)[0]
         return None

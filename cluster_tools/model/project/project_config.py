@@ -13,18 +13,25 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from cluster_tools.model.project.bootstrap_settings import BootstrapSettings
+from cluster_tools.errors import ConfigError
 from cluster_tools.model.aws.cluster_spec import ClusterSpec
 from cluster_tools.model.aws.cluster_storage_spec import check_secret_arn
 from cluster_tools.model.clusters.cluster_record import check_cluster_name
-from cluster_tools.errors import ConfigError
-from cluster_tools.model.runs.job_spec import JobSpec, S3Location
 from cluster_tools.model.names import PROJECT_NAME
+from cluster_tools.model.nodes.container_runtimes import resolve_runtime
+from cluster_tools.model.project.bootstrap_settings import BootstrapSettings
 from cluster_tools.model.project.project_file import PROJECT_FILE
 from cluster_tools.model.project.project_yaml import (
-    ProjectLoader, ProjectSource, RefusedYAML, dotted, first_duplicate_key, line_of, node_at, unquoted_hint,
+    ProjectLoader,
+    ProjectSource,
+    RefusedYAML,
+    dotted,
+    first_duplicate_key,
+    line_of,
+    node_at,
+    unquoted_hint,
 )
-from cluster_tools.model.nodes.container_runtimes import resolve_runtime
+from cluster_tools.model.runs.job_spec import JobSpec, S3Location
 
 _FILTER_RE = re.compile(r"[^\x00-\x1f\x7f-][^\x00-\x1f\x7f]{0,255}")
 
@@ -35,25 +42,34 @@ class Storage(BaseModel):
     output: S3Location = Field(description="where each run's outputs go: <output>/<run-id>/<subject>/")
     input: S3Location | None = Field(default=None, description="where subjects' inputs are read from")
     input_credentials: str | None = Field(
-        default=None, description="the ARN of a Secrets Manager secret holding the input bucket's own credentials "
-                                  "(e.g. HCP's key pair): each task reads it through its node's role when it stages "
-                                  "the input; the value is never written to a file, a config or a log")
+        default=None,
+        description="the ARN of a Secrets Manager secret holding the input bucket's own credentials "
+        "(e.g. HCP's key pair): each task reads it through its node's role when it stages "
+        "the input; the value is never written to a file, a config or a log",
+    )
     input_credentials_to_task: bool = Field(
-        default=False, description="also give those credentials to the command, for a task that fetches more of the "
-                                   "input itself (aws s3, boto3, datalad): AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY "
-                                   "(and AWS_SESSION_TOKEN) in its environment alone, never in a file or a command "
-                                   "line; clustertools still uploads the outputs with the node's own role")
+        default=False,
+        description="also give those credentials to the command, for a task that fetches more of the "
+        "input itself (aws s3, boto3, datalad): AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY "
+        "(and AWS_SESSION_TOKEN) in its environment alone, never in a file or a command "
+        "line; clustertools still uploads the outputs with the node's own role",
+    )
 
     input_include: list[str] = Field(
-        default_factory=list, max_length=64,
-        description="stage only the input files matching these patterns (aws s3 --include), e.g. anat/*_T1w.nii.gz")
-    input_exclude: list[str] = Field(default_factory=list, max_length=64,
-                                     description="and never these (aws s3 --exclude), e.g. '*/func/*'")
+        default_factory=list,
+        max_length=64,
+        description="stage only the input files matching these patterns (aws s3 --include), e.g. anat/*_T1w.nii.gz",
+    )
+    input_exclude: list[str] = Field(
+        default_factory=list, max_length=64, description="and never these (aws s3 --exclude), e.g. '*/func/*'"
+    )
 
     shared_inputs: list[str] = Field(
-        default_factory=list, max_length=32,
+        default_factory=list,
+        max_length=32,
         description="S3 objects (or prefixes ending in /) every task reads, e.g. a model: fetched once per node for "
-                    "the run, and given to each task as $SHARED_DIR/<name>")
+        "the run, and given to each task as $SHARED_DIR/<name>",
+    )
 
     @field_validator("shared_inputs")
     @classmethod
@@ -62,9 +78,11 @@ class Storage(BaseModel):
         for url in value:
             S3Location.parse(url)
             name = url.rstrip("/").rsplit("/", 1)[-1]
-            if "/" not in url[len("s3://"):].rstrip("/") or name in names:
-                raise ValueError(f"{url}: an object or prefix inside a bucket, each with a last name of its own "
-                                 "(it is $SHARED_DIR/<that name>)")
+            if "/" not in url[len("s3://") :].rstrip("/") or name in names:
+                raise ValueError(
+                    f"{url}: an object or prefix inside a bucket, each with a last name of its own "
+                    "(it is $SHARED_DIR/<that name>)"
+                )
             names.add(name)
         return value
 
@@ -73,8 +91,10 @@ class Storage(BaseModel):
     def _patterns(cls, value: list[str]) -> list[str]:
         for pattern in value:
             if not _FILTER_RE.fullmatch(pattern):
-                raise ValueError(f"{pattern!r}: a pattern of aws s3's --include/--exclude: at most 256 characters, "
-                                 "no control characters, not starting with '-'")
+                raise ValueError(
+                    f"{pattern!r}: a pattern of aws s3's --include/--exclude: at most 256 characters, "
+                    "no control characters, not starting with '-'"
+                )
         return value
 
     @field_validator("output", "input", mode="before")
@@ -88,7 +108,7 @@ class Storage(BaseModel):
         return None if value is None else check_secret_arn(value)
 
     @model_validator(mode="after")
-    def _credentials_need_input(self) -> "Storage":
+    def _credentials_need_input(self) -> Storage:
         if self.input_credentials and self.input is None:
             raise ValueError("input_credentials is for storage.input: set input too")
         if self.input_credentials_to_task and not self.input_credentials:
@@ -101,8 +121,9 @@ class CostSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    minutes_per_subject: float | None = Field(default=None, gt=0, le=100_000,
-                                              description="a measured figure; default: job.time, an upper bound")
+    minutes_per_subject: float | None = Field(
+        default=None, gt=0, le=100_000, description="a measured figure; default: job.time, an upper bound"
+    )
     confirm_above_usd: float = Field(default=25.0, ge=0, description="ask (or need --yes) above this estimate")
 
 
@@ -115,8 +136,9 @@ class Project(BaseModel):
     cluster: str | None = Field(default=None, description="the default cluster for -c")
     storage: Storage
     job: JobSpec = Field(default_factory=JobSpec)
-    bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings,
-                                         description="what the node bootstrap installs (Miniforge, conda environment)")
+    bootstrap: BootstrapSettings = Field(
+        default_factory=BootstrapSettings, description="what the node bootstrap installs (Miniforge, conda environment)"
+    )
     parallelcluster: ClusterSpec | None = Field(default=None, description="what `up` builds on AWS (optional)")
     cost: CostSettings = Field(default_factory=CostSettings, description="estimates before submit")
     _source: ProjectSource = PrivateAttr(default_factory=lambda: ProjectSource(PROJECT_FILE))
@@ -152,8 +174,10 @@ def load_project(path: Path) -> Project:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     if len(data) > MAX_PROJECT_FILE_BYTES:
-        raise ConfigError(f"{path} is larger than a project file may be ({MAX_PROJECT_FILE_BYTES >> 20} MiB)",
-                          "is it the right file? `clustertools init` writes a commented example")
+        raise ConfigError(
+            f"{path} is larger than a project file may be ({MAX_PROJECT_FILE_BYTES >> 20} MiB)",
+            "is it the right file? `clustertools init` writes a commented example",
+        )
     return parse_project(_decode_project(data, path), str(path))
 
 
@@ -164,14 +188,16 @@ def _decode_project(data: bytes, path: Path) -> str:
         return data.decode("utf-8-sig")  # tolerate a BOM
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x})",
-                          "save it as UTF-8 (e.g. `iconv -f LATIN1 -t UTF-8`)") from None
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x})",
+            "save it as UTF-8 (e.g. `iconv -f LATIN1 -t UTF-8`)",
+        ) from None
 
 
 def parse_project(text: str, source: str = PROJECT_FILE) -> Project:
     try:
         root = yaml.compose(text, Loader=ProjectLoader)
-        data = yaml.load(text, Loader=ProjectLoader)  # noqa: S506 (a SafeLoader subclass)
+        data = yaml.load(text, Loader=ProjectLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
@@ -180,8 +206,10 @@ def parse_project(text: str, source: str = PROJECT_FILE) -> Project:
             raise ConfigError(f"{where}: {problem}", exc.note) from None
         raise ConfigError(f"{where}: not valid YAML: {problem}", "check indentation and quoting") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of keys (name, cluster, storage, job)",
-                          "run `clustertools init` for a commented example")
+        raise ConfigError(
+            f"{source}: expected a mapping of keys (name, cluster, storage, job)",
+            "run `clustertools init` for a commented example",
+        )
     duplicate = first_duplicate_key(root, ())
     if duplicate:
         loc, line = duplicate
@@ -204,8 +232,10 @@ def parse_project(text: str, source: str = PROJECT_FILE) -> Project:
     runtime = _runtime_problem(project)
     if runtime:
         loc, message = runtime
-        raise ConfigError(f"{source}:{line_of(root, loc)}: {dotted(loc)}: {message}",
-                          "README.md, 'Containers on a cluster', tells which runtime each OS can have")
+        raise ConfigError(
+            f"{source}:{line_of(root, loc)}: {dotted(loc)}: {message}",
+            "README.md, 'Containers on a cluster', tells which runtime each OS can have",
+        )
     return project
 
 
@@ -219,6 +249,8 @@ def _runtime_problem(project: Project) -> tuple[tuple[str, ...], str] | None:
     except ValueError as exc:
         return (("bootstrap", "container_runtime") if asked else ("parallelcluster", "os")), str(exc)
     if runtime == "enroot" and project.job.container_args is not None:
-        return ("job", "container_args"), ("enroot (the runtime here) runs job.command in the image, not the image's "
-                                           "entrypoint: use job.command, or container_runtime docker or podman")
+        return ("job", "container_args"), (
+            "enroot (the runtime here) runs job.command in the image, not the image's "
+            "entrypoint: use job.command, or container_runtime docker or podman"
+        )
     return None

@@ -30,14 +30,24 @@ class ProjectLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             if not isinstance(self.anchors.get(event.anchor), (yaml.ScalarNode, type(None))):
-                raise RefusedYAML(None, None, f"alias *{event.anchor} repeats a mapping or list: aliases "
-                                  "(and << merges) of those are not allowed here", event.start_mark,
-                                  "write the values out in full")
+                raise RefusedYAML(
+                    None,
+                    None,
+                    f"alias *{event.anchor} repeats a mapping or list: aliases "
+                    "(and << merges) of those are not allowed here",
+                    event.start_mark,
+                    "write the values out in full",
+                )
         self._depth = getattr(self, "_depth", 0) + 1
         try:
             if self._depth > MAX_YAML_DEPTH:
-                raise RefusedYAML(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", self.peek_event().start_mark,
-                                  "a project file is a few levels deep: `clustertools init` writes an example")
+                raise RefusedYAML(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_YAML_DEPTH} levels",
+                    self.peek_event().start_mark,
+                    "a project file is a few levels deep: `clustertools init` writes an example",
+                )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -89,11 +99,11 @@ def unquoted_hint(node: yaml.Node | None) -> str | None:
     ``1:30:00`` as the number 5400, ``yes`` as true): say what it became and how to quote it."""
     if not isinstance(node, yaml.ScalarNode) or node.style or node.tag == "tag:yaml.org,2002:str":
         return None
-    value = yaml.load(node.value, Loader=ProjectLoader)  # noqa: S506 (a SafeLoader subclass)
+    value = yaml.load(node.value, Loader=ProjectLoader)
     kind = {bool: "the boolean", int: "the number", float: "the number", type(None): "null"}.get(type(value), "a date")
     base60 = " (h:mm:ss is read in base 60)" if ":" in node.value and isinstance(value, (int, float)) else ""
     shown = "" if value is None else f" {value}"
-    return f"{node.value} unquoted is {kind}{shown} in YAML{base60}: quote it: \"{node.value}\""
+    return f'{node.value} unquoted is {kind}{shown} in YAML{base60}: quote it: "{node.value}"'
 
 
 def first_duplicate_key(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], int] | None:

@@ -7,8 +7,8 @@ project's own rule, and, on a ParallelCluster cluster, in a bucket its nodes are
 
 from __future__ import annotations
 
-from cluster_tools.model.project.project_config import Project, S3Location
 from cluster_tools.errors import ConfigError
+from cluster_tools.model.project.project_config import Project, S3Location
 from cluster_tools.model.runs.subjects import SubjectList
 
 INPUT_URL_COLUMN = "input_url"
@@ -29,8 +29,11 @@ def check_input_urls(project: Project, subjects: SubjectList) -> None:
     for url in project.storage.shared_inputs:
         bucket = S3Location.parse(url).bucket
         if readable is not None and bucket not in readable:
-            raise ConfigError(f"storage.shared_inputs: {url} is in bucket {bucket}, which the cluster's nodes are not "
-                              "given read access to", "add it to parallelcluster.input_buckets")
+            raise ConfigError(
+                f"storage.shared_inputs: {url} is in bucket {bucket}, which the cluster's nodes are not "
+                "given read access to",
+                "add it to parallelcluster.input_buckets",
+            )
     if INPUT_URL_COLUMN not in subjects.columns:
         return
     index = list(subjects.columns).index(INPUT_URL_COLUMN)
@@ -39,8 +42,13 @@ def check_input_urls(project: Project, subjects: SubjectList) -> None:
         try:
             where = S3Location.parse(url)
         except ValueError as exc:
-            raise ConfigError(f"subject {subject}: {INPUT_URL_COLUMN} {url!r}: {exc}",
-                              "an s3:// URL: a prefix ending in / (all under it) or one object") from None
+            raise ConfigError(
+                f"subject {subject}: {INPUT_URL_COLUMN} {url!r}: {exc}",
+                "an s3:// URL: a prefix ending in / (all under it) or one object",
+            ) from None
         if readable is not None and where.bucket not in readable:
-            raise ConfigError(f"subject {subject}: {INPUT_URL_COLUMN} is in bucket {where.bucket}, which the cluster's "
-                              "nodes are not given read access to", "add it to parallelcluster.input_buckets")
+            raise ConfigError(
+                f"subject {subject}: {INPUT_URL_COLUMN} is in bucket {where.bucket}, which the cluster's "
+                "nodes are not given read access to",
+                "add it to parallelcluster.input_buckets",
+            )

@@ -33,7 +33,7 @@ class S3Location(BaseModel):
     prefix: str = ""
 
     @classmethod
-    def parse(cls, url: str) -> "S3Location":
+    def parse(cls, url: str) -> S3Location:
         if not isinstance(url, str) or not url.startswith("s3://"):
             raise ValueError("must be an s3:// URL, e.g. s3://my-bucket/results")
         bucket, _, prefix = url[len("s3://") :].partition("/")
@@ -57,13 +57,17 @@ class JobSpec(BaseModel):
     command: str | None = None
     container: str | None = None
     container_args: list[str] | None = Field(
-        default=None, max_length=256,
+        default=None,
+        max_length=256,
         description="run the image's own entrypoint (and working dir) with these arguments instead of a command; "
-                    "${SUBJECT}, ${INPUT_DIR}, ${OUTPUT_DIR}, ${RUN_ID}, ${ATTEMPT} and the subjects file's columns "
-                    "(${NAME}) are replaced in each, nothing else is expanded")
+        "${SUBJECT}, ${INPUT_DIR}, ${OUTPUT_DIR}, ${RUN_ID}, ${ATTEMPT} and the subjects file's columns "
+        "(${NAME}) are replaced in each, nothing else is expanded",
+    )
     workdir: str | None = Field(
-        default=None, description="a directory of the project (relative to clustertools.yaml), sent with the run: "
-                                  "each task works in a copy of it, so `command: bash job.sh` runs as it does here")
+        default=None,
+        description="a directory of the project (relative to clustertools.yaml), sent with the run: "
+        "each task works in a copy of it, so `command: bash job.sh` runs as it does here",
+    )
     cpus: int = Field(default=1, ge=1, le=1024)
     gpus: int = Field(default=0, ge=0, le=16, description="GPUs per task (Slurm --gres=gpu:N); 0: none")
     mem: str = "1G"
@@ -94,16 +98,20 @@ class JobSpec(BaseModel):
     @classmethod
     def _container(cls, value: str | None) -> str | None:
         if value is not None and (not _IMAGE_RE.fullmatch(value) or ".." in value.split("/")):
-            raise ValueError("an image reference like docker://ghcr.io/org/image:1.0 (or a path to an image file): "
-                             "letters, digits and . _ / : @ + = - only, no spaces, quotes, ';' or '..' parts")
+            raise ValueError(
+                "an image reference like docker://ghcr.io/org/image:1.0 (or a path to an image file): "
+                "letters, digits and . _ / : @ + = - only, no spaces, quotes, ';' or '..' parts"
+            )
         return value
 
     @field_validator("workdir")
     @classmethod
     def _workdir(cls, value: str | None) -> str | None:
         if value is not None and (not _WORKDIR_RE.fullmatch(value) or ".." in value.split("/")):
-            raise ValueError("a directory relative to clustertools.yaml, like code/: letters, digits and . _ - /, "
-                             "no '..' parts, not absolute")
+            raise ValueError(
+                "a directory relative to clustertools.yaml, like code/: letters, digits and . _ - /, "
+                "no '..' parts, not absolute"
+            )
         return value
 
     @field_validator("container_args")
@@ -115,7 +123,7 @@ class JobSpec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _entrypoint_needs_an_image(self) -> "JobSpec":
+    def _entrypoint_needs_an_image(self) -> JobSpec:
         if self.container_args is not None and not self.container:
             raise ValueError("container_args are the arguments of job.container's entrypoint: set container too")
         return self

@@ -11,8 +11,28 @@ from cluster_tools.model.runs.run_record import FAILURES
 
 HISTOGRAM_BINS = 20  # at most; fewer for few tasks
 # "Nice" widths in seconds for histogram bins and time-axis ticks: 1 s ... 1 week.
-NICE_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
-                172800, 604800)
+NICE_SECONDS = (
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    10800,
+    21600,
+    43200,
+    86400,
+    172800,
+    604800,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +67,9 @@ def runtime_stats(seconds: list[float]) -> RuntimeStats | None:
     if not seconds:
         return None
     ordered = sorted(seconds)
-    return RuntimeStats(len(ordered), ordered[0], percentile(ordered, 0.5), percentile(ordered, 0.9),
-                        ordered[-1], sum(ordered))
+    return RuntimeStats(
+        len(ordered), ordered[0], percentile(ordered, 0.5), percentile(ordered, 0.9), ordered[-1], sum(ordered)
+    )
 
 
 def nice_step(span: float, target: int) -> float:

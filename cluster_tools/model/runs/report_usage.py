@@ -7,12 +7,13 @@ A task with no figure (no memory cgroup, a record from an older clustertools) is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from cluster_tools.model.runs.report_stats import percentile
 from cluster_tools.model.runs.run_status import RunStatus, record_time
 from cluster_tools.slurm.partition_fit import memory_mb
+
 
 @dataclass(frozen=True)
 class SubjectUsage:
@@ -25,9 +26,15 @@ class SubjectUsage:
     wall_s: float | None
 
     def to_json(self) -> dict[str, object]:
-        return {"subject": self.subject, "attempt": self.attempt, "asked_mem_mb": self.asked_mem_mb,
-                "asked_cpus": self.asked_cpus, "peak_mem_mb": self.peak_mem_mb, "cpu_s": self.cpu_s,
-                "wall_s": self.wall_s}
+        return {
+            "subject": self.subject,
+            "attempt": self.attempt,
+            "asked_mem_mb": self.asked_mem_mb,
+            "asked_cpus": self.asked_cpus,
+            "peak_mem_mb": self.peak_mem_mb,
+            "cpu_s": self.cpu_s,
+            "wall_s": self.wall_s,
+        }
 
 
 def subject_usage(status: RunStatus, asked: Callable[[int], tuple[str, int]]) -> tuple[SubjectUsage, ...]:
@@ -50,13 +57,16 @@ def usage_lines(rows: tuple[SubjectUsage, ...]) -> list[str]:
     if peaks:
         values = sorted(p for p, _ in peaks)
         most = max(p / a for p, a in peaks if a) if any(a for _, a in peaks) else 0
-        lines.append(f"memory: asked {_mb(peaks[0][1])} a task; peak median {_mb(percentile(values, 0.5))}, "
-                     f"max {_mb(values[-1])} ({most:.0%} of asked at most) over {len(values)} task(s)")
-    cpu = [(r.cpu_s / (r.wall_s * r.asked_cpus)) for r in rows
-           if r.cpu_s is not None and r.wall_s and r.asked_cpus]
+        lines.append(
+            f"memory: asked {_mb(peaks[0][1])} a task; peak median {_mb(percentile(values, 0.5))}, "
+            f"max {_mb(values[-1])} ({most:.0%} of asked at most) over {len(values)} task(s)"
+        )
+    cpu = [(r.cpu_s / (r.wall_s * r.asked_cpus)) for r in rows if r.cpu_s is not None and r.wall_s and r.asked_cpus]
     if cpu:
-        lines.append(f"CPU: {rows[0].asked_cpus} asked a task; busy median {percentile(sorted(cpu), 0.5):.0%} of "
-                     f"them over its wall time, over {len(cpu)} task(s)")
+        lines.append(
+            f"CPU: {rows[0].asked_cpus} asked a task; busy median {percentile(sorted(cpu), 0.5):.0%} of "
+            f"them over its wall time, over {len(cpu)} task(s)"
+        )
     return lines
 
 

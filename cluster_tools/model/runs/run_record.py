@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from cluster_tools.model.runs.job_spec import JobSpec, S3Location
 from cluster_tools.errors import ConfigError
 from cluster_tools.model.names import CLUSTER_NAME, PROJECT_NAME, RUN_ID, RUN_NAME
+from cluster_tools.model.runs.job_spec import JobSpec, S3Location
 from cluster_tools.store.state_dir import StateDir, write_private_json
 
 RUN_ID_RE = RUN_ID.pattern  # always fullmatched
@@ -147,7 +148,7 @@ class RunRecord(BaseModel):
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def spec_hash(subjects: list[str], payload: dict) -> str:
@@ -157,7 +158,7 @@ def spec_hash(subjects: list[str], payload: dict) -> str:
 
 def new_run_id(name: str, hash6: str, when: datetime | None = None) -> str:
     """Readable and unique enough: ``name-YYYYmmdd-HHMMSS-hash6``; ``name`` must be a valid run name."""
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     return RUN_ID.check(f"{RUN_NAME.check(name)}-{when:%Y%m%d-%H%M%S}-{hash6}")
 
 
@@ -181,8 +182,9 @@ def load_run(state: StateDir, run_id: str) -> RunRecord:
         raise ConfigError(f"the record of run {run_id} ({path}) cannot be read: {_why(exc)}") from None
 
 
-def list_runs(state: StateDir, project: str | None = None, *,
-              warn: Callable[[str], None] = lambda _: None) -> list[RunRecord]:
+def list_runs(
+    state: StateDir, project: str | None = None, *, warn: Callable[[str], None] = lambda _: None
+) -> list[RunRecord]:
     """Known runs, oldest first; only the project's when ``project`` is given.
 
     A damaged record is skipped, and ``warn`` is told which file it is: one bad file hides no other run.
@@ -208,8 +210,9 @@ def _why(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-def resolve_run(state: StateDir, run_id: str | None, project: str | None, *,
-                warn: Callable[[str], None] = lambda _: None) -> RunRecord:
+def resolve_run(
+    state: StateDir, run_id: str | None, project: str | None, *, warn: Callable[[str], None] = lambda _: None
+) -> RunRecord:
     """RUN if given (its whole id, or any prefix of it that names one run alone), else the project's latest
     run (or the latest run at all outside a project).
 
@@ -219,8 +222,11 @@ def resolve_run(state: StateDir, run_id: str | None, project: str | None, *,
         _run_file(state, run_id)  # checks the id: a name, never a path
         if state.run_file(run_id).exists():
             return load_run(state, run_id)
-        found = sorted(path.stem for path in state.runs.glob("*.json") if path.stem.startswith(run_id)) \
-            if state.runs.is_dir() else []
+        found = (
+            sorted(path.stem for path in state.runs.glob("*.json") if path.stem.startswith(run_id))
+            if state.runs.is_dir()
+            else []
+        )
         if len(found) == 1:
             return load_run(state, found[0])
         if found:
@@ -229,6 +235,7 @@ def resolve_run(state: StateDir, run_id: str | None, project: str | None, *,
         return load_run(state, run_id)  # not found: its own error
     runs = list_runs(state, project, warn=warn)
     if not runs:
-        raise ConfigError("no run yet" + (f" in project {project}" if project else ""),
-                          "submit one: clustertools submit subjects.txt")
+        raise ConfigError(
+            "no run yet" + (f" in project {project}" if project else ""), "submit one: clustertools submit subjects.txt"
+        )
     return runs[-1]

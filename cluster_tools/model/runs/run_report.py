@@ -17,15 +17,23 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, Iterable, Mapping, Union
+from datetime import UTC, datetime
+from typing import Union
 
 from cluster_tools.model.cost.cost_model import RunCost
+from cluster_tools.model.runs.report_stats import (
+    HistogramBin,
+    RuntimeStats,
+    histogram,
+    natural_key,
+    percentile,
+    runtime_stats,
+)
 from cluster_tools.model.runs.report_usage import SubjectUsage, subject_usage, usage_lines
-from cluster_tools.model.runs.report_stats import HistogramBin, RuntimeStats, histogram, natural_key, percentile, runtime_stats
-from cluster_tools.model.runs.run_status import LOST, RunStatus, TaskRecord, record_time
 from cluster_tools.model.runs.run_record import FAILURES
+from cluster_tools.model.runs.run_status import LOST, RunStatus, TaskRecord, record_time
 
 ReportCosts = Union[RunCost, Mapping[str, float], Callable[[str], "float | None"]]
 UNKNOWN_NODE = "(no node recorded)"
@@ -127,34 +135,85 @@ class RunReport:
     def to_json(self) -> dict[str, object]:
         stamp = _iso
         return {
-            "run": self.run_id, "source": self.source, "queue_readable": self.queue_readable,
-            "as_of": stamp(self.as_of), "subjects": self.subjects, "attempts": self.attempts, "counts": self.counts,
-            "first_start": stamp(self.first_start), "last_end": stamp(self.last_end),
-            "wall_seconds": self.wall_seconds, "node_hours": round(self.node_hours, 4),
-            "task_hours": round(self.task_hours, 4), "tasks": self.tasks, "without_end": self.without_end,
-            "runtime": None if self.runtime is None else {
-                k: getattr(self.runtime, k) for k in ("count", "min", "median", "p90", "max", "total")},
+            "run": self.run_id,
+            "source": self.source,
+            "queue_readable": self.queue_readable,
+            "as_of": stamp(self.as_of),
+            "subjects": self.subjects,
+            "attempts": self.attempts,
+            "counts": self.counts,
+            "first_start": stamp(self.first_start),
+            "last_end": stamp(self.last_end),
+            "wall_seconds": self.wall_seconds,
+            "node_hours": round(self.node_hours, 4),
+            "task_hours": round(self.task_hours, 4),
+            "tasks": self.tasks,
+            "without_end": self.without_end,
+            "runtime": None
+            if self.runtime is None
+            else {k: getattr(self.runtime, k) for k in ("count", "min", "median", "p90", "max", "total")},
             "histogram": [{"low": b.low, "high": b.high, "count": b.count, "failed": b.failed} for b in self.histogram],
-            "failures": [{"exit_code": f.exit_code, "failed_now": f.failed_now, "failed_before": f.failed_before,
-                          "subjects": list(f.subjects), "more": f.more, "error": f.error} for f in self.failures],
-            "nodes": [{"node": lane.node, "rows": lane.rows, "busy_seconds": lane.busy_seconds,
-                       "tasks": [{"subject": t.subject, "attempt": t.attempt, "state": t.state,
-                                  "exit_code": t.exit_code, "start": stamp(t.start), "end": stamp(t.end),
-                                  "latest": t.latest} for t in lane.tasks]} for lane in self.lanes],
+            "failures": [
+                {
+                    "exit_code": f.exit_code,
+                    "failed_now": f.failed_now,
+                    "failed_before": f.failed_before,
+                    "subjects": list(f.subjects),
+                    "more": f.more,
+                    "error": f.error,
+                }
+                for f in self.failures
+            ],
+            "nodes": [
+                {
+                    "node": lane.node,
+                    "rows": lane.rows,
+                    "busy_seconds": lane.busy_seconds,
+                    "tasks": [
+                        {
+                            "subject": t.subject,
+                            "attempt": t.attempt,
+                            "state": t.state,
+                            "exit_code": t.exit_code,
+                            "start": stamp(t.start),
+                            "end": stamp(t.end),
+                            "latest": t.latest,
+                        }
+                        for t in lane.tasks
+                    ],
+                }
+                for lane in self.lanes
+            ],
             "requeued": [{"subject": subject, "restarts": n} for subject, n in self.requeued],
-            "cost": None if self.cost is None else {
-                "total": self.cost.total, "subjects_total": self.cost.subjects_total, "overhead": self.cost.overhead,
-                "priced": self.cost.priced, "unpriced": self.cost.unpriced,
-                "mean": self.cost.mean, "median": self.cost.median, "max": self.cost.max,
-                "top": [{"subject": s, "usd": usd} for s, usd in self.cost.top]},
-            "cost_unknown": self.cost_unknown, "cost_note": self.cost_note,
+            "cost": None
+            if self.cost is None
+            else {
+                "total": self.cost.total,
+                "subjects_total": self.cost.subjects_total,
+                "overhead": self.cost.overhead,
+                "priced": self.cost.priced,
+                "unpriced": self.cost.unpriced,
+                "mean": self.cost.mean,
+                "median": self.cost.median,
+                "max": self.cost.max,
+                "top": [{"subject": s, "usd": usd} for s, usd in self.cost.top],
+            },
+            "cost_unknown": self.cost_unknown,
+            "cost_note": self.cost_note,
             "usage": {"summary": usage_lines(self.usage), "subjects": [u.to_json() for u in self.usage]},
         }
 
 
-def build_report(status: RunStatus, records: Iterable[TaskRecord], *, as_of: datetime,
-                 costs: ReportCosts | None = None, cost_unknown: str | None = None,
-                 asked: Callable[[int], tuple[str, int]] | None = None, cost_note: str | None = None) -> RunReport:
+def build_report(
+    status: RunStatus,
+    records: Iterable[TaskRecord],
+    *,
+    as_of: datetime,
+    costs: ReportCosts | None = None,
+    cost_unknown: str | None = None,
+    asked: Callable[[int], tuple[str, int]] | None = None,
+    cost_note: str | None = None,
+) -> RunReport:
     """The report of a run from its merged ``status`` and its raw ``records`` (any attempts, any order,
     duplicates allowed: a final record wins over a RUNNING one, a later line over an earlier).
 
@@ -171,29 +230,46 @@ def build_report(status: RunStatus, records: Iterable[TaskRecord], *, as_of: dat
             failures.setdefault(_code(s.exit_code), []).append((True, s.subject, s.error))
         start = record_time(s.start)
         if start is not None:
-            bars.append((_node(s.node), TaskBar(s.subject, s.attempt, s.state, _code(s.exit_code), start,
-                                                record_time(s.end), True)))
+            bars.append(
+                (
+                    _node(s.node),
+                    TaskBar(s.subject, s.attempt, s.state, _code(s.exit_code), start, record_time(s.end), True),
+                )
+            )
     for r in _earlier_attempts(records, latest):
         state, error = (r.state, r.error) if r.state != "RUNNING" else ("FAILED", LOST)
         if state in FAILURES:
             failures.setdefault(_code(r.exit_code), []).append((False, r.subject, str(error)))
         start = record_time(r.start)
         if start is not None:
-            bars.append((_node(r.node), TaskBar(r.subject, r.attempt, state, _code(r.exit_code), start,
-                                                record_time(r.end), False)))
+            bars.append(
+                (
+                    _node(r.node),
+                    TaskBar(r.subject, r.attempt, state, _code(r.exit_code), start, record_time(r.end), False),
+                )
+            )
     finished = [(b.seconds, b.state) for _, b in bars if b.end is not None]
     ends = [b.end for _, b in bars if b.end is not None]
     return RunReport(
-        run_id=status.run_id, source=status.source, queue_readable=status.queue_readable, as_of=as_of,
-        subjects=len(status.subjects), attempts=max((s.attempt for s in status.subjects), default=0),
-        counts=status.counts, first_start=min((b.start for _, b in bars), default=None),
-        last_end=max(ends, default=None), runtime=runtime_stats([sec for sec, _ in finished]),
-        histogram=histogram(finished), failures=_failure_groups(failures), lanes=_lanes(bars, as_of),
+        run_id=status.run_id,
+        source=status.source,
+        queue_readable=status.queue_readable,
+        as_of=as_of,
+        subjects=len(status.subjects),
+        attempts=max((s.attempt for s in status.subjects), default=0),
+        counts=status.counts,
+        first_start=min((b.start for _, b in bars), default=None),
+        last_end=max(ends, default=None),
+        runtime=runtime_stats([sec for sec, _ in finished]),
+        histogram=histogram(finished),
+        failures=_failure_groups(failures),
+        lanes=_lanes(bars, as_of),
         without_end=sum(1 for _, b in bars if b.end is None),
         cost=None if costs is None else summarize_costs(list(latest), costs),
         requeued=tuple((s.subject, s.restarts) for s in status.subjects if s.restarts),
         cost_unknown=cost_unknown if costs is None else None,
-        usage=subject_usage(status, asked) if asked else (), cost_note=cost_note,
+        usage=subject_usage(status, asked) if asked else (),
+        cost_note=cost_note,
     )
 
 
@@ -220,11 +296,11 @@ def _node(name: str) -> str:
 
 
 def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _iso(when: datetime | None) -> str | None:
-    return None if when is None else when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return None if when is None else when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _lanes(bars: list[tuple[str, TaskBar]], as_of: datetime) -> tuple[NodeLane, ...]:
@@ -243,8 +319,9 @@ def _lanes(bars: list[tuple[str, TaskBar]], as_of: datetime) -> tuple[NodeLane, 
             else:
                 row, rows = rows, rows + 1
             heapq.heappush(free, (end, row))
-            placed.append(TaskBar(bar.subject, bar.attempt, bar.state, bar.exit_code, bar.start, bar.end,
-                                  bar.latest, row))
+            placed.append(
+                TaskBar(bar.subject, bar.attempt, bar.state, bar.exit_code, bar.start, bar.end, bar.latest, row)
+            )
             if reach is None or bar.start >= reach:  # a gap: a new busy stretch
                 busy += (end - bar.start).total_seconds()
                 reach = end
@@ -262,8 +339,9 @@ def drawn_end(bar: TaskBar, as_of: datetime) -> datetime:
     return max(as_of, bar.start) if bar.state == "RUNNING" else bar.start
 
 
-def occupancy(lane: NodeLane, as_of: datetime, t0: datetime, span: float,
-              slices: int) -> tuple[list[float], list[float]]:
+def occupancy(
+    lane: NodeLane, as_of: datetime, t0: datetime, span: float, slices: int
+) -> tuple[list[float], list[float]]:
     """Task-seconds run on ``lane`` in each of ``slices`` equal slices of ``span`` seconds from ``t0``:
     all tasks, and those that failed. One sweep over start/end events: O(tasks log tasks + slices)."""
     width = span / slices
@@ -305,10 +383,11 @@ def _failure_groups(failures: dict[int | None, list]) -> tuple[FailureGroup, ...
         errors = Counter(error for *_, error in items if error)
         error = errors.most_common(1)[0][0] if errors else ""
         if len(error) > ERROR_CHARS:
-            error = error[:ERROR_CHARS - 1] + "…"
+            error = error[: ERROR_CHARS - 1] + "…"
         groups.append(FailureGroup(code, len(now), len(before), tuple(listed), len(distinct) - len(listed), error))
-    return tuple(sorted(groups, key=lambda g: (-(g.failed_now + g.failed_before), g.exit_code is None,
-                                              g.exit_code or 0)))
+    return tuple(
+        sorted(groups, key=lambda g: (-(g.failed_now + g.failed_before), g.exit_code is None, g.exit_code or 0))
+    )
 
 
 def summarize_costs(subjects: list[str], costs: ReportCosts) -> CostSummary:
@@ -327,5 +406,14 @@ def summarize_costs(subjects: list[str], costs: ReportCosts) -> CostSummary:
     total, overhead = (run.total, run.overhead_dollars) if run else (shares, None)
     if not figures:
         return CostSummary(total, 0, len(subjects), 0.0, 0.0, 0.0, (), 0.0, overhead)
-    return CostSummary(total, len(figures), len(subjects) - len(figures), shares / len(figures),
-                       percentile(figures, 0.5), figures[-1], top, shares, overhead)
+    return CostSummary(
+        total,
+        len(figures),
+        len(subjects) - len(figures),
+        shares / len(figures),
+        percentile(figures, 0.5),
+        figures[-1],
+        top,
+        shares,
+        overhead,
+    )

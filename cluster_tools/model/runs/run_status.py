@@ -8,10 +8,11 @@ else nothing at all (MISSING: never submitted, or cancelled while pending).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Callable, NamedTuple, Optional, Union
+from datetime import UTC, datetime
+from typing import Annotated, NamedTuple, Union
 
 import msgspec
 import orjson
@@ -25,8 +26,8 @@ RECORDS_FROM_MARK = b"@@clustertools-records-from "
 STATE_ORDER = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMEOUT", "OOM", "NODE_FAIL", "CANCELLED", "MISSING")
 
 
-_INT = Annotated[int, Meta(ge=-2 ** 63, le=2 ** 63 - 1)]  # beyond: the field-by-field path, which reads as orjson does
-_COUNT = Annotated[int, Meta(ge=0, le=2 ** 63 - 1)]
+_INT = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]  # beyond: the field-by-field path, which reads as orjson does
+_COUNT = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 _MEASURED = Union[_COUNT, Annotated[float, Meta(ge=0)], None]
 
 
@@ -37,7 +38,7 @@ class TaskRecord(msgspec.Struct, frozen=True, gc=False):
     subject: str
     attempt: _INT
     state: str
-    exit_code: Optional[_INT] = None
+    exit_code: _INT | None = None
     error: str = ""
     start: str = ""
     end: str = ""
@@ -57,7 +58,7 @@ class SubjectStatus(msgspec.Struct, gc=False):
 
     subject: str
     state: str
-    exit_code: Optional[int]
+    exit_code: int | None
     attempt: int
     node: str = ""
     start: str = ""
@@ -73,10 +74,24 @@ class SubjectStatus(msgspec.Struct, gc=False):
     env: str = ""  # the conda environment the attempt ran in
 
     def to_json(self) -> dict[str, object]:
-        return {"subject": self.subject, "state": self.state, "exit_code": self.exit_code, "attempt": self.attempt,
-                "node": self.node, "start": self.start, "end": self.end, "error": self.error, "job_id": self.job_id,
-                "kept": self.kept, "restarts": self.restarts, "reason": self.reason, "image": self.image,
-                "peak_mem_mb": self.peak_mem_mb, "cpu_s": self.cpu_s, "env": self.env}
+        return {
+            "subject": self.subject,
+            "state": self.state,
+            "exit_code": self.exit_code,
+            "attempt": self.attempt,
+            "node": self.node,
+            "start": self.start,
+            "end": self.end,
+            "error": self.error,
+            "job_id": self.job_id,
+            "kept": self.kept,
+            "restarts": self.restarts,
+            "reason": self.reason,
+            "image": self.image,
+            "peak_mem_mb": self.peak_mem_mb,
+            "cpu_s": self.cpu_s,
+            "env": self.env,
+        }
 
     @property
     def note(self) -> str:
@@ -115,14 +130,20 @@ class RunStatus:
     @property
     def blocked(self) -> list[str]:
         """A line per reason that no waiting ends (the request or the partition must change)."""
-        return [f"{count} subject(s) cannot start: Slurm says {reason}: {NEVER_STARTS[reason]}"
-                for reason, count in self.waiting.items() if reason in NEVER_STARTS]
+        return [
+            f"{count} subject(s) cannot start: Slurm says {reason}: {NEVER_STARTS[reason]}"
+            for reason, count in self.waiting.items()
+            if reason in NEVER_STARTS
+        ]
 
     def counts_text(self) -> str:
         """``pending 30 (Resources 28, JobArrayTaskLimit 2), running 10``."""
         waiting = ", ".join(f"{reason} {count}" for reason, count in self.waiting.items())
-        return ", ".join(f"{state.lower()} {count}" + (f" ({waiting})" if state == "PENDING" and waiting else "")
-                         for state, count in self.counts.items() if count)
+        return ", ".join(
+            f"{state.lower()} {count}" + (f" ({waiting})" if state == "PENDING" and waiting else "")
+            for state, count in self.counts.items()
+            if count
+        )
 
     def to_json(self) -> dict[str, object]:
         return {**self._summary(), "subjects": [s.to_json() for s in self.subjects]}
@@ -133,8 +154,14 @@ class RunStatus:
         return msgspec.json.encode({**self._summary(), "subjects": self.subjects})
 
     def _summary(self) -> dict[str, object]:
-        return {"run": self.run_id, "counts": self.counts, "total": len(self.subjects), "waiting": self.waiting,
-                "queue_readable": self.queue_readable, "source": self.source}
+        return {
+            "run": self.run_id,
+            "counts": self.counts,
+            "total": len(self.subjects),
+            "waiting": self.waiting,
+            "queue_readable": self.queue_readable,
+            "source": self.source,
+        }
 
 
 def parse_records(text: str | bytes) -> list[TaskRecord]:
@@ -184,12 +211,23 @@ def _checked_record(data: object) -> TaskRecord | None:
     if not (isinstance(subject, str) and type(attempt) is int and isinstance(state, str)):
         return None
     exit_code, restarts = data.get("exit_code"), data.get("restarts")
-    return TaskRecord(subject, attempt, state, exit_code if type(exit_code) is int else None,
-                      str(data.get("error") or ""), str(data.get("start") or ""),
-                      str(data.get("end") or ""), str(data.get("node") or ""), str(data.get("job_id") or ""),
-                      str(data.get("kept") or ""), restarts if type(restarts) is int and restarts > 0 else 0,
-                      str(data.get("image") or ""), _number(data.get("peak_mem_mb")),
-                      _number(data.get("cpu_s")), str(data.get("env") or ""))
+    return TaskRecord(
+        subject,
+        attempt,
+        state,
+        exit_code if type(exit_code) is int else None,
+        str(data.get("error") or ""),
+        str(data.get("start") or ""),
+        str(data.get("end") or ""),
+        str(data.get("node") or ""),
+        str(data.get("job_id") or ""),
+        str(data.get("kept") or ""),
+        restarts if type(restarts) is int and restarts > 0 else 0,
+        str(data.get("image") or ""),
+        _number(data.get("peak_mem_mb")),
+        _number(data.get("cpu_s")),
+        str(data.get("env") or ""),
+    )
 
 
 def _number(value: object) -> float | None:
@@ -227,17 +265,23 @@ def split_status_reply(reply: bytes) -> StatusReply:
     if not reply.startswith(RECORDS_FROM_MARK, begin):
         return StatusReply(queue, queue_ok, 0, reply[begin:])
     header_end = reply.find(b"\n", begin)
-    header = reply[begin + len(RECORDS_FROM_MARK):len(reply) if header_end < 0 else header_end]
+    header = reply[begin + len(RECORDS_FROM_MARK) : len(reply) if header_end < 0 else header_end]
     numbers = header.split()
     if len(numbers) != 2 or not all(n.isdigit() for n in numbers):  # not status.sh's: nothing to believe
         return StatusReply(queue, queue_ok, -1, b"")
     start, length = int(numbers[0]), int(numbers[1])
     body = len(reply) if header_end < 0 else header_end + 1
-    return StatusReply(queue, queue_ok, start, reply[body + length:], reply[body:body + length])
+    return StatusReply(queue, queue_ok, start, reply[body + length :], reply[body : body + length])
 
 
-def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedTask], *,
-                 queue_readable: bool = True, source: str = "head node") -> RunStatus:
+def merge_status(
+    run: RunRecord,
+    records: list[TaskRecord],
+    queued: list[QueuedTask],
+    *,
+    queue_readable: bool = True,
+    source: str = "head node",
+) -> RunStatus:
     latest = run.current_attempt_of()
     final: dict[tuple[str, int], TaskRecord] = {}
     started: dict[tuple[str, int], TaskRecord] = {}
@@ -252,8 +296,12 @@ def merge_status(run: RunRecord, records: list[TaskRecord], queued: list[QueuedT
         if subject is not None:
             (in_queue if task.state in ("PENDING", "RUNNING") else ended)[(subject, task.attempt)] = task
     inputs = MergeInputs(final, started, in_queue, ended, submitted_lookup(run), queue_readable)
-    return RunStatus(run.run_id, tuple(subject_status(subject, latest[subject], inputs) for subject in run.subjects),
-                     queue_readable, source)
+    return RunStatus(
+        run.run_id,
+        tuple(subject_status(subject, latest[subject], inputs) for subject in run.subjects),
+        queue_readable,
+        source,
+    )
 
 
 @dataclass
@@ -280,29 +328,60 @@ def subject_status(subject: str, number: int, inputs: MergeInputs) -> SubjectSta
         begun = inputs.started.get(key)
         state = task.state
         if begun is None:
-            return SubjectStatus(subject, state, None, number, "", "", "", "", f"{task.array_job_id}_{task.task_id}",
-                                 "", 0, task.reason)
-        return SubjectStatus(subject, state, None, number, begun.node, begun.start, "", "",
-                             f"{task.array_job_id}_{task.task_id}", "", begun.restarts + (state == "PENDING"),
-                             task.reason)
+            return SubjectStatus(
+                subject, state, None, number, "", "", "", "", f"{task.array_job_id}_{task.task_id}", "", 0, task.reason
+            )
+        return SubjectStatus(
+            subject,
+            state,
+            None,
+            number,
+            begun.node,
+            begun.start,
+            "",
+            "",
+            f"{task.array_job_id}_{task.task_id}",
+            "",
+            begun.restarts + (state == "PENDING"),
+            task.reason,
+        )
     if key in inputs.started:
-        return _lost(inputs.started[key], inputs.ended.get(key)) if inputs.queue_readable \
+        return (
+            _lost(inputs.started[key], inputs.ended.get(key))
+            if inputs.queue_readable
             else status_of_record(inputs.started[key])
+        )
     if not inputs.submitted(number, subject):
-        return SubjectStatus(subject, "MISSING", None, number,
-                             error="not known to be submitted (its sbatch was not run, or gave no answer): "
-                                   "run the same `clustertools submit` again to finish")
+        return SubjectStatus(
+            subject,
+            "MISSING",
+            None,
+            number,
+            error="not known to be submitted (its sbatch was not run, or gave no answer): "
+            "run the same `clustertools submit` again to finish",
+        )
     ended = inputs.ended.get(key)
     if ended is not None and ended.state != "SUCCEEDED":  # ended before its wrapper ran (BOOT_FAIL...)
-        return SubjectStatus(subject, ended.state, None, number, job_id=f"{ended.array_job_id}_{ended.task_id}",
-                             error=f"Slurm ended it before it started ({ended.slurm_state})")
+        return SubjectStatus(
+            subject,
+            ended.state,
+            None,
+            number,
+            job_id=f"{ended.array_job_id}_{ended.task_id}",
+            error=f"Slurm ended it before it started ({ended.slurm_state})",
+        )
     # submitted, yet neither queued nor recorded: cancelled while pending (or the queue is unreadable)
     return SubjectStatus(subject, "MISSING" if inputs.queue_readable else "PENDING", None, number)
 
 
 LOST = "the task ended without a final record (killed, out of memory, or its node was lost)"
-_ENDED_WHY = {"NODE_FAIL": "its node was lost", "TIMEOUT": "killed at its time limit", "OOM": "killed for memory",
-              "CANCELLED": "cancelled", "FAILED": "failed"}
+_ENDED_WHY = {
+    "NODE_FAIL": "its node was lost",
+    "TIMEOUT": "killed at its time limit",
+    "OOM": "killed for memory",
+    "CANCELLED": "cancelled",
+    "FAILED": "failed",
+}
 
 
 def _lost(record: TaskRecord, task: QueuedTask | None) -> SubjectStatus:
@@ -312,7 +391,9 @@ def _lost(record: TaskRecord, task: QueuedTask | None) -> SubjectStatus:
         lost.state, lost.error = "FAILED", LOST
     else:
         lost.state = task.state
-        lost.error = f"{_ENDED_WHY.get(task.state, task.state)} before it could write its record (Slurm: {task.slurm_state})"
+        lost.error = (
+            f"{_ENDED_WHY.get(task.state, task.state)} before it could write its record (Slurm: {task.slurm_state})"
+        )
     return lost
 
 
@@ -341,8 +422,24 @@ def parse_status(run: RunRecord, text: str) -> RunStatus:
 
 def status_of_record(record: TaskRecord) -> SubjectStatus:
     r = record
-    return SubjectStatus(r.subject, r.state, r.exit_code, r.attempt, r.node, r.start, r.end, r.error, r.job_id, r.kept,
-                         r.restarts, "", r.image, r.peak_mem_mb, r.cpu_s, r.env)
+    return SubjectStatus(
+        r.subject,
+        r.state,
+        r.exit_code,
+        r.attempt,
+        r.node,
+        r.start,
+        r.end,
+        r.error,
+        r.job_id,
+        r.kept,
+        r.restarts,
+        "",
+        r.image,
+        r.peak_mem_mb,
+        r.cpu_s,
+        r.env,
+    )
 
 
 def submitted_lookup(run: RunRecord):
@@ -354,7 +451,7 @@ def submitted_lookup(run: RunRecord):
         for chunk in attempt.chunks:
             end = min(chunk.offset + chunk.count, len(held))
             if chunk.job_id and end > chunk.offset:
-                held[chunk.offset:end] = b"\1" * (end - chunk.offset)
+                held[chunk.offset : end] = b"\1" * (end - chunk.offset)
 
     def submitted(number: int, subject: str) -> bool:
         return bool(flags[number][positions[number][subject]])
@@ -368,4 +465,4 @@ def record_time(text: str) -> datetime | None:
         when = datetime.fromisoformat(str(text).strip()) if text else None
     except ValueError:
         return None
-    return when if when is None or when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when is None or when.tzinfo else when.replace(tzinfo=UTC)

@@ -13,10 +13,17 @@ from __future__ import annotations
 from itertools import repeat
 from operator import attrgetter
 
-from cluster_tools.model.runs.run_status import (
-    MergeInputs, RunStatus, SubjectStatus, TaskRecord, chunk_subjects, status_of_record, submitted_lookup, subject_status,
-)
 from cluster_tools.model.runs.run_record import FINAL_STATES, RunRecord
+from cluster_tools.model.runs.run_status import (
+    MergeInputs,
+    RunStatus,
+    SubjectStatus,
+    TaskRecord,
+    chunk_subjects,
+    status_of_record,
+    subject_status,
+    submitted_lookup,
+)
 from cluster_tools.slurm.queue import QueuedTask, parse_squeue
 
 Key = tuple[str, int]
@@ -25,8 +32,13 @@ _TASK_ID = attrgetter("task_id")
 
 def run_shape(run: RunRecord) -> tuple:
     """What the merge takes from the run record: its attempts, their subjects and arrays."""
-    return (run.run_id, tuple((a.number, len(a.subjects), tuple((c.index, c.offset, c.count, c.job_id) for c in a.chunks))
-                              for a in run.attempts))
+    return (
+        run.run_id,
+        tuple(
+            (a.number, len(a.subjects), tuple((c.index, c.offset, c.count, c.job_id) for c in a.chunks))
+            for a in run.attempts
+        ),
+    )
 
 
 class StatusMerger:
@@ -61,11 +73,16 @@ class StatusMerger:
             if latest(subject) == number:
                 statuses[subject] = status_of_record(record)
 
-    def merge(self, records: list[TaskRecord], queue_text: str, *, queue_readable: bool,
-              source: str = "head node") -> RunStatus:
+    def merge(
+        self, records: list[TaskRecord], queue_text: str, *, queue_readable: bool, source: str = "head node"
+    ) -> RunStatus:
         """The run's status from every record so far and squeue's whole text, as merge_status would give it."""
-        if (records is not self._records or len(records) < self._records_seen
-                or queue_readable != self._inputs.queue_readable or not (self._merged or self._statuses)):
+        if (
+            records is not self._records
+            or len(records) < self._records_seen
+            or queue_readable != self._inputs.queue_readable
+            or not (self._merged or self._statuses)
+        ):
             self._start_over(queue_readable)
             self._records = records
         full, statuses = not self._merged, self._statuses  # full: every subject (which changed need not be known)
@@ -95,8 +112,20 @@ class StatusMerger:
                 continue
             task = queued(key)
             if task is not None and task.slurm_state == "PENDING" and key not in started:
-                statuses[subject] = SubjectStatus(subject, "PENDING", None, number, "", "", "", "",
-                                                  f"{task.array_job_id}_{task.task_id}", "", 0, task.reason)
+                statuses[subject] = SubjectStatus(
+                    subject,
+                    "PENDING",
+                    None,
+                    number,
+                    "",
+                    "",
+                    "",
+                    "",
+                    f"{task.array_job_id}_{task.task_id}",
+                    "",
+                    0,
+                    task.reason,
+                )
             else:
                 statuses[subject] = subject_status(subject, number, inputs)
         self._merged = True
@@ -108,7 +137,7 @@ class StatusMerger:
 
     def _take_records(self, records: list[TaskRecord], collect: bool) -> set[str]:
         """The records not taken yet; with ``collect``, their subjects."""
-        fresh = records[self._records_seen:]
+        fresh = records[self._records_seen :]
         final, started = self._inputs.final, self._inputs.started
         for record in fresh:  # later lines win, as in merge_status
             (final if record.state in FINAL_STATES else started)[(record.subject, record.attempt)] = record
@@ -142,10 +171,13 @@ class StatusMerger:
         where = self._inputs.in_queue if first.state in ("PENDING", "RUNNING") else self._inputs.ended
         ids = list(map(_TASK_ID, tasks))
         if ids == list(range(ids[0], ids[0] + len(ids))):  # a pending range (thousands): its subjects are one slice
-            keys = zip(subjects[offset + ids[0]:offset + ids[-1] + 1], repeat(first.attempt))
+            keys = zip(subjects[offset + ids[0] : offset + ids[-1] + 1], repeat(first.attempt))
             placed = list(zip(keys, tasks))  # the slice ends at the attempt's last subject: so do the tasks taken
         else:
-            placed = [((subjects[offset + task.task_id], task.attempt), task) for task in tasks
-                      if offset + task.task_id < len(subjects)]
+            placed = [
+                ((subjects[offset + task.task_id], task.attempt), task)
+                for task in tasks
+                if offset + task.task_id < len(subjects)
+            ]
         where.update(placed)
         return placed

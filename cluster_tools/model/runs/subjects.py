@@ -26,18 +26,57 @@ ID_COLUMNS = ("subject", "subject_id", "participant_id", "id")
 # Columns reach only the user's command (the wrapper runs its own steps in a clean environment), so this
 # deny-list is defence in depth and a clear early error, not the protection. Compared case-insensitively:
 # a `path` column next to PATH only confuses, and some programs read either case (http_proxy).
-RESERVED_NAMES = frozenset({
-    "SUBJECT", "RUN_ID", "INPUT_DIR", "OUTPUT_DIR", "ATTEMPT", "SHARED_DIR", "PATH", "HOME", "USER", "LOGNAME", "SHELL", "IFS",
-    "PWD", "TMPDIR", "BASH_ENV", "ENV",
-    # bash runs or obeys these in any child shell (PS4 is expanded under xtrace, SHELLOPTS sets it).
-    "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "CDPATH", "GLOBIGNORE",
-    # where programs send traffic or whom they trust
-    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE", "CONDA_PREFIX",
-})
+RESERVED_NAMES = frozenset(
+    {
+        "SUBJECT",
+        "RUN_ID",
+        "INPUT_DIR",
+        "OUTPUT_DIR",
+        "ATTEMPT",
+        "SHARED_DIR",
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "IFS",
+        "PWD",
+        "TMPDIR",
+        "BASH_ENV",
+        "ENV",
+        # bash runs or obeys these in any child shell (PS4 is expanded under xtrace, SHELLOPTS sets it).
+        "SHELLOPTS",
+        "BASHOPTS",
+        "PS4",
+        "PROMPT_COMMAND",
+        "CDPATH",
+        "GLOBIGNORE",
+        # where programs send traffic or whom they trust
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "CONDA_PREFIX",
+    }
+)
 # PYTHON*: PYTHONPATH/PYTHONSTARTUP/PYTHONHOME make any Python (the aws CLI is one) run other code.
-RESERVED_PREFIXES = ("SLURM_", "CT_", "LD_", "BASH_FUNC", "AWS_", "PYTHON", "DOCKER_", "APPTAINER", "SINGULARITY",
-                     "CONTAINERS_", "ENROOT_")
+RESERVED_PREFIXES = (
+    "SLURM_",
+    "CT_",
+    "LD_",
+    "BASH_FUNC",
+    "AWS_",
+    "PYTHON",
+    "DOCKER_",
+    "APPTAINER",
+    "SINGULARITY",
+    "CONTAINERS_",
+    "ENROOT_",
+)
 # What every task's command (and job.container_args, as ${NAME}) sees besides the columns.
 TASK_VARIABLES = ("SUBJECT", "RUN_ID", "ATTEMPT", "INPUT_DIR", "OUTPUT_DIR", "SHARED_DIR")
 _ARG_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -47,6 +86,7 @@ def unknown_variables(args: list[str], columns: list[str] | tuple[str, ...]) -> 
     """The ${NAME}s in ``args`` that are neither a task variable nor a column, in order, once each."""
     known = {*TASK_VARIABLES, *columns}
     return list(dict.fromkeys(name for arg in args for name in _ARG_VARIABLE.findall(arg) if name not in known))
+
 
 _BLANK = " \t\r\f\v"  # ASCII only: str.strip() would also eat \x1f, NBSP etc., which we'd rather show
 _MAX_EXAMPLES = 10
@@ -111,8 +151,11 @@ def _check_id(sid: str, line: int, seen: dict[str, tuple[int, str]], problems: _
     elif first[1] == sid:
         problems.add("duplicate", "duplicates", f"line {line} {_show(sid)} (first on line {first[0]})")
     else:
-        problems.add("ID that differs from another only in case", "IDs that differ from others only in case",
-                     f"line {line} {_show(sid)} (line {first[0]} has {_show(first[1])})")
+        problems.add(
+            "ID that differs from another only in case",
+            "IDs that differ from others only in case",
+            f"line {line} {_show(sid)} (line {first[0]} has {_show(first[1])})",
+        )
 
 
 def _is_skipped(line: str) -> bool:
@@ -128,8 +171,9 @@ def parse_subject_list(text: str, source: str = "subjects.txt", *, as_csv: bool 
         as_csv = _looks_like_csv(text)
     result = _parse_csv(text, source) if as_csv else _parse_plain(text, source)
     if not result.ids:
-        raise ConfigError(f"{source} has no subjects",
-                          "put one subject ID per line; lines starting with # are comments")
+        raise ConfigError(
+            f"{source} has no subjects", "put one subject ID per line; lines starting with # are comments"
+        )
     return result
 
 
@@ -146,14 +190,18 @@ def read_subject_file(path: Path) -> SubjectList:
     except OSError as exc:
         raise ConfigError(f"cannot read subject list {path}: {exc.strerror or exc}") from None
     if len(data) > MAX_SUBJECT_FILE_BYTES or data.count(b"\n") > MAX_SUBJECT_LINES:
-        raise ConfigError(f"{path} is larger than a subject list may be ({MAX_SUBJECT_FILE_BYTES >> 20} MiB, "
-                          f"{MAX_SUBJECT_LINES:,} lines)", "split it into several runs, or check that it is the right file")
+        raise ConfigError(
+            f"{path} is larger than a subject list may be ({MAX_SUBJECT_FILE_BYTES >> 20} MiB, "
+            f"{MAX_SUBJECT_LINES:,} lines)",
+            "split it into several runs, or check that it is the right file",
+        )
     try:
         text = data.decode("utf-8-sig")  # tolerate a BOM
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte {data[exc.start]:#04x})",
-                          "save the subject list as UTF-8") from None
+        raise ConfigError(
+            f"{path}: line {line}: not UTF-8 text (byte {data[exc.start]:#04x})", "save the subject list as UTF-8"
+        ) from None
     as_csv = True if Path(path).suffix.lower() == ".csv" else None
     return parse_subject_list(text, str(path), as_csv=as_csv)
 
@@ -224,9 +272,11 @@ def _parse_csv(text: str, source: str) -> SubjectList:
     rows: list[tuple[str, ...]] = []
     for number, (line, row) in enumerate(records, 1):
         if len(row) != width:
-            problems.add(f"row with the wrong number of fields (the header has {width})",
-                         f"rows with the wrong number of fields (the header has {width})",
-                         f"line {line} ({len(row)} fields)")
+            problems.add(
+                f"row with the wrong number of fields (the header has {width})",
+                f"rows with the wrong number of fields (the header has {width})",
+                f"line {line} ({len(row)} fields)",
+            )
             continue
         if id_col is None:
             sid = f"task-{number:0{id_width}d}"
@@ -234,13 +284,15 @@ def _parse_csv(text: str, source: str) -> SubjectList:
             sid = row[id_col].strip(_BLANK)
             _check_id(sid, line, seen, problems)
         # Exactly as written: values only ever become env values, never shell text.
-        values = tuple(row) if id_col is None else tuple(row[:id_col] + row[id_col + 1:])
+        values = tuple(row) if id_col is None else tuple(row[:id_col] + row[id_col + 1 :])
         if _BAD_VALUE_RE.search(",".join(values)):  # one search per row; the slow path only when bad
             for i, value in zip(extra, values):
                 if _BAD_VALUE_RE.search(value):
-                    problems.add("value with NUL, newline, CR or \\x1f",
-                                 "values with NUL, newline, CR or \\x1f",
-                                 f"line {line} column {names[i]!r} {_show(value)}")
+                    problems.add(
+                        "value with NUL, newline, CR or \\x1f",
+                        "values with NUL, newline, CR or \\x1f",
+                        f"line {line} column {names[i]!r} {_show(value)}",
+                    )
         ids.append(sid)
         rows.append(values)
     problems.raise_if_any(source)
@@ -256,9 +308,16 @@ def _check_header(names: list[str], extra: list[int], line: int, problems: _Prob
         if i not in extra:
             continue
         if not ENV_NAME_RE.fullmatch(name):
-            problems.add("bad column name (letters, digits and '_', not starting with a digit, e.g. AGE)",
-                         "bad column names (letters, digits and '_', not starting with a digit, e.g. AGE)",
-                         line=line, value=name)
+            problems.add(
+                "bad column name (letters, digits and '_', not starting with a digit, e.g. AGE)",
+                "bad column names (letters, digits and '_', not starting with a digit, e.g. AGE)",
+                line=line,
+                value=name,
+            )
         elif name.upper() in RESERVED_NAMES or name.upper().startswith(RESERVED_PREFIXES):
-            problems.add("reserved column name (compared case-insensitively)",
-                         "reserved column names (compared case-insensitively)", line=line, value=name)
+            problems.add(
+                "reserved column name (compared case-insensitively)",
+                "reserved column names (compared case-insensitively)",
+                line=line,
+                value=name,
+            )

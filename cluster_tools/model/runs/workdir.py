@@ -22,8 +22,9 @@ from pathlib import Path
 from cluster_tools.errors import ConfigError
 
 MAX_BYTES = 100 * 1024 * 1024
-LEFT_OUT = frozenset({".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", ".venv", ".mypy_cache",
-                      ".pytest_cache"})
+LEFT_OUT = frozenset(
+    {".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", ".venv", ".mypy_cache", ".pytest_cache"}
+)
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,16 @@ def pack_workdir(project_dir: Path, relative: str, *, max_bytes: int = MAX_BYTES
     if root != top and top not in root.parents:
         raise ConfigError(f"{where} is outside the project's directory {top}", "name a directory inside it, e.g. code/")
     if not root.is_dir():
-        raise ConfigError(f"{where} is not a directory (looked for {root})", "job.workdir is relative to clustertools.yaml")
+        raise ConfigError(
+            f"{where} is not a directory (looked for {root})", "job.workdir is relative to clustertools.yaml"
+        )
     entries = _entries(root, where)
     size = sum(path.stat().st_size for _, path in entries if path.is_file() and not path.is_symlink())
     if size > max_bytes:
-        raise ConfigError(f"{where} holds {size / 2**20:.1f} MiB; code sent with a run may be at most "
-                          f"{max_bytes / 2**20:.0f} MiB", "keep data out of it: stage it from S3 (storage.input)")
+        raise ConfigError(
+            f"{where} holds {size / 2**20:.1f} MiB; code sent with a run may be at most {max_bytes / 2**20:.0f} MiB",
+            "keep data out of it: stage it from S3 (storage.input)",
+        )
     data = _tar_gz(entries)
     files = sum(p.is_file() and not p.is_symlink() for _, p in entries)
     return PackedWorkdir(data, hashlib.sha256(data).hexdigest(), files, size)
@@ -62,8 +67,10 @@ def _entries(root: Path, where: str) -> list[tuple[str, Path]]:
             if path.is_symlink():
                 target = path.resolve()
                 if target != root and root not in target.parents:
-                    raise ConfigError(f"{where}: {path.relative_to(root)} links outside it (to {os.readlink(path)})",
-                                      "copy the file in, or stage it from S3")
+                    raise ConfigError(
+                        f"{where}: {path.relative_to(root)} links outside it (to {os.readlink(path)})",
+                        "copy the file in, or stage it from S3",
+                    )
             elif not (path.is_file() or path.is_dir()):
                 raise ConfigError(f"{where}: {path.relative_to(root)} is neither a file nor a directory")
             found.append((path.relative_to(root).as_posix(), path))

@@ -7,9 +7,13 @@ import getpass
 import re
 from dataclasses import dataclass, replace
 
-from cluster_tools.model.aws.cluster_spec import ClusterSpec, check_allowed_ips, cluster_name_for, is_open_to_world
-from cluster_tools.model.project.project_config import Project
 from cluster_tools.errors import ConfigError
+from cluster_tools.model.aws.cluster_spec import ClusterSpec, check_allowed_ips, cluster_name_for, is_open_to_world
+from cluster_tools.model.aws.job_fit import job_fit_problems
+from cluster_tools.model.cost.pricing import shipped_instance_gpus, shipped_instance_shape
+from cluster_tools.model.nodes.container_runtimes import apptainer_arch_problem
+from cluster_tools.model.project.project_config import Project
+from cluster_tools.render.node_bootstrap import default_runtime, node_bootstrap_for
 from cluster_tools.render.pcluster_config import (
     ALLOWED_IPS_PLACEHOLDER,
     available_templates,
@@ -17,10 +21,6 @@ from cluster_tools.render.pcluster_config import (
     bootstrap_url,
     render_cluster_config,
 )
-from cluster_tools.model.aws.job_fit import job_fit_problems
-from cluster_tools.model.cost.pricing import shipped_instance_gpus, shipped_instance_shape
-from cluster_tools.render.node_bootstrap import default_runtime, node_bootstrap_for
-from cluster_tools.model.nodes.container_runtimes import apptainer_arch_problem
 
 
 @dataclass(frozen=True)
@@ -37,22 +37,29 @@ class RenderedCluster:
 
 def cluster_spec_of(project: Project | None) -> ClusterSpec:
     if project is None:
-        raise ConfigError("no clustertools.yaml here or above", "create one with `clustertools init`, or pass --project FILE")
+        raise ConfigError(
+            "no clustertools.yaml here or above", "create one with `clustertools init`, or pass --project FILE"
+        )
     if project.parallelcluster is None:
-        raise ConfigError("clustertools.yaml has no parallelcluster: section (what `up` builds on AWS)",
-                          "copy one from cluster-config/examples/, or see the one `clustertools init` writes")
+        raise ConfigError(
+            "clustertools.yaml has no parallelcluster: section (what `up` builds on AWS)",
+            "copy one from cluster-config/examples/, or see the one `clustertools init` writes",
+        )
     return project.parallelcluster
 
 
-def render_project_cluster(project: Project | None, *, allowed_ip: str | None = None,
-                           template: str | None = None) -> RenderedCluster:
+def render_project_cluster(
+    project: Project | None, *, allowed_ip: str | None = None, template: str | None = None
+) -> RenderedCluster:
     """Render the project's cluster. ``allowed_ip`` (``--allowed-ip``) wins over the project's
     ``allowed_ips``; with neither, AllowedIps is a placeholder that fails validation."""
     spec = configured = cluster_spec_of(project)
     update: dict[str, str] = {}
     if template is not None:
         if template not in available_templates():
-            raise ConfigError(f"--template: no template {template!r}", f"choose one of: {', '.join(available_templates())}")
+            raise ConfigError(
+                f"--template: no template {template!r}", f"choose one of: {', '.join(available_templates())}"
+            )
         update["template"] = template
     if allowed_ip is not None:
         try:
@@ -63,8 +70,9 @@ def render_project_cluster(project: Project | None, *, allowed_ip: str | None = 
     name = cluster_name_for(spec, project.name)
     output_bucket = project.storage.output.bucket
     # Every node reads the input bucket and, when the Miniforge installer sits in S3, its bucket.
-    read_buckets = [b.bucket for b in (project.storage.input,) if b] + \
-        [b for b in (project.bootstrap.installer_bucket,) if b]
+    read_buckets = [b.bucket for b in (project.storage.input,) if b] + [
+        b for b in (project.bootstrap.installer_bucket,) if b
+    ]
     text = render_cluster_config(
         spec,
         cluster_name=name,
@@ -79,13 +87,20 @@ def render_project_cluster(project: Project | None, *, allowed_ip: str | None = 
     source = "option" if allowed_ip is not None else ("project" if spec.allowed_ips else "placeholder")
     # Only the project file can open SSH to the world on purpose: --allowed-ip stands for your address.
     open_ssh_ok = is_open_to_world(configured.allowed_ips) and is_open_to_world(spec.allowed_ips)
-    return RenderedCluster(cluster_name=name, region=spec.region, template=spec.template, yaml_text=text,
-                           allowed_ips=spec.allowed_ips or ALLOWED_IPS_PLACEHOLDER, allowed_ips_from=source,
-                           open_ssh_ok=open_ssh_ok)
+    return RenderedCluster(
+        cluster_name=name,
+        region=spec.region,
+        template=spec.template,
+        yaml_text=text,
+        allowed_ips=spec.allowed_ips or ALLOWED_IPS_PLACEHOLDER,
+        allowed_ips_from=source,
+        open_ssh_ok=open_ssh_ok,
+    )
 
 
-def validate_project_cluster(project: Project | None, *, allowed_ip: str | None = None,
-                             template: str | None = None) -> tuple[RenderedCluster, list[str]]:
+def validate_project_cluster(
+    project: Project | None, *, allowed_ip: str | None = None, template: str | None = None
+) -> tuple[RenderedCluster, list[str]]:
     """Check the section against the installed ParallelCluster and the node bootstrap (ConfigError naming
     each key's line), render, then check with ParallelCluster's schema and clustertools' own checks (offline).
     ``rendered.notes`` says which checks could not be made."""
@@ -93,11 +108,13 @@ def validate_project_cluster(project: Project | None, *, allowed_ip: str | None 
 
     notes = check_project_spec(project)
     rendered = render_project_cluster(project, allowed_ip=allowed_ip, template=template)
-    problems = validate_cluster_config(rendered.yaml_text, rendered.cluster_name, rendered.region,
-                                       open_ssh_ok=rendered.open_ssh_ok)
+    problems = validate_cluster_config(
+        rendered.yaml_text, rendered.cluster_name, rendered.region, open_ssh_ok=rendered.open_ssh_ok
+    )
     if project is not None and project.parallelcluster is not None:
-        problems += job_fit_problems(project.job, project.parallelcluster, shipped_instance_shape,
-                                     shipped_instance_gpus)
+        problems += job_fit_problems(
+            project.job, project.parallelcluster, shipped_instance_shape, shipped_instance_gpus
+        )
         problems += _runtime_problems(project, project.parallelcluster)
     return replace(rendered, notes=tuple(notes)), problems
 
@@ -114,8 +131,9 @@ def check_project_spec(project: Project | None) -> list[str]:
     errors = [f for f in findings if f.level == "error"]
     if errors:
         hint = errors[0].hint if len(errors) == 1 else None
-        raise ConfigError("; ".join(lines[f] for f in errors),
-                          hint or "fix them in clustertools.yaml (parallelcluster:)")
+        raise ConfigError(
+            "; ".join(lines[f] for f in errors), hint or "fix them in clustertools.yaml (parallelcluster:)"
+        )
     return [lines[f] for f in findings]
 
 

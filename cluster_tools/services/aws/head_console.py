@@ -13,8 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from cluster_tools.model.aws.console_host_keys import ConsoleHostKeys, keys_block_unfinished, parse_console_host_keys
 
@@ -30,8 +31,9 @@ class ConsoleWait:
     on_progress: Callable[[str], None] | None = None
 
 
-def read_console_host_keys(ec2: Any, instance_id: str | None, notes: list[str],
-                           wait: ConsoleWait = ConsoleWait()) -> ConsoleHostKeys:
+def read_console_host_keys(
+    ec2: Any, instance_id: str | None, notes: list[str], wait: ConsoleWait = ConsoleWait()
+) -> ConsoleHostKeys:
     """The host keys (or fingerprints) the instance's console printed; none, with a note in ``notes`` saying
     why and that the key is trusted on first use, when the console cannot be read or never printed them."""
     if ec2 is None or instance_id is None:
@@ -42,20 +44,26 @@ def read_console_host_keys(ec2: Any, instance_id: str | None, notes: list[str],
         try:
             text = reader.read()
         except Exception as exc:  # botocore ClientError/EndpointConnectionError: fall back to first use
-            notes.append(f"cannot read the console output of {instance_id} ({_error_name(exc)}): host key trusted "
-                         "on first use, and pinned then")
+            notes.append(
+                f"cannot read the console output of {instance_id} ({_error_name(exc)}): host key trusted "
+                "on first use, and pinned then"
+            )
             return ConsoleHostKeys()
         keys = parse_console_host_keys(text)
         if keys.keys or (keys.fingerprints and not keys_block_unfinished(text)) or waited >= wait.wait_seconds:
             break
         if waited == 0 and wait.on_progress is not None:
-            wait.on_progress(f"waiting up to {_duration(wait.wait_seconds)} for the console output of {instance_id} "
-                             "to show its SSH host keys (cloud-init prints them at the end of the bootstrap)")
+            wait.on_progress(
+                f"waiting up to {_duration(wait.wait_seconds)} for the console output of {instance_id} "
+                "to show its SSH host keys (cloud-init prints them at the end of the bootstrap)"
+            )
         wait.sleep(wait.poll_seconds)
         waited += wait.poll_seconds
     if not keys.found:
-        notes.append(f"the console output of {instance_id} showed no SSH host keys in {_duration(waited)}: host key "
-                     "trusted on first use, and pinned then")
+        notes.append(
+            f"the console output of {instance_id} showed no SSH host keys in {_duration(waited)}: host key "
+            "trusted on first use, and pinned then"
+        )
     return keys
 
 

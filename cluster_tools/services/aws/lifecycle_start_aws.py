@@ -4,10 +4,10 @@ address recorded with its pinned key carried over and checked, then the compute 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
 from cluster_tools.errors import ClusterToolsError, HostKeyMismatch, TransportError
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
 from cluster_tools.services.clusters.lifecycle_start import Aws, StartResult
 from cluster_tools.store.state_dir import StateDir
 
@@ -25,27 +25,34 @@ def default_aws(record: ClusterRecord) -> Aws:
 
 def head_node(ec2, cluster: str) -> dict | None:
     """The head node's EC2 instance (its description), or None when EC2 has none left (the cluster was deleted)."""
-    filters = [{"Name": "tag:parallelcluster:cluster-name", "Values": [cluster]},
-               {"Name": "instance-state-name", "Values": _STATES},
-               {"Name": "tag:parallelcluster:node-type", "Values": ["HeadNode"]}]
+    filters = [
+        {"Name": "tag:parallelcluster:cluster-name", "Values": [cluster]},
+        {"Name": "instance-state-name", "Values": _STATES},
+        {"Name": "tag:parallelcluster:node-type", "Values": ["HeadNode"]},
+    ]
     found = [i for r in ec2.describe_instances(Filters=filters)["Reservations"] for i in r["Instances"]]
     return found[0] if found else None
 
 
-def start_parallelcluster(state: StateDir, record: ClusterRecord, connect, aws: Aws,
-                          progress: Callable[[str], None]) -> StartResult:
+def start_parallelcluster(
+    state: StateDir, record: ClusterRecord, connect, aws: Aws, progress: Callable[[str], None]
+) -> StartResult:
     instance = head_node(aws.ec2, record.name)
     if instance is None:
-        raise ClusterToolsError(f"cluster {record.name} has no head node in EC2 ({record.region}): it was deleted",
-                                f"clustertools up creates it again; clustertools forget {record.name} drops the record")
+        raise ClusterToolsError(
+            f"cluster {record.name} has no head node in EC2 ({record.region}): it was deleted",
+            f"clustertools up creates it again; clustertools forget {record.name} drops the record",
+        )
     started = []
     if instance["State"]["Name"] != "running":
         instance = _run_instance(aws, record.name, instance, progress)
         started.append(f"head node {instance['InstanceId']}")
     host = instance.get("PublicIpAddress") or instance.get("PrivateIpAddress")
     if not host:
-        raise ClusterToolsError(f"the head node of {record.name} runs but has no address yet",
-                                f"run clustertools start -c {record.name} again in a minute")
+        raise ClusterToolsError(
+            f"the head node of {record.name} runs but has no address yet",
+            f"run clustertools start -c {record.name} again in a minute",
+        )
     record = _check_at(state, record, host, connect, aws, progress)
     # START_REQUESTED on a RUNNING fleet changes nothing (pcluster/models/compute_fleet_status_manager.py,
     # update_status: "Compute fleet already in RUNNING status"): said "started" only when it was not running.
@@ -62,17 +69,20 @@ def _run_instance(aws: Aws, cluster: str, instance: dict, progress: Callable[[st
     if instance["State"]["Name"] == "stopping":  # autostop's shutdown is still under way: it must stop first
         progress(f"waiting for head node {ident} to finish stopping")
         aws.ec2.get_waiter("instance_stopped").wait(
-            InstanceIds=[ident], WaiterConfig={"Delay": aws.poll_seconds, "MaxAttempts": attempts})
+            InstanceIds=[ident], WaiterConfig={"Delay": aws.poll_seconds, "MaxAttempts": attempts}
+        )
     if instance["State"]["Name"] != "pending":
         progress(f"starting head node {ident}")
         aws.ec2.start_instances(InstanceIds=[ident])
     aws.ec2.get_waiter("instance_running").wait(
-        InstanceIds=[ident], WaiterConfig={"Delay": aws.poll_seconds, "MaxAttempts": attempts})
+        InstanceIds=[ident], WaiterConfig={"Delay": aws.poll_seconds, "MaxAttempts": attempts}
+    )
     return head_node(aws.ec2, cluster) or instance
 
 
-def _check_at(state: StateDir, record: ClusterRecord, host: str, connect, aws: Aws,
-              progress: Callable[[str], None]) -> ClusterRecord:
+def _check_at(
+    state: StateDir, record: ClusterRecord, host: str, connect, aws: Aws, progress: Callable[[str], None]
+) -> ClusterRecord:
     """The record at ``host``, saved once one connection there showed the key pinned before: the same instance keeps
     its host keys across a stop, so the pin is carried to the new address, and a different key is refused."""
     moved = record.model_copy(update={"host": host})
@@ -89,8 +99,10 @@ def _check_at(state: StateDir, record: ClusterRecord, host: str, connect, aws: A
             raise  # never re-learned: the console or `ssh-keygen -R` says what changed
         except TransportError as exc:  # sshd not up yet after the boot
             if time.monotonic() + aws.poll_seconds > deadline:
-                raise ClusterToolsError(f"the head node of {record.name} runs at {host} but SSH did not answer: "
-                                        f"{exc.message}", f"clustertools triage -c {record.name}") from exc
+                raise ClusterToolsError(
+                    f"the head node of {record.name} runs at {host} but SSH did not answer: {exc.message}",
+                    f"clustertools triage -c {record.name}",
+                ) from exc
             time.sleep(aws.poll_seconds)
     save_cluster(state, moved)
     return moved

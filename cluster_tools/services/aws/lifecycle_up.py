@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from cluster_tools.model.project.bootstrap_settings import ENV_SUBDIR
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, forget_cluster, save_cluster
-from cluster_tools.model.project.project_config import Project
 from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, forget_cluster, save_cluster
+from cluster_tools.model.project.bootstrap_settings import ENV_SUBDIR
+from cluster_tools.model.project.project_config import Project
 from cluster_tools.services.aws.head_console import ConsoleWait, read_console_host_keys
 from cluster_tools.services.aws.preflight import Finding
 from cluster_tools.services.aws.stack_progress import wait_for_create
@@ -73,16 +74,30 @@ def default_identity_file(key_name: str | None, home: Path) -> Path | None:
     return path if path is not None and path.is_file() else None
 
 
-def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = None, region: str | None = None,
-       profile: str | None = None, dry_run: bool = False, identity_file: Path | None = None,
-       autostop_minutes: int | None = None,
-       project_text: str | None = None, project_dir: Path | None = None, endpoint_url: str | None = None, suppress_validators: Sequence[str] = (),
-       bootstrap_dir: Path | None = None, home: Path | None = None, poll_seconds: float = 30.0,
-       timeout_seconds: float = 3600.0, on_status: Callable[[pc.ClusterDescription], None] | None = None,
-       on_event: Callable[[pc.StackEvent], None] | None = None,
-       on_new_host_key: Callable[[str, str], None] | None = None,
-       on_progress: Callable[[str], None] | None = None,
-       sleep: Callable[[float], None] = time.sleep) -> UpResult:
+def up(
+    project: Project | None,
+    state: StateDir,
+    *,
+    allowed_ip: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    dry_run: bool = False,
+    identity_file: Path | None = None,
+    autostop_minutes: int | None = None,
+    project_text: str | None = None,
+    project_dir: Path | None = None,
+    endpoint_url: str | None = None,
+    suppress_validators: Sequence[str] = (),
+    bootstrap_dir: Path | None = None,
+    home: Path | None = None,
+    poll_seconds: float = 30.0,
+    timeout_seconds: float = 3600.0,
+    on_status: Callable[[pc.ClusterDescription], None] | None = None,
+    on_event: Callable[[pc.StackEvent], None] | None = None,
+    on_new_host_key: Callable[[str, str], None] | None = None,
+    on_progress: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> UpResult:
     """Bring the project's cluster up (or, with ``dry_run``, check everything up to ParallelCluster's own
     dry-run validation). ``suppress_validators`` applies to dry runs only: a real create is never weakened.
     ``on_progress`` gets a line when ``up`` waits for the head node's console to show its host keys.
@@ -94,10 +109,12 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
     project = _with_autostop(project, autostop_minutes)
     spec = cluster_spec_of(project)
     if allowed_ip is None and spec.allowed_ips is None:
-        raise ConfigError("your public address cannot be learned here: clustertools does not look it up over the "
-                          "network, and never opens SSH to the world (0.0.0.0/0) instead",
-                          "pass --allowed-ip YOUR.IP/32 (e.g. from https://checkip.amazonaws.com), or set "
-                          "parallelcluster.allowed_ips")
+        raise ConfigError(
+            "your public address cannot be learned here: clustertools does not look it up over the "
+            "network, and never opens SSH to the world (0.0.0.0/0) instead",
+            "pass --allowed-ip YOUR.IP/32 (e.g. from https://checkip.amazonaws.com), or set "
+            "parallelcluster.allowed_ips",
+        )
     rendered, problems = validate_project_cluster(project, allowed_ip=allowed_ip)
     findings = [Finding("error", "validate", line) for line in problems]
     if not findings:
@@ -110,30 +127,47 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
     files = sorted(p for p in bootstrap_dir.rglob("*") if p.is_file()) if bootstrap_dir.is_dir() else []
     env_path = _env_file(project, project_dir, findings)
     if not any(p.relative_to(bootstrap_dir).as_posix() == BOOTSTRAP_SCRIPT for p in files):
-        findings.append(Finding("warning" if dry_run else "error", "bootstrap",
-                                f"{bootstrap_dir} has no {BOOTSTRAP_SCRIPT}: every node would fail OnNodeConfigured",
-                                "add the node bootstrap (issue 5) before a real `up`"))
+        findings.append(
+            Finding(
+                "warning" if dry_run else "error",
+                "bootstrap",
+                f"{bootstrap_dir} has no {BOOTSTRAP_SCRIPT}: every node would fail OnNodeConfigured",
+                "add the node bootstrap (issue 5) before a real `up`",
+            )
+        )
     if problems:
-        raise UpBlocked(f"{len(problems)} problem(s) in the ParallelCluster config of {rendered.cluster_name}",
-                        "fix them in clustertools.yaml (parallelcluster:)", findings)
+        raise UpBlocked(
+            f"{len(problems)} problem(s) in the ParallelCluster config of {rendered.cluster_name}",
+            "fix them in clustertools.yaml (parallelcluster:)",
+            findings,
+        )
     with pc.profile_environment(profile):
         clients = make_clients(rendered.region, profile=profile, endpoint_url=endpoint_url)
         findings += preflight_project(clients, project, rendered, project_text=project_text)
         errors = [f for f in findings if f.level == "error"]
         if errors:
-            raise UpBlocked(f"pre-flight: {len(errors)} error(s); nothing was uploaded or created",
-                            "fix each `error` line above, then run `clustertools up` again", findings)
+            raise UpBlocked(
+                f"pre-flight: {len(errors)} error(s); nothing was uploaded or created",
+                "fix each `error` line above, then run `clustertools up` again",
+                findings,
+            )
         result = UpResult(rendered.cluster_name, rendered.region, "dry-run", findings, rendered.yaml_text)
         bucket = project.storage.output.bucket
         from cluster_tools.render.pcluster_config import bootstrap_prefix
 
         prefix = bootstrap_prefix(bucket, rendered.cluster_name).removeprefix(f"s3://{bucket}/")
         if dry_run:
-            result.bootstrap = sync_project_bootstrap(clients.s3, bucket, prefix, bootstrap_dir, files, env_path,
-                                                      upload=False)
+            result.bootstrap = sync_project_bootstrap(
+                clients.s3, bucket, prefix, bootstrap_dir, files, env_path, upload=False
+            )
             try:
-                created = pc.create_cluster(rendered.cluster_name, rendered.yaml_text, region=rendered.region,
-                                            dry_run=True, suppress_validators=suppress_validators)
+                created = pc.create_cluster(
+                    rendered.cluster_name,
+                    rendered.yaml_text,
+                    region=rendered.region,
+                    dry_run=True,
+                    suppress_validators=suppress_validators,
+                )
             except pc.PclusterClusterExists:
                 result.notes.append(f"cluster {rendered.cluster_name} already exists: `up` would report it")
                 return result
@@ -141,8 +175,9 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
             return result
         existing = _existing(rendered.cluster_name, rendered.region)
         if existing is None:
-            result.bootstrap = sync_project_bootstrap(clients.s3, bucket, prefix, bootstrap_dir, files, env_path,
-                                                      upload=True)
+            result.bootstrap = sync_project_bootstrap(
+                clients.s3, bucket, prefix, bootstrap_dir, files, env_path, upload=True
+            )
             try:
                 created = pc.create_cluster(rendered.cluster_name, rendered.yaml_text, region=rendered.region)
                 result.findings += _validation_findings(created.validation_messages)
@@ -151,15 +186,39 @@ def up(project: Project | None, state: StateDir, *, allowed_ip: str | None = Non
         if existing is not None:
             result.outcome, result.cluster = "exists", existing
             if existing.status == "CREATE_COMPLETE" and not state.cluster_file(existing.name).exists():
-                _record(result, state, spec, identity_file, home, on_new_host_key, fresh=False, ec2=clients.ec2,
-                        console_wait=ConsoleWait(sleep=sleep, on_progress=on_progress))
+                _record(
+                    result,
+                    state,
+                    spec,
+                    identity_file,
+                    home,
+                    on_new_host_key,
+                    fresh=False,
+                    ec2=clients.ec2,
+                    console_wait=ConsoleWait(sleep=sleep, on_progress=on_progress),
+                )
             return result
         result.outcome = "created"
-        result.cluster = wait_for_create(rendered.cluster_name, rendered.region, poll_seconds=poll_seconds,
-                                         timeout_seconds=timeout_seconds, on_status=on_status, on_event=on_event,
-                                         sleep=sleep)
-        _record(result, state, spec, identity_file, home, on_new_host_key, fresh=True, ec2=clients.ec2,
-                console_wait=ConsoleWait(sleep=sleep, on_progress=on_progress))
+        result.cluster = wait_for_create(
+            rendered.cluster_name,
+            rendered.region,
+            poll_seconds=poll_seconds,
+            timeout_seconds=timeout_seconds,
+            on_status=on_status,
+            on_event=on_event,
+            sleep=sleep,
+        )
+        _record(
+            result,
+            state,
+            spec,
+            identity_file,
+            home,
+            on_new_host_key,
+            fresh=True,
+            ec2=clients.ec2,
+            console_wait=ConsoleWait(sleep=sleep, on_progress=on_progress),
+        )
         return result
 
 
@@ -171,15 +230,29 @@ def _env_file(project: Project | None, project_dir: Path | None, findings: list[
         return None
     path = (project_dir or Path.cwd()) / settings.env_file
     if not path.is_file():
-        findings.append(Finding("error", "bootstrap", f"bootstrap.env_file {path} does not exist",
-                                "write the conda environment file there, or drop bootstrap.env_file"))
+        findings.append(
+            Finding(
+                "error",
+                "bootstrap",
+                f"bootstrap.env_file {path} does not exist",
+                "write the conda environment file there, or drop bootstrap.env_file",
+            )
+        )
         return None
     return path
 
 
-def sync_project_bootstrap(s3: Any, bucket: str, prefix: str, root: Path, files: Sequence[Path],
-                           env_file: Path | None, *, upload: bool,
-                           progress: Callable[[str], None] | None = None) -> list[BootstrapFile]:
+def sync_project_bootstrap(
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    root: Path,
+    files: Sequence[Path],
+    env_file: Path | None,
+    *,
+    upload: bool,
+    progress: Callable[[str], None] | None = None,
+) -> list[BootstrapFile]:
     """bootstrap/ (``files`` of ``root``) under ``prefix`` and the project's environment file under its env/, as
     `up`, `sandbox bootstrap` and `bootstrap refresh` send them; each file said to ``progress`` when given."""
     uploads = sync_bootstrap(s3, bucket, prefix, root, files, upload=upload)
@@ -191,8 +264,9 @@ def sync_project_bootstrap(s3: Any, bucket: str, prefix: str, root: Path, files:
     return uploads
 
 
-def sync_bootstrap(s3: Any, bucket: str, prefix: str, root: Path, files: Sequence[Path], *,
-                   upload: bool) -> list[BootstrapFile]:
+def sync_bootstrap(
+    s3: Any, bucket: str, prefix: str, root: Path, files: Sequence[Path], *, upload: bool
+) -> list[BootstrapFile]:
     """Each file of ``root`` under ``prefix`` with its sha256 as object metadata; a file whose object already
     carries the same sha256 is skipped. ``upload=False`` only plans (reads the metadata, writes nothing)."""
     from botocore.exceptions import ClientError
@@ -221,9 +295,18 @@ def sync_bootstrap(s3: Any, bucket: str, prefix: str, root: Path, files: Sequenc
     return planned
 
 
-def _record(result: UpResult, state: StateDir, spec: Any, identity_file: Path | None, home: Path | None,
-            on_new_host_key: Callable[[str, str], None] | None, *, fresh: bool, ec2: Any = None,
-            console_wait: ConsoleWait = ConsoleWait()) -> None:
+def _record(
+    result: UpResult,
+    state: StateDir,
+    spec: Any,
+    identity_file: Path | None,
+    home: Path | None,
+    on_new_host_key: Callable[[str, str], None] | None,
+    *,
+    fresh: bool,
+    ec2: Any = None,
+    console_wait: ConsoleWait = ConsoleWait(),
+) -> None:
     """Record the head node and pin its host key: from the keys its console printed at boot when there are
     any (no trust needed), else checked against the console's fingerprints, else trusted on first use."""
     from dataclasses import replace
@@ -240,9 +323,15 @@ def _record(result: UpResult, state: StateDir, spec: Any, identity_file: Path | 
         return
     if fresh:  # a new cluster under an old name has a new host key: the old pin must not be trusted
         forget_cluster(state, described.name)
-    record = ClusterRecord(name=described.name, provider="parallelcluster", host=host, user=ssh_user_for(spec.os),
-                           identity_file=identity_file or default_identity_file(spec.key_name, home or Path.home()),
-                           known_hosts=state.known_hosts(described.name), region=described.region or result.region)
+    record = ClusterRecord(
+        name=described.name,
+        provider="parallelcluster",
+        host=host,
+        user=ssh_user_for(spec.os),
+        identity_file=identity_file or default_identity_file(spec.key_name, home or Path.home()),
+        known_hosts=state.known_hosts(described.name),
+        region=described.region or result.region,
+    )
     save_cluster(state, record)
     result.record = record
     console = read_console_host_keys(ec2, described.head_node_instance_id, result.notes, console_wait)

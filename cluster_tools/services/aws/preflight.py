@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
-from cluster_tools.model.aws.cluster_checks import ALLOWED_IPS_PLACEHOLDER
-from cluster_tools.model.aws.cluster_checks import SECRET_SHAPES  # one list of shapes for both checks
-from cluster_tools.model.aws.cluster_spec import ClusterSpec, is_open_to_world
 from cluster_tools.errors import TransportError
+from cluster_tools.model.aws.cluster_checks import (
+    ALLOWED_IPS_PLACEHOLDER,
+    SECRET_SHAPES,  # one list of shapes for both checks
+)
+from cluster_tools.model.aws.cluster_spec import ClusterSpec, is_open_to_world
 
 if TYPE_CHECKING:
     from cluster_tools.model.project.project_config import Project
@@ -26,8 +29,11 @@ _CREDENTIAL_HINT = "configure AWS credentials: `aws configure`, `aws sso login`,
 _NETWORK_HINT = "check your network, and the endpoint if you set one"
 # An AWS secret key has no fixed prefix: the 40-character shape only suggests one, hence a warning.
 _HEURISTIC_SHAPES = ("an AWS secret access key",)
-_SECRET_KEY_LINE = re.compile(r"^\s*#?\s*-?\s*([A-Za-z0-9_.-]*(password|passwd|secret|token|credential|api_?key)"
-                              r"[A-Za-z0-9_.-]*)\s*:\s*(\S.*)$", re.IGNORECASE)
+_SECRET_KEY_LINE = re.compile(
+    r"^\s*#?\s*-?\s*([A-Za-z0-9_.-]*(password|passwd|secret|token|credential|api_?key)"
+    r"[A-Za-z0-9_.-]*)\s*:\s*(\S.*)$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,13 @@ class AwsClients:
     endpoint_url: str | None = None
 
 
-def make_clients(region: str, *, profile: str | None = None, endpoint_url: str | None = None,
-                 static_credentials: tuple[str, str] | None = None) -> AwsClients:
+def make_clients(
+    region: str,
+    *,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+    static_credentials: tuple[str, str] | None = None,
+) -> AwsClients:
     """Clients in ``region`` from the boto3 chain (``profile`` like awscli's --profile, else AWS_PROFILE);
     ``static_credentials`` (key id, secret) only for a test endpoint. Short timeouts: a pre-flight that
     cannot reach AWS should say so in seconds, not minutes."""
@@ -58,25 +69,45 @@ def make_clients(region: str, *, profile: str | None = None, endpoint_url: str |
     from botocore.config import Config
     from botocore.exceptions import ProfileNotFound
 
-    config = Config(region_name=region, connect_timeout=5, read_timeout=20,
-                    retries={"mode": "standard", "max_attempts": 2})
+    config = Config(
+        region_name=region, connect_timeout=5, read_timeout=20, retries={"mode": "standard", "max_attempts": 2}
+    )
     key, secret = static_credentials or (None, None)
     try:
-        session = boto3.session.Session(profile_name=profile, region_name=region, aws_access_key_id=key,
-                                        aws_secret_access_key=secret)
+        session = boto3.session.Session(
+            profile_name=profile, region_name=region, aws_access_key_id=key, aws_secret_access_key=secret
+        )
     except ProfileNotFound as exc:
-        raise TransportError(f"pre-flight: {exc}", "name a profile of ~/.aws/config (aws configure list-profiles)") from None
+        raise TransportError(
+            f"pre-flight: {exc}", "name a profile of ~/.aws/config (aws configure list-profiles)"
+        ) from None
 
     def client(service: str) -> Any:
         return session.client(service, endpoint_url=endpoint_url, config=config)
 
-    return AwsClients(region=region, sts=client("sts"), s3=client("s3"), ec2=client("ec2"),
-                      secretsmanager=client("secretsmanager"), iam=client("iam"), endpoint_url=endpoint_url)
+    return AwsClients(
+        region=region,
+        sts=client("sts"),
+        s3=client("s3"),
+        ec2=client("ec2"),
+        secretsmanager=client("secretsmanager"),
+        iam=client("iam"),
+        endpoint_url=endpoint_url,
+    )
 
 
-def run_preflight(clients: AwsClients, spec: ClusterSpec, *, output_bucket: str, input_buckets: Sequence[str] = (),
-                  allowed_ips: str, open_ssh_ok: bool = False, secret_ids: Sequence[str] = (),
-                  project_text: str | None = None, project_source: str = "clustertools.yaml") -> list[Finding]:
+def run_preflight(
+    clients: AwsClients,
+    spec: ClusterSpec,
+    *,
+    output_bucket: str,
+    input_buckets: Sequence[str] = (),
+    allowed_ips: str,
+    open_ssh_ok: bool = False,
+    secret_ids: Sequence[str] = (),
+    project_text: str | None = None,
+    project_source: str = "clustertools.yaml",
+) -> list[Finding]:
     """Every finding, in the order a user fixes them. When AWS cannot be reached or the credentials fail,
     that one error stands for all the AWS checks (they would fail the same way); the offline ones still run.
     ``input_buckets`` adds to the spec's (e.g. storage.input's bucket). ``secret_ids``: Secrets Manager names
@@ -88,6 +119,7 @@ def run_preflight(clients: AwsClients, spec: ClusterSpec, *, output_bucket: str,
         return [identity, ssh, *values]
     secrets = [*secret_ids, *([spec.database.password_secret_arn] if spec.database else [])]
     from cluster_tools.services.aws.preflight_secrets import check_secret_access, check_secrets
+
     types = [spec.head_node_instance_type, *(t for q in spec.queues for t in q.instance_types)]
     return [
         identity,
@@ -103,17 +135,29 @@ def run_preflight(clients: AwsClients, spec: ClusterSpec, *, output_bucket: str,
     ]
 
 
-def preflight_project(clients: AwsClients, project: Project, rendered: RenderedCluster, *,
-                      secret_ids: Sequence[str] = (), project_text: str | None = None) -> list[Finding]:
+def preflight_project(
+    clients: AwsClients,
+    project: Project,
+    rendered: RenderedCluster,
+    *,
+    secret_ids: Sequence[str] = (),
+    project_text: str | None = None,
+) -> list[Finding]:
     """``run_preflight`` for a loaded project and the config rendered from it (what ``up`` would send)."""
     from cluster_tools.services.aws.cluster_config import cluster_spec_of
 
     storage = project.storage
     secret_ids = [*secret_ids, *([storage.input_credentials] if storage.input_credentials else [])]
-    return run_preflight(clients, cluster_spec_of(project), output_bucket=storage.output.bucket,
-                         input_buckets=[storage.input.bucket] if storage.input else [],
-                         allowed_ips=rendered.allowed_ips, open_ssh_ok=rendered.open_ssh_ok, secret_ids=secret_ids,
-                         project_text=project_text)
+    return run_preflight(
+        clients,
+        cluster_spec_of(project),
+        output_bucket=storage.output.bucket,
+        input_buckets=[storage.input.bucket] if storage.input else [],
+        allowed_ips=rendered.allowed_ips,
+        open_ssh_ok=rendered.open_ssh_ok,
+        secret_ids=secret_ids,
+        project_text=project_text,
+    )
 
 
 def check_credentials(clients: AwsClients) -> Finding:
@@ -127,14 +171,22 @@ def check_credentials(clients: AwsClients) -> Finding:
 def check_region(clients: AwsClients) -> Finding:
     region = clients.region
     try:
-        listed = {r["RegionName"]: r.get("OptInStatus") for r in clients.ec2.describe_regions(AllRegions=True)["Regions"]}
+        listed = {
+            r["RegionName"]: r.get("OptInStatus") for r in clients.ec2.describe_regions(AllRegions=True)["Regions"]
+        }
     except Exception as exc:
         return aws_failure("region", f"cannot list the regions from {region}", exc, clients)
     if region not in listed:
-        return Finding("error", "region", f"{region} is not an AWS region", "set parallelcluster.region, e.g. us-east-1")
+        return Finding(
+            "error", "region", f"{region} is not an AWS region", "set parallelcluster.region, e.g. us-east-1"
+        )
     if listed[region] == "not-opted-in":
-        return Finding("error", "region", f"{region} is not enabled for your account",
-                       "enable it (AWS console > Account > Regions), or choose another region")
+        return Finding(
+            "error",
+            "region",
+            f"{region} is not enabled for your account",
+            "enable it (AWS console > Account > Regions), or choose another region",
+        )
     return Finding("ok", "region", f"{region} is available")
 
 
@@ -154,13 +206,21 @@ def _check_bucket(clients: AwsClients, bucket: str, role: str) -> Finding:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code == "NoSuchBucket":
-            hint = ("create it in " + region) if role == "output" else "check the bucket name (storage.input, input_buckets)"
+            hint = (
+                ("create it in " + region)
+                if role == "output"
+                else "check the bucket name (storage.input, input_buckets)"
+            )
             return Finding("error", "buckets", f"{what} does not exist", hint)
         # A third party often denies GetBucketLocation; HEAD still tells the region in a header.
         location = _region_from_head(clients, bucket)
         if location is None:
-            return Finding("warning", "buckets", f"cannot tell where {what} is ({code})",
-                           "make sure it is in " + region + ": a cross-region read is billed per GB")
+            return Finding(
+                "warning",
+                "buckets",
+                f"cannot tell where {what} is ({code})",
+                "make sure it is in " + region + ": a cross-region read is billed per GB",
+            )
     except Exception as exc:
         return aws_failure("buckets", f"cannot check {what}", exc, clients)
     # GetBucketLocation says None for us-east-1 and EU for the oldest eu-west-1 buckets.
@@ -168,13 +228,18 @@ def _check_bucket(clients: AwsClients, bucket: str, role: str) -> Finding:
     if location == region:
         return Finding("ok", "buckets", f"{what} is in {region}, like the cluster")
     if role == "input":
-        return Finding("warning", "buckets",
-                       f"{what} is in {location}, the cluster in {region}: every read crosses regions, "
-                       "billed per GB and slower",
-                       f"create the cluster in {location} (parallelcluster.region), or copy the inputs to {region}")
-    return Finding("warning", "buckets",
-                   f"{what} is in {location}, the cluster in {region}: every output crosses regions, billed per GB",
-                   f"use an output bucket in {region} (storage.output), or create the cluster in {location}")
+        return Finding(
+            "warning",
+            "buckets",
+            f"{what} is in {location}, the cluster in {region}: every read crosses regions, billed per GB and slower",
+            f"create the cluster in {location} (parallelcluster.region), or copy the inputs to {region}",
+        )
+    return Finding(
+        "warning",
+        "buckets",
+        f"{what} is in {location}, the cluster in {region}: every output crosses regions, billed per GB",
+        f"use an output bucket in {region} (storage.output), or create the cluster in {location}",
+    )
 
 
 def _region_from_head(clients: AwsClients, bucket: str) -> str | None:
@@ -191,16 +256,24 @@ def _region_from_head(clients: AwsClients, bucket: str) -> str | None:
 
 def check_key_pair(clients: AwsClients, key_name: str | None) -> Finding:
     if key_name is None:
-        return Finding("warning", "key-pair", "no key pair: nobody will be able to SSH to the head node",
-                       "set parallelcluster.key_name to an EC2 key pair of " + clients.region)
+        return Finding(
+            "warning",
+            "key-pair",
+            "no key pair: nobody will be able to SSH to the head node",
+            "set parallelcluster.key_name to an EC2 key pair of " + clients.region,
+        )
     try:
         found = clients.ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [key_name]}])["KeyPairs"]
     except Exception as exc:
         return aws_failure("key-pair", f"cannot check key pair {key_name}", exc, clients)
     if not found:
-        return Finding("error", "key-pair", f"key pair {key_name} does not exist in {clients.region}",
-                       f"import your public key: aws ec2 import-key-pair --region {clients.region} "
-                       f"--key-name {key_name} --public-key-material fileb://~/.ssh/id_ed25519.pub")
+        return Finding(
+            "error",
+            "key-pair",
+            f"key pair {key_name} does not exist in {clients.region}",
+            f"import your public key: aws ec2 import-key-pair --region {clients.region} "
+            f"--key-name {key_name} --public-key-material fileb://~/.ssh/id_ed25519.pub",
+        )
     return Finding("ok", "key-pair", f"key pair {key_name} exists")
 
 
@@ -213,11 +286,19 @@ def check_subnets(clients: AwsClients, subnet_ids: Sequence[str]) -> Finding:
     vpcs = {s["SubnetId"]: s.get("VpcId") for s in found}
     missing = [s for s in wanted if s not in vpcs]
     if missing:
-        return Finding("error", "subnets", f"no subnet {', '.join(missing)} in {clients.region}",
-                       "set parallelcluster.subnet_id (and compute_subnet_ids) to subnets of your VPC there")
+        return Finding(
+            "error",
+            "subnets",
+            f"no subnet {', '.join(missing)} in {clients.region}",
+            "set parallelcluster.subnet_id (and compute_subnet_ids) to subnets of your VPC there",
+        )
     if len(set(vpcs.values())) > 1:
-        return Finding("error", "subnets", f"the subnets sit in different VPCs ({', '.join(sorted(set(vpcs.values())))})",
-                       "ParallelCluster puts the head node and every queue in one VPC: choose subnets of one")
+        return Finding(
+            "error",
+            "subnets",
+            f"the subnets sit in different VPCs ({', '.join(sorted(set(vpcs.values())))})",
+            "ParallelCluster puts the head node and every queue in one VPC: choose subnets of one",
+        )
     return Finding("ok", "subnets", f"{', '.join(wanted)} in {next(iter(vpcs.values()))}")
 
 
@@ -228,7 +309,8 @@ def check_instance_types(clients: AwsClients, instance_types: Sequence[str]) -> 
     try:
         offered: set[str] = set()
         pages = clients.ec2.get_paginator("describe_instance_type_offerings").paginate(
-            LocationType="region", Filters=[{"Name": "instance-type", "Values": wanted}])
+            LocationType="region", Filters=[{"Name": "instance-type", "Values": wanted}]
+        )
         for page in pages:
             offered.update(o["InstanceType"] for o in page["InstanceTypeOfferings"])
     except Exception as exc:
@@ -246,32 +328,60 @@ def _missing_type(clients: AwsClients, instance_type: str) -> Finding:
         clients.ec2.describe_instance_types(InstanceTypes=[instance_type])
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "InvalidInstanceType":
-            return Finding("error", "instance-types", f"{instance_type} is not an EC2 instance type",
-                           "check the spelling in parallelcluster.queues (e.g. c6i.xlarge)")
+            return Finding(
+                "error",
+                "instance-types",
+                f"{instance_type} is not an EC2 instance type",
+                "check the spelling in parallelcluster.queues (e.g. c6i.xlarge)",
+            )
     except Exception:
         pass  # the offering answer is enough to say it cannot be used here
-    return Finding("error", "instance-types", f"{instance_type} is not offered in {clients.region}",
-                   "choose another type, or another region (aws ec2 describe-instance-type-offerings)")
+    return Finding(
+        "error",
+        "instance-types",
+        f"{instance_type} is not offered in {clients.region}",
+        "choose another type, or another region (aws ec2 describe-instance-type-offerings)",
+    )
 
 
 def check_allowed_ips(allowed_ips: str, open_ssh_ok: bool = False) -> Finding:
     if allowed_ips == ALLOWED_IPS_PLACEHOLDER:
-        return Finding("error", "allowed-ips", "who may SSH to the head node is unknown (your public address was not found)",
-                       "pass --allowed-ip YOUR.IP/32, or set parallelcluster.allowed_ips")
+        return Finding(
+            "error",
+            "allowed-ips",
+            "who may SSH to the head node is unknown (your public address was not found)",
+            "pass --allowed-ip YOUR.IP/32, or set parallelcluster.allowed_ips",
+        )
     if is_open_to_world(allowed_ips):
         if open_ssh_ok:
-            return Finding("warning", "allowed-ips", "SSH to the head node is open to the world (0.0.0.0/0), "
-                           "as clustertools.yaml asks", "narrow parallelcluster.allowed_ips to your address /32")
-        return Finding("error", "allowed-ips", "SSH to the head node would be open to the world (0.0.0.0/0)",
-                       "give your address: --allowed-ip YOUR.IP/32 (set allowed_ips: 0.0.0.0/0 to mean it)")
+            return Finding(
+                "warning",
+                "allowed-ips",
+                "SSH to the head node is open to the world (0.0.0.0/0), as clustertools.yaml asks",
+                "narrow parallelcluster.allowed_ips to your address /32",
+            )
+        return Finding(
+            "error",
+            "allowed-ips",
+            "SSH to the head node would be open to the world (0.0.0.0/0)",
+            "give your address: --allowed-ip YOUR.IP/32 (set allowed_ips: 0.0.0.0/0 to mean it)",
+        )
     try:
         wide = not allowed_ips.startswith("pl-") and ipaddress.ip_network(allowed_ips, strict=False).prefixlen < 16
     except ValueError:
-        return Finding("error", "allowed-ips", f"{allowed_ips!r} is neither an IPv4 CIDR nor a prefix list id",
-                       "give your address: --allowed-ip YOUR.IP/32")
+        return Finding(
+            "error",
+            "allowed-ips",
+            f"{allowed_ips!r} is neither an IPv4 CIDR nor a prefix list id",
+            "give your address: --allowed-ip YOUR.IP/32",
+        )
     if wide:
-        return Finding("warning", "allowed-ips", f"SSH to the head node from {allowed_ips}: a very wide range",
-                       "narrow it to your address /32 or your site's range")
+        return Finding(
+            "warning",
+            "allowed-ips",
+            f"SSH to the head node from {allowed_ips}: a very wide range",
+            "narrow it to your address /32 or your site's range",
+        )
     return Finding("ok", "allowed-ips", f"SSH to the head node from {allowed_ips} only")
 
 
@@ -288,9 +398,15 @@ def check_secret_values(text: str, source: str = "clustertools.yaml") -> list[Fi
             continue
         # Shapes with a fixed prefix (AKIA..., a PEM header, ghp_...) are certain; the others only suggest one.
         level: Level = "warning" if label in _HEURISTIC_SHAPES or label.startswith("a secret (") else "error"
-        findings.append(Finding(level, "secret-values", f"{source}:{number}: looks like {label}",
-                                "remove it (and rotate it if it was real: git keeps old versions); store it in "
-                                "Secrets Manager and reference the secret's name or ARN"))
+        findings.append(
+            Finding(
+                level,
+                "secret-values",
+                f"{source}:{number}: looks like {label}",
+                "remove it (and rotate it if it was real: git keeps old versions); store it in "
+                "Secrets Manager and reference the secret's name or ARN",
+            )
+        )
     return findings or [Finding("ok", "secret-values", f"nothing in {source} looks like a secret")]
 
 
@@ -306,11 +422,25 @@ def aws_failure(check: str, what: str, exc: Exception, clients: AwsClients, *, f
     if isinstance(exc, bx.ClientError):
         code = exc.response.get("Error", {}).get("Code", "?")
         message = " ".join(str(exc.response.get("Error", {}).get("Message", "")).split())
-        if code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "ExpiredTokenException",
-                    "UnrecognizedClientException", "InvalidAccessKeyId"):
+        if code in (
+            "InvalidClientTokenId",
+            "SignatureDoesNotMatch",
+            "ExpiredToken",
+            "ExpiredTokenException",
+            "UnrecognizedClientException",
+            "InvalidAccessKeyId",
+        ):
             return Finding("error", check, f"{what}: AWS refused the credentials ({code})", _CREDENTIAL_HINT)
         level: Level = "error" if fatal else "warning"
-        return Finding(level, check, f"{what}: {code}: {message}".rstrip(": "),
-                       "your AWS identity may lack this read permission; the check was skipped" if not fatal else None)
-    return Finding("error" if fatal else "warning", check, f"{what}: {type(exc).__name__}: {' '.join(str(exc).split())}",
-                   _NETWORK_HINT)
+        return Finding(
+            level,
+            check,
+            f"{what}: {code}: {message}".rstrip(": "),
+            "your AWS identity may lack this read permission; the check was skipped" if not fatal else None,
+        )
+    return Finding(
+        "error" if fatal else "warning",
+        check,
+        f"{what}: {type(exc).__name__}: {' '.join(str(exc).split())}",
+        _NETWORK_HINT,
+    )

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 from urllib.parse import unquote
 
 from cluster_tools.services.aws.preflight import AwsClients, Finding, aws_failure
@@ -26,17 +27,29 @@ def check_secrets(clients: AwsClients, secret_ids: Sequence[str]) -> list[Findin
     for secret in secret_ids:
         arn_region = secret.split(":")[3] if secret.startswith("arn:") and secret.count(":") >= 6 else None
         if arn_region and arn_region != clients.region:
-            findings.append(Finding("warning", "secrets", f"secret {secret} is in {arn_region}, the cluster in "
-                                    f"{clients.region}: not checked here", "keep the secret in the cluster's region"))
+            findings.append(
+                Finding(
+                    "warning",
+                    "secrets",
+                    f"secret {secret} is in {arn_region}, the cluster in {clients.region}: not checked here",
+                    "keep the secret in the cluster's region",
+                )
+            )
             continue
         try:
             described = clients.secretsmanager.describe_secret(SecretId=secret)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code == "ResourceNotFoundException":
-                findings.append(Finding("error", "secrets", f"no secret {secret} in {clients.region}",
-                                        "store the credentials there: aws secretsmanager create-secret --name NAME "
-                                        "--secret-string file://creds.json (never in clustertools.yaml)"))
+                findings.append(
+                    Finding(
+                        "error",
+                        "secrets",
+                        f"no secret {secret} in {clients.region}",
+                        "store the credentials there: aws secretsmanager create-secret --name NAME "
+                        "--secret-string file://creds.json (never in clustertools.yaml)",
+                    )
+                )
                 continue
             findings.append(aws_failure("secrets", f"cannot check secret {secret}", exc, clients))
             continue
@@ -44,10 +57,18 @@ def check_secrets(clients: AwsClients, secret_ids: Sequence[str]) -> list[Findin
             findings.append(aws_failure("secrets", f"cannot check secret {secret}", exc, clients))
             continue
         if described.get("DeletedDate"):
-            findings.append(Finding("error", "secrets", f"secret {secret} is scheduled for deletion",
-                                    f"restore it: aws secretsmanager restore-secret --secret-id {described.get('Name', secret)}"))
+            findings.append(
+                Finding(
+                    "error",
+                    "secrets",
+                    f"secret {secret} is scheduled for deletion",
+                    f"restore it: aws secretsmanager restore-secret --secret-id {described.get('Name', secret)}",
+                )
+            )
         else:
-            findings.append(Finding("ok", "secrets", f"secret {described.get('Name', secret)} exists (its value was not read)"))
+            findings.append(
+                Finding("ok", "secrets", f"secret {described.get('Name', secret)} exists (its value was not read)")
+            )
     return findings
 
 
@@ -57,9 +78,15 @@ def check_secret_access(clients: AwsClients, secret_arns: Sequence[str], policy_
     if not secret_arns:
         return []
     if not policy_arns:
-        return [Finding("error", "secret-access", f"the nodes cannot read {arn}: they get no policy allowing "
-                        f"{GET_SECRET} on it", "attach one: parallelcluster.additional_iam_policies: "
-                        "[arn:aws:iam::ACCOUNT:policy/NAME]") for arn in secret_arns]
+        return [
+            Finding(
+                "error",
+                "secret-access",
+                f"the nodes cannot read {arn}: they get no policy allowing {GET_SECRET} on it",
+                "attach one: parallelcluster.additional_iam_policies: [arn:aws:iam::ACCOUNT:policy/NAME]",
+            )
+            for arn in secret_arns
+        ]
     statements: list[dict[str, Any]] = []
     findings: list[Finding] = []
     for policy in policy_arns:
@@ -68,8 +95,14 @@ def check_secret_access(clients: AwsClients, secret_arns: Sequence[str], policy_
             document = clients.iam.get_policy_version(PolicyArn=policy, VersionId=version)["PolicyVersion"]["Document"]
         except Exception as exc:
             if getattr(exc, "response", {}).get("Error", {}).get("Code") == "NoSuchEntity":
-                findings.append(Finding("error", "secret-access", f"no IAM policy {policy}",
-                                        "create it, or fix parallelcluster.additional_iam_policies"))
+                findings.append(
+                    Finding(
+                        "error",
+                        "secret-access",
+                        f"no IAM policy {policy}",
+                        "create it, or fix parallelcluster.additional_iam_policies",
+                    )
+                )
             else:
                 findings.append(aws_failure("secret-access", f"cannot read policy {policy}", exc, clients))
             continue
@@ -78,12 +111,23 @@ def check_secret_access(clients: AwsClients, secret_arns: Sequence[str], policy_
         denied = any(_covers(s, arn) for s in statements if s.get("Effect") == "Deny")
         allowing = [s for s in statements if s.get("Effect") == "Allow" and _covers(s, arn)]
         if denied or not allowing:
-            findings.append(Finding("error", "secret-access", f"the nodes' policies do not allow {GET_SECRET} on {arn}"
-                                    + (" (a Deny matches)" if denied else ""),
-                                    f'allow it in one of: {", ".join(policy_arns)} (Resource "{arn}")'))
+            findings.append(
+                Finding(
+                    "error",
+                    "secret-access",
+                    f"the nodes' policies do not allow {GET_SECRET} on {arn}" + (" (a Deny matches)" if denied else ""),
+                    f'allow it in one of: {", ".join(policy_arns)} (Resource "{arn}")',
+                )
+            )
         elif any("Condition" in s for s in allowing):
-            findings.append(Finding("warning", "secret-access", f"{GET_SECRET} on {arn} is allowed under a condition "
-                                    "clustertools does not evaluate", "check the condition holds for the nodes' role"))
+            findings.append(
+                Finding(
+                    "warning",
+                    "secret-access",
+                    f"{GET_SECRET} on {arn} is allowed under a condition clustertools does not evaluate",
+                    "check the condition holds for the nodes' role",
+                )
+            )
         else:
             findings.append(Finding("ok", "secret-access", f"the nodes may read {arn}"))
     return findings
@@ -97,8 +141,9 @@ def _statements(document: Any) -> list[dict[str, Any]]:
 
 
 def _covers(statement: dict[str, Any], secret_arn: str) -> bool:
-    return (_matches(statement.get("Action"), GET_SECRET, case=False)
-            and _matches(statement.get("Resource"), secret_arn, case=True))
+    return _matches(statement.get("Action"), GET_SECRET, case=False) and _matches(
+        statement.get("Resource"), secret_arn, case=True
+    )
 
 
 def _matches(patterns: Any, value: str, *, case: bool) -> bool:

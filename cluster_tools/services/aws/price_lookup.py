@@ -9,11 +9,19 @@ Two orders, for two uses:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from cluster_tools.errors import ConfigError
-from cluster_tools.model.cost.pricing import Capacity, PriceNotFound, PriceQuote, PriceTable, instance_price, instance_shape
+from cluster_tools.model.cost.pricing import (
+    Capacity,
+    PriceNotFound,
+    PriceQuote,
+    PriceTable,
+    instance_price,
+    instance_shape,
+)
 
 Quote = Callable[[str, str, Capacity], PriceQuote]  # (region, instance type, capacity)
 Shape = Callable[[str, str], tuple[int, float]]  # (region, instance type) -> (vCPUs, memory GiB)
@@ -29,12 +37,15 @@ class Lookups:
 
 
 def table_lookups(table: PriceTable) -> Lookups:
-    return Lookups(quote=lambda region, t, capacity: instance_price(table, region, t, capacity),
-                   shape=lambda _region, t: instance_shape(table, t))
+    return Lookups(
+        quote=lambda region, t, capacity: instance_price(table, region, t, capacity),
+        shape=lambda _region, t: instance_shape(table, t),
+    )
 
 
 def table_then_aws(table: PriceTable, aws: Lookups) -> Lookups:
     """The table's answer; for a type or region it lacks (PriceNotFound), AWS's."""
+
     def quote(region: str, instance_type: str, capacity: Capacity) -> PriceQuote:
         try:
             return instance_price(table, region, instance_type, capacity)
@@ -46,6 +57,7 @@ def table_then_aws(table: PriceTable, aws: Lookups) -> Lookups:
             return instance_shape(table, instance_type)
         except PriceNotFound:
             return aws.shape(region, instance_type)
+
     return Lookups(quote, shape)
 
 
@@ -59,6 +71,7 @@ def aws_lookups(*, profile: str | None = None, endpoint_url: str | None = None) 
     def shape(region: str, instance_type: str) -> tuple[int, float]:
         found = live_instance_shape(clients(region).ec2, instance_type)
         return found.vcpus, found.memory_gib
+
     return Lookups(quote=lambda region, t, capacity: live_price(region, t, capacity, clients(region)), shape=shape)
 
 
@@ -75,12 +88,12 @@ def live_quoter(region: str | None = None, *, profile: str | None = None, endpoi
     from cluster_tools.transport.aws_prices import live_or_table
 
     clients, table = _client_cache(profile, endpoint_url, region, strict=True), load_price_table()
-    return lambda where, instance_type, capacity: live_or_table(table, where, instance_type, capacity,
-                                                                clients(where))
+    return lambda where, instance_type, capacity: live_or_table(table, where, instance_type, capacity, clients(where))
 
 
-def _client_cache(profile: str | None, endpoint_url: str | None, region: str | None = None, *,
-                  strict: bool = False) -> Callable[[str], Any]:
+def _client_cache(
+    profile: str | None, endpoint_url: str | None, region: str | None = None, *, strict: bool = False
+) -> Callable[[str], Any]:
     """region -> PriceClients, made once per region (spot history and DescribeInstanceTypes are regional).
     A profile that does not exist is a ConfigError (``strict``: the user named it) or LivePriceUnavailable."""
     import boto3
@@ -93,7 +106,9 @@ def _client_cache(profile: str | None, endpoint_url: str | None, region: str | N
         session = boto3.session.Session(profile_name=profile, region_name=region)
     except ProfileNotFound as exc:
         if strict:
-            raise ConfigError(f"--profile: {exc}", "name a profile of ~/.aws/config (aws configure list-profiles)") from None
+            raise ConfigError(
+                f"--profile: {exc}", "name a profile of ~/.aws/config (aws configure list-profiles)"
+            ) from None
         raise LivePriceUnavailable(f"cannot ask AWS ({exc})") from None
     made: dict[str, Any] = {}
 
@@ -104,4 +119,5 @@ def _client_cache(profile: str | None, endpoint_url: str | None, region: str | N
             except BotoCoreError as exc:
                 raise LivePriceUnavailable(f"cannot ask AWS ({exc})") from None
         return made[where]
+
     return clients

@@ -8,9 +8,9 @@ The stack's events say what is being built and, on failure, why: the FIRST faile
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
 
 from cluster_tools.errors import ClusterToolsError
 from cluster_tools.transport import pcluster as pc
@@ -68,8 +68,12 @@ class StackEventFeed:
             self.started.add(event.logical_id)
         elif event.status.endswith("COMPLETE"):
             self.finished.add(event.logical_id)
-        if (event.status.endswith("FAILED") and self.first_failure is None and event.logical_id != self.name
-                and not event.reason.startswith(_CASCADE)):
+        if (
+            event.status.endswith("FAILED")
+            and self.first_failure is None
+            and event.logical_id != self.name
+            and not event.reason.startswith(_CASCADE)
+        ):
             self.first_failure = event
 
 
@@ -80,27 +84,68 @@ def describe_event(event: pc.StackEvent) -> str:
     return f"{when} {event.logical_id}{kind} {event.status}" + (f": {event.reason}" if event.reason else "")
 
 
-def wait_for_create(name: str, region: str, *, poll_seconds: float, timeout_seconds: float,
-                    on_status: OnStatus | None = None, on_event: OnEvent | None = None,
-                    sleep: Callable[[float], None] = time.sleep) -> pc.ClusterDescription:
+def wait_for_create(
+    name: str,
+    region: str,
+    *,
+    poll_seconds: float,
+    timeout_seconds: float,
+    on_status: OnStatus | None = None,
+    on_event: OnEvent | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pc.ClusterDescription:
     """Poll until the cluster leaves CREATE_IN_PROGRESS, passing each new stack event to ``on_event``.
     CREATE_COMPLETE is returned; anything else raised, naming the first failed resource and its reason."""
-    return _wait_for(name, region, "CREATE", poll_seconds=poll_seconds, timeout_seconds=timeout_seconds,
-                     on_status=on_status, on_event=on_event, sleep=sleep)
+    return _wait_for(
+        name,
+        region,
+        "CREATE",
+        poll_seconds=poll_seconds,
+        timeout_seconds=timeout_seconds,
+        on_status=on_status,
+        on_event=on_event,
+        sleep=sleep,
+    )
 
 
-def wait_for_update(name: str, region: str, *, since: datetime, poll_seconds: float, timeout_seconds: float,
-                    on_status: OnStatus | None = None, on_event: OnEvent | None = None,
-                    sleep: Callable[[float], None] = time.sleep) -> pc.ClusterDescription:
+def wait_for_update(
+    name: str,
+    region: str,
+    *,
+    since: datetime,
+    poll_seconds: float,
+    timeout_seconds: float,
+    on_status: OnStatus | None = None,
+    on_event: OnEvent | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pc.ClusterDescription:
     """Poll until the cluster leaves UPDATE_IN_PROGRESS (events before ``since`` skipped: the create's). UPDATE_COMPLETE
     is returned; a failed update (ParallelCluster rolls the stack back: UPDATE_FAILED) raised with its first failure."""
-    return _wait_for(name, region, "UPDATE", poll_seconds=poll_seconds, timeout_seconds=timeout_seconds,
-                     on_status=on_status, on_event=on_event, sleep=sleep, since=since)
+    return _wait_for(
+        name,
+        region,
+        "UPDATE",
+        poll_seconds=poll_seconds,
+        timeout_seconds=timeout_seconds,
+        on_status=on_status,
+        on_event=on_event,
+        sleep=sleep,
+        since=since,
+    )
 
 
-def _wait_for(name: str, region: str, operation: str, *, poll_seconds: float, timeout_seconds: float,
-              on_status: OnStatus | None, on_event: OnEvent | None, sleep: Callable[[float], None],
-              since: datetime | None = None) -> pc.ClusterDescription:
+def _wait_for(
+    name: str,
+    region: str,
+    operation: str,
+    *,
+    poll_seconds: float,
+    timeout_seconds: float,
+    on_status: OnStatus | None,
+    on_event: OnEvent | None,
+    sleep: Callable[[float], None],
+    since: datetime | None = None,
+) -> pc.ClusterDescription:
     feed = StackEventFeed(name, region, since=since)
     waited = 0.0
     while True:
@@ -113,28 +158,47 @@ def _wait_for(name: str, region: str, operation: str, *, poll_seconds: float, ti
         if described.status != f"{operation}_IN_PROGRESS":
             break
         if waited >= timeout_seconds:
-            raise ClusterToolsError(f"cluster {name} is still {operation}_IN_PROGRESS after {int(waited // 60)} minutes",
-                                    f"it goes on in AWS: `clustertools describe -c {name}`" +
-                                    (", then `clustertools up` again to record it" if operation == "CREATE" else ""))
+            raise ClusterToolsError(
+                f"cluster {name} is still {operation}_IN_PROGRESS after {int(waited // 60)} minutes",
+                f"it goes on in AWS: `clustertools describe -c {name}`"
+                + (", then `clustertools up` again to record it" if operation == "CREATE" else ""),
+            )
         sleep(poll_seconds)
         waited += poll_seconds
     if described.status != f"{operation}_COMPLETE":
         for event in feed.poll():  # the failure's own events may land after the last poll
             if on_event:
                 on_event(event)
-        hint = (f"`clustertools triage -c {name}` shows why (the head node's logs); then delete it with "
-                f"`clustertools down -c {name}`") if operation == "CREATE" else (
+        hint = (
+            (
+                f"`clustertools triage -c {name}` shows why (the head node's logs); then delete it with "
+                f"`clustertools down -c {name}`"
+            )
+            if operation == "CREATE"
+            else (
                 f"ParallelCluster rolled the stack back to the config before; `clustertools triage -c {name}` "
-                "shows the head node's logs")
-        raise ClusterToolsError(f"cluster {name} failed: {described.status}: {failure_reason(described, feed)}"
-                                if operation == "CREATE" else
-                                f"updating {name} failed: {described.status}: {failure_reason(described, feed)}", hint)
+                "shows the head node's logs"
+            )
+        )
+        raise ClusterToolsError(
+            f"cluster {name} failed: {described.status}: {failure_reason(described, feed)}"
+            if operation == "CREATE"
+            else f"updating {name} failed: {described.status}: {failure_reason(described, feed)}",
+            hint,
+        )
     return described
 
 
-def wait_for_delete(name: str, region: str | None, *, since: datetime | None, poll_seconds: float,
-                    timeout_seconds: float, on_progress: Callable[[str], None],
-                    sleep: Callable[[float], None] = time.sleep) -> None:
+def wait_for_delete(
+    name: str,
+    region: str | None,
+    *,
+    since: datetime | None,
+    poll_seconds: float,
+    timeout_seconds: float,
+    on_progress: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """Poll until the cluster is gone, reporting its status and each new stack event; a failed delete is
     raised with the first failed resource (typically storage that is still in use)."""
     feed = StackEventFeed(name, region, since=since)
@@ -148,11 +212,15 @@ def wait_for_delete(name: str, region: str | None, *, since: datetime | None, po
             return
         on_progress(f"deleting {name}: {described.status} ({int(waited // 60)} min)")
         if described.status.endswith("FAILED"):
-            raise ClusterToolsError(f"deleting {name} failed: {failure_reason(described, feed)}",
-                                    f"fix what it names, then `clustertools down -c {name}` again")
+            raise ClusterToolsError(
+                f"deleting {name} failed: {failure_reason(described, feed)}",
+                f"fix what it names, then `clustertools down -c {name}` again",
+            )
         if waited >= timeout_seconds:
-            raise ClusterToolsError(f"{name} was not deleted within {timeout_seconds / 60:.0f} minutes",
-                                    "`clustertools describe` shows where it stands")
+            raise ClusterToolsError(
+                f"{name} was not deleted within {timeout_seconds / 60:.0f} minutes",
+                "`clustertools describe` shows where it stands",
+            )
         sleep(poll_seconds)
         waited += poll_seconds
 

@@ -9,11 +9,11 @@ that hides the other clusters.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, list_clusters
 from cluster_tools.errors import ClusterToolsError
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, list_clusters
 from cluster_tools.store.state_dir import StateDir
 
 _IN_PROGRESS = {"CREATE_IN_PROGRESS": "creating", "UPDATE_IN_PROGRESS": "updating", "DELETE_IN_PROGRESS": "deleting"}
@@ -29,8 +29,9 @@ class ClusterListing:
         return {**self.record.model_dump(mode="json"), "state": self.state, "state_detail": self.detail}
 
 
-def list_with_states(state: StateDir, *, warn: Callable[[str], None] = lambda _: None,
-                     connect=None) -> list[ClusterListing]:
+def list_with_states(
+    state: StateDir, *, warn: Callable[[str], None] = lambda _: None, connect=None
+) -> list[ClusterListing]:
     """Every cluster record of the state dir, each with its state read now."""
     return [_listing(state, record, connect) for record in list_clusters(state, warn=warn)]
 
@@ -76,6 +77,7 @@ def _parallelcluster_listing(record: ClusterRecord) -> ClusterListing:
     if head in ("stopping", "stopped"):
         return ClusterListing(record, "stopped", f"head node {head}: `clustertools start -c {record.name}`")
     if described.compute_fleet_status in ("STOPPING", "STOPPED", "STOP_REQUESTED"):
-        return ClusterListing(record, "stopped", f"compute fleet {described.compute_fleet_status}: "
-                                                 f"`clustertools start -c {record.name}`")
+        return ClusterListing(
+            record, "stopped", f"compute fleet {described.compute_fleet_status}: `clustertools start -c {record.name}`"
+        )
     return ClusterListing(record, "running", note)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.project_config import Project
-from cluster_tools.store.state_dir import StateDir
 from cluster_tools.services.remote.autostop_control import autostop_armed
+from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
 
 
@@ -44,14 +44,15 @@ class Description:
     def mark_stopped(self) -> None:
         head = self.head_node.state if self.head_node else None
         self.stopped = head in ("stopping", "stopped") or bool(
-            self.partitions and all(p.get("avail") == "inactive" for p in self.partitions))
+            self.partitions and all(p.get("avail") == "inactive" for p in self.partitions)
+        )
 
 
 def describe(state: StateDir, explicit: str | None, project: Project | None, *, quote=None) -> Description:
     """-c NAME, else the project's cluster, else the only one known. A ParallelCluster cluster of the project
     that is not recorded locally (still creating, or recorded elsewhere) is described from AWS all the same."""
-    from cluster_tools.model.clusters.cluster_record import load_cluster, resolve_cluster_name
     from cluster_tools.errors import ClusterNotFound
+    from cluster_tools.model.clusters.cluster_record import load_cluster, resolve_cluster_name
 
     spec = project.parallelcluster if project else None
     ours = None
@@ -60,8 +61,9 @@ def describe(state: StateDir, explicit: str | None, project: Project | None, *, 
 
         ours = cluster_name_for(spec, project.name)  # type: ignore[union-attr]
     try:
-        record: ClusterRecord | None = load_cluster(state, resolve_cluster_name(
-            state, explicit, project.cluster if project else None))
+        record: ClusterRecord | None = load_cluster(
+            state, resolve_cluster_name(state, explicit, project.cluster if project else None)
+        )
     except ClusterNotFound:
         if ours is None or explicit not in (None, ours):
             raise
@@ -71,7 +73,9 @@ def describe(state: StateDir, explicit: str | None, project: Project | None, *, 
         region = (record.region if record else None) or (spec.region if spec else None)
         info = describe_parallelcluster(name, region, record)  # type: ignore[arg-type]
         info.cost, info.cost_note = hourly_cost(info, queue_capacities(project) if name == ours else {}, quote=quote)
-        armed = (name == ours and spec.autostop_minutes is not None) or (record is not None and autostop_armed(state, name))
+        armed = (name == ours and spec.autostop_minutes is not None) or (
+            record is not None and autostop_armed(state, name)
+        )
         if record is not None and armed and info.head_node is not None and info.head_node.state == "running":
             info.autostop, info.autostop_note = _autostop_of(state, record)
         info.mark_stopped()
@@ -88,9 +92,16 @@ def describe_parallelcluster(name: str, region: str | None, record: ClusterRecor
     queues: dict[str, list[pc.Instance]] = {}
     for instance in pc.describe_cluster_instances(name, region=region, node_type="ComputeNode"):
         queues.setdefault(instance.queue_name or "?", []).append(instance)
-    return Description(name=name, provider="parallelcluster", address=record.address if record else None,
-                       status=described.status, region=described.region or region, head_node=described.head_node,
-                       queues=queues, failure_reason=described.failure_reason)
+    return Description(
+        name=name,
+        provider="parallelcluster",
+        address=record.address if record else None,
+        status=described.status,
+        region=described.region or region,
+        head_node=described.head_node,
+        queues=queues,
+        failure_reason=described.failure_reason,
+    )
 
 
 def hourly_cost(info: Description, capacities: dict[str, str], *, quote=None) -> tuple[dict | None, str | None]:
@@ -109,19 +120,37 @@ def hourly_cost(info: Description, capacities: dict[str, str], *, quote=None) ->
                 capacity = capacities.get(queue)
                 if capacity is None:
                     unknown.add(queue)
-                counts[node.instance_type, capacity or "ondemand"] = counts.get((node.instance_type, capacity or "ondemand"), 0) + 1
+                counts[node.instance_type, capacity or "ondemand"] = (
+                    counts.get((node.instance_type, capacity or "ondemand"), 0) + 1
+                )
     table = load_price_table()
     try:
-        breakdown = hourly_cluster_cost(table, info.region, (info.head_node.instance_type, "ondemand"),
-                                        [(t, c, n) for (t, c), n in sorted(counts.items())], quote=quote)  # type: ignore[misc]
+        breakdown = hourly_cluster_cost(
+            table,
+            info.region,
+            (info.head_node.instance_type, "ondemand"),
+            [(t, c, n) for (t, c), n in sorted(counts.items())],
+            quote=quote,
+        )  # type: ignore[misc]
     except PriceNotFound as exc:
         return None, f"no price: {exc.message}"
-    note = (f"queue(s) {', '.join(sorted(unknown))} priced on-demand: their capacity type is in the project's "
-            "clustertools.yaml, not found here") if unknown else None
-    return {"hourly_usd": round(breakdown.total_hourly_usd, 4),
-            "monthly_usd": round(breakdown.total_hourly_usd * HOURS_PER_MONTH, 2), "estimate": breakdown.estimate,
-            "source": table.label if quote is None else "AWS's prices where it answered, else the "
-                      f"{table.label} (each line says)", "lines": breakdown.text_lines()}, note
+    note = (
+        (
+            f"queue(s) {', '.join(sorted(unknown))} priced on-demand: their capacity type is in the project's "
+            "clustertools.yaml, not found here"
+        )
+        if unknown
+        else None
+    )
+    return {
+        "hourly_usd": round(breakdown.total_hourly_usd, 4),
+        "monthly_usd": round(breakdown.total_hourly_usd * HOURS_PER_MONTH, 2),
+        "estimate": breakdown.estimate,
+        "source": table.label
+        if quote is None
+        else f"AWS's prices where it answered, else the {table.label} (each line says)",
+        "lines": breakdown.text_lines(),
+    }, note
 
 
 def queue_capacities(project: Project | None) -> dict[str, str]:
@@ -135,8 +164,10 @@ def queue_capacities(project: Project | None) -> dict[str, str]:
         rendered = yaml.safe_load(render_project_cluster(project, allowed_ip="192.0.2.1/32").yaml_text)
     except Exception:  # a project that does not render is reported by `validate`; the cost is then unknown
         return {}
-    return {q["Name"]: "spot" if q.get("CapacityType") == "SPOT" else "ondemand"
-            for q in rendered.get("Scheduling", {}).get("SlurmQueues", [])}
+    return {
+        q["Name"]: "spot" if q.get("CapacityType") == "SPOT" else "ondemand"
+        for q in rendered.get("Scheduling", {}).get("SlurmQueues", [])
+    }
 
 
 def _autostop_of(state: StateDir, record: ClusterRecord) -> tuple[dict | None, str | None]:
@@ -161,24 +192,41 @@ def _describe_over_ssh(state: StateDir, record: ClusterRecord) -> Description:
     with connect(record) as conn:
         text = conn.run(["sinfo", "-h", "-o", "%P|%a|%D|%T"], timeout=30).check().text
         listed = parse_sinfo_nodes(conn.run(["sinfo", "-h", "-N", "-o", SINFO_NODES_FORMAT], timeout=30).check().text)
-        autostop, autostop_note = read_autostop(conn, status_path(state, record),
-                                                timer_running=sandbox_timer_running(state) if record.sandbox else None)
+        autostop, autostop_note = read_autostop(
+            conn, status_path(state, record), timer_running=sandbox_timer_running(state) if record.sandbox else None
+        )
     partitions = []
     for line in text.splitlines():
         parts = line.strip().split("|")
         if len(parts) == 4:
             partitions.append(dict(zip(("name", "avail", "nodes", "state"), parts)))
-    return Description(name=record.name, provider="sandbox" if record.sandbox else record.provider,
-                       address=record.address, status="reachable", region=record.region, partitions=partitions,
-                       cost_note="runs on this machine: no cloud cost" if record.sandbox else None,
-                       autostop=autostop, autostop_note=autostop_note,
-                       nodes=[{"name": n.name, "partition": n.partition, "state": n.label, "cpus": n.cpus,
-                               "memory_mb": n.memory_mb, "up": not {"powered down", "powering down"} & set(n.flags)}
-                              for n in listed])  # powering down: its instance is already being terminated
+    return Description(
+        name=record.name,
+        provider="sandbox" if record.sandbox else record.provider,
+        address=record.address,
+        status="reachable",
+        region=record.region,
+        partitions=partitions,
+        cost_note="runs on this machine: no cloud cost" if record.sandbox else None,
+        autostop=autostop,
+        autostop_note=autostop_note,
+        nodes=[
+            {
+                "name": n.name,
+                "partition": n.partition,
+                "state": n.label,
+                "cpus": n.cpus,
+                "memory_mb": n.memory_mb,
+                "up": not {"powered down", "powering down"} & set(n.flags),
+            }
+            for n in listed
+        ],
+    )  # powering down: its instance is already being terminated
 
 
-def _sandbox_cost(state: StateDir, info: Description, project: Project | None, *,
-                  quote=None) -> tuple[dict | None, str]:
+def _sandbox_cost(
+    state: StateDir, info: Description, project: Project | None, *, quote=None
+) -> tuple[dict | None, str]:
     """What the sandbox's nodes that are up (booting, running, idle before their scale-down) would cost on
     AWS per hour: each as the EC2 type its queue plays, at the project's region and capacity type, with the
     project's head node. The sandbox itself runs on this machine and costs nothing."""
@@ -197,11 +245,22 @@ def _sandbox_cost(state: StateDir, info: Description, project: Project | None, *
     region = spec.region if spec else "us-east-1"
     table = load_price_table()
     try:
-        breakdown = hourly_cluster_cost(table, region, (spec.head_node_instance_type, "ondemand") if spec else None,
-                                        [(t, c, n) for (t, c), n in sorted(counts.items())], quote=quote)  # type: ignore[misc]
+        breakdown = hourly_cluster_cost(
+            table,
+            region,
+            (spec.head_node_instance_type, "ondemand") if spec else None,
+            [(t, c, n) for (t, c), n in sorted(counts.items())],
+            quote=quote,
+        )  # type: ignore[misc]
     except PriceNotFound as exc:
         return None, f"{free} (on AWS: no price, {exc.message}; a project's parallelcluster: queues give it EC2 types)"
     up = sum(counts.values())
-    return ({"hourly_usd": round(breakdown.total_hourly_usd, 4), "estimate": breakdown.estimate,
-             "source": f"what it would cost on AWS, {table.label}", "lines": breakdown.text_lines()},
-            f"{free}; on AWS, {'its head node and ' if spec else ''}{up} compute node(s) up now would bill as above")
+    return (
+        {
+            "hourly_usd": round(breakdown.total_hourly_usd, 4),
+            "estimate": breakdown.estimate,
+            "source": f"what it would cost on AWS, {table.label}",
+            "lines": breakdown.text_lines(),
+        },
+        f"{free}; on AWS, {'its head node and ' if spec else ''}{up} compute node(s) up now would bill as above",
+    )

@@ -9,11 +9,12 @@ that clustertools did not create is never deleted (forget it instead).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from datetime import UTC
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, forget_cluster
 from cluster_tools.errors import ClusterToolsError
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, forget_cluster
 from cluster_tools.model.runs.run_record import list_runs
 from cluster_tools.store.state_dir import StateDir
 
@@ -64,8 +65,10 @@ def describe_unfinished(unfinished: list[Unfinished]) -> str:
         if item.subjects:
             parts.append(f"run {item.run_id}: {len(item.subjects)} pending or running ({_names(item.subjects)})")
         if item.kept:
-            parts.append(f"run {item.run_id}: {len(item.kept)} with outputs kept on the head node after a failed "
-                         f"upload ({_names(item.kept)}; `clustertools results push {item.run_id}` uploads them)")
+            parts.append(
+                f"run {item.run_id}: {len(item.kept)} with outputs kept on the head node after a failed "
+                f"upload ({_names(item.kept)}; `clustertools results push {item.run_id}` uploads them)"
+            )
     return "; ".join(parts)
 
 
@@ -73,18 +76,22 @@ def _names(subjects: tuple[str, ...]) -> str:
     return ", ".join(subjects[:_SHOWN]) + (f" and {len(subjects) - _SHOWN} more" if len(subjects) > _SHOWN else "")
 
 
-def take_down(state: StateDir, record: ClusterRecord, connect, *, force: bool, progress: Progress,
-              project_spec=None) -> DownReport:
+def take_down(
+    state: StateDir, record: ClusterRecord, connect, *, force: bool, progress: Progress, project_spec=None
+) -> DownReport:
     if record.provider == "ssh" and not record.sandbox:
-        raise ClusterToolsError(f"clustertools did not create {record.name} ({record.address}): it never deletes it",
-                                f"`clustertools forget {record.name}` forgets it here")
+        raise ClusterToolsError(
+            f"clustertools did not create {record.name} ({record.address}): it never deletes it",
+            f"`clustertools forget {record.name}` forgets it here",
+        )
     report = DownReport(cluster=record.name, provider="sandbox" if record.sandbox else record.provider)
     try:
         unfinished = unfinished_subjects(state, record, connect)
     except ClusterToolsError as exc:
         if not force:
-            raise ClusterToolsError(f"cannot check {record.name} for unfinished runs: {exc.message}",
-                                    "pass --force to take it down anyway") from None
+            raise ClusterToolsError(
+                f"cannot check {record.name} for unfinished runs: {exc.message}", "pass --force to take it down anyway"
+            ) from None
         unfinished = []
     if unfinished and not force:
         raise ClusterToolsError(
@@ -103,26 +110,43 @@ def take_down(state: StateDir, record: ClusterRecord, connect, *, force: bool, p
     return report
 
 
-def _delete_parallelcluster(record: ClusterRecord, progress: Progress, *, poll: float = 15.0,
-                            timeout: float = 3600.0, sleep: Callable[[float], None] | None = None) -> None:
-    from datetime import datetime, timedelta, timezone
+def _delete_parallelcluster(
+    record: ClusterRecord,
+    progress: Progress,
+    *,
+    poll: float = 15.0,
+    timeout: float = 3600.0,
+    sleep: Callable[[float], None] | None = None,
+) -> None:
+    from datetime import datetime, timedelta
 
     from cluster_tools.services.aws.stack_progress import wait_for_delete
     from cluster_tools.transport import pcluster
 
     # a little slack for clock skew between this machine and CloudFormation's timestamps
-    since = datetime.now(timezone.utc) - timedelta(minutes=2)
+    since = datetime.now(UTC) - timedelta(minutes=2)
     try:
         pcluster.delete_cluster(record.name, region=record.region)
     except pcluster.PclusterNotFound:
         progress(f"{record.name} is already gone")
         return
-    wait_for_delete(record.name, record.region, since=since, poll_seconds=poll, timeout_seconds=timeout,
-                    on_progress=progress, sleep=sleep or time.sleep)
+    wait_for_delete(
+        record.name,
+        record.region,
+        since=since,
+        poll_seconds=poll,
+        timeout_seconds=timeout,
+        on_progress=progress,
+        sleep=sleep or time.sleep,
+    )
 
 
 # What the templates in cluster-config/ create (sizes are their defaults when the project gives none).
-STORAGE_PRICE_KIND = {"ebs": ("ebs_gp3", 100), "efs": ("efs_standard", None), "fsx-lustre": ("fsx_lustre_scratch_2", 1200)}
+STORAGE_PRICE_KIND = {
+    "ebs": ("ebs_gp3", 100),
+    "efs": ("efs_standard", None),
+    "fsx-lustre": ("fsx_lustre_scratch_2", 1200),
+}
 
 
 def _retained_storage(spec) -> list[str]:

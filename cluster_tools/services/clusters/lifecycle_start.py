@@ -12,12 +12,13 @@ it, never learning another; then the compute fleet is started (ParallelCluster's
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
+from cluster_tools.errors import ClusterToolsError, ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.project_config import Project
-from cluster_tools.errors import ClusterToolsError, ConfigError
 from cluster_tools.slurm.partition_fit import SINFO_FIT_FORMAT, parse_partitions
 from cluster_tools.store.state_dir import StateDir
 
@@ -30,8 +31,12 @@ class StartResult:
     host: str | None = None  # a ParallelCluster head node's address, as recorded now
 
     def to_json(self) -> dict:
-        return {"cluster": self.cluster, "started": list(self.started), "autostop_minutes": self.autostop_minutes,
-                "host": self.host}
+        return {
+            "cluster": self.cluster,
+            "started": list(self.started),
+            "autostop_minutes": self.autostop_minutes,
+            "host": self.host,
+        }
 
 
 @dataclass(frozen=True)
@@ -45,15 +50,24 @@ class Aws:
     poll_seconds: float = 15
 
 
-def start_cluster(state: StateDir, record: ClusterRecord, project: Project | None, connect, *,
-                  environ: Mapping[str, str], progress: Callable[[str], None] = lambda _: None,
-                  aws: Callable[[ClusterRecord], Aws] | None = None) -> StartResult:
+def start_cluster(
+    state: StateDir,
+    record: ClusterRecord,
+    project: Project | None,
+    connect,
+    *,
+    environ: Mapping[str, str],
+    progress: Callable[[str], None] = lambda _: None,
+    aws: Callable[[ClusterRecord], Aws] | None = None,
+) -> StartResult:
     """``aws``: the ParallelCluster edges for ``record`` (default: boto3 and pcluster from the environment)."""
     if record.sandbox:
         return _start_sandbox(state, record, project, connect, environ, progress)
     if record.provider != "parallelcluster":
-        raise ConfigError(f"{record.name} is a cluster reached over SSH that clustertools did not create: it never "
-                          "stops it, so it does not start it")
+        raise ConfigError(
+            f"{record.name} is a cluster reached over SSH that clustertools did not create: it never "
+            "stops it, so it does not start it"
+        )
     from cluster_tools.services.aws.lifecycle_start_aws import default_aws, start_parallelcluster
 
     return start_parallelcluster(state, record, connect, (aws or default_aws)(record), progress)
@@ -68,8 +82,14 @@ def _inactive(state: StateDir, record: ClusterRecord, conn) -> tuple[frozenset[s
     return parse_partitions(listing.text).inactive, status or {}
 
 
-def _start_sandbox(state: StateDir, record: ClusterRecord, project: Project | None, connect,
-                   environ: Mapping[str, str], progress: Callable[[str], None]) -> StartResult:
+def _start_sandbox(
+    state: StateDir,
+    record: ClusterRecord,
+    project: Project | None,
+    connect,
+    environ: Mapping[str, str],
+    progress: Callable[[str], None],
+) -> StartResult:
     from cluster_tools.services.remote.autostop_control import SANDBOX_INTERVAL, set_autostop
 
     with connect(record) as conn:
@@ -77,14 +97,18 @@ def _start_sandbox(state: StateDir, record: ClusterRecord, project: Project | No
     minutes = autostop.get("minutes")
     if not inactive:
         return StartResult(record.name, (), minutes)
-    progress(f"setting {', '.join(sorted(inactive))} UP: autostop armed again"
-             + (f" ({minutes} min idle)" if minutes else " (off)"))
-    set_autostop(state, record, project, minutes, interval=autostop.get("interval_seconds") or SANDBOX_INTERVAL,
-                 environ=environ)
+    progress(
+        f"setting {', '.join(sorted(inactive))} UP: autostop armed again"
+        + (f" ({minutes} min idle)" if minutes else " (off)")
+    )
+    set_autostop(
+        state, record, project, minutes, interval=autostop.get("interval_seconds") or SANDBOX_INTERVAL, environ=environ
+    )
     with connect(record) as conn:
         still, _ = _inactive(state, record, conn)
     if still:
-        raise ClusterToolsError(f"partitions {', '.join(sorted(still))} of {record.name} are still INACTIVE: "
-                                "autostop did not set them so", "`clustertools ssh -- sinfo` shows them; "
-                                "`clustertools sandbox down` and `sandbox up` start the sandbox UP")
+        raise ClusterToolsError(
+            f"partitions {', '.join(sorted(still))} of {record.name} are still INACTIVE: autostop did not set them so",
+            "`clustertools ssh -- sinfo` shows them; `clustertools sandbox down` and `sandbox up` start the sandbox UP",
+        )
     return StartResult(record.name, tuple(sorted(inactive)), minutes)

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import getpass
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, check_cluster_name, forget_cluster, load_cluster, save_cluster
 from cluster_tools.errors import ClusterToolsError, ConfigError
+from cluster_tools.model.clusters.cluster_record import (
+    ClusterRecord,
+    check_cluster_name,
+    forget_cluster,
+    load_cluster,
+    save_cluster,
+)
 from cluster_tools.store.state_dir import StateDir
 
 _DESTINATION = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<host>\[[0-9a-fA-F:]+\]|[^:@\s]+)(?::(?P<port>\d+))?$")
@@ -74,15 +80,23 @@ def register_cluster(
         raise ConfigError(str(exc)) from None
     if state.cluster_file(name).exists() and not force:
         existing = load_cluster(state, name)
-        raise ConfigError(f"a cluster named {name!r} is already known ({existing.address})",
-                          "pass --force to replace it, or choose another name")
+        raise ConfigError(
+            f"a cluster named {name!r} is already known ({existing.address})",
+            "pass --force to replace it, or choose another name",
+        )
     if destination.identity_file and not destination.identity_file.is_file():
         raise ConfigError(f"identity file {destination.identity_file} does not exist", "pass --identity-file PATH")
     forget_cluster(state, name)  # a replaced cluster's old host key must not be trusted for the new one
     record = ClusterRecord(
-        name=name, provider="ssh", host=destination.host, port=destination.port, user=destination.user,
-        identity_file=destination.identity_file, known_hosts=state.known_hosts(name),
-        s3_endpoint_url=s3_endpoint_url, region=region,
+        name=name,
+        provider="ssh",
+        host=destination.host,
+        port=destination.port,
+        user=destination.user,
+        identity_file=destination.identity_file,
+        known_hosts=state.known_hosts(name),
+        s3_endpoint_url=s3_endpoint_url,
+        region=region,
     )
     if check:
         from cluster_tools.services.remote.cluster_shell import connect

@@ -11,8 +11,8 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
-from cluster_tools.model.runs.job_spec import S3Location
 from cluster_tools.errors import ConfigError
+from cluster_tools.model.runs.job_spec import S3Location
 from cluster_tools.model.runs.subjects import ID_RE
 
 
@@ -38,11 +38,14 @@ def subjects_in(client: Any, url: str, pattern: str | None = None) -> FoundSubje
     except ValueError as exc:
         raise ConfigError(f"not an S3 location: {url!r} ({exc})", "like s3://my-bucket/bids/") from None
     prefix = f"{where.prefix}/" if where.prefix else ""
-    names = [p[len(prefix):].rstrip("/") for p in list_common_prefixes(client, where.bucket, prefix)]
+    names = [p[len(prefix) :].rstrip("/") for p in list_common_prefixes(client, where.bucket, prefix)]
     wanted = [n for n in names if ID_RE.fullmatch(n) and (pattern is None or fnmatch.fnmatchcase(n, pattern))]
     if not wanted:
         hint = f"no prefix under it matches {pattern!r}" if pattern and names else "it holds no subject prefixes"
-        raise ConfigError(f"no subjects under s3://{where.bucket}/{prefix}: {hint}",
-                          "subjects are the 'directories' right under the prefix (s3://bucket/bids/sub-01/...)")
-    return FoundSubjects(f"s3://{where.bucket}/{prefix}", tuple(sorted(wanted)),
-                         tuple(n for n in names if n not in set(wanted)))
+        raise ConfigError(
+            f"no subjects under s3://{where.bucket}/{prefix}: {hint}",
+            "subjects are the 'directories' right under the prefix (s3://bucket/bids/sub-01/...)",
+        )
+    return FoundSubjects(
+        f"s3://{where.bucket}/{prefix}", tuple(sorted(wanted)), tuple(n for n in names if n not in set(wanted))
+    )

@@ -15,18 +15,27 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Mapping
 
-from cluster_tools.model.nodes.autostop_policy import (
-    ACTIONS, REMOTE_DIR, SCRIPTS, STATUS_FILE, AutostopStatus, configure_args, describe_command, install_archive,
-    parse_autostop_status, remote_install_command, summary_line,
-)
-from cluster_tools.model.clusters.cluster_record import ClusterRecord
-from cluster_tools.model.project.project_config import Project
 from cluster_tools.errors import ClusterToolsError, ConfigError, SandboxError
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.nodes.autostop_policy import (
+    ACTIONS,
+    REMOTE_DIR,
+    SCRIPTS,
+    STATUS_FILE,
+    AutostopStatus,
+    configure_args,
+    describe_command,
+    install_archive,
+    parse_autostop_status,
+    remote_install_command,
+    summary_line,
+)
+from cluster_tools.model.project.project_config import Project
 from cluster_tools.store.state_dir import StateDir, write_private_json
 
 SANDBOX_INTERVAL = 5
@@ -48,22 +57,36 @@ class AutostopResult:
     def action_text(self) -> str:
         return ACTIONS.get(self.action, self.action)
 
+
 # The sandbox's autostop files, as its head node sees them (a layer of its own; /var is this machine's).
 SANDBOX_AUTOSTOP_DIR = "/opt/clustertools/autostop"
 
-def set_autostop(state: StateDir, record: ClusterRecord, project: Project | None, minutes: int | None, *,
-                 down: bool = False, interval: int | None = None, environ: Mapping[str, str] | None = None,
-                 bootstrap_dir: Path | None = None) -> AutostopResult:
+
+def set_autostop(
+    state: StateDir,
+    record: ClusterRecord,
+    project: Project | None,
+    minutes: int | None,
+    *,
+    down: bool = False,
+    interval: int | None = None,
+    environ: Mapping[str, str] | None = None,
+    bootstrap_dir: Path | None = None,
+) -> AutostopResult:
     """Arm autostop for ``minutes`` idle (None: off) on ``record``'s head node."""
     scripts = _scripts(bootstrap_dir)
     if record.sandbox:
         if down:
-            raise ConfigError("--down deletes a ParallelCluster stack; the sandbox has none",
-                              "on the sandbox autostop sets its partitions INACTIVE; `sandbox down` stops it")
+            raise ConfigError(
+                "--down deletes a ParallelCluster stack; the sandbox has none",
+                "on the sandbox autostop sets its partitions INACTIVE; `sandbox down` stops it",
+            )
         return _sandbox(state, minutes, interval or SANDBOX_INTERVAL, scripts, environ or os.environ)
     if record.provider != "parallelcluster":
-        raise ConfigError(f"{record.name} is a cluster reached over SSH that clustertools did not create: "
-                          "autostop never stops it", "autostop is for clusters made by `clustertools up`, and the sandbox")
+        raise ConfigError(
+            f"{record.name} is a cluster reached over SSH that clustertools did not create: autostop never stops it",
+            "autostop is for clusters made by `clustertools up`, and the sandbox",
+        )
     return _parallelcluster(state, record, project, minutes, down, interval or CLUSTER_INTERVAL, scripts)
 
 
@@ -87,34 +110,48 @@ def _scripts(bootstrap_dir: Path | None) -> dict[str, bytes]:
     return {name: (bootstrap_dir / name).read_bytes() for name in SCRIPTS}
 
 
-def _parallelcluster(state: StateDir, record: ClusterRecord, project: Project | None, minutes: int | None, down: bool, interval: int,
-                     scripts: dict[str, bytes]) -> AutostopResult:
+def _parallelcluster(
+    state: StateDir,
+    record: ClusterRecord,
+    project: Project | None,
+    minutes: int | None,
+    down: bool,
+    interval: int,
+    scripts: dict[str, bytes],
+) -> AutostopResult:
     from cluster_tools.services.remote.cluster_shell import connect
 
     role = None
     if down:
         spec = project.parallelcluster if project else None
         if spec is None or not (spec.autostop_down_role_arn and spec.autostop_down_policy_arn):
-            raise ConfigError("--down deletes the cluster from its head node, whose own role cannot delete the stack",
-                              "set parallelcluster.autostop_down_policy_arn and autostop_down_role_arn, then create the "
-                              "cluster with them (the policy joins the head node's role only at `up`)")
+            raise ConfigError(
+                "--down deletes the cluster from its head node, whose own role cannot delete the stack",
+                "set parallelcluster.autostop_down_policy_arn and autostop_down_role_arn, then create the "
+                "cluster with them (the policy joins the head node's role only at `up`)",
+            )
         role = spec.autostop_down_role_arn
     action = "down" if down else "stop"
-    argv = remote_install_command(REMOTE_DIR, configure_args(minutes, action=action, interval=interval, down_role_arn=role))
+    argv = remote_install_command(
+        REMOTE_DIR, configure_args(minutes, action=action, interval=interval, down_role_arn=role)
+    )
     with connect(record) as conn:
         result = conn.run(argv, stdin=install_archive(scripts), timeout=120)
     if result.exit_code != 0:
         why = (result.stderr or result.stdout).decode("utf-8", "replace").strip().splitlines()
-        raise ClusterToolsError(f"autostop on {record.name} failed (exit {result.exit_code})"
-                                + (f": {why[-1]}" if why else ""),
-                                "the login user needs passwordless sudo, as on ParallelCluster's AMIs")
+        raise ClusterToolsError(
+            f"autostop on {record.name} failed (exit {result.exit_code})" + (f": {why[-1]}" if why else ""),
+            "the login user needs passwordless sudo, as on ParallelCluster's AMIs",
+        )
     write_private_json(_armed_file(state, record.name), {"minutes": minutes, "action": action})
-    return AutostopResult(record.name, minutes, action, interval, "systemd", REMOTE_DIR,
-                          "/var/log/clustertools-autostop.log")
+    return AutostopResult(
+        record.name, minutes, action, interval, "systemd", REMOTE_DIR, "/var/log/clustertools-autostop.log"
+    )
 
 
-def _sandbox(state: StateDir, minutes: int | None, interval: int, scripts: dict[str, bytes],
-             environ: Mapping[str, str]) -> AutostopResult:
+def _sandbox(
+    state: StateDir, minutes: int | None, interval: int, scripts: dict[str, bytes], environ: Mapping[str, str]
+) -> AutostopResult:
     """Autostop on the sandbox's head node: installed, configured and timed as root inside its namespace (its
     /opt is an overlay: a status.json replaced from outside may never be seen by the login user's `describe`)."""
     from cluster_tools.services.sandbox import sandbox_daemons as daemons
@@ -142,23 +179,62 @@ def _sandbox(state: StateDir, minutes: int | None, interval: int, scripts: dict[
     started = int(datetime.fromisoformat(saved["started_at"]).timestamp())
     # Only this sandbox's sessions (its sshd), and its jobs' upload markers (slurm.conf as its jobs see it);
     # a marker older than this sandbox was left by a task killed with the previous one.
-    _run_on_head([*on_head, "install", "-D", "-m", "0755", "-t", SANDBOX_AUTOSTOP_DIR,
-                  *(str(staged / name) for name in scripts)], env, log)
-    _run_on_head([*on_head, "bash", script, "--configure", "--state-dir", SANDBOX_AUTOSTOP_DIR,
-                  *configure_args(minutes, action="sandbox", interval=interval), "--no-timer", "--cluster", "sandbox",
-                  "--log", str(log), "--sshd-pid", str(sshd.pid),
-                  "--runs-dirs", f"/home/{saved['user']}/.clustertools/runs", "--slurm-conf", NODE_SLURM_CONF,
-                  "--node-started", str(started)], env, log)
+    _run_on_head(
+        [
+            *on_head,
+            "install",
+            "-D",
+            "-m",
+            "0755",
+            "-t",
+            SANDBOX_AUTOSTOP_DIR,
+            *(str(staged / name) for name in scripts),
+        ],
+        env,
+        log,
+    )
+    _run_on_head(
+        [
+            *on_head,
+            "bash",
+            script,
+            "--configure",
+            "--state-dir",
+            SANDBOX_AUTOSTOP_DIR,
+            *configure_args(minutes, action="sandbox", interval=interval),
+            "--no-timer",
+            "--cluster",
+            "sandbox",
+            "--log",
+            str(log),
+            "--sshd-pid",
+            str(sshd.pid),
+            "--runs-dirs",
+            f"/home/{saved['user']}/.clustertools/runs",
+            "--slurm-conf",
+            NODE_SLURM_CONF,
+            "--node-started",
+            str(started),
+        ],
+        env,
+        log,
+    )
     pid = None
     if minutes is not None:
-        timer = procs.spawn("autostop", [*on_head, "bash", script, "--loop", "--state-dir", SANDBOX_AUTOSTOP_DIR],
-                            env=env, log_path=paths.log / "autostop.out", cwd=paths.root)
+        timer = procs.spawn(
+            "autostop",
+            [*on_head, "bash", script, "--loop", "--state-dir", SANDBOX_AUTOSTOP_DIR],
+            env=env,
+            log_path=paths.log / "autostop.out",
+            cwd=paths.root,
+        )
         records.append(timer)
         pid = timer.pid
     saved["processes"] = [r.to_json() for r in records]
     write_private_json(paths.state_file, saved)
-    return AutostopResult("sandbox", minutes, "sandbox", interval, "loop" if pid else "none", SANDBOX_AUTOSTOP_DIR,
-                          str(log), pid)
+    return AutostopResult(
+        "sandbox", minutes, "sandbox", interval, "loop" if pid else "none", SANDBOX_AUTOSTOP_DIR, str(log), pid
+    )
 
 
 def _sandbox_root_env(paths, environ: Mapping[str, str]) -> dict[str, str]:
@@ -166,8 +242,12 @@ def _sandbox_root_env(paths, environ: Mapping[str, str]) -> dict[str, str]:
     and the sandbox's marker, by which `sandbox down` finds every process of this sandbox."""
     from cluster_tools.services.sandbox.sandbox_lifecycle import MARKER_ENV
 
-    return {"PATH": "/opt/slurm/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
-            "LANG": environ.get("LANG", "C.UTF-8"), MARKER_ENV: str(paths.root)}
+    return {
+        "PATH": "/opt/slurm/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": "/root",
+        "LANG": environ.get("LANG", "C.UTF-8"),
+        MARKER_ENV: str(paths.root),
+    }
 
 
 def _run_on_head(argv: list[str], env: Mapping[str, str], log) -> None:
@@ -195,8 +275,9 @@ def sandbox_timer_running(state: StateDir) -> bool:
     return any(r.name == "autostop" and procs.is_running(r) for r in records)
 
 
-def read_autostop(conn, path: str, *, now: float | None = None,
-                  timer_running: bool | None = None) -> tuple[dict | None, str | None]:
+def read_autostop(
+    conn, path: str, *, now: float | None = None, timer_running: bool | None = None
+) -> tuple[dict | None, str | None]:
     """The head node's autostop status over an open connection (one exec, bounded): (status with its
     ``summary`` line, None), (None, None) where autostop was never installed, or (None, why it is unknown).
     ``timer_running`` False (the sandbox's timer process is gone) makes a live-looking status say so."""
@@ -212,6 +293,8 @@ def read_autostop(conn, path: str, *, now: float | None = None,
         return None, f"unreadable status in {path}: {exc}"
     summary = summary_line(status, time.time() if now is None else now)
     if timer_running is False and status.decision in ("armed", "idle", "busy", "firing"):
-        summary = ("not running: its timer process is gone (the sandbox was restarted since it was armed); "
-                   "arm it again: clustertools autostop -c sandbox MINUTES")
+        summary = (
+            "not running: its timer process is gone (the sandbox was restarted since it was armed); "
+            "arm it again: clustertools autostop -c sandbox MINUTES"
+        )
     return {**status.to_json(), "summary": summary, "timer_running": timer_running}, None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import IO, TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import IO, TYPE_CHECKING
 
 from cluster_tools.model.clusters.cluster_record import ClusterRecord, remember_pinned_key
 from cluster_tools.model.names import NODE_NAME
@@ -66,14 +67,19 @@ def node_target(record: ClusterRecord, node: str) -> SSHTarget:
     (the sandbox's own port). The node's key is pinned under its own name (``[node]:port``).
     """
     NODE_NAME.check(node)
-    return SSHTarget(host=node, port=record.port if record.sandbox else 22, user=record.user,
-                     known_hosts=record.known_hosts, identity_file=record.identity_file)
+    return SSHTarget(
+        host=node,
+        port=record.port if record.sandbox else 22,
+        user=record.user,
+        known_hosts=record.known_hosts,
+        identity_file=record.identity_file,
+    )
 
 
 def interactive_shell(
     record: ClusterRecord,
     command: Sequence[str] | str | None,
-    terminal: "LocalTerminal",
+    terminal: LocalTerminal,
     *,
     node: str | None = None,
     force_pty: bool | None = None,

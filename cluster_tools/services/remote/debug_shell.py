@@ -8,14 +8,14 @@ as the task, then a shell instead of the command. The job is the shell: leaving 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pydantic import ValidationError
 
+from cluster_tools.errors import ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.runs.job_spec import JobSpec
-from cluster_tools.errors import ConfigError
 from cluster_tools.model.runs.run_record import RunRecord
 from cluster_tools.slurm.interactive import srun_argv
 
@@ -55,12 +55,20 @@ def plan_debug(run: RunRecord | None, subject: str | None, resources: JobSpec, *
     """The remote command (and files) for a shell with ``resources``; with ``subject``, as its task had it."""
     from cluster_tools.render.run_scripts import render_wrapper
 
-    slurm = {"partition": resources.partition, "cpus": resources.cpus, "mem": resources.mem, "time": resources.time,
-             "gpus": resources.gpus}
+    slurm = {
+        "partition": resources.partition,
+        "cpus": resources.cpus,
+        "mem": resources.mem,
+        "time": resources.time,
+        "gpus": resources.gpus,
+    }
     if subject is None:
         name = f"ctdebug-{run.run_id}" if run else "ctdebug"
-        return DebugPlan(command="exec " + shlex.join(srun_argv(["bash", "-i"], job_name=name, pty=pty, **slurm)),
-                         files={}, job_name=name)
+        return DebugPlan(
+            command="exec " + shlex.join(srun_argv(["bash", "-i"], job_name=name, pty=pty, **slurm)),
+            files={},
+            job_name=name,
+        )
     if run is None:
         raise ConfigError("a subject needs its run", "pass --run RUN (`clustertools runs` lists them)")
     attempt, index = task_of(run, subject)
@@ -69,12 +77,21 @@ def plan_debug(run: RunRecord | None, subject: str | None, resources: JobSpec, *
     return DebugPlan(
         command=f"cd {shlex.quote(run.remote_dir)} && exec {shlex.join(argv)}",
         files={f"{run.remote_dir}/{DEBUG_SCRIPT}": render_wrapper(run)},
-        job_name=name, subject=subject, attempt=attempt,
+        job_name=name,
+        subject=subject,
+        attempt=attempt,
     )
 
 
-def run_debug(record: ClusterRecord, plan: DebugPlan, terminal, *, pty: bool, connect=None,
-              on_new_host_key: Callable[[str, str], None] | None = None) -> int:
+def run_debug(
+    record: ClusterRecord,
+    plan: DebugPlan,
+    terminal,
+    *,
+    pty: bool,
+    connect=None,
+    on_new_host_key: Callable[[str, str], None] | None = None,
+) -> int:
     """Upload the plan's files, then run its srun wired to ``terminal``; returns the shell's exit status."""
     from cluster_tools.errors import ClusterToolsError, TransportError
     from cluster_tools.services.remote.cluster_shell import connect as default_connect
@@ -84,8 +101,10 @@ def run_debug(record: ClusterRecord, plan: DebugPlan, terminal, *, pty: bool, co
         if plan.files:
             directory = next(iter(plan.files)).rsplit("/", 1)[0]
             if conn.run(["test", "-f", f"{directory}/wrapper.sh"], timeout=60).exit_code != 0:
-                raise ClusterToolsError(f"the run has no files on {record.name} ({directory})",
-                                        "was it submitted to this cluster? `clustertools runs` shows where each run went")
+                raise ClusterToolsError(
+                    f"the run has no files on {record.name} ({directory})",
+                    "was it submitted to this cluster? `clustertools runs` shows where each run went",
+                )
             try:
                 conn.put_files({path: (text.encode(), 0o755) for path, text in plan.files.items()})
             except TransportError as exc:

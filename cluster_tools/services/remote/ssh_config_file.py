@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.errors import ConfigError, HostKeyMismatch, TransportError
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.render.ssh_host_block import SSHConfigSpec, merge_into_config, render_ssh_config
 
 
-def cluster_ssh_config(record: ClusterRecord, *, alias: str | None = None, list_nodes: bool = True,
-                       connect=None, note: Callable[[str], None] = lambda _: None) -> str:
+def cluster_ssh_config(
+    record: ClusterRecord,
+    *,
+    alias: str | None = None,
+    list_nodes: bool = True,
+    connect=None,
+    note: Callable[[str], None] = lambda _: None,
+) -> str:
     """The Host blocks of ``record``; with ``list_nodes``, one per compute node Slurm knows (one SSH
     round trip; when the cluster cannot be reached, the head node's block alone, with a note)."""
-    from cluster_tools.services.remote.cluster_shell import connect as default_connect, node_target
+    from cluster_tools.services.remote.cluster_shell import connect as default_connect
+    from cluster_tools.services.remote.cluster_shell import node_target
 
     nodes: tuple[str, ...] = ()
     if list_nodes:
@@ -32,11 +39,18 @@ def cluster_ssh_config(record: ClusterRecord, *, alias: str | None = None, list_
         except TransportError as exc:
             note(f"{exc.message}: compute nodes left out (the head node's block is complete)")
     identity = record.identity_file.expanduser().absolute() if record.identity_file else None
-    return render_ssh_config(SSHConfigSpec(
-        alias=alias or record.name, host=record.host, port=record.port, user=record.user,
-        known_hosts=record.known_hosts.expanduser().absolute(), identity_file=identity,
-        nodes=nodes, node_port=node_target(record, "node").port,
-    ))
+    return render_ssh_config(
+        SSHConfigSpec(
+            alias=alias or record.name,
+            host=record.host,
+            port=record.port,
+            user=record.user,
+            known_hosts=record.known_hosts.expanduser().absolute(),
+            identity_file=identity,
+            nodes=nodes,
+            node_port=node_target(record, "node").port,
+        )
+    )
 
 
 def write_ssh_config(path: Path, alias: str, block: str) -> bool:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import posixpath
 import stat as stat_mode
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.errors import ConfigError
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.names import safe_relative, shown, through_link
 
 
@@ -38,8 +39,13 @@ class CopyPlan:
         return sum(f.size for f in self.files)
 
     def to_json(self) -> dict[str, object]:
-        return {"direction": self.direction, "target": self.target, "files": len(self.files),
-                "directories": len(self.directories), "bytes": self.total_bytes}
+        return {
+            "direction": self.direction,
+            "target": self.target,
+            "files": len(self.files),
+            "directories": len(self.directories),
+            "bytes": self.total_bytes,
+        }
 
 
 class Listener:
@@ -122,8 +128,12 @@ def plan_put(remote, local: Path, destination: str | None, *, recursive: bool, f
     if taken and not force:
         raise _conflicts(taken, "the head node")
     new_dirs = ([] if existing is not None else [target]) + [f"{target}/{d}" for d in directories if d not in there]
-    return CopyPlan("put", target, tuple(new_dirs),
-                    tuple(FileCopy(str(local / rel), f"{target}/{rel}", size, mode) for rel, size, mode in files))
+    return CopyPlan(
+        "put",
+        target,
+        tuple(new_dirs),
+        tuple(FileCopy(str(local / rel), f"{target}/{rel}", size, mode) for rel, size, mode in files),
+    )
 
 
 def plan_get(remote, source: str, local: str | None, *, recursive: bool, force: bool) -> CopyPlan:
@@ -163,22 +173,30 @@ def plan_get(remote, source: str, local: str | None, *, recursive: bool, force: 
     taken = [str(target / e.path) for e in entries if not e.is_dir and (target / e.path).exists()]
     if taken and not force:
         raise _conflicts(taken, "this machine")
-    new_dirs = ([] if target.is_dir() else [str(target)]) + [str(target / e.path) for e in entries
-                                                             if e.is_dir and not (target / e.path).is_dir()]
-    return CopyPlan("get", str(target), tuple(new_dirs),
-                    tuple(FileCopy(f"{src}/{e.path}", str(target / e.path), e.size, e.mode)
-                          for e in entries if not e.is_dir))
+    new_dirs = ([] if target.is_dir() else [str(target)]) + [
+        str(target / e.path) for e in entries if e.is_dir and not (target / e.path).is_dir()
+    ]
+    return CopyPlan(
+        "get",
+        str(target),
+        tuple(new_dirs),
+        tuple(FileCopy(f"{src}/{e.path}", str(target / e.path), e.size, e.mode) for e in entries if not e.is_dir),
+    )
 
 
 def _refuse_escapes(target: Path, entries) -> None:
     """Names from the head node are data: none may climb out of ``target`` ('..', '/') or land through a
     symlink already here (``target``'s parent is the destination the user gave)."""
     linkless: set[Path] = set()
-    bad = [e.path for e in entries if not safe_relative(e.path) or through_link(target.parent, target / e.path, linkless)]
+    bad = [
+        e.path for e in entries if not safe_relative(e.path) or through_link(target.parent, target / e.path, linkless)
+    ]
     if bad:
-        raise ConfigError(f"refused: {', '.join(shown(p) for p in bad[:5])} would land outside {target} "
-                          "(a '..' or a symbolic link on the way); nothing was copied",
-                          "remove the link, or copy into an empty directory")
+        raise ConfigError(
+            f"refused: {', '.join(shown(p) for p in bad[:5])} would land outside {target} "
+            "(a '..' or a symbolic link on the way); nothing was copied",
+            "remove the link, or copy into an empty directory",
+        )
 
 
 def execute(remote, plan: CopyPlan, listener: Listener) -> None:
@@ -198,9 +216,18 @@ def execute(remote, plan: CopyPlan, listener: Listener) -> None:
         listener.progress(copy, copy.size)
 
 
-def copy_files(record: ClusterRecord, direction: Literal["put", "get"], source: str, destination: str | None, *,
-               recursive: bool, force: bool, listener: Listener, connect=None,
-               on_new_host_key: Callable[[str, str], None] | None = None) -> CopyPlan:
+def copy_files(
+    record: ClusterRecord,
+    direction: Literal["put", "get"],
+    source: str,
+    destination: str | None,
+    *,
+    recursive: bool,
+    force: bool,
+    listener: Listener,
+    connect=None,
+    on_new_host_key: Callable[[str, str], None] | None = None,
+) -> CopyPlan:
     """Plan, then copy, over one connection; returns what was copied."""
     from cluster_tools.services.remote.cluster_shell import connect as default_connect
     from cluster_tools.transport.sftp_files import RemoteFiles

@@ -11,13 +11,10 @@ parser (cluster_tools/model/nodes/node_triage.py).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord
-from cluster_tools.model.project.project_config import Project
 from cluster_tools.errors import ClusterToolsError
-from cluster_tools.store.state_dir import StateDir
-from cluster_tools.transport import pcluster as pc
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.nodes.node_triage import (
     Launch,
     LogFile,
@@ -30,6 +27,9 @@ from cluster_tools.model.nodes.node_triage import (
     parse_launches,
     split_gathered,
 )
+from cluster_tools.model.project.project_config import Project
+from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport import pcluster as pc
 
 BOOTSTRAP_LOG = "/var/log/clustertools-bootstrap.log"
 # What a ParallelCluster head node keeps (DOMAIN.md: where bootstrap failures are written).
@@ -42,7 +42,9 @@ PCLUSTER_HEAD_FILES = (
 # An existing Slurm cluster: distributions put slurmctld's log in different places.
 SSH_HEAD_FILES = (
     LogFile("bootstrap", (BOOTSTRAP_LOG,), 3000),
-    LogFile("slurmctld", ("/var/log/slurmctld.log", "/var/log/slurm/slurmctld.log", "/var/log/slurm-llnl/slurmctld.log")),
+    LogFile(
+        "slurmctld", ("/var/log/slurmctld.log", "/var/log/slurm/slurmctld.log", "/var/log/slurm-llnl/slurmctld.log")
+    ),
 )
 # CloudWatch streams, "{hostname}.{instance_id}.{name}" (ParallelCluster's CloudWatch agent config).
 COMPUTE_STREAMS = ("cloud-init-output", "bootstrap_error_msg", "computemgtd", "slurmd")
@@ -65,11 +67,13 @@ def gather_over_ssh(record: ClusterRecord, files: Sequence[LogFile], sinfo: bool
     return sources
 
 
-def resolve(state: StateDir, explicit: str | None, project: Project | None) -> tuple[ClusterRecord | None, str, str | None]:
+def resolve(
+    state: StateDir, explicit: str | None, project: Project | None
+) -> tuple[ClusterRecord | None, str, str | None]:
     """(record, name, region) of the cluster to triage: -c NAME, else the project's, else the only one known.
     The project's ParallelCluster cluster is triaged from AWS even when ``up`` did not record it (a failed create)."""
-    from cluster_tools.model.clusters.cluster_record import load_cluster, resolve_cluster_name
     from cluster_tools.errors import ClusterNotFound
+    from cluster_tools.model.clusters.cluster_record import load_cluster, resolve_cluster_name
 
     spec = project.parallelcluster if project else None
     ours = None
@@ -86,8 +90,16 @@ def resolve(state: StateDir, explicit: str | None, project: Project | None) -> t
     return record, record.name, record.region or (spec.region if spec and record.name == ours else None)
 
 
-def triage(state: StateDir, record: ClusterRecord | None, node: str | None, *, lines: int = 15,
-           cluster_name: str | None = None, region: str | None = None, gather: Gather = gather_over_ssh) -> TriageReport:
+def triage(
+    state: StateDir,
+    record: ClusterRecord | None,
+    node: str | None,
+    *,
+    lines: int = 15,
+    cluster_name: str | None = None,
+    region: str | None = None,
+    gather: Gather = gather_over_ssh,
+) -> TriageReport:
     """The report for ``node`` (None: the node that failed last, or the last one launched) of a cluster.
     ``record`` may be None for a ParallelCluster cluster that ``up`` has not recorded (its create failed)."""
     if record is not None and record.sandbox:
@@ -107,7 +119,9 @@ def _sandbox(state: StateDir, record: ClusterRecord, node: str | None, lines: in
     paths = sandbox_files.sandbox_paths(state.sandbox)
     node_files = SandboxNodeFiles(paths)
     slurmd_logs = sorted(paths.log.glob("slurmd-*.log"), key=lambda p: p.stat().st_mtime, reverse=True)
-    compute = next((log for log in slurmd_logs if log.name == f"slurmd-{node}.log"), slurmd_logs[0] if slurmd_logs else None)
+    compute = next(
+        (log for log in slurmd_logs if log.name == f"slurmd-{node}.log"), slurmd_logs[0] if slurmd_logs else None
+    )
     files = (
         LogFile("bootstrap", (str(node_files.log),), 3000),
         LogFile("cloud-init-output", (str(node_files.output),), 3000),
@@ -118,10 +132,19 @@ def _sandbox(state: StateDir, record: ClusterRecord, node: str | None, lines: in
     sources = (gather_on_this_machine(paths) if gather is gather_over_ssh else gather)(record, files, True)
     notes = []
     if node not in (None, "head"):
-        notes.append(f"the sandbox's bootstrap runs on its head node; slurmd's log is {compute.stem if compute else 'absent'}'s")
-    return build_report(record.name, "sandbox", sources, node="head",
-                        node_why="the sandbox's head node, where `sandbox bootstrap` runs",
-                        bootstrap_from=("bootstrap", "cloud-init-output"), notes=notes, lines=lines)
+        notes.append(
+            f"the sandbox's bootstrap runs on its head node; slurmd's log is {compute.stem if compute else 'absent'}'s"
+        )
+    return build_report(
+        record.name,
+        "sandbox",
+        sources,
+        node="head",
+        node_why="the sandbox's head node, where `sandbox bootstrap` runs",
+        bootstrap_from=("bootstrap", "cloud-init-output"),
+        notes=notes,
+        lines=lines,
+    )
 
 
 def gather_on_this_machine(paths) -> Gather:
@@ -142,12 +165,22 @@ def _ssh(record: ClusterRecord, node: str | None, lines: int, gather: Gather) ->
     notes = []
     if node:
         notes.append(f"only the head node's logs are read on an SSH cluster: {node}'s own logs stay on {node}")
-    return build_report(record.name, "ssh", sources, node=None, node_why="the head node",
-                        bootstrap_from=("bootstrap",), node_names=(node,) if node else (), notes=notes, lines=lines)
+    return build_report(
+        record.name,
+        "ssh",
+        sources,
+        node=None,
+        node_why="the head node",
+        bootstrap_from=("bootstrap",),
+        node_names=(node,) if node else (),
+        notes=notes,
+        lines=lines,
+    )
 
 
-def _parallelcluster(name: str, record: ClusterRecord | None, node: str | None, lines: int, region: str | None,
-                     gather: Gather) -> TriageReport:
+def _parallelcluster(
+    name: str, record: ClusterRecord | None, node: str | None, lines: int, region: str | None, gather: Gather
+) -> TriageReport:
     described = pc.describe_cluster(name, region=region)
     notes: list[str] = []
     failures = [f"{code}: {reason}" if reason else code for code, reason in described.failures]
@@ -163,10 +196,19 @@ def _parallelcluster(name: str, record: ClusterRecord | None, node: str | None, 
     launches = parse_launches(texts.get("slurm_resume", "")) + parse_launches(texts.get("clustermgtd", ""))
     launches.sort(key=lambda launch: launch.time or "")
     if node in ("head", "HeadNode") or (described.head_node and node == described.head_node.instance_id):
-        return build_report(name, "parallelcluster", head, node="head", node_why="asked for",
-                            bootstrap_from=("bootstrap", "system-messages", "syslog", "chef-client"),
-                            fleet=described.compute_fleet_status, cluster_status=described.status,
-                            failures=failures, notes=notes, lines=lines)
+        return build_report(
+            name,
+            "parallelcluster",
+            head,
+            node="head",
+            node_why="asked for",
+            bootstrap_from=("bootstrap", "system-messages", "syslog", "chef-client"),
+            fleet=described.compute_fleet_status,
+            cluster_status=described.status,
+            failures=failures,
+            notes=notes,
+            lines=lines,
+        )
     choice = choose_node(node, launches=launches, failures=parse_bootstrap_failures(texts.get("clustermgtd", "")))
     sources = list(head)
     bootstrap_from: tuple[str, ...] = ("cloud-init-output", "bootstrap_error_msg")
@@ -179,8 +221,10 @@ def _parallelcluster(name: str, record: ClusterRecord | None, node: str | None, 
         if found is None:
             notes.append(f"instance {launch.instance_id} has no CloudWatch streams of its own (yet)")
     elif choice.name is not None:
-        notes.append(f"node {choice.name} is not in the head node's recent slurm_resume lines: its CloudWatch "
-                     "streams cannot be named")
+        notes.append(
+            f"node {choice.name} is not in the head node's recent slurm_resume lines: its CloudWatch "
+            "streams cannot be named"
+        )
     else:
         found = _listed_compute_streams(name, region, notes)
         if found is None:
@@ -190,17 +234,29 @@ def _parallelcluster(name: str, record: ClusterRecord | None, node: str | None, 
             notes.append(f"no compute node was launched in the lines read: the one that logged last, {found[0]}")
     if found is not None:
         sources += found[1]
-    node_names = tuple(x for x in (choice.name, launch.instance_id if launch else None,
-                                   launch.private_ip if launch else None) if x)
+    node_names = tuple(
+        x for x in (choice.name, launch.instance_id if launch else None, launch.private_ip if launch else None) if x
+    )
     why = choice.why + (f"; instance {launch.instance_id}, {launch.private_ip}" if launch and launch.private_ip else "")
-    return build_report(name, "parallelcluster", sources, node=choice.name or (launch.instance_id if launch else None),
-                        node_why=why, bootstrap_from=bootstrap_from, node_names=node_names,
-                        fleet=described.compute_fleet_status, cluster_status=described.status, failures=failures,
-                        notes=notes, lines=lines)
+    return build_report(
+        name,
+        "parallelcluster",
+        sources,
+        node=choice.name or (launch.instance_id if launch else None),
+        node_why=why,
+        bootstrap_from=bootstrap_from,
+        node_names=node_names,
+        fleet=described.compute_fleet_status,
+        cluster_status=described.status,
+        failures=failures,
+        notes=notes,
+        lines=lines,
+    )
 
 
-def _listed_compute_streams(name: str, region: str | None, notes: list[str], *,
-                            instance_id: str | None = None) -> tuple[str, list[SourceText]] | None:
+def _listed_compute_streams(
+    name: str, region: str | None, notes: list[str], *, instance_id: str | None = None
+) -> tuple[str, list[SourceText]] | None:
     """The compute streams of ``instance_id``, else of the compute node that logged last: (its
     "hostname.instance" prefix, its streams), or None when there are none."""
     try:
@@ -220,27 +276,36 @@ def _listed_compute_streams(name: str, region: str | None, notes: list[str], *,
     if not latest:
         return None
     prefix = max(latest, key=lambda key: latest[key])
-    return prefix, [_stream(name, f"{prefix}.{stream}", stream, region, node=prefix.split(".")[1])
-                    for stream in COMPUTE_STREAMS]
+    return prefix, [
+        _stream(name, f"{prefix}.{stream}", stream, region, node=prefix.split(".")[1]) for stream in COMPUTE_STREAMS
+    ]
 
 
 def _compute_streams(name: str, launch: Launch, region: str | None) -> list[SourceText]:
     prefix = f"{launch.short_hostname}.{launch.instance_id}"
-    return [_stream(name, f"{prefix}.{stream}", stream, region, node=launch.node or launch.instance_id)
-            for stream in COMPUTE_STREAMS]
+    return [
+        _stream(name, f"{prefix}.{stream}", stream, region, node=launch.node or launch.instance_id)
+        for stream in COMPUTE_STREAMS
+    ]
 
 
 def _head_streams(name: str, described: pc.ClusterDescription, region: str | None) -> list[SourceText]:
     head = described.head_node
     if head is None or not head.private_ip:
-        return [SourceText("head node", "CloudWatch", "missing",
-                           node="head node (not running: nothing to read)")]
+        return [SourceText("head node", "CloudWatch", "missing", node="head node (not running: nothing to read)")]
     prefix = f"ip-{head.private_ip.replace('.', '-')}.{head.instance_id}"
     sources = [_stream(name, f"{prefix}.{stream}", stream, region, node="head node") for stream in HEAD_STREAMS]
     # One of system-messages / syslog exists, by OS: the absent one is no news.
     present = {s.name for s in sources if s.status == "ok"}
-    return [s for s in sources if not (s.name in ("system-messages", "syslog") and s.status == "missing"
-                                       and present & {"system-messages", "syslog"})]
+    return [
+        s
+        for s in sources
+        if not (
+            s.name in ("system-messages", "syslog")
+            and s.status == "missing"
+            and present & {"system-messages", "syslog"}
+        )
+    ]
 
 
 def _stream(name: str, stream: str, label: str, region: str | None, *, node: str) -> SourceText:

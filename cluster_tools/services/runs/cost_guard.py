@@ -7,8 +7,8 @@ a cost nobody could find, nothing is sent unless ``yes`` or ``approve(question)`
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from cluster_tools.errors import ClusterToolsError
 
@@ -23,8 +23,8 @@ class CostCheck:
 def check_cost(project, job, subjects: int, cluster, minutes: float | None, environ: Mapping[str, str]) -> CostCheck:
     """On a ParallelCluster cluster: the run's estimate and whether it needs a yes; elsewhere nothing."""
     from cluster_tools.model.cost.pricing import format_usd
-    from cluster_tools.services.runs.run_cost import CostUnknown, needs_confirmation, submit_estimate
     from cluster_tools.services.aws.price_lookup import aws_for
+    from cluster_tools.services.runs.run_cost import CostUnknown, needs_confirmation, submit_estimate
 
     estimate = submit_estimate(project, job, subjects, cluster.provider, minutes, aws=aws_for(environ))
     if estimate is None:
@@ -38,11 +38,15 @@ def check_cost(project, job, subjects: int, cluster, minutes: float | None, envi
         run = estimate.run
         approx = "~" if run.capacity == "spot" and estimate.priced.prices.spot_is_estimate else ""
         hours, mins = divmod(round(run.wall_minutes), 60)
-        lines = ((f"note: {estimate.asked_aws}: priced with AWS's figures ({estimate.priced.prices.source})",)
-                 if estimate.asked_aws else ()) + (
+        lines = (
+            (f"note: {estimate.asked_aws}: priced with AWS's figures ({estimate.priced.prices.source})",)
+            if estimate.asked_aws
+            else ()
+        ) + (
             f"estimate: {approx}{format_usd(run.total)} for {subjects} subjects ({run.capacity}, head node included), "
             f"~{hours} h {mins:02d} min on up to {run.nodes} {estimate.priced.node.instance_type}; minutes per subject "
-            f"from {estimate.minutes_from}; details: clustertools cost estimate",)
+            f"from {estimate.minutes_from}; details: clustertools cost estimate",
+        )
         why = f"the estimate {format_usd(run.total)} is above cost.confirm_above_usd ({format_usd(threshold)})"
         hint = "pass --yes to submit anyway, or raise cost.confirm_above_usd in clustertools.yaml"
     return CostCheck(lines, why if needs_confirmation(estimate, threshold) else None, hint)

@@ -19,7 +19,7 @@ from cluster_tools.model.runs.run_record import META_PREFIX, RunRecord
 # closes without waiting for it), and the submit does not wait for a second aws CLI start (~0.3 s).
 # 127: no aws CLI (the tasks would fail the same way).
 _PROBE_SCRIPT = (
-    'command -v aws >/dev/null 2>&1 || exit 127; '
+    "command -v aws >/dev/null 2>&1 || exit 127; "
     'aws s3 cp --only-show-errors - "$1" </dev/null || exit 1; '
     'setsid aws s3 rm --quiet "$1" </dev/null >/dev/null 2>&1 &'
 )
@@ -32,14 +32,17 @@ def output_probe_url(run: RunRecord, token: str) -> str:
 def check_output_location(conn, run: RunRecord, *, timeout: float = 120) -> None:
     """Raise a ``ClusterToolsError`` (nothing submitted) unless the head node can write the run's outputs."""
     where = f"s3://{run.output_location.bucket}/{run.run_prefix}/"
-    result = conn.run(["bash", "-c", _PROBE_SCRIPT, "ct-probe", output_probe_url(run, secrets.token_hex(6))],
-                      timeout=timeout)
+    result = conn.run(
+        ["bash", "-c", _PROBE_SCRIPT, "ct-probe", output_probe_url(run, secrets.token_hex(6))], timeout=timeout
+    )
     if result.exit_code == 0:
         return
     if result.exit_code == 127:
-        raise ClusterToolsError(f"the aws CLI is not on the head node of {run.cluster}: the tasks could not "
-                                f"upload their outputs to {where}; nothing was submitted",
-                                "install the AWS CLI on the cluster's nodes (it is on ParallelCluster's AMIs)")
+        raise ClusterToolsError(
+            f"the aws CLI is not on the head node of {run.cluster}: the tasks could not "
+            f"upload their outputs to {where}; nothing was submitted",
+            "install the AWS CLI on the cluster's nodes (it is on ParallelCluster's AMIs)",
+        )
     lines = (result.stderr.decode(errors="replace") + result.text).strip().splitlines()
     why = lines[-1].strip() if lines else f"exit code {result.exit_code}"
     raise ClusterToolsError(

@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cluster_tools.model.runs.run_status import RunStatus, TaskRecord, parse_records
 from cluster_tools.model.runs.run_record import RunRecord
+from cluster_tools.model.runs.run_status import RunStatus, TaskRecord, parse_records
 from cluster_tools.model.runs.status_merger import StatusMerger, run_shape
 
 OVERLAP = 4096  # bytes read again, to know the file still begins as the cache does
@@ -73,7 +73,7 @@ class RecordsCache:
             return None
         if start > 0 and (len(first) < min(OVERLAP, base) or first != self.data[: len(first)]):
             return None
-        fresh = chunk[base - start:]
+        fresh = chunk[base - start :]
         complete = fresh[: fresh.rfind(b"\n") + 1]
         if complete:
             self.records.extend(parse_records(complete))

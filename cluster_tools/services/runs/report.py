@@ -4,15 +4,15 @@ earlier attempts, folded by the pure ``run_report.build_report``."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.cost.pricing import PriceNotFound
+from cluster_tools.model.runs.run_record import RunRecord
 from cluster_tools.model.runs.run_report import ReportCosts, RunReport, build_report
 from cluster_tools.model.runs.run_status import RunStatus, TaskRecord, parse_records
-from cluster_tools.model.runs.run_record import RunRecord
 from cluster_tools.services.runs.run_follow import records_cache, status_once
 from cluster_tools.store.state_dir import StateDir
 
@@ -20,14 +20,22 @@ _RECORD_KEY = re.compile(r"/([^/]+)\.(\d+)\.json\Z")  # <records prefix><subject
 
 
 # A sandbox run of a project with no parallelcluster: section: nothing to price it as.
-SANDBOX_COST = ("none (the sandbox runs on this machine); with a parallelcluster: section in the project, the report "
-                "prices the run as its cluster would bill on AWS")
+SANDBOX_COST = (
+    "none (the sandbox runs on this machine); with a parallelcluster: section in the project, the report "
+    "prices the run as its cluster would bill on AWS"
+)
 
 
-def run_report(state: StateDir, run: RunRecord, cluster: ClusterRecord | None, connect, *,
-               costs_from_status: Callable[[RunStatus], ReportCosts | None] | None = None,
-               now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-               note: Callable[[str], None] = lambda _: None) -> RunReport:
+def run_report(
+    state: StateDir,
+    run: RunRecord,
+    cluster: ClusterRecord | None,
+    connect,
+    *,
+    costs_from_status: Callable[[RunStatus], ReportCosts | None] | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    note: Callable[[str], None] = lambda _: None,
+) -> RunReport:
     """The report of ``run`` as of now, from one status read exactly as `clustertools status` does it
     (one SSH round trip; the records in S3 when the head node is gone or lost the run's files).
 
@@ -49,9 +57,15 @@ def run_report(state: StateDir, run: RunRecord, cluster: ClusterRecord | None, c
         costs = costs_from_status(status) if costs_from_status else None
     except PriceNotFound as exc:  # the report is still worth reading without a price
         unknown = exc.message
-    return build_report(status, records, as_of=as_of, costs=costs, cost_unknown=unknown,
-                        cost_note=SANDBOX_COST if costs is None and unknown is None and run.sandbox_s3 else None,
-                        asked=lambda n: (run.job_of(n).mem, run.job_of(n).cpus))
+    return build_report(
+        status,
+        records,
+        as_of=as_of,
+        costs=costs,
+        cost_unknown=unknown,
+        cost_note=SANDBOX_COST if costs is None and unknown is None and run.sandbox_s3 else None,
+        asked=lambda n: (run.job_of(n).mem, run.job_of(n).cpus),
+    )
 
 
 def earlier_records_from_s3(run: RunRecord) -> list[TaskRecord]:

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from pydantic import ValidationError
 
+from cluster_tools.errors import ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.runs.job_spec import JobSpec
-from cluster_tools.errors import ConfigError
 from cluster_tools.model.runs.run_record import RunRecord
 from cluster_tools.services.runs import run_follow as run_service
 from cluster_tools.services.runs.submit import SubmitResult, submit_attempt
 from cluster_tools.store.state_dir import StateDir
 
 
-def resubmit(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, *, failed: bool, missing: bool,
-             dry_run: bool, progress: Callable[[str], None], recompute_kept: bool = False,
-             states: frozenset[str] = frozenset(),
-             resources: Mapping[str, object] | None = None) -> tuple[SubmitResult | None, list[str]]:
+def resubmit(
+    state: StateDir,
+    run: RunRecord,
+    cluster: ClusterRecord,
+    connect,
+    *,
+    failed: bool,
+    missing: bool,
+    dry_run: bool,
+    progress: Callable[[str], None],
+    recompute_kept: bool = False,
+    states: frozenset[str] = frozenset(),
+    resources: Mapping[str, object] | None = None,
+) -> tuple[SubmitResult | None, list[str]]:
     """Pick the subjects from a fresh status (and S3 for ``missing``), then submit them as attempt N+1.
 
     ``states``: with ``failed``, only subjects in these (TIMEOUT, OOM...). ``resources``: mem, cpus, time,
@@ -31,8 +41,9 @@ def resubmit(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, *
     last = run.attempts[-1]
     if len(run.attempts) > 1 and not last.complete:
         progress(f"finishing attempt {last.number}, which was interrupted before all its arrays were submitted")
-        return (None if dry_run else submit_attempt(state, run, cluster, progress=progress, resumed=True,
-                                                    connect=connect)), list(last.subjects)
+        return (
+            None if dry_run else submit_attempt(state, run, cluster, progress=progress, resumed=True, connect=connect)
+        ), list(last.subjects)
     status = run_service.status_once(state, run, cluster, connect)
     without_output = subjects_without_output(run) if missing else None
     rerun = run_service.subjects_to_rerun(status, failed=failed, without_output=without_output, states=states)
@@ -69,10 +80,15 @@ def _leave_kept_outputs_to_push(run: RunRecord, status, rerun: list[str], progre
         return rerun
     push = f"clustertools results push {run.run_id}"
     if kept == set(rerun):
-        raise ConfigError(f"nothing to resubmit: the {len(kept)} subject(s) computed, and keep their outputs on the "
-                          f"head node after their upload failed", f"upload them without recomputing: {push}")
-    progress(f"not rerunning {len(kept)} subject(s) whose outputs are kept on the head node after a failed upload: "
-             f"{push} uploads them (--recompute-kept reruns them instead)")
+        raise ConfigError(
+            f"nothing to resubmit: the {len(kept)} subject(s) computed, and keep their outputs on the "
+            f"head node after their upload failed",
+            f"upload them without recomputing: {push}",
+        )
+    progress(
+        f"not rerunning {len(kept)} subject(s) whose outputs are kept on the head node after a failed upload: "
+        f"{push} uploads them (--recompute-kept reruns them instead)"
+    )
     return [s for s in rerun if s not in kept]
 
 

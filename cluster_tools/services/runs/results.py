@@ -10,10 +10,11 @@ return dataclasses; printing is the CLI's. Outputs of subject S are the keys und
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from cluster_tools.errors import ClusterToolsError, ConfigError
 from cluster_tools.model.names import through_link
@@ -32,7 +33,7 @@ class ResultObject:
 
     @property
     def path(self) -> str:  # the key below the subject's prefix
-        return self.key[len(self.subject) + 1:]
+        return self.key[len(self.subject) + 1 :]
 
     def to_json(self) -> dict[str, Any]:
         return {"subject": self.subject, "key": self.key, "size": self.size, "last_modified": self.last_modified}
@@ -55,21 +56,25 @@ def client_for_run(run: RunRecord, *, max_pool_connections: int = 32) -> Any:
 def check_sandbox_outputs(state: Any, run: RunRecord) -> None:
     """A sandbox run's outputs live in the sandbox's S3, which keeps them while it runs (and across a restart
     of its daemons), not across `sandbox down`: say so, instead of an empty listing or a refused connection."""
-    from cluster_tools.services.sandbox.sandbox_lifecycle import sandbox_status
     from cluster_tools.services.sandbox.sandbox_files import sandbox_paths
+    from cluster_tools.services.sandbox.sandbox_lifecycle import sandbox_status
 
     if not run.sandbox_s3 or not sandbox_paths(state.sandbox).state_file.exists():
         return  # not a sandbox's run, or no sandbox known here to say anything of (purged)
     status = sandbox_status(state)
     if not status.running:
-        raise ClusterToolsError(f"run {run.run_id} wrote its outputs to the sandbox's S3, and the sandbox is not "
-                                "running", "clustertools sandbox up (a sandbox that was only stopped by a crash "
-                                "brings its objects back; one taken down starts empty)")
+        raise ClusterToolsError(
+            f"run {run.run_id} wrote its outputs to the sandbox's S3, and the sandbox is not running",
+            "clustertools sandbox up (a sandbox that was only stopped by a crash "
+            "brings its objects back; one taken down starts empty)",
+        )
     if status.started_at and status.started_at > run.created_at:
         raise ClusterToolsError(
             f"run {run.run_id} wrote its outputs to an earlier sandbox's S3 ({run.s3_endpoint_url}, before "
             f"`sandbox down`); the sandbox running now started at {status.started_at} with an empty S3 "
-            f"({status.s3_endpoint_url}), so they are gone", "submit the run again: clustertools submit ... --new-run")
+            f"({status.s3_endpoint_url}), so they are gone",
+            "submit the run again: clustertools submit ... --new-run",
+        )
 
 
 def client_for_cluster(record: Any) -> Any:
@@ -77,8 +82,9 @@ def client_for_cluster(record: Any) -> Any:
     sandbox's endpoint and credentials."""
     from cluster_tools.transport.s3 import S3Target, make_s3_client
 
-    return make_s3_client(S3Target(region=record.region or "us-east-1", endpoint_url=record.s3_endpoint_url,
-                                   sandbox=record.sandbox))
+    return make_s3_client(
+        S3Target(region=record.region or "us-east-1", endpoint_url=record.s3_endpoint_url, sandbox=record.sandbox)
+    )
 
 
 def check_subject_names(subjects: Iterable[str]) -> list[str]:
@@ -86,8 +92,10 @@ def check_subject_names(subjects: Iterable[str]) -> list[str]:
     subjects = list(subjects)
     bad = [s for s in subjects if not ID_RE.fullmatch(s)]
     if bad:
-        raise ConfigError(f"not a subject name: {', '.join(repr(s) for s in bad[:5])}",
-                          "subjects are letters, digits, '.', '_' and '-', starting with a letter or digit")
+        raise ConfigError(
+            f"not a subject name: {', '.join(repr(s) for s in bad[:5])}",
+            "subjects are letters, digits, '.', '_' and '-', starting with a letter or digit",
+        )
     return subjects
 
 
@@ -104,6 +112,7 @@ def list_results(client: Any, bucket: str, run_prefix: str, subjects: Sequence[s
     base = f"{run_prefix}/"
     wanted = set(check_subject_names(subjects)) if subjects is not None else None
     if wanted is not None and len(wanted) <= PER_SUBJECT_LISTING_MAX:
+
         def one(subject: str) -> Listing:
             pages = iter_object_pages(client, bucket, f"{base}{subject}/")
             return _collect(pages, len(base), {subject})
@@ -132,8 +141,14 @@ def _collect(pages: Iterable[list[dict]], cut: int, wanted: set[str] | None) -> 
                 continue
             if wanted is None or subject in wanted:
                 modified = entry.get("LastModified", "")
-                append(ResultObject(subject, rel, entry.get("Size", 0),
-                                    modified if isinstance(modified, str) else modified.isoformat()))
+                append(
+                    ResultObject(
+                        subject,
+                        rel,
+                        entry.get("Size", 0),
+                        modified if isinstance(modified, str) else modified.isoformat(),
+                    )
+                )
     return Listing(objects, ignored)
 
 
@@ -152,6 +167,7 @@ def subjects_with_output(client: Any, run: RunRecord) -> set[str]:
 
 
 # --- du and check ---------------------------------------------------------------------------------
+
 
 @dataclass
 class SubjectUsage:
@@ -202,6 +218,7 @@ def check_outputs(client: Any, bucket: str, run_prefix: str, subjects: Sequence[
 
 
 # --- get ------------------------------------------------------------------------------------------
+
 
 class UnsafeKey(ValueError):
     """A key that would land outside the download directory."""
@@ -284,10 +301,18 @@ class DownloadReport:
         return not self.refused and not self.failed
 
 
-def download_results(client: Any, bucket: str, run_prefix: str, dest: Path, subjects: Sequence[str] | None = None,
-                     *, jobs: int = 32, on_plan: Callable[[int, int], None] | None = None,
-                     on_bytes: Callable[[int], None] | None = None,
-                     on_file: Callable[[], None] | None = None) -> DownloadReport:
+def download_results(
+    client: Any,
+    bucket: str,
+    run_prefix: str,
+    dest: Path,
+    subjects: Sequence[str] | None = None,
+    *,
+    jobs: int = 32,
+    on_plan: Callable[[int, int], None] | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+    on_file: Callable[[], None] | None = None,
+) -> DownloadReport:
     """Download the run's results into ``dest/<subject>/<path>``, ``jobs`` at a time. ``on_plan(files,
     bytes)`` is called once the work is known, then ``on_bytes(n)`` and ``on_file()`` from worker threads."""
     from cluster_tools.transport.s3 import Download, download_files
@@ -297,9 +322,15 @@ def download_results(client: Any, bucket: str, run_prefix: str, dest: Path, subj
         on_plan(len(plan.todo), plan.bytes)
     base = f"{run_prefix}/"
     remote = [Download(key=base + d.key, path=d.path, size=d.size) for d in plan.todo]
-    failed = download_files(client, bucket, remote, max_concurrency=jobs, on_bytes=on_bytes,
-                            on_file=(lambda item, error: on_file()) if on_file else None)
-    failed_rel = {**plan.failed, **{key[len(base):]: why for key, why in failed.items()}}
+    failed = download_files(
+        client,
+        bucket,
+        remote,
+        max_concurrency=jobs,
+        on_bytes=on_bytes,
+        on_file=(lambda item, error: on_file()) if on_file else None,
+    )
+    failed_rel = {**plan.failed, **{key[len(base) :]: why for key, why in failed.items()}}
     done = [d for d in plan.todo if d.key not in failed_rel]
     return DownloadReport(dest, len(done), sum(d.size for d in done), plan.skipped, plan.refused, failed_rel)
 

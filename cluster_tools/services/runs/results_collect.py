@@ -8,9 +8,10 @@ import csv
 import io
 import json
 import re
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Sequence, TextIO
+from typing import Any, TextIO
 
 from cluster_tools.errors import ConfigError
 from cluster_tools.services.runs.results import list_results
@@ -43,16 +44,18 @@ def parse_rows(name: str, data: bytes) -> list[dict[str, Any]]:
         loaded = json.loads(text)
         items = loaded if isinstance(loaded, list) else [loaded]
     else:
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if lower.endswith(".tsv") else ",",
-                                restkey="_extra")
+        reader = csv.DictReader(
+            io.StringIO(text, newline=""), delimiter="\t" if lower.endswith(".tsv") else ",", restkey="_extra"
+        )
         return [dict(row) for row in reader]
     if not all(isinstance(item, dict) for item in items):  # values, not objects: each a row's "value"
         return [{"value": item} for item in items] if lower.endswith((".jsonl", ".ndjson")) else [{"value": loaded}]
     return items
 
 
-def collect_table(client: Any, bucket: str, run_prefix: str, subjects: Sequence[str], name: str,
-                  *, jobs: int = 32) -> Table:
+def collect_table(
+    client: Any, bucket: str, run_prefix: str, subjects: Sequence[str], name: str, *, jobs: int = 32
+) -> Table:
     """Read ``<run prefix>/<subject>/<name>`` of each subject (concurrently) into one table. A ``name`` with
     ``*``, ``?`` or ``[`` is a pattern (``anat/sub-*_desc-summary.json``): every file of a subject matching it
     is read, and each row says which (column ``file``)."""
@@ -60,8 +63,11 @@ def collect_table(client: Any, bucket: str, run_prefix: str, subjects: Sequence[
 
     check_file_name(name)
     subjects = list(dict.fromkeys(subjects))
-    files = _matching_files(client, bucket, run_prefix, subjects, name) if any(c in name for c in "*?[") \
+    files = (
+        _matching_files(client, bucket, run_prefix, subjects, name)
+        if any(c in name for c in "*?[")
         else [(s, name) for s in subjects]
+    )
     with ThreadPoolExecutor(max(1, min(jobs, len(files) or 1))) as pool:
         contents = list(pool.map(lambda f: read_object(client, bucket, f"{run_prefix}/{f[0]}/{f[1]}"), files))
     table = Table(columns=["subject"], rows=[])
@@ -89,13 +95,18 @@ def collect_table(client: Any, bucket: str, run_prefix: str, subjects: Sequence[
     return table
 
 
-def _matching_files(client: Any, bucket: str, run_prefix: str, subjects: list[str], pattern: str) -> list[tuple[str, str]]:
+def _matching_files(
+    client: Any, bucket: str, run_prefix: str, subjects: list[str], pattern: str
+) -> list[tuple[str, str]]:
     """(subject, path within its outputs) of every output matching ``pattern``, from one listing of the run."""
     import fnmatch
 
     listing = list_results(client, bucket, run_prefix, subjects)
-    return [(o.subject, o.key.split("/", 1)[1]) for o in listing.objects
-            if fnmatch.fnmatchcase(o.key.split("/", 1)[1], pattern)]
+    return [
+        (o.subject, o.key.split("/", 1)[1])
+        for o in listing.objects
+        if fnmatch.fnmatchcase(o.key.split("/", 1)[1], pattern)
+    ]
 
 
 def write_csv(table: Table, handle: TextIO) -> None:

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.errors import ConfigError
-from cluster_tools.model.runs.run_status import RunStatus, SubjectStatus
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.runs.run_record import RunRecord
+from cluster_tools.model.runs.run_status import RunStatus, SubjectStatus
+from cluster_tools.model.runs.subjects import ID_RE
 from cluster_tools.services.runs import run_follow as run_service
 from cluster_tools.store.state_dir import StateDir
-from cluster_tools.model.runs.subjects import ID_RE
 
 _MARK = "@@clustertools-push"
 # $1 run dir, $2 the run's S3 URL, then NAMES (<subject>.<attempt>). One line per name: ok, gone or failed.
-_PUSH_SCRIPT = r'''
+_PUSH_SCRIPT = r"""
 set -u
 root=$1 url=$2
 shift 2
@@ -38,7 +38,7 @@ for name in "$@"; do
     echo "MARK $name failed: cannot write its record in $root/records/new"
   fi
 done
-'''.replace("MARK", _MARK)
+""".replace("MARK", _MARK)
 
 
 @dataclass(frozen=True)
@@ -56,16 +56,19 @@ def kept_subjects(status: RunStatus) -> list[SubjectStatus]:
     return [s for s in status.subjects if s.kept and s.state == "FAILED"]
 
 
-def push_kept_outputs(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect,
-                      subjects: tuple[str, ...] = ()) -> PushResult:
+def push_kept_outputs(
+    state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, subjects: tuple[str, ...] = ()
+) -> PushResult:
     """Upload every kept output of ``run`` (or of ``subjects``) over one SSH connection."""
     with connect(cluster) as conn:
         status = run_service.read_status(conn, run)  # also folds the FAILED records before ours are written
         todo = [s for s in kept_subjects(status) if not subjects or s.subject in subjects]
         if not todo:
-            raise ConfigError(f"run {run.run_id} has no outputs kept on the head node"
-                              + (f" for {', '.join(subjects[:5])}" if subjects else ""),
-                              "`clustertools status` shows why subjects failed; `resubmit --failed` reruns them")
+            raise ConfigError(
+                f"run {run.run_id} has no outputs kept on the head node"
+                + (f" for {', '.join(subjects[:5])}" if subjects else ""),
+                "`clustertools status` shows why subjects failed; `resubmit --failed` reruns them",
+            )
         # The folder's name is built here from the run's own subjects, never taken from a record's text.
         names = {f"{s.subject}.{s.attempt}": s.subject for s in todo if ID_RE.fullmatch(s.subject)}
         url = f"s3://{run.output_location.bucket}/{run.run_prefix}"
@@ -85,10 +88,15 @@ def _parse(text: str, names: dict[str, str]) -> dict[str, str | None]:
     for line in text.splitlines():
         if not line.startswith(_MARK + " "):
             continue
-        name, _, rest = line[len(_MARK) + 1:].partition(" ")
+        name, _, rest = line[len(_MARK) + 1 :].partition(" ")
         if name not in names:
             continue
         word, _, detail = rest.partition(" ")
-        outcome[names[name]] = None if word == "ok" else (
-            "its kept outputs are gone from the head node" if word == "gone" else f"upload failed: {detail.strip()}")
+        outcome[names[name]] = (
+            None
+            if word == "ok"
+            else (
+                "its kept outputs are gone from the head node" if word == "gone" else f"upload failed: {detail.strip()}"
+            )
+        )
     return outcome

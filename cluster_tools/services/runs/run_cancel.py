@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import orjson
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.errors import ConfigError, TransportError
-from cluster_tools.render.run_scripts import cancel_script
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.runs.run_record import RunRecord, now_iso
+from cluster_tools.render.run_scripts import cancel_script
 from cluster_tools.services.runs.run_follow import RunFilesMissing, read_status, records_cache
 from cluster_tools.slurm.queue import job_name
 from cluster_tools.store.state_dir import StateDir
@@ -28,10 +28,14 @@ _GROUP_HEADER = re.compile(r"^@[^\n]*\n?", re.M)  # cancel_run.py's @PENDING / @
 # cancel_run.py's exit codes, and what they mean to the user.
 _REFUSED = {
     3: ("squeue did not answer on the head node: nothing was cancelled", "try again in a minute"),
-    4: ("scancel failed on the head node: some tasks may be cancelled",
-        "`clustertools status` shows each subject's state; cancel again to finish"),
-    5: ("the tasks were cancelled, but their CANCELLED records could not be written on the head node",
-        "is its disk full? Subjects cancelled while pending show as MISSING in `clustertools status`"),
+    4: (
+        "scancel failed on the head node: some tasks may be cancelled",
+        "`clustertools status` shows each subject's state; cancel again to finish",
+    ),
+    5: (
+        "the tasks were cancelled, but their CANCELLED records could not be written on the head node",
+        "is its disk full? Subjects cancelled while pending show as MISSING in `clustertools status`",
+    ),
     75: ("a submit of this run is still running: nothing was cancelled", "cancel again when the submit has ended"),
 }
 
@@ -49,8 +53,9 @@ def cancel(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, sub
         known = run.current_attempt_of()
         unknown = [s for s in wanted if s not in known]
         if unknown:
-            raise ConfigError(f"not subjects of run {run.run_id}: {', '.join(unknown[:10])}",
-                              "`clustertools status` lists them")
+            raise ConfigError(
+                f"not subjects of run {run.run_id}: {', '.join(unknown[:10])}", "`clustertools status` lists them"
+            )
     with connect(cluster) as conn:
         if not wanted:
             cancelled = cancel_on_head_node(conn, run)
@@ -58,8 +63,11 @@ def cancel(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, sub
                 return CancelResult(cancelled, True)
         status = read_status(conn, run, records_cache(state, run))
         by_subject = {s.subject: s for s in status.subjects}
-        targets = [s for s in ([by_subject[s] for s in wanted] if wanted else status.subjects)
-                   if s.state in ("PENDING", "RUNNING")]
+        targets = [
+            s
+            for s in ([by_subject[s] for s in wanted] if wanted else status.subjects)
+            if s.state in ("PENDING", "RUNNING")
+        ]
         if not targets:
             return CancelResult((), not wanted)
         if wanted:
@@ -78,16 +86,26 @@ def cancel_on_head_node(conn, run: RunRecord) -> tuple[str, ...] | None:
     has no python3 (the caller cancels from the status instead)."""
     stamp = now_iso().replace("+00:00", "Z")
     # -I -S: the head node's python3 alone, without the user's PYTHON* variables or site-packages (-S: 6 ms less)
-    result = conn.run(["python3", "-I", "-S", "-", run.remote_dir, job_name(run.run_id), stamp],
-                      stdin=cancel_script().encode(), timeout=180)
+    result = conn.run(
+        ["python3", "-I", "-S", "-", run.remote_dir, job_name(run.run_id), stamp],
+        stdin=cancel_script().encode(),
+        timeout=180,
+    )
     if result.exit_code == NO_PYTHON:
         return None
     if result.exit_code == 44:
-        raise RunFilesMissing(f"run {run.run_id} has no files on {run.cluster} ({run.remote_dir})",
-                              "was it submitted to this cluster? `clustertools runs` shows where each run went")
+        raise RunFilesMissing(
+            f"run {run.run_id} has no files on {run.cluster} ({run.remote_dir})",
+            "was it submitted to this cluster? `clustertools runs` shows where each run went",
+        )
     if result.exit_code != 0:
-        message, hint = _REFUSED.get(result.exit_code, (f"cancelling run {run.run_id} on the head node failed "
-                                                        f"(exit {result.exit_code})", "run again with --debug"))
+        message, hint = _REFUSED.get(
+            result.exit_code,
+            (
+                f"cancelling run {run.run_id} on the head node failed (exit {result.exit_code})",
+                "run again with --debug",
+            ),
+        )
         said = result.stderr.decode("utf-8", "replace").strip().splitlines()
         raise TransportError(message if result.exit_code in _REFUSED or not said else f"{message}: {said[-1]}", hint)
     return tuple(filter(None, _GROUP_HEADER.sub("", result.text).split("\n")))  # 100,000 lines: at C speed
@@ -102,7 +120,11 @@ def cancel_records(tasks: list[tuple[str, int]], stamp: str | None = None) -> by
     """CANCELLED records of (subject, attempt) pairs, one line each, all with the same ``stamp`` (default: now).
     orjson writes each subject as a JSON string: 100,000 of them in milliseconds (issue 16)."""
     stamp = stamp or now_iso().replace("+00:00", "Z")
-    tail = (b',"state":"CANCELLED","exit_code":null,"error":"cancelled while pending","start":"","end":'
-            + orjson.dumps(stamp) + b',"node":"","job_id":""}\n')
-    return b"".join(b'{"subject":%b,"attempt":%d%b' % (orjson.dumps(subject), int(attempt), tail)
-                    for subject, attempt in tasks)
+    tail = (
+        b',"state":"CANCELLED","exit_code":null,"error":"cancelled while pending","start":"","end":'
+        + orjson.dumps(stamp)
+        + b',"node":"","job_id":""}\n'
+    )
+    return b"".join(
+        b'{"subject":%b,"attempt":%d%b' % (orjson.dumps(subject), int(attempt), tail) for subject, attempt in tasks
+    )

@@ -12,14 +12,22 @@ from __future__ import annotations
 
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
-from cluster_tools.model.project.project_config import JobSpec, Project
+from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch
 from cluster_tools.model.cost.cost_model import (
-    NodeShape, Prices, RunCost, RunEstimate, TaskShape, TaskSpan, cost_from_records, estimate_run, slurm_mem_gib,
+    NodeShape,
+    Prices,
+    RunCost,
+    RunEstimate,
+    TaskShape,
+    TaskSpan,
+    cost_from_records,
+    estimate_run,
+    slurm_mem_gib,
     slurm_minutes,
 )
-from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch
+from cluster_tools.model.project.project_config import JobSpec, Project
 
 
 @dataclass(frozen=True)
@@ -54,46 +62,71 @@ def priced_queue(project: Project | None, job: JobSpec | None = None, *, quote=N
     (``quote(region, type, capacity)``, e.g. ``price_lookup.live_quoter``, and ``shape(region, type)``;
     default: the shipped table)."""
     from cluster_tools.model.cost.pricing import load_price_table, shipped_instance_gpus
-    from cluster_tools.services.clusters.describe import queue_capacities
     from cluster_tools.services.aws.price_lookup import table_lookups
+    from cluster_tools.services.clusters.describe import queue_capacities
 
     if project is None or project.parallelcluster is None:
-        raise ConfigError("cost figures need the project's parallelcluster: section (the cluster a run is priced on)",
-                          "see the one `clustertools init` writes, or cluster-config/examples/")
+        raise ConfigError(
+            "cost figures need the project's parallelcluster: section (the cluster a run is priced on)",
+            "see the one `clustertools init` writes, or cluster-config/examples/",
+        )
     spec, job = project.parallelcluster, job or project.job
     queues = {q.name: q for q in spec.queues}
     if job.partition and job.partition not in queues:
-        raise ConfigError(f"job.partition {job.partition!r} is not a queue of the project's cluster",
-                          f"queues: {', '.join(queues)}")
+        raise ConfigError(
+            f"job.partition {job.partition!r} is not a queue of the project's cluster", f"queues: {', '.join(queues)}"
+        )
     queue = queues[job.partition] if job.partition else spec.queues[0]
     notes = []
     if len(queue.instance_types) > 1:
-        notes.append(f"queue {queue.name} lists {len(queue.instance_types)} instance types: priced as the first, "
-                     f"{queue.instance_types[0]}")
+        notes.append(
+            f"queue {queue.name} lists {len(queue.instance_types)} instance types: priced as the first, "
+            f"{queue.instance_types[0]}"
+        )
     table = table_lookups(load_price_table())
     capacity = queue_capacities(project).get(queue.name, "ondemand")
     itype = queue.instance_types[0]
     vcpus, memory = (shape or table.shape)(spec.region, itype)
-    node = NodeShape(itype, vcpus, memory, queue.max_count, capacity,  # type: ignore[arg-type]
-                     scaledown_idle_minutes=float(spec.scaledown_idletime), gpus=shipped_instance_gpus(itype) or 0)
+    node = NodeShape(
+        itype,
+        vcpus,
+        memory,
+        queue.max_count,
+        capacity,  # type: ignore[arg-type]
+        scaledown_idle_minutes=float(spec.scaledown_idletime),
+        gpus=shipped_instance_gpus(itype) or 0,
+    )
     ask = quote or table.quote
     ondemand = ask(spec.region, itype, "ondemand")
     spot = ask(spec.region, itype, "spot")
     head = ask(spec.region, spec.head_node_instance_type, "ondemand")
     quotes = (ondemand, spot, head)
     notes += list(dict.fromkeys(q.note for q in quotes if q.note))
-    prices = Prices(ondemand.hourly_usd, spot.hourly_usd, head.hourly_usd,
-                    ", ".join(dict.fromkeys(q.source for q in quotes)), spot.estimate)
+    prices = Prices(
+        ondemand.hourly_usd,
+        spot.hourly_usd,
+        head.hourly_usd,
+        ", ".join(dict.fromkeys(q.source for q in quotes)),
+        spot.estimate,
+    )
     return PricedQueue(queue.name, node, prices, spec.head_node_instance_type, spec.region, tuple(notes))
 
 
 def task_shape(job: JobSpec, minutes: float) -> TaskShape:
-    return TaskShape(cpus=job.cpus, mem_gib=slurm_mem_gib(job.mem), minutes=minutes, throttle=job.throttle,
-                     gpus=job.gpus)
+    return TaskShape(
+        cpus=job.cpus, mem_gib=slurm_mem_gib(job.mem), minutes=minutes, throttle=job.throttle, gpus=job.gpus
+    )
 
 
-def estimate(project: Project | None, subjects: int, minutes_per_subject: float | None,
-             job: JobSpec | None = None, *, quote=None, shape=None) -> Estimate:
+def estimate(
+    project: Project | None,
+    subjects: int,
+    minutes_per_subject: float | None,
+    job: JobSpec | None = None,
+    *,
+    quote=None,
+    shape=None,
+) -> Estimate:
     job = job or (project.job if project else None)
     priced = priced_queue(project, job, quote=quote, shape=shape)
     assert job is not None
@@ -128,8 +161,15 @@ def _priced_from(lookups):
     return {"quote": lookups.quote, "shape": lookups.shape} if lookups else {}
 
 
-def submit_estimate(project: Project, job: JobSpec, subjects: int, cluster_provider: str,
-                    minutes_per_subject: float | None = None, *, aws=None) -> Estimate | CostUnknown | None:
+def submit_estimate(
+    project: Project,
+    job: JobSpec,
+    subjects: int,
+    cluster_provider: str,
+    minutes_per_subject: float | None = None,
+    *,
+    aws=None,
+) -> Estimate | CostUnknown | None:
     """The estimate ``submit`` shows before it sends: only where the run spends money on AWS (a
     ParallelCluster cluster of the project); None elsewhere (the sandbox, a cluster reached over SSH).
 
@@ -141,8 +181,9 @@ def submit_estimate(project: Project, job: JobSpec, subjects: int, cluster_provi
         return None
     minutes = minutes_per_subject or project.cost.minutes_per_subject
     try:
-        result, lacking = table_else_aws(lambda lookups: estimate(project, subjects, minutes, job,
-                                                                  **_priced_from(lookups)), aws)
+        result, lacking = table_else_aws(
+            lambda lookups: estimate(project, subjects, minutes, job, **_priced_from(lookups)), aws
+        )
     except PriceNotFound as exc:
         return CostUnknown(exc.message)
     result.asked_aws = lacking
@@ -175,9 +216,13 @@ def cost_of_run(project: Project | None, job: JobSpec, records, *, aws=None) -> 
     priced, lacking = table_else_aws(lambda lookups: priced_queue(project, job, **_priced_from(lookups)), aws)
     records = list(records)
     spans = [s for s in (TaskSpan.of_record(r.subject, r.node, r.start, r.end) for r in records) if s]
-    cost = cost_from_records(spans, priced.node, task_shape(job, slurm_minutes(job.time)),
-                             compute_hourly=priced.prices.compute_spot if priced.node.capacity == "spot"
-                             else priced.prices.compute_ondemand, head_hourly=priced.prices.head_ondemand)
+    cost = cost_from_records(
+        spans,
+        priced.node,
+        task_shape(job, slurm_minutes(job.time)),
+        compute_hourly=priced.prices.compute_spot if priced.node.capacity == "spot" else priced.prices.compute_ondemand,
+        head_hourly=priced.prices.head_ondemand,
+    )
     return RecordedCost(priced, cost, len(spans), len(records) - len(spans), lacking)
 
 
@@ -185,11 +230,13 @@ def run_costs(project: Project | None, job: JobSpec, *, aws=None):
     """The report's cost hook: the run's RunCost from ``cost_of_run`` (the figure ``cost RUN`` shows), or None
     when the project has no cluster to price it on (no parallelcluster: section). Raises PriceNotFound
     when neither the table nor AWS can price it: the report then says "cost unknown" and why."""
+
     def costs(status) -> RunCost | None:
         try:
             return cost_of_run(project, job, status.subjects, aws=aws).cost
         except ConfigError:
             return None
+
     return costs
 
 
@@ -214,16 +261,20 @@ class ClusterCost:
 
     @property
     def total(self) -> float:
-        return (self.head_dollars + sum(d for _, d in self.runs) + self.storage_dollars
-                + sum(d for *_, d in self.nodes))
+        return self.head_dollars + sum(d for _, d in self.runs) + self.storage_dollars + sum(d for *_, d in self.nodes)
 
 
-def cluster_cost(state, record, project: Project | None, connect, *, now: datetime | None = None,
-                 note=lambda _: None) -> ClusterCost:
+def cluster_cost(
+    state, record, project: Project | None, connect, *, now: datetime | None = None, note=lambda _: None
+) -> ClusterCost:
     """The cost so far of a ParallelCluster cluster (described through our pcluster transport)."""
-    from datetime import timezone
 
-    from cluster_tools.model.cost.pricing import HOURS_PER_MONTH, instance_price, load_price_table, storage_monthly_price
+    from cluster_tools.model.cost.pricing import (
+        HOURS_PER_MONTH,
+        instance_price,
+        load_price_table,
+        storage_monthly_price,
+    )
     from cluster_tools.model.runs.run_record import list_runs
     from cluster_tools.services.clusters.describe import describe_parallelcluster, hourly_cost, queue_capacities
     from cluster_tools.services.runs.run_follow import status_once
@@ -231,9 +282,11 @@ def cluster_cost(state, record, project: Project | None, connect, *, now: dateti
     if record.sandbox:
         return sandbox_cluster_cost(state, project, now=now)
     if record.provider != "parallelcluster":
-        raise ConfigError(f"{record.name} is a cluster clustertools did not create: there is no AWS bill of it to "
-                          "add up", "`clustertools cost RUN` prices a run on the project's cluster")
-    now = now or datetime.now(timezone.utc)
+        raise ConfigError(
+            f"{record.name} is a cluster clustertools did not create: there is no AWS bill of it to add up",
+            "`clustertools cost RUN` prices a run on the project's cluster",
+        )
+    now = now or datetime.now(UTC)
     info = describe_parallelcluster(record.name, record.region, record)
     table = load_price_table()
     region = info.region or record.region or ""
@@ -271,10 +324,26 @@ def cluster_cost(state, record, project: Project | None, connect, *, now: dateti
     notes = [cost_note] if cost_note else []
     if not runs:
         notes.append("no run of this cluster is known here: compute nodes are not counted")
-    running = [(i.instance_id, i.instance_type) for nodes in info.queues.values() for i in nodes
-               if i.state in ("pending", "running")]
-    return ClusterCost(record.name, since, head_type, head_hours, head_dollars, runs, storage, storage_dollars,
-                       running, costs["hourly_usd"] if costs else 0.0, table.label, notes)
+    running = [
+        (i.instance_id, i.instance_type)
+        for nodes in info.queues.values()
+        for i in nodes
+        if i.state in ("pending", "running")
+    ]
+    return ClusterCost(
+        record.name,
+        since,
+        head_type,
+        head_hours,
+        head_dollars,
+        runs,
+        storage,
+        storage_dollars,
+        running,
+        costs["hourly_usd"] if costs else 0.0,
+        table.label,
+        notes,
+    )
 
 
 def sandbox_cluster_cost(state, project: Project | None, *, now: datetime | None = None) -> ClusterCost:
@@ -282,7 +351,6 @@ def sandbox_cluster_cost(state, project: Project | None, *, now: datetime | None
     from its boot to its power-down (as an instance bills from launch to termination; from power.log), at the
     project's region, head node type and queues' capacity types. It runs on this machine: it costs nothing."""
     import json
-    from datetime import timezone
 
     from cluster_tools.errors import SandboxError
     from cluster_tools.model.cost.pricing import PriceNotFound, instance_price, load_price_table
@@ -295,13 +363,15 @@ def sandbox_cluster_cost(state, project: Project | None, *, now: datetime | None
         since = datetime.fromisoformat(json.loads(paths.state_file.read_text())["started_at"])
     except (OSError, ValueError, KeyError):
         raise SandboxError("the sandbox was never started here", "clustertools sandbox up") from None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     spec = project.parallelcluster if project else None
     region, head_type = (spec.region, spec.head_node_instance_type) if spec else ("us-east-1", "t3.medium")
     capacities = queue_capacities(project) if spec else {}
     table = load_price_table()
-    notes = ["the sandbox runs on this machine and costs nothing: this is what it would have cost on AWS"
-             + ("" if spec else " (us-east-1, a t3.medium head node: no project's parallelcluster: section here)")]
+    notes = [
+        "the sandbox runs on this machine and costs nothing: this is what it would have cost on AWS"
+        + ("" if spec else " (us-east-1, a t3.medium head node: no project's parallelcluster: section here)")
+    ]
     head_hourly = instance_price(table, region, head_type).hourly_usd
     head_hours = (now - since).total_seconds() / 3600
     log = paths.log / "power.log"
@@ -310,7 +380,9 @@ def sandbox_cluster_cost(state, project: Project | None, *, now: datetime | None
     for node in saved_nodes(state):
         hours = sum(((end or now) - start).total_seconds() for start, end in spans.get(node.name, ())) / 3600
         try:
-            hourly = instance_price(table, region, node.instance_type, capacities.get(node.queue, "ondemand")).hourly_usd
+            hourly = instance_price(
+                table, region, node.instance_type, capacities.get(node.queue, "ondemand")
+            ).hourly_usd
         except PriceNotFound:
             hourly = 0.0
             notes.append(f"{node.name}: {node.instance_type} has no price (a project's queues give nodes EC2 types)")
@@ -319,5 +391,18 @@ def sandbox_cluster_cost(state, project: Project | None, *, now: datetime | None
             hourly_now += hourly
         if hours:
             nodes.append((node.name, node.instance_type, hours, hours * hourly))
-    return ClusterCost("sandbox", since, head_type, head_hours, head_hours * head_hourly, [], None, 0.0, running,
-                       hourly_now, table.label, notes, nodes)
+    return ClusterCost(
+        "sandbox",
+        since,
+        head_type,
+        head_hours,
+        head_hours * head_hourly,
+        [],
+        None,
+        0.0,
+        running,
+        hourly_now,
+        table.label,
+        notes,
+        nodes,
+    )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Callable
+from typing import IO
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch, TransportError
-from cluster_tools.model.runs.run_status import RunStatus, merge_status, parse_records, split_status_reply
-from cluster_tools.services.runs.records_cache import RecordsCache, cycle_collector_paused
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.runs.job_spec import JobSpec
 from cluster_tools.model.runs.run_record import UNSUCCESSFUL, Attempt, RunRecord, now_iso, save_run
+from cluster_tools.model.runs.run_status import RunStatus, merge_status, parse_records, split_status_reply
+from cluster_tools.services.runs.records_cache import RecordsCache, cycle_collector_paused
 from cluster_tools.store.state_dir import StateDir
 
 
@@ -28,13 +29,17 @@ def read_status(conn, run: RunRecord, cache: RecordsCache | None = None) -> RunS
         with cycle_collector_paused():
             result = _status_sh(conn, run, cache)
             if result.exit_code == 44 or (result.exit_code != 0 and not result.stdout):
-                raise RunFilesMissing(f"run {run.run_id} has no files on {run.cluster} ({run.remote_dir})",
-                                      "was it submitted to this cluster? `clustertools runs` shows where each run went")
+                raise RunFilesMissing(
+                    f"run {run.run_id} has no files on {run.cluster} ({run.remote_dir})",
+                    "was it submitted to this cluster? `clustertools runs` shows where each run went",
+                )
             reply = split_status_reply(result.stdout)
             if cache.absorb(reply.start, reply.records, reply.first) is not None:
                 return cache.merge(run, reply.queue, reply.queue_ok)
-    raise TransportError(f"status.sh of run {run.run_id} did not answer from the first byte of its records",
-                         "is the run's status.sh its own? `clustertools runs` shows where each run went")
+    raise TransportError(
+        f"status.sh of run {run.run_id} did not answer from the first byte of its records",
+        "is the run's status.sh its own? `clustertools runs` shows where each run went",
+    )
 
 
 def _status_sh(conn, run: RunRecord, cache: RecordsCache):
@@ -58,8 +63,14 @@ def remember_counts(state: StateDir, run: RunRecord, status: RunStatus) -> None:
     save_run(state, run.model_copy(update={"last_counts": status.counts, "last_status_at": now_iso()}))
 
 
-def status_once(state: StateDir, run: RunRecord, cluster: ClusterRecord | None, connect,
-                note: Callable[[str], None] = lambda _: None, cache: RecordsCache | None = None) -> RunStatus:
+def status_once(
+    state: StateDir,
+    run: RunRecord,
+    cluster: ClusterRecord | None,
+    connect,
+    note: Callable[[str], None] = lambda _: None,
+    cache: RecordsCache | None = None,
+) -> RunStatus:
     """The head node's view; when the head node is gone or lost the run's files, the records in S3.
     ``cache``: what was read of the run's records before (default: this client's, in the state dir)."""
     try:
@@ -90,8 +101,16 @@ def status_from_s3(run: RunRecord) -> RunStatus:
     return merge_status(run, parse_records(text), [], queue_readable=True, source="s3")
 
 
-def watch(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, *, interval: float,
-          on_status: Callable[[RunStatus], None], sleep: Callable[[float], None]) -> RunStatus:
+def watch(
+    state: StateDir,
+    run: RunRecord,
+    cluster: ClusterRecord,
+    connect,
+    *,
+    interval: float,
+    on_status: Callable[[RunStatus], None],
+    sleep: Callable[[float], None],
+) -> RunStatus:
     """Refresh over one open connection until no subject is pending or running."""
     cache = records_cache(state, run)
     with connect(cluster) as conn:
@@ -135,24 +154,42 @@ echo "clustertools: $subject (attempt $attempt) ended: ${state%.json}" >&2
 """
 
 
-def stream_log(run: RunRecord, cluster: ClusterRecord, connect, *, subject: str, attempt: int | None,
-               stream: str, follow: bool, stdout: IO[bytes], stderr: IO[bytes], with_stderr: bool = False) -> int:
+def stream_log(
+    run: RunRecord,
+    cluster: ClusterRecord,
+    connect,
+    *,
+    subject: str,
+    attempt: int | None,
+    stream: str,
+    follow: bool,
+    stdout: IO[bytes],
+    stderr: IO[bytes],
+    with_stderr: bool = False,
+) -> int:
     """The log to ``stdout``; with ``with_stderr`` (stdout's log, not followed), the command's stderr too,
     when it has any, to ``stderr`` under a header: a person sees both, a pipe gets stdout alone. ``follow``
     prints the log as it grows, and ends when the task has ended."""
     path = log_path(run, subject, attempt, stream)
     number = attempt or run.current_attempt_of()[subject]
-    command = (["bash", "-c", FOLLOW_SCRIPT, "follow", path, f"{run.remote_dir}/records", subject, str(number)]
-               if follow else ["cat", path])
+    command = (
+        ["bash", "-c", FOLLOW_SCRIPT, "follow", path, f"{run.remote_dir}/records", subject, str(number)]
+        if follow
+        else ["cat", path]
+    )
     with connect(cluster) as conn:
         if not follow:
             result = conn.run(command, timeout=300)
             if result.exit_code != 0:
-                raise ClusterToolsError(f"no {stream} log yet for {subject} ({path})",
-                                        "has the task started? `clustertools status` tells")
+                raise ClusterToolsError(
+                    f"no {stream} log yet for {subject} ({path})", "has the task started? `clustertools status` tells"
+                )
             stdout.write(result.stdout)
-            errors = conn.run(["cat", log_path(run, subject, attempt, "err")], timeout=300) \
-                if with_stderr and stream == "out" else None
+            errors = (
+                conn.run(["cat", log_path(run, subject, attempt, "err")], timeout=300)
+                if with_stderr and stream == "out"
+                else None
+            )
             if errors is not None and errors.exit_code == 0 and errors.stdout.strip():
                 stdout.flush()
                 stderr.write(f"==> stderr of {subject} <==\n".encode() + errors.stdout)
@@ -160,8 +197,9 @@ def stream_log(run: RunRecord, cluster: ClusterRecord, connect, *, subject: str,
         return conn.stream(command, stdout=stdout, stderr=stderr)
 
 
-def subjects_to_rerun(status: RunStatus, *, failed: bool, without_output: set[str] | None,
-                      states: frozenset[str] = frozenset()) -> list[str]:
+def subjects_to_rerun(
+    status: RunStatus, *, failed: bool, without_output: set[str] | None, states: frozenset[str] = frozenset()
+) -> list[str]:
     """``--failed``: every unsuccessful state (FAILED, TIMEOUT, OOM, NODE_FAIL, CANCELLED), or only ``states``
     when given (``--state TIMEOUT``). ``--missing`` (``without_output`` given): every subject that has no
     success record or no output in S3. Never one still pending or running."""
@@ -170,9 +208,7 @@ def subjects_to_rerun(status: RunStatus, *, failed: bool, without_output: set[st
     for s in status.subjects:
         if s.state in ("PENDING", "RUNNING"):
             continue
-        if failed and s.state in wanted:
-            rerun.append(s.subject)
-        elif without_output is not None and (s.state != "SUCCEEDED" or s.subject in without_output):
+        if (failed and s.state in wanted) or (without_output is not None and (s.state != "SUCCEEDED" or s.subject in without_output)):
             rerun.append(s.subject)
     return rerun
 
@@ -184,7 +220,10 @@ def next_attempt(run: RunRecord, rerun: list[str], job: JobSpec | None = None) -
         raise ConfigError("nothing to resubmit: no subject matches", "`clustertools status` shows each subject's state")
     first = run.attempts[0]
     rows = {s: first.rows[i] for i, s in enumerate(first.subjects)} if first.rows else {}
-    attempt = Attempt(number=run.attempts[-1].number + 1, subjects=rerun, rows=[rows[s] for s in rerun] if rows else [],
-                      job=job if job is not None and job != run.job else None)
+    attempt = Attempt(
+        number=run.attempts[-1].number + 1,
+        subjects=rerun,
+        rows=[rows[s] for s in rerun] if rows else [],
+        job=job if job is not None and job != run.job else None,
+    )
     return run.model_copy(update={"attempts": [*run.attempts, attempt]})
-

@@ -9,25 +9,38 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pydantic import ValidationError
 
+from cluster_tools.errors import ClusterStopped, ClusterToolsError, ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.project_config import JobSpec, Project
-from cluster_tools.errors import ClusterStopped, ClusterToolsError, ConfigError
+from cluster_tools.model.runs.input_urls import check_input_urls
+from cluster_tools.model.runs.run_record import (
+    REMOTE_RUNS_DIR,
+    Attempt,
+    Chunk,
+    RunRecord,
+    list_runs,
+    new_run_id,
+    now_iso,
+    save_run,
+    spec_hash,
+)
+from cluster_tools.model.runs.subjects import TASK_VARIABLES, SubjectList, unknown_variables
 from cluster_tools.render import run_scripts
 from cluster_tools.services.runs.output_check import check_output_location
-from cluster_tools.model.runs.run_record import REMOTE_RUNS_DIR, Attempt, Chunk, RunRecord, list_runs, new_run_id, now_iso, save_run, spec_hash
 from cluster_tools.slurm.limits import ChunkPlan, SlurmLimits, parse_scontrol_config, plan_chunks
 from cluster_tools.slurm.partition_fit import (
-    SINFO_FIT_FORMAT, Partitions, parse_partitions, partition_problem, request_problem,
+    SINFO_FIT_FORMAT,
+    Partitions,
+    parse_partitions,
+    partition_problem,
+    request_problem,
 )
 from cluster_tools.store.state_dir import StateDir
-from cluster_tools.model.runs.input_urls import check_input_urls
-from cluster_tools.model.runs.subjects import TASK_VARIABLES, unknown_variables
-from cluster_tools.model.runs.subjects import SubjectList
 
 Progress = Callable[[str], None]
 _SUBMITTED = re.compile(r"^chunk (\d+) (\d+)(?:;\S+)? (submitted|already)$")
@@ -58,21 +71,33 @@ def job_spec(project: Project, overrides: dict[str, object]) -> JobSpec:
     try:
         job = JobSpec.model_validate(merged)
     except ValidationError as exc:
-        problems = "; ".join(f"--{e['loc'][0] if e['loc'] else 'job'}: {e['msg'].removeprefix('Value error, ')}"
-                             for e in exc.errors())
+        problems = "; ".join(
+            f"--{e['loc'][0] if e['loc'] else 'job'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        )
         raise ConfigError(f"invalid job option: {problems}") from None
     if job.command and job.container_args is not None:
-        raise ConfigError("job.command and job.container_args are both set: a task runs one of them",
-                          "keep command (run in the image's shell) or container_args (the image's entrypoint)")
+        raise ConfigError(
+            "job.command and job.container_args are both set: a task runs one of them",
+            "keep command (run in the image's shell) or container_args (the image's entrypoint)",
+        )
     if not job.command and job.container_args is None:
-        raise ConfigError("no command to run", "pass --command 'CMD' or set job.command (or job.container_args) "
-                                               "in clustertools.yaml")
+        raise ConfigError(
+            "no command to run", "pass --command 'CMD' or set job.command (or job.container_args) in clustertools.yaml"
+        )
     return job
 
 
-def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subjects: SubjectList,
-                job: JobSpec, name: str | None, *, new_run: bool = False,
-                workdir_sha256: str | None = None) -> tuple[RunRecord, bool]:
+def prepare_run(
+    state: StateDir,
+    project: Project,
+    cluster: ClusterRecord,
+    subjects: SubjectList,
+    job: JobSpec,
+    name: str | None,
+    *,
+    new_run: bool = False,
+    workdir_sha256: str | None = None,
+) -> tuple[RunRecord, bool]:
     """A new run record, or the unfinished one with exactly the same inputs (resumed). Not saved.
 
     When the latest run with exactly the same inputs was submitted whole, that is an error (submitting
@@ -80,11 +105,19 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
     """
     unknown = unknown_variables(job.container_args or [], subjects.columns)
     if unknown:
-        raise ConfigError(f"job.container_args name {', '.join('${' + n + '}' for n in unknown)}, which this run does "
-                          f"not have", f"the variables: {', '.join(TASK_VARIABLES + tuple(subjects.columns))}")
-    payload = {"job": _job_fields(job), "columns": subjects.columns, "rows": subjects.rows,
-               "output": str(project.storage.output), "input": str(project.storage.input or ""),
-               "cluster": cluster.name, "name": name or project.name}
+        raise ConfigError(
+            f"job.container_args name {', '.join('${' + n + '}' for n in unknown)}, which this run does not have",
+            f"the variables: {', '.join(TASK_VARIABLES + tuple(subjects.columns))}",
+        )
+    payload = {
+        "job": _job_fields(job),
+        "columns": subjects.columns,
+        "rows": subjects.rows,
+        "output": str(project.storage.output),
+        "input": str(project.storage.input or ""),
+        "cluster": cluster.name,
+        "name": name or project.name,
+    }
     if project.storage.input_credentials:  # only when set: the hashes of runs without one stay as they were
         payload["input_credentials"] = project.storage.input_credentials
     if project.storage.input_credentials_to_task:
@@ -97,8 +130,9 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
         payload["input_filters"] = [project.storage.input_include, project.storage.input_exclude]
     check_input_urls(project, subjects)
     digest = spec_hash(list(subjects.ids), payload)
-    same = [r for r in list_runs(state, project.name)
-            if r.spec_hash == digest and r.cluster == cluster.name and r.attempts]  # oldest first
+    same = [
+        r for r in list_runs(state, project.name) if r.spec_hash == digest and r.cluster == cluster.name and r.attempts
+    ]  # oldest first
     if same and not same[-1].attempts[0].complete:
         return same[-1], True
     if same and not new_run:
@@ -107,14 +141,26 @@ def prepare_run(state: StateDir, project: Project, cluster: ClusterRecord, subje
     if any(r.run_id == run_id for r in same):  # --new-run within the same second
         run_id = new_run_id(name or project.name, f"{digest}-{len(same) + 1}")
     run = RunRecord(
-        run_id=run_id, project=project.name, cluster=cluster.name, created_at=now_iso(), spec_hash=digest,
-        remote_dir=f"~/{REMOTE_RUNS_DIR}/{run_id}", output=str(project.storage.output),
-        region=cluster.region, s3_endpoint_url=cluster.s3_endpoint_url, sandbox_s3=cluster.sandbox, job=job,
-        input=str(project.storage.input) if project.storage.input else None, columns=list(subjects.columns),
+        run_id=run_id,
+        project=project.name,
+        cluster=cluster.name,
+        created_at=now_iso(),
+        spec_hash=digest,
+        remote_dir=f"~/{REMOTE_RUNS_DIR}/{run_id}",
+        output=str(project.storage.output),
+        region=cluster.region,
+        s3_endpoint_url=cluster.s3_endpoint_url,
+        sandbox_s3=cluster.sandbox,
+        job=job,
+        input=str(project.storage.input) if project.storage.input else None,
+        columns=list(subjects.columns),
         input_credentials=project.storage.input_credentials,
-        input_credentials_to_task=project.storage.input_credentials_to_task, input_include=project.storage.input_include,
-        input_exclude=project.storage.input_exclude, shared_inputs=project.storage.shared_inputs,
-        shared_dirs=bootstrap_shared_dirs(state, project, cluster), workdir_sha256=workdir_sha256,
+        input_credentials_to_task=project.storage.input_credentials_to_task,
+        input_include=project.storage.input_include,
+        input_exclude=project.storage.input_exclude,
+        shared_inputs=project.storage.shared_inputs,
+        shared_dirs=bootstrap_shared_dirs(state, project, cluster),
+        workdir_sha256=workdir_sha256,
         attempts=[Attempt(number=1, subjects=list(subjects.ids), rows=[list(r) for r in subjects.rows])],
     )
     return run, False
@@ -156,15 +202,26 @@ def bootstrap_shared_dirs(state: StateDir, project: Project, cluster: ClusterRec
 def dry_run(run: RunRecord) -> DryRun:
     """Exactly the files submit would upload for the run's latest attempt; nothing is sent."""
     attempt = run.attempts[-1]
-    return DryRun(run, {
-        "array.sbatch": run_scripts.render_array_script(run),
-        "wrapper.sh": run_scripts.render_wrapper(run),
-        f"attempts/{attempt.number}/manifest": run_scripts.render_manifest(run.columns, attempt),
-    })
+    return DryRun(
+        run,
+        {
+            "array.sbatch": run_scripts.render_array_script(run),
+            "wrapper.sh": run_scripts.render_wrapper(run),
+            f"attempts/{attempt.number}/manifest": run_scripts.render_manifest(run.columns, attempt),
+        },
+    )
 
 
-def submit_attempt(state: StateDir, run: RunRecord, cluster: ClusterRecord, *, progress: Progress,
-                   resumed: bool = False, connect=None, workdir: bytes | None = None) -> SubmitResult:
+def submit_attempt(
+    state: StateDir,
+    run: RunRecord,
+    cluster: ClusterRecord,
+    *,
+    progress: Progress,
+    resumed: bool = False,
+    connect=None,
+    workdir: bytes | None = None,
+) -> SubmitResult:
     """Upload the run's files and submit its latest attempt's arrays that are not submitted yet."""
     from cluster_tools.services.remote.cluster_shell import connect as default_connect
 
@@ -184,7 +241,9 @@ def submit_attempt(state: StateDir, run: RunRecord, cluster: ClusterRecord, *, p
                     "wait for jobs to finish (and MinJobAge to pass), or raise MaxJobCount in slurm.conf",
                 )
             plan = plan_chunks(pending, limits.max_array_size)
-            attempt = attempt.model_copy(update={"chunks": [Chunk(index=c.index, offset=c.offset, count=c.count) for c in plan]})
+            attempt = attempt.model_copy(
+                update={"chunks": [Chunk(index=c.index, offset=c.offset, count=c.count) for c in plan]}
+            )
             run = _with_attempt(run, attempt)
         save_run(state, run)
         progress(f"uploading run {run.run_id} ({len(attempt.subjects)} subjects, {len(attempt.chunks)} array(s))")
@@ -216,15 +275,20 @@ def _submit_arrays(state: StateDir, conn, run: RunRecord, attempt: Attempt) -> t
     except TransportError as exc:  # submit.sh goes on, detached: what it sent is not known here
         raise TransportError(
             f"lost sight of the submission of run {run.run_id} ({exc.message}): which of its arrays Slurm "
-            "accepted is unknown", "running the same command again is safe: it waits for a submit still running "
+            "accepted is unknown",
+            "running the same command again is safe: it waits for a submit still running "
             "on the head node, then submits only the arrays Slurm does not hold",
-            command=exc.command, exit_code=exc.remote_exit_code, stderr=exc.stderr) from exc
+            command=exc.command,
+            exit_code=exc.remote_exit_code,
+            stderr=exc.stderr,
+        ) from exc
     job_ids, fresh, unknown = _parse_submitted(result.text)
     chunks = [c.model_copy(update={"job_id": job_ids.get(c.index, c.job_id)}) for c in attempt.chunks]
     # Refused outright (sbatch said no, squeue did not answer): nothing reached Slurm, the run stays unsent.
     nothing_sent = result.exit_code != 0 and not unknown and not any(c.job_id for c in chunks)
-    attempt = attempt.model_copy(update={"chunks": chunks, "submitted_at": sent_before if nothing_sent
-                                         else attempt.submitted_at})
+    attempt = attempt.model_copy(
+        update={"chunks": chunks, "submitted_at": sent_before if nothing_sent else attempt.submitted_at}
+    )
     run = _with_attempt(run, attempt)
     save_run(state, run)
     if result.exit_code != 0:
@@ -236,18 +300,24 @@ def _check_request_fits(job: JobSpec, partitions: Partitions, cluster: str) -> N
     """A task no node of its partition can hold would wait for ever with a blank reason: refuse it now. So would
     one sent to a stopped cluster (sbatch's raw "Required partition not available (inactive or drain)")."""
     if partitions.stopped(job.partition):
-        raise ClusterStopped(f"nothing was submitted: cluster {cluster} is stopped (its partition "
-                             f"{job.partition or partitions.default} is INACTIVE, as autostop leaves an idle cluster)",
-                             f"start it: clustertools start -c {cluster}, then submit again")
+        raise ClusterStopped(
+            f"nothing was submitted: cluster {cluster} is stopped (its partition "
+            f"{job.partition or partitions.default} is INACTIVE, as autostop leaves an idle cluster)",
+            f"start it: clustertools start -c {cluster}, then submit again",
+        )
     missing = partition_problem(partitions, job.partition)
     if missing:
-        raise ClusterToolsError(f"nothing was submitted: {missing}",
-                                "name one of them with --partition (or job.partition in clustertools.yaml)")
+        raise ClusterToolsError(
+            f"nothing was submitted: {missing}",
+            "name one of them with --partition (or job.partition in clustertools.yaml)",
+        )
     problem = request_problem(partitions, job.partition, cpus=job.cpus, mem=job.mem, gpus=job.gpus)
     if problem:
-        raise ClusterToolsError(f"nothing was submitted: {problem}",
-                                "ask for less (--cpus/--mem, or job: in clustertools.yaml), or use a partition with "
-                                "larger nodes (--partition)")
+        raise ClusterToolsError(
+            f"nothing was submitted: {problem}",
+            "ask for less (--cpus/--mem, or job: in clustertools.yaml), or use a partition with "
+            "larger nodes (--partition)",
+        )
 
 
 def _probe(conn) -> tuple[str, SlurmLimits, int, Partitions]:
@@ -258,7 +328,7 @@ def _probe(conn) -> tuple[str, SlurmLimits, int, Partitions]:
     never a silent fall back to Slurm's defaults (a plan made for limits the cluster does not have).
     """
     result = conn.run(
-        f"set -o pipefail; echo \"$HOME\"; scontrol show config || exit $?; echo {_PROBE_MARK}; "
+        f'set -o pipefail; echo "$HOME"; scontrol show config || exit $?; echo {_PROBE_MARK}; '
         f"squeue -h -r -t all -o %i | wc -l || exit $?; echo {_PROBE_MARK}; sinfo -h -e -o '{SINFO_FIT_FORMAT}'",
         timeout=60,
     )
@@ -271,13 +341,18 @@ def _probe(conn) -> tuple[str, SlurmLimits, int, Partitions]:
         raise ClusterToolsError(
             f"cannot read the cluster's Slurm configuration (exit {result.exit_code}): {last}",
             f"`{missing}` is not on the head node's PATH, even in a login shell: is Slurm installed there?"
-            if missing else "is Slurm running? try `clustertools ssh -- sinfo`")
+            if missing
+            else "is Slurm running? try `clustertools ssh -- sinfo`",
+        )
     head, _, rest = result.text.partition(_PROBE_MARK)
     count, _, nodes = rest.partition(_PROBE_MARK)
     home, _, config = head.partition("\n")
     if "MaxArraySize" not in config or not count.strip().isdigit():
-        raise ClusterToolsError("scontrol show config or squeue printed something unexpected: the cluster's "
-                                "limits are unknown, so nothing was submitted", "try `clustertools ssh -- scontrol show config`")
+        raise ClusterToolsError(
+            "scontrol show config or squeue printed something unexpected: the cluster's "
+            "limits are unknown, so nothing was submitted",
+            "try `clustertools ssh -- scontrol show config`",
+        )
     return home.strip(), parse_scontrol_config(config), int(count.strip()), parse_partitions(nodes)
 
 
@@ -286,27 +361,37 @@ def _upload(conn, run: RunRecord, attempt: Attempt) -> None:
     directory = f"{root}/attempts/{attempt.number}"
     conn.run(["mkdir", "-p", directory, f"{root}/logs", f"{root}/records/new"], timeout=60).check()
     chunks = [ChunkPlan(c.index, c.offset, c.count) for c in attempt.chunks]
-    conn.put_files({
-        f"{root}/array.sbatch": (run_scripts.render_array_script(run).encode(), 0o644),
-        f"{root}/wrapper.sh": (run_scripts.render_wrapper(run).encode(), 0o755),
-        f"{root}/submit.sh": (run_scripts.render_submit_script(run).encode(), 0o755),
-        f"{root}/status.sh": (run_scripts.render_status_script(run).encode(), 0o755),
-        f"{root}/dataset_description.json": (run_scripts.render_dataset_description(run).encode(), 0o644),
-        f"{directory}/manifest": (run_scripts.render_manifest(run.columns, attempt).encode(), 0o644),
-        f"{directory}/chunks": (run_scripts.render_chunk_list(chunks).encode(), 0o644),
-        # A resubmitted attempt with resources of its own: submit.sh sends this array script instead.
-        **({f"{directory}/array.sbatch": (run_scripts.render_array_script(run, attempt.job).encode(), 0o644),
-            f"{directory}/resources": (run_scripts.render_attempt_resources(attempt.job).encode(), 0o644)}
-           if attempt.job is not None else {}),
-    })
+    conn.put_files(
+        {
+            f"{root}/array.sbatch": (run_scripts.render_array_script(run).encode(), 0o644),
+            f"{root}/wrapper.sh": (run_scripts.render_wrapper(run).encode(), 0o755),
+            f"{root}/submit.sh": (run_scripts.render_submit_script(run).encode(), 0o755),
+            f"{root}/status.sh": (run_scripts.render_status_script(run).encode(), 0o755),
+            f"{root}/dataset_description.json": (run_scripts.render_dataset_description(run).encode(), 0o644),
+            f"{directory}/manifest": (run_scripts.render_manifest(run.columns, attempt).encode(), 0o644),
+            f"{directory}/chunks": (run_scripts.render_chunk_list(chunks).encode(), 0o644),
+            # A resubmitted attempt with resources of its own: submit.sh sends this array script instead.
+            **(
+                {
+                    f"{directory}/array.sbatch": (run_scripts.render_array_script(run, attempt.job).encode(), 0o644),
+                    f"{directory}/resources": (run_scripts.render_attempt_resources(attempt.job).encode(), 0o644),
+                }
+                if attempt.job is not None
+                else {}
+            ),
+        }
+    )
 
 
 def _unpack_workdir(conn, run: RunRecord, data: bytes) -> None:
     """job.workdir beside the run's scripts, unpacked once per run (a resumed submit unpacks the same bytes)."""
     root = shlex.quote(run.remote_dir)
     conn.put_files({f"{run.remote_dir}/workdir.tar.gz": (data, 0o644)})
-    conn.run(f"cd {root} && rm -rf workdir.new && mkdir workdir.new && tar -xzf workdir.tar.gz -C workdir.new "
-             "--no-same-owner && rm -rf workdir && mv workdir.new workdir && rm -f workdir.tar.gz", timeout=300).check()
+    conn.run(
+        f"cd {root} && rm -rf workdir.new && mkdir workdir.new && tar -xzf workdir.tar.gz -C workdir.new "
+        "--no-same-owner && rm -rf workdir && mv workdir.new workdir && rm -f workdir.tar.gz",
+        timeout=300,
+    ).check()
 
 
 def _parse_submitted(text: str) -> tuple[dict[int, str], set[int], list[int]]:
@@ -338,15 +423,17 @@ def _stopped(run: RunRecord, attempt: Attempt, unknown: list[int], result) -> Cl
     refused = [int(m[1]) for m in map(_REFUSED.match, lines) if m]
     if refused:
         why = next((line for line in reversed(lines) if "error" in line.lower()), "no reason given")
-        return ClusterToolsError(f"Slurm refused array {refused[0]} of run {run.run_id} ({known} of "
-                                 f"{len(attempt.chunks)} arrays submitted): {why}",
-                                 "fix the cause, then run the same command again: what was submitted is kept")
-    return ClusterToolsError(f"submission stopped after {known} of {len(attempt.chunks)} arrays: "
-                             f"{' '.join(lines[-2:])}",
-                             "fix the cause, then run the same command again: what was submitted is kept")
+        return ClusterToolsError(
+            f"Slurm refused array {refused[0]} of run {run.run_id} ({known} of "
+            f"{len(attempt.chunks)} arrays submitted): {why}",
+            "fix the cause, then run the same command again: what was submitted is kept",
+        )
+    return ClusterToolsError(
+        f"submission stopped after {known} of {len(attempt.chunks)} arrays: {' '.join(lines[-2:])}",
+        "fix the cause, then run the same command again: what was submitted is kept",
+    )
 
 
 def _with_attempt(run: RunRecord, attempt: Attempt) -> RunRecord:
     attempts = [attempt if a.number == attempt.number else a for a in run.attempts]
     return run.model_copy(update={"attempts": attempts})
-

@@ -18,20 +18,21 @@ image to pull (the project's job.container, or --image), else none: neither inst
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
 from pydantic import ValidationError
 
+from cluster_tools.errors import ConfigError, SandboxError
+from cluster_tools.model.nodes.bootstrap_log import Bootstrap, parse_bootstrap
 from cluster_tools.model.project.bootstrap_settings import BootstrapSettings
 from cluster_tools.model.project.project_config import JobSpec, Project
-from cluster_tools.errors import ConfigError, SandboxError
-from cluster_tools.render.pcluster_config import bootstrap_prefix
 from cluster_tools.render.node_bootstrap import RUNTIMES, NodeBootstrap
+from cluster_tools.render.pcluster_config import bootstrap_prefix
 from cluster_tools.render.sandbox_layout import SandboxPaths
 from cluster_tools.store.state_dir import StateDir
-from cluster_tools.model.nodes.bootstrap_log import Bootstrap, parse_bootstrap
 
 SCRIPT = "on-node-configured.sh"
 # --shared-dir: Miniforge, environments, images, bootstrap.env. /home, which every node mounts (ParallelCluster
@@ -89,8 +90,14 @@ class SandboxBootstrapResult:
     notes: list[str] = field(default_factory=list)
 
 
-def settings_for(project: Project | None, *, miniforge_url: str | None, miniforge_sha256: str | None,
-                 env_file: Path | None, project_dir: Path | None) -> tuple[BootstrapSettings, Path | None]:
+def settings_for(
+    project: Project | None,
+    *,
+    miniforge_url: str | None,
+    miniforge_sha256: str | None,
+    env_file: Path | None,
+    project_dir: Path | None,
+) -> tuple[BootstrapSettings, Path | None]:
     """The project's bootstrap section with the command line's values over it, checked by the same model;
     and the local environment file to upload."""
     base = project.bootstrap if project else BootstrapSettings()
@@ -107,11 +114,13 @@ def settings_for(project: Project | None, *, miniforge_url: str | None, miniforg
     except ValidationError as exc:
         err = exc.errors()[0]
         where = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "the bootstrap settings"
-        raise ConfigError(f"{where}: {err['msg'].removeprefix('Value error, ')}",
-                          "see `clustertools sandbox bootstrap --help`") from None
+        raise ConfigError(
+            f"{where}: {err['msg'].removeprefix('Value error, ')}", "see `clustertools sandbox bootstrap --help`"
+        ) from None
     if local_env is not None and not local_env.is_file():
-        raise ConfigError(f"the environment file {local_env} does not exist",
-                          "bootstrap.env_file is relative to the project dir")
+        raise ConfigError(
+            f"the environment file {local_env} does not exist", "bootstrap.env_file is relative to the project dir"
+        )
     return settings, local_env
 
 
@@ -126,38 +135,63 @@ def image_for(project: Project | None, image: str | None, runtime: str, notes: l
         return image
     wanted = project.job.image_to_pull if project else None
     if wanted and runtime == "none":
-        notes.append(f"job.container {wanted} is not pulled with --runtime none (leave --runtime out to pull it with "
-                     "podman, the sandbox's runtime)")
+        notes.append(
+            f"job.container {wanted} is not pulled with --runtime none (leave --runtime out to pull it with "
+            "podman, the sandbox's runtime)"
+        )
         return None
     return wanted
 
 
-def remote_command(files: SandboxNodeFiles, script_url: str, endpoint_url: str, args: list[str], *,
-                   user: str = "ec2-user") -> str:
+def remote_command(
+    files: SandboxNodeFiles, script_url: str, endpoint_url: str, args: list[str], *, user: str = "ec2-user"
+) -> str:
     """The one shell line the sandbox's node runs: fetch the script from S3, run it, keep its output.
     Its cfnconfig says what a head node's says: the node type, and the cluster's login user."""
     script = (
-        'set -o pipefail; url=$1 script=$2 cfn=$3 state=$4 out=$5 endpoint=$6 user=$7; shift 7; '
+        "set -o pipefail; url=$1 script=$2 cfn=$3 state=$4 out=$5 endpoint=$6 user=$7; shift 7; "
         'mkdir -p "$(dirname "$script")" "$state" "$(dirname "$out")" || exit 1; '
-        "printf 'cfn_node_type=HeadNode\\ncfn_cluster_user=%s\\n' \"$user\" > \"$cfn\" || exit 1; "
+        'printf \'cfn_node_type=HeadNode\\ncfn_cluster_user=%s\\n\' "$user" > "$cfn" || exit 1; '
         'if ! AWS_ENDPOINT_URL="$endpoint" aws s3 cp --only-show-errors "$url" "$script" 2>&1 | tee -a "$out"; then '
         'echo "cannot fetch $url" | tee -a "$out"; exit 1; fi; '
         'AWS_ENDPOINT_URL="$endpoint" CT_STATE_DIR="$state" CT_CFNCONFIG="$cfn" bash "$script" "$@" 2>&1 | tee -a "$out"'
     )
-    argv = ["bash", "-c", script, "sandbox-bootstrap", script_url, str(files.script),
-            str(files.cfnconfig), str(files.state), str(files.output), endpoint_url, user, *args]
+    argv = [
+        "bash",
+        "-c",
+        script,
+        "sandbox-bootstrap",
+        script_url,
+        str(files.script),
+        str(files.cfnconfig),
+        str(files.state),
+        str(files.output),
+        endpoint_url,
+        user,
+        *args,
+    ]
     return shlex.join(argv)
 
 
-def sandbox_bootstrap(state: StateDir, project: Project | None, *, project_dir: Path | None = None,
-                      miniforge_url: str | None = None, miniforge_sha256: str | None = None,
-                      env_file: Path | None = None, image: str | None = None, runtime: str | None = None,
-                      dry_run: bool = False, stdout: IO[bytes] | None = None, progress: Progress = lambda _: None,
-                      bootstrap_dir: Path | None = None) -> SandboxBootstrapResult:
+def sandbox_bootstrap(
+    state: StateDir,
+    project: Project | None,
+    *,
+    project_dir: Path | None = None,
+    miniforge_url: str | None = None,
+    miniforge_sha256: str | None = None,
+    env_file: Path | None = None,
+    image: str | None = None,
+    runtime: str | None = None,
+    dry_run: bool = False,
+    stdout: IO[bytes] | None = None,
+    progress: Progress = lambda _: None,
+    bootstrap_dir: Path | None = None,
+) -> SandboxBootstrapResult:
     """Upload bootstrap/ to the sandbox's S3 endpoint and run the script on its node, streaming the output to
     ``stdout``. A failed run is returned (exit code and parsed outcome), not raised: the caller words it."""
-    from cluster_tools.services.sandbox import sandbox_files
     from cluster_tools.services.aws.lifecycle_up import sync_project_bootstrap
+    from cluster_tools.services.sandbox import sandbox_files
     from cluster_tools.services.sandbox.sandbox_lifecycle import SANDBOX_CLUSTER, SANDBOX_REGION, sandbox_status
     from cluster_tools.services.sandbox.sandbox_options import DEFAULT_BUCKET
     from cluster_tools.transport.s3 import S3Target, ensure_bucket, make_s3_client
@@ -170,21 +204,35 @@ def sandbox_bootstrap(state: StateDir, project: Project | None, *, project_dir: 
     if not status.running:
         raise SandboxError("the sandbox is not running", "start it: clustertools sandbox up")
     notes: list[str] = []
-    settings, local_env = settings_for(project, miniforge_url=miniforge_url, miniforge_sha256=miniforge_sha256,
-                                       env_file=env_file, project_dir=project_dir)
+    settings, local_env = settings_for(
+        project,
+        miniforge_url=miniforge_url,
+        miniforge_sha256=miniforge_sha256,
+        env_file=env_file,
+        project_dir=project_dir,
+    )
     files = SandboxNodeFiles(sandbox_files.sandbox_paths(state.sandbox))
     bucket = project.storage.output.bucket if project else DEFAULT_BUCKET
     prefix = bootstrap_prefix(bucket, SANDBOX_CLUSTER)
-    node = NodeBootstrap(project=project.name if project else "sandbox", cluster=SANDBOX_CLUSTER, prefix=prefix,
-                         runtime=runtime, miniforge_url=settings.miniforge_url,
-                         miniforge_sha256=settings.miniforge_sha256, env_file_key=settings.env_file_key,
-                         image=image_for(project, image, runtime, notes),
-                         apptainer_version=project.bootstrap.apptainer_version if project else None,
-                         apptainer_sha256=project.bootstrap.apptainer_sha256 if project else None)
+    node = NodeBootstrap(
+        project=project.name if project else "sandbox",
+        cluster=SANDBOX_CLUSTER,
+        prefix=prefix,
+        runtime=runtime,
+        miniforge_url=settings.miniforge_url,
+        miniforge_sha256=settings.miniforge_sha256,
+        env_file_key=settings.env_file_key,
+        image=image_for(project, image, runtime, notes),
+        apptainer_version=project.bootstrap.apptainer_version if project else None,
+        apptainer_sha256=project.bootstrap.apptainer_sha256 if project else None,
+    )
     args = [*node.args(), "--shared-dir", SHARED_ON_NODE, "--log", str(files.log)]
-    result = SandboxBootstrapResult(bootstrap=node, bucket=bucket, notes=notes,
-                                    command=remote_command(files, prefix + SCRIPT, status.s3_endpoint_url, args,
-                                                           user=status.ssh.split("@", 1)[0]))
+    result = SandboxBootstrapResult(
+        bootstrap=node,
+        bucket=bucket,
+        notes=notes,
+        command=remote_command(files, prefix + SCRIPT, status.s3_endpoint_url, args, user=status.ssh.split("@", 1)[0]),
+    )
 
     if bootstrap_dir is None:  # the checkout's bootstrap/, or the copy an installed clustertools ships
         from cluster_tools.store.shipped_files import bootstrap_dir as shipped_bootstrap
@@ -198,8 +246,9 @@ def sandbox_bootstrap(state: StateDir, project: Project | None, *, project_dir: 
         ensure_bucket(s3, bucket, SANDBOX_REGION)
     key_prefix = prefix.removeprefix(f"s3://{bucket}/")
     # The same upload as `up`'s: a file whose object already carries its sha256 is not sent again.
-    result.uploads = sync_project_bootstrap(s3, bucket, key_prefix, bootstrap_dir, scripts, local_env,
-                                            upload=not dry_run, progress=progress)
+    result.uploads = sync_project_bootstrap(
+        s3, bucket, key_prefix, bootstrap_dir, scripts, local_env, upload=not dry_run, progress=progress
+    )
     if dry_run:
         return result
 
@@ -211,7 +260,7 @@ def sandbox_bootstrap(state: StateDir, project: Project | None, *, project_dir: 
     return result
 
 
-def run_as_node_root(namespace_pid: int | None, command: str, out: "_Tee", timeout: float = 3600) -> int:
+def run_as_node_root(namespace_pid: int | None, command: str, out: _Tee, timeout: float = 3600) -> int:
     """``command`` as root in the head node's namespace, as ParallelCluster runs OnNodeConfigured (cloud-init,
     root, the instance role's credentials: here the sandbox's S3 endpoint's), its output streamed to ``out``."""
     import subprocess
@@ -221,11 +270,18 @@ def run_as_node_root(namespace_pid: int | None, command: str, out: "_Tee", timeo
     if namespace_pid is None:
         raise SandboxError("the sandbox's head node is not running", "clustertools sandbox up")
     key, secret = SANDBOX_CREDENTIALS
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8",
-           "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": "/root",
+        "LANG": "C.UTF-8",
+        "AWS_ACCESS_KEY_ID": key,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     argv = ["nsenter", f"--target={namespace_pid}", "--mount", "--", "bash", "-c", command]
-    with subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT) as proc:
+    with subprocess.Popen(
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as proc:
         assert proc.stdout is not None
         for chunk in iter(lambda: proc.stdout.read1(65536), b""):
             out.write(chunk)

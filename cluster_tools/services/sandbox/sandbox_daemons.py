@@ -14,9 +14,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 from cluster_tools.errors import SandboxError
 from cluster_tools.render.sandbox_layout import SandboxPaths
@@ -88,16 +88,29 @@ class DaemonContext:
 def argv(name: str, ctx: DaemonContext) -> list[str]:
     paths, programs = ctx.paths, ctx.programs
     if name == "munged":
-        return [programs["munged"], "-F", f"--socket={paths.munge_socket}", f"--key-file={paths.munge_key}",
-                f"--pid-file={paths.run}/munged.pid", f"--log-file={paths.log}/munged.log",
-                f"--seed-file={paths.keys}/munge.seed"]
+        return [
+            programs["munged"],
+            "-F",
+            f"--socket={paths.munge_socket}",
+            f"--key-file={paths.munge_key}",
+            f"--pid-file={paths.run}/munged.pid",
+            f"--log-file={paths.log}/munged.log",
+            f"--seed-file={paths.keys}/munge.seed",
+        ]
     if name == "head":
         return _head_argv(ctx)
     if name == "slurmctld":  # no -c: slurmctld recovers its queue from StateSaveLocation, so a restart keeps every job
         return [*ctx.namespace.enter(), programs["slurmctld"], "-D"]
     if name == "sshd":
-        return [*ctx.namespace.enter(), programs["sshd"], "-D", "-f", str(paths.sshd_config), "-E",
-                str(paths.log / "sshd.log")]
+        return [
+            *ctx.namespace.enter(),
+            programs["sshd"],
+            "-D",
+            "-f",
+            str(paths.sshd_config),
+            "-E",
+            str(paths.log / "sshd.log"),
+        ]
     if name == "registry":
         return [programs["docker-registry"], "serve", str(ctx.registry_config)]
     return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ctx.ports["s3"])]
@@ -110,8 +123,18 @@ def _head_argv(ctx: DaemonContext) -> list[str]:
         return [*ctx.namespace.enter(), "sleep", "infinity"]
     from cluster_tools.store.shipped_files import template_path
 
-    return ["unshare", "--mount", "--propagation", "private", "bash", str(template_path("sandbox/head-namespace.sh")),
-            str(ctx.paths.node_fs), "--", "sleep", "infinity"]
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "bash",
+        str(template_path("sandbox/head-namespace.sh")),
+        str(ctx.paths.node_fs),
+        "--",
+        "sleep",
+        "infinity",
+    ]
 
 
 def start(name: str, ctx: DaemonContext, on_spawned: Callable[[procs.ProcessRecord], None]) -> list[str]:
@@ -178,7 +201,9 @@ def port_free(port: int) -> bool:
 def node_states(sinfo: str, env: Mapping[str, str]) -> dict[str, str] | None:
     """Each node's state as sinfo says it (``idle~``, ``idle``, ``down*``...); None when slurmctld does not answer."""
     try:
-        out = subprocess.run([sinfo, "-h", "-N", "-o", "%N|%T"], env=dict(env), capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            [sinfo, "-h", "-N", "-o", "%N|%T"], env=dict(env), capture_output=True, text=True, timeout=5
+        )
     except subprocess.TimeoutExpired:
         return None
     return parse_sinfo_node_states(out.stdout) if out.returncode == 0 else None
@@ -224,10 +249,12 @@ def ports_for_start(saved: dict, node_count: int, progress: Callable[[str], None
     if all(isinstance(old.get(name), int) for name in PORT_NAMES):
         if all(port_free(old[name]) for name in PORT_NAMES):
             return {**{name: old[name] for name in PORT_NAMES}, "nodes": files.free_ports(node_count)}
-        progress("some of the sandbox's previous ports are taken by other programs: using new ports "
-                 "(runs submitted before reach their S3 outputs at the old endpoint)")
+        progress(
+            "some of the sandbox's previous ports are taken by other programs: using new ports "
+            "(runs submitted before reach their S3 outputs at the old endpoint)"
+        )
     fresh = files.free_ports(len(PORT_NAMES) + node_count)
-    return {**dict(zip(PORT_NAMES, fresh)), "nodes": fresh[len(PORT_NAMES):]}
+    return {**dict(zip(PORT_NAMES, fresh)), "nodes": fresh[len(PORT_NAMES) :]}
 
 
 def ports_for_restart(saved: dict, dead: tuple[str, ...]) -> dict[str, int]:
@@ -239,6 +266,8 @@ def ports_for_restart(saved: dict, dead: tuple[str, ...]) -> dict[str, int]:
     taken = ports_taken(ports, dead)
     if taken:
         which = ", ".join(f"{name} (127.0.0.1:{ports[PORT_OF[name]]})" for name in taken)
-        raise SandboxError(f"cannot restart {which}: another program holds the port now",
-                           "stop that program, or `clustertools sandbox down` then `up` (new ports)")
+        raise SandboxError(
+            f"cannot restart {which}: another program holds the port now",
+            "stop that program, or `clustertools sandbox down` then `up` (new ports)",
+        )
     return ports

@@ -10,8 +10,8 @@ import socket
 import stat
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from cluster_tools.errors import MissingDependency, SandboxError
 from cluster_tools.render.sandbox_layout import SandboxPaths
@@ -95,8 +95,10 @@ def check_paths(paths: SandboxPaths) -> None:
         )
     hidden = next((top for top in OVERLAID if paths.root.is_relative_to(top)), None)
     if hidden:
-        raise SandboxError(f"the sandbox dir {paths.root} is under {hidden}, which the sandbox's nodes see as their own",
-                           "set CLUSTERTOOLS_STATE_DIR to a path outside /etc, /opt, /usr and /home, e.g. /var/tmp/clustertools")
+        raise SandboxError(
+            f"the sandbox dir {paths.root} is under {hidden}, which the sandbox's nodes see as their own",
+            "set CLUSTERTOOLS_STATE_DIR to a path outside /etc, /opt, /usr and /home, e.g. /var/tmp/clustertools",
+        )
     if len(str(paths.munge_socket)) > _MAX_SOCKET_DIR:
         raise SandboxError(
             f"the temp dir {paths.runtime.parent} is too deep for the sandbox's unix sockets",
@@ -108,8 +110,10 @@ def make_dirs(paths: SandboxPaths) -> None:
     paths.runtime.mkdir(mode=0o755, exist_ok=True)
     info = os.lstat(paths.runtime)  # lstat: a symlink planted in /tmp must not redirect us
     if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid():
-        raise SandboxError(f"{paths.runtime} exists and is not yours: refusing to put sockets there",
-                           "remove it, or set TMPDIR to a directory of your own")
+        raise SandboxError(
+            f"{paths.runtime} exists and is not yours: refusing to put sockets there",
+            "remove it, or set TMPDIR to a directory of your own",
+        )
     for directory, mode in (
         (paths.root, 0o755),
         (paths.etc, 0o755),
@@ -132,11 +136,16 @@ def ensure_keys(paths: SandboxPaths, ssh_keygen: str) -> None:
         fd = os.open(paths.munge_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
         with os.fdopen(fd, "wb") as handle:
             handle.write(os.urandom(1024))
-    for key, comment in ((paths.ssh_host_key, "clustertools-sandbox-host"), (paths.user_key, "clustertools-sandbox-user")):
+    for key, comment in (
+        (paths.ssh_host_key, "clustertools-sandbox-host"),
+        (paths.user_key, "clustertools-sandbox-user"),
+    ):
         if not key.exists():
             subprocess.run(
                 [ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)],
-                check=True, capture_output=True, timeout=30,
+                check=True,
+                capture_output=True,
+                timeout=30,
             )
     paths.authorized_keys.write_text(Path(f"{paths.user_key}.pub").read_text())
     os.chmod(paths.authorized_keys, 0o600)

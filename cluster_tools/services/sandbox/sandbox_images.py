@@ -54,15 +54,19 @@ class RegistryImage:
 
 def registry_config(*, port: int, storage: Path) -> str:
     """docker-registry's config: loopback only, its blobs in the sandbox's directory, every request logged."""
-    return (f"version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{port}\n")
+    return (
+        f"version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
 
 
 def registries_conf(port: int) -> str:
     """/etc/containers/registries.conf.d/ on the nodes: the sandbox's registry speaks plain HTTP."""
-    return (f"# clustertools sandbox: its image registry, plain HTTP on loopback\n"
-            f"[[registry]]\nlocation = \"127.0.0.1:{port}\"\ninsecure = true\n")
+    return (
+        f"# clustertools sandbox: its image registry, plain HTTP on loopback\n"
+        f'[[registry]]\nlocation = "127.0.0.1:{port}"\ninsecure = true\n'
+    )
 
 
 def storage_conf(*, graphroot: Path, runroot: Path) -> str:
@@ -74,8 +78,9 @@ def node_container_config(paths: SandboxPaths, registry_port: int) -> dict[str, 
     """The nodes' /etc/containers files (relative to /etc): root's image store under the sandbox's directory."""
     return {
         "containers/registries.conf.d/50-clustertools-sandbox.conf": registries_conf(registry_port),
-        "containers/storage.conf": storage_conf(graphroot=paths.root / "containers" / "storage",
-                                                runroot=paths.runtime / "containers"),
+        "containers/storage.conf": storage_conf(
+            graphroot=paths.root / "containers" / "storage", runroot=paths.runtime / "containers"
+        ),
         # crun refuses this machine's hybrid cgroups (v1 controllers beside a v2 mount); runc takes them.
         "containers/containers.conf": '[engine]\nruntime = "runc"\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n',
     }
@@ -87,8 +92,9 @@ def find_busybox() -> Path:
         path = Path(candidate)
         if path.is_file() and b"not a dynamic executable" in _ldd(path):
             return path
-    raise MissingDependency("the sandbox's images need a statically linked busybox",
-                            "run: apt-get install -y busybox-static")
+    raise MissingDependency(
+        "the sandbox's images need a statically linked busybox", "run: apt-get install -y busybox-static"
+    )
 
 
 def _ldd(path: Path) -> bytes:
@@ -104,9 +110,15 @@ def image_files(busybox: bytes, applets: list[str], version: str) -> list[ImageF
     files.append(ImageFile("tmp", mode=0o1777))
     files.append(ImageFile("bin/busybox", busybox, 0o755))
     files += [ImageFile(f"bin/{name}", target="busybox") for name in applets if name and name != "busybox"]
-    files.append(ImageFile("etc/os-release", (
-        f'NAME="clustertools sandbox image"\nID=clustertools-sandbox\nVERSION_ID={version}\n'
-        f'PRETTY_NAME="clustertools sandbox image {REPOSITORY}:{version} (busybox)"\n').encode()))
+    files.append(
+        ImageFile(
+            "etc/os-release",
+            (
+                f'NAME="clustertools sandbox image"\nID=clustertools-sandbox\nVERSION_ID={version}\n'
+                f'PRETTY_NAME="clustertools sandbox image {REPOSITORY}:{version} (busybox)"\n'
+            ).encode(),
+        )
+    )
     files.append(ImageFile("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"))
     files.append(ImageFile("etc/group", b"root:x:0:\nnogroup:x:65534:\n"))
     files.append(ImageFile("usr/local/bin/tool", TOOL_SCRIPT.encode(), 0o755))
@@ -119,10 +131,15 @@ def sandbox_images(busybox: Path) -> dict[str, OciImage]:
     listing = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, timeout=10).stdout.split()
     images = {}
     for tag in TAGS:
-        config = ImageConfig(entrypoint=("/usr/local/bin/tool",), workdir="/work",
-                             env=("PATH=/usr/local/bin:/usr/bin:/bin", f"TOOL_VERSION={tag}"),
-                             labels={"org.opencontainers.image.title": "clustertools sandbox tools",
-                                     "org.opencontainers.image.version": tag})
+        config = ImageConfig(
+            entrypoint=("/usr/local/bin/tool",),
+            workdir="/work",
+            env=("PATH=/usr/local/bin:/usr/bin:/bin", f"TOOL_VERSION={tag}"),
+            labels={
+                "org.opencontainers.image.title": "clustertools sandbox tools",
+                "org.opencontainers.image.version": tag,
+            },
+        )
         images[tag] = build_image(image_files(data, listing, tag), config)
     return images
 
@@ -133,5 +150,7 @@ def publish(registry_url: str, busybox: Path) -> list[RegistryImage]:
 
     registry = Registry(registry_url)
     host = registry_url.removeprefix("http://")
-    return [RegistryImage(f"docker://{host}/{REPOSITORY}:{tag}", registry.push(REPOSITORY, tag, image))
-            for tag, image in sandbox_images(busybox).items()]
+    return [
+        RegistryImage(f"docker://{host}/{REPOSITORY}:{tag}", registry.push(REPOSITORY, tag, image))
+        for tag, image in sandbox_images(busybox).items()
+    ]

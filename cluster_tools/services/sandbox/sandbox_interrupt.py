@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 from cluster_tools.errors import SandboxError
 from cluster_tools.model.names import NODE_NAME
@@ -47,8 +47,10 @@ def sandbox_interrupt(state: StateDir, node: str, *, environ: Mapping[str, str],
         raise SandboxError("the sandbox is not running", "start it: clustertools sandbox up")
     names = [n.name for n in status.nodes]
     if node not in names:
-        raise SandboxError(f"the sandbox has no node {node!r} (nodes: {', '.join(names) or 'none'})",
-                           "`clustertools sandbox status` lists them")
+        raise SandboxError(
+            f"the sandbox has no node {node!r} (nodes: {', '.join(names) or 'none'})",
+            "`clustertools sandbox status` lists them",
+        )
     paths = files.sandbox_paths(state.sandbox)
     saved = json.loads(paths.state_file.read_text())
     dynamic = next((n["dynamic"] for n in saved["nodes"] if n["name"] == node), True)
@@ -85,8 +87,11 @@ def _processes_of(pids_parent: str, node: str) -> list[str]:
 def _jobs_on(node: str, env: Mapping[str, str]) -> list[tuple[str, str]]:
     """(job id, state) of every task on ``node``."""
     lines = nodes.run_admin(["squeue", "-h", "-r", "-o", "%i|%N|%T"], env).splitlines()
-    return [(job, state) for job, nodes, state in (line.split("|", 2) for line in lines if line.count("|") == 2)
-            if nodes == node]
+    return [
+        (job, state)
+        for job, nodes, state in (line.split("|", 2) for line in lines if line.count("|") == 2)
+        if nodes == node
+    ]
 
 
 def _wait(done: Callable[[], bool], timeout: float = 30.0) -> None:

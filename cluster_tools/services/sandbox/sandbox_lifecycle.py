@@ -15,24 +15,24 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Mapping
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, forget_cluster, save_cluster
-from cluster_tools.model.aws.console_host_keys import sha256_fingerprint
 from cluster_tools.errors import SandboxError
+from cluster_tools.model.aws.console_host_keys import sha256_fingerprint
 from cluster_tools.model.aws.pcluster_support import supported_oses
-from cluster_tools.render.sandbox_layout import SandboxPaths, SandboxSpec, render_sshd_config
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, forget_cluster, save_cluster
 from cluster_tools.render.sandbox_cluster import cgroup_conf, with_ports
+from cluster_tools.render.sandbox_layout import SandboxPaths, SandboxSpec, render_sshd_config
 from cluster_tools.render.sandbox_node import cfnconfig, node_os
 from cluster_tools.services.sandbox import sandbox_daemons as daemons
 from cluster_tools.services.sandbox import sandbox_files as files
-from cluster_tools.services.sandbox import sandbox_nodes as nodes
 from cluster_tools.services.sandbox import sandbox_images, sandbox_s3
-from cluster_tools.services.sandbox.sandbox_options import SandboxOptions
+from cluster_tools.services.sandbox import sandbox_nodes as nodes
 from cluster_tools.services.sandbox.sandbox_namespace import NamespaceLayout, free_uid, prepare_layout
+from cluster_tools.services.sandbox.sandbox_options import SandboxOptions
 from cluster_tools.services.sandbox.sandbox_queue import cancel_all_jobs
 from cluster_tools.slurm.node_info import SINFO_NODES_FORMAT, NodeStatus, parse_sinfo_nodes
 from cluster_tools.store.state_dir import StateDir, write_private_json
@@ -89,8 +89,18 @@ class SandboxStatus:
             "options": self.options,
             "started_at": self.started_at,
             "restarted": list(self.restarted),
-            "nodes": [{"name": n.name, "state": n.state, "flags": list(n.flags), "cpus": n.cpus,
-                       "memory_mb": n.memory_mb, "partition": n.partition, "reason": n.reason} for n in self.nodes],
+            "nodes": [
+                {
+                    "name": n.name,
+                    "state": n.state,
+                    "flags": list(n.flags),
+                    "cpus": n.cpus,
+                    "memory_mb": n.memory_mb,
+                    "partition": n.partition,
+                    "reason": n.reason,
+                }
+                for n in self.nodes
+            ],
             "components": [c.__dict__ for c in self.components],
         }
 
@@ -113,8 +123,12 @@ def sandbox_status(state: StateDir, *, with_nodes: bool = False) -> SandboxStatu
         "registry": f"127.0.0.1:{ports.get('registry', '?')}",
     }
     components = tuple(
-        Component(name, records[name].pid if name in records else None,
-                  name in records and procs.is_running(records[name]), where[name])
+        Component(
+            name,
+            records[name].pid if name in records else None,
+            name in records and procs.is_running(records[name]),
+            where[name],
+        )
         for name in START_ORDER
     )
     ctld = next((c for c in components if c.name == "slurmctld"), None)
@@ -139,14 +153,17 @@ def _nodes(paths: SandboxPaths) -> tuple[NodeStatus, ...]:
     """The nodes as sinfo shows them (power states included); none when slurmctld does not answer."""
     env = nodes.admin_env(paths)
     try:
-        listing = subprocess.run(["sinfo", "-h", "-N", "-o", SINFO_NODES_FORMAT], env=env, capture_output=True,
-                                 text=True, timeout=10)
+        listing = subprocess.run(
+            ["sinfo", "-h", "-N", "-o", SINFO_NODES_FORMAT], env=env, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return ()
     return tuple(parse_sinfo_nodes(listing.stdout)) if listing.returncode == 0 else ()
 
 
-def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str, str], progress: Progress) -> SandboxStatus:
+def sandbox_up(
+    state: StateDir, options: SandboxOptions, *, environ: Mapping[str, str], progress: Progress
+) -> SandboxStatus:
     """Start what of the sandbox is not running, on the ports it had; report the running one.
 
     A daemon that died is restarted alone: the queue, the S3 objects and the ports stay as they were; a
@@ -162,8 +179,11 @@ def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str
         return replace(current, already_running=True)
 
     if os.geteuid() != 0:
-        raise SandboxError("the sandbox needs root: its nodes are slurmds with their own hostnames and cgroups, and "
-                           "its login user is not you but the OS's (ec2-user)", "run it as root (e.g. in a VM or container)")
+        raise SandboxError(
+            "the sandbox needs root: its nodes are slurmds with their own hostnames and cgroups, and "
+            "its login user is not you but the OS's (ec2-user)",
+            "run it as root (e.g. in a VM or container)",
+        )
     saved = _load_state(paths) or {}
     alive = tuple(c.name for c in current.components if c.running)
     dead = tuple(name for name in START_ORDER if name not in alive)
@@ -184,8 +204,9 @@ def sandbox_up(state: StateDir, options: SandboxOptions, *, environ: Mapping[str
     return replace(sandbox_status(state), restarted=dead if alive else ())
 
 
-def _lay_out(paths: SandboxPaths, programs: Mapping[str, str], options: SandboxOptions, previous: dict,
-             progress: Progress) -> dict:
+def _lay_out(
+    paths: SandboxPaths, programs: Mapping[str, str], options: SandboxOptions, previous: dict, progress: Progress
+) -> dict:
     """A fresh start: plan the nodes, pick ports, write every file; returns what sandbox.json starts with."""
     try:
         os_ = node_os(options.os_name, supported_oses())
@@ -198,23 +219,54 @@ def _lay_out(paths: SandboxPaths, programs: Mapping[str, str], options: SandboxO
     planned = with_ports(planned, ports.pop("nodes"))
     uid = free_uid(Path("/etc/passwd").read_text(), os_.user)
     cgroups = nodes.cgroup_parents(paths)
-    files_ = nodes.cluster_files(paths, planned, ports, idle_time=options.nodes.idle_time,
-                                 memory_scheduling=options.memory_scheduling, max_array_size=options.max_array_size,
-                                 max_job_count=options.max_job_count, min_job_age=options.min_job_age,
-                                 requeue_delay=options.requeue_delay)
-    slurm_files = nodes.write_cluster_files(paths, programs, (MARKER_ENV, str(paths.root)), planned, cgroups, files_,
-                                            options.nodes.boot_delay)
+    files_ = nodes.cluster_files(
+        paths,
+        planned,
+        ports,
+        idle_time=options.nodes.idle_time,
+        memory_scheduling=options.memory_scheduling,
+        max_array_size=options.max_array_size,
+        max_job_count=options.max_job_count,
+        min_job_age=options.min_job_age,
+        requeue_delay=options.requeue_delay,
+    )
+    slurm_files = nodes.write_cluster_files(
+        paths, programs, (MARKER_ENV, str(paths.root)), planned, cgroups, files_, options.nodes.boot_delay
+    )
     slurm_files["cgroup.conf"] = cgroup_conf(options.memory_scheduling)  # beside slurm.conf: Slurm looks there
-    prepare_layout(NamespaceLayout(paths.node_fs), os_, uid, authorized_key=Path(f"{paths.user_key}.pub").read_text(),
-                   slurm_files=slurm_files, aws=programs["node-aws"], node_names=tuple(n.name for n in planned),
-                   cfnconfig=cfnconfig(node_type="HeadNode", stack_name=SANDBOX_CLUSTER, region=SANDBOX_REGION,
-                                       user=os_.user),
-                   etc_files=sandbox_images.node_container_config(paths, ports["registry"]))
-    _write_sshd_configs(paths, programs["sshd"], SandboxSpec(
-        paths=paths, user=os_.user, ssh_port=ports["ssh"], node_env=_node_env(paths, f"http://127.0.0.1:{ports['s3']}")))
-    return {"user": os_.user, "uid": uid, "os": os_.name, "options": _options_json(options),
-            "buckets": list(options.buckets), "ports": ports, "nodes": nodes.nodes_json(planned), "cgroups": cgroups,
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "processes": []}
+    prepare_layout(
+        NamespaceLayout(paths.node_fs),
+        os_,
+        uid,
+        authorized_key=Path(f"{paths.user_key}.pub").read_text(),
+        slurm_files=slurm_files,
+        aws=programs["node-aws"],
+        node_names=tuple(n.name for n in planned),
+        cfnconfig=cfnconfig(node_type="HeadNode", stack_name=SANDBOX_CLUSTER, region=SANDBOX_REGION, user=os_.user),
+        etc_files=sandbox_images.node_container_config(paths, ports["registry"]),
+    )
+    _write_sshd_configs(
+        paths,
+        programs["sshd"],
+        SandboxSpec(
+            paths=paths,
+            user=os_.user,
+            ssh_port=ports["ssh"],
+            node_env=_node_env(paths, f"http://127.0.0.1:{ports['s3']}"),
+        ),
+    )
+    return {
+        "user": os_.user,
+        "uid": uid,
+        "os": os_.name,
+        "options": _options_json(options),
+        "buckets": list(options.buckets),
+        "ports": ports,
+        "nodes": nodes.nodes_json(planned),
+        "cgroups": cgroups,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "processes": [],
+    }
 
 
 def _namespace_pid(saved: dict, alive: tuple[str, ...]) -> int | None:
@@ -243,8 +295,14 @@ def _boot_static_nodes(paths: SandboxPaths, saved: dict, progress: Progress) -> 
             nodes.boot_again(paths, holder, lost)
 
 
-def _start_daemons(state: StateDir, ctx: daemons.DaemonContext, saved: dict, alive: tuple[str, ...],
-                   dead: tuple[str, ...], progress: Progress) -> None:
+def _start_daemons(
+    state: StateDir,
+    ctx: daemons.DaemonContext,
+    saved: dict,
+    alive: tuple[str, ...],
+    dead: tuple[str, ...],
+    progress: Progress,
+) -> None:
     """Start ``dead`` in order, bring S3's objects back, re-register and check over SSH; on failure
     stop what was started here (``alive`` daemons keep running) and raise."""
     paths = ctx.paths
@@ -264,13 +322,17 @@ def _start_daemons(state: StateDir, ctx: daemons.DaemonContext, saved: dict, ali
             progress(f"{'restarting' if alive else 'starting'} {name}")
             lost = daemons.start(name, ctx, spawned)
             if lost and alive:
-                progress(f"warning: slurmctld had not saved {len(lost)} job(s) before it died, and lost them "
-                         f"(job ids {', '.join(lost[:10])}): `clustertools status` shows their subjects MISSING, "
-                         "`clustertools resubmit --missing` runs them again")
+                progress(
+                    f"warning: slurmctld had not saved {len(lost)} job(s) before it died, and lost them "
+                    f"(job ids {', '.join(lost[:10])}): `clustertools status` shows their subjects MISSING, "
+                    "`clustertools resubmit --missing` runs them again"
+                )
         if replay_from is not None:
             _replay_s3(ctx.s3_url, replay_from, progress)
         _create_buckets(ctx.s3_url, tuple(saved["buckets"]))
-        saved["images"] = [image.__dict__ for image in sandbox_images.publish(ctx.registry_url, Path(ctx.programs["busybox"]))]
+        saved["images"] = [
+            image.__dict__ for image in sandbox_images.publish(ctx.registry_url, Path(ctx.programs["busybox"]))
+        ]
         write_private_json(paths.state_file, saved)
         record = _register(state, paths, saved["user"], ctx.ports["ssh"], ctx.s3_url)
         progress("checking the head node over SSH")
@@ -289,16 +351,23 @@ def _replay_s3(url: str, recording: Path, progress: Progress) -> None:
     progress("bringing the S3 endpoint's objects back")
     sent, failed = sandbox_s3.replay(url, recording)
     if failed:
-        progress(f"warning: {failed} of {sent + failed} recorded S3 requests could not be replayed: "
-                 "some objects may be missing or old")
+        progress(
+            f"warning: {failed} of {sent + failed} recorded S3 requests could not be replayed: "
+            "some objects may be missing or old"
+        )
     recording.unlink()
 
 
 def _options_json(options: SandboxOptions) -> dict[str, int]:
-    return {"max_array_size": options.max_array_size, "max_job_count": options.max_job_count,
-            "min_job_age": options.min_job_age, "memory_scheduling": int(options.memory_scheduling),
-            "requeue_delay": options.requeue_delay, "boot_delay": options.nodes.boot_delay,
-            "idle_time": options.nodes.idle_time}
+    return {
+        "max_array_size": options.max_array_size,
+        "max_job_count": options.max_job_count,
+        "min_job_age": options.min_job_age,
+        "memory_scheduling": int(options.memory_scheduling),
+        "requeue_delay": options.requeue_delay,
+        "boot_delay": options.nodes.boot_delay,
+        "idle_time": options.nodes.idle_time,
+    }
 
 
 def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) -> list[str]:
@@ -319,8 +388,9 @@ def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) ->
         saved["processes"] = [r.to_json() for r in left]
         write_private_json(paths.state_file, saved)
         if left:
-            raise SandboxError(f"could not stop {', '.join(f'{r.name} (pid {r.pid})' for r in left)}",
-                               "stop them by hand with kill -9")
+            raise SandboxError(
+                f"could not stop {', '.join(f'{r.name} (pid {r.pid})' for r in left)}", "stop them by hand with kill -9"
+            )
     strays = procs.find_marked((MARKER_ENV, str(paths.root)))
     if strays:
         progress(f"stopping {len(strays)} leftover job process(es)")
@@ -369,9 +439,17 @@ def _register(state: StateDir, paths: SandboxPaths, user: str, ssh_port: int, s3
     known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     known_hosts.write_text(f"[127.0.0.1]:{ssh_port} {algo} {blob}\n")
     record = ClusterRecord(
-        name=SANDBOX_CLUSTER, provider="ssh", host="127.0.0.1", port=ssh_port, user=user,
-        identity_file=paths.user_key, known_hosts=known_hosts, sandbox=True,
-        s3_endpoint_url=s3_url, region=SANDBOX_REGION, host_key=f"{algo} {sha256_fingerprint(base64.b64decode(blob))}",
+        name=SANDBOX_CLUSTER,
+        provider="ssh",
+        host="127.0.0.1",
+        port=ssh_port,
+        user=user,
+        identity_file=paths.user_key,
+        known_hosts=known_hosts,
+        sandbox=True,
+        s3_endpoint_url=s3_url,
+        region=SANDBOX_REGION,
+        host_key=f"{algo} {sha256_fingerprint(base64.b64decode(blob))}",
     )
     save_cluster(state, record)
     return record

@@ -11,14 +11,21 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from cluster_tools.errors import SandboxError
 from cluster_tools.render.sandbox_cluster import node_address
 from cluster_tools.render.sandbox_node import (
-    SLURM_COMMANDS, NodeOS, aws_shim, etc_bashrc, group_line, passwd_line, slurm_profile, user_dotfiles,
+    SLURM_COMMANDS,
+    NodeOS,
+    aws_shim,
+    etc_bashrc,
+    group_line,
+    passwd_line,
+    slurm_profile,
+    user_dotfiles,
 )
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -98,10 +105,20 @@ def with_subids(table: str, name: str, count: int = 65536) -> str:
     return table + ("\n" if table and not table.endswith("\n") else "") + f"{name}:{top}:{count}\n"
 
 
-def prepare_layout(layout: NamespaceLayout, os_: NodeOS, uid: int, *, authorized_key: str, slurm_files: dict[str, str],
-                   cfnconfig: str, host_etc: Path = Path("/etc"), slurm_bin: Path = Path("/usr/bin"),
-                   aws: str = "/usr/bin/aws", node_names: tuple[str, ...] = (),
-                   etc_files: Mapping[str, str] | None = None) -> None:
+def prepare_layout(
+    layout: NamespaceLayout,
+    os_: NodeOS,
+    uid: int,
+    *,
+    authorized_key: str,
+    slurm_files: dict[str, str],
+    cfnconfig: str,
+    host_etc: Path = Path("/etc"),
+    slurm_bin: Path = Path("/usr/bin"),
+    aws: str = "/usr/bin/aws",
+    node_names: tuple[str, ...] = (),
+    etc_files: Mapping[str, str] | None = None,
+) -> None:
     """Write the namespace's layers anew (the home and the shared storage are kept across restarts);
     ``etc_files``: more files of the node's /etc (relative paths), e.g. its container configuration."""
     for layer in (layout.etc, layout.usr_bin, layout.usr_local, layout.root / "work", layout.opt / "slurm"):
@@ -115,7 +132,9 @@ def prepare_layout(layout: NamespaceLayout, os_: NodeOS, uid: int, *, authorized
     # The nodes' names resolve on the head node, as in a VPC's DNS: each to an address of its own on this
     # machine's loopback (its sshd listens there; its slurmd on a port of its own).
     hosts = (host_etc / "hosts").read_text() if (host_etc / "hosts").exists() else ""
-    (layout.etc / "hosts").write_text(hosts + "".join(f"{node_address(i)}\t{name}\n" for i, name in enumerate(node_names)))
+    (layout.etc / "hosts").write_text(
+        hosts + "".join(f"{node_address(i)}\t{name}\n" for i, name in enumerate(node_names))
+    )
     (layout.etc / "hosts").chmod(0o644)
     _write_slurm(layout, slurm_files, slurm_bin)
     (layout.usr_local / "bin").mkdir(parents=True)
@@ -183,8 +202,10 @@ def own_cgroup(controller: str, proc_cgroup: str) -> str:
         _, controllers, path = line.split(":", 2)
         if controller in controllers.split(","):
             return path.rstrip("/")
-    raise SandboxError(f"no cgroup v1 '{controller}' controller on this machine",
-                       "the sandbox's nodes need cgroup v1 (memory, cpuset, freezer, devices, pids)")
+    raise SandboxError(
+        f"no cgroup v1 '{controller}' controller on this machine",
+        "the sandbox's nodes need cgroup v1 (memory, cpuset, freezer, devices, pids)",
+    )
 
 
 def node_cgroup_dirs(name: str, proc_cgroup: str, root: Path = CGROUP_ROOT) -> dict[str, Path]:

@@ -14,17 +14,27 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Mapping
 
 from cluster_tools.errors import SandboxError
-from cluster_tools.render.sandbox_layout import SandboxPaths
 from cluster_tools.render.sandbox_cluster import (
-    DEFAULT_NODE_CPUS, DEFAULT_NODE_MEMORY_MB, DEFAULT_QUEUE, ClusterFiles, PowerSaving, QueueShape, SandboxNode,
-    plan_nodes, project_queue_shapes, render_resume_program, render_slurm_conf, render_suspend_program,
+    DEFAULT_NODE_CPUS,
+    DEFAULT_NODE_MEMORY_MB,
+    DEFAULT_QUEUE,
+    ClusterFiles,
+    PowerSaving,
+    QueueShape,
+    SandboxNode,
+    plan_nodes,
+    project_queue_shapes,
+    render_resume_program,
+    render_slurm_conf,
+    render_suspend_program,
 )
+from cluster_tools.render.sandbox_layout import SandboxPaths
 from cluster_tools.services.sandbox.sandbox_namespace import NODE_CONTROLLERS, node_cgroup_dirs
 
 # slurm.conf as the nodes see it: slurmd hands it to every job (SLURM_CONF), and the login user can read it
@@ -55,21 +65,43 @@ class NodeOptions:
             from cluster_tools.model.cost.pricing import shipped_instance_shape
 
             return project_queue_shapes(self.project_queues, shipped_instance_shape)
-        return [QueueShape(DEFAULT_QUEUE, "sandbox.2xlarge", self.cpus_per_node, self.memory_per_node_mb,
-                           min(self.static_nodes, self.nodes), self.nodes)], []
+        return [
+            QueueShape(
+                DEFAULT_QUEUE,
+                "sandbox.2xlarge",
+                self.cpus_per_node,
+                self.memory_per_node_mb,
+                min(self.static_nodes, self.nodes),
+                self.nodes,
+            )
+        ], []
 
 
-def node_options(spec, *, nodes: int | None, static_nodes: int | None, cpus_per_node: int | None,
-                 boot_delay: float, idle_time: int | None) -> NodeOptions:
+def node_options(
+    spec,
+    *,
+    nodes: int | None,
+    static_nodes: int | None,
+    cpus_per_node: int | None,
+    boot_delay: float,
+    idle_time: int | None,
+) -> NodeOptions:
     """The project's queues (``spec``: its ``parallelcluster:`` section, or None) and ScaledownIdletime, unless
     the queue's shape is given (``nodes``, ``static_nodes``, ``cpus_per_node``): then one queue ``compute``."""
     if spec is not None and nodes is None and static_nodes is None and cpus_per_node is None:
-        return NodeOptions(project_queues=tuple(spec.queues), boot_delay=boot_delay,
-                           idle_time=spec.scaledown_idletime * 60 if idle_time is None else idle_time)
+        return NodeOptions(
+            project_queues=tuple(spec.queues),
+            boot_delay=boot_delay,
+            idle_time=spec.scaledown_idletime * 60 if idle_time is None else idle_time,
+        )
     nodes = 4 if nodes is None else nodes
-    return NodeOptions(nodes=nodes, static_nodes=min(static_nodes or 0, nodes),
-                       cpus_per_node=cpus_per_node or DEFAULT_NODE_CPUS, boot_delay=boot_delay,
-                       idle_time=600 if idle_time is None else idle_time)
+    return NodeOptions(
+        nodes=nodes,
+        static_nodes=min(static_nodes or 0, nodes),
+        cpus_per_node=cpus_per_node or DEFAULT_NODE_CPUS,
+        boot_delay=boot_delay,
+        idle_time=600 if idle_time is None else idle_time,
+    )
 
 
 def plan(options: NodeOptions) -> tuple[list[SandboxNode], list[str]]:
@@ -130,9 +162,15 @@ def cgroup_parents(paths: SandboxPaths) -> dict[str, str]:
     return {controller: str(path) for controller, path in node_cgroup_dirs(name, proc).items()}
 
 
-def write_cluster_files(paths: SandboxPaths, programs: Mapping[str, str], marker: tuple[str, str],
-                        nodes: list[SandboxNode], cgroups: Mapping[str, str], files: ClusterFiles,
-                        boot_delay: float) -> dict[str, str]:
+def write_cluster_files(
+    paths: SandboxPaths,
+    programs: Mapping[str, str],
+    marker: tuple[str, str],
+    nodes: list[SandboxNode],
+    cgroups: Mapping[str, str],
+    files: ClusterFiles,
+    boot_delay: float,
+) -> dict[str, str]:
     """bin/resume.sh, bin/suspend.sh and bin/cgroups; returns slurm.conf's text (it lives in the node layout)."""
     from cluster_tools.store.shipped_files import template_path
 
@@ -141,35 +179,68 @@ def write_cluster_files(paths: SandboxPaths, programs: Mapping[str, str], marker
     cgroups_file.write_text("".join(f"{controller} {cgroups[controller]}\n" for controller in NODE_CONTROLLERS))
     scontrol = "/opt/slurm/bin/scontrol"  # where the head node's namespace has it (not /usr/bin)
     resume = render_resume_program(
-        marker_env=marker[0], marker=marker[1], boot_delay=boot_delay, log_dir=str(paths.log), scontrol=scontrol,
-        node_script=str(template_path("sandbox/node-namespace.sh")), cgroups=str(cgroups_file),
-        spools=str(paths.slurmd_spool), sshd_spec=str(paths.bin / "node-sshd"),
-        slurmd=programs["slurmd"], slurm_conf=NODE_SLURM_CONF)
-    suspend = render_suspend_program(log_dir=str(paths.log), scontrol=scontrol, pids_dir=cgroups["pids"],
-                                     cgroup_dirs=[cgroups[c] for c in NODE_CONTROLLERS])
+        marker_env=marker[0],
+        marker=marker[1],
+        boot_delay=boot_delay,
+        log_dir=str(paths.log),
+        scontrol=scontrol,
+        node_script=str(template_path("sandbox/node-namespace.sh")),
+        cgroups=str(cgroups_file),
+        spools=str(paths.slurmd_spool),
+        sshd_spec=str(paths.bin / "node-sshd"),
+        slurmd=programs["slurmd"],
+        slurm_conf=NODE_SLURM_CONF,
+    )
+    suspend = render_suspend_program(
+        log_dir=str(paths.log),
+        scontrol=scontrol,
+        pids_dir=cgroups["pids"],
+        cgroup_dirs=[cgroups[c] for c in NODE_CONTROLLERS],
+    )
     for name, text in (("resume.sh", resume), ("suspend.sh", suspend)):
         (paths.bin / name).write_text(text)
         (paths.bin / name).chmod(0o755)
     return {"slurm.conf": render_slurm_conf(files)}
 
 
-def cluster_files(paths: SandboxPaths, nodes: list[SandboxNode], ports: Mapping[str, int], *, idle_time: int,
-                  memory_scheduling: bool, max_array_size: int, max_job_count: int, min_job_age: int,
-                  requeue_delay: int) -> ClusterFiles:
+def cluster_files(
+    paths: SandboxPaths,
+    nodes: list[SandboxNode],
+    ports: Mapping[str, int],
+    *,
+    idle_time: int,
+    memory_scheduling: bool,
+    max_array_size: int,
+    max_job_count: int,
+    min_job_age: int,
+    requeue_delay: int,
+) -> ClusterFiles:
     return ClusterFiles(
-        nodes=tuple(nodes), slurmctld_port=ports["slurmctld"], munge_socket=str(paths.munge_socket),
-        state_dir=str(paths.slurm_state), spool_dir=NODE_SLURMD_SPOOL, run_dir=str(paths.run),
-        log_dir=str(paths.log), resume_program=str(paths.bin / "resume.sh"),
-        suspend_program=str(paths.bin / "suspend.sh"), power=PowerSaving(suspend_time_s=idle_time),
-        memory_scheduling=memory_scheduling, max_array_size=max_array_size, max_job_count=max_job_count,
-        min_job_age=min_job_age, requeue_delay=requeue_delay,
+        nodes=tuple(nodes),
+        slurmctld_port=ports["slurmctld"],
+        munge_socket=str(paths.munge_socket),
+        state_dir=str(paths.slurm_state),
+        spool_dir=NODE_SLURMD_SPOOL,
+        run_dir=str(paths.run),
+        log_dir=str(paths.log),
+        resume_program=str(paths.bin / "resume.sh"),
+        suspend_program=str(paths.bin / "suspend.sh"),
+        power=PowerSaving(suspend_time_s=idle_time),
+        memory_scheduling=memory_scheduling,
+        max_array_size=max_array_size,
+        max_job_count=max_job_count,
+        min_job_age=min_job_age,
+        requeue_delay=requeue_delay,
     )
 
 
 def responds(state: str | None) -> bool:
     """slurmd has registered: idle, mixed, allocated, or drained by someone (a drain outlives restarts)."""
-    return bool(state) and not state.endswith(("*", "~", "#", "%")) and state.startswith(
-        ("idle", "mix", "alloc", "drain", "compl"))
+    return (
+        bool(state)
+        and not state.endswith(("*", "~", "#", "%"))
+        and state.startswith(("idle", "mix", "alloc", "drain", "compl"))
+    )
 
 
 def slurmd_alive(paths: SandboxPaths, name: str) -> bool:
@@ -206,15 +277,29 @@ def boot_again(paths: SandboxPaths, namespace_pid: int, names: list[str], timeou
     """Start ``names``' slurmds again in the head node's namespace (a replacement instance of the same name),
     and wait until they run: for nodes Slurm takes as powered up, whose slurmd is gone."""
     env = {**admin_env(paths), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    done = subprocess.run(["nsenter", f"--target={namespace_pid}", "--mount", "--", "bash", str(paths.bin / "resume.sh"),
-                           ",".join(names)], env=env, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [
+            "nsenter",
+            f"--target={namespace_pid}",
+            "--mount",
+            "--",
+            "bash",
+            str(paths.bin / "resume.sh"),
+            ",".join(names),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     if done.returncode != 0:
         raise SandboxError(f"could not boot {', '.join(names)} again: {done.stderr.strip()}")
     deadline = time.monotonic() + timeout
     while not all(slurmd_alive(paths, name) for name in names):
         if time.monotonic() > deadline:
-            raise SandboxError(f"{', '.join(names)} did not boot again within {timeout:g} s",
-                               "see the sandbox's log/node-*.out")
+            raise SandboxError(
+                f"{', '.join(names)} did not boot again within {timeout:g} s", "see the sandbox's log/node-*.out"
+            )
         time.sleep(0.2)
 
 
@@ -222,8 +307,9 @@ def stop_all(paths: SandboxPaths, names: list[str]) -> None:
     """Kill every process of ``names`` and remove their cgroups, as the SuspendProgram does."""
     if names and (paths.bin / "suspend.sh").exists():
         env = {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
-        subprocess.run(["bash", str(paths.bin / "suspend.sh"), ",".join(names)], env=env, capture_output=True,
-                       timeout=60)
+        subprocess.run(
+            ["bash", str(paths.bin / "suspend.sh"), ",".join(names)], env=env, capture_output=True, timeout=60
+        )
 
 
 def remove_cgroups(parents: Mapping[str, str]) -> list[str]:
@@ -248,8 +334,9 @@ def _rmdir(path: Path, left: list[str]) -> None:
 def node_states(env: Mapping[str, str]) -> dict[str, str]:
     from cluster_tools.slurm.node_info import parse_sinfo_node_states
 
-    done = subprocess.run(["sinfo", "-h", "-N", "-o", "%N|%T"], env=dict(env), capture_output=True, text=True,
-                          timeout=10)
+    done = subprocess.run(
+        ["sinfo", "-h", "-N", "-o", "%N|%T"], env=dict(env), capture_output=True, text=True, timeout=10
+    )
     return parse_sinfo_node_states(done.stdout) if done.returncode == 0 else {}
 
 
@@ -274,8 +361,14 @@ def admin_env(paths: SandboxPaths) -> dict[str, str]:
 NODE_SCRATCH = ("clustertools-podman-{uid}", "clustertools-shared-{uid}")
 
 
-def remove_node_scratch(uid: int | None, marker_env: str, marker: str, *, tmp: Path = Path("/tmp"),
-                        running: Callable[[str], set[str]] | None = None) -> list[Path]:
+def remove_node_scratch(
+    uid: int | None,
+    marker_env: str,
+    marker: str,
+    *,
+    tmp: Path = Path("/tmp"),
+    running: Callable[[str], set[str]] | None = None,
+) -> list[Path]:
     """Remove the nodes' scratch of login user ``uid`` unless a sandbox other than ``marker`` (the value of
     ``marker_env`` its processes carry) runs; returns what was removed."""
     if running is None:

@@ -28,11 +28,22 @@ class SandboxOptions:
     nodes: nodes.NodeOptions = nodes.NodeOptions()
 
 
-def sandbox_options(project, *, buckets: tuple[str, ...] = (), max_array_size: int | None = None,
-                    max_job_count: int | None = None, min_job_age: int | None = None, memory_scheduling: bool | None = None,
-                    requeue_delay: int = 70, os_name: str | None = None, node_count: int | None = None,
-                    static_nodes: int | None = None, cpus_per_node: int | None = None,
-                    boot_delay: float = nodes.DEFAULT_BOOT_DELAY, idle_time: int | None = None) -> SandboxOptions:
+def sandbox_options(
+    project,
+    *,
+    buckets: tuple[str, ...] = (),
+    max_array_size: int | None = None,
+    max_job_count: int | None = None,
+    min_job_age: int | None = None,
+    memory_scheduling: bool | None = None,
+    requeue_delay: int = 70,
+    os_name: str | None = None,
+    node_count: int | None = None,
+    static_nodes: int | None = None,
+    cpus_per_node: int | None = None,
+    boot_delay: float = nodes.DEFAULT_BOOT_DELAY,
+    idle_time: int | None = None,
+) -> SandboxOptions:
     """The options of `sandbox up` for ``project`` (None outside one); a None option is the project's or
     the default. The project's output bucket is always made. A project's cluster schedules by memory
     (clustertools renders EnableMemoryBasedScheduling: true); ParallelCluster's default does not."""
@@ -42,8 +53,16 @@ def sandbox_options(project, *, buckets: tuple[str, ...] = (), max_array_size: i
     wanted = (DEFAULT_BUCKET, *((project.storage.output.bucket,) if project is not None else ()), *buckets)
     return SandboxOptions(
         **{name: limits[name] if value is None else value for name, value in given.items()},
-        buckets=tuple(dict.fromkeys(wanted)), requeue_delay=requeue_delay,
+        buckets=tuple(dict.fromkeys(wanted)),
+        requeue_delay=requeue_delay,
         memory_scheduling=spec is not None if memory_scheduling is None else memory_scheduling,
         os_name=os_name or (spec.os if spec is not None else DEFAULT_OS),
-        nodes=nodes.node_options(spec, nodes=node_count, static_nodes=static_nodes, cpus_per_node=cpus_per_node,
-                                 boot_delay=boot_delay, idle_time=idle_time))
+        nodes=nodes.node_options(
+            spec,
+            nodes=node_count,
+            static_nodes=static_nodes,
+            cpus_per_node=cpus_per_node,
+            boot_delay=boot_delay,
+            idle_time=idle_time,
+        ),
+    )

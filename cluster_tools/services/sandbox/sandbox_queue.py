@@ -11,13 +11,13 @@ import os
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from cluster_tools.errors import ClusterToolsError
-from cluster_tools.render.sandbox_layout import SandboxPaths
-from cluster_tools.model.runs.run_status import task_subjects
 from cluster_tools.model.runs.run_record import load_run
+from cluster_tools.model.runs.run_status import task_subjects
+from cluster_tools.render.sandbox_layout import SandboxPaths
 from cluster_tools.services.runs.run_cancel import cancel_record
 from cluster_tools.services.sandbox.sandbox_files import node_path
 from cluster_tools.slurm.queue import SQUEUE_FORMAT, QueuedTask, parse_squeue
@@ -31,14 +31,16 @@ def cancel_all_jobs(state: StateDir, paths: SandboxPaths, user: str, progress: P
     """Record, announce and cancel every job in the sandbox's queue; wait (10 s at most) until it is empty."""
     env = {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
     try:
-        listing = subprocess.run(["squeue", "-h", "-r", "-o", SQUEUE_FORMAT], env=env, capture_output=True,
-                                 text=True, timeout=10)
+        listing = subprocess.run(
+            ["squeue", "-h", "-r", "-o", SQUEUE_FORMAT], env=env, capture_output=True, text=True, timeout=10
+        )
         lines = listing.stdout.splitlines() if listing.returncode == 0 else []
         if not lines:
             return
         progress(describe_cancellation(lines, parse_squeue("\n".join(lines))))
-        record_pending_as_cancelled(state, parse_squeue("\n".join(lines)), progress,
-                                    host_path=lambda remote: node_path(paths, remote))
+        record_pending_as_cancelled(
+            state, parse_squeue("\n".join(lines)), progress, host_path=lambda remote: node_path(paths, remote)
+        )
         subprocess.run(["scancel", "-u", user], env=env, capture_output=True, timeout=10)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -56,12 +58,15 @@ def describe_cancellation(lines: list[str], tasks: list[QueuedTask]) -> str:
     runs = ", ".join(f"{count} of run {run_id}" for run_id, count in sorted(per_run.items()))
     others = len(lines) - len(tasks)
     parts = [p for p in (runs, f"{others} other job(s)" if others else "") if p]
-    return (f"cancelling {len(lines)} queued or running task(s): {'; '.join(parts)} "
-            "(`clustertools status` shows them CANCELLED)")
+    return (
+        f"cancelling {len(lines)} queued or running task(s): {'; '.join(parts)} "
+        "(`clustertools status` shows them CANCELLED)"
+    )
 
 
-def record_pending_as_cancelled(state: StateDir, tasks: list[QueuedTask], progress: Progress,
-                                host_path: Callable[[str], Path] = Path) -> int:
+def record_pending_as_cancelled(
+    state: StateDir, tasks: list[QueuedTask], progress: Progress, host_path: Callable[[str], Path] = Path
+) -> int:
     """Write a CANCELLED record for each pending task of a run known here; returns how many. ``host_path``
     says where a run's directory on the head node is on this machine; records belong to the dir's owner."""
     written = 0

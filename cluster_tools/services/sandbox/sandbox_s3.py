@@ -94,8 +94,9 @@ def _send(opener: urllib.request.OpenerDirector, method: str, target: str, entry
     headers = {k: v for k, v in (entry.get("headers") or {}).items() if k.lower() not in _DROPPED_HEADERS}
     if not any(k.lower() == "content-type" for k in headers):  # else urllib sends a form type moto parses
         headers["Content-Type"] = "binary/octet-stream"  # S3's own default
-    request = urllib.request.Request(target, data=data if method in ("PUT", "POST") else None,
-                                     method=method, headers=headers)
+    request = urllib.request.Request(
+        target, data=data if method in ("PUT", "POST") else None, method=method, headers=headers
+    )
     with opener.open(request, timeout=60) as response:
         return response.read()
 
@@ -108,8 +109,9 @@ def _map_upload_id(path: str, query: str, new_ids: dict[str, str], started: dict
     if old not in new_ids and path in started:
         new_ids[old] = started[path]
     new = new_ids.get(old, old)
-    return urllib.parse.urlencode([(key, new if key == "uploadId" else value) for key, value in pairs],
-                                  quote_via=urllib.parse.quote)
+    return urllib.parse.urlencode(
+        [(key, new if key == "uploadId" else value) for key, value in pairs], quote_via=urllib.parse.quote
+    )
 
 
 def _keys(query: str) -> set[str]:
