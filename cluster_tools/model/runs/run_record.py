@@ -16,7 +16,6 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -29,7 +28,6 @@ RUN_ID_RE = RUN_ID.pattern  # always fullmatched
 REMOTE_RUNS_DIR = ".clustertools/runs"  # relative to the login user's home on the head node
 META_PREFIX = ".clustertools"  # under <output>/<run-id>/: cannot clash with a subject (they start alnum)
 
-States = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMEOUT", "OOM", "NODE_FAIL", "CANCELLED", "MISSING"]
 # How a task ends without success, each its own state: FAILED (its command exited non-zero), TIMEOUT (Slurm's time
 # limit), OOM (the kernel killed it for memory), NODE_FAIL (its node was lost), CANCELLED (scancel).
 UNSUCCESSFUL = ("FAILED", "TIMEOUT", "OOM", "NODE_FAIL", "CANCELLED")
@@ -114,9 +112,6 @@ class RunRecord(BaseModel):
         """``<prefix>/<run-id>`` inside the output bucket (no trailing slash)."""
         prefix = self.output_location.prefix
         return f"{prefix}/{self.run_id}" if prefix else self.run_id
-
-    def subject_prefix(self, subject: str) -> str:
-        return f"{self.run_prefix}/{subject}/"
 
     @property
     def records_prefix(self) -> str:
