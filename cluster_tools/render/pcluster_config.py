@@ -19,8 +19,6 @@ from cluster_tools.model.clusters.cluster_record import check_cluster_name
 from cluster_tools.render.node_bootstrap import NodeBootstrap, autostop_of
 from cluster_tools.render.templates import environment, yaml_scalar
 
-# The templates sit at the top of the repository, next to bootstrap/, where users look for them.
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "cluster-config"
 # ParallelCluster's HeadNodeBootstrapTimeout (pcluster.constants.NODE_BOOTSTRAP_TIMEOUT: 2100 s in 3.16, 1800 s
 # before), written here so a rendered config does not change with the installed release.
 PCLUSTER_HEAD_NODE_BOOTSTRAP_S = 2100
@@ -49,8 +47,10 @@ def head_node_bootstrap_timeout(spec: ClusterSpec, node: NodeBootstrap) -> int |
     return PCLUSTER_HEAD_NODE_BOOTSTRAP_S + extra if extra else None
 
 
-def available_templates(templates_dir: Path = TEMPLATES_DIR) -> list[str]:
-    """Template names a project may choose (files starting with ``_`` are shared pieces)."""
+def available_templates(templates_dir: Path) -> list[str]:
+    """Template names a project may choose (files starting with ``_`` are shared pieces). ``templates_dir`` is
+    cluster-config/ (the checkout's or an installed copy's): the caller finds it, this module reads no files
+    but the ones it is given."""
     return sorted(
         p.name.removesuffix(".yaml.j2") for p in templates_dir.glob("*.yaml.j2") if not p.name.startswith("_")
     )
@@ -80,7 +80,7 @@ def render_cluster_config(
     extra_input_buckets: Sequence[str] = (),
     container_runtime: str = "none",
     bootstrap: NodeBootstrap | None = None,
-    templates_dir: Path = TEMPLATES_DIR,
+    templates_dir: Path,
 ) -> str:
     """The ParallelCluster config ``up`` would send, as YAML text.
 
@@ -90,6 +90,7 @@ def render_cluster_config(
     project's storage.input) get read-only access like ``spec.input_buckets``; ``output_bucket`` gets write.
     ``bootstrap`` gives every node's OnNodeConfigured Args (the project's Miniforge, environment and image);
     without it the nodes get only the project, the cluster, ``container_runtime`` and the bootstrap prefix.
+    ``templates_dir`` is the cluster-config/ folder to render from (store.shipped_files finds it).
     """
     check_cluster_name(cluster_name)
     try:

@@ -16,18 +16,19 @@ from cluster_tools.model.aws.cluster_checks import ALLOWED_IPS_PLACEHOLDER, find
 from cluster_tools.model.aws.cluster_spec import ClusterSpec, cluster_name_for
 from cluster_tools.model.project.project_config import Project, parse_project
 from cluster_tools.render.pcluster_config import (
-    TEMPLATES_DIR,
     available_templates,
     bootstrap_url,
     render_cluster_config,
     yaml_value,
 )
+from cluster_tools.store.shipped_files import cluster_config_dir
 from cluster_tools.transport.pcluster_schema import flatten_errors, known_instance_types, validate_cluster_config
 from tests.helpers import assert_golden
 
+TEMPLATES_DIR = cluster_config_dir()  # the checkout's cluster-config/
 HEADER = "name: study\nstorage:\n  output: s3://study-outputs/results\n"
 EXAMPLES = sorted(p.stem for p in (TEMPLATES_DIR / "examples").glob("*.yaml"))
-TEMPLATES = available_templates()
+TEMPLATES = available_templates(TEMPLATES_DIR)
 MINIMAL = (
     HEADER
     + """\
@@ -57,6 +58,7 @@ def render(project: Project, spec: ClusterSpec | None = None, caller_cidr: str |
         output_bucket="study-outputs",
         project=project.name,
         owner="alice",
+        templates_dir=TEMPLATES_DIR,
     )
 
 
@@ -140,6 +142,7 @@ def test_input_buckets_are_read_only_and_the_output_bucket_writable():
         output_bucket="study-outputs",
         project="study",
         extra_input_buckets=[project.storage.input.bucket],
+        templates_dir=TEMPLATES_DIR,
     )
     access = yaml.safe_load(text)["HeadNode"]["Iam"]["S3Access"]
     assert access == [

@@ -10,6 +10,7 @@ from cluster_tools.errors import ConfigError
 from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.render.pcluster_config import PCLUSTER_HEAD_NODE_BOOTSTRAP_S, available_templates
 from cluster_tools.services.aws.cluster_config import render_project_cluster, validate_project_cluster
+from cluster_tools.store.shipped_files import cluster_config_dir
 
 HEADER = "name: study\nstorage:\n  output: s3://study-outputs/results\n"
 SECTION = """\
@@ -71,7 +72,7 @@ def test_a_budget_out_of_range_names_its_line(value, message):
     )
 
 
-@pytest.mark.parametrize("template", available_templates())
+@pytest.mark.parametrize("template", available_templates(cluster_config_dir()))
 def test_the_rendered_budget_passes_parallelclusters_schema(template):
     project = parse_project(HEADER + IMAGE + ENV + SECTION + f"  template: {template}\n")
     rendered, problems = validate_project_cluster(project, allowed_ip="203.0.113.7/32")

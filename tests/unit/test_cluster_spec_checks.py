@@ -18,6 +18,7 @@ from cluster_tools.model.aws.pcluster_support import (
 from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.render.pcluster_config import available_templates
 from cluster_tools.services.aws.cluster_config import validate_project_cluster
+from cluster_tools.store.shipped_files import cluster_config_dir
 from tests.unit.test_cluster_config import MINIMAL  # one minimal project for both files
 
 OS_LINE = 11  # "  os: ..." appended to MINIMAL
@@ -65,7 +66,7 @@ def test_rocky_without_a_custom_ami_is_refused_naming_its_line_and_user():
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("template", available_templates())
+@pytest.mark.parametrize("template", available_templates(cluster_config_dir()))
 def test_rocky_with_a_custom_ami_renders_image_customami_and_passes_the_schema(template):
     rendered, problems = validate_project_cluster(
         parse_project(MINIMAL + f"  os: rocky9\n  custom_ami: {AMI}\n  template: {template}\n"),
@@ -105,7 +106,7 @@ def test_a_hostile_os_is_refused_when_the_project_loads():
     )
 
 
-@pytest.mark.parametrize("template", available_templates())
+@pytest.mark.parametrize("template", available_templates(cluster_config_dir()))
 @pytest.mark.parametrize("os_name", sorted(supported_oses()))
 def test_every_os_of_the_installed_parallelcluster_validates_or_is_refused(os_name, template):
     ami = f"  custom_ami: {AMI}\n" if os_name in installed_support().custom_ami_oses else ""
@@ -195,7 +196,7 @@ def test_the_strategies_are_read_from_parallelcluster_not_from_a_list_of_ours():
     assert "prioritized" not in table["SPOT"] and "capacity-optimized" not in table["ONDEMAND"]
 
 
-@pytest.mark.parametrize("template", available_templates())
+@pytest.mark.parametrize("template", available_templates(cluster_config_dir()))
 def test_a_strategy_that_misses_the_templates_capacity_is_caught_in_the_rendered_config(template):
     # No capacity_type: the template chooses it (SPOT for spot-cpu, ONDEMAND for ondemand-gpu).
     strategy = "prioritized" if template == "spot-cpu" else "capacity-optimized"

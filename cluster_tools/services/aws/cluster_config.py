@@ -21,6 +21,7 @@ from cluster_tools.render.pcluster_config import (
     bootstrap_url,
     render_cluster_config,
 )
+from cluster_tools.store.shipped_files import cluster_config_dir
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,9 @@ def render_project_cluster(
     spec = configured = cluster_spec_of(project)
     update: dict[str, str] = {}
     if template is not None:
-        if template not in available_templates():
-            raise ConfigError(
-                f"--template: no template {template!r}", f"choose one of: {', '.join(available_templates())}"
-            )
+        templates = available_templates(cluster_config_dir())
+        if template not in templates:
+            raise ConfigError(f"--template: no template {template!r}", f"choose one of: {', '.join(templates)}")
         update["template"] = template
     if allowed_ip is not None:
         try:
@@ -83,6 +83,7 @@ def render_project_cluster(
         owner=_local_user(),
         extra_input_buckets=read_buckets,
         bootstrap=node_bootstrap_for(project, name, bootstrap_prefix(output_bucket, name)),
+        templates_dir=cluster_config_dir(),  # the checkout's cluster-config/, or the copy an installed one ships
     )
     source = "option" if allowed_ip is not None else ("project" if spec.allowed_ips else "placeholder")
     # Only the project file can open SSH to the world on purpose: --allowed-ip stands for your address.
