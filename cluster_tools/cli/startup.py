@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import importlib.util  # Python does not import it at startup; a .pth file may (an editable install's did, hiding this)
 import sys
 import types
 
