@@ -9,13 +9,11 @@ model refuses spaces, quotes and shell syntax in every one of them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from cluster_tools.model.aws.cluster_spec import ClusterSpec
 from cluster_tools.model.nodes.container_runtimes import default_runtime as runtime_default_of
 from cluster_tools.model.project.project_config import Project
 
-Runtime = Literal["apptainer", "docker", "enroot", "podman", "none"]
 RUNTIMES: tuple[str, ...] = ("apptainer", "docker", "enroot", "podman", "none")
 
 

@@ -40,7 +40,6 @@ SLURM_COMMANDS = (
     "strigger",
 )
 SLURM_PREFIX = "/opt/slurm"
-SHARED_DIR = "/opt/parallelcluster/shared"  # exported by the head node to every compute node, as /home is
 DEFAULT_OS = "alinux2023"
 
 Family = Literal["rhel", "ubuntu"]

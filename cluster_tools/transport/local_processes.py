@@ -190,25 +190,3 @@ def _alive_pid(pid: int) -> bool:
     _reap(pid)
     fields = _stat_fields(pid)
     return bool(fields) and fields[0] not in ("Z", "X")
-
-
-def sessions_of(program: str, marker: tuple[str, str]) -> list[int]:
-    """Every process in the sessions of the marked processes named ``program``: for ``slurmstepd``, the
-    jobs of the sandbox's node (slurmstepd daemonises into a session of its own, which its job shares)."""
-    needle = f"{marker[0]}={marker[1]}".encode()
-    spared = _ancestors(os.getpid())
-    sessions = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in spared:
-            continue
-        try:
-            if (entry / "comm").read_text().strip() != program or needle not in (entry / "environ").read_bytes().split(
-                b"\0"
-            ):
-                continue
-        except OSError:
-            continue
-        fields = _stat_fields(int(entry.name))
-        if fields and fields[0] not in ("Z", "X"):
-            sessions.add(int(fields[3]))
-    return sorted(_session_members(sessions, spared))

@@ -7,7 +7,6 @@ and no image store outside the sandbox's directory: a push is four kinds of HTTP
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -67,12 +66,3 @@ class Registry:
         if status != 201:
             raise SandboxError(f"the registry refused the manifest of {name}:{tag}: HTTP {status} {body[:200]!r}")
         return headers.get("Docker-Content-Digest", image.digest)
-
-    def manifest_digest(self, name: str, tag: str) -> str | None:
-        """The digest ``name:tag`` has in the registry now, or None when it has no such tag."""
-        status, headers, _ = self._request("HEAD", f"/v2/{name}/manifests/{tag}", headers={"Accept": MANIFEST_TYPE})
-        return headers.get("Docker-Content-Digest") if status == 200 else None
-
-    def catalog(self) -> list[str]:
-        status, _, body = self._request("GET", "/v2/_catalog")
-        return list(json.loads(body).get("repositories") or []) if status == 200 else []

@@ -44,10 +44,6 @@ class UpdatePlan:
     never: tuple[ConfigChange, ...] = ()  # not even then: a new cluster is needed
     head_node_state: str = "running"  # EC2's: an update needs it running (its cfn-hup applies the change)
 
-    @property
-    def applicable(self) -> bool:
-        return bool(self.changes) and not self.never
-
 
 @dataclass(frozen=True)
 class UpdateOutcome:

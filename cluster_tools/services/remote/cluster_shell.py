@@ -57,9 +57,6 @@ def run_on_head_node(
         return conn.stream(argv, stdout=stdout, stderr=stderr, stdin=stdin)
 
 
-NODE_NAME_RE = NODE_NAME.pattern  # always fullmatched
-
-
 def node_target(record: ClusterRecord, node: str) -> SSHTarget:
     """How the head node reaches a compute node's sshd: the same user, key and pinned-keys file.
 
