@@ -10,6 +10,11 @@ from pathlib import Path
 from cluster_tools.errors import MissingDependency
 
 _PACKAGE = Path(__file__).resolve().parents[1]  # cluster_tools/
+# The distribution's name on the package index (`clustertools` there is an unrelated package).
+REINSTALL = (
+    "reinstall clustertools: pipx reinstall clustertools-pcluster, "
+    "or pip install --force-reinstall clustertools-pcluster"
+)
 
 
 def shipped_dir(name: str, *, package: Path = _PACKAGE) -> Path:
@@ -19,7 +24,7 @@ def shipped_dir(name: str, *, package: Path = _PACKAGE) -> Path:
             return candidate
     raise MissingDependency(
         f"clustertools' {name}/ folder is missing (looked in {package.parent} and {package / '_shipped'})",
-        "reinstall clustertools (pip install --force-reinstall clustertools)",
+        REINSTALL,
     )
 
 
@@ -37,6 +42,6 @@ def template_path(name: str, *, package: Path = _PACKAGE) -> Path:
     if not path.is_file():
         raise MissingDependency(
             f"clustertools' file templates/{name} is missing",
-            "reinstall clustertools (pip install --force-reinstall clustertools)",
+            REINSTALL,
         )
     return path

@@ -76,7 +76,8 @@ def find_programs(environ: Mapping[str, str], system_dirs: tuple[str, ...] = SYS
     except ImportError:
         raise MissingDependency(
             "the sandbox's S3 endpoint needs moto[server], which is not installed",
-            "run: pip install 'clustertools[sandbox]'",
+            "run: pip install 'clustertools-pcluster[sandbox]' (installed with pipx: "
+            "pipx install --force 'clustertools-pcluster[sandbox]'; in a checkout: dev/setup)",
         ) from None
     return found
 
