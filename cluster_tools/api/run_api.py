@@ -19,6 +19,7 @@ from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.runs.run_record import RunRecord
 from cluster_tools.model.runs.run_status import RunStatus
 from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport.remote_shell import ShellFactory
 
 Progress = Callable[[str], None]
 
@@ -52,7 +53,7 @@ class Resubmission:
 class Run:
     state: StateDir
     record: RunRecord
-    connect: Callable | None = None  # how to reach the head node (services.remote.connect unless given)
+    connect: ShellFactory | None = None  # how to reach the head node (services.remote.connect unless given)
 
     @classmethod
     def open(
@@ -80,7 +81,7 @@ class Run:
         """The cluster the run was sent to, as recorded here; None when it is not known here any more."""
         return self._cluster(required=False)
 
-    def _connect(self) -> Callable:
+    def _connect(self) -> ShellFactory:
         if self.connect is not None:
             return self.connect
         from cluster_tools.services.remote.cluster_shell import connect
@@ -90,7 +91,7 @@ class Run:
     def _cluster(self, *, required: bool = True) -> ClusterRecord | None:
         """The run's cluster; when it is not known here, ClusterNotFound, or None unless ``required``."""
         from cluster_tools.errors import ClusterNotFound
-        from cluster_tools.model.clusters.cluster_record import load_cluster
+        from cluster_tools.store.cluster_store import load_cluster
 
         try:
             return load_cluster(self.state, self.record.cluster)

@@ -19,11 +19,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import paramiko
 
 from cluster_tools.errors import HostKeyMismatch, TransportError
+
+if TYPE_CHECKING:
+    from cluster_tools.transport.sftp_files import RemoteFiles
+    from cluster_tools.transport.ssh_session import LocalTerminal
 
 
 @dataclass(frozen=True)
@@ -329,6 +333,26 @@ class SSHConnection:
             raise TransportError(
                 f"cannot open SFTP to {self.target.label}: {exc}", "does the server run an sftp subsystem?"
             ) from None
+
+    def session(
+        self,
+        command: str | None,
+        terminal: LocalTerminal,
+        *,
+        pty: bool,
+        on_start: Callable[[], None] | None = None,
+    ) -> int:
+        """``command`` (None: the login shell) wired to the local ``terminal``, as OpenSSH's client runs it;
+        returns the remote exit status."""
+        from cluster_tools.transport.ssh_session import run_session
+
+        return run_session(self, command, terminal, pty=pty, on_start=on_start)
+
+    def files(self) -> RemoteFiles:
+        """A file session (stat, walk, upload, download) over this connection; the caller closes it."""
+        from cluster_tools.transport.sftp_files import RemoteFiles
+
+        return RemoteFiles(self)
 
     def _alive(self) -> bool:
         transport = self._client.get_transport()

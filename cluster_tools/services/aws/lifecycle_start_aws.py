@@ -7,9 +7,11 @@ import time
 from collections.abc import Callable
 
 from cluster_tools.errors import ClusterToolsError, HostKeyMismatch, TransportError
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.services.clusters.lifecycle_start import Aws, StartResult
+from cluster_tools.store.cluster_store import save_cluster
 from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport.remote_shell import ShellFactory
 
 # As ParallelCluster finds a cluster's head node, a stopped one included (pcluster/models/cluster.py,
 # Cluster._get_instance_filters; the tags from pcluster/constants.py).
@@ -35,7 +37,7 @@ def head_node(ec2, cluster: str) -> dict | None:
 
 
 def start_parallelcluster(
-    state: StateDir, record: ClusterRecord, connect, aws: Aws, progress: Callable[[str], None]
+    state: StateDir, record: ClusterRecord, connect: ShellFactory, aws: Aws, progress: Callable[[str], None]
 ) -> StartResult:
     instance = head_node(aws.ec2, record.name)
     if instance is None:
@@ -81,7 +83,7 @@ def _run_instance(aws: Aws, cluster: str, instance: dict, progress: Callable[[st
 
 
 def _check_at(
-    state: StateDir, record: ClusterRecord, host: str, connect, aws: Aws, progress: Callable[[str], None]
+    state: StateDir, record: ClusterRecord, host: str, connect: ShellFactory, aws: Aws, progress: Callable[[str], None]
 ) -> ClusterRecord:
     """The record at ``host``, saved once one connection there showed the key pinned before: the same instance keeps
     its host keys across a stop, so the pin is carried to the new address, and a different key is refused."""

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cluster_tools.errors import ClusterToolsError
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, list_clusters
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.store.cluster_store import list_clusters
 from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport.remote_shell import ShellFactory
 
 _IN_PROGRESS = {"CREATE_IN_PROGRESS": "creating", "UPDATE_IN_PROGRESS": "updating", "DELETE_IN_PROGRESS": "deleting"}
 
@@ -30,13 +32,13 @@ class ClusterListing:
 
 
 def list_with_states(
-    state: StateDir, *, warn: Callable[[str], None] = lambda _: None, connect=None
+    state: StateDir, *, warn: Callable[[str], None] = lambda _: None, connect: ShellFactory | None = None
 ) -> list[ClusterListing]:
     """Every cluster record of the state dir, each with its state read now."""
     return [_listing(state, record, connect) for record in list_clusters(state, warn=warn)]
 
 
-def _listing(state: StateDir, record: ClusterRecord, connect) -> ClusterListing:
+def _listing(state: StateDir, record: ClusterRecord, connect: ShellFactory | None) -> ClusterListing:
     try:
         if record.sandbox:
             return _sandbox_listing(state, record, connect)
@@ -47,7 +49,7 @@ def _listing(state: StateDir, record: ClusterRecord, connect) -> ClusterListing:
     return ClusterListing(record, "-", f"not probed: `clustertools describe -c {record.name}` reaches it")
 
 
-def _sandbox_listing(state: StateDir, record: ClusterRecord, connect) -> ClusterListing:
+def _sandbox_listing(state: StateDir, record: ClusterRecord, connect: ShellFactory | None) -> ClusterListing:
     from cluster_tools.services.sandbox.sandbox_lifecycle import sandbox_status
 
     if not sandbox_status(state).running:

@@ -52,7 +52,7 @@ def describe(state: StateDir, explicit: str | None, project: Project | None, *, 
     """-c NAME, else the project's cluster, else the only one known. A ParallelCluster cluster of the project
     that is not recorded locally (still creating, or recorded elsewhere) is described from AWS all the same."""
     from cluster_tools.errors import ClusterNotFound
-    from cluster_tools.model.clusters.cluster_record import load_cluster, resolve_cluster_name
+    from cluster_tools.store.cluster_store import load_cluster, resolve_cluster_name
 
     spec = project.parallelcluster if project else None
     ours = None
@@ -174,11 +174,10 @@ def _autostop_of(state: StateDir, record: ClusterRecord) -> tuple[dict | None, s
     """A ParallelCluster head node's autostop status: one short SSH connection, bounded."""
     from cluster_tools.errors import ClusterToolsError
     from cluster_tools.services.remote.autostop_control import read_autostop, status_path
-    from cluster_tools.services.remote.cluster_shell import ssh_target
-    from cluster_tools.transport.ssh import SSHConnection
+    from cluster_tools.services.remote.cluster_shell import connect
 
     try:
-        with SSHConnection(ssh_target(record), connect_timeout=10) as conn:
+        with connect(record, connect_timeout=10) as conn:
             return read_autostop(conn, status_path(state, record))
     except ClusterToolsError as exc:
         return None, f"cannot reach the head node to read it: {exc.message}"
@@ -199,7 +198,7 @@ def _describe_over_ssh(state: StateDir, record: ClusterRecord) -> Description:
     for line in text.splitlines():
         parts = line.strip().split("|")
         if len(parts) == 4:
-            partitions.append(dict(zip(("name", "avail", "nodes", "state"), parts)))
+            partitions.append(dict(zip(("name", "avail", "nodes", "state"), parts, strict=True)))
     return Description(
         name=record.name,
         provider="sandbox" if record.sandbox else record.provider,

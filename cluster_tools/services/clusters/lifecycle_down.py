@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC
 
 from cluster_tools.errors import ClusterToolsError
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, forget_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.runs.run_record import list_runs
+from cluster_tools.store.cluster_store import forget_cluster
 from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport.remote_shell import ShellFactory
 
 Progress = Callable[[str], None]
 _SHOWN = 10
@@ -38,7 +40,7 @@ class DownReport:
     retained: list[str] = field(default_factory=list)
 
 
-def unfinished_subjects(state: StateDir, record: ClusterRecord, connect) -> list[Unfinished]:
+def unfinished_subjects(state: StateDir, record: ClusterRecord, connect: ShellFactory) -> list[Unfinished]:
     """Subjects still pending or running in the cluster's runs: one SSH connection for all runs."""
     from cluster_tools.services.runs.run_follow import RunFilesMissing, read_status
 
@@ -77,7 +79,7 @@ def _names(subjects: tuple[str, ...]) -> str:
 
 
 def take_down(
-    state: StateDir, record: ClusterRecord, connect, *, force: bool, progress: Progress, project_spec=None
+    state: StateDir, record: ClusterRecord, connect: ShellFactory, *, force: bool, progress: Progress, project_spec=None
 ) -> DownReport:
     if record.provider == "ssh" and not record.sandbox:
         raise ClusterToolsError(

@@ -21,6 +21,7 @@ from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.slurm.partition_fit import SINFO_FIT_FORMAT, parse_partitions
 from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport.remote_shell import RemoteShell, ShellFactory
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def start_cluster(
     state: StateDir,
     record: ClusterRecord,
     project: Project | None,
-    connect,
+    connect: ShellFactory,
     *,
     environ: Mapping[str, str],
     progress: Callable[[str], None] = lambda _: None,
@@ -73,7 +74,7 @@ def start_cluster(
     return start_parallelcluster(state, record, connect, (aws or default_aws)(record), progress)
 
 
-def _inactive(state: StateDir, record: ClusterRecord, conn) -> tuple[frozenset[str], dict]:
+def _inactive(state: StateDir, record: ClusterRecord, conn: RemoteShell) -> tuple[frozenset[str], dict]:
     """The INACTIVE partitions, and the head node's autostop status ({} where it was never armed)."""
     from cluster_tools.services.remote.autostop_control import read_autostop, status_path
 
@@ -86,7 +87,7 @@ def _start_sandbox(
     state: StateDir,
     record: ClusterRecord,
     project: Project | None,
-    connect,
+    connect: ShellFactory,
     environ: Mapping[str, str],
     progress: Callable[[str], None],
 ) -> StartResult:

@@ -37,6 +37,7 @@ from cluster_tools.model.nodes.autostop_policy import (
 )
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.store.state_dir import StateDir, write_private_json
+from cluster_tools.transport.remote_shell import RemoteShell
 
 SANDBOX_INTERVAL = 5
 CLUSTER_INTERVAL = 60
@@ -276,7 +277,7 @@ def sandbox_timer_running(state: StateDir) -> bool:
 
 
 def read_autostop(
-    conn, path: str, *, now: float | None = None, timer_running: bool | None = None
+    conn: RemoteShell, path: str, *, now: float | None = None, timer_running: bool | None = None
 ) -> tuple[dict | None, str | None]:
     """The head node's autostop status over an open connection (one exec, bounded): (status with its
     ``summary`` line, None), (None, None) where autostop was never installed, or (None, why it is unknown).

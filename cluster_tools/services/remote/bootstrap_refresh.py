@@ -27,6 +27,7 @@ from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.nodes.bootstrap_log import Bootstrap, parse_bootstrap
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport.remote_shell import ShellFactory
 
 Progress = Callable[[str], None]
 # Where a real head node keeps the refresh's copy of the script and its output (cloud-init's first run logs to
@@ -38,7 +39,7 @@ REFRESH_OUTPUT = "/var/log/clustertools-bootstrap-refresh.log"
 @dataclass
 class RefreshResult:
     cluster: str
-    uploads: list = field(default_factory=list)  # lifecycle_up.BootstrapFile
+    uploads: list = field(default_factory=list)  # bootstrap_upload.BootstrapFile
     command: str = ""
     exit_code: int | None = None  # None on a dry run
     outcome: Bootstrap | None = None
@@ -51,7 +52,7 @@ def refresh_bootstrap(
     record: ClusterRecord,
     *,
     project_dir: Path | None,
-    connect: Any = None,
+    connect: ShellFactory | None = None,
     stdout: IO[bytes] | None = None,
     dry_run: bool = False,
     progress: Progress = lambda _: None,
@@ -118,14 +119,14 @@ def _refresh_parallelcluster(
     record: ClusterRecord,
     *,
     project_dir: Path | None,
-    connect: Any,
+    connect: ShellFactory | None,
     stdout: IO[bytes] | None,
     dry_run: bool,
     progress: Progress,
     s3_client: Any,
 ) -> RefreshResult:
     from cluster_tools.render.pcluster_config import bootstrap_prefix
-    from cluster_tools.services.aws.lifecycle_up import sync_project_bootstrap
+    from cluster_tools.services.aws.bootstrap_upload import sync_project_bootstrap
     from cluster_tools.services.sandbox.sandbox_bootstrap import settings_for
     from cluster_tools.store.shipped_files import bootstrap_dir
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, remember_pinned_key
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.names import NODE_NAME
+from cluster_tools.store.cluster_store import remember_pinned_key
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.ssh import SSHConnection, SSHTarget
 
@@ -26,20 +28,25 @@ def ssh_target(record: ClusterRecord) -> SSHTarget:
     )
 
 
-def connect(record: ClusterRecord, *, on_new_host_key: Callable[[str, str], None] | None = None) -> SSHConnection:
-    """Open one SSH connection to the head node; the host key is pinned or checked.
+def connect(
+    record: ClusterRecord,
+    *,
+    on_new_host_key: Callable[[str, str], None] | None = None,
+    connect_timeout: float = 15.0,
+) -> SSHConnection:
+    """Open one SSH connection to the head node; the host key is pinned or checked. The one way services
+    reach a cluster (a ``ShellFactory``: callers may pass another, e.g. a test's stand-in).
 
     The first connection that pins (or checks a key pinned before the record kept one) writes the key
     into the cluster's record: from then on, a known_hosts file that lost it is refused, not re-learned.
     """
-    conn = SSHConnection(ssh_target(record), on_new_host_key=on_new_host_key)
+    conn = SSHConnection(ssh_target(record), on_new_host_key=on_new_host_key, connect_timeout=connect_timeout)
     if record.host_key is None:
         state = StateDir(record.known_hosts.parent.parent)
         if state.known_hosts(record.name) == record.known_hosts:  # the record's own state dir
-            try:
+            # On OSError the key stays pinned in known_hosts; only the record's memory of it is missing.
+            with contextlib.suppress(OSError):
                 remember_pinned_key(state, record, conn.server_key)
-            except OSError:
-                pass  # the key stays pinned in known_hosts; only the record's memory of it is missing
     return conn
 
 
@@ -88,13 +95,13 @@ def interactive_shell(
     A pty when stdin is a terminal (or ``force_pty``); ``on_no_pty`` is called when a shell gets none.
     """
     from cluster_tools.transport.ssh import command_line
-    from cluster_tools.transport.ssh_session import run_session, wants_pty
+    from cluster_tools.transport.ssh_session import wants_pty
 
     pty = wants_pty(terminal, force_pty)
     line = None if command is None else command_line(command)
     hop_target = node_target(record, node) if node is not None else None  # checked before connecting
     with connect(record, on_new_host_key=on_new_host_key) as head:
         if hop_target is None:
-            return run_session(head, line, terminal, pty=pty, on_start=None if pty else on_no_pty)
+            return head.session(line, terminal, pty=pty, on_start=None if pty else on_no_pty)
         with head.jump(hop_target, on_new_host_key=on_new_host_key) as hop:
-            return run_session(hop, line, terminal, pty=pty, on_start=None if pty else on_no_pty)
+            return hop.session(line, terminal, pty=pty, on_start=None if pty else on_no_pty)

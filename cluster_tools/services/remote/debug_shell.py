@@ -18,6 +18,7 @@ from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.runs.job_spec import JobSpec
 from cluster_tools.model.runs.run_record import RunRecord
 from cluster_tools.slurm.interactive import srun_argv
+from cluster_tools.transport.remote_shell import ShellFactory
 
 DEBUG_SCRIPT = "debug.sh"  # beside the run's wrapper.sh: the same wrapper, rendered now, with --debug
 
@@ -89,13 +90,12 @@ def run_debug(
     terminal,
     *,
     pty: bool,
-    connect=None,
+    connect: ShellFactory | None = None,
     on_new_host_key: Callable[[str, str], None] | None = None,
 ) -> int:
     """Upload the plan's files, then run its srun wired to ``terminal``; returns the shell's exit status."""
     from cluster_tools.errors import ClusterToolsError, TransportError
     from cluster_tools.services.remote.cluster_shell import connect as default_connect
-    from cluster_tools.transport.ssh_session import run_session
 
     with (connect or default_connect)(record, on_new_host_key=on_new_host_key) as conn:
         if plan.files:
@@ -109,4 +109,4 @@ def run_debug(
                 conn.put_files({path: (text.encode(), 0o755) for path, text in plan.files.items()})
             except TransportError as exc:
                 raise ClusterToolsError(f"cannot write {DEBUG_SCRIPT} beside the run's files: {exc.message}") from None
-        return run_session(conn, plan.command, terminal, pty=pty)
+        return conn.session(plan.command, terminal, pty=pty)

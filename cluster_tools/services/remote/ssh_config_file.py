@@ -10,6 +10,7 @@ from pathlib import Path
 from cluster_tools.errors import ConfigError, HostKeyMismatch, TransportError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.render.ssh_host_block import SSHConfigSpec, merge_into_config, render_ssh_config
+from cluster_tools.transport.remote_shell import ShellFactory
 
 
 def cluster_ssh_config(
@@ -17,7 +18,7 @@ def cluster_ssh_config(
     *,
     alias: str | None = None,
     list_nodes: bool = True,
-    connect=None,
+    connect: ShellFactory | None = None,
     note: Callable[[str], None] = lambda _: None,
 ) -> str:
     """The Host blocks of ``record``; with ``list_nodes``, one per compute node Slurm knows (one SSH

@@ -12,11 +12,14 @@ import stat as stat_mode
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cluster_tools.errors import ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.names import safe_relative, shown, through_link
+
+if TYPE_CHECKING:
+    from cluster_tools.transport.remote_shell import ShellFactory
 
 
 @dataclass(frozen=True)
@@ -208,7 +211,10 @@ def execute(remote, plan: CopyPlan, listener: Listener) -> None:
             Path(directory).mkdir(exist_ok=True)
     for copy in plan.files:
         listener.file(copy)
-        report: Callable[[int, int], None] = lambda done, _total, copy=copy: listener.progress(copy, done)
+
+        def report(done: int, _total: int, copy: FileCopy = copy) -> None:
+            listener.progress(copy, done)
+
         if plan.direction == "put":
             remote.upload(Path(copy.source), copy.target, mode=copy.mode, progress=report)
         else:
@@ -225,14 +231,13 @@ def copy_files(
     recursive: bool,
     force: bool,
     listener: Listener,
-    connect=None,
+    connect: ShellFactory | None = None,
     on_new_host_key: Callable[[str, str], None] | None = None,
 ) -> CopyPlan:
     """Plan, then copy, over one connection; returns what was copied."""
     from cluster_tools.services.remote.cluster_shell import connect as default_connect
-    from cluster_tools.transport.sftp_files import RemoteFiles
 
-    with (connect or default_connect)(record, on_new_host_key=on_new_host_key) as conn, RemoteFiles(conn) as remote:
+    with (connect or default_connect)(record, on_new_host_key=on_new_host_key) as conn, conn.files() as remote:
         if direction == "put":
             plan = plan_put(remote, Path(source), destination, recursive=recursive, force=force)
         else:

@@ -13,6 +13,7 @@ import secrets
 
 from cluster_tools.errors import ClusterToolsError
 from cluster_tools.model.runs.run_record import META_PREFIX, RunRecord
+from cluster_tools.transport.remote_shell import RemoteShell
 
 # $1: the probe's URL. The delete is best effort: a role may write without deleting, and a probe left
 # under .clustertools/ is no result. So it runs detached (setsid, its output to /dev/null: the SSH channel
@@ -29,7 +30,7 @@ def output_probe_url(run: RunRecord, token: str) -> str:
     return f"s3://{run.output_location.bucket}/{run.run_prefix}/{META_PREFIX}/probe-{token}"
 
 
-def check_output_location(conn, run: RunRecord, *, timeout: float = 120) -> None:
+def check_output_location(conn: RemoteShell, run: RunRecord, *, timeout: float = 120) -> None:
     """Raise a ``ClusterToolsError`` (nothing submitted) unless the head node can write the run's outputs."""
     where = f"s3://{run.output_location.bucket}/{run.run_prefix}/"
     result = conn.run(

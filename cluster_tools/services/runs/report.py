@@ -15,6 +15,7 @@ from cluster_tools.model.runs.run_report import ReportCosts, RunReport, build_re
 from cluster_tools.model.runs.run_status import RunStatus, TaskRecord, parse_records
 from cluster_tools.services.runs.run_follow import records_cache, status_once
 from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport.remote_shell import ShellFactory
 
 _RECORD_KEY = re.compile(r"/([^/]+)\.(\d+)\.json\Z")  # <records prefix><subject>.<attempt>.json
 
@@ -30,7 +31,7 @@ def run_report(
     state: StateDir,
     run: RunRecord,
     cluster: ClusterRecord | None,
-    connect,
+    connect: ShellFactory,
     *,
     costs_from_status: Callable[[RunStatus], ReportCosts | None] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),

@@ -13,13 +13,14 @@ from cluster_tools.model.runs.run_record import RunRecord
 from cluster_tools.services.runs import run_follow as run_service
 from cluster_tools.services.runs.submit import SubmitResult, submit_attempt
 from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport.remote_shell import ShellFactory
 
 
 def resubmit(
     state: StateDir,
     run: RunRecord,
     cluster: ClusterRecord,
-    connect,
+    connect: ShellFactory,
     *,
     failed: bool,
     missing: bool,

@@ -18,6 +18,7 @@ from cluster_tools.model.runs.run_status import RunStatus, SubjectStatus
 from cluster_tools.model.runs.subjects import ID_RE
 from cluster_tools.services.runs import run_follow as run_service
 from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport.remote_shell import ShellFactory
 
 _MARK = "@@clustertools-push"
 # $1 run dir, $2 the run's S3 URL, then NAMES (<subject>.<attempt>). One line per name: ok, gone or failed.
@@ -57,7 +58,7 @@ def kept_subjects(status: RunStatus) -> list[SubjectStatus]:
 
 
 def push_kept_outputs(
-    state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, subjects: tuple[str, ...] = ()
+    state: StateDir, run: RunRecord, cluster: ClusterRecord, connect: ShellFactory, subjects: tuple[str, ...] = ()
 ) -> PushResult:
     """Upload every kept output of ``run`` (or of ``subjects``) over one SSH connection."""
     with connect(cluster) as conn:

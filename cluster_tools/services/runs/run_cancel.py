@@ -22,6 +22,7 @@ from cluster_tools.render.run_scripts import cancel_script
 from cluster_tools.services.runs.run_follow import RunFilesMissing, read_status, records_cache
 from cluster_tools.slurm.queue import job_name
 from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport.remote_shell import RemoteShell, ShellFactory
 
 NO_PYTHON = 127  # the shell's "command not found"
 _GROUP_HEADER = re.compile(r"^@[^\n]*\n?", re.M)  # cancel_run.py's @PENDING / @RUNNING lines
@@ -46,7 +47,9 @@ class CancelResult:
     whole_run: bool
 
 
-def cancel(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, subjects: Iterable[str]) -> CancelResult:
+def cancel(
+    state: StateDir, run: RunRecord, cluster: ClusterRecord, connect: ShellFactory, subjects: Iterable[str]
+) -> CancelResult:
     """scancel the run (or some subjects); subjects cancelled while pending get a CANCELLED record."""
     wanted = list(dict.fromkeys(subjects))
     if wanted:  # (a whole run's cancel needs no lookup of its 100,000 subjects)
@@ -81,7 +84,7 @@ def cancel(state: StateDir, run: RunRecord, cluster: ClusterRecord, connect, sub
     return CancelResult(tuple(t.subject for t in targets), not wanted)
 
 
-def cancel_on_head_node(conn, run: RunRecord) -> tuple[str, ...] | None:
+def cancel_on_head_node(conn: RemoteShell, run: RunRecord) -> tuple[str, ...] | None:
     """The whole run cancelled by cancel_run.py on the head node: the subjects it cancelled; None when the head node
     has no python3 (the caller cancels from the status instead)."""
     stamp = now_iso().replace("+00:00", "Z")

@@ -28,6 +28,7 @@ from cluster_tools.model.cost.cost_model import (
     slurm_minutes,
 )
 from cluster_tools.model.project.project_config import JobSpec, Project
+from cluster_tools.transport.remote_shell import ShellFactory
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,7 @@ class ClusterCost:
 
 
 def cluster_cost(
-    state, record, project: Project | None, connect, *, now: datetime | None = None, note=lambda _: None
+    state, record, project: Project | None, connect: ShellFactory, *, now: datetime | None = None, note=lambda _: None
 ) -> ClusterCost:
     """The cost so far of a ParallelCluster cluster (described through our pcluster transport)."""
 
@@ -298,11 +299,11 @@ def cluster_cost(
     runs = []
     known = [r for r in list_runs(state) if r.cluster == record.name and r.attempts]
     with ExitStack() as stack:
-        reach = connect
+        reach: ShellFactory = connect
         if known:  # one SSH connection for every run's status (each falls back to S3 if it cannot be had)
             try:
                 conn = stack.enter_context(connect(record))
-                reach = lambda _record: nullcontext(conn)  # noqa: E731
+                reach = lambda _record, **_: nullcontext(conn)  # type: ignore[assignment,return-value]  # noqa: E731
             except HostKeyMismatch:
                 raise
             except ClusterToolsError:

@@ -13,13 +13,14 @@ from cluster_tools.model.runs.run_record import UNSUCCESSFUL, Attempt, RunRecord
 from cluster_tools.model.runs.run_status import RunStatus, merge_status, parse_records, split_status_reply
 from cluster_tools.services.runs.records_cache import RecordsCache, cycle_collector_paused
 from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport.remote_shell import RemoteShell, ShellFactory
 
 
 class RunFilesMissing(ClusterToolsError):
     """The head node has no files of the run (the cluster was re-created, or the run went elsewhere)."""
 
 
-def read_status(conn, run: RunRecord, cache: RecordsCache | None = None) -> RunStatus:
+def read_status(conn: RemoteShell, run: RunRecord, cache: RecordsCache | None = None) -> RunStatus:
     """One round trip: status.sh prints the queue, then the records ``cache`` lacks; merged here. A cache that
     the head node's file does not continue (truncated, replaced, another cluster's) costs a second, full read."""
     cache = cache if cache is not None else RecordsCache(None)
@@ -42,7 +43,7 @@ def read_status(conn, run: RunRecord, cache: RecordsCache | None = None) -> RunS
     )
 
 
-def _status_sh(conn, run: RunRecord, cache: RecordsCache):
+def _status_sh(conn: RemoteShell, run: RunRecord, cache: RecordsCache):
     """status.sh's reply from where the cache ends. Meanwhile, in a thread, the cached records are parsed and the
     statuses their final records decide are made (a 10,000-task run's take ~20 ms, which the round trip hides: the
     thread waiting on it holds no lock Python needs)."""
@@ -67,7 +68,7 @@ def status_once(
     state: StateDir,
     run: RunRecord,
     cluster: ClusterRecord | None,
-    connect,
+    connect: ShellFactory,
     note: Callable[[str], None] = lambda _: None,
     cache: RecordsCache | None = None,
 ) -> RunStatus:
@@ -105,7 +106,7 @@ def watch(
     state: StateDir,
     run: RunRecord,
     cluster: ClusterRecord,
-    connect,
+    connect: ShellFactory,
     *,
     interval: float,
     on_status: Callable[[RunStatus], None],
@@ -157,7 +158,7 @@ echo "clustertools: $subject (attempt $attempt) ended: ${state%.json}" >&2
 def stream_log(
     run: RunRecord,
     cluster: ClusterRecord,
-    connect,
+    connect: ShellFactory,
     *,
     subject: str,
     attempt: int | None,
@@ -208,7 +209,8 @@ def subjects_to_rerun(
     for s in status.subjects:
         if s.state in ("PENDING", "RUNNING"):
             continue
-        if (failed and s.state in wanted) or (without_output is not None and (s.state != "SUCCEEDED" or s.subject in without_output)):
+        no_output = without_output is not None and (s.state != "SUCCEEDED" or s.subject in without_output)
+        if (failed and s.state in wanted) or no_output:
             rerun.append(s.subject)
     return rerun
 

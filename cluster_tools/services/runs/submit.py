@@ -41,6 +41,7 @@ from cluster_tools.slurm.partition_fit import (
     request_problem,
 )
 from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport.remote_shell import RemoteShell, ShellFactory
 
 Progress = Callable[[str], None]
 _SUBMITTED = re.compile(r"^chunk (\d+) (\d+)(?:;\S+)? (submitted|already)$")
@@ -219,7 +220,7 @@ def submit_attempt(
     *,
     progress: Progress,
     resumed: bool = False,
-    connect=None,
+    connect: ShellFactory | None = None,
     workdir: bytes | None = None,
 ) -> SubmitResult:
     """Upload the run's files and submit its latest attempt's arrays that are not submitted yet."""
@@ -256,7 +257,9 @@ def submit_attempt(
     return SubmitResult(run=run, attempt=attempt.number, arrays=arrays, resumed=resumed)
 
 
-def _submit_arrays(state: StateDir, conn, run: RunRecord, attempt: Attempt) -> tuple[RunRecord, Attempt, set[int]]:
+def _submit_arrays(
+    state: StateDir, conn: RemoteShell, run: RunRecord, attempt: Attempt
+) -> tuple[RunRecord, Attempt, set[int]]:
     """Run submit.sh; the record keeps every job id it reports. Raises when it stopped half-way."""
     from cluster_tools.errors import TransportError
 
@@ -320,7 +323,7 @@ def _check_request_fits(job: JobSpec, partitions: Partitions, cluster: str) -> N
         )
 
 
-def _probe(conn) -> tuple[str, SlurmLimits, int, Partitions]:
+def _probe(conn: RemoteShell) -> tuple[str, SlurmLimits, int, Partitions]:
     """One round trip: the login's $HOME, the cluster's limits, how many jobs it holds now, and what
     each partition's nodes have.
 
@@ -356,7 +359,7 @@ def _probe(conn) -> tuple[str, SlurmLimits, int, Partitions]:
     return home.strip(), parse_scontrol_config(config), int(count.strip()), parse_partitions(nodes)
 
 
-def _upload(conn, run: RunRecord, attempt: Attempt) -> None:
+def _upload(conn: RemoteShell, run: RunRecord, attempt: Attempt) -> None:
     root = run.remote_dir
     directory = f"{root}/attempts/{attempt.number}"
     conn.run(["mkdir", "-p", directory, f"{root}/logs", f"{root}/records/new"], timeout=60).check()
@@ -383,7 +386,7 @@ def _upload(conn, run: RunRecord, attempt: Attempt) -> None:
     )
 
 
-def _unpack_workdir(conn, run: RunRecord, data: bytes) -> None:
+def _unpack_workdir(conn: RemoteShell, run: RunRecord, data: bytes) -> None:
     """job.workdir beside the run's scripts, unpacked once per run (a resumed submit unpacks the same bytes)."""
     root = shlex.quote(run.remote_dir)
     conn.put_files({f"{run.remote_dir}/workdir.tar.gz": (data, 0o644)})

@@ -14,6 +14,7 @@ from cluster_tools.model.runs.subjects import SubjectList
 from cluster_tools.model.runs.workdir import pack_workdir
 from cluster_tools.services.runs.submit import SubmitResult
 from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport.remote_shell import ShellFactory
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def submit_run(
     dry_run: bool = False,
     progress: Callable[[str], None] = lambda _: None,
     environ: Mapping[str, str],
-    connect=None,
+    connect: ShellFactory | None = None,
     start: bool = False,
 ) -> Submitted:
     """``start``: start the cluster first when it is stopped (clustertools start), else a stopped cluster refuses
@@ -81,14 +82,14 @@ def _started(
     state: StateDir,
     project: Project,
     cluster: ClusterRecord,
-    connect,
+    connect: ShellFactory | None,
     environ: Mapping[str, str],
     progress: Callable[[str], None],
 ) -> ClusterRecord:
     """The cluster, started when it was stopped; its record read again (a started head node has a new address)."""
-    from cluster_tools.model.clusters.cluster_record import load_cluster
     from cluster_tools.services.clusters.lifecycle_start import start_cluster
     from cluster_tools.services.remote.cluster_shell import connect as default_connect
+    from cluster_tools.store.cluster_store import load_cluster
 
     result = start_cluster(state, cluster, project, connect or default_connect, environ=environ, progress=progress)
     if result.started:
