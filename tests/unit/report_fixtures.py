@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from cluster_tools.model.cost.cost_model import RunCost
 from cluster_tools.model.runs.run_record import Attempt, Chunk, RunRecord
-from cluster_tools.model.runs.run_status import RunStatus, parse_status
-from tests.unit.run_fixtures import make_run
+from cluster_tools.model.runs.run_status import RunStatus
+from tests.unit.run_fixtures import make_run, parse_status
 
 SUBJECTS = ("sub-01", "sub-02", "sub-03", "sub-04", "sub-05", "sub-06")
 AS_OF = datetime(2026, 11, 22, 12, 8, 0, tzinfo=UTC)

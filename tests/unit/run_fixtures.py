@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from cluster_tools.model.project.project_config import JobSpec
 from cluster_tools.model.runs.run_record import Attempt, Chunk, RunRecord
+from cluster_tools.model.runs.run_status import RunStatus, merge_status, parse_records, split_status_reply
+from cluster_tools.slurm.queue import parse_squeue
+
+
+def parse_status(run: RunRecord, text: str) -> RunStatus:
+    """status.sh's whole output (``text``), split and merged as services/runs/run_follow.py merges a full read."""
+    reply = split_status_reply(text.encode("utf-8", "surrogateescape"))
+    return merge_status(run, parse_records(reply.records), parse_squeue(reply.queue), queue_readable=reply.queue_ok)
 
 
 def make_run(

@@ -19,12 +19,11 @@ from cluster_tools.model.runs.run_status import (
     TaskRecord,
     merge_status,
     parse_records,
-    parse_status,
     split_status_reply,
 )
 from cluster_tools.slurm.limits import SlurmLimits, parse_scontrol_config
 from cluster_tools.slurm.queue import parse_squeue, task_ids
-from tests.unit.run_fixtures import make_run
+from tests.unit.run_fixtures import make_run, parse_status
 
 # `squeue -h -r --name=ct-demo-1 -o '%F|%K|%T|%k'` on the sandbox: array 12 (%2 throttle), array 13; Slurm's
 # reason added in the place %r takes (None while running)

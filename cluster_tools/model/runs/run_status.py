@@ -19,7 +19,7 @@ import orjson
 from msgspec import Meta
 
 from cluster_tools.model.runs.run_record import FINAL_STATES, RunRecord
-from cluster_tools.slurm.queue import NEVER_STARTS, QueuedTask, parse_squeue
+from cluster_tools.slurm.queue import NEVER_STARTS, QueuedTask
 
 SQUEUE_EXIT_MARK = "@@clustertools-squeue-exit"
 RECORDS_FROM_MARK = b"@@clustertools-records-from "
@@ -235,12 +235,6 @@ def _number(value: object) -> float | None:
     return value if type(value) in (int, float) and value >= 0 else None
 
 
-def split_status_output(text: str) -> tuple[str, bool, str]:
-    """status.sh's output -> (squeue text, whether squeue answered, records text)."""
-    reply = split_status_reply(text.encode("utf-8", "surrogateescape"))
-    return reply.queue, reply.queue_ok, reply.records.decode("utf-8", "replace")
-
-
 class StatusReply(NamedTuple):
     queue: str  # squeue's lines
     queue_ok: bool  # whether squeue answered
@@ -413,11 +407,6 @@ def chunk_subjects(run: RunRecord) -> dict[tuple[str, int, int], tuple[int, list
     """(run id, attempt, array index) as a task's comment names them -> (the array's first position, the attempt's
     subjects): task ``i`` of that array is ``subjects[offset + i]``."""
     return {(run.run_id, a.number, c.index): (c.offset, a.subjects) for a in run.attempts for c in a.chunks}
-
-
-def parse_status(run: RunRecord, text: str) -> RunStatus:
-    queue_text, queue_ok, records_text = split_status_output(text)
-    return merge_status(run, parse_records(records_text), parse_squeue(queue_text), queue_readable=queue_ok)
 
 
 def status_of_record(record: TaskRecord) -> SubjectStatus:
