@@ -85,7 +85,7 @@ def _last_block(lines: list[str], begin: str, end: str) -> list[str]:
     starts = [i for i, line in enumerate(lines) if line.endswith(begin)]
     if not starts:
         return []
-    block = []
+    block: list[str] = []
     for line in lines[starts[-1] + 1 :]:
         if line.endswith(end):
             return block

@@ -11,14 +11,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from cluster_tools.model.aws.cluster_spec import ClusterSpec
 from cluster_tools.model.cost.cost_model import REAL_MEMORY_RATIO
+from cluster_tools.model.runs.job_spec import JobSpec
 from cluster_tools.slurm.partition_fit import memory_mb
 
 ShapeOf = Callable[[str], "tuple[int, float] | None"]  # instance type -> (vCPUs, memory GiB), None if unknown
 GpusOf = Callable[[str], "int | None"]  # instance type -> its GPUs, None if unknown
 
 
-def job_fit_problems(job, spec, shape_of: ShapeOf, gpus_of: GpusOf = lambda _: None) -> list[str]:
+def job_fit_problems(job: JobSpec, spec: ClusterSpec, shape_of: ShapeOf, gpus_of: GpusOf = lambda _: None) -> list[str]:
     """Problems of ``job`` (JobSpec) on ``spec`` (ClusterSpec), one line each, named by their key."""
     queues = {q.name: q for q in spec.queues}
     name = job.partition or spec.queues[0].name
@@ -47,19 +49,22 @@ def job_fit_problems(job, spec, shape_of: ShapeOf, gpus_of: GpusOf = lambda _: N
     return problems
 
 
-def _gpu_problems(job, queue: str, instance_types: list[str], gpus_of: GpusOf) -> list[str]:
+def _gpu_problems(job: JobSpec, queue: str, instance_types: list[str], gpus_of: GpusOf) -> list[str]:
     if not job.gpus:
         return []
-    counts = {t: gpus_of(t) for t in instance_types}
-    if any(count is None for count in counts.values()):
-        return []  # a type not known here: `submit` checks against the cluster's nodes
-    fewest = min(counts, key=lambda t: counts[t])  # type: ignore[arg-type, return-value]
+    counts: dict[str, int] = {}
+    for instance_type in instance_types:
+        count = gpus_of(instance_type)
+        if count is None:
+            return []  # a type not known here: `submit` checks against the cluster's nodes
+        counts[instance_type] = count
+    fewest = min(counts, key=counts.__getitem__)
     if not counts[fewest]:
         return [
             f"job.gpus: {job.gpus} asked, but queue {queue} has no GPU ({fewest}): name a queue of GPU "
             "instances in job.partition"
         ]
-    if job.gpus > counts[fewest]:  # type: ignore[operator]
+    if job.gpus > counts[fewest]:
         return [
             f"job.gpus: {job.gpus} is more than one node of queue {queue} has ({fewest}: {counts[fewest]} GPU(s)); "
             f"the most that fits is gpus: {counts[fewest]}"

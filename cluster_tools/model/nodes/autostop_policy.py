@@ -11,6 +11,7 @@ import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 REMOTE_DIR = "/var/lib/clustertools/autostop"  # on a ParallelCluster head node: scripts, config, state, status
 STATUS_FILE = "status.json"
@@ -43,7 +44,7 @@ class AutostopStatus:
     action_exit: int | None = None
     log: str = ""
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["reasons"] = list(self.reasons)
         return data

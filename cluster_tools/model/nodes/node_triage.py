@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 import secrets
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from cluster_tools.model.nodes.bootstrap_log import (
     BOOT_LINE_RE,
@@ -221,7 +222,7 @@ def choose_node(
     """The node to triage: the one asked for (Slurm name or instance id), else the last one whose
     bootstrap clustermgtd saw fail, else the last one launched."""
 
-    def latest(pred) -> Launch | None:
+    def latest(pred: Callable[[Launch], bool]) -> Launch | None:
         return next((launch for launch in reversed(launches) if pred(launch)), None)
 
     if requested:
@@ -401,7 +402,7 @@ class TriageReport:
     sources: tuple[SourceReport, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["bootstrap"]["nothing_to_do"] = self.bootstrap.nothing_to_do
         return data

@@ -26,9 +26,9 @@ class ProjectLoader(yaml.SafeLoader):
     nodes than any walk can visit) and nesting deeper than MAX_YAML_DEPTH, while composing.
     """
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # types-PyYAML leaves peek_event unannotated
             if not isinstance(self.anchors.get(event.anchor), (yaml.ScalarNode, type(None))):
                 raise RefusedYAML(
                     None,
@@ -45,7 +45,7 @@ class ProjectLoader(yaml.SafeLoader):
                     None,
                     None,
                     f"nested deeper than {MAX_YAML_DEPTH} levels",
-                    self.peek_event().start_mark,
+                    self.peek_event().start_mark,  # type: ignore[no-untyped-call]  # unannotated in types-PyYAML
                     "a project file is a few levels deep: `clustertools init` writes an example",
                 )
             return super().compose_node(parent, index)
@@ -54,7 +54,9 @@ class ProjectLoader(yaml.SafeLoader):
 
 
 ProjectLoader.yaml_constructors = dict(yaml.SafeLoader.yaml_constructors)
-ProjectLoader.add_constructor("tag:yaml.org,2002:map", yaml.constructor.SafeConstructor.construct_yaml_map)
+ProjectLoader.add_constructor(  # type: ignore[type-var]  # types-PyYAML wants a Loader as self; PyYAML passes one
+    "tag:yaml.org,2002:map", yaml.constructor.SafeConstructor.construct_yaml_map
+)
 
 
 def dotted(loc: tuple[Any, ...]) -> str:

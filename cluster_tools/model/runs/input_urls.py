@@ -8,7 +8,8 @@ project's own rule, and, on a ParallelCluster cluster, in a bucket its nodes are
 from __future__ import annotations
 
 from cluster_tools.errors import ConfigError
-from cluster_tools.model.project.project_config import Project, S3Location
+from cluster_tools.model.project.project_config import Project
+from cluster_tools.model.runs.job_spec import S3Location
 from cluster_tools.model.runs.subjects import SubjectList
 
 INPUT_URL_COLUMN = "input_url"

@@ -101,7 +101,7 @@ def histogram(tasks: list[tuple[float, str]], max_bins: int = HISTOGRAM_BINS) ->
     return tuple(HistogramBin(first + i * step, first + (i + 1) * step, totals[i], failed[i]) for i in range(count))
 
 
-def natural_key(name: str) -> list:
+def natural_key(name: str) -> list[tuple[int, int, str]]:
     """``node-2`` before ``node-10``."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)]
 

@@ -16,11 +16,12 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from cluster_tools.errors import ConfigError
-from cluster_tools.model.names import CLUSTER_NAME, PROJECT_NAME, RUN_ID, RUN_NAME
+from cluster_tools.model.names import CLUSTER_NAME, PROJECT_NAME, RUN_ID, RUN_NAME, NameRule
 from cluster_tools.model.runs.job_spec import JobSpec, S3Location
 from cluster_tools.store.state_dir import StateDir, write_private_json
 
@@ -101,7 +102,8 @@ class RunRecord(BaseModel):
     @field_validator("run_id", "project", "cluster")
     @classmethod
     def _names(cls, value: str, info: ValidationInfo) -> str:
-        return {"run_id": RUN_ID, "project": PROJECT_NAME, "cluster": CLUSTER_NAME}[info.field_name].check(value)
+        rules: dict[str | None, NameRule] = {"run_id": RUN_ID, "project": PROJECT_NAME, "cluster": CLUSTER_NAME}
+        return rules[info.field_name].check(value)
 
     @property
     def output_location(self) -> S3Location:
@@ -146,7 +148,7 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def spec_hash(subjects: list[str], payload: dict) -> str:
+def spec_hash(subjects: list[str], payload: dict[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps([subjects, payload], sort_keys=True, default=str).encode())
     return digest.hexdigest()[:6]
 

@@ -33,9 +33,10 @@ from cluster_tools.model.runs.report_stats import (
 )
 from cluster_tools.model.runs.report_usage import SubjectUsage, subject_usage, usage_lines
 from cluster_tools.model.runs.run_record import FAILURES
-from cluster_tools.model.runs.run_status import LOST, RunStatus, TaskRecord, record_time
+from cluster_tools.model.runs.run_status import LOST, RunStatus, SubjectStatus, TaskRecord, record_time
 
 ReportCosts = Union[RunCost, Mapping[str, float], Callable[[str], "float | None"]]
+_Failure = tuple[bool, str, str]  # (the subject's latest attempt, subject, error)
 UNKNOWN_NODE = "(no node recorded)"
 SUBJECTS_PER_FAILURE = 50  # each exit code lists at most this many subjects (and says how many more)
 ERROR_CHARS = 300
@@ -224,7 +225,7 @@ def build_report(
     as_of = _aware(as_of)
     latest = {s.subject: s for s in status.subjects}
     bars: list[tuple[str, TaskBar]] = []
-    failures: dict[int | None, list] = {}
+    failures: dict[int | None, list[_Failure]] = {}
     for s in status.subjects:
         if s.state in FAILURES:
             failures.setdefault(_code(s.exit_code), []).append((True, s.subject, s.error))
@@ -248,7 +249,7 @@ def build_report(
                     TaskBar(r.subject, r.attempt, state, _code(r.exit_code), start, record_time(r.end), False),
                 )
             )
-    finished = [(b.seconds, b.state) for _, b in bars if b.end is not None]
+    finished = [(seconds, b.state) for _, b in bars if (seconds := b.seconds) is not None]  # None: no end
     ends = [b.end for _, b in bars if b.end is not None]
     return RunReport(
         run_id=status.run_id,
@@ -273,7 +274,7 @@ def build_report(
     )
 
 
-def _earlier_attempts(records: Iterable[TaskRecord], latest: Mapping) -> list[TaskRecord]:
+def _earlier_attempts(records: Iterable[TaskRecord], latest: Mapping[str, SubjectStatus]) -> list[TaskRecord]:
     """One record per (subject, attempt) before the subject's latest; subjects outside the run ignored."""
     chosen: dict[tuple[str, int], TaskRecord] = {}
     for r in records:
@@ -373,7 +374,7 @@ def _spread(target: list[float], a: float, b: float, level: int, width: float) -
         a, index = edge, index + 1
 
 
-def _failure_groups(failures: dict[int | None, list]) -> tuple[FailureGroup, ...]:
+def _failure_groups(failures: dict[int | None, list[_Failure]]) -> tuple[FailureGroup, ...]:
     groups = []
     for code, items in failures.items():
         now = [subject for is_now, subject, _ in items if is_now]
@@ -394,7 +395,13 @@ def summarize_costs(subjects: list[str], costs: ReportCosts) -> CostSummary:
     """Per-subject USD from the caller's RunCost, mapping or callable; a missing or non-finite figure is
     unpriced. With a RunCost the total is the run's (its overhead included), else the subjects' sum."""
     run = costs if isinstance(costs, RunCost) else None
-    lookup = run.per_subject.get if run else costs.get if isinstance(costs, Mapping) else costs
+    lookup: Callable[[str], float | None]
+    if isinstance(costs, RunCost):
+        lookup = costs.per_subject.get
+    elif isinstance(costs, Mapping):
+        lookup = costs.get
+    else:
+        lookup = costs
     priced: list[tuple[str, float]] = []
     for subject in subjects:
         value = lookup(subject)

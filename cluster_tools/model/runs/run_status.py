@@ -232,7 +232,9 @@ def _checked_record(data: object) -> TaskRecord | None:
 
 def _number(value: object) -> float | None:
     """A measured figure of a record: a non-negative number (as written: MB are whole), else None."""
-    return value if type(value) in (int, float) and value >= 0 else None
+    if (type(value) is int or type(value) is float) and value >= 0:
+        return value
+    return None
 
 
 class StatusReply(NamedTuple):
@@ -391,7 +393,7 @@ def _lost(record: TaskRecord, task: QueuedTask | None) -> SubjectStatus:
     return lost
 
 
-def task_subjects(run: RunRecord):
+def task_subjects(run: RunRecord) -> Callable[[QueuedTask], str | None]:
     """A lookup: queued task -> its subject in ``run`` (None when the task is not one of the run's)."""
     chunks = chunk_subjects(run)
 
@@ -431,7 +433,7 @@ def status_of_record(record: TaskRecord) -> SubjectStatus:
     )
 
 
-def submitted_lookup(run: RunRecord):
+def submitted_lookup(run: RunRecord) -> Callable[[int, str], bool]:
     """(attempt, subject) -> whether the array holding that task was submitted; O(1) per question."""
     positions = {a.number: {s: i for i, s in enumerate(a.subjects)} for a in run.attempts}
     flags: dict[int, bytearray] = {}  # per attempt, 1 at each position an array with a job id holds
