@@ -185,7 +185,7 @@ class Sandbox:
         )
 
     def up(self) -> None:
-        from cluster_tools.model.clusters.cluster_record import load_cluster
+        from cluster_tools.store.cluster_store import load_cluster
         from cluster_tools.store.state_dir import StateDir
 
         start = time.perf_counter()

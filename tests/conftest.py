@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, load_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.store.cluster_store import load_cluster
 from cluster_tools.store.state_dir import StateDir
 from tests.helpers import err, out, run_cli
 

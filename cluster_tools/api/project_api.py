@@ -68,7 +68,7 @@ class Project:
 
     def cluster(self, name: str | None = None) -> Cluster:
         """``name``, else the project's cluster, else the only one known (as the CLI's ``-c``)."""
-        from cluster_tools.model.clusters.cluster_record import load_cluster, resolve_cluster_name
+        from cluster_tools.store.cluster_store import load_cluster, resolve_cluster_name
 
         record = load_cluster(self.state, resolve_cluster_name(self.state, name, self.model.cluster))
         return Cluster(self, record)

@@ -54,7 +54,7 @@ class App:
         return self._project
 
     def cluster(self, explicit: str | None):  # -> ClusterRecord
-        from cluster_tools.model.clusters.cluster_record import load_cluster, resolve_cluster_name
+        from cluster_tools.store.cluster_store import load_cluster, resolve_cluster_name
 
         project = self.project()
         name = resolve_cluster_name(self.state, explicit, project.cluster if project else None)

@@ -77,8 +77,7 @@ def up(
     host key. Idempotent: a cluster that already exists is reported, not created again.
     """
     from cluster_tools.errors import ConfigError
-    from cluster_tools.services.aws.lifecycle_up import UpBlocked
-    from cluster_tools.services.aws.lifecycle_up import up as bring_up
+    from cluster_tools.services.aws import lifecycle_up
 
     project = app.project()
     if cluster_name and project and project.parallelcluster:
@@ -94,7 +93,7 @@ def up(
     text = app.project_file.read_text(encoding="utf-8") if app.project_file else None
     try:
         with StackDisplay(enabled=not as_json) as display:
-            result = bring_up(
+            request = lifecycle_up.UpRequest(
                 project,
                 app.state,
                 allowed_ip=allowed_ip,
@@ -112,7 +111,8 @@ def up(
                 on_progress=display.progress,
                 on_new_host_key=lambda host, key: note(f"pinned host key of {host} on first use: {key}"),
             )
-    except UpBlocked as blocked:
+            result = lifecycle_up.up(request)
+    except lifecycle_up.UpBlocked as blocked:
         for finding in blocked.findings:
             click.echo(_finding_line(finding))
         raise

@@ -113,7 +113,7 @@ def register(
 @click.pass_obj
 def forget(app: App, name: str) -> None:
     """Forget a cluster and its pinned host key (the cluster itself is untouched)."""
-    from cluster_tools.model.clusters.cluster_record import forget_cluster
+    from cluster_tools.store.cluster_store import forget_cluster
 
     if not forget_cluster(app.state, name):
         raise CliError(f"no cluster named {name!r} (hint: `clustertools list`)")

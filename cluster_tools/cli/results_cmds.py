@@ -275,9 +275,9 @@ def push(app: App, run_id: str | None, subjects: tuple[str, ...], as_json: bool)
     Each such subject shows as FAILED with "outputs kept at ..."; after the push it has the state its
     command ended with (a new record), and its outputs are in S3.
     """
-    from cluster_tools.model.clusters.cluster_record import load_cluster
     from cluster_tools.services.remote.cluster_shell import connect
     from cluster_tools.services.runs.results_push import push_kept_outputs
+    from cluster_tools.store.cluster_store import load_cluster
 
     run = _run(app, run_id)
     _warn_unknown(run, subjects)

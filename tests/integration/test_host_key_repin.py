@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from cluster_tools.model.clusters.cluster_record import load_cluster
 from cluster_tools.services.sandbox.sandbox_files import sandbox_paths
+from cluster_tools.store.cluster_store import load_cluster
 from cluster_tools.store.state_dir import StateDir
 from tests.helpers import err, out
 

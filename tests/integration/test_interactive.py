@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_tools.model.clusters.cluster_record import save_cluster
+from cluster_tools.store.cluster_store import save_cluster
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.s3 import S3Target, make_s3_client
 from tests.helpers import err, out, run_cli

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from cluster_tools.model.clusters.cluster_record import load_cluster
+from cluster_tools.store.cluster_store import load_cluster
 from cluster_tools.store.state_dir import StateDir
 from tests.conftest import Sandbox, start_sandbox, stop_sandbox
 from tests.helpers import err, out, run_cli, sandbox_admin

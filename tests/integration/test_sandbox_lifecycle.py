@@ -84,7 +84,8 @@ def test_down_refuses_while_subjects_run_and_names_them_then_force(tmp_path):
 
 
 def test_down_never_deletes_a_cluster_it_did_not_create(tmp_path):
-    from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
+    from cluster_tools.model.clusters.cluster_record import ClusterRecord
+    from cluster_tools.store.cluster_store import save_cluster
     from cluster_tools.store.state_dir import StateDir
 
     state = StateDir(tmp_path / "state")

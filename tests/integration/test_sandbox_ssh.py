@@ -7,7 +7,7 @@ import json
 import shutil
 import subprocess
 
-from cluster_tools.model.clusters.cluster_record import load_cluster
+from cluster_tools.store.cluster_store import load_cluster
 from cluster_tools.store.state_dir import StateDir
 from tests.helpers import err, out
 

@@ -10,9 +10,10 @@ import paramiko
 import pytest
 
 from cluster_tools.errors import ClusterToolsError, HostKeyMismatch, TransportError
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, load_cluster, save_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.services.aws.preflight import make_clients
 from cluster_tools.services.clusters.lifecycle_start import Aws, start_cluster
+from cluster_tools.store.cluster_store import load_cluster, save_cluster
 from cluster_tools.store.state_dir import StateDir
 from tests.moto_aws import moto_server
 

@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from cluster_tools.model.clusters.cluster_record import forget_cluster, save_cluster
+from cluster_tools.store.cluster_store import forget_cluster, save_cluster
 from cluster_tools.store.state_dir import StateDir
 from tests.helpers import err, out
 from tests.integration.run_helpers import make_project, wait_for_run, write_subjects

@@ -15,11 +15,11 @@ import uuid
 from collections import Counter
 
 from cluster_tools.errors import ClusterToolsError
-from cluster_tools.model.clusters.cluster_record import load_cluster
 from cluster_tools.model.project.project_config import load_project
 from cluster_tools.model.runs.subjects import read_subject_file
 from cluster_tools.services.remote.cluster_shell import connect
 from cluster_tools.services.runs.submit import job_spec, prepare_run, submit_attempt
+from cluster_tools.store.cluster_store import load_cluster
 from cluster_tools.store.state_dir import StateDir
 from tests.helpers import err, out
 from tests.integration.run_helpers import make_project, status, wait_for_run, write_subjects

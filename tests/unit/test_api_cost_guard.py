@@ -7,9 +7,10 @@ import pytest
 
 from cluster_tools.api.project_api import Project
 from cluster_tools.errors import ClusterToolsError
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.services.project.project_init import render_project_file
 from cluster_tools.services.runs import submit as submit_service
+from cluster_tools.store.cluster_store import save_cluster
 from cluster_tools.store.state_dir import StateDir
 
 

@@ -81,13 +81,13 @@ def test_bad_autostop_settings_are_one_line(extra, message):
 
 
 def test_up_autostop_overrides_the_projects_minutes():
-    from cluster_tools.services.aws.lifecycle_up import _with_autostop
+    from cluster_tools.services.aws.cluster_config import with_autostop
 
     project = parse_project(MINIMAL + "  autostop_minutes: 30\n")
-    assert _with_autostop(project, 45).parallelcluster.autostop_minutes == 45
-    assert _with_autostop(project, None) is project
+    assert with_autostop(project, 45).parallelcluster.autostop_minutes == 45
+    assert with_autostop(project, None) is project
     with pytest.raises(ConfigError) as caught:
-        _with_autostop(project, 0)
+        with_autostop(project, 0)
     assert "--autostop 0" in caught.value.one_line()
 
 
@@ -99,8 +99,8 @@ def test_the_up_command_passes_autostop_to_the_service(monkeypatch, tmp_path):
 
     seen = {}
 
-    def fake_up(project, state, **kwargs):
-        seen.update(kwargs)
+    def fake_up(request):
+        seen["autostop_minutes"] = request.autostop_minutes
         raise ConfigError("stop here")
 
     monkeypatch.setattr(lifecycle_up, "up", fake_up)

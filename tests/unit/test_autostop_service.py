@@ -230,9 +230,9 @@ def test_the_minutes_argument(tmp_path, value, ok):
 
 
 def test_describe_reads_a_parallelcluster_head_nodes_autostop_only_when_armed(tmp_path, monkeypatch, fake_ssh):
-    from cluster_tools.model.clusters.cluster_record import save_cluster
     from cluster_tools.services.clusters import describe as describe_service
     from cluster_tools.services.remote.autostop_control import set_autostop
+    from cluster_tools.store.cluster_store import save_cluster
     from cluster_tools.transport import pcluster as pc
 
     state = StateDir(tmp_path / "state")

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.services.clusters.cluster_list import list_with_states
+from cluster_tools.store.cluster_store import save_cluster
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
 from tests.helpers import err, out, run_cli

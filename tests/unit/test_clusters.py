@@ -9,16 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cluster_tools.errors import ClusterNotFound, ConfigError
-from cluster_tools.model.clusters.cluster_record import (
-    CLUSTER_NAME_RE,
-    ClusterRecord,
+from cluster_tools.model.clusters.cluster_record import CLUSTER_NAME_RE, ClusterRecord
+from cluster_tools.services.clusters.register import resolve_destination
+from cluster_tools.store.cluster_store import (
     forget_cluster,
     list_clusters,
     load_cluster,
     resolve_cluster_name,
     save_cluster,
 )
-from cluster_tools.services.clusters.register import resolve_destination
 from cluster_tools.store.state_dir import StateDir
 
 

@@ -13,10 +13,11 @@ from botocore.exceptions import ClientError, NoCredentialsError
 from click.testing import CliRunner
 
 from cluster_tools.cli.app import cli
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.cost.pricing import load_price_table
 from cluster_tools.services.project.project_init import render_project_file
 from cluster_tools.services.runs.run_cost import CostUnknown, needs_confirmation
+from cluster_tools.store.cluster_store import save_cluster
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.aws_prices import PriceClients
 

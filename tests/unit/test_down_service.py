@@ -8,8 +8,9 @@ import pytest
 
 from cluster_tools.errors import ClusterToolsError
 from cluster_tools.model.aws.cluster_storage_spec import SharedStorageSpec
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, list_clusters, save_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.services.clusters import lifecycle_down
+from cluster_tools.store.cluster_store import list_clusters, save_cluster
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster
 

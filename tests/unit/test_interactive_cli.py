@@ -30,7 +30,8 @@ def test_debug_of_an_unknown_run_is_one_line(state_dir):
 
 
 def test_ssh_to_a_bad_node_name_is_refused_before_connecting(state_dir):
-    from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
+    from cluster_tools.model.clusters.cluster_record import ClusterRecord
+    from cluster_tools.store.cluster_store import save_cluster
     from cluster_tools.store.state_dir import StateDir
 
     save_cluster(

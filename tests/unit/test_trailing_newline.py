@@ -17,8 +17,9 @@ from pydantic import BaseModel
 
 from cluster_tools.cli import cli
 from cluster_tools.errors import ConfigError
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.project_config import Project, S3Location, parse_project
+from cluster_tools.store.cluster_store import save_cluster
 from cluster_tools.store.state_dir import StateDir
 
 ACCOUNT = "123456789012"

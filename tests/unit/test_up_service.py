@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 import pytest
 
 from cluster_tools.errors import ClusterToolsError, ConfigError
-from cluster_tools.model.clusters.cluster_record import load_cluster
 from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.services.aws import lifecycle_up as lu
 from cluster_tools.services.clusters import describe as describe_service
 from cluster_tools.services.project.project_init import render_project_file
+from cluster_tools.store.cluster_store import load_cluster
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
 from tests.moto_aws import moto_aws
@@ -457,7 +457,8 @@ def test_describe_a_parallelcluster_cluster(transport, tmp_path):
 
 
 def test_describe_without_the_project_prices_compute_on_demand_and_says_so(transport, tmp_path):
-    from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
+    from cluster_tools.model.clusters.cluster_record import ClusterRecord
+    from cluster_tools.store.cluster_store import save_cluster
 
     state = StateDir(tmp_path / "state")
     save_cluster(

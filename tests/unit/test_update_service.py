@@ -16,11 +16,12 @@ from click.testing import CliRunner
 
 from cluster_tools.cli import cli
 from cluster_tools.errors import ConfigError
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, save_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.services.aws import lifecycle_update as lu
 from cluster_tools.services.aws.cluster_config import validate_project_cluster
 from cluster_tools.services.project.project_init import render_project_file
+from cluster_tools.store.cluster_store import save_cluster
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
 from tests.unit.pcluster_fakes import transport_installer

@@ -154,3 +154,29 @@ def _local_user() -> str | None:
     except (KeyError, OSError):  # no passwd entry and no USER: a container, a CI runner
         return None
     return user if re.fullmatch(r"[A-Za-z0-9 +=._:/@-]{1,256}", user) else None
+
+
+def with_autostop(project: Project | None, minutes: int | None) -> Project | None:
+    """``up --autostop MINUTES`` over the project's ``parallelcluster.autostop_minutes`` (checked by the same model)."""
+    if project is None or minutes is None or project.parallelcluster is None:
+        return project
+    from pydantic import ValidationError
+
+    try:
+        spec = ClusterSpec.model_validate({**project.parallelcluster.model_dump(), "autostop_minutes": minutes})
+    except ValidationError as exc:
+        raise ConfigError(f"--autostop {minutes}: {exc.errors()[0]['msg']}", "1 to 10080 minutes") from None
+    return project.model_copy(update={"parallelcluster": spec})
+
+
+def with_region(project: Project | None, region: str | None) -> Project | None:
+    """``up --region REGION`` over the project's ``parallelcluster.region``."""
+    if project is None or region is None or project.parallelcluster is None or region == project.parallelcluster.region:
+        return project
+    from pydantic import ValidationError
+
+    try:
+        spec = ClusterSpec.model_validate({**project.parallelcluster.model_dump(), "region": region})
+    except ValidationError:
+        raise ConfigError(f"--region {region!r} is not an AWS region", "e.g. us-east-1") from None
+    return project.model_copy(update={"parallelcluster": spec})

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, forget_cluster, save_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.bootstrap_settings import ENV_SUBDIR
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.services.aws.head_console import ConsoleWait, read_console_host_keys
 from cluster_tools.services.aws.preflight import Finding
 from cluster_tools.services.aws.stack_progress import wait_for_create
+from cluster_tools.store.cluster_store import forget_cluster, save_cluster
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
 

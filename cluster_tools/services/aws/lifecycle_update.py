@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 import yaml
 
 from cluster_tools.errors import ClusterToolsError, ConfigError
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, load_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.project_config import Project
+from cluster_tools.store.cluster_store import load_cluster
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
 from cluster_tools.transport.pcluster_schema import ClusterFacts, ConfigChange, preview_update

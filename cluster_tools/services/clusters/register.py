@@ -13,13 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cluster_tools.errors import ClusterToolsError, ConfigError
-from cluster_tools.model.clusters.cluster_record import (
-    ClusterRecord,
-    check_cluster_name,
-    forget_cluster,
-    load_cluster,
-    save_cluster,
-)
+from cluster_tools.model.clusters.cluster_record import ClusterRecord, check_cluster_name
+from cluster_tools.store.cluster_store import forget_cluster, load_cluster, save_cluster
 from cluster_tools.store.state_dir import StateDir
 
 _DESTINATION = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<host>\[[0-9a-fA-F:]+\]|[^:@\s]+)(?::(?P<port>\d+))?$")

@@ -73,7 +73,7 @@ def resolve(
     """(record, name, region) of the cluster to triage: -c NAME, else the project's, else the only one known.
     The project's ParallelCluster cluster is triaged from AWS even when ``up`` did not record it (a failed create)."""
     from cluster_tools.errors import ClusterNotFound
-    from cluster_tools.model.clusters.cluster_record import load_cluster, resolve_cluster_name
+    from cluster_tools.store.cluster_store import load_cluster, resolve_cluster_name
 
     spec = project.parallelcluster if project else None
     ours = None

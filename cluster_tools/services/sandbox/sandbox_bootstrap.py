@@ -83,7 +83,7 @@ class SandboxNodeFiles:
 class SandboxBootstrapResult:
     bootstrap: NodeBootstrap
     bucket: str
-    uploads: list = field(default_factory=list)  # lifecycle_up.BootstrapFile
+    uploads: list = field(default_factory=list)  # bootstrap_upload.BootstrapFile
     command: str = ""
     exit_code: int | None = None  # None on a dry run
     outcome: Bootstrap | None = None
@@ -190,7 +190,7 @@ def sandbox_bootstrap(
 ) -> SandboxBootstrapResult:
     """Upload bootstrap/ to the sandbox's S3 endpoint and run the script on its node, streaming the output to
     ``stdout``. A failed run is returned (exit code and parsed outcome), not raised: the caller words it."""
-    from cluster_tools.services.aws.lifecycle_up import sync_project_bootstrap
+    from cluster_tools.services.aws.bootstrap_upload import sync_project_bootstrap
     from cluster_tools.services.sandbox import sandbox_files
     from cluster_tools.services.sandbox.sandbox_lifecycle import SANDBOX_CLUSTER, SANDBOX_REGION, sandbox_status
     from cluster_tools.services.sandbox.sandbox_options import DEFAULT_BUCKET

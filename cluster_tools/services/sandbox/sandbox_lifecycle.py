@@ -23,7 +23,7 @@ from pathlib import Path
 from cluster_tools.errors import SandboxError
 from cluster_tools.model.aws.console_host_keys import sha256_fingerprint
 from cluster_tools.model.aws.pcluster_support import supported_oses
-from cluster_tools.model.clusters.cluster_record import ClusterRecord, forget_cluster, save_cluster
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.render.sandbox_cluster import cgroup_conf, with_ports
 from cluster_tools.render.sandbox_layout import SandboxPaths, SandboxSpec, render_sshd_config
 from cluster_tools.render.sandbox_node import cfnconfig, node_os
@@ -35,6 +35,7 @@ from cluster_tools.services.sandbox.sandbox_namespace import NamespaceLayout, fr
 from cluster_tools.services.sandbox.sandbox_options import SandboxOptions
 from cluster_tools.services.sandbox.sandbox_queue import cancel_all_jobs
 from cluster_tools.slurm.node_info import SINFO_NODES_FORMAT, NodeStatus, parse_sinfo_nodes
+from cluster_tools.store.cluster_store import forget_cluster, save_cluster
 from cluster_tools.store.state_dir import StateDir, write_private_json
 from cluster_tools.transport import local_processes as procs
 
