@@ -31,6 +31,23 @@ def pin_host_keys(path: Path, host: str, port: int, keys: Sequence[HostKey]) -> 
     entries.save(str(path))
 
 
+def carry_pin(path: Path, port: int, old_host: str, new_host: str) -> bool:
+    """Pin ``old_host``'s keys for ``new_host`` too (replacing what ``new_host`` had): the same machine at a new
+    address keeps its host keys. False when ``old_host`` has nothing pinned in ``path``."""
+    entries = paramiko.HostKeys()
+    if path.exists():
+        entries.load(str(path))
+    old = entries.lookup(host_entry(old_host, port))
+    if not old:
+        return False
+    new = host_entry(new_host, port)
+    entries.pop(new, None)
+    for key_type, key in old.items():
+        entries.add(new, key_type, key)
+    entries.save(str(path))
+    return True
+
+
 def _blob(key: HostKey) -> bytes:
     import base64
 

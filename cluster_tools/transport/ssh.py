@@ -91,6 +91,12 @@ def fingerprint(key: paramiko.PKey) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
+def ssh_config_lookup(text: str, host: str) -> dict[str, object]:
+    """What an ~/.ssh/config text says for ``host``, by OpenSSH's rules as paramiko reads them: lower-case keys
+    (``hostname``, ``user``, ``port``, ``identityfile``: a list), only those the text sets."""
+    return dict(paramiko.SSHConfig.from_text(text).lookup(host))
+
+
 def command_line(argv: Sequence[str] | str) -> str:
     """A remote shell line: a string is sent as it is; a list is quoted word by word."""
     return argv if isinstance(argv, str) else shlex.join(argv)

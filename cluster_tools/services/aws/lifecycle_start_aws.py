@@ -111,18 +111,7 @@ def _check_at(
 
 
 def _carry_pin(record: ClusterRecord, host: str) -> None:
-    import paramiko
+    from cluster_tools.transport.known_hosts import carry_pin
 
-    from cluster_tools.transport.known_hosts import host_entry
-
-    entries = paramiko.HostKeys()
-    if record.known_hosts.exists():
-        entries.load(str(record.known_hosts))
-    old = entries.lookup(host_entry(record.host, record.port))
-    if not old:
-        return  # nothing pinned: the record's host_key still refuses a first contact (remote.connect)
-    new = host_entry(host, record.port)
-    entries.pop(new, None)
-    for key_type, key in old.items():
-        entries.add(new, key_type, key)
-    entries.save(str(record.known_hosts))
+    # Nothing pinned (False): the record's host_key still refuses a first contact (cluster_shell.connect).
+    carry_pin(record.known_hosts, record.port, record.host, host)

@@ -1,7 +1,7 @@
 """Add an existing Slurm cluster reached over SSH (a university cluster, a login node you own).
 
 The destination may be an alias from ~/.ssh/config: HostName, User, Port and IdentityFile are read
-from it with paramiko's SSHConfig, so what works for ``ssh ALIAS`` works here.
+from it by OpenSSH's rules (transport.ssh.ssh_config_lookup), so what works for ``ssh ALIAS`` works here.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ def resolve_destination(
     host = match["host"].strip("[]")
     found: dict[str, object] = {}
     if ssh_config_text:
-        import paramiko
+        from cluster_tools.transport.ssh import ssh_config_lookup
 
-        found = paramiko.SSHConfig.from_text(ssh_config_text).lookup(host)
+        found = ssh_config_lookup(ssh_config_text, host)
     identity = identity_file
     if identity is None and found.get("identityfile"):
         identity = Path(str(found["identityfile"][0])).expanduser()  # type: ignore[index]
