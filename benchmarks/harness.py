@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -136,8 +137,7 @@ def run_measured(
 ) -> Measured:
     """Run one child process to its end: wall time, exit code and ITS OWN peak RSS (wait4, not the
     cumulative RUSAGE_CHILDREN maximum that earlier children would pollute)."""
-    out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
-    try:
+    with open(stdout_path, "wb") if stdout_path else contextlib.nullcontext(subprocess.DEVNULL) as out:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE)
         assert proc.stderr is not None
@@ -145,9 +145,6 @@ def run_measured(
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
-    finally:
-        if stdout_path:
-            out.close()  # type: ignore[union-attr]
     if proc.returncode != 0:
         say(f"  {' '.join(map(str, argv[:4]))} ... exited {proc.returncode}: {err.decode(errors='replace')[-800:]}")
     return Measured(seconds, proc.returncode, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
@@ -247,10 +244,10 @@ def print_table(report: Report, title: str) -> None:
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
     line = "  ".join("-" * w for w in widths)
     print(f"\n{title}")
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     print(line)
     for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     print(line)
     for r in report.rows:
         if r.note:

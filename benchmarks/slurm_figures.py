@@ -108,7 +108,9 @@ def figure_status(ctx: Context) -> None:
         ours_s, first_s, base_s, floor_s = [], [], [], []
         for _ in range(ctx.sizes.reps):  # interleaved, so load from elsewhere hits all alike
             lines = next(changing)
-            link.call(lambda c: c.run(["sh", "-c", f"cat >>{records_file}"], stdin=lines, timeout=60).check())
+            link.call(
+                lambda c, lines=lines: c.run(["sh", "-c", f"cat >>{records_file}"], stdin=lines, timeout=60).check()
+            )
             status, seconds = link.timed(lambda c: read_status(c, run, cache))
             ctx.check_counts(status.counts, submitted, "read_status refresh")
             ours_s.append(seconds)

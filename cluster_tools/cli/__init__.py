@@ -1,30 +1,35 @@
 """The command line: click commands that parse, call one service, and print."""
 
+import importlib
 import re
 
 import click
 
+from cluster_tools.cli.app import cli
 from cluster_tools.cli.startup import defer_invoke, freeze_at_exit
 
 defer_invoke()  # before anything imports paramiko
 
-from cluster_tools.cli import (
-    autostop_cmds,
-    aws_cmds,
-    bootstrap_cmds,
-    cluster_cmds,
-    cluster_config_cmds,
-    cost_cmds,
-    interactive_cmds,
-    project_cmds,
-    report_cmds,
-    results_cmds,
-    run_cmds,
-    sandbox_cmds,
-    triage_cmds,
-    update_cmds,
+# The command modules. Importing one registers its commands on `cli` (its @cli.command decorators run then);
+# nothing else is taken from them, so they are imported by name, after defer_invoke.
+COMMAND_MODULES = (
+    "autostop_cmds",
+    "aws_cmds",
+    "bootstrap_cmds",
+    "cluster_cmds",
+    "cluster_config_cmds",
+    "cost_cmds",
+    "interactive_cmds",
+    "project_cmds",
+    "report_cmds",
+    "results_cmds",
+    "run_cmds",
+    "sandbox_cmds",
+    "triage_cmds",
+    "update_cmds",
 )
-from cluster_tools.cli.app import cli  # noqa: E402
+for _module in COMMAND_MODULES:
+    importlib.import_module(f"{__name__}.{_module}")
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 

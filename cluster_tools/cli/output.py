@@ -59,6 +59,6 @@ def _print_plain(title: str | None, columns: Sequence[str], rows: Sequence[Seque
     cells = [[("" if c is None else str(c)) for c in row] for row in rows]
     widths = [max([len(col), *(len(r[i]) for r in cells)]) for i, col in enumerate(columns)]
     lines = [title] if title else []
-    lines.append("  ".join(col.ljust(w) for col, w in zip(columns, widths)).rstrip())
-    lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+    lines.append("  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip())
+    lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
     click.echo("\n".join(lines))

@@ -74,7 +74,8 @@ class NodeBootstrap:
 
 def default_runtime(project: Project) -> str:
     """A node installs a container runtime only when the job runs in a container: the one the project asks for,
-    else its OS's (cluster_tools.model.nodes.container_runtimes; the project was checked at load, so this one can run there)."""
+    else its OS's (cluster_tools.model.nodes.container_runtimes; the project was checked at load, so this one can
+    run there)."""
     if not project.job.container:
         return "none"
     spec = project.parallelcluster

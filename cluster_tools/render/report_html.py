@@ -171,10 +171,7 @@ def _ticks(t0: datetime, span: float, scale: float, bottom: float) -> list[dict]
     origin = t0.timestamp()
     first = math.ceil(origin / step) * step
     fmt = "%H:%M:%S" if step < 60 else "%H:%M"
-    if (
-        span >= 86400
-        or t0.astimezone(UTC).date() != datetime.fromtimestamp(origin + span, UTC).date()
-    ):
+    if span >= 86400 or t0.astimezone(UTC).date() != datetime.fromtimestamp(origin + span, UTC).date():
         fmt = "%m-%d %H:%M"
     ticks, at = [], first
     while at <= origin + span:
@@ -196,7 +193,8 @@ def _occupancy(lane, as_of: datetime, t0: datetime, span: float, slices: int, y:
         x, w = PLOT_X + i * PLOT_W / slices, PLOT_W / slices
         share = failed[i] / seconds
         title = (
-            f"{lane.node} {_clock(t0, i * width)}–{_clock(t0, (i + 1) * width)}: {mean:.1f} running on average "
+            f"{lane.node} {_clock(t0, i * width)}\N{EN DASH}{_clock(t0, (i + 1) * width)}: "
+            f"{mean:.1f} running on average "
             f"(max {lane.rows})" + (f", {share:.0%} in failed tasks" if share else "")
         )
         shapes.append(

@@ -101,7 +101,7 @@ def _runtimes(report: RunReport) -> list[str]:
     top = max(b.count for b in report.histogram)
     labels = [f"{format_duration(b.low)} to {format_duration(b.high)}" for b in report.histogram]
     width = max(len(label) for label in labels)
-    for label, b in zip(labels, report.histogram):
+    for label, b in zip(labels, report.histogram, strict=True):
         bar = "#" * (round(BAR_WIDTH * b.count / top) if b.count else 0)
         lines.append(
             f"  {label.rjust(width)}  {bar.ljust(BAR_WIDTH)} {b.count}" + (f" ({b.failed} failed)" if b.failed else "")
@@ -128,7 +128,8 @@ def _failures(report: RunReport) -> list[str]:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return ["failures by exit code:"] + [
-        ("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4]).rstrip() for row in rows
+        ("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[4]).rstrip()
+        for row in rows
     ]
 
 

@@ -101,14 +101,14 @@ def plan_nodes(queues: list[QueueShape], machine_memory_mb: int) -> tuple[list[S
             notes.append(f"queue {queue.name}: {count} of MaxCount {queue.max_count} nodes (this machine's limit)")
         counts.append(count)
         room -= count
-    claimed = sum(_real_memory(q.memory_mb) * n for q, n in zip(queues, counts))
+    claimed = sum(_real_memory(q.memory_mb) * n for q, n in zip(queues, counts, strict=True))
     scale = min(1.0, machine_memory_mb * 0.8 / claimed) if claimed else 1.0
     if scale < 1.0:
         notes.append(
             f"node memory scaled to {scale:.0%} so that every node fits in this machine's {machine_memory_mb} MB"
         )
     nodes = []
-    for queue, count in zip(queues, counts):
+    for queue, count in zip(queues, counts, strict=True):
         memory = max(256, math.floor(_real_memory(queue.memory_mb) * scale))
         static = min(queue.min_count, count)
         for index in range(count):
@@ -143,7 +143,7 @@ def node_address(index: int) -> str:
 def with_ports(nodes: list[SandboxNode], ports: list[int]) -> list[SandboxNode]:
     if len(ports) != len(nodes):
         raise ValueError(f"{len(nodes)} nodes need as many ports, got {len(ports)}")
-    return [SandboxNode(**{**node.__dict__, "port": port}) for node, port in zip(nodes, ports)]
+    return [SandboxNode(**{**node.__dict__, "port": port}) for node, port in zip(nodes, ports, strict=True)]
 
 
 def node_lines(nodes: list[SandboxNode]) -> list[str]:

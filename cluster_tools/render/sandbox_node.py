@@ -59,7 +59,8 @@ class NodeOS:
 
 
 def node_os(name: str, oses: dict[str, str]) -> NodeOS:
-    """The OS ``name`` of ``oses`` (cluster_tools.model.aws.pcluster_support.supported_oses); ValueError names the choices."""
+    """The OS ``name`` of ``oses`` (cluster_tools.model.aws.pcluster_support.supported_oses); ValueError names the
+    choices."""
     if name not in oses:
         raise ValueError(f"{name!r} is not a ParallelCluster OS; choose one of {', '.join(sorted(oses))}")
     return NodeOS(name=name, user=oses[name], family="ubuntu" if name.startswith("ubuntu") else "rhel")

@@ -94,7 +94,7 @@ def parse_squeue(text: str) -> list[QueuedTask]:
                 repeat(int(chunk)),
                 repeat(waiting),
             )
-            tasks.extend(map(tuple.__new__, repeat(QueuedTask), zip(*same)))
+            tasks.extend(map(tuple.__new__, repeat(QueuedTask), zip(*same, strict=False)))
     return tasks
 
 

@@ -6,6 +6,7 @@ A PID alone can be reused after a daemon dies, so each record also keeps the pro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -54,10 +55,8 @@ def start_ticks(pid: int) -> int | None:
 
 def _reap(pid: int) -> None:
     """Collect a dead child of ours so it does not linger as a zombie (no-op for others)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def is_running(record: ProcessRecord) -> bool:
@@ -96,10 +95,8 @@ def stop(records: Iterable[ProcessRecord], *, timeout: float = 10.0) -> list[Pro
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _ancestors(pid: int) -> set[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -210,10 +211,8 @@ def _get_to_file(client: Any, bucket: str, item: Download, on_bytes: Callable[[i
             return None
         except Exception as exc:  # reported per file; never kills a worker thread
             if tmp:
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(tmp)
-                except OSError:
-                    pass
             if on_bytes and done:
                 on_bytes(-done)
             if type(exc).__name__ not in _RETRYABLE_READ or attempt == 2:

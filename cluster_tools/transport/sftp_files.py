@@ -6,6 +6,7 @@ TransportError naming the path.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat as stat_mode
@@ -128,7 +129,5 @@ class RemoteFiles:
             raise self._error("reading", remote, exc) from None
 
     def _remove_quietly(self, path: str) -> None:
-        try:
+        with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
             self._sftp.remove(path)
-        except (OSError, paramiko.SSHException, EOFError):
-            pass

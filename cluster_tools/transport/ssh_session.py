@@ -8,6 +8,7 @@ stderr stay apart. Either way the remote exit status is returned.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -142,17 +143,13 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _wake(fd: int) -> None:
-    try:
+    with contextlib.suppress(OSError):  # the pipe is full: the loop is woken already
         os.write(fd, b"w")
-    except OSError:
-        pass  # the pipe is full: the loop is woken already
 
 
 def _drain(fd: int) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.read(fd, 4096)
-    except OSError:
-        pass
 
 
 def _isatty(fd: int) -> bool:

@@ -34,8 +34,8 @@ _POLICY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/[A-Za-
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
 
 # The shapes of an OS's and a strategy's name, so no hostile text gets further; which ones exist (and which
-# strategy fits which capacity) `validate` asks the installed ParallelCluster (cluster_tools.model.aws.pcluster_support),
-# whose lists change between releases.
+# strategy fits which capacity) `validate` asks the installed ParallelCluster
+# (cluster_tools.model.aws.pcluster_support), whose lists change between releases.
 _OS_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,31}$")
 _STRATEGY_RE = re.compile(r"^[a-z][a-z-]{0,63}$")
 

@@ -246,7 +246,7 @@ def slurm_minutes(value: str) -> float:
     days, _, rest = value.rpartition("-") if "-" in value else ("0", "", value)
     parts = [int(p) for p in rest.split(":")]
     if days != "0" or "-" in value:
-        hours, minutes, seconds = (parts + [0, 0])[:3]
+        hours, minutes, seconds = [*parts, 0, 0][:3]
         return int(days) * 1440 + hours * 60 + minutes + seconds / 60
     if len(parts) == 1:
         return float(parts[0])

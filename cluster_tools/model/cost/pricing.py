@@ -278,8 +278,8 @@ def hourly_cluster_cost(
     *,
     quote: Quoter | None = None,
 ) -> CostBreakdown:
-    """Head node (when given) plus compute nodes per hour. ``quote(region, type, capacity)`` defaults to the table; pass a
-    live one (``transport.aws_prices.live_or_table``) to prefer live prices. Each type is asked once."""
+    """Head node (when given) plus compute nodes per hour. ``quote(region, type, capacity)`` defaults to the table;
+    pass a live one (``transport.aws_prices.live_or_table``) to prefer live prices. Each type is asked once."""
     ask = quote or functools.partial(instance_price, table)
     cache: dict[tuple[str, Capacity], PriceQuote] = {}
 

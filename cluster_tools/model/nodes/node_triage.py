@@ -364,7 +364,7 @@ def split_gathered(output: str, marker: str) -> list[SourceText]:
         if line.startswith(marker + " "):
             if name is not None:
                 sources.append(SourceText(name, where or "", status or "ok", "\n".join(body)))
-            name, status, where = (line[len(marker) + 1 :].split(" ", 2) + ["", ""])[:3]
+            name, status, where = [*line[len(marker) + 1 :].split(" ", 2), "", ""][:3]
             body = []
         elif name is not None:
             body.append(line)

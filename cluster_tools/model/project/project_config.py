@@ -240,7 +240,8 @@ def parse_project(text: str, source: str = PROJECT_FILE) -> Project:
 
 
 def _runtime_problem(project: Project) -> tuple[tuple[str, ...], str] | None:
-    """A container runtime the cluster's OS cannot have (cluster_tools.model.nodes.container_runtimes): where it is asked, and why."""
+    """A container runtime the cluster's OS cannot have (cluster_tools.model.nodes.container_runtimes): where it
+    is asked, and why."""
     spec, asked = project.parallelcluster, project.bootstrap.container_runtime
     if spec is None or not (project.job.container or asked):
         return None

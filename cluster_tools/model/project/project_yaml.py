@@ -113,14 +113,14 @@ def first_duplicate_key(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[t
         seen: set[str] = set()
         for key, value in node.value:
             if key.value in seen:
-                return loc + (key.value,), key.start_mark.line + 1
+                return (*loc, key.value), key.start_mark.line + 1
             seen.add(key.value)
-            found = first_duplicate_key(value, loc + (key.value,))
+            found = first_duplicate_key(value, (*loc, key.value))
             if found:
                 return found
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            found = first_duplicate_key(item, loc + (index,))
+            found = first_duplicate_key(item, (*loc, index))
             if found:
                 return found
     return None

@@ -38,7 +38,7 @@ def check_input_urls(project: Project, subjects: SubjectList) -> None:
     if INPUT_URL_COLUMN not in subjects.columns:
         return
     index = list(subjects.columns).index(INPUT_URL_COLUMN)
-    for subject, row in zip(subjects.ids, subjects.rows):
+    for subject, row in zip(subjects.ids, subjects.rows, strict=True):
         url = row[index]
         try:
             where = S3Location.parse(url)

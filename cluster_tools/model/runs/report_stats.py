@@ -110,7 +110,7 @@ def format_duration(seconds: float | None) -> str:
     """``45s``, ``3m05s``, ``2h04m``, ``1d03h``: two units at most, for people."""
     if seconds is None:
         return "-"
-    total = int(round(seconds))
+    total = round(seconds)
     days, rest = divmod(total, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)

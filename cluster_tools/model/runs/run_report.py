@@ -20,7 +20,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Union
 
 from cluster_tools.model.cost.cost_model import RunCost
 from cluster_tools.model.runs.report_stats import (
@@ -35,7 +34,7 @@ from cluster_tools.model.runs.report_usage import SubjectUsage, subject_usage, u
 from cluster_tools.model.runs.run_record import FAILURES
 from cluster_tools.model.runs.run_status import LOST, RunStatus, SubjectStatus, TaskRecord, record_time
 
-ReportCosts = Union[RunCost, Mapping[str, float], Callable[[str], "float | None"]]
+ReportCosts = RunCost | Mapping[str, float] | Callable[[str], "float | None"]
 _Failure = tuple[bool, str, str]  # (the subject's latest attempt, subject, error)
 UNKNOWN_NODE = "(no node recorded)"
 SUBJECTS_PER_FAILURE = 50  # each exit code lists at most this many subjects (and says how many more)

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, NamedTuple, Union
+from typing import Annotated, NamedTuple
 
 import msgspec
 import orjson
@@ -28,7 +28,7 @@ STATE_ORDER = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMEOUT", "OOM", "N
 
 _INT = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]  # beyond: the field-by-field path, which reads as orjson does
 _COUNT = Annotated[int, Meta(ge=0, le=2**63 - 1)]
-_MEASURED = Union[_COUNT, Annotated[float, Meta(ge=0)], None]
+_MEASURED = _COUNT | Annotated[float, Meta(ge=0)] | None
 
 
 class TaskRecord(msgspec.Struct, frozen=True, gc=False):

@@ -55,9 +55,9 @@ class StatusMerger:
         self._merged = False  # every subject has its status: a merge may merge just what changed
 
     def prepare(self, records: list[TaskRecord]) -> None:
-        """Before the queue is known (services/runs/run_follow.py: while the head node answers), the statuses a final record
-        decides, which the queue cannot change. Only ahead of a merge of every subject: a later merge of what changed
-        takes its new records itself."""
+        """Before the queue is known (services/runs/run_follow.py: while the head node answers), the statuses a
+        final record decides, which the queue cannot change. Only ahead of a merge of every subject: a later merge of
+        what changed takes its new records itself."""
         if self._merged and records is self._records and len(records) >= self._records_seen:
             return
         if records is not self._records or len(records) < self._records_seen:
@@ -172,7 +172,8 @@ class StatusMerger:
         ids = list(map(_TASK_ID, tasks))
         if ids == list(range(ids[0], ids[0] + len(ids))):  # a pending range (thousands): its subjects are one slice
             keys = zip(subjects[offset + ids[0] : offset + ids[-1] + 1], repeat(first.attempt))
-            placed = list(zip(keys, tasks))  # the slice ends at the attempt's last subject: so do the tasks taken
+            # The slice ends at the attempt's last subject: so do the tasks taken.
+            placed = list(zip(keys, tasks, strict=False))
         else:
             placed = [
                 ((subjects[offset + task.task_id], task.attempt), task)

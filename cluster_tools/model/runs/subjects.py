@@ -109,7 +109,7 @@ class SubjectList:
         """``{column: value}`` for array task ``index`` (``{}`` for a plain list)."""
         if not 0 <= index < len(self.ids):
             raise IndexError(f"task index {index} out of range for {len(self.ids)} subjects")
-        return dict(zip(self.columns, self.rows[index])) if self.rows else {}
+        return dict(zip(self.columns, self.rows[index], strict=True)) if self.rows else {}
 
 
 class _Problems:
@@ -286,7 +286,7 @@ def _parse_csv(text: str, source: str) -> SubjectList:
         # Exactly as written: values only ever become env values, never shell text.
         values = tuple(row) if id_col is None else tuple(row[:id_col] + row[id_col + 1 :])
         if _BAD_VALUE_RE.search(",".join(values)):  # one search per row; the slow path only when bad
-            for i, value in zip(extra, values):
+            for i, value in zip(extra, values, strict=True):
                 if _BAD_VALUE_RE.search(value):
                     problems.add(
                         "value with NUL, newline, CR or \\x1f",

@@ -2,7 +2,8 @@
 
 Pure orchestration over boto3 clients passed in (``make_clients`` builds them from region, profile and
 endpoint). Read-only calls only: STS GetCallerIdentity, S3 GetBucketLocation, EC2 Describe*, Secrets
-Manager DescribeSecret, IAM GetPolicy/GetPolicyVersion. A secret's value is never read, and a value that looks like a secret is never echoed.
+Manager DescribeSecret, IAM GetPolicy/GetPolicyVersion. A secret's value is never read, and a value that looks like a
+secret is never echoed.
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def _collect(pages: Iterable[list[dict]], cut: int, wanted: set[str] | None) -> 
     for page in pages:
         for entry in page:
             rel = entry["Key"][cut:]
-            subject, sep, rest = rel.partition("/")
+            subject, sep, _ = rel.partition("/")
             ok = valid.get(subject)
             if ok is None:
                 ok = valid[subject] = subject != META_PREFIX and ID_RE.fullmatch(subject) is not None

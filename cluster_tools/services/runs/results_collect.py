@@ -73,7 +73,7 @@ def collect_table(
     table = Table(columns=["subject"], rows=[])
     seen = {"subject"}
     table.missing.extend(s for s in subjects if s not in {subject for subject, _ in files})
-    for (subject, path), data in zip(files, contents):
+    for (subject, path), data in zip(files, contents, strict=True):
         if data is None:
             table.missing.append(subject)
             continue

@@ -154,7 +154,8 @@ def remote_command(
         'printf \'cfn_node_type=HeadNode\\ncfn_cluster_user=%s\\n\' "$user" > "$cfn" || exit 1; '
         'if ! AWS_ENDPOINT_URL="$endpoint" aws s3 cp --only-show-errors "$url" "$script" 2>&1 | tee -a "$out"; then '
         'echo "cannot fetch $url" | tee -a "$out"; exit 1; fi; '
-        'AWS_ENDPOINT_URL="$endpoint" CT_STATE_DIR="$state" CT_CFNCONFIG="$cfn" bash "$script" "$@" 2>&1 | tee -a "$out"'
+        'AWS_ENDPOINT_URL="$endpoint" CT_STATE_DIR="$state" CT_CFNCONFIG="$cfn" '
+        'bash "$script" "$@" 2>&1 | tee -a "$out"'
     )
     argv = [
         "bash",

@@ -254,14 +254,14 @@ def ports_for_start(saved: dict, node_count: int, progress: Callable[[str], None
             "(runs submitted before reach their S3 outputs at the old endpoint)"
         )
     fresh = files.free_ports(len(PORT_NAMES) + node_count)
-    return {**dict(zip(PORT_NAMES, fresh)), "nodes": fresh[len(PORT_NAMES) :]}
+    return {**dict(zip(PORT_NAMES, fresh, strict=False)), "nodes": fresh[len(PORT_NAMES) :]}
 
 
 def ports_for_restart(saved: dict, dead: tuple[str, ...]) -> dict[str, int]:
     """The ports the running sandbox has; a free one for a daemon it never had (a sandbox started by an older
     clustertools has no registry)."""
     missing = [name for name in PORT_NAMES if not isinstance(saved["ports"].get(name), int)]
-    saved["ports"].update(zip(missing, files.free_ports(len(missing))))
+    saved["ports"].update(zip(missing, files.free_ports(len(missing)), strict=True))
     ports = {name: int(saved["ports"][name]) for name in PORT_NAMES}
     taken = ports_taken(ports, dead)
     if taken:

@@ -82,7 +82,9 @@ def node_container_config(paths: SandboxPaths, registry_port: int) -> dict[str, 
             graphroot=paths.root / "containers" / "storage", runroot=paths.runtime / "containers"
         ),
         # crun refuses this machine's hybrid cgroups (v1 controllers beside a v2 mount); runc takes them.
-        "containers/containers.conf": '[engine]\nruntime = "runc"\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n',
+        "containers/containers.conf": (
+            '[engine]\nruntime = "runc"\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n'
+        ),
     }
 
 

@@ -4,7 +4,7 @@ every option given on the command line wins."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cluster_tools.render.sandbox_node import DEFAULT_OS
 from cluster_tools.services.sandbox import sandbox_nodes as nodes
@@ -25,7 +25,7 @@ class SandboxOptions:
     memory_scheduling: bool = False
     requeue_delay: int = 70  # seconds before a requeued job starts again (Slurm's cred_expire)
     os_name: str = DEFAULT_OS  # the login user and shell start-up files are that OS's
-    nodes: nodes.NodeOptions = nodes.NodeOptions()
+    nodes: nodes.NodeOptions = field(default_factory=nodes.NodeOptions)
 
 
 def sandbox_options(
