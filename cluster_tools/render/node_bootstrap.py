@@ -9,6 +9,7 @@ model refuses spaces, quotes and shell syntax in every one of them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cluster_tools.model.aws.cluster_spec import ClusterSpec
 from cluster_tools.model.nodes.container_runtimes import default_runtime as runtime_default_of
@@ -112,7 +113,7 @@ def shared_dir_of(project: Project) -> str | None:
     return spec.shared_storage.mount_dir if spec is not None and spec.shared_storage is not None else None
 
 
-def autostop_of(spec: ClusterSpec | None) -> dict:
+def autostop_of(spec: ClusterSpec | None) -> dict[str, Any]:
     """The head node's autostop settings from ``parallelcluster:`` (none: autostop is not installed)."""
     if spec is None or spec.autostop_minutes is None:
         return {}

@@ -17,12 +17,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from cluster_tools.model.cost.pricing import format_usd
 from cluster_tools.model.runs.report_stats import format_duration, nice_step
 from cluster_tools.model.runs.report_usage import usage_lines
 from cluster_tools.model.runs.run_record import FAILURES
-from cluster_tools.model.runs.run_report import RunReport, drawn_end, occupancy
+from cluster_tools.model.runs.run_report import NodeLane, RunReport, TaskBar, drawn_end, occupancy
 from cluster_tools.render.report_text import cost_sentence, requeued_line  # one wording, page and terminal
 from cluster_tools.render.templates import environment
 
@@ -82,7 +83,7 @@ def _stamp(when: datetime | None) -> str:
     return "-" if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def timeline(report: RunReport) -> dict:
+def timeline(report: RunReport) -> dict[str, Any]:
     """The timeline's SVG geometry: lanes, bars (or occupancy cells), axis ticks, the mode and its note."""
     if not report.lanes or report.first_start is None:
         return {"empty": True, "height": 0, "lanes": [], "shapes": [], "ticks": [], "aggregated": False, "note": ""}
@@ -91,7 +92,9 @@ def timeline(report: RunReport) -> dict:
     span = max(1.0, (t1 - t0).total_seconds())
     scale = PLOT_W / span
     aggregated = report.tasks > MAX_TASK_BARS
-    lanes, shapes, y = [], [], AXIS_H
+    lanes: list[dict[str, str]] = []
+    shapes: list[Shape] = []
+    y: float = AXIS_H
     slices = max(20, min(240, MAX_CELLS // len(report.lanes)))
     lane_max = max(LANE_MAX_H, TIMELINE_H / len(report.lanes))
     for lane in report.lanes:
@@ -151,7 +154,7 @@ def _short(node: str, limit: int = 24) -> str:
     return node if len(node) <= limit else node[: limit - 1] + "…"
 
 
-def _bar_title(t) -> str:
+def _bar_title(t: TaskBar) -> str:
     state = t.state + (f" (exit {t.exit_code})" if t.state in FAILURES and t.exit_code is not None else "")
     end = (
         t.end.astimezone(UTC).strftime("%H:%M:%S")
@@ -166,7 +169,7 @@ def _bar_title(t) -> str:
     return f"{t.subject}, attempt {t.attempt}{earlier}: {state}, {began} → {end}{took}"
 
 
-def _ticks(t0: datetime, span: float, scale: float, bottom: float) -> list[dict]:
+def _ticks(t0: datetime, span: float, scale: float, bottom: float) -> list[dict[str, str]]:
     step = nice_step(span, 8)
     origin = t0.timestamp()
     first = math.ceil(origin / step) * step
@@ -181,7 +184,9 @@ def _ticks(t0: datetime, span: float, scale: float, bottom: float) -> list[dict]
     return ticks
 
 
-def _occupancy(lane, as_of: datetime, t0: datetime, span: float, slices: int, y: float, height: float) -> list[Shape]:
+def _occupancy(
+    lane: NodeLane, as_of: datetime, t0: datetime, span: float, slices: int, y: float, height: float
+) -> list[Shape]:
     width = span / slices
     busy, failed = occupancy(lane, as_of, t0, span, slices)
     shapes = []
@@ -215,7 +220,7 @@ def _clock(t0: datetime, offset: float) -> str:
     return datetime.fromtimestamp(t0.timestamp() + offset, UTC).strftime("%H:%M:%S")
 
 
-def histogram_svg(report: RunReport) -> dict:
+def histogram_svg(report: RunReport) -> dict[str, Any]:
     """The runtime histogram's SVG geometry: one bar per bin, its failed part stacked at the bottom."""
     bins = report.histogram
     if not bins:

@@ -16,8 +16,10 @@ The sandbox's nodes are processes of this machine: each slurmd listens on a port
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+from cluster_tools.model.aws.cluster_spec import QueueSpec
 
 # What one sandbox queue may hold: every node is a slurmd of this machine (a few MB each, but a busy
 # node runs real tasks), so more than this only slows the machine down.
@@ -60,7 +62,7 @@ class PowerSaving:
 
 
 def project_queue_shapes(
-    queues, shape_of: Callable[[str], tuple[int, float] | None]
+    queues: Iterable[QueueSpec], shape_of: Callable[[str], tuple[int, float] | None]
 ) -> tuple[list[QueueShape], list[str]]:
     """The project's ``parallelcluster:`` queues (QueueSpec) as the sandbox plays them, and a note for each
     queue whose instance types' sizes ``shape_of`` (vCPUs, memory GiB) does not know. A compute resource of

@@ -85,7 +85,8 @@ def parse_sinfo_nodes(text: str) -> list[NodeStatus]:
         if len(parts) != 6 or not parts[0]:
             continue
         name, raw_state, cpus, memory, partition, reason = parts
-        base, flags = raw_state.strip(), []
+        base = raw_state.strip()
+        flags: list[str] = []
         while base and base[-1] in _SUFFIXES:
             flags.insert(0, _SUFFIXES[base[-1]])
             base = base[:-1]

@@ -85,9 +85,9 @@ def request_problem(partitions: Partitions, partition: str | None, *, cpus: int,
     """Why no node of the partition could ever run one task of this shape (naming the largest request that
     fits), or None when one can. ``partition`` None is the cluster's default partition."""
     missing = partition_problem(partitions, partition)
-    if missing:
-        return missing
     name = partition or partitions.default
+    if missing or name is None:  # no name is a problem partition_problem names
+        return missing
     configs = partitions.nodes[name]
     wanted = NodeConfig(cpus, memory_mb(mem), gpus)
     if any(_fits(wanted, node) for node in configs):

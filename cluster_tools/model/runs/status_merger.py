@@ -10,6 +10,7 @@ holds it equal to a full merge over random sequences of refreshes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import repeat
 from operator import attrgetter
 
@@ -27,10 +28,12 @@ from cluster_tools.model.runs.run_status import (
 from cluster_tools.slurm.queue import QueuedTask, parse_squeue
 
 Key = tuple[str, int]
+ChunkShape = tuple[int, int, int, str | None]  # an array's index, offset, count and job id
+RunShape = tuple[str, tuple[tuple[int, int, tuple[ChunkShape, ...]], ...]]  # run id; attempt, its subjects, arrays
 _TASK_ID = attrgetter("task_id")
 
 
-def run_shape(run: RunRecord) -> tuple:
+def run_shape(run: RunRecord) -> RunShape:
     """What the merge takes from the run record: its attempts, their subjects and arrays."""
     return (
         run.run_id,
@@ -94,7 +97,9 @@ class StatusMerger:
                     statuses.pop(subject, None)
             else:  # nothing prepared (a first read): those a final record decides, from the records alone
                 self._decided_by_final_records()
-            todo = [s for s in self._run.subjects if s not in statuses] if statuses else self._run.subjects
+            todo: Iterable[str] = (
+                [s for s in self._run.subjects if s not in statuses] if statuses else self._run.subjects
+            )
         else:
             todo = changed
         latest, inputs = self._latest, self._inputs

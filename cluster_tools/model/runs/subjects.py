@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cluster_tools.errors import ConfigError
@@ -112,23 +113,30 @@ class SubjectList:
         return dict(zip(self.columns, self.rows[index], strict=True)) if self.rows else {}
 
 
+@dataclass
+class _Kind:
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+
 class _Problems:
     """Problems by kind: a count and the first few examples, so a huge bad file stays cheap."""
 
     def __init__(self) -> None:
-        self._kinds: dict[tuple[str, str], list] = {}
+        self._kinds: dict[tuple[str, str], _Kind] = {}
 
     def add(self, one: str, many: str, example: str | None = None, *, line: int = 0, value: str = "") -> None:
-        entry = self._kinds.setdefault((one, many), [0, []])
-        entry[0] += 1
-        if len(entry[1]) < _MAX_EXAMPLES:
-            entry[1].append(example if example is not None else f"line {line} {_show(value)}")
+        entry = self._kinds.setdefault((one, many), _Kind())
+        entry.count += 1
+        if len(entry.examples) < _MAX_EXAMPLES:
+            entry.examples.append(example if example is not None else f"line {line} {_show(value)}")
 
     def raise_if_any(self, source: str) -> None:
         if not self._kinds:
             return
         parts = []
-        for (one, many), (count, examples) in self._kinds.items():
+        for (one, many), kind in self._kinds.items():
+            count, examples = kind.count, kind.examples
             more = f" and {count - len(examples)} more" if count > len(examples) else ""
             parts.append(f"{count} {one if count == 1 else many}: {', '.join(examples)}{more}")
         raise ConfigError(f"{source}: " + "; ".join(parts), _HINT)
@@ -231,7 +239,7 @@ def _parse_csv(text: str, source: str) -> SubjectList:
     records: list[tuple[int, list[str]]] = []
     fresh = True  # the next line starts a record (it is not inside a quoted field)
 
-    def lines():
+    def lines() -> Iterator[str]:
         nonlocal fresh
         for raw in io.StringIO(text, newline="\n"):  # \n only, as for plain lists
             if fresh and _is_skipped(raw):
