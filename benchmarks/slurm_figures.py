@@ -292,7 +292,7 @@ _CONNECT_FLOOR = """
 import os
 from pathlib import Path
 import cluster_tools.cli.run_cmds, cluster_tools.api.run_api, cluster_tools.services.runs.run_follow
-from cluster_tools.model.clusters.cluster_record import load_cluster
+from cluster_tools.store.cluster_store import load_cluster
 from cluster_tools.services.remote.cluster_shell import connect
 from cluster_tools.store.state_dir import StateDir
 with connect(load_cluster(StateDir(Path(os.environ["CLUSTERTOOLS_STATE_DIR"])), "sandbox")) as conn:
