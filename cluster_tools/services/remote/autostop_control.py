@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from cluster_tools.model.nodes.autostop_policy import (
 )
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.store.state_dir import StateDir, write_private_json
+from cluster_tools.transport.local_commands import run_local
 from cluster_tools.transport.remote_shell import RemoteShell
 
 SANDBOX_INTERVAL = 5
@@ -252,10 +252,9 @@ def _sandbox_root_env(paths, environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def _run_on_head(argv: list[str], env: Mapping[str, str], log) -> None:
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        why = (done.stderr or done.stdout).strip().splitlines() or [f"exit {done.returncode}"]
-        raise SandboxError(f"autostop on the sandbox's head node failed: {why[-1]}", f"see {log}")
+    done = run_local(argv, env=env, timeout=60)
+    if not done.ok:
+        raise SandboxError(f"autostop on the sandbox's head node failed: {done.last_line()}", f"see {log}")
 
 
 def status_path(state: StateDir, record: ClusterRecord) -> str:

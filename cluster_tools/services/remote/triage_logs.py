@@ -149,12 +149,12 @@ def _sandbox(state: StateDir, record: ClusterRecord, node: str | None, lines: in
 
 def gather_on_this_machine(paths) -> Gather:
     """The sandbox's gather: the same command as over SSH, run here as root with the sandbox's slurm.conf."""
-    import subprocess
+    from cluster_tools.transport.local_commands import run_local
 
     def gather(record: ClusterRecord, files: Sequence[LogFile], sinfo: bool) -> list[SourceText]:
         command, marker = gather_command(files, sinfo=sinfo)
         env = {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
-        done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=60)
+        done = run_local(["bash", "-c", command], env=env, timeout=60)
         return split_gathered(done.stdout, marker)
 
     return gather

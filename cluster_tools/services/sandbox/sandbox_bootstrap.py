@@ -264,8 +264,7 @@ def sandbox_bootstrap(
 def run_as_node_root(namespace_pid: int | None, command: str, out: _Tee, timeout: float = 3600) -> int:
     """``command`` as root in the head node's namespace, as ParallelCluster runs OnNodeConfigured (cloud-init,
     root, the instance role's credentials: here the sandbox's S3 endpoint's), its output streamed to ``out``."""
-    import subprocess
-
+    from cluster_tools.transport.local_commands import stream_local
     from cluster_tools.transport.s3 import SANDBOX_CREDENTIALS
 
     if namespace_pid is None:
@@ -280,13 +279,7 @@ def run_as_node_root(namespace_pid: int | None, command: str, out: _Tee, timeout
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     argv = ["nsenter", f"--target={namespace_pid}", "--mount", "--", "bash", "-c", command]
-    with subprocess.Popen(
-        argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    ) as proc:
-        assert proc.stdout is not None
-        for chunk in iter(lambda: proc.stdout.read1(65536), b""):
-            out.write(chunk)
-        return proc.wait(timeout=timeout)
+    return stream_local(argv, env=env, write=out.write, timeout=timeout)
 
 
 class _Tee:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -18,12 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cluster_tools.errors import SandboxError
+from cluster_tools.errors import SandboxError, TransportError
 from cluster_tools.render.sandbox_layout import SandboxPaths
 from cluster_tools.services.sandbox import sandbox_files as files
 from cluster_tools.services.sandbox.sandbox_s3 import recording_env
 from cluster_tools.slurm.node_info import parse_sinfo_node_states
 from cluster_tools.transport import local_processes as procs
+from cluster_tools.transport.local_commands import run_local
 
 # "head" holds the head node's mount namespace (templates/sandbox/head-namespace.sh): slurmctld and sshd
 # run in it, and so does every node's slurmd (started by the ResumeProgram). munged, S3 and the image
@@ -201,12 +201,10 @@ def port_free(port: int) -> bool:
 def node_states(sinfo: str, env: Mapping[str, str]) -> dict[str, str] | None:
     """Each node's state as sinfo says it (``idle~``, ``idle``, ``down*``...); None when slurmctld does not answer."""
     try:
-        out = subprocess.run(
-            [sinfo, "-h", "-N", "-o", "%N|%T"], env=dict(env), capture_output=True, text=True, timeout=5
-        )
-    except subprocess.TimeoutExpired:
+        out = run_local([sinfo, "-h", "-N", "-o", "%N|%T"], env=env, timeout=5)
+    except TransportError:
         return None
-    return parse_sinfo_node_states(out.stdout) if out.returncode == 0 else None
+    return parse_sinfo_node_states(out.stdout) if out.ok else None
 
 
 def _namespace_ready(ctx: DaemonContext) -> bool:

@@ -8,13 +8,13 @@ import re
 import shutil
 import socket
 import stat
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from cluster_tools.errors import MissingDependency, SandboxError
 from cluster_tools.render.sandbox_layout import SandboxPaths
+from cluster_tools.transport.local_commands import run_local
 
 APT_PACKAGES = "slurm-wlm munge openssh-server awscli podman uidmap runc docker-registry busybox-static"
 # program -> the Debian package that ships it
@@ -142,12 +142,9 @@ def ensure_keys(paths: SandboxPaths, ssh_keygen: str) -> None:
         (paths.user_key, "clustertools-sandbox-user"),
     ):
         if not key.exists():
-            subprocess.run(
-                [ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)],
-                check=True,
-                capture_output=True,
-                timeout=30,
-            )
+            made = run_local([ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)], timeout=30)
+            if not made.ok:
+                raise SandboxError(f"ssh-keygen could not make {key}: {made.last_line()}")
     paths.authorized_keys.write_text(Path(f"{paths.user_key}.pub").read_text())
     os.chmod(paths.authorized_keys, 0o600)
 

@@ -21,13 +21,13 @@ sandbox_namespace writes these files into the head node's /etc): the registry is
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from cluster_tools.errors import MissingDependency
+from cluster_tools.errors import MissingDependency, TransportError
 from cluster_tools.render.oci_image import ImageConfig, ImageFile, OciImage, build_image
 from cluster_tools.render.sandbox_layout import SandboxPaths
+from cluster_tools.transport.local_commands import run_local
 
 REPOSITORY = "sandbox/tools"
 TAGS = ("1.0", "1.1")
@@ -92,18 +92,18 @@ def find_busybox() -> Path:
     """A statically linked busybox (Debian's busybox-static): it runs in an image with no libraries."""
     for candidate in BUSYBOX_PATHS:
         path = Path(candidate)
-        if path.is_file() and b"not a dynamic executable" in _ldd(path):
+        if path.is_file() and "not a dynamic executable" in _ldd(path):
             return path
     raise MissingDependency(
         "the sandbox's images need a statically linked busybox", "run: apt-get install -y busybox-static"
     )
 
 
-def _ldd(path: Path) -> bytes:
+def _ldd(path: Path) -> str:
     try:
-        done = subprocess.run(["ldd", str(path)], capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return b""
+        done = run_local(["ldd", str(path)], timeout=10)
+    except TransportError:
+        return ""
     return done.stdout + done.stderr
 
 
@@ -130,7 +130,7 @@ def image_files(busybox: bytes, applets: list[str], version: str) -> list[ImageF
 def sandbox_images(busybox: Path) -> dict[str, OciImage]:
     """tag -> image; the same busybox gives the same digests at every start."""
     data = busybox.read_bytes()
-    listing = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, timeout=10).stdout.split()
+    listing = run_local([str(busybox), "--list"], timeout=10).stdout.split()
     images = {}
     for tag in TAGS:
         config = ImageConfig(

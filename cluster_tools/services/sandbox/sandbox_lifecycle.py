@@ -14,13 +14,12 @@ import base64
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cluster_tools.errors import SandboxError
+from cluster_tools.errors import SandboxError, TransportError
 from cluster_tools.model.aws.console_host_keys import sha256_fingerprint
 from cluster_tools.model.aws.pcluster_support import supported_oses
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
@@ -38,6 +37,7 @@ from cluster_tools.slurm.node_info import SINFO_NODES_FORMAT, NodeStatus, parse_
 from cluster_tools.store.cluster_store import forget_cluster, save_cluster
 from cluster_tools.store.state_dir import StateDir, write_private_json
 from cluster_tools.transport import local_processes as procs
+from cluster_tools.transport.local_commands import run_local
 
 SANDBOX_CLUSTER = "sandbox"
 SANDBOX_REGION = "us-east-1"
@@ -154,12 +154,10 @@ def _nodes(paths: SandboxPaths) -> tuple[NodeStatus, ...]:
     """The nodes as sinfo shows them (power states included); none when slurmctld does not answer."""
     env = nodes.admin_env(paths)
     try:
-        listing = subprocess.run(
-            ["sinfo", "-h", "-N", "-o", SINFO_NODES_FORMAT], env=env, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        listing = run_local(["sinfo", "-h", "-N", "-o", SINFO_NODES_FORMAT], env=env, timeout=10)
+    except TransportError:
         return ()
-    return tuple(parse_sinfo_nodes(listing.stdout)) if listing.returncode == 0 else ()
+    return tuple(parse_sinfo_nodes(listing.stdout)) if listing.ok else ()
 
 
 def sandbox_up(

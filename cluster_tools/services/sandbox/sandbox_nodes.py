@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from cluster_tools.errors import SandboxError
+from cluster_tools.errors import SandboxError, TransportError
 from cluster_tools.render.sandbox_cluster import (
     DEFAULT_NODE_CPUS,
     DEFAULT_NODE_MEMORY_MB,
@@ -36,6 +35,7 @@ from cluster_tools.render.sandbox_cluster import (
 )
 from cluster_tools.render.sandbox_layout import SandboxPaths
 from cluster_tools.services.sandbox.sandbox_namespace import NODE_CONTROLLERS, node_cgroup_dirs
+from cluster_tools.transport.local_commands import run_local
 
 # slurm.conf as the nodes see it: slurmd hands it to every job (SLURM_CONF), and the login user can read it
 # there (the sandbox's own path may be under a 0700 home).
@@ -277,7 +277,7 @@ def boot_again(paths: SandboxPaths, namespace_pid: int, names: list[str], timeou
     """Start ``names``' slurmds again in the head node's namespace (a replacement instance of the same name),
     and wait until they run: for nodes Slurm takes as powered up, whose slurmd is gone."""
     env = {**admin_env(paths), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    done = subprocess.run(
+    done = run_local(
         [
             "nsenter",
             f"--target={namespace_pid}",
@@ -288,11 +288,9 @@ def boot_again(paths: SandboxPaths, namespace_pid: int, names: list[str], timeou
             ",".join(names),
         ],
         env=env,
-        capture_output=True,
-        text=True,
         timeout=30,
     )
-    if done.returncode != 0:
+    if not done.ok:
         raise SandboxError(f"could not boot {', '.join(names)} again: {done.stderr.strip()}")
     deadline = time.monotonic() + timeout
     while not all(slurmd_alive(paths, name) for name in names):
@@ -307,9 +305,7 @@ def stop_all(paths: SandboxPaths, names: list[str]) -> None:
     """Kill every process of ``names`` and remove their cgroups, as the SuspendProgram does."""
     if names and (paths.bin / "suspend.sh").exists():
         env = {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
-        subprocess.run(
-            ["bash", str(paths.bin / "suspend.sh"), ",".join(names)], env=env, capture_output=True, timeout=60
-        )
+        run_local(["bash", str(paths.bin / "suspend.sh"), ",".join(names)], env=env, timeout=60)
 
 
 def remove_cgroups(parents: Mapping[str, str]) -> list[str]:
@@ -334,19 +330,17 @@ def _rmdir(path: Path, left: list[str]) -> None:
 def node_states(env: Mapping[str, str]) -> dict[str, str]:
     from cluster_tools.slurm.node_info import parse_sinfo_node_states
 
-    done = subprocess.run(
-        ["sinfo", "-h", "-N", "-o", "%N|%T"], env=dict(env), capture_output=True, text=True, timeout=10
-    )
-    return parse_sinfo_node_states(done.stdout) if done.returncode == 0 else {}
+    done = run_local(["sinfo", "-h", "-N", "-o", "%N|%T"], env=env, timeout=10)
+    return parse_sinfo_node_states(done.stdout) if done.ok else {}
 
 
 def run_admin(argv: list[str], env: Mapping[str, str]) -> str:
     """A Slurm admin command (scontrol update...) run on this machine as root, as an operator would."""
     try:
-        done = subprocess.run(argv, env=dict(env), capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SandboxError(f"{' '.join(argv)} failed: {exc}") from None
-    if done.returncode != 0:
+        done = run_local(argv, env=env, timeout=30)
+    except TransportError as exc:
+        raise SandboxError(f"{' '.join(argv)} failed: {exc.message}") from None
+    if not done.ok:
         raise SandboxError(f"{' '.join(argv)} failed: {done.stderr.strip() or done.stdout.strip()}")
     return done.stdout
 

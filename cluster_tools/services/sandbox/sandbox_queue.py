@@ -8,20 +8,20 @@ that `clustertools cancel` writes (a running task's wrapper records itself when 
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from cluster_tools.errors import ClusterToolsError
-from cluster_tools.model.runs.run_record import load_run
+from cluster_tools.errors import ClusterToolsError, TransportError
 from cluster_tools.model.runs.run_status import task_subjects
 from cluster_tools.render.sandbox_layout import SandboxPaths
 from cluster_tools.services.runs.run_cancel import cancel_record
 from cluster_tools.services.sandbox.sandbox_files import node_path
 from cluster_tools.slurm.queue import SQUEUE_FORMAT, QueuedTask, parse_squeue
+from cluster_tools.store.run_store import load_run
 from cluster_tools.store.state_dir import StateDir
+from cluster_tools.transport.local_commands import run_local
 
 Progress = Callable[[str], None]
 SANDBOX_CLUSTER = "sandbox"
@@ -31,24 +31,22 @@ def cancel_all_jobs(state: StateDir, paths: SandboxPaths, user: str, progress: P
     """Record, announce and cancel every job in the sandbox's queue; wait (10 s at most) until it is empty."""
     env = {"SLURM_CONF": str(paths.slurm_conf), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
     try:
-        listing = subprocess.run(
-            ["squeue", "-h", "-r", "-o", SQUEUE_FORMAT], env=env, capture_output=True, text=True, timeout=10
-        )
-        lines = listing.stdout.splitlines() if listing.returncode == 0 else []
+        listing = run_local(["squeue", "-h", "-r", "-o", SQUEUE_FORMAT], env=env, timeout=10)
+        lines = listing.stdout.splitlines() if listing.ok else []
         if not lines:
             return
         progress(describe_cancellation(lines, parse_squeue("\n".join(lines))))
         record_pending_as_cancelled(
             state, parse_squeue("\n".join(lines)), progress, host_path=lambda remote: node_path(paths, remote)
         )
-        subprocess.run(["scancel", "-u", user], env=env, capture_output=True, timeout=10)
+        run_local(["scancel", "-u", user], env=env, timeout=10)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            out = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True, timeout=10)
-            if out.returncode == 0 and not out.stdout.strip():
+            out = run_local(["squeue", "-h", "-o", "%i"], env=env, timeout=10)
+            if out.ok and not out.stdout.strip():
                 return
             time.sleep(0.2)
-    except (OSError, subprocess.TimeoutExpired):
+    except TransportError:
         pass  # stopping the daemons and the sweep of leftover processes still end every process
 
 
