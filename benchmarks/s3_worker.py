@@ -23,7 +23,7 @@ def ours_available() -> bool:
 
 
 def _load_run(state: str, run_id: str):
-    from cluster_tools.model.runs.run_record import load_run
+    from cluster_tools.store.run_store import load_run
     from cluster_tools.store.state_dir import StateDir
 
     return load_run(StateDir(Path(state)), run_id)

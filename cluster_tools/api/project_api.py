@@ -75,7 +75,7 @@ class Project:
 
     def runs(self) -> list[Run]:
         """The project's runs recorded here, oldest first."""
-        from cluster_tools.model.runs.run_record import list_runs
+        from cluster_tools.store.run_store import list_runs
 
         return [Run(self.state, record) for record in list_runs(self.state, self.name)]
 

@@ -65,7 +65,7 @@ class Run:
         warn: Progress | None = None,
     ) -> Run:
         """A run by id, any unique start of it (default: ``project_name``'s latest run)."""
-        from cluster_tools.model.runs.run_record import resolve_run
+        from cluster_tools.store.run_store import resolve_run
 
         return cls(state, resolve_run(state, run_id, project_name, warn=warn))
 

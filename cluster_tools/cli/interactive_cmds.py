@@ -103,9 +103,9 @@ def debug(
     staged and the command it ran printed first. Leaving the shell ends the job and frees the node.
     """
     from cluster_tools.errors import ConfigError
-    from cluster_tools.model.runs.run_record import resolve_run
     from cluster_tools.services.remote.debug_shell import debug_resources, plan_debug, run_debug
     from cluster_tools.store.cluster_store import load_cluster
+    from cluster_tools.store.run_store import resolve_run
     from cluster_tools.transport.ssh_session import wants_pty
 
     project = app.project() if run_id is None else None

@@ -284,7 +284,7 @@ Examples:
 @click.pass_obj
 def runs(app: App, as_json: bool) -> None:
     """List the project's runs, with the counts last seen by `status`."""
-    from cluster_tools.model.runs.run_record import list_runs
+    from cluster_tools.store.run_store import list_runs
 
     project = app.project()
     found = [

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from cluster_tools.model.project.project_config import JobSpec
-from cluster_tools.model.runs.run_record import Attempt, RunRecord, save_run
+from cluster_tools.model.runs.run_record import Attempt, RunRecord
 from cluster_tools.services.runs import results as svc
+from cluster_tools.store.run_store import save_run
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.s3 import MULTIPART_THRESHOLD, S3Target, make_s3_client
 from tests.helpers import err, out, run_cli

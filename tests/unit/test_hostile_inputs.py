@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from cluster_tools.cli import cli
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
-from cluster_tools.model.runs.run_record import save_run
 from cluster_tools.store.cluster_store import save_cluster
+from cluster_tools.store.run_store import save_run
 from cluster_tools.store.state_dir import StateDir
 from tests.unit.run_fixtures import make_run
 

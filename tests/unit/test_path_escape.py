@@ -9,9 +9,10 @@ import pytest
 
 from cluster_tools.errors import ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
-from cluster_tools.model.runs.run_record import load_run, new_run_id, save_run
+from cluster_tools.model.runs.run_record import new_run_id
 from cluster_tools.services.runs.results import ResultObject, plan_download
 from cluster_tools.store.cluster_store import forget_cluster, load_cluster, resolve_cluster_name, save_cluster
+from cluster_tools.store.run_store import load_run, save_run
 from cluster_tools.store.state_dir import StateDir
 from tests.unit.run_fixtures import make_run
 

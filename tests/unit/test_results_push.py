@@ -135,8 +135,8 @@ def test_down_refuses_while_outputs_wait_on_the_head_node(head, tmp_path):
     """Taking the cluster down would delete the head node's home, and with it the only copy of those outputs."""
     from types import SimpleNamespace
 
-    from cluster_tools.model.runs.run_record import save_run
     from cluster_tools.services.clusters.lifecycle_down import describe_unfinished, unfinished_subjects
+    from cluster_tools.store.run_store import save_run
 
     run, conn = head
     state = StateDir(tmp_path / "state")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cluster_tools.errors import ConfigError
-from cluster_tools.model.runs.run_record import resolve_run, save_run
+from cluster_tools.store.run_store import resolve_run, save_run
 from cluster_tools.store.state_dir import StateDir
 from tests.unit.run_fixtures import make_run
 

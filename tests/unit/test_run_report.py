@@ -435,8 +435,8 @@ def test_report_and_cost_run_give_the_same_figure_for_the_same_records(tmp_path,
     import cluster_tools.services.runs.run_follow as runs_service
     from cluster_tools.cli.app import cli
     from cluster_tools.model.cost.pricing import format_usd
-    from cluster_tools.model.runs.run_record import save_run
     from cluster_tools.services.project.project_init import render_project_file
+    from cluster_tools.store.run_store import save_run
     from cluster_tools.store.state_dir import StateDir
 
     state = tmp_path / "state"

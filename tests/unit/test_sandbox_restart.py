@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from cluster_tools.errors import SandboxError
-from cluster_tools.model.runs.run_record import save_run
 from cluster_tools.model.runs.run_status import merge_status, parse_records
 from cluster_tools.services.sandbox import sandbox_daemons as daemons
 from cluster_tools.services.sandbox import sandbox_nodes
@@ -16,6 +15,7 @@ from cluster_tools.services.sandbox.sandbox_daemons import ports_for_restart, po
 from cluster_tools.services.sandbox.sandbox_files import free_ports
 from cluster_tools.services.sandbox.sandbox_queue import describe_cancellation, record_pending_as_cancelled
 from cluster_tools.slurm.queue import parse_squeue
+from cluster_tools.store.run_store import save_run
 from cluster_tools.store.state_dir import StateDir
 from tests.unit.run_fixtures import make_run
 

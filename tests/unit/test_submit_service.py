@@ -11,10 +11,10 @@ import pytest
 from cluster_tools.errors import ClusterToolsError, TransportError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.project_config import load_project
-from cluster_tools.model.runs.run_record import list_runs, save_run
 from cluster_tools.model.runs.subjects import SubjectList
 from cluster_tools.services.project.project_init import init_project
 from cluster_tools.services.runs.submit import job_spec, prepare_run, submit_attempt
+from cluster_tools.store.run_store import list_runs, save_run
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.ssh import RemoteResult
 from tests.helpers import out, run_cli

@@ -15,8 +15,8 @@ from datetime import UTC
 
 from cluster_tools.errors import ClusterToolsError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
-from cluster_tools.model.runs.run_record import list_runs
 from cluster_tools.store.cluster_store import forget_cluster
+from cluster_tools.store.run_store import list_runs
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.remote_shell import ShellFactory
 

@@ -276,9 +276,9 @@ def cluster_cost(
         load_price_table,
         storage_monthly_price,
     )
-    from cluster_tools.model.runs.run_record import list_runs
     from cluster_tools.services.clusters.describe import describe_parallelcluster, hourly_cost, queue_capacities
     from cluster_tools.services.runs.run_follow import status_once
+    from cluster_tools.store.run_store import list_runs
 
     if record.sandbox:
         return sandbox_cluster_cost(state, project, now=now)

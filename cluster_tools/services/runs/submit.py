@@ -23,10 +23,8 @@ from cluster_tools.model.runs.run_record import (
     Attempt,
     Chunk,
     RunRecord,
-    list_runs,
     new_run_id,
     now_iso,
-    save_run,
     spec_hash,
 )
 from cluster_tools.model.runs.subjects import TASK_VARIABLES, SubjectList, unknown_variables
@@ -40,6 +38,7 @@ from cluster_tools.slurm.partition_fit import (
     partition_problem,
     request_problem,
 )
+from cluster_tools.store.run_store import list_runs, save_run
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.remote_shell import RemoteShell, ShellFactory
 
