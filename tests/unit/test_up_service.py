@@ -17,6 +17,7 @@ import pytest
 from cluster_tools.errors import ClusterToolsError, ConfigError
 from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.services.aws import lifecycle_up as lu
+from cluster_tools.services.aws.bootstrap_upload import sync_bootstrap
 from cluster_tools.services.clusters import describe as describe_service
 from cluster_tools.services.project.project_init import render_project_file
 from cluster_tools.store.cluster_store import load_cluster
@@ -128,7 +129,7 @@ def bring_up(aws, state, bootstrap, project_=None, **kwargs):
         "home": state.root,
         **kwargs,
     }
-    return lu.up(project_ or project(aws), state, **args)
+    return lu.up(lu.UpRequest(project_ or project(aws), state, **args))
 
 
 def test_up_uploads_creates_waits_and_records(aws, transport, tmp_path, bootstrap):
@@ -295,9 +296,9 @@ def test_a_missing_environment_file_blocks_up(aws, transport, tmp_path, bootstra
 
 def test_unchanged_bootstrap_files_are_not_uploaded_again(aws, bootstrap):
     files = sorted(p for p in bootstrap.rglob("*") if p.is_file())
-    first = lu.sync_bootstrap(aws["s3"], "up-out", "sync/", bootstrap, files, upload=True)
+    first = sync_bootstrap(aws["s3"], "up-out", "sync/", bootstrap, files, upload=True)
     (bootstrap / "README.md").write_text("changed\n")
-    second = lu.sync_bootstrap(aws["s3"], "up-out", "sync/", bootstrap, files, upload=True)
+    second = sync_bootstrap(aws["s3"], "up-out", "sync/", bootstrap, files, upload=True)
     assert [b.action for b in first] == ["upload", "upload"]
     assert [(b.key, b.action) for b in second] == [
         ("sync/README.md", "upload"),

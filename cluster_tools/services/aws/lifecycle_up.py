@@ -8,23 +8,27 @@ bootstrap upload use plain boto3 clients from ``make_clients``.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
-from cluster_tools.model.project.bootstrap_settings import ENV_SUBDIR
 from cluster_tools.model.project.project_config import Project
+from cluster_tools.services.aws.bootstrap_upload import BootstrapFile, sync_project_bootstrap
 from cluster_tools.services.aws.head_console import ConsoleWait, read_console_host_keys
-from cluster_tools.services.aws.preflight import Finding
+from cluster_tools.services.aws.preflight import AwsClients, Finding
 from cluster_tools.services.aws.stack_progress import wait_for_create
 from cluster_tools.store.cluster_store import forget_cluster, save_cluster
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
+
+if TYPE_CHECKING:
+    from cluster_tools.model.aws.cluster_spec import ClusterSpec
+    from cluster_tools.model.aws.console_host_keys import ConsoleHostKeys
+    from cluster_tools.services.aws.cluster_config import RenderedCluster
 
 BOOTSTRAP_SCRIPT = "on-node-configured.sh"
 
@@ -35,13 +39,6 @@ class UpBlocked(ClusterToolsError):
     def __init__(self, message: str, hint: str | None, findings: Sequence[Finding]) -> None:
         super().__init__(message, hint)
         self.findings = list(findings)
-
-
-@dataclass(frozen=True)
-class BootstrapFile:
-    key: str  # the object's key in the output bucket
-    sha256: str
-    action: str  # "upload" (new or changed), "unchanged"; a dry run only plans
 
 
 @dataclass
@@ -75,64 +72,109 @@ def default_identity_file(key_name: str | None, home: Path) -> Path | None:
     return path if path is not None and path.is_file() else None
 
 
-def up(
-    project: Project | None,
-    state: StateDir,
-    *,
-    allowed_ip: str | None = None,
-    region: str | None = None,
-    profile: str | None = None,
-    dry_run: bool = False,
-    identity_file: Path | None = None,
-    autostop_minutes: int | None = None,
-    project_text: str | None = None,
-    project_dir: Path | None = None,
-    endpoint_url: str | None = None,
-    suppress_validators: Sequence[str] = (),
-    bootstrap_dir: Path | None = None,
-    home: Path | None = None,
-    poll_seconds: float = 30.0,
-    timeout_seconds: float = 3600.0,
-    on_status: Callable[[pc.ClusterDescription], None] | None = None,
-    on_event: Callable[[pc.StackEvent], None] | None = None,
-    on_new_host_key: Callable[[str, str], None] | None = None,
-    on_progress: Callable[[str], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> UpResult:
-    """Bring the project's cluster up (or, with ``dry_run``, check everything up to ParallelCluster's own
-    dry-run validation). ``suppress_validators`` applies to dry runs only: a real create is never weakened.
-    ``on_progress`` gets a line when ``up`` waits for the head node's console to show its host keys.
-    Raises UpBlocked (findings with errors), ConfigError, PclusterError, ClusterToolsError (create failed)."""
-    from cluster_tools.services.aws.cluster_config import cluster_spec_of, validate_project_cluster
-    from cluster_tools.services.aws.preflight import make_clients, preflight_project
+@dataclass(frozen=True)
+class UpRequest:
+    """What ``up`` is asked to do: the project, the command line's options and the hooks it reports through.
+    ``suppress_validators`` applies to dry runs only: a real create is never weakened. ``on_progress`` gets a
+    line when ``up`` waits for the head node's console to show its host keys."""
 
-    project = _with_region(project, region)
-    project = _with_autostop(project, autostop_minutes)
+    project: Project | None
+    state: StateDir
+    allowed_ip: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    dry_run: bool = False
+    identity_file: Path | None = None
+    autostop_minutes: int | None = None
+    project_text: str | None = None
+    project_dir: Path | None = None
+    endpoint_url: str | None = None
+    suppress_validators: Sequence[str] = ()
+    bootstrap_dir: Path | None = None
+    home: Path | None = None
+    poll_seconds: float = 30.0
+    timeout_seconds: float = 3600.0
+    on_status: Callable[[pc.ClusterDescription], None] | None = None
+    on_event: Callable[[pc.StackEvent], None] | None = None
+    on_new_host_key: Callable[[str, str], None] | None = None
+    on_progress: Callable[[str], None] | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What the offline checks found: the project (with --region and --autostop applied), its rendered config,
+    the findings so far and the bootstrap files to send."""
+
+    project: Project
+    spec: ClusterSpec
+    rendered: RenderedCluster
+    findings: list[Finding]
+    bootstrap_dir: Path
+    files: list[Path]
+    env_file: Path | None
+
+    @property
+    def bucket(self) -> str:
+        return self.project.storage.output.bucket
+
+    @property
+    def prefix(self) -> str:
+        from cluster_tools.render.pcluster_config import bootstrap_prefix
+
+        return bootstrap_prefix(self.bucket, self.rendered.cluster_name).removeprefix(f"s3://{self.bucket}/")
+
+
+def up(request: UpRequest) -> UpResult:
+    """Bring the project's cluster up (or, with ``dry_run``, check everything up to ParallelCluster's own
+    dry-run validation): offline checks, pre-flight, then the dry run or the create.
+    Raises UpBlocked (findings with errors), ConfigError, PclusterError, ClusterToolsError (create failed)."""
+    from cluster_tools.services.aws.preflight import make_clients
+
+    checked = _check_offline(request)
+    with pc.profile_environment(request.profile):
+        clients = make_clients(checked.rendered.region, profile=request.profile, endpoint_url=request.endpoint_url)
+        _preflight(request, checked, clients)
+        rendered = checked.rendered
+        result = UpResult(rendered.cluster_name, rendered.region, "dry-run", checked.findings, rendered.yaml_text)
+        if request.dry_run:
+            return _dry_run(request, checked, clients, result)
+        return _create(request, checked, clients, result)
+
+
+def _check_offline(request: UpRequest) -> _Checked:
+    """Render and validate the project's cluster and find the bootstrap files; UpBlocked on any problem."""
+    from cluster_tools.services.aws.cluster_config import (
+        cluster_spec_of,
+        validate_project_cluster,
+        with_autostop,
+        with_region,
+    )
+
+    project = with_autostop(with_region(request.project, request.region), request.autostop_minutes)
     spec = cluster_spec_of(project)
-    if allowed_ip is None and spec.allowed_ips is None:
+    assert project is not None  # cluster_spec_of raised otherwise
+    if request.allowed_ip is None and spec.allowed_ips is None:
         raise ConfigError(
             "your public address cannot be learned here: clustertools does not look it up over the "
             "network, and never opens SSH to the world (0.0.0.0/0) instead",
             "pass --allowed-ip YOUR.IP/32 (e.g. from https://checkip.amazonaws.com), or set "
             "parallelcluster.allowed_ips",
         )
-    rendered, problems = validate_project_cluster(project, allowed_ip=allowed_ip)
+    rendered, problems = validate_project_cluster(project, allowed_ip=request.allowed_ip)
     findings = [Finding("error", "validate", line) for line in problems]
     if not findings:
         findings.append(Finding("ok", "validate", "ParallelCluster's schema and clustertools' checks pass"))
     findings += [Finding("warning", "validate", line) for line in rendered.notes]  # checks that could not be made
-    if bootstrap_dir is None:
-        from cluster_tools.store.shipped_files import bootstrap_dir as shipped_bootstrap
-
-        bootstrap_dir = shipped_bootstrap()
-    files = sorted(p for p in bootstrap_dir.rglob("*") if p.is_file()) if bootstrap_dir.is_dir() else []
-    env_path = _env_file(project, project_dir, findings)
-    if not any(p.relative_to(bootstrap_dir).as_posix() == BOOTSTRAP_SCRIPT for p in files):
+    root = request.bootstrap_dir or _shipped_bootstrap_dir()
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    env_file = _env_file(project, request.project_dir, findings)
+    if not any(p.relative_to(root).as_posix() == BOOTSTRAP_SCRIPT for p in files):
         findings.append(
             Finding(
-                "warning" if dry_run else "error",
+                "warning" if request.dry_run else "error",
                 "bootstrap",
-                f"{bootstrap_dir} has no {BOOTSTRAP_SCRIPT}: every node would fail OnNodeConfigured",
+                f"{root} has no {BOOTSTRAP_SCRIPT}: every node would fail OnNodeConfigured",
                 "add the node bootstrap (issue 5) before a real `up`",
             )
         )
@@ -142,85 +184,105 @@ def up(
             "fix them in clustertools.yaml (parallelcluster:)",
             findings,
         )
-    with pc.profile_environment(profile):
-        clients = make_clients(rendered.region, profile=profile, endpoint_url=endpoint_url)
-        findings += preflight_project(clients, project, rendered, project_text=project_text)
-        errors = [f for f in findings if f.level == "error"]
-        if errors:
-            raise UpBlocked(
-                f"pre-flight: {len(errors)} error(s); nothing was uploaded or created",
-                "fix each `error` line above, then run `clustertools up` again",
-                findings,
-            )
-        result = UpResult(rendered.cluster_name, rendered.region, "dry-run", findings, rendered.yaml_text)
-        bucket = project.storage.output.bucket
-        from cluster_tools.render.pcluster_config import bootstrap_prefix
+    return _Checked(project, spec, rendered, findings, root, files, env_file)
 
-        prefix = bootstrap_prefix(bucket, rendered.cluster_name).removeprefix(f"s3://{bucket}/")
-        if dry_run:
-            result.bootstrap = sync_project_bootstrap(
-                clients.s3, bucket, prefix, bootstrap_dir, files, env_path, upload=False
-            )
-            try:
-                created = pc.create_cluster(
-                    rendered.cluster_name,
-                    rendered.yaml_text,
-                    region=rendered.region,
-                    dry_run=True,
-                    suppress_validators=suppress_validators,
-                )
-            except pc.PclusterClusterExists:
-                result.notes.append(f"cluster {rendered.cluster_name} already exists: `up` would report it")
-                return result
-            result.findings += _validation_findings(created.validation_messages)
-            return result
-        existing = _existing(rendered.cluster_name, rendered.region)
-        if existing is None:
-            result.bootstrap = sync_project_bootstrap(
-                clients.s3, bucket, prefix, bootstrap_dir, files, env_path, upload=True
-            )
-            try:
-                created = pc.create_cluster(rendered.cluster_name, rendered.yaml_text, region=rendered.region)
-                result.findings += _validation_findings(created.validation_messages)
-            except pc.PclusterClusterExists:  # made between our describe and our create
-                existing = _existing(rendered.cluster_name, rendered.region)
-        if existing is not None:
-            result.outcome, result.cluster = "exists", existing
-            if existing.status == "CREATE_COMPLETE" and not state.cluster_file(existing.name).exists():
-                _record(
-                    result,
-                    state,
-                    spec,
-                    identity_file,
-                    home,
-                    on_new_host_key,
-                    fresh=False,
-                    ec2=clients.ec2,
-                    console_wait=ConsoleWait(sleep=sleep, on_progress=on_progress),
-                )
-            return result
-        result.outcome = "created"
-        result.cluster = wait_for_create(
+
+def _shipped_bootstrap_dir() -> Path:
+    from cluster_tools.store.shipped_files import bootstrap_dir
+
+    return bootstrap_dir()
+
+
+def _preflight(request: UpRequest, checked: _Checked, clients: AwsClients) -> None:
+    """Pre-flight against AWS, its findings added to ``checked.findings``; UpBlocked when any is an error."""
+    from cluster_tools.services.aws.preflight import preflight_project
+
+    checked.findings.extend(
+        preflight_project(clients, checked.project, checked.rendered, project_text=request.project_text)
+    )
+    errors = [f for f in checked.findings if f.level == "error"]
+    if errors:
+        raise UpBlocked(
+            f"pre-flight: {len(errors)} error(s); nothing was uploaded or created",
+            "fix each `error` line above, then run `clustertools up` again",
+            checked.findings,
+        )
+
+
+def _sync(checked: _Checked, clients: AwsClients, *, upload: bool) -> list[BootstrapFile]:
+    return sync_project_bootstrap(
+        clients.s3,
+        checked.bucket,
+        checked.prefix,
+        checked.bootstrap_dir,
+        checked.files,
+        checked.env_file,
+        upload=upload,
+    )
+
+
+def _dry_run(request: UpRequest, checked: _Checked, clients: AwsClients, result: UpResult) -> UpResult:
+    """Plan the bootstrap upload and run ParallelCluster's dry run: nothing is uploaded or created."""
+    result.bootstrap = _sync(checked, clients, upload=False)
+    rendered = checked.rendered
+    try:
+        created = pc.create_cluster(
             rendered.cluster_name,
-            rendered.region,
-            poll_seconds=poll_seconds,
-            timeout_seconds=timeout_seconds,
-            on_status=on_status,
-            on_event=on_event,
-            sleep=sleep,
+            rendered.yaml_text,
+            region=rendered.region,
+            dry_run=True,
+            suppress_validators=request.suppress_validators,
         )
-        _record(
-            result,
-            state,
-            spec,
-            identity_file,
-            home,
-            on_new_host_key,
-            fresh=True,
-            ec2=clients.ec2,
-            console_wait=ConsoleWait(sleep=sleep, on_progress=on_progress),
-        )
+    except pc.PclusterClusterExists:
+        result.notes.append(f"cluster {rendered.cluster_name} already exists: `up` would report it")
         return result
+    result.findings += _validation_findings(created.validation_messages)
+    return result
+
+
+def _create(request: UpRequest, checked: _Checked, clients: AwsClients, result: UpResult) -> UpResult:
+    """Upload bootstrap/ and create the cluster, wait for it and record it; a cluster that exists is reported
+    (and recorded when it is complete and not recorded yet)."""
+    rendered = checked.rendered
+    existing = _existing(rendered.cluster_name, rendered.region)
+    if existing is None:
+        result.bootstrap = _sync(checked, clients, upload=True)
+        try:
+            created = pc.create_cluster(rendered.cluster_name, rendered.yaml_text, region=rendered.region)
+            result.findings += _validation_findings(created.validation_messages)
+        except pc.PclusterClusterExists:  # made between our describe and our create
+            existing = _existing(rendered.cluster_name, rendered.region)
+    if existing is not None:
+        result.outcome, result.cluster = "exists", existing
+        if existing.status == "CREATE_COMPLETE" and not request.state.cluster_file(existing.name).exists():
+            _record_from(request, checked, clients, result, fresh=False)
+        return result
+    result.outcome = "created"
+    result.cluster = wait_for_create(
+        rendered.cluster_name,
+        rendered.region,
+        poll_seconds=request.poll_seconds,
+        timeout_seconds=request.timeout_seconds,
+        on_status=request.on_status,
+        on_event=request.on_event,
+        sleep=request.sleep,
+    )
+    _record_from(request, checked, clients, result, fresh=True)
+    return result
+
+
+def _record_from(request: UpRequest, checked: _Checked, clients: AwsClients, result: UpResult, *, fresh: bool) -> None:
+    _record(
+        result,
+        request.state,
+        checked.spec,
+        request.identity_file,
+        request.home,
+        request.on_new_host_key,
+        fresh=fresh,
+        ec2=clients.ec2,
+        console_wait=ConsoleWait(sleep=request.sleep, on_progress=request.on_progress),
+    )
 
 
 def _env_file(project: Project | None, project_dir: Path | None, findings: list[Finding]) -> Path | None:
@@ -243,59 +305,6 @@ def _env_file(project: Project | None, project_dir: Path | None, findings: list[
     return path
 
 
-def sync_project_bootstrap(
-    s3: Any,
-    bucket: str,
-    prefix: str,
-    root: Path,
-    files: Sequence[Path],
-    env_file: Path | None,
-    *,
-    upload: bool,
-    progress: Callable[[str], None] | None = None,
-) -> list[BootstrapFile]:
-    """bootstrap/ (``files`` of ``root``) under ``prefix`` and the project's environment file under its env/, as
-    `up`, `sandbox bootstrap` and `bootstrap refresh` send them; each file said to ``progress`` when given."""
-    uploads = sync_bootstrap(s3, bucket, prefix, root, files, upload=upload)
-    if env_file is not None:
-        uploads += sync_bootstrap(s3, bucket, prefix + ENV_SUBDIR, env_file.parent, [env_file], upload=upload)
-    for item in uploads if progress else ():
-        verb = ("uploaded" if upload else "would upload") if item.action == "upload" else "unchanged"
-        progress(f"{verb} s3://{bucket}/{item.key}")
-    return uploads
-
-
-def sync_bootstrap(
-    s3: Any, bucket: str, prefix: str, root: Path, files: Sequence[Path], *, upload: bool
-) -> list[BootstrapFile]:
-    """Each file of ``root`` under ``prefix`` with its sha256 as object metadata; a file whose object already
-    carries the same sha256 is skipped. ``upload=False`` only plans (reads the metadata, writes nothing)."""
-    from botocore.exceptions import ClientError
-
-    from cluster_tools.transport.s3 import translate_s3_error
-
-    planned = []
-    for path in files:
-        data = path.read_bytes()
-        digest, key = hashlib.sha256(data).hexdigest(), prefix + path.relative_to(root).as_posix()
-        try:
-            stored = s3.head_object(Bucket=bucket, Key=key).get("Metadata", {}).get("sha256")
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-                raise translate_s3_error(exc, f"check s3://{bucket}/{key}", bucket=bucket) from None
-            stored = None
-        except Exception as exc:
-            raise translate_s3_error(exc, f"check s3://{bucket}/{key}", bucket=bucket) from None
-        action = "unchanged" if stored == digest else "upload"
-        if upload and action == "upload":
-            try:
-                s3.put_object(Bucket=bucket, Key=key, Body=data, Metadata={"sha256": digest})
-            except Exception as exc:
-                raise translate_s3_error(exc, f"upload s3://{bucket}/{key}", bucket=bucket) from None
-        planned.append(BootstrapFile(key, digest, action))
-    return planned
-
-
 def _record(
     result: UpResult,
     state: StateDir,
@@ -306,16 +315,10 @@ def _record(
     *,
     fresh: bool,
     ec2: Any = None,
-    console_wait: ConsoleWait = ConsoleWait(),
+    console_wait: ConsoleWait | None = None,
 ) -> None:
     """Record the head node and pin its host key: from the keys its console printed at boot when there are
     any (no trust needed), else checked against the console's fingerprints, else trusted on first use."""
-    from dataclasses import replace
-
-    from cluster_tools.services.remote.cluster_shell import ssh_target
-    from cluster_tools.transport.known_hosts import pin_host_keys
-    from cluster_tools.transport.ssh import SSHConnection
-
     described = result.cluster
     assert described is not None
     host = described.head_node_public_ip or described.head_node_private_ip
@@ -335,7 +338,24 @@ def _record(
     )
     save_cluster(state, record)
     result.record = record
-    console = read_console_host_keys(ec2, described.head_node_instance_id, result.notes, console_wait)
+    console = read_console_host_keys(ec2, described.head_node_instance_id, result.notes, console_wait or ConsoleWait())
+    _pin_host_key(result, record, console, on_new_host_key)
+
+
+def _pin_host_key(
+    result: UpResult,
+    record: ClusterRecord,
+    console: ConsoleHostKeys,
+    on_new_host_key: Callable[[str, str], None] | None,
+) -> None:
+    """Pin the keys the console printed, then log in once: a key learned at that key exchange is pinned when it
+    matches the console's fingerprints (or, with none, on first use)."""
+    from dataclasses import replace
+
+    from cluster_tools.services.remote.cluster_shell import ssh_target
+    from cluster_tools.transport.known_hosts import pin_host_keys
+    from cluster_tools.transport.ssh import SSHConnection
+
     target = ssh_target(record)
     if console.keys:
         pin_host_keys(record.known_hosts, record.host, record.port, console.keys)
@@ -374,32 +394,3 @@ def _existing(name: str, region: str) -> pc.ClusterDescription | None:
 def _validation_findings(messages: Sequence[pc.ValidationMessage]) -> list[Finding]:
     level = {"ERROR": "error", "WARNING": "warning"}
     return [Finding(level.get(m.level, "ok"), f"pcluster:{m.type}", " ".join(m.message.split())) for m in messages]  # type: ignore[misc]
-
-
-def _with_autostop(project: Project | None, minutes: int | None) -> Project | None:
-    """``up --autostop MINUTES`` over the project's ``parallelcluster.autostop_minutes`` (checked by the same model)."""
-    if project is None or minutes is None or project.parallelcluster is None:
-        return project
-    from pydantic import ValidationError
-
-    from cluster_tools.model.aws.cluster_spec import ClusterSpec
-
-    try:
-        spec = ClusterSpec.model_validate({**project.parallelcluster.model_dump(), "autostop_minutes": minutes})
-    except ValidationError as exc:
-        raise ConfigError(f"--autostop {minutes}: {exc.errors()[0]['msg']}", "1 to 10080 minutes") from None
-    return project.model_copy(update={"parallelcluster": spec})
-
-
-def _with_region(project: Project | None, region: str | None) -> Project | None:
-    if project is None or region is None or project.parallelcluster is None or region == project.parallelcluster.region:
-        return project
-    from pydantic import ValidationError
-
-    from cluster_tools.model.aws.cluster_spec import ClusterSpec
-
-    try:
-        spec = ClusterSpec.model_validate({**project.parallelcluster.model_dump(), "region": region})
-    except ValidationError:
-        raise ConfigError(f"--region {region!r} is not an AWS region", "e.g. us-east-1") from None
-    return project.model_copy(update={"parallelcluster": spec})
