@@ -84,10 +84,6 @@ def project_queue_shapes(
     return shapes, notes
 
 
-def default_queues() -> list[QueueShape]:
-    return [QueueShape(DEFAULT_QUEUE, "sandbox.2xlarge", DEFAULT_NODE_CPUS, DEFAULT_NODE_MEMORY_MB, 0, 4)]
-
-
 def plan_nodes(queues: list[QueueShape], machine_memory_mb: int) -> tuple[list[SandboxNode], list[str]]:
     """Every node of every queue, capped to what this machine holds; and a note for each cap applied.
 

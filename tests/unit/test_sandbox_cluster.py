@@ -11,7 +11,6 @@ from cluster_tools.render.sandbox_cluster import (
     ClusterFiles,
     QueueShape,
     cgroup_conf,
-    default_queues,
     plan_nodes,
     project_queue_shapes,
     render_resume_program,
@@ -36,7 +35,9 @@ def test_counts_and_memory_are_capped_to_this_machine_and_said() -> None:
 
 
 def _files(memory_scheduling: bool) -> ClusterFiles:
-    nodes, _ = plan_nodes([QueueShape("q1", "c6i.xlarge", 4, 8192, 1, 3), *default_queues()], 64_000)
+    nodes, _ = plan_nodes(
+        [QueueShape("q1", "c6i.xlarge", 4, 8192, 1, 3), QueueShape("compute", "sandbox.2xlarge", 8, 4096, 0, 4)], 64_000
+    )
     return ClusterFiles(
         tuple(with_ports(nodes, list(range(7001, 7001 + len(nodes))))),
         6817,

@@ -2,24 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from cluster_tools.slurm.node_info import NodeHardware, parse_key_values, parse_sinfo_node_states, parse_slurmd_c
-
-# `slurmd -C` on the sandbox machine
-SLURMD_C = """NodeName=vm CPUs=2 Boards=1 SocketsPerBoard=1 CoresPerSocket=2 ThreadsPerCore=1 RealMemory=24105
-UpTime=0-00:06:18
-"""
-
-
-def test_slurmd_c():
-    assert parse_slurmd_c(SLURMD_C) == NodeHardware(cpus=2, real_memory_mb=24105)
-
-
-@pytest.mark.parametrize("text", ["", "garbage\n", "NodeName=vm CPUs=two RealMemory=1\n"])
-def test_slurmd_c_unexpected_output_is_a_value_error(text):
-    with pytest.raises(ValueError, match="slurmd -C"):
-        parse_slurmd_c(text)
+from cluster_tools.slurm.node_info import parse_key_values, parse_sinfo_node_states
 
 
 def test_sinfo_node_states():

@@ -41,9 +41,6 @@ class HostKey:
         """OpenSSH's ``SHA256:...`` form, as ssh-keygen -l prints it."""
         return sha256_fingerprint(base64.b64decode(self.base64))
 
-    def known_hosts_line(self, host: str) -> str:
-        return f"{host} {self.key_type} {self.base64}"
-
 
 @dataclass(frozen=True)
 class ConsoleHostKeys:

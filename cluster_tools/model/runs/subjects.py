@@ -106,12 +106,6 @@ class SubjectList:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def env_for(self, index: int) -> dict[str, str]:
-        """``{column: value}`` for array task ``index`` (``{}`` for a plain list)."""
-        if not 0 <= index < len(self.ids):
-            raise IndexError(f"task index {index} out of range for {len(self.ids)} subjects")
-        return dict(zip(self.columns, self.rows[index], strict=True)) if self.rows else {}
-
 
 @dataclass
 class _Kind:
