@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,13 @@ class ProcessRecord:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> ProcessRecord:
+    def from_json(cls, data: Mapping[str, Any]) -> ProcessRecord:
+        """From what to_json wrote, read back as JSON (whose values are untyped)."""
         return cls(
             name=str(data["name"]),
-            pid=int(data["pid"]),  # type: ignore[arg-type]
-            start_ticks=int(data["start_ticks"]),  # type: ignore[arg-type]
-            argv=tuple(data["argv"]),  # type: ignore[arg-type]
+            pid=int(data["pid"]),
+            start_ticks=int(data["start_ticks"]),
+            argv=tuple(data["argv"]),
         )
 
 
@@ -115,7 +117,7 @@ def marked_values(name: str) -> set[str]:
     which sandboxes run on this machine now, by their marker."""
     prefix = f"{name}=".encode()
     spared = _ancestors(os.getpid())
-    values = set()
+    values: set[str] = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) in spared:
             continue
@@ -186,4 +188,4 @@ def kill_pids(pids: Iterable[int], *, timeout: float = 5.0) -> list[int]:
 def _alive_pid(pid: int) -> bool:
     _reap(pid)
     fields = _stat_fields(pid)
-    return bool(fields) and fields[0] not in ("Z", "X")
+    return bool(fields and fields[0] not in ("Z", "X"))

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Protocol
 
 import paramiko
 
@@ -181,6 +181,7 @@ class SSHConnection:
 
     def _connect(self, timeout: float, tunnel: paramiko.Channel | None) -> None:
         t = self.target
+        sock: socket.socket | paramiko.Channel
         if tunnel is not None:
             sock = tunnel
         else:
@@ -399,8 +400,8 @@ class SSHConnection:
     def _pump(
         self,
         command: str,
-        stdout: IO[bytes],
-        stderr: IO[bytes],
+        stdout: _Sink,
+        stderr: _Sink,
         *,
         stdin_bytes: bytes | None,
         stdin_stream: IO[bytes] | None,
@@ -445,6 +446,14 @@ class SSHConnection:
             return 255 if code < 0 else code
         finally:
             channel.close()
+
+
+class _Sink(Protocol):
+    """Where _pump writes a stream: a binary file, or a _Collector."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+    def flush(self) -> object: ...
 
 
 class _Collector:

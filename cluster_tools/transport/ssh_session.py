@@ -95,7 +95,7 @@ def _pump(
 ) -> int:
     reading_stdin = True
     while True:
-        watched = [channel, wake_fd] + ([terminal.stdin_fd] if reading_stdin else [])
+        watched: list[paramiko.Channel | int] = [channel, wake_fd, *([terminal.stdin_fd] if reading_stdin else [])]
         try:
             ready, _, _ = select.select(watched, [], [], 1.0)
         except InterruptedError:  # pragma: no cover - Python retries select itself (PEP 475)
