@@ -100,13 +100,14 @@ def test_an_unreadable_file_is_a_config_error(tmp_path):
         load_project(tmp_path / "missing.yaml")
 
 
-def test_the_project_file_is_found_in_a_parent_dir(tmp_path):
+def test_the_project_file_is_found_in_a_parent_dir_never_in_a_child(tmp_path):
     (tmp_path / "clustertools.yaml").write_text(GOOD)
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)
     assert find_project_file(deep) == tmp_path / "clustertools.yaml"
-    above = find_project_file(tmp_path.parent)  # a search only looks up: never into a child directory
-    assert above != tmp_path / "clustertools.yaml" and (above is None or tmp_path.parent.is_relative_to(above.parent))
+    (deep / "clustertools.yaml").write_text(GOOD)  # nearer by depth, but below the start: a search only looks up
+    assert find_project_file(tmp_path / "a") == tmp_path / "clustertools.yaml"
+    assert find_project_file(deep) == deep / "clustertools.yaml"  # the nearest one up wins
 
 
 @given(st.text(max_size=40))
