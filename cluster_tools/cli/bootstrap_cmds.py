@@ -1,10 +1,11 @@
-"""clustertools bootstrap refresh, and how a node bootstrap's run is reported (also by `sandbox bootstrap`)."""
+"""clustertools bootstrap refresh."""
 
 from __future__ import annotations
 
 import click
 
-from cluster_tools.cli.app import App, CliError, cli, note
+from cluster_tools.cli.app import App, cli, note
+from cluster_tools.cli.common import report_bootstrap_run
 from cluster_tools.cli.flags import cluster_option
 
 
@@ -44,29 +45,3 @@ def refresh(app: App, cluster_name: str | None, dry_run: bool) -> None:
         progress=note,
     )
     report_bootstrap_run(result, record.name, dry_run=dry_run, where=f"the head node of {record.name}")
-
-
-def report_bootstrap_run(result, cluster: str, *, dry_run: bool, where: str) -> None:
-    """Notes, then what a dry run would run, or how the run ended (a failure as one error naming its step)."""
-    for line in result.notes:
-        note(f"note: {line}")
-    if dry_run:
-        click.echo(f"would run on {where}: {result.command}")
-        return
-    outcome = result.outcome
-    if result.exit_code != 0:
-        if outcome is not None and outcome.failed_step:
-            code = outcome.exit_code if outcome.exit_code is not None else result.exit_code
-            what = f"at step {outcome.failed_step} (exit {code})"
-        else:
-            what = f"(exit {result.exit_code})" + (
-                f": {outcome.error}" if outcome is not None and outcome.error else ""
-            )
-        raise CliError(f"node bootstrap failed {what} (hint: clustertools triage -c {cluster})")
-    if outcome is not None and outcome.nothing_to_do:
-        note("node bootstrap: nothing to do, every step was already done (no-op)")
-    else:
-        note(
-            "node bootstrap finished OK"
-            + (f": ran {', '.join(outcome.steps_run)}" if outcome and outcome.steps_run else "")
-        )

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from cluster_tools.cli.app import App, CliError, cli, note
+from cluster_tools.cli.common import announce_host_key, local_terminal
 from cluster_tools.cli.flags import cluster_option, json_option
 from cluster_tools.cli.output import print_json, print_table
 
@@ -103,7 +104,7 @@ def register(
         region=region,
         force=force,
         check=not no_check,
-        on_new_host_key=_announce_host_key,
+        on_new_host_key=announce_host_key,
     )
     click.echo(f"registered {record.name}: {record.address}")
 
@@ -164,16 +165,16 @@ def ssh(app: App, cluster_name: str | None, node: str | None, force_tty: bool | 
             stdout=sys.stdout.buffer,
             stderr=sys.stderr.buffer,
             stdin=stdin,
-            on_new_host_key=_announce_host_key,
+            on_new_host_key=announce_host_key,
         )
     else:
         code = interactive_shell(
             record,
             list(command) if command else None,
-            _terminal(app),
+            local_terminal(app),
             node=node,
             force_pty=force_tty if force_tty is not None else (False if command else None),
-            on_new_host_key=_announce_host_key,
+            on_new_host_key=announce_host_key,
             on_no_pty=None if command else _say_no_pty,
         )
     click.get_current_context().exit(code)
@@ -181,18 +182,6 @@ def ssh(app: App, cluster_name: str | None, node: str | None, force_tty: bool | 
 
 def _say_no_pty() -> None:
     note("stdin is not a terminal: no pty (as ssh -T); the shell reads its commands from stdin")
-
-
-def _terminal(app: App):
-    from cluster_tools.transport.ssh_session import LocalTerminal
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    return LocalTerminal(term=app.environ.get("TERM") or "xterm-256color")
-
-
-def _announce_host_key(host: str, key: str) -> None:
-    note(f"first contact with {host}: pinned its host key {key} (check it with the cluster's admin)")
 
 
 @cli.command(

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from cluster_tools.cli.app import App, cli, note
-from cluster_tools.cli.cluster_cmds import _announce_host_key, _terminal
+from cluster_tools.cli.common import announce_host_key, local_terminal
 from cluster_tools.cli.flags import cluster_option, json_option
 
 
@@ -121,7 +121,7 @@ def debug(
     resources = debug_resources(
         base, {"partition": partition, "cpus": cpus, "gpus": gpus, "mem": mem, "time": time_limit}
     )
-    terminal = _terminal(app)
+    terminal = local_terminal(app)
     pty = wants_pty(terminal, None)
     plan = plan_debug(run, subject, resources, pty=pty)
     if dry_run:
@@ -136,7 +136,7 @@ def debug(
             f"an interactive job on {record.name} (partition {resources.partition or 'default'}, "
             f"{resources.cpus} cpu, {resources.mem}, {resources.time}); leaving the shell frees the node"
         )
-    code = run_debug(record, plan, terminal, pty=pty, on_new_host_key=_announce_host_key)
+    code = run_debug(record, plan, terminal, pty=pty, on_new_host_key=announce_host_key)
     click.get_current_context().exit(code)
 
 
@@ -217,7 +217,7 @@ def _copy(
             recursive=recursive,
             force=force,
             listener=bar,
-            on_new_host_key=_announce_host_key,
+            on_new_host_key=announce_host_key,
         )
     if as_json:
         print_json({**plan.to_json(), "cluster": record.name})

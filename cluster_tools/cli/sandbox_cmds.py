@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cluster_tools.cli.app import App, cli, note
-from cluster_tools.cli.bootstrap_cmds import report_bootstrap_run
+from cluster_tools.cli.common import report_bootstrap_run
 from cluster_tools.cli.flags import json_option
 from cluster_tools.cli.output import print_json, print_table
 
