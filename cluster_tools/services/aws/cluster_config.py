@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, replace
 
 from cluster_tools.errors import ConfigError
+from cluster_tools.model.aws.cluster_checks import ALLOWED_IPS_PLACEHOLDER
 from cluster_tools.model.aws.cluster_spec import ClusterSpec, check_allowed_ips, cluster_name_for, is_open_to_world
 from cluster_tools.model.aws.job_fit import job_fit_problems
 from cluster_tools.model.cost.pricing import shipped_instance_gpus, shipped_instance_shape
@@ -15,7 +16,6 @@ from cluster_tools.model.nodes.container_runtimes import apptainer_arch_problem
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.render.node_bootstrap import default_runtime, node_bootstrap_for
 from cluster_tools.render.pcluster_config import (
-    ALLOWED_IPS_PLACEHOLDER,
     available_templates,
     bootstrap_prefix,
     bootstrap_url,
@@ -36,11 +36,17 @@ class RenderedCluster:
     notes: tuple[str, ...] = ()  # from validate: checks that could not be made, and why
 
 
-def cluster_spec_of(project: Project | None) -> ClusterSpec:
+def require_project(project: Project | None) -> Project:
+    """The project, or the ConfigError that there is none."""
     if project is None:
         raise ConfigError(
             "no clustertools.yaml here or above", "create one with `clustertools init`, or pass --project FILE"
         )
+    return project
+
+
+def cluster_spec_of(project: Project | None) -> ClusterSpec:
+    project = require_project(project)
     if project.parallelcluster is None:
         raise ConfigError(
             "clustertools.yaml has no parallelcluster: section (what `up` builds on AWS)",
@@ -54,6 +60,7 @@ def render_project_cluster(
 ) -> RenderedCluster:
     """Render the project's cluster. ``allowed_ip`` (``--allowed-ip``) wins over the project's
     ``allowed_ips``; with neither, AllowedIps is a placeholder that fails validation."""
+    project = require_project(project)
     spec = configured = cluster_spec_of(project)
     update: dict[str, str] = {}
     if template is not None:
@@ -126,6 +133,7 @@ def check_project_spec(project: Project | None) -> list[str]:
     from cluster_tools.model.aws.cluster_spec_checks import check_cluster_spec
     from cluster_tools.model.aws.pcluster_support import installed_support
 
+    project = require_project(project)
     spec = cluster_spec_of(project)
     findings = check_cluster_spec(spec, installed_support(), shipped_instance_shape)
     lines = {f: f"{project.where('parallelcluster', *f.loc)}: {f.message}" for f in findings}

@@ -218,9 +218,12 @@ def project_cluster_record(state: StateDir, project: Project | None, explicit: s
     """The cluster `update` changes: ``-c NAME``, else the one the project's parallelcluster: section makes (not the
     project's ``cluster:``, which names where runs go and may be the sandbox)."""
     from cluster_tools.model.aws.cluster_spec import cluster_name_for
-    from cluster_tools.services.aws.cluster_config import cluster_spec_of
+    from cluster_tools.services.aws.cluster_config import cluster_spec_of, require_project
 
-    return load_cluster(state, explicit or cluster_name_for(cluster_spec_of(project), project.name))
+    if explicit:
+        return load_cluster(state, explicit)
+    project = require_project(project)
+    return load_cluster(state, cluster_name_for(cluster_spec_of(project), project.name))
 
 
 def update_cluster(

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cluster_tools.errors import ConfigError
-from cluster_tools.model.project.project_config import PROJECT_FILE, parse_project
+from cluster_tools.model.project.project_config import parse_project
+from cluster_tools.model.project.project_file import PROJECT_FILE
 from cluster_tools.render.templates import render_template
 
 SUBJECTS_FILE = "subjects.txt"

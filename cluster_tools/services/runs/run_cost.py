@@ -27,7 +27,8 @@ from cluster_tools.model.cost.cost_model import (
     slurm_mem_gib,
     slurm_minutes,
 )
-from cluster_tools.model.project.project_config import JobSpec, Project
+from cluster_tools.model.project.project_config import Project
+from cluster_tools.model.runs.job_spec import JobSpec
 from cluster_tools.transport.remote_shell import ShellFactory
 
 

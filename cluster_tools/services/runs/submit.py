@@ -16,8 +16,9 @@ from pydantic import ValidationError
 
 from cluster_tools.errors import ClusterStopped, ClusterToolsError, ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
-from cluster_tools.model.project.project_config import JobSpec, Project
+from cluster_tools.model.project.project_config import Project
 from cluster_tools.model.runs.input_urls import check_input_urls
+from cluster_tools.model.runs.job_spec import JobSpec
 from cluster_tools.model.runs.run_record import (
     REMOTE_RUNS_DIR,
     Attempt,

@@ -28,7 +28,8 @@ from pydantic import ValidationError
 from cluster_tools.errors import ConfigError, SandboxError
 from cluster_tools.model.nodes.bootstrap_log import Bootstrap, parse_bootstrap
 from cluster_tools.model.project.bootstrap_settings import BootstrapSettings
-from cluster_tools.model.project.project_config import JobSpec, Project
+from cluster_tools.model.project.project_config import Project
+from cluster_tools.model.runs.job_spec import JobSpec
 from cluster_tools.render.node_bootstrap import RUNTIMES, NodeBootstrap
 from cluster_tools.render.pcluster_config import bootstrap_prefix
 from cluster_tools.render.sandbox_layout import SandboxPaths
