@@ -123,7 +123,7 @@ class SlurmLimits(BaseModel):
 
     @model_validator(mode="after")
     def _array_fits(self) -> SlurmLimits:
-        # every task of a pending array counts against MaxJobCount (see DOMAIN.md)
+        # every task of a pending array counts against MaxJobCount (slurm.conf(5))
         if self.max_array_size > self.max_job_count:
             raise ValueError("max_array_size must not exceed max_job_count")
         return self

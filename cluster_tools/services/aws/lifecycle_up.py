@@ -175,7 +175,7 @@ def _check_offline(request: UpRequest) -> _Checked:
                 "warning" if request.dry_run else "error",
                 "bootstrap",
                 f"{root} has no {BOOTSTRAP_SCRIPT}: every node would fail OnNodeConfigured",
-                "add the node bootstrap (issue 5) before a real `up`",
+                "clustertools ships it in its bootstrap/ folder: reinstall clustertools before a real `up`",
             )
         )
     if problems:

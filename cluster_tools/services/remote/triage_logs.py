@@ -32,7 +32,8 @@ from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
 
 BOOTSTRAP_LOG = "/var/log/clustertools-bootstrap.log"
-# What a ParallelCluster head node keeps (DOMAIN.md: where bootstrap failures are written).
+# Where a ParallelCluster head node writes what went wrong at bootstrap and at node launch (clustermgtd,
+# slurm_resume), besides clustertools' own log.
 PCLUSTER_HEAD_FILES = (
     LogFile("bootstrap", (BOOTSTRAP_LOG,), 3000),
     LogFile("clustermgtd", ("/var/log/parallelcluster/clustermgtd",)),
