@@ -56,9 +56,9 @@ def test_fifty_subjects_some_fail_status_survives_min_job_age_and_resubmit_rerun
     log = sandbox.cli("logs", run_id, "sub-007", "--stderr", cwd=project)
     assert log.returncode == 0 and out(log) == "boom\n"
     plain = sandbox.cli("logs", run_id, "sub-008", cwd=project)
-    assert out(plain) == "out sub-008\n" and err(plain) == ""  # nothing on stderr: nothing said
+    assert plain.returncode == 0 and out(plain) == "out sub-008\n" and err(plain) == ""  # no stderr: nothing said
     both = sandbox.cli("logs", run_id, "sub-007", cwd=project)  # stdout for a pipe, stderr for the person
-    assert out(both) == "out sub-007\n" and err(both) == "==> stderr of sub-007 <==\nboom\n"
+    assert both.returncode == 0 and out(both) == "out sub-007\n" and err(both) == "==> stderr of sub-007 <==\nboom\n"
 
     rerun = sandbox.cli("resubmit", run_id, "--failed", "--json", cwd=project)
     assert rerun.returncode == 0, err(rerun)
