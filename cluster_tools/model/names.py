@@ -84,6 +84,19 @@ NODE_NAME = NameRule(
 )
 # A Slurm partition: a word of an #SBATCH line.
 PARTITION = NameRule("partition", PROJECT_NAME.pattern, PROJECT_NAME.rule)
+# ParallelCluster's NameValidator for queues and compute resources; it refuses "default" too.
+QUEUE_NAME = NameRule(
+    "queue name",
+    re.compile(r"(?!default\Z)[a-z][a-z0-9-]{0,24}"),
+    "lowercase letters, digits and '-', starting with a letter, at most 25, not 'default' (ParallelCluster's rule)",
+)
+# S3's rule for the buckets clustertools reads and writes (no '..': S3 refuses it within the name).
+BUCKET_NAME = NameRule(
+    "S3 bucket name",
+    re.compile(r"(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"),
+    "lowercase letters, digits, '.' and '-', 3 to 63, starting and ending with a letter or digit",
+    "give the bucket's name alone, without s3://",
+)
 
 
 class PathEscape(ConfigError):

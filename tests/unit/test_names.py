@@ -20,6 +20,8 @@ RULES = [
     names.SUBJECT_ID,
     names.NODE_NAME,
     names.PARTITION,
+    names.QUEUE_NAME,
+    names.BUCKET_NAME,
 ]
 HOSTILE = [
     "ok\n",
@@ -52,6 +54,13 @@ def test_every_rule_refuses_hostile_names(rule, value):
     with pytest.raises(names.InvalidName) as info:
         rule.check(value)
     assert "\n" not in info.value.one_line() and isinstance(info.value, ConfigError)
+
+
+def test_queue_and_bucket_names_follow_parallelclusters_and_s3s_rules():
+    assert names.QUEUE_NAME.is_valid("spot-1") and names.QUEUE_NAME.is_valid("defaults")
+    assert not any(names.QUEUE_NAME.is_valid(v) for v in ("default", "Spot", "1spot", "a" * 26))
+    assert names.BUCKET_NAME.is_valid("my.bucket-1") and names.BUCKET_NAME.is_valid("a" * 63)
+    assert not any(names.BUCKET_NAME.is_valid(v) for v in ("my..bucket", "ab", "a" * 64, "Bucket", "bucket-"))
 
 
 @given(st.text(max_size=80))

@@ -9,10 +9,12 @@ import re
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
+from cluster_tools.model.aws.pcluster_support import strategy_misfit
+from cluster_tools.model.names import QUEUE_NAME
+
 # Stands in for the caller's address when it is unknown offline (render uses it). It is not a CIDR, so
 # ParallelCluster refuses it: a config carrying it can never be created, and it opens SSH to no one.
 ALLOWED_IPS_PLACEHOLDER = "YOUR-PUBLIC-IP/32"
-_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,24}$")  # ParallelCluster's NameValidator
 _ACCOUNTING_NAME_MAX = 40  # ParallelCluster's limit on cluster names when Slurm accounting is on
 
 # Shapes of secrets that must never sit in a config (it is stored by CloudFormation and in S3).
@@ -134,8 +136,8 @@ def _queue_problems(
         where = f"Scheduling.SlurmQueues[{i}]"
         problems += _name_problems(f"{where}.Name", _get(queue, "Name"), seen_queues, "queue")
         capacity, strategy = _get(queue, "CapacityType") or "ONDEMAND", _get(queue, "AllocationStrategy")
-        allowed = (strategies or {}).get(capacity)
-        if allowed is not None and strategy in _all_strategies(strategies) and strategy not in allowed:
+        allowed = strategy_misfit(strategies or {}, capacity, strategy)
+        if allowed is not None:
             problems.append(
                 f"{where}.AllocationStrategy: {strategy} does not apply to {capacity} queues; "
                 f"use one of {', '.join(allowed)}"
@@ -157,15 +159,10 @@ def _queue_problems(
     return problems
 
 
-def _all_strategies(strategies: Mapping[str, Collection[str]] | None) -> set[str]:
-    """Every strategy ParallelCluster knows; its schema already names any other one."""
-    return {name for names in (strategies or {}).values() for name in names}
-
-
 def _name_problems(where: str, name: Any, seen: set[str], what: str) -> list[str]:
     if not isinstance(name, str):
         return []  # the schema reports a missing or non-text name
-    if not _NAME_RE.fullmatch(name) or name == "default":
+    if not QUEUE_NAME.is_valid(name):  # ParallelCluster's NameValidator, for compute resources too
         return [
             f"{where}: {name!r} is not a valid {what} name: lowercase letters, digits and '-', "
             "starting with a letter, at most 25, not 'default'"

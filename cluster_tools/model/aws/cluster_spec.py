@@ -15,15 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cluster_tools.model.aws.cluster_storage_spec import DatabaseSpec, SharedStorageSpec
 from cluster_tools.model.clusters.cluster_record import check_cluster_name
+from cluster_tools.model.names import BUCKET_NAME, QUEUE_NAME
 
-# ParallelCluster's NameValidator (queues and compute resources); "default" is refused by it too.
-_QUEUE_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,24}$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
 _SUBNET_RE = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
 _PREFIX_LIST_RE = re.compile(r"^pl-([0-9a-f]{8}|[0-9a-f]{17})$")
 # The shape of an EC2 type (family.size); whether it exists is checked against EC2's list later.
 _INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _KEY_NAME_RE = re.compile(r"^[A-Za-z0-9 ._+=@-]{1,255}$")
 _AMI_RE = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
 # AWS tag rules (letters, digits, spaces and + - = . _ : / @), minus what we render ourselves.
@@ -59,7 +57,7 @@ def is_open_to_world(allowed_ips: str | None) -> bool:
 
 
 def _check_bucket(name: str) -> str:
-    if not isinstance(name, str) or not _BUCKET_RE.fullmatch(name) or ".." in name:
+    if not BUCKET_NAME.is_valid(name):
         raise ValueError(f"{name!r} is not an S3 bucket name (give the name alone, without s3://)")
     return name
 
@@ -81,7 +79,7 @@ class QueueSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _QUEUE_NAME_RE.fullmatch(value) or value == "default":
+        if not QUEUE_NAME.is_valid(value):
             raise ValueError(
                 "queue names take lowercase letters, digits and '-', start with a letter, "
                 "at most 25, not 'default' (ParallelCluster's rule)"

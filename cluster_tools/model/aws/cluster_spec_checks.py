@@ -15,7 +15,7 @@ from typing import Literal
 
 from cluster_tools.model.aws.cluster_spec import ClusterSpec, QueueSpec
 from cluster_tools.model.aws.job_fit import ShapeOf
-from cluster_tools.model.aws.pcluster_support import PclusterSupport
+from cluster_tools.model.aws.pcluster_support import PclusterSupport, known_strategies, strategy_misfit
 
 # The OSes bootstrap/on-node-configured.sh sets up (its detect_os); every node runs it as OnNodeConfigured,
 # so on any other OS it exits non-zero and ParallelCluster rolls the cluster back. A test keeps the two in step.
@@ -94,7 +94,7 @@ def _strategy_findings(index: int, queue: QueueSpec, support: PclusterSupport) -
     strategy, capacity = queue.allocation_strategy, queue.capacity_type
     if strategy is None:
         return []
-    known = list(dict.fromkeys(s for names in support.allocation_strategies.values() for s in names))
+    known = known_strategies(support.allocation_strategies)
     loc = ("queues", index, "allocation_strategy")
     if strategy not in known:
         return [
@@ -106,8 +106,8 @@ def _strategy_findings(index: int, queue: QueueSpec, support: PclusterSupport) -
                 _STRATEGY_HINT,
             )
         ]
-    allowed = support.allocation_strategies.get(capacity or "", ())
-    if capacity and strategy not in allowed:
+    allowed = strategy_misfit(support.allocation_strategies, capacity, strategy) if capacity else None
+    if allowed is not None:
         return [
             SpecFinding(
                 "error",

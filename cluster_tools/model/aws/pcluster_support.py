@@ -8,7 +8,7 @@ so clustertools keeps no list of its own. Nothing here calls AWS or imports ``pc
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -67,6 +67,22 @@ def allocation_strategies() -> dict[str, tuple[str, ...]]:
         capacity.value: tuple(s.value for s in AllocationStrategy if accepted(capacity, s))
         for capacity in (CapacityType.SPOT, CapacityType.ONDEMAND)
     }
+
+
+def known_strategies(strategies: Mapping[str, Collection[str]]) -> list[str]:
+    """Every allocation strategy of ``strategies`` (as ``allocation_strategies()`` gives them), in its order."""
+    return list(dict.fromkeys(name for names in strategies.values() for name in names))
+
+
+def strategy_misfit(
+    strategies: Mapping[str, Collection[str]], capacity: str, strategy: object
+) -> tuple[str, ...] | None:
+    """The strategies ``capacity`` takes, when ``strategy`` is one ParallelCluster knows but not for ``capacity``;
+    None when it fits (or is unknown: the schema names an unknown one)."""
+    allowed = strategies.get(capacity)
+    if allowed is None or strategy not in known_strategies(strategies) or strategy in allowed:
+        return None
+    return tuple(allowed)
 
 
 def pcluster_version() -> str:

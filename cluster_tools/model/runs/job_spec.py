@@ -8,9 +8,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cluster_tools.model.names import PARTITION
+from cluster_tools.model.names import BUCKET_NAME, PARTITION
 
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # S3 allows more, but these never need quoting anywhere (shell, URLs, Slurm options).
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9._/=+-]*$")
 _MEM_RE = re.compile(r"^[1-9][0-9]*[KMGT]?$")
@@ -37,7 +36,7 @@ class S3Location(BaseModel):
         if not isinstance(url, str) or not url.startswith("s3://"):
             raise ValueError("must be an s3:// URL, e.g. s3://my-bucket/results")
         bucket, _, prefix = url[len("s3://") :].partition("/")
-        if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
+        if not BUCKET_NAME.is_valid(bucket):
             raise ValueError(f"{bucket!r} is not a valid S3 bucket name")
         if not _PREFIX_RE.fullmatch(prefix) or "//" in prefix:
             raise ValueError(f"the key prefix {prefix!r} may hold only letters, digits and . _ / = + -")
