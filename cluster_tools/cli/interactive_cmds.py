@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cluster_tools.cli.app import App, cli, note
 from cluster_tools.cli.common import announce_host_key, local_terminal
 from cluster_tools.cli.flags import cluster_option, json_option
+
+if TYPE_CHECKING:  # rich and the transfer service load when a copy runs
+    from types import TracebackType
+
+    from rich.progress import Progress, TaskID
+
+    from cluster_tools.services.remote.transfer import CopyPlan, FileCopy
 
 
 @cli.command(
@@ -231,15 +239,15 @@ class _TransferBar:
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled
-        self._progress = None
-        self._task = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
         self._before = 0  # bytes of the files before the current one
         self._current = 0  # size of the current file
 
     def __enter__(self) -> _TransferBar:
         return self
 
-    def start(self, plan) -> None:
+    def start(self, plan: CopyPlan) -> None:
         if not self.enabled or not plan.files:
             return
         from rich.console import Console
@@ -263,21 +271,21 @@ class _TransferBar:
         self._progress.__enter__()
         self._task = self._progress.add_task("", total=plan.total_bytes)
 
-    def file(self, copy) -> None:
+    def file(self, copy: FileCopy) -> None:
         self._before += self._current
         self._current = copy.size
-        if self._progress:
+        if self._progress and self._task is not None:
             name = copy.source.rsplit("/", 1)[-1]
             self._progress.update(self._task, description=name[:40])
 
-    def progress(self, copy, done: int) -> None:
-        if not self._progress:
+    def progress(self, copy: FileCopy, done: int) -> None:
+        if not self._progress or self._task is None:
             return
         self._progress.update(self._task, completed=self._before + min(done, copy.size))
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._progress:
-            self._progress.__exit__(*exc)
+            self._progress.__exit__(kind, exc, tb)
 
 
 def _size(count: int) -> str:

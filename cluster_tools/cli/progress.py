@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # rich loads only when a display is shown
+    from types import TracebackType
+
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+    from rich.status import Status
+
     from cluster_tools.model.runs.run_status import RunStatus
+    from cluster_tools.transport.pcluster import ClusterDescription, StackEvent
 
 
 class RunProgress:
@@ -15,8 +22,8 @@ class RunProgress:
     def __init__(self, total: int, *, enabled: bool = True) -> None:
         self.total = total
         self.enabled = enabled
-        self._progress = None
-        self._task = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
         self._said: set[str] = set()
 
     def __enter__(self) -> RunProgress:
@@ -36,7 +43,7 @@ class RunProgress:
         return self
 
     def update(self, status: RunStatus) -> None:
-        if not self._progress:
+        if not self._progress or self._task is None:
             return
         counts = status.counts
         done = len(status.subjects) - counts["PENDING"] - counts["RUNNING"]
@@ -46,9 +53,9 @@ class RunProgress:
                 self._said.add(line)
                 self._progress.console.print(f"warning: {line}", markup=False, highlight=False)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._progress:
-            self._progress.__exit__(*exc)
+            self._progress.__exit__(kind, exc, tb)
 
 
 class StackDisplay:
@@ -56,10 +63,11 @@ class StackDisplay:
     line with the cluster's status and the minutes waited. Nothing with --json (stdout stays JSON)."""
 
     def __init__(self, *, enabled: bool) -> None:
-        self.enabled, self._status, self._started = enabled, None, 0.0
-        self._console = None
+        self.enabled, self._started = enabled, 0.0
+        self._status: Status | None = None
+        self._console: Console | None = None
 
-    def event(self, event) -> None:
+    def event(self, event: StackEvent) -> None:
         from cluster_tools.services.aws.stack_progress import describe_event
 
         self._line(describe_event(event), style="red" if event.status.endswith("FAILED") else None)
@@ -82,7 +90,7 @@ class StackDisplay:
         self._started = time.monotonic()
         return self
 
-    def update(self, described) -> None:
+    def update(self, described: ClusterDescription) -> None:
         if not self.enabled:
             return
         import time

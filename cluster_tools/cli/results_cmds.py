@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cluster_tools.cli.app import App, CliError, cli, note
 from cluster_tools.cli.flags import json_option
 from cluster_tools.cli.output import print_json, print_table
+
+if TYPE_CHECKING:  # rich loads only when a bar is drawn
+    from rich.progress import Progress, TaskID
 
 jobs_option = click.option(
     "-j", "--jobs", type=click.IntRange(1, 256), default=32, show_default=True, help="Concurrent S3 requests."
@@ -235,15 +239,15 @@ def collect(app: App, run_id: str | None, name: str, output: Path | None, fmt: s
 
     run = _run(app, run_id)
     table = collect_table(client_for_run(run, max_pool_connections=jobs), *_where(run), run.subjects, name, jobs=jobs)
-    to_file = output is not None and str(output) != "-"
-    handle = output.open("w", encoding="utf-8", newline="") if to_file else sys.stdout
+    to_file = output if output is not None and str(output) != "-" else None
+    handle = to_file.open("w", encoding="utf-8", newline="") if to_file is not None else sys.stdout
     try:
         if fmt == "csv":
             write_csv(table, handle)
         else:
             handle.write(json.dumps(table.rows, indent=2, default=str) + "\n")
     finally:
-        if to_file:
+        if to_file is not None:
             handle.close()
     if table.missing:
         shown = ", ".join(table.missing[:20]) + (" ..." if len(table.missing) > 20 else "")
@@ -306,7 +310,8 @@ class _Progress:
     def __init__(self, enabled: bool) -> None:
         import itertools
 
-        self.bar = self.task = None
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
         self.total_files = 0
         self._done = itertools.count(1)  # next() is atomic in CPython: safe from worker threads
         if enabled:

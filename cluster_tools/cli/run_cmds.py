@@ -128,8 +128,9 @@ def submit(
         connect=connect,
         start=start_cluster,
     )
-    if done.files is not None:
-        for path, text in done.files.items():
+    result = done.result
+    if result is None:  # a dry run: nothing was sent, done.files is what would have been
+        for path, text in (done.files or {}).items():
             click.echo(f"==> {path} <==")
             click.echo(text.replace("\x1f", "\t"), nl=False)
         note(
@@ -137,7 +138,6 @@ def submit(
             "split by \\x1f, shown as tabs)"
         )
         return
-    result = done.result
     if as_json:
         print_json(
             {
@@ -148,10 +148,10 @@ def submit(
             }
         )
         return
-    new = sum(1 for *_, fresh in result.arrays if fresh)
+    submitted_now = sum(1 for *_, fresh in result.arrays if fresh)
     click.echo(
         f"run {result.run.run_id}: {len(subjects)} subjects in {len(result.arrays)} array(s) "
-        f"({new} submitted now) on {cluster.name}: jobs {', '.join(j for _, j, _, _ in result.arrays)}"
+        f"({submitted_now} submitted now) on {cluster.name}: jobs {', '.join(j for _, j, _, _ in result.arrays)}"
     )
     click.echo(f"follow it: clustertools status {result.run.run_id} --watch")
 

@@ -12,7 +12,7 @@ import stat as stat_mode
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from cluster_tools.errors import ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
@@ -51,8 +51,16 @@ class CopyPlan:
         }
 
 
-class Listener:
+class CopyListener(Protocol):
     """What a copy tells as it goes; the CLI draws a progress bar from it."""
+
+    def start(self, plan: CopyPlan) -> None: ...
+    def file(self, copy: FileCopy) -> None: ...
+    def progress(self, copy: FileCopy, done: int) -> None: ...
+
+
+class Listener:
+    """A CopyListener that ignores what it is told."""
 
     def start(self, plan: CopyPlan) -> None: ...
     def file(self, copy: FileCopy) -> None: ...
@@ -202,7 +210,7 @@ def _refuse_escapes(target: Path, entries) -> None:
         )
 
 
-def execute(remote, plan: CopyPlan, listener: Listener) -> None:
+def execute(remote, plan: CopyPlan, listener: CopyListener) -> None:
     listener.start(plan)
     for directory in plan.directories:
         if plan.direction == "put":
@@ -230,7 +238,7 @@ def copy_files(
     *,
     recursive: bool,
     force: bool,
-    listener: Listener,
+    listener: CopyListener,
     connect: ShellFactory | None = None,
     on_new_host_key: Callable[[str, str], None] | None = None,
 ) -> CopyPlan:
