@@ -128,16 +128,16 @@ class RecordsCache:
                     with open(self.path, "ab") as handle:
                         handle.write(added)
                 else:
-                    self._replace()
+                    self._replace(self.path)
         except OSError:
             pass
 
-    def _replace(self) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+    def _replace(self, path: Path) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(self.data)
-            os.replace(tmp, self.path)
+            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
