@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict
 
 from pydantic import ValidationError
 
@@ -52,11 +53,21 @@ def task_of(run: RunRecord, subject: str) -> tuple[int, int]:
     raise ConfigError(f"{subject!r} is not a subject of run {run.run_id}", "`clustertools status RUN --all` lists them")
 
 
+class _SrunResources(TypedDict):
+    """srun_argv's resource keywords, as a job spec gives them."""
+
+    partition: str | None
+    cpus: int
+    mem: str
+    time: str
+    gpus: int
+
+
 def plan_debug(run: RunRecord | None, subject: str | None, resources: JobSpec, *, pty: bool) -> DebugPlan:
     """The remote command (and files) for a shell with ``resources``; with ``subject``, as its task had it."""
     from cluster_tools.render.run_scripts import render_wrapper
 
-    slurm = {
+    slurm: _SrunResources = {
         "partition": resources.partition,
         "cpus": resources.cpus,
         "mem": resources.mem,
