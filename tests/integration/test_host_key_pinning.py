@@ -1,7 +1,7 @@
 """Pinning a head node's host key from its console output, against the sandbox's REAL OpenSSH sshd.
 
 moto's get-console-output always answers with a fixed kernel log without SSH keys (that path, trust on
-first use with a note, is covered in tests/unit/test_up_service.py against a real moto server). The
+first use with a note, is covered in tests/integration/test_up_service.py against a real moto server). The
 console texts here are built the way cloud-init prints them, from the sandbox sshd's own host key.
 """
 

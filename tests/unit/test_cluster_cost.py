@@ -1,5 +1,5 @@
 """`cost --cluster`: a ParallelCluster cluster's cost so far, with ParallelCluster replaced at our
-transport's boundary (recorded records, as in test_up_service.py); prices from the shipped table."""
+transport's boundary (recorded records, as in pcluster_records.py); prices from the shipped table."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 from cluster_tools.services.aws import lifecycle_up as lu
 from cluster_tools.services.aws.head_console import ConsoleWait, read_console_host_keys
 from cluster_tools.store.state_dir import StateDir
-from tests.unit.test_up_service import COMPLETE, HEAD, REGION
+from tests.unit.pcluster_records import COMPLETE, HEAD, REGION
 
 CONSOLE = Path(__file__).parents[1] / "golden" / "console"
 KEYS = (CONSOLE / "al2023.txt").read_text()
