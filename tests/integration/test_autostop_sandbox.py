@@ -54,7 +54,7 @@ def describe(box) -> tuple[str, dict]:
     text = box.cli("describe", "-c", "sandbox")
     as_json = box.cli("describe", "-c", "sandbox", "--json")
     assert text.returncode == 0 and as_json.returncode == 0, err(text) + err(as_json)
-    line = next(l for l in out(text).splitlines() if l.startswith("autostop:"))
+    line = next(row for row in out(text).splitlines() if row.startswith("autostop:"))
     return line, json.loads(out(as_json))["autostop"]
 
 

@@ -54,7 +54,7 @@ def test_keys_from_the_console_are_pinned_before_connecting(head):
 
 
 def test_a_console_key_the_server_does_not_have_is_refused(head):
-    target, public = head
+    target, _ = head
     pin_host_keys(
         target.known_hosts,
         target.host,

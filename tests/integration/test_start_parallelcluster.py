@@ -143,5 +143,5 @@ def test_a_different_host_key_at_the_new_address_is_refused_and_nothing_is_recor
 def test_a_deleted_cluster_says_so(ec2, tmp_path):
     state, record, _ = pinned_record(tmp_path, "study-gone")
     edges = Edges()
-    with pytest.raises(ClusterToolsError, match="has no head node in EC2 .*: it was deleted"):
+    with pytest.raises(ClusterToolsError, match=r"has no head node in EC2 .*: it was deleted"):
         start_cluster(state, record, None, edges.connect, environ={}, aws=aws_for(ec2, edges))

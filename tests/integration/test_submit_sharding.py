@@ -97,7 +97,7 @@ def test_a_connection_dropped_mid_submit_then_submit_again_runs_each_subject_onc
     state = StateDir(small_arrays.state)
     cluster = load_cluster(state, "sandbox")
     spec = load_project(project / "clustertools.yaml")
-    run, resumed = prepare_run(
+    run, _ = prepare_run(
         state, spec, cluster, read_subject_file(subjects_file), job_spec(spec, {"command": "true"}), None
     )
     with pytest.raises(TransportError):

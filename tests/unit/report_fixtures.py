@@ -28,7 +28,10 @@ def rec(
     subject: str, state: str, code, start: str, end: str = "", node: str = "node-1", attempt: int = 1, error: str = ""
 ) -> str:
     """One line of records/all.jsonl as the wrapper writes it (times are HH:MM:SS on 2026-11-22)."""
-    stamp = lambda t: f"2026-11-22T{t}Z" if t else ""
+
+    def stamp(t: str) -> str:
+        return f"2026-11-22T{t}Z" if t else ""
+
     return json.dumps(
         {
             "subject": subject,

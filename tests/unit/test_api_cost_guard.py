@@ -47,7 +47,7 @@ def expensive(tmp_path, monkeypatch):
 def test_above_the_threshold_nothing_is_sent_without_a_yes(expensive):
     project, sent = expensive
     said = []
-    with pytest.raises(ClusterToolsError, match="is above cost.confirm_above_usd .*nothing was submitted"):
+    with pytest.raises(ClusterToolsError, match=r"is above cost\.confirm_above_usd .*nothing was submitted"):
         project.cluster().submit(["sub-01"], progress=said.append)
     assert sent == [] and any(line.startswith("estimate: ") for line in said)
 

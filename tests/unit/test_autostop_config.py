@@ -31,7 +31,7 @@ def test_autostop_args_go_to_the_head_node_only(monkeypatch):
     assert_golden("cluster_spot-cpu_with-autostop.yaml", text)
     head = config["HeadNode"]["CustomActions"]["OnNodeConfigured"]["Args"]
     queue = config["Scheduling"]["SlurmQueues"][0]["CustomActions"]["OnNodeConfigured"]["Args"]
-    assert head == queue + ["--autostop-minutes", "30", "--autostop-action", "stop"]
+    assert head == [*queue, "--autostop-minutes", "30", "--autostop-action", "stop"]
     assert "AdditionalIamPolicies" not in config["HeadNode"]["Iam"]
 
 

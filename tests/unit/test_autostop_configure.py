@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.test_autostop_script import SCRIPT, Node, node  # noqa: F401  (node is a fixture)
+from tests.unit.test_autostop_script import SCRIPT, Node  # the fixture `node` comes from conftest.py
 
 
 def test_systemd_timer_is_installed_and_removed(node: Node):

@@ -88,7 +88,8 @@ def test_summary_lines():
 def test_the_install_command_unpacks_the_scripts_and_arms_autostop(tmp_path):
     scripts = {name: (ROOT / "bootstrap" / name).read_bytes() for name in ("autostop.sh", "autostop-configure.sh")}
     target = tmp_path / "autostop"
-    args = configure_args(20, action="stop", interval=30) + [
+    args = [
+        *configure_args(20, action="stop", interval=30),
         "--cluster",
         "study",
         "--region",
@@ -158,7 +159,8 @@ def test_a_parallelcluster_head_node_gets_the_scripts_and_configure_over_one_sud
     ((argv, stdin),) = fake_ssh.calls
     assert argv[:4] == ["sudo", "-n", "bash", "-c"] and argv[6] == REMOTE_DIR
     assert argv[7:] == ["--minutes", "90", "--action", "down", "--interval", "60", "--down-role-arn", ROLE]
-    assert sorted(tarfile.open(fileobj=io.BytesIO(stdin)).getnames()) == ["autostop-configure.sh", "autostop.sh"]
+    with tarfile.open(fileobj=io.BytesIO(stdin)) as archive:
+        assert sorted(archive.getnames()) == ["autostop-configure.sh", "autostop.sh"]
     assert (result.action, result.timer, result.minutes) == ("down", "systemd", 90)
     assert autostop_armed(state, "study"), "describe will read its status"
     set_autostop(state, pc_record(tmp_path), project, None)

@@ -19,11 +19,10 @@ TOKEN = "eyJwYXlsb2FkIjoiZWNyLXRva2VuLXNlY3JldCJ9"  # what get-login-password pr
 ECR = "123456789012.dkr.ecr.eu-west-2.amazonaws.com/lab/kwyk:1.0"
 AWS = (
     RECORD
-    + """
-[ "$1 $2" = "ecr get-login-password" ] && { echo "%s"; exit 0; }
+    + f"""
+[ "$1 $2" = "ecr get-login-password" ] && {{ echo "{TOKEN}"; exit 0; }}
 exit 64
 """
-    % TOKEN
 )
 SEEN = 'seen="$CT_TEST_BIN/../seen"; mkdir -p "$seen"\n'
 STANDINS = {
@@ -128,8 +127,8 @@ def test_the_first_task_pulls_an_image_the_bootstrap_did_not_with_the_same_login
     from tests.unit.run_fixtures import lay_out_run_dir, make_run
 
     fake_aws = (
-        '#!/bin/bash\n[ "$1 $2" = "ecr get-login-password" ] && { echo "%s"; exit 0; }\n'
-        'mkdir -p "$(dirname "$0")/../s3" && cp -R "${@: -2:1}." "$(dirname "$0")/../s3/"\n' % TOKEN
+        f'#!/bin/bash\n[ "$1 $2" = "ecr get-login-password" ] && {{ echo "{TOKEN}"; exit 0; }}\n'
+        'mkdir -p "$(dirname "$0")/../s3" && cp -R "${@: -2:1}." "$(dirname "$0")/../s3/"\n'
     )
     run = make_run(("sub-1",), command="true", container=f"docker://{ECR}")
     run = run.model_copy(update={"remote_dir": str(tmp_path / "run"), "shared_dirs": []})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -112,10 +113,8 @@ def test_the_project_file_is_found_in_a_parent_dir_never_in_a_child(tmp_path):
 
 @given(st.text(max_size=40))
 def test_no_text_crashes_the_loader(text: str):
-    try:
+    with contextlib.suppress(ConfigError):  # a clear error is fine; any other exception fails the test
         parse_project(text)
-    except ConfigError:
-        pass
 
 
 def test_loading_does_not_change_once_pcluster_patched_yaml():

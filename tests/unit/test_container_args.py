@@ -5,6 +5,8 @@ command given on the command line runs instead of them. Old runs keep their spec
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cluster_tools.errors import ConfigError
@@ -47,7 +49,7 @@ def test_enroot_runs_no_entrypoint_so_the_project_says_which_runtime_does():
 
 def test_submit_takes_one_of_command_and_arguments_and_a_command_given_now_wins():
     both = project(GOOD.replace("  command: echo hi\n", "  command: echo hi\n" + IMAGE + ARGS))
-    with pytest.raises(ConfigError, match="job.command and job.container_args are both set"):
+    with pytest.raises(ConfigError, match=re.escape("job.command and job.container_args are both set")):
         job_spec(both, {})
     args_only = project(GOOD.replace("  command: echo hi\n", IMAGE + ARGS))
     assert job_spec(args_only, {}).container_args and job_spec(args_only, {}).command is None

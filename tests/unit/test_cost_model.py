@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,7 +28,7 @@ def test_tasks_are_packed_by_cpus_and_by_memory():
     assert tasks_per_node(C6I_4XL, TaskShape(cpus=1, mem_gib=None, minutes=8)) == 16
     assert tasks_per_node(C6I_4XL, TaskShape(cpus=4, mem_gib=1, minutes=8)) == 4
     assert tasks_per_node(C6I_4XL, TaskShape(cpus=1, mem_gib=7, minutes=8)) == 4  # 32 GiB x 0.95 / 7
-    with pytest.raises(ConfigError, match="does not fit on a c6i.4xlarge"):
+    with pytest.raises(ConfigError, match=re.escape("does not fit on a c6i.4xlarge")):
         tasks_per_node(C6I_4XL, TaskShape(cpus=32, mem_gib=None, minutes=8))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -125,6 +126,6 @@ def test_a_failed_delete_is_one_clear_error(state_dir, monkeypatch):
     monkeypatch.setattr(pcluster, "get_cluster_stack_events", lambda name, **kw: ([failed], None))
     with pytest.raises(
         ClusterToolsError,
-        match="deleting study failed: SharedEbs .AWS::EC2::Volume. DELETE_FAILED: Volume vol-0abc is in use",
+        match=re.escape("deleting study failed: SharedEbs (AWS::EC2::Volume) DELETE_FAILED: Volume vol-0abc is in use"),
     ):
         lifecycle_down.take_down(state, pc_record(state), connect=None, force=False, progress=lambda _: None)

@@ -204,7 +204,7 @@ def test_shapes(table):
     assert instance_shape(table, "r6i.large") == (2, 16)
     assert instance_shape(table, "p3.2xlarge") == (8, 61)
     assert table.instances["g5.12xlarge"].gpus == 4 and instance_shape(table, "hpc6a.48xlarge") == (96, 384)
-    with pytest.raises(PriceNotFound, match="c9z.huge is not in the price table"):
+    with pytest.raises(PriceNotFound, match=re.escape("c9z.huge is not in the price table")):
         instance_shape(table, "c9z.huge")
 
 
@@ -252,7 +252,7 @@ def test_figures_not_seen_in_a_stored_catalog_are_marked_unverified(table):
     assert instance_price(table, "eu-central-1", "p2.xlarge").estimate
     assert not any(entry.endswith(":p3.2xlarge") for entry in table.unverified)  # seen in all five regions
     assert "catalogs/v3/aws.csv" in table.source and "001367d22a0033fac286a8c71aeac7109e431bcb" in table.source
-    with pytest.raises(PriceNotFound, match="g6.xlarge is not offered in eu-west-1"):
+    with pytest.raises(PriceNotFound, match=re.escape("g6.xlarge is not offered in eu-west-1")):
         instance_price(table, "eu-west-1", "g6.xlarge")
 
 
@@ -260,7 +260,9 @@ def test_a_table_missing_a_type_in_a_region_is_refused(table):
     raw = json.loads(table.model_dump_json())
     broken = copy.deepcopy(raw)
     del broken["regions"]["eu-west-1"]["ondemand_hourly"]["c6i.large"]
-    with pytest.raises(ValidationError, match="eu-west-1 lists other instance types than 'instances': c6i.large"):
+    with pytest.raises(
+        ValidationError, match=re.escape("eu-west-1 lists other instance types than 'instances': c6i.large")
+    ):
         parse_price_table(json.dumps(broken))
     assert parse_price_table(json.dumps(raw)) == table  # round trip
 
@@ -418,11 +420,11 @@ def test_get_products_prefers_plain_run_instances_and_refuses_to_guess():
     other_type = _product(instance_type="c6i.2xlarge", usd="0.3400000000", sku="OTHERTYPE0000000")
     answer = [json.dumps(p) for p in (placeholder, block, other_type)] + GET_PRODUCTS_PAGE["PriceList"]
     assert ondemand_hourly_from_products(answer, "us-east-1", "c6i.xlarge") == 0.17
-    with pytest.raises(LivePriceUnavailable, match="no Linux on-demand price for c6i.xlarge in eu-west-1"):
+    with pytest.raises(LivePriceUnavailable, match=re.escape("no Linux on-demand price for c6i.xlarge in eu-west-1")):
         ondemand_hourly_from_products(answer, "eu-west-1", "c6i.xlarge")
     with pytest.raises(LivePriceUnavailable, match="2 different Linux on-demand prices"):
         ondemand_hourly_from_products(
-            [json.dumps(_product(usd="0.18", sku="TWIN000000000000"))] + answer, "us-east-1", "c6i.xlarge"
+            [json.dumps(_product(usd="0.18", sku="TWIN000000000000")), *answer], "us-east-1", "c6i.xlarge"
         )
     with pytest.raises(LivePriceUnavailable):
         ondemand_hourly_from_products([], "us-east-1", "c6i.xlarge")
@@ -450,7 +452,7 @@ def test_spot_history_takes_each_zones_latest_price_and_the_median():
     ]
     assert median_spot_price(history, "c6i.xlarge") == (pytest.approx((0.065 + 0.071) / 2), 4)
     assert median_spot_price(history[:4], "c6i.xlarge") == (pytest.approx(0.071), 3)
-    with pytest.raises(LivePriceUnavailable, match="no Linux spot price for g5.xlarge"):
+    with pytest.raises(LivePriceUnavailable, match=re.escape("no Linux spot price for g5.xlarge")):
         median_spot_price(history, "g5.xlarge")
 
 
@@ -466,7 +468,7 @@ def test_describe_instance_types_answer_parses_to_a_shape():
     ]
     assert shape_from_instance_types(answer, "g6.xlarge") == InstanceShape(vcpus=4, memory_gib=16, gpus=1)
     assert shape_from_instance_types(answer, "c6i.xlarge") == InstanceShape(vcpus=4, memory_gib=8, gpus=0)
-    with pytest.raises(LivePriceUnavailable, match="no vCPU and memory figures for c8g.xlarge"):
+    with pytest.raises(LivePriceUnavailable, match=re.escape("no vCPU and memory figures for c8g.xlarge")):
         shape_from_instance_types(answer, "c8g.xlarge")
     with pytest.raises(LivePriceUnavailable):
         shape_from_instance_types([{"InstanceType": "x.y", "VCpuInfo": {}}], "x.y")

@@ -373,7 +373,7 @@ def test_the_service_reads_status_once_and_keeps_earlier_attempts(tmp_path):
         ).to_json()
     )
     assert report.to_json()["usage"]["subjects"][0]["asked_mem_mb"] == 1024.0
-    assert [(f.exit_code, f.failed_before) for f in report.failures][0] == (3, 1)
+    assert (report.failures[0].exit_code, report.failures[0].failed_before) == (3, 1)
 
 
 def test_a_page_is_written_over_an_earlier_report_only(tmp_path):

@@ -46,7 +46,7 @@ def test_manifest_for_a_csv_run():
 
 def test_a_hostile_command_is_one_quoted_word_in_the_wrapper():
     wrapper = render_wrapper(make_run(command=HOSTILE_COMMAND))
-    line = next(l for l in wrapper.split("\nCT_CONTAINER=")[0].splitlines() if l.startswith("CT_COMMAND="))
+    line = next(row for row in wrapper.split("\nCT_CONTAINER=")[0].splitlines() if row.startswith("CT_COMMAND="))
     # bash itself reads the assignment back as exactly the command text
     out = subprocess.run(
         [

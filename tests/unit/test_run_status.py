@@ -298,7 +298,7 @@ def test_the_fast_record_check_agrees_with_the_field_by_field_one(fields, plain)
 
 
 @pytest.mark.parametrize("field", ["attempt", "exit_code", "restarts", "peak_mem_mb", "cpu_s"])
-@pytest.mark.parametrize("value", _BOUNDS + [-1, 0])
+@pytest.mark.parametrize("value", [*_BOUNDS, -1, 0])
 def test_numbers_at_the_edges_read_as_orjson_reads_them(field, value):
     """msgspec reads any integer; orjson, beyond 64 bits, a float: a record is read the same either way."""
     from cluster_tools.model.runs.run_status import _checked_record, _loaded, parse_records

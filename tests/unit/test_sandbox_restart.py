@@ -100,7 +100,7 @@ def test_a_restart_keeps_the_ports_and_refuses_when_one_is_taken():
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         taken = holder.getsockname()[1]
-        ports = dict(zip(("slurmctld", "ssh"), free_ports(2)), s3=taken)
+        ports = dict(zip(("slurmctld", "ssh"), free_ports(2), strict=True), s3=taken)
         saved = {"ports": ports}
         assert ports_for_restart(saved, ("slurmctld", "sshd")) == ports
         with pytest.raises(SandboxError, match=rf"cannot restart s3 \(127.0.0.1:{taken}\): another program holds"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -272,7 +274,7 @@ def test_read_subject_file_decides_csv_by_suffix(tmp_path):
 
 
 def test_read_subject_file_names_the_file_when_unreadable_or_not_utf8(tmp_path):
-    with pytest.raises(ConfigError, match="missing.txt"):
+    with pytest.raises(ConfigError, match=re.escape("missing.txt")):
         read_subject_file(tmp_path / "missing.txt")
     bad = tmp_path / "latin1.txt"
     bad.write_bytes(b"sub-01\nsub-\xfc\n")
@@ -288,7 +290,7 @@ def test_errors_name_the_source():
 
 # --- properties ----------------------------------------------------------------------------------
 
-NASTY = st.sampled_from(list("ab1-._,#\"' \t\r\n\x00\x1f\ufeff$;`\u00fc\u2028") + ["subject", "id", "PATH"])
+NASTY = st.sampled_from([*"ab1-._,#\"' \t\r\n\x00\x1f\ufeff$;`\u00fc\u2028", "subject", "id", "PATH"])
 TEXTS = st.one_of(st.text(), st.lists(NASTY, max_size=60).map("".join))
 
 
@@ -320,7 +322,7 @@ RESERVED_IN_ANY_CASE = st.one_of(
     st.tuples(st.sampled_from(RESERVED_PREFIXES), st.from_regex(r"[A-Za-z0-9_]{0,8}", fullmatch=True)).map("".join),
 ).flatmap(
     lambda name: st.lists(st.booleans(), min_size=len(name), max_size=len(name)).map(
-        lambda upper: "".join(c.upper() if u else c.lower() for c, u in zip(name, upper))
+        lambda upper: "".join(c.upper() if u else c.lower() for c, u in zip(name, upper, strict=True))
     )
 )
 

@@ -52,7 +52,7 @@ def test_a_failing_sinfo_is_an_error_not_a_cluster_without_nodes(bin_dir) -> Non
     _fake(bin_dir, "scontrol", "echo 'MaxArraySize = 1001'\n")
     _fake(bin_dir, "squeue", "true\n")
     _fake(bin_dir, "sinfo", "echo 'sinfo: error: Unable to contact slurm controller' >&2; exit 1\n")
-    with pytest.raises(ClusterToolsError, match="exit 1.*Unable to contact slurm controller"):
+    with pytest.raises(ClusterToolsError, match=r"exit 1.*Unable to contact slurm controller"):
         _probe(LocalShell(bin_dir))
 
 

@@ -12,7 +12,7 @@ import pytest
 from cluster_tools.render.run_scripts import render_chunk_list, render_submit_script
 from cluster_tools.slurm.limits import plan_chunks
 from tests.unit.run_fixtures import make_run
-from tests.unit.test_wrapper_debug import bash, run_dir  # noqa: F401  (run_dir is a fixture: wrapper.sh, manifest)
+from tests.unit.test_wrapper_debug import bash  # the fixture `run_dir` (wrapper.sh, manifest) comes from conftest.py
 
 FAKE_SQUEUE = """#!/bin/bash
 [[ -e "$FAKE/squeue-fails" ]] && { echo "slurm_load_jobs error: Socket timed out" >&2; exit 1; }
@@ -84,13 +84,13 @@ def test_an_sbatch_without_answer_whose_array_slurm_took_is_found_in_the_queue(h
 
 
 def test_a_job_id_printed_before_the_timeout_is_slurms_yes(head_node):
-    submit, fake, marker = head_node
+    submit, _, marker = head_node
     result = submit("slow-ok")
     assert result.returncode == 0 and result.stdout == "chunk 0 101 submitted\n" and marker.read_text() == "101\n"
 
 
 def test_an_sbatch_without_answer_and_no_trace_is_unknown_not_unsent(head_node):
-    submit, fake, marker = head_node
+    submit, _, marker = head_node
     first = submit("lost")
     assert first.returncode == 75 and first.stdout == "chunk 0 unknown\n"
     assert not marker.exists()
@@ -105,21 +105,21 @@ def test_a_task_that_started_tells_submit_its_chunk_was_accepted_after_squeue_fo
 
 
 def test_a_refusal_is_reported_as_one(head_node):
-    submit, fake, marker = head_node
+    submit, _, marker = head_node
     refused = submit("refuse")
     assert refused.returncode == 1 and refused.stdout == "chunk 0 refused\n"
     assert "Invalid partition" in refused.stderr and not marker.exists()
 
 
 def test_a_queue_that_does_not_answer_stops_before_any_sbatch(head_node):
-    submit, fake, marker = head_node
+    submit, fake, _ = head_node
     (fake / "squeue-fails").touch()
     result = submit("ok")
     assert result.returncode == 3 and result.stdout == "" and calls(fake) == 0
     assert "nothing was submitted" in result.stderr
 
 
-def test_a_task_writes_its_chunks_marker_when_it_starts_and_keeps_one_already_there(run_dir):  # noqa: F811
+def test_a_task_writes_its_chunks_marker_when_it_starts_and_keeps_one_already_there(run_dir):
     directory = run_dir
     marker = directory / "attempts" / "1" / "chunk-4.jobid"
     task = {"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7"}

@@ -145,7 +145,7 @@ def test_a_run_from_before_job_gpus_keeps_its_hash_so_its_rerun_is_still_found(s
     rerun of an old run would silently run every subject twice); one with GPUs is another run."""
     from cluster_tools.model.runs.run_record import spec_hash
 
-    state, prepare = setup
+    _, prepare = setup
     run, _ = prepare()
     before = {k: v for k, v in run.job.model_dump().items() if k not in ("gpus", "container_args", "workdir")}
     payload = {

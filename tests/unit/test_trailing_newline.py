@@ -100,11 +100,11 @@ def _string_leaves(node, path=()):
     if isinstance(node, dict):
         for key, value in node.items():
             if path and path[-1] == "tags":
-                yield path + (key,), "key"
-            yield from _string_leaves(value, path + (key,))
+                yield (*path, key), "key"
+            yield from _string_leaves(value, (*path, key))
     elif isinstance(node, list):
         for index, item in enumerate(node):
-            yield from _string_leaves(item, path + (index,))
+            yield from _string_leaves(item, (*path, index))
     elif isinstance(node, str):
         yield path, "value"
 
@@ -127,9 +127,9 @@ def _string_fields(model: type[BaseModel], path=()) -> set[tuple]:
     for name, field in model.model_fields.items():
         inner = _model_of(field.annotation)
         if inner is not None:
-            found |= _string_fields(inner, path + (name,))
+            found |= _string_fields(inner, (*path, name))
         elif _takes_text(field.annotation):
-            found.add(path + (name,))
+            found.add((*path, name))
     return found
 
 

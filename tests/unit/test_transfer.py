@@ -88,7 +88,7 @@ def test_put_a_file_into_home_then_refuse_to_overwrite_without_force(sides):
 
 
 def test_put_onto_a_new_name_needs_its_directory(sides):
-    remote, home, here = sides
+    remote, _, here = sides
     (here / "f").write_text("x")
     assert plan_put(remote, here / "f", "g", recursive=False, force=False).target == "g"
     with pytest.raises(ConfigError, match="no directory nope"):

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.unit.test_wrapper_debug import FAKE_AWS, bash, run_dir  # noqa: F401  (run_dir is a fixture)
+from tests.unit.test_wrapper_debug import FAKE_AWS, bash  # the fixture `run_dir` comes from conftest.py
 
 # Wraps the stand-in aws: an upload to the output bucket first lists the markers present at that moment.
 SPY = """#!/bin/bash
@@ -22,7 +22,7 @@ exec "$(dirname "$0")/aws-real" "$@"
 
 
 @pytest.fixture
-def spied(run_dir):  # noqa: F811
+def spied(run_dir):
     bin_dir = run_dir.parent / "bin"
     (bin_dir / "aws-real").write_text(FAKE_AWS)
     (bin_dir / "aws-real").chmod(0o755)
