@@ -5,16 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-def parse_key_values(text: str) -> dict[str, str]:
-    """``A=1 B=x y=z`` (Slurm's one-line records) into a dict; later keys win."""
-    pairs: dict[str, str] = {}
-    for token in text.split():
-        key, sep, value = token.partition("=")
-        if sep:
-            pairs[key] = value
-    return pairs
-
-
 def parse_sinfo_node_states(text: str) -> dict[str, str]:
     """``sinfo -h -N -o '%N|%T'`` into {node: state} (state lower-case, e.g. ``idle``, ``down*``)."""
     states: dict[str, str] = {}
