@@ -76,3 +76,65 @@ class ShellFactory(Protocol):
     """How a service reaches a cluster's head node: one call, one open connection."""
 
     def __call__(self, record: ClusterRecord, *, on_new_host_key: HostKeyListener | None = None) -> RemoteShell: ...
+
+
+class LentShell:
+    """A connection that is already open, lent out: every call goes to it, and leaving a ``with`` keeps it open
+    (its owner closes it)."""
+
+    def __init__(self, conn: RemoteShell) -> None:
+        self._conn = conn
+
+    def run(
+        self, argv: Sequence[str] | str, *, stdin: bytes | None = None, timeout: float | None = 60.0
+    ) -> RemoteResult:
+        return self._conn.run(argv, stdin=stdin, timeout=timeout)
+
+    def stream(
+        self,
+        argv: Sequence[str] | str,
+        *,
+        stdout: IO[bytes],
+        stderr: IO[bytes],
+        stdin: IO[bytes] | None = None,
+        timeout: float | None = None,
+    ) -> int:
+        return self._conn.stream(argv, stdout=stdout, stderr=stderr, stdin=stdin, timeout=timeout)
+
+    def put_files(self, files: dict[str, tuple[bytes, int]]) -> None:
+        self._conn.put_files(files)
+
+    def session(
+        self,
+        command: str | None,
+        terminal: LocalTerminal,
+        *,
+        pty: bool,
+        on_start: Callable[[], None] | None = None,
+    ) -> int:
+        return self._conn.session(command, terminal, pty=pty, on_start=on_start)
+
+    def files(self) -> RemoteFiles:
+        return self._conn.files()
+
+    @property
+    def server_key(self) -> str:
+        return self._conn.server_key
+
+    def close(self) -> None:
+        """Nothing: the owner closes the connection."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def lent(conn: RemoteShell) -> ShellFactory:
+    """A ShellFactory that hands out the open ``conn`` for every cluster record, never closing it."""
+
+    def factory(record: ClusterRecord, *, on_new_host_key: HostKeyListener | None = None) -> RemoteShell:
+        return LentShell(conn)
+
+    return factory

@@ -4,13 +4,18 @@ each queue (from pcluster.lib, through our transport); for an SSH or sandbox clu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.services.remote.autostop_control import autostop_armed
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
+
+if TYPE_CHECKING:
+    from cluster_tools.model.cost.pricing import Capacity
 
 
 @dataclass
@@ -55,11 +60,11 @@ def describe(state: StateDir, explicit: str | None, project: Project | None, *, 
     from cluster_tools.store.cluster_store import load_cluster, resolve_cluster_name
 
     spec = project.parallelcluster if project else None
-    ours = None
-    if spec is not None:
+    ours = None  # the name of the project's own ParallelCluster cluster
+    if project is not None and spec is not None:
         from cluster_tools.model.aws.cluster_spec import cluster_name_for
 
-        ours = cluster_name_for(spec, project.name)  # type: ignore[union-attr]
+        ours = cluster_name_for(spec, project.name)
     try:
         record: ClusterRecord | None = load_cluster(
             state, resolve_cluster_name(state, explicit, project.cluster if project else None)
@@ -70,10 +75,11 @@ def describe(state: StateDir, explicit: str | None, project: Project | None, *, 
         record = None
     if record is None or record.provider == "parallelcluster":
         name = record.name if record else ours
+        assert name is not None  # without a record, ClusterNotFound was raised unless there is ours
         region = (record.region if record else None) or (spec.region if spec else None)
-        info = describe_parallelcluster(name, region, record)  # type: ignore[arg-type]
+        info = describe_parallelcluster(name, region, record)
         info.cost, info.cost_note = hourly_cost(info, queue_capacities(project) if name == ours else {}, quote=quote)
-        armed = (name == ours and spec.autostop_minutes is not None) or (
+        armed = (name == ours and spec is not None and spec.autostop_minutes is not None) or (
             record is not None and autostop_armed(state, name)
         )
         if record is not None and armed and info.head_node is not None and info.head_node.state == "running":
@@ -104,7 +110,7 @@ def describe_parallelcluster(name: str, region: str | None, record: ClusterRecor
     )
 
 
-def hourly_cost(info: Description, capacities: dict[str, str], *, quote=None) -> tuple[dict | None, str | None]:
+def hourly_cost(info: Description, capacities: Mapping[str, Capacity], *, quote=None) -> tuple[dict | None, str | None]:
     """What the cluster costs per hour now: its head node (on-demand) and its running compute nodes, priced
     from the shipped price table (its date is shown). ``capacities``: queue -> "spot"/"ondemand"; a queue
     not known (no project here) is priced on-demand, and the note says so."""
@@ -112,7 +118,7 @@ def hourly_cost(info: Description, capacities: dict[str, str], *, quote=None) ->
 
     if info.head_node is None or not info.region or info.head_node.state not in ("pending", "running"):
         return None, "no head node running: nothing bills per hour but storage (its EBS volumes, shared storage)"
-    counts: dict[tuple[str, str], int] = {}
+    counts: dict[tuple[str, Capacity], int] = {}
     unknown = set()
     for queue, nodes in info.queues.items():
         for node in nodes:
@@ -131,7 +137,7 @@ def hourly_cost(info: Description, capacities: dict[str, str], *, quote=None) ->
             (info.head_node.instance_type, "ondemand"),
             [(t, c, n) for (t, c), n in sorted(counts.items())],
             quote=quote,
-        )  # type: ignore[misc]
+        )
     except PriceNotFound as exc:
         return None, f"no price: {exc.message}"
     note = (
@@ -153,7 +159,7 @@ def hourly_cost(info: Description, capacities: dict[str, str], *, quote=None) ->
     }, note
 
 
-def queue_capacities(project: Project | None) -> dict[str, str]:
+def queue_capacities(project: Project | None) -> dict[str, Capacity]:
     """queue -> "spot" | "ondemand", as the project's config renders them (a queue's own capacity_type, else
     its template's). Offline and pure: no AWS call."""
     import yaml
@@ -164,10 +170,11 @@ def queue_capacities(project: Project | None) -> dict[str, str]:
         rendered = yaml.safe_load(render_project_cluster(project, allowed_ip="192.0.2.1/32").yaml_text)
     except Exception:  # a project that does not render is reported by `validate`; the cost is then unknown
         return {}
-    return {
+    capacities: dict[str, Capacity] = {
         q["Name"]: "spot" if q.get("CapacityType") == "SPOT" else "ondemand"
         for q in rendered.get("Scheduling", {}).get("SlurmQueues", [])
     }
+    return capacities
 
 
 def _autostop_of(state: StateDir, record: ClusterRecord) -> tuple[dict | None, str | None]:
@@ -236,7 +243,7 @@ def _sandbox_cost(
     types = {n.name: n.instance_type for n in saved_nodes(state)}
     spec = project.parallelcluster if project else None
     capacities = queue_capacities(project) if spec else {}
-    counts: dict[tuple[str, str], int] = {}
+    counts: dict[tuple[str, Capacity], int] = {}
     for node in info.nodes:
         if node["up"]:
             key = (types.get(node["name"], "?"), capacities.get(node["partition"].rstrip("*"), "ondemand"))
@@ -250,7 +257,7 @@ def _sandbox_cost(
             (spec.head_node_instance_type, "ondemand") if spec else None,
             [(t, c, n) for (t, c), n in sorted(counts.items())],
             quote=quote,
-        )  # type: ignore[misc]
+        )
     except PriceNotFound as exc:
         return None, f"{free} (on AWS: no price, {exc.message}; a project's parallelcluster: queues give it EC2 types)"
     up = sum(counts.values())

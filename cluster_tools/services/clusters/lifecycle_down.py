@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 from cluster_tools.errors import ClusterToolsError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
@@ -19,6 +20,9 @@ from cluster_tools.store.cluster_store import forget_cluster
 from cluster_tools.store.run_store import list_runs
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.remote_shell import ShellFactory
+
+if TYPE_CHECKING:
+    from cluster_tools.model.cost.pricing import StorageKind
 
 Progress = Callable[[str], None]
 _SHOWN = 10
@@ -144,7 +148,7 @@ def _delete_parallelcluster(
 
 
 # What the templates in cluster-config/ create (sizes are their defaults when the project gives none).
-STORAGE_PRICE_KIND = {
+STORAGE_PRICE_KIND: dict[str, tuple[StorageKind, int | None]] = {
     "ebs": ("ebs_gp3", 100),
     "efs": ("efs_standard", None),
     "fsx-lustre": ("fsx_lustre_scratch_2", 1200),

@@ -10,7 +10,7 @@ the same way: "what it would cost on AWS", and said so.
 
 from __future__ import annotations
 
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -29,7 +29,7 @@ from cluster_tools.model.cost.cost_model import (
 )
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.model.runs.job_spec import JobSpec
-from cluster_tools.transport.remote_shell import ShellFactory
+from cluster_tools.transport.remote_shell import ShellFactory, lent
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def priced_queue(project: Project | None, job: JobSpec | None = None, *, quote=N
         vcpus,
         memory,
         queue.max_count,
-        capacity,  # type: ignore[arg-type]
+        capacity,
         scaledown_idle_minutes=float(spec.scaledown_idletime),
         gpus=shipped_instance_gpus(itype) or 0,
     )
@@ -304,7 +304,7 @@ def cluster_cost(
         if known:  # one SSH connection for every run's status (each falls back to S3 if it cannot be had)
             try:
                 conn = stack.enter_context(connect(record))
-                reach = lambda _record, **_: nullcontext(conn)  # type: ignore[assignment,return-value]  # noqa: E731
+                reach = lent(conn)
             except HostKeyMismatch:
                 raise
             except ClusterToolsError:
@@ -318,8 +318,9 @@ def cluster_cost(
         from cluster_tools.services.clusters.lifecycle_down import STORAGE_PRICE_KIND
 
         kind, default = STORAGE_PRICE_KIND[spec.shared_storage.type]
-        if default is not None or spec.shared_storage.size_gb:
-            quote = storage_monthly_price(table, region, kind, spec.shared_storage.size_gb or default)
+        size = spec.shared_storage.size_gb or default
+        if size is not None:  # EFS (no default size) bills what is stored: unknown here
+            quote = storage_monthly_price(table, region, kind, size)
             storage_dollars = quote.monthly_usd * head_hours / HOURS_PER_MONTH
             storage = f"{spec.shared_storage.type} '{spec.shared_storage.name}' {quote.size_gb:g} GB"
     costs, cost_note = hourly_cost(info, queue_capacities(project) if project else {})
