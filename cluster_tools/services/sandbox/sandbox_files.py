@@ -16,6 +16,9 @@ from cluster_tools.errors import MissingDependency, SandboxError
 from cluster_tools.render.sandbox_layout import SandboxPaths
 from cluster_tools.transport.local_commands import run_local
 
+SANDBOX_CLUSTER = "sandbox"  # the name it is registered under
+SANDBOX_REGION = "us-east-1"  # its S3 endpoint's, and its nodes' AWS_DEFAULT_REGION
+MARKER_ENV = "CLUSTERTOOLS_SANDBOX"  # set to the sandbox's root in every process it starts, so `down` finds them
 APT_PACKAGES = "slurm-wlm munge openssh-server awscli podman uidmap runc docker-registry busybox-static"
 # program -> the Debian package that ships it
 REQUIRED_PROGRAMS = {

@@ -16,21 +16,18 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 from cluster_tools.errors import SandboxError, TransportError
 from cluster_tools.model.aws.console_host_keys import sha256_fingerprint
-from cluster_tools.model.aws.pcluster_support import supported_oses
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
-from cluster_tools.render.sandbox_cluster import cgroup_conf, with_ports
-from cluster_tools.render.sandbox_layout import SandboxPaths, SandboxSpec, render_sshd_config
-from cluster_tools.render.sandbox_node import cfnconfig, node_os
+from cluster_tools.render.sandbox_layout import SandboxPaths
 from cluster_tools.services.sandbox import sandbox_daemons as daemons
 from cluster_tools.services.sandbox import sandbox_files as files
 from cluster_tools.services.sandbox import sandbox_images, sandbox_s3
 from cluster_tools.services.sandbox import sandbox_nodes as nodes
-from cluster_tools.services.sandbox.sandbox_namespace import NamespaceLayout, free_uid, prepare_layout
+from cluster_tools.services.sandbox.sandbox_files import MARKER_ENV, SANDBOX_CLUSTER, SANDBOX_REGION
+from cluster_tools.services.sandbox.sandbox_first_start import lay_out
 from cluster_tools.services.sandbox.sandbox_options import SandboxOptions
 from cluster_tools.services.sandbox.sandbox_queue import cancel_all_jobs
 from cluster_tools.slurm.node_info import SINFO_NODES_FORMAT, NodeStatus, parse_sinfo_nodes
@@ -39,9 +36,6 @@ from cluster_tools.store.state_dir import StateDir, write_private_json
 from cluster_tools.transport import local_processes as procs
 from cluster_tools.transport.local_commands import run_local
 
-SANDBOX_CLUSTER = "sandbox"
-SANDBOX_REGION = "us-east-1"
-MARKER_ENV = "CLUSTERTOOLS_SANDBOX"
 START_ORDER = daemons.START_ORDER
 
 Progress = Callable[[str], None]
@@ -171,101 +165,59 @@ def sandbox_up(
     """
     paths = files.sandbox_paths(state.sandbox)
     current = sandbox_status(state)
-    if current.running:  # its own key pinned again, in case the cluster's known_hosts lost it
-        saved = _load_state(paths) or {}
-        _register(state, paths, saved["user"], saved["ports"]["ssh"], current.s3_endpoint_url)
-        _boot_static_nodes(paths, saved, progress)
-        return replace(current, already_running=True)
+    if current.running:
+        return _refresh_running(state, paths, current, progress)
+    _require_root()
+    alive = tuple(c.name for c in current.components if c.running)
+    dead = tuple(name for name in START_ORDER if name not in alive)
+    ctx, saved = _prepare(paths, options, environ, alive, dead, progress)
+    _start_daemons(state, ctx, saved, alive, dead, progress)
+    return replace(sandbox_status(state), restarted=dead if alive else ())
 
+
+def _refresh_running(state: StateDir, paths: SandboxPaths, current: SandboxStatus, progress: Progress) -> SandboxStatus:
+    """A running sandbox: its own key pinned again (in case the cluster's known_hosts lost it) and its static
+    nodes booted."""
+    saved = _load_state(paths) or {}
+    _register(state, paths, saved["user"], saved["ports"]["ssh"], current.s3_endpoint_url)
+    _boot_static_nodes(paths, saved, progress)
+    return replace(current, already_running=True)
+
+
+def _require_root() -> None:
     if os.geteuid() != 0:
         raise SandboxError(
             "the sandbox needs root: its nodes are slurmds with their own hostnames and cgroups, and "
             "its login user is not you but the OS's (ec2-user)",
             "run it as root (e.g. in a VM or container)",
         )
-    saved = _load_state(paths) or {}
-    alive = tuple(c.name for c in current.components if c.running)
-    dead = tuple(name for name in START_ORDER if name not in alive)
+
+
+def _prepare(
+    paths: SandboxPaths,
+    options: SandboxOptions,
+    environ: Mapping[str, str],
+    alive: tuple[str, ...],
+    dead: tuple[str, ...],
+    progress: Progress,
+) -> tuple[daemons.DaemonContext, dict]:
+    """Programs, directories and keys; then, with daemons ``alive``, the saved ports of the ``dead`` ones,
+    else a fresh layout. Returns how the daemons start and what sandbox.json holds."""
     programs = files.find_programs(environ)
     files.check_paths(paths)
     files.make_dirs(paths)
     files.ensure_keys(paths, programs["ssh-keygen"])
     env = files.daemon_env(paths, environ, MARKER_ENV)
+    saved = _load_state(paths) or {}
     if alive:
         progress(f"{', '.join(alive)} still running: restarting only {', '.join(dead)}, on the same ports")
         ports = daemons.ports_for_restart(saved, dead)
         saved["buckets"] = list(dict.fromkeys([*saved.get("buckets", ()), *options.buckets]))
     else:
-        saved = _lay_out(paths, programs, options, _load_state(paths) or {}, progress)
+        saved = lay_out(paths, programs, options, saved, progress)
         ports = saved["ports"]
     namespace = daemons.Namespace(_namespace_pid(saved, alive))
-    _start_daemons(state, daemons.DaemonContext(paths, programs, env, ports, namespace), saved, alive, dead, progress)
-    return replace(sandbox_status(state), restarted=dead if alive else ())
-
-
-def _lay_out(
-    paths: SandboxPaths, programs: Mapping[str, str], options: SandboxOptions, previous: dict, progress: Progress
-) -> dict:
-    """A fresh start: plan the nodes, pick ports, write every file; returns what sandbox.json starts with."""
-    try:
-        os_ = node_os(options.os_name, supported_oses())
-    except ValueError as exc:
-        raise SandboxError(f"--os: {exc}", "clustertools sandbox up --os alinux2023") from None
-    planned, notes = nodes.plan(options.nodes)
-    for note in notes:
-        progress(note)
-    ports = daemons.ports_for_start(previous, len(planned), progress)
-    planned = with_ports(planned, ports.pop("nodes"))
-    uid = free_uid(Path("/etc/passwd").read_text(), os_.user)
-    cgroups = nodes.cgroup_parents(paths)
-    files_ = nodes.cluster_files(
-        paths,
-        planned,
-        ports,
-        idle_time=options.nodes.idle_time,
-        memory_scheduling=options.memory_scheduling,
-        max_array_size=options.max_array_size,
-        max_job_count=options.max_job_count,
-        min_job_age=options.min_job_age,
-        requeue_delay=options.requeue_delay,
-    )
-    slurm_files = nodes.write_cluster_files(
-        paths, programs, (MARKER_ENV, str(paths.root)), planned, cgroups, files_, options.nodes.boot_delay
-    )
-    slurm_files["cgroup.conf"] = cgroup_conf(options.memory_scheduling)  # beside slurm.conf: Slurm looks there
-    prepare_layout(
-        NamespaceLayout(paths.node_fs),
-        os_,
-        uid,
-        authorized_key=Path(f"{paths.user_key}.pub").read_text(),
-        slurm_files=slurm_files,
-        aws=programs["node-aws"],
-        node_names=tuple(n.name for n in planned),
-        cfnconfig=cfnconfig(node_type="HeadNode", stack_name=SANDBOX_CLUSTER, region=SANDBOX_REGION, user=os_.user),
-        etc_files=sandbox_images.node_container_config(paths, ports["registry"]),
-    )
-    _write_sshd_configs(
-        paths,
-        programs["sshd"],
-        SandboxSpec(
-            paths=paths,
-            user=os_.user,
-            ssh_port=ports["ssh"],
-            node_env=_node_env(paths, f"http://127.0.0.1:{ports['s3']}"),
-        ),
-    )
-    return {
-        "user": os_.user,
-        "uid": uid,
-        "os": os_.name,
-        "options": _options_json(options),
-        "buckets": list(options.buckets),
-        "ports": ports,
-        "nodes": nodes.nodes_json(planned),
-        "cgroups": cgroups,
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "processes": [],
-    }
+    return daemons.DaemonContext(paths, programs, env, ports, namespace), saved
 
 
 def _namespace_pid(saved: dict, alive: tuple[str, ...]) -> int | None:
@@ -357,18 +309,6 @@ def _replay_s3(url: str, recording: Path, progress: Progress) -> None:
     recording.unlink()
 
 
-def _options_json(options: SandboxOptions) -> dict[str, int]:
-    return {
-        "max_array_size": options.max_array_size,
-        "max_job_count": options.max_job_count,
-        "min_job_age": options.min_job_age,
-        "memory_scheduling": int(options.memory_scheduling),
-        "requeue_delay": options.requeue_delay,
-        "boot_delay": options.nodes.boot_delay,
-        "idle_time": options.nodes.idle_time,
-    }
-
-
 def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) -> list[str]:
     """Stop exactly the sandbox's processes (and what they left behind). Returns what was stopped."""
     paths = files.sandbox_paths(state.sandbox)
@@ -404,31 +344,6 @@ def sandbox_down(state: StateDir, *, progress: Progress, purge: bool = False) ->
         forget_cluster(state, SANDBOX_CLUSTER)
         shutil.rmtree(paths.root, ignore_errors=True)
     return stopped
-
-
-def _write_sshd_configs(paths: SandboxPaths, sshd: str, spec: SandboxSpec) -> None:
-    """The head node's sshd_config, and the compute nodes' (bin/node-sshd tells node-namespace.sh how each
-    node's sshd starts: on the head node's port, at the address the node's name has)."""
-    paths.sshd_config.write_text(render_sshd_config(spec))
-    node_config = paths.sshd_config.with_name("sshd_config.node")
-    node_config.write_text(render_sshd_config(replace(spec, node=True)))
-    (paths.bin / "node-sshd").write_text(f"{sshd} {node_config} {spec.ssh_port} {paths.log}\n")
-    files.ensure_sshd_privsep_dir()
-
-
-def _node_env(paths: SandboxPaths, s3_url: str) -> dict[str, str]:
-    """What a sandbox node adds to every SSH session and job (an IAM role would give the credentials).
-    Not PATH nor SLURM_CONF: a session finds Slurm as on a real node, through a login shell's profile.d."""
-    from cluster_tools.transport.s3 import SANDBOX_CREDENTIALS
-
-    key, secret = SANDBOX_CREDENTIALS
-    return {
-        MARKER_ENV: str(paths.root),
-        "AWS_ENDPOINT_URL": s3_url,
-        "AWS_ACCESS_KEY_ID": key,
-        "AWS_SECRET_ACCESS_KEY": secret,
-        "AWS_DEFAULT_REGION": SANDBOX_REGION,
-    }
 
 
 def _register(state: StateDir, paths: SandboxPaths, user: str, ssh_port: int, s3_url: str) -> ClusterRecord:
