@@ -1,8 +1,7 @@
 """Live AWS prices: the Pricing API (on-demand) and EC2 spot price history, with the price table as fallback;
 and an instance type's vCPUs, memory and GPUs (EC2 DescribeInstanceTypes) for a type the table lacks.
 
-boto3 lives only here, imported inside the functions so that importing this module stays cheap (the CLI's
-``--help`` imports no heavy library). Clients are built from an explicit boto3 Session and passed in; the
+Clients are built by transport.aws_session from an explicit boto3 Session and passed in; the
 answers are parsed by pure functions of ``cluster_tools.model.cost.pricing``. Short timeouts and two attempts at most:
 a price is a nicety, and the table answers when AWS does not.
 """
@@ -48,16 +47,18 @@ class PriceClients:
 def make_price_clients(session: Any, region: str, *, endpoint_url: str | None = None) -> PriceClients:
     """A Pricing API client (in us-east-1) and an EC2 client in ``region`` from ``session`` (a
     ``boto3.session.Session``), with ~3 s connect/read timeouts and at most two attempts each."""
-    from botocore.config import Config
+    from cluster_tools.transport.aws_session import aws_client
 
     def client(service: str, client_region: str) -> Any:
-        config = Config(
-            region_name=client_region,
+        return aws_client(
+            session,
+            service,
+            client_region,
+            endpoint_url=endpoint_url,
             connect_timeout=TIMEOUT_SECONDS,
             read_timeout=TIMEOUT_SECONDS,
-            retries={"mode": "standard", "total_max_attempts": 2},
-        )  # max_attempts counts retries only
-        return session.client(service, region_name=client_region, endpoint_url=endpoint_url, config=config)
+            attempts=2,
+        )
 
     return PriceClients(region=region, pricing=client("pricing", PRICING_REGION), ec2=client("ec2", region))
 
@@ -118,8 +119,9 @@ def live_price(region: str, instance_type: str, capacity: Capacity, clients: Pri
         if capacity == "spot":
             return live_spot_price(clients.ec2, region, instance_type)
         return live_ondemand_price(clients.pricing, region, instance_type)
-    except _unavailable() as exc:
-        reason = exc.message if isinstance(exc, LivePriceUnavailable) else _why(exc)
+    except Exception as exc:
+        if (reason := _unavailable_reason(exc)) is None:
+            raise
         raise LivePriceUnavailable(f"no live price from {live} ({reason})") from None
 
 
@@ -144,34 +146,23 @@ def live_instance_shape(ec2_client: Any, instance_type: str) -> InstanceShape:
     try:
         answer = ec2_client.describe_instance_types(InstanceTypes=[instance_type])
         return shape_from_instance_types(answer.get("InstanceTypes", []), instance_type)
-    except _unavailable() as exc:
-        reason = exc.message if isinstance(exc, LivePriceUnavailable) else _why(exc)
+    except Exception as exc:
+        if (reason := _unavailable_reason(exc)) is None:
+            raise
         raise LivePriceUnavailable(f"no shape of {instance_type} from EC2 DescribeInstanceTypes ({reason})") from None
 
 
-def _unavailable() -> tuple[type[Exception], ...]:
-    """What "AWS cannot answer" looks like; imported here so that importing this module stays cheap."""
-    from botocore import exceptions as bx
+def _unavailable_reason(exc: Exception) -> str | None:
+    """Why AWS gave no answer (unreachable, no credentials, an error code), in one line of 160 characters at
+    most; None when ``exc`` is none of those: a bug, raised as it is."""
+    from cluster_tools.transport.aws_session import aws_failure_of
 
-    return (
-        bx.ConnectionError,
-        bx.HTTPClientError,
-        bx.NoCredentialsError,
-        bx.PartialCredentialsError,
-        bx.CredentialRetrievalError,
-        bx.TokenRetrievalError,
-        bx.ClientError,
-        LivePriceUnavailable,
+    if isinstance(exc, LivePriceUnavailable):
+        return exc.message
+    failure = aws_failure_of(exc)
+    if failure is None or failure.kind == "other":
+        return None
+    text = (
+        f"{failure.code or 'error'}: {failure.message}".rstrip(": ") if failure.kind == "answered" else failure.message
     )
-
-
-def _why(exc: Exception) -> str:
-    from botocore.exceptions import ClientError
-
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        text = f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
-    else:
-        text = str(exc)
-    text = " ".join(text.split())  # one line, whatever the server sent (an HTML error page, say)
     return text if len(text) <= 160 else text[:157] + "..."

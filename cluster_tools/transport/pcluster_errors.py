@@ -106,12 +106,13 @@ def cli_error(exc: Any, what: str) -> PclusterError:
 
 
 def other_error(exc: Exception, what: str) -> PclusterError:
-    from botocore import exceptions as bx
+    from cluster_tools.transport.aws_session import CREDENTIALS_HINT, NETWORK_HINT, aws_failure_of
 
-    if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError, bx.ProfileNotFound)):
-        return PclusterError(f"{what}: {exc}", "configure AWS credentials: `aws configure`, or set AWS_PROFILE")
-    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError)):
-        return PclusterError(f"{what}: cannot reach AWS ({exc})", "check your network (and AWS_ENDPOINT_URL if set)")
+    failure = aws_failure_of(exc)
+    if failure is not None and failure.kind == "credentials":
+        return PclusterError(f"{what}: {exc}", CREDENTIALS_HINT)
+    if failure is not None and failure.kind == "unreachable":
+        return PclusterError(f"{what}: cannot reach AWS ({exc})", NETWORK_HINT)
     return PclusterError(
         f"{what}: unexpected {type(exc).__name__} from ParallelCluster: {one_line(str(exc))}",
         "rerun with --debug for the traceback",

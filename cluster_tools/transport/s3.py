@@ -7,12 +7,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-import botocore.session
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cluster_tools.errors import TransportError
+from cluster_tools.transport.aws_session import CREDENTIALS_HINT, aws_client, aws_failure_of, aws_session
 
 # The sandbox's S3 endpoint (moto) accepts any key; these are placeholders, not secrets.
 SANDBOX_CREDENTIALS = ("sandbox", "sandbox")
@@ -33,29 +31,20 @@ def make_s3_client(target: S3Target, *, max_pool_connections: int = 32, raw_time
     ``raw_timestamps`` keeps timestamps (``LastModified``) as the ISO 8601 strings S3 sends instead of
     parsing each into a datetime: listing thousands of keys is then markedly cheaper (awscli does the same).
     """
-    config = Config(
-        region_name=target.region,
-        retries={"mode": "standard", "max_attempts": 5},
-        max_pool_connections=max_pool_connections,
-        connect_timeout=10,
-        read_timeout=60,
+    session = aws_session(
+        profile=target.profile,
+        region=target.region,
+        static_credentials=SANDBOX_CREDENTIALS if target.sandbox else None,
+        raw_timestamps=raw_timestamps,
     )
-    core = None
-    if raw_timestamps:  # on a botocore session of its own: no other client is affected
-        core = botocore.session.get_session()
-        core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_identity)
-    if target.sandbox:
-        key, secret = SANDBOX_CREDENTIALS
-        session = boto3.session.Session(
-            aws_access_key_id=key, aws_secret_access_key=secret, region_name=target.region, botocore_session=core
-        )
-    else:
-        session = boto3.session.Session(profile_name=target.profile, region_name=target.region, botocore_session=core)
-    return session.client("s3", endpoint_url=target.endpoint_url, config=config)
-
-
-def _identity(value: str) -> str:
-    return value
+    return aws_client(
+        session,
+        "s3",
+        target.region,
+        endpoint_url=target.endpoint_url,
+        attempts=6,
+        max_pool_connections=max_pool_connections,
+    )
 
 
 def ensure_bucket(client: Any, bucket: str, region: str) -> bool:
@@ -293,10 +282,9 @@ _ACCESS_CODES = (
 def translate_s3_error(exc: Exception, what: str, *, bucket: str | None = None) -> TransportError:
     """A botocore error as one clear line with a hint: missing bucket, access denied, endpoint unreachable,
     no credentials; anything else with S3's own code and message."""
-    from botocore import exceptions as bx
-
-    if isinstance(exc, ClientError):
-        code, message = _code(exc), exc.response.get("Error", {}).get("Message") or ""
+    failure = aws_failure_of(exc)
+    if isinstance(exc, ClientError) and failure is not None:
+        code, message = failure.code or "?", failure.message
         if code == "NoSuchBucket":
             name = bucket or exc.response.get("Error", {}).get("BucketName") or "?"
             return TransportError(
@@ -311,13 +299,13 @@ def translate_s3_error(exc: Exception, what: str, *, bucket: str | None = None) 
                 stderr=str(exc),
             )
         return TransportError(f"{what}: {code}: {message}".rstrip(": "), stderr=str(exc))
-    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ConnectionClosedError)):
+    if failure is not None and failure.kind == "unreachable":
         return TransportError(
             f"{what}: cannot reach the S3 endpoint ({exc})",
             "check the endpoint and your network; for the sandbox: clustertools sandbox status",
         )
-    if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError, bx.ProfileNotFound)):
-        return TransportError(f"{what}: {exc}", "configure AWS credentials: `aws configure` or AWS_PROFILE")
+    if failure is not None and failure.kind == "credentials":
+        return TransportError(f"{what}: {exc}", CREDENTIALS_HINT)
     return TransportError(f"{what}: {exc}", "check the endpoint and your network")
 
 

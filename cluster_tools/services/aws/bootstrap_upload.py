@@ -46,8 +46,7 @@ def sync_bootstrap(
 ) -> list[BootstrapFile]:
     """Each file of ``root`` under ``prefix`` with its sha256 as object metadata; a file whose object already
     carries the same sha256 is skipped. ``upload=False`` only plans (reads the metadata, writes nothing)."""
-    from botocore.exceptions import ClientError
-
+    from cluster_tools.transport.aws_session import aws_failure_of
     from cluster_tools.transport.s3 import translate_s3_error
 
     planned = []
@@ -56,12 +55,11 @@ def sync_bootstrap(
         digest, key = hashlib.sha256(data).hexdigest(), prefix + path.relative_to(root).as_posix()
         try:
             stored = s3.head_object(Bucket=bucket, Key=key).get("Metadata", {}).get("sha256")
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+        except Exception as exc:
+            failure = aws_failure_of(exc)
+            if failure is None or failure.code not in ("404", "NoSuchKey", "NotFound"):
                 raise translate_s3_error(exc, f"check s3://{bucket}/{key}", bucket=bucket) from None
             stored = None
-        except Exception as exc:
-            raise translate_s3_error(exc, f"check s3://{bucket}/{key}", bucket=bucket) from None
         action = "unchanged" if stored == digest else "upload"
         if upload and action == "upload":
             try:

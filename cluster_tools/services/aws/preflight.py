@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from cluster_tools.errors import TransportError
+from cluster_tools.errors import ConfigError, TransportError
 from cluster_tools.model.aws.cluster_checks import (
     ALLOWED_IPS_PLACEHOLDER,
     SECRET_SHAPES,  # one list of shapes for both checks
@@ -66,25 +66,15 @@ def make_clients(
     """Clients in ``region`` from the boto3 chain (``profile`` like awscli's --profile, else AWS_PROFILE);
     ``static_credentials`` (key id, secret) only for a test endpoint. Short timeouts: a pre-flight that
     cannot reach AWS should say so in seconds, not minutes."""
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import ProfileNotFound
+    from cluster_tools.transport.aws_session import aws_client, aws_session
 
-    config = Config(
-        region_name=region, connect_timeout=5, read_timeout=20, retries={"mode": "standard", "max_attempts": 2}
-    )
-    key, secret = static_credentials or (None, None)
     try:
-        session = boto3.session.Session(
-            profile_name=profile, region_name=region, aws_access_key_id=key, aws_secret_access_key=secret
-        )
-    except ProfileNotFound as exc:
-        raise TransportError(
-            f"pre-flight: {exc}", "name a profile of ~/.aws/config (aws configure list-profiles)"
-        ) from None
+        session = aws_session(profile=profile, region=region, static_credentials=static_credentials)
+    except ConfigError as exc:
+        raise TransportError(f"pre-flight: {exc.message}", exc.hint) from None
 
     def client(service: str) -> Any:
-        return session.client(service, endpoint_url=endpoint_url, config=config)
+        return aws_client(session, service, region, endpoint_url=endpoint_url, connect_timeout=5, read_timeout=20)
 
     return AwsClients(
         region=region,
@@ -199,13 +189,15 @@ def check_buckets(clients: AwsClients, *, output_bucket: str, input_buckets: Ite
 
 
 def _check_bucket(clients: AwsClients, bucket: str, role: str) -> Finding:
-    from botocore.exceptions import ClientError
+    from cluster_tools.transport.aws_session import error_code
 
     region, what = clients.region, f"{role} bucket {bucket}"
     try:
         location = clients.s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
+    except Exception as exc:
+        code = error_code(exc)
+        if code is None:  # AWS did not answer: no credentials, no network
+            return aws_failure("buckets", f"cannot check {what}", exc, clients)
         if code == "NoSuchBucket":
             hint = (
                 ("create it in " + region)
@@ -222,8 +214,6 @@ def _check_bucket(clients: AwsClients, bucket: str, role: str) -> Finding:
                 f"cannot tell where {what} is ({code})",
                 "make sure it is in " + region + ": a cross-region read is billed per GB",
             )
-    except Exception as exc:
-        return aws_failure("buckets", f"cannot check {what}", exc, clients)
     # GetBucketLocation says None for us-east-1 and EU for the oldest eu-west-1 buckets.
     location = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
     if location == region:
@@ -244,14 +234,14 @@ def _check_bucket(clients: AwsClients, bucket: str, role: str) -> Finding:
 
 
 def _region_from_head(clients: AwsClients, bucket: str) -> str | None:
-    from botocore.exceptions import ClientError
+    from cluster_tools.transport.aws_session import error_response
 
     try:
         response = clients.s3.head_bucket(Bucket=bucket)
-    except ClientError as exc:
-        response = exc.response
-    except Exception:
-        return None
+    except Exception as exc:
+        response = error_response(exc)  # a refused HEAD still says the region in a header
+        if response is None:
+            return None
     return (response.get("ResponseMetadata", {}).get("HTTPHeaders") or {}).get("x-amz-bucket-region")
 
 
@@ -323,20 +313,18 @@ def check_instance_types(clients: AwsClients, instance_types: Sequence[str]) -> 
 
 
 def _missing_type(clients: AwsClients, instance_type: str) -> Finding:
-    from botocore.exceptions import ClientError
+    from cluster_tools.transport.aws_session import error_code
 
     try:
         clients.ec2.describe_instance_types(InstanceTypes=[instance_type])
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "InvalidInstanceType":
+    except Exception as exc:  # any other failure: the offering answer is enough to say it cannot be used here
+        if error_code(exc) == "InvalidInstanceType":
             return Finding(
                 "error",
                 "instance-types",
                 f"{instance_type} is not an EC2 instance type",
                 "check the spelling in parallelcluster.queues (e.g. c6i.xlarge)",
             )
-    except Exception:
-        pass  # the offering answer is enough to say it cannot be used here
     return Finding(
         "error",
         "instance-types",
@@ -413,30 +401,23 @@ def check_secret_values(text: str, source: str = "clustertools.yaml") -> list[Fi
 
 def aws_failure(check: str, what: str, exc: Exception, clients: AwsClients, *, fatal: bool = False) -> Finding:
     """An AWS call that failed for a reason other than the answer checked for: one line and a hint."""
-    from botocore import exceptions as bx
+    from cluster_tools.transport.aws_session import aws_failure_of
 
-    if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError, bx.CredentialRetrievalError)):
-        return Finding("error", check, f"{what}: no usable AWS credentials ({exc})", _CREDENTIAL_HINT)
-    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError)):
+    failure = aws_failure_of(exc)
+    if failure is not None and failure.kind == "credentials":
+        return Finding("error", check, f"{what}: no usable AWS credentials ({failure.message})", _CREDENTIAL_HINT)
+    if failure is not None and failure.kind == "unreachable":
         where = clients.endpoint_url or f"AWS in {clients.region}"
         return Finding("error", check, f"{what}: cannot reach {where}", _NETWORK_HINT)
-    if isinstance(exc, bx.ClientError):
-        code = exc.response.get("Error", {}).get("Code", "?")
-        message = " ".join(str(exc.response.get("Error", {}).get("Message", "")).split())
-        if code in (
-            "InvalidClientTokenId",
-            "SignatureDoesNotMatch",
-            "ExpiredToken",
-            "ExpiredTokenException",
-            "UnrecognizedClientException",
-            "InvalidAccessKeyId",
-        ):
+    if failure is not None and failure.kind == "answered":
+        code = failure.code or "?"
+        if failure.refused_credentials:
             return Finding("error", check, f"{what}: AWS refused the credentials ({code})", _CREDENTIAL_HINT)
         level: Level = "error" if fatal else "warning"
         return Finding(
             level,
             check,
-            f"{what}: {code}: {message}".rstrip(": "),
+            f"{what}: {code}: {failure.message}".rstrip(": "),
             "your AWS identity may lack this read permission; the check was skipped" if not fatal else None,
         )
     return Finding(

@@ -19,7 +19,7 @@ GET_SECRET = "secretsmanager:GetSecretValue"
 
 def check_secrets(clients: AwsClients, secret_ids: Sequence[str]) -> list[Finding]:
     """Each referenced secret exists and is not scheduled for deletion; its value is never read."""
-    from botocore.exceptions import ClientError
+    from cluster_tools.transport.aws_session import error_code
 
     if not secret_ids:
         return [Finding("ok", "secrets", "no third-party credentials referenced")]
@@ -38,9 +38,8 @@ def check_secrets(clients: AwsClients, secret_ids: Sequence[str]) -> list[Findin
             continue
         try:
             described = clients.secretsmanager.describe_secret(SecretId=secret)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code == "ResourceNotFoundException":
+        except Exception as exc:
+            if error_code(exc) == "ResourceNotFoundException":
                 findings.append(
                     Finding(
                         "error",
@@ -51,9 +50,6 @@ def check_secrets(clients: AwsClients, secret_ids: Sequence[str]) -> list[Findin
                     )
                 )
                 continue
-            findings.append(aws_failure("secrets", f"cannot check secret {secret}", exc, clients))
-            continue
-        except Exception as exc:
             findings.append(aws_failure("secrets", f"cannot check secret {secret}", exc, clients))
             continue
         if described.get("DeletedDate"):

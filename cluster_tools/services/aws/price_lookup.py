@@ -96,28 +96,26 @@ def _client_cache(
 ) -> Callable[[str], Any]:
     """region -> PriceClients, made once per region (spot history and DescribeInstanceTypes are regional).
     A profile that does not exist is a ConfigError (``strict``: the user named it) or LivePriceUnavailable."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ProfileNotFound
-
     from cluster_tools.model.cost.pricing import LivePriceUnavailable
     from cluster_tools.transport.aws_prices import make_price_clients
+    from cluster_tools.transport.aws_session import aws_failure_of, aws_session
 
     try:
-        session = boto3.session.Session(profile_name=profile, region_name=region)
-    except ProfileNotFound as exc:
+        session = aws_session(profile=profile, region=region)
+    except ConfigError as exc:
         if strict:
-            raise ConfigError(
-                f"--profile: {exc}", "name a profile of ~/.aws/config (aws configure list-profiles)"
-            ) from None
-        raise LivePriceUnavailable(f"cannot ask AWS ({exc})") from None
+            raise ConfigError(f"--profile: {exc.message}", exc.hint) from None
+        raise LivePriceUnavailable(f"cannot ask AWS ({exc.message})") from None
     made: dict[str, Any] = {}
 
     def clients(where: str) -> Any:
         if where not in made:
             try:
                 made[where] = make_price_clients(session, where, endpoint_url=endpoint_url)
-            except BotoCoreError as exc:
-                raise LivePriceUnavailable(f"cannot ask AWS ({exc})") from None
+            except Exception as exc:
+                if (failure := aws_failure_of(exc)) is None:
+                    raise
+                raise LivePriceUnavailable(f"cannot ask AWS ({failure.message})") from None
         return made[where]
 
     return clients
