@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +12,11 @@ from cluster_tools.cli.app import App, cli, note
 from cluster_tools.cli.flags import cluster_option, json_option
 from cluster_tools.cli.output import print_json, print_table
 from cluster_tools.cli.progress import StackDisplay
+
+if TYPE_CHECKING:
+    from cluster_tools.model.project.project_config import Project
+    from cluster_tools.services.aws.lifecycle_up import UpResult
+    from cluster_tools.services.clusters.describe import Description
 
 # Only the test suite sets this: validators a local AWS stand-in (moto) cannot serve, comma-separated.
 # It applies to `up --dry-run` alone; a real create is never weakened.
@@ -76,19 +82,10 @@ def up(
     pre-flight, upload bootstrap/ (checksummed), create, wait, record the head node and pin its SSH
     host key. Idempotent: a cluster that already exists is reported, not created again.
     """
-    from cluster_tools.errors import ConfigError
     from cluster_tools.services.aws import lifecycle_up
 
     project = app.project()
-    if cluster_name and project and project.parallelcluster:
-        from cluster_tools.model.aws.cluster_spec import cluster_name_for
-
-        if cluster_name != cluster_name_for(project.parallelcluster, project.name):
-            raise ConfigError(
-                f"-c {cluster_name}: the project's cluster is "
-                f"{cluster_name_for(project.parallelcluster, project.name)}",
-                "set parallelcluster.name in clustertools.yaml to create it under another name",
-            )
+    _check_cluster_option(cluster_name, project)
     suppress = [v.strip() for v in app.environ.get(SUPPRESS_ENV, "").split(",") if v.strip()]
     text = app.project_file.read_text(encoding="utf-8") if app.project_file else None
     try:
@@ -125,6 +122,24 @@ def up(
             }
         )
         return
+    _print_up_result(result, dry_run)
+
+
+def _check_cluster_option(cluster_name: str | None, project: Project | None) -> None:
+    """``up -c NAME`` names the project's cluster: another name is refused, not created."""
+    if not (cluster_name and project and project.parallelcluster):
+        return
+    from cluster_tools.errors import ConfigError
+    from cluster_tools.model.aws.cluster_spec import cluster_name_for
+
+    if cluster_name != cluster_name_for(project.parallelcluster, project.name):
+        raise ConfigError(
+            f"-c {cluster_name}: the project's cluster is {cluster_name_for(project.parallelcluster, project.name)}",
+            "set parallelcluster.name in clustertools.yaml to create it under another name",
+        )
+
+
+def _print_up_result(result: UpResult, dry_run: bool) -> None:
     for finding in result.findings:
         click.echo(_finding_line(finding))
     for item in result.bootstrap:
@@ -189,6 +204,12 @@ def describe(app: App, cluster_name: str | None, live_prices: bool, as_json: boo
     if as_json:
         print_json(asdict(info))
         return
+    _print_cluster(info)
+    _print_nodes(info)
+    _print_cost_and_autostop(info)
+
+
+def _print_cluster(info: Description) -> None:
     click.echo(f"{info.name} ({info.provider}" + (f", {info.region}" if info.region else "") + f"): {info.status}")
     if info.stopped:
         click.echo(f"stopped: it takes no new job (hint: `clustertools start -c {info.name}`)")
@@ -202,6 +223,9 @@ def describe(app: App, cluster_name: str | None, live_prices: bool, as_json: boo
             f"head node: {head.instance_id} {head.instance_type} {head.state} "
             f"public {head.public_ip or '-'} private {head.private_ip or '-'}"
         )
+
+
+def _print_nodes(info: Description) -> None:
     if info.provider == "parallelcluster":
         rows = [
             (q, i.instance_id, i.instance_type, i.state, i.private_ip)
@@ -224,6 +248,9 @@ def describe(app: App, cluster_name: str | None, live_prices: bool, as_json: boo
             ("node", "partition", "state", "cpus", "memory"),
             [(n["name"], n["partition"], n["state"], n["cpus"], f"{n['memory_mb']} MB") for n in info.nodes],
         )
+
+
+def _print_cost_and_autostop(info: Description) -> None:
     if info.cost:
         click.echo(f"cost per hour now ({info.cost['source']}; storage not included):")
         for line in info.cost["lines"]:
