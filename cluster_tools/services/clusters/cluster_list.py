@@ -55,7 +55,9 @@ def _sandbox_listing(state: StateDir, record: ClusterRecord, connect: ShellFacto
     if not sandbox_status(state).running:
         return ClusterListing(record, "down", "`clustertools sandbox up` starts it")
     if connect is None:
-        from cluster_tools.services.remote.cluster_shell import connect
+        from cluster_tools.services.remote.cluster_shell import connect as default_connect
+
+        connect = default_connect
     with connect(record) as conn:
         avail = conn.run(["sinfo", "-h", "-o", "%a"], timeout=30).check().text.split()
     if avail and all(value == "inactive" for value in avail):

@@ -149,7 +149,9 @@ def _refresh_parallelcluster(
     if dry_run:
         return result
     if connect is None:
-        from cluster_tools.services.remote.cluster_shell import connect
+        from cluster_tools.services.remote.cluster_shell import connect as default_connect
+
+        connect = default_connect
     progress(f"running the node bootstrap again on the head node of {record.name} (output: {REFRESH_OUTPUT})")
     with connect(record) as conn:
         ran = conn.run(result.command, timeout=7200)

@@ -30,6 +30,7 @@ def check_cost(project, job, subjects: int, cluster, minutes: float | None, envi
     if estimate is None:
         return CostCheck()
     threshold = project.cost.confirm_above_usd
+    lines: tuple[str, ...]
     if isinstance(estimate, CostUnknown):
         lines = (f"cost unknown: {estimate.reason}",)
         why = f"the cost is unknown, so it cannot be shown to be under cost.confirm_above_usd ({format_usd(threshold)})"

@@ -110,7 +110,7 @@ def prepare_run(
             f"job.container_args name {', '.join('${' + n + '}' for n in unknown)}, which this run does not have",
             f"the variables: {', '.join(TASK_VARIABLES + tuple(subjects.columns))}",
         )
-    payload = {
+    payload: dict[str, object] = {
         "job": _job_fields(job),
         "columns": subjects.columns,
         "rows": subjects.rows,
