@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,18 +93,8 @@ def render_cluster_config(
     ``templates_dir`` is the cluster-config/ folder to render from (store.shipped_files finds it).
     """
     check_cluster_name(cluster_name)
-    try:
-        allowed_ips = spec.allowed_ips or (check_allowed_ips(caller_cidr) if caller_cidr else ALLOWED_IPS_PLACEHOLDER)
-    except ValueError as exc:
-        raise ConfigError(f"the caller's address: {exc}", "set parallelcluster.allowed_ips") from None
+    allowed_ips = _allowed_ips(spec, caller_cidr)
     read_buckets = [b for b in dict.fromkeys([*spec.input_buckets, *extra_input_buckets]) if b != output_bucket]
-    owner = spec.owner or owner
-    tag_pairs = [
-        ("project", project),
-        *([("owner", owner)] if owner else []),
-        ("clustertools", __version__),
-        *sorted(spec.tags.items()),
-    ]
     node = bootstrap or NodeBootstrap(
         project=project,
         cluster=cluster_name,
@@ -126,31 +116,50 @@ def render_cluster_config(
         # The runtime is said explicitly: a node never installs one the project does not use.
         "bootstrap_args": node.args(),
         "head_bootstrap_args": node.head_args(),  # + the idle autostop, installed on the head node only
-        # An image in ECR: every node may pull it (the head node's bootstrap, a compute node's first task).
-        "node_policies": list(
-            dict.fromkeys([*spec.additional_iam_policies, *filter(None, [ecr_read_policy(node.image)])])
-        ),
-        "head_policies": list(
-            dict.fromkeys(
-                [
-                    *spec.additional_iam_policies,
-                    *filter(None, [ecr_read_policy(node.image)]),
-                    *filter(None, [spec.autostop_down_policy_arn]),
-                ]
-            )
-        ),
+        **_policies(spec, node),
         "compute_subnet_ids": spec.compute_subnet_ids or [spec.subnet_id],
-        "tag_pairs": tag_pairs,
+        "tag_pairs": _tag_pairs(spec, project, spec.owner or owner),
         "head_node_bootstrap_timeout": head_node_bootstrap_timeout(spec, node),
     }
+    return _render(templates_dir, spec.template, values)
+
+
+def _tag_pairs(spec: ClusterSpec, project: str, owner: str | None) -> list[tuple[str, str]]:
+    """The tags of every resource: ours (project, owner, clustertools' version), then the project's own."""
+    return [
+        ("project", project),
+        *([("owner", owner)] if owner else []),
+        ("clustertools", __version__),
+        *sorted(spec.tags.items()),
+    ]
+
+
+def _allowed_ips(spec: ClusterSpec, caller_cidr: str | None) -> str:
+    """The project's allowed_ips, else the caller's address, else a placeholder that fails validation."""
+    try:
+        return spec.allowed_ips or (check_allowed_ips(caller_cidr) if caller_cidr else ALLOWED_IPS_PLACEHOLDER)
+    except ValueError as exc:
+        raise ConfigError(f"the caller's address: {exc}", "set parallelcluster.allowed_ips") from None
+
+
+def _policies(spec: ClusterSpec, node: NodeBootstrap) -> dict[str, list[str]]:
+    """The IAM policies of the compute nodes and of the head node (which may also take the cluster down)."""
+    # An image in ECR: every node may pull it (the head node's bootstrap, a compute node's first task).
+    node_policies = list(dict.fromkeys([*spec.additional_iam_policies, *filter(None, [ecr_read_policy(node.image)])]))
+    head_policies = list(dict.fromkeys([*node_policies, *filter(None, [spec.autostop_down_policy_arn])]))
+    return {"node_policies": node_policies, "head_policies": head_policies}
+
+
+def _render(templates_dir: Path, template_name: str, values: Mapping[str, object]) -> str:
+    """``template_name``.yaml.j2 of cluster-config/ rendered with ``values``, without blank lines."""
     # The one environment (StrictUndefined, shquote, yaml_scalar), rooted at cluster-config/ instead of the package.
     env = environment(line_safe=False).overlay(loader=jinja2.FileSystemLoader(str(templates_dir)))
     env.filters = {**env.filters, "yaml_value": yaml_value}
     try:
-        template = env.get_template(f"{spec.template}.yaml.j2")
+        template = env.get_template(f"{template_name}.yaml.j2")
     except jinja2.TemplateNotFound:
         raise ConfigError(
-            f"parallelcluster.template: no template {spec.template!r} in {templates_dir}",
+            f"parallelcluster.template: no template {template_name!r} in {templates_dir}",
             f"choose one of: {', '.join(available_templates(templates_dir)) or '(none found)'}",
         ) from None
     text = template.render(**values)
