@@ -206,8 +206,9 @@ def subject_list(subjects: Subjects) -> SubjectList:
     if isinstance(subjects, (str, os.PathLike)):
         return read_subject_file(Path(subjects))
     items = list(subjects)
-    if items and all(isinstance(item, Mapping) for item in items):
-        return parse_subject_list(_rows_as_csv(items), "rows", as_csv=True)
+    rows = [item for item in items if isinstance(item, Mapping)]
+    if items and len(rows) == len(items):
+        return parse_subject_list(_rows_as_csv(rows), "rows", as_csv=True)
     if all(isinstance(item, str) for item in items):
         return parse_subject_list("".join(f"{item}\n" for item in items), "subjects", as_csv=False)
     raise ConfigError("subjects: give ids (strings), rows (dicts with a 'subject' key) or a subjects file")

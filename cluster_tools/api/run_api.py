@@ -16,12 +16,11 @@ from typing import IO
 
 from cluster_tools.errors import ClusterToolsError, ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.progress import Progress
 from cluster_tools.model.runs.run_record import RunRecord
 from cluster_tools.model.runs.run_status import RunStatus
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.remote_shell import ShellFactory
-
-Progress = Callable[[str], None]
 
 
 class RunFailed(ClusterToolsError):
@@ -67,7 +66,7 @@ class Run:
         """A run by id, any unique start of it (default: ``project_name``'s latest run)."""
         from cluster_tools.store.run_store import resolve_run
 
-        return cls(state, resolve_run(state, run_id, project_name, warn=warn))
+        return cls(state, resolve_run(state, run_id, project_name, warn=warn or (lambda _: None)))
 
     @property
     def id(self) -> str:
@@ -79,7 +78,12 @@ class Run:
 
     def cluster_record(self) -> ClusterRecord | None:
         """The cluster the run was sent to, as recorded here; None when it is not known here any more."""
-        return self._cluster(required=False)
+        from cluster_tools.errors import ClusterNotFound
+
+        try:
+            return self._cluster()
+        except ClusterNotFound:
+            return None  # status still reads the records the tasks left in S3
 
     def _connect(self) -> ShellFactory:
         if self.connect is not None:
@@ -88,24 +92,18 @@ class Run:
 
         return connect
 
-    def _cluster(self, *, required: bool = True) -> ClusterRecord | None:
-        """The run's cluster; when it is not known here, ClusterNotFound, or None unless ``required``."""
-        from cluster_tools.errors import ClusterNotFound
+    def _cluster(self) -> ClusterRecord:
+        """The run's cluster; ClusterNotFound when it is not known here."""
         from cluster_tools.store.cluster_store import load_cluster
 
-        try:
-            return load_cluster(self.state, self.record.cluster)
-        except ClusterNotFound:
-            if required:
-                raise
-            return None  # status still reads the records the tasks left in S3
+        return load_cluster(self.state, self.record.cluster)
 
     def status(self, progress: Progress | None = None) -> RunStatus:
         """Every subject's state now (one SSH round trip; the records in S3 when the cluster is gone)."""
         from cluster_tools.services.runs.run_follow import status_once
 
         return status_once(
-            self.state, self.record, self._cluster(required=False), self._connect(), note=progress or (lambda _: None)
+            self.state, self.record, self.cluster_record(), self._connect(), note=progress or (lambda _: None)
         )
 
     def wait(
@@ -273,7 +271,7 @@ class Run:
         return run_report(
             self.state,
             self.record,
-            self._cluster(required=False),
+            self.cluster_record(),
             self._connect(),
             note=progress or (lambda _: None),
             costs_from_status=run_costs(project, self.record.job, aws=aws),
