@@ -7,9 +7,10 @@ leaves nothing running (the timer process included).
 The conditions are held one after another. During each, every check logs "busy" for it and the idle
 clock is not running (status.json's idle_since is null), so the limit cannot be reached however long the
 condition lasts; the last step shows the clock: it fires 60-66 s after it started, once. About a minute and a half
-in all (each condition held for the whole limit instead would take five). The sandbox's action sets its partitions INACTIVE (its head node is
-this machine and is not stopped). The upload markers of step (c) are written by the test, as the run wrapper
-writes one (tests/unit/test_wrapper_upload_marker.py proves the wrapper does), with the job id squeue prints.
+in all (each condition held for the whole limit instead would take five). The sandbox's action sets its partitions
+INACTIVE (its head node is this machine and is not stopped). The upload markers of step (c) are written by the test,
+as the run wrapper writes one (tests/unit/test_wrapper_upload_marker.py proves the wrapper does), with the job id
+squeue prints.
 """
 
 from __future__ import annotations

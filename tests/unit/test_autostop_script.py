@@ -25,8 +25,8 @@ ROLE = "arn:aws:iam::123456789012:role/clustertools-down"
 RECORD = 'printf "%s\\n" "$(basename "$0") $*" >> "$CT_TEST/calls.log"\n'
 STANDINS = {
     "logger": 'printf "%s\\n" "$*" >> "$CT_TEST/syslog.log"\n',
-    "squeue": RECORD
-    + '[ ! -f "$CT_TEST/squeue.fail" ] || { echo "slurm_load_jobs error: Unable to contact slurm controller"; exit 1; }\n'
+    "squeue": RECORD + '[ ! -f "$CT_TEST/squeue.fail" ] || '
+    '{ echo "slurm_load_jobs error: Unable to contact slurm controller"; exit 1; }\n'
     'cat "$CT_TEST/squeue.out" 2>/dev/null || true\n',
     "ps": 'cat "$CT_TEST/ps.out"\n',
     "shutdown": RECORD,

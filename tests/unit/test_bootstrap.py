@@ -51,7 +51,8 @@ STANDINS = {
 shift 2
 [ "$1" = "--only-show-errors" ] && shift
 src=${1#s3://}
-[ -f "$CT_TEST_S3/$src" ] || { echo "fatal error: An error occurred (404) when calling the HeadObject operation" >&2; exit 1; }
+[ -f "$CT_TEST_S3/$src" ] ||
+  { echo "fatal error: An error occurred (404) when calling the HeadObject operation" >&2; exit 1; }
 cp "$CT_TEST_S3/$src" "$2"
 """,
     "curl": RECORD
@@ -80,7 +81,11 @@ for p in "$@"; do [ -f "$CT_TEST_PKGBIN/$p" ] && cp "$CT_TEST_PKGBIN/$p" "$CT_TE
 """,
     "apt-get": RECORD
     + """
-for p in "$@"; do case $p in docker.io) p=docker;; esac; [ -f "$CT_TEST_PKGBIN/$p" ] && cp "$CT_TEST_PKGBIN/$p" "$CT_TEST_BIN/$p"; done; exit 0
+for p in "$@"; do
+  case $p in docker.io) p=docker;; esac
+  [ -f "$CT_TEST_PKGBIN/$p" ] && cp "$CT_TEST_PKGBIN/$p" "$CT_TEST_BIN/$p"
+done
+exit 0
 """,
 }
 

@@ -51,7 +51,8 @@ exit 0
     + SEEN
     + """
 [ "$1" = pull ] || exit 0
-[ -z "${APPTAINER_DOCKER_PASSWORD:-}" ] || printf '%s:%s' "$APPTAINER_DOCKER_USERNAME" "$APPTAINER_DOCKER_PASSWORD" > "$seen/apptainer-env"
+[ -z "${APPTAINER_DOCKER_PASSWORD:-}" ] ||
+  printf '%s:%s' "$APPTAINER_DOCKER_USERNAME" "$APPTAINER_DOCKER_PASSWORD" > "$seen/apptainer-env"
 printf 'sif\\n' > "$3"
 """,
     "enroot": RECORD

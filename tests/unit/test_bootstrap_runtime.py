@@ -1,6 +1,7 @@
 """The node bootstrap's container runtime: chosen per OS exactly as ``validate`` chooses it
-(cluster_tools.model.nodes.container_runtimes), apptainer installed only from its release package once its sha256 is the one pinned,
-docker's group given to the login user, the image imported once for enroot under a name enroot 3.4 reads.
+(cluster_tools.model.nodes.container_runtimes), apptainer installed only from its release package once its sha256
+is the one pinned, docker's group given to the login user, the image imported once for enroot under a name
+enroot 3.4 reads.
 
 bootstrap/on-node-configured.sh runs here with the stand-ins of test_bootstrap.py; what cannot be had here:
 - the release package cannot be downloaded (no network): curl "downloads" it from a local folder laid out like

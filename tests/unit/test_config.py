@@ -226,8 +226,8 @@ PINNED = f'  apptainer_version: "1.4.5"\n  apptainer_sha256: {"ab" * 32}\n'
             "  container_runtime: apptainer\n" + PINNED,
             "",
             "clustertools.yaml:12: bootstrap.container_runtime: apptainer "
-            "cannot run on alinux2023 (no apptainer package, no EPEL, and apptainer's release RPM is built for EL8/EL9): "
-            "use enroot or docker",
+            "cannot run on alinux2023 (no apptainer package, no EPEL, and apptainer's release RPM is built for "
+            "EL8/EL9): use enroot or docker",
         ),
         (
             "  container_runtime: apptainer\n" + PINNED,
@@ -239,13 +239,15 @@ PINNED = f'  apptainer_version: "1.4.5"\n  apptainer_sha256: {"ab" * 32}\n'
             "  container_runtime: enroot\n",
             "  os: rocky9\n",
             "clustertools.yaml:12: bootstrap.container_runtime: enroot "
-            "cannot run on rocky9 (ParallelCluster has no Rocky AMI that ships enroot): use docker, apptainer or podman",
+            "cannot run on rocky9 (ParallelCluster has no Rocky AMI that ships enroot): "
+            "use docker, apptainer or podman",
         ),
         (
             "",
             "  os: freebsd14\n",
             "clustertools.yaml:15: parallelcluster.os: clustertools does not know which container "
-            "runtime freebsd14 can have; a container runs on alinux2023, rhel8, rhel9, rocky8, rocky9, ubuntu2204, ubuntu2404",
+            "runtime freebsd14 can have; a container runs on alinux2023, rhel8, rhel9, rocky8, rocky9, "
+            "ubuntu2204, ubuntu2404",
         ),
         (
             "  container_runtime: apptainer\n",

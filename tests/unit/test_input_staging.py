@@ -20,7 +20,9 @@ from tests.unit.test_config import CLUSTER, GOOD
 # Records `aws s3 cp` calls (staging), gives the input one file, and copies the upload as the other tests do.
 FAKE_AWS = """#!/bin/bash
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [[ $* == *--recursive* && ${@: -2:1} != s3://* ]]; then mkdir -p "$root/s3" && cp -R "${@: -2:1}." "$root/s3/"; exit 0; fi
+if [[ $* == *--recursive* && ${@: -2:1} != s3://* ]]; then
+  mkdir -p "$root/s3" && cp -R "${@: -2:1}." "$root/s3/"; exit 0
+fi
 printf '%s\\n' "$*" >> "$root/staged"
 mkdir -p "${@: -1}" && echo data > "${@: -1}/file"
 """

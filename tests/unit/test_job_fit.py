@@ -31,8 +31,8 @@ def test_the_smallest_type_of_a_queue_decides_and_the_partition_picks_the_queue(
         {"name": "big", "instance_types": ["r6i.2xlarge", "c6i.2xlarge"]},
     )
     assert job_fit_problems(JobSpec(cpus=8, mem="20G", partition="big"), cluster, SIZES) == [
-        "job.mem: 20G is more than one node of queue big holds (c6i.2xlarge: 16 GiB, 15564 MB of it for Slurm's tasks); "
-        "the most that fits is mem: 15564M"
+        "job.mem: 20G is more than one node of queue big holds "
+        "(c6i.2xlarge: 16 GiB, 15564 MB of it for Slurm's tasks); the most that fits is mem: 15564M"
     ]
     assert job_fit_problems(JobSpec(cpus=8, mem="1G"), cluster, SIZES)[0].startswith(
         "job.cpus: 8 is more than one node of queue cpu"

@@ -8,7 +8,11 @@ from cluster_tools.model.aws.pcluster_support import supported_oses
 from cluster_tools.render.sandbox_node import cfnconfig, node_os, user_dotfiles
 from cluster_tools.services.sandbox.sandbox_namespace import free_uid, own_cgroup, with_entry
 
-PASSWD = "root:x:0:0:root:/root:/bin/bash\ncloudsdk:x:1000:1000::/home/cloudsdk:/bin/bash\nnobody:x:65534:65534::/:/bin/false\n"
+PASSWD = (
+    "root:x:0:0:root:/root:/bin/bash\n"
+    "cloudsdk:x:1000:1000::/home/cloudsdk:/bin/bash\n"
+    "nobody:x:65534:65534::/:/bin/false\n"
+)
 
 
 def test_the_os_list_and_users_come_from_parallelcluster() -> None:

@@ -20,8 +20,8 @@ cat "$FAKE/queue" 2>/dev/null
 exit 0
 """
 
-# ok: answers at once; slow-ok: answers, then hangs; late: Slurm takes the array but the answer never comes; lost: nothing, ever;
-# refuse: Slurm says no.
+# ok: answers at once; slow-ok: answers, then hangs; late: Slurm takes the array but the answer never comes;
+# lost: nothing, ever; refuse: Slurm says no.
 FAKE_SBATCH = """#!/bin/bash
 comment=""
 for arg; do [[ $arg == --comment=* ]] && comment=${arg#--comment=}; done

@@ -141,8 +141,8 @@ def test_a_run_submitted_whole_is_not_started_again_without_new_run(setup):
 
 
 def test_a_run_from_before_job_gpus_keeps_its_hash_so_its_rerun_is_still_found(setup):
-    """job.gpus, job.container_args and job.workdir are new: a job without them hashes as it did before they existed (else a
-    rerun of an old run would silently run every subject twice); one with GPUs is another run."""
+    """job.gpus, job.container_args and job.workdir are new: a job without them hashes as it did before they existed
+    (else a rerun of an old run would silently run every subject twice); one with GPUs is another run."""
     from cluster_tools.model.runs.run_record import spec_hash
 
     _, prepare = setup

@@ -1,5 +1,5 @@
-"""Triage: the pure parser (cluster_tools/model/nodes/node_triage.py) over literal log texts, and the ParallelCluster side of
-the service with cluster_tools.transport.pcluster replaced at its boundary by recorded records.
+"""Triage: the pure parser (cluster_tools/model/nodes/node_triage.py) over literal log texts, and the ParallelCluster
+side of the service with cluster_tools.transport.pcluster replaced at its boundary by recorded records.
 
 The bootstrap lines are the script's own format (bootstrap/on-node-configured.sh); the ParallelCluster
 lines follow its daemons' logging config (``%(asctime)s - [%(name)s:%(funcName)s] - %(levelname)s -
@@ -35,9 +35,12 @@ from cluster_tools.model.nodes.node_triage import (
 from cluster_tools.services.remote import triage_logs as service
 from cluster_tools.transport import pcluster as pc
 
+# The log texts are verbatim, one log line per line; a line that ends in a backslash goes on in the next one
+# (Python joins the two: the text has no line break there).
 T = "clustertools-bootstrap[abcd-seg/head]:"
 FIRST_RUN = f"""\
-2024-05-01T11:30:00Z {T} bootstrap start: project=study cluster=abcd-seg role=head os=amzn 2023 runtime=apptainer shared=/shared
+2024-05-01T11:30:00Z {T} bootstrap start: project=study cluster=abcd-seg role=head os=amzn 2023 runtime=apptainer \
+shared=/shared
 2024-05-01T11:30:00Z {T} step runtime-apptainer: start
 Last metadata expiration check: 0:01:12 ago on Wed May  1 11:28:48 2024.
 Package apptainer-1.3.1-1.el9.x86_64 is already installed.
@@ -60,7 +63,8 @@ CT_PROJECT=study
 2024-05-01T11:35:40Z {T} bootstrap finished OK (5 step(s) run)
 """
 NO_OP_RUN = f"""\
-2024-05-01T12:00:00Z {T} bootstrap start: project=study cluster=abcd-seg role=head os=amzn 2023 runtime=apptainer shared=/shared
+2024-05-01T12:00:00Z {T} bootstrap start: project=study cluster=abcd-seg role=head os=amzn 2023 runtime=apptainer \
+shared=/shared
 2024-05-01T12:00:00Z {T} step runtime-apptainer: already done (inputs unchanged)
 2024-05-01T12:00:00Z {T} step miniforge: already done (inputs unchanged)
 2024-05-01T12:00:01Z {T} check env-file: ok
@@ -70,10 +74,13 @@ NO_OP_RUN = f"""\
 2024-05-01T12:00:01Z {T} bootstrap finished OK: nothing to do (every step already done)
 """
 FAILED_RUN = f"""\
-2024-05-01T12:00:00Z {T} bootstrap start: project=study cluster=abcd-seg role=head os=amzn 2023 runtime=apptainer shared=/shared
+2024-05-01T12:00:00Z {T} bootstrap start: project=study cluster=abcd-seg role=head os=amzn 2023 runtime=apptainer \
+shared=/shared
 2024-05-01T12:00:00Z {T} step runtime-apptainer: already done (inputs unchanged)
 2024-05-01T12:00:01Z {T} step miniforge: start
-sha256 mismatch for https://github.com/conda-forge/miniforge/releases/download/24.11.3-0/Miniforge3-Linux-x86_64.sh?X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20240501&X-Amz-Signature=deadbeef: expected {"0" * 64}, got {"1" * 64}; nothing installed
+sha256 mismatch for \
+https://github.com/conda-forge/miniforge/releases/download/24.11.3-0/Miniforge3-Linux-x86_64.sh?X-Amz-Credential=AKIAIO\
+SFODNN7EXAMPLE%2F20240501&X-Amz-Signature=deadbeef: expected {"0" * 64}, got {"1" * 64}; nothing installed
 2024-05-01T12:00:03Z {T} step miniforge failed (exit 1)
 2024-05-01T12:00:03Z {T} bootstrap FAILED (exit 1)
 """
@@ -111,14 +118,16 @@ def test_the_last_run_wins_and_a_second_run_is_seen_as_a_no_op():
 def test_a_compute_nodes_failed_check_keeps_the_checks_output():
     text = """\
 Cloud-init v. 22.2.2 running 'modules:final' at Wed, 01 May 2024 11:46:10 +0000. Up 31.70 seconds.
-2024-05-01T11:47:02Z clustertools-bootstrap[abcd-seg/compute]: bootstrap start: project=study cluster=abcd-seg role=compute os=amzn 2023 runtime=apptainer shared=/shared
+2024-05-01T11:47:02Z clustertools-bootstrap[abcd-seg/compute]: bootstrap start: project=study cluster=abcd-seg \
+role=compute os=amzn 2023 runtime=apptainer shared=/shared
 2024-05-01T11:47:02Z clustertools-bootstrap[abcd-seg/compute]: step runtime-apptainer: already done (inputs unchanged)
 found /shared/clustertools/miniforge3/bin/conda
 2024-05-01T11:47:03Z clustertools-bootstrap[abcd-seg/compute]: check miniforge: ok
 missing /shared/clustertools/images/ghcr.io_acme_seg_1.0-1a2b3c4d.sif: the head node pulls the image into shared storage
 2024-05-01T11:47:03Z clustertools-bootstrap[abcd-seg/compute]: step image failed (exit 1)
 2024-05-01T11:47:03Z clustertools-bootstrap[abcd-seg/compute]: bootstrap FAILED (exit 1)
-2024-05-01 11:47:03,611 - cloud-init[1850]: util.py[WARNING]: Failed running /var/lib/cloud/instance/scripts/part-001 [1]
+2024-05-01 11:47:03,611 - cloud-init[1850]: util.py[WARNING]: Failed running /var/lib/cloud/instance/scripts/part-001 \
+[1]
 Cloud-init v. 22.2.2 finished at Wed, 01 May 2024 11:47:04 +0000. Datasource DataSourceEc2.  Up 85.02 seconds
 """
     outcome = parse_bootstrap(text, "cloud-init-output")
@@ -151,14 +160,17 @@ Cloud-init v. 22.2.2 finished at Wed, 01 May 2024 11:47:04 +0000. Datasource Dat
             "cannot tell the node role: /etc/parallelcluster/cfnconfig is missing (not a ParallelCluster node?)",
         ),
         (
-            "on-node-configured.sh: --miniforge-sha256 must be 64 hex digits\nusage: on-node-configured.sh --project P ...\n",
+            "on-node-configured.sh: --miniforge-sha256 must be 64 hex digits\n"
+            "usage: on-node-configured.sh --project P ...\n",
             "failed",
             "arguments",
             2,
             "--miniforge-sha256 must be 64 hex digits",
         ),
         (
-            f"2024-05-01T12:00:00Z {T} bootstrap start: x\n2024-05-01T12:00:00Z {T} step image: start\nINFO: Copying blob\n",
+            f"2024-05-01T12:00:00Z {T} bootstrap start: x\n"
+            f"2024-05-01T12:00:00Z {T} step image: start\n"
+            "INFO: Copying blob\n",
             "running",
             None,
             None,
@@ -221,28 +233,53 @@ def test_secrets_never_leave_the_parser(line, secret):
 
 RESUME = """\
 2024-05-01 11:40:01,101 - [slurm_plugin.resume:main] - INFO - ResumeProgram startup.
-2024-05-01 11:40:01,520 - [slurm_plugin.resume:_resume] - INFO - Launching EC2 instances for the following Slurm nodes: seg16-dy-seg16-[1-3]
-2024-05-01 11:40:01,733 - [slurm_plugin.instance_manager:add_instances_for_nodes] - INFO - Launching instances for slurm nodes (x3) ['seg16-dy-seg16-1', 'seg16-dy-seg16-2', 'seg16-dy-seg16-3']
-2024-05-01 11:40:05,020 - [slurm_plugin.instance_manager:_update_slurm_node_addrs] - INFO - Nodes are now configured with instances: (x2) ["('seg16-dy-seg16-1', EC2Instance(id='i-0a1b2c3d4e5f60001', private_ip='10.0.1.55', hostname='ip-10-0-1-55', launch_time=datetime.datetime(2024, 5, 1, 11, 40, 4, tzinfo=tzlocal()), slurm_node=None))", "('seg16-dy-seg16-2', EC2Instance(id='i-0a1b2c3d4e5f60002', private_ip='10.0.1.56', hostname='ip-10-0-1-56', launch_time=datetime.datetime(2024, 5, 1, 11, 40, 4, tzinfo=tzlocal()), slurm_node=None))"]
-2024-05-01 11:40:05,021 - [slurm_plugin.instance_manager:_update_slurm_node_addrs] - WARNING - Failed to launch instances due to limited EC2 capacity for following nodes: (x1) ['seg16-dy-seg16-3']
-2024-05-01 11:41:30,300 - [slurm_plugin.instance_manager:add_instances_for_nodes] - ERROR - Encountered exception when launching instances for nodes (x1) ['seg16-dy-seg16-3']: An error occurred (InsufficientInstanceCapacity) when calling the CreateFleet operation: We currently do not have sufficient c6i.4xlarge capacity in the Availability Zone you requested (us-east-1a).
-2024-05-01 11:41:30,301 - [slurm_plugin.resume:_resume] - ERROR - Failed to launch following nodes, setting nodes to down: (x1) ['seg16-dy-seg16-3']
-2024-05-01 11:45:02,000 - [slurm_plugin.instance_manager:_update_slurm_node_addrs] - INFO - Nodes are now configured with instances: (x1) ["('seg16-dy-seg16-3', EC2Instance(id='i-0a1b2c3d4e5f60057', private_ip='10.0.1.57', hostname='ip-10-0-1-57', launch_time=datetime.datetime(2024, 5, 1, 11, 45, 1, tzinfo=tzlocal()), slurm_node=None))"]
+2024-05-01 11:40:01,520 - [slurm_plugin.resume:_resume] - INFO - Launching EC2 instances for the following Slurm \
+nodes: seg16-dy-seg16-[1-3]
+2024-05-01 11:40:01,733 - [slurm_plugin.instance_manager:add_instances_for_nodes] - INFO - Launching instances for \
+slurm nodes (x3) ['seg16-dy-seg16-1', 'seg16-dy-seg16-2', 'seg16-dy-seg16-3']
+2024-05-01 11:40:05,020 - [slurm_plugin.instance_manager:_update_slurm_node_addrs] - INFO - Nodes are now configured \
+with instances: (x2) ["('seg16-dy-seg16-1', EC2Instance(id='i-0a1b2c3d4e5f60001', private_ip='10.0.1.55', \
+hostname='ip-10-0-1-55', launch_time=datetime.datetime(2024, 5, 1, 11, 40, 4, tzinfo=tzlocal()), slurm_node=None))", \
+"('seg16-dy-seg16-2', EC2Instance(id='i-0a1b2c3d4e5f60002', private_ip='10.0.1.56', hostname='ip-10-0-1-56', \
+launch_time=datetime.datetime(2024, 5, 1, 11, 40, 4, tzinfo=tzlocal()), slurm_node=None))"]
+2024-05-01 11:40:05,021 - [slurm_plugin.instance_manager:_update_slurm_node_addrs] - WARNING - Failed to launch \
+instances due to limited EC2 capacity for following nodes: (x1) ['seg16-dy-seg16-3']
+2024-05-01 11:41:30,300 - [slurm_plugin.instance_manager:add_instances_for_nodes] - ERROR - Encountered exception when \
+launching instances for nodes (x1) ['seg16-dy-seg16-3']: An error occurred (InsufficientInstanceCapacity) when calling \
+the CreateFleet operation: We currently do not have sufficient c6i.4xlarge capacity in the Availability Zone you \
+requested (us-east-1a).
+2024-05-01 11:41:30,301 - [slurm_plugin.resume:_resume] - ERROR - Failed to launch following nodes, setting nodes to \
+down: (x1) ['seg16-dy-seg16-3']
+2024-05-01 11:45:02,000 - [slurm_plugin.instance_manager:_update_slurm_node_addrs] - INFO - Nodes are now configured \
+with instances: (x1) ["('seg16-dy-seg16-3', EC2Instance(id='i-0a1b2c3d4e5f60057', private_ip='10.0.1.57', \
+hostname='ip-10-0-1-57', launch_time=datetime.datetime(2024, 5, 1, 11, 45, 1, tzinfo=tzlocal()), slurm_node=None))"]
 2024-05-01 11:45:02,101 - [slurm_plugin.resume:main] - INFO - ResumeProgram finished.
 """
 CLUSTERMGTD = """\
 2024-05-01 12:10:05,112 - [slurm_plugin.clustermgtd:manage_cluster] - INFO - Managing cluster...
 2024-05-01 12:10:05,201 - [slurm_plugin.clustermgtd:manage_cluster] - INFO - Current compute fleet status: RUNNING
-2024-05-01 12:10:10,875 - [slurm_plugin.slurm_resources:is_healthy] - WARNING - Node state check: node seg16-dy-seg16-2 in DOWN, node state: DOWN+CLOUD+NOT_RESPONDING
-2024-05-01 12:10:10,875 - [slurm_plugin.slurm_resources:is_healthy] - WARNING - Node state check: node seg16-dy-seg16-3 in DOWN, node state: DOWN+CLOUD+NOT_RESPONDING+POWERING_UP
-2024-05-01 12:10:10,876 - [slurm_plugin.clustermgtd:_maintain_nodes] - INFO - Found the following unhealthy dynamic nodes: (x1) ['seg16-dy-seg16-3(10.0.1.57)']
-2024-05-01 12:10:10,877 - [slurm_plugin.slurm_resources:is_bootstrap_failure] - WARNING - Node bootstrap error: Resume timeout expires for node seg16-dy-seg16-3(10.0.1.57), node state: DOWN+CLOUD+NOT_RESPONDING+POWERING_UP
-2024-05-01 12:10:10,878 - [slurm_plugin.clustermgtd:_handle_bootstrap_failure_nodes] - WARNING - Found the following bootstrap failure nodes: (x1) ['seg16-dy-seg16-3(10.0.1.57)']
-2024-05-01 12:11:10,875 - [slurm_plugin.slurm_resources:is_healthy] - WARNING - Node state check: node seg16-dy-seg16-3 in DOWN, node state: DOWN+CLOUD+NOT_RESPONDING+POWERING_UP
-2024-05-01 12:11:10,879 - [slurm_plugin.clustermgtd:_handle_protected_mode_process] - INFO - Partitions bootstrap failure count: {'seg16': {'seg16': 10}}, cluster will be set into protected mode if protected failure count reaches threshold 10
-2024-05-01 12:11:10,880 - [slurm_plugin.clustermgtd:_enter_protected_mode] - INFO - Placing bootstrap failure partitions to INACTIVE: ['seg16']
-2024-05-01 12:11:10,881 - [slurm_plugin.clustermgtd:_enter_protected_mode] - WARNING - Setting cluster into protected mode due to failures detected in node provisioning. Please investigate the issue and then use 'pcluster update-compute-fleet --status START_REQUESTED' command to re-enable the fleet.
-2024-05-01 12:11:10,990 - [slurm_plugin.clustermgtd:_update_compute_fleet_status] - INFO - Updating compute fleet status from RUNNING to PROTECTED
+2024-05-01 12:10:10,875 - [slurm_plugin.slurm_resources:is_healthy] - WARNING - Node state check: node \
+seg16-dy-seg16-2 in DOWN, node state: DOWN+CLOUD+NOT_RESPONDING
+2024-05-01 12:10:10,875 - [slurm_plugin.slurm_resources:is_healthy] - WARNING - Node state check: node \
+seg16-dy-seg16-3 in DOWN, node state: DOWN+CLOUD+NOT_RESPONDING+POWERING_UP
+2024-05-01 12:10:10,876 - [slurm_plugin.clustermgtd:_maintain_nodes] - INFO - Found the following unhealthy dynamic \
+nodes: (x1) ['seg16-dy-seg16-3(10.0.1.57)']
+2024-05-01 12:10:10,877 - [slurm_plugin.slurm_resources:is_bootstrap_failure] - WARNING - Node bootstrap error: Resume \
+timeout expires for node seg16-dy-seg16-3(10.0.1.57), node state: DOWN+CLOUD+NOT_RESPONDING+POWERING_UP
+2024-05-01 12:10:10,878 - [slurm_plugin.clustermgtd:_handle_bootstrap_failure_nodes] - WARNING - Found the following \
+bootstrap failure nodes: (x1) ['seg16-dy-seg16-3(10.0.1.57)']
+2024-05-01 12:11:10,875 - [slurm_plugin.slurm_resources:is_healthy] - WARNING - Node state check: node \
+seg16-dy-seg16-3 in DOWN, node state: DOWN+CLOUD+NOT_RESPONDING+POWERING_UP
+2024-05-01 12:11:10,879 - [slurm_plugin.clustermgtd:_handle_protected_mode_process] - INFO - Partitions bootstrap \
+failure count: {'seg16': {'seg16': 10}}, cluster will be set into protected mode if protected failure count reaches \
+threshold 10
+2024-05-01 12:11:10,880 - [slurm_plugin.clustermgtd:_enter_protected_mode] - INFO - Placing bootstrap failure \
+partitions to INACTIVE: ['seg16']
+2024-05-01 12:11:10,881 - [slurm_plugin.clustermgtd:_enter_protected_mode] - WARNING - Setting cluster into protected \
+mode due to failures detected in node provisioning. Please investigate the issue and then use 'pcluster \
+update-compute-fleet --status START_REQUESTED' command to re-enable the fleet.
+2024-05-01 12:11:10,990 - [slurm_plugin.clustermgtd:_update_compute_fleet_status] - INFO - Updating compute fleet \
+status from RUNNING to PROTECTED
 """
 SLURMCTLD = """\
 [2024-05-01T11:40:01.512] sched: _slurm_rpc_allocate_resources JobId=12 NodeList=seg16-dy-seg16-[1-3] usec=1302
@@ -356,7 +393,8 @@ def test_the_gather_command_reads_what_exists_and_reports_what_does_not(tmp_path
 
 COMPUTE_CLOUD_INIT = """\
 Cloud-init v. 22.2.2 running 'modules:final' at Wed, 01 May 2024 11:46:10 +0000. Up 31.70 seconds.
-2024-05-01T11:47:02Z clustertools-bootstrap[abcd-seg/compute]: bootstrap start: project=study cluster=abcd-seg role=compute os=amzn 2023 runtime=apptainer shared=/shared
+2024-05-01T11:47:02Z clustertools-bootstrap[abcd-seg/compute]: bootstrap start: project=study cluster=abcd-seg \
+role=compute os=amzn 2023 runtime=apptainer shared=/shared
 2024-05-01T11:47:03Z clustertools-bootstrap[abcd-seg/compute]: check miniforge: ok
 missing /shared/clustertools/images/ghcr.io_acme_seg_1.0-1a2b3c4d.sif: the head node pulls the image into shared storage
 2024-05-01T11:47:03Z clustertools-bootstrap[abcd-seg/compute]: step image failed (exit 1)
@@ -501,7 +539,8 @@ def test_parallelcluster_triage_reads_the_failed_compute_nodes_streams_and_the_f
     prefix = "ip-10-0-1-57.i-0a1b2c3d4e5f60057"
     streams[f"{prefix}.cloud-init-output"] = events(COMPUTE_CLOUD_INIT)
     streams[f"{prefix}.computemgtd"] = events(
-        "2024-05-01 11:47:10,100 - [slurm_plugin.computemgtd:_run_computemgtd] - INFO - Running clustermgtd heartbeat check\n"
+        "2024-05-01 11:47:10,100 - [slurm_plugin.computemgtd:_run_computemgtd] - INFO - "
+        "Running clustermgtd heartbeat check\n"
     )
     streams[f"{prefix}.slurmd"] = pc.PclusterError("read log: throttled", status=429)
     report = service.triage(None, RECORD, None, lines=10, gather=head_over_ssh)

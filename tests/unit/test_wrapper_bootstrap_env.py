@@ -17,7 +17,10 @@ from tests.unit.run_fixtures import lay_out_run_dir, make_run
 
 IMAGE = "docker://ghcr.io/acme/seg@sha256:" + "e" * 64
 # The wrapper runs aws in a clean environment: the stand-ins find their folders from where they lie.
-FAKE_AWS = '#!/bin/bash\nFAKE_S3=$(cd "$(dirname "$0")/.." && pwd)/s3\nmkdir -p "$FAKE_S3" && cp -R "${@: -2:1}." "$FAKE_S3/"\n'
+FAKE_AWS = (
+    '#!/bin/bash\nFAKE_S3=$(cd "$(dirname "$0")/.." && pwd)/s3\n'
+    'mkdir -p "$FAKE_S3" && cp -R "${@: -2:1}." "$FAKE_S3/"\n'
+)
 FAKE_APPTAINER = (
     "#!/bin/bash\n# apptainer exec [OPTIONS] IMAGE env -- ARGV...\nargs=()\n"
     'while [[ $1 != env ]]; do args+=("$1"); shift; done\necho "image=${args[-1]}"\nexec "$@"\n'

@@ -22,7 +22,8 @@ FAKE_AWS = '#!/bin/bash\nmkdir -p "$(dirname "$0")/../s3" && cp -R "${@: -2:1}."
 FAKE_ENROOT = r"""#!/bin/bash
 # stand-in enroot: one line per call (its argv, and the variables that steer enroot), its environment kept
 root=$(cd "$(dirname "$0")/.." && pwd)
-echo "$* | data=$ENROOT_DATA_PATH run=$ENROOT_RUNTIME_PATH cache=$ENROOT_CACHE_PATH gpus=$NVIDIA_VISIBLE_DEVICES" >>"$root/calls"
+paths="data=$ENROOT_DATA_PATH run=$ENROOT_RUNTIME_PATH cache=$ENROOT_CACHE_PATH"
+echo "$* | $paths gpus=$NVIDIA_VISIBLE_DEVICES" >>"$root/calls"
 env -0 >"$root/enroot-env.$1"
 case $1 in
   create) [[ $2 == --name && -r $4 ]] && mkdir -p "$ENROOT_DATA_PATH/$3" ;;

@@ -1,7 +1,7 @@
 """Runs: one subject list + one job spec, submitted as one or more attempts of Slurm arrays.
 
-The local record of a run (kept in the state dir by store/run_store.py, never in the repo) holds what is needed to read its
-status and results later without asking the cluster what it was: the subjects of each attempt in
+The local record of a run (kept in the state dir by store/run_store.py, never in the repo) holds what is needed to
+read its status and results later without asking the cluster what it was: the subjects of each attempt in
 task order, the arrays submitted, where outputs go.
 
 Layouts (the single source of truth for every module that builds a path):
