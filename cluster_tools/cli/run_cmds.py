@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cluster_tools.cli.app import App, cli, note
 from cluster_tools.cli.flags import cluster_option, json_option
 from cluster_tools.cli.output import print_json, print_json_of, print_table
+
+if TYPE_CHECKING:
+    from cluster_tools.services.runs.submit_run import Submitted
 
 
 def _require_project(app: App):
@@ -128,13 +132,18 @@ def submit(
         connect=connect,
         start=start_cluster,
     )
+    _print_submitted(done, len(subjects), cluster.name, as_json)
+
+
+def _print_submitted(done: Submitted, subject_count: int, cluster_name: str, as_json: bool) -> None:
+    """A dry run's files, or the run's arrays (as JSON with --json)."""
     result = done.result
     if result is None:  # a dry run: nothing was sent, done.files is what would have been
         for path, text in (done.files or {}).items():
             click.echo(f"==> {path} <==")
             click.echo(text.replace("\x1f", "\t"), nl=False)
         note(
-            f"dry run: nothing was sent (run {done.run.run_id}, {len(subjects)} subjects; the manifest's fields are "
+            f"dry run: nothing was sent (run {done.run.run_id}, {subject_count} subjects; the manifest's fields are "
             "split by \\x1f, shown as tabs)"
         )
         return
@@ -143,15 +152,15 @@ def submit(
             {
                 "run": result.run.run_id,
                 "attempt": result.attempt,
-                "subjects": len(subjects),
+                "subjects": subject_count,
                 "arrays": [{"chunk": c, "job_id": j, "tasks": n, "new": new} for c, j, n, new in result.arrays],
             }
         )
         return
     submitted_now = sum(1 for *_, fresh in result.arrays if fresh)
     click.echo(
-        f"run {result.run.run_id}: {len(subjects)} subjects in {len(result.arrays)} array(s) "
-        f"({submitted_now} submitted now) on {cluster.name}: jobs {', '.join(j for _, j, _, _ in result.arrays)}"
+        f"run {result.run.run_id}: {subject_count} subjects in {len(result.arrays)} array(s) "
+        f"({submitted_now} submitted now) on {cluster_name}: jobs {', '.join(j for _, j, _, _ in result.arrays)}"
     )
     click.echo(f"follow it: clustertools status {result.run.run_id} --watch")
 
