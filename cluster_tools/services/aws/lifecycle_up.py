@@ -19,7 +19,7 @@ from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.services.aws.bootstrap_upload import BootstrapFile, sync_project_bootstrap
 from cluster_tools.services.aws.head_console import ConsoleWait, read_console_host_keys
-from cluster_tools.services.aws.preflight import AwsClients, Finding
+from cluster_tools.services.aws.preflight import AwsClients, Finding, Level
 from cluster_tools.services.aws.stack_progress import wait_for_create
 from cluster_tools.store.cluster_store import forget_cluster, save_cluster
 from cluster_tools.store.state_dir import StateDir
@@ -392,5 +392,5 @@ def _existing(name: str, region: str) -> pc.ClusterDescription | None:
 
 
 def _validation_findings(messages: Sequence[pc.ValidationMessage]) -> list[Finding]:
-    level = {"ERROR": "error", "WARNING": "warning"}
-    return [Finding(level.get(m.level, "ok"), f"pcluster:{m.type}", " ".join(m.message.split())) for m in messages]  # type: ignore[misc]
+    level: dict[str, Level] = {"ERROR": "error", "WARNING": "warning"}
+    return [Finding(level.get(m.level, "ok"), f"pcluster:{m.type}", " ".join(m.message.split())) for m in messages]

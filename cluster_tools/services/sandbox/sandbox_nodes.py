@@ -236,11 +236,9 @@ def cluster_files(
 
 def responds(state: str | None) -> bool:
     """slurmd has registered: idle, mixed, allocated, or drained by someone (a drain outlives restarts)."""
-    return (
-        bool(state)
-        and not state.endswith(("*", "~", "#", "%"))
-        and state.startswith(("idle", "mix", "alloc", "drain", "compl"))
-    )
+    if not state:
+        return False
+    return not state.endswith(("*", "~", "#", "%")) and state.startswith(("idle", "mix", "alloc", "drain", "compl"))
 
 
 def slurmd_alive(paths: SandboxPaths, name: str) -> bool:
@@ -366,7 +364,9 @@ def remove_node_scratch(
     """Remove the nodes' scratch of login user ``uid`` unless a sandbox other than ``marker`` (the value of
     ``marker_env`` its processes carry) runs; returns what was removed."""
     if running is None:
-        from cluster_tools.transport.local_processes import marked_values as running
+        from cluster_tools.transport.local_processes import marked_values
+
+        running = marked_values
     if uid is None or running(marker_env) - {marker}:
         return []
     removed = []
