@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cluster_tools.cli.app import App, cli, note
 from cluster_tools.cli.flags import cluster_option, json_option
 from cluster_tools.cli.output import print_json, print_table
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cluster_tools.model.cost.pricing import Quoter
+    from cluster_tools.services.runs.run_cost import Estimate
 
 
 class _CostGroup(click.Group):
@@ -90,37 +97,52 @@ def estimate(
     project = app.project()
     quote = shape = None
     if live_prices and project is not None and project.parallelcluster is not None:
-        from cluster_tools.model.cost.pricing import load_price_table
-        from cluster_tools.services.aws.price_lookup import aws_lookups, live_quoter, table_then_aws
-
-        endpoint = app.environ.get("AWS_ENDPOINT_URL")
-        quote = live_quoter(project.parallelcluster.region, profile=profile, endpoint_url=endpoint)
-        # vCPUs and memory from the table, or from AWS for a type it lacks
-        shape = table_then_aws(load_price_table(), aws_lookups(profile=profile, endpoint_url=endpoint)).shape
+        quote, shape = _live_prices(app, project.parallelcluster.region, profile)
     result = estimate_cost(project, count or 0, minutes_per_subject, quote=quote, shape=shape)
-    run, priced = result.run, result.priced
     if as_json:
-        print_json(
-            {
-                "subjects": run.subjects,
-                "queue": priced.queue,
-                "instance_type": priced.node.instance_type,
-                "capacity": run.capacity,
-                "tasks_per_node": run.tasks_per_node,
-                "packing": run.packing,
-                "nodes": run.nodes,
-                "waves": run.waves,
-                "wall_minutes": round(run.wall_minutes, 1),
-                "compute_node_hours": round(run.compute_node_hours, 2),
-                "head_hours": round(run.head_hours, 2),
-                "dollars": {k: round(v, 2) for k, v in run.dollars.items()},
-                "minutes_from": result.minutes_from,
-                "prices": priced.prices.source,
-                "spot_is_estimate": priced.prices.spot_is_estimate,
-                "notes": result.notes,
-            }
-        )
-        return
+        _print_estimate_json(result)
+    else:
+        _print_estimate(result, live_prices)
+
+
+def _live_prices(app: App, region: str, profile: str | None) -> tuple[Quoter, Callable[[str, str], tuple[int, float]]]:
+    """A quoter of today's AWS prices in ``region``, and the instance shapes (the table's, else AWS's)."""
+    from cluster_tools.model.cost.pricing import load_price_table
+    from cluster_tools.services.aws.price_lookup import aws_lookups, live_quoter, table_then_aws
+
+    endpoint = app.environ.get("AWS_ENDPOINT_URL")
+    quote = live_quoter(region, profile=profile, endpoint_url=endpoint)
+    # vCPUs and memory from the table, or from AWS for a type it lacks
+    shape = table_then_aws(load_price_table(), aws_lookups(profile=profile, endpoint_url=endpoint)).shape
+    return quote, shape
+
+
+def _print_estimate_json(result: Estimate) -> None:
+    run, priced = result.run, result.priced
+    print_json(
+        {
+            "subjects": run.subjects,
+            "queue": priced.queue,
+            "instance_type": priced.node.instance_type,
+            "capacity": run.capacity,
+            "tasks_per_node": run.tasks_per_node,
+            "packing": run.packing,
+            "nodes": run.nodes,
+            "waves": run.waves,
+            "wall_minutes": round(run.wall_minutes, 1),
+            "compute_node_hours": round(run.compute_node_hours, 2),
+            "head_hours": round(run.head_hours, 2),
+            "dollars": {k: round(v, 2) for k, v in run.dollars.items()},
+            "minutes_from": result.minutes_from,
+            "prices": priced.prices.source,
+            "spot_is_estimate": priced.prices.spot_is_estimate,
+            "notes": result.notes,
+        }
+    )
+
+
+def _print_estimate(result: Estimate, live_prices: bool) -> None:
+    run, priced = result.run, result.priced
     node = priced.node
     click.echo(
         f"{run.subjects} subjects on queue {priced.queue}: {node.instance_type} ({node.capacity}, "
