@@ -266,20 +266,54 @@ class ClusterCost:
         return self.head_dollars + sum(d for _, d in self.runs) + self.storage_dollars + sum(d for *_, d in self.nodes)
 
 
+def _runs_cost(state, record, project: Project | None, connect: ShellFactory, note) -> list[tuple[str, float]]:
+    """(run id, compute dollars so far) of each run of ``record`` known here."""
+    from cluster_tools.services.runs.run_follow import status_once
+    from cluster_tools.store.run_store import list_runs
+
+    runs = []
+    known = [r for r in list_runs(state) if r.cluster == record.name and r.attempts]
+    with ExitStack() as stack:
+        reach: ShellFactory = connect
+        if known:  # one SSH connection for every run's status (each falls back to S3 if it cannot be had)
+            try:
+                conn = stack.enter_context(connect(record))
+                reach = lent(conn)
+            except HostKeyMismatch:
+                raise
+            except ClusterToolsError:
+                pass
+        for run in known:
+            status = status_once(state, run, record, reach, note=note)
+            runs.append((run.run_id, cost_of_run(project, run.job, status.subjects).cost.compute_dollars))
+    return runs
+
+
+def _storage_cost(project: Project | None, table, region: str, hours: float) -> tuple[str | None, float]:
+    """The shared storage the cluster created (not an existing one), and what its ``hours`` cost."""
+    from cluster_tools.model.cost.pricing import HOURS_PER_MONTH, storage_monthly_price
+    from cluster_tools.services.clusters.lifecycle_down import STORAGE_PRICE_KIND
+
+    spec = project.parallelcluster if project is not None else None
+    if spec is None or spec.shared_storage is None or spec.shared_storage.existing_id:
+        return None, 0.0
+    kind, default = STORAGE_PRICE_KIND[spec.shared_storage.type]
+    size = spec.shared_storage.size_gb or default
+    if size is None:  # EFS (no default size) bills what is stored: unknown here
+        return None, 0.0
+    quote = storage_monthly_price(table, region, kind, size)
+    return f"{spec.shared_storage.type} '{spec.shared_storage.name}' {quote.size_gb:g} GB", (
+        quote.monthly_usd * hours / HOURS_PER_MONTH
+    )
+
+
 def cluster_cost(
     state, record, project: Project | None, connect: ShellFactory, *, now: datetime | None = None, note=lambda _: None
 ) -> ClusterCost:
     """The cost so far of a ParallelCluster cluster (described through our pcluster transport)."""
 
-    from cluster_tools.model.cost.pricing import (
-        HOURS_PER_MONTH,
-        instance_price,
-        load_price_table,
-        storage_monthly_price,
-    )
+    from cluster_tools.model.cost.pricing import instance_price, load_price_table
     from cluster_tools.services.clusters.describe import describe_parallelcluster, hourly_cost, queue_capacities
-    from cluster_tools.services.runs.run_follow import status_once
-    from cluster_tools.store.run_store import list_runs
 
     if record.sandbox:
         return sandbox_cluster_cost(state, project, now=now)
@@ -297,32 +331,8 @@ def cluster_cost(
     head_hours = max(0.0, (now - since).total_seconds() / 3600) if since else 0.0
     head_type = head.instance_type if head is not None else "?"
     head_dollars = head_hours * instance_price(table, region, head_type).hourly_usd if head is not None else 0.0
-    runs = []
-    known = [r for r in list_runs(state) if r.cluster == record.name and r.attempts]
-    with ExitStack() as stack:
-        reach: ShellFactory = connect
-        if known:  # one SSH connection for every run's status (each falls back to S3 if it cannot be had)
-            try:
-                conn = stack.enter_context(connect(record))
-                reach = lent(conn)
-            except HostKeyMismatch:
-                raise
-            except ClusterToolsError:
-                pass
-        for run in known:
-            status = status_once(state, run, record, reach, note=note)
-            runs.append((run.run_id, cost_of_run(project, run.job, status.subjects).cost.compute_dollars))
-    storage, storage_dollars = None, 0.0
-    spec = project.parallelcluster if project is not None else None
-    if spec is not None and spec.shared_storage is not None and not spec.shared_storage.existing_id and since:
-        from cluster_tools.services.clusters.lifecycle_down import STORAGE_PRICE_KIND
-
-        kind, default = STORAGE_PRICE_KIND[spec.shared_storage.type]
-        size = spec.shared_storage.size_gb or default
-        if size is not None:  # EFS (no default size) bills what is stored: unknown here
-            quote = storage_monthly_price(table, region, kind, size)
-            storage_dollars = quote.monthly_usd * head_hours / HOURS_PER_MONTH
-            storage = f"{spec.shared_storage.type} '{spec.shared_storage.name}' {quote.size_gb:g} GB"
+    runs = _runs_cost(state, record, project, connect, note)
+    storage, storage_dollars = _storage_cost(project, table, region, head_hours) if since else (None, 0.0)
     costs, cost_note = hourly_cost(info, queue_capacities(project) if project else {})
     notes = [cost_note] if cost_note else []
     if not runs:
