@@ -18,6 +18,7 @@ from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.nodes.node_triage import (
     Launch,
     LogFile,
+    NodeChoice,
     SourceText,
     TriageReport,
     build_report,
@@ -185,14 +186,7 @@ def _parallelcluster(
     described = pc.describe_cluster(name, region=region)
     notes: list[str] = []
     failures = [f"{code}: {reason}" if reason else code for code, reason in described.failures]
-    head: list[SourceText] = []
-    if record is not None and described.head_node is not None:
-        try:
-            head = gather(record, PCLUSTER_HEAD_FILES, True)
-        except ClusterToolsError as exc:
-            notes.append(f"the head node cannot be reached over SSH ({exc.message}): its logs come from CloudWatch")
-    if not head:
-        head = _head_streams(name, described, region)
+    head = _head_sources(name, record, described, region, gather, notes)
     texts = {s.name: s.text for s in head if s.status == "ok"}
     launches = parse_launches(texts.get("slurm_resume", "")) + parse_launches(texts.get("clustermgtd", ""))
     launches.sort(key=lambda launch: launch.time or "")
@@ -203,7 +197,7 @@ def _parallelcluster(
             head,
             node="head",
             node_why="asked for",
-            bootstrap_from=("bootstrap", "system-messages", "syslog", "chef-client"),
+            bootstrap_from=_HEAD_BOOTSTRAP,
             fleet=described.compute_fleet_status,
             cluster_status=described.status,
             failures=failures,
@@ -211,30 +205,9 @@ def _parallelcluster(
             lines=lines,
         )
     choice = choose_node(node, launches=launches, failures=parse_bootstrap_failures(texts.get("clustermgtd", "")))
-    sources = list(head)
-    bootstrap_from: tuple[str, ...] = ("cloud-init-output", "bootstrap_error_msg")
+    compute, bootstrap_from = _compute_sources(name, choice, region, notes)
+    sources = [*head, *compute]
     launch = choice.launch
-    found: tuple[str, list[SourceText]] | None = None
-    if launch is not None and launch.private_ip:
-        sources += _compute_streams(name, launch, region)
-    elif launch is not None:  # only an instance id was given: its streams are found by listing them
-        found = _listed_compute_streams(name, region, notes, instance_id=launch.instance_id)
-        if found is None:
-            notes.append(f"instance {launch.instance_id} has no CloudWatch streams of its own (yet)")
-    elif choice.name is not None:
-        notes.append(
-            f"node {choice.name} is not in the head node's recent slurm_resume lines: its CloudWatch "
-            "streams cannot be named"
-        )
-    else:
-        found = _listed_compute_streams(name, region, notes)
-        if found is None:
-            notes.append("no compute node has logged anything: showing the head node's own bootstrap")
-            bootstrap_from = ("bootstrap", "system-messages", "syslog", "chef-client")
-        else:
-            notes.append(f"no compute node was launched in the lines read: the one that logged last, {found[0]}")
-    if found is not None:
-        sources += found[1]
     node_names = tuple(
         x for x in (choice.name, launch.instance_id if launch else None, launch.private_ip if launch else None) if x
     )
@@ -253,6 +226,55 @@ def _parallelcluster(
         notes=notes,
         lines=lines,
     )
+
+
+_HEAD_BOOTSTRAP = ("bootstrap", "system-messages", "syslog", "chef-client")  # where a head node's bootstrap logs
+_COMPUTE_BOOTSTRAP = ("cloud-init-output", "bootstrap_error_msg")  # and a compute node's
+
+
+def _head_sources(
+    name: str,
+    record: ClusterRecord | None,
+    described: pc.ClusterDescription,
+    region: str | None,
+    gather: Gather,
+    notes: list[str],
+) -> list[SourceText]:
+    """The head node's logs: over SSH when it can be reached, else from CloudWatch."""
+    head: list[SourceText] = []
+    if record is not None and described.head_node is not None:
+        try:
+            head = gather(record, PCLUSTER_HEAD_FILES, True)
+        except ClusterToolsError as exc:
+            notes.append(f"the head node cannot be reached over SSH ({exc.message}): its logs come from CloudWatch")
+    return head or _head_streams(name, described, region)
+
+
+def _compute_sources(
+    name: str, choice: NodeChoice, region: str | None, notes: list[str]
+) -> tuple[list[SourceText], tuple[str, ...]]:
+    """The chosen compute node's CloudWatch streams (or, with none chosen, the one that logged last), and the
+    sources its bootstrap is read from."""
+    launch = choice.launch
+    if launch is not None and launch.private_ip:
+        return _compute_streams(name, launch, region), _COMPUTE_BOOTSTRAP
+    if launch is not None:  # only an instance id was given: its streams are found by listing them
+        found = _listed_compute_streams(name, region, notes, instance_id=launch.instance_id)
+        if found is None:
+            notes.append(f"instance {launch.instance_id} has no CloudWatch streams of its own (yet)")
+        return (found[1] if found else []), _COMPUTE_BOOTSTRAP
+    if choice.name is not None:
+        notes.append(
+            f"node {choice.name} is not in the head node's recent slurm_resume lines: its CloudWatch "
+            "streams cannot be named"
+        )
+        return [], _COMPUTE_BOOTSTRAP
+    found = _listed_compute_streams(name, region, notes)
+    if found is None:
+        notes.append("no compute node has logged anything: showing the head node's own bootstrap")
+        return [], _HEAD_BOOTSTRAP
+    notes.append(f"no compute node was launched in the lines read: the one that logged last, {found[0]}")
+    return found[1], _COMPUTE_BOOTSTRAP
 
 
 def _listed_compute_streams(
