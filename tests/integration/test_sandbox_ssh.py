@@ -58,7 +58,10 @@ def test_the_node_has_slurm_and_the_s3_endpoint(sandbox):
 def test_up_twice_reports_the_running_sandbox(sandbox):
     again = sandbox.cli("sandbox", "up", "--json")
     assert again.returncode == 0 and "already running" in err(again)
-    pids = lambda status: [c["pid"] for c in status["components"]]  # noqa: E731
+
+    def pids(status: dict) -> list[int]:
+        return [c["pid"] for c in status["components"]]
+
     assert pids(json.loads(out(again))) == pids(sandbox.status)
 
 
