@@ -228,6 +228,47 @@ def _parse_plain(text: str, source: str) -> SubjectList:
 
 
 def _parse_csv(text: str, source: str) -> SubjectList:
+    read = _csv_records(text, source)
+    if read is None:
+        return SubjectList(ids=())
+    header, header_line, records = read
+    problems = _Problems()
+    names = [name.strip(_BLANK) for name in header]
+    id_col = next((i for i, name in enumerate(names) if name.lower() in ID_COLUMNS), None)
+    extra = [i for i in range(len(names)) if i != id_col]
+    _check_header(names, extra, header_line, problems)
+
+    width = len(header)
+    id_width = max(5, len(str(len(records))))
+    seen: dict[str, tuple[int, str]] = {}
+    ids: list[str] = []
+    rows: list[tuple[str, ...]] = []
+    for number, (line, row) in enumerate(records, 1):
+        if len(row) != width:
+            problems.add(
+                f"row with the wrong number of fields (the header has {width})",
+                f"rows with the wrong number of fields (the header has {width})",
+                f"line {line} ({len(row)} fields)",
+            )
+            continue
+        if id_col is None:
+            sid = f"task-{number:0{id_width}d}"
+        else:
+            sid = row[id_col].strip(_BLANK)
+            _check_id(sid, line, seen, problems)
+        # Exactly as written: values only ever become env values, never shell text.
+        values = tuple(row) if id_col is None else tuple(row[:id_col] + row[id_col + 1 :])
+        if _BAD_VALUE_RE.search(",".join(values)):  # one search per row; the slow path only when bad
+            _bad_values(values, [names[i] for i in extra], line, problems)
+        ids.append(sid)
+        rows.append(values)
+    problems.raise_if_any(source)
+    return SubjectList(ids=tuple(ids), columns=tuple(names[i] for i in extra), rows=tuple(rows))
+
+
+def _csv_records(text: str, source: str) -> tuple[list[str], int, list[tuple[int, list[str]]]] | None:
+    """The header, its line and each record with the line it starts on (blank lines and comments skipped);
+    None for a file of no record at all. ConfigError names the line that is not valid CSV."""
     header: list[str] | None = None
     header_line = 0
     records: list[tuple[int, list[str]]] = []
@@ -258,47 +299,17 @@ def _parse_csv(text: str, source: str) -> SubjectList:
         if "new-line character" in reason:  # csv's own text blames the caller's open() mode
             reason = "a carriage return (\\r) inside an unquoted field"
         raise ConfigError(f"{source}: line {start}: not valid CSV: {reason}", _HINT) from None
-    if header is None:
-        return SubjectList(ids=())
+    return None if header is None else (header, header_line, records)
 
-    problems = _Problems()
-    names = [name.strip(_BLANK) for name in header]
-    id_col = next((i for i, name in enumerate(names) if name.lower() in ID_COLUMNS), None)
-    extra = [i for i in range(len(names)) if i != id_col]
-    _check_header(names, extra, header_line, problems)
 
-    width = len(header)
-    id_width = max(5, len(str(len(records))))
-    seen: dict[str, tuple[int, str]] = {}
-    ids: list[str] = []
-    rows: list[tuple[str, ...]] = []
-    for number, (line, row) in enumerate(records, 1):
-        if len(row) != width:
+def _bad_values(values: tuple[str, ...], columns: list[str], line: int, problems: _Problems) -> None:
+    for column, value in zip(columns, values, strict=True):
+        if _BAD_VALUE_RE.search(value):
             problems.add(
-                f"row with the wrong number of fields (the header has {width})",
-                f"rows with the wrong number of fields (the header has {width})",
-                f"line {line} ({len(row)} fields)",
+                "value with NUL, newline, CR or \\x1f",
+                "values with NUL, newline, CR or \\x1f",
+                f"line {line} column {column!r} {_show(value)}",
             )
-            continue
-        if id_col is None:
-            sid = f"task-{number:0{id_width}d}"
-        else:
-            sid = row[id_col].strip(_BLANK)
-            _check_id(sid, line, seen, problems)
-        # Exactly as written: values only ever become env values, never shell text.
-        values = tuple(row) if id_col is None else tuple(row[:id_col] + row[id_col + 1 :])
-        if _BAD_VALUE_RE.search(",".join(values)):  # one search per row; the slow path only when bad
-            for i, value in zip(extra, values, strict=True):
-                if _BAD_VALUE_RE.search(value):
-                    problems.add(
-                        "value with NUL, newline, CR or \\x1f",
-                        "values with NUL, newline, CR or \\x1f",
-                        f"line {line} column {names[i]!r} {_show(value)}",
-                    )
-        ids.append(sid)
-        rows.append(values)
-    problems.raise_if_any(source)
-    return SubjectList(ids=tuple(ids), columns=tuple(names[i] for i in extra), rows=tuple(rows))
 
 
 def _check_header(names: list[str], extra: list[int], line: int, problems: _Problems) -> None:
