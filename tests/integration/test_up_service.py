@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from botocore.exceptions import ClientError
 
 from cluster_tools.errors import ClusterToolsError, ConfigError
 from cluster_tools.model.project.project_config import parse_project
@@ -310,7 +311,7 @@ def test_dry_run_uploads_and_creates_nothing(aws, transport, tmp_path, bootstrap
     assert create.calls[0][1] == {"region": REGION, "dry_run": True, "suppress_validators": ["KeyPairValidator"]}
     assert describe.calls == [] and result.outcome == "dry-run"
     assert {b.action for b in result.bootstrap} == {"upload"}  # planned only
-    with pytest.raises(Exception):
+    with pytest.raises(ClientError, match="404"):  # nothing was uploaded
         aws["s3"].head_object(Bucket="up-dry", Key="clustertools/study/bootstrap/README.md")
     assert result.findings[-1] == lu.Finding(
         "warning", "pcluster:AsyncTimedUrlValidator", "Unable to access the url s3://x"
