@@ -158,7 +158,6 @@ def _sandbox(
     from cluster_tools.services.sandbox import sandbox_daemons as daemons
     from cluster_tools.services.sandbox import sandbox_files as files
     from cluster_tools.services.sandbox.sandbox_lifecycle import sandbox_status
-    from cluster_tools.services.sandbox.sandbox_nodes import NODE_SLURM_CONF
     from cluster_tools.transport import local_processes as procs
 
     if not sandbox_status(state).running:
@@ -166,10 +165,7 @@ def _sandbox(
     paths = files.sandbox_paths(state.sandbox)
     saved = json.loads(paths.state_file.read_text())
     on_head = daemons.running_namespace(saved).enter()
-    staged = paths.bin / "autostop"
-    staged.mkdir(parents=True, exist_ok=True)
-    for name, data in scripts.items():
-        (staged / name).write_bytes(data)
+    staged = _stage_scripts(paths.bin / "autostop", scripts)
     records = [procs.ProcessRecord.from_json(p) for p in saved["processes"]]
     procs.stop([r for r in records if r.name == "autostop"])
     records = [r for r in records if r.name != "autostop"]
@@ -177,9 +173,6 @@ def _sandbox(
     env = _sandbox_root_env(paths, environ)
     log = paths.log / "clustertools-autostop.log"
     script = f"{SANDBOX_AUTOSTOP_DIR}/autostop.sh"
-    started = int(datetime.fromisoformat(saved["started_at"]).timestamp())
-    # Only this sandbox's sessions (its sshd), and its jobs' upload markers (slurm.conf as its jobs see it);
-    # a marker older than this sandbox was left by a task killed with the previous one.
     _run_on_head(
         [
             *on_head,
@@ -194,32 +187,8 @@ def _sandbox(
         env,
         log,
     )
-    _run_on_head(
-        [
-            *on_head,
-            "bash",
-            script,
-            "--configure",
-            "--state-dir",
-            SANDBOX_AUTOSTOP_DIR,
-            *configure_args(minutes, action="sandbox", interval=interval),
-            "--no-timer",
-            "--cluster",
-            "sandbox",
-            "--log",
-            str(log),
-            "--sshd-pid",
-            str(sshd.pid),
-            "--runs-dirs",
-            f"/home/{saved['user']}/.clustertools/runs",
-            "--slurm-conf",
-            NODE_SLURM_CONF,
-            "--node-started",
-            str(started),
-        ],
-        env,
-        log,
-    )
+    configure = _sandbox_configure_args(saved, minutes, interval, log, sshd.pid)
+    _run_on_head([*on_head, "bash", script, "--configure", *configure], env, log)
     pid = None
     if minutes is not None:
         timer = procs.spawn(
@@ -236,6 +205,41 @@ def _sandbox(
     return AutostopResult(
         "sandbox", minutes, "sandbox", interval, "loop" if pid else "none", SANDBOX_AUTOSTOP_DIR, str(log), pid
     )
+
+
+def _stage_scripts(staged: Path, scripts: dict[str, bytes]) -> Path:
+    """The autostop scripts written where the head node's namespace can install them from."""
+    staged.mkdir(parents=True, exist_ok=True)
+    for name, data in scripts.items():
+        (staged / name).write_bytes(data)
+    return staged
+
+
+def _sandbox_configure_args(saved: dict, minutes: int | None, interval: int, log: Path, sshd_pid: int) -> list[str]:
+    """autostop.sh --configure's arguments on the sandbox: only this sandbox's sessions (its sshd) count, and
+    its jobs' upload markers (slurm.conf as its jobs see it); a marker older than this sandbox was left by a
+    task killed with the previous one."""
+    from cluster_tools.services.sandbox.sandbox_nodes import NODE_SLURM_CONF
+
+    started = int(datetime.fromisoformat(saved["started_at"]).timestamp())
+    return [
+        "--state-dir",
+        SANDBOX_AUTOSTOP_DIR,
+        *configure_args(minutes, action="sandbox", interval=interval),
+        "--no-timer",
+        "--cluster",
+        "sandbox",
+        "--log",
+        str(log),
+        "--sshd-pid",
+        str(sshd_pid),
+        "--runs-dirs",
+        f"/home/{saved['user']}/.clustertools/runs",
+        "--slurm-conf",
+        NODE_SLURM_CONF,
+        "--node-started",
+        str(started),
+    ]
 
 
 def _sandbox_root_env(paths, environ: Mapping[str, str]) -> dict[str, str]:
