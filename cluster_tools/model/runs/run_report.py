@@ -59,6 +59,17 @@ class TaskBar:
     def seconds(self) -> float | None:
         return None if self.end is None else max(0.0, (self.end - self.start).total_seconds())
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "subject": self.subject,
+            "attempt": self.attempt,
+            "state": self.state,
+            "exit_code": self.exit_code,
+            "start": _iso(self.start),
+            "end": _iso(self.end),
+            "latest": self.latest,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class NodeLane:
@@ -66,6 +77,14 @@ class NodeLane:
     tasks: tuple[TaskBar, ...]  # by start
     rows: int  # the most tasks that overlapped in time on this node
     busy_seconds: float  # the union of its tasks' intervals (a running task counts up to the report's time)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "node": self.node,
+            "rows": self.rows,
+            "busy_seconds": self.busy_seconds,
+            "tasks": [t.to_json() for t in self.tasks],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +95,16 @@ class FailureGroup:
     subjects: tuple[str, ...]  # still-failed first; at most SUBJECTS_PER_FAILURE
     more: int  # subjects of the group not listed
     error: str  # the most common error text of the group, shortened
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "exit_code": self.exit_code,
+            "failed_now": self.failed_now,
+            "failed_before": self.failed_before,
+            "subjects": list(self.subjects),
+            "more": self.more,
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +118,19 @@ class CostSummary:
     top: tuple[tuple[str, float], ...]  # the most expensive subjects, dearest first
     subjects_total: float = 0.0  # the priced subjects' own shares: each one's runtime on its share of a node
     overhead: float | None = None  # node boot, scale-down idle and the head node (in ``total``); None: not known
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "total": self.total,
+            "subjects_total": self.subjects_total,
+            "overhead": self.overhead,
+            "priced": self.priced,
+            "unpriced": self.unpriced,
+            "mean": self.mean,
+            "median": self.median,
+            "max": self.max,
+            "top": [{"subject": s, "usd": usd} for s, usd in self.top],
+        }
 
 
 @dataclass(frozen=True)
@@ -153,51 +195,10 @@ class RunReport:
             if self.runtime is None
             else {k: getattr(self.runtime, k) for k in ("count", "min", "median", "p90", "max", "total")},
             "histogram": [{"low": b.low, "high": b.high, "count": b.count, "failed": b.failed} for b in self.histogram],
-            "failures": [
-                {
-                    "exit_code": f.exit_code,
-                    "failed_now": f.failed_now,
-                    "failed_before": f.failed_before,
-                    "subjects": list(f.subjects),
-                    "more": f.more,
-                    "error": f.error,
-                }
-                for f in self.failures
-            ],
-            "nodes": [
-                {
-                    "node": lane.node,
-                    "rows": lane.rows,
-                    "busy_seconds": lane.busy_seconds,
-                    "tasks": [
-                        {
-                            "subject": t.subject,
-                            "attempt": t.attempt,
-                            "state": t.state,
-                            "exit_code": t.exit_code,
-                            "start": stamp(t.start),
-                            "end": stamp(t.end),
-                            "latest": t.latest,
-                        }
-                        for t in lane.tasks
-                    ],
-                }
-                for lane in self.lanes
-            ],
+            "failures": [f.to_json() for f in self.failures],
+            "nodes": [lane.to_json() for lane in self.lanes],
             "requeued": [{"subject": subject, "restarts": n} for subject, n in self.requeued],
-            "cost": None
-            if self.cost is None
-            else {
-                "total": self.cost.total,
-                "subjects_total": self.cost.subjects_total,
-                "overhead": self.cost.overhead,
-                "priced": self.cost.priced,
-                "unpriced": self.cost.unpriced,
-                "mean": self.cost.mean,
-                "median": self.cost.median,
-                "max": self.cost.max,
-                "top": [{"subject": s, "usd": usd} for s, usd in self.cost.top],
-            },
+            "cost": None if self.cost is None else self.cost.to_json(),
             "cost_unknown": self.cost_unknown,
             "cost_note": self.cost_note,
             "usage": {"summary": usage_lines(self.usage), "subjects": [u.to_json() for u in self.usage]},
@@ -223,6 +224,36 @@ def build_report(
     """
     as_of = _aware(as_of)
     latest = {s.subject: s for s in status.subjects}
+    bars, failures = _bars_and_failures(status, records, latest)
+    finished = [(seconds, b.state) for _, b in bars if (seconds := b.seconds) is not None]  # None: no end
+    ends = [b.end for _, b in bars if b.end is not None]
+    return RunReport(
+        run_id=status.run_id,
+        source=status.source,
+        queue_readable=status.queue_readable,
+        as_of=as_of,
+        subjects=len(status.subjects),
+        attempts=max((s.attempt for s in status.subjects), default=0),
+        counts=status.counts,
+        first_start=min((b.start for _, b in bars), default=None),
+        last_end=max(ends, default=None),
+        runtime=runtime_stats([sec for sec, _ in finished]),
+        histogram=histogram(finished),
+        failures=_failure_groups(failures),
+        lanes=_lanes(bars, as_of),
+        without_end=sum(1 for _, b in bars if b.end is None),
+        cost=None if costs is None else summarize_costs(list(latest), costs),
+        requeued=tuple((s.subject, s.restarts) for s in status.subjects if s.restarts),
+        cost_unknown=cost_unknown if costs is None else None,
+        usage=subject_usage(status, asked) if asked else (),
+        cost_note=cost_note,
+    )
+
+
+def _bars_and_failures(
+    status: RunStatus, records: Iterable[TaskRecord], latest: Mapping[str, SubjectStatus]
+) -> tuple[list[tuple[str, TaskBar]], dict[int | None, list[_Failure]]]:
+    """(node, bar) of every attempt that started, latest and earlier ones, and the failures by exit code."""
     bars: list[tuple[str, TaskBar]] = []
     failures: dict[int | None, list[_Failure]] = {}
     for s in status.subjects:
@@ -248,29 +279,7 @@ def build_report(
                     TaskBar(r.subject, r.attempt, state, _code(r.exit_code), start, record_time(r.end), False),
                 )
             )
-    finished = [(seconds, b.state) for _, b in bars if (seconds := b.seconds) is not None]  # None: no end
-    ends = [b.end for _, b in bars if b.end is not None]
-    return RunReport(
-        run_id=status.run_id,
-        source=status.source,
-        queue_readable=status.queue_readable,
-        as_of=as_of,
-        subjects=len(status.subjects),
-        attempts=max((s.attempt for s in status.subjects), default=0),
-        counts=status.counts,
-        first_start=min((b.start for _, b in bars), default=None),
-        last_end=max(ends, default=None),
-        runtime=runtime_stats([sec for sec, _ in finished]),
-        histogram=histogram(finished),
-        failures=_failure_groups(failures),
-        lanes=_lanes(bars, as_of),
-        without_end=sum(1 for _, b in bars if b.end is None),
-        cost=None if costs is None else summarize_costs(list(latest), costs),
-        requeued=tuple((s.subject, s.restarts) for s in status.subjects if s.restarts),
-        cost_unknown=cost_unknown if costs is None else None,
-        usage=subject_usage(status, asked) if asked else (),
-        cost_note=cost_note,
-    )
+    return bars, failures
 
 
 def _earlier_attempts(records: Iterable[TaskRecord], latest: Mapping[str, SubjectStatus]) -> list[TaskRecord]:
