@@ -20,7 +20,7 @@ from cluster_tools.errors import TransportError
 from cluster_tools.transport.ssh import SSHConnection
 
 PART_SUFFIX = ".clustertools-part"
-Progress = Callable[[int, int], None]  # (bytes so far of this file, its size)
+TransferProgress = Callable[[int, int], None]  # (bytes so far of this file, its size)
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class RemoteFiles:
         except (paramiko.SSHException, EOFError) as exc:
             raise self._error("creating the directory", path, exc) from None
 
-    def upload(self, local: Path, remote: str, *, mode: int, progress: Progress) -> None:
+    def upload(self, local: Path, remote: str, *, mode: int, progress: TransferProgress) -> None:
         """Copy a local file to ``remote``: written beside it under a temp name, then renamed over it."""
         part = remote + PART_SUFFIX
         try:
@@ -117,7 +117,7 @@ class RemoteFiles:
             self._remove_quietly(part)
             raise self._error("writing", remote, exc) from None
 
-    def download(self, remote: str, local: Path, *, mode: int, progress: Progress) -> None:
+    def download(self, remote: str, local: Path, *, mode: int, progress: TransferProgress) -> None:
         """Copy ``remote`` to a local file: written beside it under a temp name, then renamed over it."""
         part = local.with_name(local.name + PART_SUFFIX)
         try:

@@ -4,11 +4,12 @@ unchanged file is not sent again: as `up`, `sandbox bootstrap` and `bootstrap re
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cluster_tools.model.progress import Progress
 from cluster_tools.model.project.bootstrap_settings import ENV_SUBDIR
 
 
@@ -28,7 +29,7 @@ def sync_project_bootstrap(
     env_file: Path | None,
     *,
     upload: bool,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[BootstrapFile]:
     """bootstrap/ (``files`` of ``root``) under ``prefix`` and the project's environment file under its env/, as
     `up`, `sandbox bootstrap` and `bootstrap refresh` send them; each file said to ``progress`` when given."""

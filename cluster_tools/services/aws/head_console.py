@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster_tools.model.aws.console_host_keys import ConsoleHostKeys, keys_block_unfinished, parse_console_host_keys
+from cluster_tools.model.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class ConsoleWait:
     wait_seconds: float = 300.0
     poll_seconds: float = 15.0
     sleep: Callable[[float], None] = time.sleep
-    on_progress: Callable[[str], None] | None = None
+    on_progress: Progress | None = None
 
 
 def read_console_host_keys(

@@ -4,10 +4,10 @@ address recorded with its pinned key carried over and checked, then the compute 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from cluster_tools.errors import ClusterToolsError, HostKeyMismatch, TransportError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.progress import Progress
 from cluster_tools.services.clusters.lifecycle_start import Aws, StartResult
 from cluster_tools.store.cluster_store import save_cluster
 from cluster_tools.store.state_dir import StateDir
@@ -37,7 +37,7 @@ def head_node(ec2, cluster: str) -> dict | None:
 
 
 def start_parallelcluster(
-    state: StateDir, record: ClusterRecord, connect: ShellFactory, aws: Aws, progress: Callable[[str], None]
+    state: StateDir, record: ClusterRecord, connect: ShellFactory, aws: Aws, progress: Progress
 ) -> StartResult:
     instance = head_node(aws.ec2, record.name)
     if instance is None:
@@ -65,7 +65,7 @@ def start_parallelcluster(
     return StartResult(record.name, tuple(started), host=record.host)
 
 
-def _run_instance(aws: Aws, cluster: str, instance: dict, progress: Callable[[str], None]) -> dict:
+def _run_instance(aws: Aws, cluster: str, instance: dict, progress: Progress) -> dict:
     ident = instance["InstanceId"]
     attempts = max(1, int(aws.wait_seconds / aws.poll_seconds))
     if instance["State"]["Name"] == "stopping":  # autostop's shutdown is still under way: it must stop first
@@ -83,7 +83,7 @@ def _run_instance(aws: Aws, cluster: str, instance: dict, progress: Callable[[st
 
 
 def _check_at(
-    state: StateDir, record: ClusterRecord, host: str, connect: ShellFactory, aws: Aws, progress: Callable[[str], None]
+    state: StateDir, record: ClusterRecord, host: str, connect: ShellFactory, aws: Aws, progress: Progress
 ) -> ClusterRecord:
     """The record at ``host``, saved once one connection there showed the key pinned before: the same instance keeps
     its host keys across a stop, so the pin is carried to the new address, and a different key is refused."""

@@ -20,6 +20,7 @@ import yaml
 
 from cluster_tools.errors import ClusterToolsError, ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.progress import Progress
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.store.cluster_store import load_cluster
 from cluster_tools.store.state_dir import StateDir
@@ -102,7 +103,7 @@ def apply_update(
     plan: UpdatePlan,
     *,
     stop_fleet: bool = False,
-    progress: Callable[[str], None] = lambda _: None,
+    progress: Progress = lambda _: None,
     on_event: Callable[[pc.StackEvent], None] | None = None,
     poll_seconds: float = 30.0,
     timeout_seconds: float = 3600.0,
@@ -190,7 +191,7 @@ def _set_fleet(
     plan: UpdatePlan,
     request: pc.FleetStatus,
     goal: str,
-    progress: Callable[[str], None],
+    progress: Progress,
     poll_seconds: float,
     timeout_seconds: float,
     sleep: Callable[[float], None],
@@ -234,7 +235,7 @@ def update_cluster(
     stop_fleet: bool = False,
     allowed_ip: str | None = None,
     profile: str | None = None,
-    progress: Callable[[str], None] = lambda _: None,
+    progress: Progress = lambda _: None,
     on_event: Callable[[pc.StackEvent], None] | None = None,
     poll_seconds: float = 30.0,
     timeout_seconds: float = 3600.0,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cluster_tools.errors import ClusterToolsError
+from cluster_tools.model.progress import Progress
 from cluster_tools.transport import pcluster as pc
 
 OnStatus = Callable[[pc.ClusterDescription], None]
@@ -196,7 +197,7 @@ def wait_for_delete(
     since: datetime | None,
     poll_seconds: float,
     timeout_seconds: float,
-    on_progress: Callable[[str], None],
+    on_progress: Progress,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Poll until the cluster is gone, reporting its status and each new stack event; a failed delete is

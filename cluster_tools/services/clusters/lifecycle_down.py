@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from cluster_tools.errors import ClusterToolsError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.progress import Progress
 from cluster_tools.store.cluster_store import forget_cluster
 from cluster_tools.store.run_store import list_runs
 from cluster_tools.store.state_dir import StateDir
@@ -24,7 +25,6 @@ from cluster_tools.transport.remote_shell import ShellFactory
 if TYPE_CHECKING:
     from cluster_tools.model.cost.pricing import StorageKind
 
-Progress = Callable[[str], None]
 _SHOWN = 10
 
 

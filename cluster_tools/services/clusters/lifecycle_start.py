@@ -18,6 +18,7 @@ from typing import Any
 
 from cluster_tools.errors import ClusterToolsError, ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.progress import Progress
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.slurm.partition_fit import SINFO_FIT_FORMAT, parse_partitions
 from cluster_tools.store.state_dir import StateDir
@@ -58,7 +59,7 @@ def start_cluster(
     connect: ShellFactory,
     *,
     environ: Mapping[str, str],
-    progress: Callable[[str], None] = lambda _: None,
+    progress: Progress = lambda _: None,
     aws: Callable[[ClusterRecord], Aws] | None = None,
 ) -> StartResult:
     """``aws``: the ParallelCluster edges for ``record`` (default: boto3 and pcluster from the environment)."""
@@ -89,7 +90,7 @@ def _start_sandbox(
     project: Project | None,
     connect: ShellFactory,
     environ: Mapping[str, str],
-    progress: Callable[[str], None],
+    progress: Progress,
 ) -> StartResult:
     from cluster_tools.services.remote.autostop_control import SANDBOX_INTERVAL, set_autostop
 

@@ -15,7 +15,6 @@ it at the head node's first boot; the output goes to the log the first run wrote
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -25,11 +24,11 @@ import yaml
 from cluster_tools.errors import ClusterToolsError, ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.nodes.bootstrap_log import Bootstrap, parse_bootstrap
+from cluster_tools.model.progress import Progress
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.remote_shell import ShellFactory
 
-Progress = Callable[[str], None]
 # Where a real head node keeps the refresh's copy of the script and its output (cloud-init's first run logs to
 # /var/log/clustertools-bootstrap.log, the script's own --log default).
 REFRESH_SCRIPT = "/var/tmp/clustertools-on-node-configured.sh"

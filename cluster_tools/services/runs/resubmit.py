@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from pydantic import ValidationError
 
 from cluster_tools.errors import ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.progress import Progress
 from cluster_tools.model.runs.job_spec import JobSpec
 from cluster_tools.model.runs.run_record import RunRecord
 from cluster_tools.services.runs import run_follow as run_service
@@ -25,7 +26,7 @@ def resubmit(
     failed: bool,
     missing: bool,
     dry_run: bool,
-    progress: Callable[[str], None],
+    progress: Progress,
     recompute_kept: bool = False,
     states: frozenset[str] = frozenset(),
     resources: Mapping[str, object] | None = None,
@@ -73,7 +74,7 @@ def attempt_job(run: RunRecord, resources: Mapping[str, object]) -> JobSpec:
         raise ConfigError(f"invalid resubmit option: {problems}") from None
 
 
-def _leave_kept_outputs_to_push(run: RunRecord, status, rerun: list[str], progress: Callable[[str], None]) -> list[str]:
+def _leave_kept_outputs_to_push(run: RunRecord, status, rerun: list[str], progress: Progress) -> list[str]:
     from cluster_tools.services.runs.results_push import kept_subjects
 
     kept = {s.subject for s in kept_subjects(status)} & set(rerun)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from cluster_tools.errors import ClusterStopped, ClusterToolsError, ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.progress import Progress
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.model.runs.input_urls import check_input_urls
 from cluster_tools.model.runs.job_spec import JobSpec
@@ -43,7 +43,6 @@ from cluster_tools.store.run_store import list_runs, save_run
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.remote_shell import RemoteShell, ShellFactory
 
-Progress = Callable[[str], None]
 _SUBMITTED = re.compile(r"^chunk (\d+) (\d+)(?:;\S+)? (submitted|already)$")
 _UNKNOWN = re.compile(r"^chunk (\d+) unknown$")  # sbatch gave no answer and Slurm does not show the array
 _REFUSED = re.compile(r"^chunk (\d+) refused$")  # sbatch answered no

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.progress import Progress
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.model.runs.run_record import RunRecord
 from cluster_tools.model.runs.subjects import SubjectList
@@ -38,7 +39,7 @@ def submit_run(
     yes: bool = False,
     approve: Callable[[str], bool] | None = None,
     dry_run: bool = False,
-    progress: Callable[[str], None] = lambda _: None,
+    progress: Progress = lambda _: None,
     environ: Mapping[str, str],
     connect: ShellFactory | None = None,
     start: bool = False,
@@ -84,7 +85,7 @@ def _started(
     cluster: ClusterRecord,
     connect: ShellFactory | None,
     environ: Mapping[str, str],
-    progress: Callable[[str], None],
+    progress: Progress,
 ) -> ClusterRecord:
     """The cluster, started when it was stopped; its record read again (a started head node has a new address)."""
     from cluster_tools.services.clusters.lifecycle_start import start_cluster

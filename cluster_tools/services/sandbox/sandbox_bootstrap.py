@@ -18,7 +18,6 @@ image to pull (the project's job.container, or --image), else none: neither inst
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -27,6 +26,7 @@ from pydantic import ValidationError
 
 from cluster_tools.errors import ConfigError, SandboxError
 from cluster_tools.model.nodes.bootstrap_log import Bootstrap, parse_bootstrap
+from cluster_tools.model.progress import Progress
 from cluster_tools.model.project.bootstrap_settings import BootstrapSettings
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.model.runs.job_spec import JobSpec
@@ -40,8 +40,6 @@ SCRIPT = "on-node-configured.sh"
 # exports it from the head node), as the script's own default on a cluster without /shared. A node path: the
 # login user's tasks read it there, whatever the permissions of the sandbox's directory on this machine.
 SHARED_ON_NODE = "/home"
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)

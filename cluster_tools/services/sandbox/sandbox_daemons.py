@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cluster_tools.errors import SandboxError, TransportError
+from cluster_tools.model.progress import Progress
 from cluster_tools.render.sandbox_layout import SandboxPaths
 from cluster_tools.services.sandbox import sandbox_files as files
 from cluster_tools.services.sandbox.sandbox_s3 import recording_env
@@ -240,7 +241,7 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def ports_for_start(saved: dict, node_count: int, progress: Callable[[str], None]) -> dict:
+def ports_for_start(saved: dict, node_count: int, progress: Progress) -> dict:
     """The ports of the last start when they are all free (runs keep the S3 endpoint URL), else new ones;
     ``nodes``: one per node (each slurmd listens on its own)."""
     old = saved.get("ports") or {}

@@ -3,13 +3,14 @@ its daemons and nodes read: Slurm's, the head node's namespace, sshd's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cluster_tools.errors import SandboxError
 from cluster_tools.model.aws.pcluster_support import supported_oses
+from cluster_tools.model.progress import Progress
 from cluster_tools.render.sandbox_cluster import SandboxNode, cgroup_conf, with_ports
 from cluster_tools.render.sandbox_layout import SandboxPaths, SandboxSpec, render_sshd_config
 from cluster_tools.render.sandbox_node import NodeOS, cfnconfig, node_os
@@ -20,8 +21,6 @@ from cluster_tools.services.sandbox import sandbox_nodes as nodes
 from cluster_tools.services.sandbox.sandbox_files import MARKER_ENV, SANDBOX_CLUSTER, SANDBOX_REGION
 from cluster_tools.services.sandbox.sandbox_namespace import NamespaceLayout, free_uid, prepare_layout
 from cluster_tools.services.sandbox.sandbox_options import SandboxOptions
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from cluster_tools.errors import SandboxError
 from cluster_tools.model.names import NODE_NAME
+from cluster_tools.model.progress import Progress
 from cluster_tools.services.sandbox import sandbox_files as files
 from cluster_tools.services.sandbox import sandbox_nodes as nodes
 from cluster_tools.store.state_dir import StateDir
 
-Progress = Callable[[str], None]
 REASON = "spot interruption (clustertools sandbox interrupt)"
 
 

@@ -14,13 +14,14 @@ import base64
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cluster_tools.errors import SandboxError, TransportError
 from cluster_tools.model.aws.console_host_keys import sha256_fingerprint
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.progress import Progress
 from cluster_tools.render.sandbox_layout import SandboxPaths
 from cluster_tools.services.sandbox import sandbox_daemons as daemons
 from cluster_tools.services.sandbox import sandbox_files as files
@@ -37,8 +38,6 @@ from cluster_tools.transport import local_processes as procs
 from cluster_tools.transport.local_commands import run_local
 
 START_ORDER = daemons.START_ORDER
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cluster_tools.errors import ClusterToolsError, TransportError
+from cluster_tools.model.progress import Progress
 from cluster_tools.model.runs.run_status import task_subjects
 from cluster_tools.render.sandbox_layout import SandboxPaths
 from cluster_tools.services.runs.run_cancel import cancel_record
@@ -22,8 +23,6 @@ from cluster_tools.slurm.queue import SQUEUE_FORMAT, QueuedTask, parse_squeue
 from cluster_tools.store.run_store import load_run
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.local_commands import run_local
-
-Progress = Callable[[str], None]
 
 
 def cancel_all_jobs(state: StateDir, paths: SandboxPaths, user: str, progress: Progress) -> None:
