@@ -350,19 +350,16 @@ def _pin_host_key(
 ) -> None:
     """Pin the keys the console printed, then log in once: a key learned at that key exchange is pinned when it
     matches the console's fingerprints (or, with none, on first use)."""
-    from dataclasses import replace
-
-    from cluster_tools.services.remote.cluster_shell import ssh_target
+    from cluster_tools.services.remote.cluster_shell import connect
     from cluster_tools.transport.known_hosts import pin_host_keys
-    from cluster_tools.transport.ssh import SSHConnection
 
-    target = ssh_target(record)
+    expected: frozenset[str] = frozenset()
     if console.keys:
         pin_host_keys(record.known_hosts, record.host, record.port, console.keys)
         result.host_key = ", ".join(f"{k.key_type} {k.fingerprint}" for k in console.keys)
         result.host_key_source = "console output"
     elif console.fingerprints:
-        target = replace(target, expected_fingerprints=console.fingerprints)
+        expected = console.fingerprints
 
     def pinned(hostname: str, key: str) -> None:
         result.host_key = key
@@ -371,8 +368,8 @@ def _pin_host_key(
             on_new_host_key(hostname, key)
 
     try:
-        with SSHConnection(target, on_new_host_key=pinned):
-            pass
+        with connect(record, on_new_host_key=pinned, expected_fingerprints=expected) as conn:
+            result.record = record.model_copy(update={"host_key": conn.server_key or None})  # as connect saved it
     except HostKeyMismatch:
         raise  # the console's keys and the address disagree: never connect, never pin
     except ClusterToolsError as exc:  # the key is pinned at key exchange, before authentication can fail

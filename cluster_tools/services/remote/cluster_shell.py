@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import IO, TYPE_CHECKING
 
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
@@ -33,14 +34,19 @@ def connect(
     *,
     on_new_host_key: Callable[[str, str], None] | None = None,
     connect_timeout: float = 15.0,
+    expected_fingerprints: frozenset[str] = frozenset(),
 ) -> SSHConnection:
     """Open one SSH connection to the head node; the host key is pinned or checked. The one way services
     reach a cluster (a ``ShellFactory``: callers may pass another, e.g. a test's stand-in).
 
     The first connection that pins (or checks a key pinned before the record kept one) writes the key
     into the cluster's record: from then on, a known_hosts file that lost it is refused, not re-learned.
+    ``expected_fingerprints``: a first contact accepts only a key of these (e.g. from the EC2 console).
     """
-    conn = SSHConnection(ssh_target(record), on_new_host_key=on_new_host_key, connect_timeout=connect_timeout)
+    target = ssh_target(record)
+    if expected_fingerprints:
+        target = replace(target, expected_fingerprints=expected_fingerprints)
+    conn = SSHConnection(target, on_new_host_key=on_new_host_key, connect_timeout=connect_timeout)
     if record.host_key is None:
         state = StateDir(record.known_hosts.parent.parent)
         if state.known_hosts(record.name) == record.known_hosts:  # the record's own state dir
