@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.progress import Progress
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.services.aws.bootstrap_upload import BootstrapFile, sync_project_bootstrap
 from cluster_tools.services.aws.head_console import ConsoleWait, read_console_host_keys
@@ -97,7 +98,7 @@ class UpRequest:
     on_status: Callable[[pc.ClusterDescription], None] | None = None
     on_event: Callable[[pc.StackEvent], None] | None = None
     on_new_host_key: Callable[[str, str], None] | None = None
-    on_progress: Callable[[str], None] | None = None
+    on_progress: Progress | None = None
     sleep: Callable[[float], None] = time.sleep
 
 
