@@ -99,36 +99,11 @@ def timeline(report: RunReport) -> dict[str, Any]:
     lane_max = max(LANE_MAX_H, TIMELINE_H / len(report.lanes))
     for lane in report.lanes:
         height = min(lane_max, lane.rows * ROW_H)
-        failed = sum(t.state in FAILURES for t in lane.tasks)
-        lanes.append(
-            {
-                "y": _n(y),
-                "h": _n(height),
-                "mid": _n(y + height / 2 + 4),
-                "label": _short(lane.node),
-                "title": f"{lane.node}: {len(lane.tasks)} task(s) ({failed} failed), busy "
-                f"{format_duration(lane.busy_seconds)}, at most {lane.rows} at once",
-            }
-        )
+        lanes.append(_lane_label(lane, y, height))
         if aggregated:
             shapes.extend(_occupancy(lane, report.as_of, t0, span, slices, y, height))
         else:
-            row_h = height / lane.rows
-            pad = row_h * 0.15 if row_h >= 4 else 0.0
-            for t in lane.tasks:
-                start = (t.start - t0).total_seconds()
-                end = (drawn_end(t, report.as_of) - t0).total_seconds()
-                cls = t.state.lower() + ("" if t.end is not None else " open")
-                shapes.append(
-                    Shape(
-                        _n(PLOT_X + start * scale),
-                        _n(y + t.row * row_h + pad),
-                        _n(max(1.0, (end - start) * scale)),
-                        _n(row_h - 2 * pad),
-                        cls,
-                        _bar_title(t),
-                    )
-                )
+            shapes.extend(_task_bars(lane, report.as_of, t0, scale, y, height))
         y += height + LANE_GAP
     note = (
         (
@@ -148,6 +123,40 @@ def timeline(report: RunReport) -> dict[str, Any]:
         "note": note,
         "span": format_duration(span),
     }
+
+
+def _lane_label(lane: NodeLane, y: float, height: float) -> dict[str, str]:
+    failed = sum(t.state in FAILURES for t in lane.tasks)
+    return {
+        "y": _n(y),
+        "h": _n(height),
+        "mid": _n(y + height / 2 + 4),
+        "label": _short(lane.node),
+        "title": f"{lane.node}: {len(lane.tasks)} task(s) ({failed} failed), busy "
+        f"{format_duration(lane.busy_seconds)}, at most {lane.rows} at once",
+    }
+
+
+def _task_bars(lane: NodeLane, as_of: datetime, t0: datetime, scale: float, y: float, height: float) -> list[Shape]:
+    """One bar per task of ``lane``, each in its row (tasks that overlapped in time are stacked)."""
+    row_h = height / lane.rows
+    pad = row_h * 0.15 if row_h >= 4 else 0.0
+    shapes = []
+    for t in lane.tasks:
+        start = (t.start - t0).total_seconds()
+        end = (drawn_end(t, as_of) - t0).total_seconds()
+        cls = t.state.lower() + ("" if t.end is not None else " open")
+        shapes.append(
+            Shape(
+                _n(PLOT_X + start * scale),
+                _n(y + t.row * row_h + pad),
+                _n(max(1.0, (end - start) * scale)),
+                _n(row_h - 2 * pad),
+                cls,
+                _bar_title(t),
+            )
+        )
+    return shapes
 
 
 def _short(node: str, limit: int = 24) -> str:
