@@ -196,10 +196,7 @@ def sandbox_bootstrap(
     from cluster_tools.services.sandbox.sandbox_options import DEFAULT_BUCKET
     from cluster_tools.transport.s3 import S3Target, ensure_bucket, make_s3_client
 
-    if runtime is None:
-        runtime = "podman" if image or (project and project.job.image_to_pull) else "none"
-    if runtime not in RUNTIMES:
-        raise ConfigError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    runtime = _runtime(project, image, runtime)
     status = sandbox_status(state)
     if not status.running:
         raise SandboxError("the sandbox is not running", "start it: clustertools sandbox up")
@@ -214,18 +211,7 @@ def sandbox_bootstrap(
     files = SandboxNodeFiles(sandbox_files.sandbox_paths(state.sandbox))
     bucket = project.storage.output.bucket if project else DEFAULT_BUCKET
     prefix = bootstrap_prefix(bucket, SANDBOX_CLUSTER)
-    node = NodeBootstrap(
-        project=project.name if project else "sandbox",
-        cluster=SANDBOX_CLUSTER,
-        prefix=prefix,
-        runtime=runtime,
-        miniforge_url=settings.miniforge_url,
-        miniforge_sha256=settings.miniforge_sha256,
-        env_file_key=settings.env_file_key,
-        image=image_for(project, image, runtime, notes),
-        apptainer_version=project.bootstrap.apptainer_version if project else None,
-        apptainer_sha256=project.bootstrap.apptainer_sha256 if project else None,
-    )
+    node = _node_bootstrap(project, settings, prefix, runtime, image_for(project, image, runtime, notes))
     args = [*node.args(), "--shared-dir", SHARED_ON_NODE, "--log", str(files.log)]
     result = SandboxBootstrapResult(
         bootstrap=node,
@@ -233,14 +219,7 @@ def sandbox_bootstrap(
         notes=notes,
         command=remote_command(files, prefix + SCRIPT, status.s3_endpoint_url, args, user=status.ssh.split("@", 1)[0]),
     )
-
-    if bootstrap_dir is None:  # the checkout's bootstrap/, or the copy an installed clustertools ships
-        from cluster_tools.store.shipped_files import bootstrap_dir as shipped_bootstrap
-
-        bootstrap_dir = shipped_bootstrap()
-    scripts = sorted(p for p in bootstrap_dir.rglob("*") if p.is_file()) if bootstrap_dir.is_dir() else []
-    if not any(p.name == SCRIPT and p.parent == bootstrap_dir for p in scripts):
-        raise ConfigError(f"{bootstrap_dir} has no {SCRIPT}")
+    bootstrap_dir, scripts = _bootstrap_files(bootstrap_dir)
     s3 = make_s3_client(S3Target(region=SANDBOX_REGION, endpoint_url=status.s3_endpoint_url, sandbox=True))
     if not dry_run:
         ensure_bucket(s3, bucket, SANDBOX_REGION)
@@ -258,6 +237,47 @@ def sandbox_bootstrap(
     result.exit_code = run_as_node_root(holder, result.command, tee)
     result.outcome = parse_bootstrap(tee.text(), "output")
     return result
+
+
+def _node_bootstrap(
+    project: Project | None, settings: BootstrapSettings, prefix: str, runtime: str, image: str | None
+) -> NodeBootstrap:
+    """The script's arguments on the sandbox's node, as ``up`` gives them to every node of a real cluster."""
+    from cluster_tools.services.sandbox.sandbox_files import SANDBOX_CLUSTER
+
+    return NodeBootstrap(
+        project=project.name if project else "sandbox",
+        cluster=SANDBOX_CLUSTER,
+        prefix=prefix,
+        runtime=runtime,
+        miniforge_url=settings.miniforge_url,
+        miniforge_sha256=settings.miniforge_sha256,
+        env_file_key=settings.env_file_key,
+        image=image,
+        apptainer_version=project.bootstrap.apptainer_version if project else None,
+        apptainer_sha256=project.bootstrap.apptainer_sha256 if project else None,
+    )
+
+
+def _runtime(project: Project | None, image: str | None, runtime: str | None) -> str:
+    """--runtime, else podman when there is an image to pull, else none."""
+    if runtime is None:
+        runtime = "podman" if image or (project and project.job.image_to_pull) else "none"
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    return runtime
+
+
+def _bootstrap_files(root: Path | None) -> tuple[Path, list[Path]]:
+    """bootstrap/ (the checkout's, or the copy an installed clustertools ships) and its files."""
+    if root is None:
+        from cluster_tools.store.shipped_files import bootstrap_dir
+
+        root = bootstrap_dir()
+    scripts = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    if not any(p.name == SCRIPT and p.parent == root for p in scripts):
+        raise ConfigError(f"{root} has no {SCRIPT}")
+    return root, scripts
 
 
 def run_as_node_root(namespace_pid: int | None, command: str, out: _Tee, timeout: float = 3600) -> int:
