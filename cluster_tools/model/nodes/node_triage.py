@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 import shlex
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -427,35 +427,13 @@ def build_report(
     bootstrap (first one with a run wins); ``lines`` bounds the lines kept per source."""
     sources = list(sources)
     by_name = {s.name: s for s in sources if s.status == "ok"}
-    outcome = Bootstrap(state="never-ran")
-    for name in bootstrap_from:
-        if name in by_name:
-            candidate = parse_bootstrap(by_name[name].text, name, keep=lines)
-            if candidate.state != "never-ran":
-                outcome = candidate
-                break
+    outcome = _node_bootstrap(by_name, bootstrap_from, lines)
     texts = {name: s.text for name, s in by_name.items()}
     findings = [*(redact(f) for f in failures), *findings_of(texts)]
     protected = fleet == "PROTECTED" or (
         fleet is None and kind == "parallelcluster" and protected_in_logs(texts.get("clustermgtd", "")) is not None
     )
-    reports = []
-    for source in sources:
-        kept: list[LogLine] = []
-        if source.status == "ok":
-            kept = relevant_lines(source.name, source.text, node_names=node_names)
-        detail = "" if source.status == "ok" else " ".join(shown(source.text).split())
-        reports.append(
-            SourceReport(
-                source.name,
-                redact(source.where),
-                source.node,
-                source.status,
-                tuple(kept[-lines:]),
-                max(0, len(kept) - lines),
-                detail,
-            )
-        )
+    reports = [_source_report(source, node_names, lines) for source in sources]
     down = tuple(parse_sinfo_reasons(texts.get("sinfo", "")))
     return TriageReport(
         cluster=cluster,
@@ -470,6 +448,33 @@ def build_report(
         down_nodes=down,
         sources=tuple(reports),
         notes=tuple(redact(n) for n in notes),
+    )
+
+
+def _node_bootstrap(by_name: Mapping[str, SourceText], bootstrap_from: Sequence[str], lines: int) -> Bootstrap:
+    """The node's bootstrap as the first of ``bootstrap_from`` with a run of it tells it."""
+    for name in bootstrap_from:
+        if name in by_name:
+            candidate = parse_bootstrap(by_name[name].text, name, keep=lines)
+            if candidate.state != "never-ran":
+                return candidate
+    return Bootstrap(state="never-ran")
+
+
+def _source_report(source: SourceText, node_names: Sequence[str], lines: int) -> SourceReport:
+    """One source's last ``lines`` relevant lines (and how many more), or why it could not be read."""
+    kept: list[LogLine] = []
+    if source.status == "ok":
+        kept = relevant_lines(source.name, source.text, node_names=node_names)
+    detail = "" if source.status == "ok" else " ".join(shown(source.text).split())
+    return SourceReport(
+        source.name,
+        redact(source.where),
+        source.node,
+        source.status,
+        tuple(kept[-lines:]),
+        max(0, len(kept) - lines),
+        detail,
     )
 
 
