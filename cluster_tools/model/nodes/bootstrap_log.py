@@ -84,11 +84,7 @@ def time_of(prefix: str) -> str | None:
 def parse_bootstrap(text: str, source: str | None = None, *, keep: int = 15) -> Bootstrap:
     """The last run of the bootstrap in ``text`` (its log file, cloud-init-output or syslog)."""
     lines = text.splitlines()
-    start = None
-    for index, line in enumerate(lines):
-        match = BOOT_LINE_RE.match(line)
-        if (match and match.group("msg").startswith("bootstrap start:")) or USAGE_RE.match(line):
-            start = index
+    start = _last_start(lines)
     if start is None:
         return Bootstrap(state="never-ran", source=None)
     usage = USAGE_RE.match(lines[start])
@@ -142,6 +138,16 @@ def parse_bootstrap(text: str, source: str | None = None, *, keep: int = 15) -> 
         steps_already_done=tuple(already),
         current_step=current if state == "running" else None,
     )
+
+
+def _last_start(lines: list[str]) -> int | None:
+    """The index of the last run's first line: its start line, or the usage error that refused it."""
+    start = None
+    for index, line in enumerate(lines):
+        match = BOOT_LINE_RE.match(line)
+        if (match and match.group("msg").startswith("bootstrap start:")) or USAGE_RE.match(line):
+            start = index
+    return start
 
 
 def last_run_lines(text: str) -> list[str]:
