@@ -36,9 +36,10 @@ def sync_project_bootstrap(
     uploads = sync_bootstrap(s3, bucket, prefix, root, files, upload=upload)
     if env_file is not None:
         uploads += sync_bootstrap(s3, bucket, prefix + ENV_SUBDIR, env_file.parent, [env_file], upload=upload)
-    for item in uploads if progress else ():
-        verb = ("uploaded" if upload else "would upload") if item.action == "upload" else "unchanged"
-        progress(f"{verb} s3://{bucket}/{item.key}")
+    if progress is not None:
+        for item in uploads:
+            verb = ("uploaded" if upload else "would upload") if item.action == "upload" else "unchanged"
+            progress(f"{verb} s3://{bucket}/{item.key}")
     return uploads
 
 

@@ -110,7 +110,7 @@ def _write_head_node(
     )
 
 
-def _options_json(options: SandboxOptions) -> dict[str, int]:
+def _options_json(options: SandboxOptions) -> dict[str, float]:  # boot_delay is in seconds, fractions too
     return {
         "max_array_size": options.max_array_size,
         "max_job_count": options.max_job_count,

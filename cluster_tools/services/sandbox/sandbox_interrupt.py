@@ -68,6 +68,7 @@ def sandbox_interrupt(state: StateDir, node: str, *, environ: Mapping[str, str],
     else:
         progress(f"a new instance takes {node}'s place")
         holder = next(c.pid for c in status.components if c.name == "head")
+        assert holder is not None  # status.running: every component runs, so each has a pid
         nodes.boot_again(paths, holder, [node])
         nodes.run_admin(["scontrol", "update", f"nodename={node}", "state=RESUME"], env)
         nodes.wait_responding(env, [node], 60)
