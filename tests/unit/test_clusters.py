@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cluster_tools.errors import ClusterNotFound, ConfigError
-from cluster_tools.model.clusters.cluster_record import CLUSTER_NAME_RE, ClusterRecord
+from cluster_tools.model.clusters.cluster_record import ClusterRecord
+from cluster_tools.model.names import CLUSTER_NAME
 from cluster_tools.services.clusters.register import resolve_destination
 from cluster_tools.store.cluster_store import (
     forget_cluster,
@@ -65,7 +66,7 @@ def test_a_corrupt_record_is_a_config_error(state_dir):
 
 @given(st.text(max_size=70))
 def test_cluster_names_follow_parallelclusters_rule(name):
-    valid = bool(CLUSTER_NAME_RE.fullmatch(name))
+    valid = bool(CLUSTER_NAME.pattern.fullmatch(name))
     try:
         ClusterRecord(name=name, host="h", user="u", known_hosts=Path("/k"))
         assert valid

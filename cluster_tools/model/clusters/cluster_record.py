@@ -14,8 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cluster_tools.model.names import CLUSTER_NAME
 
-CLUSTER_NAME_RE = CLUSTER_NAME.pattern  # always fullmatched
-
 
 def check_cluster_name(name: str) -> str:
     """``name`` when it is a valid cluster name, else InvalidName (a ConfigError and a ValueError)."""

@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from cluster_tools.model.names import CLUSTER_NAME, PROJECT_NAME, RUN_ID, RUN_NAME, NameRule
 from cluster_tools.model.runs.job_spec import JobSpec, S3Location
 
-RUN_ID_RE = RUN_ID.pattern  # always fullmatched
 REMOTE_RUNS_DIR = ".clustertools/runs"  # relative to the login user's home on the head node
 META_PREFIX = ".clustertools"  # under <output>/<run-id>/: cannot clash with a subject (they start alnum)
 
