@@ -38,7 +38,7 @@ def triage(app: App, cluster_name: str | None, node: str | None, lines: int, as_
     one SSH connection to the head node (and from CloudWatch for ParallelCluster's compute nodes); missing
     logs are reported, not fatal. URL query strings and key-like strings are redacted.
     """
-    from cluster_tools.model.nodes.node_triage import detail_lines, summary_lines
+    from cluster_tools.model.nodes.triage_report import detail_lines, summary_lines
     from cluster_tools.services.remote.triage_logs import resolve
     from cluster_tools.services.remote.triage_logs import triage as run_triage
 

@@ -1,5 +1,6 @@
-"""Triage: the pure parser (cluster_tools/model/nodes/node_triage.py) over literal log texts, and the ParallelCluster
-side of the service with cluster_tools.transport.pcluster replaced at its boundary by recorded records.
+"""Triage: the pure parser (cluster_tools/model/nodes/node_triage.py, triage_report.py) over literal log texts,
+and the ParallelCluster side of the service with cluster_tools.transport.pcluster replaced at its boundary by
+recorded records.
 
 The bootstrap lines are the script's own format (bootstrap/on-node-configured.sh); the ParallelCluster
 lines follow its daemons' logging config (``%(asctime)s - [%(name)s:%(funcName)s] - %(levelname)s -
@@ -20,9 +21,7 @@ from cluster_tools.model.nodes.bootstrap_log import parse_bootstrap, redact
 from cluster_tools.model.nodes.node_triage import (
     LogFile,
     SourceText,
-    build_report,
     choose_node,
-    detail_lines,
     findings_of,
     gather_command,
     parse_bootstrap_failures,
@@ -30,8 +29,8 @@ from cluster_tools.model.nodes.node_triage import (
     parse_sinfo_reasons,
     relevant_lines,
     split_gathered,
-    summary_lines,
 )
+from cluster_tools.model.nodes.triage_report import build_report, detail_lines, summary_lines
 from cluster_tools.services.remote import triage_logs as service
 from cluster_tools.transport import pcluster as pc
 

@@ -1,5 +1,5 @@
 """``clustertools triage``: gather the logs that tell why a node did not come up, and hand them to the pure
-parser (cluster_tools/model/nodes/node_triage.py).
+parser (cluster_tools/model/nodes/node_triage.py, triage_report.py).
 
 - The sandbox and SSH clusters: ONE SSH connection to the head node runs one command that prints the last
   lines of each log file (missing files are reported, not fatal) and ``sinfo -R``.
@@ -20,14 +20,13 @@ from cluster_tools.model.nodes.node_triage import (
     LogFile,
     NodeChoice,
     SourceText,
-    TriageReport,
-    build_report,
     choose_node,
     gather_command,
     parse_bootstrap_failures,
     parse_launches,
     split_gathered,
 )
+from cluster_tools.model.nodes.triage_report import TriageReport, build_report
 from cluster_tools.model.project.project_config import Project
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
