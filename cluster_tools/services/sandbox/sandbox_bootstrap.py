@@ -20,7 +20,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -34,6 +34,9 @@ from cluster_tools.render.node_bootstrap import RUNTIMES, NodeBootstrap
 from cluster_tools.render.pcluster_config import bootstrap_prefix
 from cluster_tools.render.sandbox_layout import SandboxPaths
 from cluster_tools.store.state_dir import StateDir
+
+if TYPE_CHECKING:
+    from cluster_tools.services.sandbox.sandbox_lifecycle import SandboxStatus
 
 SCRIPT = "on-node-configured.sh"
 # --shared-dir: Miniforge, environments, images, bootstrap.env. /home, which every node mounts (ParallelCluster
@@ -190,16 +193,12 @@ def sandbox_bootstrap(
 ) -> SandboxBootstrapResult:
     """Upload bootstrap/ to the sandbox's S3 endpoint and run the script on its node, streaming the output to
     ``stdout``. A failed run is returned (exit code and parsed outcome), not raised: the caller words it."""
-    from cluster_tools.services.aws.bootstrap_upload import sync_project_bootstrap
     from cluster_tools.services.sandbox import sandbox_files
-    from cluster_tools.services.sandbox.sandbox_lifecycle import SANDBOX_CLUSTER, SANDBOX_REGION, sandbox_status
+    from cluster_tools.services.sandbox.sandbox_lifecycle import SANDBOX_CLUSTER
     from cluster_tools.services.sandbox.sandbox_options import DEFAULT_BUCKET
-    from cluster_tools.transport.s3 import S3Target, ensure_bucket, make_s3_client
 
     runtime = _runtime(project, image, runtime)
-    status = sandbox_status(state)
-    if not status.running:
-        raise SandboxError("the sandbox is not running", "start it: clustertools sandbox up")
+    status = _running_sandbox(state)
     notes: list[str] = []
     settings, local_env = settings_for(
         project,
@@ -219,24 +218,59 @@ def sandbox_bootstrap(
         notes=notes,
         command=remote_command(files, prefix + SCRIPT, status.s3_endpoint_url, args, user=status.ssh.split("@", 1)[0]),
     )
-    bootstrap_dir, scripts = _bootstrap_files(bootstrap_dir)
-    s3 = make_s3_client(S3Target(region=SANDBOX_REGION, endpoint_url=status.s3_endpoint_url, sandbox=True))
-    if not dry_run:
-        ensure_bucket(s3, bucket, SANDBOX_REGION)
-    key_prefix = prefix.removeprefix(f"s3://{bucket}/")
-    # The same upload as `up`'s: a file whose object already carries its sha256 is not sent again.
-    result.uploads = sync_project_bootstrap(
-        s3, bucket, key_prefix, bootstrap_dir, scripts, local_env, upload=not dry_run, progress=progress
+    result.uploads = _upload(
+        status.s3_endpoint_url, prefix, bucket, local_env, bootstrap_dir, dry_run=dry_run, progress=progress
     )
-    if dry_run:
-        return result
+    if not dry_run:
+        _run_on_head(status, result, files.log, stdout, progress)
+    return result
 
-    progress(f"running {SCRIPT} on the sandbox's head node as root (log: {files.log})")
+
+def _running_sandbox(state: StateDir) -> SandboxStatus:
+    from cluster_tools.services.sandbox.sandbox_lifecycle import sandbox_status
+
+    status = sandbox_status(state)
+    if not status.running:
+        raise SandboxError("the sandbox is not running", "start it: clustertools sandbox up")
+    return status
+
+
+def _run_on_head(
+    status: SandboxStatus, result: SandboxBootstrapResult, log: Path, stdout: IO[bytes] | None, progress: Progress
+) -> None:
+    """The script on the sandbox's head node as root, its output streamed to ``stdout``; its exit code and
+    parsed outcome go to ``result``."""
+    progress(f"running {SCRIPT} on the sandbox's head node as root (log: {log})")
     holder = next(c.pid for c in status.components if c.name == "head")
     tee = _Tee(stdout)
     result.exit_code = run_as_node_root(holder, result.command, tee)
     result.outcome = parse_bootstrap(tee.text(), "output")
-    return result
+
+
+def _upload(
+    endpoint_url: str,
+    prefix: str,
+    bucket: str,
+    local_env: Path | None,
+    bootstrap_dir: Path | None,
+    *,
+    dry_run: bool,
+    progress: Progress,
+) -> list:
+    """bootstrap/ and the environment file to the sandbox's S3 endpoint, under ``prefix``: the same upload as
+    ``up``'s (a file whose object already carries its sha256 is not sent again). A dry run only lists them."""
+    from cluster_tools.services.aws.bootstrap_upload import sync_project_bootstrap
+    from cluster_tools.services.sandbox.sandbox_lifecycle import SANDBOX_REGION
+    from cluster_tools.transport.s3 import S3Target, ensure_bucket, make_s3_client
+
+    root, scripts = _bootstrap_files(bootstrap_dir)
+    s3 = make_s3_client(S3Target(region=SANDBOX_REGION, endpoint_url=endpoint_url, sandbox=True))
+    if not dry_run:
+        ensure_bucket(s3, bucket, SANDBOX_REGION)
+    key_prefix = prefix.removeprefix(f"s3://{bucket}/")
+    return sync_project_bootstrap(
+        s3, bucket, key_prefix, root, scripts, local_env, upload=not dry_run, progress=progress
+    )
 
 
 def _node_bootstrap(
