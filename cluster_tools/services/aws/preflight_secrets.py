@@ -83,8 +83,16 @@ def check_secret_access(clients: AwsClients, secret_arns: Sequence[str], policy_
             )
             for arn in secret_arns
         ]
-    statements: list[dict[str, Any]] = []
     findings: list[Finding] = []
+    statements = _policy_statements(clients, policy_arns, findings)
+    return findings + [_access_finding(arn, statements, policy_arns) for arn in secret_arns]
+
+
+def _policy_statements(
+    clients: AwsClients, policy_arns: Sequence[str], findings: list[Finding]
+) -> list[dict[str, Any]]:
+    """The statements of the default version of each policy; a policy that cannot be read is a finding."""
+    statements: list[dict[str, Any]] = []
     for policy in policy_arns:
         try:
             version = clients.iam.get_policy(PolicyArn=policy)["Policy"]["DefaultVersionId"]
@@ -103,30 +111,28 @@ def check_secret_access(clients: AwsClients, secret_arns: Sequence[str], policy_
                 findings.append(aws_failure("secret-access", f"cannot read policy {policy}", exc, clients))
             continue
         statements += _statements(document)
-    for arn in secret_arns:
-        denied = any(_covers(s, arn) for s in statements if s.get("Effect") == "Deny")
-        allowing = [s for s in statements if s.get("Effect") == "Allow" and _covers(s, arn)]
-        if denied or not allowing:
-            findings.append(
-                Finding(
-                    "error",
-                    "secret-access",
-                    f"the nodes' policies do not allow {GET_SECRET} on {arn}" + (" (a Deny matches)" if denied else ""),
-                    f'allow it in one of: {", ".join(policy_arns)} (Resource "{arn}")',
-                )
-            )
-        elif any("Condition" in s for s in allowing):
-            findings.append(
-                Finding(
-                    "warning",
-                    "secret-access",
-                    f"{GET_SECRET} on {arn} is allowed under a condition clustertools does not evaluate",
-                    "check the condition holds for the nodes' role",
-                )
-            )
-        else:
-            findings.append(Finding("ok", "secret-access", f"the nodes may read {arn}"))
-    return findings
+    return statements
+
+
+def _access_finding(arn: str, statements: list[dict[str, Any]], policy_arns: Sequence[str]) -> Finding:
+    """Whether the statements let the nodes read the secret ``arn``: a Deny wins, a Condition is not evaluated."""
+    denied = any(_covers(s, arn) for s in statements if s.get("Effect") == "Deny")
+    allowing = [s for s in statements if s.get("Effect") == "Allow" and _covers(s, arn)]
+    if denied or not allowing:
+        return Finding(
+            "error",
+            "secret-access",
+            f"the nodes' policies do not allow {GET_SECRET} on {arn}" + (" (a Deny matches)" if denied else ""),
+            f'allow it in one of: {", ".join(policy_arns)} (Resource "{arn}")',
+        )
+    if any("Condition" in s for s in allowing):
+        return Finding(
+            "warning",
+            "secret-access",
+            f"{GET_SECRET} on {arn} is allowed under a condition clustertools does not evaluate",
+            "check the condition holds for the nodes' role",
+        )
+    return Finding("ok", "secret-access", f"the nodes may read {arn}")
 
 
 def _statements(document: Any) -> list[dict[str, Any]]:
