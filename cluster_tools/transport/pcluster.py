@@ -5,6 +5,7 @@ functions are generated at import time from ParallelCluster's API model and cost
 the import happens inside each call. Credentials come from the boto3 chain (AWS_PROFILE included); the
 region is passed explicitly, else the chain's region applies. Every pcluster exception becomes a
 ``PclusterError`` (a TransportError) with one line and a hint; no pcluster traceback reaches the user.
+The records the calls return, and their making from pcluster's JSON, are in pcluster_results.py.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 # The error family and its records, used by callers as pc.PclusterNotFound etc. (listed in __all__)
 from cluster_tools.transport.pcluster_errors import (
@@ -33,6 +32,24 @@ from cluster_tools.transport.pcluster_errors import (
     one_line,
     other_error,
     validation_messages,
+)
+
+# The records the calls return, used by callers as pc.ClusterSummary etc. (listed in __all__)
+from cluster_tools.transport.pcluster_results import (
+    ClusterDescription,
+    ClusterSummary,
+    ComputeFleet,
+    CreateResult,
+    FleetStatus,
+    Instance,
+    LogEvent,
+    LogStream,
+    NodeType,
+    StackEvent,
+    UpdateResult,
+    instance_of,
+    summary_of,
+    time_of,
 )
 
 # The same lock as the offline schema check: both change AWS_DEFAULT_REGION around pcluster's calls.
@@ -70,113 +87,6 @@ __all__ = [
     "update_compute_fleet",
 ]
 
-FleetStatus = Literal["START_REQUESTED", "STOP_REQUESTED"]
-NodeType = Literal["HeadNode", "ComputeNode", "LoginNode"]
-
-
-@dataclass(frozen=True)
-class ClusterSummary:
-    name: str
-    region: str
-    version: str  # ParallelCluster's version that made it
-    status: str  # CREATE_IN_PROGRESS, CREATE_COMPLETE, DELETE_IN_PROGRESS, ...
-    stack_status: str  # CloudFormation's status of the cluster's stack
-    stack_arn: str
-    scheduler: str | None
-
-
-@dataclass(frozen=True)
-class CreateResult:
-    name: str
-    dry_run: bool
-    cluster: ClusterSummary | None  # None on a dry run: nothing was created
-    validation_messages: tuple[ValidationMessage, ...] = ()
-
-
-@dataclass(frozen=True)
-class UpdateResult:
-    name: str
-    dry_run: bool
-    change_set: tuple[ChangeRequest, ...]
-    cluster: ClusterSummary | None  # None on a dry run: nothing was changed
-    validation_messages: tuple[ValidationMessage, ...] = ()
-
-
-@dataclass(frozen=True)
-class Instance:
-    instance_id: str
-    instance_type: str
-    state: str  # pending, running, stopping, stopped, shutting-down, terminated
-    private_ip: str | None
-    public_ip: str | None = None
-    node_type: str | None = None  # HeadNode, ComputeNode, LoginNode (absent in describe's head node)
-    queue_name: str | None = None
-    launch_time: datetime | None = None
-
-
-@dataclass(frozen=True)
-class ClusterDescription:
-    name: str
-    region: str
-    version: str
-    status: str
-    stack_status: str
-    stack_arn: str
-    scheduler: str | None
-    compute_fleet_status: str | None
-    creation_time: datetime | None
-    last_updated_time: datetime | None
-    head_node: Instance | None  # None while it is not running yet, or being deleted
-    failures: tuple[tuple[str, str], ...] = ()  # (code, reason), set when the stack failed
-    tags: dict[str, str] = field(default_factory=dict)
-    config_url: str | None = None
-
-    @property
-    def failure_reason(self) -> str | None:
-        return "; ".join(reason or code for code, reason in self.failures) or None
-
-    @property
-    def head_node_public_ip(self) -> str | None:
-        return self.head_node.public_ip if self.head_node else None
-
-    @property
-    def head_node_private_ip(self) -> str | None:
-        return self.head_node.private_ip if self.head_node else None
-
-    @property
-    def head_node_instance_id(self) -> str | None:
-        return self.head_node.instance_id if self.head_node else None
-
-
-@dataclass(frozen=True)
-class ComputeFleet:
-    status: str  # START_REQUESTED, STOP_REQUESTED, RUNNING, STOPPED, ...
-    last_status_updated_time: datetime | None
-
-
-@dataclass(frozen=True)
-class LogEvent:
-    timestamp: datetime | None
-    message: str
-
-
-@dataclass(frozen=True)
-class LogStream:
-    name: str  # "{hostname}.{instance_id}.{log}", e.g. ip-10-0-1-77.i-0fedcba9876543210.cloud-init-output
-    last_event: datetime | None
-
-
-@dataclass(frozen=True)
-class StackEvent:
-    """One CloudFormation event of the cluster's stack (``logical_id`` names the resource, e.g. HeadNode)."""
-
-    event_id: str
-    timestamp: datetime | None
-    logical_id: str
-    resource_type: str
-    status: str
-    reason: str
-
 
 def create_cluster(
     name: str,
@@ -210,7 +120,7 @@ def create_cluster(
     return CreateResult(
         name=name,
         dry_run=dry_run,
-        cluster=_summary(data["cluster"]),
+        cluster=summary_of(data["cluster"]),
         validation_messages=validation_messages(data.get("validationMessages")),
     )
 
@@ -249,7 +159,7 @@ def update_cluster(
         name=name,
         dry_run=False,
         change_set=change_requests(data.get("changeSet"), ()),
-        cluster=_summary(data["cluster"]),
+        cluster=summary_of(data["cluster"]),
         validation_messages=validation_messages(data.get("validationMessages")),
     )
 
@@ -289,9 +199,9 @@ def describe_cluster(name: str, *, region: str | None = None) -> ClusterDescript
         stack_arn=data.get("cloudformationStackArn", ""),
         scheduler=(data.get("scheduler") or {}).get("type"),
         compute_fleet_status=data.get("computeFleetStatus"),
-        creation_time=_time(data.get("creationTime")),
-        last_updated_time=_time(data.get("lastUpdatedTime")),
-        head_node=_instance(head) if head else None,
+        creation_time=time_of(data.get("creationTime")),
+        last_updated_time=time_of(data.get("lastUpdatedTime")),
+        head_node=instance_of(head) if head else None,
         failures=tuple((f.get("failureCode", ""), f.get("failureReason", "")) for f in data.get("failures") or ()),
         tags={t["key"]: t.get("value", "") for t in data.get("tags") or () if "key" in t},
         config_url=(data.get("clusterConfiguration") or {}).get("url"),
@@ -301,12 +211,12 @@ def describe_cluster(name: str, *, region: str | None = None) -> ClusterDescript
 def delete_cluster(name: str, *, region: str | None = None) -> ClusterSummary:
     """Start deleting the cluster (DELETE_IN_PROGRESS; this does not wait). Raises PclusterNotFound."""
     data = _call("delete_cluster", f"delete cluster {name}", {"cluster_name": name, "region": region})
-    return _summary(data["cluster"])
+    return summary_of(data["cluster"])
 
 
 def list_clusters(*, region: str | None = None) -> list[ClusterSummary]:
     """Every cluster of the region (deleted ones excluded by ParallelCluster), all pages."""
-    return [_summary(c) for c in _all_pages("list_clusters", "list clusters", {"region": region}, "clusters")]
+    return [summary_of(c) for c in _all_pages("list_clusters", "list clusters", {"region": region}, "clusters")]
 
 
 def update_compute_fleet(name: str, status: FleetStatus, *, region: str | None = None) -> ComputeFleet:
@@ -318,7 +228,7 @@ def update_compute_fleet(name: str, status: FleetStatus, *, region: str | None =
         f"update compute fleet of {name}",
         {"cluster_name": name, "status": status, "region": region},
     )
-    return ComputeFleet(status=data["status"], last_status_updated_time=_time(data.get("lastStatusUpdatedTime")))
+    return ComputeFleet(status=data["status"], last_status_updated_time=time_of(data.get("lastStatusUpdatedTime")))
 
 
 def describe_cluster_instances(
@@ -327,7 +237,8 @@ def describe_cluster_instances(
     """The cluster's EC2 instances (head, compute, login), all pages."""
     kwargs = {"cluster_name": name, "region": region, "node_type": node_type, "queue_name": queue_name}
     return [
-        _instance(i) for i in _all_pages("describe_cluster_instances", f"list instances of {name}", kwargs, "instances")
+        instance_of(i)
+        for i in _all_pages("describe_cluster_instances", f"list instances of {name}", kwargs, "instances")
     ]
 
 
@@ -348,7 +259,7 @@ def get_cluster_log_events(
         },
     )
     return [
-        LogEvent(timestamp=_time(e.get("timestamp")), message=e.get("message", "")) for e in data.get("events") or ()
+        LogEvent(timestamp=time_of(e.get("timestamp")), message=e.get("message", "")) for e in data.get("events") or ()
     ]
 
 
@@ -366,7 +277,7 @@ def list_cluster_log_streams(
     if filters:
         kwargs["filters"] = filters
     return [
-        LogStream(name=item.get("logStreamName", ""), last_event=_time(item.get("lastEventTimestamp")))
+        LogStream(name=item.get("logStreamName", ""), last_event=time_of(item.get("lastEventTimestamp")))
         for item in _all_pages("list_cluster_log_streams", f"list log streams of {name}", kwargs, "logStreams")
     ]
 
@@ -384,7 +295,7 @@ def get_cluster_stack_events(
     events = [
         StackEvent(
             event_id=e.get("eventId", ""),
-            timestamp=_time(e.get("timestamp")),
+            timestamp=time_of(e.get("timestamp")),
             logical_id=e.get("logicalResourceId", ""),
             resource_type=e.get("resourceType", ""),
             status=e.get("resourceStatus", ""),
@@ -452,18 +363,6 @@ def _call(function: str, what: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     return result if isinstance(result, dict) else {}
 
 
-def _summary(data: dict[str, Any]) -> ClusterSummary:
-    return ClusterSummary(
-        name=data["clusterName"],
-        region=data.get("region", ""),
-        version=data.get("version", ""),
-        status=data["clusterStatus"],
-        stack_status=data["cloudformationStackStatus"],
-        stack_arn=data.get("cloudformationStackArn", ""),
-        scheduler=(data.get("scheduler") or {}).get("type"),
-    )
-
-
 @contextmanager
 def _config_file(config_yaml: str) -> Iterator[str]:
     # pcluster.lib reads a str cluster_configuration as a PATH; a file keeps our exact text (comments
@@ -475,29 +374,6 @@ def _config_file(config_yaml: str) -> Iterator[str]:
         yield path
     finally:
         os.unlink(path)
-
-
-def _instance(data: dict[str, Any]) -> Instance:
-    return Instance(
-        instance_id=data["instanceId"],
-        instance_type=data.get("instanceType", ""),
-        state=data.get("state", ""),
-        private_ip=data.get("privateIpAddress"),
-        public_ip=data.get("publicIpAddress"),
-        node_type=data.get("nodeType"),
-        queue_name=data.get("queueName"),
-        launch_time=_time(data.get("launchTime")),
-    )
-
-
-def _time(value: Any) -> datetime | None:
-    """pcluster's ISO 8601 text (``2024-05-01T12:00:00.000Z``) as an aware datetime; None when absent or odd."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 @contextmanager
