@@ -130,28 +130,9 @@ def estimate_run(subjects: int, task: TaskShape, node: NodeShape, prices: Prices
         slots = task.throttle
         notes.append(f"throttled to {task.throttle} tasks at a time")
     if subjects == 0:
-        return RunEstimate(
-            0,
-            per_node,
-            0,
-            0,
-            0.0,
-            0.0,
-            0.0,
-            {"spot": 0.0, "ondemand": 0.0},
-            0.0,
-            node.capacity,
-            prices.source,
-            notes,
-            packed,
-        )
-    waves = math.ceil(subjects / slots)
-    nodes = math.ceil(min(subjects, slots) / per_node)
-    last_wave = subjects - (waves - 1) * slots
-    # every node: boot, its busy waves, then idle until scale-down stops it (a node with no task in the
-    # last wave stops one wave earlier: its idle tail is the same length)
-    busy_node_waves = (waves - 1) * nodes + math.ceil(last_wave / per_node)
-    node_minutes = nodes * (node.boot_minutes + node.scaledown_idle_minutes) + busy_node_waves * task.minutes
+        nothing = {"spot": 0.0, "ondemand": 0.0}
+        return RunEstimate(0, per_node, 0, 0, 0.0, 0.0, 0.0, nothing, 0.0, node.capacity, prices.source, notes, packed)
+    waves, nodes, node_minutes = _waves(subjects, slots, per_node, task, node)
     wall = node.boot_minutes + waves * task.minutes
     head_hours = (wall + node.scaledown_idle_minutes) / 60
     head_dollars = head_hours * prices.head_ondemand
@@ -175,6 +156,18 @@ def estimate_run(subjects: int, task: TaskShape, node: NodeShape, prices: Prices
         notes,
         packed,
     )
+
+
+def _waves(subjects: int, slots: int, per_node: int, task: TaskShape, node: NodeShape) -> tuple[int, int, float]:
+    """How many waves of ``slots`` tasks the run takes, on how many nodes, for how many node-minutes in all."""
+    waves = math.ceil(subjects / slots)
+    nodes = math.ceil(min(subjects, slots) / per_node)
+    last_wave = subjects - (waves - 1) * slots
+    # every node: boot, its busy waves, then idle until scale-down stops it (a node with no task in the
+    # last wave stops one wave earlier: its idle tail is the same length)
+    busy_node_waves = (waves - 1) * nodes + math.ceil(last_wave / per_node)
+    node_minutes = nodes * (node.boot_minutes + node.scaledown_idle_minutes) + busy_node_waves * task.minutes
+    return waves, nodes, node_minutes
 
 
 @dataclass(frozen=True)
