@@ -8,7 +8,7 @@ query strings (pre-signed URLs) and AWS key shapes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 TAG = "clustertools-bootstrap"
 MAX_LINE = 400  # characters of one shown line
@@ -92,52 +92,70 @@ def parse_bootstrap(text: str, source: str | None = None, *, keep: int = 15) -> 
         return Bootstrap(
             state="failed", source=source, failed_step="arguments", exit_code=2, error=shown(usage.group("msg"))
         )
-    state, started_at, ended_at = "running", time_of(BOOT_LINE_RE.match(lines[start]).group("prefix")), None  # type: ignore[union-attr]
-    failed_step = error = current = None
-    exit_code: int | None = None
-    output: list[str] = []
+    reading = _Reading(started_at=time_of(BOOT_LINE_RE.match(lines[start]).group("prefix")), keep=keep)  # type: ignore[union-attr]
     pending: list[str] = []  # untagged lines since the last tagged one: the running command's output
-    run: list[str] = []
-    already: list[str] = []
     for line in lines[start + 1 :]:
         match = BOOT_LINE_RE.match(line)
         if not match:
             if line.strip():
                 pending.append(line)
             continue
-        msg, at = match.group("msg"), time_of(match.group("prefix"))
-        if m := _STEP_FAILED.match(msg):
-            failed_step, exit_code, ended_at = m.group("name"), int(m.group("code")), at
-            output = pending[-keep:]
-            state = "failed"
-        elif m := _RUN_FAILED.match(msg):
-            state, ended_at = "failed", ended_at or at
-            exit_code = exit_code if exit_code is not None else int(m.group("code"))
-        elif msg.startswith("bootstrap finished OK"):
-            state, ended_at = "ok", at
-        elif msg.startswith("error: "):
-            error = msg[len("error: ") :]
-        elif m := _STEP_START.match(msg):
-            current = m.group("name")
-            run.append(current)
-        elif m := _STEP_DONE.match(msg):
-            current = None
-        elif m := _STEP_ALREADY.match(msg):
-            already.append(m.group("name"))
+        reading.tagged(match.group("msg"), time_of(match.group("prefix")), pending)
         pending = []
-    return Bootstrap(
-        state=state,
-        source=source,
-        started_at=started_at,
-        ended_at=ended_at,
-        failed_step=failed_step,
-        exit_code=exit_code,
-        error=shown(error) if error else None,
-        output=tuple(shown(o) for o in output),
-        steps_run=tuple(run),
-        steps_already_done=tuple(already),
-        current_step=current if state == "running" else None,
-    )
+    return reading.bootstrap(source)
+
+
+@dataclass
+class _Reading:
+    """What the tagged lines of one run have said so far."""
+
+    started_at: str | None
+    keep: int  # lines of a failed step's output to keep
+    state: str = "running"
+    ended_at: str | None = None
+    failed_step: str | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    current: str | None = None
+    output: list[str] = field(default_factory=list)
+    run: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+
+    def tagged(self, msg: str, at: str | None, pending: list[str]) -> None:
+        """One tagged line's message, logged ``at``, after the untagged lines ``pending``."""
+        if m := _STEP_FAILED.match(msg):
+            self.failed_step, self.exit_code, self.ended_at = m.group("name"), int(m.group("code")), at
+            self.output = pending[-self.keep :]
+            self.state = "failed"
+        elif m := _RUN_FAILED.match(msg):
+            self.state, self.ended_at = "failed", self.ended_at or at
+            self.exit_code = self.exit_code if self.exit_code is not None else int(m.group("code"))
+        elif msg.startswith("bootstrap finished OK"):
+            self.state, self.ended_at = "ok", at
+        elif msg.startswith("error: "):
+            self.error = msg[len("error: ") :]
+        elif m := _STEP_START.match(msg):
+            self.current = m.group("name")
+            self.run.append(self.current)
+        elif m := _STEP_DONE.match(msg):
+            self.current = None
+        elif m := _STEP_ALREADY.match(msg):
+            self.already.append(m.group("name"))
+
+    def bootstrap(self, source: str | None) -> Bootstrap:
+        return Bootstrap(
+            state=self.state,
+            source=source,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            failed_step=self.failed_step,
+            exit_code=self.exit_code,
+            error=shown(self.error) if self.error else None,
+            output=tuple(shown(o) for o in self.output),
+            steps_run=tuple(self.run),
+            steps_already_done=tuple(self.already),
+            current_step=self.current if self.state == "running" else None,
+        )
 
 
 def _last_start(lines: list[str]) -> int | None:
