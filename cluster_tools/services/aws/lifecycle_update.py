@@ -115,29 +115,8 @@ def apply_update(
 
     if not plan.changes:
         return UpdateOutcome(plan, applied=False)
-    if plan.never:
-        first = plan.never[0]
-        raise UpdateRefused(
-            f"ParallelCluster cannot change {first.parameter} of {plan.cluster} in place: "
-            f"{first.reason or first.policy}",
-            f"{first.action_needed or 'restore it'}; or `clustertools down`, then `clustertools up`",
-        )
-    if plan.head_node_state != "running":
-        # ParallelCluster's update waits for the head node to apply it (cfn-hup, then a wait condition): a stopped
-        # head node would keep the stack UPDATE_IN_PROGRESS until it times out and rolls back.
-        raise UpdateRefused(
-            f"the head node of {plan.cluster} is {plan.head_node_state}: it applies the update",
-            f"`clustertools start -c {plan.cluster}`, then update",
-        )
+    _refuse_unless_applicable(plan, stop_fleet)
     stopping = bool(plan.needs_fleet_stop)
-    if stopping and not stop_fleet:
-        first = plan.needs_fleet_stop[0]
-        raise UpdateRefused(
-            f"{len(plan.needs_fleet_stop)} change(s) need the compute fleet of {plan.cluster} stopped "
-            f"(first: {first.parameter}: {first.reason or first.policy})",
-            "rerun with --stop-fleet: it stops every compute node (running tasks are interrupted), "
-            "updates, then starts the fleet again",
-        )
     if stopping:
         _set_fleet(plan, "STOP_REQUESTED", "STOPPED", progress, poll_seconds, timeout_seconds, sleep)
     progress(f"updating {plan.cluster}: {len(plan.changes)} change(s)")
@@ -155,6 +134,33 @@ def apply_update(
     if stopping:
         _set_fleet(plan, "START_REQUESTED", "RUNNING", progress, poll_seconds, timeout_seconds, sleep)
     return UpdateOutcome(plan, applied=True, fleet_stopped_and_started=stopping, stack_status=described.stack_status)
+
+
+def _refuse_unless_applicable(plan: UpdatePlan, stop_fleet: bool) -> None:
+    """UpdateRefused when ParallelCluster cannot apply ``plan`` in place, the head node is not running, or the
+    plan needs the compute fleet stopped and ``stop_fleet`` was not given."""
+    if plan.never:
+        first = plan.never[0]
+        raise UpdateRefused(
+            f"ParallelCluster cannot change {first.parameter} of {plan.cluster} in place: "
+            f"{first.reason or first.policy}",
+            f"{first.action_needed or 'restore it'}; or `clustertools down`, then `clustertools up`",
+        )
+    if plan.head_node_state != "running":
+        # ParallelCluster's update waits for the head node to apply it (cfn-hup, then a wait condition): a stopped
+        # head node would keep the stack UPDATE_IN_PROGRESS until it times out and rolls back.
+        raise UpdateRefused(
+            f"the head node of {plan.cluster} is {plan.head_node_state}: it applies the update",
+            f"`clustertools start -c {plan.cluster}`, then update",
+        )
+    if plan.needs_fleet_stop and not stop_fleet:
+        first = plan.needs_fleet_stop[0]
+        raise UpdateRefused(
+            f"{len(plan.needs_fleet_stop)} change(s) need the compute fleet of {plan.cluster} stopped "
+            f"(first: {first.parameter}: {first.reason or first.policy})",
+            "rerun with --stop-fleet: it stops every compute node (running tasks are interrupted), "
+            "updates, then starts the fleet again",
+        )
 
 
 def _render_target(project: Project | None, record: ClusterRecord, base_yaml: str, allowed_ip: str | None) -> str:
