@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,6 +11,9 @@ from cluster_tools.cli.app import App, cli, note
 from cluster_tools.cli.flags import cluster_option, json_option
 from cluster_tools.cli.output import print_json
 from cluster_tools.cli.progress import StackDisplay
+
+if TYPE_CHECKING:
+    from cluster_tools.services.aws.lifecycle_update import UpdateOutcome
 
 
 @cli.command(
@@ -65,6 +69,10 @@ def update(
             progress=display.progress,
             on_event=display.event,
         )
+    _print_outcome(outcome, dry_run=dry_run, as_json=as_json)
+
+
+def _print_outcome(outcome: UpdateOutcome, *, dry_run: bool, as_json: bool) -> None:
     plan = outcome.plan
     if as_json:
         print_json(
