@@ -113,16 +113,7 @@ def up(
         for finding in blocked.findings:
             click.echo(_finding_line(finding))
         raise
-    if as_json:
-        print_json(
-            {
-                **asdict(result),
-                "findings": [asdict(f) for f in result.findings],
-                "record": result.record.model_dump(mode="json") if result.record else None,
-            }
-        )
-        return
-    _print_up_result(result, dry_run)
+    _print_up_result(result, dry_run, as_json)
 
 
 def _check_cluster_option(cluster_name: str | None, project: Project | None) -> None:
@@ -139,7 +130,16 @@ def _check_cluster_option(cluster_name: str | None, project: Project | None) -> 
         )
 
 
-def _print_up_result(result: UpResult, dry_run: bool) -> None:
+def _print_up_result(result: UpResult, dry_run: bool, as_json: bool) -> None:
+    if as_json:
+        print_json(
+            {
+                **asdict(result),
+                "findings": [asdict(f) for f in result.findings],
+                "record": result.record.model_dump(mode="json") if result.record else None,
+            }
+        )
+        return
     for finding in result.findings:
         click.echo(_finding_line(finding))
     for item in result.bootstrap:
