@@ -2,18 +2,16 @@
 
 One ``SSHConnection`` is one TCP connection; run as many commands over it as needed. Host keys live
 in a per-cluster known_hosts file: recorded at first contact (the caller is told the fingerprint),
-checked on every later contact, and a mismatch is refused.
+checked on every later contact, and a mismatch is refused. Opening the socket, the pin policy and the
+refusals a handshake can meet are in ssh_connect.py.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import re
 import select
 import shlex
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Protocol
 import paramiko
 
 from cluster_tools.errors import HostKeyMismatch, TransportError
+from cluster_tools.transport.ssh_connect import PinOnFirstContact, fingerprint, open_socket, refusal
 
 if TYPE_CHECKING:
     from cluster_tools.transport.sftp_files import RemoteFiles
@@ -85,12 +84,6 @@ def missing_command(stderr: str) -> str | None:
     return found["name"] if found else None
 
 
-def fingerprint(key: paramiko.PKey) -> str:
-    """OpenSSH's SHA256 fingerprint, as `ssh-keygen -l` prints it."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
 def ssh_config_lookup(text: str, host: str) -> dict[str, object]:
     """What an ~/.ssh/config text says for ``host``, by OpenSSH's rules as paramiko reads them: lower-case keys
     (``hostname``, ``user``, ``port``, ``identityfile``: a list), only those the text sets."""
@@ -112,43 +105,6 @@ def login_shell(command: str) -> str:
     on other Slurm clusters a login shell is also where `module load slurm` and site PATHs live.
     """
     return f"/bin/bash --login -c {shlex.quote(command)}"
-
-
-class _UnexpectedHostKey(paramiko.SSHException):
-    def __init__(self, offered: str) -> None:
-        super().__init__(offered)
-        self.offered = offered
-
-
-class _PinLost(paramiko.SSHException):
-    def __init__(self, offered: str) -> None:
-        super().__init__(offered)
-        self.offered = offered
-
-
-class _PinOnFirstContact(paramiko.MissingHostKeyPolicy):
-    def __init__(
-        self,
-        path: Path,
-        on_new_key: Callable[[str, str], None] | None,
-        expected: frozenset[str] = frozenset(),
-        pinned_before: bool = False,
-    ) -> None:
-        self.path = path
-        self.on_new_key = on_new_key
-        self.expected = expected
-        self.pinned_before = pinned_before
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        if self.pinned_before:  # not a first contact: the pin was lost, and a lost pin is not re-learned
-            raise _PinLost(f"{key.get_name()} {fingerprint(key)}")
-        if self.expected and fingerprint(key) not in self.expected:
-            raise _UnexpectedHostKey(f"{key.get_name()} {fingerprint(key)}")  # before anything is saved
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        client.save_host_keys(str(self.path))
-        if self.on_new_key:
-            self.on_new_key(hostname, f"{key.get_name()} {fingerprint(key)}")
 
 
 class SSHConnection:
@@ -173,7 +129,7 @@ class SSHConnection:
         if target.known_hosts.exists():
             self._client.load_host_keys(str(target.known_hosts))
         self._client.set_missing_host_key_policy(
-            _PinOnFirstContact(
+            PinOnFirstContact(
                 target.known_hosts, on_new_host_key, target.expected_fingerprints, bool(target.pinned_key)
             )
         )
@@ -181,20 +137,7 @@ class SSHConnection:
 
     def _connect(self, timeout: float, tunnel: paramiko.Channel | None) -> None:
         t = self.target
-        sock: socket.socket | paramiko.Channel
-        if tunnel is not None:
-            sock = tunnel
-        else:
-            try:
-                sock = socket.create_connection((t.host, t.port), timeout=timeout)
-            except OSError as exc:
-                raise TransportError(
-                    f"cannot reach {t.label}: {exc.strerror or exc}",
-                    "is the cluster up, or stopped by its autostop (`clustertools start`)? `clustertools list` shows "
-                    "the known ones",
-                ) from None
-            # paramiko leaves Nagle on: each exec over the connection then waits ~40 ms for nothing.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = tunnel if tunnel is not None else open_socket(t, timeout)
         try:
             self._client.connect(
                 t.host,
@@ -208,35 +151,11 @@ class SSHConnection:
                 banner_timeout=timeout,
                 auth_timeout=timeout,
             )
-        except paramiko.BadHostKeyException as exc:
-            self._client.close()  # stops paramiko's transport thread before the socket goes
-            raise HostKeyMismatch(
-                f"host key of {t.label} has changed: pinned {fingerprint(exc.expected_key)}, "
-                f"offered {fingerprint(exc.key)}; connection refused",
-                f"if the server was really rebuilt, check the new key with its admin, then remove its line "
-                f"from {t.known_hosts}",
-            ) from None
-        except _UnexpectedHostKey as exc:
-            self._client.close()
-            raise HostKeyMismatch(
-                f"host key of {t.label} is not one its console output lists: offered {exc.offered}; connection refused",
-                "something else answers at that address, or the instance was replaced: check it in the EC2 console",
-            ) from None
-        except _PinLost as exc:
-            self._client.close()
-            raise HostKeyMismatch(
-                f"the host key pinned for {t.label} ({t.pinned_key}) is gone from {t.known_hosts} (emptied or "
-                f"deleted); it offers {exc.offered}: connection refused, no new key trusted",
-                t.repin or "if the key really changed, check it with the server's admin, then pin it again",
-            ) from None
-        except paramiko.AuthenticationException:
-            self._client.close()
-            raise TransportError(
-                f"authentication to {t.label} failed",
-                f"check the key {t.identity_file}" if t.identity_file else "load your key into ssh-agent",
-            ) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            self._client.close()
+            self._client.close()  # stops paramiko's transport thread before the socket goes
+            refused = refusal(exc, t)
+            if refused is not None:
+                raise refused from None
             sock.close()
             raise TransportError(f"SSH to {t.label} failed: {exc}", "is sshd running on the head node?") from None
 
