@@ -88,8 +88,8 @@ def _expected_counts(submitted: SubmittedRun) -> dict[str, int]:
 def figure_status(ctx: Context) -> None:
     """1. read_status of the run over one open connection vs one raw squeue round trip over it: a refresh (the
     client has read the records before; 1% of the subjects wrote one since) and a first read (nothing cached)."""
-    from cluster_tools.model.runs.run_status import parse_records, split_status_reply
     from cluster_tools.model.runs.status_merger import StatusMerger
+    from cluster_tools.model.runs.status_reply import parse_records, split_status_reply
     from cluster_tools.services.runs.records_cache import RecordsCache
     from cluster_tools.services.runs.run_follow import read_status
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from cluster_tools.model.project.project_config import JobSpec
 from cluster_tools.model.runs.run_record import Attempt, Chunk, RunRecord
-from cluster_tools.model.runs.run_status import RunStatus, merge_status, parse_records, split_status_reply
+from cluster_tools.model.runs.run_status import RunStatus, merge_status
+from cluster_tools.model.runs.status_reply import parse_records, split_status_reply
 from cluster_tools.slurm.queue import parse_squeue
 
 

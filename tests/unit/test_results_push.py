@@ -10,7 +10,7 @@ import json
 import pytest
 
 from cluster_tools.errors import ConfigError
-from cluster_tools.model.runs.run_status import parse_records
+from cluster_tools.model.runs.status_reply import parse_records
 from cluster_tools.render.run_scripts import render_status_script
 from cluster_tools.services.runs.results_push import push_kept_outputs
 from cluster_tools.store.state_dir import StateDir

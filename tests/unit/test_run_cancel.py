@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from cluster_tools.model.names import SUBJECT_ID
 from cluster_tools.model.runs.run_record import FINAL_STATES
-from cluster_tools.model.runs.run_status import parse_records
+from cluster_tools.model.runs.status_reply import parse_records
 from cluster_tools.render.run_scripts import cancel_script
 from cluster_tools.services.runs.run_cancel import cancel_record, cancel_records
 from cluster_tools.slurm import queue

@@ -14,7 +14,8 @@ import pytest
 from cluster_tools.model.runs.report_stats import format_duration, histogram, nice_step, percentile
 from cluster_tools.model.runs.run_record import Chunk
 from cluster_tools.model.runs.run_report import LOST, UNKNOWN_NODE, build_report
-from cluster_tools.model.runs.run_status import RunStatus, SubjectStatus, merge_status, parse_records
+from cluster_tools.model.runs.run_status import RunStatus, SubjectStatus, merge_status
+from cluster_tools.model.runs.status_reply import parse_records
 from cluster_tools.render.report_html import MAX_TASK_BARS, render_report_html
 from cluster_tools.render.report_text import render_report_text
 from cluster_tools.slurm.queue import parse_squeue

@@ -10,14 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cluster_tools.model.runs.run_record import Chunk
-from cluster_tools.model.runs.run_status import (
+from cluster_tools.model.runs.run_status import RunStatus, SubjectStatus, TaskRecord, merge_status
+from cluster_tools.model.runs.status_reply import (
     RECORDS_FROM_MARK,
     SQUEUE_EXIT_MARK,
-    RunStatus,
     StatusReply,
-    SubjectStatus,
-    TaskRecord,
-    merge_status,
     parse_records,
     split_status_reply,
 )
@@ -185,7 +182,7 @@ def test_status_json_shape():
 
 
 def test_a_record_says_where_outputs_wait_after_a_failed_upload():
-    from cluster_tools.model.runs.run_status import parse_records
+    from cluster_tools.model.runs.status_reply import parse_records
 
     line = (
         '{"subject":"sub-1","attempt":2,"state":"FAILED","exit_code":96,"error":"uploading to S3 failed","start":"",'
@@ -197,7 +194,8 @@ def test_a_record_says_where_outputs_wait_after_a_failed_upload():
 
 def test_a_requeued_task_is_said_so() -> None:
     """Records carry SLURM_RESTART_COUNT: a subject whose node was lost says it was requeued."""
-    from cluster_tools.model.runs.run_status import SubjectStatus, parse_records
+    from cluster_tools.model.runs.run_status import SubjectStatus
+    from cluster_tools.model.runs.status_reply import parse_records
 
     text = (
         '{"subject":"s-1","attempt":1,"state":"RUNNING","start":"a","restarts":0}\n'
@@ -283,7 +281,7 @@ def test_the_fast_record_check_agrees_with_the_field_by_field_one(fields, plain)
     """parse_records decodes and type-checks records with msgspec (issue 16); a record it refuses goes field by field,
     as orjson reads it. Whatever a hostile file holds, both paths give the same record, or both skip it: alone, and
     among good lines (decoded all at once, or line by line when one fails)."""
-    from cluster_tools.model.runs.run_status import _checked_record, _loaded, parse_records
+    from cluster_tools.model.runs.status_reply import _checked_record, _loaded, parse_records
 
     for data in (fields, {**plain, **fields}, {**fields, **plain}):
         line = json.dumps(data)
@@ -301,7 +299,7 @@ def test_the_fast_record_check_agrees_with_the_field_by_field_one(fields, plain)
 @pytest.mark.parametrize("value", [*_BOUNDS, -1, 0])
 def test_numbers_at_the_edges_read_as_orjson_reads_them(field, value):
     """msgspec reads any integer; orjson, beyond 64 bits, a float: a record is read the same either way."""
-    from cluster_tools.model.runs.run_status import _checked_record, _loaded, parse_records
+    from cluster_tools.model.runs.status_reply import _checked_record, _loaded, parse_records
 
     line = json.dumps({"subject": "s", "attempt": 1, "state": "SUCCEEDED", field: value})
     checked = _checked_record(_loaded(line.encode()))
@@ -309,7 +307,7 @@ def test_numbers_at_the_edges_read_as_orjson_reads_them(field, value):
 
 
 def test_a_record_with_bytes_that_are_not_utf8_is_kept():
-    from cluster_tools.model.runs.run_status import parse_records
+    from cluster_tools.model.runs.status_reply import parse_records
 
     line = b'{"subject":"s-1","attempt":1,"state":"FAILED","exit_code":2,"error":"bad \xff byte"}\n{"subject":"s-2",'
     assert [(r.subject, r.error) for r in parse_records(line)] == [("s-1", "bad \ufffd byte")]

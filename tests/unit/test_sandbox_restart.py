@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from cluster_tools.errors import SandboxError
-from cluster_tools.model.runs.run_status import merge_status, parse_records
+from cluster_tools.model.runs.run_status import merge_status
+from cluster_tools.model.runs.status_reply import parse_records
 from cluster_tools.services.sandbox import sandbox_daemons as daemons
 from cluster_tools.services.sandbox import sandbox_nodes
 from cluster_tools.services.sandbox.sandbox_daemons import ports_for_restart, ports_for_start

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from cluster_tools.model.runs.run_record import Chunk
-from cluster_tools.model.runs.run_status import merge_status, parse_records
+from cluster_tools.model.runs.run_status import merge_status
+from cluster_tools.model.runs.status_reply import parse_records
 from cluster_tools.render.run_scripts import render_array_script, render_attempt_resources
 from cluster_tools.services.runs.resubmit import attempt_job
 from cluster_tools.services.runs.run_follow import next_attempt, subjects_to_rerun

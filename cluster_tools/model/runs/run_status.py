@@ -3,7 +3,8 @@
 Records survive squeue forgetting a job (MinJobAge) and need no accounting (sacct); the queue tells
 what has not started yet. Precedence per subject, for its latest attempt: a final record, else the
 queue, else a RUNNING record with no queue entry (the task died without writing its end: FAILED),
-else nothing at all (MISSING: never submitted, or cancelled while pending).
+else nothing at all (MISSING: never submitted, or cancelled while pending). Reading status.sh's reply and
+the records it carries (``split_status_reply``, ``parse_records``) is status_reply.py.
 """
 
 from __future__ import annotations
@@ -12,17 +13,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, NamedTuple
+from typing import Annotated
 
 import msgspec
-import orjson
 from msgspec import Meta
 
 from cluster_tools.model.runs.run_record import FINAL_STATES, RunRecord
 from cluster_tools.slurm.queue import NEVER_STARTS, QueuedTask
 
-SQUEUE_EXIT_MARK = "@@clustertools-squeue-exit"
-RECORDS_FROM_MARK = b"@@clustertools-records-from "
 STATE_ORDER = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMEOUT", "OOM", "NODE_FAIL", "CANCELLED", "MISSING")
 
 
@@ -164,112 +162,6 @@ class RunStatus:
         }
 
 
-def parse_records(text: str | bytes) -> list[TaskRecord]:
-    """JSON lines written by the wrapper; a damaged line (a crash mid-write) or one of the wrong shape is skipped.
-    A first read of a 10,000-task run parses thousands of them (issue 16): msgspec decodes and type-checks them all in
-    one call; only when some line fails that are the lines taken one by one, and a failing one field by field."""
-    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
-    try:
-        return _RECORD.decode_lines(data)
-    except msgspec.DecodeError:
-        pass
-    records = []
-    for line in data.splitlines():
-        if not line.strip():
-            continue
-        try:
-            records.append(_RECORD.decode(line))
-        except msgspec.DecodeError:
-            record = _checked_record(_loaded(line))
-            if record is not None:
-                records.append(record)
-    return records
-
-
-_RECORD = msgspec.json.Decoder(TaskRecord)
-
-
-def _loaded(line: bytes) -> object:
-    """A line msgspec refused, as orjson reads it; bytes that are not UTF-8 (in an error message) are replaced, as a
-    reader of the file would see them; a line still not JSON (torn by a crash mid-write) is None, skipped."""
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return orjson.loads(line.decode("utf-8", "replace"))
-    except orjson.JSONDecodeError:
-        return None
-
-
-def _checked_record(data: object) -> TaskRecord | None:
-    """A record of an unusual shape, field by field: a record is a file anyone on the cluster could touch, and a wrong
-    type would break the merge (an unhashable subject), so such a record is skipped like a torn one."""
-    if type(data) is not dict:
-        return None
-    subject, attempt, state = data.get("subject"), data.get("attempt"), data.get("state")
-    if not (isinstance(subject, str) and type(attempt) is int and isinstance(state, str)):
-        return None
-    exit_code, restarts = data.get("exit_code"), data.get("restarts")
-    return TaskRecord(
-        subject,
-        attempt,
-        state,
-        exit_code if type(exit_code) is int else None,
-        str(data.get("error") or ""),
-        str(data.get("start") or ""),
-        str(data.get("end") or ""),
-        str(data.get("node") or ""),
-        str(data.get("job_id") or ""),
-        str(data.get("kept") or ""),
-        restarts if type(restarts) is int and restarts > 0 else 0,
-        str(data.get("image") or ""),
-        _number(data.get("peak_mem_mb")),
-        _number(data.get("cpu_s")),
-        str(data.get("env") or ""),
-    )
-
-
-def _number(value: object) -> float | None:
-    """A measured figure of a record: a non-negative number (as written: MB are whole), else None."""
-    if (type(value) is int or type(value) is float) and value >= 0:
-        return value
-    return None
-
-
-class StatusReply(NamedTuple):
-    queue: str  # squeue's lines
-    queue_ok: bool  # whether squeue answered
-    start: int  # the records file's byte ``records`` begins at
-    records: bytes
-    first: bytes = b""  # with start > 0: the file's first bytes (up to 4 KiB), to check it still begins the same
-
-
-def split_status_reply(reply: bytes) -> StatusReply:
-    """status.sh's output, split. A status.sh of this version says where its records begin
-    (``@@clustertools-records-from N H``, then H bytes of the file's beginning); one of an older run prints the
-    whole file, from byte 0. The records (megabytes at a first read) are copied once: each copy of that size costs
-    a millisecond of fresh pages."""
-    mark = reply.find(SQUEUE_EXIT_MARK.encode())
-    if mark < 0:
-        return StatusReply("", False, 0, reply)
-    queue = reply[:mark].decode("utf-8", "replace")
-    code_at = mark + len(SQUEUE_EXIT_MARK)
-    line_end = reply.find(b"\n", code_at)
-    code, begin = (reply[code_at:], len(reply)) if line_end < 0 else (reply[code_at:line_end], line_end + 1)
-    queue_ok = code.strip() == b"0"
-    if not reply.startswith(RECORDS_FROM_MARK, begin):
-        return StatusReply(queue, queue_ok, 0, reply[begin:])
-    header_end = reply.find(b"\n", begin)
-    header = reply[begin + len(RECORDS_FROM_MARK) : len(reply) if header_end < 0 else header_end]
-    numbers = header.split()
-    if len(numbers) != 2 or not all(n.isdigit() for n in numbers):  # not status.sh's: nothing to believe
-        return StatusReply(queue, queue_ok, -1, b"")
-    start, length = int(numbers[0]), int(numbers[1])
-    body = len(reply) if header_end < 0 else header_end + 1
-    return StatusReply(queue, queue_ok, start, reply[body + length :], reply[body : body + length])
-
-
 def merge_status(
     run: RunRecord,
     records: list[TaskRecord],
@@ -347,6 +239,11 @@ def subject_status(subject: str, number: int, inputs: MergeInputs) -> SubjectSta
             if inputs.queue_readable
             else status_of_record(inputs.started[key])
         )
+    return _unrecorded(subject, number, inputs)
+
+
+def _unrecorded(subject: str, number: int, inputs: MergeInputs) -> SubjectStatus:
+    """A subject with no record and no task pending or running in its latest attempt: why nothing is known."""
     if not inputs.submitted(number, subject):
         return SubjectStatus(
             subject,
@@ -356,6 +253,7 @@ def subject_status(subject: str, number: int, inputs: MergeInputs) -> SubjectSta
             error="not known to be submitted (its sbatch was not run, or gave no answer): "
             "run the same `clustertools submit` again to finish",
         )
+    key = (subject, number)
     ended = inputs.ended.get(key)
     if ended is not None and ended.state != "SUCCEEDED":  # ended before its wrapper ran (BOOT_FAIL...)
         return SubjectStatus(

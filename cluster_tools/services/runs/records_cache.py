@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cluster_tools.model.runs.run_record import RunRecord
-from cluster_tools.model.runs.run_status import RunStatus, TaskRecord, parse_records
+from cluster_tools.model.runs.run_status import RunStatus, TaskRecord
 from cluster_tools.model.runs.status_merger import StatusMerger, run_shape
+from cluster_tools.model.runs.status_reply import parse_records
 
 OVERLAP = 4096  # bytes read again, to know the file still begins as the cache does
 

@@ -12,7 +12,8 @@ from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.cost.pricing import PriceNotFound
 from cluster_tools.model.runs.run_record import RunRecord
 from cluster_tools.model.runs.run_report import ReportCosts, RunReport, build_report
-from cluster_tools.model.runs.run_status import RunStatus, TaskRecord, parse_records
+from cluster_tools.model.runs.run_status import RunStatus, TaskRecord
+from cluster_tools.model.runs.status_reply import parse_records
 from cluster_tools.services.runs.run_follow import records_cache, status_once
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.remote_shell import ShellFactory

@@ -10,7 +10,8 @@ from cluster_tools.errors import ClusterToolsError, ConfigError, HostKeyMismatch
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.runs.job_spec import JobSpec
 from cluster_tools.model.runs.run_record import UNSUCCESSFUL, Attempt, RunRecord, now_iso
-from cluster_tools.model.runs.run_status import RunStatus, merge_status, parse_records, split_status_reply
+from cluster_tools.model.runs.run_status import RunStatus, merge_status
+from cluster_tools.model.runs.status_reply import parse_records, split_status_reply
 from cluster_tools.services.runs.records_cache import RecordsCache, cycle_collector_paused
 from cluster_tools.store.run_store import save_run
 from cluster_tools.store.state_dir import StateDir

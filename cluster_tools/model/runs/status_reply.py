@@ -1,0 +1,122 @@
+"""Pure: reading what the head node sends back for ``status``: status.sh's reply split into squeue's lines and
+the records file's bytes (``split_status_reply``), and the wrapper's task records parsed (``parse_records``).
+Merging them into a run's status is run_status.py.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import msgspec
+import orjson
+
+from cluster_tools.model.runs.run_status import TaskRecord
+
+SQUEUE_EXIT_MARK = "@@clustertools-squeue-exit"
+RECORDS_FROM_MARK = b"@@clustertools-records-from "
+
+
+def parse_records(text: str | bytes) -> list[TaskRecord]:
+    """JSON lines written by the wrapper; a damaged line (a crash mid-write) or one of the wrong shape is skipped.
+    A first read of a 10,000-task run parses thousands of them (issue 16): msgspec decodes and type-checks them all in
+    one call; only when some line fails that are the lines taken one by one, and a failing one field by field."""
+    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    try:
+        return _RECORD.decode_lines(data)
+    except msgspec.DecodeError:
+        pass
+    records = []
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            records.append(_RECORD.decode(line))
+        except msgspec.DecodeError:
+            record = _checked_record(_loaded(line))
+            if record is not None:
+                records.append(record)
+    return records
+
+
+_RECORD = msgspec.json.Decoder(TaskRecord)
+
+
+def _loaded(line: bytes) -> object:
+    """A line msgspec refused, as orjson reads it; bytes that are not UTF-8 (in an error message) are replaced, as a
+    reader of the file would see them; a line still not JSON (torn by a crash mid-write) is None, skipped."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return orjson.loads(line.decode("utf-8", "replace"))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _checked_record(data: object) -> TaskRecord | None:
+    """A record of an unusual shape, field by field: a record is a file anyone on the cluster could touch, and a wrong
+    type would break the merge (an unhashable subject), so such a record is skipped like a torn one."""
+    if type(data) is not dict:
+        return None
+    subject, attempt, state = data.get("subject"), data.get("attempt"), data.get("state")
+    if not (isinstance(subject, str) and type(attempt) is int and isinstance(state, str)):
+        return None
+    exit_code, restarts = data.get("exit_code"), data.get("restarts")
+    return TaskRecord(
+        subject,
+        attempt,
+        state,
+        exit_code if type(exit_code) is int else None,
+        str(data.get("error") or ""),
+        str(data.get("start") or ""),
+        str(data.get("end") or ""),
+        str(data.get("node") or ""),
+        str(data.get("job_id") or ""),
+        str(data.get("kept") or ""),
+        restarts if type(restarts) is int and restarts > 0 else 0,
+        str(data.get("image") or ""),
+        _number(data.get("peak_mem_mb")),
+        _number(data.get("cpu_s")),
+        str(data.get("env") or ""),
+    )
+
+
+def _number(value: object) -> float | None:
+    """A measured figure of a record: a non-negative number (as written: MB are whole), else None."""
+    if (type(value) is int or type(value) is float) and value >= 0:
+        return value
+    return None
+
+
+class StatusReply(NamedTuple):
+    queue: str  # squeue's lines
+    queue_ok: bool  # whether squeue answered
+    start: int  # the records file's byte ``records`` begins at
+    records: bytes
+    first: bytes = b""  # with start > 0: the file's first bytes (up to 4 KiB), to check it still begins the same
+
+
+def split_status_reply(reply: bytes) -> StatusReply:
+    """status.sh's output, split. A status.sh of this version says where its records begin
+    (``@@clustertools-records-from N H``, then H bytes of the file's beginning); one of an older run prints the
+    whole file, from byte 0. The records (megabytes at a first read) are copied once: each copy of that size costs
+    a millisecond of fresh pages."""
+    mark = reply.find(SQUEUE_EXIT_MARK.encode())
+    if mark < 0:
+        return StatusReply("", False, 0, reply)
+    queue = reply[:mark].decode("utf-8", "replace")
+    code_at = mark + len(SQUEUE_EXIT_MARK)
+    line_end = reply.find(b"\n", code_at)
+    code, begin = (reply[code_at:], len(reply)) if line_end < 0 else (reply[code_at:line_end], line_end + 1)
+    queue_ok = code.strip() == b"0"
+    if not reply.startswith(RECORDS_FROM_MARK, begin):
+        return StatusReply(queue, queue_ok, 0, reply[begin:])
+    header_end = reply.find(b"\n", begin)
+    header = reply[begin + len(RECORDS_FROM_MARK) : len(reply) if header_end < 0 else header_end]
+    numbers = header.split()
+    if len(numbers) != 2 or not all(n.isdigit() for n in numbers):  # not status.sh's: nothing to believe
+        return StatusReply(queue, queue_ok, -1, b"")
+    start, length = int(numbers[0]), int(numbers[1])
+    body = len(reply) if header_end < 0 else header_end + 1
+    return StatusReply(queue, queue_ok, start, reply[body + length :], reply[body : body + length])
