@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.progress import Progress
 from cluster_tools.model.project.project_config import Project
+from cluster_tools.model.runs.job_spec import JobSpec
 from cluster_tools.model.runs.run_record import RunRecord
 from cluster_tools.model.runs.subjects import SubjectList
-from cluster_tools.model.runs.workdir import pack_workdir
+from cluster_tools.model.runs.workdir import PackedWorkdir, pack_workdir
 from cluster_tools.services.runs.submit import SubmitResult
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.remote_shell import ShellFactory
@@ -51,9 +52,7 @@ def submit_run(
     from cluster_tools.services.runs.submit import job_spec, prepare_run, submit_attempt
 
     job = job_spec(project, dict(overrides))
-    packed = pack_workdir(project.directory, job.workdir) if job.workdir else None
-    if packed is not None:
-        progress(f"job.workdir {job.workdir}: {packed.files} file(s), {packed.size / 2**20:.1f} MiB, sent with the run")
+    packed = _packed_workdir(project, job, progress)
     run, resumed = prepare_run(
         state, project, cluster, subjects, job, name, new_run=new_run, workdir_sha256=packed.sha256 if packed else None
     )
@@ -77,6 +76,14 @@ def submit_run(
         workdir=packed.data if packed else None,
     )
     return Submitted(result.run, resumed, result=result)
+
+
+def _packed_workdir(project: Project, job: JobSpec, progress: Progress) -> PackedWorkdir | None:
+    """job.workdir packed to be sent with the run (None without one); its size said to ``progress``."""
+    packed = pack_workdir(project.directory, job.workdir) if job.workdir else None
+    if packed is not None:
+        progress(f"job.workdir {job.workdir}: {packed.files} file(s), {packed.size / 2**20:.1f} MiB, sent with the run")
+    return packed
 
 
 def _started(
