@@ -173,20 +173,8 @@ def _sandbox(
     env = _sandbox_root_env(paths, environ)
     log = paths.log / "clustertools-autostop.log"
     script = f"{SANDBOX_AUTOSTOP_DIR}/autostop.sh"
-    _run_on_head(
-        [
-            *on_head,
-            "install",
-            "-D",
-            "-m",
-            "0755",
-            "-t",
-            SANDBOX_AUTOSTOP_DIR,
-            *(str(staged / name) for name in scripts),
-        ],
-        env,
-        log,
-    )
+    install = ["install", "-D", "-m", "0755", "-t", SANDBOX_AUTOSTOP_DIR, *(str(staged / name) for name in scripts)]
+    _run_on_head([*on_head, *install], env, log)
     configure = _sandbox_configure_args(saved, minutes, interval, log, sshd.pid)
     _run_on_head([*on_head, "bash", script, "--configure", *configure], env, log)
     pid = None
