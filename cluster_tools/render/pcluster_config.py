@@ -95,13 +95,7 @@ def render_cluster_config(
     check_cluster_name(cluster_name)
     allowed_ips = _allowed_ips(spec, caller_cidr)
     read_buckets = [b for b in dict.fromkeys([*spec.input_buckets, *extra_input_buckets]) if b != output_bucket]
-    node = bootstrap or NodeBootstrap(
-        project=project,
-        cluster=cluster_name,
-        runtime=container_runtime,
-        prefix=bootstrap_url.rsplit("/", 1)[0] + "/",
-        **autostop_of(spec),
-    )
+    node = bootstrap or _minimal_bootstrap(spec, project, cluster_name, container_runtime, bootstrap_url)
     values = {
         "spec": spec,
         "cluster_name": cluster_name,
@@ -122,6 +116,20 @@ def render_cluster_config(
         "head_node_bootstrap_timeout": head_node_bootstrap_timeout(spec, node),
     }
     return _render(templates_dir, spec.template, values)
+
+
+def _minimal_bootstrap(
+    spec: ClusterSpec, project: str, cluster: str, runtime: str, bootstrap_url: str
+) -> NodeBootstrap:
+    """The nodes' OnNodeConfigured Args when the caller gives none: the project, the cluster, the runtime, the
+    bootstrap prefix (``bootstrap_url``'s folder) and the spec's autostop."""
+    return NodeBootstrap(
+        project=project,
+        cluster=cluster,
+        runtime=runtime,
+        prefix=bootstrap_url.rsplit("/", 1)[0] + "/",
+        **autostop_of(spec),
+    )
 
 
 def _tag_pairs(spec: ClusterSpec, project: str, owner: str | None) -> list[tuple[str, str]]:
