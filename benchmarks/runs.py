@@ -69,7 +69,8 @@ def submit_run(box: Sandbox, name: str, count: int) -> SubmittedRun:
     """``count`` subjects through the real service (prepare_run + submit_attempt), timed."""
     from cluster_tools.model.project.project_config import load_project
     from cluster_tools.model.runs.subjects import SubjectList
-    from cluster_tools.services.runs.submit import job_spec, prepare_run, submit_attempt
+    from cluster_tools.services.runs.run_prepare import job_spec, prepare_run
+    from cluster_tools.services.runs.submit import submit_attempt
     from cluster_tools.store.state_dir import StateDir
 
     project_dir = make_project(box, name)

@@ -25,7 +25,7 @@ def _local_run(ctx: Context, name: str):
     """A run record known locally (never submitted): its S3 prefix is where the objects are seeded."""
     from cluster_tools.model.project.project_config import load_project
     from cluster_tools.model.runs.subjects import SubjectList
-    from cluster_tools.services.runs.submit import job_spec, prepare_run
+    from cluster_tools.services.runs.run_prepare import job_spec, prepare_run
     from cluster_tools.store.run_store import save_run
     from cluster_tools.store.state_dir import StateDir
 

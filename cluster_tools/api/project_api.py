@@ -118,7 +118,7 @@ class Cluster:
         (``.reason``) when no price was found, or None where nothing is billed (the sandbox, a cluster over SSH)."""
         from cluster_tools.services.aws.price_lookup import aws_for
         from cluster_tools.services.runs.run_cost import submit_estimate
-        from cluster_tools.services.runs.submit import job_spec
+        from cluster_tools.services.runs.run_prepare import job_spec
 
         count = subjects if isinstance(subjects, int) else len(subject_list(subjects).ids)
         job = job_spec(

@@ -16,7 +16,8 @@ from cluster_tools.errors import TransportError
 from cluster_tools.model.project.project_config import load_project
 from cluster_tools.model.runs.subjects import read_subject_file
 from cluster_tools.services.remote.cluster_shell import connect
-from cluster_tools.services.runs.submit import job_spec, prepare_run, submit_attempt
+from cluster_tools.services.runs.run_prepare import job_spec, prepare_run
+from cluster_tools.services.runs.submit import submit_attempt
 from cluster_tools.store.cluster_store import load_cluster
 from cluster_tools.store.state_dir import StateDir
 from tests.conftest import start_sandbox, stop_sandbox

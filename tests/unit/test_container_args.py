@@ -12,7 +12,7 @@ import pytest
 from cluster_tools.errors import ConfigError
 from cluster_tools.model.project.project_config import JobSpec, parse_project
 from cluster_tools.model.runs.subjects import unknown_variables
-from cluster_tools.services.runs.submit import job_spec
+from cluster_tools.services.runs.run_prepare import job_spec
 from tests.unit.test_config import CLUSTER, GOOD, error_of
 
 IMAGE = "  container: docker://ghcr.io/acme/kwyk:1.0\n"

@@ -13,7 +13,8 @@ from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.project_config import load_project
 from cluster_tools.model.runs.subjects import SubjectList
 from cluster_tools.services.project.project_init import init_project
-from cluster_tools.services.runs.submit import job_spec, prepare_run, submit_attempt
+from cluster_tools.services.runs.run_prepare import job_spec, prepare_run
+from cluster_tools.services.runs.submit import submit_attempt
 from cluster_tools.store.run_store import list_runs, save_run
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.ssh import RemoteResult

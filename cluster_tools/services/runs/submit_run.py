@@ -48,8 +48,9 @@ def submit_run(
     """``start``: start the cluster first when it is stopped (clustertools start), else a stopped cluster refuses
     the submit in one line (ClusterStopped)."""
     from cluster_tools.services.runs.cost_guard import check_cost, enforce
-    from cluster_tools.services.runs.submit import dry_run as render_dry_run
-    from cluster_tools.services.runs.submit import job_spec, prepare_run, submit_attempt
+    from cluster_tools.services.runs.run_prepare import dry_run as render_dry_run
+    from cluster_tools.services.runs.run_prepare import job_spec, prepare_run
+    from cluster_tools.services.runs.submit import submit_attempt
 
     job = job_spec(project, dict(overrides))
     packed = _packed_workdir(project, job, progress)
