@@ -94,19 +94,25 @@ def register_cluster(
         region=region,
     )
     if check:
-        from cluster_tools.services.remote.cluster_shell import connect
-
         try:
-            with connect(record, on_new_host_key=on_new_host_key) as conn:
-                result = conn.run(["sinfo", "--version"], timeout=30)
-                record = record.model_copy(update={"host_key": conn.server_key or None})
-            if result.exit_code != 0:
-                raise ClusterToolsError(
-                    f"{record.address} answers over SSH but `sinfo` does not run there",
-                    "is it a Slurm login/head node? pass --no-check to add it anyway",
-                )
+            record = _first_contact(record, on_new_host_key)
         except ClusterToolsError:
             forget_cluster(state, name)  # no half-registered cluster, no key pinned for nothing
             raise
     save_cluster(state, record)
+    return record
+
+
+def _first_contact(record: ClusterRecord, on_new_host_key: Callable[[str, str], None]) -> ClusterRecord:
+    """The record with the host key SSH pinned, once `sinfo` answered there."""
+    from cluster_tools.services.remote.cluster_shell import connect
+
+    with connect(record, on_new_host_key=on_new_host_key) as conn:
+        result = conn.run(["sinfo", "--version"], timeout=30)
+        record = record.model_copy(update={"host_key": conn.server_key or None})
+    if result.exit_code != 0:
+        raise ClusterToolsError(
+            f"{record.address} answers over SSH but `sinfo` does not run there",
+            "is it a Slurm login/head node? pass --no-check to add it anyway",
+        )
     return record
