@@ -20,10 +20,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cluster_tools.model.cost.pricing import format_usd
+from cluster_tools.model.runs.report_lanes import NodeLane, TaskBar, drawn_end, occupancy
 from cluster_tools.model.runs.report_stats import format_duration, nice_step
 from cluster_tools.model.runs.report_usage import usage_lines
 from cluster_tools.model.runs.run_record import FAILURES
-from cluster_tools.model.runs.run_report import NodeLane, RunReport, TaskBar, drawn_end, occupancy
+from cluster_tools.model.runs.run_report import RunReport
 from cluster_tools.render.report_text import cost_sentence, requeued_line  # one wording, page and terminal
 from cluster_tools.render.templates import environment
 

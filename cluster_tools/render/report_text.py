@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cluster_tools.model.cost.pricing import format_usd
+from cluster_tools.model.runs.report_lanes import drawn_end, occupancy
 from cluster_tools.model.runs.report_stats import format_duration
 from cluster_tools.model.runs.report_usage import usage_lines
 from cluster_tools.model.runs.run_record import FAILURES
-from cluster_tools.model.runs.run_report import RunReport, drawn_end, occupancy
+from cluster_tools.model.runs.run_report import RunReport
 
 COLUMNS = 48  # of a node's timeline strip
 LEVELS = " ▁▂▃▄▅▆▇█"
