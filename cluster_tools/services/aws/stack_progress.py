@@ -167,27 +167,34 @@ def _wait_for(
         sleep(poll_seconds)
         waited += poll_seconds
     if described.status != f"{operation}_COMPLETE":
-        for event in feed.poll():  # the failure's own events may land after the last poll
-            if on_event:
-                on_event(event)
-        hint = (
-            (
-                f"`clustertools triage -c {name}` shows why (the head node's logs); then delete it with "
-                f"`clustertools down -c {name}`"
-            )
-            if operation == "CREATE"
-            else (
-                f"ParallelCluster rolled the stack back to the config before; `clustertools triage -c {name}` "
-                "shows the head node's logs"
-            )
-        )
-        raise ClusterToolsError(
-            f"cluster {name} failed: {described.status}: {failure_reason(described, feed)}"
-            if operation == "CREATE"
-            else f"updating {name} failed: {described.status}: {failure_reason(described, feed)}",
-            hint,
-        )
+        raise _failure(name, operation, described, feed, on_event)
     return described
+
+
+def _failure(
+    name: str, operation: str, described: pc.ClusterDescription, feed: StackEventFeed, on_event: OnEvent | None
+) -> ClusterToolsError:
+    """The error of a create or update that ended other than COMPLETE: its reason, and where to look next."""
+    for event in feed.poll():  # the failure's own events may land after the last poll
+        if on_event:
+            on_event(event)
+    hint = (
+        (
+            f"`clustertools triage -c {name}` shows why (the head node's logs); then delete it with "
+            f"`clustertools down -c {name}`"
+        )
+        if operation == "CREATE"
+        else (
+            f"ParallelCluster rolled the stack back to the config before; `clustertools triage -c {name}` "
+            "shows the head node's logs"
+        )
+    )
+    return ClusterToolsError(
+        f"cluster {name} failed: {described.status}: {failure_reason(described, feed)}"
+        if operation == "CREATE"
+        else f"updating {name} failed: {described.status}: {failure_reason(described, feed)}",
+        hint,
+    )
 
 
 def wait_for_delete(
