@@ -15,6 +15,7 @@ from cluster_tools.model.aws.cluster_checks import ALLOWED_IPS_PLACEHOLDER
 from cluster_tools.model.aws.cluster_spec import ClusterSpec
 from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.services.aws import preflight as pf
+from cluster_tools.services.aws import preflight_resources as pr
 from cluster_tools.services.aws.cluster_config import render_project_cluster
 from cluster_tools.services.aws.preflight_secrets import check_secret_access, check_secrets
 from cluster_tools.services.project.project_init import render_project_file
@@ -162,10 +163,10 @@ def test_a_bucket_in_another_region_costs_money_and_says_so(world):
 
 
 def test_the_key_pair(world):
-    missing = pf.check_key_pair(world["clients"], "pf-nobody")
+    missing = pr.check_key_pair(world["clients"], "pf-nobody")
     assert missing.level == "error" and missing.message == "key pair pf-nobody does not exist in us-east-1"
     assert "aws ec2 import-key-pair --region us-east-1 --key-name pf-nobody" in missing.hint
-    assert pf.check_key_pair(world["clients"], "pf-key").level == "ok"
+    assert pr.check_key_pair(world["clients"], "pf-key").level == "ok"
     unset = only(run(world, spec(world, key_name=None)), "key-pair")[0]
     assert unset.level == "warning" and "nobody will be able to SSH" in unset.message
 
@@ -174,9 +175,9 @@ def test_the_subnets(world):
     ghost = "subnet-0123456789abcdef0"
     missing = only(run(world, spec(world, compute_subnet_ids=[world["subnets"][1], ghost])), "subnets")[0]
     assert (missing.level, missing.message) == ("error", f"no subnet {ghost} in us-east-1")
-    split = pf.check_subnets(world["clients"], [world["subnets"][0], world["elsewhere"]])
+    split = pr.check_subnets(world["clients"], [world["subnets"][0], world["elsewhere"]])
     assert split.level == "error" and split.message.startswith("the subnets sit in different VPCs (")
-    assert pf.check_subnets(world["clients"], world["subnets"][:1]).level == "ok"
+    assert pr.check_subnets(world["clients"], world["subnets"][:1]).level == "ok"
 
 
 def test_instance_types_exist_in_the_region(world, endpoint):
@@ -186,16 +187,16 @@ def test_instance_types_exist_in_the_region(world, endpoint):
     )
     assert [(f.level, f.message) for f in unknown] == [("error", "c6i.hugemongous is not an EC2 instance type")]
     # moto serves EC2's real offerings per region: g5 (GPU) is not sold in af-south-1.
-    elsewhere = pf.check_instance_types(clients_for(endpoint, "af-south-1"), ["c5.xlarge", "g5.xlarge"])
+    elsewhere = pr.check_instance_types(clients_for(endpoint, "af-south-1"), ["c5.xlarge", "g5.xlarge"])
     assert [(f.level, f.message) for f in elsewhere] == [("error", "g5.xlarge is not offered in af-south-1")]
-    assert pf.check_instance_types(clients_for(endpoint, "af-south-1"), ["c5.xlarge"])[0].level == "ok"
+    assert pr.check_instance_types(clients_for(endpoint, "af-south-1"), ["c5.xlarge"])[0].level == "ok"
 
 
 def test_the_region_must_be_enabled(endpoint):
     # moto lists ap-east-1 as an opt-in region that is not enabled, as a new account sees it
-    disabled = pf.check_region(clients_for(endpoint, "ap-east-1"))
+    disabled = pr.check_region(clients_for(endpoint, "ap-east-1"))
     assert (disabled.level, disabled.message) == ("error", "ap-east-1 is not enabled for your account")
-    assert pf.check_region(clients_for(endpoint, "eu-west-1")).level == "ok"
+    assert pr.check_region(clients_for(endpoint, "eu-west-1")).level == "ok"
 
 
 @pytest.mark.parametrize(
