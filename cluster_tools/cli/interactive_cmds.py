@@ -17,6 +17,9 @@ if TYPE_CHECKING:  # rich and the transfer service load when a copy runs
 
     from rich.progress import Progress, TaskID
 
+    from cluster_tools.model.clusters.cluster_record import ClusterRecord
+    from cluster_tools.model.project.project_config import Project
+    from cluster_tools.model.runs.run_record import RunRecord
     from cluster_tools.services.remote.transfer import CopyPlan, FileCopy
 
 
@@ -110,21 +113,11 @@ def debug(
     With SUBJECT: inside the same container and environment as that subject's task, with its input
     staged and the command it ran printed first. Leaving the shell ends the job and frees the node.
     """
-    from cluster_tools.errors import ConfigError
     from cluster_tools.services.remote.debug_shell import debug_resources, plan_debug, run_debug
-    from cluster_tools.store.cluster_store import load_cluster
-    from cluster_tools.store.run_store import resolve_run
     from cluster_tools.transport.ssh_session import wants_pty
 
     project = app.project() if run_id is None else None
-    run = None
-    if subject is not None or run_id is not None:
-        run = resolve_run(app.state, run_id, project.name if project else None, warn=note)
-        if cluster_name and cluster_name != run.cluster:
-            raise ConfigError(f"run {run.run_id} ran on {run.cluster}, not {cluster_name}", "leave out -c")
-        record = load_cluster(app.state, run.cluster)
-    else:
-        record = app.cluster(cluster_name)
+    run, record = _debug_target(app, project, subject, run_id, cluster_name)
     base = run.job if run else (project.job if project else None)
     resources = debug_resources(
         base, {"partition": partition, "cpus": cpus, "gpus": gpus, "mem": mem, "time": time_limit}
@@ -146,6 +139,22 @@ def debug(
         )
     code = run_debug(record, plan, terminal, pty=pty, on_new_host_key=announce_host_key)
     click.get_current_context().exit(code)
+
+
+def _debug_target(
+    app: App, project: Project | None, subject: str | None, run_id: str | None, cluster_name: str | None
+) -> tuple[RunRecord | None, ClusterRecord]:
+    """The run to debug (with a subject or a run id) and the cluster to debug on: the run's, else -c's."""
+    from cluster_tools.errors import ConfigError
+    from cluster_tools.store.cluster_store import load_cluster
+    from cluster_tools.store.run_store import resolve_run
+
+    if subject is None and run_id is None:
+        return None, app.cluster(cluster_name)
+    run = resolve_run(app.state, run_id, project.name if project else None, warn=note)
+    if cluster_name and cluster_name != run.cluster:
+        raise ConfigError(f"run {run.run_id} ran on {run.cluster}, not {cluster_name}", "leave out -c")
+    return run, load_cluster(app.state, run.cluster)
 
 
 @cli.command(
