@@ -145,8 +145,21 @@ def _refresh_parallelcluster(
     result.uploads = sync_project_bootstrap(
         s3_client, bucket, prefix, root, files, local_env, upload=not dry_run, progress=progress
     )
-    if dry_run:
-        return result
+    if not dry_run:
+        _run_on_head(record, result, connect=connect, stdout=stdout, progress=progress)
+    return result
+
+
+def _run_on_head(
+    record: ClusterRecord,
+    result: RefreshResult,
+    *,
+    connect: ShellFactory | None,
+    stdout: IO[bytes] | None,
+    progress: Progress,
+) -> None:
+    """``result.command`` on the head node over SSH, its output copied to ``stdout``; its exit code and parsed
+    outcome go to ``result``. A login user without passwordless sudo is an error."""
     if connect is None:
         from cluster_tools.services.remote.cluster_shell import connect as default_connect
 
@@ -164,4 +177,3 @@ def _refresh_parallelcluster(
         )
     result.exit_code = ran.exit_code
     result.outcome = parse_bootstrap(ran.text, "output")
-    return result
