@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,6 +11,9 @@ from cluster_tools.cli.app import App, cli, note
 from cluster_tools.cli.common import report_bootstrap_run
 from cluster_tools.cli.flags import json_option
 from cluster_tools.cli.output import print_json, print_table
+
+if TYPE_CHECKING:
+    from cluster_tools.services.sandbox.sandbox_lifecycle import SandboxStatus
 
 
 @cli.group(
@@ -148,7 +152,10 @@ def up(
         boot_delay=boot_delay,
         idle_time=idle_time,
     )
-    status = sandbox_up(app.state, options, environ=app.environ, progress=note)
+    _print_up(sandbox_up(app.state, options, environ=app.environ, progress=note), as_json)
+
+
+def _print_up(status: SandboxStatus, as_json: bool) -> None:
     if status.already_running:
         note("the sandbox is already running (options given now do not apply: `sandbox down` first)")
     elif status.restarted:
