@@ -251,7 +251,7 @@ def cluster_cost(app: App, cluster_name: str | None, as_json: bool) -> None:
     of its runs (from their records), its shared storage; and what it bills per hour now. For the sandbox:
     what it would have cost on AWS, each node from its boot to its power-down."""
     from cluster_tools.services.remote.cluster_shell import connect
-    from cluster_tools.services.runs.run_cost import cluster_cost as cost_so_far
+    from cluster_tools.services.runs.cluster_cost import cluster_cost as cost_so_far
 
     result = cost_so_far(app.state, app.cluster(cluster_name), app.project(), connect, note=note)
     if as_json:

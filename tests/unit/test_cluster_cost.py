@@ -11,7 +11,7 @@ from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.cost.pricing import instance_price, load_price_table, storage_monthly_price
 from cluster_tools.model.project.project_config import parse_project
 from cluster_tools.services.project.project_init import render_project_file
-from cluster_tools.services.runs.run_cost import cluster_cost
+from cluster_tools.services.runs.cluster_cost import cluster_cost
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
 
