@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "results_cmds",
     "run_cmds",
     "sandbox_cmds",
+    "submit_cmds",
     "triage_cmds",
     "update_cmds",
 )
