@@ -29,8 +29,6 @@ from cluster_tools.model.runs.subjects import SubjectList
 from cluster_tools.store.state_dir import StateDir, default_state_dir
 
 __all__ = ["Cluster", "Progress", "Project", "Resubmission", "Run", "RunFailed", "Subjects", "subject_list"]
-# The job keys submit's keywords override, in the order submit takes them.
-_JOB_OVERRIDES = ("command", "container", "workdir", "cpus", "gpus", "mem", "time", "partition", "throttle")
 Subjects = Union[Sequence[str], Sequence[Mapping[str, str]], str, "os.PathLike[str]"]
 
 
@@ -171,14 +169,22 @@ class Cluster:
         from cluster_tools.services.remote.cluster_shell import connect
         from cluster_tools.services.runs.submit_run import submit_run
 
-        values = (command, container, workdir, cpus, gpus, mem, time, partition, throttle)
-        overrides = dict(zip(_JOB_OVERRIDES, values, strict=True))
         done = submit_run(
             self.project.state,
             self.project.model,
             self.record,
             subject_list(subjects),
-            overrides,
+            {
+                "command": command,
+                "container": container,
+                "workdir": workdir,
+                "cpus": cpus,
+                "gpus": gpus,
+                "mem": mem,
+                "time": time,
+                "partition": partition,
+                "throttle": throttle,
+            },
             name=name,
             new_run=new_run,
             minutes_per_subject=minutes_per_subject,
