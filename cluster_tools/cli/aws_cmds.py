@@ -11,7 +11,7 @@ import click
 from cluster_tools.cli.app import App, cli, note
 from cluster_tools.cli.flags import cluster_option, json_option
 from cluster_tools.cli.output import print_json, print_table
-from cluster_tools.cli.progress import StackDisplay
+from cluster_tools.cli.progress_display import StackDisplay
 
 if TYPE_CHECKING:
     from cluster_tools.model.project.project_config import Project

@@ -46,7 +46,7 @@ def status(
     """
     run = app.run(run_id)
     if watch:
-        from cluster_tools.cli.progress import RunProgress
+        from cluster_tools.cli.progress_display import RunProgress
 
         with RunProgress(len(run.subjects), enabled=not as_json) as bar:
             result = run.wait(interval=interval, check=False, on_status=bar.update)

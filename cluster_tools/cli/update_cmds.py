@@ -10,7 +10,7 @@ import click
 from cluster_tools.cli.app import App, cli, note
 from cluster_tools.cli.flags import cluster_option, json_option
 from cluster_tools.cli.output import print_json
-from cluster_tools.cli.progress import StackDisplay
+from cluster_tools.cli.progress_display import StackDisplay
 
 if TYPE_CHECKING:
     from cluster_tools.services.aws.lifecycle_update import UpdateOutcome
