@@ -61,3 +61,8 @@ def sandbox_admin(state: Path, *argv: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=30,
     )
+
+
+def no_connect(*_args, **_kwargs):
+    """A ShellFactory for a test that expects no SSH: reaching a cluster fails the test."""
+    raise AssertionError("no SSH expected")

@@ -26,7 +26,9 @@ from cluster_tools.errors import ConfigError
 from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.project.project_config import Project as ProjectModel
 from cluster_tools.model.runs.subjects import SubjectList
+from cluster_tools.services.remote import cluster_shell
 from cluster_tools.store.state_dir import StateDir, default_state_dir
+from cluster_tools.transport.remote_shell import ShellFactory
 
 __all__ = ["Cluster", "Progress", "Project", "Resubmission", "Run", "RunFailed", "Subjects", "subject_list"]
 Subjects = Union[Sequence[str], Sequence[Mapping[str, str]], str, "os.PathLike[str]"]
@@ -34,11 +36,13 @@ Subjects = Union[Sequence[str], Sequence[Mapping[str, str]], str, "os.PathLike[s
 
 @dataclass(frozen=True)
 class Project:
-    """A project (clustertools.yaml) and the state dir its runs and clusters are recorded in."""
+    """A project (clustertools.yaml), the state dir its runs and clusters are recorded in, and how its clusters'
+    head nodes are reached (``connect``: SSH unless given); its clusters and runs use that same ``connect``."""
 
     model: ProjectModel
     state: StateDir
     environ: Mapping[str, str]
+    connect: ShellFactory = cluster_shell.connect
 
     @classmethod
     def load(
@@ -47,9 +51,11 @@ class Project:
         *,
         state_dir: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
+        connect: ShellFactory = cluster_shell.connect,
     ) -> Project:
         """``path``: a clustertools.yaml (default: the nearest one from the working directory up);
-        ``state_dir``: where runs are recorded (default: as the CLI, $CLUSTERTOOLS_STATE_DIR or the user's)."""
+        ``state_dir``: where runs are recorded (default: as the CLI, $CLUSTERTOOLS_STATE_DIR or the user's);
+        ``connect``: how head nodes are reached (default: SSH)."""
         from cluster_tools.model.project.project_config import load_project
         from cluster_tools.model.project.project_file import find_project_file
 
@@ -60,7 +66,7 @@ class Project:
                 f"no project file {file or 'clustertools.yaml here or above'}", "create one with `clustertools init`"
             )
         root = Path(state_dir) if state_dir is not None else default_state_dir(env)
-        return cls(load_project(file), StateDir(root), env)
+        return cls(load_project(file), StateDir(root), env, connect)
 
     @property
     def name(self) -> str:
@@ -77,11 +83,11 @@ class Project:
         """The project's runs recorded here, oldest first."""
         from cluster_tools.store.run_store import list_runs
 
-        return [Run(self.state, record) for record in list_runs(self.state, self.name)]
+        return [Run(self.state, record, self.connect) for record in list_runs(self.state, self.name)]
 
     def run(self, run_id: str | None = None) -> Run:
         """A run by id (default: the project's latest)."""
-        return Run.open(self.state, run_id, self.name)
+        return Run.open(self.state, run_id, self.name, connect=self.connect)
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,6 @@ class Cluster:
         Submitting the same again finishes an interrupted submit; a run submitted whole is refused unless
         ``new_run``. The cost guard (see the module) runs first. A stopped cluster (autostop) raises
         ``ClusterStopped`` unless ``start``: then it is started first."""
-        from cluster_tools.services.remote.cluster_shell import connect
         from cluster_tools.services.runs.submit_run import submit_run
 
         done = submit_run(
@@ -192,10 +197,10 @@ class Cluster:
             approve=approve,
             progress=progress or (lambda _: None),
             environ=self.project.environ,
-            connect=connect,
+            connect=self.project.connect,
             start=start,
         )
-        return Run(self.project.state, done.run)
+        return Run(self.project.state, done.run, self.project.connect)
 
 
 def subject_list(subjects: Subjects) -> SubjectList:

@@ -2,7 +2,8 @@
 its outputs, each one call of a service. The CLI's run commands are these methods and a print.
 
 A run is found by its id (any unique start) in a state dir, without the project file; its cluster is looked up
-when a method needs the head node. How it reaches the head node (``connect``) is given or the SSH one.
+when a method needs the head node. How it reaches the head node (``connect``) is given when the Run is made
+(``Run.open``'s default: SSH, ``cluster_shell.connect``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.progress import Progress
 from cluster_tools.model.runs.run_record import RunRecord
 from cluster_tools.model.runs.run_status import RunStatus
+from cluster_tools.services.remote import cluster_shell
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport.remote_shell import ShellFactory
 
@@ -52,7 +54,7 @@ class Resubmission:
 class Run:
     state: StateDir
     record: RunRecord
-    connect: ShellFactory | None = None  # how to reach the head node (services.remote.connect unless given)
+    connect: ShellFactory  # how to reach the head node
 
     @classmethod
     def open(
@@ -61,12 +63,14 @@ class Run:
         run_id: str | None = None,
         project_name: str | None = None,
         *,
+        connect: ShellFactory = cluster_shell.connect,
         warn: Progress | None = None,
     ) -> Run:
-        """A run by id, any unique start of it (default: ``project_name``'s latest run)."""
+        """A run by id, any unique start of it (default: ``project_name``'s latest run); ``connect``: how its methods
+        reach the head node (default: SSH)."""
         from cluster_tools.store.run_store import resolve_run
 
-        return cls(state, resolve_run(state, run_id, project_name, warn=warn or (lambda _: None)))
+        return cls(state, resolve_run(state, run_id, project_name, warn=warn or (lambda _: None)), connect)
 
     @property
     def id(self) -> str:
@@ -85,13 +89,6 @@ class Run:
         except ClusterNotFound:
             return None  # status still reads the records the tasks left in S3
 
-    def _connect(self) -> ShellFactory:
-        if self.connect is not None:
-            return self.connect
-        from cluster_tools.services.remote.cluster_shell import connect
-
-        return connect
-
     def _cluster(self) -> ClusterRecord:
         """The run's cluster; ClusterNotFound when it is not known here."""
         from cluster_tools.store.cluster_store import load_cluster
@@ -103,7 +100,7 @@ class Run:
         from cluster_tools.services.runs.run_follow import status_once
 
         return status_once(
-            self.state, self.record, self.cluster_record(), self._connect(), note=progress or (lambda _: None)
+            self.state, self.record, self.cluster_record(), self.connect, note=progress or (lambda _: None)
         )
 
     def wait(
@@ -130,7 +127,7 @@ class Run:
             self.state,
             self.record,
             cluster,
-            self._connect(),
+            self.connect,
             interval=interval,
             on_status=on_status or (lambda _: None),
             sleep=sleep,
@@ -165,7 +162,7 @@ class Run:
         return stream_log(
             self.record,
             self._cluster(),
-            self._connect(),
+            self.connect,
             subject=subject,
             attempt=attempt,
             stream="err" if stderr else "out",
@@ -179,7 +176,7 @@ class Run:
         """scancel the run's pending and running tasks, or only ``subjects``'; a ``CancelResult``."""
         from cluster_tools.services.runs.run_cancel import cancel
 
-        return cancel(self.state, self.record, self._cluster(), self._connect(), subjects)
+        return cancel(self.state, self.record, self._cluster(), self.connect, subjects)
 
     def resubmit(
         self,
@@ -242,7 +239,7 @@ class Run:
             self.state,
             self.record,
             self._cluster(),
-            self._connect(),
+            self.connect,
             failed=failed,
             missing=missing,
             dry_run=dry_run,
@@ -272,7 +269,7 @@ class Run:
             self.state,
             self.record,
             self.cluster_record(),
-            self._connect(),
+            self.connect,
             note=progress or (lambda _: None),
             costs_from_status=run_costs(project, self.record.job, aws=aws),
         )

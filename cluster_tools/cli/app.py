@@ -63,9 +63,10 @@ class App:
     def run(self, run_id: str | None):  # -> cluster_tools.api.run_api.Run
         """A run by id (any unique start), else the project's latest: the API's Run, which the run commands call."""
         from cluster_tools.api.run_api import Run
+        from cluster_tools.services.remote.cluster_shell import connect
 
         project = self.project() if run_id is None else None  # a run id needs no project file read
-        return Run.open(self.state, run_id, project.name if project else None, warn=note)
+        return Run.open(self.state, run_id, project.name if project else None, connect=connect, warn=note)
 
 
 class CliError(click.ClickException):

@@ -33,6 +33,7 @@ def refresh(app: App, cluster_name: str | None, dry_run: bool) -> None:
     import sys
 
     from cluster_tools.services.remote.bootstrap_refresh import refresh_bootstrap
+    from cluster_tools.services.remote.cluster_shell import connect
 
     record = app.cluster(cluster_name)
     result = refresh_bootstrap(
@@ -40,6 +41,7 @@ def refresh(app: App, cluster_name: str | None, dry_run: bool) -> None:
         app.project(),
         record,
         project_dir=app.project_file.parent if app.project_file else None,
+        connect=connect,
         stdout=sys.stdout.buffer,
         dry_run=dry_run,
         progress=note,

@@ -21,8 +21,9 @@ def list_(app: App, as_json: bool) -> None:
     start`), down (the sandbox), creating, updating, deleting, failed, gone (deleted in AWS); "-" for a cluster
     registered over SSH, which is not probed."""
     from cluster_tools.services.clusters.cluster_list import list_with_states
+    from cluster_tools.services.remote.cluster_shell import connect
 
-    listings = list_with_states(app.state, warn=note)
+    listings = list_with_states(app.state, connect=connect, warn=note)
     if as_json:
         print_json([listing.to_json() for listing in listings])
     elif not listings:

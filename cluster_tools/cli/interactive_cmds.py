@@ -52,10 +52,11 @@ def ssh_config(app: App, cluster_name: str | None, write: bool, config_file: Pat
     (StrictHostKeyChecking yes); each compute node Slurm knows is `NODE.NAME`, through the head node
     (ProxyJump). With --write it goes first in ~/.ssh/config, so no `Host *` of yours overrides it.
     """
+    from cluster_tools.services.remote.cluster_shell import connect
     from cluster_tools.services.remote.ssh_config_file import cluster_ssh_config, write_ssh_config
 
     record = app.cluster(cluster_name)
-    block = cluster_ssh_config(record, list_nodes=not no_nodes, note=note)
+    block = cluster_ssh_config(record, list_nodes=not no_nodes, connect=connect, note=note)
     if not write:
         _print_to_pipe(block)
         return
@@ -113,6 +114,7 @@ def debug(
     With SUBJECT: inside the same container and environment as that subject's task, with its input
     staged and the command it ran printed first. Leaving the shell ends the job and frees the node.
     """
+    from cluster_tools.services.remote.cluster_shell import connect
     from cluster_tools.services.remote.debug_shell import debug_resources, plan_debug, run_debug
     from cluster_tools.transport.ssh_session import wants_pty
 
@@ -137,7 +139,7 @@ def debug(
             f"an interactive job on {record.name} (partition {resources.partition or 'default'}, "
             f"{resources.cpus} cpu, {resources.mem}, {resources.time}); leaving the shell frees the node"
         )
-    code = run_debug(record, plan, terminal, pty=pty, on_new_host_key=announce_host_key)
+    code = run_debug(record, plan, terminal, pty=pty, connect=connect, on_new_host_key=announce_host_key)
     click.get_current_context().exit(code)
 
 
@@ -222,6 +224,7 @@ def _copy(
     as_json: bool,
 ) -> None:
     from cluster_tools.cli.output import print_json
+    from cluster_tools.services.remote.cluster_shell import connect
     from cluster_tools.services.remote.transfer import copy_files
 
     record = app.cluster(cluster_name)
@@ -234,6 +237,7 @@ def _copy(
             recursive=recursive,
             force=force,
             listener=bar,
+            connect=connect,
             on_new_host_key=announce_host_key,
         )
     if as_json:

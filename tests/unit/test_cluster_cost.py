@@ -14,6 +14,7 @@ from cluster_tools.services.project.project_init import render_project_file
 from cluster_tools.services.runs.cluster_cost import cluster_cost
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
+from tests.helpers import no_connect
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 HEAD = pc.Instance("i-0a1b2c3d4e5f60718", "t3.medium", "running", "10.0.1.25", "54.210.7.9", launch_time=T0)
@@ -58,7 +59,7 @@ def test_head_node_uptime_storage_and_what_bills_now(aws, tmp_path):
         known_hosts=state.known_hosts("study"),
         region="us-east-1",
     )
-    result = cluster_cost(state, record, project, connect=None, now=T0 + timedelta(hours=48))
+    result = cluster_cost(state, record, project, connect=no_connect, now=T0 + timedelta(hours=48))
     table = load_price_table()
     assert result.head_hours == 48 and result.since == T0
     assert result.head_dollars == pytest.approx(48 * instance_price(table, "us-east-1", "t3.medium").hourly_usd)
@@ -110,7 +111,7 @@ def test_the_sandbox_says_what_it_would_have_cost_on_aws_node_by_node(tmp_path):
     record = ClusterRecord(
         name="sandbox", host="127.0.0.1", port=2222, user="ec2-user", known_hosts=state.known_hosts("x"), sandbox=True
     )
-    result = cluster_cost(state, record, parse_project(text), connect=None, now=T0 + timedelta(hours=2))
+    result = cluster_cost(state, record, parse_project(text), connect=no_connect, now=T0 + timedelta(hours=2))
     table = load_price_table()
     spot = instance_price(table, "us-east-1", "c5.xlarge", "spot").hourly_usd
     assert [(n, h) for n, _, h, _ in result.nodes] == [("spot-st-spot-1", 2.0), ("spot-dy-spot-1", 0.5)]

@@ -14,7 +14,7 @@ from cluster_tools.services.clusters.cluster_list import list_with_states
 from cluster_tools.store.cluster_store import save_cluster
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
-from tests.helpers import err, out, run_cli
+from tests.helpers import err, no_connect, out, run_cli
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -94,7 +94,7 @@ def test_a_parallelcluster_clusters_state(state, monkeypatch, answer, expected):
         return answer
 
     monkeypatch.setattr(pc, "describe_cluster", describe)
-    listed = {item.record.name: (item.state, item.detail) for item in list_with_states(state)}
+    listed = {item.record.name: (item.state, item.detail) for item in list_with_states(state, connect=no_connect)}
     assert listed["study"] == expected
     assert listed["uni"] == ("-", "not probed: `clustertools describe -c uni` reaches it")
 

@@ -14,6 +14,7 @@ from cluster_tools.services.clusters import lifecycle_down
 from cluster_tools.store.cluster_store import list_clusters, save_cluster
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster
+from tests.helpers import no_connect
 
 
 def pc_record(state: StateDir) -> ClusterRecord:
@@ -72,7 +73,7 @@ def test_delete_waits_until_gone_forgets_the_cluster_and_lists_retained_storage(
     spec = type("Spec", (), {"shared_storage": SharedStorageSpec(type="efs", name="data"), "region": "us-east-1"})()
     notes = []
     report = lifecycle_down.take_down(
-        state, record, connect=None, force=False, progress=notes.append, project_spec=spec
+        state, record, connect=no_connect, force=False, progress=notes.append, project_spec=spec
     )
     assert calls == [("study", "us-east-1")] and "deleting study: DELETE_IN_PROGRESS (0 min)" in notes
     assert "12:30:05 SharedEfs (AWS::EFS::FileSystem) DELETE_SKIPPED" in notes  # the stack's events as progress
@@ -107,7 +108,7 @@ def test_an_already_deleted_cluster_is_done(state_dir, monkeypatch):
 
     monkeypatch.setattr(pcluster, "delete_cluster", gone)
     notes = []
-    lifecycle_down.take_down(state, record, connect=None, force=False, progress=notes.append)
+    lifecycle_down.take_down(state, record, connect=no_connect, force=False, progress=notes.append)
     assert notes == ["study is already gone"]
 
 
@@ -128,4 +129,4 @@ def test_a_failed_delete_is_one_clear_error(state_dir, monkeypatch):
         ClusterToolsError,
         match=re.escape("deleting study failed: SharedEbs (AWS::EC2::Volume) DELETE_FAILED: Volume vol-0abc is in use"),
     ):
-        lifecycle_down.take_down(state, pc_record(state), connect=None, force=False, progress=lambda _: None)
+        lifecycle_down.take_down(state, pc_record(state), connect=no_connect, force=False, progress=lambda _: None)

@@ -32,13 +32,13 @@ class ClusterListing:
 
 
 def list_with_states(
-    state: StateDir, *, warn: Callable[[str], None] = lambda _: None, connect: ShellFactory | None = None
+    state: StateDir, *, connect: ShellFactory, warn: Callable[[str], None] = lambda _: None
 ) -> list[ClusterListing]:
     """Every cluster record of the state dir, each with its state read now."""
     return [_listing(state, record, connect) for record in list_clusters(state, warn=warn)]
 
 
-def _listing(state: StateDir, record: ClusterRecord, connect: ShellFactory | None) -> ClusterListing:
+def _listing(state: StateDir, record: ClusterRecord, connect: ShellFactory) -> ClusterListing:
     try:
         if record.sandbox:
             return _sandbox_listing(state, record, connect)
@@ -49,15 +49,11 @@ def _listing(state: StateDir, record: ClusterRecord, connect: ShellFactory | Non
     return ClusterListing(record, "-", f"not probed: `clustertools describe -c {record.name}` reaches it")
 
 
-def _sandbox_listing(state: StateDir, record: ClusterRecord, connect: ShellFactory | None) -> ClusterListing:
+def _sandbox_listing(state: StateDir, record: ClusterRecord, connect: ShellFactory) -> ClusterListing:
     from cluster_tools.services.sandbox.sandbox_lifecycle import sandbox_status
 
     if not sandbox_status(state).running:
         return ClusterListing(record, "down", "`clustertools sandbox up` starts it")
-    if connect is None:
-        from cluster_tools.services.remote.cluster_shell import connect as default_connect
-
-        connect = default_connect
     with connect(record) as conn:
         avail = conn.run(["sinfo", "-h", "-o", "%a"], timeout=30).check().text.split()
     if avail and all(value == "inactive" for value in avail):

@@ -51,7 +51,7 @@ def refresh_bootstrap(
     record: ClusterRecord,
     *,
     project_dir: Path | None,
-    connect: ShellFactory | None = None,
+    connect: ShellFactory,
     stdout: IO[bytes] | None = None,
     dry_run: bool = False,
     progress: Progress = lambda _: None,
@@ -118,7 +118,7 @@ def _refresh_parallelcluster(
     record: ClusterRecord,
     *,
     project_dir: Path | None,
-    connect: ShellFactory | None,
+    connect: ShellFactory,
     stdout: IO[bytes] | None,
     dry_run: bool,
     progress: Progress,
@@ -154,16 +154,12 @@ def _run_on_head(
     record: ClusterRecord,
     result: RefreshResult,
     *,
-    connect: ShellFactory | None,
+    connect: ShellFactory,
     stdout: IO[bytes] | None,
     progress: Progress,
 ) -> None:
     """``result.command`` on the head node over SSH, its output copied to ``stdout``; its exit code and parsed
     outcome go to ``result``. A login user without passwordless sudo is an error."""
-    if connect is None:
-        from cluster_tools.services.remote.cluster_shell import connect as default_connect
-
-        connect = default_connect
     progress(f"running the node bootstrap again on the head node of {record.name} (output: {REFRESH_OUTPUT})")
     with connect(record) as conn:
         ran = conn.run(result.command, timeout=7200)

@@ -101,14 +101,13 @@ def run_debug(
     terminal,
     *,
     pty: bool,
-    connect: ShellFactory | None = None,
+    connect: ShellFactory,
     on_new_host_key: Callable[[str, str], None] | None = None,
 ) -> int:
     """Upload the plan's files, then run its srun wired to ``terminal``; returns the shell's exit status."""
     from cluster_tools.errors import ClusterToolsError, TransportError
-    from cluster_tools.services.remote.cluster_shell import connect as default_connect
 
-    with (connect or default_connect)(record, on_new_host_key=on_new_host_key) as conn:
+    with connect(record, on_new_host_key=on_new_host_key) as conn:
         if plan.files:
             directory = next(iter(plan.files)).rsplit("/", 1)[0]
             if conn.run(["test", "-f", f"{directory}/wrapper.sh"], timeout=60).exit_code != 0:

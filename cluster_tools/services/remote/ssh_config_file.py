@@ -18,18 +18,17 @@ def cluster_ssh_config(
     *,
     alias: str | None = None,
     list_nodes: bool = True,
-    connect: ShellFactory | None = None,
+    connect: ShellFactory,
     note: Callable[[str], None] = lambda _: None,
 ) -> str:
     """The Host blocks of ``record``; with ``list_nodes``, one per compute node Slurm knows (one SSH
     round trip; when the cluster cannot be reached, the head node's block alone, with a note)."""
-    from cluster_tools.services.remote.cluster_shell import connect as default_connect
     from cluster_tools.services.remote.cluster_shell import node_target
 
     nodes: tuple[str, ...] = ()
     if list_nodes:
         try:
-            with (connect or default_connect)(record) as conn:
+            with connect(record) as conn:
                 result = conn.run(["sinfo", "-h", "-N", "-o", "%N"], timeout=60)
             if result.exit_code == 0:
                 nodes = tuple(dict.fromkeys(line.strip() for line in result.text.splitlines() if line.strip()))

@@ -239,13 +239,11 @@ def copy_files(
     recursive: bool,
     force: bool,
     listener: CopyListener,
-    connect: ShellFactory | None = None,
+    connect: ShellFactory,
     on_new_host_key: Callable[[str, str], None] | None = None,
 ) -> CopyPlan:
     """Plan, then copy, over one connection; returns what was copied."""
-    from cluster_tools.services.remote.cluster_shell import connect as default_connect
-
-    with (connect or default_connect)(record, on_new_host_key=on_new_host_key) as conn, conn.files() as remote:
+    with connect(record, on_new_host_key=on_new_host_key) as conn, conn.files() as remote:
         if direction == "put":
             plan = plan_put(remote, Path(source), destination, recursive=recursive, force=force)
         else:

@@ -58,15 +58,13 @@ def submit_attempt(
     *,
     progress: Progress,
     resumed: bool = False,
-    connect: ShellFactory | None = None,
+    connect: ShellFactory,
     workdir: bytes | None = None,
 ) -> SubmitResult:
     """Upload the run's files and submit its latest attempt's arrays that are not submitted yet."""
-    from cluster_tools.services.remote.cluster_shell import connect as default_connect
-
     attempt = run.attempts[-1]
     save_run(state, run)  # before anything is sent: a retry must find this run
-    with (connect or default_connect)(cluster) as conn:
+    with connect(cluster) as conn:
         home, limits, queued_now, partitions = _probe(conn)
         _check_request_fits(run.job_of(attempt.number), partitions, cluster.name)
         run = run.model_copy(update={"remote_dir": f"{home}/{REMOTE_RUNS_DIR}/{run.run_id}"})

@@ -42,7 +42,7 @@ def submit_run(
     dry_run: bool = False,
     progress: Progress = lambda _: None,
     environ: Mapping[str, str],
-    connect: ShellFactory | None = None,
+    connect: ShellFactory,
     start: bool = False,
 ) -> Submitted:
     """``start``: start the cluster first when it is stopped (clustertools start), else a stopped cluster refuses
@@ -91,16 +91,15 @@ def _started(
     state: StateDir,
     project: Project,
     cluster: ClusterRecord,
-    connect: ShellFactory | None,
+    connect: ShellFactory,
     environ: Mapping[str, str],
     progress: Progress,
 ) -> ClusterRecord:
     """The cluster, started when it was stopped; its record read again (a started head node has a new address)."""
     from cluster_tools.services.clusters.lifecycle_start import start_cluster
-    from cluster_tools.services.remote.cluster_shell import connect as default_connect
     from cluster_tools.store.cluster_store import load_cluster
 
-    result = start_cluster(state, cluster, project, connect or default_connect, environ=environ, progress=progress)
+    result = start_cluster(state, cluster, project, connect, environ=environ, progress=progress)
     if result.started:
         progress(f"started {cluster.name}: {', '.join(result.started)}")
     return load_cluster(state, cluster.name)
