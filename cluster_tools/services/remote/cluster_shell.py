@@ -11,13 +11,15 @@ from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.names import NODE_NAME
 from cluster_tools.store.cluster_store import remember_pinned_key
 from cluster_tools.store.state_dir import StateDir
-from cluster_tools.transport.ssh import SSHConnection, SSHTarget
 
 if TYPE_CHECKING:
+    from cluster_tools.transport.ssh import SSHConnection, SSHTarget
     from cluster_tools.transport.ssh_session import LocalTerminal
 
 
 def ssh_target(record: ClusterRecord) -> SSHTarget:
+    from cluster_tools.transport.ssh import SSHTarget  # paramiko: loaded when a cluster is reached, not before
+
     return SSHTarget(
         host=record.host,
         port=record.port,
@@ -46,6 +48,8 @@ def connect(
     target = ssh_target(record)
     if expected_fingerprints:
         target = replace(target, expected_fingerprints=expected_fingerprints)
+    from cluster_tools.transport.ssh import SSHConnection
+
     conn = SSHConnection(target, on_new_host_key=on_new_host_key, connect_timeout=connect_timeout)
     if record.host_key is None:
         state = StateDir(record.known_hosts.parent.parent)
@@ -76,6 +80,8 @@ def node_target(record: ClusterRecord, node: str) -> SSHTarget:
     Port 22, but in the sandbox, whose nodes are on this machine and are reached at the head node's sshd
     (the sandbox's own port). The node's key is pinned under its own name (``[node]:port``).
     """
+    from cluster_tools.transport.ssh import SSHTarget
+
     NODE_NAME.check(node)
     return SSHTarget(
         host=node,
