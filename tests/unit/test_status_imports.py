@@ -34,3 +34,15 @@ def test_reading_a_run_imports_none_of_what_it_does_not_use():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_package_face_and_the_cli_load_no_ssh_or_aws_library_until_used():
+    """`from cluster_tools import Project` and every command's start: paramiko (~90 ms) and boto3 are
+    loaded by what reaches a cluster or S3, not by the defaults that name how it would be reached."""
+    probe = (
+        "import sys\nfrom cluster_tools import Project, Run\nimport cluster_tools.cli\n"
+        "print(sorted(n for n in ('paramiko', 'boto3', 'botocore', 'cryptography') if n in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
