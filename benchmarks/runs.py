@@ -69,6 +69,7 @@ def submit_run(box: Sandbox, name: str, count: int) -> SubmittedRun:
     """``count`` subjects through the real service (prepare_run + submit_attempt), timed."""
     from cluster_tools.model.project.project_config import load_project
     from cluster_tools.model.runs.subjects import SubjectList
+    from cluster_tools.services.remote.cluster_shell import connect
     from cluster_tools.services.runs.run_prepare import job_spec, prepare_run
     from cluster_tools.services.runs.submit import submit_attempt
     from cluster_tools.store.state_dir import StateDir
@@ -79,7 +80,7 @@ def submit_run(box: Sandbox, name: str, count: int) -> SubmittedRun:
     start = time.perf_counter()
     project = load_project(project_dir / "clustertools.yaml")
     run, _ = prepare_run(state, project, box.record, subjects, job_spec(project, {"command": "true"}), None)
-    result = submit_attempt(state, run, box.record, progress=lambda _: None)
+    result = submit_attempt(state, run, box.record, progress=lambda _: None, connect=connect)
     seconds = time.perf_counter() - start
     box.remote_dirs.append(result.run.remote_dir)
     tasks = sum(a[2] for a in result.arrays)
