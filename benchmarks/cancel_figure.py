@@ -26,7 +26,11 @@ def figure_cancel(ctx: Context) -> None:
     count = re.search(r"cancelled (\d+) subject", said.read_text())
     right = count is not None and int(count.group(1)) == n - finished
     ctx.checks.append("" if right else f"cancel said {said.read_text().strip()!r}, expected {n - finished} cancelled")
-    ids = " ".join(c.job_id for c in base_run.run.attempts[-1].chunks)
+    chunks = base_run.run.attempts[-1].chunks
+    job_ids = [c.job_id for c in chunks if c.job_id is not None]
+    if len(job_ids) != len(chunks):
+        raise RuntimeError("an array of the baseline run has no job id")
+    ids = " ".join(job_ids)
     base = run_measured([*ssh_baseline_argv(ctx.box)[:-1], f"scancel {ids}"], env=env)
     if ours.returncode != 0 or base.returncode != 0:
         raise RuntimeError(f"cancel exited {ours.returncode}, ssh scancel {base.returncode}")

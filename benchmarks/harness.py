@@ -13,6 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cluster_tools.model.clusters.cluster_record import ClusterRecord
+    from cluster_tools.transport.remote_shell import RemoteShell
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = REPO / ".venv" / "bin" / "python"
@@ -167,7 +172,7 @@ class Sandbox:
         self.state.mkdir()
         self.max_job_count = max_job_count
         self.status: dict = {}
-        self.record = None
+        self._record: ClusterRecord | None = None  # once up
         self.remote_dirs: list[str] = []  # run directories made on the head node, removed at the end
 
     def cli(self, *args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -205,7 +210,7 @@ class Sandbox:
         if result.returncode != 0:
             raise RuntimeError(f"sandbox up failed: {result.stderr.strip()}")
         self.status = json.loads(result.stdout)
-        self.record = load_cluster(StateDir(self.state), "sandbox")
+        self._record = load_cluster(StateDir(self.state), "sandbox")
         if self.record.user == "root":  # users meet a login user on ParallelCluster: so must the figures
             raise RuntimeError("the sandbox's SSH user is root: the figures would not be what users get")
         say(
@@ -213,13 +218,20 @@ class Sandbox:
             f"(state {self.state})"
         )
 
-    def connect(self):
+    @property
+    def record(self) -> ClusterRecord:
+        """The sandbox's cluster record: only once ``up`` has run."""
+        if self._record is None:
+            raise RuntimeError("the benchmark's sandbox is not up")
+        return self._record
+
+    def connect(self) -> RemoteShell:
         from cluster_tools.services.remote.cluster_shell import connect
 
         return connect(self.record)
 
     def down(self) -> None:
-        if self.record is not None and self.remote_dirs:
+        if self._record is not None and self.remote_dirs:
             try:
                 with self.connect() as conn:
                     conn.run(["rm", "-rf", *self.remote_dirs], timeout=300)
@@ -259,7 +271,8 @@ def print_table(report: Report, title: str) -> None:
 
 def paired(ours: Callable[[], object], baseline: Callable[[], object], reps: int) -> tuple[float, float]:
     """Medians of ``reps`` alternating runs of both sides (so drift on a busy machine hits both alike)."""
-    a, b = [], []
+    a: list[float] = []
+    b: list[float] = []
     for _ in range(reps):
         for fn, samples in ((ours, a), (baseline, b)):
             start = time.perf_counter()

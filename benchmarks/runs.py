@@ -6,8 +6,12 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks.harness import Sandbox, say
+
+if TYPE_CHECKING:
+    from cluster_tools.model.runs.run_record import RunRecord
 
 # Runs ONCE on the head node (one SSH exec): writes one final record per subject, exactly as the
 # wrapper's record_json() prints it (every field), to records/new/<subject>.<attempt>.SUCCEEDED.json.
@@ -32,7 +36,7 @@ print(len(spec["records"]))
 @dataclass
 class SubmittedRun:
     project_dir: Path
-    run: object  # cluster_tools.model.runs.run_record.RunRecord, as saved after the submit
+    run: RunRecord  # as saved after the submit
     arrays: int
     tasks: int
     seconds: float  # prepare_run + submit_attempt, connection included
