@@ -21,7 +21,7 @@ HEAD = pc.Instance(
 )
 
 
-def described(status: str, stack: str, *, head=HEAD, failures=()) -> pc.ClusterDescription:
+def described(status: str, stack: str, *, head=HEAD, failures=(), fleet: str = "RUNNING") -> pc.ClusterDescription:
     return pc.ClusterDescription(
         name="study",
         region=REGION,
@@ -30,7 +30,7 @@ def described(status: str, stack: str, *, head=HEAD, failures=()) -> pc.ClusterD
         stack_status=stack,
         stack_arn=ARN,
         scheduler="slurm",
-        compute_fleet_status="RUNNING",
+        compute_fleet_status=fleet,
         creation_time=T0,
         last_updated_time=T0,
         head_node=head,

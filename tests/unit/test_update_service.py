@@ -24,10 +24,10 @@ from cluster_tools.services.project.project_init import render_project_file
 from cluster_tools.store.cluster_store import save_cluster
 from cluster_tools.store.state_dir import StateDir
 from cluster_tools.transport import pcluster as pc
+from tests.unit import pcluster_records as records
 from tests.unit.pcluster_fakes import transport_installer
 
-REGION = "us-east-1"
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+REGION, T0 = records.REGION, records.T0
 HEAD = pc.Instance(
     instance_id="i-0a1b2c3d4e5f60718",
     instance_type="t3.medium",
@@ -62,19 +62,7 @@ def running_config() -> str:
 
 def described(*, fleet: str = "RUNNING", stack: str = "CREATE_COMPLETE", head=HEAD) -> pc.ClusterDescription:
     status = stack if not stack.startswith("UPDATE_ROLLBACK") else "UPDATE_FAILED"
-    return pc.ClusterDescription(
-        name="study",
-        region=REGION,
-        version="3.16.1",
-        status=status,
-        stack_status=stack,
-        stack_arn="arn:aws:cloudformation:us-east-1:123456789012:stack/study/x",
-        scheduler="slurm",
-        compute_fleet_status=fleet,
-        creation_time=T0,
-        last_updated_time=T0,
-        head_node=head,
-    )
+    return records.described(status, stack, head=head, fleet=fleet)
 
 
 @pytest.fixture
