@@ -29,6 +29,14 @@ class LocalHead:
         )
         return RemoteResult(command_line(argv), done.returncode, done.stdout, done.stderr)
 
+    def stream(self, argv, *, stdout, stderr, stdin=None, timeout=None, chunk=61):
+        """As run, the output handed on in small pieces, as a connection brings it (a mark may span two)."""
+        result = self.run(argv, timeout=timeout)
+        for at in range(0, len(result.stdout), chunk):
+            stdout.write(result.stdout[at : at + chunk])
+        stderr.write(result.stderr)
+        return result.exit_code
+
 
 def fake_aws(tmp_path: Path, body: str) -> Path:
     bin_dir = tmp_path / "bin"

@@ -313,22 +313,40 @@ def test_a_record_with_bytes_that_are_not_utf8_is_kept():
     assert [(r.subject, r.error) for r in parse_records(line)] == [("s-1", "bad \ufffd byte")]
 
 
-def _split_by_partition(reply: bytes) -> StatusReply:
+def _split_by_partition(reply: bytes, mark: str = "") -> StatusReply:
     """status.sh's reply split the plain way (the reference split_status_reply is held to; it copies the records
     several times, which costs a millisecond each at a first read of 10,000 tasks)."""
-    queue, mark, rest = reply.partition(SQUEUE_EXIT_MARK.encode())
-    if not mark:
+    if reply.startswith(RECORDS_FROM_MARK):  # this version's: records, the mark, the queue, records
+        start, first, records = _records_by_partition(reply)
+        if start < 0:
+            return StatusReply("", False, -1, b"")
+        records, found, rest = records.partition(b"\n@@clustertools-queue " + mark.encode() + b"\n")
+        if not found:
+            return StatusReply("", False, -1, b"")
+        queue, exit_mark, rest = rest.partition(SQUEUE_EXIT_MARK.encode())
+        code, _, more = rest.partition(b"\n")
+        return StatusReply(
+            queue.decode("utf-8", "replace"), bool(exit_mark) and code.strip() == b"0", start, records + more, first
+        )
+    queue, exit_mark, rest = reply.partition(SQUEUE_EXIT_MARK.encode())
+    if not exit_mark:
         return StatusReply("", False, 0, reply)
     code, _, records = rest.partition(b"\n")
     start, first = 0, b""
     if records.startswith(RECORDS_FROM_MARK):
-        header, _, records = records[len(RECORDS_FROM_MARK) :].partition(b"\n")
-        numbers = header.split()
-        if len(numbers) != 2 or not all(n.isdigit() for n in numbers):
+        start, first, records = _records_by_partition(records)
+        if start < 0:
             return StatusReply(queue.decode("utf-8", "replace"), code.strip() == b"0", -1, b"")
-        start, length = int(numbers[0]), int(numbers[1])
-        first, records = records[:length], records[length:]
     return StatusReply(queue.decode("utf-8", "replace"), code.strip() == b"0", start, records, first)
+
+
+def _records_by_partition(text: bytes) -> tuple[int, bytes, bytes]:
+    header, _, records = text[len(RECORDS_FROM_MARK) :].partition(b"\n")
+    numbers = header.split()
+    if len(numbers) != 2 or not all(n.isdigit() for n in numbers):
+        return -1, b"", b""
+    start, length = int(numbers[0]), int(numbers[1])
+    return start, records[:length], records[length:]
 
 
 _REPLY_PIECES = st.sampled_from(
@@ -344,6 +362,8 @@ _REPLY_PIECES = st.sampled_from(
         b"\xff",
         b'{"subject":"s"}',
         b"1|0-9|PENDING|None|ct:r:a1:c0",
+        b"\n@@clustertools-queue \n",
+        b"\n@@clustertools-queue 0a1b\n",
     ]
 )
 
@@ -353,6 +373,7 @@ _REPLY_PIECES = st.sampled_from(
 def test_the_reply_splits_as_the_plain_way_does(pieces):
     reply = b"".join(pieces)
     assert split_status_reply(reply) == _split_by_partition(reply)
+    assert split_status_reply(reply, "0a1b") == _split_by_partition(reply, "0a1b")
 
 
 _TEXT = st.text(max_size=6)

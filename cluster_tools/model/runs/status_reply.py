@@ -14,6 +14,7 @@ from cluster_tools.model.runs.run_status import TaskRecord
 
 SQUEUE_EXIT_MARK = "@@clustertools-squeue-exit"
 RECORDS_FROM_MARK = b"@@clustertools-records-from "
+QUEUE_MARK = b"\n@@clustertools-queue "
 
 
 def parse_records(text: str | bytes) -> list[TaskRecord]:
@@ -97,26 +98,80 @@ class StatusReply(NamedTuple):
     first: bytes = b""  # with start > 0: the file's first bytes (up to 4 KiB), to check it still begins the same
 
 
-def split_status_reply(reply: bytes) -> StatusReply:
-    """status.sh's output, split. A status.sh of this version says where its records begin
-    (``@@clustertools-records-from N H``, then H bytes of the file's beginning); one of an older run prints the
-    whole file, from byte 0. The records (megabytes at a first read) are copied once: each copy of that size costs
-    a millisecond of fresh pages."""
-    mark = reply.find(SQUEUE_EXIT_MARK.encode())
-    if mark < 0:
+class RecordsPart(NamedTuple):
+    """The records status.sh sent before the queue: the file from byte ``start`` as it was then."""
+
+    start: int
+    first: bytes  # with start > 0: the file's first bytes (up to 4 KiB)
+    records: bytes
+    queue_at: int  # where the queue's lines begin in the reply
+
+
+def queue_separator(mark: str) -> bytes:
+    """What status.sh prints between the first part of the records and the queue: the line it begins (the file's
+    bytes may end mid-line) and the client's one-time ``mark``, which no record can know in advance."""
+    return QUEUE_MARK + mark.encode() + b"\n"
+
+
+def first_records_part(reply: bytes, mark: str) -> RecordsPart | None:
+    """The records of a status.sh of this version that come before the queue, once ``reply`` holds them whole;
+    None before (or for a reply of another shape)."""
+    head = _records_header(reply, 0)
+    if head is None:
+        return None
+    start, first, body = head
+    separator = queue_separator(mark)
+    at = reply.find(separator, body)
+    return None if at < 0 else RecordsPart(start, first, reply[body:at], at + len(separator))
+
+
+def split_status_reply(reply: bytes, mark: str = "") -> StatusReply:
+    """status.sh's output, split. This version's prints where its records begin (``@@clustertools-records-from N H``,
+    then H bytes of the file's beginning), the records there were, ``mark``, squeue's lines and exit, then the
+    records folded meanwhile. An older run's prints squeue's first, then the records (with that header, or the
+    whole file from byte 0 before it). The records (megabytes at a first read) are copied once: each copy of that
+    size costs a millisecond of fresh pages."""
+    if reply.startswith(RECORDS_FROM_MARK):
+        part = first_records_part(reply, mark)
+        if part is None:  # cut short, or not status.sh's: nothing to believe
+            return StatusReply("", False, -1, b"")
+        queue, queue_ok, rest = _queue_lines(reply, part.queue_at)
+        return StatusReply(queue, queue_ok, part.start, part.records + reply[rest:], part.first)
+    if reply.find(SQUEUE_EXIT_MARK.encode()) < 0:
         return StatusReply("", False, 0, reply)
-    queue = reply[:mark].decode("utf-8", "replace")
-    code_at = mark + len(SQUEUE_EXIT_MARK)
-    line_end = reply.find(b"\n", code_at)
-    code, begin = (reply[code_at:], len(reply)) if line_end < 0 else (reply[code_at:line_end], line_end + 1)
-    queue_ok = code.strip() == b"0"
+    queue, queue_ok, begin = _queue_lines(reply, 0)
     if not reply.startswith(RECORDS_FROM_MARK, begin):
         return StatusReply(queue, queue_ok, 0, reply[begin:])
+    head = _records_header(reply, begin)
+    if head is None:
+        return StatusReply(queue, queue_ok, -1, b"")
+    start, first, body = head
+    return StatusReply(queue, queue_ok, start, reply[body:], first)
+
+
+def _queue_lines(reply: bytes, begin: int) -> tuple[str, bool, int]:
+    """squeue's lines from ``begin`` to its exit line: their text, whether squeue answered, and where what follows
+    begins (the reply's end when there is no exit line)."""
+    mark = reply.find(SQUEUE_EXIT_MARK.encode(), begin)
+    if mark < 0:
+        return reply[begin:].decode("utf-8", "replace"), False, len(reply)
+    queue = reply[begin:mark].decode("utf-8", "replace")
+    code_at = mark + len(SQUEUE_EXIT_MARK)
+    line_end = reply.find(b"\n", code_at)
+    code, rest = (reply[code_at:], len(reply)) if line_end < 0 else (reply[code_at:line_end], line_end + 1)
+    return queue, code.strip() == b"0", rest
+
+
+def _records_header(reply: bytes, begin: int) -> tuple[int, bytes, int] | None:
+    """``@@clustertools-records-from N H`` at ``begin``, and the H bytes after it: N, those bytes, and where the
+    records begin. None when it is not that header."""
+    if not reply.startswith(RECORDS_FROM_MARK, begin):
+        return None
     header_end = reply.find(b"\n", begin)
     header = reply[begin + len(RECORDS_FROM_MARK) : len(reply) if header_end < 0 else header_end]
     numbers = header.split()
-    if len(numbers) != 2 or not all(n.isdigit() for n in numbers):  # not status.sh's: nothing to believe
-        return StatusReply(queue, queue_ok, -1, b"")
+    if len(numbers) != 2 or not all(n.isdigit() for n in numbers):
+        return None
     start, length = int(numbers[0]), int(numbers[1])
     body = len(reply) if header_end < 0 else header_end + 1
-    return StatusReply(queue, queue_ok, start, reply[body + length :], reply[body : body + length])
+    return start, reply[body : body + length], body + length

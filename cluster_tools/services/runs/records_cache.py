@@ -70,9 +70,10 @@ class RecordsCache:
         record so far, or None when it does not begin and go on as what is cached (then ``forget()``, read from 0)."""
         self.parse()
         base = len(self.data)
-        if start < 0 or start > base or chunk[: base - start] != self.data[start:]:
+        # startswith a view: no copy of the megabytes a first read's records part is compared again
+        if start < 0 or start > base or not chunk.startswith(memoryview(self.data)[start:]):
             return None
-        if start > 0 and (len(first) < min(OVERLAP, base) or first != self.data[: len(first)]):
+        if start > 0 and (len(first) < min(OVERLAP, base) or not self.data.startswith(first)):
             return None
         fresh = chunk[base - start :]
         complete = fresh[: fresh.rfind(b"\n") + 1]
