@@ -11,7 +11,6 @@ holds it equal to a full merge over random sequences of refreshes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import repeat
 from operator import attrgetter
 
 from cluster_tools.model.runs.run_record import FINAL_STATES, RunRecord
@@ -27,9 +26,9 @@ from cluster_tools.model.runs.run_status import (
 )
 from cluster_tools.slurm.queue import QueuedTask, parse_squeue
 
-Key = tuple[str, int]
 ChunkShape = tuple[int, int, int, str | None]  # an array's index, offset, count and job id
 RunShape = tuple[str, tuple[tuple[int, int, tuple[ChunkShape, ...]], ...]]  # run id; attempt, its subjects, arrays
+Placed = tuple[list[str], list[QueuedTask]]  # a squeue line's tasks of the run, and each one's subject
 _TASK_ID = attrgetter("task_id")
 
 
@@ -49,11 +48,12 @@ class StatusMerger:
         self.shape = run_shape(run)
         self._run = run
         self._latest = run.current_attempt_of()
+        self._last_attempt = run.attempts[-1].number if run.attempts else 0
         self._chunks = chunk_subjects(run)
         self._inputs = MergeInputs({}, {}, {}, {}, submitted_lookup(run), True)
         self._records: list[TaskRecord] | None = None  # the list merged last: it may only have grown since
         self._records_seen = 0
-        self._lines: dict[str, list[tuple[Key, QueuedTask]]] = {}  # squeue line -> the run's tasks on it
+        self._lines: dict[str, Placed] = {}  # squeue line -> the run's tasks on it, and their subjects
         self._statuses: dict[str, SubjectStatus] = {}
         self._merged = False  # every subject has its status: a merge may merge just what changed
 
@@ -71,10 +71,9 @@ class StatusMerger:
 
     def _decided_by_final_records(self) -> None:
         """The status of each subject whose latest attempt has a final record: that record's."""
-        latest, statuses = self._latest.get, self._statuses
-        for (subject, number), record in self._inputs.final.items():
-            if latest(subject) == number:
-                statuses[subject] = status_of_record(record)
+        statuses = self._statuses
+        for subject, record in self._inputs.final.items():
+            statuses[subject] = status_of_record(record)
 
     def merge(
         self, records: list[TaskRecord], queue_text: str, *, queue_readable: bool, source: str = "head node"
@@ -110,13 +109,12 @@ class StatusMerger:
                 continue
             # Inline, subject_status's two common cases (all 10,000 subjects of a first read): a final record, and a
             # task still pending that never began. The test holds this equal to merge_status.
-            key = (subject, number)
-            record = final(key)
+            record = final(subject)
             if record is not None:
                 statuses[subject] = from_record(record)
                 continue
-            task = queued(key)
-            if task is not None and task.slurm_state == "PENDING" and key not in started:
+            task = queued(subject)
+            if task is not None and task.slurm_state == "PENDING" and subject not in started:
                 statuses[subject] = SubjectStatus(
                     subject,
                     "PENDING",
@@ -143,9 +141,10 @@ class StatusMerger:
     def _take_records(self, records: list[TaskRecord], collect: bool) -> set[str]:
         """The records not taken yet; with ``collect``, their subjects."""
         fresh = records[self._records_seen :]
-        final, started = self._inputs.final, self._inputs.started
-        for record in fresh:  # later lines win, as in merge_status
-            (final if record.state in FINAL_STATES else started)[(record.subject, record.attempt)] = record
+        final, started, latest = self._inputs.final, self._inputs.started, self._latest.get
+        for record in fresh:  # later lines win, as in merge_status; only a subject's latest attempt counts
+            if latest(record.subject) == record.attempt:
+                (final if record.state in FINAL_STATES else started)[record.subject] = record
         self._records_seen = len(records)
         return {record.subject for record in fresh} if collect else set()
 
@@ -154,36 +153,38 @@ class StatusMerger:
         gone, new = self._lines.keys() - lines, lines - self._lines.keys()
         changed = set()
         for line in gone:  # every removal first: a task may move from a gone line to a new one
-            for key, task in self._lines.pop(line):
+            subjects, tasks = self._lines.pop(line)
+            for subject, task in zip(subjects, tasks, strict=True):
                 for where in (self._inputs.in_queue, self._inputs.ended):
-                    if where.get(key) is task:
-                        del where[key]
-                changed.add(key[0])
+                    if where.get(subject) is task:
+                        del where[subject]
+            changed.update(subjects)
         for line in new:
             self._lines[line] = placed = self._place(parse_squeue(line + "\n"))
             if collect:
-                changed.update(key[0] for key, _ in placed)
+                changed.update(placed[0])
         return changed
 
-    def _place(self, tasks: list[QueuedTask]) -> list[tuple[Key, QueuedTask]]:
-        """One squeue line's tasks (one array's: one run, attempt and array index) by their subject's key."""
+    def _place(self, tasks: list[QueuedTask]) -> Placed:
+        """One squeue line's tasks (one array's: one run, attempt and array index), by their subjects: those whose
+        latest attempt it is."""
         if not tasks:
-            return []
+            return [], []
         first = tasks[0]
         offset, subjects = self._chunks.get((first.run_id, first.attempt, first.chunk), (-1, ()))
         if offset < 0:
-            return []
-        where = self._inputs.in_queue if first.state in ("PENDING", "RUNNING") else self._inputs.ended
+            return [], []
         ids = list(map(_TASK_ID, tasks))
         if ids == list(range(ids[0], ids[0] + len(ids))):  # a pending range (thousands): its subjects are one slice
-            keys = zip(subjects[offset + ids[0] : offset + ids[-1] + 1], repeat(first.attempt))
-            # The slice ends at the attempt's last subject: so do the tasks taken.
-            placed = list(zip(keys, tasks, strict=False))
+            names = list(subjects[offset + ids[0] : offset + ids[-1] + 1])
+            tasks = tasks[: len(names)]  # the slice ends at the attempt's last subject: so do the tasks taken
         else:
-            placed = [
-                ((subjects[offset + task.task_id], task.attempt), task)
-                for task in tasks
-                if offset + task.task_id < len(subjects)
-            ]
-        where.update(placed)
-        return placed
+            tasks = [task for task in tasks if offset + task.task_id < len(subjects)]
+            names = [subjects[offset + task.task_id] for task in tasks]
+        if first.attempt != self._last_attempt:  # some of its subjects may have been submitted again since
+            latest = self._latest.get
+            kept = [i for i, name in enumerate(names) if latest(name) == first.attempt]
+            names, tasks = [names[i] for i in kept], [tasks[i] for i in kept]
+        where = self._inputs.in_queue if first.state in ("PENDING", "RUNNING") else self._inputs.ended
+        where.update(zip(names, tasks, strict=True))
+        return names, tasks
