@@ -125,6 +125,14 @@ def first_records_part(reply: bytes, mark: str) -> RecordsPart | None:
     return None if at < 0 else RecordsPart(start, first, reply[body:at], at + len(separator))
 
 
+def reply_after_records_part(part: RecordsPart, rest: bytes) -> StatusReply:
+    """The reply of a status.sh of this version, from its records part and what came after it (``rest``: squeue's
+    lines and exit, then the records folded while squeue answered)."""
+    queue, queue_ok, more_at = _queue_lines(rest, 0)
+    more = rest[more_at:]
+    return StatusReply(queue, queue_ok, part.start, part.records + more if more else part.records, part.first)
+
+
 def split_status_reply(reply: bytes, mark: str = "") -> StatusReply:
     """status.sh's output, split. This version's prints where its records begin (``@@clustertools-records-from N H``,
     then H bytes of the file's beginning), the records there were, ``mark``, squeue's lines and exit, then the
@@ -135,8 +143,7 @@ def split_status_reply(reply: bytes, mark: str = "") -> StatusReply:
         part = first_records_part(reply, mark)
         if part is None:  # cut short, or not status.sh's: nothing to believe
             return StatusReply("", False, -1, b"")
-        queue, queue_ok, rest = _queue_lines(reply, part.queue_at)
-        return StatusReply(queue, queue_ok, part.start, part.records + reply[rest:], part.first)
+        return reply_after_records_part(part, reply[part.queue_at :])
     if reply.find(SQUEUE_EXIT_MARK.encode()) < 0:
         return StatusReply("", False, 0, reply)
     queue, queue_ok, begin = _queue_lines(reply, 0)

@@ -13,7 +13,7 @@ from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.runs.job_spec import JobSpec
 from cluster_tools.model.runs.run_record import UNSUCCESSFUL, Attempt, RunRecord, now_iso
 from cluster_tools.model.runs.run_status import RunStatus, merge_status
-from cluster_tools.model.runs.status_reply import RecordsPart, parse_records, split_status_reply
+from cluster_tools.model.runs.status_reply import RecordsPart, parse_records
 from cluster_tools.services.runs.records_cache import RecordsCache, cycle_collector_paused
 from cluster_tools.services.runs.status_stream import StatusStream
 from cluster_tools.store.run_store import save_run
@@ -34,13 +34,13 @@ def read_status(conn: RemoteShell, run: RunRecord, cache: RecordsCache | None = 
         if whole:
             cache.forget()
         with cycle_collector_paused():
-            code, stdout, mark = _status_sh(conn, run, cache)
-            if code == 44 or (code != 0 and not stdout):
+            code, stdout = _status_sh(conn, run, cache)
+            if code == 44 or (code != 0 and not stdout.tell()):
                 raise RunFilesMissing(
                     f"run {run.run_id} has no files on {run.cluster} ({run.remote_dir})",
                     "was it submitted to this cluster? `clustertools runs` shows where each run went",
                 )
-            reply = split_status_reply(stdout, mark)
+            reply = stdout.reply()
             if cache.absorb(reply.start, reply.records, reply.first) is not None:
                 return cache.merge(run, reply.queue, reply.queue_ok)
     raise TransportError(
@@ -49,8 +49,8 @@ def read_status(conn: RemoteShell, run: RunRecord, cache: RecordsCache | None = 
     )
 
 
-def _status_sh(conn: RemoteShell, run: RunRecord, cache: RecordsCache) -> tuple[int, bytes, str]:
-    """status.sh's exit code and reply from where the cache ends, and the one-time mark it was given. The records
+def _status_sh(conn: RemoteShell, run: RunRecord, cache: RecordsCache) -> tuple[int, StatusStream]:
+    """status.sh's exit code and reply from where the cache ends. The records
     are read while the head node works: the cached ones (in a thread, as the reply is awaited), then those status.sh
     sends before squeue's answer (as they arrive). Each part is parsed, and the statuses their final records
     decide are made, before the queue is known: a first read of 10,000 tasks spends ~10 ms so, hidden by squeue's."""
@@ -67,7 +67,7 @@ def _status_sh(conn: RemoteShell, run: RunRecord, cache: RecordsCache) -> tuple[
         stdout = StatusStream(mark, take_records_part)
         code = conn.stream(argv, stdout=stdout, stderr=io.BytesIO(), timeout=120)
         parsing.result()
-    return code, stdout.getvalue(), mark
+    return code, stdout
 
 
 def records_cache(state: StateDir, run: RunRecord) -> RecordsCache:
