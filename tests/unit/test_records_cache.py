@@ -13,6 +13,7 @@ import pytest
 from cluster_tools.render.run_scripts import render_status_script
 from cluster_tools.services.runs.records_cache import OVERLAP, RecordsCache
 from cluster_tools.services.runs.run_follow import read_status, records_cache
+from cluster_tools.services.runs.status_stream import StatusStream
 from cluster_tools.store.state_dir import StateDir
 from tests.unit.run_fixtures import make_run
 from tests.unit.test_output_check import LocalHead
@@ -68,8 +69,12 @@ class Head:
         return [int(c[2]) for c in self.conn.commands]
 
 
-@pytest.fixture
-def head(tmp_path) -> Head:
+@pytest.fixture(params=["whole", "in pieces"])
+def head(tmp_path, request, monkeypatch) -> Head:
+    """Each test twice: the records handed on at the end of the first part, and a stretch at each piece the
+    connection brings (tests/unit/test_output_check.py's LocalHead brings 61 bytes at a time)."""
+    if request.param == "in pieces":
+        monkeypatch.setattr(StatusStream.__init__, "__defaults__", (0, 1))
     return Head(tmp_path)
 
 
@@ -80,6 +85,16 @@ def test_each_refresh_reads_only_what_was_appended_since(head):
     assert head.states()["sub-2"] == "FAILED"
     first = len(record("sub-1", "SUCCEEDED", padding=3 * OVERLAP))
     assert head.asked_from() == [0, first - OVERLAP], "the second read asked for the end alone"
+    assert head.state.records_cache(head.run.run_id).read_bytes() == head.all_jsonl
+
+
+def test_a_refresh_over_many_short_records_is_one_read(head):
+    """What the client asks again (the last 4 KiB it has) spans many lines: it is checked whole, never line by line."""
+    head.task_writes(b"".join(record("sub-1", "RUNNING") for _ in range(100)), "a")
+    assert head.states()["sub-1"] == "FAILED"  # began, neither queued nor ended: lost
+    head.task_writes(record("sub-1", "SUCCEEDED"), "b")
+    assert head.states()["sub-1"] == "SUCCEEDED"
+    assert head.asked_from() == [0, 100 * len(record("sub-1", "RUNNING")) - OVERLAP], "no second, full read"
     assert head.state.records_cache(head.run.run_id).read_bytes() == head.all_jsonl
 
 

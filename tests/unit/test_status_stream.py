@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster_tools.model.runs.status_reply import RecordsPart, split_status_reply
+from cluster_tools.model.runs.status_reply import split_status_reply
 from cluster_tools.services.runs.run_follow import records_cache
 from cluster_tools.services.runs.status_stream import StatusStream
 from tests.unit.test_records_cache import Head, record
@@ -21,6 +21,7 @@ MARK = "0123456789abcdef"
 REPLY = (
     b"@@clustertools-records-from 0 0\n"
     + record("sub-1", "SUCCEEDED")
+    + record("sub-3", "FAILED")
     + b'{"subject":"sub-2","att'  # the file ended mid-line when status.sh read it
     + b"\n@@clustertools-queue "
     + MARK.encode()
@@ -30,30 +31,47 @@ REPLY = (
 OLDER = Path(__file__).parent.parent / "golden" / "older"
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(min_value=1, max_value=len(REPLY)), max_size=12))
-def test_the_records_part_is_handed_on_once_and_whole_however_the_reply_is_cut(cuts):
-    parts: list[RecordsPart] = []
-    stream = StatusStream(MARK, parts.append)
+RECORDS = record("sub-1", "SUCCEEDED") + record("sub-3", "FAILED") + b'{"subject":"sub-2","att'
+
+
+def stream_in_pieces(reply: bytes, cuts: list[int], piece: int, take=lambda *_: True):
+    handed: list[tuple[int, bytes, bytes | None]] = []
+    stream = StatusStream(MARK, lambda *call: handed.append(call) or take(*call), piece=piece)
     at = 0
-    for cut in [*sorted(set(cuts)), len(REPLY)]:
-        stream.write(REPLY[at:cut])
+    for cut in [*sorted(set(cuts)), len(reply)]:
+        stream.write(reply[at:cut])
         at = cut
+    return stream, handed
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=len(REPLY)), max_size=12), st.integers(min_value=1, max_value=400))
+def test_records_are_handed_on_in_whole_lines_and_the_reply_goes_on_where_they_end(cuts, piece):
+    """However the reply is cut and whatever the stretch size: stretches of whole lines, each where the last ended,
+    then the reply from there; together, the records as sent."""
+    stream, handed = stream_in_pieces(REPLY, cuts, piece)
     assert stream.getvalue() == REPLY
-    assert len(parts) == 1
-    assert parts[0].records == record("sub-1", "SUCCEEDED") + b'{"subject":"sub-2","att'
-    reply = split_status_reply(REPLY, MARK)
-    assert reply.records == parts[0].records + b'empt":1,"state":"RUNNING"}\n'
+    offset = 0
+    for number, (start, chunk, first) in enumerate(handed):
+        assert start == offset and chunk.endswith(b"\n") and first == (b"" if number == 0 else None)
+        offset += len(chunk)
+    reply = stream.reply()
+    assert reply.start == offset and stream.continued == bool(handed)
+    assert b"".join(chunk for _, chunk, _ in handed) + reply.records == RECORDS + b'empt":1,"state":"RUNNING"}\n'
     assert reply.queue == "12_[2-3]|1|PENDING|None|ct:demo-1:a1:c0\n" and reply.queue_ok
+    assert split_status_reply(REPLY, MARK).records == RECORDS + b'empt":1,"state":"RUNNING"}\n'
+
+
+def test_a_stretch_not_taken_stops_the_handing_on_and_nothing_is_believed():
+    stream, handed = stream_in_pieces(REPLY, list(range(1, len(REPLY), 40)), 1, take=lambda *_: False)
+    assert len(handed) == 1 and stream.reply().start == -1
 
 
 def test_a_record_cannot_pose_as_the_queue_without_the_clients_one_time_mark():
     forged = REPLY.replace(b"\n@@clustertools-queue " + MARK.encode(), b"\n@@clustertools-queue 00000000000000ff")
-    parts: list[RecordsPart] = []
-    stream = StatusStream(MARK, parts.append)
-    stream.write(forged)
-    assert parts == []
-    assert split_status_reply(forged, MARK).start == -1, "not believed: the read is made again, from the first byte"
+    stream, handed = stream_in_pieces(forged, [], 1 << 20)
+    assert handed == [] and stream.reply().start == -1, "not believed: the read is made again, from the first byte"
+    assert split_status_reply(forged, MARK).start == -1
 
 
 @pytest.fixture

@@ -58,16 +58,15 @@ class StatusMerger:
         self._merged = False  # every subject has its status: a merge may merge just what changed
 
     def prepare(self, records: list[TaskRecord]) -> None:
-        """Before the queue is known (services/runs/run_follow.py: while the head node answers), the statuses a
-        final record decides, which the queue cannot change. Only ahead of a merge of every subject: a later merge of
-        what changed takes its new records itself."""
+        """Before the queue is known (services/runs/run_follow.py: while the head node answers, as records arrive),
+        the statuses a final record decides, which the queue cannot change. Only ahead of a merge of every subject: a
+        later merge of what changed takes its new records itself. Each call takes only the records added since."""
         if self._merged and records is self._records and len(records) >= self._records_seen:
             return
         if records is not self._records or len(records) < self._records_seen:
             self._start_over(self._inputs.queue_readable)
             self._records = records
-        self._take_records(records, collect=False)
-        self._decided_by_final_records()
+        self._take_records(records, collect=False, decide=True)
 
     def _decided_by_final_records(self) -> None:
         """The status of each subject whose latest attempt has a final record: that record's."""
@@ -138,13 +137,21 @@ class StatusMerger:
         self._inputs = MergeInputs({}, {}, {}, {}, self._inputs.submitted, queue_readable)
         self._records_seen, self._lines, self._statuses, self._merged = 0, {}, {}, False
 
-    def _take_records(self, records: list[TaskRecord], collect: bool) -> set[str]:
-        """The records not taken yet; with ``collect``, their subjects."""
+    def _take_records(self, records: list[TaskRecord], collect: bool, decide: bool = False) -> set[str]:
+        """The records not taken yet; with ``collect``, their subjects; with ``decide``, the status of each subject
+        one of them finals (its latest final record's, whatever the queue says)."""
         fresh = records[self._records_seen :]
         final, started, latest = self._inputs.final, self._inputs.started, self._latest.get
+        statuses, from_record = self._statuses, status_of_record
         for record in fresh:  # later lines win, as in merge_status; only a subject's latest attempt counts
-            if latest(record.subject) == record.attempt:
-                (final if record.state in FINAL_STATES else started)[record.subject] = record
+            if latest(record.subject) != record.attempt:
+                continue
+            if record.state not in FINAL_STATES:
+                started[record.subject] = record
+            else:
+                final[record.subject] = record
+                if decide:
+                    statuses[record.subject] = from_record(record)
         self._records_seen = len(records)
         return {record.subject for record in fresh} if collect else set()
 

@@ -113,6 +113,15 @@ def queue_separator(mark: str) -> bytes:
     return QUEUE_MARK + mark.encode() + b"\n"
 
 
+def records_header(prefix: bytes) -> tuple[int, bytes, int] | None:
+    """From the first bytes of a reply of this version's status.sh, once they hold the header and the H bytes after
+    it: N, those bytes, and where the records begin. None before, and for a reply of another shape."""
+    if b"\n" not in prefix[:80]:
+        return None
+    head = _records_header(prefix, 0)
+    return head if head is not None and head[2] <= len(prefix) else None
+
+
 def first_records_part(reply: bytes, mark: str) -> RecordsPart | None:
     """The records of a status.sh of this version that come before the queue, once ``reply`` holds them whole;
     None before (or for a reply of another shape)."""

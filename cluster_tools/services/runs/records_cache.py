@@ -46,11 +46,12 @@ def cycle_collector_paused():
 @dataclass
 class RecordsCache:
     path: Path | None  # None: in memory only
-    data: bytes = b""  # the file's first len(data) bytes: complete lines
+    data: bytearray = field(default_factory=bytearray)  # the file's first len(data) bytes: complete lines
     records: list[TaskRecord] = field(default_factory=list)  # parsed from data, in order
     merger: StatusMerger | None = None  # the last merge of these records, refreshed for what changed since
     _loaded: bool = False
     _parsed: bool = False  # records holds all of data
+    _saved: int = 0  # the cache file holds data's first bytes up to here
 
     def start(self) -> int:
         """Where status.sh's reply should begin: a little before the end of what is cached. Reads the cache file,
@@ -58,16 +59,22 @@ class RecordsCache:
         self._load()
         return max(0, len(self.data) - OVERLAP)
 
+    @property
+    def size(self) -> int:
+        """How many bytes of the file are cached."""
+        return len(self.data)
+
     def parse(self) -> None:
         """The records of what was read from the cache file, parsed (once)."""
         self._load()
         if not self._parsed:
-            self.records = parse_records(self.data)
+            self.records = parse_records(bytes(self.data))
             self._parsed = True
 
-    def absorb(self, start: int, chunk: bytes, first: bytes = b"") -> list[TaskRecord] | None:
+    def absorb(self, start: int, chunk: bytes, first: bytes = b"", *, save: bool = True) -> list[TaskRecord] | None:
         """The file from byte ``start`` as status.sh sent it (``first``: its first bytes, when start > 0): every
-        record so far, or None when it does not begin and go on as what is cached (then ``forget()``, read from 0)."""
+        record so far, or None when it does not begin and go on as what is cached (then ``forget()``, read from 0).
+        A reply that comes in pieces: this for the first, ``extend`` for the others, and ``save`` the last one."""
         self.parse()
         base = len(self.data)
         # startswith a view: no copy of the megabytes a first read's records part is compared again
@@ -75,16 +82,30 @@ class RecordsCache:
             return None
         if start > 0 and (len(first) < min(OVERLAP, base) or not self.data.startswith(first)):
             return None
-        fresh = chunk[base - start :]
-        complete = fresh[: fresh.rfind(b"\n") + 1]
+        return self.extend(base, chunk[base - start :], save=save)
+
+    def extend(self, start: int, chunk: bytes, *, save: bool = True) -> list[TaskRecord] | None:
+        """The bytes of the file right after what is cached (``start``: their place), as the rest of a reply whose
+        beginning ``absorb`` took: its complete lines; None when they are not right after."""
+        if start != len(self.data):
+            return None
+        complete = chunk[: chunk.rfind(b"\n") + 1]
         if complete:
             self.records.extend(parse_records(complete))
-            self.data += complete
-            self._save(base, complete)
+            self.data += complete  # a bytearray: extended in place, piece after piece
+        if save:
+            self.save()
         return self.records
 
+    def save(self) -> None:
+        """What was absorbed since the last save, to the cache file."""
+        if len(self.data) > self._saved:
+            self._save(self._saved, bytes(memoryview(self.data)[self._saved :]))
+            self._saved = len(self.data)
+
     def forget(self) -> None:
-        self.data, self.records, self.merger, self._loaded, self._parsed = b"", [], None, True, True
+        self.data, self.records, self.merger, self._loaded, self._parsed = bytearray(), [], None, True, True
+        self._saved = 0
 
     def prepare(self, run: RunRecord) -> None:
         """Before the head node answers: the cached records parsed, and the statuses their final records decide."""
@@ -110,8 +131,8 @@ class RecordsCache:
             data = self.path.read_bytes() if self.path is not None else b""
         except OSError:
             data = b""  # no cache yet, or unreadable: a full read
-        self.data = data[: data.rfind(b"\n") + 1]
-        self.records, self._parsed = [], not self.data
+        self.data = bytearray(memoryview(data)[: data.rfind(b"\n") + 1])
+        self.records, self._parsed, self._saved = [], not self.data, len(self.data)
 
     def _save(self, base: int, added: bytes) -> None:
         """Extend the file when it ends where this copy began; else replace it with this copy. Best effort: the

@@ -13,7 +13,7 @@ from cluster_tools.model.clusters.cluster_record import ClusterRecord
 from cluster_tools.model.runs.job_spec import JobSpec
 from cluster_tools.model.runs.run_record import UNSUCCESSFUL, Attempt, RunRecord, now_iso
 from cluster_tools.model.runs.run_status import RunStatus, merge_status
-from cluster_tools.model.runs.status_reply import RecordsPart, parse_records
+from cluster_tools.model.runs.status_reply import parse_records
 from cluster_tools.services.runs.records_cache import RecordsCache, cycle_collector_paused
 from cluster_tools.services.runs.status_stream import StatusStream
 from cluster_tools.store.run_store import save_run
@@ -41,7 +41,12 @@ def read_status(conn: RemoteShell, run: RunRecord, cache: RecordsCache | None = 
                     "was it submitted to this cluster? `clustertools runs` shows where each run went",
                 )
             reply = stdout.reply()
-            if cache.absorb(reply.start, reply.records, reply.first) is not None:
+            taken = (
+                cache.extend(reply.start, reply.records)
+                if stdout.continued
+                else cache.absorb(reply.start, reply.records, reply.first)
+            )
+            if taken is not None:
                 return cache.merge(run, reply.queue, reply.queue_ok)
     raise TransportError(
         f"status.sh of run {run.run_id} did not answer from the first byte of its records",
@@ -54,17 +59,19 @@ def _status_sh(conn: RemoteShell, run: RunRecord, cache: RecordsCache) -> tuple[
     are read while the head node works: the cached ones (in a thread, as the reply is awaited), then those status.sh
     sends before squeue's answer (as they arrive). Each part is parsed, and the statuses their final records
     decide are made, before the queue is known: a first read of 10,000 tasks spends ~10 ms so, hidden by squeue's."""
-    mark = secrets.token_hex(8)
-    argv = ["bash", f"{run.remote_dir}/status.sh", str(cache.start()), mark]
+    mark, start = secrets.token_hex(8), cache.start()
+    argv = ["bash", f"{run.remote_dir}/status.sh", str(start), mark]
     with ThreadPoolExecutor(max_workers=1) as pool:
         parsing = pool.submit(cache.prepare, run)
 
-        def take_records_part(part: RecordsPart) -> None:
+        def take_records(at: int, chunk: bytes, first: bytes | None) -> bool:
             parsing.result()
-            if cache.absorb(part.start, part.records, part.first) is not None:
+            taken = cache.absorb(at, chunk, first, save=False) if first is not None else cache.extend(at, chunk)
+            if taken is not None:
                 cache.prepare(run)
+            return taken is not None
 
-        stdout = StatusStream(mark, take_records_part)
+        stdout = StatusStream(mark, take_records, least=cache.size - start)
         code = conn.stream(argv, stdout=stdout, stderr=io.BytesIO(), timeout=120)
         parsing.result()
     return code, stdout
