@@ -164,6 +164,23 @@ def test_a_later_attempt_decides_and_unsubmitted_chunks_say_so():
     assert (status.subjects[0].state, status.subjects[0].attempt) == ("SUCCEEDED", 2)
 
 
+def test_a_task_id_beyond_its_arrays_count_is_of_no_subject():
+    """Never so from Slurm (an array has its count of tasks), so such a task is not taken for the next array's
+    subject: b stays MISSING (its own array, 13, lists nothing), in the full merge and the incremental one."""
+    from cluster_tools.model.runs.status_merger import StatusMerger
+
+    run = make_run(
+        ("a", "b"),
+        chunks=[Chunk(index=0, offset=0, count=1, job_id="12"), Chunk(index=1, offset=1, count=1, job_id="13")],
+    )
+    for queue in ("12|1|RUNNING|None|ct:demo-1:a1:c0\n", "12|0-1|PENDING|Priority|ct:demo-1:a1:c0\n"):
+        full = merge_status(run, [], parse_squeue(queue))
+        assert [s.state for s in full.subjects] == (
+            ["MISSING", "MISSING"] if "RUNNING" in queue else ["PENDING", "MISSING"]
+        )
+        assert StatusMerger(run).merge([], queue, queue_readable=True) == full
+
+
 def test_status_output_with_an_unreadable_queue_keeps_running_tasks_running():
     run = make_run(("a", "b"))
     text = (

@@ -60,8 +60,8 @@ def a_queue(rng: random.Random, attempts: int) -> str:
         ids = [i for i in range(count) if rng.random() < 0.6]
         first = rng.randint(0, count)  # the array's still-pending tasks, one line as squeue prints them without -r
         if first < count and rng.random() < 0.7:
-            # beyond the attempt's last array (never so from Slurm): tasks of no subject, which are skipped
-            last = count - 1 + (job != "12" and rng.random() < 0.2) * rng.randint(1, 3)
+            # beyond the array's count (never so from Slurm): tasks of no subject, which are skipped
+            last = count - 1 + (rng.random() < 0.2) * rng.randint(1, 3)
             lines.append(f"{job}|{first}-{last}%2|PENDING|{rng.choice(('Priority', 'Resources'))}|{tail}")
             ids = [i for i in ids if i < first]
         lines += [f"{job}|{i}|{rng.choice(SLURM)}|None|{tail}" for i in ids]
@@ -79,7 +79,9 @@ def test_every_refresh_equals_a_full_merge(seed):
     merger, records = StatusMerger(run), []
     if rng.random() < 0.5:  # a merger made anew in each process: prepared from the cached records, then merged
         records = [a_record(rng, attempts) for _ in range(rng.randint(0, 8))]
-        merger.prepare(records)
+        for _ in range(rng.randint(1, 3)):  # as the records arrive, a stretch at a time
+            merger.prepare(records)
+            records.extend(a_record(rng, attempts) for _ in range(rng.randint(0, 3)))
     queue = a_queue(rng, attempts)
     for _ in range(10):
         roll = rng.random()
@@ -87,7 +89,7 @@ def test_every_refresh_equals_a_full_merge(seed):
             records = [a_record(rng, attempts) for _ in range(rng.randint(0, 5))]  # read again from the start
         else:
             records.extend(a_record(rng, attempts) for _ in range(rng.randint(0, 3)))
-        if rng.random() < 0.5:  # what a status does while the head node answers, before records arrive with it
+        for _ in range(rng.choice((0, 0, 1, 2))):  # what a status does while the head node answers, as records arrive
             merger.prepare(records)
             records.extend(a_record(rng, attempts) for _ in range(rng.randint(0, 2)))
         if rng.random() < 0.6:

@@ -293,17 +293,20 @@ def task_subjects(run: RunRecord) -> Callable[[QueuedTask], str | None]:
     chunks = chunk_subjects(run)
 
     def subject_of(task: QueuedTask) -> str | None:
-        offset, subjects = chunks.get((task.run_id, task.attempt, task.chunk), (-1, ()))
-        index = offset + task.task_id
-        return subjects[index] if 0 <= offset <= index < len(subjects) else None
+        subjects = chunks.get((task.run_id, task.attempt, task.chunk), ())
+        return subjects[task.task_id] if 0 <= task.task_id < len(subjects) else None
 
     return subject_of
 
 
-def chunk_subjects(run: RunRecord) -> dict[tuple[str, int, int], tuple[int, list[str]]]:
-    """(run id, attempt, array index) as a task's comment names them -> (the array's first position, the attempt's
-    subjects): task ``i`` of that array is ``subjects[offset + i]``."""
-    return {(run.run_id, a.number, c.index): (c.offset, a.subjects) for a in run.attempts for c in a.chunks}
+def chunk_subjects(run: RunRecord) -> dict[tuple[str, int, int], list[str]]:
+    """(run id, attempt, array index) as a task's comment names them -> that array's subjects: task ``i`` of it is
+    the ``i``-th. A task id beyond the array's count is of no subject (not of the next array's)."""
+    return {
+        (run.run_id, a.number, c.index): a.subjects[c.offset : c.offset + c.count]
+        for a in run.attempts
+        for c in a.chunks
+    }
 
 
 def status_of_record(record: TaskRecord) -> SubjectStatus:

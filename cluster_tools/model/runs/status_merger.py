@@ -178,16 +178,16 @@ class StatusMerger:
         if not tasks:
             return [], []
         first = tasks[0]
-        offset, subjects = self._chunks.get((first.run_id, first.attempt, first.chunk), (-1, ()))
-        if offset < 0:
+        subjects = self._chunks.get((first.run_id, first.attempt, first.chunk))
+        if subjects is None:
             return [], []
         ids = list(map(_TASK_ID, tasks))
         if ids == list(range(ids[0], ids[0] + len(ids))):  # a pending range (thousands): its subjects are one slice
-            names = list(subjects[offset + ids[0] : offset + ids[-1] + 1])
-            tasks = tasks[: len(names)]  # the slice ends at the attempt's last subject: so do the tasks taken
+            names = subjects[ids[0] : ids[-1] + 1]
+            tasks = tasks[: len(names)]  # the slice ends at the array's last subject: so do the tasks taken
         else:
-            tasks = [task for task in tasks if offset + task.task_id < len(subjects)]
-            names = [subjects[offset + task.task_id] for task in tasks]
+            tasks = [task for task in tasks if task.task_id < len(subjects)]
+            names = [subjects[task.task_id] for task in tasks]
         if first.attempt != self._last_attempt:  # some of its subjects may have been submitted again since
             latest = self._latest.get
             kept = [i for i, name in enumerate(names) if latest(name) == first.attempt]
