@@ -7,7 +7,8 @@
 # that ends before squeue answers is then seen as finished, never as lost, and the client reads the first records
 # while squeue still runs (issue 16).
 set -uo pipefail
-cd "$(dirname "$0")" || exit 44
+# The run's directory from $0 by bash itself: a `$(dirname ...)` would start a process on every read.
+[[ $0 != */* ]] || cd "${0%/*}" || exit 44
 # Every state (-t all): a task Slurm ended without its record (NODE_FAIL) says so; COMPLETED ones have theirs.
 # Not -r: an array's pending tasks are one line (`4-999%16`), so 100,000 pending tasks cost a few lines.
 exec 3< <(
