@@ -18,6 +18,7 @@ _COMMENT = re.compile(r"^ct:(?P<run>[^:]+):a(?P<attempt>\d+):c(?P<chunk>\d+)$")
 # (`4-999%16`, `1,3,5-9`, `0-98:2`), as Slurm prints them (squeue's %K, src/common/bitstring.c's bit_fmt).
 _LINE = re.compile(r"^(\d+)\|([0-9][0-9,:%-]*)\|([A-Z_]+)\|([^\n]*)\|ct:([^:\n|]+):a(\d+):c(\d+)$", re.M | re.A)
 _RANGE = re.compile(r"(\d+)(?:-(\d+)(?::(\d+))?)?\Z", re.A)
+_ONE_RUN = re.compile(r"\d+\|\d+(?:-\d+)?(?:%\d+)?\|", re.A)  # %K as one id or one range: ascending, no gaps
 MAX_TASK_ID = 4_000_000  # above any MaxArraySize Slurm allows: a range beyond it is not squeue's
 
 # Slurm's job states as our subject states; anything not listed counts as still queued.
@@ -100,6 +101,12 @@ def parse_squeue(text: str) -> list[QueuedTask]:
             )
             tasks.extend(map(QueuedTask, *same))
     return tasks
+
+
+def one_run_of_ids(line: str) -> bool:
+    """Whether a squeue line's tasks are one run of ids, ascending and without a gap (`4-999%16`, or one id): then
+    they are the subjects of one slice of their array (model/runs/status_merger.py)."""
+    return _ONE_RUN.match(line) is not None
 
 
 def task_ids(text: str) -> list[int]:

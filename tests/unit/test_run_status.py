@@ -164,6 +164,19 @@ def test_a_later_attempt_decides_and_unsubmitted_chunks_say_so():
     assert (status.subjects[0].state, status.subjects[0].attempt) == ("SUCCEEDED", 2)
 
 
+@pytest.mark.parametrize(
+    ("ids", "one_run"),
+    [("4", True), ("4-999", True), ("4-999%16", True), ("1,3,5-9", False), ("0-98:2", False), ("4-9,11", False)],
+)
+def test_a_line_whose_ids_are_one_run_is_known_from_its_text(ids, one_run):
+    from cluster_tools.slurm.queue import one_run_of_ids
+
+    line = f"12|{ids}|PENDING|Priority|ct:demo-1:a1:c0"
+    assert one_run_of_ids(line) is one_run
+    tasks = [t.task_id for t in parse_squeue(line)]
+    assert (tasks == list(range(tasks[0], tasks[-1] + 1))) is one_run
+
+
 def test_a_task_id_beyond_its_arrays_count_is_of_no_subject():
     """Never so from Slurm (an array has its count of tasks), so such a task is not taken for the next array's
     subject: b stays MISSING (its own array, 13, lists nothing), in the full merge and the incremental one."""

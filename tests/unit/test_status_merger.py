@@ -62,7 +62,15 @@ def a_queue(rng: random.Random, attempts: int) -> str:
         if first < count and rng.random() < 0.7:
             # beyond the array's count (never so from Slurm): tasks of no subject, which are skipped
             last = count - 1 + (rng.random() < 0.2) * rng.randint(1, 3)
-            lines.append(f"{job}|{first}-{last}%2|PENDING|{rng.choice(('Priority', 'Resources'))}|{tail}")
+            ids_text = rng.choice(  # as squeue prints them (one run, with or without a throttle), or as it could
+                (
+                    f"{first}-{last}%2",
+                    f"{first}-{last}",
+                    f"{first}-{last}:2",
+                    ",".join(map(str, range(first, last + 1))),
+                )
+            )
+            lines.append(f"{job}|{ids_text}|PENDING|{rng.choice(('Priority', 'Resources'))}|{tail}")
             ids = [i for i in ids if i < first]
         lines += [f"{job}|{i}|{rng.choice(SLURM)}|None|{tail}" for i in ids]
         if rng.random() < 0.2:

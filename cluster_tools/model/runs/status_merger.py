@@ -11,7 +11,6 @@ holds it equal to a full merge over random sequences of refreshes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from operator import attrgetter
 
 from cluster_tools.model.runs.run_record import FINAL_STATES, RunRecord
 from cluster_tools.model.runs.run_status import (
@@ -24,12 +23,11 @@ from cluster_tools.model.runs.run_status import (
     subject_status,
     submitted_lookup,
 )
-from cluster_tools.slurm.queue import QueuedTask, parse_squeue
+from cluster_tools.slurm.queue import QueuedTask, one_run_of_ids, parse_squeue
 
 ChunkShape = tuple[int, int, int, str | None]  # an array's index, offset, count and job id
 RunShape = tuple[str, tuple[tuple[int, int, tuple[ChunkShape, ...]], ...]]  # run id; attempt, its subjects, arrays
 Placed = tuple[list[str], list[QueuedTask]]  # a squeue line's tasks of the run, and each one's subject
-_TASK_ID = attrgetter("task_id")
 
 
 def run_shape(run: RunRecord) -> RunShape:
@@ -167,23 +165,22 @@ class StatusMerger:
                         del where[subject]
             changed.update(subjects)
         for line in new:
-            self._lines[line] = placed = self._place(parse_squeue(line + "\n"))
+            self._lines[line] = placed = self._place(parse_squeue(line + "\n"), one_run_of_ids(line))
             if collect:
                 changed.update(placed[0])
         return changed
 
-    def _place(self, tasks: list[QueuedTask]) -> Placed:
+    def _place(self, tasks: list[QueuedTask], one_run: bool) -> Placed:
         """One squeue line's tasks (one array's: one run, attempt and array index), by their subjects: those whose
-        latest attempt it is."""
+        latest attempt it is. ``one_run``: the line's ids are one run, ascending and without a gap."""
         if not tasks:
             return [], []
         first = tasks[0]
         subjects = self._chunks.get((first.run_id, first.attempt, first.chunk))
         if subjects is None:
             return [], []
-        ids = list(map(_TASK_ID, tasks))
-        if ids == list(range(ids[0], ids[0] + len(ids))):  # a pending range (thousands): its subjects are one slice
-            names = subjects[ids[0] : ids[-1] + 1]
+        if one_run:  # a pending range (thousands): its subjects are one slice
+            names = subjects[first.task_id : tasks[-1].task_id + 1]
             tasks = tasks[: len(names)]  # the slice ends at the array's last subject: so do the tasks taken
         else:
             tasks = [task for task in tasks if task.task_id < len(subjects)]
