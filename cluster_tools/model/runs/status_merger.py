@@ -66,12 +66,6 @@ class StatusMerger:
             self._records = records
         self._take_records(records, collect=False, decide=True)
 
-    def _decided_by_final_records(self) -> None:
-        """The status of each subject whose latest attempt has a final record: that record's."""
-        statuses = self._statuses
-        for subject, record in self._inputs.final.items():
-            statuses[subject] = status_of_record(record)
-
     def merge(
         self, records: list[TaskRecord], queue_text: str, *, queue_readable: bool, source: str = "head node"
     ) -> RunStatus:
@@ -85,19 +79,13 @@ class StatusMerger:
             self._start_over(queue_readable)
             self._records = records
         full, statuses = not self._merged, self._statuses  # full: every subject (which changed need not be known)
-        fresh = self._take_records(records, collect=not full or bool(statuses))
+        # A merge of every subject settles those a final record decides as prepare() does, with the records it has
+        # not taken yet; the others follow from the queue. A merge of what changed merges those subjects again.
+        fresh = self._take_records(records, collect=not full, decide=full)
         changed = fresh | self._take_queue(queue_text, collect=not full)
+        todo: Iterable[str] = changed
         if full:
-            if statuses:
-                for subject in fresh:  # a record newer than what prepare() saw
-                    statuses.pop(subject, None)
-            else:  # nothing prepared (a first read): those a final record decides, from the records alone
-                self._decided_by_final_records()
-            todo: Iterable[str] = (
-                [s for s in self._run.subjects if s not in statuses] if statuses else self._run.subjects
-            )
-        else:
-            todo = changed
+            todo = [s for s in self._run.subjects if s not in statuses] if statuses else self._run.subjects
         latest, inputs = self._latest, self._inputs
         final, queued, started, from_record = inputs.final.get, inputs.in_queue.get, inputs.started, status_of_record
         for subject in todo:
